@@ -1,0 +1,104 @@
+"""Hardware spec files (one YAML per SKU, see SCHEMA.md) and their loader.
+
+`load_hardware(name)` returns a `roofline.simulator.hardware.Hardware` in SI units; units live in
+the YAML key names and are converted here, once. Every numeric section must name its source.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import cache
+from pathlib import Path
+
+import yaml
+from roofline.simulator.hardware import Hardware
+from roofline.simulator.units import GIB, KIB, MIB, TERA
+
+HERE = Path(__file__).resolve().parent
+_SECTIONS = ("memory", "compute_dense_TFLOPs", "chip", "power", "host_link", "scale_up", "price")
+
+
+class HardwareSpecError(ValueError):
+    """A hardware name or spec file that cannot be used."""
+
+
+def list_hardware() -> list:
+    return sorted(p.stem for p in HERE.glob("*.yaml"))
+
+
+def _num(doc: dict, path: str, where: str) -> float:
+    node = doc
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise HardwareSpecError(f"{where}: missing field {path}")
+        node = node[part]
+    try:
+        value = float(node)
+    except (TypeError, ValueError):
+        raise HardwareSpecError(f"{where}: field {path} must be a number, got {node!r}") from None
+    if value < 0:
+        raise HardwareSpecError(f"{where}: field {path} must be >= 0, got {value}")
+    return value
+
+
+def parse_hardware(doc: dict, where: str) -> Hardware:
+    """Validate one spec document and convert it to SI."""
+    if not isinstance(doc, dict):
+        raise HardwareSpecError(f"{where}: a hardware spec must be a mapping")
+    sources = doc.get("sources") or {}
+    for sec in _SECTIONS:
+        if not isinstance(doc.get(sec), dict):
+            raise HardwareSpecError(f"{where}: missing section {sec!r}")
+        if doc[sec].get("source") not in sources:
+            raise HardwareSpecError(
+                f"{where}: section {sec!r} must name a source from `sources:` ({', '.join(sources)})"
+            )
+    peaks = {
+        k: float(v) * TERA for k, v in doc["compute_dense_TFLOPs"].items() if k != "source" and v is not None
+    }
+    if "bf16" not in peaks and "fp16" not in peaks:
+        raise HardwareSpecError(f"{where}: compute_dense_TFLOPs needs bf16 or fp16")
+    return Hardware(
+        name=str(doc.get("name")),
+        display_name=str(doc.get("display_name", doc.get("name"))),
+        vendor=str(doc.get("vendor", "")),
+        architecture=str(doc.get("architecture", "")),
+        memory_bytes=_num(doc, "memory.capacity_GiB", where) * GIB,
+        memory_bandwidth=_num(doc, "memory.bandwidth_TBps", where) * TERA,
+        peak_flops=peaks,
+        sm_count=int(_num(doc, "chip.sm_count", where)),
+        boost_clock_hz=_num(doc, "chip.boost_clock_MHz", where) * 1e6,
+        l2_bytes=_num(doc, "chip.l2_cache_MiB", where) * MIB,
+        smem_per_sm_bytes=_num(doc, "chip.smem_per_sm_KiB", where) * KIB,
+        tdp_w=_num(doc, "power.tdp_W", where),
+        host_link_bandwidth=_num(doc, "host_link.bandwidth_GBps", where) * 1e9,
+        host_link_kind=str(doc["host_link"].get("kind", "pcie")),
+        scale_up_bandwidth=_num(doc, "scale_up.bandwidth_GBps", where) * 1e9,
+        scale_up_kind=str(doc["scale_up"].get("kind", "none")),
+        scale_up_domain=int(_num(doc, "scale_up.domain_size", where)),
+        usd_per_gpu_hour=_num(doc, "price.usd_per_gpu_hour", where),
+        sources=dict(sources),
+        section_sources={sec: doc[sec]["source"] for sec in _SECTIONS},
+        unconfirmed=tuple(doc.get("unconfirmed") or ()),
+        notes=str(doc.get("notes", "")),
+    )
+
+
+def unknown_name_message(kind: str, name: str, valid: list) -> str:
+    hint = difflib.get_close_matches(str(name), valid, n=1)
+    dym = f" Did you mean {hint[0]!r}?" if hint else ""
+    return f"unknown {kind} {name!r}.{dym} Valid: {', '.join(valid)}"
+
+
+@cache
+def load_hardware(name: str) -> Hardware:
+    valid = list_hardware()
+    if name not in valid:
+        raise HardwareSpecError(unknown_name_message("hardware", name, valid))
+    path = HERE / f"{name}.yaml"
+    with open(path) as fh:
+        doc = yaml.safe_load(fh)
+    hw = parse_hardware(doc, str(path))
+    if hw.name != name:
+        raise HardwareSpecError(f"{path}: name {hw.name!r} does not match the file name")
+    return hw

@@ -1,0 +1,129 @@
+"""Python API and the I/O edge of the planning path: read scenario files, resolve names, run.
+
+`simulate(scenario)` accepts a path, a YAML string's parsed mapping, or a validated Scenario and
+returns a `SweepResult` (records via `.records()`); `sweep(...)` returns its columns.
+"""
+
+from __future__ import annotations
+
+import copy
+import platform
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+import roofline
+from roofline.hwspecs import HardwareSpecError, list_hardware, load_hardware, unknown_name_message
+from roofline.models import load_model
+from roofline.simulator.model import ModelConfigError
+from roofline.simulator.results import record
+from roofline.simulator.scenario import Scenario, ScenarioError, set_path, validate
+from roofline.simulator.sweep import SweepResult, run_scenario
+
+MAX_SCENARIO_BYTES = 1 * 2**20
+
+
+def _model_problem(name: str):
+    try:
+        load_model(name)
+    except ModelConfigError as exc:
+        return str(exc)
+    return None
+
+
+def _hardware_problem(name: str):
+    return None if name in list_hardware() else unknown_name_message("hardware", name, list_hardware())
+
+
+def _methods_problems(methods: list, source: str) -> list:
+    problems = []
+    for i, m in enumerate(methods):
+        name = m.get("name") if isinstance(m, dict) else m
+        problems.append(
+            f"{source}: methods[{i}]: unknown method {name!r}; this version models no long-context methods yet (use methods: [])"
+        )
+    return problems
+
+
+def _calibration_problem(value: str, source: str):
+    if value in ("auto", "datasheet"):
+        return None
+    return f"{source}: calibration: {value!r}: calibration profiles are written by `roofline calibrate`, which this version does not have yet. Valid: auto, datasheet"
+
+
+def read_scenario_file(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise ScenarioError([f"{path}: no such scenario file"])
+    if p.stat().st_size > MAX_SCENARIO_BYTES:
+        raise ScenarioError([f"{path}: larger than {MAX_SCENARIO_BYTES} bytes; not a scenario"])
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ScenarioError([f"{path}: not valid YAML: {exc}"]) from None
+    except UnicodeDecodeError:
+        raise ScenarioError([f"{path}: not a text file"]) from None
+
+
+def parse_override(text: str):
+    """'workload.batch=8' -> ('workload.batch', 8); the value is read as YAML (typed, safe)."""
+    if "=" not in text:
+        raise ScenarioError([f"--set {text!r}: expected path=value, e.g. workload.batch=8"])
+    path, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return path.strip(), value
+
+
+def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
+    """Validate a scenario from a file path or a mapping, applying `--set` style overrides."""
+    if isinstance(source, Scenario):
+        return source
+    if isinstance(source, (str, Path)):
+        doc, where = read_scenario_file(source), str(source)
+    else:
+        doc, where = copy.deepcopy(source), name or "<scenario>"
+    if isinstance(doc, dict):
+        for text in overrides:
+            path, value = parse_override(text) if isinstance(text, str) else text
+            set_path(doc, path, value)
+    scenario = validate(
+        doc, where, {"model": _model_problem, "hardware": _hardware_problem}, _methods_problems
+    )
+    problem = _calibration_problem(scenario.base["calibration"], where)
+    if problem:
+        raise ScenarioError([problem])
+    if name:
+        scenario.name = name
+    return scenario
+
+
+def versions() -> dict:
+    return {"roofline": roofline.__version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+class Result(SweepResult):
+    """A SweepResult with record helpers."""
+
+    def records(self) -> list:
+        v = versions()
+        return [record(self, i, v) for i in range(self.n)]
+
+
+def simulate(scenario, overrides=()) -> Result:
+    """Run a scenario (path, mapping or Scenario); returns a Result with `.records()`."""
+    sc = load_scenario(scenario, overrides)
+    res = run_scenario(sc, load_model, load_hardware)
+    res.__class__ = Result
+    return res
+
+
+def sweep(scenario, overrides=()) -> dict:
+    """Column arrays (flattened result keys, e.g. 'prefill.time_s') over the sweep grid."""
+    return simulate(scenario, overrides).columns
+
+
+__all__ = ["simulate", "sweep", "load_scenario", "ScenarioError", "HardwareSpecError", "ModelConfigError"]

@@ -1,0 +1,1 @@
+"""The `roofline` command line: one module per subcommand, dispatched by `main`."""

@@ -1,0 +1,164 @@
+"""Human-readable tables and CSV for simulation results (SI values scaled for display only)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from roofline.simulator.units import GIB
+
+
+def si_time(s) -> str:
+    if s is None:
+        return "-"
+    if s >= 1:
+        return f"{s:.3g} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s * 1e6:.3g} us"
+
+
+def si_count(x, unit="") -> str:
+    if x is None:
+        return "-"
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g} {prefix}{unit}"
+    return f"{x:.3g} {unit}".strip()
+
+
+def gib(x) -> str:
+    return f"{x / GIB:.2f} GiB"
+
+
+def _flatten(prefix: str, obj: dict, out: dict) -> None:
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            _flatten(f"{prefix}{k}.", v, out)
+        else:
+            out[f"{prefix}{k}"] = v
+
+
+def flat_record(rec: dict) -> dict:
+    out: dict = {}
+    for k, v in rec.items():
+        if k == "provenance":
+            out["calibration"] = v["calibration"]
+            out["warnings"] = " | ".join(v["warnings"])
+        elif isinstance(v, dict):
+            _flatten(f"{k}.", v, out)
+        else:
+            out[k] = v
+    return out
+
+
+def to_csv(records: list) -> str:
+    rows = [flat_record(r) for r in records]
+    keys: list = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def _kv(lines: list, label: str, value: str) -> None:
+    lines.append(f"  {label:<28} {value}")
+
+
+def single_table(rec: dict, prefill_ops: list, decode_ops: list, top: int = 8) -> str:
+    lines = [f"{rec['scenario']}: {rec['model']} on {rec['gpus']} x {rec['hardware']}"]
+    if rec["point"]:
+        lines.append("  point: " + ", ".join(f"{k}={v}" for k, v in rec["point"].items()))
+    lines.append("latency")
+    _kv(
+        lines,
+        "TTFT",
+        f"{si_time(rec['ttft_s'])}  (prefill {rec['prefill']['bound']}-bound, MFU {rec['prefill']['mfu']:.0%})",
+    )
+    _kv(
+        lines,
+        "time per output token",
+        f"{si_time(rec['tpot_s'])}  (decode {rec['decode']['bound']}-bound, MBU {rec['decode']['mbu']:.0%})",
+    )
+    _kv(lines, "end to end", si_time(rec["e2e_s"]))
+    lines.append("throughput")
+    _kv(lines, "decode tokens/s (deployment)", f"{rec['decode_tokens_per_s']:.4g}")
+    _kv(lines, "output tokens/s per GPU", f"{rec['throughput_tokens_per_s_per_gpu']:.4g}")
+    m = rec["memory"]
+    lines.append("memory per GPU")
+    for key in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes"):
+        _kv(lines, key.replace("_bytes", "").replace("_", " "), gib(m[key]))
+    fit = "fits" if rec["fits"] else f"DOES NOT FIT: {rec.get('fit_reason', '')}"
+    _kv(lines, "total / capacity", f"{gib(m['total_bytes'])} / {gib(m['capacity_bytes'])}  ({fit})")
+    _kv(lines, "max batch at this context", str(rec["max_batch"]))
+    _kv(lines, "max context at this batch", f"{rec['max_context_tokens']} tokens")
+    lines.append("cost and energy")
+    c = rec["cost"]
+    _kv(lines, "$ per hour", f"{c['usd_per_hour']:.2f}")
+    _kv(lines, "$ per million output tokens", f"{c['usd_per_million_output_tokens']:.4g}")
+    _kv(lines, "$ per million prompt tokens", f"{c['usd_per_million_prompt_tokens']:.4g}")
+    _kv(lines, "J per output token", f"{rec['energy']['joules_per_output_token']:.4g}")
+    for title, ops in (
+        ("prefill ops (top by time)", prefill_ops),
+        ("decode step ops (mean over output, top by time)", decode_ops),
+    ):
+        lines.append(title)
+        lines.append(
+            f"  {'op':<20} {'kind':<18} {'time':>10} {'FLOPs':>10} {'bytes':>10} {'FLOP/B':>8}  bound"
+        )
+        for op in sorted(ops, key=lambda o: -o["time_s"])[:top]:
+            inten = f"{op['intensity']:.3g}" if op["intensity"] else "-"
+            lines.append(
+                f"  {op['name']:<20} {op['kind']:<18} {si_time(op['time_s']):>10} {si_count(op['flops']):>10} "
+                f"{si_count(op['bytes'], 'B'):>10} {inten:>8}  {op['bound']}"
+            )
+    lines.append(f"calibration: {rec['provenance']['calibration']}")
+    for w in rec["provenance"]["warnings"]:
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
+
+
+_SHORT = {"compute": "compute", "memory": "memory", "communication": "comm"}
+
+
+def sweep_table(records: list) -> str:
+    if not records:
+        return ""
+    axes = list(records[0]["point"])
+    head = axes + [
+        "TTFT",
+        "TPOT",
+        "tok/s/GPU",
+        "mem/GPU",
+        "fits",
+        "max_batch",
+        "max_ctx",
+        "$/M out",
+        "bound p/d",
+    ]
+    rows = []
+    for r in records:
+        rows.append(
+            [str(r["point"][a]) for a in axes]
+            + [
+                si_time(r["ttft_s"]),
+                si_time(r["tpot_s"]),
+                f"{r['throughput_tokens_per_s_per_gpu']:.4g}",
+                gib(r["memory"]["total_bytes"]),
+                "yes" if r["fits"] else "no",
+                str(r["max_batch"]),
+                str(r["max_context_tokens"]),
+                f"{r['cost']['usd_per_million_output_tokens']:.4g}",
+                f"{_SHORT[r['prefill']['bound']]}/{_SHORT[r['decode']['bound']]}",
+            ]
+        )
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    warnings = sorted({w for r in records for w in r["provenance"]["warnings"]})
+    out += [f"warning: {w}" for w in warnings]
+    return "\n".join(out)

@@ -1,0 +1,57 @@
+"""`roofline` entry point: argument parsing, dispatch, and turning bad input into clear messages."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from roofline.cli import hw_cmd, models_cmd, simulate_cmd
+
+SUBCOMMANDS = {"simulate": simulate_cmd, "hw": hw_cmd, "models": models_cmd}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import roofline
+
+    parser = argparse.ArgumentParser(
+        prog="roofline",
+        description="Roofline profiler and cost simulator for long-context LLM inference.",
+    )
+    parser.add_argument("--version", action="version", version=f"roofline {roofline.__version__}")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks for unexpected errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in SUBCOMMANDS.values():
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    from roofline.hwspecs import HardwareSpecError
+    from roofline.simulator.model import ModelConfigError
+    from roofline.simulator.scenario import ScenarioError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return SUBCOMMANDS[args.command].run(args) or 0
+    except (ScenarioError, HardwareSpecError, ModelConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # an internal error, not bad input: short message unless --debug
+        if args.debug:
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""`--plot out.html`: an interactive plotly page for one point — the device roofline with every op
+placed by arithmetic intensity, time by op kind for prefill and decode, and memory vs capacity.
+
+Figures are pure functions of result records and op tables (reused by the dashboard).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BOUND_COLOURS = {"compute": "#d62728", "memory": "#1f77b4", "communication": "#2ca02c"}
+
+
+def make_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list):
+    """Log-log roofline of `hw` (bf16 peak and HBM bandwidth) with each op at (FLOP/byte, FLOP/s)."""
+    import plotly.graph_objects as go
+
+    peak, bw = hw.peak("bf16"), hw.memory_bandwidth
+    x = np.logspace(-2, 4, 200)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=np.minimum(peak, x * bw),
+            mode="lines",
+            name=f"{hw.name} roofline (bf16)",
+            line={"color": "black"},
+        )
+    )
+    for phase, ops, symbol in (("prefill", prefill_ops, "circle"), ("decode", decode_ops, "diamond")):
+        pts = [o for o in ops if o["flops"] > 0 and o["bytes"] > 0 and o["time_s"] > 0]
+        if not pts:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[o["intensity"] for o in pts],
+                y=[o["flops"] / o["time_s"] for o in pts],
+                mode="markers",
+                name=phase,
+                marker={"symbol": symbol, "size": 10, "color": [BOUND_COLOURS[o["bound"]] for o in pts]},
+                text=[
+                    f"{phase}: {o['name']} ({o['kind']}), {o['bound']}-bound, {o['time_s'] * 1e3:.3g} ms"
+                    for o in pts
+                ],
+                hoverinfo="text",
+            )
+        )
+    fig.update_layout(
+        title=f"Roofline: {rec['model']} on {hw.display_name} (ridge {hw.ridge_point:.0f} FLOP/B)",
+        xaxis={"type": "log", "title": "arithmetic intensity (FLOP/byte)"},
+        yaxis={"type": "log", "title": "attained FLOP/s"},
+    )
+    return fig
+
+
+def make_breakdown_figure(rec: dict):
+    """Stacked bars of time by op kind: prefill (TTFT) and one mean decode step."""
+    import plotly.graph_objects as go
+
+    kinds = sorted(set(rec["prefill"]["breakdown"]) | set(rec["decode"]["breakdown"]))
+    fig = go.Figure()
+    for kind in kinds:
+        fig.add_trace(
+            go.Bar(
+                name=kind,
+                x=["prefill (TTFT)", "decode step (TPOT)"],
+                y=[rec["prefill"]["breakdown"].get(kind, 0.0), rec["decode"]["breakdown"].get(kind, 0.0)],
+            )
+        )
+    fig.update_layout(barmode="stack", title="Time by op kind (s)", yaxis={"type": "log", "title": "seconds"})
+    return fig
+
+
+def make_memory_figure(rec: dict):
+    """Per-GPU memory components against capacity."""
+    import plotly.graph_objects as go
+
+    m = rec["memory"]
+    fig = go.Figure()
+    for key in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes"):
+        fig.add_trace(go.Bar(name=key.replace("_bytes", ""), x=["per GPU"], y=[m[key] / 2**30]))
+    fig.add_hline(y=m["capacity_bytes"] / 2**30, line_dash="dash", annotation_text="capacity")
+    fig.update_layout(barmode="stack", title="Memory per GPU (GiB)", yaxis={"title": "GiB"})
+    return fig
+
+
+def make_report_html(hw, rec: dict, prefill_ops: list, decode_ops: list) -> str:
+    import plotly.io as pio
+
+    figs = [
+        make_roofline_figure(hw, rec, prefill_ops, decode_ops),
+        make_breakdown_figure(rec),
+        make_memory_figure(rec),
+    ]
+    parts = [pio.to_html(f, include_plotlyjs=(i == 0), full_html=False) for i, f in enumerate(figs)]
+    title = f"roofline: {rec['scenario']}"
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><h1>{title}</h1>{''.join(parts)}</body></html>"

@@ -1,0 +1,85 @@
+"""`roofline simulate SCENARIO.yaml`: evaluate a scenario (and its sweep) and print or save results."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from roofline.simulator.scenario import SCHEMA
+
+
+def add_parser(sub) -> None:
+    fields = "\n".join(f"  {path:<32} {spec.help}" for path, spec in SCHEMA.items())
+    p = sub.add_parser(
+        "simulate",
+        help="simulate a scenario YAML (TTFT, TPOT, memory, cost, bounds)",
+        description="Simulate a scenario YAML file. Fields (override with --set PATH=VALUE):\n" + fields,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
+    p.add_argument("scenario", help="scenario YAML file (see scenarios/)")
+    p.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="output format (default: table)"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a field, e.g. --set workload.batch=8 (repeatable; VALUE is read as YAML)",
+    )
+    p.add_argument(
+        "--plot",
+        metavar="OUT.html",
+        help="write an interactive plotly page (roofline, time and memory breakdowns) for one point",
+    )
+    p.add_argument(
+        "--point", type=int, default=0, help="which sweep point to detail in the table and --plot (default 0)"
+    )
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write the output to FILE (atomically) instead of stdout"
+    )
+
+
+def run(args) -> int:
+    from roofline.api import simulate
+    from roofline.cli.fileio import write_atomic
+    from roofline.cli.format import single_table, sweep_table, to_csv
+    from roofline.hwspecs import load_hardware
+    from roofline.simulator.results import op_table
+    from roofline.simulator.scenario import ScenarioError
+
+    result = simulate(args.scenario, args.overrides)
+    if not 0 <= args.point < result.n:
+        raise ScenarioError(
+            [f"--point {args.point}: the sweep has {result.n} points (valid: 0..{result.n - 1})"]
+        )
+    records = result.records()
+    if args.format == "json":
+        text = json.dumps(records, indent=2)
+    elif args.format == "csv":
+        text = to_csv(records)
+    elif result.n == 1:
+        text = single_table(records[0], op_table(result, 0, "prefill"), op_table(result, 0, "decode"))
+    else:
+        text = sweep_table(records)
+        if args.point:
+            i = args.point
+            text += "\n\n" + single_table(
+                records[i], op_table(result, i, "prefill"), op_table(result, i, "decode")
+            )
+    if args.output:
+        write_atomic(args.output, text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    if args.plot:
+        from roofline.cli.plot import make_report_html
+
+        i = args.point
+        rec = records[i]
+        html = make_report_html(
+            load_hardware(rec["hardware"]), rec, op_table(result, i, "prefill"), op_table(result, i, "decode")
+        )
+        write_atomic(args.plot, html)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0

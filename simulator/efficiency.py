@@ -1,0 +1,111 @@
+"""Efficiency model: the achievable fraction of datasheet peaks, per op kind and shape.
+
+`t = max(flops / (peak * eff_c), bytes / (bw * eff_m)) + kernel_overhead`. A calibration profile
+(`roofline calibrate`, measured on a GPU) supplies these curves; until one exists for a device, the
+named datasheet defaults below apply. Each default is derived from a published measurement in
+shared/reference/published_measurements.yaml, normalised by the same SKU's datasheet peak:
+
+* HBM: STREAM triad / datasheet bandwidth (Azure HPC/AI benchmark results, BabelStream):
+  A100-80GB 1.70/2.039 = 0.834, H100-SXM 2.97/3.35 = 0.887, H200 4.15/4.8 = 0.865,
+  MI300X 4.09/5.3 = 0.772. Other SKUs: the mean of the three NVIDIA figures (0.862).
+* GEMM: cuBLASLt square GEMMs (same Azure results). Shape curve over s = cbrt(m*n*k), normalised to
+  the largest size: A100 fp16 119.4/221.8/228.0/253.7/256.5 TFLOP/s at s = 1024..16384. Plateau
+  (fraction of peak at large s): A100 256.5/312 = 0.822; H100 bf16 798/989.4 = 0.807 and H200
+  788/989.4 = 0.796 (8192^3 bf16, this team's measurement); others 0.80.
+* Causal prefill attention: FlashAttention-2 on A100 (arXiv:2307.08691 Fig. 5) for Ampere/Ada/AMD
+  and FlashAttention-3 on H100 (arXiv:2407.08608 Fig. 5) for Hopper/Blackwell, as a fraction of
+  bf16 peak by sequence length (512..16384), head dim 128; head dim 64 scales by the paper's ratio.
+* Decode attention and elementwise ops stream from HBM at the HBM efficiency.
+* Kernel overhead: DEFAULT_KERNEL_OVERHEAD_S per kernel (launch + tail), an assumption until
+  measured by `roofline calibrate`.
+
+Curves are stored on fixed log2 grids so that many SKUs evaluate in one vectorised gather.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_KERNEL_OVERHEAD_S = 2e-6  # assumption: a launch with CUDA graphs ~1-2 us, eager ~4 us
+
+HBM_EFFICIENCY = {
+    "a100-80gb-sxm": 1.70 / 2.039,
+    "h100-sxm": 2.97 / 3.35,
+    "h200": 4.15 / 4.8,
+    "mi300x": 4.09 / 5.3,
+}
+HBM_EFFICIENCY_DEFAULT = (1.70 / 2.039 + 2.97 / 3.35 + 4.15 / 4.8) / 3
+
+GEMM_GRID = np.log2([1024.0, 2048.0, 4096.0, 8192.0, 16384.0])
+_A100_FP16 = np.array([119.4, 221.8, 228.0, 253.7, 256.5])
+GEMM_SHAPE = _A100_FP16 / _A100_FP16[-1]
+GEMM_PLATEAU = {
+    "a100-80gb-sxm": 256.5 / 312.0,
+    "a100-40gb-sxm": 256.5 / 312.0,
+    "h100-sxm": 798 / 989.4,
+    "h200": 788 / 989.4,
+}
+GEMM_PLATEAU_DEFAULT = 0.80
+
+ATTN_GRID = np.log2([512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0])
+_FA2_A100_CAUSAL_HD128 = np.array([132, 168, 187, 198, 200, 197]) / 312.0
+_FA2_A100_CAUSAL_HD64 = np.array([115, 146, 167, 177, 181, 183]) / 312.0
+_FA3_H100_CAUSAL_HD128 = np.array([292, 423, 521, 579, 602, 616]) / 989.4
+ATTN_CURVES = {"fa2": _FA2_A100_CAUSAL_HD128, "fa3": _FA3_H100_CAUSAL_HD128}
+HD64_RATIO = float(np.mean(_FA2_A100_CAUSAL_HD64 / _FA2_A100_CAUSAL_HD128))
+FA3_ARCHITECTURES = ("hopper", "blackwell")
+
+
+@dataclass(frozen=True)
+class EfficiencyTable:
+    """Per-SKU efficiency rows (one row per distinct hardware in a sweep)."""
+
+    hbm: np.ndarray  # (H,)
+    gemm: np.ndarray  # (H, len(GEMM_GRID)) fraction of peak
+    attn: np.ndarray  # (H, len(ATTN_GRID)) fraction of bf16 peak, causal, head dim 128
+    kernel_overhead_s: np.ndarray  # (H,)
+    source: tuple  # per row: 'datasheet' or a profile id
+
+
+def datasheet_row(hw) -> tuple:
+    """(hbm, gemm curve, attention curve, overhead, source) defaults for one Hardware."""
+    hbm = HBM_EFFICIENCY.get(hw.name, HBM_EFFICIENCY_DEFAULT)
+    gemm = GEMM_SHAPE * GEMM_PLATEAU.get(hw.name, GEMM_PLATEAU_DEFAULT)
+    attn = ATTN_CURVES["fa3" if hw.architecture in FA3_ARCHITECTURES else "fa2"]
+    return hbm, gemm, attn, DEFAULT_KERNEL_OVERHEAD_S, "datasheet"
+
+
+def build_table(hardware: list) -> EfficiencyTable:
+    rows = [datasheet_row(hw) for hw in hardware]
+    return EfficiencyTable(
+        hbm=np.array([r[0] for r in rows]),
+        gemm=np.array([r[1] for r in rows]),
+        attn=np.array([r[2] for r in rows]),
+        kernel_overhead_s=np.array([r[3] for r in rows]),
+        source=tuple(r[4] for r in rows),
+    )
+
+
+def interp_rows(table: np.ndarray, grid: np.ndarray, row: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Piecewise-linear interpolation of table[row] at log2(x), vectorised over points.
+
+    Outside the grid the boundary value is held (no extrapolation beyond what was measured).
+    """
+    pos = np.interp(np.log2(np.maximum(x, 1.0)), grid, np.arange(grid.size, dtype=float))
+    i0 = np.minimum(pos.astype(np.int64), grid.size - 2)
+    w = pos - i0
+    return table[row, i0] * (1.0 - w) + table[row, i0 + 1] * w
+
+
+def gemm_efficiency(table: EfficiencyTable, row, m, n, k):
+    """Fraction of peak for an (m x k) @ (k x n) GEMM, keyed by the cube root of m*n*k."""
+    size = np.cbrt(np.maximum(m, 1.0) * n * k)
+    return interp_rows(table.gemm, GEMM_GRID, row, size)
+
+
+def attention_prefill_efficiency(table: EfficiencyTable, row, seqlen, head_dim: int):
+    """Fraction of bf16 peak for causal prefill attention at this sequence length."""
+    eff = interp_rows(table.attn, ATTN_GRID, row, seqlen)
+    return eff * (HD64_RATIO if head_dim <= 64 else 1.0)

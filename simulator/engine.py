@@ -1,0 +1,255 @@
+"""The engine: for one model / layout / dtype choice, evaluate every sweep point at once.
+
+Inputs are numpy arrays over points (workload sizes, hardware rows); outputs are columns of the
+result keys in SPEC.md. Phase times: prefill of the whole batch (TTFT) and the mean decode step
+over the output, integrated exactly over the growing KV (see `ops.cost_op`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from roofline.simulator import economics
+from roofline.simulator.comm import send_recv_time
+from roofline.simulator.efficiency import EfficiencyTable
+from roofline.simulator.layers import PhaseCtx, layer_ops, model_edge_ops
+from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
+from roofline.simulator.model import ModelArch
+from roofline.simulator.ops import BOUND_NAMES, COMM, COMPUTE, MEMORY, Op, cost_op
+from roofline.simulator.units import dtype_bytes
+
+
+@dataclass(frozen=True)
+class Layout:
+    tp: int = 1
+    pp: int = 1
+    cp: int = 1
+    dp: int = 1
+    ep: int = 1
+    overlap: str = "serial"  # serial | overlap: communication hidden behind compute when possible
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp * self.cp * self.dp
+
+
+@dataclass(frozen=True)
+class Dtypes:
+    weights: str = "bf16"
+    activations: str = "bf16"
+    kv: str = "bf16"
+
+
+@dataclass
+class Workload:
+    """Arrays over points (broadcastable)."""
+
+    batch: np.ndarray
+    prompt: np.ndarray
+    output: np.ndarray
+    shared: np.ndarray
+    chunk: np.ndarray  # 0 = whole prompt in one pass
+
+
+@dataclass
+class HardwareColumns:
+    """Per-point hardware values gathered from the rows of a list of Hardware."""
+
+    row: np.ndarray
+    names: list
+
+    @classmethod
+    def gather(cls, hw_list, row):
+        self = cls(row, [hw_list[i].name for i in range(len(hw_list))])
+        self.hw_list = hw_list
+        return self
+
+    def col(self, attr):
+        return np.array([getattr(h, attr) for h in self.hw_list], dtype=float)[self.row]
+
+    def peak(self, dtype):
+        return np.array([h.peak(dtype) for h in self.hw_list])[self.row]
+
+
+def _phase_totals(costs, overlap: str, peak, bw, tp_pp_dp):
+    compute_t = sum((c.time_s for c in costs if c.stream != "comm"), 0.0)
+    comm_t = sum((c.time_s for c in costs if c.stream == "comm"), 0.0)
+    time_s = np.maximum(compute_t, comm_t) if overlap == "overlap" else compute_t + comm_t
+    flops = sum((c.flops for c in costs), 0.0)
+    byts = sum((c.bytes for c in costs), 0.0)
+    by_bound = [
+        sum((np.where(c.bound == b, c.time_s, 0.0) for c in costs), 0.0) for b in (COMPUTE, MEMORY, COMM)
+    ]
+    bound = np.argmax(np.stack(np.broadcast_arrays(*by_bound)), axis=0)
+    breakdown: dict = {}
+    for c in costs:
+        breakdown[c.kind] = breakdown.get(c.kind, 0.0) + c.time_s
+    tp, pp, dp = tp_pp_dp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mfu = flops / pp / (time_s * peak)
+        mbu = byts / pp / (time_s * bw)
+    return {
+        "time_s": time_s,
+        "flops": flops * tp * dp,
+        "bytes": byts * tp * dp,
+        "bound": bound,
+        "mfu": mfu,
+        "mbu": mbu,
+        "breakdown": breakdown,
+        "ops": costs,
+    }
+
+
+def _phase(ctx: PhaseCtx, model: ModelArch, layout: Layout, overhead_s, kv_range=None):
+    ops: list = []
+    for g in model.layer_groups:
+        ops += layer_ops(ctx, g)
+    ops += model_edge_ops(ctx, model.vocab_size)
+    if layout.pp > 1:
+        t = send_recv_time(ctx.rows * model.hidden_size * ctx.ab, ctx.link_bw)
+        ops.append(
+            Op(
+                "pp_send_recv",
+                "comm",
+                0.0,
+                0.0,
+                count=(layout.pp - 1) * ctx.passes,
+                kernels=0.0,
+                fixed_s=t,
+                stream="comm",
+            )
+        )
+    return [cost_op(op, overhead_s, kv_range) for op in ops]
+
+
+def evaluate(
+    model: ModelArch,
+    layout: Layout,
+    dtypes: Dtypes,
+    hw: HardwareColumns,
+    eff: EfficiencyTable,
+    wl: Workload,
+    usd_per_gpu_hour,
+    overhead_bytes,
+) -> dict:
+    """All result columns for the points of one structural group."""
+    wb, ab, kb = dtype_bytes(dtypes.weights), dtype_bytes(dtypes.activations), dtype_bytes(dtypes.kv)
+    tp, pp, dp = layout.tp, layout.pp, layout.dp
+    gpus = layout.gpus
+    b = np.ceil(wl.batch / dp)  # sequences per data-parallel replica
+    P, O, S, chunk = wl.prompt, wl.output, wl.shared, wl.chunk
+    bw = hw.col("memory_bandwidth")
+    gemm_peak = hw.peak(dtypes.activations)
+    attn_peak = hw.peak(dtypes.activations)
+    smem = hw.col("smem_per_sm_bytes")
+    link_bw = hw.col("scale_up_bandwidth")
+    link_bw = np.where(link_bw > 0, link_bw, hw.col("host_link_bandwidth"))
+    hbm_eff = eff.hbm[hw.row]
+    overhead_s = eff.kernel_overhead_s[hw.row]
+    common = dict(
+        hidden=model.hidden_size,
+        tp=tp,
+        wb=wb,
+        ab=ab,
+        kb=kb,
+        gemm_peak=gemm_peak,
+        attn_peak=attn_peak,
+        bw=bw,
+        hbm_eff=hbm_eff,
+        eff=eff,
+        row=hw.row,
+        smem=smem,
+        sm_count=hw.col("sm_count"),
+        batch=b,
+        prompt=P,
+        shared=S,
+        link_bw=link_bw,
+    )
+
+    # Prefill: the shared prefix once, then every suffix; chunked into passes of `chunk` tokens.
+    suffix_tokens = b * (P - S)
+    tokens = S + suffix_tokens
+    passes = np.where(
+        chunk > 0,
+        np.ceil(S / np.maximum(chunk, 1)) + np.ceil(suffix_tokens / np.maximum(chunk, 1)),
+        (S > 0) + (suffix_tokens > 0) * 1.0,
+    )
+    passes = np.maximum(passes, 1.0)
+    pre_ctx = PhaseCtx(phase="prefill", rows=tokens / passes, passes=passes, **common)
+    prefill = _phase_totals(
+        _phase(pre_ctx, model, layout, overhead_s), layout.overlap, gemm_peak, bw, (tp, pp, dp)
+    )
+
+    # Decode: O - 1 steps after the first token, KV length from P + 1 to P + O - 1.
+    dec_ctx = PhaseCtx(phase="decode", rows=b, passes=np.ones_like(b), **common)
+    a = P + 1.0
+    kv_range = (a, np.maximum(P + O - 1.0, a))
+    decode = _phase_totals(
+        _phase(dec_ctx, model, layout, overhead_s, kv_range), layout.overlap, gemm_peak, bw, (tp, pp, dp)
+    )
+
+    ttft = prefill["time_s"]
+    tpot = decode["time_s"]
+    e2e = ttft + (O - 1.0) * tpot
+    batch_total = b * dp
+
+    # Memory per GPU.
+    weights = np.full(np.shape(P), weight_bytes_per_gpu(model, tp, pp, wb))
+    kvm = KVModel(model, tp, pp, kb, ab)
+    C = P + O
+    kv_bytes = kvm.bytes(b, C, S)
+    acts = activation_terms(model, tp, ab, P, S, chunk)
+    act_bytes = np.maximum.reduce([alpha + beta * b for alpha, beta in acts])
+    capacity = hw.col("memory_bytes")
+    total = weights + kv_bytes + act_bytes + overhead_bytes
+    room = capacity - weights - overhead_bytes
+    mb = max_batch(room, kvm, C, S, acts) * dp
+    mc = max_context(room, kvm, b, S, chunk, model, tp, ab, O)
+
+    # Throughput, cost, energy.
+    decode_time = (O - 1.0) * tpot
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out_rate = batch_total * O / e2e
+        prompt_rate = batch_total * P / ttft
+        decode_rate = batch_total / tpot
+    usd_per_hour = usd_per_gpu_hour * gpus
+    tdp = hw.col("tdp_w")
+    util_p = np.maximum(prefill["mfu"], prefill["mbu"])
+    util_d = np.maximum(decode["mfu"], decode["mbu"])
+    return {
+        "ttft_s": ttft,
+        "tpot_s": tpot,
+        "e2e_s": e2e,
+        "decode_tokens_per_s": decode_rate,
+        "throughput_tokens_per_s_per_gpu": out_rate / gpus,
+        "prefill": prefill,
+        "decode": decode,
+        "memory": {
+            "weights_bytes": weights,
+            "kv_cache_bytes": kv_bytes,
+            "activation_bytes": act_bytes,
+            "overhead_bytes": np.full(np.shape(P), float(overhead_bytes))
+            if np.ndim(overhead_bytes) == 0
+            else overhead_bytes,
+            "total_bytes": total,
+            "capacity_bytes": capacity,
+        },
+        "fits": total <= capacity,
+        "max_batch": mb,
+        "max_context_tokens": mc,
+        "cost": {
+            "usd_per_hour": usd_per_hour,
+            "usd_per_million_output_tokens": economics.usd_per_million_tokens(usd_per_hour, out_rate),
+            "usd_per_million_prompt_tokens": economics.usd_per_million_tokens(usd_per_hour, prompt_rate),
+        },
+        "energy": {
+            "joules_per_output_token": economics.joules_per_output_token(
+                gpus, tdp, ttft, util_p, decode_time, util_d, batch_total * O
+            ),
+        },
+        "batch_per_replica": b,
+    }
+
+
+__all__ = ["Layout", "Dtypes", "Workload", "HardwareColumns", "evaluate", "BOUND_NAMES"]

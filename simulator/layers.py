@@ -1,0 +1,337 @@
+"""Op builders for one decoder layer group in prefill or in one decode step.
+
+Each builder returns `Op`s for `group.count` identical layers on one GPU of a tensor-parallel group
+(heads, FFN width and vocabulary divided by tp; KV heads replicated when fewer than tp). Prefill
+processes `rows` tokens per pass for `passes` passes (chunks, or prefix + suffixes); decode processes
+`rows = batch` tokens once, with attention cost affine in the KV length (`KVLinear`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from roofline.simulator import flops as F
+from roofline.simulator.comm import ring_allreduce_time
+from roofline.simulator.efficiency import EfficiencyTable, attention_prefill_efficiency, gemm_efficiency
+from roofline.simulator.model import MLA, Attention, DenseFFN, LinearAttention, Mamba
+from roofline.simulator.ops import KVLinear, Op
+
+
+@dataclass
+class PhaseCtx:
+    """Everything an op builder needs, as arrays over sweep points."""
+
+    phase: str  # "prefill" | "decode"
+    hidden: int
+    tp: int
+    wb: float  # bytes per weight element
+    ab: float  # bytes per activation element
+    kb: float  # bytes per KV-cache element
+    gemm_peak: object
+    attn_peak: object
+    bw: object
+    hbm_eff: object
+    eff: EfficiencyTable
+    row: object  # index of each point's hardware in eff
+    smem: object
+    sm_count: object
+    rows: object  # tokens per pass
+    passes: object
+    batch: object  # sequences per replica
+    prompt: object = 0.0
+    shared: object = 0.0
+    link_bw: object = np.inf
+    link_alpha: object = 0.0
+
+    @property
+    def mem_rate(self):
+        return self.bw * self.hbm_eff
+
+    @property
+    def tokens(self):
+        return self.rows * self.passes
+
+
+def _split(n: int, tp: int) -> int:
+    return max(1, math.ceil(n / tp))
+
+
+def gemm(ctx: PhaseCtx, name: str, n, k, count, weight_elems=None, rows=None) -> Op:
+    """Dense GEMM of (rows x k) by (k x n) weights, run once per pass per layer."""
+    m = ctx.rows if rows is None else rows
+    w = n * k if weight_elems is None else weight_elems
+    eff = gemm_efficiency(ctx.eff, ctx.row, m, n, k)
+    return Op(
+        name,
+        "gemm",
+        F.matmul_flops(m, n, k),
+        w * ctx.wb + m * (k + n) * ctx.ab,
+        compute_rate=ctx.gemm_peak * eff,
+        memory_rate=ctx.mem_rate,
+        count=count * ctx.passes,
+    )
+
+
+def elementwise(ctx: PhaseCtx, name: str, kind: str, elems_in, elems_out, flops_per_elem, count) -> Op:
+    return Op(
+        name,
+        kind,
+        flops_per_elem * elems_out,
+        (elems_in + elems_out) * ctx.ab,
+        compute_rate=ctx.attn_peak * 0.05,  # vector units: tensor-core peak is irrelevant here
+        memory_rate=ctx.mem_rate,
+        count=count * ctx.passes,
+    )
+
+
+def allreduce(ctx: PhaseCtx, name: str, count) -> list:
+    if ctx.tp <= 1:
+        return []
+    t = ring_allreduce_time(ctx.rows * ctx.hidden * ctx.ab, ctx.tp, ctx.link_bw, ctx.link_alpha)
+    return [Op(name, "comm", 0.0, 0.0, count=count * ctx.passes, kernels=0.0, fixed_s=t, stream="comm")]
+
+
+def _attention_ops(ctx: PhaseCtx, m, count) -> list:
+    """Softmax attention (MHA/GQA/MQA, optional sliding window) or MLA."""
+    h, tp = ctx.hidden, ctx.tp
+    heads = _split(m.num_heads, tp)
+    mla = isinstance(m, MLA)
+    ops = []
+    if mla:
+        if m.q_lora_rank:
+            ops.append(gemm(ctx, "q_a_proj", m.q_lora_rank, h, count))
+            ops.append(gemm(ctx, "q_b_proj", heads * m.qk_dim, m.q_lora_rank, count))
+        else:
+            ops.append(gemm(ctx, "q_proj", heads * m.qk_dim, h, count))
+        ops.append(gemm(ctx, "kv_a_proj", m.kv_lora_rank + m.qk_rope_head_dim, h, count))
+        kv_heads, cached = heads, m.kv_elements_per_token()  # latent cache is replicated across tp
+    else:
+        kv_heads = _split(m.num_kv_heads, tp)
+        ops.append(gemm(ctx, "qkv_proj", (heads + 2 * kv_heads) * m.head_dim, h, count))
+        cached = kv_heads * 2 * m.head_dim
+    qo = heads * (m.qk_dim + m.v_dim)  # query read + output written, elements per token
+    window = m.window
+
+    if ctx.phase == "prefill":
+        if mla:  # materialise per-head K and V from the latent for every token (DeepSeek-V2 §2.1.2)
+            ops.append(
+                gemm(ctx, "kv_b_proj", heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank, count)
+            )
+            kv_io = heads * (m.qk_dim + m.v_dim)
+        else:
+            kv_io = cached
+        pairs = F.prefill_pairs(ctx.batch, ctx.prompt, ctx.shared, window)
+        br = F.flash_query_block_rows(max(m.qk_dim, m.v_dim), ctx.smem)
+        kv_reads = F.flash_kv_hbm_tokens(pairs, ctx.tokens, ctx.prompt, br, ctx.sm_count)
+        eff = attention_prefill_efficiency(ctx.eff, ctx.row, ctx.prompt, m.qk_dim)
+        ops.append(
+            Op(
+                "attention",
+                "attention_prefill",
+                F.attention_flops(pairs, heads, m.qk_dim, m.v_dim),
+                ctx.tokens * qo * ctx.ab + kv_reads * kv_io * ctx.ab + ctx.tokens * cached * ctx.kb,
+                compute_rate=ctx.attn_peak * eff,
+                memory_rate=ctx.mem_rate,
+                count=count,
+                kernels=ctx.passes,
+            )
+        )
+    else:
+        b = ctx.batch
+        if mla:  # weight absorption: attend over the latent, un-absorb values (FlashMLA-style)
+            ops.append(
+                gemm(
+                    ctx,
+                    "q_absorb",
+                    m.kv_lora_rank,
+                    m.qk_nope_head_dim,
+                    count,
+                    weight_elems=heads * m.qk_nope_head_dim * m.kv_lora_rank,
+                    rows=b * heads,
+                )
+            )
+            per_l_flops = 2.0 * b * heads * (2 * m.kv_lora_rank + m.qk_rope_head_dim)
+        else:
+            per_l_flops = 2.0 * b * heads * (m.qk_dim + m.v_dim)
+        per_l_bytes = b * cached * ctx.kb
+        fixed = b * (qo * ctx.ab + cached * ctx.kb)  # q in, out written, new K/V appended
+        if window:
+            fl, by = KVLinear(0.0, 0.0, per_l_flops, window), KVLinear(fixed, 0.0, per_l_bytes, window)
+        else:
+            fl, by = KVLinear(0.0, per_l_flops), KVLinear(fixed, per_l_bytes)
+        eff = attention_prefill_efficiency(ctx.eff, ctx.row, np.maximum(ctx.prompt, 512.0), m.qk_dim)
+        ops.append(
+            Op("attention", "attention_decode", fl, by, ctx.attn_peak * eff, ctx.mem_rate, count=count)
+        )
+        if mla:
+            ops.append(
+                gemm(
+                    ctx,
+                    "v_unabsorb",
+                    m.v_head_dim,
+                    m.kv_lora_rank,
+                    count,
+                    weight_elems=heads * m.kv_lora_rank * m.v_head_dim,
+                    rows=b * heads,
+                )
+            )
+    ops.append(gemm(ctx, "o_proj", h, heads * m.v_dim, count))
+    return ops
+
+
+def _linear_attention_ops(ctx: PhaseCtx, m: LinearAttention, count) -> list:
+    h = ctx.hidden
+    heads = _split(m.num_heads, ctx.tp)
+    inner = heads * m.head_dim
+    state = heads * m.head_dim * m.head_dim * 4.0  # fp32 state bytes per sequence
+    ops = [gemm(ctx, "qkv_gate_proj", 4 * inner, h, count)]
+    if ctx.phase == "prefill":
+        blocks = np.ceil(ctx.tokens / m.block_size)
+        flops = F.lightning_attention_flops(ctx.tokens, heads, m.head_dim, m.block_size)
+        byts = ctx.tokens * 4 * inner * ctx.ab + 2.0 * blocks * state
+    else:
+        flops = 4.0 * ctx.batch * heads * m.head_dim * m.head_dim
+        byts = ctx.batch * (4 * inner * ctx.ab + 2.0 * state)
+    ops.append(
+        Op(
+            "lightning_attention",
+            "linear_attention",
+            flops,
+            byts,
+            ctx.attn_peak * 0.5,
+            ctx.mem_rate,
+            count=count,
+            kernels=ctx.passes,
+        )
+    )
+    ops.append(
+        elementwise(ctx, "attn_norm_gate", "elementwise", ctx.rows * 2 * inner, ctx.rows * inner, 6.0, count)
+    )
+    ops.append(gemm(ctx, "o_proj", h, inner, count))
+    return ops
+
+
+def _mamba_ops(ctx: PhaseCtx, m: Mamba, count) -> list:
+    h = ctx.hidden
+    d = _split(m.d_inner, ctx.tp)
+    ops = [gemm(ctx, "in_proj", 2 * d, h, count)]
+    ops.append(elementwise(ctx, "conv1d", "elementwise", ctx.rows * d, ctx.rows * d, 2.0 * m.d_conv, count))
+    ops.append(gemm(ctx, "x_proj", m.dt_rank + 2 * m.d_state, d, count))
+    ops.append(gemm(ctx, "dt_proj", d, m.dt_rank, count))
+    state = d * m.d_state * 4.0
+    if ctx.phase == "prefill":
+        io = ctx.tokens * (4 * d + 2 * m.d_state) * ctx.ab + ctx.batch * state
+        flops = F.selective_scan_flops(ctx.tokens, d, m.d_state)
+    else:
+        io = ctx.batch * ((4 * d + 2 * m.d_state) * ctx.ab + 2.0 * state)
+        flops = F.selective_scan_flops(ctx.batch, d, m.d_state)
+    ops.append(
+        Op(
+            "selective_scan",
+            "ssm_scan",
+            flops,
+            io,
+            ctx.attn_peak * 0.05,
+            ctx.mem_rate,
+            count=count,
+            kernels=ctx.passes,
+        )
+    )
+    ops.append(gemm(ctx, "out_proj", h, d, count))
+    return ops
+
+
+def _ffn_ops(ctx: PhaseCtx, f, count) -> list:
+    h, tp = ctx.hidden, ctx.tp
+    ops = []
+    mult = 2 if f.gated else 1
+    if isinstance(f, DenseFFN):
+        inter = _split(f.intermediate, tp)
+        ops.append(gemm(ctx, "ffn_up", mult * inter, h, count))
+        ops.append(
+            elementwise(ctx, "ffn_act", "elementwise", ctx.rows * mult * inter, ctx.rows * inter, 5.0, count)
+        )
+        ops.append(gemm(ctx, "ffn_down", h, inter, count))
+        return ops
+    # MoE: expected distinct experts hit by `rows` tokens under uniform top-k routing.
+    e, k = f.num_experts, f.top_k
+    inter = _split(f.expert_intermediate, tp)
+    touched = e * (1.0 - (1.0 - k / e) ** ctx.rows)
+    per_expert = ctx.rows * k / touched
+    ops.append(gemm(ctx, "router", e, h, count))
+    for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
+        eff = gemm_efficiency(ctx.eff, ctx.row, per_expert, n_, k_)
+        ops.append(
+            Op(
+                name,
+                "gemm",
+                F.matmul_flops(ctx.rows * k, n_, k_),
+                touched * n_ * k_ * ctx.wb + ctx.rows * k * (n_ + k_) * ctx.ab,
+                compute_rate=ctx.gemm_peak * eff,
+                memory_rate=ctx.mem_rate,
+                count=count * ctx.passes,
+            )
+        )
+    ops.append(
+        elementwise(
+            ctx, "expert_act", "elementwise", ctx.rows * k * mult * inter, ctx.rows * k * inter, 5.0, count
+        )
+    )
+    if f.shared_intermediate:
+        shared = _split(f.shared_intermediate, tp)
+        ops.append(gemm(ctx, "shared_up", mult * shared, h, count))
+        ops.append(gemm(ctx, "shared_down", h, shared, count))
+    return ops
+
+
+def layer_ops(ctx: PhaseCtx, group) -> list:
+    """All ops of `group.count` identical layers: norms, mixer, residuals, FFN, TP all-reduces."""
+    n, h, m = group.count, ctx.hidden, group.mixer
+    ops = [elementwise(ctx, "input_norm", "norm", ctx.rows * h, ctx.rows * h, 4.0, n)]
+    if isinstance(m, (Attention, MLA)):
+        ops += _attention_ops(ctx, m, n)
+    elif isinstance(m, LinearAttention):
+        ops += _linear_attention_ops(ctx, m, n)
+    elif isinstance(m, Mamba):
+        ops += _mamba_ops(ctx, m, n)
+    ops += allreduce(ctx, "attn_allreduce", n)
+    ops.append(elementwise(ctx, "residual_add", "elementwise", 2 * ctx.rows * h, ctx.rows * h, 1.0, 2 * n))
+    ops.append(elementwise(ctx, "post_attn_norm", "norm", ctx.rows * h, ctx.rows * h, 4.0, n))
+    ops += _ffn_ops(ctx, group.ffn, n)
+    ops += allreduce(ctx, "ffn_allreduce", n)
+    return ops
+
+
+def model_edge_ops(ctx: PhaseCtx, vocab: int) -> list:
+    """Embedding lookup for every token; final norm, LM head and sampling for one token per sequence."""
+    h = ctx.hidden
+    ops = [
+        Op(
+            "embedding",
+            "embedding",
+            0.0,
+            ctx.rows * h * (ctx.wb + ctx.ab),
+            ctx.attn_peak,
+            ctx.mem_rate,
+            count=ctx.passes,
+        ),
+    ]
+    b = ctx.batch
+    v = _split(vocab, ctx.tp)
+    ops.append(elementwise(ctx, "final_norm", "norm", b * h, b * h, 4.0, 1.0 / ctx.passes))
+    ops.append(gemm(ctx, "lm_head", v, h, 1.0 / ctx.passes, rows=b))
+    ops.append(
+        Op(
+            "sampling",
+            "sampling",
+            5.0 * b * v,
+            b * v * 4.0 * 2,
+            ctx.attn_peak * 0.05,
+            ctx.mem_rate,
+            count=1.0,
+            kernels=2.0,
+        )
+    )
+    return ops

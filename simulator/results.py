@@ -1,0 +1,119 @@
+"""Turn sweep columns into SPEC.md result records (one JSON-ready dict per point)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from roofline.simulator.ops import BOUND_NAMES
+from roofline.simulator.units import GIB
+
+PHASE_KEYS = ("time_s", "flops", "bytes", "mfu", "mbu")
+MEMORY_KEYS = (
+    "weights_bytes",
+    "kv_cache_bytes",
+    "activation_bytes",
+    "overhead_bytes",
+    "total_bytes",
+    "capacity_bytes",
+)
+
+
+def _f(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def fit_reason(mem: dict, hardware: str) -> str:
+    return (
+        f"needs {mem['total_bytes'] / GIB:.1f} GiB per GPU (weights {mem['weights_bytes'] / GIB:.1f}, "
+        f"KV cache {mem['kv_cache_bytes'] / GIB:.1f}, activations {mem['activation_bytes'] / GIB:.1f}, "
+        f"overhead {mem['overhead_bytes'] / GIB:.1f}) but {hardware} has {mem['capacity_bytes'] / GIB:.1f} GiB"
+    )
+
+
+def record(result, i: int, versions: dict) -> dict:
+    c = result.columns
+    group, _ = result.group_of(i)
+    point = {path: values[idx[i]] for path, values, idx in result.axes}
+    hw_name = group.hardware[int(group.hw_row[np.searchsorted(group.points, i)])].name
+    layout = group.values
+    gpus = (
+        layout["parallelism.tp"]
+        * layout["parallelism.pp"]
+        * layout["parallelism.cp"]
+        * layout["parallelism.dp"]
+    )
+
+    def phase(name):
+        out = {k: _f(c[f"{name}.{k}"][i]) for k in PHASE_KEYS}
+        out["bound"] = BOUND_NAMES[int(c[f"{name}.bound"][i])]
+        prefix = f"{name}.breakdown."
+        out["breakdown"] = {
+            k[len(prefix) :]: _f(v[i]) for k, v in c.items() if k.startswith(prefix) and v[i] > 0
+        }
+        return out
+
+    memory = {k: int(round(float(c[f"memory.{k}"][i]))) for k in MEMORY_KEYS}
+    fits = bool(c["fits"][i])
+    calib = "datasheet"
+    for pts, sources, rows in result.calibration:
+        pos = np.searchsorted(pts, i)
+        if pos < pts.size and pts[pos] == i:
+            calib = sources[int(rows[pos])]
+    rec = {
+        "scenario": result.scenario.name,
+        "point": point,
+        "hardware": hw_name,
+        "model": group.model.name,
+        "gpus": gpus,
+        "ttft_s": _f(c["ttft_s"][i]),
+        "tpot_s": _f(c["tpot_s"][i]),
+        "e2e_s": _f(c["e2e_s"][i]),
+        "decode_tokens_per_s": _f(c["decode_tokens_per_s"][i]),
+        "throughput_tokens_per_s_per_gpu": _f(c["throughput_tokens_per_s_per_gpu"][i]),
+        "prefill": phase("prefill"),
+        "decode": phase("decode"),
+        "memory": memory,
+        "fits": fits,
+        "max_batch": int(c["max_batch"][i]),
+        "max_context_tokens": int(c["max_context_tokens"][i])
+        if math.isfinite(c["max_context_tokens"][i])
+        else None,
+        "cost": {
+            k: _f(c[f"cost.{k}"][i])
+            for k in ("usd_per_hour", "usd_per_million_output_tokens", "usd_per_million_prompt_tokens")
+        },
+        "energy": {"joules_per_output_token": _f(c["energy.joules_per_output_token"][i])},
+        "provenance": {
+            "calibration": calib,
+            "versions": versions,
+            "warnings": [msg for msg, mask in result.warnings if mask[i]],
+        },
+    }
+    if not fits:
+        rec["fit_reason"] = fit_reason(memory, hw_name)
+    return rec
+
+
+def op_table(result, i: int, phase: str) -> list:
+    """Per-op rows for point i: name, kind, time_s, flops, bytes, intensity, bound."""
+    group, pos = result.group_of(i)
+    rows = []
+    for oc in group.columns[phase]["ops"]:
+        t = float(np.broadcast_to(oc.time_s, group.points.shape)[pos])
+        fl = float(np.broadcast_to(oc.flops, group.points.shape)[pos])
+        by = float(np.broadcast_to(oc.bytes, group.points.shape)[pos])
+        bound = BOUND_NAMES[int(np.broadcast_to(oc.bound, group.points.shape)[pos])]
+        rows.append(
+            {
+                "name": oc.name,
+                "kind": oc.kind,
+                "time_s": t,
+                "flops": fl,
+                "bytes": by,
+                "intensity": fl / by if by else None,
+                "bound": bound,
+            }
+        )
+    return rows

@@ -1,0 +1,319 @@
+"""Scenario schema (SPEC.md) and its validation: a parsed YAML mapping in, a checked `Scenario` out.
+
+Every field carries help text, reused by `--help`, error messages and (later) dashboard tooltips.
+Bad input — unknown keys, wrong types, out-of-range values, unknown names, impossible layouts — is
+rejected before any computation with `ScenarioError`, whose message names the file, the field
+path and the valid choices ("did you mean"). Name lookups (model, hardware) are injected by the
+caller so this module stays free of file access.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from dataclasses import dataclass, field
+
+from roofline.simulator.units import DTYPE_BYTES
+
+
+class ScenarioError(ValueError):
+    """Invalid scenario input; str() lists every problem found."""
+
+    def __init__(self, problems: list):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    kind: str  # int | float | str | choice | name
+    help: str
+    default: object = None
+    choices: tuple = ()
+    minimum: float | None = None
+    nullable: bool = False
+    sweepable: bool = True
+
+
+DTYPES = tuple(DTYPE_BYTES)
+CP_VARIANTS = ("pass-kv", "pass-q", "ulysses")
+
+SCHEMA: dict = {
+    "name": FieldSpec("str", "Scenario name; defaults to the file stem.", nullable=True, sweepable=False),
+    "model": FieldSpec(
+        "name", "Zoo model name (`roofline models list`) or a path to a Hugging Face config.json."
+    ),
+    "hardware": FieldSpec("name", "Hardware SKU name (`roofline hw list`)."),
+    "gpus": FieldSpec(
+        "int",
+        "Total GPUs; must equal tp*pp*cp*dp (null: derived from the layout).",
+        None,
+        minimum=1,
+        nullable=True,
+    ),
+    "parallelism.tp": FieldSpec(
+        "int", "Tensor-parallel degree (heads, FFN and vocabulary sharded).", 1, minimum=1
+    ),
+    "parallelism.pp": FieldSpec("int", "Pipeline-parallel stages (layers split across GPUs).", 1, minimum=1),
+    "parallelism.cp": FieldSpec("int", "Context-parallel degree (sequence split across GPUs).", 1, minimum=1),
+    "parallelism.dp": FieldSpec(
+        "int", "Data-parallel replicas; the batch is split across them.", 1, minimum=1
+    ),
+    "parallelism.ep": FieldSpec(
+        "int", "Expert-parallel degree for MoE layers (within tp*dp GPUs).", 1, minimum=1
+    ),
+    "parallelism.cp_variant": FieldSpec("choice", "Context-parallel algorithm.", "pass-kv", CP_VARIANTS),
+    "dtype.weights": FieldSpec("choice", "Storage format of the weights.", "bf16", DTYPES),
+    "dtype.activations": FieldSpec(
+        "choice", "Format of activations; GEMMs run at this format's peak.", "bf16", DTYPES
+    ),
+    "dtype.kv": FieldSpec("choice", "Storage format of the KV cache.", "bf16", DTYPES),
+    "workload.batch": FieldSpec(
+        "int", "Concurrent sequences in the decode batch (whole deployment).", 1, minimum=1
+    ),
+    "workload.prompt_tokens": FieldSpec("int", "Prompt length in tokens.", 4096, minimum=1),
+    "workload.output_tokens": FieldSpec("int", "Generated tokens per sequence.", 256, minimum=1),
+    "workload.shared_prefix_tokens": FieldSpec(
+        "int", "Prompt tokens shared by all sequences of the batch (prefilled and stored once).", 0, minimum=0
+    ),
+    "workload.prefill_chunk_tokens": FieldSpec(
+        "int",
+        "Chunked prefill: tokens per forward pass (null = whole prompt at once).",
+        None,
+        minimum=1,
+        nullable=True,
+    ),
+    "calibration": FieldSpec(
+        "str",
+        "auto (measured profile if one exists, else datasheet), datasheet, or a profile path.",
+        "auto",
+        sweepable=False,
+    ),
+    "pricing.usd_per_gpu_hour": FieldSpec(
+        "float",
+        "Price of one GPU-hour in USD (null = the hardware file's default).",
+        None,
+        minimum=0,
+        nullable=True,
+    ),
+    "runtime.overhead_GiB": FieldSpec(
+        "float",
+        "Per-GPU memory the runtime keeps (CUDA context, workspaces, allocator slack).",
+        1.0,
+        minimum=0,
+    ),
+    "runtime.overlap": FieldSpec(
+        "choice",
+        "Whether communication overlaps compute (overlap) or adds to it (serial).",
+        "serial",
+        ("serial", "overlap"),
+    ),
+}
+TOP_LEVEL = (
+    "name",
+    "model",
+    "hardware",
+    "gpus",
+    "parallelism",
+    "dtype",
+    "workload",
+    "methods",
+    "calibration",
+    "pricing",
+    "runtime",
+    "sweep",
+)
+SECTIONS = ("parallelism", "dtype", "workload", "pricing", "runtime")
+REQUIRED = ("model", "hardware")
+
+
+def _dym(word: str, valid) -> str:
+    hint = difflib.get_close_matches(str(word), list(valid), n=1)
+    return f" Did you mean {hint[0]!r}?" if hint else ""
+
+
+def check_value(path: str, value, spec: FieldSpec, names: dict) -> str | None:
+    """Return a problem description for `value` at `path`, or None if it is valid."""
+    if value is None:
+        return None if spec.nullable else f"{path}: must not be null. {spec.help}"
+    if spec.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{path}: must be an integer, got {value!r}. {spec.help}"
+    elif spec.kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{path}: must be a number, got {value!r}. {spec.help}"
+        if value != value or value in (float("inf"), float("-inf")):
+            return f"{path}: must be finite, got {value!r}."
+    elif spec.kind in ("str", "name", "choice"):
+        if not isinstance(value, str):
+            return f"{path}: must be a string, got {value!r}. {spec.help}"
+    if spec.minimum is not None and spec.kind in ("int", "float") and value < spec.minimum:
+        return f"{path}: must be >= {spec.minimum:g}, got {value!r}. {spec.help}"
+    if spec.kind == "choice" and value not in spec.choices:
+        return f"{path}: {value!r} is not valid.{_dym(value, spec.choices)} Valid: {', '.join(spec.choices)}"
+    if spec.kind == "name" and path in names:
+        problem = names[path](value)
+        if problem:
+            return f"{path}: {problem}"
+    return None
+
+
+@dataclass
+class Scenario:
+    """A validated scenario: `base` holds every field path's value; `sweep` the swept axes."""
+
+    name: str
+    base: dict
+    methods: list = field(default_factory=list)
+    sweep: list = field(default_factory=list)  # [(path, [values...])]
+
+    @property
+    def points(self) -> int:
+        n = 1
+        for _, values in self.sweep:
+            n *= len(values)
+        return n
+
+
+def flatten(doc: dict, source: str, problems: list) -> dict:
+    """Nested mapping -> {dotted path: value}; unknown keys become problems."""
+    flat: dict = {}
+    for key, value in doc.items():
+        if key not in TOP_LEVEL:
+            problems.append(
+                f"{source}: unknown field {key!r}.{_dym(key, TOP_LEVEL)} Valid: {', '.join(TOP_LEVEL)}"
+            )
+        elif key in SECTIONS:
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                problems.append(f"{source}: field {key!r} must be a mapping, got {value!r}")
+                continue
+            valid = [p.split(".", 1)[1] for p in SCHEMA if p.startswith(key + ".")]
+            for sub, v in value.items():
+                if sub not in valid:
+                    problems.append(
+                        f"{source}: unknown field {key}.{sub}.{_dym(sub, valid)} Valid: {', '.join(valid)}"
+                    )
+                else:
+                    flat[f"{key}.{sub}"] = v
+        elif key not in ("methods", "sweep"):
+            flat[key] = value
+    return flat
+
+
+def set_path(doc: dict, path: str, value) -> None:
+    """Apply a `--set path=value` override to a nested scenario mapping (in place)."""
+    if path not in SCHEMA and path not in ("methods",):
+        raise ScenarioError([f"--set {path}: unknown field.{_dym(path, SCHEMA)} Valid: {', '.join(SCHEMA)}"])
+    parts = path.split(".")
+    node = doc
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def _layout_problems(values: dict, where: str, methods_ok=True) -> list:
+    problems = []
+    tp, pp, cp, dp = (values[f"parallelism.{k}"] for k in ("tp", "pp", "cp", "dp"))
+    ep = values["parallelism.ep"]
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in (tp, pp, cp, dp, ep)):
+        return problems
+    gpus = values.get("gpus")
+    if isinstance(gpus, int) and gpus != tp * pp * cp * dp:
+        problems.append(
+            f"{where}gpus: {gpus} GPUs but tp*pp*cp*dp = {tp}*{pp}*{cp}*{dp} = {tp * pp * cp * dp}; make them equal or set gpus: null"
+        )
+    if cp > 1:
+        problems.append(
+            f"{where}parallelism.cp: context parallelism (cp > 1) is not modelled in this version; use cp: 1"
+        )
+    if ep > 1:
+        problems.append(
+            f"{where}parallelism.ep: expert parallelism (ep > 1) is not modelled in this version; use ep: 1 (experts are tensor-parallel)"
+        )
+    return problems
+
+
+def validate(doc, source: str, names: dict, methods_validator=None) -> Scenario:
+    """Check a parsed scenario mapping. `names` maps 'model'/'hardware' to a function returning a
+    problem string (or None) for a name; `methods_validator(list, source)` returns problems."""
+    if not isinstance(doc, dict):
+        raise ScenarioError(
+            [f"{source}: a scenario must be a YAML mapping of fields, got {type(doc).__name__}"]
+        )
+    problems: list = []
+    flat = flatten(doc, source, problems)
+    for req in REQUIRED:
+        if flat.get(req) is None:
+            problems.append(f"{source}: missing required field {req!r}. {SCHEMA[req].help}")
+    base = {p: spec.default for p, spec in SCHEMA.items()}
+    base.update(flat)
+    for path, value in flat.items():
+        problem = check_value(path, value, SCHEMA[path], names)
+        if problem:
+            problems.append(f"{source}: {problem}")
+
+    sweep = []
+    raw_sweep = doc.get("sweep") or {}
+    if not isinstance(raw_sweep, dict):
+        problems.append(f"{source}: sweep must map field paths to lists of values, got {raw_sweep!r}")
+        raw_sweep = {}
+    sweepable = [p for p, s in SCHEMA.items() if s.sweepable]
+    for path, values in raw_sweep.items():
+        if path not in SCHEMA or not SCHEMA[path].sweepable:
+            problems.append(
+                f"{source}: sweep.{path}: not a sweepable field.{_dym(path, sweepable)} Valid: {', '.join(sweepable)}"
+            )
+            continue
+        if not isinstance(values, list) or not values:
+            problems.append(f"{source}: sweep.{path}: must be a non-empty list of values, got {values!r}")
+            continue
+        for v in values:
+            problem = check_value(path, v, SCHEMA[path], names)
+            if problem:
+                problems.append(f"{source}: sweep.{problem}")
+        sweep.append((path, list(values)))
+
+    methods = doc.get("methods") or []
+    if not isinstance(methods, list):
+        problems.append(
+            f"{source}: methods must be a list of {{name: ..., <parameters>}} mappings, got {methods!r}"
+        )
+        methods = []
+    if methods_validator is not None:
+        problems += methods_validator(methods, source)
+
+    if not problems:
+        problems += cross_field_problems(base, sweep, source)
+    if problems:
+        raise ScenarioError(problems)
+    name = base.get("name") or source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return Scenario(name=name, base=base, methods=copy.deepcopy(methods), sweep=sweep)
+
+
+def cross_field_problems(base: dict, sweep: list, source: str) -> list:
+    """Constraints between fields, checked over the extremes of every swept axis."""
+    problems = []
+    swept = dict(sweep)
+    layout_keys = ["gpus"] + [f"parallelism.{k}" for k in ("tp", "pp", "cp", "dp", "ep")]
+    combos = [dict(base)]
+    for key in layout_keys:
+        if key in swept:
+            combos = [dict(c, **{key: v}) for c in combos for v in swept[key]]
+    seen = set()
+    for combo in combos:
+        for problem in _layout_problems(combo, f"{source}: "):
+            if problem not in seen:
+                seen.add(problem)
+                problems.append(problem)
+    prompts = swept.get("workload.prompt_tokens", [base["workload.prompt_tokens"]])
+    prefixes = swept.get("workload.shared_prefix_tokens", [base["workload.shared_prefix_tokens"]])
+    if max(prefixes) > min(prompts):
+        problems.append(
+            f"{source}: workload.shared_prefix_tokens: {max(prefixes)} shared tokens exceed the prompt "
+            f"({min(prompts)} tokens); the shared prefix is part of the prompt"
+        )
+    return problems

@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 
 import yaml
+
 from roofline.simulator.hardware import Hardware
 from roofline.simulator.units import GIB, KIB, MIB, TERA
 

@@ -13,6 +13,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 import yaml
+
 from roofline.hwspecs import unknown_name_message
 from roofline.simulator.hf_config import from_hf_config
 from roofline.simulator.model import ModelArch, ModelConfigError

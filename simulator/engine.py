@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from roofline.simulator import economics
 from roofline.simulator.comm import send_recv_time
 from roofline.simulator.efficiency import EfficiencyTable

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from roofline.simulator import flops as F
 from roofline.simulator.comm import ring_allreduce_time
 from roofline.simulator.efficiency import EfficiencyTable, attention_prefill_efficiency, gemm_efficiency

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from roofline.simulator.model import MLA, Attention, DenseFFN, LinearAttention, Mamba, ModelArch
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from roofline.simulator.ops import BOUND_NAMES
 from roofline.simulator.units import GIB
 

@@ -1,0 +1,82 @@
+"""Validation against published measurements (shared/reference/published_measurements.yaml).
+
+Datasheet efficiencies only (no calibration profile): these tests bound how far an uncalibrated
+prediction is from real runs. Each tolerance says what the model leaves out.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import ops, run
+
+A100 = "a100-80gb-sxm"
+
+# microsoft/MInference experiments README: vLLM (FlashAttention-2) prefill of Llama-3-8B-Instruct-1M
+# (Llama-3-8B shapes = llama-3.1-8b shapes), bf16, batch 1, one A100-80GB; seconds.
+VLLM_PREFILL_S = {10000: 0.832, 50000: 7.717, 100000: 21.731, 128000: 32.863}
+
+
+@pytest.mark.parametrize("prompt", sorted(VLLM_PREFILL_S))
+def test_vllm_dense_prefill_a100(prompt):
+    # -25%..+5%: vLLM's scheduler, sampling and Python overheads are not modelled, and the
+    # FlashAttention-2 efficiency curve (FA2 paper, Fig. 5) was measured only up to 16K tokens and is
+    # held constant beyond; the model therefore under-predicts (-11% to -19% at the time of writing).
+    _, recs = run(hardware=A100, workload={"batch": 1, "prompt_tokens": prompt, "output_tokens": 1})
+    err = recs[0]["ttft_s"] / VLLM_PREFILL_S[prompt] - 1
+    assert -0.25 <= err <= 0.05, (
+        f"{prompt}: predicted {recs[0]['ttft_s']:.3f} s, measured {VLLM_PREFILL_S[prompt]} s"
+    )
+
+
+# ShadowKV (arXiv:2410.21465) Table 12: one Llama-3-8B-1M block during prefill on A100, ms per layer.
+SHADOWKV_ATTN_MS = {65536: 186.23, 131072: 721.13, 262144: 2880.21, 524288: 11720.30}
+SHADOWKV_FFN_MS = {65536: 96.47, 131072: 193.32, 262144: 392.77, 524288: 789.23}
+
+
+@pytest.mark.parametrize("prompt", sorted(SHADOWKV_ATTN_MS))
+def test_shadowkv_prefill_layer_breakdown(prompt):
+    # +-10%: these are kernel times of one layer (no framework overhead); what remains is the
+    # FA2/cuBLAS efficiency at these exact shapes (FA2 curve held beyond 16K; GEMM curve from square
+    # cuBLASLt sizes). At the time of writing: attention -1% to -4%, FFN -3% to -5%.
+    res, _ = run(hardware=A100, workload={"batch": 1, "prompt_tokens": prompt, "output_tokens": 1})
+    table = ops(res)
+    attn_ms = sum(o["time_s"] for o in table if o["kind"] == "attention_prefill") / 32 * 1e3
+    ffn_ms = sum(o["time_s"] for o in table if o["name"] in ("ffn_up", "ffn_act", "ffn_down")) / 32 * 1e3
+    assert attn_ms == pytest.approx(SHADOWKV_ATTN_MS[prompt], rel=0.10)
+    assert ffn_ms == pytest.approx(SHADOWKV_FFN_MS[prompt], rel=0.10)
+
+
+# ShadowKV Table 4: full-attention baseline, Llama-3-8B-1M bf16 on one A100-80GB; decode tokens/s
+# by batch, None = out of memory.
+SHADOWKV_DECODE = {
+    60: {2: 89.19, 3: 111.44, 4: 126.73, 5: 142.62, 6: 147.40, 8: 160.62, 12: None},
+    122: {2: 65.12, 3: 75.16, 4: 80.77, 5: None},
+    244: {2: 40.37, 3: None},
+}
+CASES = [(k, b, t) for k, row in SHADOWKV_DECODE.items() for b, t in row.items()]
+
+
+@pytest.mark.parametrize("kilo_tokens,batch,tokens_per_s", CASES)
+@pytest.mark.parametrize("kilo", [1000, 1024])
+def test_shadowkv_full_attention_capacity_and_throughput(kilo_tokens, batch, tokens_per_s, kilo):
+    # Capacity is exact: "60K" read as 60,000 or 61,440 tokens must give the same fits / OOM split.
+    # Prefill is chunked (8K tokens) so that the test is about the KV cache, as in the paper's
+    # decode benchmark. Throughput: -10%..+25%: per-step framework overhead of the HuggingFace-style
+    # baseline is not modelled, which weighs most at small batch (+20% at batch 2, +5% at batch 4+).
+    _, recs = run(
+        hardware=A100,
+        workload={
+            "batch": batch,
+            "prompt_tokens": kilo_tokens * kilo,
+            "output_tokens": 128,
+            "prefill_chunk_tokens": 8192,
+        },
+    )
+    r = recs[0]
+    assert r["fits"] is (tokens_per_s is not None), r.get("fit_reason")
+    if tokens_per_s is not None:
+        assert -0.10 <= r["decode_tokens_per_s"] / tokens_per_s - 1 <= 0.25
+        assert r["max_batch"] >= batch
+    else:
+        assert r["max_batch"] < batch

@@ -88,24 +88,37 @@ def build_table(hardware: list) -> EfficiencyTable:
     )
 
 
-def interp_rows(table: np.ndarray, grid: np.ndarray, row: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Piecewise-linear interpolation of table[row] at log2(x), vectorised over points.
+def row_offsets(table: np.ndarray, row) -> object:
+    """Flat offsets of each point's row in `table` (0 when the table has a single row)."""
+    return 0 if table.shape[0] == 1 else np.asarray(row) * table.shape[1]
 
-    Outside the grid the boundary value is held (no extrapolation beyond what was measured).
+
+def interp_log2(table: np.ndarray, grid: np.ndarray, offset, x_log2) -> np.ndarray:
+    """Piecewise-linear interpolation of each point's row of `table` at log2 position `x_log2`.
+
+    Grids are uniform with a step of one octave (asserted below), so the position is arithmetic,
+    and values are gathered from the flattened table. Outside the grid the boundary value is held
+    (no extrapolation beyond what was measured).
     """
-    pos = np.interp(np.log2(np.maximum(x, 1.0)), grid, np.arange(grid.size, dtype=float))
-    i0 = np.minimum(pos.astype(np.int64), grid.size - 2)
+    last = grid.size - 1
+    pos = np.clip(x_log2 - grid[0], 0.0, float(last))
+    i0 = np.minimum(pos.astype(np.intp), last - 1)
     w = pos - i0
-    return table[row, i0] * (1.0 - w) + table[row, i0 + 1] * w
+    flat = table.ravel()
+    idx = i0 + offset
+    lo = flat.take(idx)
+    return lo + w * (flat.take(idx + 1) - lo)
 
 
-def gemm_efficiency(table: EfficiencyTable, row, m, n, k):
-    """Fraction of peak for an (m x k) @ (k x n) GEMM, keyed by the cube root of m*n*k."""
-    size = np.cbrt(np.maximum(m, 1.0) * n * k)
-    return interp_rows(table.gemm, GEMM_GRID, row, size)
+assert np.all(np.diff(GEMM_GRID) == 1.0) and np.all(np.diff(ATTN_GRID) == 1.0)
 
 
-def attention_prefill_efficiency(table: EfficiencyTable, row, seqlen, head_dim: int):
+def gemm_efficiency(table: EfficiencyTable, offset, log2_m, n, k):
+    """Fraction of peak for an (m x k) @ (k x n) GEMM, keyed by log2 of cbrt(m n k)."""
+    return interp_log2(table.gemm, GEMM_GRID, offset, (np.maximum(log2_m, 0.0) + np.log2(n * k)) / 3.0)
+
+
+def attention_prefill_efficiency(table: EfficiencyTable, offset, log2_seqlen, head_dim: int):
     """Fraction of bf16 peak for causal prefill attention at this sequence length."""
-    eff = interp_rows(table.attn, ATTN_GRID, row, seqlen)
+    eff = interp_log2(table.attn, ATTN_GRID, offset, log2_seqlen)
     return eff * (HD64_RATIO if head_dim <= 64 else 1.0)

@@ -183,7 +183,7 @@ def evaluate(
     )
 
     # Decode: O - 1 steps after the first token, KV length from P + 1 to P + O - 1.
-    dec_ctx = PhaseCtx(phase="decode", rows=b, passes=np.ones_like(b), **common)
+    dec_ctx = PhaseCtx(phase="decode", rows=b, passes=1.0, **common)
     a = P + 1.0
     kv_range = (a, np.maximum(P + O - 1.0, a))
     decode = _phase_totals(

@@ -15,9 +15,18 @@ import numpy as np
 
 from roofline.simulator import flops as F
 from roofline.simulator.comm import ring_allreduce_time
-from roofline.simulator.efficiency import EfficiencyTable, attention_prefill_efficiency, gemm_efficiency
+from roofline.simulator.efficiency import (
+    EfficiencyTable,
+    attention_prefill_efficiency,
+    gemm_efficiency,
+    row_offsets,
+)
 from roofline.simulator.model import MLA, Attention, DenseFFN, LinearAttention, Mamba
 from roofline.simulator.ops import KVLinear, Op
+
+# Elementwise, norm and scan kernels run on the vector units; their FLOPs never bind next to HBM
+# traffic, so any rate well below tensor-core peak serves (5% of it is still ~10x the fp32 rate).
+VECTOR_FRACTION = 0.05
 
 
 @dataclass
@@ -46,9 +55,14 @@ class PhaseCtx:
     link_bw: object = np.inf
     link_alpha: object = 0.0
 
-    @property
-    def mem_rate(self):
-        return self.bw * self.hbm_eff
+    def __post_init__(self):
+        # Derived once per phase, reused by every op builder.
+        self.mem_rate = self.bw * self.hbm_eff
+        self.vector_rate = self.attn_peak * VECTOR_FRACTION
+        self.log2_rows = np.log2(np.maximum(self.rows, 1.0))
+        self.log2_prompt = np.log2(np.maximum(self.prompt, 1.0))
+        self.gemm_offset = row_offsets(self.eff.gemm, self.row)
+        self.attn_offset = row_offsets(self.eff.attn, self.row)
 
     @property
     def tokens(self):
@@ -63,7 +77,8 @@ def gemm(ctx: PhaseCtx, name: str, n, k, count, weight_elems=None, rows=None) ->
     """Dense GEMM of (rows x k) by (k x n) weights, run once per pass per layer."""
     m = ctx.rows if rows is None else rows
     w = n * k if weight_elems is None else weight_elems
-    eff = gemm_efficiency(ctx.eff, ctx.row, m, n, k)
+    log2_m = ctx.log2_rows if rows is None else np.log2(np.maximum(rows, 1.0))
+    eff = gemm_efficiency(ctx.eff, ctx.gemm_offset, log2_m, n, k)
     return Op(
         name,
         "gemm",
@@ -81,7 +96,7 @@ def elementwise(ctx: PhaseCtx, name: str, kind: str, elems_in, elems_out, flops_
         kind,
         flops_per_elem * elems_out,
         (elems_in + elems_out) * ctx.ab,
-        compute_rate=ctx.attn_peak * 0.05,  # vector units: tensor-core peak is irrelevant here
+        compute_rate=ctx.vector_rate,
         memory_rate=ctx.mem_rate,
         count=count * ctx.passes,
     )
@@ -126,7 +141,7 @@ def _attention_ops(ctx: PhaseCtx, m, count) -> list:
         pairs = F.prefill_pairs(ctx.batch, ctx.prompt, ctx.shared, window)
         br = F.flash_query_block_rows(max(m.qk_dim, m.v_dim), ctx.smem)
         kv_reads = F.flash_kv_hbm_tokens(pairs, ctx.tokens, ctx.prompt, br, ctx.sm_count)
-        eff = attention_prefill_efficiency(ctx.eff, ctx.row, ctx.prompt, m.qk_dim)
+        eff = attention_prefill_efficiency(ctx.eff, ctx.attn_offset, ctx.log2_prompt, m.qk_dim)
         ops.append(
             Op(
                 "attention",
@@ -162,7 +177,7 @@ def _attention_ops(ctx: PhaseCtx, m, count) -> list:
             fl, by = KVLinear(0.0, 0.0, per_l_flops, window), KVLinear(fixed, 0.0, per_l_bytes, window)
         else:
             fl, by = KVLinear(0.0, per_l_flops), KVLinear(fixed, per_l_bytes)
-        eff = attention_prefill_efficiency(ctx.eff, ctx.row, np.maximum(ctx.prompt, 512.0), m.qk_dim)
+        eff = attention_prefill_efficiency(ctx.eff, ctx.attn_offset, ctx.log2_prompt, m.qk_dim)
         ops.append(
             Op("attention", "attention_decode", fl, by, ctx.attn_peak * eff, ctx.mem_rate, count=count)
         )
@@ -234,7 +249,7 @@ def _mamba_ops(ctx: PhaseCtx, m: Mamba, count) -> list:
             "ssm_scan",
             flops,
             io,
-            ctx.attn_peak * 0.05,
+            ctx.vector_rate,
             ctx.mem_rate,
             count=count,
             kernels=ctx.passes,
@@ -259,11 +274,11 @@ def _ffn_ops(ctx: PhaseCtx, f, count) -> list:
     # MoE: expected distinct experts hit by `rows` tokens under uniform top-k routing.
     e, k = f.num_experts, f.top_k
     inter = _split(f.expert_intermediate, tp)
-    touched = e * (1.0 - (1.0 - k / e) ** ctx.rows)
+    touched = e * -np.expm1(ctx.rows * np.log1p(-k / e))
     per_expert = ctx.rows * k / touched
     ops.append(gemm(ctx, "router", e, h, count))
     for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
-        eff = gemm_efficiency(ctx.eff, ctx.row, per_expert, n_, k_)
+        eff = gemm_efficiency(ctx.eff, ctx.gemm_offset, np.log2(np.maximum(per_expert, 1.0)), n_, k_)
         ops.append(
             Op(
                 name,
@@ -329,7 +344,7 @@ def model_edge_ops(ctx: PhaseCtx, vocab: int) -> list:
             "sampling",
             5.0 * b * v,
             b * v * 4.0 * 2,
-            ctx.attn_peak * 0.05,
+            ctx.vector_rate,
             ctx.mem_rate,
             count=1.0,
             kernels=2.0,

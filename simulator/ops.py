@@ -100,40 +100,46 @@ def _as_kv(q) -> KVLinear:
     return q if isinstance(q, KVLinear) else KVLinear(q)
 
 
+def _mean_time_over_kv(f: KVLinear, m: KVLinear, rc, rm, a, b):
+    """Exact mean of max(f(L)/rc, m(L)/rm) over L in [a, b] (the value at a when b == a)."""
+    span = b - a
+    segs_f, segs_m = f.segments(a, b), m.segments(a, b)
+    if np.all(np.isinf(f.window)) and np.all(np.isinf(m.window)):
+        segs_f, segs_m = segs_f[:1], segs_m[:1]  # no window: one affine piece
+    integral = 0.0
+    for (x0, x1, fi, fs), (_, _, mi, ms) in zip(segs_f, segs_m):
+        integral = integral + integral_max_affine(
+            (fi + fs * x0) / rc, (fi + fs * x1) / rc, (mi + ms * x0) / rm, (mi + ms * x1) / rm, x1 - x0
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        point = np.maximum(f.at(a) / rc, m.at(a) / rm)
+        return np.where(span > 0, integral / np.where(span > 0, span, 1.0), point)
+
+
 def cost_op(op: Op, overhead_s, kv_range=None) -> OpCost:
     """Roofline time of an op; with kv_range=(a, b), the exact mean over KV length in [a, b]."""
-    per_run_overhead = op.kernels * overhead_s
-    if kv_range is None or not (isinstance(op.flops, KVLinear) or isinstance(op.bytes, KVLinear)):
-        flops, byts = op.flops, op.bytes
-        if isinstance(flops, KVLinear):
-            flops = flops.at(kv_range[0])
-        if isinstance(byts, KVLinear):
-            byts = byts.at(kv_range[0])
+    kv_dependent = isinstance(op.flops, KVLinear) or isinstance(op.bytes, KVLinear)
+    if kv_range is not None and kv_dependent:
+        a, b = kv_range
+        f, m = _as_kv(op.flops), _as_kv(op.bytes)
+        roof = _mean_time_over_kv(f, m, op.compute_rate, op.memory_rate, a, b)
+        flops, byts = f.mean(a, b), m.mean(a, b)
+        mid = (a + b) / 2.0
+        compute_bound = f.at(mid) / op.compute_rate >= m.at(mid) / op.memory_rate
+    else:
+        flops = op.flops.at(kv_range[0]) if isinstance(op.flops, KVLinear) else op.flops
+        byts = op.bytes.at(kv_range[0]) if isinstance(op.bytes, KVLinear) else op.bytes
         tc = flops / op.compute_rate
         tm = byts / op.memory_rate
         roof = np.maximum(tc, tm)
-        bound = np.where(tc >= tm, COMPUTE, MEMORY)
-    else:
-        a, b = kv_range
-        f, m = _as_kv(op.flops), _as_kv(op.bytes)
-        span = b - a
-        integral = 0.0
-        for (x0, x1, fi, fs), (_, _, mi, ms) in zip(f.segments(a, b), m.segments(a, b)):
-            seg = x1 - x0
-            integral = integral + integral_max_affine(
-                (fi + fs * x0) / op.compute_rate,
-                (fi + fs * x1) / op.compute_rate,
-                (mi + ms * x0) / op.memory_rate,
-                (mi + ms * x1) / op.memory_rate,
-                seg,
-            )
-        with np.errstate(invalid="ignore", divide="ignore"):
-            point = np.maximum(f.at(a) / op.compute_rate, m.at(a) / op.memory_rate)
-            roof = np.where(span > 0, integral / np.where(span > 0, span, 1.0), point)
-        flops, byts = f.mean(a, b), m.mean(a, b)
-        mid = (a + b) / 2.0
-        bound = np.where(f.at(mid) / op.compute_rate >= m.at(mid) / op.memory_rate, COMPUTE, MEMORY)
+        compute_bound = tc >= tm
     if op.stream == "comm":
-        bound = np.full(np.shape(roof), COMM) if np.ndim(roof) else COMM
-    time_s = op.count * (roof + per_run_overhead + op.fixed_s)
+        bound = COMM
+    else:
+        bound = (
+            np.where(compute_bound, COMPUTE, MEMORY)
+            if np.ndim(compute_bound)
+            else (COMPUTE if compute_bound else MEMORY)
+        )
+    time_s = op.count * (roof + op.kernels * overhead_s + op.fixed_s)
     return OpCost(op.name, op.kind, time_s, op.count * flops, op.count * byts, bound, op.stream)

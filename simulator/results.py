@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from roofline.simulator.ops import BOUND_NAMES
 from roofline.simulator.units import GIB
 
@@ -35,9 +33,10 @@ def fit_reason(mem: dict, hardware: str) -> str:
 
 def record(result, i: int, versions: dict) -> dict:
     c = result.columns
-    group, _ = result.group_of(i)
+    group, pos = result.group_of(i)
     point = {path: values[idx[i]] for path, values, idx in result.axes}
-    hw_name = group.hardware[int(group.hw_row[np.searchsorted(group.points, i)])].name
+    hw_row = int(group.at(group.hw_row, pos))
+    hw_name = group.hardware[hw_row].name
     layout = group.values
     gpus = (
         layout["parallelism.tp"]
@@ -57,11 +56,7 @@ def record(result, i: int, versions: dict) -> dict:
 
     memory = {k: int(round(float(c[f"memory.{k}"][i]))) for k in MEMORY_KEYS}
     fits = bool(c["fits"][i])
-    calib = "datasheet"
-    for pts, sources, rows in result.calibration:
-        pos = np.searchsorted(pts, i)
-        if pos < pts.size and pts[pos] == i:
-            calib = sources[int(rows[pos])]
+    calib = group.calibration[hw_row]
     rec = {
         "scenario": result.scenario.name,
         "point": point,
@@ -102,10 +97,8 @@ def op_table(result, i: int, phase: str) -> list:
     group, pos = result.group_of(i)
     rows = []
     for oc in group.columns[phase]["ops"]:
-        t = float(np.broadcast_to(oc.time_s, group.points.shape)[pos])
-        fl = float(np.broadcast_to(oc.flops, group.points.shape)[pos])
-        by = float(np.broadcast_to(oc.bytes, group.points.shape)[pos])
-        bound = BOUND_NAMES[int(np.broadcast_to(oc.bound, group.points.shape)[pos])]
+        t, fl, by = (float(group.at(v, pos)) for v in (oc.time_s, oc.flops, oc.bytes))
+        bound = BOUND_NAMES[int(group.at(oc.bound, pos))]
         rows.append(
             {
                 "name": oc.name,

@@ -1,13 +1,17 @@
-"""Evaluate a validated Scenario over its sweep grid in vectorised passes.
+"""Evaluate a validated Scenario over its sweep grid by numpy broadcasting.
 
-Axes that change the op graph (model, layout, dtypes, overlap) split the grid into structural
-groups; every other axis — workload sizes, hardware (as rows of per-SKU values), price, runtime
-overhead — is a numpy array within a group. Results are columns in grid order (C order: the
-last sweep axis varies fastest).
+Every sweep axis is one array dimension. Axes that change the op graph (model, layout, dtypes,
+overlap) split the grid into structural groups, evaluated one after another; every other axis —
+workload sizes, hardware (as rows of per-SKU values), price, runtime overhead — stays a dimension
+of length > 1 within a group. An op that depends only on, say, batch and hardware is therefore
+computed on a batch x hardware array and broadcast only when summed: the cost of a sweep grows with
+the sizes of the arrays each formula really needs, not with the number of points. Results are
+flattened in C order (the last sweep axis varies fastest).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,29 +35,34 @@ _NUMERIC_NULL = {"workload.prefill_chunk_tokens": 0.0, "pricing.usd_per_gpu_hour
 
 @dataclass
 class Group:
-    values: dict  # structural field values of this group
-    points: np.ndarray  # global point indices
+    values: dict  # field values of this structural group
+    points: np.ndarray  # global point indices, ascending
+    shape: tuple  # broadcast shape of the group's arrays (structural axes have length 1)
     columns: dict
     model: object
     hardware: list
     hw_row: np.ndarray
+    calibration: tuple = ()  # per hardware row: profile id or 'datasheet'
+
+    def at(self, value, pos: int):
+        """Element `pos` (index into `points`) of a group array broadcast to the group's shape."""
+        return np.broadcast_to(value, self.shape).reshape(-1)[pos]
 
 
 @dataclass
 class SweepResult:
     scenario: object
     n: int
-    axes: list  # [(path, values, index array over points)]
+    axes: list  # [(path, values, index of each point along this axis)]
     groups: list
     columns: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)  # [(message, boolean mask over points)]
-    calibration: list = field(default_factory=list)  # per point profile id or 'datasheet'
 
     def group_of(self, i: int):
         for g in self.groups:
             pos = np.searchsorted(g.points, i)
             if pos < g.points.size and g.points[pos] == i:
-                return g, pos
+                return g, int(pos)
         raise IndexError(i)
 
 
@@ -68,55 +77,50 @@ def _flatten_columns(prefix: str, cols: dict, out: dict) -> None:
             out[name] = value
 
 
-def _numeric(path: str, value):
-    if value is None:
-        return _NUMERIC_NULL.get(path, np.nan)
-    return float(value)
+def _numeric(path: str, value) -> float:
+    return _NUMERIC_NULL.get(path, np.nan) if value is None else float(value)
 
 
-def _column_getter(axes, axis_index, pts, values):
-    """col(path) -> the path's values at this group's points (swept or constant)."""
-    swept = dict(axes)
-
-    def col(path):
-        if path in axis_index:
-            table = np.array([_numeric(path, v) for v in swept[path]])
-            return table[axis_index[path][pts]]
-        return np.full(pts.size, _numeric(path, values[path]))
-
-    return col
+def _along(values: np.ndarray, dim: int, ndim: int) -> np.ndarray:
+    """`values` laid along dimension `dim` of an ndim-dimensional broadcast grid."""
+    return values.reshape([-1 if d == dim else 1 for d in range(ndim)])
 
 
 def run_scenario(scenario, get_model, get_hardware) -> SweepResult:
     """Evaluate all points. get_model(name) -> ModelArch; get_hardware(name) -> Hardware."""
     axes = scenario.sweep
+    paths = [p for p, _ in axes]
     shape = tuple(len(v) for _, v in axes)
+    ndim = len(shape)
     n = int(np.prod(shape)) if axes else 1
-    flat_idx = np.unravel_index(np.arange(n), shape) if axes else ()
-    axis_index = {path: flat_idx[i] for i, (path, _) in enumerate(axes)}
-    structural = [(i, p) for i, (p, _) in enumerate(axes) if p not in VECTOR_AXES]
-    if structural:
-        keys = np.ravel_multi_index([flat_idx[i] for i, _ in structural], [shape[i] for i, _ in structural])
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        group_points = [np.nonzero(inverse == g)[0] for g in range(uniq.size)]
-    else:
-        group_points = [np.arange(n)]
-
-    result = SweepResult(scenario, n, [(p, v, axis_index[p]) for p, v in axes], [])
-    for pts in group_points:
+    grid_ids = np.arange(n).reshape(shape)
+    result = SweepResult(
+        scenario, n, [(p, v, _flat_axis_index(shape, d)) for d, (p, v) in enumerate(axes)], []
+    )
+    full: dict = {}
+    structural = [d for d, p in enumerate(paths) if p not in VECTOR_AXES]
+    sub_shape = tuple(1 if d in structural else shape[d] for d in range(ndim))
+    for combo in itertools.product(*(range(shape[d]) for d in structural)):
+        chosen = dict(zip(structural, combo))
+        index = tuple(chosen.get(d, slice(None)) for d in range(ndim))
+        pts = np.ravel(grid_ids[index])
         values = dict(scenario.base)
-        for i, path in structural:
-            values[path] = axes[i][1][flat_idx[i][pts[0]]]
+        for d, k in chosen.items():
+            values[paths[d]] = axes[d][1][k]
+
+        def col(path, values=values):
+            if path in paths:
+                d = paths.index(path)
+                return _along(np.array([_numeric(path, v) for v in axes[d][1]]), d, ndim)
+            return np.asarray(_numeric(path, values[path]))
+
         model = get_model(values["model"])
-        # Hardware rows: the swept list (or the one base name).
-        hw_names = list(dict(axes)["hardware"]) if "hardware" in axis_index else [values["hardware"]]
+        if "hardware" in paths:
+            hw_names = list(axes[paths.index("hardware")][1])
+            hw_row = _along(np.arange(len(hw_names)), paths.index("hardware"), ndim)
+        else:
+            hw_names, hw_row = [values["hardware"]], np.zeros((), dtype=np.intp)
         hardware = [get_hardware(h) for h in hw_names]
-        hw_row = (
-            axis_index["hardware"][pts] if "hardware" in axis_index else np.zeros(pts.size, dtype=np.int64)
-        )
-
-        col = _column_getter(axes, axis_index, pts, values)
-
         wl = Workload(
             batch=col("workload.batch"),
             prompt=col("workload.prompt_tokens"),
@@ -125,8 +129,7 @@ def run_scenario(scenario, get_model, get_hardware) -> SweepResult:
             chunk=col("workload.prefill_chunk_tokens"),
         )
         price = col("pricing.usd_per_gpu_hour")
-        default_price = np.array([h.usd_per_gpu_hour for h in hardware])[hw_row]
-        price = np.where(np.isnan(price), default_price, price)
+        price = np.where(np.isnan(price), np.array([h.usd_per_gpu_hour for h in hardware])[hw_row], price)
         layout = Layout(
             tp=values["parallelism.tp"],
             pp=values["parallelism.pp"],
@@ -137,65 +140,50 @@ def run_scenario(scenario, get_model, get_hardware) -> SweepResult:
         )
         dtypes = Dtypes(values["dtype.weights"], values["dtype.activations"], values["dtype.kv"])
         eff = build_table(hardware)
-        cols = evaluate(
-            model,
-            layout,
-            dtypes,
-            HardwareColumns.gather(hardware, hw_row),
-            eff,
-            wl,
-            price,
-            col("runtime.overhead_GiB") * GIB,
-        )
-        result.groups.append(Group(values, pts, cols, model, hardware, hw_row))
-        _group_warnings(result, pts, model, hardware, hw_row, layout, dtypes, wl)
-        result.calibration.append((pts, [eff.source[r] for r in range(len(hardware))], hw_row))
-    _assemble(result)
+        hw_cols = HardwareColumns.gather(hardware, hw_row)
+        cols = evaluate(model, layout, dtypes, hw_cols, eff, wl, price, col("runtime.overhead_GiB") * GIB)
+        group = Group(values, pts, sub_shape, cols, model, hardware, hw_row, eff.source)
+        result.groups.append(group)
+        _group_warnings(result, group, layout, dtypes, wl)
+        flat: dict = {}
+        _flatten_columns("", cols, flat)
+        for key, value in flat.items():
+            if key not in full:
+                full[key] = np.zeros(shape, dtype=bool if np.asarray(value).dtype == bool else float)
+            target = full[key][index]
+            full[key][index] = np.broadcast_to(value, sub_shape).reshape(np.shape(target))
+    result.columns = {k: v.reshape(n) for k, v in full.items()}
     return result
 
 
-def _group_warnings(result, pts, model, hardware, hw_row, layout, dtypes, wl) -> None:
-    n = result.n
+def _flat_axis_index(shape: tuple, dim: int) -> np.ndarray:
+    """Index along axis `dim` of every point, in flattened C order."""
+    return np.broadcast_to(_along(np.arange(shape[dim]), dim, len(shape)), shape).reshape(-1)
+
+
+def _mask(result: SweepResult, group: Group, cond) -> np.ndarray:
+    mask = np.zeros(result.n, bool)
+    mask[group.points[np.broadcast_to(cond, group.shape).reshape(-1)]] = True
+    return mask
+
+
+def _group_warnings(result: SweepResult, group: Group, layout, dtypes, wl) -> None:
+    model = group.model
     if model.max_context_tokens:
         over = wl.prompt + wl.output > model.max_context_tokens
-        if over.any():
-            mask = np.zeros(n, bool)
-            mask[pts[over]] = True
+        if np.any(over):
             result.warnings.append(
                 (
                     f"context (prompt + output) exceeds {model.name}'s supported {model.max_context_tokens} tokens; "
                     "quality beyond it needs a context-extension method (costs are still modelled)",
-                    mask,
+                    _mask(result, group, over),
                 )
             )
-    for r, hw in enumerate(hardware):
+    for r, hw in enumerate(group.hardware):
         if not hw.has_native(dtypes.activations):
-            mask = np.zeros(n, bool)
-            mask[pts[hw_row == r]] = True
-            result.warnings.append(
-                (
-                    f"{hw.name} has no {dtypes.activations} matrix units; GEMMs modelled at its 16-bit peak",
-                    mask,
-                )
-            )
+            msg = f"{hw.name} has no {dtypes.activations} matrix units; GEMMs modelled at its 16-bit peak"
+            result.warnings.append((msg, _mask(result, group, group.hw_row == r)))
     heads = [getattr(g.mixer, "num_heads", None) for g in model.layer_groups]
     if any(h and h % layout.tp for h in heads):
-        mask = np.zeros(n, bool)
-        mask[pts] = True
-        result.warnings.append(
-            (f"tp={layout.tp} does not divide {model.name}'s attention heads; shards rounded up", mask)
-        )
-
-
-def _assemble(result: SweepResult) -> None:
-    cols: dict = {}
-    for g in result.groups:
-        flat: dict = {}
-        _flatten_columns("", g.columns, flat)
-        for key, value in flat.items():
-            if key not in cols:
-                dtype = bool if np.asarray(value).dtype == bool else float
-                cols[key] = np.zeros(result.n, dtype=dtype)
-            cols[key][g.points] = np.broadcast_to(value, g.points.shape)
-    # Breakdown kinds absent in some groups are zero there already.
-    result.columns = cols
+        msg = f"tp={layout.tp} does not divide {model.name}'s attention heads; shards rounded up"
+        result.warnings.append((msg, _mask(result, group, True)))

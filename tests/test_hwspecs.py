@@ -1,0 +1,85 @@
+"""Hardware registry: every SPEC.md SKU loads, every number is sourced, conversions are SI."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from roofline.hwspecs import HERE, HardwareSpecError, list_hardware, load_hardware, parse_hardware
+
+SPEC_HARDWARE = [
+    "a100-40gb-sxm", "a100-80gb-sxm", "a100-80gb-pcie", "h100-sxm", "h100-pcie", "h100-nvl", "h200",
+    "b200", "gb200", "l40s", "l4", "a10g", "rtx-4090", "rtx-6000-ada", "mi300x", "mi325x", "h100-96gb-500w",
+]  # fmt: skip
+SECTIONS = ("memory", "compute_dense_TFLOPs", "chip", "power", "host_link", "scale_up", "price")
+
+
+def test_registry_has_every_spec_sku():
+    assert set(SPEC_HARDWARE) <= set(list_hardware())
+
+
+@pytest.mark.parametrize("name", SPEC_HARDWARE)
+def test_every_section_cites_a_source(name):
+    doc = yaml.safe_load((HERE / f"{name}.yaml").read_text())
+    for sec in SECTIONS:
+        assert doc[sec]["source"] in doc["sources"], f"{name}: {sec}"
+        assert len(doc["sources"][doc[sec]["source"]]) > 20  # a citation, not a stub
+    assert "date" in doc["price"]
+    for path in doc.get("unconfirmed") or []:  # every unconfirmed path names a real field
+        node = doc
+        for part in path.split("."):
+            node = node[part]
+
+
+@pytest.mark.parametrize("name", SPEC_HARDWARE)
+def test_plausible_and_consistent(name):
+    hw = load_hardware(name)
+    assert 16 * 2**30 <= hw.memory_bytes <= 300 * 2**30
+    assert 0.2e12 <= hw.memory_bandwidth <= 10e12
+    assert hw.peak("fp16") >= hw.peak_flops["fp32"]
+    if "fp8" in hw.peak_flops:
+        assert hw.peak_flops["fp8"] >= hw.peak("bf16")
+    assert hw.ridge_point == pytest.approx(hw.peak("bf16") / hw.memory_bandwidth)
+
+
+def test_h100_sxm_datasheet_values_in_si():
+    # NVIDIA H100 SXM5 datasheet: 80 GB HBM3 at 3.35 TB/s, 989.4 dense bf16 TFLOP/s, 700 W.
+    hw = load_hardware("h100-sxm")
+    assert hw.memory_bytes == 80 * 2**30
+    assert hw.memory_bandwidth == 3.35e12
+    assert hw.peak("bf16") == pytest.approx(989.4e12)
+    assert hw.tdp_w == 700
+    assert hw.scale_up_bandwidth == 450e9 and hw.scale_up_domain == 8
+
+
+def test_context_parallel_paper_variant():
+    # arXiv:2411.01783: H100 power-limited to 500 W, 96 GB HBM2e, 2.4 TB/s, 800 TFLOP/s bf16.
+    hw = load_hardware("h100-96gb-500w")
+    assert (hw.memory_bytes, hw.memory_bandwidth, hw.peak("bf16"), hw.tdp_w) == (
+        96 * 2**30,
+        2.4e12,
+        800e12,
+        500,
+    )
+
+
+def test_fp8_falls_back_on_ampere():
+    hw = load_hardware("a100-80gb-sxm")
+    assert not hw.has_native("fp8")
+    assert hw.peak("fp8") == hw.peak("bf16")
+
+
+def test_unknown_name_suggests():
+    with pytest.raises(HardwareSpecError, match="Did you mean 'h100-sxm'"):
+        load_hardware("h100-sxn")
+
+
+def test_spec_without_source_is_rejected():
+    doc = yaml.safe_load((HERE / "h100-sxm.yaml").read_text())
+    doc["memory"]["source"] = "nowhere"
+    with pytest.raises(HardwareSpecError, match="memory"):
+        parse_hardware(doc, "edited.yaml")
+    doc = yaml.safe_load((HERE / "h100-sxm.yaml").read_text())
+    doc["memory"]["bandwidth_TBps"] = "fast"
+    with pytest.raises(HardwareSpecError, match="bandwidth_TBps must be a number"):
+        parse_hardware(doc, "edited.yaml")

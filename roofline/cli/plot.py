@@ -8,6 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
+PALETTE = (
+    "#636efa",
+    "#ef553b",
+    "#00cc96",
+    "#ab63fa",
+    "#ffa15a",
+    "#19d3f3",
+    "#ff6692",
+    "#b6e880",
+    "#ff97ff",
+    "#fecb52",
+)
 BOUND_COLOURS = {"compute": "#d62728", "memory": "#1f77b4", "communication": "#2ca02c"}
 
 
@@ -16,7 +28,7 @@ def make_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list):
     import plotly.graph_objects as go
 
     peak, bw = hw.peak("bf16"), hw.memory_bandwidth
-    x = np.logspace(-2, 4, 200)
+    x = np.logspace(-2, 5, 200)
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
@@ -36,7 +48,7 @@ def make_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list):
                 x=[o["intensity"] for o in pts],
                 y=[o["flops"] / o["time_s"] for o in pts],
                 mode="markers",
-                name=phase,
+                name=f"{phase} ops (red: compute-bound, blue: memory-bound)",
                 marker={"symbol": symbol, "size": 10, "color": [BOUND_COLOURS[o["bound"]] for o in pts]},
                 text=[
                     f"{phase}: {o['name']} ({o['kind']}), {o['bound']}-bound, {o['time_s'] * 1e3:.3g} ms"
@@ -54,20 +66,38 @@ def make_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list):
 
 
 def make_breakdown_figure(rec: dict):
-    """Stacked bars of time by op kind: prefill (TTFT) and one mean decode step."""
+    """Time by op kind, stacked: prefill (TTFT, seconds) and one mean decode step (TPOT, ms)."""
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
     kinds = sorted(set(rec["prefill"]["breakdown"]) | set(rec["decode"]["breakdown"]))
-    fig = go.Figure()
-    for kind in kinds:
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("prefill (TTFT), s", "decode step (TPOT), ms"))
+    for i, kind in enumerate(kinds):
+        colour = PALETTE[i % len(PALETTE)]
         fig.add_trace(
             go.Bar(
                 name=kind,
-                x=["prefill (TTFT)", "decode step (TPOT)"],
-                y=[rec["prefill"]["breakdown"].get(kind, 0.0), rec["decode"]["breakdown"].get(kind, 0.0)],
-            )
+                x=["prefill"],
+                y=[rec["prefill"]["breakdown"].get(kind, 0.0)],
+                marker_color=colour,
+                legendgroup=kind,
+            ),
+            1,
+            1,
         )
-    fig.update_layout(barmode="stack", title="Time by op kind (s)", yaxis={"type": "log", "title": "seconds"})
+        fig.add_trace(
+            go.Bar(
+                name=kind,
+                x=["decode step"],
+                y=[rec["decode"]["breakdown"].get(kind, 0.0) * 1e3],
+                marker_color=colour,
+                legendgroup=kind,
+                showlegend=False,
+            ),
+            1,
+            2,
+        )
+    fig.update_layout(barmode="stack", title="Time by op kind")
     return fig
 
 

@@ -6,13 +6,13 @@ the YAML key names and are converted here, once. Every numeric section must name
 
 from __future__ import annotations
 
-import difflib
 from functools import cache
 from pathlib import Path
 
 import yaml
 
 from roofline.simulator.hardware import Hardware
+from roofline.simulator.scenario import short, suggestions
 from roofline.simulator.units import GIB, KIB, MIB, TERA
 
 HERE = Path(__file__).resolve().parent
@@ -86,9 +86,9 @@ def parse_hardware(doc: dict, where: str) -> Hardware:
 
 
 def unknown_name_message(kind: str, name: str, valid: list) -> str:
-    hint = difflib.get_close_matches(str(name), valid, n=1)
-    dym = f" Did you mean {hint[0]!r}?" if hint else ""
-    return f"unknown {kind} {name!r}.{dym} Valid: {', '.join(valid)}"
+    hint = suggestions(name, valid)
+    dym = f" Did you mean {' or '.join(repr(h) for h in hint)}?" if hint else ""
+    return f"unknown {kind} {short(name)}.{dym} Valid: {', '.join(valid)}"
 
 
 @cache

@@ -48,6 +48,8 @@ def read_config(path: str | Path) -> dict:
         return json.loads(p.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelConfigError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ModelConfigError(f"{path}: nested too deeply to be a config.json") from None
 
 
 @cache

@@ -61,9 +61,11 @@ def read_scenario_file(path: str | Path) -> dict:
     try:
         return yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
-        raise ScenarioError([f"{path}: not valid YAML: {exc}"]) from None
+        raise ScenarioError([f"{path}: not valid YAML: {str(exc)[:500]}"]) from None
     except UnicodeDecodeError:
         raise ScenarioError([f"{path}: not a text file"]) from None
+    except RecursionError:
+        raise ScenarioError([f"{path}: nested too deeply to be a scenario"]) from None
 
 
 def parse_override(text: str):
@@ -75,6 +77,8 @@ def parse_override(text: str):
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
+    except RecursionError:
+        raise ScenarioError([f"--set {path.strip()}: value nested too deeply"]) from None
     return path.strip(), value
 
 

@@ -193,7 +193,7 @@ def evaluate(
     ttft = prefill["time_s"]
     tpot = decode["time_s"]
     e2e = ttft + (O - 1.0) * tpot
-    batch_total = b * dp
+    batch_total = wl.batch  # the replicas together serve exactly the requested batch
 
     # Memory per GPU.
     weights = np.full(np.shape(P), weight_bytes_per_gpu(model, tp, pp, wb))

@@ -24,6 +24,49 @@ from roofline.simulator.model import (
 
 _REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
 
+# Shape fields that must be positive integers when present (null allowed where HF allows it).
+_POSITIVE = (
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
+    "intermediate_size", "vocab_size", "kv_channels", "ffn_hidden_size", "padded_vocab_size", "num_layers",
+    "multi_query_group_num", "moe_intermediate_size", "n_routed_experts", "num_experts_per_tok",
+    "num_local_experts", "num_experts", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
+    "mamba_d_state", "mamba_d_conv", "mamba_expand", "attn_layer_period", "expert_layer_period",
+    "moe_layer_freq", "sliding_window", "block_size", "max_position_embeddings", "seq_length",
+)  # fmt: skip
+# Fields that may be zero.
+_NON_NEGATIVE = (
+    "q_lora_rank",
+    "n_shared_experts",
+    "first_k_dense_replace",
+    "attn_layer_offset",
+    "expert_layer_offset",
+    "shared_intermediate_size",
+)
+
+
+def _check_fields(cfg: dict, source: str) -> None:
+    for keys, low in ((_POSITIVE, 1), (_NON_NEGATIVE, 0)):
+        for key in keys:
+            v = cfg.get(key)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                kind = "a positive integer" if low else "a non-negative integer"
+                raise ModelConfigError(
+                    f"{source}: field {key!r} must be {kind} (or absent), got {repr(v)[:60]}"
+                )
+    dt = cfg.get("mamba_dt_rank")
+    if dt is not None and dt != "auto" and (isinstance(dt, bool) or not isinstance(dt, int) or dt < 1):
+        raise ModelConfigError(
+            f"{source}: field 'mamba_dt_rank' must be a positive integer or 'auto', got {repr(dt)[:60]}"
+        )
+    experts = cfg.get("num_local_experts") or cfg.get("n_routed_experts") or cfg.get("num_experts")
+    top_k = cfg.get("num_experts_per_tok")
+    if experts and top_k and top_k > experts:
+        raise ModelConfigError(
+            f"{source}: num_experts_per_tok ({top_k}) exceeds the number of experts ({experts})"
+        )
+
 
 def _need(cfg: dict, keys, family: str, source: str) -> None:
     missing = [k for k in keys if cfg.get(k) is None]
@@ -199,6 +242,7 @@ def from_hf_config(cfg: dict, name: str = "custom", source: str = "config.json")
     """
     if not isinstance(cfg, dict):
         raise ModelConfigError(f"{source}: a config.json must hold a JSON object, got {type(cfg).__name__}")
+    _check_fields(cfg, source)
     mt = str(cfg.get("model_type", "")).lower()
     if mt in ("chatglm", "glm"):
         return _chatglm(cfg, name, source)

@@ -138,15 +138,16 @@ def max_batch(room, kv: KVModel, C, S, acts) -> np.ndarray:
 
 
 def max_context(room, kv: KVModel, b, S, chunk, model: ModelArch, tp: int, ab: float, output) -> np.ndarray:
-    """Largest C = prompt + output that fits at batch b: f(C) <= room with f piecewise linear and
-    increasing (breakpoints at sliding windows); prefill activations taken at the unchunked bound
-    b (C - S) rows when not chunked."""
+    """Largest C = prompt + output that fits at batch b, output fixed: f(C) <= room with f piecewise
+    linear and increasing (breakpoints at sliding windows); unchunked prefill holds activations for
+    b (C - output - S) rows. Infinite where nothing grows with context (no attention layers, or
+    only sliding windows with chunked prefill)."""
     rp = activation_bytes_per_row(model, tp, ab, "prefill")
     rd = activation_bytes_per_row(model, tp, ab, "decode")
     lg = logits_bytes_per_row(model, tp)
     act_const = np.maximum(np.where(chunk > 0, rp * chunk, rp * S) + b * lg, b * (rd + lg))
     act_slope = np.where(chunk > 0, 0.0, rp * b)
-    act_off = np.where(chunk > 0, 0.0, -rp * b * S)
+    act_off = np.where(chunk > 0, 0.0, -rp * b * (S + output))
     wins = sorted(kv.windows)
     edges = [0.0] + wins + [np.inf]
     result = np.full(np.shape(room), np.nan)

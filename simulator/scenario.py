@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from roofline.simulator.units import DTYPE_BYTES
 
@@ -31,6 +31,7 @@ class FieldSpec:
     default: object = None
     choices: tuple = ()
     minimum: float | None = None
+    maximum: float | None = None
     nullable: bool = False
     sweepable: bool = True
 
@@ -109,6 +110,23 @@ SCHEMA: dict = {
         ("serial", "overlap"),
     ),
 }
+# Upper bounds: far beyond any real deployment, and small enough to stay exact in float64.
+_MAXIMA = {
+    "gpus": 1e6,
+    "parallelism.tp": 1e6,
+    "parallelism.pp": 1e6,
+    "parallelism.cp": 1e6,
+    "parallelism.dp": 1e6,
+    "parallelism.ep": 1e6,
+    "workload.batch": 1e7,
+    "workload.prompt_tokens": 1e10,
+    "workload.output_tokens": 1e10,
+    "workload.shared_prefix_tokens": 1e10,
+    "workload.prefill_chunk_tokens": 1e10,
+    "pricing.usd_per_gpu_hour": 1e6,
+    "runtime.overhead_GiB": 1e6,
+}
+SCHEMA = {path: replace(spec, maximum=_MAXIMA.get(path, spec.maximum)) for path, spec in SCHEMA.items()}
 TOP_LEVEL = (
     "name",
     "model",
@@ -127,9 +145,25 @@ SECTIONS = ("parallelism", "dtype", "workload", "pricing", "runtime")
 REQUIRED = ("model", "hardware")
 
 
-def _dym(word: str, valid) -> str:
-    hint = difflib.get_close_matches(str(word), list(valid), n=1)
-    return f" Did you mean {hint[0]!r}?" if hint else ""
+MAX_SWEEP_POINTS = 5_000_000  # ~40 float64 result columns: a few GB at most
+
+
+def suggestions(word, valid) -> list:
+    """Names a user probably meant: those extending what they typed, else the closest spelling."""
+    word, valid = str(word), [str(v) for v in valid]
+    extending = [v for v in valid if v.startswith(word)] if word else []
+    return extending[:3] if extending else difflib.get_close_matches(word, valid, n=1)
+
+
+def _dym(word, valid) -> str:
+    hint = suggestions(word, valid)
+    return f" Did you mean {' or '.join(repr(h) for h in hint)}?" if hint else ""
+
+
+def short(value, limit: int = 60) -> str:
+    """repr() of a user's value, cut so that an error message stays readable."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "...>"
 
 
 def check_value(path: str, value, spec: FieldSpec, names: dict) -> str | None:
@@ -138,19 +172,21 @@ def check_value(path: str, value, spec: FieldSpec, names: dict) -> str | None:
         return None if spec.nullable else f"{path}: must not be null. {spec.help}"
     if spec.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            return f"{path}: must be an integer, got {value!r}. {spec.help}"
+            return f"{path}: must be an integer, got {short(value)}. {spec.help}"
     elif spec.kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"{path}: must be a number, got {value!r}. {spec.help}"
+            return f"{path}: must be a number, got {short(value)}. {spec.help}"
         if value != value or value in (float("inf"), float("-inf")):
-            return f"{path}: must be finite, got {value!r}."
+            return f"{path}: must be finite, got {short(value)}."
     elif spec.kind in ("str", "name", "choice"):
         if not isinstance(value, str):
-            return f"{path}: must be a string, got {value!r}. {spec.help}"
+            return f"{path}: must be a string, got {short(value)}. {spec.help}"
     if spec.minimum is not None and spec.kind in ("int", "float") and value < spec.minimum:
-        return f"{path}: must be >= {spec.minimum:g}, got {value!r}. {spec.help}"
+        return f"{path}: must be >= {spec.minimum:g}, got {short(value)}. {spec.help}"
+    if spec.maximum is not None and spec.kind in ("int", "float") and value > spec.maximum:
+        return f"{path}: must be <= {spec.maximum:g}, got {short(value)}. {spec.help}"
     if spec.kind == "choice" and value not in spec.choices:
-        return f"{path}: {value!r} is not valid.{_dym(value, spec.choices)} Valid: {', '.join(spec.choices)}"
+        return f"{path}: {short(value)} is not valid.{_dym(value, spec.choices)} Valid: {', '.join(spec.choices)}"
     if spec.kind == "name" and path in names:
         problem = names[path](value)
         if problem:
@@ -187,7 +223,7 @@ def flatten(doc: dict, source: str, problems: list) -> dict:
             if value is None:
                 continue
             if not isinstance(value, dict):
-                problems.append(f"{source}: field {key!r} must be a mapping, got {value!r}")
+                problems.append(f"{source}: field {key!r} must be a mapping, got {short(value)}")
                 continue
             valid = [p.split(".", 1)[1] for p in SCHEMA if p.startswith(key + ".")]
             for sub, v in value.items():
@@ -205,7 +241,9 @@ def flatten(doc: dict, source: str, problems: list) -> dict:
 def set_path(doc: dict, path: str, value) -> None:
     """Apply a `--set path=value` override to a nested scenario mapping (in place)."""
     if path not in SCHEMA and path not in ("methods",):
-        raise ScenarioError([f"--set {path}: unknown field.{_dym(path, SCHEMA)} Valid: {', '.join(SCHEMA)}"])
+        raise ScenarioError(
+            [f"--set {str(path)[:60]}: unknown field.{_dym(path, SCHEMA)} Valid: {', '.join(SCHEMA)}"]
+        )
     parts = path.split(".")
     node = doc
     for part in parts[:-1]:
@@ -259,7 +297,7 @@ def validate(doc, source: str, names: dict, methods_validator=None) -> Scenario:
     sweep = []
     raw_sweep = doc.get("sweep") or {}
     if not isinstance(raw_sweep, dict):
-        problems.append(f"{source}: sweep must map field paths to lists of values, got {raw_sweep!r}")
+        problems.append(f"{source}: sweep must map field paths to lists of values, got {short(raw_sweep)}")
         raw_sweep = {}
     sweepable = [p for p, s in SCHEMA.items() if s.sweepable]
     for path, values in raw_sweep.items():
@@ -269,7 +307,9 @@ def validate(doc, source: str, names: dict, methods_validator=None) -> Scenario:
             )
             continue
         if not isinstance(values, list) or not values:
-            problems.append(f"{source}: sweep.{path}: must be a non-empty list of values, got {values!r}")
+            problems.append(
+                f"{source}: sweep.{path}: must be a non-empty list of values, got {short(values)}"
+            )
             continue
         for v in values:
             problem = check_value(path, v, SCHEMA[path], names)
@@ -286,6 +326,13 @@ def validate(doc, source: str, names: dict, methods_validator=None) -> Scenario:
     if methods_validator is not None:
         problems += methods_validator(methods, source)
 
+    points = 1
+    for _, values in sweep:
+        points *= len(values)
+    if points > MAX_SWEEP_POINTS:
+        problems.append(
+            f"{source}: sweep: {points:,} points (the product of the axis lengths); at most {MAX_SWEEP_POINTS:,} per run"
+        )
     if not problems:
         problems += cross_field_problems(base, sweep, source)
     if problems:

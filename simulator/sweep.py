@@ -87,7 +87,16 @@ def _along(values: np.ndarray, dim: int, ndim: int) -> np.ndarray:
 
 
 def run_scenario(scenario, get_model, get_hardware) -> SweepResult:
-    """Evaluate all points. get_model(name) -> ModelArch; get_hardware(name) -> Hardware."""
+    """Evaluate all points. get_model(name) -> ModelArch; get_hardware(name) -> Hardware.
+
+    Divisions by zero and overflows (an unbounded max context, a zero-time phase) yield inf or
+    nan by design and are reported as such (null in JSON), so numpy's warnings are silenced.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _run(scenario, get_model, get_hardware)
+
+
+def _run(scenario, get_model, get_hardware) -> SweepResult:
     axes = scenario.sweep
     paths = [p for p, _ in axes]
     shape = tuple(len(v) for _, v in axes)

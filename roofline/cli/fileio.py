@@ -9,6 +9,8 @@ from pathlib import Path
 
 def write_atomic(path: str | Path, text: str) -> None:
     p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(21, "is a directory, not a file", str(p))
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
     try:

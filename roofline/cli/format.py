@@ -95,7 +95,8 @@ def single_table(rec: dict, prefill_ops: list, decode_ops: list, top: int = 8) -
     fit = "fits" if rec["fits"] else f"DOES NOT FIT: {rec.get('fit_reason', '')}"
     _kv(lines, "total / capacity", f"{gib(m['total_bytes'])} / {gib(m['capacity_bytes'])}  ({fit})")
     _kv(lines, "max batch at this context", str(rec["max_batch"]))
-    _kv(lines, "max context at this batch", f"{rec['max_context_tokens']} tokens")
+    mc = rec["max_context_tokens"]
+    _kv(lines, "max context at this batch", "unlimited by memory" if mc is None else f"{mc} tokens")
     lines.append("cost and energy")
     c = rec["cost"]
     _kv(lines, "$ per hour", f"{c['usd_per_hour']:.2f}")
@@ -151,7 +152,7 @@ def sweep_table(records: list) -> str:
                 gib(r["memory"]["total_bytes"]),
                 "yes" if r["fits"] else "no",
                 str(r["max_batch"]),
-                str(r["max_context_tokens"]),
+                "unlimited" if r["max_context_tokens"] is None else str(r["max_context_tokens"]),
                 f"{r['cost']['usd_per_million_output_tokens']:.4g}",
                 f"{_SHORT[r['prefill']['bound']]}/{_SHORT[r['decode']['bound']]}",
             ]

@@ -253,7 +253,7 @@ def set_path(doc: dict, path: str, value) -> None:
     node[parts[-1]] = value
 
 
-def _layout_problems(values: dict, where: str, methods_ok=True) -> list:
+def _layout_problems(values: dict, where: str) -> list:
     problems = []
     tp, pp, cp, dp = (values[f"parallelism.{k}"] for k in ("tp", "pp", "cp", "dp"))
     ep = values["parallelism.ep"]

@@ -28,6 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Pinned host<->device copies reach ~80% of the PCIe link: 26.28 of 32 GB/s (A100, Gen4) and 51-52 of
+# 64 GB/s (H100/H200, Gen5) in the Azure nvbandwidth results (published_measurements.yaml).
+HOST_LINK_EFFICIENCY = 0.8
 DEFAULT_KERNEL_OVERHEAD_S = 2e-6  # assumption: a launch with CUDA graphs ~1-2 us, eager ~4 us
 
 HBM_EFFICIENCY = {

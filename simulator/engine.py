@@ -7,13 +7,14 @@ over the output, integrated exactly over the growing KV (see `ops.cost_op`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from roofline.simulator import economics
 from roofline.simulator.comm import send_recv_time
-from roofline.simulator.efficiency import EfficiencyTable
+from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY, EfficiencyTable
+from roofline.simulator.kvplan import DENSE, KVPlan
 from roofline.simulator.layers import PhaseCtx, layer_ops, model_edge_ops
 from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
 from roofline.simulator.model import ModelArch
@@ -73,10 +74,12 @@ class HardwareColumns:
         return np.array([h.peak(dtype) for h in self.hw_list])[self.row]
 
 
-def _phase_totals(costs, overlap: str, peak, bw, tp_pp_dp):
-    compute_t = sum((c.time_s for c in costs if c.stream != "comm"), 0.0)
+def _phase_totals(costs, overlap: str, peak, bw, tp_pp_dp, host_overlap: bool = False):
+    compute_t = sum((c.time_s for c in costs if c.stream == "compute"), 0.0)
     comm_t = sum((c.time_s for c in costs if c.stream == "comm"), 0.0)
+    host_t = sum((c.time_s for c in costs if c.stream == "host"), 0.0)
     time_s = np.maximum(compute_t, comm_t) if overlap == "overlap" else compute_t + comm_t
+    time_s = np.maximum(time_s, host_t) if host_overlap else time_s + host_t
     flops = sum((c.flops for c in costs), 0.0)
     byts = sum((c.bytes for c in costs), 0.0)
     by_bound = [
@@ -104,8 +107,16 @@ def _phase_totals(costs, overlap: str, peak, bw, tp_pp_dp):
 
 def _phase(ctx: PhaseCtx, model: ModelArch, layout: Layout, overhead_s, kv_range=None):
     ops: list = []
+    dense_left = ctx.plan.dense_first_layers
     for g in model.layer_groups:
-        ops += layer_ops(ctx, g)
+        if dense_left and g.mixer.kind in ("attention", "mla"):
+            n_dense = min(dense_left, g.count)
+            dense_left -= n_dense
+            ops += layer_ops(replace(ctx, plan=DENSE), replace(g, count=n_dense))
+            if g.count > n_dense:
+                ops += layer_ops(ctx, replace(g, count=g.count - n_dense))
+        else:
+            ops += layer_ops(ctx, g)
     ops += model_edge_ops(ctx, model.vocab_size)
     if layout.pp > 1:
         t = send_recv_time(ctx.rows * model.hidden_size * ctx.ab, ctx.link_bw)
@@ -133,8 +144,9 @@ def evaluate(
     wl: Workload,
     usd_per_gpu_hour,
     overhead_bytes,
+    plan: KVPlan = DENSE,
 ) -> dict:
-    """All result columns for the points of one structural group."""
+    """All result columns for the points of one structural group under a KV plan."""
     wb, ab, kb = dtype_bytes(dtypes.weights), dtype_bytes(dtypes.activations), dtype_bytes(dtypes.kv)
     tp, pp, dp = layout.tp, layout.pp, layout.dp
     gpus = layout.gpus
@@ -158,6 +170,8 @@ def evaluate(
         attn_peak=attn_peak,
         bw=bw,
         hbm_eff=hbm_eff,
+        plan=plan,
+        host_rate=hw.col("host_link_bandwidth") * HOST_LINK_EFFICIENCY,
         eff=eff,
         row=hw.row,
         smem=smem,
@@ -179,7 +193,12 @@ def evaluate(
     passes = np.maximum(passes, 1.0)
     pre_ctx = PhaseCtx(phase="prefill", rows=tokens / passes, passes=passes, **common)
     prefill = _phase_totals(
-        _phase(pre_ctx, model, layout, overhead_s), layout.overlap, gemm_peak, bw, (tp, pp, dp)
+        _phase(pre_ctx, model, layout, overhead_s),
+        layout.overlap,
+        gemm_peak,
+        bw,
+        (tp, pp, dp),
+        plan.host_overlap,
     )
 
     # Decode: O - 1 steps after the first token, KV length from P + 1 to P + O - 1.
@@ -187,7 +206,12 @@ def evaluate(
     a = P + 1.0
     kv_range = (a, np.maximum(P + O - 1.0, a))
     decode = _phase_totals(
-        _phase(dec_ctx, model, layout, overhead_s, kv_range), layout.overlap, gemm_peak, bw, (tp, pp, dp)
+        _phase(dec_ctx, model, layout, overhead_s, kv_range),
+        layout.overlap,
+        gemm_peak,
+        bw,
+        (tp, pp, dp),
+        plan.host_overlap,
     )
 
     ttft = prefill["time_s"]
@@ -196,16 +220,16 @@ def evaluate(
     batch_total = wl.batch  # the replicas together serve exactly the requested batch
 
     # Memory per GPU.
-    weights = np.full(np.shape(P), weight_bytes_per_gpu(model, tp, pp, wb))
-    kvm = KVModel(model, tp, pp, kb, ab)
+    weights = np.asarray(weight_bytes_per_gpu(model, tp, pp, wb))  # 0-d: broadcast only where needed
+    kvm = KVModel(model, tp, pp, kb, ab, plan)
     C = P + O
-    kv_bytes = kvm.bytes(b, C, S)
+    kv_bytes = kvm.bytes(b, C, P, S)
     acts = activation_terms(model, tp, ab, P, S, chunk)
     act_bytes = np.maximum.reduce([alpha + beta * b for alpha, beta in acts])
     capacity = hw.col("memory_bytes")
     total = weights + kv_bytes + act_bytes + overhead_bytes
     room = capacity - weights - overhead_bytes
-    mb = max_batch(room, kvm, C, S, acts) * dp
+    mb = max_batch(room, kvm, C, P, S, acts) * dp
     mc = max_context(room, kvm, b, S, chunk, model, tp, ab, O)
 
     # Throughput, cost, energy.
@@ -235,6 +259,7 @@ def evaluate(
             else overhead_bytes,
             "total_bytes": total,
             "capacity_bytes": capacity,
+            "host_bytes": kvm.host_bytes(b, C, P),
         },
         "fits": total <= capacity,
         "max_batch": mb,

@@ -17,12 +17,12 @@ from roofline.simulator import flops as F
 from roofline.simulator.comm import ring_allreduce_time
 from roofline.simulator.efficiency import (
     EfficiencyTable,
-    attention_prefill_efficiency,
     gemm_efficiency,
     row_offsets,
 )
+from roofline.simulator.kvplan import DENSE
 from roofline.simulator.model import MLA, Attention, DenseFFN, LinearAttention, Mamba
-from roofline.simulator.ops import KVLinear, Op
+from roofline.simulator.ops import Op
 
 # Elementwise, norm and scan kernels run on the vector units; their FLOPs never bind next to HBM
 # traffic, so any rate well below tensor-core peak serves (5% of it is still ~10x the fp32 rate).
@@ -54,10 +54,14 @@ class PhaseCtx:
     shared: object = 0.0
     link_bw: object = np.inf
     link_alpha: object = 0.0
+    host_rate: object = np.inf  # attainable host-link bytes/s
+    plan: object = None  # KVPlan (None: dense)
+    queries: float = 1.0  # query tokens per sequence per decode step (speculative verification)
 
     def __post_init__(self):
         # Derived once per phase, reused by every op builder.
         self.mem_rate = self.bw * self.hbm_eff
+        self.plan = DENSE if self.plan is None else self.plan
         self.vector_rate = self.attn_peak * VECTOR_FRACTION
         self.log2_rows = np.log2(np.maximum(self.rows, 1.0))
         self.log2_prompt = np.log2(np.maximum(self.prompt, 1.0))
@@ -67,6 +71,9 @@ class PhaseCtx:
     @property
     def tokens(self):
         return self.rows * self.passes
+
+    def gemm(self, name: str, n, k, count, weight_elems=None, rows=None) -> Op:
+        return gemm(self, name, n, k, count, weight_elems, rows)
 
 
 def _split(n: int, tp: int) -> int:
@@ -107,94 +114,6 @@ def allreduce(ctx: PhaseCtx, name: str, count) -> list:
         return []
     t = ring_allreduce_time(ctx.rows * ctx.hidden * ctx.ab, ctx.tp, ctx.link_bw, ctx.link_alpha)
     return [Op(name, "comm", 0.0, 0.0, count=count * ctx.passes, kernels=0.0, fixed_s=t, stream="comm")]
-
-
-def _attention_ops(ctx: PhaseCtx, m, count) -> list:
-    """Softmax attention (MHA/GQA/MQA, optional sliding window) or MLA."""
-    h, tp = ctx.hidden, ctx.tp
-    heads = _split(m.num_heads, tp)
-    mla = isinstance(m, MLA)
-    ops = []
-    if mla:
-        if m.q_lora_rank:
-            ops.append(gemm(ctx, "q_a_proj", m.q_lora_rank, h, count))
-            ops.append(gemm(ctx, "q_b_proj", heads * m.qk_dim, m.q_lora_rank, count))
-        else:
-            ops.append(gemm(ctx, "q_proj", heads * m.qk_dim, h, count))
-        ops.append(gemm(ctx, "kv_a_proj", m.kv_lora_rank + m.qk_rope_head_dim, h, count))
-        kv_heads, cached = heads, m.kv_elements_per_token()  # latent cache is replicated across tp
-    else:
-        kv_heads = _split(m.num_kv_heads, tp)
-        ops.append(gemm(ctx, "qkv_proj", (heads + 2 * kv_heads) * m.head_dim, h, count))
-        cached = kv_heads * 2 * m.head_dim
-    qo = heads * (m.qk_dim + m.v_dim)  # query read + output written, elements per token
-    window = m.window
-
-    if ctx.phase == "prefill":
-        if mla:  # materialise per-head K and V from the latent for every token (DeepSeek-V2 §2.1.2)
-            ops.append(
-                gemm(ctx, "kv_b_proj", heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank, count)
-            )
-            kv_io = heads * (m.qk_dim + m.v_dim)
-        else:
-            kv_io = cached
-        pairs = F.prefill_pairs(ctx.batch, ctx.prompt, ctx.shared, window)
-        br = F.flash_query_block_rows(max(m.qk_dim, m.v_dim), ctx.smem)
-        kv_reads = F.flash_kv_hbm_tokens(pairs, ctx.tokens, ctx.prompt, br, ctx.sm_count)
-        eff = attention_prefill_efficiency(ctx.eff, ctx.attn_offset, ctx.log2_prompt, m.qk_dim)
-        ops.append(
-            Op(
-                "attention",
-                "attention_prefill",
-                F.attention_flops(pairs, heads, m.qk_dim, m.v_dim),
-                ctx.tokens * qo * ctx.ab + kv_reads * kv_io * ctx.ab + ctx.tokens * cached * ctx.kb,
-                compute_rate=ctx.attn_peak * eff,
-                memory_rate=ctx.mem_rate,
-                count=count,
-                kernels=ctx.passes,
-            )
-        )
-    else:
-        b = ctx.batch
-        if mla:  # weight absorption: attend over the latent, un-absorb values (FlashMLA-style)
-            ops.append(
-                gemm(
-                    ctx,
-                    "q_absorb",
-                    m.kv_lora_rank,
-                    m.qk_nope_head_dim,
-                    count,
-                    weight_elems=heads * m.qk_nope_head_dim * m.kv_lora_rank,
-                    rows=b * heads,
-                )
-            )
-            per_l_flops = 2.0 * b * heads * (2 * m.kv_lora_rank + m.qk_rope_head_dim)
-        else:
-            per_l_flops = 2.0 * b * heads * (m.qk_dim + m.v_dim)
-        per_l_bytes = b * cached * ctx.kb
-        fixed = b * (qo * ctx.ab + cached * ctx.kb)  # q in, out written, new K/V appended
-        if window:
-            fl, by = KVLinear(0.0, 0.0, per_l_flops, window), KVLinear(fixed, 0.0, per_l_bytes, window)
-        else:
-            fl, by = KVLinear(0.0, per_l_flops), KVLinear(fixed, per_l_bytes)
-        eff = attention_prefill_efficiency(ctx.eff, ctx.attn_offset, ctx.log2_prompt, m.qk_dim)
-        ops.append(
-            Op("attention", "attention_decode", fl, by, ctx.attn_peak * eff, ctx.mem_rate, count=count)
-        )
-        if mla:
-            ops.append(
-                gemm(
-                    ctx,
-                    "v_unabsorb",
-                    m.v_head_dim,
-                    m.kv_lora_rank,
-                    count,
-                    weight_elems=heads * m.kv_lora_rank * m.v_head_dim,
-                    rows=b * heads,
-                )
-            )
-    ops.append(gemm(ctx, "o_proj", h, heads * m.v_dim, count))
-    return ops
 
 
 def _linear_attention_ops(ctx: PhaseCtx, m: LinearAttention, count) -> list:
@@ -303,11 +222,13 @@ def _ffn_ops(ctx: PhaseCtx, f, count) -> list:
 
 
 def layer_ops(ctx: PhaseCtx, group) -> list:
+    from roofline.simulator.attention import attention_ops
+
     """All ops of `group.count` identical layers: norms, mixer, residuals, FFN, TP all-reduces."""
     n, h, m = group.count, ctx.hidden, group.mixer
     ops = [elementwise(ctx, "input_norm", "norm", ctx.rows * h, ctx.rows * h, 4.0, n)]
     if isinstance(m, (Attention, MLA)):
-        ops += _attention_ops(ctx, m, n)
+        ops += attention_ops(ctx, m, n)
     elif isinstance(m, LinearAttention):
         ops += _linear_attention_ops(ctx, m, n)
     elif isinstance(m, Mamba):

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from roofline.simulator.kvplan import DENSE, resolve
 from roofline.simulator.model import MLA, Attention, DenseFFN, LinearAttention, Mamba, ModelArch
 
 
@@ -45,34 +46,48 @@ def _state_bytes_per_gpu(m, tp: int, ab: float) -> float:
 
 
 class KVModel:
-    """KV/state bytes per GPU as a function of batch b and context C (prompt + output tokens):
-    full * (S + b (C - S)) + sum_w a_w * b * min(C, w) + b * state."""
+    """KV-cache and recurrent-state bytes per GPU under a KV plan, for batch b, context C (prompt +
+    output tokens so far) and prompt P: each head group of each attention layer stores
+    `stored(C)` tokens per sequence (capped by the layer's window) in the plan's format; the first
+    min(S, stored) tokens of a shared prefix are stored once per replica."""
 
-    def __init__(self, model: ModelArch, tp: int, pp: int, kb: float, ab: float):
-        self.full = 0.0
-        self.windows: dict = {}
+    def __init__(self, model: ModelArch, tp: int, pp: int, kb: float, ab: float, plan=DENSE):
+        self.plan, self.kb = plan, kb
+        self.terms: list = []  # (elements per token per GPU x layers / pp x fraction, group, window)
         self.state = 0.0
         for g in model.layer_groups:
-            per_tok = g.count / pp * _kv_elements_per_gpu(g.mixer, tp) * kb
-            w = getattr(g.mixer, "window", None)
-            if w:
-                self.windows[w] = self.windows.get(w, 0.0) + per_tok
-            else:
-                self.full += per_tok
+            elems = _kv_elements_per_gpu(g.mixer, tp)
+            if elems:
+                for hg in plan.groups:
+                    self.terms.append(
+                        (g.count / pp * elems * hg.fraction, hg, getattr(g.mixer, "window", None))
+                    )
             self.state += g.count / pp * _state_bytes_per_gpu(g.mixer, tp, ab)
 
-    def bytes(self, b, C, S):
-        total = self.full * (S + b * (C - S)) + b * self.state
-        for w, a in self.windows.items():
-            total = total + a * b * np.minimum(C, w)
+    def _sum(self, C, P, S=None, host=False):
+        total = 0.0
+        for coef, hg, win in self.terms:
+            tokens = resolve(hg.host_stored if host else hg.stored, P).cap(win).at(C)
+            if S is not None:
+                tokens = np.minimum(S, tokens)
+            total = total + coef * self.plan.storage_bytes(tokens, self.kb)
         return total
 
-    def per_sequence(self, C, S):
-        """Bytes each additional sequence adds at context C (k1 in total = k0 + b k1)."""
-        total = self.full * (C - S) + self.state
-        for w, a in self.windows.items():
-            total = total + a * np.minimum(C, w)
-        return total
+    def per_sequence(self, C, P):
+        """Bytes one sequence holds at context C (including recurrent state)."""
+        return self._sum(C, P) + self.state
+
+    def shared(self, C, P, S):
+        """Bytes of the shared prefix, held once."""
+        return self._sum(C, P, S)
+
+    def bytes(self, b, C, P, S):
+        shared = self.shared(C, P, S)
+        return shared + b * (self.per_sequence(C, P) - shared)
+
+    def host_bytes(self, b, C, P):
+        """Bytes kept in host memory (offloading methods)."""
+        return b * self._sum(C, P, host=True)
 
 
 def activation_bytes_per_row(model: ModelArch, tp: int, ab: float, phase: str) -> float:
@@ -124,41 +139,44 @@ def activation_terms(model: ModelArch, tp: int, ab: float, prompt, shared, chunk
     ]
 
 
-def max_batch(room, kv: KVModel, C, S, acts) -> np.ndarray:
+def max_batch(room, kv: KVModel, C, P, S, acts) -> np.ndarray:
     """Largest b with k0 + b k1 + alpha_p + beta_p b <= room for every phase p (room = capacity -
     weights - overhead); k0 = shared-prefix KV, k1 = KV per additional sequence."""
-    k0 = kv.full * S
-    k1 = kv.per_sequence(C, S)
-    best = np.full(np.shape(room), np.inf)
+    k0 = kv.shared(C, P, S)
+    k1 = kv.per_sequence(C, P) - k0
+    best = np.inf
     for alpha, beta in acts:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cand = (room - k0 - alpha) / (k1 + beta)
-        best = np.minimum(best, cand)
+        best = np.minimum(best, (room - k0 - alpha) / (k1 + beta))
     return np.floor(np.maximum(best, 0.0))
 
 
+MAX_CONTEXT_SEARCH = 2.0**40  # ~1.1e12 tokens: beyond it the context is reported as unlimited
+
+
 def max_context(room, kv: KVModel, b, S, chunk, model: ModelArch, tp: int, ab: float, output) -> np.ndarray:
-    """Largest C = prompt + output that fits at batch b, output fixed: f(C) <= room with f piecewise
-    linear and increasing (breakpoints at sliding windows); unchunked prefill holds activations for
-    b (C - output - S) rows. Infinite where nothing grows with context (no attention layers, or
-    only sliding windows with chunked prefill)."""
+    """Largest C = prompt + output that fits at batch b with the output length fixed.
+
+    Memory is non-decreasing in C (KV, and unchunked prefill activations for b (C - output - S)
+    rows), but budgets and windows make it piecewise with point-dependent breakpoints, so the
+    largest integer C is found by vectorised bisection (41 halvings of [output + S, 2^40]).
+    Infinite where memory stops growing with context (budgets, windows, recurrent layers).
+    """
     rp = activation_bytes_per_row(model, tp, ab, "prefill")
     rd = activation_bytes_per_row(model, tp, ab, "decode")
     lg = logits_bytes_per_row(model, tp)
-    act_const = np.maximum(np.where(chunk > 0, rp * chunk, rp * S) + b * lg, b * (rd + lg))
-    act_slope = np.where(chunk > 0, 0.0, rp * b)
-    act_off = np.where(chunk > 0, 0.0, -rp * b * (S + output))
-    wins = sorted(kv.windows)
-    edges = [0.0] + wins + [np.inf]
-    result = np.full(np.shape(room), np.nan)
-    for i in range(len(edges) - 1):
-        sat = wins[:i]  # windows already full in this region
-        intercept = kv.full * S * (1 - b) + b * kv.state + sum(kv.windows[w] * b * w for w in sat)
-        slope = kv.full * b + sum(kv.windows[w] * b for w in wins[i:])
-        c_a = (room - intercept - act_const) / np.maximum(slope, 1e-300)
-        c_b = (room - intercept - act_off) / np.maximum(slope + act_slope, 1e-300)
-        c = np.minimum(c_a, c_b)
-        inside = (c >= edges[i]) & (c <= edges[i + 1]) & np.isnan(result)
-        result = np.where(inside, c, result)
-    result = np.where(np.isnan(result), 0.0, result)
-    return np.floor(np.maximum(result, 0.0))
+
+    def needed(C):
+        P = C - output
+        act_prefill = np.where(chunk > 0, rp * chunk, rp * np.maximum(S, b * (P - S))) + b * lg
+        return kv.bytes(b, C, P, S) + np.maximum(act_prefill, b * (rd + lg))
+
+    lo = output + np.maximum(S, 1.0)
+    hi = np.full(np.broadcast(lo, room, b).shape, MAX_CONTEXT_SEARCH)
+    lo = np.broadcast_to(lo, hi.shape).astype(float)
+    fits_lo = needed(lo) <= room
+    unlimited = needed(hi) <= room
+    for _ in range(41):
+        mid = np.floor((lo + hi) / 2.0)
+        ok = needed(mid) <= room
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+    return np.where(unlimited, np.inf, np.where(fits_lo, lo, 0.0))

@@ -3,8 +3,8 @@
 An Op carries FLOPs and HBM bytes (arrays over sweep points), the attainable compute and memory
 rates (peak x efficiency), how many times it runs (layers x passes) and how many kernels each run
 launches. In decode, FLOPs and bytes of attention grow with the KV length L; they are `KVLinear`
-expressions `c0 + lin*L + clip*min(L, window)`, so the mean step time over the output —
-`mean_L max(F(L)/Rc, B(L)/Rm)` — integrates in closed form (piecewise affine, split at the window
+expressions `c0 + lin*L + sum_j coef_j*min(L, window_j)`, so the mean step time over the output —
+`mean_L max(F(L)/Rc, B(L)/Rm)` — integrates in closed form (piecewise affine, split at every window
 and at the compute/memory crossover). No loop over tokens.
 """
 
@@ -14,45 +14,72 @@ from dataclasses import dataclass
 
 import numpy as np
 
-COMPUTE, MEMORY, COMM = 0, 1, 2
-BOUND_NAMES = ("compute", "memory", "communication")
+COMPUTE, MEMORY, COMM, HOST = 0, 1, 2, 3
+BOUND_NAMES = ("compute", "memory", "communication", "host-link")
+
+
+def _mean_min(a, b, w):
+    """Exact mean of min(L, w) over L in [a, b] (min(a, w) where b == a)."""
+    span = b - a
+    lo_end = np.minimum(b, w)
+    int_lo = np.where(lo_end > a, (lo_end**2 - a**2) / 2.0, 0.0)
+    hi_start = np.maximum(a, np.minimum(w, b))
+    int_hi = np.where(b > hi_start, np.where(np.isfinite(w), w, 0.0) * (b - hi_start), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(span > 0, (int_lo + int_hi) / np.where(span > 0, span, 1.0), np.minimum(a, w))
 
 
 @dataclass(frozen=True)
 class KVLinear:
-    """q(L) = c0 + lin*L + clip*min(L, window); window = inf means no clipping."""
+    """q(L) = c0 + lin*L + sum_j coef_j * min(L, window_j): piecewise affine in the KV length L.
 
-    c0: object
+    Windows may be scalars or arrays over sweep points (e.g. a budget offset by the prompt length).
+    Expressions add and scale, so methods can compose them.
+    """
+
+    c0: object = 0.0
     lin: object = 0.0
-    clip: object = 0.0
-    window: object = np.inf
+    clips: tuple = ()  # ((coef, window), ...)
 
     def at(self, L):
-        return self.c0 + self.lin * L + self.clip * np.minimum(L, self.window)
+        out = self.c0 + self.lin * L
+        for coef, w in self.clips:
+            out = out + coef * np.minimum(L, w)
+        return out
 
     def mean(self, a, b):
         """Exact mean over L in [a, b] (value at a where b == a)."""
-        span = b - a
-        w = self.window
-        lo_end = np.minimum(b, w)
-        int_lo = np.where(lo_end > a, (lo_end**2 - a**2) / 2.0, 0.0)
-        hi_start = np.maximum(a, np.minimum(w, b))
-        int_hi = np.where(b > hi_start, np.where(np.isfinite(w), w, 0.0) * (b - hi_start), 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean_clip = np.where(
-                span > 0, (int_lo + int_hi) / np.where(span > 0, span, 1.0), np.minimum(a, w)
-            )
-        return self.c0 + self.lin * (a + b) / 2.0 + self.clip * mean_clip
+        out = self.c0 + self.lin * (a + b) / 2.0
+        for coef, w in self.clips:
+            out = out + coef * _mean_min(a, b, w)
+        return out
 
-    def segments(self, a, b):
-        """[(x0, x1, intercept, slope)]: the affine pieces of q over [a, b]."""
-        w = self.window
-        x_mid = np.minimum(b, w)
-        finite_w = np.where(np.isfinite(w), w, 0.0)
-        return [
-            (a, np.maximum(x_mid, a), self.c0, self.lin + self.clip),
-            (np.maximum(a, x_mid), b, self.c0 + self.clip * finite_w, self.lin),
-        ]
+    @property
+    def windows(self) -> list:
+        return [w for _, w in self.clips]
+
+    def __add__(self, other):
+        other = other if isinstance(other, KVLinear) else KVLinear(other)
+        return KVLinear(self.c0 + other.c0, self.lin + other.lin, self.clips + other.clips)
+
+    __radd__ = __add__
+
+    def __mul__(self, k):
+        return KVLinear(self.c0 * k, self.lin * k, tuple((c * k, w) for c, w in self.clips))
+
+    __rmul__ = __mul__
+
+
+def kv_edges(a, b, windows: list) -> list:
+    """Sorted breakpoints in [a, b]: a, every window clipped into [a, b], b. On each interval between
+    consecutive edges every KVLinear with these windows is affine."""
+    if not windows:
+        return [a, b]
+    inner = [np.clip(w, a, b) for w in windows]
+    if all(np.ndim(w) == 0 for w in inner) and np.ndim(a) == 0 and np.ndim(b) == 0:
+        return [a, *sorted(float(w) for w in inner), b]
+    stacked = np.sort(np.stack(np.broadcast_arrays(*inner)), axis=0)
+    return [a, *stacked, b]
 
 
 def _integral_pos_affine(d0, d1, span):
@@ -103,13 +130,11 @@ def _as_kv(q) -> KVLinear:
 def _mean_time_over_kv(f: KVLinear, m: KVLinear, rc, rm, a, b):
     """Exact mean of max(f(L)/rc, m(L)/rm) over L in [a, b] (the value at a when b == a)."""
     span = b - a
-    segs_f, segs_m = f.segments(a, b), m.segments(a, b)
-    if np.all(np.isinf(f.window)) and np.all(np.isinf(m.window)):
-        segs_f, segs_m = segs_f[:1], segs_m[:1]  # no window: one affine piece
+    edges = kv_edges(a, b, f.windows + m.windows)
     integral = 0.0
-    for (x0, x1, fi, fs), (_, _, mi, ms) in zip(segs_f, segs_m):
+    for x0, x1 in zip(edges[:-1], edges[1:]):
         integral = integral + integral_max_affine(
-            (fi + fs * x0) / rc, (fi + fs * x1) / rc, (mi + ms * x0) / rm, (mi + ms * x1) / rm, x1 - x0
+            f.at(x0) / rc, f.at(x1) / rc, m.at(x0) / rm, m.at(x1) / rm, x1 - x0
         )
     with np.errstate(invalid="ignore", divide="ignore"):
         point = np.maximum(f.at(a) / rc, m.at(a) / rm)
@@ -133,8 +158,8 @@ def cost_op(op: Op, overhead_s, kv_range=None) -> OpCost:
         tm = byts / op.memory_rate
         roof = np.maximum(tc, tm)
         compute_bound = tc >= tm
-    if op.stream == "comm":
-        bound = COMM
+    if op.stream in ("comm", "host"):
+        bound = COMM if op.stream == "comm" else HOST
     else:
         bound = (
             np.where(compute_bound, COMPUTE, MEMORY)

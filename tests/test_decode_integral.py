@@ -23,7 +23,9 @@ coef = st.floats(min_value=0.0, max_value=1e6, allow_nan=False)
 )  # fmt: skip
 def test_exact_mean_of_max_matches_quadrature(f0, f1, f2, m0, m1, m2, window, a, span, rc, rm):
     b = a + span
-    op = Op("x", "attention_decode", KVLinear(f0, f1, f2, window), KVLinear(m0, m1, m2, window), rc, rm)
+    op = Op(
+        "x", "attention_decode", KVLinear(f0, f1, ((f2, window),)), KVLinear(m0, m1, ((m2, window),)), rc, rm
+    )
     exact = float(cost_op(op, 0.0, (np.array(a), np.array(b))).time_s)
     xs = np.linspace(a, b, 400_001)
     vals = np.maximum(op.flops.at(xs) / rc, op.bytes.at(xs) / rm)
@@ -32,7 +34,7 @@ def test_exact_mean_of_max_matches_quadrature(f0, f1, f2, m0, m1, m2, window, a,
 
 
 def test_kvlinear_mean_matches_sum():
-    q = KVLinear(3.0, 2.0, 5.0, 1000.0)
+    q = KVLinear(3.0, 2.0, ((5.0, 1000.0), (1.5, 2000.0)))
     xs = np.linspace(500.0, 3000.0, 100_001)
     assert float(q.mean(np.array(500.0), np.array(3000.0))) == pytest.approx(
         np.trapezoid(q.at(xs), xs) / 2500.0, rel=1e-9

@@ -1,0 +1,159 @@
+"""Softmax attention ops (MHA/GQA/MQA, sliding window, MLA) under a KV plan, prefill and decode.
+
+Per head group of the plan (see `kvplan`): prefill computes the causal pairs inside the group's
+window at its density, streaming K/V as FlashAttention does; decode attends `attended(L)` tokens,
+reads `read(L)` tokens' KV from HBM in the plan's storage format and fetches `host_read(L)` over the
+host link. Projections are shared by all groups.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from roofline.simulator import flops as F
+from roofline.simulator.efficiency import attention_prefill_efficiency
+from roofline.simulator.kvplan import resolve
+from roofline.simulator.model import MLA
+from roofline.simulator.ops import Op
+
+
+def _projections(ctx, m, heads: int, count) -> tuple:
+    """Q/K/V projections; returns (ops, cached KV elements per token on this GPU)."""
+    h = ctx.hidden
+    if isinstance(m, MLA):
+        ops = []
+        if m.q_lora_rank:
+            ops.append(ctx.gemm("q_a_proj", m.q_lora_rank, h, count))
+            ops.append(ctx.gemm("q_b_proj", heads * m.qk_dim, m.q_lora_rank, count))
+        else:
+            ops.append(ctx.gemm("q_proj", heads * m.qk_dim, h, count))
+        ops.append(ctx.gemm("kv_a_proj", m.kv_lora_rank + m.qk_rope_head_dim, h, count))
+        return ops, m.kv_elements_per_token()  # the latent is replicated on every tp rank
+    kv_heads = max(1, -(-m.num_kv_heads // ctx.tp))
+    return [ctx.gemm("qkv_proj", (heads + 2 * kv_heads) * m.head_dim, h, count)], kv_heads * 2 * m.head_dim
+
+
+def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
+    plan = ctx.plan
+    ops = []
+    if isinstance(m, MLA):  # materialise per-head K and V from the latent (DeepSeek-V2 §2.1.2)
+        ops.append(ctx.gemm("kv_b_proj", heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank, count))
+        kv_io = heads * (m.qk_dim + m.v_dim)
+    else:
+        kv_io = cached
+    qo = heads * (m.qk_dim + m.v_dim)
+    br = F.flash_query_block_rows(max(m.qk_dim, m.v_dim), ctx.smem)
+    eff = attention_prefill_efficiency(ctx.eff, ctx.attn_offset, ctx.log2_prompt, m.qk_dim)
+    for g in plan.groups:
+        win = (
+            m.window
+            if g.prefill_window is None
+            else (g.prefill_window if m.window is None else min(m.window, g.prefill_window))
+        )
+        pairs = F.prefill_pairs(ctx.batch, ctx.prompt, ctx.shared, win) * g.prefill_density
+        kv_reads = F.flash_kv_hbm_tokens(pairs, ctx.tokens, ctx.prompt, br, ctx.sm_count)
+        written = plan.storage_bytes(ctx.tokens, ctx.kb) * cached
+        ops.append(
+            Op(
+                f"attention{g.label}",
+                "attention_prefill",
+                F.attention_flops(pairs, heads * g.fraction, m.qk_dim, m.v_dim),
+                g.fraction * (ctx.tokens * qo * ctx.ab + kv_reads * kv_io * ctx.ab + written),
+                compute_rate=ctx.attn_peak * eff,
+                memory_rate=ctx.mem_rate,
+                count=count,
+                kernels=ctx.passes,
+            )
+        )
+    return ops
+
+
+def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
+    plan, b, q = ctx.plan, ctx.batch, ctx.queries
+    ops = []
+    mla = isinstance(m, MLA)
+    if mla:  # weight absorption: attend over the latent, un-absorb values (FlashMLA-style)
+        w = heads * m.qk_nope_head_dim * m.kv_lora_rank
+        ops.append(
+            ctx.gemm(
+                "q_absorb", m.kv_lora_rank, m.qk_nope_head_dim, count, weight_elems=w, rows=ctx.rows * heads
+            )
+        )
+        per_token_flops = 2.0 * b * q * heads * (2 * m.kv_lora_rank + m.qk_rope_head_dim)
+    else:
+        per_token_flops = 2.0 * b * q * heads * (m.qk_dim + m.v_dim)
+    qo = heads * (m.qk_dim + m.v_dim)
+    eff = attention_prefill_efficiency(ctx.eff, ctx.attn_offset, ctx.log2_prompt, m.qk_dim)
+    for g in plan.groups:
+        f = g.fraction
+        read = resolve(g.read, ctx.prompt).cap(m.window)
+        attended = resolve(g.attended_tokens(), ctx.prompt).cap(m.window)
+        host = resolve(g.host_read, ctx.prompt).cap(m.window)
+        fixed = b * q * (qo * ctx.ab + plan.storage_bytes(1.0, ctx.kb) * cached)  # q in, out, appended K/V
+        byts = plan.bytes_of(read, ctx.kb) * (b * cached * f) + fixed * f
+        if plan.prefix_read_once:  # Hydragen: the shared prefix is read once for the whole batch
+            byts = byts + (
+                -(b - 1) * np.minimum(ctx.shared, 1e30) * plan.storage_bytes(1.0, ctx.kb) * cached * f
+            )
+        rate = ctx.attn_peak * eff
+        ops.append(
+            Op(
+                f"attention{g.label}",
+                "attention_decode",
+                attended.kv(per_token_flops * f),
+                byts,
+                rate,
+                ctx.mem_rate,
+                count=count,
+            )
+        )
+        if not host.is_zero:
+            fetched = plan.bytes_of(host, ctx.kb) * (b * cached * f)
+            ops.append(
+                Op(
+                    f"kv_fetch{g.label}",
+                    "host_transfer",
+                    0.0,
+                    fetched,
+                    np.inf,
+                    ctx.host_rate,
+                    count=count,
+                    stream="host",
+                )
+            )
+        if plan.dequant_flops_per_elem and not read.is_zero:
+            dq = read.kv(plan.dequant_flops_per_elem * b * q * cached * f)
+            ops.append(
+                Op(
+                    f"kv_dequant{g.label}",
+                    "elementwise",
+                    dq,
+                    0.0,
+                    ctx.vector_rate,
+                    np.inf,
+                    count=count,
+                    kernels=0.0,
+                )
+            )
+    if mla:
+        w = heads * m.kv_lora_rank * m.v_head_dim
+        ops.append(
+            ctx.gemm("v_unabsorb", m.v_head_dim, m.kv_lora_rank, count, weight_elems=w, rows=ctx.rows * heads)
+        )
+    return ops
+
+
+def attention_ops(ctx, m, count) -> list:
+    """All ops of `count` attention layers: projections, attention per head group, extras, output."""
+    heads = max(1, -(-m.num_heads // ctx.tp))
+    ops, cached = _projections(ctx, m, heads, count)
+    if ctx.phase == "prefill":
+        ops += _prefill_attention(ctx, m, heads, cached, count)
+        for extra in ctx.plan.extra_prefill:
+            ops += extra(ctx, m, count)
+    else:
+        ops += _decode_attention(ctx, m, heads, cached, count)
+        for extra in ctx.plan.extra_decode:
+            ops += extra(ctx, m, count)
+    ops.append(ctx.gemm("o_proj", ctx.hidden, heads * m.v_dim, count))
+    return ops

@@ -16,6 +16,7 @@ import yaml
 import roofline
 from roofline.hwspecs import HardwareSpecError, list_hardware, load_hardware, unknown_name_message
 from roofline.models import load_model
+from roofline.simulator.methods import model_problems, parse_methods
 from roofline.simulator.model import ModelConfigError
 from roofline.simulator.results import record
 from roofline.simulator.scenario import Scenario, ScenarioError, set_path, validate
@@ -37,13 +38,7 @@ def _hardware_problem(name: str):
 
 
 def _methods_problems(methods: list, source: str) -> list:
-    problems = []
-    for i, m in enumerate(methods):
-        name = m.get("name") if isinstance(m, dict) else m
-        problems.append(
-            f"{source}: methods[{i}]: unknown method {name!r}; this version models no long-context methods yet (use methods: [])"
-        )
-    return problems
+    return parse_methods(methods, source)[1]
 
 
 def _calibration_problem(value: str, source: str):
@@ -100,6 +95,13 @@ def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
     problem = _calibration_problem(scenario.base["calibration"], where)
     if problem:
         raise ScenarioError([problem])
+    methods, _ = parse_methods(scenario.methods, where)
+    models = dict(scenario.sweep).get("model", [scenario.base["model"]])
+    problems = [
+        f"{where}: methods: {p}" for name in models for p in model_problems(methods, load_model(name))
+    ]
+    if problems:
+        raise ScenarioError(problems)
     if name:
         scenario.name = name
     return scenario

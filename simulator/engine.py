@@ -41,6 +41,7 @@ class Dtypes:
     weights: str = "bf16"
     activations: str = "bf16"
     kv: str = "bf16"
+    weight_bytes: float | None = None  # bytes per weight incl. quantisation scales (None: the dtype's)
 
 
 @dataclass
@@ -147,7 +148,8 @@ def evaluate(
     plan: KVPlan = DENSE,
 ) -> dict:
     """All result columns for the points of one structural group under a KV plan."""
-    wb, ab, kb = dtype_bytes(dtypes.weights), dtype_bytes(dtypes.activations), dtype_bytes(dtypes.kv)
+    wb = dtypes.weight_bytes or dtype_bytes(dtypes.weights)
+    ab, kb = dtype_bytes(dtypes.activations), dtype_bytes(dtypes.kv)
     tp, pp, dp = layout.tp, layout.pp, layout.dp
     gpus = layout.gpus
     b = np.ceil(wl.batch / dp)  # sequences per data-parallel replica

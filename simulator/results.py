@@ -93,21 +93,34 @@ def record(result, i: int, versions: dict) -> dict:
 
 
 def op_table(result, i: int, phase: str) -> list:
-    """Per-op rows for point i: name, kind, time_s, flops, bytes, intensity, bound."""
+    """Per-op rows for point i (ops of the same name and kind summed): name, kind, time_s, flops,
+    bytes, intensity, bound (of the longest contributor)."""
     group, pos = result.group_of(i)
-    rows = []
+    rows: dict = {}
     for oc in group.columns[phase]["ops"]:
         t, fl, by = (float(group.at(v, pos)) for v in (oc.time_s, oc.flops, oc.bytes))
         bound = BOUND_NAMES[int(group.at(oc.bound, pos))]
-        rows.append(
-            {
+        key = (oc.name, oc.kind)
+        if key in rows:
+            row = rows[key]
+            if t > row["_max_t"]:
+                row["bound"], row["_max_t"] = bound, t
+            row["time_s"] += t
+            row["flops"] += fl
+            row["bytes"] += by
+        else:
+            rows[key] = {
                 "name": oc.name,
                 "kind": oc.kind,
                 "time_s": t,
                 "flops": fl,
                 "bytes": by,
-                "intensity": fl / by if by else None,
                 "bound": bound,
+                "_max_t": t,
             }
-        )
-    return rows
+    out = []
+    for row in rows.values():
+        row.pop("_max_t")
+        row["intensity"] = row["flops"] / row["bytes"] if row["bytes"] else None
+        out.append(row)
+    return out

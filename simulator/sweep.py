@@ -18,6 +18,7 @@ import numpy as np
 
 from roofline.simulator.efficiency import build_table
 from roofline.simulator.engine import Dtypes, HardwareColumns, Layout, Workload, evaluate
+from roofline.simulator.methods import apply_stack, parse_methods, stack_warnings
 from roofline.simulator.units import GIB
 
 VECTOR_AXES = {
@@ -108,6 +109,8 @@ def _run(scenario, get_model, get_hardware) -> SweepResult:
     )
     full: dict = {}
     structural = [d for d, p in enumerate(paths) if p not in VECTOR_AXES]
+    methods, problems = parse_methods(scenario.methods, scenario.name)
+    assert not problems, problems  # validated when the scenario was loaded
     sub_shape = tuple(1 if d in structural else shape[d] for d in range(ndim))
     for combo in itertools.product(*(range(shape[d]) for d in structural)):
         chosen = dict(zip(structural, combo))
@@ -148,12 +151,17 @@ def _run(scenario, get_model, get_hardware) -> SweepResult:
             overlap=values["runtime.overlap"],
         )
         dtypes = Dtypes(values["dtype.weights"], values["dtype.activations"], values["dtype.kv"])
+        model, wl, dtypes, plan = apply_stack(methods, model, wl, dtypes)
         eff = build_table(hardware)
         hw_cols = HardwareColumns.gather(hardware, hw_row)
-        cols = evaluate(model, layout, dtypes, hw_cols, eff, wl, price, col("runtime.overhead_GiB") * GIB)
+        cols = evaluate(
+            model, layout, dtypes, hw_cols, eff, wl, price, col("runtime.overhead_GiB") * GIB, plan
+        )
         group = Group(values, pts, sub_shape, cols, model, hardware, hw_row, eff.source)
         result.groups.append(group)
         _group_warnings(result, group, layout, dtypes, wl)
+        for msg in stack_warnings(methods, model):
+            result.warnings.append((msg, _mask(result, group, True)))
         flat: dict = {}
         _flatten_columns("", cols, flat)
         for key, value in flat.items():

@@ -265,9 +265,17 @@ BAD_DOCS = [
         doc(workload={"shared_prefix_tokens": 500}, sweep={"workload.prompt_tokens": [100, 1000]}),
         ["workload.shared_prefix_tokens", "500 shared tokens exceed the prompt (100 tokens)"],
     ),
-    # Methods (none are modelled in this version).
+    # Methods.
     ("methods-not-a-list", doc(methods={"name": "quest"}), ["methods must be a list"]),
-    ("unknown-method", doc(methods=[{"name": "quest"}]), ["methods[0]", "'quest'", "methods: []"]),
+    ("unknown-method", doc(methods=[{"name": "quets"}]), ["methods[0]", "'quets'", "Did you mean 'quest'", "kv_quant"]),
+    ("method-missing-param", doc(methods=[{"name": "quest"}]), ["methods[0]", "quest needs parameter 'token_budget'"]),
+    ("method-bad-param", doc(methods=[{"name": "kv_quant", "bits": 3}]), ["methods[0]", "bits", "Valid: 16, 8, 4, 2"]),
+    ("method-unknown-param", doc(methods=[{"name": "kv_quant", "bits": 4, "group": 64}]), ["unknown parameter 'group'", "Did you mean 'group_size'"]),
+    (
+        "methods-conflict",
+        doc(methods=[{"name": "h2o", "budget_tokens": 1024}, {"name": "snapkv", "budget_tokens": 1024}]),
+        ["h2o and snapkv cannot be combined", "which tokens stay in the cache"],
+    ),
     # Not-a-transformer config.json: the error names the file and the missing fields.
     (
         "config-not-a-transformer",

@@ -1,0 +1,136 @@
+"""The Method base class: typed parameters with help text, validated ranges, citation, and the
+hooks through which a method changes costs (workload, dtypes, KV plan, decode loop).
+
+A method never computes times itself: it edits the inputs of the one engine, so every method is
+costed by the same roofline and memory model as the dense baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from roofline.simulator.scenario import short, suggestions
+
+REQUIRED = object()
+
+# Application order: earlier stages run first; their output is the next stage's input.
+WORKLOAD, WEIGHTS, KV_FORMAT, KV_POLICY, KV_SELECTION, PREFILL, DECODE_LOOP, CONTEXT = range(8)
+
+
+@dataclass(frozen=True)
+class Param:
+    kind: str  # int | float | choice | str | bool
+    help: str
+    default: object = REQUIRED
+    choices: tuple = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    validated: tuple | None = None  # (lo, hi) the paper evaluated; outside -> provenance warning
+
+    def problem(self, name: str, value) -> str | None:
+        if self.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+            return f"{name}: must be an integer, got {short(value)}. {self.help}"
+        if self.kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{name}: must be a number, got {short(value)}. {self.help}"
+        if self.kind == "bool" and not isinstance(value, bool):
+            return f"{name}: must be true or false, got {short(value)}. {self.help}"
+        if self.kind == "str" and not isinstance(value, str):
+            return f"{name}: must be a string, got {short(value)}. {self.help}"
+        if self.kind == "choice" and (isinstance(value, bool) or value not in self.choices):
+            hint = suggestions(value, [str(c) for c in self.choices])
+            dym = f" Did you mean {hint[0]!r}?" if hint else ""
+            return f"{name}: {short(value)} is not valid.{dym} Valid: {', '.join(map(str, self.choices))}"
+        if self.kind in ("int", "float"):
+            if value != value:
+                return f"{name}: must be a number, got {short(value)}"
+            if self.minimum is not None and value < self.minimum:
+                return f"{name}: must be >= {self.minimum:g}, got {short(value)}. {self.help}"
+            if self.maximum is not None and value > self.maximum:
+                return f"{name}: must be <= {self.maximum:g}, got {short(value)}. {self.help}"
+        return None
+
+
+class Method:
+    """One long-context method. Subclasses set the class attributes and override hooks."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    citation: ClassVar[str] = ""
+    changes: ClassVar[str] = ""  # the cost terms it changes, for `roofline methods`
+    stage: ClassVar[int] = KV_POLICY
+    exclusive: ClassVar[tuple] = ()  # categories of which a stack may hold one method
+    params: ClassVar[dict] = {}
+
+    def __init__(self, **values):
+        self.values = {k: (p.default if k not in values else values[k]) for k, p in self.params.items()}
+
+    def __getattr__(self, key):
+        values = self.__dict__.get("values", {})
+        if key in values:
+            return values[key]
+        raise AttributeError(key)
+
+    @classmethod
+    def parse(cls, spec: dict, where: str) -> tuple:
+        """(method or None, problems) from a scenario's {name: ..., <params>} mapping."""
+        problems = []
+        unknown = [k for k in spec if k != "name" and k not in cls.params]
+        for k in unknown:
+            hint = suggestions(k, list(cls.params))
+            dym = f" Did you mean {hint[0]!r}?" if hint else ""
+            problems.append(
+                f"{where}: unknown parameter {short(k)} of {cls.name}.{dym} Valid: {', '.join(cls.params) or 'none'}"
+            )
+        for k, p in cls.params.items():
+            if k not in spec:
+                if p.default is REQUIRED:
+                    problems.append(f"{where}: {cls.name} needs parameter {k!r}: {p.help}")
+                continue
+            problem = p.problem(k, spec[k])
+            if problem:
+                problems.append(f"{where}.{problem}")
+        if problems:
+            return None, problems
+        method = cls(**{k: v for k, v in spec.items() if k != "name"})
+        return method, [f"{where}: {p}" for p in method.check_values()]
+
+    def check_values(self) -> list:
+        """Cross-parameter problems (override)."""
+        return []
+
+    def check_model(self, model) -> list:
+        """Problems applying this method to `model` (override), e.g. head-level methods on MLA."""
+        return []
+
+    def validated_warnings(self) -> list:
+        out = []
+        for k, p in self.params.items():
+            v = self.values.get(k)
+            if p.validated and isinstance(v, (int, float)) and not isinstance(v, bool):
+                lo, hi = p.validated
+                if not lo <= v <= hi:
+                    out.append(
+                        f"{self.name}.{k}={v} is outside the range its paper evaluated ({lo:g}..{hi:g}); accuracy there is unknown"
+                    )
+        return out
+
+    def warnings(self, model) -> list:
+        """Static warnings for provenance (override to add)."""
+        return self.validated_warnings()
+
+    # Hooks (override the ones the method needs). Each returns its input, changed.
+    def apply_workload(self, wl, model):
+        return wl
+
+    def apply_dtypes(self, dtypes):
+        return dtypes
+
+    def apply_plan(self, plan, model):
+        return plan
+
+    def apply_model(self, model):
+        return model
+
+    def describe(self) -> str:
+        return f"{self.name}(" + ", ".join(f"{k}={v}" for k, v in self.values.items()) + ")"

@@ -1,0 +1,115 @@
+"""Head-level sparsity: DuoAttention and LServe.
+
+* DuoAttention (Xiao et al., arXiv:2410.10819): a `retrieval_head_fraction` of KV heads keep the
+  full cache; the others ("streaming heads") keep `sink_tokens` + `recent_tokens` and attend only
+  to those, in prefill too. Memory and decode reads approach 1/retrieval_fraction of dense at long
+  context (DuoAttention reports up to 2.55x memory for MHA at 25% and 1.67x for GQA at 50%).
+* LServe (Yang et al., arXiv:2502.14866): streaming heads as in DuoAttention plus query-aware page
+  selection on the remaining heads (Quest-style min/max page metadata, `token_budget` tokens read),
+  with selection reused across `reuse_interval` decode steps.
+
+Neither applies to MLA (its latent is shared by all heads): rejected with a message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from roofline.simulator.kvplan import ALL, HeadGroup, window
+from roofline.simulator.methods.base_method import KV_POLICY, Method, Param
+from roofline.simulator.methods.selection import page_metadata_ops
+from roofline.simulator.model import MLA
+
+
+def _no_mla(model, name) -> list:
+    if any(isinstance(g.mixer, MLA) for g in model.layer_groups):
+        return [
+            f"{name} splits KV heads, but {model.name} uses MLA, whose latent cache is shared by all heads"
+        ]
+    return []
+
+
+def _split(plan, retrieval_fraction, keep, retrieval_read=ALL):
+    groups = []
+    for g in plan.groups:
+        groups.append(
+            replace(
+                g,
+                fraction=g.fraction * retrieval_fraction,
+                read=retrieval_read if g.read is ALL else g.read,
+                attended=None if retrieval_read is ALL else retrieval_read,
+                label=f"{g.label}_retrieval",
+            )
+        )
+        groups.append(
+            HeadGroup(
+                g.fraction * (1.0 - retrieval_fraction),
+                window(keep),
+                window(keep),
+                prefill_window=keep,
+                label=f"{g.label}_streaming",
+            )
+        )
+    return plan.with_groups(groups)
+
+
+class DuoAttention(Method):
+    name = "duo_attention"
+    summary = "Full KV for retrieval heads, sinks + recent window for streaming heads"
+    citation = "DuoAttention, Xiao et al. 2025 (arXiv:2410.10819)"
+    changes = "KV memory, decode reads and prefill attention of streaming heads limited to sink + recent"
+    stage = KV_POLICY
+    exclusive = ("head_split",)
+    params = {
+        "retrieval_head_fraction": Param(
+            "float",
+            "Share of KV heads that keep the full cache.",
+            minimum=0.0,
+            maximum=1.0,
+            validated=(0.25, 0.75),
+        ),
+        "sink_tokens": Param("int", "Attention-sink tokens kept by streaming heads.", 64, minimum=0),
+        "recent_tokens": Param("int", "Recent tokens kept by streaming heads.", 256, minimum=1),
+    }
+
+    def check_model(self, model):
+        return _no_mla(model, self.name)
+
+    def apply_plan(self, plan, model):
+        return _split(plan, self.retrieval_head_fraction, self.sink_tokens + self.recent_tokens)
+
+
+class LServe(Method):
+    name = "lserve"
+    summary = "Streaming heads plus query-aware page selection on the rest (unified sparse serving)"
+    citation = "LServe, Yang et al. 2025 (arXiv:2502.14866)"
+    changes = "streaming heads as DuoAttention; other heads read token_budget tokens of selected pages plus page metadata"
+    stage = KV_POLICY
+    exclusive = ("head_split", "selection")
+    params = {
+        "streaming_head_fraction": Param(
+            "float",
+            "Share of KV heads turned into streaming heads.",
+            minimum=0.0,
+            maximum=1.0,
+            validated=(0.25, 0.5),
+        ),
+        "page_size": Param("int", "Tokens per KV page.", 64, minimum=1, validated=(16, 64)),
+        "token_budget": Param(
+            "int", "Tokens read per step by the non-streaming heads.", minimum=1, validated=(2048, 4096)
+        ),
+        "sink_tokens": Param("int", "Attention-sink tokens kept by streaming heads.", 64, minimum=0),
+        "recent_tokens": Param("int", "Recent tokens kept by streaming heads.", 256, minimum=1),
+        "reuse_interval": Param("int", "Decode steps that reuse one page selection.", 4, minimum=1),
+    }
+
+    def check_model(self, model):
+        return _no_mla(model, self.name)
+
+    def apply_plan(self, plan, model):
+        dense = 1.0 - self.streaming_head_fraction
+        split = _split(
+            plan, dense, self.sink_tokens + self.recent_tokens, retrieval_read=window(self.token_budget)
+        )
+        extra = page_metadata_ops(self.page_size, dense, self.reuse_interval, "lserve_page_select")
+        return replace(split, extra_decode=split.extra_decode + (extra,))

@@ -1,0 +1,184 @@
+"""KV offload to host memory: ShadowKV and plain offload / request swapping.
+
+* ShadowKV (Sun et al., arXiv:2410.21465): pre-RoPE keys are stored as a rank-`rank` factorisation
+  (per token `rank` elements instead of KV*head_dim), values go to host memory. Per chunk of
+  `chunk_size` tokens a landmark (mean post-RoPE key) stays on the GPU, plus `outlier_chunks` chunks
+  kept exactly. Each decode step scores all landmarks, reconstructs the keys of the
+  `sparse_budget_tokens` selected tokens from the factors (a GEMM) and fetches their values over
+  the host link, overlapped with the reconstruction; attention runs over budget + outliers.
+  Prefill adds the factorisation of the keys and the values' copy to the host.
+  The plan expresses the low-rank keys and landmarks as shares of the KV element budget.
+* kv_offload: a `resident_fraction` of each sequence's KV stays on the GPU; the rest lives on the
+  host and is streamed over the host link every decode step (layer-wise prefetch overlaps it with
+  compute). With `swap_per_request`, each request's KV is swapped out and back in once (context
+  switching between requests: the fourth cost of long-context serving).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from roofline.simulator.kvplan import ALL, NONE, HeadGroup, Tokens, window
+from roofline.simulator.methods.base_method import KV_SELECTION, Method, Param
+from roofline.simulator.model import MLA
+from roofline.simulator.ops import Op
+
+
+def _only_gqa(model, name):
+    if any(isinstance(g.mixer, MLA) for g in model.layer_groups):
+        return [f"{name} models per-head K/V tensors; {model.name} caches an MLA latent"]
+    return []
+
+
+class ShadowKV(Method):
+    name = "shadowkv"
+    summary = "Low-rank keys on GPU, values on host, sparse fetch per step"
+    citation = "ShadowKV, Sun et al. 2025 (arXiv:2410.21465)"
+    changes = "GPU KV = low-rank keys + landmarks + outliers; values on host; per step: landmark scoring, key reconstruction, value fetch over PCIe"
+    stage = KV_SELECTION
+    exclusive = ("selection", "offload", "eviction")
+    params = {
+        "rank": Param("int", "Rank of the pre-RoPE key factorisation.", 160, minimum=1, validated=(160, 160)),
+        "sparse_budget_tokens": Param(
+            "int",
+            "Tokens whose keys are rebuilt and values fetched per step.",
+            2048,
+            minimum=1,
+            validated=(1024, 4096),
+        ),
+        "chunk_size": Param("int", "Tokens per landmark chunk.", 8, minimum=1, validated=(8, 8)),
+        "outlier_chunks": Param("int", "Chunks kept exactly on the GPU.", 48, minimum=0, validated=(48, 48)),
+    }
+
+    def check_model(self, model):
+        return _only_gqa(model, self.name)
+
+    def apply_plan(self, plan, model):
+        kv_elems = max(
+            g.mixer.kv_elements_per_token() for g in model.layer_groups if g.mixer.kind == "attention"
+        )
+        low_rank = self.rank / kv_elems  # share of K+V elements per token
+        landmark = 1.0 / (2.0 * self.chunk_size)  # one key vector (half of K+V) per chunk
+        budget, outliers = self.sparse_budget_tokens, self.outlier_chunks * self.chunk_size
+        groups = [
+            HeadGroup(low_rank, ALL, NONE, attended=NONE, label="_lowrank_keys"),
+            HeadGroup(landmark, ALL, ALL, attended=NONE, label="_landmarks"),
+            HeadGroup(1.0, window(outliers), window(outliers), label="_outliers"),
+            HeadGroup(
+                0.5, NONE, NONE, attended=NONE, host_stored=ALL, host_read=window(budget), label="_values"
+            ),
+            HeadGroup(1.0, NONE, window(budget), attended=window(budget), label="_sparse"),
+        ]
+        r, chunk = self.rank, self.chunk_size
+
+        def decode_extra(ctx, m, count):
+            heads = max(1, -(-m.num_heads // ctx.tp))
+            kv_dim = max(1, -(-m.num_kv_heads // ctx.tp)) * m.head_dim
+            b = ctx.batch
+            score = Tokens().kv(2.0 * b * ctx.queries * heads * m.head_dim / chunk)
+            rebuild_flops = 2.0 * b * budget * r * kv_dim
+            rebuild_bytes = b * (budget * r + r * kv_dim + budget * kv_dim) * ctx.kb
+            return [
+                Op(
+                    "landmark_score",
+                    "attention_decode",
+                    score,
+                    0.0,
+                    ctx.vector_rate,
+                    ctx.mem_rate,
+                    count=count,
+                    kernels=0.0,
+                ),
+                Op(
+                    "key_rebuild",
+                    "gemm",
+                    rebuild_flops,
+                    rebuild_bytes,
+                    ctx.gemm_peak * 0.5,
+                    ctx.mem_rate,
+                    count=count,
+                ),
+            ]
+
+        def prefill_extra(ctx, m, count):
+            kv_dim = max(1, -(-m.num_kv_heads // ctx.tp)) * m.head_dim
+            svd_flops = (
+                4.0 * ctx.batch * ctx.prompt * kv_dim * r
+            )  # randomised SVD: two passes of P x kv_dim x r
+            values = ctx.tokens * kv_dim * ctx.kb
+            return [
+                Op(
+                    "key_svd",
+                    "gemm",
+                    svd_flops,
+                    ctx.tokens * kv_dim * ctx.kb * 2,
+                    ctx.gemm_peak * 0.5,
+                    ctx.mem_rate,
+                    count=count,
+                ),
+                Op(
+                    "value_offload",
+                    "host_transfer",
+                    0.0,
+                    values,
+                    1e30,
+                    ctx.host_rate,
+                    count=count,
+                    stream="host",
+                ),
+            ]
+
+        return replace(
+            plan.with_groups(groups),
+            extra_decode=plan.extra_decode + (decode_extra,),
+            extra_prefill=plan.extra_prefill + (prefill_extra,),
+            host_overlap=True,
+        )
+
+
+class KVOffload(Method):
+    name = "kv_offload"
+    summary = "Keep part of the KV cache in host memory; stream it each step, or swap per request"
+    citation = "FlexGen, Sheng et al. 2023 (arXiv:2303.06865); long-context serving cost analysis, Fu 2024 (arXiv:2405.08944)"
+    changes = "GPU KV = resident share; the rest read over the host link each step; optional swap-out/in per request"
+    stage = KV_SELECTION
+    exclusive = ("offload",)
+    params = {
+        "resident_fraction": Param(
+            "float", "Share of each sequence's KV kept in GPU memory.", minimum=0.0, maximum=1.0
+        ),
+        "swap_per_request": Param(
+            "bool", "Swap each request's whole KV out to the host and back once.", False
+        ),
+    }
+
+    def apply_plan(self, plan, model):
+        f = self.resident_fraction
+        groups = []
+        for g in plan.groups:
+            if f > 0:
+                groups.append(replace(g, fraction=g.fraction * f, label=f"{g.label}_resident"))
+            if f < 1:
+                groups.append(
+                    HeadGroup(
+                        g.fraction * (1 - f),
+                        NONE,
+                        NONE,
+                        attended=g.attended_tokens(),
+                        host_stored=g.stored,
+                        host_read=g.read,
+                        prefill_window=g.prefill_window,
+                        label=f"{g.label}_offloaded",
+                    )
+                )
+        plan = replace(plan.with_groups(groups), host_overlap=True)
+        if not self.swap_per_request:
+            return plan
+
+        def swap(ctx, m, count):
+            kv_dim = 2 * max(1, -(-m.num_kv_heads // ctx.tp)) * m.head_dim
+            byts = 2.0 * ctx.batch * ctx.prompt * kv_dim * plan.storage_bytes(1.0, ctx.kb)  # out and back in
+            # On the compute stream: the request cannot run until its KV is back (serial).
+            return [Op("kv_swap", "host_transfer", 0.0, byts, 1e30, ctx.host_rate, count=count)]
+
+        return replace(plan, extra_prefill=plan.extra_prefill + (swap,))

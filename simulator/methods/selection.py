@@ -1,0 +1,85 @@
+"""Query-aware sparse decode: Quest (Tang et al., arXiv:2406.10774).
+
+The full KV cache stays in GPU memory; each decode step scores every page of `page_size` tokens by
+its per-channel min/max keys (two head_dim vectors per KV head and page, kept as metadata) and
+reads only the `token_budget` tokens of the top pages. The metadata read and the scoring are real
+costs that grow with L / page_size. The first two layers stay dense, as in the paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from roofline.simulator.kvplan import Tokens
+from roofline.simulator.methods.base_method import KV_SELECTION, Method, Param
+from roofline.simulator.ops import Op
+
+
+def page_metadata_ops(
+    page_size: int, fraction: float, reuse_interval: int = 1, name: str = "quest_page_select"
+):
+    """Decode extra: read min/max key metadata of every page and score it for every query head."""
+
+    def build(ctx, m, count):
+        heads = max(1, -(-m.num_heads // ctx.tp))
+        kv_heads = max(1, -(-m.num_kv_heads // ctx.tp))
+        per_page = 1.0 / page_size / reuse_interval
+        elems = ctx.batch * kv_heads * 2 * m.head_dim * fraction * per_page  # per token of L
+        flops = (
+            ctx.batch * ctx.queries * heads * 4 * m.head_dim * fraction * per_page
+        )  # q*min, q*max, max, sum
+        return [
+            Op(
+                name,
+                "attention_decode",
+                Tokens().kv(flops),
+                Tokens().kv(elems * ctx.kb),
+                ctx.vector_rate,
+                ctx.mem_rate,
+                count=count,
+            )
+        ]
+
+    return build
+
+
+class Quest(Method):
+    name = "quest"
+    summary = "Read only the top pages by query-aware min/max scoring"
+    citation = "Quest, Tang et al. 2024 (arXiv:2406.10774)"
+    changes = "decode reads token_budget tokens + page metadata per step; KV memory unchanged"
+    stage = KV_SELECTION
+    exclusive = ("selection",)
+    params = {
+        "page_size": Param("int", "Tokens per KV page.", 16, minimum=1, validated=(8, 64)),
+        "token_budget": Param(
+            "int", "Tokens read per step (pages x page_size).", minimum=1, validated=(256, 4096)
+        ),
+        "dense_layers": Param("int", "Leading layers left dense (the paper keeps two).", 2, minimum=0),
+    }
+
+    def check_model(self, model):
+        from roofline.simulator.model import MLA
+
+        if any(isinstance(g.mixer, MLA) for g in model.layer_groups):
+            return [f"quest keeps per-head min/max key metadata, but {model.name} caches an MLA latent"]
+        return []
+
+    def apply_plan(self, plan, model):
+        # Each group reads at most the budget; groups already restricted (streaming heads) keep less.
+        b = self.token_budget
+        groups = [
+            replace(g, read=_min_tokens(g.read, b), attended=_min_tokens(g.read, b)) for g in plan.groups
+        ]
+        extra = page_metadata_ops(self.page_size, 1.0)
+        return replace(
+            plan.with_groups(groups),
+            extra_decode=plan.extra_decode + (extra,),
+            dense_first_layers=self.dense_layers,
+        )
+
+
+def _min_tokens(tokens, budget):
+    if callable(tokens):
+        return lambda prompt: tokens(prompt).cap(budget)
+    return tokens.cap(budget)

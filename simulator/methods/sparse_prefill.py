@@ -1,0 +1,95 @@
+"""Sparse prefill attention: MInference and generic block-sparse prefill.
+
+* MInference (Jiang et al., arXiv:2407.02490): per head, one of three patterns (A-shape,
+  vertical-slash, block-sparse) computes a `density` share of the causal pairs. Index building is a
+  real cost: vertical-slash scores the last 64 queries against all keys; block-sparse scores
+  mean-pooled 64-token blocks of Q and K; A-shape needs no index.
+* block_sparse_prefill: a given block mask of `density` (e.g. from a static pattern): pairs and
+  K/V block reads scale with density; no index cost.
+
+Kernel efficiency is taken as FlashAttention's at the same length (the paper's Triton kernels run
+close to it on dense blocks); decode is unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from roofline.simulator.methods.base_method import PREFILL, Method, Param
+from roofline.simulator.ops import Op
+
+LAST_Q = 64  # vertical-slash: queries used to estimate the pattern (MInference §3.2)
+POOL = 64  # block-sparse: pooling block
+
+
+def _with_density(plan, density):
+    return plan.with_groups(replace(g, prefill_density=g.prefill_density * density) for g in plan.groups)
+
+
+class MInference(Method):
+    name = "minference"
+    summary = "Dynamic sparse prefill attention (A-shape / vertical-slash / block-sparse heads)"
+    citation = "MInference 1.0, Jiang et al. 2024 (arXiv:2407.02490)"
+    changes = "prefill attention FLOPs and K/V reads x density, plus index building"
+    stage = PREFILL
+    exclusive = ("sparse_prefill",)
+    params = {
+        "density": Param(
+            "float",
+            "Share of the causal (query, key) pairs computed.",
+            minimum=1e-6,
+            maximum=1.0,
+            validated=(0.02, 0.5),
+        ),
+        "pattern": Param(
+            "choice",
+            "Sparse pattern whose index is built.",
+            "vertical-slash",
+            choices=("a-shape", "vertical-slash", "block-sparse"),
+        ),
+    }
+
+    def apply_plan(self, plan, model):
+        pattern = self.pattern
+
+        def index(ctx, m, count):
+            heads = max(1, -(-m.num_heads // ctx.tp))
+            if pattern == "a-shape":
+                return []
+            if pattern == "vertical-slash":
+                flops = 2.0 * ctx.batch * heads * LAST_Q * ctx.prompt * m.qk_dim
+                byts = ctx.batch * heads * LAST_Q * ctx.prompt * 4.0
+            else:
+                blocks = ctx.prompt / POOL
+                flops = 2.0 * ctx.batch * heads * blocks * blocks / 2.0 * m.qk_dim
+                byts = ctx.batch * heads * blocks * blocks / 2.0 * 4.0
+            return [
+                Op(
+                    "minference_index",
+                    "attention_prefill",
+                    flops,
+                    byts,
+                    ctx.attn_peak * 0.3,
+                    ctx.mem_rate,
+                    count=count,
+                )
+            ]
+
+        plan = _with_density(plan, self.density)
+        return replace(plan, extra_prefill=plan.extra_prefill + (index,))
+
+
+class BlockSparsePrefill(Method):
+    name = "block_sparse_prefill"
+    summary = "Block-sparse causal prefill attention at a given density"
+    citation = "Block-sparse attention as in MInference (arXiv:2407.02490) and BigBird (arXiv:2007.14062)"
+    changes = "prefill attention FLOPs and K/V reads x density"
+    stage = PREFILL
+    exclusive = ("sparse_prefill",)
+    params = {
+        "density": Param("float", "Share of causal blocks computed.", minimum=1e-6, maximum=1.0),
+        "block_size": Param("int", "Tokens per square block of the mask.", 64, minimum=1),
+    }
+
+    def apply_plan(self, plan, model):
+        return _with_density(plan, self.density)

@@ -267,10 +267,26 @@ BAD_DOCS = [
     ),
     # Methods.
     ("methods-not-a-list", doc(methods={"name": "quest"}), ["methods must be a list"]),
-    ("unknown-method", doc(methods=[{"name": "quets"}]), ["methods[0]", "'quets'", "Did you mean 'quest'", "kv_quant"]),
-    ("method-missing-param", doc(methods=[{"name": "quest"}]), ["methods[0]", "quest needs parameter 'token_budget'"]),
-    ("method-bad-param", doc(methods=[{"name": "kv_quant", "bits": 3}]), ["methods[0]", "bits", "Valid: 16, 8, 4, 2"]),
-    ("method-unknown-param", doc(methods=[{"name": "kv_quant", "bits": 4, "group": 64}]), ["unknown parameter 'group'", "Did you mean 'group_size'"]),
+    (
+        "unknown-method",
+        doc(methods=[{"name": "quets"}]),
+        ["methods[0]", "'quets'", "Did you mean 'quest'", "kv_quant"],
+    ),
+    (
+        "method-missing-param",
+        doc(methods=[{"name": "quest"}]),
+        ["methods[0]", "quest needs parameter 'token_budget'"],
+    ),
+    (
+        "method-bad-param",
+        doc(methods=[{"name": "kv_quant", "bits": 3}]),
+        ["methods[0]", "bits", "Valid: 16, 8, 4, 2"],
+    ),
+    (
+        "method-unknown-param",
+        doc(methods=[{"name": "kv_quant", "bits": 4, "group": 64}]),
+        ["unknown parameter 'group'", "Did you mean 'group_size'"],
+    ),
     (
         "methods-conflict",
         doc(methods=[{"name": "h2o", "budget_tokens": 1024}, {"name": "snapkv", "budget_tokens": 1024}]),

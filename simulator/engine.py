@@ -13,8 +13,9 @@ import numpy as np
 
 from roofline.simulator import economics
 from roofline.simulator.comm import send_recv_time
+from roofline.simulator.decode_loop import SpecLevel, draft_models, level_ops
 from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY, EfficiencyTable
-from roofline.simulator.kvplan import DENSE, KVPlan
+from roofline.simulator.kvplan import DENSE, NONE, HeadGroup, KVPlan, window
 from roofline.simulator.layers import PhaseCtx, layer_ops, model_edge_ops
 from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
 from roofline.simulator.model import ModelArch
@@ -106,6 +107,18 @@ def _phase_totals(costs, overlap: str, peak, bw, tp_pp_dp, host_overlap: bool = 
     }
 
 
+def _tagged(costs: list, tag: str) -> list:
+    """Mark ops of a draft model: 'draft.gemm_up' / kind 'draft:gemm' (breakdowns keep them apart)."""
+    if not tag:
+        return costs
+    return [replace(c, name=f"{tag}.{c.name}", kind=f"{tag}:{c.kind}") for c in costs]
+
+
+def _scaled(costs: list, w: float) -> list:
+    """Op costs scaled by how often they run per output token."""
+    return [replace(c, time_s=c.time_s * w, flops=c.flops * w, bytes=c.bytes * w) for c in costs]
+
+
 def _phase(ctx: PhaseCtx, model: ModelArch, layout: Layout, overhead_s, kv_range=None):
     ops: list = []
     dense_left = ctx.plan.dense_first_layers
@@ -119,6 +132,9 @@ def _phase(ctx: PhaseCtx, model: ModelArch, layout: Layout, overhead_s, kv_range
         else:
             ops += layer_ops(ctx, g)
     ops += model_edge_ops(ctx, model.vocab_size)
+    if ctx.phase == "prefill":
+        for extra in ctx.plan.extra_prefill_once:
+            ops += extra(ctx)
     if layout.pp > 1:
         t = send_recv_time(ctx.rows * model.hidden_size * ctx.ab, ctx.link_bw)
         ops.append(
@@ -146,8 +162,10 @@ def evaluate(
     usd_per_gpu_hour,
     overhead_bytes,
     plan: KVPlan = DENSE,
+    loop: SpecLevel | None = None,
 ) -> dict:
-    """All result columns for the points of one structural group under a KV plan."""
+    """All result columns for the points of one structural group under a KV plan and, with
+    speculative decoding, a draft/verify decode loop."""
     wb = dtypes.weight_bytes or dtype_bytes(dtypes.weights)
     ab, kb = dtype_bytes(dtypes.activations), dtype_bytes(dtypes.kv)
     tp, pp, dp = layout.tp, layout.pp, layout.dp
@@ -172,7 +190,6 @@ def evaluate(
         attn_peak=attn_peak,
         bw=bw,
         hbm_eff=hbm_eff,
-        plan=plan,
         host_rate=hw.col("host_link_bandwidth") * HOST_LINK_EFFICIENCY,
         eff=eff,
         row=hw.row,
@@ -193,28 +210,46 @@ def evaluate(
         (S > 0) + (suffix_tokens > 0) * 1.0,
     )
     passes = np.maximum(passes, 1.0)
-    pre_ctx = PhaseCtx(phase="prefill", rows=tokens / passes, passes=passes, **common)
-    prefill = _phase_totals(
-        _phase(pre_ctx, model, layout, overhead_s),
-        layout.overlap,
-        gemm_peak,
-        bw,
-        (tp, pp, dp),
-        plan.host_overlap,
-    )
+
+    def totals(costs):
+        return _phase_totals(costs, layout.overlap, gemm_peak, bw, (tp, pp, dp), plan.host_overlap)
+
+    def prefill_ops(model_, plan_, tag=""):
+        ctx = PhaseCtx(
+            phase="prefill",
+            rows=tokens / passes,
+            passes=passes,
+            plan=plan_,
+            **dict(common, hidden=model_.hidden_size),
+        )
+        return _tagged(_phase(ctx, model_, layout, overhead_s), tag)
 
     # Decode: O - 1 steps after the first token, KV length from P + 1 to P + O - 1.
-    dec_ctx = PhaseCtx(phase="decode", rows=b, passes=1.0, **common)
     a = P + 1.0
     kv_range = (a, np.maximum(P + O - 1.0, a))
-    decode = _phase_totals(
-        _phase(dec_ctx, model, layout, overhead_s, kv_range),
-        layout.overlap,
-        gemm_peak,
-        bw,
-        (tp, pp, dp),
-        plan.host_overlap,
-    )
+
+    def decode_ops(model_, plan_, queries=1.0, tag=""):
+        ctx = PhaseCtx(
+            phase="decode",
+            rows=b * queries,
+            passes=1.0,
+            queries=queries,
+            plan=plan_,
+            **dict(common, hidden=model_.hidden_size),
+        )
+        return _tagged(_phase(ctx, model_, layout, overhead_s, kv_range), tag)
+
+    pre_costs = prefill_ops(model, plan)
+    drafts = draft_models(loop)
+    for i, (draft, draft_plan, _) in enumerate(drafts):
+        if draft is not None:  # a separate draft model prefills the prompt too
+            pre_costs += prefill_ops(draft, draft_plan, "draft" if i == 0 else f"draft{i}")
+    prefill = totals(pre_costs)
+    if loop is None:
+        decode = totals(decode_ops(model, plan))
+    else:
+        weighted = level_ops(loop, model, plan, decode_ops)
+        decode = totals([c for costs, w in weighted for c in _scaled(costs, w)])
 
     ttft = prefill["time_s"]
     tpot = decode["time_s"]
@@ -224,6 +259,14 @@ def evaluate(
     # Memory per GPU.
     weights = np.asarray(weight_bytes_per_gpu(model, tp, pp, wb))  # 0-d: broadcast only where needed
     kvm = KVModel(model, tp, pp, kb, ab, plan)
+    for draft, draft_plan, cache_tokens in drafts:
+        if draft is not None:
+            weights = weights + weight_bytes_per_gpu(draft, tp, pp, wb)
+            kvm.add(KVModel(draft, tp, pp, kb, ab, draft_plan))
+        if cache_tokens:  # a draft cache of its own, e.g. TriForce's retrieval cache
+            kvm.add(
+                KVModel(model, tp, pp, kb, ab, KVPlan(groups=(HeadGroup(1.0, window(cache_tokens), NONE),)))
+            )
     C = P + O
     kv_bytes = kvm.bytes(b, C, P, S)
     acts = activation_terms(model, tp, ab, P, S, chunk)

@@ -89,8 +89,9 @@ class KVPlan:
     elem_bytes: float | None = None  # bytes per stored KV element (None: the kv dtype's)
     residual_tokens: float = 0.0  # most recent tokens kept at the kv dtype's precision
     dequant_flops_per_elem: float = 0.0  # extra vector FLOPs per quantised element read
-    extra_prefill: tuple = ()  # callables (ctx, mixer, count, plan) -> [Op]
-    extra_decode: tuple = ()  # callables (ctx, mixer, count, plan) -> [Op]
+    extra_prefill: tuple = ()  # callables (ctx, mixer, count) -> [Op], per attention layer group
+    extra_decode: tuple = ()  # callables (ctx, mixer, count) -> [Op], per attention layer group
+    extra_prefill_once: tuple = ()  # callables (ctx) -> [Op], once per prefill (encoders)
     host_overlap: bool = False  # host-link transfers overlap compute (ShadowKV) or add to it
     dense_first_layers: int = 0  # leading attention layers left dense (Quest leaves two)
     prefix_read_once: bool = False  # shared-prefix KV read once per step for the batch (Hydragen)

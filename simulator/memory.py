@@ -55,6 +55,7 @@ class KVModel:
         self.plan, self.kb = plan, kb
         self.terms: list = []  # (elements per token per GPU x layers / pp x fraction, group, window)
         self.state = 0.0
+        self.extra: list = []
         for g in model.layer_groups:
             elems = _kv_elements_per_gpu(g.mixer, tp)
             if elems:
@@ -64,8 +65,13 @@ class KVModel:
                     )
             self.state += g.count / pp * _state_bytes_per_gpu(g.mixer, tp, ab)
 
+    def add(self, other: KVModel) -> None:
+        """Hold another model's cache too (a draft model's), in its own format."""
+        self.extra.append(other)
+        self.state += other.state
+
     def _sum(self, C, P, S=None, host=False):
-        total = 0.0
+        total = sum((o._sum(C, P, S, host) for o in self.extra), 0.0)
         for coef, hg, win in self.terms:
             tokens = resolve(hg.host_stored if host else hg.stored, P).cap(win).at(C)
             if S is not None:

@@ -112,7 +112,7 @@ class Op:
     stream: str = "compute"
 
 
-@dataclass
+@dataclass(frozen=True)
 class OpCost:
     name: str
     kind: str

@@ -151,12 +151,11 @@ def _run(scenario, get_model, get_hardware) -> SweepResult:
             overlap=values["runtime.overlap"],
         )
         dtypes = Dtypes(values["dtype.weights"], values["dtype.activations"], values["dtype.kv"])
-        model, wl, dtypes, plan = apply_stack(methods, model, wl, dtypes)
+        model, wl, dtypes, plan, loop = apply_stack(methods, model, wl, dtypes, get_model)
         eff = build_table(hardware)
         hw_cols = HardwareColumns.gather(hardware, hw_row)
-        cols = evaluate(
-            model, layout, dtypes, hw_cols, eff, wl, price, col("runtime.overhead_GiB") * GIB, plan
-        )
+        overhead = col("runtime.overhead_GiB") * GIB
+        cols = evaluate(model, layout, dtypes, hw_cols, eff, wl, price, overhead, plan, loop)
         group = Group(values, pts, sub_shape, cols, model, hardware, hw_row, eff.source)
         result.groups.append(group)
         _group_warnings(result, group, layout, dtypes, wl)

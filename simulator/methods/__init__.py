@@ -17,13 +17,16 @@ from roofline.simulator.methods.offload import KVOffload, ShadowKV
 from roofline.simulator.methods.passthrough import ContextExtension, PrefixSharing, WeightQuant
 from roofline.simulator.methods.selection import Quest
 from roofline.simulator.methods.sparse_prefill import BlockSparsePrefill, MInference
+from roofline.simulator.methods.speculative import Speculative, TriForce
+from roofline.simulator.methods.token_reduction import Glyph, PromptCompression
 from roofline.simulator.scenario import short, suggestions
 
 REGISTRY: dict = {
     cls.name: cls
     for cls in (
         KVQuant, StreamingLLM, H2O, SnapKV, PyramidKV, DuoAttention, Quest, LServe, ShadowKV, KVOffload,
-        MInference, BlockSparsePrefill, PrefixSharing, WeightQuant, ContextExtension,
+        MInference, BlockSparsePrefill, PrefixSharing, WeightQuant, ContextExtension, Speculative, TriForce,
+        Glyph, PromptCompression,
     )
 }  # fmt: skip
 
@@ -95,15 +98,22 @@ def ordered(methods: list) -> list:
     return sorted(methods, key=lambda m: m.stage)
 
 
-def apply_stack(methods: list, model, wl, dtypes):
-    """(model, workload, dtypes, KVPlan) after every method's hooks, in stage order."""
-    plan = DENSE
+def apply_stack(methods: list, model, wl, dtypes, resolve_model=None):
+    """(model, workload, dtypes, KVPlan, decode loop or None) after every method's hooks, in stage
+    order. resolve_model(name) -> ModelArch loads draft models (the caller does the I/O)."""
+    plan, loop = DENSE, None
     for m in ordered(methods):
         model = m.apply_model(model)
         wl = m.apply_workload(wl, model)
         dtypes = m.apply_dtypes(dtypes)
         plan = m.apply_plan(plan, model)
-    return model, wl, dtypes, plan
+        loop = m.apply_loop(loop, model, plan, resolve_model)
+    return model, wl, dtypes, plan, loop
+
+
+def referenced_models(methods: list) -> list:
+    """Model names the stack needs besides the target (draft models)."""
+    return [name for m in methods for name in m.referenced_models()]
 
 
 def stack_warnings(methods: list, model) -> list:

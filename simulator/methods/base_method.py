@@ -132,5 +132,13 @@ class Method:
     def apply_model(self, model):
         return model
 
+    def apply_loop(self, loop, model, plan, resolve_model):
+        """The decode loop (speculative decoding); None = plain decode."""
+        return loop
+
+    def referenced_models(self) -> list:
+        """Other models this method runs (draft models), validated when loading."""
+        return []
+
     def describe(self) -> str:
         return f"{self.name}(" + ", ".join(f"{k}={v}" for k, v in self.values.items()) + ")"

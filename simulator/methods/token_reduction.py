@@ -1,0 +1,102 @@
+"""Token reduction: the model sees fewer prompt tokens, at the price of a compressor's forward.
+
+* glyph (Cheng et al., arXiv:2510.17800): the long text is rendered into page images and read by a
+  vision-language model; each visual token stands for `compression_ratio` text tokens (3-4x in the
+  paper). The vision encoder runs over the rendered pages: 2 x encoder parameters FLOPs per patch,
+  `merge` patches per visual token (2x2 merging).
+* prompt_compression (LLMLingua-2, Pan et al., arXiv:2403.12968): a token classifier drops tokens to
+  keep 1/`ratio` of the prompt; its forward costs 2 x compressor parameters FLOPs per input token.
+
+Encoder sizes (parameters, patches merged per visual token): SigLIP-So400m (arXiv:2303.15343,
+~400M), AIMv2-Huge (arXiv:2411.14402, 681M; the ViT initialisation of GLM-4.1V, Glyph's base),
+the Qwen2.5-VL ViT (arXiv:2502.13923, 675M); XLM-RoBERTa-large (arXiv:1911.02116, 560M) for
+LLMLingua-2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from roofline.simulator.methods.base_method import WORKLOAD, Method, Param
+from roofline.simulator.ops import Op
+
+VISION_ENCODERS = {"aimv2-huge": (681e6, 4), "siglip-so400m": (400e6, 1), "qwen2.5-vl-vit": (675e6, 4)}
+COMPRESSORS = {"llmlingua-2": 560e6}
+
+
+def _encoder_op(name: str, params: float, tokens_of):
+    """A once-per-prefill op: a dense encoder forward over tokens_of(ctx) tokens (weights-read once)."""
+
+    def build(ctx):
+        n = tokens_of(ctx)
+        return [
+            Op(
+                name,
+                "encoder",
+                2.0 * params * n,
+                params * ctx.wb + n * 4096 * ctx.ab,
+                ctx.gemm_peak * 0.6,
+                ctx.mem_rate,
+                count=1.0,
+                kernels=50.0,
+            )
+        ]
+
+    return build
+
+
+def _shrink(wl, ratio):
+    return replace(wl, prompt=np.maximum(np.ceil(wl.prompt / ratio), 1.0), shared=np.floor(wl.shared / ratio))
+
+
+class Glyph(Method):
+    name = "glyph"
+    summary = "Render long text as images read by a VLM (visual-text compression)"
+    citation = "Glyph, Cheng et al. 2025 (arXiv:2510.17800)"
+    changes = "prompt tokens / compression_ratio (prefill, KV, decode); vision encoder FLOPs per page"
+    stage = WORKLOAD
+    exclusive = ("token_reduction",)
+    params = {
+        "compression_ratio": Param(
+            "float", "Text tokens per visual token.", minimum=1.0, validated=(3.0, 4.0)
+        ),
+        "vision_encoder": Param(
+            "choice",
+            "Vision encoder that reads the rendered pages.",
+            "aimv2-huge",
+            choices=tuple(VISION_ENCODERS),
+        ),
+    }
+
+    def apply_workload(self, wl, model):
+        return _shrink(wl, self.compression_ratio)
+
+    def apply_plan(self, plan, model):
+        params, merge = VISION_ENCODERS[self.vision_encoder]
+        op = _encoder_op("vision_encoder", params, lambda ctx: ctx.batch * ctx.prompt * merge)
+        return replace(plan, extra_prefill_once=plan.extra_prefill_once + (op,))
+
+
+class PromptCompression(Method):
+    name = "prompt_compression"
+    summary = "Drop prompt tokens with a small classifier (LLMLingua-2)"
+    citation = "LLMLingua-2, Pan et al. 2024 (arXiv:2403.12968)"
+    changes = "prompt tokens / ratio (prefill, KV, decode); compressor FLOPs over the original prompt"
+    stage = WORKLOAD
+    exclusive = ("token_reduction",)
+    params = {
+        "ratio": Param("float", "Original tokens per kept token.", minimum=1.0, validated=(2.0, 5.0)),
+        "compressor": Param("choice", "The token classifier.", "llmlingua-2", choices=tuple(COMPRESSORS)),
+    }
+
+    def apply_workload(self, wl, model):
+        return _shrink(wl, self.ratio)
+
+    def apply_plan(self, plan, model):
+        ratio = self.ratio
+        op = _encoder_op(
+            "prompt_compressor", COMPRESSORS[self.compressor], lambda ctx: ctx.batch * ctx.prompt * ratio
+        )
+        return replace(plan, extra_prefill_once=plan.extra_prefill_once + (op,))

@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from roofline.cli import hw_cmd, models_cmd, simulate_cmd
+from roofline.cli import compare_cmd, hw_cmd, methods_cmd, models_cmd, simulate_cmd
 
-SUBCOMMANDS = {"simulate": simulate_cmd, "hw": hw_cmd, "models": models_cmd}
+SUBCOMMANDS = {
+    "simulate": simulate_cmd,
+    "compare": compare_cmd,
+    "methods": methods_cmd,
+    "hw": hw_cmd,
+    "models": models_cmd,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

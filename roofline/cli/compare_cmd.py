@@ -1,0 +1,135 @@
+"""`roofline compare SCENARIO --methods a,b,a+b`: method stacks side by side against dense.
+
+Each stack is `+`-joined method names. A name takes its parameters from the scenario's `methods:`
+list (a palette), or the method's defaults when it has no required parameter.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare method stacks against the dense baseline",
+        description="Run a scenario once per method stack (plus the dense baseline) and print speedups, memory, "
+        "max batch and max context side by side. Stacks: comma-separated, methods joined by '+'; "
+        "parameters come from the scenario's methods: list.",
+    )
+    p.add_argument("scenario", help="scenario YAML; its methods: list defines the parameters")
+    p.add_argument("--methods", required=True, metavar="STACKS", help="e.g. kv_quant,quest,kv_quant+quest")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE", help="override a field"
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def stacks_from(text: str, palette: list) -> list:
+    """[(label, [method specs])] for each comma-separated stack."""
+    from roofline.simulator.methods import REGISTRY
+    from roofline.simulator.methods.base_method import REQUIRED
+    from roofline.simulator.scenario import ScenarioError, suggestions
+
+    by_name = {m["name"]: m for m in palette if isinstance(m, dict) and "name" in m}
+    out, problems = [], []
+    for label in [s.strip() for s in text.split(",") if s.strip()]:
+        specs = []
+        for name in [n.strip() for n in label.split("+")]:
+            if name in by_name:
+                specs.append(by_name[name])
+            elif name in REGISTRY:
+                missing = [k for k, p in REGISTRY[name].params.items() if p.default is REQUIRED]
+                if missing:
+                    problems.append(
+                        f"--methods {name}: needs {', '.join(missing)}; add {{name: {name}, ...}} to the scenario's methods: list"
+                    )
+                specs.append({"name": name})
+            else:
+                hint = suggestions(name, list(REGISTRY))
+                dym = f" Did you mean {hint[0]!r}?" if hint else ""
+                problems.append(f"--methods {name}: unknown method.{dym}")
+        out.append((label, specs))
+    if problems:
+        raise ScenarioError(problems)
+    if not out:
+        raise ScenarioError(["--methods: give at least one stack, e.g. kv_quant,quest,kv_quant+quest"])
+    return out
+
+
+def run(args) -> int:
+    from roofline.api import read_scenario_file, simulate
+    from roofline.cli.format import gib, si_time
+
+    doc = read_scenario_file(args.scenario)
+    if not isinstance(doc, dict):
+        from roofline.simulator.scenario import ScenarioError
+
+        raise ScenarioError([f"{args.scenario}: a scenario must be a YAML mapping"])
+    stacks = [("dense", [])] + stacks_from(args.methods, doc.get("methods") or [])
+    rows = []
+    for label, specs in stacks:
+        variant = copy.deepcopy(doc)
+        variant["methods"] = specs
+        records = simulate(variant, args.overrides).records()
+        for rec in records:
+            rows.append((label, rec))
+    base = {json.dumps(r["point"], sort_keys=True): r for label, r in rows if label == "dense"}
+    if args.format == "json":
+        out = []
+        for label, r in rows:
+            b = base[json.dumps(r["point"], sort_keys=True)]
+            out.append(
+                {
+                    "stack": label,
+                    "ttft_speedup": b["ttft_s"] / r["ttft_s"],
+                    "tpot_speedup": b["tpot_s"] / r["tpot_s"],
+                    **r,
+                }
+            )
+        print(json.dumps(out, indent=2))
+        return 0
+    head = [
+        "stack",
+        "point",
+        "TTFT",
+        "x",
+        "TPOT",
+        "x",
+        "KV/GPU",
+        "mem/GPU",
+        "fits",
+        "max_batch",
+        "max_ctx",
+        "$/M out",
+    ]
+    table = []
+    for label, r in rows:
+        b = base[json.dumps(r["point"], sort_keys=True)]
+        mc = r["max_context_tokens"]
+        table.append(
+            [
+                label,
+                ",".join(f"{v}" for v in r["point"].values()) or "-",
+                si_time(r["ttft_s"]),
+                f"{b['ttft_s'] / r['ttft_s']:.2f}",
+                si_time(r["tpot_s"]),
+                f"{b['tpot_s'] / r['tpot_s']:.2f}",
+                gib(r["memory"]["kv_cache_bytes"]),
+                gib(r["memory"]["total_bytes"]),
+                "yes" if r["fits"] else "no",
+                str(r["max_batch"]),
+                "unlimited" if mc is None else str(mc),
+                f"{r['cost']['usd_per_million_output_tokens']:.4g}",
+            ]
+        )
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(head)]
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    warnings = sorted({f"[{label}] {w}" for label, r in rows for w in r["provenance"]["warnings"]})
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stdout)
+    return 0

@@ -16,7 +16,7 @@ import yaml
 import roofline
 from roofline.hwspecs import HardwareSpecError, list_hardware, load_hardware, unknown_name_message
 from roofline.models import load_model
-from roofline.simulator.methods import model_problems, parse_methods
+from roofline.simulator.methods import model_problems, parse_methods, referenced_models
 from roofline.simulator.model import ModelConfigError
 from roofline.simulator.results import record
 from roofline.simulator.scenario import Scenario, ScenarioError, set_path, validate
@@ -45,6 +45,24 @@ def _calibration_problem(value: str, source: str):
     if value in ("auto", "datasheet"):
         return None
     return f"{source}: calibration: {value!r}: calibration profiles are written by `roofline calibrate`, which this version does not have yet. Valid: auto, datasheet"
+
+
+def _draft_problems(methods: list, models: list, where: str) -> list:
+    """Draft models must load and share the target's vocabulary (one tokenizer)."""
+    problems = []
+    for draft in referenced_models(methods):
+        problem = _model_problem(draft)
+        if problem:
+            problems.append(f"{where}: methods: draft_model: {problem}")
+            continue
+        for name in models:
+            dv, tv = load_model(draft).vocab_size, load_model(name).vocab_size
+            if dv != tv:
+                problems.append(
+                    f"{where}: methods: draft_model {draft} has a {dv}-token vocabulary but {name} has {tv}: "
+                    "speculative decoding needs the target's tokenizer"
+                )
+    return problems
 
 
 def read_scenario_file(path: str | Path) -> dict:
@@ -100,6 +118,7 @@ def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
     problems = [
         f"{where}: methods: {p}" for name in models for p in model_problems(methods, load_model(name))
     ]
+    problems += _draft_problems(methods, models, where)
     if problems:
         raise ScenarioError(problems)
     if name:

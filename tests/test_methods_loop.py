@@ -1,0 +1,163 @@
+"""Speculative decoding, TriForce, token reduction, and the methods/compare CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from roofline.api import load_scenario
+from roofline.cli.main import main
+from roofline.models import load_model
+from roofline.simulator.decode_loop import expected_tokens
+from roofline.simulator.methods import REGISTRY
+from roofline.simulator.scenario import ScenarioError
+
+from helpers import ops, run
+
+SPEC_METHODS = [
+    "kv_quant", "streaming_llm", "h2o", "snapkv", "pyramidkv", "duo_attention", "quest", "lserve", "shadowkv",
+    "kv_offload", "minference", "block_sparse_prefill", "speculative", "triforce", "prefix_sharing", "glyph",
+    "prompt_compression", "weight_quant", "context_extension",
+]  # fmt: skip
+WL = {"batch": 1, "prompt_tokens": 8192, "output_tokens": 257}
+
+
+def test_registry_has_the_spec_methods_with_citations_and_help():
+    assert set(SPEC_METHODS) <= set(REGISTRY)
+    for cls in REGISTRY.values():
+        assert "arXiv" in cls.citation, cls.name
+        assert cls.changes and cls.summary
+        assert all(p.help for p in cls.params.values())
+
+
+def test_expected_tokens_closed_form():
+    # Leviathan et al. eq. 1: E = (1 - a^(g+1)) / (1 - a); a = 1 gives g + 1; a = 0 gives 1.
+    assert expected_tokens(4, 0.8) == pytest.approx((1 - 0.8**5) / 0.2)
+    assert expected_tokens(4, 1.0) == 5
+    assert expected_tokens(7, 0.0) == 1
+
+
+def test_speculative_tpot_is_weighted_draft_and_verify():
+    # tpot = (gamma * draft step + verify step of gamma + 1 queries) / E: take each component from
+    # the op table (draft ops carry the 'draft:' kind) and check the combination.
+    gamma, alpha = 4, 0.75
+    spec = [
+        {
+            "name": "speculative",
+            "draft_model": "llama-3.2-1b",
+            "draft_tokens": gamma,
+            "acceptance_rate": alpha,
+        }
+    ]
+    res, recs = run(workload=WL, methods=spec)
+    e = expected_tokens(gamma, alpha)
+    table = ops(res, 0, "decode")
+    draft = sum(o["time_s"] for o in table if o["kind"].startswith("draft:"))
+    verify = sum(o["time_s"] for o in table if not o["kind"].startswith("draft:"))
+    assert recs[0]["tpot_s"] == pytest.approx(draft + verify, rel=1e-9)
+    # The draft share is gamma/E draft steps; one draft step equals a plain llama-3.2-1b decode step.
+    _, draft_alone = run(model="llama-3.2-1b", workload=WL)
+    assert draft == pytest.approx(gamma / e * draft_alone[0]["tpot_s"], rel=1e-6)
+    # Verification of 5 tokens in a memory-bound step costs about one decode step of the target.
+    _, dense = run(workload=WL)
+    assert verify * e == pytest.approx(dense[0]["tpot_s"], rel=0.10)
+    assert recs[0]["tpot_s"] < dense[0]["tpot_s"] / 1.5
+
+
+def test_speculative_draft_adds_weights_kv_and_prefill():
+    spec = [{"name": "speculative", "draft_model": "llama-3.2-1b", "draft_tokens": 4, "acceptance_rate": 0.8}]
+    _, recs = run(workload=WL, methods=spec)
+    _, dense = run(workload=WL)
+    draft = load_model("llama-3.2-1b")
+    assert recs[0]["memory"]["weights_bytes"] - dense[0]["memory"]["weights_bytes"] == pytest.approx(
+        (draft.total_params()) * 2, rel=1e-3
+    )
+    extra_kv = recs[0]["memory"]["kv_cache_bytes"] - dense[0]["memory"]["kv_cache_bytes"]
+    assert extra_kv == pytest.approx(draft.kv_bytes_per_token(2.0) * (8192 + 257), rel=1e-9)
+    assert recs[0]["ttft_s"] > dense[0]["ttft_s"]
+
+
+def test_draft_must_share_the_vocabulary():
+    doc = {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "methods": [
+            {"name": "speculative", "draft_model": "llama-68m", "draft_tokens": 4, "acceptance_rate": 0.8}
+        ],
+    }
+    with pytest.raises(ScenarioError, match="32000-token vocabulary but llama-3.1-8b has 128256"):
+        load_scenario(doc)
+    doc["methods"][0]["draft_model"] = "llama-9000"
+    with pytest.raises(ScenarioError, match="draft_model: unknown model"):
+        load_scenario(doc)
+
+
+def test_triforce_speeds_up_long_context_decode():
+    # TriForce (arXiv:2404.11912) reports 2.31x on an A100 for Llama-2-7B-128K at 120K context; the
+    # speedup comes from verifying many tokens per read of the full cache. With acceptance 0.8 for
+    # gamma 6 the roofline gives a speedup in the same range (band 1.5x..4x: acceptance is an input).
+    wl = {"batch": 1, "prompt_tokens": 122880, "output_tokens": 257, "prefill_chunk_tokens": 8192}
+    tri = [{"name": "triforce", "draft_tokens": 6, "acceptance_rate": 0.8}]
+    _, recs = run(model="llama-2-7b", hardware="a100-80gb-sxm", workload=wl, methods=tri)
+    _, dense = run(model="llama-2-7b", hardware="a100-80gb-sxm", workload=wl)
+    speedup = dense[0]["tpot_s"] / recs[0]["tpot_s"]
+    assert 1.5 <= speedup <= 4.0, speedup
+    # The retrieval cache (4096 tokens) and the tiny model's weights are extra memory.
+    assert recs[0]["memory"]["total_bytes"] > dense[0]["memory"]["total_bytes"]
+
+
+@pytest.mark.parametrize(
+    "method,ratio",
+    [({"name": "glyph", "compression_ratio": 4.0}, 4.0), ({"name": "prompt_compression", "ratio": 2.0}, 2.0)],
+)
+def test_token_reduction_shrinks_kv_and_adds_an_encoder(method, ratio):
+    _, recs = run(workload=WL, methods=[method])
+    res, _ = run(workload=WL, methods=[method])
+    per_token = load_model("llama-3.1-8b").kv_bytes_per_token(2.0)
+    assert recs[0]["memory"]["kv_cache_bytes"] == pytest.approx(per_token * (8192 / ratio + 257))
+    encoder = [o for o in ops(res) if o["kind"] == "encoder"]
+    assert len(encoder) == 1
+    if method["name"] == "glyph":  # AIMv2-Huge, 681M params, 4 patches per visual token
+        assert encoder[0]["flops"] == pytest.approx(2 * 681e6 * 4 * 8192 / ratio)
+    else:  # LLMLingua-2 (XLM-RoBERTa-large, 560M) reads the original prompt
+        assert encoder[0]["flops"] == pytest.approx(2 * 560e6 * 8192)
+
+
+def test_glyph_headline_prefill_speedup():
+    # Glyph (arXiv:2510.17800): 3-4x token compression gives ~4x faster prefill at long context.
+    # At 128K, attention is quadratic, so 3.5x fewer tokens give more than 3.5x; band 3x..8x.
+    wl = {"batch": 1, "prompt_tokens": 130048, "output_tokens": 256, "prefill_chunk_tokens": 8192}
+    _, g = run(workload=wl, methods=[{"name": "glyph", "compression_ratio": 3.5}])
+    _, d = run(workload=wl)
+    assert 3.0 <= d[0]["ttft_s"] / g[0]["ttft_s"] <= 8.0
+
+
+def test_methods_cli_lists_and_shows(capsys):
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in SPEC_METHODS)
+    assert main(["methods", "quest"]) == 0
+    out = capsys.readouterr().out
+    assert "token_budget" in out and "arXiv:2406.10774" in out and "required" in out
+    assert main(["methods", "qest"]) == 2
+    assert "Did you mean 'quest'" in capsys.readouterr().err
+
+
+def test_compare_cli_speedups(capsys, tmp_path):
+    scen = tmp_path / "s.yaml"
+    scen.write_text(
+        "model: llama-3.1-8b\nhardware: h100-sxm\nworkload: {batch: 1, prompt_tokens: 65536, output_tokens: 128, prefill_chunk_tokens: 8192}\n"
+        "methods:\n  - {name: kv_quant, bits: 4}\n  - {name: quest, token_budget: 2048}\n"
+    )
+    assert main(["compare", str(scen), "--methods", "kv_quant,quest,kv_quant+quest", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["stack"] for r in rows] == ["dense", "kv_quant", "quest", "kv_quant+quest"]
+    assert rows[0]["tpot_speedup"] == 1.0
+    assert all(r["tpot_speedup"] > 1.0 for r in rows[1:])
+    assert rows[3]["tpot_speedup"] > max(rows[1]["tpot_speedup"], rows[2]["tpot_speedup"])
+    assert rows[1]["memory"]["kv_cache_bytes"] < rows[0]["memory"]["kv_cache_bytes"]
+    assert main(["compare", str(scen), "--methods", "h2o"]) == 2  # needs budget_tokens, not in the palette
+    assert "budget_tokens" in capsys.readouterr().err
+    assert main(["compare", str(scen), "--methods", "kv_quant"]) == 0
+    assert "kv_quant" in capsys.readouterr().out

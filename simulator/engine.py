@@ -166,6 +166,24 @@ def evaluate(
 ) -> dict:
     """All result columns for the points of one structural group under a KV plan and, with
     speculative decoding, a draft/verify decode loop."""
+    if plan.agent is not None:
+        from roofline.simulator.agent import evaluate_agent
+
+        inner = replace(plan, agent=None)
+        return evaluate_agent(
+            evaluate,
+            plan.agent,
+            model,
+            layout,
+            dtypes,
+            hw,
+            eff,
+            wl,
+            usd_per_gpu_hour,
+            overhead_bytes,
+            inner,
+            loop,
+        )
     wb = dtypes.weight_bytes or dtype_bytes(dtypes.weights)
     ab, kb = dtype_bytes(dtypes.activations), dtype_bytes(dtypes.kv)
     tp, pp, dp = layout.tp, layout.pp, layout.dp

@@ -18,7 +18,7 @@ from roofline.simulator.methods.passthrough import ContextExtension, PrefixShari
 from roofline.simulator.methods.selection import Quest
 from roofline.simulator.methods.sparse_prefill import BlockSparsePrefill, MInference
 from roofline.simulator.methods.speculative import Speculative, TriForce
-from roofline.simulator.methods.token_reduction import Glyph, PromptCompression
+from roofline.simulator.methods.token_reduction import ChunkedAgent, Glyph, PromptCompression
 from roofline.simulator.scenario import short, suggestions
 
 REGISTRY: dict = {
@@ -26,7 +26,7 @@ REGISTRY: dict = {
     for cls in (
         KVQuant, StreamingLLM, H2O, SnapKV, PyramidKV, DuoAttention, Quest, LServe, ShadowKV, KVOffload,
         MInference, BlockSparsePrefill, PrefixSharing, WeightQuant, ContextExtension, Speculative, TriForce,
-        Glyph, PromptCompression,
+        Glyph, PromptCompression, ChunkedAgent,
     )
 }  # fmt: skip
 

@@ -100,3 +100,29 @@ class PromptCompression(Method):
             "prompt_compressor", COMPRESSORS[self.compressor], lambda ctx: ctx.batch * ctx.prompt * ratio
         )
         return replace(plan, extra_prefill_once=plan.extra_prefill_once + (op,))
+
+
+class ChunkedAgent(Method):
+    name = "chunked_agent"
+    summary = "Process the input as K calls over chunks with a carried memory (sequential or map-reduce)"
+    citation = "MemAgent, Yu et al. 2025 (arXiv:2507.02259); LongAgent, Zhao et al. 2024 (arXiv:2402.11550)"
+    changes = "TTFT = K calls (chunk + memory in, memory out) + an answer call over the memory; KV bounded by one call"
+    stage = WORKLOAD
+    exclusive = ("token_reduction",)
+    params = {
+        "chunk_tokens": Param("int", "Input tokens per call.", minimum=1, validated=(1024, 8192)),
+        "memory_tokens": Param(
+            "int",
+            "Memory carried between calls (read and rewritten by each call).",
+            minimum=1,
+            validated=(256, 2048),
+        ),
+        "parallel": Param(
+            "bool", "Map all chunks at once and reduce their memories (else sequential).", False
+        ),
+    }
+
+    def apply_plan(self, plan, model):
+        from roofline.simulator.agent import AgentCalls
+
+        return replace(plan, agent=AgentCalls(self.chunk_tokens, self.memory_tokens, self.parallel))

@@ -161,3 +161,21 @@ def test_compare_cli_speedups(capsys, tmp_path):
     assert "budget_tokens" in capsys.readouterr().err
     assert main(["compare", str(scen), "--methods", "kv_quant"]) == 0
     assert "kv_quant" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_chunked_agent_is_calls_plus_answer(parallel):
+    # K = ceil(P / chunk) calls of (chunk + memory) tokens in, memory tokens out, then an answer
+    # call over the memory (K memories when parallel): TTFT = K * call e2e + answer TTFT (sequential)
+    # or batched call e2e + answer TTFT (parallel); TPOT is the answer's.
+    P, chunk, mem = 40000, 8000, 512
+    k = 5
+    agent = {"name": "chunked_agent", "chunk_tokens": chunk, "memory_tokens": mem, "parallel": parallel}
+    _, recs = run(workload={"batch": 2, "prompt_tokens": P, "output_tokens": 64}, methods=[agent])
+    _, call = run(
+        workload={"batch": 2 * k if parallel else 2, "prompt_tokens": chunk + mem, "output_tokens": mem}
+    )
+    _, answer = run(workload={"batch": 2, "prompt_tokens": k * mem if parallel else mem, "output_tokens": 64})
+    calls = call[0]["e2e_s"] * (1 if parallel else k)
+    assert recs[0]["ttft_s"] == pytest.approx(calls + answer[0]["ttft_s"], rel=1e-9)
+    assert recs[0]["tpot_s"] == pytest.approx(answer[0]["tpot_s"], rel=1e-12)

@@ -44,7 +44,9 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
     qo = heads * (m.qk_dim + m.v_dim)
     br = F.flash_query_block_rows(max(m.qk_dim, m.v_dim), ctx.smem)
     eff = attention_prefill_efficiency(ctx.eff, ctx.attn_offset, ctx.log2_prompt, m.qk_dim)
-    for g in plan.groups:
+    head_groups = [g for g in plan.groups if g.heads]
+    share = 1.0 / len(head_groups)  # one fused kernel per layer, whatever the head groups
+    for g in head_groups:
         win = (
             m.window
             if g.prefill_window is None
@@ -62,10 +64,17 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
                 compute_rate=ctx.attn_peak * eff,
                 memory_rate=ctx.mem_rate,
                 count=count,
-                kernels=ctx.passes,
+                kernels=ctx.passes * share,
             )
         )
     return ops
+
+
+def _selected(tokens, g, ctx):
+    """Tokens after the group's query-aware selection (skipped in leading dense layers)."""
+    if g.selection_budget is None or ctx.skip_selection:
+        return tokens
+    return tokens.cap(g.selection_budget)
 
 
 def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
@@ -84,13 +93,20 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
         per_token_flops = 2.0 * b * q * heads * (m.qk_dim + m.v_dim)
     qo = heads * (m.qk_dim + m.v_dim)
     eff = attention_prefill_efficiency(ctx.eff, ctx.attn_offset, ctx.log2_prompt, m.qk_dim)
+    head_fraction = sum(g.fraction for g in plan.groups if g.heads)
+    share = 1.0 / len(plan.groups)  # one fused kernel per layer, whatever the head groups
     for g in plan.groups:
         f = g.fraction
-        read = resolve(g.read, ctx.prompt).cap(m.window)
-        attended = resolve(g.attended_tokens(), ctx.prompt).cap(m.window)
-        host = resolve(g.host_read, ctx.prompt).cap(m.window)
-        fixed = b * q * (qo * ctx.ab + plan.storage_bytes(1.0, ctx.kb) * cached)  # q in, out, appended K/V
-        byts = plan.bytes_of(read, ctx.kb) * (b * cached * f) + fixed * f
+        read = _selected(resolve(g.read, ctx.prompt).cap(m.window), g, ctx)
+        attended = _selected(resolve(g.attended_tokens(), ctx.prompt).cap(m.window), g, ctx)
+        host = _selected(resolve(g.host_read, ctx.prompt).cap(m.window), g, ctx)
+        # q in, out written and the new K/V appended: once per layer, spread over the groups
+        fixed = (
+            b * q * (qo * ctx.ab + plan.storage_bytes(1.0, ctx.kb) * cached) * f / head_fraction
+            if g.heads
+            else 0.0
+        )
+        byts = plan.bytes_of(read, ctx.kb) * (b * cached * f) + fixed
         if plan.prefix_read_once:  # Hydragen: the shared prefix is read once for the whole batch
             byts = byts + (
                 -(b - 1) * np.minimum(ctx.shared, 1e30) * plan.storage_bytes(1.0, ctx.kb) * cached * f
@@ -105,6 +121,7 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
                 rate,
                 ctx.mem_rate,
                 count=count,
+                kernels=share,
             )
         )
         if not host.is_zero:

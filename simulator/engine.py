@@ -126,7 +126,7 @@ def _phase(ctx: PhaseCtx, model: ModelArch, layout: Layout, overhead_s, kv_range
         if dense_left and g.mixer.kind in ("attention", "mla"):
             n_dense = min(dense_left, g.count)
             dense_left -= n_dense
-            ops += layer_ops(replace(ctx, plan=DENSE), replace(g, count=n_dense))
+            ops += layer_ops(replace(ctx, skip_selection=True), replace(g, count=n_dense))
             if g.count > n_dense:
                 ops += layer_ops(ctx, replace(g, count=g.count - n_dense))
         else:
@@ -286,13 +286,14 @@ def evaluate(
                 KVModel(model, tp, pp, kb, ab, KVPlan(groups=(HeadGroup(1.0, window(cache_tokens), NONE),)))
             )
     C = P + O
-    kv_bytes = kvm.bytes(b, C, P, S)
+    kv_final = kvm.bytes(b, C, P, S)  # after the last token
+    kv_bytes = np.maximum(kv_final, kvm.prefill_bytes(b, P, S, chunk))  # the peak (prefill may hold more)
     acts = activation_terms(model, tp, ab, P, S, chunk)
     act_bytes = np.maximum.reduce([alpha + beta * b for alpha, beta in acts])
     capacity = hw.col("memory_bytes")
     total = weights + kv_bytes + act_bytes + overhead_bytes
     room = capacity - weights - overhead_bytes
-    mb = max_batch(room, kvm, C, P, S, acts) * dp
+    mb = max_batch(room, kvm, C, P, S, acts, chunk) * dp
     mc = max_context(room, kvm, b, S, chunk, model, tp, ab, O)
 
     # Throughput, cost, energy.
@@ -323,6 +324,7 @@ def evaluate(
             "total_bytes": total,
             "capacity_bytes": capacity,
             "host_bytes": kvm.host_bytes(b, C, P),
+            "kv_cache_final_bytes": kv_final,
         },
         "fits": total <= capacity,
         "max_batch": mb,

@@ -54,6 +54,23 @@ def resolve(tokens, prompt) -> Tokens:
     return tokens(prompt) if callable(tokens) else tokens
 
 
+def restrict(tokens, other):
+    """Tokens kept under two policies at once: min(tokens, other), for the forms methods produce
+    (windows min(L, w), offsets off + L, and prompt-dependent callables of either)."""
+
+    def both(prompt):
+        a, b = resolve(tokens, prompt), resolve(other, prompt)
+        if np.ndim(b.off) == 0 and b.off == 0:
+            return a.cap(b.lim)
+        if np.ndim(a.off) == 0 and a.off == 0:
+            return b.cap(a.lim)
+        raise ValueError("cannot intersect two offset token policies")
+
+    if callable(tokens) or callable(other):
+        return both
+    return both(None)
+
+
 ALL = Tokens()
 NONE = Tokens(0.0, 0.0)
 
@@ -75,6 +92,14 @@ class HeadGroup:
     host_read: Tokens = NONE  # per decode step, over the host link
     prefill_window: float | None = None  # causal window of prefill attention (None: full)
     prefill_density: float = 1.0  # share of causal pairs computed in prefill
+    selection_budget: float | None = None  # query-aware selection: at most this many tokens read,
+    # fetched and attended per step (Quest, LServe); leading dense layers ignore it
+    selection_page_size: float | None = None  # pages scored by min/max key metadata: one token's
+    # K+V elements per page, stored beside the group's cache
+    prefill_stored: object = None  # tokens held at the end of prefill when more than `stored`
+    # (SnapKV keeps the whole prompt until its observation window has been seen)
+    heads: bool = True  # a share of the heads (prefill attention, per-step q/o traffic); False for
+    # groups that only account storage or reads (ShadowKV's factors, Quest's page metadata)
     label: str = ""
 
     def attended_tokens(self) -> Tokens:

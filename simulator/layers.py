@@ -57,6 +57,7 @@ class PhaseCtx:
     host_rate: object = np.inf  # attainable host-link bytes/s
     plan: object = None  # KVPlan (None: dense)
     queries: float = 1.0  # query tokens per sequence per decode step (speculative verification)
+    skip_selection: bool = False  # leading dense layers: no query-aware page selection
 
     def __post_init__(self):
         # Derived once per phase, reused by every op builder.

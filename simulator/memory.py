@@ -56,6 +56,10 @@ class KVModel:
         self.terms: list = []  # (elements per token per GPU x layers / pp x fraction, group, window)
         self.state = 0.0
         self.extra: list = []
+        self.holds_prompt = any(hg.prefill_stored is not None for hg in plan.groups)
+        self.attention_layers = (
+            sum(g.count for g in model.layer_groups if _kv_elements_per_gpu(g.mixer, tp)) / pp
+        )
         for g in model.layer_groups:
             elems = _kv_elements_per_gpu(g.mixer, tp)
             if elems:
@@ -70,12 +74,17 @@ class KVModel:
         self.extra.append(other)
         self.state += other.state
 
-    def _sum(self, C, P, S=None, host=False):
-        total = sum((o._sum(C, P, S, host) for o in self.extra), 0.0)
+    def _sum(self, C, P, S=None, host=False, prefill=False):
+        total = sum((o._sum(C, P, S, host, prefill) for o in self.extra), 0.0)
         for coef, hg, win in self.terms:
-            tokens = resolve(hg.host_stored if host else hg.stored, P).cap(win).at(C)
+            source = hg.host_stored if host else hg.stored
+            if prefill and hg.prefill_stored is not None:
+                source = hg.prefill_stored
+            tokens = resolve(source, P).cap(win).at(C)
             if S is not None:
                 tokens = np.minimum(S, tokens)
+            if hg.selection_page_size and not host:  # page min/max metadata beside the cache
+                tokens = tokens * (1.0 + 1.0 / hg.selection_page_size)
             total = total + coef * self.plan.storage_bytes(tokens, self.kb)
         return total
 
@@ -90,6 +99,18 @@ class KVModel:
     def bytes(self, b, C, P, S):
         shared = self.shared(C, P, S)
         return shared + b * (self.per_sequence(C, P) - shared)
+
+    def prefill_bytes(self, b, P, S, chunk):
+        """KV held at the end of prefill when a method compresses only afterwards (SnapKV): the whole
+        prompt in every layer with chunked prefill (later chunks attend to it), else the compressed
+        cache plus one layer in full (layer-by-layer compression)."""
+        after = self.bytes(b, P, P, S)
+        if not self.holds_prompt:
+            return after
+        shared = self._sum(P, P, S, prefill=True)
+        held = shared + b * (self._sum(P, P, prefill=True) + self.state - shared)
+        whole = np.where(chunk > 0, 1.0, 1.0 / max(self.attention_layers, 1.0))
+        return after + whole * (held - after)
 
     def host_bytes(self, b, C, P):
         """Bytes kept in host memory (offloading methods)."""
@@ -145,14 +166,20 @@ def activation_terms(model: ModelArch, tp: int, ab: float, prompt, shared, chunk
     ]
 
 
-def max_batch(room, kv: KVModel, C, P, S, acts) -> np.ndarray:
+def max_batch(room, kv: KVModel, C, P, S, acts, chunk=0.0) -> np.ndarray:
     """Largest b with k0 + b k1 + alpha_p + beta_p b <= room for every phase p (room = capacity -
-    weights - overhead); k0 = shared-prefix KV, k1 = KV per additional sequence."""
+    weights - overhead); k0 = shared-prefix KV, k1 = KV per additional sequence. Both the cache at
+    the end of decode and the cache held at the end of prefill (linear in b too) must fit."""
     k0 = kv.shared(C, P, S)
     k1 = kv.per_sequence(C, P) - k0
     best = np.inf
     for alpha, beta in acts:
         best = np.minimum(best, (room - k0 - alpha) / (k1 + beta))
+    if kv.holds_prompt:
+        p0 = kv.prefill_bytes(0.0, P, S, chunk)
+        p1 = kv.prefill_bytes(1.0, P, S, chunk) - p0
+        for alpha, beta in acts[:2]:  # prefill passes
+            best = np.minimum(best, (room - p0 - alpha) / (p1 + beta))
     return np.floor(np.maximum(best, 0.0))
 
 
@@ -174,7 +201,8 @@ def max_context(room, kv: KVModel, b, S, chunk, model: ModelArch, tp: int, ab: f
     def needed(C):
         P = C - output
         act_prefill = np.where(chunk > 0, rp * chunk, rp * np.maximum(S, b * (P - S))) + b * lg
-        return kv.bytes(b, C, P, S) + np.maximum(act_prefill, b * (rd + lg))
+        end = kv.bytes(b, C, P, S) + np.maximum(act_prefill, b * (rd + lg))
+        return np.maximum(end, kv.prefill_bytes(b, P, S, chunk) + act_prefill) if kv.holds_prompt else end
 
     lo = output + np.maximum(S, 1.0)
     hi = np.full(np.broadcast(lo, room, b).shape, MAX_CONTEXT_SEARCH)

@@ -10,11 +10,13 @@ from roofline.simulator.units import GIB
 PHASE_KEYS = ("time_s", "flops", "bytes", "mfu", "mbu")
 MEMORY_KEYS = (
     "weights_bytes",
-    "kv_cache_bytes",
+    "kv_cache_bytes",  # peak over the run (SnapKV-style methods hold the whole prompt in prefill)
     "activation_bytes",
     "overhead_bytes",
     "total_bytes",
     "capacity_bytes",
+    "kv_cache_final_bytes",  # the cache after the last token
+    "host_bytes",  # KV kept in host memory by offloading methods
 )
 
 

@@ -33,7 +33,7 @@ REGISTRY: dict = {
 CATEGORY_REASON = {
     "kv_format": "both set the KV storage format",
     "eviction": "both decide which tokens stay in the cache",
-    "head_split": "both split heads into retrieval and streaming heads",
+    "head_split": "both decide how each KV head's cache is organised (a head split, or ShadowKV's whole-cache layout)",
     "selection": "both choose which cached tokens each decode step reads",
     "offload": "both move KV to host memory",
     "sparse_prefill": "both set the prefill attention pattern",

@@ -21,9 +21,11 @@ grow with the cache; the roofline gives the bytes ratio (see tests/methods).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from roofline.simulator.kvplan import HeadGroup, Tokens, window
+from roofline.simulator.kvplan import HeadGroup, Tokens, restrict, window
 from roofline.simulator.methods.base_method import KV_POLICY, Method, Param
 from roofline.simulator.ops import Op
 
@@ -44,10 +46,7 @@ class StreamingLLM(Method):
 
     def apply_plan(self, plan, model):
         keep = self.sink_tokens + self.window_tokens
-        return plan.with_groups(
-            HeadGroup(g.fraction, window(keep), window(keep), prefill_window=keep, label=g.label)
-            for g in plan.groups
-        )
+        return plan.with_groups(_evict(g, window(keep), prefill_window=keep) for g in plan.groups)
 
 
 def _h2o_score_update(ctx, m, count, budget):
@@ -84,14 +83,25 @@ class H2O(Method):
 
     def apply_plan(self, plan, model):
         b = self.budget_tokens
-        groups = [
-            HeadGroup(g.fraction, window(b), window(b), prefill_window=g.prefill_window, label=g.label)
-            for g in plan.groups
-        ]
+        groups = [_evict(g, window(b)) for g in plan.groups]
         extra = plan.extra_decode + (lambda ctx, m, count: _h2o_score_update(ctx, m, count, b),)
-        from dataclasses import replace
-
         return replace(plan.with_groups(groups), extra_decode=extra)
+
+
+def _evict(g: HeadGroup, kept, prefill_window=None, hold_prompt=False) -> HeadGroup:
+    """Group g keeping at most `kept` tokens on top of whatever it kept already (order-independent:
+    the intersection of both policies)."""
+    stored = restrict(g.stored, kept)
+    return replace(
+        g,
+        stored=stored,
+        read=restrict(g.read, kept),
+        attended=None if g.attended is None else restrict(g.attended, kept),
+        prefill_window=g.prefill_window
+        if prefill_window is None
+        else min(prefill_window, g.prefill_window or prefill_window),
+        prefill_stored=g.stored if hold_prompt else g.prefill_stored,
+    )
 
 
 def _compressed(budget):
@@ -127,13 +137,8 @@ class SnapKV(Method):
     }
 
     def apply_plan(self, plan, model):
-        from dataclasses import replace
-
         kept = _compressed(self.budget_tokens)
-        groups = [
-            HeadGroup(g.fraction, kept, kept, prefill_window=g.prefill_window, label=g.label)
-            for g in plan.groups
-        ]
+        groups = [_evict(g, kept, hold_prompt=True) for g in plan.groups]
         w = self.window_tokens
         return replace(
             plan.with_groups(groups),
@@ -166,21 +171,11 @@ class PyramidKV(Method):
         return list(np.linspace(bottom, top, self.BINS))
 
     def apply_plan(self, plan, model):
-        from dataclasses import replace
-
         groups = []
         for g in plan.groups:
             for i, b in enumerate(self.budgets()):
-                kept = _compressed(b)
-                groups.append(
-                    HeadGroup(
-                        g.fraction / self.BINS,
-                        kept,
-                        kept,
-                        prefill_window=g.prefill_window,
-                        label=f"{g.label}_l{i}",
-                    )
-                )
+                evicted = _evict(g, _compressed(b), hold_prompt=True)
+                groups.append(replace(evicted, fraction=g.fraction / self.BINS, label=f"{g.label}_l{i}"))
         w = self.window_tokens
         return replace(
             plan.with_groups(groups),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from roofline.simulator.kvplan import ALL, HeadGroup, window
+from roofline.simulator.kvplan import restrict, window
 from roofline.simulator.methods.base_method import KV_POLICY, Method, Param
 from roofline.simulator.methods.selection import page_metadata_ops
 from roofline.simulator.model import MLA
@@ -29,24 +29,37 @@ def _no_mla(model, name) -> list:
     return []
 
 
-def _split(plan, retrieval_fraction, keep, retrieval_read=ALL):
+def _split(plan, retrieval_fraction, keep, selection_budget=None, page_size=None):
+    """Each group becomes retrieval heads (kept as they are, optionally with query-aware selection)
+    and streaming heads (at most sinks + recent tokens, also in prefill)."""
     groups = []
     for g in plan.groups:
+        if not g.heads:
+            groups.append(g)
+            continue
+        budget = (
+            g.selection_budget
+            if selection_budget is None
+            else min(selection_budget, g.selection_budget or selection_budget)
+        )
         groups.append(
             replace(
                 g,
                 fraction=g.fraction * retrieval_fraction,
-                read=retrieval_read if g.read is ALL else g.read,
-                attended=None if retrieval_read is ALL else retrieval_read,
+                selection_budget=budget,
                 label=f"{g.label}_retrieval",
             )
         )
         groups.append(
-            HeadGroup(
-                g.fraction * (1.0 - retrieval_fraction),
-                window(keep),
-                window(keep),
-                prefill_window=keep,
+            replace(
+                g,
+                fraction=g.fraction * (1.0 - retrieval_fraction),
+                stored=restrict(g.stored, window(keep)),
+                read=restrict(g.read, window(keep)),
+                attended=None if g.attended is None else restrict(g.attended, window(keep)),
+                prefill_window=keep if g.prefill_window is None else min(keep, g.prefill_window),
+                selection_budget=None,  # a short window needs no page selection
+                selection_page_size=None,
                 label=f"{g.label}_streaming",
             )
         )
@@ -108,8 +121,6 @@ class LServe(Method):
 
     def apply_plan(self, plan, model):
         dense = 1.0 - self.streaming_head_fraction
-        split = _split(
-            plan, dense, self.sink_tokens + self.recent_tokens, retrieval_read=window(self.token_budget)
-        )
+        split = _split(plan, dense, self.sink_tokens + self.recent_tokens, self.token_budget, self.page_size)
         extra = page_metadata_ops(self.page_size, dense, self.reuse_interval, "lserve_page_select")
         return replace(split, extra_decode=split.extra_decode + (extra,))

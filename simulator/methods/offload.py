@@ -36,7 +36,7 @@ class ShadowKV(Method):
     citation = "ShadowKV, Sun et al. 2025 (arXiv:2410.21465)"
     changes = "GPU KV = low-rank keys + landmarks + outliers; values on host; per step: landmark scoring, key reconstruction, value fetch over PCIe"
     stage = KV_SELECTION
-    exclusive = ("selection", "offload", "eviction")
+    exclusive = ("selection", "offload", "eviction", "head_split")
     params = {
         "rank": Param("int", "Rank of the pre-RoPE key factorisation.", 160, minimum=1, validated=(160, 160)),
         "sparse_budget_tokens": Param(

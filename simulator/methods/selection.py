@@ -1,6 +1,6 @@
 """Query-aware sparse decode: Quest (Tang et al., arXiv:2406.10774).
 
-The full KV cache stays in GPU memory; each decode step scores every page of `page_size` tokens by
+The full KV cache stays in GPU memory (plus the page metadata, 1/page_size of it); each decode step scores every page of `page_size` tokens by
 its per-channel min/max keys (two head_dim vectors per KV head and page, kept as metadata) and
 reads only the `token_budget` tokens of the top pages. The metadata read and the scoring are real
 costs that grow with L / page_size. The first two layers stay dense, as in the paper.
@@ -10,9 +10,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from roofline.simulator.kvplan import Tokens
 from roofline.simulator.methods.base_method import KV_SELECTION, Method, Param
 from roofline.simulator.ops import Op
+
+
+def _selects(g, budget) -> bool:
+    """Selection applies to head groups that may hold more than the budget (not short windows)."""
+    stored = g.stored
+    if not g.heads:
+        return False
+    if callable(stored) or np.ndim(stored.off) or np.ndim(stored.lim):
+        return True
+    return stored.off + stored.lim > budget
 
 
 def page_metadata_ops(
@@ -21,6 +33,8 @@ def page_metadata_ops(
     """Decode extra: read min/max key metadata of every page and score it for every query head."""
 
     def build(ctx, m, count):
+        if ctx.skip_selection:
+            return []
         heads = max(1, -(-m.num_heads // ctx.tp))
         kv_heads = max(1, -(-m.num_kv_heads // ctx.tp))
         per_page = 1.0 / page_size / reuse_interval
@@ -66,10 +80,14 @@ class Quest(Method):
         return []
 
     def apply_plan(self, plan, model):
-        # Each group reads at most the budget; groups already restricted (streaming heads) keep less.
+        # Every head group reads at most the budget; page metadata (min and max key per page and KV
+        # head, one token's K+V elements per page) is stored beside each group's cache.
         b = self.token_budget
         groups = [
-            replace(g, read=_min_tokens(g.read, b), attended=_min_tokens(g.read, b)) for g in plan.groups
+            replace(g, selection_budget=min(b, g.selection_budget or b), selection_page_size=self.page_size)
+            if _selects(g, b)
+            else g
+            for g in plan.groups
         ]
         extra = page_metadata_ops(self.page_size, 1.0)
         return replace(
@@ -77,9 +95,3 @@ class Quest(Method):
             extra_decode=plan.extra_decode + (extra,),
             dense_first_layers=self.dense_layers,
         )
-
-
-def _min_tokens(tokens, budget):
-    if callable(tokens):
-        return lambda prompt: tokens(prompt).cap(budget)
-    return tokens.cap(budget)

@@ -1,0 +1,365 @@
+"""Prefill, weight and workload methods (minference, block_sparse_prefill, prefix_sharing,
+weight_quant, context_extension): closed-form oracles and the papers' headlines; then how methods
+stack: a full stack runs, compression never raises KV bytes (hypothesis), conflicting methods and
+head-level methods on MLA are rejected with a reason, out-of-range parameters warn.
+
+Bugs found while writing these are kept as strict xfails whose reason starts with "BUG:".
+KV-cache methods' own oracles and headlines are in test_methods_kv.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from roofline.hwspecs import load_hardware
+from roofline.simulator.scenario import ScenarioError
+
+from helpers import ops, run
+
+A100 = "a100-80gb-sxm"
+
+# Llama-3.1-8B (the default model of `run`).
+LAYERS, HEADS, KV_HEADS, HEAD_DIM = 32, 32, 8, 128
+TOKEN_BYTES = LAYERS * 2 * KV_HEADS * HEAD_DIM * 2  # bf16 KV bytes per token: 131,072
+# Parameters: 32 layers x (q, o: 4096^2 each; k, v: 4096 x 1024 each; gate, up, down: 4096 x 14336
+# each; two norms) + untied embedding and LM head (128256 x 4096 each) + the final norm.
+PARAMS = 32 * (2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336 + 2 * 4096) + 2 * 128256 * 4096 + 4096
+
+
+def one(methods=(), **fields):
+    """(result, record) of a one-point scenario."""
+    res, recs = run(methods=list(methods), **fields)
+    return res, recs[0]
+
+
+def wl(prompt, output=1, batch=1, **extra):
+    return {"batch": batch, "prompt_tokens": prompt, "output_tokens": output, **extra}
+
+
+def op_rows(res, phase, kind):
+    return {o["name"]: o for o in ops(res, 0, phase) if o["kind"] == kind}
+
+
+# --- closed forms ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pattern", ["vertical-slash", "block-sparse", "a-shape"])
+def test_minference_prefill_flops_scale_with_density_plus_index(pattern):
+    # Attention FLOPs x density. Index: vertical-slash scores the last 64 queries against all P keys
+    # (2 x 64 x P x 128 per head); block-sparse scores mean-pooled 64-token blocks, causal half
+    # (2 x (P/64)^2 / 2 x 128 per head); A-shape needs none.
+    P, density = 65536, 0.1
+    dense = op_rows(one([], hardware=A100, workload=wl(P))[0], "prefill", "attention_prefill")
+    method = {"name": "minference", "density": density, "pattern": pattern}
+    sparse = op_rows(one([method], hardware=A100, workload=wl(P))[0], "prefill", "attention_prefill")
+    assert sparse["attention"]["flops"] == pytest.approx(density * dense["attention"]["flops"], rel=1e-12)
+    index = {
+        "vertical-slash": 2 * 64 * P * HEAD_DIM * HEADS * LAYERS,
+        "block-sparse": 2 * (P / 64) ** 2 / 2 * HEAD_DIM * HEADS * LAYERS,
+        "a-shape": None,
+    }[pattern]
+    if index is None:
+        assert "minference_index" not in sparse
+    else:
+        assert sparse["minference_index"]["flops"] == pytest.approx(index, rel=1e-12)
+
+
+def test_block_sparse_prefill_scales_attention_flops_only():
+    P = 65536
+    dense_res, dense = one([], hardware=A100, workload=wl(P, 64))
+    res, rec = one([{"name": "block_sparse_prefill", "density": 0.25}], hardware=A100, workload=wl(P, 64))
+    attn, dense_attn = (op_rows(r, "prefill", "attention_prefill") for r in (res, dense_res))
+    assert set(attn) == {"attention"}  # no index cost
+    assert attn["attention"]["flops"] == pytest.approx(0.25 * dense_attn["attention"]["flops"], rel=1e-12)
+    assert rec["tpot_s"] == dense["tpot_s"]  # decode unchanged
+    assert rec["memory"]["kv_cache_bytes"] == dense["memory"]["kv_cache_bytes"]
+
+
+def test_prefix_sharing_reads_the_shared_prefix_once_per_step():
+    # Hydragen: the prefix KV is read once for the batch, not once per sequence: one decode step reads
+    # (b - 1) S x 131,072 bytes less. The workload's shared prefix already stores it once; the method
+    # alone sets that prefix too.
+    b, P, S = 8, 20000, 16000
+    shared = wl(P, 2, batch=b, shared_prefix_tokens=S)
+    base_res, base = one([], workload=shared)
+    method = {"name": "prefix_sharing", "shared_prefix_tokens": S}
+    res, rec = one([method], workload=shared)
+    alone_res, alone = one([method], workload=wl(P, 2, batch=b))
+
+    def attention_bytes(r):
+        return op_rows(r, "decode", "attention_decode")["attention"]["bytes"]
+
+    assert attention_bytes(base_res) - attention_bytes(res) == pytest.approx((b - 1) * S * TOKEN_BYTES)
+    assert attention_bytes(alone_res) == attention_bytes(res)
+    kv = TOKEN_BYTES * (S + b * (P + 2 - S))
+    assert rec["memory"]["kv_cache_bytes"] == alone["memory"]["kv_cache_bytes"] == kv
+
+
+@pytest.mark.parametrize("fmt,bytes_per_param", [("w4a16", 0.5 + 2 / 128), ("w8a8", 1.0), ("fp8", 1.0)])
+def test_weight_quant_weight_bytes(fmt, bytes_per_param):
+    # w4a16 (AWQ/GPTQ): 4-bit weights + one fp16 scale per 128; w8a8 / fp8: one byte per weight.
+    assert PARAMS == 8_030_261_248
+    _, rec = one([{"name": "weight_quant", "format": fmt}], workload=wl(4096))
+    assert rec["memory"]["weights_bytes"] == round(PARAMS * bytes_per_param)
+
+
+@pytest.mark.parametrize("hardware,fmt,dtype", [(A100, "w8a8", "int8"), ("h100-sxm", "w8a8", "int8"),
+                                                ("h100-sxm", "fp8", "fp8"), (A100, "w4a16", "bf16")])  # fmt: skip
+def test_weight_quant_gemm_peak(hardware, fmt, dtype):
+    # A compute-bound prefill GEMM (ffn_up, 8192 rows) runs at the format's peak: int8 for w8a8,
+    # fp8 for fp8, the 16-bit peak for w4a16 (dequantised to bf16 in the kernel). Same efficiency
+    # curve, so the achieved-rate ratio is the peak ratio; 0.2% covers the fixed launch overheads.
+    def rate(methods):
+        res, _ = one(methods, hardware=hardware, workload=wl(8192))
+        row = op_rows(res, "prefill", "gemm")["ffn_up"]
+        return row["flops"] / row["time_s"]
+
+    hw = load_hardware(hardware)
+    ratio = rate([{"name": "weight_quant", "format": fmt}]) / rate([])
+    assert ratio == pytest.approx(hw.peak(dtype) / hw.peak("bf16"), rel=2e-3)
+
+
+def test_weight_quant_fp8_without_fp8_units_warns():
+    _, rec = one([{"name": "weight_quant", "format": "fp8"}], hardware=A100, workload=wl(4096))
+    assert any("no fp8 matrix units" in w for w in rec["provenance"]["warnings"])
+
+
+def test_context_extension_changes_no_cost_and_silences_the_context_warning():
+    # Llama-3.1-8B supports 131,072 tokens; YaRN x2 raises that to 262,144 and changes no cost.
+    fields = dict(hardware="h200", workload=wl(200_000, 256))
+    _, base = one([], **fields)
+    _, ext = one([{"name": "context_extension", "kind": "yarn", "factor": 2.0}], **fields)
+    for key in ("ttft_s", "tpot_s", "prefill", "decode", "memory", "max_batch", "max_context_tokens", "cost"):
+        assert ext[key] == base[key], key
+    assert any("exceeds" in w for w in base["provenance"]["warnings"])
+    assert not any("exceeds" in w for w in ext["provenance"]["warnings"])
+    assert any("changes no per-token cost" in w for w in ext["provenance"]["warnings"])
+
+
+# --- the papers' headlines ------------------------------------------------------------------------------
+
+
+def test_minference_dense_million_token_prefill_and_tenfold_speedup():
+    # MInference (arXiv:2407.02490) abstract: an 8B model takes ~30 minutes to prefill 1M tokens on
+    # one A100 with dense attention; MInference cuts that by up to 10x. Llama-3-8B-1M shapes.
+    # Dense: the model gives 23.1 min. Band +-35%: the FlashAttention-2 efficiency is measured to 16K
+    # and held beyond, and framework time is not modelled (the vLLM prefill points in
+    # test_published.py are under-predicted by 11-19% for the same reasons); "~30 min" is rounded.
+    # 10x: a density of ~6% of the causal pairs (vertical-slash index included) gives it; asserted as
+    # a density inside the paper's range (2%..10%) reaching 10x. The ceiling is the GEMMs (~24x).
+    w = wl(1_000_000)
+    dense = one([], hardware=A100, workload=w)[1]["ttft_s"]
+    assert dense / 60 == pytest.approx(30, rel=0.35)
+
+    def speedup(density):
+        return (
+            dense / one([{"name": "minference", "density": density}], hardware=A100, workload=w)[1]["ttft_s"]
+        )
+
+    assert speedup(0.10) < 10 < speedup(0.02) < 25
+
+
+def test_w4a16_decode_speedup_at_batch_one():
+    # AWQ (arXiv:2306.00978): TinyChat's 4-bit kernels decode ~3x faster than FP16 (Llama-2-7B on an
+    # RTX 4090, batch 1). A weight-bound step gains at most the weight-bytes ratio 2 / 0.515625 =
+    # 3.88x; the model gives 3.3x (KV, activations and launch overheads do not shrink). Band: 10%
+    # below the reported ~3x up to the bytes ratio.
+    fields = dict(model="llama-2-7b", hardware="rtx-4090", workload=wl(512, 256))
+    fp16 = one([], **fields)[1]["tpot_s"]
+    w4 = one([{"name": "weight_quant", "format": "w4a16"}], **fields)[1]["tpot_s"]
+    assert 2.7 <= fp16 / w4 <= 2 / (0.5 + 2 / 128)
+
+
+# --- stacking -----------------------------------------------------------------------------------------------
+
+
+def test_kv_quant_duo_attention_quest_stack():
+    # Memory: 4-bit elements (0.53125 bytes) for r C + (1 - r) min(C, 320) tokens, plus Quest's page
+    # metadata for the retrieval heads (r C / 16 token-equivalents, also 4-bit; streaming heads keep
+    # 320 tokens and select nothing); the stack decodes faster than any method alone.
+    P, r, elem = 65535, 0.5, 0.5 + 4 / 128
+    C = P + 256
+    stack = [
+        {"name": "kv_quant", "bits": 4},
+        {"name": "duo_attention", "retrieval_head_fraction": r},
+        {"name": "quest", "token_budget": 2048},
+    ]
+    _, rec = one(stack, workload=wl(P, 256))
+    tokens = r * C * (1 + 1 / 16) + (1 - r) * 320
+    assert rec["memory"]["kv_cache_bytes"] == pytest.approx(TOKEN_BYTES / 2 * elem * tokens, abs=1)
+    singles = [one([m], workload=wl(P, 256))[1]["tpot_s"] for m in stack]
+    assert 0 < rec["tpot_s"] < min(singles)
+
+
+fraction = st.floats(0.0, 1.0)
+budget = st.integers(16, 20000)
+KV_FORMATS = st.one_of(
+    st.none(),
+    st.builds(
+        lambda bits, group, residual: {
+            "name": "kv_quant", "bits": bits, "group_size": group, "residual_tokens": residual
+        },
+        st.sampled_from([16, 8, 4, 2]), st.sampled_from([32, 64, 128]), st.sampled_from([0, 32, 128]),
+    ),
+)  # fmt: skip
+POLICIES = st.one_of(
+    st.none(),
+    st.builds(lambda w: {"name": "streaming_llm", "window_tokens": w}, budget),
+    st.builds(lambda b: {"name": "h2o", "budget_tokens": b}, budget),
+    st.builds(lambda b: {"name": "snapkv", "budget_tokens": b}, budget),
+    st.builds(lambda b, beta: {"name": "pyramidkv", "budget_tokens": b, "beta_ratio": beta}, budget, st.floats(1, 40)),
+    st.builds(lambda r: {"name": "duo_attention", "retrieval_head_fraction": r}, fraction),
+)  # fmt: skip
+SELECTIONS = st.one_of(
+    st.none(),
+    st.builds(lambda b, p: {"name": "quest", "token_budget": b, "page_size": p}, budget, st.sampled_from([16, 64])),
+    st.builds(lambda f: {"name": "kv_offload", "resident_fraction": f}, fraction),
+)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    fmt=KV_FORMATS,
+    policy=POLICIES,
+    selection=SELECTIONS,
+    shadowkv=st.booleans(),
+    model=st.sampled_from(["llama-3.1-8b", "llama-2-7b", "mistral-7b", "gemma-2-9b"]),
+    prompt=st.integers(1024, 300_000),
+    output=st.integers(1, 4096),
+    batch=st.integers(1, 8),
+)
+def test_adding_a_compression_method_never_raises_kv_bytes(
+    data, fmt, policy, selection, shadowkv, model, prompt, output, batch
+):
+    # Stacks of one KV format, one policy (eviction or head split) and one selection/offload method,
+    # or ShadowKV with a format, added one at a time in any order. Contexts start at 1K tokens:
+    # ShadowKV keeps 384 outlier tokens exactly beside the low-rank keys, so below ~450 tokens it
+    # holds more than the dense cache, as the real system does. Query-aware selection (Quest, LServe)
+    # is not compression: it stores page metadata, 1/page_size more, which the bound allows.
+    parts = [fmt, {"name": "shadowkv"}] if shadowkv else [fmt, policy, selection]
+    stack = data.draw(st.permutations([m for m in parts if m is not None]))
+    w = wl(prompt, output, batch, prefill_chunk_tokens=8192)
+    previous = one([], model=model, workload=w)[1]["memory"]["kv_cache_bytes"]
+    for i in range(len(stack)):
+        current = one(stack[: i + 1], model=model, workload=w)[1]["memory"]["kv_cache_bytes"]
+        allowance = 1.0 + sum(1.0 / m.get("page_size", 16) for m in stack[: i + 1] if m["name"] == "quest")
+        assert current <= previous * allowance + 1, stack[: i + 1]  # records round to whole bytes
+        previous = current
+
+
+@pytest.mark.parametrize(
+    "methods,reason",
+    [
+        ([{"name": "h2o", "budget_tokens": 1024}, {"name": "snapkv", "budget_tokens": 1024}],
+         "which tokens stay in the cache"),
+        ([{"name": "duo_attention", "retrieval_head_fraction": 0.5},
+          {"name": "lserve", "streaming_head_fraction": 0.5, "token_budget": 4096}],
+         "decide how each KV head's cache is organised"),
+        ([{"name": "quest", "token_budget": 2048}, {"name": "shadowkv"}],
+         "choose which cached tokens each decode step reads"),
+        ([{"name": "minference", "density": 0.1}, {"name": "block_sparse_prefill", "density": 0.1}],
+         "set the prefill attention pattern"),
+    ],
+)  # fmt: skip
+def test_conflicting_methods_are_rejected_with_the_reason(methods, reason):
+    names = [m["name"] for m in methods]
+    with pytest.raises(ScenarioError) as err:
+        one(methods, workload=wl(4096))
+    assert f"methods {names[0]} and {names[1]} cannot be combined" in str(err.value)
+    assert reason in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        {"name": "duo_attention", "retrieval_head_fraction": 0.5},
+        {"name": "lserve", "streaming_head_fraction": 0.5, "token_budget": 4096},
+        {"name": "quest", "token_budget": 2048},
+        {"name": "shadowkv"},
+    ],
+)
+def test_head_level_methods_reject_mla(method):
+    # DeepSeek-V2-Lite caches one MLA latent shared by all heads: no per-head K/V to split or page.
+    with pytest.raises(ScenarioError) as err:
+        one([method], model="deepseek-v2-lite", workload=wl(4096))
+    message = str(err.value)
+    assert method["name"] in message and "deepseek-v2-lite" in message and "MLA" in message
+
+
+@pytest.mark.parametrize(
+    "method,param",
+    [
+        ({"name": "kv_quant", "bits": 4, "group_size": 256}, "group_size=256"),
+        ({"name": "streaming_llm", "window_tokens": 8192}, "window_tokens=8192"),
+        ({"name": "h2o", "budget_tokens": 16}, "budget_tokens=16"),
+        ({"name": "snapkv", "budget_tokens": 8192}, "budget_tokens=8192"),
+        ({"name": "pyramidkv", "budget_tokens": 4096}, "budget_tokens=4096"),
+        ({"name": "duo_attention", "retrieval_head_fraction": 0.1}, "retrieval_head_fraction=0.1"),
+        ({"name": "quest", "token_budget": 128}, "token_budget=128"),
+        ({"name": "lserve", "streaming_head_fraction": 0.75, "token_budget": 4096}, "streaming_head_fraction=0.75"),
+        ({"name": "shadowkv", "rank": 64}, "rank=64"),
+        ({"name": "minference", "density": 0.9}, "density=0.9"),
+        ({"name": "context_extension", "kind": "yarn", "factor": 64.0}, "factor=64.0"),
+    ],
+)  # fmt: skip
+def test_parameters_outside_the_papers_range_warn(method, param):
+    _, rec = one([method], workload=wl(4096))
+    expected = f"{method['name']}.{param} is outside the range its paper evaluated"
+    assert any(expected in w for w in rec["provenance"]["warnings"]), rec["provenance"]["warnings"]
+
+
+def test_parameters_inside_the_papers_range_do_not_warn():
+    stack = [
+        {"name": "kv_quant", "bits": 2, "group_size": 32, "residual_tokens": 128},
+        {"name": "duo_attention", "retrieval_head_fraction": 0.5},
+        {"name": "quest", "token_budget": 2048},
+        {"name": "minference", "density": 0.1},
+    ]
+    _, rec = one(stack, workload=wl(4096))
+    assert rec["provenance"]["warnings"] == []
+
+
+def test_two_bit_kv_without_residual_warns():
+    _, rec = one([{"name": "kv_quant", "bits": 2}], workload=wl(4096))
+    assert any("without a full-precision residual window" in w for w in rec["provenance"]["warnings"])
+
+
+# --- composition bugs -------------------------------------------------------------------------------------
+
+
+def _kv(methods, prompt, output=1):
+    return one(methods, workload=wl(prompt, output))[1]["memory"]["kv_cache_bytes"]
+
+
+def test_eviction_after_head_split_keeps_the_streaming_window():
+    duo = {"name": "duo_attention", "retrieval_head_fraction": 0.5}
+    assert _kv([duo, {"name": "h2o", "budget_tokens": 4096}], 999) <= _kv([duo], 999)
+    small = {"name": "h2o", "budget_tokens": 128}
+    assert _kv([duo, small], 32767) == _kv([small, duo], 32767)
+
+
+def test_shadowkv_after_duo_attention_composes_or_is_rejected():
+    duo = {"name": "duo_attention", "retrieval_head_fraction": 0.25}
+    w = wl(32767, 2)
+    try:
+        _, both = one([duo, {"name": "shadowkv"}], workload=w)
+    except ScenarioError:
+        return
+    _, alone = one([{"name": "shadowkv"}], workload=w)
+    assert (both["memory"]["kv_cache_bytes"], both["ttft_s"]) != (
+        alone["memory"]["kv_cache_bytes"],
+        alone["ttft_s"],
+    )
+
+
+def test_kv_offload_and_quest_do_not_depend_on_list_order():
+    offload, quest = (
+        {"name": "kv_offload", "resident_fraction": 0.25},
+        {"name": "quest", "token_budget": 2048},
+    )
+    first = one([offload, quest], workload=wl(32767, 2))[1]
+    second = one([quest, offload], workload=wl(32767, 2))[1]
+    assert first["tpot_s"] == pytest.approx(second["tpot_s"], rel=1e-9)

@@ -17,6 +17,10 @@ What each keeps (per sequence, per layer, all KV heads):
 Where the model disagrees with a paper: SnapKV's reported 3.6x decode speedup at 16K (LWM-7B, batch
 2, HuggingFace) is larger than the HBM-traffic ratio because the HF baseline's per-step overheads
 grow with the cache; the roofline gives the bytes ratio (see tests/methods).
+SnapKV's max input at batch 2 (LWM-7B on A100) grows 7.1x here (58.8K -> 420K) vs 8x in the
+paper (16K -> 131K): the absolute values differ because HuggingFace materialises fp32 logits for
+every prompt position and runs eager attention in prefill, which the model (FlashAttention, logits
+for the last token) does not; the ratio is what the method changes.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ Stored bytes per element: bits/8 plus one fp16 scale and one fp16 zero point per
 `group_size` elements (4 / group_size bytes). The last `residual_tokens` tokens stay at the kv
 dtype's size. Decode dequantises every element it reads (~2 vector FLOPs: scale and shift).
 Prefill attention itself runs in 16-bit on the un-quantised K/V; only the writes are quantised.
+
+Against the paper: 2-bit with a 128-token residual gives 2.0-2.9x less peak memory and 2.5-4.7x
+larger batches for Llama-2-7B between a short chat turn and a 4K context, bracketing KIVI's
+"2.6x less peak memory, up to 4x larger batch".
 """
 
 from __future__ import annotations

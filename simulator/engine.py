@@ -19,7 +19,7 @@ from roofline.simulator.kvplan import DENSE, NONE, HeadGroup, KVPlan, window
 from roofline.simulator.layers import PhaseCtx, layer_ops, model_edge_ops
 from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
 from roofline.simulator.model import ModelArch
-from roofline.simulator.ops import BOUND_NAMES, COMM, COMPUTE, MEMORY, Op, cost_op
+from roofline.simulator.ops import BOUND_NAMES, COMM, COMPUTE, HOST, MEMORY, Op, cost_op
 from roofline.simulator.units import dtype_bytes
 
 
@@ -84,9 +84,8 @@ def _phase_totals(costs, overlap: str, peak, bw, tp_pp_dp, host_overlap: bool = 
     time_s = np.maximum(time_s, host_t) if host_overlap else time_s + host_t
     flops = sum((c.flops for c in costs), 0.0)
     byts = sum((c.bytes for c in costs), 0.0)
-    by_bound = [
-        sum((np.where(c.bound == b, c.time_s, 0.0) for c in costs), 0.0) for b in (COMPUTE, MEMORY, COMM)
-    ]
+    # Each op's time is attributed to what bounds it; the phase is bound by the largest share.
+    by_bound = [sum((c.time_s * (c.bound == b) for c in costs), 0.0) for b in (COMPUTE, MEMORY, COMM, HOST)]
     bound = np.argmax(np.stack(np.broadcast_arrays(*by_bound)), axis=0)
     breakdown: dict = {}
     for c in costs:
@@ -135,6 +134,25 @@ def _phase(ctx: PhaseCtx, model: ModelArch, layout: Layout, overhead_s, kv_range
     if ctx.phase == "prefill":
         for extra in ctx.plan.extra_prefill_once:
             ops += extra(ctx)
+    if ctx.plan.weight_host_fraction:  # offloaded weights cross the host link once per pass
+        host_weights = (
+            ctx.plan.weight_host_fraction
+            * weight_bytes_per_gpu(model, layout.tp, layout.pp, ctx.wb)
+            * layout.pp
+        )
+        ops.append(
+            Op(
+                "weight_fetch",
+                "host_transfer",
+                0.0,
+                host_weights,
+                np.inf,
+                ctx.host_rate,
+                count=ctx.passes,
+                kernels=0.0,
+                stream="host",
+            )
+        )
     if layout.pp > 1:
         t = send_recv_time(ctx.rows * model.hidden_size * ctx.ab, ctx.link_bw)
         ops.append(
@@ -275,7 +293,7 @@ def evaluate(
     batch_total = wl.batch  # the replicas together serve exactly the requested batch
 
     # Memory per GPU.
-    weights = np.asarray(weight_bytes_per_gpu(model, tp, pp, wb))  # 0-d: broadcast only where needed
+    weights = np.asarray(weight_bytes_per_gpu(model, tp, pp, wb) * (1.0 - plan.weight_host_fraction))  # 0-d
     kvm = KVModel(model, tp, pp, kb, ab, plan)
     for draft, draft_plan, cache_tokens in drafts:
         if draft is not None:

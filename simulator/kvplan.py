@@ -120,6 +120,7 @@ class KVPlan:
     host_overlap: bool = False  # host-link transfers overlap compute (ShadowKV) or add to it
     dense_first_layers: int = 0  # leading attention layers left dense (Quest leaves two)
     prefix_read_once: bool = False  # shared-prefix KV read once per step for the batch (Hydragen)
+    weight_host_fraction: float = 0.0  # share of the weights streamed from the host each pass
     agent: object = None  # AgentCalls: the input processed as chunked calls (chunked_agent)
     notes: tuple = field(default_factory=tuple)
 

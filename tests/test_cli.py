@@ -117,7 +117,7 @@ def assert_spec_record(rec: dict) -> None:
     assert isinstance(rec["gpus"], int) and rec["gpus"] >= 1
     for phase in ("prefill", "decode"):
         assert PHASE_KEYS <= rec[phase].keys(), (phase, PHASE_KEYS - rec[phase].keys())
-        assert rec[phase]["bound"] in ("compute", "memory", "communication")
+        assert rec[phase]["bound"] in ("compute", "memory", "communication", "host-link")
         assert isinstance(rec[phase]["breakdown"], dict) and rec[phase]["breakdown"]
     assert rec["memory"].keys() >= MEMORY_KEYS, MEMORY_KEYS - rec["memory"].keys()
     assert all(isinstance(rec["memory"][k], int) for k in MEMORY_KEYS)

@@ -179,3 +179,30 @@ def test_chunked_agent_is_calls_plus_answer(parallel):
     calls = call[0]["e2e_s"] * (1 if parallel else k)
     assert recs[0]["ttft_s"] == pytest.approx(calls + answer[0]["ttft_s"], rel=1e-9)
     assert recs[0]["tpot_s"] == pytest.approx(answer[0]["tpot_s"], rel=1e-12)
+
+
+def test_weight_offload_streams_the_host_share_every_pass():
+    # Half the bf16 weights (8.03e9 params x 2 B / 2, all but the GPU half) cross PCIe Gen5 (64 GB/s
+    # at 80%) every decode step: at batch 1 the step is host-link-bound at ~ 8.03e9 / 51.2e9 s.
+    res, recs = run(workload=WL, methods=[{"name": "weight_offload", "resident_fraction": 0.5}])
+    _, dense = run(workload=WL)
+    assert recs[0]["memory"]["weights_bytes"] == pytest.approx(
+        dense[0]["memory"]["weights_bytes"] / 2, rel=1e-9
+    )
+    fetch = [o for o in ops(res, 0, "decode") if o["name"] == "weight_fetch"][0]
+    assert fetch["bytes"] == pytest.approx(dense[0]["memory"]["weights_bytes"] / 2, rel=1e-9)
+    assert recs[0]["tpot_s"] == pytest.approx(fetch["bytes"] / (64e9 * 0.8), rel=0.01)
+    assert recs[0]["decode"]["bound"] == "host-link"
+
+
+def test_self_speculation_reads_a_sparse_kv():
+    # draft_model 'self': gamma draft steps of the target reading 4096 tokens, one full verify.
+    wl = {"batch": 1, "prompt_tokens": 122880, "output_tokens": 257, "prefill_chunk_tokens": 8192}
+    spec = [{"name": "speculative", "draft_model": "self", "draft_tokens": 4, "acceptance_rate": 0.8}]
+    res, recs = run(hardware="a100-80gb-sxm", workload=wl, methods=spec)
+    _, dense = run(hardware="a100-80gb-sxm", workload=wl)
+    e = expected_tokens(4, 0.8)
+    draft_kv = sum(o["bytes"] for o in ops(res, 0, "decode") if o["kind"] == "draft:attention_decode")
+    per_token_kv = load_model("llama-3.1-8b").kv_bytes_per_token(2.0)
+    assert draft_kv == pytest.approx(4 / e * per_token_kv * 4096, rel=0.01)  # plus q/o/append traffic
+    assert recs[0]["tpot_s"] < dense[0]["tpot_s"]

@@ -13,7 +13,7 @@ from roofline.simulator.methods.base_method import Method, Param
 from roofline.simulator.methods.eviction import H2O, PyramidKV, SnapKV, StreamingLLM
 from roofline.simulator.methods.head_split import DuoAttention, LServe
 from roofline.simulator.methods.kv_quant import KVQuant
-from roofline.simulator.methods.offload import KVOffload, ShadowKV
+from roofline.simulator.methods.offload import KVOffload, ShadowKV, WeightOffload
 from roofline.simulator.methods.passthrough import ContextExtension, PrefixSharing, WeightQuant
 from roofline.simulator.methods.selection import Quest
 from roofline.simulator.methods.sparse_prefill import BlockSparsePrefill, MInference
@@ -26,7 +26,7 @@ REGISTRY: dict = {
     for cls in (
         KVQuant, StreamingLLM, H2O, SnapKV, PyramidKV, DuoAttention, Quest, LServe, ShadowKV, KVOffload,
         MInference, BlockSparsePrefill, PrefixSharing, WeightQuant, ContextExtension, Speculative, TriForce,
-        Glyph, PromptCompression, ChunkedAgent,
+        Glyph, PromptCompression, ChunkedAgent, WeightOffload,
     )
 }  # fmt: skip
 
@@ -41,6 +41,7 @@ CATEGORY_REASON = {
     "prefix": "both define the shared prefix",
     "context_extension": "both rescale RoPE",
     "speculation": "both replace the decode loop",
+    "weight_offload": "both move weights to host memory",
     "token_reduction": "both shrink the prompt",
 }
 

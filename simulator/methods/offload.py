@@ -187,3 +187,20 @@ class KVOffload(Method):
             return [Op("kv_swap", "host_transfer", 0.0, byts, 1e30, ctx.host_rate, count=count)]
 
         return replace(plan, extra_prefill=plan.extra_prefill + (swap,))
+
+
+class WeightOffload(Method):
+    name = "weight_offload"
+    summary = "Keep part of the weights in host memory and stream them in every forward pass"
+    citation = "FlexGen, Sheng et al. 2023 (arXiv:2303.06865); ZeRO-Inference (DeepSpeed, 2022)"
+    changes = "GPU weight bytes x resident share; the rest crosses the host link every pass, overlapped with compute"
+    stage = KV_SELECTION
+    exclusive = ("weight_offload",)
+    params = {
+        "resident_fraction": Param(
+            "float", "Share of the weights kept in GPU memory.", minimum=0.0, maximum=1.0
+        )
+    }
+
+    def apply_plan(self, plan, model):
+        return replace(plan, weight_host_fraction=1.0 - self.resident_fraction, host_overlap=True)

@@ -1,6 +1,9 @@
 """Speculative decoding methods: a draft model (Leviathan et al., arXiv:2211.17192; Chen et al.,
 arXiv:2302.01318) and TriForce's hierarchy (Sun et al., arXiv:2404.11912).
 
+* speculative with draft_model 'self': the target drafts with a `draft_budget_tokens` KV subset
+  (self-speculation with a sparse-KV draft: MagicDec, Chen et al., arXiv:2408.11049), verified with
+  its full cache; the draft cache is an extra buffer.
 * speculative: `draft_model` proposes `draft_tokens` (gamma) tokens, the target verifies gamma + 1
   in one step; `acceptance_rate` alpha per token. The draft prefills the prompt and keeps its own
   weights and KV cache in GPU memory.
@@ -28,19 +31,34 @@ class Speculative(Method):
     stage = DECODE_LOOP
     exclusive = ("speculation",)
     params = {
-        "draft_model": Param("str", "Zoo name or config.json path of the draft model (same tokenizer)."),
+        "draft_model": Param(
+            "str",
+            "Zoo name or config.json path of the draft model (same tokenizer), or 'self' for self-speculation with a sparse KV.",
+        ),
         "draft_tokens": Param(
             "int", "Tokens drafted per verification (gamma).", minimum=1, maximum=64, validated=(1, 8)
         ),
         "acceptance_rate": Param(
             "float", "Probability that each drafted token is accepted (alpha).", minimum=0.0, maximum=1.0
         ),
+        "draft_budget_tokens": Param(
+            "int",
+            "With draft_model 'self': KV tokens the self-draft reads (a retrieval cache).",
+            4096,
+            minimum=1,
+        ),
     }
 
     def referenced_models(self) -> list:
-        return [self.draft_model]
+        return [] if self.draft_model == "self" else [self.draft_model]
 
     def apply_loop(self, loop, model, plan, resolve_model):
+        if (
+            self.draft_model == "self"
+        ):  # self-speculation from a sparse KV (MagicDec, TriForce's middle level)
+            b = self.draft_budget_tokens
+            sparse = KVPlan(groups=(HeadGroup(1.0, window(0.0), window(b), attended=window(b)),))
+            return SpecLevel(self.draft_tokens, self.acceptance_rate, sparse, draft_cache_tokens=b)
         return SpecLevel(
             self.draft_tokens, self.acceptance_rate, DENSE, draft_model=resolve_model(self.draft_model)
         )

@@ -49,16 +49,16 @@ def sweep_scenario(n_axis: int, model: str) -> dict:
 
 def bench_engine(n_axis: int, model: str, repeats: int = 3) -> tuple:
     from roofline.api import load_scenario
-    from roofline.hwspecs import load_hardware
+    from roofline.hwspecs import load_fabric, load_hardware
     from roofline.models import load_model
     from roofline.simulator.sweep import run_scenario
 
     sc = load_scenario(sweep_scenario(n_axis, model))
-    run_scenario(sc, load_model, load_hardware)  # warm caches (spec files, model configs)
+    run_scenario(sc, load_model, load_hardware, load_fabric)  # warm caches (spec files, model configs)
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        res = run_scenario(sc, load_model, load_hardware)
+        res = run_scenario(sc, load_model, load_hardware, load_fabric)
         best = min(best, time.perf_counter() - t0)
     return res.n, best
 

@@ -23,8 +23,11 @@ class HardwareSpecError(ValueError):
     """A hardware name or spec file that cannot be used."""
 
 
+NOT_SKUS = ("fabrics",)  # other spec files in this folder
+
+
 def list_hardware() -> list:
-    return sorted(p.stem for p in HERE.glob("*.yaml"))
+    return sorted(p.stem for p in HERE.glob("*.yaml") if p.stem not in NOT_SKUS)
 
 
 def _num(doc: dict, path: str, where: str) -> float:
@@ -103,3 +106,30 @@ def load_hardware(name: str) -> Hardware:
     if hw.name != name:
         raise HardwareSpecError(f"{path}: name {hw.name!r} does not match the file name")
     return hw
+
+
+@cache
+def fabrics() -> dict:
+    """Inter-node fabrics from fabrics.yaml: name -> roofline.simulator.topology.Fabric (SI)."""
+    from roofline.simulator.topology import Fabric
+
+    with open(HERE / "fabrics.yaml") as fh:
+        doc = yaml.safe_load(fh)
+    out = {}
+    for name, f in doc["fabrics"].items():
+        if f.get("source") not in doc["sources"]:
+            raise HardwareSpecError(f"fabrics.yaml: {name} must name a source from `sources:`")
+        out[name] = Fabric(
+            name,
+            float(f["bandwidth_Gbps"]) * 1e9 / 8.0,
+            float(f["step_latency_us"]) * 1e-6,
+            float(f["efficiency"]),
+        )
+    return out
+
+
+def load_fabric(name: str):
+    valid = sorted(fabrics())
+    if name not in valid:
+        raise HardwareSpecError(unknown_name_message("fabric", name, valid))
+    return fabrics()[name]

@@ -14,7 +14,14 @@ import numpy as np
 import yaml
 
 import roofline
-from roofline.hwspecs import HardwareSpecError, list_hardware, load_hardware, unknown_name_message
+from roofline.hwspecs import (
+    HardwareSpecError,
+    fabrics,
+    list_hardware,
+    load_fabric,
+    load_hardware,
+    unknown_name_message,
+)
 from roofline.models import load_model
 from roofline.simulator.methods import model_problems, parse_methods, referenced_models
 from roofline.simulator.model import ModelConfigError
@@ -33,6 +40,11 @@ def _model_problem(name: str):
     return None
 
 
+def _fabric_problem(name: str):
+    valid = sorted(fabrics())
+    return None if name in valid else unknown_name_message("fabric", name, valid)
+
+
 def _hardware_problem(name: str):
     return None if name in list_hardware() else unknown_name_message("hardware", name, list_hardware())
 
@@ -45,6 +57,36 @@ def _calibration_problem(value: str, source: str):
     if value in ("auto", "datasheet"):
         return None
     return f"{source}: calibration: {value!r}: calibration profiles are written by `roofline calibrate`, which this version does not have yet. Valid: auto, datasheet"
+
+
+def _layout_model_problems(scenario, models: list, where: str) -> list:
+    """Layout constraints that depend on the model: EP needs experts to split, Ulysses needs heads."""
+    from roofline.simulator.model import MoEFFN
+
+    swept = dict(scenario.sweep)
+    problems = []
+    for name in models:
+        model = load_model(name)
+        experts = [g.ffn.num_experts for g in model.layer_groups if isinstance(g.ffn, MoEFFN)]
+        heads = [g.mixer.num_heads for g in model.layer_groups if g.mixer.kind in ("attention", "mla")]
+        for ep in swept.get("parallelism.ep", [scenario.base["parallelism.ep"]]):
+            if ep > 1 and not experts:
+                problems.append(
+                    f"{where}: parallelism.ep: {name} has no experts to split (ep={ep}); use ep: 1"
+                )
+            elif ep > 1 and any(e % ep for e in experts):
+                problems.append(
+                    f"{where}: parallelism.ep: {name}'s {experts[0]} experts do not split evenly over ep={ep}"
+                )
+        variants = swept.get("parallelism.cp_variant", [scenario.base["parallelism.cp_variant"]])
+        for cp in swept.get("parallelism.cp", [scenario.base["parallelism.cp"]]):
+            for tp in swept.get("parallelism.tp", [scenario.base["parallelism.tp"]]):
+                if cp > 1 and "ulysses" in variants and any((h // max(tp, 1)) % cp for h in heads):
+                    problems.append(
+                        f"{where}: parallelism.cp: ulysses shards attention heads, but {name}'s {heads[0]} heads "
+                        f"over tp={tp} do not split into cp={cp}; use pass-kv or pass-q"
+                    )
+    return problems
 
 
 def _draft_problems(methods: list, models: list, where: str) -> list:
@@ -108,7 +150,10 @@ def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
             path, value = parse_override(text) if isinstance(text, str) else text
             set_path(doc, path, value)
     scenario = validate(
-        doc, where, {"model": _model_problem, "hardware": _hardware_problem}, _methods_problems
+        doc,
+        where,
+        {"model": _model_problem, "hardware": _hardware_problem, "topology.fabric": _fabric_problem},
+        _methods_problems,
     )
     problem = _calibration_problem(scenario.base["calibration"], where)
     if problem:
@@ -119,6 +164,7 @@ def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
         f"{where}: methods: {p}" for name in models for p in model_problems(methods, load_model(name))
     ]
     problems += _draft_problems(methods, models, where)
+    problems += _layout_model_problems(scenario, models, where)
     if problems:
         raise ScenarioError(problems)
     if name:
@@ -141,7 +187,7 @@ class Result(SweepResult):
 def simulate(scenario, overrides=()) -> Result:
     """Run a scenario (path, mapping or Scenario); returns a Result with `.records()`."""
     sc = load_scenario(scenario, overrides)
-    res = run_scenario(sc, load_model, load_hardware)
+    res = run_scenario(sc, load_model, load_hardware, load_fabric)
     res.__class__ = Result
     return res
 

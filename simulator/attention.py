@@ -15,6 +15,7 @@ from roofline.simulator.efficiency import attention_prefill_efficiency
 from roofline.simulator.kvplan import resolve
 from roofline.simulator.model import MLA
 from roofline.simulator.ops import Op
+from roofline.simulator.parallel import cp_decode_comm, cp_prefill_comm
 
 
 def _projections(ctx, m, heads: int, count) -> tuple:
@@ -52,7 +53,8 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
             if g.prefill_window is None
             else (g.prefill_window if m.window is None else min(m.window, g.prefill_window))
         )
-        pairs = F.prefill_pairs(ctx.batch, ctx.prompt, ctx.shared, win) * g.prefill_density
+        # Load-balanced CP: each of cp ranks computes 1/cp of the causal pairs.
+        pairs = F.prefill_pairs(ctx.batch, ctx.prompt, ctx.shared, win) * g.prefill_density / ctx.cp
         kv_reads = F.flash_kv_hbm_tokens(pairs, ctx.tokens, ctx.prompt, br, ctx.sm_count)
         written = plan.storage_bytes(ctx.tokens, ctx.kb) * cached
         ops.append(
@@ -106,7 +108,7 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
             if g.heads
             else 0.0
         )
-        byts = plan.bytes_of(read, ctx.kb) * (b * cached * f) + fixed
+        byts = plan.bytes_of(read, ctx.kb) * (b * cached * f / ctx.cp) + fixed
         if plan.prefix_read_once:  # Hydragen: the shared prefix is read once for the whole batch
             byts = byts + (
                 -(b - 1) * np.minimum(ctx.shared, 1e30) * plan.storage_bytes(1.0, ctx.kb) * cached * f
@@ -116,7 +118,7 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
             Op(
                 f"attention{g.label}",
                 "attention_decode",
-                attended.kv(per_token_flops * f),
+                attended.kv(per_token_flops * f / ctx.cp),
                 byts,
                 rate,
                 ctx.mem_rate,
@@ -125,7 +127,7 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
             )
         )
         if not host.is_zero:
-            fetched = plan.bytes_of(host, ctx.kb) * (b * cached * f)
+            fetched = plan.bytes_of(host, ctx.kb) * (b * cached * f / ctx.cp)
             ops.append(
                 Op(
                     f"kv_fetch{g.label}",
@@ -139,7 +141,7 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
                 )
             )
         if plan.dequant_flops_per_elem and not read.is_zero:
-            dq = read.kv(plan.dequant_flops_per_elem * b * q * cached * f)
+            dq = read.kv(plan.dequant_flops_per_elem * b * q * cached * f / ctx.cp)
             ops.append(
                 Op(
                     f"kv_dequant{g.label}",
@@ -166,10 +168,12 @@ def attention_ops(ctx, m, count) -> list:
     ops, cached = _projections(ctx, m, heads, count)
     if ctx.phase == "prefill":
         ops += _prefill_attention(ctx, m, heads, cached, count)
+        ops += cp_prefill_comm(ctx, m, heads, cached, count)
         for extra in ctx.plan.extra_prefill:
             ops += extra(ctx, m, count)
     else:
         ops += _decode_attention(ctx, m, heads, cached, count)
+        ops += cp_decode_comm(ctx, m, heads, count)
         for extra in ctx.plan.extra_decode:
             ops += extra(ctx, m, count)
     ops.append(ctx.gemm("o_proj", ctx.hidden, heads * m.v_dim, count))

@@ -1,18 +1,47 @@
-"""Communication cost: alpha-beta models of collectives over one link class.
+"""Communication cost: alpha-beta models of collectives over one link class, and hierarchical
+combinations across an NVLink domain and an inter-node fabric.
 
-Bus-bandwidth factors follow nccl-tests' definitions (PERFORMANCE.md): a ring all-reduce moves
-2 (n-1)/n of the buffer over each GPU's link, in 2 (n-1) latency-bound steps.
-Defaults are fitted to the Azure ND H100 v5 NCCL all-reduce results (8 GPUs, NVLink):
-1 MB at 43.70 GB/s bus bandwidth and 256 MB at 423.38 GB/s give ~2.5 us per ring step and
-~95% of the 450 GB/s per-direction NVLink bandwidth.
+Bus-bandwidth factors follow nccl-tests' definitions (PERFORMANCE.md): for n ranks and a buffer of
+S bytes, a ring all-reduce moves 2 (n-1)/n S over each rank's link in 2 (n-1) latency steps;
+all-gather, reduce-scatter and all-to-all move (n-1)/n S in n-1 steps (S = the full gathered /
+scattered buffer per rank); send/recv moves S in one step. A tree all-reduce (NCCL's double binary
+tree) keeps the ring's bandwidth term with 2 log2(n) latency steps; NVLS (NVLink SHARP, in-switch
+reduction on NVSwitch systems) halves the bytes each GPU sends: S up and S down.
+
+NVLink defaults are fitted to the Azure ND H100 v5 NCCL all-reduce results (8 GPUs): 1 MB at
+43.70 GB/s and 256 MB at 423.38 GB/s bus bandwidth give ~2.5 us per ring step and ~95% of the
+450 GB/s per-direction NVLink bandwidth.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 RING_STEP_LATENCY_S = 2.5e-6
 LINK_EFFICIENCY = 0.95
+
+
+@dataclass(frozen=True)
+class Link:
+    """One class of link between the GPUs of a group: per-GPU per-direction bandwidth (bytes/s),
+    per-step latency (s), achievable share of bandwidth, and whether NVLS in-switch reduction exists."""
+
+    name: str
+    bandwidth: object
+    step_latency_s: float = RING_STEP_LATENCY_S
+    efficiency: float = LINK_EFFICIENCY
+    nvls: object = False
+
+    @property
+    def rate(self):
+        return self.bandwidth * self.efficiency
+
+
+def _only_if_group(n, t):
+    """t where the group has more than one GPU, else 0 (n may be an array over sweep points)."""
+    return np.where(np.asarray(n) > 1, t, 0.0)
 
 
 def ring_allreduce_time(bytes_, n: int, link_bw, step_latency_s=RING_STEP_LATENCY_S):
@@ -22,6 +51,52 @@ def ring_allreduce_time(bytes_, n: int, link_bw, step_latency_s=RING_STEP_LATENC
     return 2 * (n - 1) * step_latency_s + 2.0 * (n - 1) / n * bytes_ / (link_bw * LINK_EFFICIENCY)
 
 
+def allreduce_time(bytes_, n: int, link: Link, algorithm: str = "auto"):
+    """All-reduce of a `bytes_` buffer on each of n GPUs: ring, tree, NVLS, or the fastest (auto)."""
+    n = np.maximum(np.asarray(n, dtype=float), 1.0)
+    ring = 2 * (n - 1) * link.step_latency_s + 2.0 * (n - 1) / n * bytes_ / link.rate
+    tree = 2 * np.ceil(np.log2(n)) * link.step_latency_s + 2.0 * (n - 1) / n * bytes_ / link.rate
+    nvls = 2 * link.step_latency_s + bytes_ / link.rate
+    chosen = {"ring": ring, "tree": tree, "nvls": nvls}.get(algorithm)
+    if chosen is None:
+        chosen = np.minimum(ring, tree)
+        chosen = np.where(link.nvls, np.minimum(chosen, nvls), chosen)
+    return _only_if_group(n, chosen)
+
+
+def allgather_time(bytes_, n: int, link: Link):
+    """All-gather producing `bytes_` on each GPU (each contributes bytes_/n): (n-1) steps."""
+    n = np.maximum(np.asarray(n, dtype=float), 1.0)
+    return _only_if_group(n, (n - 1) * link.step_latency_s + (n - 1) / n * bytes_ / link.rate)
+
+
+reduce_scatter_time = allgather_time  # the mirror image: same steps and bytes
+
+
+def alltoall_time(bytes_, n: int, link: Link):
+    """All-to-all of `bytes_` per GPU ((n-1)/n of it leaves the GPU): (n-1) steps."""
+    n = np.maximum(np.asarray(n, dtype=float), 1.0)
+    return _only_if_group(n, (n - 1) * link.step_latency_s + (n - 1) / n * bytes_ / link.rate)
+
+
 def send_recv_time(bytes_, link_bw, latency_s=RING_STEP_LATENCY_S):
-    """Point-to-point transfer (pipeline-stage boundary): alpha + bytes / (bw * eff)."""
+    """Point-to-point transfer (pipeline-stage boundary, ring step): alpha + bytes / (bw * eff)."""
     return latency_s + bytes_ / (link_bw * LINK_EFFICIENCY)
+
+
+def p2p_time(bytes_, link: Link):
+    return link.step_latency_s + bytes_ / link.rate
+
+
+def hierarchical_allreduce_time(bytes_, n_intra: int, n_inter: int, intra: Link, inter: Link):
+    """All-reduce across n_intra x n_inter GPUs: reduce-scatter inside each NVLink domain, all-reduce
+    of the 1/n_intra shards across domains (one NIC per GPU, so the shards travel in parallel),
+    all-gather inside the domain (NCCL's hierarchical / CollNet-style decomposition)."""
+    n_intra = np.maximum(np.asarray(n_intra, dtype=float), 1.0)
+    flat = allreduce_time(bytes_, n_intra, intra)
+    hier = (
+        reduce_scatter_time(bytes_, n_intra, intra)
+        + allreduce_time(bytes_ / n_intra, n_inter, inter)
+        + allgather_time(bytes_, n_intra, intra)
+    )
+    return np.where(np.asarray(n_inter) > 1, hier, flat)

@@ -20,6 +20,8 @@ from roofline.simulator.layers import PhaseCtx, layer_ops, model_edge_ops
 from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
 from roofline.simulator.model import ModelArch
 from roofline.simulator.ops import BOUND_NAMES, COMM, COMPUTE, HOST, MEMORY, Op, cost_op
+from roofline.simulator.topology import groups as topology_groups
+from roofline.simulator.topology import host_fabric
 from roofline.simulator.units import dtype_bytes
 
 
@@ -31,6 +33,7 @@ class Layout:
     dp: int = 1
     ep: int = 1
     overlap: str = "serial"  # serial | overlap: communication hidden behind compute when possible
+    cp_variant: str = "pass-kv"  # pass-kv | pass-q | ulysses
 
     @property
     def gpus(self) -> int:
@@ -154,7 +157,11 @@ def _phase(ctx: PhaseCtx, model: ModelArch, layout: Layout, overhead_s, kv_range
             )
         )
     if layout.pp > 1:
-        t = send_recv_time(ctx.rows * model.hidden_size * ctx.ab, ctx.link_bw)
+        t = (
+            ctx.groups["pp"].p2p(ctx.rows * model.hidden_size * ctx.ab)
+            if ctx.groups
+            else send_recv_time(ctx.rows * model.hidden_size * ctx.ab, ctx.link_bw)
+        )
         ops.append(
             Op(
                 "pp_send_recv",
@@ -181,6 +188,7 @@ def evaluate(
     overhead_bytes,
     plan: KVPlan = DENSE,
     loop: SpecLevel | None = None,
+    fabric=None,
 ) -> dict:
     """All result columns for the points of one structural group under a KV plan and, with
     speculative decoding, a draft/verify decode loop."""
@@ -201,11 +209,13 @@ def evaluate(
             overhead_bytes,
             inner,
             loop,
+            fabric,
         )
     wb = dtypes.weight_bytes or dtype_bytes(dtypes.weights)
     ab, kb = dtype_bytes(dtypes.activations), dtype_bytes(dtypes.kv)
-    tp, pp, dp = layout.tp, layout.pp, layout.dp
+    tp, pp, dp, cp = layout.tp, layout.pp, layout.dp, layout.cp
     gpus = layout.gpus
+    groups = topology_groups(layout, hw, fabric or host_fabric(hw))
     b = np.ceil(wl.batch / dp)  # sequences per data-parallel replica
     P, O, S, chunk = wl.prompt, wl.output, wl.shared, wl.chunk
     bw = hw.col("memory_bandwidth")
@@ -235,6 +245,10 @@ def evaluate(
         prompt=P,
         shared=S,
         link_bw=link_bw,
+        groups=groups,
+        cp=cp,
+        cp_variant=layout.cp_variant,
+        ep=layout.ep,
     )
 
     # Prefill: the shared prefix once, then every suffix; chunked into passes of `chunk` tokens.
@@ -253,25 +267,34 @@ def evaluate(
     def prefill_ops(model_, plan_, tag=""):
         ctx = PhaseCtx(
             phase="prefill",
-            rows=tokens / passes,
+            rows=tokens / passes / cp,  # each CP rank holds 1/cp of the tokens
             passes=passes,
             plan=plan_,
             **dict(common, hidden=model_.hidden_size),
         )
-        return _tagged(_phase(ctx, model_, layout, overhead_s), tag)
+        costs = _phase(ctx, model_, layout, overhead_s)
+        if pp > 1:  # passes stream through the stages: (passes + pp - 1) stage-times of one pass
+            fill = (passes + pp - 1) / (pp * passes)
+            costs = [replace(c, time_s=c.time_s * fill) for c in costs]
+        return _tagged(costs, tag)
 
     # Decode: O - 1 steps after the first token, KV length from P + 1 to P + O - 1.
     a = P + 1.0
     kv_range = (a, np.maximum(P + O - 1.0, a))
 
+    # Pipeline parallelism keeps pp micro-batches of b / pp sequences in flight: each advances one
+    # token per round of all stages. Context parallelism splits each micro-batch's GEMM rows
+    # across cp ranks, while every rank attends all of them over its 1/cp of the KV.
+    micro = b / pp
+
     def decode_ops(model_, plan_, queries=1.0, tag=""):
         ctx = PhaseCtx(
             phase="decode",
-            rows=b * queries,
+            rows=micro * queries / cp,
             passes=1.0,
             queries=queries,
             plan=plan_,
-            **dict(common, hidden=model_.hidden_size),
+            **dict(common, hidden=model_.hidden_size, batch=micro),
         )
         return _tagged(_phase(ctx, model_, layout, overhead_s, kv_range), tag)
 
@@ -293,12 +316,14 @@ def evaluate(
     batch_total = wl.batch  # the replicas together serve exactly the requested batch
 
     # Memory per GPU.
-    weights = np.asarray(weight_bytes_per_gpu(model, tp, pp, wb) * (1.0 - plan.weight_host_fraction))  # 0-d
-    kvm = KVModel(model, tp, pp, kb, ab, plan)
+    weights = np.asarray(
+        weight_bytes_per_gpu(model, tp, pp, wb, layout.ep) * (1.0 - plan.weight_host_fraction)
+    )  # 0-d
+    kvm = KVModel(model, tp, pp, kb, ab, plan, cp)
     for draft, draft_plan, cache_tokens in drafts:
         if draft is not None:
             weights = weights + weight_bytes_per_gpu(draft, tp, pp, wb)
-            kvm.add(KVModel(draft, tp, pp, kb, ab, draft_plan))
+            kvm.add(KVModel(draft, tp, pp, kb, ab, draft_plan, cp))
         if cache_tokens:  # a draft cache of its own, e.g. TriForce's retrieval cache
             kvm.add(
                 KVModel(model, tp, pp, kb, ab, KVPlan(groups=(HeadGroup(1.0, window(cache_tokens), NONE),)))

@@ -21,7 +21,7 @@ from roofline.simulator.efficiency import (
     row_offsets,
 )
 from roofline.simulator.kvplan import DENSE
-from roofline.simulator.model import MLA, Attention, DenseFFN, LinearAttention, Mamba
+from roofline.simulator.model import MLA, Attention, DenseFFN, LinearAttention, Mamba, MoEFFN
 from roofline.simulator.ops import Op
 
 # Elementwise, norm and scan kernels run on the vector units; their FLOPs never bind next to HBM
@@ -58,6 +58,10 @@ class PhaseCtx:
     plan: object = None  # KVPlan (None: dense)
     queries: float = 1.0  # query tokens per sequence per decode step (speculative verification)
     skip_selection: bool = False  # leading dense layers: no query-aware page selection
+    groups: object = None  # topology.groups(): tp/cp/ep/pp/dp collectives
+    cp: int = 1
+    cp_variant: str = "pass-kv"
+    ep: int = 1
 
     def __post_init__(self):
         # Derived once per phase, reused by every op builder.
@@ -113,7 +117,11 @@ def elementwise(ctx: PhaseCtx, name: str, kind: str, elems_in, elems_out, flops_
 def allreduce(ctx: PhaseCtx, name: str, count) -> list:
     if ctx.tp <= 1:
         return []
-    t = ring_allreduce_time(ctx.rows * ctx.hidden * ctx.ab, ctx.tp, ctx.link_bw, ctx.link_alpha)
+    byts = ctx.rows * ctx.hidden * ctx.ab
+    if ctx.groups is not None:
+        t = ctx.groups["tp"].allreduce(byts)
+    else:
+        t = ring_allreduce_time(byts, ctx.tp, ctx.link_bw, ctx.link_alpha)
     return [Op(name, "comm", 0.0, 0.0, count=count * ctx.passes, kernels=0.0, fixed_s=t, stream="comm")]
 
 
@@ -191,6 +199,16 @@ def _ffn_ops(ctx: PhaseCtx, f, count) -> list:
         )
         ops.append(gemm(ctx, "ffn_down", h, inter, count))
         return ops
+    if ctx.ep > 1:  # expert parallelism: whole experts per GPU, all-to-all dispatch and combine
+        from roofline.simulator.parallel import ep_moe_ops
+
+        ops.append(gemm(ctx, "router", f.num_experts, h, count, rows=ctx.rows / tp))
+        ops += ep_moe_ops(ctx, f, count, gemm_efficiency, F.matmul_flops)
+        if f.shared_intermediate:  # shared experts replicated, on this GPU's share of the tokens
+            shared = f.shared_intermediate
+            ops.append(gemm(ctx, "shared_up", mult * shared, h, count, rows=ctx.rows / tp))
+            ops.append(gemm(ctx, "shared_down", h, shared, count, rows=ctx.rows / tp))
+        return ops
     # MoE: expected distinct experts hit by `rows` tokens under uniform top-k routing.
     e, k = f.num_experts, f.top_k
     inter = _split(f.expert_intermediate, tp)
@@ -238,7 +256,8 @@ def layer_ops(ctx: PhaseCtx, group) -> list:
     ops.append(elementwise(ctx, "residual_add", "elementwise", 2 * ctx.rows * h, ctx.rows * h, 1.0, 2 * n))
     ops.append(elementwise(ctx, "post_attn_norm", "norm", ctx.rows * h, ctx.rows * h, 4.0, n))
     ops += _ffn_ops(ctx, group.ffn, n)
-    ops += allreduce(ctx, "ffn_allreduce", n)
+    if not (ctx.ep > 1 and isinstance(group.ffn, MoEFFN)):  # EP gathers its own outputs
+        ops += allreduce(ctx, "ffn_allreduce", n)
     return ops
 
 

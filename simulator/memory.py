@@ -18,13 +18,25 @@ import math
 import numpy as np
 
 from roofline.simulator.kvplan import DENSE, resolve
-from roofline.simulator.model import MLA, Attention, DenseFFN, LinearAttention, Mamba, ModelArch
+from roofline.simulator.model import MLA, Attention, DenseFFN, LinearAttention, Mamba, ModelArch, MoEFFN
 
 
-def weight_bytes_per_gpu(model: ModelArch, tp: int, pp: int, wb: float) -> float:
-    """Weights on the most loaded GPU: layers / pp plus the embedding (and untied head) / tp."""
+def weight_bytes_per_gpu(model: ModelArch, tp: int, pp: int, wb: float, ep: int = 1) -> float:
+    """Weights on the most loaded GPU: layers / pp plus the embedding (and untied head) / tp. With
+    expert parallelism, routed experts are split over ep GPUs (whole experts) and shared experts
+    and routers are replicated; everything else is split over tp."""
     emb = model.embedding_params() if pp == 1 else model.vocab_size * model.hidden_size
-    return (model.layer_params() / pp + emb + model.hidden_size) / tp * wb
+    per_gpu = (emb + model.hidden_size) / tp
+    h = model.hidden_size
+    for g in model.layer_groups:
+        f = g.ffn
+        layer = g.mixer.params(h) / tp + 2 * h
+        if ep > 1 and isinstance(f, MoEFFN):
+            layer += f.num_experts * f.expert_params(h) / ep + f.shared_params(h) + h * f.num_experts
+        else:
+            layer += f.params(h) / tp
+        per_gpu += g.count / pp * layer
+    return per_gpu * wb
 
 
 def _kv_elements_per_gpu(m, tp: int) -> float:
@@ -51,7 +63,7 @@ class KVModel:
     `stored(C)` tokens per sequence (capped by the layer's window) in the plan's format; the first
     min(S, stored) tokens of a shared prefix are stored once per replica."""
 
-    def __init__(self, model: ModelArch, tp: int, pp: int, kb: float, ab: float, plan=DENSE):
+    def __init__(self, model: ModelArch, tp: int, pp: int, kb: float, ab: float, plan=DENSE, cp: int = 1):
         self.plan, self.kb = plan, kb
         self.terms: list = []  # (elements per token per GPU x layers / pp x fraction, group, window)
         self.state = 0.0
@@ -61,7 +73,7 @@ class KVModel:
             sum(g.count for g in model.layer_groups if _kv_elements_per_gpu(g.mixer, tp)) / pp
         )
         for g in model.layer_groups:
-            elems = _kv_elements_per_gpu(g.mixer, tp)
+            elems = _kv_elements_per_gpu(g.mixer, tp) / cp  # CP: each rank holds 1/cp of the tokens
             if elems:
                 for hg in plan.groups:
                     self.terms.append(

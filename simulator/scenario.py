@@ -97,6 +97,11 @@ SCHEMA: dict = {
         minimum=0,
         nullable=True,
     ),
+    "topology.fabric": FieldSpec(
+        "name",
+        "Inter-node fabric per GPU for groups that span NVLink domains (see hwspecs/fabrics.yaml).",
+        "ib-ndr-400",
+    ),
     "runtime.overhead_GiB": FieldSpec(
         "float",
         "Per-GPU memory the runtime keeps (CUDA context, workspaces, allocator slack).",
@@ -139,9 +144,10 @@ TOP_LEVEL = (
     "calibration",
     "pricing",
     "runtime",
+    "topology",
     "sweep",
 )
-SECTIONS = ("parallelism", "dtype", "workload", "pricing", "runtime")
+SECTIONS = ("parallelism", "dtype", "workload", "pricing", "runtime", "topology")
 REQUIRED = ("model", "hardware")
 
 
@@ -264,13 +270,10 @@ def _layout_problems(values: dict, where: str) -> list:
         problems.append(
             f"{where}gpus: {gpus} GPUs but tp*pp*cp*dp = {tp}*{pp}*{cp}*{dp} = {tp * pp * cp * dp}; make them equal or set gpus: null"
         )
-    if cp > 1:
+    if ep > 1 and (ep % tp or (tp * dp) % ep):
         problems.append(
-            f"{where}parallelism.cp: context parallelism (cp > 1) is not modelled in this version; use cp: 1"
-        )
-    if ep > 1:
-        problems.append(
-            f"{where}parallelism.ep: expert parallelism (ep > 1) is not modelled in this version; use ep: 1 (experts are tensor-parallel)"
+            f"{where}parallelism.ep: expert parallelism spans whole tensor-parallel groups inside the tp*dp "
+            f"GPUs, so ep must be a multiple of tp={tp} and divide tp*dp={tp * dp}; got ep={ep}"
         )
     return problems
 

@@ -87,17 +87,17 @@ def _along(values: np.ndarray, dim: int, ndim: int) -> np.ndarray:
     return values.reshape([-1 if d == dim else 1 for d in range(ndim)])
 
 
-def run_scenario(scenario, get_model, get_hardware) -> SweepResult:
+def run_scenario(scenario, get_model, get_hardware, get_fabric=None) -> SweepResult:
     """Evaluate all points. get_model(name) -> ModelArch; get_hardware(name) -> Hardware.
 
     Divisions by zero and overflows (an unbounded max context, a zero-time phase) yield inf or
     nan by design and are reported as such (null in JSON), so numpy's warnings are silenced.
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _run(scenario, get_model, get_hardware)
+        return _run(scenario, get_model, get_hardware, get_fabric)
 
 
-def _run(scenario, get_model, get_hardware) -> SweepResult:
+def _run(scenario, get_model, get_hardware, get_fabric) -> SweepResult:
     axes = scenario.sweep
     paths = [p for p, _ in axes]
     shape = tuple(len(v) for _, v in axes)
@@ -149,13 +149,15 @@ def _run(scenario, get_model, get_hardware) -> SweepResult:
             dp=values["parallelism.dp"],
             ep=values["parallelism.ep"],
             overlap=values["runtime.overlap"],
+            cp_variant=values["parallelism.cp_variant"],
         )
+        fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
         dtypes = Dtypes(values["dtype.weights"], values["dtype.activations"], values["dtype.kv"])
         model, wl, dtypes, plan, loop = apply_stack(methods, model, wl, dtypes, get_model)
         eff = build_table(hardware)
         hw_cols = HardwareColumns.gather(hardware, hw_row)
         overhead = col("runtime.overhead_GiB") * GIB
-        cols = evaluate(model, layout, dtypes, hw_cols, eff, wl, price, overhead, plan, loop)
+        cols = evaluate(model, layout, dtypes, hw_cols, eff, wl, price, overhead, plan, loop, fabric)
         group = Group(values, pts, sub_shape, cols, model, hardware, hw_row, eff.source)
         result.groups.append(group)
         _group_warnings(result, group, layout, dtypes, wl)

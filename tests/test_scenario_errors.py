@@ -191,10 +191,15 @@ BAD_DOCS = [
     ),
     (
         "context-parallel",
-        doc(gpus=2, parallelism={"cp": 2}),
-        ["parallelism.cp", "not modelled", "cp: 1"],
+        doc(gpus=3, parallelism={"cp": 3, "cp_variant": "ulysses"}),
+        ["parallelism.cp", "ulysses", "32 heads", "pass-kv or pass-q"],
     ),
-    ("expert-parallel", doc(parallelism={"ep": 2}), ["parallelism.ep", "not modelled", "ep: 1"]),
+    ("expert-parallel", doc(parallelism={"ep": 2}), ["parallelism.ep", "multiple of tp=1", "divide tp*dp=1"]),
+    (
+        "expert-parallel-dense-model",
+        doc(gpus=2, parallelism={"dp": 2, "ep": 2}),
+        ["parallelism.ep", "llama-3.1-8b has no experts"],
+    ),
     (
         "shared-prefix-exceeds-prompt",
         doc(workload={"prompt_tokens": 100, "shared_prefix_tokens": 200}),
@@ -259,7 +264,11 @@ BAD_DOCS = [
         doc(gpus=1, sweep={"parallelism.tp": [1, 2]}),
         ["gpus", "1 GPUs", "2*1*1*1 = 2"],
     ),
-    ("sweep-cp", doc(sweep={"parallelism.cp": [1, 2]}), ["parallelism.cp", "not modelled"]),
+    (
+        "sweep-ep",
+        doc(gpus=2, parallelism={"tp": 2}, sweep={"parallelism.ep": [1, 3]}),
+        ["parallelism.ep", "multiple of tp=2"],
+    ),
     (
         "sweep-prompt-below-prefix",
         doc(workload={"shared_prefix_tokens": 500}, sweep={"workload.prompt_tokens": [100, 1000]}),
@@ -553,7 +562,7 @@ def test_set_without_equals():
         ("hardware=h100-sxn", ["hardware", "Did you mean 'h100-sxm'?"]),
         ("model=llama-3.1-8", ["model", "Did you mean 'llama-3.1-8b'?"]),
         ("dtype.kv=bf61", ["dtype.kv", "Did you mean 'bf16'?"]),
-        ("parallelism.ep=2", ["parallelism.ep", "not modelled"]),
+        ("parallelism.ep=2", ["parallelism.ep", "multiple of tp"]),
         ("gpus=3", ["gpus", "3 GPUs"]),
         ("workload.batch=", ["workload.batch", "must not be null"]),
     ],

@@ -1,0 +1,92 @@
+"""Communication and sharding of context parallelism (CP) and expert parallelism (EP).
+
+CP (Context Parallelism for Scalable Million-Token Inference, arXiv:2411.01783; DeepSpeed-Ulysses,
+arXiv:2309.14509): each of cp ranks holds 1/cp of every sequence's tokens (load-balanced 2N
+chunking, so causal attention work splits evenly) and 1/cp of its KV cache.
+* prefill pass-KV: K/V blocks travel the ring, (cp-1) send/recv steps per layer, overlapped with
+  attention of the resident block (the `overlap` policy);
+* prefill pass-Q: queries travel the ring instead and partial outputs (with log-sum-exp) return by
+  all-to-all: cheaper when most KV is already cached (partial KV-cache hits, multi-turn prefill);
+* Ulysses: all-to-all from sequence to head sharding before attention (Q, K, V) and back after (O).
+* decode (pass-Q): every rank attends the new tokens' queries over its KV shard; queries are
+  all-gathered and partial outputs exchanged by all-to-all each layer (latency-bound, hence the
+  slower decode of CP in the paper's Table 6).
+
+EP: experts split over ep GPUs (a multiple of tp within the tp x dp GPUs); tokens are split across
+the tp ranks, dispatched to their experts and combined back by all-to-all, then all-gathered over
+tp. Each GPU holds E/ep whole experts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from roofline.simulator.ops import Op
+
+
+def _comm(name: str, t, count) -> Op:
+    return Op(name, "comm", 0.0, 0.0, count=count, kernels=0.0, fixed_s=t, stream="comm")
+
+
+def cp_prefill_comm(ctx, m, heads: int, cached: float, count) -> list:
+    """Per-layer CP communication in prefill (per pass), by variant."""
+    if ctx.cp <= 1:
+        return []
+    g = ctx.groups["cp"]
+    n = ctx.cp
+    if ctx.cp_variant == "ulysses":
+        before = ctx.rows * (heads + 2 * max(1, -(-m.num_kv_heads // ctx.tp))) * m.head_dim * ctx.ab
+        after = ctx.rows * heads * m.head_dim * ctx.ab
+        return [_comm("ulysses_all_to_all", g.alltoall(before) + g.alltoall(after), count * ctx.passes)]
+    if ctx.cp_variant == "pass-q":
+        q_block = ctx.rows * heads * m.qk_dim * ctx.ab
+        partial = ctx.rows * heads * (m.v_dim + 1) * ctx.ab * n  # outputs + LSE for every rank's block
+        return [_comm("cp_pass_q", (n - 1) * g.p2p(q_block) + g.alltoall(partial), count * ctx.passes)]
+    # pass-KV: each rank's resident K/V block (its share of the tokens visible so far) goes around.
+    visible = np.where(ctx.passes > 1, ctx.tokens * (ctx.passes + 1) / (2 * ctx.passes), ctx.tokens)
+    kv_block = visible / n * cached * ctx.kb
+    return [_comm("cp_pass_kv", (n - 1) * g.p2p(kv_block), count * ctx.passes)]
+
+
+def cp_decode_comm(ctx, m, heads: int, count) -> list:
+    """Per-layer CP communication of one decode step (pass-Q style for every variant)."""
+    if ctx.cp <= 1:
+        return []
+    g = ctx.groups["cp"]
+    q = ctx.batch * ctx.queries * heads * m.qk_dim * ctx.ab
+    partial = ctx.batch * ctx.queries * heads * (m.v_dim + 1) * ctx.ab
+    return [_comm("cp_decode_exchange", g.allgather(q) + g.alltoall(partial), count)]
+
+
+def ep_moe_ops(ctx, f, count, gemm_efficiency, matmul_flops) -> list:
+    """Routed experts under expert parallelism (plus dispatch/combine all-to-all, tp all-gather)."""
+    e, k, ep, tp, h = f.num_experts, f.top_k, ctx.ep, ctx.tp, ctx.hidden
+    mult = 2 if f.gated else 1
+    inter = f.expert_intermediate
+    local_tokens = ctx.rows / tp  # tokens split across the tp ranks before dispatch
+    pairs = local_tokens * k  # (token, expert) pairs computed here, balanced by symmetry
+    group_tokens = ctx.rows * ep / tp
+    touched = e / ep * -np.expm1(group_tokens * np.log1p(-k / e))  # local experts hit at least once
+    per_expert = pairs / np.maximum(touched, 1e-9)
+    ops = []
+    for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
+        eff = gemm_efficiency(ctx.eff, ctx.gemm_offset, np.log2(np.maximum(per_expert, 1.0)), n_, k_)
+        ops.append(
+            Op(
+                name,
+                "gemm",
+                matmul_flops(pairs, n_, k_),
+                touched * n_ * k_ * ctx.wb + pairs * (n_ + k_) * ctx.ab,
+                compute_rate=ctx.gemm_peak * eff,
+                memory_rate=ctx.mem_rate,
+                count=count * ctx.passes,
+            )
+        )
+    g = ctx.groups["ep"]
+    moved = pairs * h * ctx.ab
+    ops.append(_comm("ep_dispatch_combine", 2.0 * g.alltoall(moved), count * ctx.passes))
+    if tp > 1:
+        ops.append(
+            _comm("ep_tp_allgather", ctx.groups["tp"].allgather(ctx.rows * h * ctx.ab), count * ctx.passes)
+        )
+    return ops

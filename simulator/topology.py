@@ -1,0 +1,108 @@
+"""Where each parallel group sits, and which links its collectives cross.
+
+GPUs are numbered with tensor parallelism innermost, then context, expert (within tp x dp), pipeline
+and data parallelism outermost — the usual placement, which keeps the chattiest groups on the
+fastest links. A group of n GPUs with stride s spans n*s consecutive GPUs: inside one scale-up
+(NVLink / xGMI) domain its collectives use that link; otherwise it has n_intra = domain // s members
+per domain and n_inter = n / n_intra domains, and crosses the inter-node fabric (one NIC per GPU).
+PCIe cards without NVLink talk over the host link inside a node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from roofline.simulator.comm import (
+    Link,
+    allgather_time,
+    alltoall_time,
+    hierarchical_allreduce_time,
+    p2p_time,
+)
+
+
+@dataclass(frozen=True)
+class Fabric:
+    name: str
+    bandwidth: float  # bytes/s per GPU per direction
+    step_latency_s: float
+    efficiency: float
+
+
+@dataclass
+class Group:
+    """One parallel group's collectives (n GPUs; arrays over hardware rows where domains differ)."""
+
+    n: int
+    n_intra: object
+    n_inter: object
+    intra: Link
+    inter: Link
+
+    @property
+    def crosses_nodes(self):
+        return np.asarray(self.n_inter) > 1
+
+    def _slowest(self):
+        """The link a ring or all-to-all step is paced by: the fabric once the group spans domains."""
+        cross = self.crosses_nodes
+        return Link(
+            "slowest",
+            np.where(cross, self.inter.bandwidth, self.intra.bandwidth),
+            np.where(cross, self.inter.step_latency_s, self.intra.step_latency_s),
+            np.where(cross, self.inter.efficiency, self.intra.efficiency),
+        )
+
+    def allreduce(self, bytes_):
+        return hierarchical_allreduce_time(bytes_, self.n_intra, self.n_inter, self.intra, self.inter)
+
+    def allgather(self, bytes_):
+        return allgather_time(bytes_, self.n, self._slowest())
+
+    def alltoall(self, bytes_):
+        return alltoall_time(bytes_, self.n, self._slowest())
+
+    def p2p(self, bytes_):
+        return np.where(self.n > 1, p2p_time(bytes_, self._slowest()), 0.0)
+
+
+def nvlink(hw) -> Link:
+    """The scale-up link of each hardware row (PCIe through the host where there is none)."""
+    bw = hw.col("scale_up_bandwidth")
+    has = bw > 0
+    return Link(
+        "scale-up",
+        np.where(has, bw, hw.col("host_link_bandwidth")),
+        2.5e-6,
+        np.where(has, 0.95, 0.8),
+        nvls=has & (hw.col("scale_up_domain") >= 8),
+    )
+
+
+def groups(layout, hw, fabric: Fabric) -> dict:
+    """Group for tp, cp, ep, pp, dp (see the module docstring for placement)."""
+    domain = np.maximum(hw.col("scale_up_domain"), 1.0)
+    intra = nvlink(hw)
+    inter = Link(
+        fabric.name, np.full(np.shape(domain), fabric.bandwidth), fabric.step_latency_s, fabric.efficiency
+    )
+    out = {}
+    stride = 1
+    for name, n in (("tp", layout.tp), ("cp", layout.cp), ("pp", layout.pp), ("dp", layout.dp)):
+        span = n * stride
+        n_intra = np.where(span <= domain, n, np.maximum(np.floor(domain / stride), 1.0))
+        n_intra = np.minimum(n_intra, n)
+        out[name] = Group(n, n_intra, np.ceil(n / n_intra), intra, inter)
+        stride *= n
+    # Expert parallelism spans the innermost ep GPUs of the tp x dp ranks (ep <= tp: inside tp).
+    ep = layout.ep
+    n_intra = np.minimum(np.where(ep <= domain, ep, domain), ep)
+    out["ep"] = Group(ep, n_intra, np.ceil(ep / n_intra), intra, inter)
+    return out
+
+
+def host_fabric(hw) -> Fabric:
+    """Without a named fabric, groups that leave the NVLink domain use the host link (PCIe)."""
+    return Fabric("host-link", hw.col("host_link_bandwidth"), 10e-6, 0.8)

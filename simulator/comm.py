@@ -6,7 +6,9 @@ S bytes, a ring all-reduce moves 2 (n-1)/n S over each rank's link in 2 (n-1) la
 all-gather, reduce-scatter and all-to-all move (n-1)/n S in n-1 steps (S = the full gathered /
 scattered buffer per rank); send/recv moves S in one step. A tree all-reduce (NCCL's double binary
 tree) keeps the ring's bandwidth term with 2 log2(n) latency steps; NVLS (NVLink SHARP, in-switch
-reduction on NVSwitch systems) halves the bytes each GPU sends: S up and S down.
+reduction on NVSwitch systems) halves the bytes each GPU sends: S up and S down, with the ring's
+latency (the Azure figures below are NVLS runs: 1 MB takes ~40 us on 8 H100s). NCCL uses trees
+across nodes only, so `auto` considers the tree on fabric links alone.
 
 NVLink defaults are fitted to the Azure ND H100 v5 NCCL all-reduce results (8 GPUs): 1 MB at
 43.70 GB/s and 256 MB at 423.38 GB/s bus bandwidth give ~2.5 us per ring step and ~95% of the
@@ -33,6 +35,7 @@ class Link:
     step_latency_s: float = RING_STEP_LATENCY_S
     efficiency: float = LINK_EFFICIENCY
     nvls: object = False
+    tree: bool = False  # NCCL's double binary tree is used across nodes
 
     @property
     def rate(self):
@@ -56,10 +59,10 @@ def allreduce_time(bytes_, n: int, link: Link, algorithm: str = "auto"):
     n = np.maximum(np.asarray(n, dtype=float), 1.0)
     ring = 2 * (n - 1) * link.step_latency_s + 2.0 * (n - 1) / n * bytes_ / link.rate
     tree = 2 * np.ceil(np.log2(n)) * link.step_latency_s + 2.0 * (n - 1) / n * bytes_ / link.rate
-    nvls = 2 * link.step_latency_s + bytes_ / link.rate
+    nvls = 2 * (n - 1) * link.step_latency_s + bytes_ / link.rate
     chosen = {"ring": ring, "tree": tree, "nvls": nvls}.get(algorithm)
     if chosen is None:
-        chosen = np.minimum(ring, tree)
+        chosen = np.minimum(ring, tree) if link.tree else ring
         chosen = np.where(link.nvls, np.minimum(chosen, nvls), chosen)
     return _only_if_group(n, chosen)
 

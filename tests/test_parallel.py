@@ -1,0 +1,167 @@
+"""Multi-GPU: closed-form collectives, per-GPU splits, and Table 6 of the context-parallelism paper."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from roofline.hwspecs import load_fabric
+from roofline.models import load_model
+from roofline.simulator.comm import (
+    Link,
+    allgather_time,
+    allreduce_time,
+    alltoall_time,
+    hierarchical_allreduce_time,
+    p2p_time,
+)
+
+from helpers import ops, run
+
+NV = Link("nvlink", 450e9, 2.5e-6, 0.95, nvls=False)
+IB = Link("ib", 50e9, 8e-6, 0.9, tree=True)
+
+
+def test_collective_closed_forms():
+    S, n = 64e6, 8
+    assert float(allreduce_time(S, n, NV, "ring")) == pytest.approx(
+        2 * 7 * 2.5e-6 + 2 * 7 / 8 * S / (450e9 * 0.95)
+    )
+    assert float(allreduce_time(S, n, IB, "tree")) == pytest.approx(
+        2 * 3 * 8e-6 + 2 * 7 / 8 * S / (50e9 * 0.9)
+    )
+    assert float(allreduce_time(S, n, NV, "nvls")) == pytest.approx(2 * 7 * 2.5e-6 + S / (450e9 * 0.95))
+    assert float(allgather_time(S, n, NV)) == pytest.approx(7 * 2.5e-6 + 7 / 8 * S / (450e9 * 0.95))
+    assert float(alltoall_time(S, n, IB)) == pytest.approx(7 * 8e-6 + 7 / 8 * S / (50e9 * 0.9))
+    assert float(p2p_time(S, IB)) == pytest.approx(8e-6 + S / 45e9)
+    assert float(allreduce_time(S, 1, NV)) == 0.0 and float(alltoall_time(S, 1, NV)) == 0.0
+    # auto: the tree only across nodes; on NVLink the ring (latency 2(n-1) steps).
+    assert float(allreduce_time(1e3, n, NV)) == pytest.approx(float(allreduce_time(1e3, n, NV, "ring")))
+    assert float(allreduce_time(1e3, n, IB)) == pytest.approx(float(allreduce_time(1e3, n, IB, "tree")))
+
+
+def test_hierarchical_allreduce_is_rs_ar_ag():
+    S = 32e6
+    t = float(hierarchical_allreduce_time(S, 8, 4, NV, IB))
+    expect = float(allgather_time(S, 8, NV)) * 2 + float(allreduce_time(S / 8, 4, IB))
+    assert t == pytest.approx(expect)
+    assert float(hierarchical_allreduce_time(S, 8, 1, NV, IB)) == pytest.approx(
+        float(allreduce_time(S, 8, NV))
+    )
+
+
+def test_fabric_spec_in_si():
+    f = load_fabric("ib-ndr-400")
+    assert f.bandwidth == 50e9 and f.step_latency_s == 8e-6
+
+
+def test_tp_across_nodes_crosses_the_fabric():
+    # TP16 on 8-GPU HGX nodes: each decode all-reduce (one token: 8192 x 2 bytes) is a reduce-scatter
+    # over NVLink, an all-reduce across the 2 nodes over InfiniBand NDR, and an all-gather (80 layers,
+    # 2 all-reduces each). TP8 stays on NVLink.
+    wl = {"batch": 1, "prompt_tokens": 8192, "output_tokens": 64}
+    nv = Link("nvlink", 450e9, 2.5e-6, 0.95, nvls=True)
+    ib = load_fabric("ib-ndr-400")
+    ib = Link("ib", ib.bandwidth, ib.step_latency_s, ib.efficiency, tree=True)
+    msg = 8192 * 2.0
+    for tp, per in (
+        (8, float(allreduce_time(msg, 8, nv))),
+        (16, float(hierarchical_allreduce_time(msg, 8, 2, nv, ib))),
+    ):
+        res, _ = run(model="llama-3.1-70b", hardware="h100-sxm", parallelism={"tp": tp}, workload=wl)
+        comm = sum(o["time_s"] for o in ops(res, 0, "decode") if o["kind"] == "comm")
+        assert comm == pytest.approx(2 * 80 * per, rel=1e-9)
+
+
+def test_context_parallel_splits_tokens_and_kv():
+    wl = {"batch": 1, "prompt_tokens": 65536, "output_tokens": 64}
+    res1, one = run(parallelism={"tp": 1}, workload=wl)
+    res4, four = run(parallelism={"cp": 4}, gpus=4, workload=wl)
+    assert four[0]["memory"]["kv_cache_bytes"] == pytest.approx(
+        one[0]["memory"]["kv_cache_bytes"] / 4, rel=1e-9
+    )
+    attn1 = sum(o["flops"] for o in ops(res1) if o["kind"] == "attention_prefill")
+    attn4 = sum(o["flops"] for o in ops(res4) if o["kind"] == "attention_prefill")
+    assert attn4 == pytest.approx(attn1 / 4, rel=1e-9)  # load-balanced 2N chunking: per-rank share
+    gemm1 = sum(o["flops"] for o in ops(res1) if o["name"] == "ffn_up")
+    gemm4 = sum(o["flops"] for o in ops(res4) if o["name"] == "ffn_up")
+    assert gemm4 == pytest.approx(gemm1 / 4, rel=1e-9)
+    assert any(o["name"] == "cp_pass_kv" for o in ops(res4))
+    assert 3.0 < one[0]["ttft_s"] / four[0]["ttft_s"] <= 4.0
+
+
+@pytest.mark.parametrize(
+    "variant,op", [("pass-kv", "cp_pass_kv"), ("pass-q", "cp_pass_q"), ("ulysses", "ulysses_all_to_all")]
+)
+def test_cp_variants_have_their_collectives(variant, op):
+    res, _ = run(
+        parallelism={"cp": 2, "cp_variant": variant},
+        gpus=2,
+        workload={"batch": 1, "prompt_tokens": 32768, "output_tokens": 8},
+    )
+    assert any(o["name"] == op for o in ops(res))
+    assert any(o["name"] == "cp_decode_exchange" for o in ops(res, 0, "decode"))
+
+
+def test_expert_parallel_holds_whole_experts():
+    # Mixtral on 8 GPUs, tp 1, dp 8, ep 8: each GPU holds 1 of 8 experts per layer; attention and
+    # norms are replicated (tp 1). Weight bytes = non-expert params + expert params / 8.
+    m = load_model("mixtral-8x7b")
+    wl = {"batch": 8, "prompt_tokens": 4096, "output_tokens": 64}
+    res, recs = run(model="mixtral-8x7b", parallelism={"dp": 8, "ep": 8}, gpus=8, workload=wl)
+    expert = 3 * 4096 * 14336
+    experts_total = 32 * 8 * expert
+    expect = (m.total_params() - experts_total + experts_total / 8) * 2
+    assert recs[0]["memory"]["weights_bytes"] == pytest.approx(expect, rel=1e-9)
+    assert any(o["name"] == "ep_dispatch_combine" for o in ops(res, 0, "decode"))
+
+
+def test_pipeline_prefill_fills_the_pipe():
+    # 16 chunks through 4 stages: (16 + 3) / (4 * 16) of the serial time.
+    wl = {"batch": 1, "prompt_tokens": 131072, "output_tokens": 8, "prefill_chunk_tokens": 8192}
+    _, serial = run(model="llama-3.1-70b", parallelism={"tp": 2}, gpus=2, workload=wl)
+    _, piped = run(model="llama-3.1-70b", parallelism={"tp": 2, "pp": 4}, gpus=8, workload=wl)
+    compute_serial = serial[0]["prefill"]["breakdown"]["gemm"]
+    compute_piped = piped[0]["prefill"]["breakdown"]["gemm"]
+    assert compute_piped == pytest.approx(compute_serial * 19 / 64, rel=1e-6)
+
+
+# Context Parallelism for Scalable Million-Token Inference (arXiv:2411.01783), Table 6: Llama-3 405B
+# on H100s power-limited to 500 W (96 GB HBM2e, 2.4 TB/s, 800 TFLOP/s bf16), FP8 row-wise FFN
+# weights, bf16 attention, batch 1; TTFT ms and decode ms per token.
+TABLE6 = {
+    "tp8": {"par": {"tp": 8}, 8192: (1740, 44.51), 32768: (7658, 44.64), 131072: (42010, 46.26)},
+    "cp2_tp8": {"par": {"tp": 8, "cp": 2}, 8192: (999, 65.61), 32768: (4015, 65.66), 131072: (21042, 66.63)},
+}
+
+
+def table6(layout, prompt):
+    _, recs = run(
+        model="llama-3.1-405b",
+        hardware="h100-96gb-500w",
+        parallelism=TABLE6[layout]["par"],
+        dtype={"weights": "fp8", "activations": "bf16", "kv": "bf16"},
+        workload={"batch": 1, "prompt_tokens": prompt, "output_tokens": 64},
+    )
+    return recs[0]
+
+
+@pytest.mark.parametrize("prompt", [8192, 32768, 131072])
+def test_cp_paper_table6(prompt):
+    # FP8 weights are stored in 8 bits and multiplied at the 16-bit rate (the 500 W part's FP8
+    # throughput is power-limited; modelling FP8 GEMMs at twice the rate halves TTFT, far from the
+    # paper). TTFT +-20%: compute-bound, within -13%..+4% at the time of writing. CP2/TP8 TTFT ratio
+    # within 15% of the paper's. TP8 decode -25%..+10%: per-step framework overhead is not modelled
+    # (-14%..-19%). CP2+TP8 decode: the paper pays ~167 us per layer for its cross-node exchange,
+    # the model ~16 us (see simulator/parallel.py), so only the direction and a -50%..0 band hold.
+    tp8, cp2 = table6("tp8", prompt), table6("cp2_tp8", prompt)
+    ttft_tp8, tpot_tp8 = TABLE6["tp8"][prompt]
+    ttft_cp2, tpot_cp2 = TABLE6["cp2_tp8"][prompt]
+    assert tp8["ttft_s"] * 1e3 == pytest.approx(ttft_tp8, rel=0.20)
+    assert cp2["ttft_s"] * 1e3 == pytest.approx(ttft_cp2, rel=0.20)
+    assert cp2["ttft_s"] / tp8["ttft_s"] == pytest.approx(ttft_cp2 / ttft_tp8, rel=0.15)
+    assert -0.25 <= tp8["tpot_s"] * 1e3 / tpot_tp8 - 1 <= 0.10
+    assert cp2["tpot_s"] > 0.95 * tp8["tpot_s"]  # halving KV reads offsets the exchange at 128K
+    assert -0.50 <= cp2["tpot_s"] * 1e3 / tpot_cp2 - 1 <= 0.0
+    assert tp8["fits"] and cp2["fits"]
+    assert np.isfinite(cp2["max_context_tokens"] or np.inf)

@@ -331,13 +331,13 @@ def evaluate(
     C = P + O
     kv_final = kvm.bytes(b, C, P, S)  # after the last token
     kv_bytes = np.maximum(kv_final, kvm.prefill_bytes(b, P, S, chunk))  # the peak (prefill may hold more)
-    acts = activation_terms(model, tp, ab, P, S, chunk)
+    acts = activation_terms(model, tp, ab, P, S, chunk, cp)
     act_bytes = np.maximum.reduce([alpha + beta * b for alpha, beta in acts])
     capacity = hw.col("memory_bytes")
     total = weights + kv_bytes + act_bytes + overhead_bytes
     room = capacity - weights - overhead_bytes
     mb = max_batch(room, kvm, C, P, S, acts, chunk) * dp
-    mc = max_context(room, kvm, b, S, chunk, model, tp, ab, O)
+    mc = max_context(room, kvm, b, S, chunk, model, tp, ab, O, cp)
 
     # Throughput, cost, energy.
     decode_time = (O - 1.0) * tpot

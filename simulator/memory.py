@@ -161,13 +161,14 @@ def logits_bytes_per_row(model: ModelArch, tp: int) -> float:
     return math.ceil(model.vocab_size / tp) * 4.0
 
 
-def activation_terms(model: ModelArch, tp: int, ab: float, prompt, shared, chunk) -> list:
+def activation_terms(model: ModelArch, tp: int, ab: float, prompt, shared, chunk, cp: int = 1) -> list:
     """[(alpha, beta)] per phase/pass: peak activation bytes = alpha + beta * b for batch b.
 
     Prefill rows per pass: the chunk when chunked, else the shared-prefix pass (S rows) and the
     suffix pass (b (P - S) rows); decode: b rows. Each pass also holds fp32 logits for b rows.
+    Context parallelism leaves 1/cp of a pass's rows on each rank.
     """
-    rp = activation_bytes_per_row(model, tp, ab, "prefill")
+    rp = activation_bytes_per_row(model, tp, ab, "prefill") / cp
     rd = activation_bytes_per_row(model, tp, ab, "decode")
     lg = logits_bytes_per_row(model, tp)
     chunked = chunk > 0
@@ -198,7 +199,9 @@ def max_batch(room, kv: KVModel, C, P, S, acts, chunk=0.0) -> np.ndarray:
 MAX_CONTEXT_SEARCH = 2.0**40  # ~1.1e12 tokens: beyond it the context is reported as unlimited
 
 
-def max_context(room, kv: KVModel, b, S, chunk, model: ModelArch, tp: int, ab: float, output) -> np.ndarray:
+def max_context(
+    room, kv: KVModel, b, S, chunk, model: ModelArch, tp: int, ab: float, output, cp: int = 1
+) -> np.ndarray:
     """Largest C = prompt + output that fits at batch b with the output length fixed.
 
     Memory is non-decreasing in C (KV, and unchunked prefill activations for b (C - output - S)
@@ -206,7 +209,7 @@ def max_context(room, kv: KVModel, b, S, chunk, model: ModelArch, tp: int, ab: f
     largest integer C is found by vectorised bisection (41 halvings of [output + S, 2^40]).
     Infinite where memory stops growing with context (budgets, windows, recurrent layers).
     """
-    rp = activation_bytes_per_row(model, tp, ab, "prefill")
+    rp = activation_bytes_per_row(model, tp, ab, "prefill") / cp
     rd = activation_bytes_per_row(model, tp, ab, "decode")
     lg = logits_bytes_per_row(model, tp)
 

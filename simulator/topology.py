@@ -62,7 +62,14 @@ class Group:
         return allgather_time(bytes_, self.n, self._slowest())
 
     def alltoall(self, bytes_):
-        return alltoall_time(bytes_, self.n, self._slowest())
+        """Across domains, the share for peers in the same domain moves over the scale-up link while
+        the rest crosses the fabric, in parallel; latency steps are paced by the slowest link."""
+        n = float(self.n)
+        within = alltoall_time(bytes_ * self.n_intra / n, self.n_intra, self.intra)
+        across = (n - 1) * self.inter.step_latency_s + bytes_ * (n - self.n_intra) / n / self.inter.rate
+        return np.where(
+            self.crosses_nodes, np.maximum(within, across), alltoall_time(bytes_, self.n, self.intra)
+        )
 
     def p2p(self, bytes_):
         return np.where(self.n > 1, p2p_time(bytes_, self._slowest()), 0.0)

@@ -165,3 +165,36 @@ def test_cp_paper_table6(prompt):
     assert -0.50 <= cp2["tpot_s"] * 1e3 / tpot_cp2 - 1 <= 0.0
     assert tp8["fits"] and cp2["fits"]
     assert np.isfinite(cp2["max_context_tokens"] or np.inf)
+
+
+def test_cp_paper_million_token_headline():
+    # arXiv:2411.01783 abstract: 1M-token prefill of Llama-3 405B in 77 s on 128 H100s (16 nodes,
+    # TP8 x CP16). The model gives ~67 s at the time of writing: +-25% (their H100s, FP8 FFN, and the
+    # overlap of ring send/recv with attention, taken as perfect here).
+    _, recs = run(
+        model="llama-3.1-405b",
+        hardware="h100-sxm",
+        parallelism={"tp": 8, "cp": 16},
+        dtype={"weights": "fp8", "activations": "bf16", "kv": "bf16"},
+        runtime={"overlap": "overlap"},
+        workload={"batch": 1, "prompt_tokens": 1048320, "output_tokens": 256},
+    )
+    assert recs[0]["ttft_s"] == pytest.approx(77.0, rel=0.25)
+    assert recs[0]["fits"]
+    # One node (TP8 alone) cannot hold the 1M-token cache with the weights.
+    _, one_node = run(
+        model="llama-3.1-405b",
+        hardware="h100-sxm",
+        parallelism={"tp": 8},
+        dtype={"weights": "fp8", "activations": "bf16", "kv": "bf16"},
+        workload={"batch": 1, "prompt_tokens": 1048320, "output_tokens": 256},
+    )
+    assert not one_node[0]["fits"]
+
+
+def test_activations_split_over_cp_ranks():
+    wl = {"batch": 1, "prompt_tokens": 262144, "output_tokens": 8}
+    _, one = run(workload=wl)
+    _, four = run(parallelism={"cp": 4}, gpus=4, workload=wl)
+    # Unchunked prefill: activation rows are the prompt's tokens, 1/4 of them per rank.
+    assert four[0]["memory"]["activation_bytes"] < one[0]["memory"]["activation_bytes"] / 3.5

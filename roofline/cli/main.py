@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from roofline.cli import compare_cmd, hw_cmd, methods_cmd, models_cmd, simulate_cmd
+from roofline.cli import compare_cmd, hw_cmd, methods_cmd, models_cmd, plan_cmd, simulate_cmd
 
 SUBCOMMANDS = {
     "simulate": simulate_cmd,
     "compare": compare_cmd,
     "methods": methods_cmd,
+    "plan": plan_cmd,
     "hw": hw_cmd,
     "models": models_cmd,
 }

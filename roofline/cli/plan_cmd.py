@@ -1,0 +1,135 @@
+"""`roofline plan SCENARIO --gpus-max N [--ttft-max S] [--tpot-max S]`: the layout planner.
+
+Evaluates every valid (tp, pp, cp, dp, ep) layout up to N GPUs on each hardware choice for the
+scenario's workload, and prints the Pareto front of $ per million output tokens vs latency, marking
+the layouts that fit in memory and meet the SLA.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="search parallel layouts and hardware for the cost/latency Pareto front",
+        description="Enumerate tensor/pipeline/context/data/expert-parallel layouts up to --gpus-max GPUs on "
+        "each hardware choice, cost each with the scenario's workload and methods, and print the Pareto front "
+        "of $ per million output tokens vs latency, marking which layouts meet the SLA.",
+    )
+    p.add_argument(
+        "scenario", help="scenario YAML (its parallelism and any sweep are replaced by the search)"
+    )
+    p.add_argument("--gpus-max", type=int, required=True, help="largest number of GPUs to consider")
+    p.add_argument("--gpus-min", type=int, default=1, help="smallest number of GPUs to consider (default 1)")
+    p.add_argument("--ttft-max", type=float, help="SLA: time to first token, seconds")
+    p.add_argument("--tpot-max", type=float, help="SLA: time per output token, seconds")
+    p.add_argument("--hardware", help="comma-separated hardware names (default: the scenario's)")
+    p.add_argument(
+        "--latency", choices=("tpot", "ttft", "e2e"), default="tpot", help="latency axis of the front"
+    )
+    p.add_argument("--max-tp", type=int, help="largest tensor-parallel degree (default: no limit)")
+    p.add_argument("--all", action="store_true", help="list every layout that fits, not only the front")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE", help="override a field"
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def _problem(text: str):
+    from roofline.simulator.scenario import ScenarioError
+
+    return ScenarioError([text])
+
+
+def run(args) -> int:
+    from roofline.api import load_scenario, read_scenario_file, simulate
+    from roofline.cli.format import si_time
+    from roofline.hwspecs import list_hardware, unknown_name_message
+    from roofline.models import load_model
+    from roofline.simulator.model import MoEFFN
+    from roofline.simulator.planner import enumerate_layouts, pareto_front
+    from roofline.simulator.scenario import ScenarioError
+
+    if args.gpus_max < 1 or args.gpus_max > 4096:
+        raise _problem(f"--gpus-max {args.gpus_max}: give 1..4096")
+    for flag, v in (("--ttft-max", args.ttft_max), ("--tpot-max", args.tpot_max)):
+        if v is not None and not v > 0:
+            raise _problem(f"{flag} {v}: must be a positive number of seconds")
+    doc = read_scenario_file(args.scenario)
+    if not isinstance(doc, dict):
+        raise _problem(f"{args.scenario}: a scenario must be a YAML mapping")
+    base = load_scenario(copy.deepcopy(doc), args.overrides, name=None)  # validates the rest first
+    hardware = [h.strip() for h in args.hardware.split(",")] if args.hardware else [base.base["hardware"]]
+    for h in hardware:
+        if h not in list_hardware():
+            raise _problem("--hardware: " + unknown_name_message("hardware", h, list_hardware()))
+    model = load_model(base.base["model"])
+    moe = any(isinstance(g.ffn, MoEFFN) for g in model.layer_groups)
+    rows = []
+    for layout in enumerate_layouts(args.gpus_max, moe, args.max_tp, args.gpus_min):
+        variant = copy.deepcopy(doc)
+        variant.pop("sweep", None)
+        variant["gpus"] = None
+        variant["parallelism"] = dict(doc.get("parallelism") or {}, **layout)
+        variant["sweep"] = {"hardware": hardware}
+        try:
+            records = simulate(variant, args.overrides).records()
+        except ScenarioError:
+            continue  # a layout this model cannot take (heads, experts): not a candidate
+        for rec in records:
+            rows.append((layout, rec))
+    if not rows:
+        raise _problem("no valid layout: raise --gpus-max or check the model's heads and experts")
+    key = {"tpot": "tpot_s", "ttft": "ttft_s", "e2e": "e2e_s"}[args.latency]
+    cost = [r["cost"]["usd_per_million_output_tokens"] or float("inf") for _, r in rows]
+    latency = [r[key] or float("inf") for _, r in rows]
+    fits = [r["fits"] for _, r in rows]
+    meets = [
+        r["fits"]
+        and (args.ttft_max is None or r["ttft_s"] <= args.ttft_max)
+        and (args.tpot_max is None or r["tpot_s"] <= args.tpot_max)
+        for _, r in rows
+    ]
+    front = pareto_front(cost, latency, fits)
+    chosen = [i for i in range(len(rows)) if (fits[i] if args.all else front[i])]
+    chosen.sort(key=lambda i: (cost[i], latency[i]))
+    if args.format == "json":
+        out = [
+            dict(rows[i][1], layout=rows[i][0], pareto=bool(front[i]), meets_sla=bool(meets[i]))
+            for i in chosen
+        ]
+        print(json.dumps(out, indent=2))
+        return 0
+    print(
+        f"{len(rows)} layouts x hardware evaluated, {sum(fits)} fit; {'all that fit' if args.all else 'Pareto front'} by $/M output tokens vs {args.latency}:"
+    )
+    head = ["hardware", "gpus", "tp", "pp", "cp", "dp", "ep", "TTFT", "TPOT", "$/M out", "bound p/d", "SLA"]
+    table = []
+    for i in chosen:
+        layout, r = rows[i]
+        table.append(
+            [r["hardware"], str(r["gpus"])]
+            + [str(layout[k]) for k in ("tp", "pp", "cp", "dp", "ep")]
+            + [
+                si_time(r["ttft_s"]),
+                si_time(r["tpot_s"]),
+                f"{cost[i]:.4g}",
+                f"{r['prefill']['bound']}/{r['decode']['bound']}",
+                "meets" if meets[i] else "-",
+            ]
+        )
+    widths = (
+        [max(len(h), *(len(row[j]) for row in table)) for j, h in enumerate(head)]
+        if table
+        else [len(h) for h in head]
+    )
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    if (args.ttft_max or args.tpot_max) and not any(meets):
+        print("no layout meets the SLA within the GPU budget", file=sys.stdout)
+    return 0

@@ -21,6 +21,37 @@ from dataclasses import dataclass
 
 import numpy as np
 
+COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv")
+
+
+def _check(collective: str, n: int) -> None:
+    if collective not in COLLECTIVES:
+        raise ValueError(f"unknown collective {collective!r}; valid: {', '.join(COLLECTIVES)}")
+    if n < 2:
+        raise ValueError(f"a collective needs at least 2 ranks, got {n}")
+
+
+def busbw_factor(collective: str, n: int) -> float:
+    """nccl-tests' bus-bandwidth factor: busbw = algbw * factor (doc/PERFORMANCE.md): the share of
+    the buffer each rank's link carries in a ring."""
+    _check(collective, n)
+    if collective == "all_reduce":
+        return 2.0 * (n - 1) / n
+    if collective == "send_recv":
+        return 1.0
+    return (n - 1) / n
+
+
+def latency_steps(collective: str, n: int) -> int:
+    """Latency-bound steps of a ring: 2(n-1) for all-reduce, n-1 for the others, 1 for send/recv."""
+    _check(collective, n)
+    if collective == "all_reduce":
+        return 2 * (n - 1)
+    if collective == "send_recv":
+        return 1
+    return n - 1
+
+
 RING_STEP_LATENCY_S = 2.5e-6
 LINK_EFFICIENCY = 0.95
 

@@ -133,3 +133,29 @@ def load_fabric(name: str):
     if name not in valid:
         raise HardwareSpecError(unknown_name_message("fabric", name, valid))
     return fabrics()[name]
+
+
+CALIBRATION_DIR = HERE / "calibration"
+MAX_PROFILE_BYTES = 8 * 2**20
+
+
+def read_profile(path):
+    """A calibration profile file -> roofline.simulator.calibration.Profile (errors name the file)."""
+    from roofline.simulator.calibration import CalibrationError, parse_profile
+
+    p = Path(path)
+    if not p.is_file():
+        raise CalibrationError(f"{path}: no such calibration profile")
+    if p.stat().st_size > MAX_PROFILE_BYTES:
+        raise CalibrationError(f"{path}: larger than {MAX_PROFILE_BYTES} bytes; not a calibration profile")
+    try:
+        doc = yaml.safe_load(p.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+        raise CalibrationError(f"{path}: not valid YAML ({str(exc)[:200]})") from None
+    return parse_profile(doc, str(path))
+
+
+def find_profile(hardware: str, directory=None):
+    """The measured profile of a SKU for `calibration: auto`, or None (datasheet defaults)."""
+    path = Path(directory or CALIBRATION_DIR) / f"{hardware}.yaml"
+    return read_profile(path) if path.is_file() else None

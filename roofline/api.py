@@ -17,12 +17,15 @@ import roofline
 from roofline.hwspecs import (
     HardwareSpecError,
     fabrics,
+    find_profile,
     list_hardware,
     load_fabric,
     load_hardware,
+    read_profile,
     unknown_name_message,
 )
 from roofline.models import load_model
+from roofline.simulator.calibration import CalibrationError
 from roofline.simulator.methods import model_problems, parse_methods, referenced_models
 from roofline.simulator.model import ModelConfigError
 from roofline.simulator.results import record
@@ -53,10 +56,29 @@ def _methods_problems(methods: list, source: str) -> list:
     return parse_methods(methods, source)[1]
 
 
-def _calibration_problem(value: str, source: str):
+def _calibration_problem(value: str, source: str, hardware: list):
+    """auto and datasheet always work; a path must be a valid profile of the scenario's hardware."""
     if value in ("auto", "datasheet"):
         return None
-    return f"{source}: calibration: {value!r}: calibration profiles are written by `roofline calibrate`, which this version does not have yet. Valid: auto, datasheet"
+    try:
+        profile = read_profile(value)
+    except CalibrationError as exc:
+        return f"{source}: calibration: {exc}. Valid: auto, datasheet, or a profile path"
+    if profile.hardware not in hardware:
+        return f"{source}: calibration: {value} is a profile of {profile.hardware}, but the scenario runs on {', '.join(hardware)}"
+    return None
+
+
+def profiles_for(scenario) -> dict:
+    """hardware name -> Profile for the scenario's calibration setting (auto: hwspecs/calibration/)."""
+    setting = scenario.base["calibration"]
+    hardware = dict(scenario.sweep).get("hardware", [scenario.base["hardware"]])
+    if setting == "datasheet":
+        return {}
+    if setting == "auto":
+        return {h: p for h in hardware if (p := find_profile(h)) is not None}
+    profile = read_profile(setting)
+    return {profile.hardware: profile}
 
 
 def _layout_model_problems(scenario, models: list, where: str) -> list:
@@ -155,7 +177,9 @@ def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
         {"model": _model_problem, "hardware": _hardware_problem, "topology.fabric": _fabric_problem},
         _methods_problems,
     )
-    problem = _calibration_problem(scenario.base["calibration"], where)
+    problem = _calibration_problem(
+        scenario.base["calibration"], where, dict(scenario.sweep).get("hardware", [scenario.base["hardware"]])
+    )
     if problem:
         raise ScenarioError([problem])
     methods, _ = parse_methods(scenario.methods, where)
@@ -187,7 +211,7 @@ class Result(SweepResult):
 def simulate(scenario, overrides=()) -> Result:
     """Run a scenario (path, mapping or Scenario); returns a Result with `.records()`."""
     sc = load_scenario(scenario, overrides)
-    res = run_scenario(sc, load_model, load_hardware, load_fabric)
+    res = run_scenario(sc, load_model, load_hardware, load_fabric, profiles_for(sc))
     res.__class__ = Result
     return res
 

@@ -19,7 +19,8 @@ shared/reference/published_measurements.yaml, normalised by the same SKU's datas
 * Kernel overhead: DEFAULT_KERNEL_OVERHEAD_S per kernel (launch + tail), an assumption until
   measured by `roofline calibrate`.
 
-Curves are stored on fixed log2 grids so that many SKUs evaluate in one vectorised gather.
+Curves are stored on fixed log2 grids so that many SKUs evaluate in one vectorised gather. A
+calibration profile (`simulator.calibration`) replaces a SKU's row with its measured curves.
 """
 
 from __future__ import annotations
@@ -41,9 +42,13 @@ HBM_EFFICIENCY = {
 }
 HBM_EFFICIENCY_DEFAULT = (1.70 / 2.039 + 2.97 / 3.35 + 4.15 / 4.8) / 3
 
-GEMM_GRID = np.log2([1024.0, 2048.0, 4096.0, 8192.0, 16384.0])
+# Uniform log2 grids (one octave per step) wide enough for any measured range; published points
+# are resampled onto them with np.interp, which holds the boundary value outside the data.
+GEMM_GRID = np.arange(6.0, 17.0)  # cbrt(m n k) from 64 to 65536
+ATTN_GRID = np.arange(8.0, 22.0)  # sequence length from 256 to 2M
+_AZURE_GEMM_LOG2 = np.log2([1024.0, 2048.0, 4096.0, 8192.0, 16384.0])
 _A100_FP16 = np.array([119.4, 221.8, 228.0, 253.7, 256.5])
-GEMM_SHAPE = _A100_FP16 / _A100_FP16[-1]
+GEMM_SHAPE = np.interp(GEMM_GRID, _AZURE_GEMM_LOG2, _A100_FP16 / _A100_FP16[-1])
 GEMM_PLATEAU = {
     "a100-80gb-sxm": 256.5 / 312.0,
     "a100-40gb-sxm": 256.5 / 312.0,
@@ -52,11 +57,14 @@ GEMM_PLATEAU = {
 }
 GEMM_PLATEAU_DEFAULT = 0.80
 
-ATTN_GRID = np.log2([512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0])
+_FA_LOG2 = np.log2([512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0])
 _FA2_A100_CAUSAL_HD128 = np.array([132, 168, 187, 198, 200, 197]) / 312.0
 _FA2_A100_CAUSAL_HD64 = np.array([115, 146, 167, 177, 181, 183]) / 312.0
 _FA3_H100_CAUSAL_HD128 = np.array([292, 423, 521, 579, 602, 616]) / 989.4
-ATTN_CURVES = {"fa2": _FA2_A100_CAUSAL_HD128, "fa3": _FA3_H100_CAUSAL_HD128}
+ATTN_CURVES = {
+    "fa2": np.interp(ATTN_GRID, _FA_LOG2, _FA2_A100_CAUSAL_HD128),
+    "fa3": np.interp(ATTN_GRID, _FA_LOG2, _FA3_H100_CAUSAL_HD128),
+}
 HD64_RATIO = float(np.mean(_FA2_A100_CAUSAL_HD64 / _FA2_A100_CAUSAL_HD128))
 FA3_ARCHITECTURES = ("hopper", "blackwell")
 
@@ -80,8 +88,30 @@ def datasheet_row(hw) -> tuple:
     return hbm, gemm, attn, DEFAULT_KERNEL_OVERHEAD_S, "datasheet"
 
 
-def build_table(hardware: list) -> EfficiencyTable:
-    rows = [datasheet_row(hw) for hw in hardware]
+def profile_row(hw, profile, dtype: str = "bf16") -> tuple:
+    """The same row from a measured profile: each curve it has replaces the datasheet default."""
+    hbm, gemm, attn, overhead, _ = datasheet_row(hw)
+    curves = profile.curves
+    if "hbm" in curves:
+        hbm = float(curves["hbm"].at(curves["hbm"].x_max))  # streaming efficiency of large copies
+    key = f"gemm_{dtype}" if f"gemm_{dtype}" in curves else "gemm_bf16"
+    if key in curves:
+        gemm = curves[key].at(2.0**GEMM_GRID)
+    if "attention_prefill" in curves:
+        attn = curves["attention_prefill"].at(2.0**ATTN_GRID)
+    if profile.kernel_overhead_s is not None:
+        overhead = profile.kernel_overhead_s
+    return hbm, gemm, attn, overhead, profile.profile_id
+
+
+def build_table(hardware: list, profiles: dict | None = None, dtype: str = "bf16") -> EfficiencyTable:
+    """Rows for each hardware: its profile's curves where one is given (name -> Profile), else
+    the datasheet defaults."""
+    profiles = profiles or {}
+    rows = [
+        profile_row(hw, profiles[hw.name], dtype) if profiles.get(hw.name) else datasheet_row(hw)
+        for hw in hardware
+    ]
     return EfficiencyTable(
         hbm=np.array([r[0] for r in rows]),
         gemm=np.array([r[1] for r in rows]),
@@ -113,7 +143,7 @@ def interp_log2(table: np.ndarray, grid: np.ndarray, offset, x_log2) -> np.ndarr
     return lo + w * (flat.take(idx + 1) - lo)
 
 
-assert np.all(np.diff(GEMM_GRID) == 1.0) and np.all(np.diff(ATTN_GRID) == 1.0)
+assert np.all(np.diff(GEMM_GRID) == 1.0) and np.all(np.diff(ATTN_GRID) == 1.0)  # one octave per step
 
 
 def gemm_efficiency(table: EfficiencyTable, offset, log2_m, n, k):

@@ -87,17 +87,17 @@ def _along(values: np.ndarray, dim: int, ndim: int) -> np.ndarray:
     return values.reshape([-1 if d == dim else 1 for d in range(ndim)])
 
 
-def run_scenario(scenario, get_model, get_hardware, get_fabric=None) -> SweepResult:
+def run_scenario(scenario, get_model, get_hardware, get_fabric=None, profiles=None) -> SweepResult:
     """Evaluate all points. get_model(name) -> ModelArch; get_hardware(name) -> Hardware.
 
     Divisions by zero and overflows (an unbounded max context, a zero-time phase) yield inf or
     nan by design and are reported as such (null in JSON), so numpy's warnings are silenced.
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _run(scenario, get_model, get_hardware, get_fabric)
+        return _run(scenario, get_model, get_hardware, get_fabric, profiles or {})
 
 
-def _run(scenario, get_model, get_hardware, get_fabric) -> SweepResult:
+def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult:
     axes = scenario.sweep
     paths = [p for p, _ in axes]
     shape = tuple(len(v) for _, v in axes)
@@ -154,13 +154,14 @@ def _run(scenario, get_model, get_hardware, get_fabric) -> SweepResult:
         fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
         dtypes = Dtypes(values["dtype.weights"], values["dtype.activations"], values["dtype.kv"])
         model, wl, dtypes, plan, loop = apply_stack(methods, model, wl, dtypes, get_model)
-        eff = build_table(hardware)
+        eff = build_table(hardware, profiles, dtypes.activations)
         hw_cols = HardwareColumns.gather(hardware, hw_row)
         overhead = col("runtime.overhead_GiB") * GIB
         cols = evaluate(model, layout, dtypes, hw_cols, eff, wl, price, overhead, plan, loop, fabric)
         group = Group(values, pts, sub_shape, cols, model, hardware, hw_row, eff.source)
         result.groups.append(group)
         _group_warnings(result, group, layout, dtypes, wl)
+        _profile_warnings(result, group, profiles, wl, model)
         for msg in stack_warnings(methods, model):
             result.warnings.append((msg, _mask(result, group, True)))
         flat: dict = {}
@@ -205,3 +206,29 @@ def _group_warnings(result: SweepResult, group: Group, layout, dtypes, wl) -> No
     if any(h and h % layout.tp for h in heads):
         msg = f"tp={layout.tp} does not divide {model.name}'s attention heads; shards rounded up"
         result.warnings.append((msg, _mask(result, group, True)))
+
+
+def _profile_warnings(result: SweepResult, group: Group, profiles: dict, wl, model) -> None:
+    """Points whose prefill attention length or decode GEMM size lies outside a profile's measured
+    range (the boundary efficiency is held there)."""
+    for r, hw in enumerate(group.hardware):
+        profile = profiles.get(hw.name)
+        if profile is None:
+            continue
+        on_row = group.hw_row == r
+        attn = profile.curves.get("attention_prefill")
+        if attn is not None:
+            outside = on_row & ((wl.prompt < attn.x_min) | (wl.prompt > attn.x_max))
+            if np.any(outside):
+                msg = (
+                    f"{profile.profile_id}: attention_prefill measured for {attn.x_min:g}..{attn.x_max:g} tokens; "
+                    "efficiency held at the boundary outside"
+                )
+                result.warnings.append((msg, _mask(result, group, outside)))
+        gemm = profile.curves.get("gemm_bf16")
+        if gemm is not None:
+            size = np.cbrt(np.maximum(wl.batch, 1.0) * model.hidden_size * model.hidden_size)
+            outside = on_row & (size < gemm.x_min)
+            if np.any(outside):
+                msg = f"{profile.profile_id}: decode GEMMs smaller than the measured range (from {gemm.x_min:g}); efficiency held"
+                result.warnings.append((msg, _mask(result, group, outside)))

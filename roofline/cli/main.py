@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from roofline.hwspecs import HardwareSpecError
+    from roofline.simulator.calibration import CalibrationError
     from roofline.simulator.model import ModelConfigError
     from roofline.simulator.scenario import ScenarioError
 
@@ -44,7 +45,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return SUBCOMMANDS[args.command].run(args) or 0
-    except (ScenarioError, HardwareSpecError, ModelConfigError) as exc:
+    except (ScenarioError, HardwareSpecError, ModelConfigError, CalibrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -1,0 +1,118 @@
+"""Calibration profiles: measured efficiency curves of one GPU, as the engine consumes them.
+
+A profile (hwspecs/calibration/<hardware>.yaml, written by `roofline calibrate`) holds, per op kind,
+the measured points and a fitted saturating curve of efficiency (achieved / datasheet peak)
+against problem size x:
+
+    eff(x) = e_max * x^p / (x^p + x_half^p)          (a Hill curve: rises with size, saturates)
+
+x is cbrt(m n k) for GEMMs (per dtype, e.g. `gemm_bf16`), the sequence length for causal prefill
+attention (`attention_prefill`, head dim 128), and bytes moved for HBM streaming (`hbm`). Inside
+the measured range the fitted curve is used; outside it the efficiency at the nearest measured
+boundary is held (no extrapolation), and the result says which points fell outside.
+`kernel_overhead_s` is the measured launch + tail time of an empty kernel.
+
+This module parses and evaluates profiles; reading files is roofline.hwspecs' job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CURVE_KINDS = (
+    "hbm",
+    "gemm_bf16",
+    "gemm_fp16",
+    "gemm_fp8",
+    "gemm_int8",
+    "attention_prefill",
+    "attention_decode",
+)
+
+
+class CalibrationError(ValueError):
+    """A calibration profile that cannot be used."""
+
+
+def hill(x, e_max, x_half, p):
+    """Saturating efficiency curve e_max * x^p / (x^p + x_half^p)."""
+    x = np.asarray(x, dtype=float)
+    return e_max / (1.0 + (x_half / np.maximum(x, 1e-300)) ** p)
+
+
+@dataclass(frozen=True)
+class Curve:
+    e_max: float
+    x_half: float
+    p: float
+    x_min: float  # measured range
+    x_max: float
+    residual: float = 0.0  # relative RMS of the fit
+    points: tuple = ()  # ((x, measured efficiency), ...)
+
+    def at(self, x):
+        """Fitted efficiency, held at the measured boundary outside [x_min, x_max]."""
+        return hill(np.clip(x, self.x_min, self.x_max), self.e_max, self.x_half, self.p)
+
+
+@dataclass(frozen=True)
+class Profile:
+    profile_id: str
+    hardware: str
+    curves: dict = field(default_factory=dict)  # kind -> Curve
+    kernel_overhead_s: float | None = None
+    provenance: dict = field(default_factory=dict)
+
+
+def _num(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise CalibrationError(f"{where}: must be a finite number, got {value!r}")
+    return float(value)
+
+
+def parse_profile(doc, source: str) -> Profile:
+    """Validate a profile mapping; errors name the file and the field."""
+    if not isinstance(doc, dict):
+        raise CalibrationError(f"{source}: a calibration profile must be a YAML mapping")
+    for key in ("profile_id", "hardware", "curves"):
+        if key not in doc:
+            raise CalibrationError(
+                f"{source}: missing {key!r} (a profile has profile_id, hardware, provenance, curves)"
+            )
+    if not isinstance(doc["curves"], dict):
+        raise CalibrationError(f"{source}: curves must map op kinds to fitted curves")
+    curves = {}
+    for kind, c in doc["curves"].items():
+        where = f"{source}: curves.{kind}"
+        if kind not in CURVE_KINDS:
+            raise CalibrationError(f"{where}: unknown op kind; valid: {', '.join(CURVE_KINDS)}")
+        if not isinstance(c, dict) or not isinstance(c.get("fit"), dict):
+            raise CalibrationError(f"{where}: needs fit: {{e_max, x_half, p}} and points")
+        fit = c["fit"]
+        e_max = _num(fit.get("e_max"), f"{where}.fit.e_max")
+        if not 0 < e_max <= 1.2:
+            raise CalibrationError(f"{where}.fit.e_max: an efficiency is in (0, 1.2], got {e_max}")
+        points = tuple(
+            (_num(pt.get("x"), f"{where}.points.x"), _num(pt.get("efficiency"), f"{where}.points.efficiency"))
+            for pt in c.get("points") or []
+        )
+        xs = [x for x, _ in points] or [_num(fit.get("x_half"), f"{where}.fit.x_half")]
+        curves[kind] = Curve(
+            e_max,
+            _num(fit.get("x_half"), f"{where}.fit.x_half"),
+            _num(fit.get("p"), f"{where}.fit.p"),
+            min(xs),
+            max(xs),
+            _num(c.get("residual", 0.0), f"{where}.residual"),
+            points,
+        )
+    overhead = doc.get("kernel_overhead_s")
+    return Profile(
+        str(doc["profile_id"]),
+        str(doc["hardware"]),
+        curves,
+        None if overhead is None else _num(overhead, f"{source}: kernel_overhead_s"),
+        dict(doc.get("provenance") or {}),
+    )

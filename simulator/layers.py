@@ -187,6 +187,32 @@ def _mamba_ops(ctx: PhaseCtx, m: Mamba, count) -> list:
     return ops
 
 
+def expert_ops(ctx: PhaseCtx, pairs, touched, inter: int, mult: int, count) -> list:
+    """Routed-expert GEMMs for `pairs` (token, expert) assignments spread over `touched` experts of
+    width `inter`: each touched expert's weights are read once per pass, rows per expert set the
+    GEMM efficiency."""
+    h = ctx.hidden
+    log2_rows = np.log2(np.maximum(pairs / np.maximum(touched, 1e-9), 1.0))
+    ops = []
+    for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
+        eff = gemm_efficiency(ctx.eff, ctx.gemm_offset, log2_rows, n_, k_)
+        ops.append(
+            Op(
+                name,
+                "gemm",
+                F.matmul_flops(pairs, n_, k_),
+                touched * n_ * k_ * ctx.wb + pairs * (n_ + k_) * ctx.ab,
+                compute_rate=ctx.gemm_peak * eff,
+                memory_rate=ctx.mem_rate,
+                count=count * ctx.passes,
+            )
+        )
+    ops.insert(
+        1, elementwise(ctx, "expert_act", "elementwise", pairs * mult * inter, pairs * inter, 5.0, count)
+    )
+    return ops
+
+
 def _ffn_ops(ctx: PhaseCtx, f, count) -> list:
     h, tp = ctx.hidden, ctx.tp
     ops = []
@@ -203,7 +229,7 @@ def _ffn_ops(ctx: PhaseCtx, f, count) -> list:
         from roofline.simulator.parallel import ep_moe_ops
 
         ops.append(gemm(ctx, "router", f.num_experts, h, count, rows=ctx.rows / tp))
-        ops += ep_moe_ops(ctx, f, count, gemm_efficiency, F.matmul_flops)
+        ops += ep_moe_ops(ctx, f, count, expert_ops)
         if f.shared_intermediate:  # shared experts replicated, on this GPU's share of the tokens
             shared = f.shared_intermediate
             ops.append(gemm(ctx, "shared_up", mult * shared, h, count, rows=ctx.rows / tp))
@@ -211,28 +237,9 @@ def _ffn_ops(ctx: PhaseCtx, f, count) -> list:
         return ops
     # MoE: expected distinct experts hit by `rows` tokens under uniform top-k routing.
     e, k = f.num_experts, f.top_k
-    inter = _split(f.expert_intermediate, tp)
     touched = e * -np.expm1(ctx.rows * np.log1p(-k / e))
-    per_expert = ctx.rows * k / touched
     ops.append(gemm(ctx, "router", e, h, count))
-    for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
-        eff = gemm_efficiency(ctx.eff, ctx.gemm_offset, np.log2(np.maximum(per_expert, 1.0)), n_, k_)
-        ops.append(
-            Op(
-                name,
-                "gemm",
-                F.matmul_flops(ctx.rows * k, n_, k_),
-                touched * n_ * k_ * ctx.wb + ctx.rows * k * (n_ + k_) * ctx.ab,
-                compute_rate=ctx.gemm_peak * eff,
-                memory_rate=ctx.mem_rate,
-                count=count * ctx.passes,
-            )
-        )
-    ops.append(
-        elementwise(
-            ctx, "expert_act", "elementwise", ctx.rows * k * mult * inter, ctx.rows * k * inter, 5.0, count
-        )
-    )
+    ops += expert_ops(ctx, ctx.rows * k, touched, _split(f.expert_intermediate, tp), mult, count)
     if f.shared_intermediate:
         shared = _split(f.shared_intermediate, tp)
         ops.append(gemm(ctx, "shared_up", mult * shared, h, count))

@@ -67,30 +67,13 @@ def cp_decode_comm(ctx, m, heads: int, count) -> list:
     return [_comm("cp_decode_exchange", g.allgather(q) + g.alltoall(partial), count)]
 
 
-def ep_moe_ops(ctx, f, count, gemm_efficiency, matmul_flops) -> list:
+def ep_moe_ops(ctx, f, count, expert_ops) -> list:
     """Routed experts under expert parallelism (plus dispatch/combine all-to-all, tp all-gather)."""
     e, k, ep, tp, h = f.num_experts, f.top_k, ctx.ep, ctx.tp, ctx.hidden
-    mult = 2 if f.gated else 1
-    inter = f.expert_intermediate
-    local_tokens = ctx.rows / tp  # tokens split across the tp ranks before dispatch
-    pairs = local_tokens * k  # (token, expert) pairs computed here, balanced by symmetry
+    pairs = ctx.rows / tp * k  # tokens split across the tp ranks; balanced by symmetry
     group_tokens = ctx.rows * ep / tp
     touched = e / ep * -np.expm1(group_tokens * np.log1p(-k / e))  # local experts hit at least once
-    per_expert = pairs / np.maximum(touched, 1e-9)
-    ops = []
-    for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
-        eff = gemm_efficiency(ctx.eff, ctx.gemm_offset, np.log2(np.maximum(per_expert, 1.0)), n_, k_)
-        ops.append(
-            Op(
-                name,
-                "gemm",
-                matmul_flops(pairs, n_, k_),
-                touched * n_ * k_ * ctx.wb + pairs * (n_ + k_) * ctx.ab,
-                compute_rate=ctx.gemm_peak * eff,
-                memory_rate=ctx.mem_rate,
-                count=count * ctx.passes,
-            )
-        )
+    ops = expert_ops(ctx, pairs, touched, f.expert_intermediate, 2 if f.gated else 1, count)
     g = ctx.groups["ep"]
     moved = pairs * h * ctx.ab
     ops.append(_comm("ep_dispatch_combine", 2.0 * g.alltoall(moved), count * ctx.passes))

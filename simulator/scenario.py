@@ -26,7 +26,7 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class FieldSpec:
-    kind: str  # int | float | str | choice | name
+    kind: str  # int | float | bool | str | choice | name
     help: str
     default: object = None
     choices: tuple = ()
@@ -184,15 +184,21 @@ def check_value(path: str, value, spec: FieldSpec, names: dict) -> str | None:
             return f"{path}: must be a number, got {short(value)}. {spec.help}"
         if value != value or value in (float("inf"), float("-inf")):
             return f"{path}: must be finite, got {short(value)}."
-    elif spec.kind in ("str", "name", "choice"):
+    elif spec.kind == "bool":
+        if not isinstance(value, bool):
+            return f"{path}: must be true or false, got {short(value)}. {spec.help}"
+    elif spec.kind in ("str", "name") or (
+        spec.kind == "choice" and all(isinstance(c, str) for c in spec.choices)
+    ):
         if not isinstance(value, str):
             return f"{path}: must be a string, got {short(value)}. {spec.help}"
     if spec.minimum is not None and spec.kind in ("int", "float") and value < spec.minimum:
         return f"{path}: must be >= {spec.minimum:g}, got {short(value)}. {spec.help}"
     if spec.maximum is not None and spec.kind in ("int", "float") and value > spec.maximum:
         return f"{path}: must be <= {spec.maximum:g}, got {short(value)}. {spec.help}"
-    if spec.kind == "choice" and value not in spec.choices:
-        return f"{path}: {short(value)} is not valid.{_dym(value, spec.choices)} Valid: {', '.join(spec.choices)}"
+    if spec.kind == "choice" and (isinstance(value, bool) or value not in spec.choices):
+        valid = [str(c) for c in spec.choices]
+        return f"{path}: {short(value)} is not valid.{_dym(value, valid)} Valid: {', '.join(valid)}"
     if spec.kind == "name" and path in names:
         problem = names[path](value)
         if problem:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from roofline.simulator.scenario import short, suggestions
+from roofline.simulator.scenario import FieldSpec, check_value, short, suggestions
 
 REQUIRED = object()
 
@@ -19,36 +19,14 @@ WORKLOAD, WEIGHTS, KV_FORMAT, KV_POLICY, KV_SELECTION, PREFILL, DECODE_LOOP, CON
 
 
 @dataclass(frozen=True)
-class Param:
-    kind: str  # int | float | choice | str | bool
-    help: str
+class Param(FieldSpec):
+    """A method parameter: a scenario field spec plus the range its paper evaluated."""
+
     default: object = REQUIRED
-    choices: tuple = ()
-    minimum: float | None = None
-    maximum: float | None = None
     validated: tuple | None = None  # (lo, hi) the paper evaluated; outside -> provenance warning
 
     def problem(self, name: str, value) -> str | None:
-        if self.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-            return f"{name}: must be an integer, got {short(value)}. {self.help}"
-        if self.kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            return f"{name}: must be a number, got {short(value)}. {self.help}"
-        if self.kind == "bool" and not isinstance(value, bool):
-            return f"{name}: must be true or false, got {short(value)}. {self.help}"
-        if self.kind == "str" and not isinstance(value, str):
-            return f"{name}: must be a string, got {short(value)}. {self.help}"
-        if self.kind == "choice" and (isinstance(value, bool) or value not in self.choices):
-            hint = suggestions(value, [str(c) for c in self.choices])
-            dym = f" Did you mean {hint[0]!r}?" if hint else ""
-            return f"{name}: {short(value)} is not valid.{dym} Valid: {', '.join(map(str, self.choices))}"
-        if self.kind in ("int", "float"):
-            if value != value:
-                return f"{name}: must be a number, got {short(value)}"
-            if self.minimum is not None and value < self.minimum:
-                return f"{name}: must be >= {self.minimum:g}, got {short(value)}. {self.help}"
-            if self.maximum is not None and value > self.maximum:
-                return f"{name}: must be <= {self.maximum:g}, got {short(value)}. {self.help}"
-        return None
+        return check_value(name, value, self, {})
 
 
 class Method:

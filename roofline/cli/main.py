@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from roofline.cli import compare_cmd, hw_cmd, methods_cmd, models_cmd, plan_cmd, simulate_cmd
+from roofline.cli import compare_cmd, dashboard_cmd, hw_cmd, methods_cmd, models_cmd, plan_cmd, simulate_cmd
 
 SUBCOMMANDS = {
     "simulate": simulate_cmd,
@@ -14,6 +14,7 @@ SUBCOMMANDS = {
     "plan": plan_cmd,
     "hw": hw_cmd,
     "models": models_cmd,
+    "dashboard": dashboard_cmd,
 }
 
 

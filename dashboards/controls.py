@@ -1,0 +1,194 @@
+"""Dash controls generated from the scenario schema (SCHEMA) and the methods registry (REGISTRY):
+one input per field and per method parameter, with the help text as the tooltip.
+
+IDs are pattern-matching dicts so one callback reads them all:
+`{"type": "plan-field", "path": <schema path>}`, `{"type": "plan-method", "method": <name>}` (a
+checklist that switches the method on) and `{"type": "plan-param", "method": ..., "param": ...}`.
+"""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from roofline.dashboards.state import FIELD_PATHS, UPLOAD_PREFIX, is_model_param
+from roofline.simulator.methods import REGISTRY
+from roofline.simulator.methods.base_method import REQUIRED
+from roofline.simulator.scenario import SCHEMA
+
+FIELD = "plan-field"
+METHOD = "plan-method"
+PARAM = "plan-param"
+PARAMS_BOX = "plan-params-box"
+
+GROUPS = (
+    ("Model and hardware", ("model", "hardware")),
+    (
+        "GPUs and layout",
+        (
+            "parallelism.tp",
+            "parallelism.pp",
+            "parallelism.cp",
+            "parallelism.dp",
+            "parallelism.ep",
+            "parallelism.cp_variant",
+        ),
+    ),
+    ("Data types", ("dtype.weights", "dtype.activations", "dtype.kv")),
+    (
+        "Workload",
+        (
+            "workload.prompt_tokens",
+            "workload.output_tokens",
+            "workload.batch",
+            "workload.shared_prefix_tokens",
+            "workload.prefill_chunk_tokens",
+        ),
+    ),
+)
+
+
+def field_id(path: str) -> dict:
+    return {"type": FIELD, "path": path}
+
+
+def label_text(path: str) -> str:
+    return path.rsplit(".", 1)[-1].replace("_", " ")
+
+
+def _label(text: str, tip: str):
+    return html.Label([text, html.Span(" ⓘ", className="tip")], title=tip, className="control-label")
+
+
+def _number_input(cid, value, kind, minimum=None, maximum=None, placeholder=None):
+    return dcc.Input(
+        id=cid,
+        type="number",
+        value=value,
+        debounce=True,
+        min=minimum,
+        max=maximum,
+        step=1 if kind == "int" else "any",
+        placeholder=placeholder,
+        className="number-input",
+    )
+
+
+def _dropdown(cid, options, value):
+    return dcc.Dropdown(id=cid, options=options, value=value, clearable=False, className="dropdown")
+
+
+def model_options(catalog: dict, current=None) -> list:
+    options = [{"label": name, "value": name} for name in catalog["model"]]
+    if isinstance(current, str) and current.startswith(UPLOAD_PREFIX):
+        options.insert(0, {"label": f"{current[len(UPLOAD_PREFIX) :]} (uploaded)", "value": current})
+    return options
+
+
+def field_control(path: str, value, catalog: dict):
+    """Label (tooltip: the schema's help) and input for one scenario field."""
+    spec = SCHEMA[path]
+    cid = field_id(path)
+    if path == "model":
+        widget = _dropdown(cid, model_options(catalog, value), value)
+    elif spec.kind == "name" and path in catalog:
+        widget = _dropdown(cid, [{"label": n, "value": n} for n in catalog[path]], value)
+    elif spec.kind == "choice":
+        widget = _dropdown(cid, [{"label": c, "value": c} for c in spec.choices], value)
+    elif path == "calibration":
+        widget = _dropdown(cid, [{"label": c, "value": c} for c in ("auto", "datasheet")], value)
+    elif spec.kind in ("int", "float"):
+        widget = _number_input(
+            cid, value, spec.kind, spec.minimum, None, "none (null)" if spec.nullable else None
+        )
+    else:
+        widget = dcc.Input(id=cid, type="text", value=value, debounce=True, className="text-input")
+    return html.Div([_label(label_text(path), spec.help), widget], className="control")
+
+
+def param_tip(p) -> str:
+    """A parameter's help with its kind, default and ranges (the tooltip)."""
+    default = "required" if p.default is REQUIRED else f"default {p.default!r}"
+    extra = [p.kind, default]
+    if p.choices:
+        extra.append("one of " + ", ".join(map(str, p.choices)))
+    elif p.minimum is not None or p.maximum is not None:
+        lo = "" if p.minimum is None else f"{p.minimum:g}"
+        hi = "" if p.maximum is None else f"{p.maximum:g}"
+        extra.append(f"range [{lo}, {hi}]")
+    if p.validated:
+        extra.append(f"paper evaluated {p.validated[0]:g}..{p.validated[1]:g}")
+    return f"{p.help} ({'; '.join(extra)})"
+
+
+def param_control(method: str, name: str, value, catalog: dict):
+    p = REGISTRY[method].params[name]
+    cid = {"type": PARAM, "method": method, "param": name}
+    if is_model_param(method, name):
+        options = [{"label": "self", "value": "self"}] + model_options(catalog, value)
+        if value not in [o["value"] for o in options]:
+            options.append({"label": str(value), "value": value})
+        widget = _dropdown(cid, options, value)
+    elif p.kind == "choice":
+        widget = _dropdown(cid, [{"label": str(c), "value": c} for c in p.choices], value)
+    elif p.kind == "bool":
+        widget = _dropdown(cid, [{"label": "true", "value": True}, {"label": "false", "value": False}], value)
+    elif p.kind in ("int", "float"):
+        widget = _number_input(cid, value, p.kind, p.minimum, p.maximum)
+    else:
+        widget = dcc.Input(id=cid, type="text", value=value, debounce=True, className="text-input")
+    return html.Div([_label(label_text(name), param_tip(p)), widget], className="control")
+
+
+def method_block(name: str, enabled: bool, params: dict, catalog: dict):
+    """A method's switch (tooltip: summary and citation) and its parameters, shown when on."""
+    cls = REGISTRY[name]
+    tip = f"{cls.summary}. {cls.citation}"
+    return html.Div(
+        [
+            dcc.Checklist(
+                id={"type": METHOD, "method": name},
+                options=[{"label": html.Span(name, title=tip), "value": name}],
+                value=[name] if enabled else [],
+                className="method-switch",
+            ),
+            html.Div(cls.summary, className="method-summary", title=cls.citation),
+            html.Div(
+                [param_control(name, k, params[(name, k)], catalog) for k in cls.params],
+                id={"type": PARAMS_BOX, "method": name},
+                className="method-params",
+                style={"display": "block" if enabled else "none"},
+            ),
+        ],
+        className="method",
+    )
+
+
+def plan_controls(fields: dict, enabled: list, params: dict, catalog: dict) -> list:
+    """The Plan page's sidebar sections, from control values (state.control_values)."""
+    grouped = {p for _, paths in GROUPS for p in paths}
+    sections = []
+    for title, paths in GROUPS:
+        children = [field_control(p, fields[p], catalog) for p in paths if p in FIELD_PATHS]
+        if title == "GPUs and layout":
+            children.insert(0, html.Div(id="plan-gpus", className="gpus-note"))
+        sections.append(html.Details([html.Summary(title), *children], open=True, className="section"))
+    sections.append(
+        html.Details(
+            [
+                html.Summary(f"Methods ({len(REGISTRY)})"),
+                html.P("Switch methods on to stack them; they apply in the registry's stage order."),
+                *[method_block(name, name in enabled, params, catalog) for name in REGISTRY],
+            ],
+            open=True,
+            className="section",
+            id="plan-methods",
+        )
+    )
+    rest = [p for p in FIELD_PATHS if p not in grouped]
+    sections.append(
+        html.Details(
+            [html.Summary("Advanced"), *[field_control(p, fields[p], catalog) for p in rest]],
+            className="section",
+        )
+    )
+    return sections

@@ -1,0 +1,140 @@
+"""What the pages ask of the simulator, through its public API only.
+
+`plan_point` runs one scenario (`roofline.simulate(...).records()` and `op_table`); `context_curves`
+runs ONE vectorised sweep over `workload.prompt_tokens` (log-spaced, 1K to the model's maximum) per
+method stack; `compare_rows` costs a workload over layouts x hardware x method stacks. No cost
+formula lives here: every number comes from `roofline.simulate`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+from roofline.api import simulate
+from roofline.hwspecs import fabrics, list_hardware, load_hardware
+from roofline.models import list_models, load_model
+from roofline.simulator.methods import parse_methods
+from roofline.simulator.model import MoEFFN
+from roofline.simulator.planner import enumerate_layouts, pareto_front
+from roofline.simulator.results import op_table
+from roofline.simulator.scenario import ScenarioError
+
+CURVE_POINTS = 1000
+CURVE_MIN_TOKENS = 1024
+# When a config.json names no maximum context, the curves run to this many tokens.
+UNKNOWN_MAX_CONTEXT = 131072
+
+
+def catalog() -> dict:
+    """Valid names of the scenario's name fields (URL and import checks, dropdown options)."""
+    return {"model": list_models(), "hardware": list_hardware(), "topology.fabric": sorted(fabrics())}
+
+
+@dataclass
+class PlanPoint:
+    record: dict
+    prefill_ops: list
+    decode_ops: list
+    hardware: object  # roofline.simulator.hardware.Hardware
+
+
+def plan_point(doc: dict) -> PlanPoint:
+    """Simulate one scenario mapping (no sweep)."""
+    result = simulate(doc)
+    rec = result.records()[0]
+    return PlanPoint(
+        rec, op_table(result, 0, "prefill"), op_table(result, 0, "decode"), load_hardware(rec["hardware"])
+    )
+
+
+def max_context(doc: dict) -> int:
+    """The model's supported context after the stack's context-extension methods (if any)."""
+    model = load_model(doc["model"])
+    methods, _ = parse_methods(doc.get("methods") or [], "plan")
+    for m in methods:
+        model = m.apply_model(model)
+    return int(model.max_context_tokens or UNKNOWN_MAX_CONTEXT)
+
+
+def curve_prompts(doc: dict, points: int = CURVE_POINTS) -> np.ndarray:
+    """Log-spaced prompt lengths from 1K to the model's maximum (less the output), including the
+    plan's own prompt so the chosen point sits on the curve."""
+    wl = doc.get("workload") or {}
+    output = int(wl.get("output_tokens") or 0)
+    prompt = int(wl.get("prompt_tokens") or CURVE_MIN_TOKENS)
+    lo = max(CURVE_MIN_TOKENS, int(wl.get("shared_prefix_tokens") or 0))  # the prefix is part of the prompt
+    hi = max(max_context(doc) - output, lo * 2, prompt)
+    grid = np.unique(np.round(np.geomspace(lo, hi, points)).astype(np.int64))
+    return np.union1d(grid, [prompt]) if lo <= prompt else grid
+
+
+CURVE_COLUMNS = ("ttft_s", "tpot_s", "memory.total_bytes", "memory.capacity_bytes", "fits")
+
+
+def context_curves(doc: dict, points: int = CURVE_POINTS) -> dict:
+    """{label: {'prompt_tokens': array, 'ttft_s': ..., 'tpot_s': ..., 'memory.total_bytes': ...,
+    'fits': ...}} for the dense baseline and, when the plan has methods, for its stack: one sweep
+    scenario each. A stack the sweep rejects yields {'error': message} instead of columns."""
+    prompts = curve_prompts(doc, points)
+    stacks = [("baseline", [])]
+    if doc.get("methods"):
+        stacks.append(("+".join(m["name"] for m in doc["methods"]), doc["methods"]))
+    out = {}
+    for label, methods in stacks:
+        variant = copy.deepcopy(doc)
+        variant["methods"] = copy.deepcopy(methods)
+        variant["sweep"] = {"workload.prompt_tokens": [int(p) for p in prompts]}
+        try:
+            cols = simulate(variant).columns
+        except ScenarioError as exc:
+            out[label] = {"error": str(exc)}
+            continue
+        out[label] = {"prompt_tokens": prompts, **{k: np.asarray(cols[k]) for k in CURVE_COLUMNS}}
+    return out
+
+
+def compare_rows(doc: dict, hardware: list, gpus_max: int, stacks: list) -> tuple:
+    """(rows, problems): one row per (stack, layout, hardware) that the simulator accepts, each
+    {'stack', 'layout', 'record'}; problems name the stacks that no layout could run."""
+    model = load_model(doc["model"])
+    moe = any(isinstance(g.ffn, MoEFFN) for g in model.layer_groups)
+    rows, problems = [], []
+    for label, methods in stacks:
+        errors: list = []
+        count = 0
+        for layout in enumerate_layouts(gpus_max, moe):
+            variant = copy.deepcopy(doc)
+            variant["methods"] = copy.deepcopy(methods)
+            variant["gpus"] = None
+            variant["parallelism"] = dict(doc.get("parallelism") or {}, **layout)
+            variant["sweep"] = {"hardware": list(hardware)}
+            try:
+                records = simulate(variant).records()
+            except ScenarioError as exc:
+                errors.append(str(exc))  # a layout this model or stack cannot take
+                continue
+            for rec in records:
+                rows.append({"stack": label, "layout": layout, "record": rec})
+                count += 1
+        if not count and errors:
+            problems.append(f"{label}: {errors[0]}")
+    return rows, problems
+
+
+def mark_front(rows: list, latency_key: str, ttft_max=None, tpot_max=None) -> None:
+    """Add 'pareto' (cost vs latency among layouts that fit) and 'meets_sla' to each row."""
+    cost = [r["record"]["cost"]["usd_per_million_output_tokens"] or float("inf") for r in rows]
+    latency = [r["record"][latency_key] or float("inf") for r in rows]
+    fits = [r["record"]["fits"] for r in rows]
+    front = pareto_front(cost, latency, fits) if rows else []
+    for r, on_front in zip(rows, front):
+        rec = r["record"]
+        r["pareto"] = bool(on_front)
+        r["meets_sla"] = bool(
+            rec["fits"]
+            and (ttft_max is None or (rec["ttft_s"] is not None and rec["ttft_s"] <= ttft_max))
+            and (tpot_max is None or (rec["tpot_s"] is not None and rec["tpot_s"] <= tpot_max))
+        )

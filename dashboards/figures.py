@@ -1,0 +1,393 @@
+"""Pure builders of what the pages show, from simulator results (records, op tables, sweep
+columns) and calibration data: plotly figures and the KPI list. No I/O, no Dash, no cost formulas.
+
+The roofline, time-by-op-kind and memory figures are the CLI's (`roofline/cli/plot.py`), reused.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from roofline.cli.format import si_time
+from roofline.cli.plot import (
+    BOUND_COLOURS,
+    PALETTE,
+    make_breakdown_figure,
+    make_memory_figure,
+    make_roofline_figure,
+)
+from roofline.simulator.units import GIB
+
+__all__ = [
+    "make_roofline_figure",
+    "make_breakdown_figure",
+    "make_memory_figure",
+    "make_plan_roofline_figure",
+    "make_curves_figure",
+    "make_pareto_figure",
+    "make_fit_figure",
+    "make_validation_figure",
+    "kpi_items",
+    "message_figure",
+]
+
+COMPACT = {"margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "height": 380}
+
+
+def _go():
+    import plotly.graph_objects as go
+
+    return go
+
+
+def message_figure(text: str):
+    """An empty figure that says why there is nothing to plot."""
+    go = _go()
+    fig = go.Figure()
+    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, height=260)
+    return fig
+
+
+def make_plan_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list, activations: str = "bf16"):
+    """The CLI's roofline plus the roof of the activation format when it is not bf16 (fp8 GEMMs
+    run against the fp8 peak)."""
+    go = _go()
+    fig = make_roofline_figure(hw, rec, prefill_ops, decode_ops)
+    if activations not in ("bf16", "fp16") and hw.peak(activations) != hw.peak("bf16"):
+        x = np.logspace(-2, 5, 200)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=np.minimum(hw.peak(activations), x * hw.memory_bandwidth),
+                mode="lines",
+                name=f"roofline ({activations})",
+                line={"color": "grey", "dash": "dot"},
+            )
+        )
+    fig.update_layout(**COMPACT, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def compact(fig):
+    """A CLI figure sized for a dashboard card."""
+    fig.update_layout(**COMPACT)
+    return fig
+
+
+# --- KPIs ------------------------------------------------------------------------------------------
+
+
+def _tokens(n) -> str:
+    return "unlimited" if n is None else f"{n:,}"
+
+
+def kpi_items(rec: dict) -> list:
+    """[{key, label, value, detail, ok}] for the Plan page's cards, from one SPEC.md record."""
+    m = rec["memory"]
+    cost = rec["cost"]
+    usd = cost["usd_per_million_output_tokens"]
+    joules = rec["energy"]["joules_per_output_token"]
+    tput = rec["throughput_tokens_per_s_per_gpu"]
+    fits = rec["fits"]
+    return [
+        {
+            "key": "ttft",
+            "label": "TTFT",
+            "value": si_time(rec["ttft_s"]),
+            "detail": f"prefill {rec['prefill']['bound']}-bound",
+            "ok": True,
+        },
+        {
+            "key": "tpot",
+            "label": "TPOT",
+            "value": si_time(rec["tpot_s"]),
+            "detail": f"decode {rec['decode']['bound']}-bound",
+            "ok": True,
+        },
+        {
+            "key": "throughput",
+            "label": "Throughput / GPU",
+            "value": "-" if tput is None else f"{tput:,.4g} tok/s",
+            "detail": f"output tokens, {rec['gpus']} GPU(s)",
+            "ok": True,
+        },
+        {
+            "key": "max-batch",
+            "label": "Max batch",
+            "value": f"{rec['max_batch']:,}",
+            "detail": "at this prompt + output",
+            "ok": rec["max_batch"] > 0,
+        },
+        {
+            "key": "max-context",
+            "label": "Max context",
+            "value": _tokens(rec["max_context_tokens"]),
+            "detail": "tokens at this batch",
+            "ok": True,
+        },
+        {
+            "key": "cost",
+            "label": "$ / M output tokens",
+            "value": "-" if usd is None else f"${usd:,.4g}",
+            "detail": f"${cost['usd_per_hour']:,.4g}/h for {rec['gpus']} GPU(s)"
+            if cost["usd_per_hour"] is not None
+            else "",
+            "ok": True,
+        },
+        {
+            "key": "energy",
+            "label": "J / output token",
+            "value": "-" if joules is None else f"{joules:,.4g} J",
+            "detail": "at TDP",
+            "ok": True,
+        },
+        {
+            "key": "fits",
+            "label": "Fits in memory",
+            "value": "yes" if fits else "no",
+            "detail": (
+                f"{m['total_bytes'] / GIB:.1f} of {m['capacity_bytes'] / GIB:.1f} GiB per GPU"
+                if fits
+                else rec.get("fit_reason", "")
+            ),
+            "ok": fits,
+        },
+    ]
+
+
+# --- context-length curves -------------------------------------------------------------------------
+
+
+def make_curves_figure(curves: dict, prompt_tokens: int | None = None):
+    """TTFT, TPOT and memory per GPU over the prompt length (log axis), one line per stack
+    (baseline dashed), the capacity as a dotted line and the plan's prompt as a vertical line."""
+    go = _go()
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.06,
+        subplot_titles=("TTFT (s)", "TPOT (ms)", "memory per GPU (GiB)"),
+    )
+    notes = []
+    capacity = None
+    for i, (label, cols) in enumerate(curves.items()):
+        if "error" in cols:
+            notes.append(f"{label}: {cols['error']}")
+            continue
+        x = np.asarray(cols["prompt_tokens"])
+        colour = PALETTE[i % len(PALETTE)]
+        dash = "dash" if label == "baseline" else "solid"
+        for row, key, scale in ((1, "ttft_s", 1.0), (2, "tpot_s", 1e3), (3, "memory.total_bytes", 1 / GIB)):
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=np.asarray(cols[key], dtype=float) * scale,
+                    mode="lines",
+                    name=label,
+                    legendgroup=label,
+                    showlegend=row == 1,
+                    line={"color": colour, "dash": dash},
+                ),
+                row,
+                1,
+            )
+        capacity = float(np.max(cols["memory.capacity_bytes"])) / GIB
+    if capacity is not None:
+        fig.add_hline(
+            y=capacity,
+            line_dash="dot",
+            line_color="black",
+            row=3,
+            col=1,
+            annotation_text="capacity",
+            annotation_position="top left",
+        )
+    if prompt_tokens:
+        fig.add_vline(x=prompt_tokens, line_dash="dot", line_color="grey")
+    fig.update_xaxes(type="log")
+    fig.update_xaxes(title_text="prompt tokens", row=3, col=1)
+    fig.update_yaxes(type="log", row=1, col=1)
+    title = "TTFT, TPOT and memory over context length"
+    if notes:
+        title += "<br><sup>" + "<br>".join(n[:160] for n in notes) + "</sup>"
+    fig.update_layout(
+        title=title, height=720, margin={"l": 60, "r": 20, "t": 80, "b": 50}, uirevision="curves"
+    )
+    return fig
+
+
+# --- compare ---------------------------------------------------------------------------------------
+
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star", "hexagon", "pentagon")
+
+
+def _layout_text(layout: dict) -> str:
+    return " ".join(f"{k}{v}" for k, v in layout.items() if v != 1) or "single GPU"
+
+
+def make_pareto_figure(rows: list, latency_key: str = "tpot_s", ttft_max=None, tpot_max=None):
+    """$ per million output tokens vs latency (TPOT or TTFT) of every layout that fits: colour by
+    method stack, symbol by hardware, filled when it meets the SLA, the Pareto front as a line and
+    the SLA as dashed lines."""
+    go = _go()
+    scale, unit = (1e3, "ms") if latency_key == "tpot_s" else (1.0, "s")
+    name = "TPOT" if latency_key == "tpot_s" else "TTFT"
+    fits = [r for r in rows if r["record"]["fits"] and r["record"][latency_key] is not None]
+    if not fits:
+        return message_figure("no layout fits in memory: raise the GPU budget or change the workload")
+    stacks = list(dict.fromkeys(r["stack"] for r in fits))
+    hardware = list(dict.fromkeys(r["record"]["hardware"] for r in fits))
+    fig = go.Figure()
+    for si, stack in enumerate(stacks):
+        for hi, hw in enumerate(hardware):
+            pts = [r for r in fits if r["stack"] == stack and r["record"]["hardware"] == hw]
+            if not pts:
+                continue
+            symbol = SYMBOLS[hi % len(SYMBOLS)]
+            fig.add_trace(
+                go.Scatter(
+                    x=[r["record"][latency_key] * scale for r in pts],
+                    y=[r["record"]["cost"]["usd_per_million_output_tokens"] for r in pts],
+                    mode="markers",
+                    name=f"{stack} on {hw}",
+                    marker={
+                        "color": PALETTE[si % len(PALETTE)],
+                        "size": 10,
+                        "symbol": [symbol if r.get("meets_sla", True) else symbol + "-open" for r in pts],
+                        "line": {"width": 1, "color": PALETTE[si % len(PALETTE)]},
+                    },
+                    text=[
+                        f"{stack} | {hw} x{r['record']['gpus']} ({_layout_text(r['layout'])})<br>"
+                        f"TTFT {si_time(r['record']['ttft_s'])}, TPOT {si_time(r['record']['tpot_s'])}, "
+                        f"${r['record']['cost']['usd_per_million_output_tokens']:.4g}/M"
+                        for r in pts
+                    ],
+                    hoverinfo="text",
+                )
+            )
+    front = sorted(
+        (r for r in fits if r.get("pareto")),
+        key=lambda r: r["record"]["cost"]["usd_per_million_output_tokens"],
+    )
+    if front:
+        fig.add_trace(
+            go.Scatter(
+                x=[r["record"][latency_key] * scale for r in front],
+                y=[r["record"]["cost"]["usd_per_million_output_tokens"] for r in front],
+                mode="lines",
+                name="Pareto front",
+                line={"color": "black", "width": 1, "shape": "hv"},
+                hoverinfo="skip",
+            )
+        )
+    sla = tpot_max if latency_key == "tpot_s" else ttft_max
+    if sla:
+        fig.add_vline(
+            x=sla * scale,
+            line_dash="dash",
+            line_color="#d62728",
+            annotation_text=f"{name} SLA {sla * scale:g} {unit}",
+        )
+    fig.update_layout(
+        title=f"$ per million output tokens vs {name} (hollow: misses the SLA)",
+        xaxis={"type": "log", "title": f"{name} ({unit})"},
+        yaxis={"type": "log", "title": "$ / M output tokens"},
+        height=520,
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+    )
+    return fig
+
+
+# --- calibration -----------------------------------------------------------------------------------
+
+
+def make_fit_figure(curve: dict):
+    """Measured points against the fitted curve (top) and the relative residuals (bottom).
+    curve: {title, x_label, y_label, x, measured, fitted (may hold None)}."""
+    go = _go()
+    from plotly.subplots import make_subplots
+
+    x = np.asarray(curve["x"], dtype=float)
+    measured = np.asarray(curve["measured"], dtype=float)
+    fitted = np.asarray(
+        [np.nan if v is None else v for v in curve.get("fitted") or [None] * len(x)], dtype=float
+    )
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.08)
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=measured, mode="markers", name="measured", marker={"color": BOUND_COLOURS["memory"]}
+        ),
+        1,
+        1,
+    )
+    if np.isfinite(fitted).any():
+        order = np.argsort(x)
+        fig.add_trace(
+            go.Scatter(x=x[order], y=fitted[order], mode="lines", name="fitted", line={"color": "black"}),
+            1,
+            1,
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            residual = (measured - fitted) / fitted * 100
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=residual, mode="markers", name="residual", marker={"color": BOUND_COLOURS["compute"]}
+            ),
+            2,
+            1,
+        )
+        fig.add_hline(y=0, line_color="grey", row=2, col=1)
+    positive = x[np.isfinite(x)]
+    if positive.size and (positive > 0).all() and positive.max() / max(positive.min(), 1e-300) > 20:
+        fig.update_xaxes(type="log")
+    fig.update_xaxes(title_text=curve.get("x_label", "x"), row=2, col=1)
+    fig.update_yaxes(title_text=curve.get("y_label", "measured"), row=1, col=1)
+    fig.update_yaxes(title_text="residual (%)", row=2, col=1)
+    fig.update_layout(title=curve.get("title", ""), height=420, margin={"l": 60, "r": 20, "t": 50, "b": 50})
+    return fig
+
+
+def make_validation_figure(report: dict):
+    """Measured vs predicted times of a validation report, with the y = x line.
+    report: {title, points: [{label, measured, predicted}]}."""
+    go = _go()
+    pts = [p for p in report["points"] if p["measured"] and p["predicted"]]
+    if not pts:
+        return message_figure("no points with both a measured and a predicted value")
+    measured = [p["measured"] for p in pts]
+    predicted = [p["predicted"] for p in pts]
+    lo, hi = min(measured + predicted), max(measured + predicted)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="predicted = measured", line={"color": "grey"})
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=measured,
+            y=predicted,
+            mode="markers",
+            name="points",
+            text=[
+                f"{p['label']}: measured {si_time(p['measured'])}, predicted {si_time(p['predicted'])} "
+                f"({(p['predicted'] / p['measured'] - 1) * 100:+.1f}%)"
+                for p in pts
+            ],
+            hoverinfo="text",
+            marker={"size": 9},
+        )
+    )
+    log = lo > 0 and math.isfinite(hi / lo) and hi / lo > 20
+    fig.update_layout(
+        title=report.get("title", "measured vs predicted"),
+        xaxis={"type": "log" if log else "linear", "title": "measured (s)"},
+        yaxis={"type": "log" if log else "linear", "title": "predicted (s)"},
+        height=420,
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+    )
+    return fig

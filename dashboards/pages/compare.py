@@ -1,0 +1,253 @@
+"""Compare page: the Plan's workload across hardware, parallel layouts and method stacks, as a
+table and a Pareto chart of $ per million output tokens vs TPOT (or TTFT) with user-set SLA lines.
+
+The workload comes from the URL query (the same encoding as the Plan page, so the navigation link
+carries the current plan). Callbacks are plain functions registered by `register_callbacks(app)`.
+"""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, dcc, html
+
+from roofline.cli.format import si_time
+from roofline.dashboards import evaluate, figures, state
+from roofline.dashboards.components import alert, table
+from roofline.dashboards.settings import settings, user_message
+
+try:
+    dash.register_page(__name__, path="/compare", name="Compare", title="roofline: compare", order=1)
+except dash.exceptions.PageError:  # imported outside an app (tests call the functions directly)
+    pass
+
+GPUS_MAX_LIMIT = 64
+
+
+def layout(**query):
+    cat = evaluate.catalog()
+    try:
+        values, problems = state.from_query(query, cat, settings()["upload_dir"])
+    except Exception as exc:
+        values, problems = dict(state.DEFAULTS), [user_message(exc, "reading the URL")]
+    return build_layout(values, problems, cat)
+
+
+def _number(cid, value, label, tip, step="any", minimum=0):
+    return html.Div(
+        [
+            html.Label(label, title=tip, className="control-label"),
+            dcc.Input(
+                id=cid,
+                type="number",
+                value=value,
+                min=minimum,
+                step=step,
+                debounce=True,
+                className="number-input",
+            ),
+        ],
+        className="control",
+    )
+
+
+def build_layout(values: dict, problems: list, cat: dict):
+    gpus = state.gpus_of(values) or 1
+    stacks = "dense, " + (state.stack_label(values) if values["methods"] else "kv_quant, kv_quant+quest")
+    query = state.to_query(values)
+    summary = (
+        f"{values['model']}, prompt {values['workload.prompt_tokens']:,} + output "
+        f"{values['workload.output_tokens']:,} tokens, batch {values['workload.batch']}, "
+        f"weights/activations/KV {values['dtype.weights']}/{values['dtype.activations']}/{values['dtype.kv']}, "
+        f"methods: {state.stack_label(values)}"
+        if isinstance(values["workload.prompt_tokens"], int)
+        else values["model"]
+    )
+    sidebar = html.Aside(
+        [
+            html.Div(
+                [
+                    html.Strong("Workload (from the Plan): "),
+                    summary,
+                    " ",
+                    dcc.Link("edit in Plan", href="/?" + query),
+                ],
+                className="note",
+            ),
+            alert(problems, "warning", "Some URL parameters were not used:"),
+            html.Div(
+                [
+                    html.Label(
+                        "hardware",
+                        title="GPUs to compare (hardware is swept in one pass)",
+                        className="control-label",
+                    ),
+                    dcc.Dropdown(
+                        id="compare-hardware",
+                        options=[{"label": h, "value": h} for h in cat["hardware"]],
+                        value=list(dict.fromkeys([values["hardware"], "h100-sxm", "h200"])),
+                        multi=True,
+                    ),
+                ],
+                className="control control-stacked",
+            ),
+            _number(
+                "compare-gpus-max",
+                max(gpus, 8),
+                "GPU budget",
+                f"Largest GPU count: every tp/pp/cp/dp(/ep) layout of powers of two up to it (1..{GPUS_MAX_LIMIT})",
+                step=1,
+                minimum=1,
+            ),
+            html.Div(
+                [
+                    html.Label(
+                        "method stacks",
+                        title="Comma-separated stacks, methods joined by '+'; 'dense' is no methods. "
+                        "Parameters come from the Plan's methods, else each method's suggested values.",
+                        className="control-label",
+                    ),
+                    dcc.Input(
+                        id="compare-stacks", type="text", value=stacks, debounce=True, className="text-input"
+                    ),
+                ],
+                className="control control-stacked",
+            ),
+            html.Div(
+                [
+                    html.Label("latency axis", className="control-label"),
+                    dcc.RadioItems(
+                        id="compare-latency",
+                        options=[{"label": "TPOT", "value": "tpot_s"}, {"label": "TTFT", "value": "ttft_s"}],
+                        value="tpot_s",
+                        inline=True,
+                    ),
+                ],
+                className="control",
+            ),
+            _number(
+                "compare-ttft-max",
+                None,
+                "SLA: TTFT at most (s)",
+                "Time to first token, seconds; empty = no limit",
+            ),
+            _number(
+                "compare-tpot-max",
+                None,
+                "SLA: TPOT at most (ms)",
+                "Time per output token, milliseconds; empty = no limit",
+            ),
+            dcc.Checklist(
+                id="compare-all",
+                options=[{"label": "list every layout that fits (not only the front)", "value": "all"}],
+                value=[],
+            ),
+            dcc.Store(id="compare-base", data=query),
+        ],
+        className="sidebar",
+    )
+    main = html.Main(
+        [
+            html.Div(id="compare-alert"),
+            dcc.Graph(id="compare-pareto", className="card", config={"displaylogo": False}),
+            html.Div(id="compare-summary", className="note"),
+            html.Div(id="compare-table"),
+        ],
+        className="content",
+    )
+    return html.Div([sidebar, main], className="page compare")
+
+
+def _layout_cells(layout: dict) -> str:
+    return " ".join(f"{k}{v}" for k, v in layout.items())
+
+
+def update_compare(base_query, hardware, gpus_max, stacks_text, latency, ttft_max, tpot_max_ms, show_all):
+    """Controls -> (alert, Pareto figure, summary line, table)."""
+    empty = figures.message_figure("nothing to compare yet")
+    upload_dir = settings()["upload_dir"]
+    try:
+        values, _ = state.from_query(state.parse_query(base_query or ""), evaluate.catalog(), upload_dir)
+        problems = []
+        if not hardware:
+            problems.append("choose at least one hardware")
+        if not isinstance(gpus_max, (int, float)) or not 1 <= gpus_max <= GPUS_MAX_LIMIT:
+            problems.append(f"GPU budget: give 1..{GPUS_MAX_LIMIT}")
+        for name, v in (("TTFT SLA", ttft_max), ("TPOT SLA", tpot_max_ms)):
+            if v is not None and not v > 0:
+                problems.append(f"{name}: must be a positive number (or empty for no limit)")
+        stacks, stack_problems = state.parse_stacks(stacks_text, values["methods"])
+        problems += stack_problems
+        if problems:
+            return alert(problems), empty, None, None
+        doc = state.to_scenario(values, upload_dir)
+        rows, run_problems = evaluate.compare_rows(doc, hardware, int(gpus_max), stacks)
+        tpot_max = tpot_max_ms / 1e3 if tpot_max_ms else None
+        evaluate.mark_front(rows, latency, ttft_max or None, tpot_max)
+    except Exception as exc:
+        return alert(user_message(exc, "comparing layouts")), empty, None, None
+    fig = figures.make_pareto_figure(rows, latency, ttft_max or None, tpot_max)
+    fitting = [r for r in rows if r["record"]["fits"]]
+    shown = fitting if show_all else [r for r in fitting if r["pareto"]]
+    shown.sort(
+        key=lambda r: (
+            r["record"]["cost"]["usd_per_million_output_tokens"] or float("inf"),
+            r["record"][latency] or 0,
+        )
+    )
+    head = [
+        "stack",
+        "hardware",
+        "GPUs",
+        "layout",
+        "TTFT",
+        "TPOT",
+        "$/M out",
+        "J/token",
+        "bound p/d",
+        "SLA",
+        "front",
+    ]
+    cells = [
+        [
+            r["stack"],
+            r["record"]["hardware"],
+            r["record"]["gpus"],
+            _layout_cells(r["layout"]),
+            si_time(r["record"]["ttft_s"]),
+            si_time(r["record"]["tpot_s"]),
+            f"{r['record']['cost']['usd_per_million_output_tokens']:.4g}",
+            f"{r['record']['energy']['joules_per_output_token']:.3g}",
+            f"{r['record']['prefill']['bound']}/{r['record']['decode']['bound']}",
+            "meets" if r["meets_sla"] else "-",
+            "yes" if r["pareto"] else "",
+        ]
+        for r in shown
+    ]
+    classes = ["front" if r["pareto"] else "" for r in shown]
+    summary = (
+        f"{len(rows)} layouts x hardware x stacks evaluated, {len(fitting)} fit in memory, "
+        f"{sum(r['pareto'] for r in rows)} on the Pareto front, {sum(r['meets_sla'] for r in rows)} meet the SLA."
+    )
+    return (
+        alert(run_problems, "warning", "Stacks that no layout could run:"),
+        fig,
+        summary,
+        table(head, cells, classes, table_id="compare-rows"),
+    )
+
+
+def register_callbacks(app) -> None:
+    app.callback(
+        Output("compare-alert", "children"),
+        Output("compare-pareto", "figure"),
+        Output("compare-summary", "children"),
+        Output("compare-table", "children"),
+        State("compare-base", "data"),
+        Input("compare-hardware", "value"),
+        Input("compare-gpus-max", "value"),
+        Input("compare-stacks", "value"),
+        Input("compare-latency", "value"),
+        Input("compare-ttft-max", "value"),
+        Input("compare-tpot-max", "value"),
+        Input("compare-all", "value"),
+    )(update_compare)

@@ -1,0 +1,234 @@
+"""Read calibration profiles (hwspecs/calibration/*.yaml) and validation reports
+(docs/validation/*.json) for the Calibration page, tolerating whatever keys are present.
+
+A profile is walked as a tree: every mapping with a `points:` list becomes a measured-vs-fitted
+curve (points as {x-like, measured-like, fitted-like} mappings or [x, measured, fitted] lists;
+collective entries with an alpha-beta `fit:` get their fitted times from `profilers/fitting.py`),
+every `provenance:` mapping is shown as provenance, entries marked `skipped:` become notes. A
+validation report is walked the same way for mappings holding both a measured and a predicted
+time. Files are size-limited and parsed with yaml.safe_load / json only; a file that cannot be
+read is listed with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import yaml
+
+MAX_FILE_BYTES = 8 * 2**20
+
+X_KEYS = ("x", "bytes", "tokens", "size", "seq_len", "context", "kv_tokens", "batch", "m", "n", "k", "flops")
+MEASURED_KEYS = (
+    "measured",
+    "measured_s",
+    "seconds",
+    "time_s",
+    "measured_efficiency",
+    "efficiency",
+    "achieved",
+    "y",
+)
+FITTED_KEYS = ("fitted", "fitted_s", "predicted", "predicted_s", "fit", "fitted_efficiency", "model_s")
+VALIDATION_MEASURED = ("measured_s", "measured", "measured_time_s", "measured_seconds")
+VALIDATION_PREDICTED = ("predicted_s", "predicted", "predicted_time_s", "predicted_seconds")
+LABEL_KEYS = ("label", "name", "case", "model", "phase", "op", "kind", "shape")
+
+
+class ProfileError(ValueError):
+    """A file the page cannot read."""
+
+
+def _number(v) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _first(keys, mapping: dict):
+    return next((k for k in keys if _number(mapping.get(k)) is not None), None)
+
+
+def read_file(path: Path):
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ProfileError(f"larger than {MAX_FILE_BYTES // 2**20} MiB")
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ProfileError(
+            f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {str(exc)[:300]}"
+        ) from None
+    except RecursionError:
+        raise ProfileError("nested too deeply") from None
+
+
+def flat_items(mapping: dict, prefix: str = "") -> list:
+    """[(dotted key, value text)] of a mapping, lists of scalars joined."""
+    out = []
+    for k, v in mapping.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out += flat_items(v, key + ".")
+        elif isinstance(v, list) and all(not isinstance(x, (dict, list)) for x in v):
+            out.append((key, ", ".join(map(str, v))))
+        elif isinstance(v, list):
+            out.append((key, f"[{len(v)} entries]"))
+        else:
+            out.append((key, str(v)))
+    return out
+
+
+def _alpha_beta_fitted(entry: dict, xs: list) -> list | None:
+    """Fitted seconds of a collective entry (collectives: ... ops: {op: {latency_steps,
+    busbw_factor, fit: {alpha_s, beta_Bps}}}), via the profiler's own fit model."""
+    fit = entry.get("fit")
+    if not isinstance(fit, dict):
+        return None
+    alpha, beta = _number(fit.get("alpha_s")), fit.get("beta_Bps")
+    steps, factor = _number(entry.get("latency_steps")), _number(entry.get("busbw_factor"))
+    if alpha is None or steps is None or factor is None or isinstance(beta, bool):
+        return None
+    try:
+        beta = float(beta)
+    except (TypeError, ValueError):
+        return None
+    from roofline.profilers.fitting import AlphaBetaFit
+
+    fitted = AlphaBetaFit(alpha, beta, 0.0).seconds(xs, int(steps), factor)
+    return [float(v) for v in fitted]
+
+
+def curve_from(entry: dict, title: str) -> dict | None:
+    """A {title, x_label, y_label, x, measured, fitted, params} curve from a mapping with points."""
+    xs, measured, fitted = [], [], []
+    x_key = m_key = f_key = None
+    for p in entry.get("points") or []:
+        if isinstance(p, (list, tuple)) and len(p) >= 2:
+            x, m, f = _number(p[0]), _number(p[1]), _number(p[2]) if len(p) > 2 else None
+        elif isinstance(p, dict):
+            x_key = x_key or _first(X_KEYS, p)
+            m_key = m_key or _first(MEASURED_KEYS, p)
+            if x_key is None or m_key is None:
+                numeric = [k for k in p if _number(p[k]) is not None and k not in FITTED_KEYS]
+                x_key = x_key or (numeric[0] if numeric else None)
+                m_key = m_key or next((k for k in numeric if k != x_key), None)
+            f_key = f_key or _first(FITTED_KEYS, p)
+            x, m = _number(p.get(x_key)), _number(p.get(m_key))
+            f = _number(p.get(f_key)) if f_key else None
+        else:
+            continue
+        if x is None or m is None:
+            continue
+        xs.append(x)
+        measured.append(m)
+        fitted.append(f)
+    if not xs:
+        return None
+    if all(f is None for f in fitted):
+        fitted = _alpha_beta_fitted(entry, xs) or fitted
+    params = flat_items({k: v for k, v in entry.items() if k != "points" and not isinstance(v, list)})
+    return {
+        "title": title,
+        "x_label": x_key or "x",
+        "y_label": m_key or "measured",
+        "x": xs,
+        "measured": measured,
+        "fitted": fitted,
+        "params": params,
+    }
+
+
+def walk_profile(doc, path: tuple = ()) -> dict:
+    """{'curves': [...], 'provenance': [(title, items)], 'notes': [...]} from a profile tree."""
+    out = {"curves": [], "provenance": [], "notes": []}
+    if not isinstance(doc, dict):
+        return out
+    title = " / ".join(map(str, path))
+    if isinstance(doc.get("points"), list):
+        curve = curve_from(doc, title or "curve")
+        if curve:
+            out["curves"].append(curve)
+        else:
+            out["notes"].append(f"{title}: no numeric points")
+    if "skipped" in doc:
+        out["notes"].append(f"{title}: skipped ({doc['skipped']})")
+    for k, v in doc.items():
+        if k == "provenance" and isinstance(v, dict):
+            out["provenance"].append((title or "profile", flat_items(v)))
+        elif isinstance(v, dict) and k not in ("fit",):
+            sub = walk_profile(v, (*path, k))
+            for key in out:
+                out[key] += sub[key]
+    return out
+
+
+def load_profiles(directory) -> list:
+    """One entry per *.yaml / *.yml in `directory`: {file, error} or {file, fields, curves,
+    provenance, notes}; [] when the folder is missing or empty."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        entry = {"file": path.name}
+        try:
+            doc = read_file(path)
+        except (ProfileError, OSError, UnicodeDecodeError) as exc:
+            entry["error"] = str(exc)
+            out.append(entry)
+            continue
+        if not isinstance(doc, dict):
+            entry["error"] = "not a YAML mapping"
+            out.append(entry)
+            continue
+        entry.update(walk_profile(doc))
+        entry["fields"] = [(k, str(v)) for k, v in doc.items() if not isinstance(v, (dict, list))]
+        out.append(entry)
+    return out
+
+
+def _label(mapping: dict, path: tuple) -> str:
+    parts = [str(p) for p in path if not isinstance(p, int)]
+    parts += [str(mapping[k]) for k in LABEL_KEYS if isinstance(mapping.get(k), (str, int, float))]
+    return " / ".join(dict.fromkeys(parts)) or "point"
+
+
+def validation_points(doc, path: tuple = ()) -> list:
+    """[{label, measured, predicted}] from every mapping holding a measured and a predicted time."""
+    out = []
+    if isinstance(doc, dict):
+        m, p = _first(VALIDATION_MEASURED, doc), _first(VALIDATION_PREDICTED, doc)
+        if m and p:
+            out.append({"label": _label(doc, path), "measured": float(doc[m]), "predicted": float(doc[p])})
+        for k, v in doc.items():
+            if isinstance(v, (dict, list)) and k != "provenance":
+                out += validation_points(v, (*path, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += validation_points(v, (*path, i))
+    return out
+
+
+def load_validation_reports(directory) -> list:
+    """One entry per *.json in `directory`: {file, error} or {file, title, points, provenance}."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        entry = {"file": path.name, "title": path.stem}
+        try:
+            doc = read_file(path)
+        except (ProfileError, OSError, UnicodeDecodeError) as exc:
+            entry["error"] = str(exc)
+            out.append(entry)
+            continue
+        entry["points"] = validation_points(doc)
+        prov = doc.get("provenance") if isinstance(doc, dict) else None
+        entry["provenance"] = flat_items(prov) if isinstance(prov, dict) else []
+        out.append(entry)
+    return out

@@ -1,0 +1,52 @@
+"""Per-app settings (folders) and turning exceptions into messages for the page.
+
+`create_app` stores the folders in the Flask config; page layouts and callbacks read them here, and
+fall back to the defaults when called outside an app (tests call them directly).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import roofline
+from roofline.dashboards.profiles import ProfileError
+from roofline.dashboards.uploads import UploadError, default_upload_dir
+from roofline.hwspecs import HERE as HWSPECS_DIR
+from roofline.hwspecs import HardwareSpecError
+from roofline.simulator.model import ModelConfigError
+from roofline.simulator.scenario import ScenarioError
+
+CONFIG_KEY = "ROOFLINE_DASHBOARD"
+LOG = logging.getLogger("roofline.dashboards")
+USER_ERRORS = (ScenarioError, HardwareSpecError, ModelConfigError, UploadError, ProfileError)
+
+
+def default_settings() -> dict:
+    return {
+        "calibration_dir": HWSPECS_DIR / "calibration",
+        "validation_dir": Path(roofline.__file__).resolve().parents[1] / "docs" / "validation",
+        "upload_dir": default_upload_dir(),
+    }
+
+
+def settings() -> dict:
+    """The running app's folders, or the defaults outside an app."""
+    try:
+        from flask import current_app
+
+        return current_app.config.get(CONFIG_KEY) or default_settings()
+    except RuntimeError:  # no app context: a test calling a callback directly
+        return default_settings()
+
+
+def user_message(exc: BaseException, doing: str) -> str:
+    """The message the page shows: bad input says what is wrong; anything else is logged here
+    with its traceback and the page gets a short generic message (never a traceback)."""
+    if isinstance(exc, USER_ERRORS):
+        return str(exc)
+    LOG.exception("dashboard: unexpected error while %s", doing)
+    return (
+        f"Internal error while {doing} ({type(exc).__name__}); it has been logged on the server. "
+        "Change the input or report this plan's URL."
+    )

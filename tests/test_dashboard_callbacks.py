@@ -1,0 +1,574 @@
+"""Dashboard logic without a browser: the Plan state (controls <-> scenario <-> URL <-> YAML), the
+page callbacks called directly, uploads, the Compare and Calibration pages, and the CLI entry."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from dash import no_update
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import roofline
+from roofline.api import load_scenario
+from roofline.cli.main import main
+from roofline.dashboards import evaluate, figures, profiles, state, uploads
+from roofline.dashboards.pages import calibration, compare, plan
+from roofline.simulator.methods import REGISTRY
+from roofline.simulator.methods.base_method import REQUIRED
+from roofline.simulator.scenario import SCHEMA, ScenarioError
+
+CATALOG = evaluate.catalog()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def with_methods(*specs, **fields) -> dict:
+    values = dict(state.DEFAULTS, **fields)
+    values["methods"] = [state.full_method(s) for s in specs]
+    return values
+
+
+def data_url(text: str, mime: str = "application/octet-stream") -> str:
+    return f"data:{mime};base64," + base64.b64encode(text.encode()).decode()
+
+
+def text_of(component) -> str:
+    """All text in a Dash component tree."""
+    if component is None:
+        return ""
+    if isinstance(component, (str, int, float)):
+        return str(component)
+    if isinstance(component, (list, tuple)):
+        return " ".join(text_of(c) for c in component)
+    return text_of(getattr(component, "children", None))
+
+
+def walk(component):
+    """Every component in a tree, including components in checklist option labels."""
+    if isinstance(component, (list, tuple)):
+        for c in component:
+            yield from walk(c)
+        return
+    if component is None or isinstance(component, (str, int, float)):
+        return
+    yield component
+    yield from walk(getattr(component, "children", None))
+    for option in getattr(component, "options", None) or []:
+        if isinstance(option, dict):
+            yield from walk(option.get("label"))
+
+
+def kpis(cards) -> dict:
+    return {c.id.removeprefix("kpi-"): c.children[1].children for c in cards}
+
+
+def run_plan(values):
+    return plan.update_plan(*plan.callback_args(values))
+
+
+# --- state -----------------------------------------------------------------------------------------
+
+ROUND_TRIP = [
+    dict(state.DEFAULTS),
+    with_methods({"name": "kv_quant", "bits": 4}, {"name": "quest", "token_budget": 2048}),
+    with_methods(
+        {"name": "speculative", "draft_model": "llama-3.2-1b", "draft_tokens": 5, "acceptance_rate": 0.8},
+        **{"workload.prefill_chunk_tokens": None, "pricing.usd_per_gpu_hour": 1.5, "parallelism.tp": 2},
+    ),
+    with_methods(
+        {"name": "kv_offload", "resident_fraction": 0.25, "swap_per_request": True},
+        {"name": "minference", "density": 0.05, "pattern": "a-shape"},
+        **{"hardware": "a100-80gb-sxm", "dtype.kv": "fp8", "runtime.overlap": "overlap", "name": "my plan"},
+    ),
+]
+
+
+@pytest.mark.parametrize("values", ROUND_TRIP, ids=range(len(ROUND_TRIP)))
+def test_url_round_trip(values):
+    query = state.to_query(values)
+    back, problems = state.from_query(state.parse_query("?" + query), CATALOG)
+    assert problems == []
+    assert back == values
+
+
+@pytest.mark.parametrize("values", ROUND_TRIP, ids=range(len(ROUND_TRIP)))
+def test_controls_round_trip(values):
+    fields, enabled, params = state.control_values(values)
+    assert state.values_from_controls(fields, enabled, params) == values
+    # and through the lists Dash hands the callbacks
+    assert plan.values_from(*plan.callback_args(values)) == values
+
+
+@pytest.mark.parametrize("values", ROUND_TRIP, ids=range(len(ROUND_TRIP)))
+def test_yaml_round_trip(values):
+    doc = yaml.safe_load(state.export_yaml(values))
+    back, notices = state.from_scenario(doc, CATALOG)
+    assert notices == []
+    assert back == values
+
+
+def test_default_url_is_empty_and_defaults_are_the_readme_example():
+    assert state.to_query(state.DEFAULTS) == ""
+    rec = evaluate.plan_point(state.to_scenario(state.DEFAULTS)).record
+    main_example = roofline.simulate("scenarios/llama3-8b-128k-h100.yaml").records()[0]
+    assert rec["ttft_s"] == main_example["ttft_s"] and rec["tpot_s"] == main_example["tpot_s"]
+
+
+def test_query_is_readable():
+    values = with_methods({"name": "kv_quant", "bits": 4}, **{"workload.prompt_tokens": 32768})
+    assert state.to_query(values) == "workload.prompt_tokens=32768&methods=kv_quant&kv_quant.bits=4"
+
+
+def test_bad_url_parameters_keep_defaults_and_say_why():
+    query = {
+        "model": "/etc/passwd",
+        "hardware": "h100",
+        "workload.batch": "many",
+        "workload.prompt_tokens": "1.5",
+        "colour": "red",
+        "methods": "kv_quant,warp_drive",
+        "kv_quant.bits": "3",
+        "quest.token_budget": "64",
+        "kv_quant.volume": "11",
+    }
+    values, problems = state.from_query(query, CATALOG)
+    text = "\n".join(problems)
+    assert values["model"] == "llama-3.1-8b" and "upload its config.json" in text
+    assert values["hardware"] == "h100-sxm" and "hardware='h100'" in text
+    assert values["workload.batch"] == 1 and "workload.batch='many': expected an integer" in text
+    assert "workload.prompt_tokens='1.5': expected an integer" in text
+    assert "'colour': unknown" in text and "warp_drive" in text
+    assert "kv_quant.bits='3': expected one of 16, 8, 4, 2" in text
+    assert "quest is not in methods=" in text and "no parameter 'volume'" in text
+    assert [m["name"] for m in values["methods"]] == ["kv_quant"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from([*state.FIELD_PATHS, "methods", "kv_quant.bits", "x"]), st.text(max_size=20)
+    )
+)
+def test_any_query_gives_a_usable_state(query):
+    values, problems = state.from_query(query, CATALOG)
+    assert isinstance(problems, list)
+    state.to_scenario(values)  # never raises
+    assert state.from_query(state.parse_query(state.to_query(values)), CATALOG)[0] == values
+
+
+def test_uploaded_model_only_from_the_upload_folder(tmp_path):
+    cfg = (ROOT / "tests" / "fixtures" / "tiny_llama_config.json").read_text()
+    model_id, arch = uploads.store_config(cfg, "tiny_llama_config.json", tmp_path)
+    assert model_id.startswith("tiny_llama_config-") and arch.num_layers == 2
+    values, problems = state.from_query({"model": "upload:" + model_id}, CATALOG, tmp_path)
+    assert problems == [] and values["model"] == "upload:" + model_id
+    doc = state.to_scenario(values, tmp_path)
+    assert doc["model"] == str(tmp_path / f"{model_id}.json")
+    # an exported plan re-imports to the same upload id; a path elsewhere does not load
+    back, notices = state.from_scenario(doc, CATALOG, tmp_path)
+    assert notices == [] and back["model"] == "upload:" + model_id
+    for bad in ("upload:../../etc/passwd", "upload:missing-0000000000"):
+        _, problems = state.from_query({"model": bad}, CATALOG, tmp_path)
+        assert "no longer on this server" in problems[0]
+    assert state.reference_problems({"model": "/etc/hosts.json"}, CATALOG, tmp_path)
+
+
+# --- Plan page callbacks ---------------------------------------------------------------------------
+
+
+def test_update_plan_shows_every_kpi_and_the_figures():
+    alert, cards, warnings, roof, breakdown, memory, gpus, query = run_plan(state.DEFAULTS)
+    assert alert is None and query == ""
+    values = kpis(cards)
+    assert set(values) == {"ttft", "tpot", "throughput", "max-batch", "max-context", "cost", "energy", "fits"}
+    rec = evaluate.plan_point(state.to_scenario(state.DEFAULTS)).record
+    assert values == {item["key"]: item["value"] for item in figures.kpi_items(rec)}
+    assert values["fits"] == "yes"
+    assert "Roofline" in roof.layout.title.text and len(roof.data) >= 2
+    assert {t.name for t in breakdown.data} >= {"gemm", "attention_prefill", "attention_decode"}
+    assert memory.layout.shapes  # the capacity line
+    assert gpus.startswith("1 GPU")
+
+
+def test_export_yaml_reproduces_the_plan_exactly(tmp_path, capsys):
+    values = with_methods(
+        {"name": "kv_quant", "bits": 4, "residual_tokens": 128},
+        {"name": "quest", "token_budget": 4096},
+        **{"workload.batch": 4, "workload.prompt_tokens": 65536, "hardware": "h200"},
+    )
+    *_, query = run_plan(values)
+    download = plan.export_scenario(1, query)
+    assert download["filename"] == "dashboard.yaml"
+    exported = roofline.simulate(yaml.safe_load(download["content"])).records()
+    shown = evaluate.plan_point(state.to_scenario(values)).record
+    assert exported == [shown]
+    # and through the CLI, from the file
+    path = tmp_path / download["filename"]
+    path.write_text(download["content"])
+    assert main(["simulate", str(path), "--format", "json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli[0]["ttft_s"] == shown["ttft_s"] and cli[0]["tpot_s"] == shown["tpot_s"]
+    assert cli[0]["memory"] == shown["memory"]
+
+
+def test_export_without_a_click_does_nothing():
+    assert plan.export_scenario(None, "") is no_update
+
+
+def test_prompt_beyond_memory_is_a_result_with_the_reason():
+    alert, cards, *_ = run_plan(dict(state.DEFAULTS, **{"workload.prompt_tokens": 10_000_000}))
+    assert alert is None
+    card = next(c for c in cards if c.id == "kpi-fits")
+    assert card.children[1].children == "no" and "kpi-bad" in card.className
+    assert "needs" in card.children[2].children and "h100-sxm has 80.0 GiB" in card.children[2].children
+
+
+def test_adding_a_method_changes_tpot_and_memory():
+    base = kpis(run_plan(state.DEFAULTS)[1])
+    quant = kpis(run_plan(with_methods({"name": "kv_quant", "bits": 4}))[1])
+    assert quant["tpot"] != base["tpot"] and quant["max-batch"] != base["max-batch"]
+
+
+def test_bad_scenario_shows_the_simulators_message():
+    values = with_methods({"name": "h2o", "budget_tokens": 1024}, {"name": "snapkv", "budget_tokens": 1024})
+    alert, cards, *_, query = run_plan(values)
+    assert "cannot be combined" in text_of(alert) and cards == []
+    assert "methods=h2o,snapkv" in query  # the URL still follows the controls
+
+
+def test_empty_required_parameter_names_it():
+    args = list(plan.callback_args(with_methods({"name": "quest", "token_budget": 4096})))
+    args[4] = [
+        None if i == {"type": "plan-param", "method": "quest", "param": "token_budget"} else v
+        for v, i in zip(args[4], args[5])
+    ]
+    alert, *_ = plan.update_plan(*args)
+    assert "quest needs parameter 'token_budget'" in text_of(alert)
+
+
+def test_unexpected_errors_are_a_generic_message(monkeypatch, caplog):
+    def boom(doc):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(evaluate, "plan_point", boom)
+    alert, *_ = run_plan(state.DEFAULTS)
+    text = text_of(alert)
+    assert "Internal error" in text and "secret" not in text and "Traceback" not in text
+    assert "secret internals" in caplog.text  # logged on the server
+
+
+def test_curves_cover_1k_to_the_model_maximum_for_baseline_and_stack():
+    values = with_methods({"name": "kv_quant", "bits": 4}, **{"workload.prompt_tokens": 32768})
+    fig = plan.update_curves(*plan.callback_args(values))
+    names = {t.name for t in fig.data}
+    assert names == {"baseline", "kv_quant"}
+    xs = fig.data[0].x
+    assert xs[0] == 1024 and xs[-1] == 131072 - 1024 and 32768 in xs and len(xs) >= 1000
+    assert fig.layout.xaxis.type == "log"
+    assert len(fig.data) == 6  # TTFT, TPOT and memory for each stack
+
+
+def test_curves_with_one_sweep_per_stack(monkeypatch):
+    calls = []
+    real = evaluate.simulate
+
+    def counting(doc, *a):
+        calls.append(doc)
+        return real(doc, *a)
+
+    monkeypatch.setattr(evaluate, "simulate", counting)
+    evaluate.context_curves(state.to_scenario(with_methods({"name": "kv_quant", "bits": 4})))
+    assert len(calls) == 2 and all(list(c["sweep"]) == ["workload.prompt_tokens"] for c in calls)
+
+
+# --- uploads ---------------------------------------------------------------------------------------
+
+
+def upload(kind, text, filename, values=None):
+    data = {"kind": kind, "filename": filename, "contents": data_url(text), "stamp": 1}
+    return plan.load_upload(data, *plan.callback_args(values or state.DEFAULTS))
+
+
+def test_bad_config_json_upload_says_why(fixtures_dir):
+    out = upload("config", (fixtures_dir / "not_a_transformer_config.json").read_text(), "resnet.json")
+    assert out[:4] == (no_update,) * 4
+    text = text_of(out[4])
+    assert "Could not use resnet.json" in text and "not a decoder-only transformer config" in text
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "a JSON object"),
+        ('{"hidden_size": -1}', "positive integer"),
+    ],
+)
+def test_malformed_config_json(text, expected):
+    assert expected in text_of(upload("config", text, "config.json")[4])
+
+
+def test_good_config_json_becomes_the_model(fixtures_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(plan, "settings", lambda: {"upload_dir": tmp_path})
+    fields, _, _, options, message = upload(
+        "config", (fixtures_dir / "tiny_llama_config.json").read_text(), "tiny.json"
+    )
+    model = fields[state.FIELD_PATHS.index("model")]
+    assert model.startswith("upload:tiny-") and options[0]["value"] == model
+    assert "loaded as model" in text_of(message)
+    values = dict(state.DEFAULTS, model=model, **{"workload.prompt_tokens": 1024})
+    alert, cards, *_ = run_plan(values)
+    assert alert is None and kpis(cards)["fits"] == "yes"
+
+
+def test_upload_limits():
+    big = "x" * (uploads.MAX_UPLOAD_BYTES + 10)
+    assert "1 MiB upload limit" in text_of(upload("scenario", big, "big.yaml")[4])
+    # the browser refuses larger files before sending them and says so
+    data = {"kind": "scenario", "filename": "huge.yaml", "error": "the file is 9999999 bytes", "stamp": 1}
+    assert "huge.yaml: the file is 9999999 bytes" in text_of(
+        plan.load_upload(data, *plan.callback_args(state.DEFAULTS))[4]
+    )
+    with pytest.raises(uploads.UploadError, match="not a text file"):
+        uploads.decode_upload("data:x;base64," + base64.b64encode(b"\xff\xfe\x00").decode(), "bin")
+
+
+def test_import_scenario_yaml_sets_the_controls():
+    text = (ROOT / "scenarios" / "llama3-8b-1m-decode-a100-stack.yaml").read_text()
+    fields, switches, params, _, message = upload("scenario", text, "stack.yaml")
+    doc = yaml.safe_load(text)
+    assert fields[state.FIELD_PATHS.index("hardware")] == doc["hardware"]
+    on = [s[0] for s in switches if s]
+    assert sorted(on) == sorted(m["name"] for m in doc["methods"])
+    assert "imported" in text_of(message)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("model: [unclosed", "not valid YAML"),
+        ("- a list", "must be a YAML mapping"),
+        ("model: llama-3.1-8b\nhardware: h100-sxm\nworkload: {batch: -1}", "workload.batch: must be >= 1"),
+        ("model: /etc/passwd\nhardware: h100-sxm", "not a zoo model"),
+        ("model: llama-3.1-8b\nhardware: h100-sxm\nmethods: [{name: quantum}]", "unknown method"),
+        ("!!python/object/apply:os.system ['echo hi']", "not valid YAML"),
+    ],
+)
+def test_bad_scenario_yaml_upload_says_why(text, expected):
+    out = upload("scenario", text, "bad.yaml")
+    assert out[:4] == (no_update,) * 4
+    assert expected in text_of(out[4])
+
+
+def test_scenario_with_a_sweep_imports_its_base_with_a_note():
+    text = (ROOT / "scenarios" / "context-by-gpu-sweep.yaml").read_text()
+    fields, *_, message = upload("scenario", text, "sweep.yaml")
+    assert fields[state.FIELD_PATHS.index("workload.batch")] == 8
+    assert "sweep: ignored" in text_of(message)
+
+
+# --- generated controls ----------------------------------------------------------------------------
+
+
+def control_tips(layout) -> dict:
+    """{json id of each input: its label's tooltip} from the layout's control rows."""
+    tips = {}
+    for c in walk(layout):
+        if getattr(c, "className", None) == "control":
+            label, widget = c.children
+            tips[json.dumps(widget.id, sort_keys=True)] = label.title
+    return tips
+
+
+def test_method_controls_for_every_registry_method_with_help():
+    layout = plan.build_layout(state.DEFAULTS, [], CATALOG)
+    tips = control_tips(layout)
+    switches = {
+        json.dumps(c.id, sort_keys=True): c
+        for c in walk(layout)
+        if getattr(c, "id", None) and isinstance(c.id, dict) and c.id.get("type") == "plan-method"
+    }
+    for name, cls in REGISTRY.items():
+        switch = switches[json.dumps({"type": "plan-method", "method": name}, sort_keys=True)]
+        assert cls.summary in switch.options[0]["label"].title
+        for k, p in cls.params.items():
+            tip = tips[json.dumps({"type": "plan-param", "method": name, "param": k}, sort_keys=True)]
+            assert p.help in tip
+            if p.default is REQUIRED:
+                assert "required" in tip
+
+
+def test_every_scenario_field_has_a_control_with_its_help():
+    tips = control_tips(plan.build_layout(state.DEFAULTS, [], CATALOG))
+    for path in state.FIELD_PATHS:
+        assert tips[json.dumps({"type": "plan-field", "path": path}, sort_keys=True)] == SCHEMA[path].help
+
+
+def test_every_method_enables_with_its_suggested_parameters():
+    for name in REGISTRY:
+        values = with_methods({"name": name, **{k: state.suggested(name, k) for k in REGISTRY[name].params}})
+        if name == "triforce":  # its default draft (llama-68m) has Llama-2's tokenizer, not Llama-3's
+            with pytest.raises(ScenarioError, match="needs the target's tokenizer"):
+                load_scenario(state.to_scenario(values))
+            values["methods"][0]["draft_model"] = "llama-3.2-1b"
+        load_scenario(state.to_scenario(values))  # valid as suggested
+
+
+def test_layout_from_a_bad_url_lists_the_problems():
+    page = plan.layout(**{"workload.batch": "-", "nope": "1"})
+    assert "Some URL parameters were not used" in text_of(page)
+
+
+# --- Compare page ----------------------------------------------------------------------------------
+
+
+def test_compare_table_and_pareto():
+    alert, fig, summary, tbl = compare.update_compare(
+        "workload.prompt_tokens=32768", ["h100-sxm", "h200"], 4, "dense, kv_quant", "tpot_s", None, 20, []
+    )
+    assert alert is None
+    assert {t.name for t in fig.data} >= {"dense on h100-sxm", "kv_quant on h200", "Pareto front"}
+    assert any(s.x0 == 20 for s in fig.layout.shapes)  # the TPOT SLA line, in ms
+    assert "on the Pareto front" in summary
+    rows = tbl.children[1].children
+    assert rows and all(r.className == "front" for r in rows)
+
+
+def test_compare_bad_inputs_say_why():
+    alert, *_ = compare.update_compare("", [], 0, "dense, warp", "tpot_s", -1, None, [])
+    text = text_of(alert)
+    assert "at least one hardware" in text and "GPU budget" in text and "unknown method 'warp'" in text
+    assert "TTFT SLA: must be a positive number" in text
+
+
+def test_compare_reports_a_stack_no_layout_can_run():
+    alert, *_ = compare.update_compare(
+        "", ["h100-sxm"], 2, "dense, h2o+snapkv", "ttft_s", None, None, ["all"]
+    )
+    assert "cannot be combined" in text_of(alert)
+
+
+# --- Calibration page ------------------------------------------------------------------------------
+
+PROFILE = """
+device: NVIDIA H100 80GB HBM3
+provenance: {device: NVIDIA H100 80GB HBM3, driver: 550.54, torch: 2.4.0, date: '2025-01-01'}
+curves:
+  gemm:
+    points:
+      - {x: 1024, measured: 0.50, fitted: 0.52}
+      - {x: 4096, measured: 0.70, fitted: 0.69}
+      - {x: 16384, measured: 0.80, fitted: 0.80}
+    fit: {kind: saturating, residual: 0.02}
+  attention_decode:
+    points: [[1024, 0.3, 0.31], [8192, 0.6, 0.58], [65536, 0.8, 0.81]]
+collectives:
+  nvlink:
+    provenance: {backend: nccl, world_size: 8}
+    ops:
+      all_reduce:
+        latency_steps: 14
+        busbw_factor: 1.75
+        points:
+          - {bytes: 1024, seconds: 3.9e-05}
+          - {bytes: 1048576, seconds: 4.5e-05}
+          - {bytes: 67108864, seconds: 3.0e-04}
+        fit: {alpha_s: 2.5e-06, beta_Bps: 4.3e+11, residual: 0.04}
+      reduce_scatter: {skipped: 'gloo: not supported'}
+"""
+
+
+def test_calibration_page_shows_profiles_and_reports(tmp_path):
+    cal, val = tmp_path / "calibration", tmp_path / "validation"
+    cal.mkdir()
+    val.mkdir()
+    (cal / "h100-sxm.yaml").write_text(PROFILE)
+    (cal / "broken.yaml").write_text("curves: [unclosed")
+    (val / "llama.json").write_text(
+        json.dumps(
+            {
+                "provenance": {"gpu": "H100"},
+                "points": [{"name": "prefill 4K", "measured_s": 0.1, "predicted_s": 0.11}],
+            }
+        )
+    )
+    page = calibration.build_layout(cal, val)
+    text = text_of(page)
+    assert "h100-sxm.yaml" in text and "driver" in text and "550.54" in text and "nccl" in text
+    assert "broken.yaml: not valid YAML" in text
+    assert "reduce_scatter: skipped" in text
+    graphs = [c for c in walk(page) if type(c).__name__ == "Graph"]
+    titles = [g.figure.layout.title.text for g in graphs]
+    assert titles == [
+        "curves / gemm",
+        "curves / attention_decode",
+        "collectives / nvlink / ops / all_reduce",
+        "llama",
+    ]
+    # collective fitted times come from the alpha-beta fit: 14 * alpha + 1.75 * S / beta
+    allreduce = graphs[2].figure.data[1]
+    assert allreduce.y[0] == pytest.approx(14 * 2.5e-06 + 1.75 * 1024 / 4.3e11)
+    assert "+10.0%" in text
+
+
+def test_no_calibration_profiles_message(tmp_path):
+    text = text_of(calibration.build_layout(tmp_path / "none", tmp_path / "none"))
+    assert "No calibration profiles yet" in text and "roofline calibrate" in text
+
+
+def test_profiles_tolerate_odd_shapes():
+    walked = profiles.walk_profile(
+        {"curves": {"gemm": {"points": [{"m": 1, "eff": 0.5}, "junk", {"m": 2}]}, "x": {"points": []}}}
+    )
+    (curve,) = walked["curves"]
+    assert curve["x"] == [1] and curve["measured"] == [0.5]
+    assert walked["notes"] == ["curves / x: no numeric points"]
+    assert (
+        profiles.validation_points([{"phase": "decode", "measured": 2, "predicted": 1}])[0]["label"]
+        == "decode"
+    )
+
+
+# --- app and CLI -----------------------------------------------------------------------------------
+
+
+def test_app_serves_every_page(tmp_path):
+    from roofline.dashboards.app import create_app
+
+    app = create_app(calibration_dir=tmp_path, validation_dir=tmp_path, upload_dir=tmp_path)
+    client = app.server.test_client()
+    for path in ("/", "/compare", "/calibration", "/?workload.batch=oops"):
+        assert client.get(path).status_code == 200
+    assert client.get("/_dash-layout").status_code == 200
+    deps = client.get("/_dash-dependencies").get_json()
+    assert len(deps) >= 8
+
+
+def test_dashboard_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["dashboard", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--host" in out and "--port" in out and "127.0.0.1" in out
+
+
+def test_dashboard_rejects_a_bad_port(capsys):
+    assert main(["dashboard", "--port", "0"]) == 2
+    assert "--port 0" in capsys.readouterr().err
+
+
+def test_simulate_never_imports_dash():
+    code = (
+        "import sys; from roofline.cli.main import main; "
+        "rc = main(['simulate', 'scenarios/llama3-8b-4k-h100.yaml', '--format', 'json']); "
+        "assert rc == 0; assert 'dash' not in sys.modules and 'flask' not in sys.modules, 'dash imported'"
+    )
+    root = ROOT
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

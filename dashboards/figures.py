@@ -42,6 +42,26 @@ def _go():
     return go
 
 
+def log_axis(values) -> dict:
+    """A log axis whose ticks are labelled 1-2-5 values in full (plotly's default labels minor
+    ticks with bare digits, '2' for 200)."""
+    v = np.asarray([x for x in np.ravel(np.asarray(values, dtype=float)) if np.isfinite(x) and x > 0])
+    if v.size == 0:
+        return {"type": "log"}
+    lo, hi = v.min(), v.max()
+    ticks = []
+    for mantissas in ((1, 2, 5), (1,), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = [
+            m * 10.0**k
+            for k in range(int(math.floor(math.log10(lo))), int(math.ceil(math.log10(hi))) + 1)
+            for m in mantissas
+            if lo / 1.05 <= m * 10.0**k <= hi * 1.05
+        ]
+        if 3 <= len(ticks) <= 12:
+            break
+    return {"type": "log", "tickvals": ticks, "ticktext": [f"{t:.10g}" for t in ticks]}
+
+
 def message_figure(text: str):
     """An empty figure that says why there is nothing to plot."""
     go = _go()
@@ -67,13 +87,25 @@ def make_plan_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list
                 line={"color": "grey", "dash": "dot"},
             )
         )
-    fig.update_layout(**COMPACT, legend={"orientation": "h", "y": -0.25})
+    fig.update_layout(
+        **COMPACT,
+        title={
+            "text": f"Roofline: {rec['model']} on {hw.name}<br><sup>{hw.display_name}, "
+            f"ridge {hw.ridge_point:.0f} FLOP/byte</sup>",
+            "font": {"size": 14},
+        },
+        legend={"orientation": "h", "y": -0.25},
+    )
     return fig
 
 
 def compact(fig):
-    """A CLI figure sized for a dashboard card."""
-    fig.update_layout(**COMPACT)
+    """A CLI figure sized for a dashboard card: legend below, room for subplot titles."""
+    fig.update_layout(
+        **dict(COMPACT, margin={"l": 60, "r": 20, "t": 80, "b": 40}),
+        title_font_size=14,
+        legend={"orientation": "h", "y": -0.12},
+    )
     return fig
 
 
@@ -212,7 +244,8 @@ def make_curves_figure(curves: dict, prompt_tokens: int | None = None):
         fig.add_vline(x=prompt_tokens, line_dash="dot", line_color="grey")
     fig.update_xaxes(type="log")
     fig.update_xaxes(title_text="prompt tokens", row=3, col=1)
-    fig.update_yaxes(type="log", row=1, col=1)
+    ttft = [t.y for t in fig.data if t.yaxis in ("y", None)]
+    fig.update_yaxes(**log_axis(np.concatenate(ttft) if ttft else []), row=1, col=1)
     title = "TTFT, TPOT and memory over context length"
     if notes:
         title += "<br><sup>" + "<br>".join(n[:160] for n in notes) + "</sup>"
@@ -260,6 +293,7 @@ def make_pareto_figure(rows: list, latency_key: str = "tpot_s", ttft_max=None, t
                         "color": PALETTE[si % len(PALETTE)],
                         "size": 10,
                         "symbol": [symbol if r.get("meets_sla", True) else symbol + "-open" for r in pts],
+                        "opacity": [1.0 if r.get("pareto") else 0.45 for r in pts],
                         "line": {"width": 1, "color": PALETTE[si % len(PALETTE)]},
                     },
                     text=[
@@ -295,9 +329,12 @@ def make_pareto_figure(rows: list, latency_key: str = "tpot_s", ttft_max=None, t
             annotation_text=f"{name} SLA {sla * scale:g} {unit}",
         )
     fig.update_layout(
-        title=f"$ per million output tokens vs {name} (hollow: misses the SLA)",
-        xaxis={"type": "log", "title": f"{name} ({unit})"},
-        yaxis={"type": "log", "title": "$ / M output tokens"},
+        title=f"$ per million output tokens vs {name} (faded: off the Pareto front; hollow: misses the SLA)",
+        xaxis={**log_axis([r["record"][latency_key] * scale for r in fits]), "title": f"{name} ({unit})"},
+        yaxis={
+            **log_axis([r["record"]["cost"]["usd_per_million_output_tokens"] for r in fits]),
+            "title": "$ / M output tokens",
+        },
         height=520,
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
     )
@@ -345,7 +382,7 @@ def make_fit_figure(curve: dict):
         fig.add_hline(y=0, line_color="grey", row=2, col=1)
     positive = x[np.isfinite(x)]
     if positive.size and (positive > 0).all() and positive.max() / max(positive.min(), 1e-300) > 20:
-        fig.update_xaxes(type="log")
+        fig.update_xaxes(**log_axis(positive))
     fig.update_xaxes(title_text=curve.get("x_label", "x"), row=2, col=1)
     fig.update_yaxes(title_text=curve.get("y_label", "measured"), row=1, col=1)
     fig.update_yaxes(title_text="residual (%)", row=2, col=1)
@@ -385,8 +422,8 @@ def make_validation_figure(report: dict):
     log = lo > 0 and math.isfinite(hi / lo) and hi / lo > 20
     fig.update_layout(
         title=report.get("title", "measured vs predicted"),
-        xaxis={"type": "log" if log else "linear", "title": "measured (s)"},
-        yaxis={"type": "log" if log else "linear", "title": "predicted (s)"},
+        xaxis={**(log_axis(measured + predicted) if log else {}), "title": "measured (s)"},
+        yaxis={**(log_axis(measured + predicted) if log else {}), "title": "predicted (s)"},
         height=420,
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
     )

@@ -158,7 +158,7 @@ def walk_profile(doc, path: tuple = ()) -> dict:
         out["notes"].append(f"{title}: skipped ({doc['skipped']})")
     for k, v in doc.items():
         if k == "provenance" and isinstance(v, dict):
-            out["provenance"].append((title or "profile", flat_items(v)))
+            out["provenance"].append((title, flat_items(v)))
         elif isinstance(v, dict) and k not in ("fit",):
             sub = walk_profile(v, (*path, k))
             for key in out:
@@ -192,8 +192,9 @@ def load_profiles(directory) -> list:
 
 
 def _label(mapping: dict, path: tuple) -> str:
-    parts = [str(p) for p in path if not isinstance(p, int)]
-    parts += [str(mapping[k]) for k in LABEL_KEYS if isinstance(mapping.get(k), (str, int, float))]
+    """The point's own name fields, else where it sits in the report."""
+    own = [str(mapping[k]) for k in LABEL_KEYS if isinstance(mapping.get(k), (str, int, float))]
+    parts = own or [str(p) for p in path]
     return " / ".join(dict.fromkeys(parts)) or "point"
 
 

@@ -48,7 +48,7 @@ def profile_section(entry: dict):
     if entry.get("fields"):
         children.append(key_values(entry["fields"], "fields"))
     for title, items in entry.get("provenance", []):
-        children.append(key_values(items, f"provenance: {title}"))
+        children.append(key_values(items, f"provenance: {title}" if title else "provenance"))
     if not entry.get("provenance"):
         children.append(alert("no provenance section", "warning"))
     if entry.get("notes"):

@@ -224,9 +224,14 @@ def update_compare(base_query, hardware, gpus_max, stacks_text, latency, ttft_ma
         for r in shown
     ]
     classes = ["front" if r["pareto"] else "" for r in shown]
+    sla = (
+        f"{sum(r['meets_sla'] for r in rows)} meet the SLA"
+        if ttft_max or tpot_max
+        else "no SLA set (every layout that fits meets it)"
+    )
     summary = (
         f"{len(rows)} layouts x hardware x stacks evaluated, {len(fitting)} fit in memory, "
-        f"{sum(r['pareto'] for r in rows)} on the Pareto front, {sum(r['meets_sla'] for r in rows)} meet the SLA."
+        f"{sum(r['pareto'] for r in rows)} on the Pareto front; {sla}."
     )
     return (
         alert(run_problems, "warning", "Stacks that no layout could run:"),

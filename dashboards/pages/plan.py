@@ -80,7 +80,7 @@ def build_layout(values: dict, problems: list, cat: dict):
                     dcc.Graph(id="plan-breakdown", className="card", **graph),
                     dcc.Graph(id="plan-memory", className="card", **graph),
                 ],
-                className="grid",
+                className="grid plan-grid",
             ),
             dcc.Graph(id="plan-curves", className="card", **graph),
         ],
@@ -182,7 +182,13 @@ def export_scenario(n_clicks, query):
 def load_upload(data, field_values, field_ids, method_values, method_ids, param_values, param_ids):
     """An uploaded scenario YAML or config.json -> new control values (or an error in the page).
     Returns (field values, method switches, parameter values, model options, message)."""
-    keep = (no_update,) * 4
+    # wildcard outputs take one entry per component, even when nothing changes
+    keep = (
+        [no_update] * len(field_ids),
+        [no_update] * len(method_ids),
+        [no_update] * len(param_ids),
+        no_update,
+    )
     if not data:
         return (*keep, no_update)
     current = values_from(field_values, field_ids, method_values, method_ids, param_values, param_ids)

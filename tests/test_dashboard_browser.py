@@ -1,0 +1,265 @@
+"""The dashboard in a real headless Chromium: Debian's /usr/bin/chromium driven by Playwright's
+Python API against the app served on a free 127.0.0.1 port (in a thread of this process).
+
+Skipped when chromium or playwright is missing, except where ROOFLINE_REQUIRE_BROWSER=1 (CI, which
+installs both): there a missing browser fails. Screenshots of every page go to a temp folder, or
+to $ROOFLINE_SCREENSHOT_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+import roofline
+from roofline.dashboards import figures
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+FIXTURES = Path(__file__).parent / "fixtures"
+TIMEOUT_MS = 20_000
+PROFILE = """
+provenance: {device: NVIDIA H100 80GB HBM3, driver: 550.54.15, torch: 2.4.0, date: '2025-01-01'}
+curves:
+  gemm:
+    points:
+      - {x: 256, measured: 0.35, fitted: 0.37}
+      - {x: 1024, measured: 0.62, fitted: 0.60}
+      - {x: 4096, measured: 0.74, fitted: 0.75}
+      - {x: 16384, measured: 0.81, fitted: 0.80}
+"""
+
+
+def _missing() -> str | None:
+    if not os.path.exists(CHROMIUM):
+        return f"{CHROMIUM} not found (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright not installed (pip install playwright; no `playwright install` needed)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app on a free port; yields its base URL."""
+    from werkzeug.serving import make_server
+
+    from roofline.dashboards.app import create_app
+
+    root = tmp_path_factory.mktemp("dashboard")
+    (root / "calibration").mkdir()
+    (root / "calibration" / "h100-sxm.yaml").write_text(PROFILE)
+    (root / "validation").mkdir()
+    (root / "validation" / "llama-3.1-8b-h100.json").write_text(
+        json.dumps(
+            {
+                "provenance": {"gpu": "NVIDIA H100 80GB HBM3"},
+                "points": [
+                    {"name": "prefill 4K", "measured_s": 0.21, "predicted_s": 0.2},
+                    {"name": "prefill 32K", "measured_s": 1.9, "predicted_s": 2.05},
+                    {"name": "decode step 32K", "measured_s": 0.0071, "predicted_s": 0.0068},
+                ],
+            }
+        )
+    )
+    app = create_app(root / "calibration", root / "validation", root / "uploads")
+    httpd = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser_context():
+    missing = _missing()
+    if missing:
+        if os.environ.get("ROOFLINE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"browser tests required here but {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="roofline-chromium-")
+    with sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1500, "height": 1000},
+            accept_downloads=True,
+        )
+        yield ctx
+        ctx.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    folder = os.environ.get("ROOFLINE_SCREENSHOT_DIR")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class Console:
+    """Console errors and uncaught exceptions of a page."""
+
+    def __init__(self, page):
+        self.errors = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+
+@pytest.fixture
+def page(browser_context, server):
+    p = browser_context.new_page()
+    p.set_default_timeout(TIMEOUT_MS)
+    p.console = Console(p)
+    yield p
+    p.close()
+
+
+def field(path: str) -> str:
+    return f"[id='{json.dumps({'path': path, 'type': 'plan-field'}, separators=(',', ':'))}']"
+
+
+def method_switch(name: str) -> str:
+    return f"[id='{json.dumps({'method': name, 'type': 'plan-method'}, separators=(',', ':'))}'] input"
+
+
+def kpi(page, key: str) -> str:
+    return page.inner_text(f"#kpi-{key}-value")
+
+
+def open_plan(page, url: str):
+    page.goto(url)
+    page.wait_for_selector("#kpi-ttft-value")
+    page.wait_for_function("() => document.querySelectorAll('#plan-curves .trace').length > 0")
+
+
+def wait_changed(page, key: str, old: str):
+    page.wait_for_function(
+        "([key, old]) => { const e = document.getElementById('kpi-' + key + '-value'); return e && e.innerText !== old; }",
+        arg=[key, old],
+    )
+
+
+def curve_marker(page):
+    """The x of the plan's prompt line on the curves figure."""
+    return page.evaluate(
+        "() => (document.querySelector('#plan-curves .js-plotly-plot').layout.shapes || [])"
+        ".filter(s => s.type === 'line' && s.xref === 'x').map(s => s.x0)"
+    )
+
+
+def test_pages_load_without_console_errors(page, server, shots):
+    open_plan(page, server + "/")
+    assert kpi(page, "fits") == "yes"
+    page.screenshot(path=str(shots / "plan.png"), full_page=True)
+    page.click("#nav-compare")
+    page.wait_for_selector("#compare-rows")
+    page.wait_for_function("() => document.querySelectorAll('#compare-pareto .point').length > 0")
+    page.screenshot(path=str(shots / "compare.png"), full_page=True)
+    page.click("#nav-calibration")
+    page.wait_for_selector("#calibration-page")
+    page.wait_for_function("() => document.querySelectorAll('#calibration-page .js-plotly-plot').length >= 2")
+    assert "driver" in page.inner_text("#calibration-page")
+    page.screenshot(path=str(shots / "calibration.png"), full_page=True)
+    assert page.console.errors == []
+
+
+def test_context_length_updates_kpis_curves_and_url(page, server, shots):
+    open_plan(page, server + "/")
+    ttft, tpot = kpi(page, "ttft"), kpi(page, "tpot")
+    marker = curve_marker(page)
+    page.fill(field("workload.prompt_tokens"), "32768")
+    page.press(field("workload.prompt_tokens"), "Enter")
+    wait_changed(page, "ttft", ttft)
+    assert kpi(page, "tpot") != tpot
+    page.wait_for_function(
+        "() => (document.querySelector('#plan-curves .js-plotly-plot').layout.shapes || [])"
+        ".some(s => s.type === 'line' && s.x0 === 32768)"
+    )
+    assert curve_marker(page) != marker
+    page.wait_for_function("() => window.location.search.includes('workload.prompt_tokens=32768')")
+    # the URL is the plan: opening it again shows the same numbers
+    shown = kpi(page, "ttft")
+    open_plan(page, page.url)
+    assert page.input_value(field("workload.prompt_tokens")) == "32768"
+    assert kpi(page, "ttft") == shown
+    assert page.console.errors == []
+
+
+def test_adding_a_method_changes_tpot_and_memory(page, server, shots):
+    open_plan(page, server + "/")
+    tpot, memory = kpi(page, "tpot"), page.inner_text("#kpi-fits .kpi-detail")
+    page.check(method_switch("kv_quant"))
+    wait_changed(page, "tpot", tpot)
+    assert page.inner_text("#kpi-fits .kpi-detail") != memory
+    page.wait_for_function("() => window.location.search.includes('methods=kv_quant')")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#plan-curves .legendtext')].some(e => e.textContent === 'kv_quant')"
+    )
+    page.screenshot(path=str(shots / "plan-method-on.png"))
+    assert page.console.errors == []
+
+
+def test_export_then_simulate_gives_the_same_numbers(page, server, tmp_path):
+    open_plan(
+        page, server + "/?workload.prompt_tokens=65536&workload.batch=2&methods=quest&quest.token_budget=2048"
+    )
+    with page.expect_download() as download:
+        page.click("#plan-export")
+    path = tmp_path / "plan.yaml"
+    download.value.save_as(path)
+    rec = roofline.simulate(yaml.safe_load(path.read_text())).records()[0]
+    for item in figures.kpi_items(rec):
+        assert kpi(page, item["key"]) == item["value"], item["key"]
+    assert page.console.errors == []
+
+
+def test_bad_uploads_show_an_error(page, server, shots):
+    open_plan(page, server + "/")
+    ttft = kpi(page, "ttft")
+    page.set_input_files(
+        "#plan-upload-config input[type=file]", str(FIXTURES / "not_a_transformer_config.json")
+    )
+    page.wait_for_selector("#plan-import-alert .alert-error")
+    text = page.inner_text("#plan-import-alert")
+    assert "not a decoder-only transformer config" in text and "Traceback" not in text
+    page.screenshot(path=str(shots / "plan-bad-upload.png"))
+    bad = Path(tempfile.mkdtemp()) / "bad.yaml"
+    bad.write_text("model: llama-3.1-8b\nhardware: h100-sxm\nworkload: {batch: lots}\n")
+    page.set_input_files("#plan-upload-yaml input[type=file]", str(bad))
+    page.wait_for_function(
+        "() => document.getElementById('plan-import-alert').innerText.includes('workload.batch: must be an integer')"
+    )
+    assert kpi(page, "ttft") == ttft  # the plan is untouched
+    # a good config.json then becomes the model
+    page.set_input_files("#plan-upload-config input[type=file]", str(FIXTURES / "tiny_llama_config.json"))
+    page.wait_for_function(
+        "() => document.getElementById('plan-import-alert').innerText.includes('loaded as model')"
+    )
+    wait_changed(page, "ttft", ttft)
+    assert page.console.errors == []

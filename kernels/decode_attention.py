@@ -1,0 +1,395 @@
+"""Flash-decoding attention for one decode step (Dao et al., "Flash-Decoding for long-context
+inference", 2023): the KV length is split across programs so that a small batch still fills the
+GPU; each split writes a partial output and its log-sum-exp, and a second kernel combines them.
+
+Query heads are grouped over their KV head (GQA/MQA): one program loads a KV tile once for all
+``heads // kv_heads`` query heads of that KV head. KV lengths vary per sequence. KV is either
+contiguous ``[batch, kv_heads, max_len, head_dim]`` or paged: a block table ``[batch, max_pages]``
+of page ids into a pool ``[num_pages, kv_heads, page_size, head_dim]``.
+
+The split-combine kernel, the KV addressing helper and the input checks here are shared by the
+quantised and page-sparse variants. Timing is left to ``roofline.profilers``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import triton
+import triton.language as tl
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+INT_DTYPES = (torch.int32, torch.int64)
+BLOCK_N = 64  # KV tokens per inner-loop tile
+LOG2E = 1.4426950408889634  # the kernels use exp2, so scores are scaled by log2(e)
+
+
+@triton.jit
+def kv_rows(block_table_ptr, stride_bt_b, b, pos, mask, PAGED: tl.constexpr, PAGE_SIZE: tl.constexpr):
+    """(dim-0 index, dim-2 index) of KV positions ``pos`` of sequence ``b``: (b, pos) in a contiguous
+    cache, (page id, slot in page) in a paged pool. Dim 0 is int64: page ids x page strides overflow
+    int32 in large pools."""
+    if PAGED:
+        page = tl.load(block_table_ptr + b * stride_bt_b + pos // PAGE_SIZE, mask=mask, other=0)
+        outer = page.to(tl.int64)
+        slot = pos % PAGE_SIZE
+    else:
+        outer = (pos * 0 + b).to(tl.int64)
+        slot = pos
+    return outer, slot
+
+
+@triton.jit
+def decode_attention_kernel(
+    q_ptr, k_ptr, v_ptr, kv_lens_ptr, block_table_ptr, o_part_ptr, lse_part_ptr,
+    qk_scale, capacity,
+    stride_qb, stride_qh, stride_qd,
+    stride_k0, stride_k1, stride_k2, stride_k3,
+    stride_v0, stride_v1, stride_v2, stride_v3,
+    stride_bt_b,
+    stride_ob, stride_oh, stride_os, stride_od,
+    stride_lb, stride_lh, stride_ls,
+    GROUP: tl.constexpr, HEAD_DIM: tl.constexpr, NUM_SPLITS: tl.constexpr,
+    PAGED: tl.constexpr, PAGE_SIZE: tl.constexpr,
+    BLOCK_G: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+):  # fmt: skip
+    """Program (b, kv_head, split): online softmax of the GROUP query heads over this split's KV
+    tokens; writes the normalised partial output and its log2-sum-exp (-inf for an empty split)."""
+    b = tl.program_id(0)
+    kvh = tl.program_id(1)
+    split = tl.program_id(2)
+    kv_len = tl.minimum(tl.load(kv_lens_ptr + b), capacity)
+    split_len = tl.cdiv(kv_len, NUM_SPLITS)
+    start = split * split_len
+    end = tl.minimum(start + split_len, kv_len)
+
+    offs_g = tl.arange(0, BLOCK_G)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    heads = kvh * GROUP + offs_g
+    mask_g = offs_g < GROUP
+    mask_d = offs_d < HEAD_DIM
+    q = tl.load(
+        q_ptr + b * stride_qb + heads[:, None] * stride_qh + offs_d[None, :] * stride_qd,
+        mask=mask_g[:, None] & mask_d[None, :],
+        other=0.0,
+    )
+    m_i = tl.full([BLOCK_G], float("-inf"), tl.float32)
+    l_i = tl.zeros([BLOCK_G], tl.float32)
+    acc = tl.zeros([BLOCK_G, BLOCK_D], tl.float32)
+    for n0 in range(start, end, BLOCK_N):
+        pos = n0 + offs_n
+        mask_n = pos < end
+        outer, slot = kv_rows(block_table_ptr, stride_bt_b, b, pos, mask_n, PAGED, PAGE_SIZE)
+        kv_mask = mask_n[:, None] & mask_d[None, :]
+        k = tl.load(
+            k_ptr + outer[:, None] * stride_k0 + kvh * stride_k1 + slot[:, None] * stride_k2
+            + offs_d[None, :] * stride_k3,
+            mask=kv_mask,
+            other=0.0,
+        )  # fmt: skip
+        s = tl.dot(q, tl.trans(k), input_precision="ieee") * qk_scale
+        s = tl.where(mask_n[None, :], s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        m_new = tl.where(m_new == float("-inf"), 0.0, m_new)  # keeps exp2 finite if a row is empty
+        alpha = tl.exp2(m_i - m_new)
+        p = tl.exp2(s - m_new[:, None])
+        l_i = l_i * alpha + tl.sum(p, 1)
+        v = tl.load(
+            v_ptr + outer[:, None] * stride_v0 + kvh * stride_v1 + slot[:, None] * stride_v2
+            + offs_d[None, :] * stride_v3,
+            mask=kv_mask,
+            other=0.0,
+        )  # fmt: skip
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision="ieee")
+        m_i = m_new
+
+    store_partial(o_part_ptr, lse_part_ptr, acc, m_i, l_i, b, heads, split, offs_d, mask_g, mask_d,
+                  stride_ob, stride_oh, stride_os, stride_od, stride_lb, stride_lh, stride_ls)  # fmt: skip
+
+
+@triton.jit
+def store_partial(o_part_ptr, lse_part_ptr, acc, m_i, l_i, b, heads, split, offs_d, mask_g, mask_d,
+                  stride_ob, stride_oh, stride_os, stride_od, stride_lb, stride_lh, stride_ls):  # fmt: skip
+    """Write one split's normalised output rows and their log2-sum-exp (-inf where nothing was seen)."""
+    seen = l_i > 0
+    denom = tl.where(seen, l_i, 1.0)
+    lse = tl.where(seen, m_i + tl.log2(denom), float("-inf"))
+    o_base = o_part_ptr + b * stride_ob + split * stride_os
+    tl.store(
+        o_base + heads[:, None] * stride_oh + offs_d[None, :] * stride_od,
+        acc / denom[:, None],
+        mask=mask_g[:, None] & mask_d[None, :],
+    )
+    tl.store(lse_part_ptr + b * stride_lb + heads * stride_lh + split * stride_ls, lse, mask=mask_g)
+
+
+@triton.jit
+def split_reduce_kernel(
+    o_part_ptr, lse_part_ptr, out_ptr,
+    stride_ob, stride_oh, stride_os, stride_od,
+    stride_lb, stride_lh, stride_ls,
+    stride_yb, stride_yh, stride_yd,
+    HEAD_DIM: tl.constexpr, NUM_SPLITS: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr,
+):  # fmt: skip
+    """Program (b, head): out = sum_s w_s o_s / sum_s w_s with w_s = 2^(lse_s - max lse); 0 if all empty."""
+    b = tl.program_id(0)
+    h = tl.program_id(1)
+    offs_s = tl.arange(0, BLOCK_S)
+    offs_d = tl.arange(0, BLOCK_D)
+    mask_s = offs_s < NUM_SPLITS
+    mask_d = offs_d < HEAD_DIM
+    lse = tl.load(
+        lse_part_ptr + b * stride_lb + h * stride_lh + offs_s * stride_ls, mask=mask_s, other=float("-inf")
+    )
+    m = tl.max(lse, 0)
+    m = tl.where(m == float("-inf"), 0.0, m)
+    w = tl.exp2(lse - m)
+    o = tl.load(
+        o_part_ptr
+        + b * stride_ob
+        + h * stride_oh
+        + offs_s[:, None] * stride_os
+        + offs_d[None, :] * stride_od,
+        mask=mask_s[:, None] & mask_d[None, :],
+        other=0.0,
+    )
+    num = tl.sum(w[:, None] * o, 0)
+    den = tl.sum(w, 0)
+    out = num / tl.where(den > 0, den, 1.0)
+    tl.store(
+        out_ptr + b * stride_yb + h * stride_yh + offs_d * stride_yd,
+        out.to(out_ptr.dtype.element_ty),
+        mask=mask_d,
+    )
+
+
+def is_interpreted(kernel) -> bool:
+    """True when ``kernel`` was built by Triton's CPU interpreter (TRITON_INTERPRET=1 at import)."""
+    return not isinstance(kernel, triton.runtime.JITFunction)
+
+
+def check_devices(kernel, **tensors) -> torch.device:
+    """One device for all tensors, and one the kernel can run on: CUDA, or any under the interpreter."""
+    devices = {name: t.device for name, t in tensors.items() if t is not None}
+    if len(set(devices.values())) > 1:
+        raise ValueError(f"tensors must be on one device, got {devices}")
+    device = next(iter(devices.values()))
+    if device.type != "cuda" and not is_interpreted(kernel):
+        raise ValueError(
+            f"tensors are on {device}: Triton kernels need CUDA tensors "
+            "(set TRITON_INTERPRET=1 before importing triton to run them on CPU)"
+        )
+    return device
+
+
+def check_decode_inputs(q, k_shape, kv_lens, block_table, page_size) -> tuple[int, int]:
+    """Check q [batch, heads, head_dim], the KV layout and kv_lens; return (kv_heads, capacity), the
+    capacity being the most KV tokens a sequence can hold (max_len, or max_pages * page_size)."""
+    if q.dim() != 3:
+        raise ValueError(f"q must be [batch, heads, head_dim], got shape {tuple(q.shape)}")
+    if q.dtype not in FLOAT_DTYPES:
+        raise ValueError(f"q must be float16, bfloat16 or float32, got {q.dtype}")
+    batch, heads, _ = q.shape
+    if len(k_shape) != 4:
+        raise ValueError(
+            "k and v must be [batch, kv_heads, max_len, head_dim] (contiguous) or "
+            f"[num_pages, kv_heads, page_size, head_dim] (paged), got shape {tuple(k_shape)}"
+        )
+    kv_heads = k_shape[1]
+    if kv_heads == 0 or heads % kv_heads:
+        raise ValueError(f"query heads ({heads}) must be a multiple of kv heads ({kv_heads})")
+    if kv_lens.dim() != 1 or kv_lens.shape[0] != batch or kv_lens.dtype not in INT_DTYPES:
+        raise ValueError(
+            f"kv_lens must be a 1-D int32/int64 tensor of length batch={batch}, "
+            f"got {kv_lens.dtype} of shape {tuple(kv_lens.shape)}"
+        )
+    if block_table is None:
+        if page_size is not None:
+            raise ValueError("page_size is only used with a block_table (paged KV)")
+        if k_shape[0] != batch:
+            raise ValueError(f"contiguous k/v must have batch={batch} in dim 0, got shape {tuple(k_shape)}")
+        return kv_heads, k_shape[2]
+    if page_size is None or page_size < 1:
+        raise ValueError(f"paged KV needs a positive page_size, got {page_size}")
+    if block_table.dim() != 2 or block_table.shape[0] != batch or block_table.dtype not in INT_DTYPES:
+        raise ValueError(
+            f"block_table must be a 2-D int32/int64 tensor [batch={batch}, max_pages], "
+            f"got {block_table.dtype} of shape {tuple(block_table.shape)}"
+        )
+    if k_shape[2] != page_size:
+        raise ValueError(
+            f"paged k/v must be [num_pages, kv_heads, page_size={page_size}, head_dim], got {tuple(k_shape)}"
+        )
+    return kv_heads, block_table.shape[1] * page_size
+
+
+def check_kv_values(kv_lens, block_table, page_size, capacity: int, num_pages: int) -> None:
+    """Data-dependent checks (one host sync; pass check_values=False to skip them when timing):
+    lengths within the cache, block-table entries of used pages within the pool."""
+    if kv_lens.numel() and (int(kv_lens.min()) < 0 or int(kv_lens.max()) > capacity):
+        raise ValueError(
+            f"kv_lens must lie in [0, {capacity}] (the cache holds {capacity} tokens per sequence), "
+            f"got min {int(kv_lens.min())} and max {int(kv_lens.max())}"
+        )
+    if block_table is not None:
+        pages_used = (kv_lens + page_size - 1) // page_size
+        used = torch.arange(block_table.shape[1], device=block_table.device)[None, :] < pages_used[:, None]
+        ids = block_table[used]
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= num_pages):
+            raise ValueError(
+                f"block_table entries of used pages must lie in [0, {num_pages}), "
+                f"got min {int(ids.min())} and max {int(ids.max())}"
+            )
+
+
+def default_num_splits(programs: int, capacity: int, device: torch.device) -> int:
+    """Splits so that about two programs run per SM, with at least 4 KV tiles per split and at most
+    64 splits (the idea of FlashAttention's num_splits heuristic, simplified). 1 off CUDA."""
+    sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
+    want = triton.cdiv(2 * sms, max(programs, 1))
+    most = max(1, triton.cdiv(capacity, 4 * BLOCK_N))
+    return max(1, min(want, most, 64))
+
+
+def block_sizes(group: int, head_dim: int) -> tuple[int, int]:
+    """(BLOCK_G, BLOCK_D): powers of two, at least 16 (tl.dot's smallest tile)."""
+    return max(16, triton.next_power_of_2(group)), max(16, triton.next_power_of_2(head_dim))
+
+
+def combine_splits(o_part: torch.Tensor, lse_part: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Launch split_reduce_kernel: o_part [batch, heads, splits, head_dim] fp32, lse_part
+    [batch, heads, splits] fp32 (log2 units) -> out [batch, heads, head_dim]."""
+    batch, heads, num_splits, head_dim = o_part.shape
+    split_reduce_kernel[(batch, heads)](
+        o_part, lse_part, out, *o_part.stride(), *lse_part.stride(), *out.stride(),
+        HEAD_DIM=head_dim, NUM_SPLITS=num_splits,
+        BLOCK_S=triton.next_power_of_2(num_splits), BLOCK_D=max(16, triton.next_power_of_2(head_dim)),
+    )  # fmt: skip
+    return out
+
+
+def decode_attention(
+    q, k, v, kv_lens, *, block_table=None, page_size=None, num_splits=None, scale=None, check_values=True
+):
+    """Attention of one new token per sequence over its KV cache.
+
+    q [batch, heads, head_dim]; k, v contiguous [batch, kv_heads, max_len, head_dim] or, with
+    ``block_table`` [batch, max_pages] and ``page_size``, a paged pool [num_pages, kv_heads,
+    page_size, head_dim]; kv_lens [batch] tokens per sequence (a sequence of 0 tokens gives 0).
+    ``scale`` defaults to head_dim**-0.5. Returns [batch, heads, head_dim] in q's dtype.
+    """
+    kv_heads, capacity = check_decode_inputs(q, k.shape, kv_lens, block_table, page_size)
+    if v.shape != k.shape or k.dtype != q.dtype or v.dtype != q.dtype:
+        raise ValueError(
+            f"k and v must match each other and q's dtype {q.dtype}: got k {k.dtype} {tuple(k.shape)}, "
+            f"v {v.dtype} {tuple(v.shape)}"
+        )
+    batch, heads, head_dim = q.shape
+    if k.shape[3] != head_dim:
+        raise ValueError(f"k/v head_dim {k.shape[3]} differs from q's {head_dim}")
+    device = check_devices(decode_attention_kernel, q=q, k=k, v=v, kv_lens=kv_lens, block_table=block_table)
+    if check_values:
+        check_kv_values(kv_lens, block_table, page_size, capacity, k.shape[0])
+    group = heads // kv_heads
+    num_splits = num_splits or default_num_splits(batch * kv_heads, capacity, device)
+    scale = head_dim**-0.5 if scale is None else scale
+    o_part = torch.empty(batch, heads, num_splits, head_dim, device=device, dtype=torch.float32)
+    lse_part = torch.empty(batch, heads, num_splits, device=device, dtype=torch.float32)
+    block_g, block_d = block_sizes(group, head_dim)
+    paged = block_table is not None
+    decode_attention_kernel[(batch, kv_heads, num_splits)](
+        q, k, v, kv_lens, block_table if paged else kv_lens, o_part, lse_part,
+        scale * LOG2E, capacity,
+        *q.stride(), *k.stride(), *v.stride(),
+        block_table.stride(0) if paged else 0,
+        *o_part.stride(), *lse_part.stride(),
+        GROUP=group, HEAD_DIM=head_dim, NUM_SPLITS=num_splits,
+        PAGED=paged, PAGE_SIZE=page_size if paged else 1,
+        BLOCK_G=block_g, BLOCK_N=BLOCK_N, BLOCK_D=block_d,
+    )  # fmt: skip
+    return combine_splits(o_part, lse_part, torch.empty_like(q))
+
+
+def gather_pages(pool: torch.Tensor, block_table: torch.Tensor) -> torch.Tensor:
+    """Paged pool [num_pages, kv_heads, page_size, d] -> contiguous [batch, kv_heads, max_pages *
+    page_size, d] in block-table order (entries out of range are clamped; they lie past kv_len)."""
+    ids = block_table.long().clamp(0, pool.shape[0] - 1)
+    pages = pool[ids]  # [batch, max_pages, kv_heads, page_size, d]
+    batch, max_pages, kv_heads, page_size, d = pages.shape
+    return pages.permute(0, 2, 1, 3, 4).reshape(batch, kv_heads, max_pages * page_size, d)
+
+
+def decode_attention_reference(q, k, v, kv_lens, *, block_table=None, page_size=None, scale=None, keep=None):
+    """Dense torch attention in q's dtype: gather pages, repeat KV heads over their query heads, mask
+    positions >= kv_len (and, if given, positions where ``keep`` [batch, kv_heads, len] is False)."""
+    if block_table is not None:
+        k, v = gather_pages(k, block_table), gather_pages(v, block_table)
+    batch, heads, head_dim = q.shape
+    group = heads // k.shape[1]
+    scale = head_dim**-0.5 if scale is None else scale
+    valid = torch.arange(k.shape[2], device=q.device)[None, None, :] < kv_lens[:, None, None]
+    if keep is not None:
+        valid = valid & keep
+    valid = valid.expand(batch, k.shape[1], k.shape[2]).repeat_interleave(group, dim=1)
+    k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+    scores = torch.einsum("bhd,bhnd->bhn", q, k) * scale
+    probs = torch.softmax(scores.masked_fill(~valid, float("-inf")), dim=-1).nan_to_num(0.0)
+    return torch.einsum("bhn,bhnd->bhd", probs, v)
+
+
+def benchmark() -> None:
+    """Achieved HBM bandwidth and FLOP/s of decode attention in bf16, contiguous and paged KV."""
+    if not torch.cuda.is_available():
+        print(
+            "decode_attention benchmark needs CUDA (under TRITON_INTERPRET=1 the kernels only check correctness)"
+        )
+        return
+    from triton.testing import do_bench
+
+    from roofline.simulator.flops import attention_flops
+
+    torch.manual_seed(0)
+    dev, dtype, heads, kv_heads, head_dim, page_size = "cuda", torch.bfloat16, 32, 8, 128, 16
+    print(f"{'layout':>10} {'batch':>5} {'kv_len':>7} {'us':>9} {'GB/s':>8} {'TFLOP/s':>8}")
+    for batch, kv_len in [(1, 8192), (1, 131072), (8, 32768), (32, 8192), (64, 4096)]:
+        q = torch.randn(batch, heads, head_dim, device=dev, dtype=dtype)
+        k = torch.randn(batch, kv_heads, kv_len, head_dim, device=dev, dtype=dtype)
+        v = torch.randn_like(k)
+        kv_lens = torch.full((batch,), kv_len, device=dev, dtype=torch.int32)
+        pages = kv_len // page_size
+        to_pool = functools.partial(_to_pool, batch=batch, pages=pages, page_size=page_size)
+        block_table = torch.randperm(batch * pages, device=dev, dtype=torch.int32).view(batch, pages)
+        layouts = {
+            "contiguous": (k, v, {}),
+            "paged": (to_pool(k, block_table), to_pool(v, block_table), dict(block_table=block_table, page_size=page_size)),
+        }  # fmt: skip
+        kv_bytes = 2 * k.numel() * k.element_size() + 2 * q.numel() * q.element_size()
+        flops = attention_flops(batch * kv_len, heads, head_dim, head_dim)
+        for layout, (kk, vv, kw) in layouts.items():
+            fn = functools.partial(decode_attention, q, kk, vv, kv_lens, check_values=False, **kw)
+            seconds = do_bench(fn) * 1e-3
+            print(
+                f"{layout:>10} {batch:>5} {kv_len:>7} {seconds * 1e6:>9.1f} "
+                f"{kv_bytes / seconds / 1e9:>8.0f} {flops / seconds / 1e12:>8.2f}"
+            )
+        del k, v, layouts
+
+
+def _to_pool(x, block_table, *, batch, pages, page_size):
+    """Contiguous [batch, kv_heads, pages * page_size, d] -> pool with page i of sequence b at
+    block_table[b, i] (the benchmark's paged layout)."""
+    kv_heads, d = x.shape[1], x.shape[3]
+    chunks = (
+        x.view(batch, kv_heads, pages, page_size, d)
+        .permute(0, 2, 1, 3, 4)
+        .reshape(-1, kv_heads, page_size, d)
+    )
+    pool = torch.empty_like(chunks)
+    pool[block_table.reshape(-1).long()] = chunks
+    return pool
+
+
+if __name__ == "__main__":
+    benchmark()

@@ -1,0 +1,138 @@
+"""`roofline calibrate`: measure this GPU's efficiency curves and write its calibration profile."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+NO_CUDA = "roofline calibrate needs a CUDA GPU (torch.cuda.is_available() is False); see --help"
+
+
+def add_parser(sub) -> None:
+    from roofline.profilers.microbench import GROUPS
+
+    p = sub.add_parser(
+        "calibrate",
+        help="time microbenchmarks on this GPU and write its calibration profile (GPU only)",
+        description=(
+            "Time GEMM, attention, HBM, host-link and launch microbenchmarks on this GPU (CUDA events\n"
+            "via triton.testing.do_bench: median, L2 flushed, compile excluded), fit efficiency curves and\n"
+            "write hwspecs/calibration/<hardware>.yaml, which `calibration: auto` then uses.\n\n"
+            "After each group the results so far are kept beside the output in <name>.partial.yaml\n"
+            "(e.g. h100-sxm.partial.yaml); running the same command again resumes from it.\n"
+            "Budget on one H100: about 5 minutes with --quick, 10 without (the estimate is printed\n"
+            "at the start). Format and grids: profilers/CALIBRATE.md.\n\n"
+            f"groups, in run order: {', '.join(GROUPS)}"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--quick", action="store_true", help="reduced grid (about 5 minutes on one H100)")
+    p.add_argument(
+        "--out", metavar="PATH", help="profile to write (default: hwspecs/calibration/<hardware>.yaml)"
+    )
+    p.add_argument(
+        "--hardware",
+        metavar="NAME",
+        help="hwspecs name of this GPU (`roofline hw list`); default: from the device name",
+    )
+    p.add_argument(
+        "--groups", metavar="A,B", help="comma-separated groups to run (default: all; see the list above)"
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="resume from the partial file, and fail if it is from another device or mode "
+        "(a matching partial file is resumed even without this flag)",
+    )
+    p.add_argument("--fresh", action="store_true", help="ignore an existing partial file and start over")
+
+
+def _groups(text: str | None) -> list | None:
+    from roofline.profilers.microbench import GROUPS
+    from roofline.simulator.scenario import ScenarioError
+
+    if not text:
+        return None
+    names = [g.strip() for g in text.split(",") if g.strip()]
+    unknown = [g for g in names if g not in GROUPS]
+    if unknown or not names:
+        raise ScenarioError(
+            [f"--groups: unknown group(s) {', '.join(unknown) or '(none)'}; valid: {', '.join(GROUPS)}"]
+        )
+    return names
+
+
+def run(args) -> int:
+    from roofline.hwspecs import load_hardware
+    from roofline.simulator.scenario import ScenarioError
+
+    groups = _groups(args.groups)
+    if args.hardware:
+        load_hardware(args.hardware)  # HardwareSpecError (exit 2) with the valid names
+    if args.resume and args.fresh:
+        raise ScenarioError(["--resume and --fresh contradict each other; pick one"])
+    try:
+        import torch
+    except ImportError:
+        raise ScenarioError(
+            ["roofline calibrate needs torch with CUDA (torch is not installed: pip install -e '.[profile]')"]
+        ) from None
+    if not torch.cuda.is_available():
+        raise ScenarioError([NO_CUDA])
+
+    from roofline.profilers.calibrate import CalibrateError, calibrate, point_errors, summary_table
+    from roofline.profilers.device import DeviceError, read_device, resolve_hardware
+    from roofline.profilers.microbench.common import TorchBackend
+    from roofline.profilers.timing import CudaTimer
+
+    try:
+        device = read_device()
+        hardware = resolve_hardware(device.name, args.hardware)
+    except DeviceError as exc:
+        raise ScenarioError([str(exc)]) from None
+    if device.nvml != "ok":
+        print(f"warning: {device.nvml}", file=sys.stderr)
+    from roofline.profilers.calibrate import TIMER_SETTINGS
+
+    warmup_ms, rep_ms = TIMER_SETTINGS["quick" if args.quick else "full"]
+    try:
+        result = calibrate(
+            hardware=hardware,
+            device=device,
+            timer=CudaTimer(warmup_ms=warmup_ms, rep_ms=rep_ms),
+            backend=TorchBackend("cuda"),
+            out=args.out,
+            quick=args.quick,
+            groups=groups,
+            resume=True if args.resume else None,
+            fresh=args.fresh,
+        )
+    except CalibrateError as exc:
+        raise ScenarioError([str(exc)]) from None
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: the finished groups are kept in the partial file beside the output; "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    if not result.profile["raw"]:
+        print("error: no group finished; nothing written", file=sys.stderr)
+        return 1
+    print(summary_table(result.profile))
+    for group, n in point_errors(result.profile["raw"]).items():
+        print(
+            f"warning: {group}: {n} point(s) skipped with an error (see 'skipped' in the raw points)",
+            file=sys.stderr,
+        )
+    print(f"wrote {result.out}", file=sys.stderr)
+    if result.failed:
+        names = ",".join(result.failed)
+        print(
+            f"error: group(s) failed: {'; '.join(f'{k}: {v}' for k, v in result.failed.items())}\n"
+            f"the profile was written without them; their tracebacks are in {result.partial}; "
+            f"rerun with --groups {names} to retry",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from roofline.cli import compare_cmd, dashboard_cmd, hw_cmd, methods_cmd, models_cmd, plan_cmd, simulate_cmd
+from roofline.cli import (
+    calibrate_cmd,
+    compare_cmd,
+    dashboard_cmd,
+    hw_cmd,
+    methods_cmd,
+    models_cmd,
+    plan_cmd,
+    simulate_cmd,
+    validate_cmd,
+)
 
 SUBCOMMANDS = {
     "simulate": simulate_cmd,
@@ -15,6 +25,8 @@ SUBCOMMANDS = {
     "hw": hw_cmd,
     "models": models_cmd,
     "dashboard": dashboard_cmd,
+    "calibrate": calibrate_cmd,
+    "validate": validate_cmd,
 }
 
 

@@ -95,7 +95,11 @@ def field_control(path: str, value, catalog: dict):
     elif spec.kind == "choice":
         widget = _dropdown(cid, [{"label": c, "value": c} for c in spec.choices], value)
     elif path == "calibration":
-        widget = _dropdown(cid, [{"label": c, "value": c} for c in ("auto", "datasheet")], value)
+        options = [
+            {"label": c.rsplit("/", 1)[-1], "value": c}
+            for c in catalog.get("calibration", ("auto", "datasheet"))
+        ]
+        widget = _dropdown(cid, options, value)
     elif spec.kind in ("int", "float"):
         widget = _number_input(
             cid, value, spec.kind, spec.minimum, None, "none (null)" if spec.nullable else None

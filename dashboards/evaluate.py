@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -28,9 +29,16 @@ CURVE_MIN_TOKENS = 1024
 UNKNOWN_MAX_CONTEXT = 131072
 
 
-def catalog() -> dict:
-    """Valid names of the scenario's name fields (URL and import checks, dropdown options)."""
-    return {"model": list_models(), "hardware": list_hardware(), "topology.fabric": sorted(fabrics())}
+def catalog(calibration_dir=None) -> dict:
+    """Valid values of the scenario's name fields (URL and import checks, dropdown options); a
+    calibration PATH may only name a profile in the dashboard's calibration folder."""
+    profiles = sorted(str(p) for p in Path(calibration_dir).glob("*.yaml")) if calibration_dir else []
+    return {
+        "model": list_models(),
+        "hardware": list_hardware(),
+        "topology.fabric": sorted(fabrics()),
+        "calibration": ["auto", "datasheet", *profiles],
+    }
 
 
 @dataclass

@@ -346,7 +346,8 @@ def make_pareto_figure(rows: list, latency_key: str = "tpot_s", ttft_max=None, t
 
 def make_fit_figure(curve: dict):
     """Measured points against the fitted curve (top) and the relative residuals (bottom).
-    curve: {title, x_label, y_label, x, measured, fitted (may hold None)}."""
+    curve: {title, x_label, y_label, x, measured, fitted (may hold None), fit_line (optional
+    (x, y) of the fitted curve over the measured range)}."""
     go = _go()
     from plotly.subplots import make_subplots
 
@@ -365,10 +366,9 @@ def make_fit_figure(curve: dict):
     )
     if np.isfinite(fitted).any():
         order = np.argsort(x)
+        line_x, line_y = curve.get("fit_line") or (x[order], fitted[order])
         fig.add_trace(
-            go.Scatter(x=x[order], y=fitted[order], mode="lines", name="fitted", line={"color": "black"}),
-            1,
-            1,
+            go.Scatter(x=line_x, y=line_y, mode="lines", name="fitted", line={"color": "black"}), 1, 1
         )
         with np.errstate(divide="ignore", invalid="ignore"):
             residual = (measured - fitted) / fitted * 100

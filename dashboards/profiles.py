@@ -2,8 +2,9 @@
 (docs/validation/*.json) for the Calibration page, tolerating whatever keys are present.
 
 A profile is walked as a tree: every mapping with a `points:` list becomes a measured-vs-fitted
-curve (points as {x-like, measured-like, fitted-like} mappings or [x, measured, fitted] lists;
-collective entries with an alpha-beta `fit:` get their fitted times from `profilers/fitting.py`),
+curve (points as {x-like, measured-like, fitted-like} mappings or [x, measured, fitted] lists; a
+`fit:` of the simulator's efficiency curve {e_max, x_half, p} or of a collective's alpha-beta model
+is evaluated by the code that defines it, never re-implemented here),
 every `provenance:` mapping is shown as provenance, entries marked `skipped:` become notes. A
 validation report is walked the same way for mappings holding both a measured and a predicted
 time. Files are size-limited and parsed with yaml.safe_load / json only; a file that cannot be
@@ -16,18 +17,19 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 MAX_FILE_BYTES = 8 * 2**20
 
 X_KEYS = ("x", "bytes", "tokens", "size", "seq_len", "context", "kv_tokens", "batch", "m", "n", "k", "flops")
 MEASURED_KEYS = (
+    "efficiency",
     "measured",
     "measured_s",
     "seconds",
     "time_s",
     "measured_efficiency",
-    "efficiency",
     "achieved",
     "y",
 )
@@ -82,12 +84,19 @@ def flat_items(mapping: dict, prefix: str = "") -> list:
     return out
 
 
-def _alpha_beta_fitted(entry: dict, xs: list) -> list | None:
-    """Fitted seconds of a collective entry (collectives: ... ops: {op: {latency_steps,
-    busbw_factor, fit: {alpha_s, beta_Bps}}}), via the profiler's own fit model."""
+def _fit_model(entry: dict):
+    """The fitted curve of an entry as a function of x, through the code that defines it: the
+    efficiency curve `fit: {e_max, x_half, p}` (simulator.calibration.hill) or a collective's
+    alpha-beta `fit: {alpha_s, beta_Bps}` with `latency_steps` and `busbw_factor`
+    (profilers.fitting); None for any other fit."""
     fit = entry.get("fit")
     if not isinstance(fit, dict):
         return None
+    hill_params = [_number(fit.get(k)) for k in ("e_max", "x_half", "p")]
+    if all(v is not None for v in hill_params):
+        from roofline.simulator.calibration import hill
+
+        return lambda xs: hill(xs, *hill_params)
     alpha, beta = _number(fit.get("alpha_s")), fit.get("beta_Bps")
     steps, factor = _number(entry.get("latency_steps")), _number(entry.get("busbw_factor"))
     if alpha is None or steps is None or factor is None or isinstance(beta, bool):
@@ -98,8 +107,7 @@ def _alpha_beta_fitted(entry: dict, xs: list) -> list | None:
         return None
     from roofline.profilers.fitting import AlphaBetaFit
 
-    fitted = AlphaBetaFit(alpha, beta, 0.0).seconds(xs, int(steps), factor)
-    return [float(v) for v in fitted]
+    return lambda xs: AlphaBetaFit(alpha, beta, 0.0).seconds(xs, int(steps), factor)
 
 
 def curve_from(entry: dict, title: str) -> dict | None:
@@ -128,8 +136,14 @@ def curve_from(entry: dict, title: str) -> dict | None:
         fitted.append(f)
     if not xs:
         return None
-    if all(f is None for f in fitted):
-        fitted = _alpha_beta_fitted(entry, xs) or fitted
+    model = _fit_model(entry)
+    line = None
+    if model is not None:
+        if all(f is None for f in fitted):
+            fitted = [float(v) for v in model(xs)]
+        lo, hi = min(xs), max(xs)
+        grid = [float(v) for v in (np.geomspace(lo, hi, 120) if lo > 0 else np.linspace(lo, hi, 120))]
+        line = (grid, [float(v) for v in model(grid)])
     params = flat_items({k: v for k, v in entry.items() if k != "points" and not isinstance(v, list)})
     return {
         "title": title,
@@ -138,6 +152,7 @@ def curve_from(entry: dict, title: str) -> dict | None:
         "x": xs,
         "measured": measured,
         "fitted": fitted,
+        "fit_line": line,  # (x, y) of the fitted curve over the measured range, when known
         "params": params,
     }
 

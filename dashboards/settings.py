@@ -14,12 +14,20 @@ from roofline.dashboards.profiles import ProfileError
 from roofline.dashboards.uploads import UploadError, default_upload_dir
 from roofline.hwspecs import HERE as HWSPECS_DIR
 from roofline.hwspecs import HardwareSpecError
+from roofline.simulator.calibration import CalibrationError
 from roofline.simulator.model import ModelConfigError
 from roofline.simulator.scenario import ScenarioError
 
 CONFIG_KEY = "ROOFLINE_DASHBOARD"
 LOG = logging.getLogger("roofline.dashboards")
-USER_ERRORS = (ScenarioError, HardwareSpecError, ModelConfigError, UploadError, ProfileError)
+USER_ERRORS = (
+    ScenarioError,
+    HardwareSpecError,
+    ModelConfigError,
+    CalibrationError,
+    UploadError,
+    ProfileError,
+)
 
 
 def default_settings() -> dict:

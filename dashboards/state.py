@@ -262,6 +262,12 @@ def reference_problems(doc: dict, catalog: dict, upload_dir=None) -> list:
                 problem = _model_ref_problem(_upload_ref(v, upload_dir), f"methods[{i}].{k}", zoo, upload_dir)
                 if problem:
                     problems.append(problem)
+    calibration = doc.get("calibration")
+    if calibration is not None and "calibration" in catalog and calibration not in catalog["calibration"]:
+        problems.append(
+            f"calibration: {str(calibration)[:200]!r}: the dashboard uses auto, datasheet or a profile in its "
+            "calibration folder (see the Calibration page)"
+        )
     sweep = doc.get("sweep")
     if isinstance(sweep, dict) and isinstance(sweep.get("model"), list):
         for v in sweep["model"]:

@@ -37,14 +37,19 @@ CHROMIUM_ARGS = [
 FIXTURES = Path(__file__).parent / "fixtures"
 TIMEOUT_MS = 20_000
 PROFILE = """
-provenance: {device: NVIDIA H100 80GB HBM3, driver: 550.54.15, torch: 2.4.0, date: '2025-01-01'}
+profile_id: h100-sxm-synthetic
+hardware: h100-sxm
+kernel_overhead_s: 4.5e-06
+provenance: {device: NVIDIA H100 80GB HBM3 (synthetic test profile), driver: 550.54.15, date: '2025-01-01'}
 curves:
-  gemm:
+  gemm_bf16:
+    fit: {e_max: 0.8, x_half: 900.0, p: 1.6}
+    residual: 0.03
     points:
-      - {x: 256, measured: 0.35, fitted: 0.37}
-      - {x: 1024, measured: 0.62, fitted: 0.60}
-      - {x: 4096, measured: 0.74, fitted: 0.75}
-      - {x: 16384, measured: 0.81, fitted: 0.80}
+      - {x: 256, efficiency: 0.11}
+      - {x: 1024, efficiency: 0.46}
+      - {x: 4096, efficiency: 0.73}
+      - {x: 16384, efficiency: 0.80}
 """
 
 

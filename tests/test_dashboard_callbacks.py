@@ -162,6 +162,27 @@ def test_any_query_gives_a_usable_state(query):
     assert state.from_query(state.parse_query(state.to_query(values)), CATALOG)[0] == values
 
 
+def test_calibration_profile_choices(tmp_path):
+    (tmp_path / "h100-sxm.yaml").write_text(PROFILE)
+    cat = evaluate.catalog(tmp_path)
+    path = str(tmp_path / "h100-sxm.yaml")
+    assert cat["calibration"] == ["auto", "datasheet", path]
+    values, problems = state.from_query({"calibration": path}, cat)
+    assert problems == [] and values["calibration"] == path
+    _, problems = state.from_query({"calibration": "/etc/passwd"}, cat)
+    assert "calibration='/etc/passwd': not one of" in problems[0]
+    assert "calibration folder" in state.reference_problems({"calibration": "/etc/x.yaml"}, cat)[0]
+    layout = plan.build_layout(dict(state.DEFAULTS, calibration=path), [], cat)
+    (dropdown,) = [
+        c for c in walk(layout) if getattr(c, "id", None) == {"type": "plan-field", "path": "calibration"}
+    ]
+    assert dropdown.value == path and [o["label"] for o in dropdown.options] == [
+        "auto",
+        "datasheet",
+        "h100-sxm.yaml",
+    ]
+
+
 def test_uploaded_model_only_from_the_upload_folder(tmp_path):
     cfg = (ROOT / "tests" / "fixtures" / "tiny_llama_config.json").read_text()
     model_id, arch = uploads.store_config(cfg, "tiny_llama_config.json", tmp_path)
@@ -325,7 +346,7 @@ def test_malformed_config_json(text, expected):
 
 
 def test_good_config_json_becomes_the_model(fixtures_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(plan, "settings", lambda: {"upload_dir": tmp_path})
+    monkeypatch.setattr(plan, "settings", lambda: {"upload_dir": tmp_path, "calibration_dir": tmp_path})
     fields, _, _, options, message = upload(
         "config", (fixtures_dir / "tiny_llama_config.json").read_text(), "tiny.json"
     )
@@ -467,15 +488,18 @@ def test_compare_reports_a_stack_no_layout_can_run():
 # --- Calibration page ------------------------------------------------------------------------------
 
 PROFILE = """
-device: NVIDIA H100 80GB HBM3
+profile_id: h100-sxm-test
+hardware: h100-sxm
+kernel_overhead_s: 4.5e-06
 provenance: {device: NVIDIA H100 80GB HBM3, driver: 550.54, torch: 2.4.0, date: '2025-01-01'}
 curves:
-  gemm:
+  gemm_bf16:
+    fit: {e_max: 0.8, x_half: 1000.0, p: 1.5}
+    residual: 0.02
     points:
-      - {x: 1024, measured: 0.50, fitted: 0.52}
-      - {x: 4096, measured: 0.70, fitted: 0.69}
-      - {x: 16384, measured: 0.80, fitted: 0.80}
-    fit: {kind: saturating, residual: 0.02}
+      - {x: 256, efficiency: 0.09}
+      - {x: 1024, efficiency: 0.41}
+      - {x: 4096, efficiency: 0.71}
   attention_decode:
     points: [[1024, 0.3, 0.31], [8192, 0.6, 0.58], [65536, 0.8, 0.81]]
 collectives:
@@ -516,14 +540,20 @@ def test_calibration_page_shows_profiles_and_reports(tmp_path):
     graphs = [c for c in walk(page) if type(c).__name__ == "Graph"]
     titles = [g.figure.layout.title.text for g in graphs]
     assert titles == [
-        "curves / gemm",
+        "curves / gemm_bf16",
         "curves / attention_decode",
         "collectives / nvlink / ops / all_reduce",
         "llama",
     ]
     # collective fitted times come from the alpha-beta fit: 14 * alpha + 1.75 * S / beta
-    allreduce = graphs[2].figure.data[1]
-    assert allreduce.y[0] == pytest.approx(14 * 2.5e-06 + 1.75 * 1024 / 4.3e11)
+    # fitted curves are the defining code's: the simulator's e_max / (1 + (x_half / x)^p) ...
+    gemm = graphs[0].figure.data
+    assert gemm[1].y[0] == pytest.approx(0.8 / (1 + (1000 / 256) ** 1.5)) and len(gemm[1].x) > 3
+    assert gemm[2].y[1] == pytest.approx((0.41 / (0.8 / (1 + (1000 / 1024) ** 1.5)) - 1) * 100)
+    # ... and the collectives' 14 alpha + 1.75 S / beta (residuals of the measured points)
+    fitted = 14 * 2.5e-06 + 1.75 * 1024 / 4.3e11
+    assert graphs[2].figure.data[2].y[0] == pytest.approx((3.9e-05 / fitted - 1) * 100)
+    assert "kernel_overhead_s" in text and "4.5e-06" in text
     assert "+10.0%" in text
 
 

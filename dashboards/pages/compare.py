@@ -24,7 +24,7 @@ GPUS_MAX_LIMIT = 64
 
 
 def layout(**query):
-    cat = evaluate.catalog()
+    cat = evaluate.catalog(settings()["calibration_dir"])
     try:
         values, problems = state.from_query(query, cat, settings()["upload_dir"])
     except Exception as exc:
@@ -166,7 +166,9 @@ def update_compare(base_query, hardware, gpus_max, stacks_text, latency, ttft_ma
     empty = figures.message_figure("nothing to compare yet")
     upload_dir = settings()["upload_dir"]
     try:
-        values, _ = state.from_query(state.parse_query(base_query or ""), evaluate.catalog(), upload_dir)
+        values, _ = state.from_query(
+            state.parse_query(base_query or ""), evaluate.catalog(settings()["calibration_dir"]), upload_dir
+        )
         problems = []
         if not hardware:
             problems.append("choose at least one hardware")

@@ -28,7 +28,7 @@ PARAMS = {"type": controls.PARAM, "method": ALL, "param": ALL}
 def layout(**query):
     """The page for a URL query (Dash passes its parameters); bad parameters keep their defaults
     and are listed at the top of the sidebar."""
-    cat = evaluate.catalog()
+    cat = evaluate.catalog(settings()["calibration_dir"])
     try:
         values, problems = state.from_query(query, cat, settings()["upload_dir"])
     except Exception as exc:  # never a traceback in the page
@@ -170,7 +170,9 @@ def export_scenario(n_clicks, query):
         return no_update
     try:
         values, _ = state.from_query(
-            state.parse_query(query or ""), evaluate.catalog(), settings()["upload_dir"]
+            state.parse_query(query or ""),
+            evaluate.catalog(settings()["calibration_dir"]),
+            settings()["upload_dir"],
         )
         text = state.export_yaml(values, settings()["upload_dir"])
     except Exception as exc:
@@ -193,7 +195,7 @@ def load_upload(data, field_values, field_ids, method_values, method_ids, param_
         return (*keep, no_update)
     current = values_from(field_values, field_ids, method_values, method_ids, param_values, param_ids)
     upload_dir = settings()["upload_dir"]
-    cat = evaluate.catalog()
+    cat = evaluate.catalog(settings()["calibration_dir"])
     name = data.get("filename") or "upload"
     try:
         if data.get("error"):

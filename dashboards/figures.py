@@ -392,7 +392,7 @@ def make_fit_figure(curve: dict):
 
 def make_validation_figure(report: dict):
     """Measured vs predicted times of a validation report, with the y = x line.
-    report: {title, points: [{label, measured, predicted}]}."""
+    report: {title, points: [{group, label, measured, predicted}]}; one colour per group (metric)."""
     go = _go()
     pts = [p for p in report["points"] if p["measured"] and p["predicted"]]
     if not pts:
@@ -404,21 +404,24 @@ def make_validation_figure(report: dict):
     fig.add_trace(
         go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="predicted = measured", line={"color": "grey"})
     )
-    fig.add_trace(
-        go.Scatter(
-            x=measured,
-            y=predicted,
-            mode="markers",
-            name="points",
-            text=[
-                f"{p['label']}: measured {si_time(p['measured'])}, predicted {si_time(p['predicted'])} "
-                f"({(p['predicted'] / p['measured'] - 1) * 100:+.1f}%)"
-                for p in pts
-            ],
-            hoverinfo="text",
-            marker={"size": 9},
+    groups = list(dict.fromkeys(p.get("group", "points") for p in pts))
+    for i, group in enumerate(groups):
+        sub = [p for p in pts if p.get("group", "points") == group]
+        fig.add_trace(
+            go.Scatter(
+                x=[p["measured"] for p in sub],
+                y=[p["predicted"] for p in sub],
+                mode="markers",
+                name=group,
+                text=[
+                    f"{p['label']}: measured {si_time(p['measured'])}, predicted {si_time(p['predicted'])} "
+                    f"({(p['predicted'] / p['measured'] - 1) * 100:+.1f}%)"
+                    for p in sub
+                ],
+                hoverinfo="text",
+                marker={"size": 9, "color": PALETTE[(i + 1) % len(PALETTE)]},
+            )
         )
-    )
     log = lo > 0 and math.isfinite(hi / lo) and hi / lo > 20
     fig.update_layout(
         title=report.get("title", "measured vs predicted"),

@@ -36,7 +36,7 @@ MEASURED_KEYS = (
 FITTED_KEYS = ("fitted", "fitted_s", "predicted", "predicted_s", "fit", "fitted_efficiency", "model_s")
 VALIDATION_MEASURED = ("measured_s", "measured", "measured_time_s", "measured_seconds")
 VALIDATION_PREDICTED = ("predicted_s", "predicted", "predicted_time_s", "predicted_seconds")
-LABEL_KEYS = ("label", "name", "case", "model", "phase", "op", "kind", "shape")
+LABEL_KEYS = ("label", "name", "case", "model", "phase", "op", "kind", "shape")  # besides metric/method
 
 
 class ProfileError(ValueError):
@@ -145,9 +145,10 @@ def curve_from(entry: dict, title: str) -> dict | None:
         grid = [float(v) for v in (np.geomspace(lo, hi, 120) if lo > 0 else np.linspace(lo, hi, 120))]
         line = (grid, [float(v) for v in model(grid)])
     params = flat_items({k: v for k, v in entry.items() if k != "points" and not isinstance(v, list)})
+    x_label = entry.get("x") if isinstance(entry.get("x"), str) else x_key  # a profile names its x
     return {
         "title": title,
-        "x_label": x_key or "x",
+        "x_label": x_label or "x",
         "y_label": m_key or "measured",
         "x": xs,
         "measured": measured,
@@ -200,28 +201,55 @@ def load_profiles(directory) -> list:
             entry["error"] = "not a YAML mapping"
             out.append(entry)
             continue
-        entry.update(walk_profile(doc))
+        entry.update(walk_profile({k: v for k, v in doc.items() if k != "raw"}))
         entry["fields"] = [(k, str(v)) for k, v in doc.items() if not isinstance(v, (dict, list))]
+        raw = doc.get("raw")
+        if isinstance(raw, dict):  # the measurements the curves were fitted to, summarised
+            entry["fields"].append(
+                (
+                    "raw",
+                    ", ".join(
+                        f"{g}: {len(v) if isinstance(v, list) else '-'} points" for g, v in raw.items()
+                    ),
+                )
+            )
+        entry["sections"] = [
+            (k, flat_items(v))
+            for k, v in doc.items()
+            if isinstance(v, dict) and k not in ("curves", "collectives", "raw", "provenance")
+        ]
         out.append(entry)
     return out
 
 
 def _label(mapping: dict, path: tuple) -> str:
-    """The point's own name fields, else where it sits in the report."""
+    """The point's own name fields and configuration, else where it sits in the report."""
     own = [str(mapping[k]) for k in LABEL_KEYS if isinstance(mapping.get(k), (str, int, float))]
+    config = mapping.get("config")
+    if isinstance(config, dict):
+        own.append(" ".join(f"{k}={v}" for k, v in config.items()))
     parts = own or [str(p) for p in path]
     return " / ".join(dict.fromkeys(parts)) or "point"
 
 
 def validation_points(doc, path: tuple = ()) -> list:
-    """[{label, measured, predicted}] from every mapping holding a measured and a predicted time."""
+    """[{group, label, measured, predicted}] from every mapping holding a measured and a predicted
+    time (`roofline validate` reports: points per metric, and method kernels per method)."""
     out = []
     if isinstance(doc, dict):
         m, p = _first(VALIDATION_MEASURED, doc), _first(VALIDATION_PREDICTED, doc)
         if m and p:
-            out.append({"label": _label(doc, path), "measured": float(doc[m]), "predicted": float(doc[p])})
+            group = doc.get("metric") or doc.get("method") or (str(path[0]) if path else "points")
+            out.append(
+                {
+                    "group": str(group),
+                    "label": _label(doc, path),
+                    "measured": float(doc[m]),
+                    "predicted": float(doc[p]),
+                }
+            )
         for k, v in doc.items():
-            if isinstance(v, (dict, list)) and k != "provenance":
+            if isinstance(v, (dict, list)) and k not in ("provenance", "config", "summary"):
                 out += validation_points(v, (*path, k))
     elif isinstance(doc, list):
         for i, v in enumerate(doc):
@@ -230,7 +258,8 @@ def validation_points(doc, path: tuple = ()) -> list:
 
 
 def load_validation_reports(directory) -> list:
-    """One entry per *.json in `directory`: {file, error} or {file, title, points, provenance}."""
+    """One entry per *.json in `directory`: {file, error} or {file, title, points, provenance,
+    summary}."""
     folder = Path(directory)
     if not folder.is_dir():
         return []
@@ -246,5 +275,11 @@ def load_validation_reports(directory) -> list:
         entry["points"] = validation_points(doc)
         prov = doc.get("provenance") if isinstance(doc, dict) else None
         entry["provenance"] = flat_items(prov) if isinstance(prov, dict) else []
+        summary = doc.get("summary") if isinstance(doc, dict) else None
+        entry["summary"] = flat_items(summary) if isinstance(summary, dict) else []
+        if isinstance(prov, dict) and prov.get("model") and prov.get("hardware"):
+            entry["title"] = f"{prov['model']} on {prov['hardware']}" + (
+                f" ({prov['date']})" if prov.get("date") else ""
+            )
         out.append(entry)
     return out

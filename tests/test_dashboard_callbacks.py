@@ -496,12 +496,19 @@ curves:
   gemm_bf16:
     fit: {e_max: 0.8, x_half: 1000.0, p: 1.5}
     residual: 0.02
+    x: cbrt(m*n*k)
+    source: 'gemm: bf16 GEMMs whose compute roof binds'
     points:
       - {x: 256, efficiency: 0.09}
       - {x: 1024, efficiency: 0.41}
       - {x: 4096, efficiency: 0.71}
   attention_decode:
     points: [[1024, 0.3, 0.31], [8192, 0.6, 0.58], [65536, 0.8, 0.81]]
+fit_notes: {gemm_fp8: 0 usable point(s); a fit needs 4}
+summary: {hbm_triad_best_Bps: 3.0e+12}
+raw:
+  gemm: [{m: 1024, n: 1024, k: 1024, seconds: 1.0e-05}, {m: 2048, n: 2048, k: 2048, seconds: 5.0e-05}]
+  launch: []
 collectives:
   nvlink:
     provenance: {backend: nccl, world_size: 8}
@@ -554,7 +561,38 @@ def test_calibration_page_shows_profiles_and_reports(tmp_path):
     fitted = 14 * 2.5e-06 + 1.75 * 1024 / 4.3e11
     assert graphs[2].figure.data[2].y[0] == pytest.approx((3.9e-05 / fitted - 1) * 100)
     assert "kernel_overhead_s" in text and "4.5e-06" in text
+    assert graphs[0].figure.layout.xaxis2.title.text == "cbrt(m*n*k)"  # the profile names its x
+    assert "gemm_fp8" in text and "0 usable point(s)" in text and "hbm_triad_best_Bps" in text
+    assert "gemm: 2 points, launch: 0 points" in text
     assert "+10.0%" in text
+
+
+def test_calibration_page_reads_roofline_validate_reports(tmp_path):
+    from roofline.profilers.validate_report import point, summarize, write_report
+
+    points = [
+        point("ttft_s", {"prompt_tokens": 4096, "batch": 1}, 0.40, 0.36),
+        point("tpot_s", {"prompt_tokens": 4096, "batch": 1}, 0.010, 0.011),
+        point("tpot_s", {"prompt_tokens": 65536, "batch": 1}, 0.012, None),  # no finite prediction
+    ]
+    report = {
+        "provenance": {
+            "model": "llama-3.2-1b",
+            "hardware": "h100-sxm",
+            "date": "2026-01-01",
+            "notes": ["n1"],
+        },
+        "points": points,
+        "summary": summarize(points),
+    }
+    write_report(report, tmp_path)
+    page = calibration.build_layout(tmp_path / "none", tmp_path)
+    text = text_of(page)
+    assert "llama-3.2-1b on h100-sxm (2026-01-01)" in text
+    assert "prompt_tokens=4096 batch=1" in text and "-10.0%" in text and "+10.0%" in text
+    assert "ttft_s.median_abs_error" in text
+    (graph,) = [c for c in walk(page) if type(c).__name__ == "Graph"]
+    assert [t.name for t in graph.figure.data] == ["predicted = measured", "ttft_s", "tpot_s"]
 
 
 def test_no_calibration_profiles_message(tmp_path):

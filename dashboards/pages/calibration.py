@@ -51,6 +51,8 @@ def profile_section(entry: dict):
         children.append(key_values(items, f"provenance: {title}" if title else "provenance"))
     if not entry.get("provenance"):
         children.append(alert("no provenance section", "warning"))
+    for title, items in entry.get("sections", []):
+        children.append(key_values(items, title))
     if entry.get("notes"):
         children.append(alert(entry["notes"], "info", "Notes"))
     curves = entry.get("curves", [])
@@ -66,11 +68,15 @@ def profile_section(entry: dict):
 
 def report_section(entry: dict):
     children = [html.H3(entry["file"])]
+    if entry.get("title") and entry["title"] != entry["file"].rsplit(".", 1)[0]:
+        children.append(html.P(entry["title"], className="note"))
     if entry.get("error"):
         children.append(alert(f"{entry['file']}: {entry['error']}"))
         return html.Section(children, className="profile")
     if entry.get("provenance"):
         children.append(key_values(entry["provenance"], "provenance"))
+    if entry.get("summary"):
+        children.append(key_values(entry["summary"], "summary (errors relative to measured)"))
     points = entry.get("points", [])
     if not points:
         children.append(html.P("No points with both a measured and a predicted time."))
@@ -78,6 +84,7 @@ def report_section(entry: dict):
     children.append(_graph(figures.make_validation_figure({"title": entry["title"], "points": points})))
     rows = [
         [
+            p.get("group", ""),
             p["label"],
             f"{p['measured']:.4g}",
             f"{p['predicted']:.4g}",
@@ -85,7 +92,7 @@ def report_section(entry: dict):
         ]
         for p in points
     ]
-    children.append(table(["point", "measured (s)", "predicted (s)", "error"], rows))
+    children.append(table(["group", "point", "measured (s)", "predicted (s)", "error"], rows))
     return html.Section(children, className="profile")
 
 

@@ -59,15 +59,15 @@ def _label(text: str, tip: str):
     return html.Label([text, html.Span(" ⓘ", className="tip")], title=tip, className="control-label")
 
 
-def _number_input(cid, value, kind, minimum=None, maximum=None, placeholder=None):
+def _number_input(cid, value, placeholder=None):
+    """No min/max/step on the input: a browser-invalid number would reach the callback as None
+    ("must not be null"); the simulator's own check names the range instead ("must be >= 1")."""
     return dcc.Input(
         id=cid,
         type="number",
         value=value,
         debounce=True,
-        min=minimum,
-        max=maximum,
-        step=1 if kind == "int" else "any",
+        step="any",
         placeholder=placeholder,
         className="number-input",
     )
@@ -101,9 +101,7 @@ def field_control(path: str, value, catalog: dict):
         ]
         widget = _dropdown(cid, options, value)
     elif spec.kind in ("int", "float"):
-        widget = _number_input(
-            cid, value, spec.kind, spec.minimum, None, "none (null)" if spec.nullable else None
-        )
+        widget = _number_input(cid, value, "none (null)" if spec.nullable else None)
     else:
         widget = dcc.Input(id=cid, type="text", value=value, debounce=True, className="text-input")
     return html.Div([_label(label_text(path), spec.help), widget], className="control")
@@ -137,7 +135,7 @@ def param_control(method: str, name: str, value, catalog: dict):
     elif p.kind == "bool":
         widget = _dropdown(cid, [{"label": "true", "value": True}, {"label": "false", "value": False}], value)
     elif p.kind in ("int", "float"):
-        widget = _number_input(cid, value, p.kind, p.minimum, p.maximum)
+        widget = _number_input(cid, value)
     else:
         widget = dcc.Input(id=cid, type="text", value=value, debounce=True, className="text-input")
     return html.Div([_label(label_text(name), param_tip(p)), widget], className="control")

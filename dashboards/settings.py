@@ -52,7 +52,7 @@ def user_message(exc: BaseException, doing: str) -> str:
     """The message the page shows: bad input says what is wrong; anything else is logged here
     with its traceback and the page gets a short generic message (never a traceback)."""
     if isinstance(exc, USER_ERRORS):
-        return str(exc)
+        return str(exc).replace("<scenario>: ", "")  # the page's scenario has no file name
     LOG.exception("dashboard: unexpected error while %s", doing)
     return (
         f"Internal error while {doing} ({type(exc).__name__}); it has been logged on the server. "

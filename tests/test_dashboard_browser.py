@@ -230,6 +230,15 @@ def test_adding_a_method_changes_tpot_and_memory(page, server, shots):
     assert page.console.errors == []
 
 
+def test_bad_number_shows_the_simulators_message(page, server):
+    open_plan(page, server + "/")
+    page.fill(field("workload.batch"), "0")
+    page.press(field("workload.batch"), "Enter")
+    page.wait_for_selector("#plan-alert .alert-error")
+    assert page.inner_text("#plan-alert").startswith("workload.batch: must be >= 1, got 0.")
+    assert page.console.errors == []
+
+
 def test_export_then_simulate_gives_the_same_numbers(page, server, tmp_path):
     open_plan(
         page, server + "/?workload.prompt_tokens=65536&workload.batch=2&methods=quest&quest.token_budget=2048"

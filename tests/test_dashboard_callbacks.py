@@ -441,6 +441,20 @@ def test_every_scenario_field_has_a_control_with_its_help():
         assert tips[json.dumps({"type": "plan-field", "path": path}, sort_keys=True)] == SCHEMA[path].help
 
 
+def test_number_inputs_leave_ranges_to_the_simulator():
+    """A browser drops a number outside an input's min/max/step (the callback would see None and
+    say "must not be null"), so inputs carry none and the simulator names the range."""
+    layout = plan.build_layout(state.DEFAULTS, [], CATALOG)
+    numbers = [c for c in walk(layout) if type(c).__name__ == "Input" and c.type == "number"]
+    assert len(numbers) > 20
+    for c in numbers:
+        assert getattr(c, "min", None) is None and getattr(c, "max", None) is None and c.step == "any"
+    alert, *_ = run_plan(dict(state.DEFAULTS, **{"workload.batch": 0}))
+    assert text_of(alert) == (
+        "workload.batch: must be >= 1, got 0. Concurrent sequences in the decode batch (whole deployment)."
+    )
+
+
 def test_every_method_enables_with_its_suggested_parameters():
     for name in REGISTRY:
         values = with_methods({"name": name, **{k: state.suggested(name, k) for k in REGISTRY[name].params}})

@@ -189,7 +189,9 @@ def load_profiles(directory) -> list:
     if not folder.is_dir():
         return []
     out = []
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+    # `<hardware>.partial.yaml` files are unfinished `roofline calibrate` runs, not profiles.
+    paths = [p for p in [*folder.glob("*.yaml"), *folder.glob("*.yml")] if not p.name.endswith(".partial.yaml")]
+    for path in sorted(paths):
         entry = {"file": path.name}
         try:
             doc = read_file(path)

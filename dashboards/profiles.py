@@ -190,7 +190,9 @@ def load_profiles(directory) -> list:
         return []
     out = []
     # `<hardware>.partial.yaml` files are unfinished `roofline calibrate` runs, not profiles.
-    paths = [p for p in [*folder.glob("*.yaml"), *folder.glob("*.yml")] if not p.name.endswith(".partial.yaml")]
+    paths = [
+        p for p in [*folder.glob("*.yaml"), *folder.glob("*.yml")] if not p.name.endswith(".partial.yaml")
+    ]
     for path in sorted(paths):
         entry = {"file": path.name}
         try:

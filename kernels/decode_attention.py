@@ -89,24 +89,33 @@ def decode_attention_kernel(
             mask=kv_mask,
             other=0.0,
         )  # fmt: skip
-        s = tl.dot(q, tl.trans(k), input_precision="ieee") * qk_scale
-        s = tl.where(mask_n[None, :], s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1))
-        m_new = tl.where(m_new == float("-inf"), 0.0, m_new)  # keeps exp2 finite if a row is empty
-        alpha = tl.exp2(m_i - m_new)
-        p = tl.exp2(s - m_new[:, None])
-        l_i = l_i * alpha + tl.sum(p, 1)
         v = tl.load(
             v_ptr + outer[:, None] * stride_v0 + kvh * stride_v1 + slot[:, None] * stride_v2
             + offs_d[None, :] * stride_v3,
             mask=kv_mask,
             other=0.0,
         )  # fmt: skip
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision="ieee")
-        m_i = m_new
+        m_i, l_i, acc = online_softmax_tile(q, k, v, mask_n, m_i, l_i, acc, qk_scale)
 
     store_partial(o_part_ptr, lse_part_ptr, acc, m_i, l_i, b, heads, split, offs_d, mask_g, mask_d,
                   stride_ob, stride_oh, stride_os, stride_od, stride_lb, stride_lh, stride_ls)  # fmt: skip
+
+
+@triton.jit
+def online_softmax_tile(q, k, v, mask_n, m_i, l_i, acc, qk_scale):
+    """One KV tile of flash attention's online softmax in the log2 domain (FlashAttention-2,
+    arXiv:2307.08691, Alg. 1): scores of the GROUP queries against the tile's keys, running max
+    m_i, running denominator l_i and rescaled accumulator; returns the updated (m_i, l_i, acc).
+    Masked-out keys score -inf; an all-masked row keeps its max at 0 so exp2 stays finite."""
+    s = tl.dot(q, tl.trans(k.to(q.dtype)), input_precision="ieee") * qk_scale
+    s = tl.where(mask_n[None, :], s, float("-inf"))
+    m_new = tl.maximum(m_i, tl.max(s, 1))
+    m_new = tl.where(m_new == float("-inf"), 0.0, m_new)
+    alpha = tl.exp2(m_i - m_new)
+    p = tl.exp2(s - m_new[:, None])
+    l_i = l_i * alpha + tl.sum(p, 1)
+    acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype), input_precision="ieee")
+    return m_new, l_i, acc
 
 
 @triton.jit

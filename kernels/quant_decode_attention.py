@@ -32,6 +32,7 @@ from roofline.kernels.decode_attention import (
     decode_attention_reference,
     default_num_splits,
     kv_rows,
+    online_softmax_tile,
     store_partial,
 )
 
@@ -112,18 +113,10 @@ def quant_decode_attention_kernel(
         k = dequant_tile(kc_ptr, ks_ptr, kz_ptr, outer, kvh, slot, offs_d, kv_mask,
                          stride_kc0, stride_kc1, stride_kc2, stride_kc3,
                          stride_ks0, stride_ks1, stride_ks2, stride_ks3, BITS, GROUP_SIZE)  # fmt: skip
-        s = tl.dot(q, tl.trans(k.to(q.dtype)), input_precision="ieee") * qk_scale
-        s = tl.where(mask_n[None, :], s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1))
-        m_new = tl.where(m_new == float("-inf"), 0.0, m_new)
-        alpha = tl.exp2(m_i - m_new)
-        p = tl.exp2(s - m_new[:, None])
-        l_i = l_i * alpha + tl.sum(p, 1)
         v = dequant_tile(vc_ptr, vs_ptr, vz_ptr, outer, kvh, slot, offs_d, kv_mask,
                          stride_vc0, stride_vc1, stride_vc2, stride_vc3,
                          stride_vs0, stride_vs1, stride_vs2, stride_vs3, BITS, GROUP_SIZE)  # fmt: skip
-        acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype), input_precision="ieee")
-        m_i = m_new
+        m_i, l_i, acc = online_softmax_tile(q, k, v, mask_n, m_i, l_i, acc, qk_scale)
 
     store_partial(o_part_ptr, lse_part_ptr, acc, m_i, l_i, b, heads, split, offs_d, mask_g, mask_d,
                   stride_ob, stride_oh, stride_os, stride_od, stride_lb, stride_lh, stride_ls)  # fmt: skip

@@ -32,6 +32,7 @@ from roofline.kernels.decode_attention import (
     default_num_splits,
     gather_pages,
     kv_rows,
+    online_softmax_tile,
     store_partial,
 )
 
@@ -93,21 +94,13 @@ def sparse_decode_attention_kernel(
             mask=kv_mask,
             other=0.0,
         )  # fmt: skip
-        s = tl.dot(q, tl.trans(k), input_precision="ieee") * qk_scale
-        s = tl.where(mask_n[None, :], s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1))
-        m_new = tl.where(m_new == float("-inf"), 0.0, m_new)
-        alpha = tl.exp2(m_i - m_new)
-        p = tl.exp2(s - m_new[:, None])
-        l_i = l_i * alpha + tl.sum(p, 1)
         v = tl.load(
             v_ptr + outer[:, None] * stride_v0 + kvh * stride_v1 + slot[:, None] * stride_v2
             + offs_d[None, :] * stride_v3,
             mask=kv_mask,
             other=0.0,
         )  # fmt: skip
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision="ieee")
-        m_i = m_new
+        m_i, l_i, acc = online_softmax_tile(q, k, v, mask_n, m_i, l_i, acc, qk_scale)
 
     store_partial(o_part_ptr, lse_part_ptr, acc, m_i, l_i, b, heads, split, offs_d, mask_g, mask_d,
                   stride_ob, stride_oh, stride_os, stride_od, stride_lb, stride_lh, stride_ls)  # fmt: skip

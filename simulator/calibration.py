@@ -10,7 +10,9 @@ x is cbrt(m n k) for GEMMs (per dtype, e.g. `gemm_bf16`), the sequence length fo
 attention (`attention_prefill`, head dim 128), and bytes moved for HBM streaming (`hbm`). Inside
 the measured range the fitted curve is used; outside it the efficiency at the nearest measured
 boundary is held (no extrapolation), and the result says which points fell outside.
-`kernel_overhead_s` is the measured launch + tail time of an empty kernel.
+`kernel_overhead_s` is the measured launch + tail time of an empty kernel. A `collectives:` section
+(profilers/collectives.py) gives measured alpha-beta fits per link; the engine's collectives then
+use them (ring formula, measured step latency and bandwidth) instead of the datasheet defaults.
 
 This module parses and evaluates profiles; reading files is roofline.hwspecs' job.
 """
@@ -58,12 +60,56 @@ class Curve:
 
 
 @dataclass(frozen=True)
+class LinkFit:
+    """A measured link (profilers/collectives.py): ring-step latency and achieved bus bandwidth."""
+
+    alpha_s: float
+    beta_Bps: float  # inf when times did not grow with size (bandwidth not resolved)
+    op: str
+
+
+# Collective link labels by role: inside the scale-up domain, and across nodes.
+INTRA_LABELS = ("nvlink", "xgmi", "pcie")
+INTER_LABELS = ("network", "ib", "roce", "ethernet")
+
+
+@dataclass(frozen=True)
 class Profile:
     profile_id: str
     hardware: str
     curves: dict = field(default_factory=dict)  # kind -> Curve
     kernel_overhead_s: float | None = None
     provenance: dict = field(default_factory=dict)
+    links: dict = field(default_factory=dict)  # label -> LinkFit
+
+    def link(self, labels: tuple):
+        """The first measured link among `labels`, or None."""
+        return next((self.links[label] for label in labels if label in self.links), None)
+
+
+def _parse_links(collectives, source: str) -> dict:
+    """Label -> LinkFit from a `collectives:` section; the all-reduce fit is preferred (it is the
+    collective the engine issues most), else the first op with a fit."""
+    if collectives is None:
+        return {}
+    if not isinstance(collectives, dict):
+        raise CalibrationError(f"{source}: collectives must map link labels to measured ops")
+    links = {}
+    for label, entry in collectives.items():
+        ops = (entry or {}).get("ops") or {}
+        order = ["all_reduce"] + [k for k in ops if k != "all_reduce"]
+        for op in order:
+            fit = (ops.get(op) or {}).get("fit")
+            if isinstance(fit, dict):
+                where = f"{source}: collectives.{label}.ops.{op}.fit"
+                alpha = _num(fit.get("alpha_s"), f"{where}.alpha_s")
+                beta = fit.get("beta_Bps")
+                beta = float("inf") if beta in (float("inf"), ".inf") else _num(beta, f"{where}.beta_Bps")
+                if alpha < 0 or beta <= 0:
+                    raise CalibrationError(f"{where}: alpha_s must be >= 0 and beta_Bps > 0")
+                links[str(label)] = LinkFit(alpha, beta, op)
+                break
+    return links
 
 
 def _num(value, where: str) -> float:
@@ -76,8 +122,10 @@ def parse_profile(doc, source: str) -> Profile:
     """Validate a profile mapping; errors name the file and the field."""
     if not isinstance(doc, dict):
         raise CalibrationError(f"{source}: a calibration profile must be a YAML mapping")
+    doc = dict(doc)
+    doc.setdefault("curves", {} if "collectives" in doc else None)
     for key in ("profile_id", "hardware", "curves"):
-        if key not in doc:
+        if doc.get(key) is None:
             raise CalibrationError(
                 f"{source}: missing {key!r} (a profile has profile_id, hardware, provenance, curves)"
             )
@@ -115,4 +163,5 @@ def parse_profile(doc, source: str) -> Profile:
         curves,
         None if overhead is None else _num(overhead, f"{source}: kernel_overhead_s"),
         dict(doc.get("provenance") or {}),
+        _parse_links(doc.get("collectives"), source),
     )

@@ -78,6 +78,7 @@ class EfficiencyTable:
     attn: np.ndarray  # (H, len(ATTN_GRID)) fraction of bf16 peak, causal, head dim 128
     kernel_overhead_s: np.ndarray  # (H,)
     source: tuple  # per row: 'datasheet' or a profile id
+    links: tuple = ()  # per row: (intra LinkFit or None, inter LinkFit or None) from a profile
 
 
 def datasheet_row(hw) -> tuple:
@@ -118,7 +119,16 @@ def build_table(hardware: list, profiles: dict | None = None, dtype: str = "bf16
         attn=np.array([r[2] for r in rows]),
         kernel_overhead_s=np.array([r[3] for r in rows]),
         source=tuple(r[4] for r in rows),
+        links=tuple(_links(profiles.get(hw.name)) for hw in hardware),
     )
+
+
+def _links(profile) -> tuple:
+    from roofline.simulator.calibration import INTER_LABELS, INTRA_LABELS
+
+    if profile is None:
+        return (None, None)
+    return (profile.link(INTRA_LABELS), profile.link(INTER_LABELS))
 
 
 def row_offsets(table: np.ndarray, row) -> object:

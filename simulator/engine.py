@@ -215,7 +215,7 @@ def evaluate(
     ab, kb = dtype_bytes(dtypes.activations), dtype_bytes(dtypes.kv)
     tp, pp, dp, cp = layout.tp, layout.pp, layout.dp, layout.cp
     gpus = layout.gpus
-    groups = topology_groups(layout, hw, fabric or host_fabric(hw))
+    groups = topology_groups(layout, hw, fabric or host_fabric(hw), eff.links)
     b = np.ceil(wl.batch / dp)  # sequences per data-parallel replica
     P, O, S, chunk = wl.prompt, wl.output, wl.shared, wl.chunk
     bw = hw.col("memory_bandwidth")

@@ -75,25 +75,42 @@ class Group:
         return np.where(self.n > 1, p2p_time(bytes_, self._slowest()), 0.0)
 
 
-def nvlink(hw) -> Link:
-    """The scale-up link of each hardware row (PCIe through the host where there is none)."""
+def _measured(links: tuple, which: int, row):
+    """Per point: measured (alpha, beta) of a link where the row's profile has one, else nan."""
+    alpha = np.array([lk[which].alpha_s if lk and lk[which] else np.nan for lk in links] or [np.nan])
+    beta = np.array([lk[which].beta_Bps if lk and lk[which] else np.nan for lk in links] or [np.nan])
+    return alpha[row], beta[row]
+
+
+def nvlink(hw, links: tuple = ()) -> Link:
+    """The scale-up link of each hardware row (PCIe through the host where there is none); a
+    profile's measured fit replaces the datasheet bandwidth, efficiency and step latency."""
     bw = hw.col("scale_up_bandwidth")
     has = bw > 0
+    alpha, beta = _measured(links, 0, hw.row) if links else (np.nan, np.nan)
+    measured = np.isfinite(beta)
     return Link(
         "scale-up",
-        np.where(has, bw, hw.col("host_link_bandwidth")),
-        2.5e-6,
-        np.where(has, 0.95, 0.8),
-        nvls=has & (hw.col("scale_up_domain") >= 8),
+        np.where(measured, beta, np.where(has, bw, hw.col("host_link_bandwidth"))),
+        np.where(np.isnan(alpha), 2.5e-6, alpha),
+        np.where(measured, 1.0, np.where(has, 0.95, 0.8)),
+        nvls=has & (hw.col("scale_up_domain") >= 8) & ~measured,  # a measured fit already includes NVLS
     )
 
 
-def groups(layout, hw, fabric: Fabric) -> dict:
-    """Group for tp, cp, ep, pp, dp (see the module docstring for placement)."""
+def groups(layout, hw, fabric: Fabric, links: tuple = ()) -> dict:
+    """Group for tp, cp, ep, pp, dp (see the module docstring for placement). `links`: per hardware
+    row, measured (intra, inter) link fits from calibration profiles."""
     domain = np.maximum(hw.col("scale_up_domain"), 1.0)
-    intra = nvlink(hw)
+    intra = nvlink(hw, links)
+    alpha, beta = _measured(links, 1, hw.row) if links else (np.nan, np.nan)
+    measured = np.isfinite(beta)
     inter = Link(
-        fabric.name, np.full(np.shape(domain), fabric.bandwidth), fabric.step_latency_s, fabric.efficiency
+        fabric.name,
+        np.where(measured, beta, np.full(np.shape(domain), fabric.bandwidth)),
+        np.where(np.isnan(alpha), fabric.step_latency_s, alpha),
+        np.where(measured, 1.0, fabric.efficiency),
+        tree=True,  # NCCL's double binary tree across nodes
     )
     out = {}
     stride = 1

@@ -113,3 +113,52 @@ def test_bad_profiles_are_clear_errors(tmp_path):
     good = _profile(tmp_path)
     with pytest.raises(ScenarioError, match="is a profile of h100-sxm, but the scenario runs on h200"):
         roofline.simulate({"model": "llama-3.1-8b", "hardware": "h200", "calibration": str(good)})
+
+
+def test_measured_collectives_replace_link_defaults(tmp_path):
+    # A profile with only collectives (profilers/collectives.py output): the NVLink all-reduce fit
+    # (alpha 10 us per ring step, beta 200 GB/s) drives TP8's all-reduces through the ring formula:
+    # 2(n-1) alpha + 2(n-1)/n S / beta, with S = one token's hidden state (8192 x 2 bytes).
+    doc = {
+        "profile_id": "h100-sxm-links",
+        "hardware": "h100-sxm",
+        "collectives": {
+            "nvlink": {
+                "ops": {"all_reduce": {"fit": {"alpha_s": 10e-6, "beta_Bps": 200e9, "residual": 0.02}}}
+            },
+            "network": {
+                "ops": {"all_reduce": {"fit": {"alpha_s": 30e-6, "beta_Bps": 40e9, "residual": 0.05}}}
+            },
+        },
+    }
+    path = tmp_path / "links.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    profile = read_profile(path)
+    assert profile.link(("nvlink",)).alpha_s == 10e-6 and profile.link(("network",)).beta_Bps == 40e9
+    wl = {"batch": 1, "prompt_tokens": 8192, "output_tokens": 64}
+    res = roofline.simulate(
+        {
+            "model": "llama-3.1-70b",
+            "hardware": "h100-sxm",
+            "parallelism": {"tp": 8},
+            "calibration": str(path),
+            "workload": wl,
+        }
+    )
+    comm = sum(o["time_s"] for o in op_table(res, 0, "decode") if o["kind"] == "comm")
+    per = 14 * 10e-6 + 1.75 * 8192 * 2 / 200e9
+    assert comm == pytest.approx(2 * 80 * per, rel=1e-9)
+    # Across two nodes (TP16), the network fit paces the inter-node all-reduce of the 1/8 shards.
+    res16 = roofline.simulate(
+        {
+            "model": "llama-3.1-70b",
+            "hardware": "h100-sxm",
+            "parallelism": {"tp": 16},
+            "calibration": str(path),
+            "workload": wl,
+        }
+    )
+    rs = 7 * 10e-6 + 7 / 8 * 16384 / 200e9
+    ar_inter = 2 * 1 * 30e-6 + 2 * 1 / 2 * (16384 / 8) / 40e9  # ring and tree coincide for 2 nodes
+    comm16 = sum(o["time_s"] for o in op_table(res16, 0, "decode") if o["kind"] == "comm")
+    assert comm16 == pytest.approx(2 * 80 * (2 * rs + ar_inter), rel=1e-9)

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from roofline.fileio import read_text
+
 MAX_FILE_BYTES = 8 * 2**20
 
 X_KEYS = ("x", "bytes", "tokens", "size", "seq_len", "context", "kv_tokens", "batch", "m", "n", "k", "flops")
@@ -55,9 +57,7 @@ def _first(keys, mapping: dict):
 
 
 def read_file(path: Path):
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise ProfileError(f"larger than {MAX_FILE_BYTES // 2**20} MiB")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, MAX_FILE_BYTES, "profile or report", ProfileError)
     try:
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:

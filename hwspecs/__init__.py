@@ -141,16 +141,13 @@ MAX_PROFILE_BYTES = 8 * 2**20
 
 def read_profile(path):
     """A calibration profile file -> roofline.simulator.calibration.Profile (errors name the file)."""
+    from roofline.fileio import read_text
     from roofline.simulator.calibration import CalibrationError, parse_profile
 
-    p = Path(path)
-    if not p.is_file():
-        raise CalibrationError(f"{path}: no such calibration profile")
-    if p.stat().st_size > MAX_PROFILE_BYTES:
-        raise CalibrationError(f"{path}: larger than {MAX_PROFILE_BYTES} bytes; not a calibration profile")
+    text = read_text(path, MAX_PROFILE_BYTES, "calibration profile", CalibrationError)
     try:
-        doc = yaml.safe_load(p.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+        doc = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as exc:
         raise CalibrationError(f"{path}: not valid YAML ({str(exc)[:200]})") from None
     return parse_profile(doc, str(path))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from roofline.fileio import read_text
 from roofline.hwspecs import unknown_name_message
 from roofline.simulator.hf_config import from_hf_config
 from roofline.simulator.model import ModelArch, ModelConfigError
@@ -39,14 +40,10 @@ def list_models() -> list:
 
 def read_config(path: str | Path) -> dict:
     """Parse a config.json with json only, size-limited; errors name the file."""
-    p = Path(path)
-    if not p.is_file():
-        raise ModelConfigError(f"{path}: no such config file")
-    if p.stat().st_size > MAX_CONFIG_BYTES:
-        raise ModelConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; not a config.json")
+    text = read_text(path, MAX_CONFIG_BYTES, "config file", ModelConfigError)
     try:
-        return json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
         raise ModelConfigError(f"{path}: not valid JSON ({exc})") from None
     except RecursionError:
         raise ModelConfigError(f"{path}: nested too deeply to be a config.json") from None

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import os
 import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from roofline.fileio import write_atomic
 from roofline.profilers.microbench import GROUPS, group_module
 
 FORMAT = 1  # of the partial file and the raw points; a partial of another format is not resumed
@@ -89,20 +88,8 @@ def dump_yaml(doc: dict) -> str:
 
 
 def write_yaml_atomic(doc: dict, path: Path) -> None:
-    """Write to a temporary file beside `path`, then os.replace it: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(dump_yaml(doc))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """The profile as YAML, written atomically (roofline.fileio.write_atomic)."""
+    write_atomic(path, dump_yaml(doc))
 
 
 def partial_path(out: Path) -> Path:

@@ -32,6 +32,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import yaml
 
+from roofline.fileio import write_atomic
 from roofline.profilers.fitting import COLLECTIVES, algbw, busbw_factor, fit_alpha_beta, latency_steps
 
 BACKENDS = ("gloo", "nccl")
@@ -231,18 +232,8 @@ def to_profile(result: dict, link: str) -> dict:
 
 
 def write_yaml_atomic(data: dict, path: str) -> None:
-    """Write YAML to a temporary file beside `path`, then os.replace it: readers never see half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".collectives-", suffix=".yaml", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            yaml.safe_dump(data, f, sort_keys=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """The results as YAML, written atomically (roofline.fileio.write_atomic)."""
+    write_atomic(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def free_local_port() -> int:

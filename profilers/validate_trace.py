@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from roofline.fileio import read_text
 from roofline.profilers import validate_report as rep
 
 MAX_TRACE_BYTES = 16 * 2**20
@@ -52,14 +53,7 @@ def _cell(text: str):
 def read_trace(path: str | Path) -> list:
     """Rows (dicts) from a .json or .csv trace; TraceError if the file as a whole is unusable."""
     p = Path(path)
-    if not p.is_file():
-        raise TraceError(f"{path}: no such trace file")
-    if p.stat().st_size > MAX_TRACE_BYTES:
-        raise TraceError(f"{path}: larger than {MAX_TRACE_BYTES} bytes")
-    try:
-        text = p.read_text()
-    except UnicodeDecodeError:
-        raise TraceError(f"{path}: not a text file") from None
+    text = read_text(p, MAX_TRACE_BYTES, "trace file", TraceError)
     if p.suffix.lower() == ".json" or text.lstrip().startswith("["):
         try:
             rows = json.loads(text)

@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 
 import roofline
+from roofline.fileio import read_text
 from roofline.hwspecs import (
     HardwareSpecError,
     fabrics,
@@ -130,17 +131,11 @@ def _draft_problems(methods: list, models: list, where: str) -> list:
 
 
 def read_scenario_file(path: str | Path) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise ScenarioError([f"{path}: no such scenario file"])
-    if p.stat().st_size > MAX_SCENARIO_BYTES:
-        raise ScenarioError([f"{path}: larger than {MAX_SCENARIO_BYTES} bytes; not a scenario"])
+    text = read_text(path, MAX_SCENARIO_BYTES, "scenario file", lambda msg: ScenarioError([msg]))
     try:
-        return yaml.safe_load(p.read_text())
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ScenarioError([f"{path}: not valid YAML: {str(exc)[:500]}"]) from None
-    except UnicodeDecodeError:
-        raise ScenarioError([f"{path}: not a text file"]) from None
     except RecursionError:
         raise ScenarioError([f"{path}: nested too deeply to be a scenario"]) from None
 

@@ -43,8 +43,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from roofline.api import simulate
-    from roofline.cli.fileio import write_atomic
     from roofline.cli.format import single_table, sweep_table, to_csv
+    from roofline.fileio import write_atomic
     from roofline.hwspecs import load_hardware
     from roofline.simulator.results import op_table
     from roofline.simulator.scenario import ScenarioError

@@ -41,6 +41,42 @@ def kv_rows(block_table_ptr, stride_bt_b, b, pos, mask, PAGED: tl.constexpr, PAG
 
 
 @triton.jit
+def split_range(kv_lens_ptr, b, split, capacity, NUM_SPLITS: tl.constexpr):
+    """[start, end) of the KV positions this split of sequence b covers (empty past its length)."""
+    kv_len = tl.minimum(tl.load(kv_lens_ptr + b), capacity)
+    split_len = tl.cdiv(kv_len, NUM_SPLITS)
+    start = split * split_len
+    return start, tl.minimum(start + split_len, kv_len)
+
+
+@triton.jit
+def load_query_group(q_ptr, b, kvh, stride_qb, stride_qh, stride_qd,
+                     GROUP: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr):  # fmt: skip
+    """The GROUP query heads of KV head kvh for sequence b: (heads, offs_d, mask_g, mask_d, q)."""
+    offs_g = tl.arange(0, BLOCK_G)
+    offs_d = tl.arange(0, BLOCK_D)
+    heads = kvh * GROUP + offs_g
+    mask_g = offs_g < GROUP
+    mask_d = offs_d < HEAD_DIM
+    q = tl.load(
+        q_ptr + b * stride_qb + heads[:, None] * stride_qh + offs_d[None, :] * stride_qd,
+        mask=mask_g[:, None] & mask_d[None, :],
+        other=0.0,
+    )
+    return heads, offs_d, mask_g, mask_d, q
+
+
+@triton.jit
+def load_kv_tile(ptr, outer, kvh, slot, offs_d, kv_mask, stride0, stride1, stride2, stride3):
+    """A [tokens, head_dim] tile of K or V at the rows `kv_rows` returned (masked lanes read 0)."""
+    return tl.load(
+        ptr + outer[:, None] * stride0 + kvh * stride1 + slot[:, None] * stride2 + offs_d[None, :] * stride3,
+        mask=kv_mask,
+        other=0.0,
+    )
+
+
+@triton.jit
 def decode_attention_kernel(
     q_ptr, k_ptr, v_ptr, kv_lens_ptr, block_table_ptr, o_part_ptr, lse_part_ptr,
     qk_scale, capacity,
@@ -59,22 +95,11 @@ def decode_attention_kernel(
     b = tl.program_id(0)
     kvh = tl.program_id(1)
     split = tl.program_id(2)
-    kv_len = tl.minimum(tl.load(kv_lens_ptr + b), capacity)
-    split_len = tl.cdiv(kv_len, NUM_SPLITS)
-    start = split * split_len
-    end = tl.minimum(start + split_len, kv_len)
-
-    offs_g = tl.arange(0, BLOCK_G)
-    offs_n = tl.arange(0, BLOCK_N)
-    offs_d = tl.arange(0, BLOCK_D)
-    heads = kvh * GROUP + offs_g
-    mask_g = offs_g < GROUP
-    mask_d = offs_d < HEAD_DIM
-    q = tl.load(
-        q_ptr + b * stride_qb + heads[:, None] * stride_qh + offs_d[None, :] * stride_qd,
-        mask=mask_g[:, None] & mask_d[None, :],
-        other=0.0,
+    start, end = split_range(kv_lens_ptr, b, split, capacity, NUM_SPLITS)
+    heads, offs_d, mask_g, mask_d, q = load_query_group(
+        q_ptr, b, kvh, stride_qb, stride_qh, stride_qd, GROUP, HEAD_DIM, BLOCK_G, BLOCK_D
     )
+    offs_n = tl.arange(0, BLOCK_N)
     m_i = tl.full([BLOCK_G], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_G], tl.float32)
     acc = tl.zeros([BLOCK_G, BLOCK_D], tl.float32)
@@ -83,18 +108,8 @@ def decode_attention_kernel(
         mask_n = pos < end
         outer, slot = kv_rows(block_table_ptr, stride_bt_b, b, pos, mask_n, PAGED, PAGE_SIZE)
         kv_mask = mask_n[:, None] & mask_d[None, :]
-        k = tl.load(
-            k_ptr + outer[:, None] * stride_k0 + kvh * stride_k1 + slot[:, None] * stride_k2
-            + offs_d[None, :] * stride_k3,
-            mask=kv_mask,
-            other=0.0,
-        )  # fmt: skip
-        v = tl.load(
-            v_ptr + outer[:, None] * stride_v0 + kvh * stride_v1 + slot[:, None] * stride_v2
-            + offs_d[None, :] * stride_v3,
-            mask=kv_mask,
-            other=0.0,
-        )  # fmt: skip
+        k = load_kv_tile(k_ptr, outer, kvh, slot, offs_d, kv_mask, stride_k0, stride_k1, stride_k2, stride_k3)
+        v = load_kv_tile(v_ptr, outer, kvh, slot, offs_d, kv_mask, stride_v0, stride_v1, stride_v2, stride_v3)
         m_i, l_i, acc = online_softmax_tile(q, k, v, mask_n, m_i, l_i, acc, qk_scale)
 
     store_partial(o_part_ptr, lse_part_ptr, acc, m_i, l_i, b, heads, split, offs_d, mask_g, mask_d,

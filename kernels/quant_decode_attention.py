@@ -32,7 +32,9 @@ from roofline.kernels.decode_attention import (
     decode_attention_reference,
     default_num_splits,
     kv_rows,
+    load_query_group,
     online_softmax_tile,
+    split_range,
     store_partial,
 )
 
@@ -86,22 +88,11 @@ def quant_decode_attention_kernel(
     b = tl.program_id(0)
     kvh = tl.program_id(1)
     split = tl.program_id(2)
-    kv_len = tl.minimum(tl.load(kv_lens_ptr + b), capacity)
-    split_len = tl.cdiv(kv_len, NUM_SPLITS)
-    start = split * split_len
-    end = tl.minimum(start + split_len, kv_len)
-
-    offs_g = tl.arange(0, BLOCK_G)
-    offs_n = tl.arange(0, BLOCK_N)
-    offs_d = tl.arange(0, BLOCK_D)
-    heads = kvh * GROUP + offs_g
-    mask_g = offs_g < GROUP
-    mask_d = offs_d < HEAD_DIM
-    q = tl.load(
-        q_ptr + b * stride_qb + heads[:, None] * stride_qh + offs_d[None, :] * stride_qd,
-        mask=mask_g[:, None] & mask_d[None, :],
-        other=0.0,
+    start, end = split_range(kv_lens_ptr, b, split, capacity, NUM_SPLITS)
+    heads, offs_d, mask_g, mask_d, q = load_query_group(
+        q_ptr, b, kvh, stride_qb, stride_qh, stride_qd, GROUP, HEAD_DIM, BLOCK_G, BLOCK_D
     )
+    offs_n = tl.arange(0, BLOCK_N)
     m_i = tl.full([BLOCK_G], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_G], tl.float32)
     acc = tl.zeros([BLOCK_G, BLOCK_D], tl.float32)

@@ -32,6 +32,8 @@ from roofline.kernels.decode_attention import (
     default_num_splits,
     gather_pages,
     kv_rows,
+    load_kv_tile,
+    load_query_group,
     online_softmax_tile,
     store_partial,
 )
@@ -64,19 +66,12 @@ def sparse_decode_attention_kernel(
     j0 = split * per_split
     j1 = tl.minimum(j0 + per_split, count)
 
-    offs_g = tl.arange(0, BLOCK_G)
+    heads, offs_d, mask_g, mask_d, q = load_query_group(
+        q_ptr, b, kvh, stride_qb, stride_qh, stride_qd, GROUP, HEAD_DIM, BLOCK_G, BLOCK_D
+    )
     offs_n = tl.arange(0, BLOCK_N)
-    offs_d = tl.arange(0, BLOCK_D)
-    heads = kvh * GROUP + offs_g
-    mask_g = offs_g < GROUP
-    mask_d = offs_d < HEAD_DIM
     lane_page = offs_n // PAGE_SIZE
     lane_slot = offs_n % PAGE_SIZE
-    q = tl.load(
-        q_ptr + b * stride_qb + heads[:, None] * stride_qh + offs_d[None, :] * stride_qd,
-        mask=mask_g[:, None] & mask_d[None, :],
-        other=0.0,
-    )
     m_i = tl.full([BLOCK_G], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_G], tl.float32)
     acc = tl.zeros([BLOCK_G, BLOCK_D], tl.float32)
@@ -88,18 +83,8 @@ def sparse_decode_attention_kernel(
         mask_n = lane_ok & (pos < kv_len)
         outer, slot = kv_rows(block_table_ptr, stride_bt_b, b, pos, mask_n, PAGED, PAGE_SIZE)
         kv_mask = mask_n[:, None] & mask_d[None, :]
-        k = tl.load(
-            k_ptr + outer[:, None] * stride_k0 + kvh * stride_k1 + slot[:, None] * stride_k2
-            + offs_d[None, :] * stride_k3,
-            mask=kv_mask,
-            other=0.0,
-        )  # fmt: skip
-        v = tl.load(
-            v_ptr + outer[:, None] * stride_v0 + kvh * stride_v1 + slot[:, None] * stride_v2
-            + offs_d[None, :] * stride_v3,
-            mask=kv_mask,
-            other=0.0,
-        )  # fmt: skip
+        k = load_kv_tile(k_ptr, outer, kvh, slot, offs_d, kv_mask, stride_k0, stride_k1, stride_k2, stride_k3)
+        v = load_kv_tile(v_ptr, outer, kvh, slot, offs_d, kv_mask, stride_v0, stride_v1, stride_v2, stride_v3)
         m_i, l_i, acc = online_softmax_tile(q, k, v, mask_n, m_i, l_i, acc, qk_scale)
 
     store_partial(o_part_ptr, lse_part_ptr, acc, m_i, l_i, b, heads, split, offs_d, mask_g, mask_d,

@@ -182,6 +182,15 @@ def walk_profile(doc, path: tuple = ()) -> dict:
     return out
 
 
+def _read_entry(path: Path, entry: dict):
+    """The parsed file, or None with the reason in entry["error"] (a bad file is listed, not fatal)."""
+    try:
+        return read_file(path)
+    except (ProfileError, OSError) as exc:
+        entry["error"] = str(exc)
+        return None
+
+
 def load_profiles(directory) -> list:
     """One entry per *.yaml / *.yml in `directory`: {file, error} or {file, fields, curves,
     provenance, notes}; [] when the folder is missing or empty."""
@@ -195,10 +204,8 @@ def load_profiles(directory) -> list:
     ]
     for path in sorted(paths):
         entry = {"file": path.name}
-        try:
-            doc = read_file(path)
-        except (ProfileError, OSError, UnicodeDecodeError) as exc:
-            entry["error"] = str(exc)
+        doc = _read_entry(path, entry)
+        if "error" in entry:
             out.append(entry)
             continue
         if not isinstance(doc, dict):
@@ -270,10 +277,8 @@ def load_validation_reports(directory) -> list:
     out = []
     for path in sorted(folder.glob("*.json")):
         entry = {"file": path.name, "title": path.stem}
-        try:
-            doc = read_file(path)
-        except (ProfileError, OSError, UnicodeDecodeError) as exc:
-            entry["error"] = str(exc)
+        doc = _read_entry(path, entry)
+        if "error" in entry:
             out.append(entry)
             continue
         entry["points"] = validation_points(doc)

@@ -206,3 +206,24 @@ def test_self_speculation_reads_a_sparse_kv():
     per_token_kv = load_model("llama-3.1-8b").kv_bytes_per_token(2.0)
     assert draft_kv == pytest.approx(4 / e * per_token_kv * 4096, rel=0.01)  # plus q/o/append traffic
     assert recs[0]["tpot_s"] < dense[0]["tpot_s"]
+
+
+def test_prefix_sharing_saves_only_where_the_prefix_is_read_whole():
+    # Hydragen reads the shared prefix once per step for the batch: (b-1) x S x bytes/token fewer
+    # for head groups that read the whole history. Quest's selected pages and DuoAttention's
+    # streaming window are per-sequence reads: prefix sharing leaves them unchanged (never negative).
+    wl = {"batch": 8, "prompt_tokens": 40000, "output_tokens": 64, "prefill_chunk_tokens": 8192}
+    share = {"name": "prefix_sharing", "shared_prefix_tokens": 32768}
+
+    def attention_bytes(methods):
+        res, _ = run(workload=wl, methods=methods)
+        return {o["name"]: o["bytes"] for o in ops(res, 0, "decode") if o["kind"] == "attention_decode"}
+
+    quest = {"name": "quest", "token_budget": 2048, "dense_layers": 0}  # (dense layers do share)
+    assert attention_bytes([share, quest]) == pytest.approx(attention_bytes([quest]), rel=1e-12)
+    duo = {"name": "duo_attention", "retrieval_head_fraction": 0.5}
+    with_share, alone = attention_bytes([share, duo]), attention_bytes([duo])
+    assert with_share["attention_streaming"] == pytest.approx(alone["attention_streaming"], rel=1e-12)
+    saved = 7 * 32768 * 131072 * 0.5  # 7 other sequences x prefix x bytes per token x retrieval share
+    assert alone["attention_retrieval"] - with_share["attention_retrieval"] == pytest.approx(saved, rel=1e-9)
+    assert all(v > 0 for v in with_share.values())

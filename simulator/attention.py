@@ -72,11 +72,6 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
     return ops
 
 
-def _reads_whole_history(read) -> bool:
-    """Whether a group's per-step read set is all L tokens (no window, budget or selection)."""
-    return np.ndim(read.off) == 0 and read.off == 0 and np.all(np.isinf(read.lim))
-
-
 def _selected(tokens, g, ctx):
     """Tokens after the group's query-aware selection (skipped in leading dense layers)."""
     if g.selection_budget is None or ctx.skip_selection:
@@ -114,7 +109,7 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
             else 0.0
         )
         byts = plan.bytes_of(read, ctx.kb) * (b * cached * f / ctx.cp) + fixed
-        if plan.prefix_read_once and _reads_whole_history(read):
+        if plan.prefix_read_once and read.is_whole_history:
             # Hydragen: every sequence reads the same shared prefix, once for the whole batch. Groups
             # that read a window or a per-sequence selection do not share what they read.
             byts = byts + (-(b - 1) * ctx.shared * plan.storage_bytes(1.0, ctx.kb) * cached * f / ctx.cp)

@@ -44,6 +44,11 @@ class Tokens:
         return KVLinear(coef * self.off, 0.0, ((coef, self.lim),))
 
     @property
+    def is_whole_history(self) -> bool:
+        """All L tokens: no offset, no window, budget or cap."""
+        return np.ndim(self.off) == 0 and self.off == 0 and bool(np.all(np.isinf(self.lim)))
+
+    @property
     def is_zero(self) -> bool:
         return np.ndim(self.lim) == 0 and np.ndim(self.off) == 0 and self.lim == 0 and self.off == 0
 

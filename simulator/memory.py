@@ -61,7 +61,8 @@ class KVModel:
     """KV-cache and recurrent-state bytes per GPU under a KV plan, for batch b, context C (prompt +
     output tokens so far) and prompt P: each head group of each attention layer stores
     `stored(C)` tokens per sequence (capped by the layer's window) in the plan's format; the first
-    min(S, stored) tokens of a shared prefix are stored once per replica."""
+    min(S, stored) tokens of a shared prefix are stored once per replica, in groups that keep the
+    whole history (windows, budgets and compression keep per-sequence tokens)."""
 
     def __init__(self, model: ModelArch, tp: int, pp: int, kb: float, ab: float, plan=DENSE, cp: int = 1):
         self.plan, self.kb = plan, kb
@@ -92,9 +93,12 @@ class KVModel:
             source = hg.host_stored if host else hg.stored
             if prefill and hg.prefill_stored is not None:
                 source = hg.prefill_stored
-            tokens = resolve(source, P).cap(win).at(C)
+            kept = resolve(source, P).cap(win)
+            tokens = kept.at(C)
             if S is not None:
-                tokens = np.minimum(S, tokens)
+                # Only a cache that keeps the whole history holds the common prefix; a window,
+                # budget or compressed cache keeps different tokens per sequence.
+                tokens = np.minimum(S, tokens) if kept.is_whole_history else 0.0 * tokens
             if hg.selection_page_size and not host:  # page min/max metadata beside the cache
                 tokens = tokens * (1.0 + 1.0 / hg.selection_page_size)
             total = total + coef * self.plan.storage_bytes(tokens, self.kb)

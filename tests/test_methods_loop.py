@@ -227,3 +227,23 @@ def test_prefix_sharing_saves_only_where_the_prefix_is_read_whole():
     saved = 7 * 32768 * 131072 * 0.5  # 7 other sequences x prefix x bytes per token x retrieval share
     assert alone["attention_retrieval"] - with_share["attention_retrieval"] == pytest.approx(saved, rel=1e-9)
     assert all(v > 0 for v in with_share.values())
+
+
+@pytest.mark.parametrize(
+    "method,kept",
+    [
+        ({"name": "streaming_llm", "window_tokens": 2048}, 2052),
+        ({"name": "h2o", "budget_tokens": 4096}, 4096),
+    ],
+)
+def test_shared_prefix_is_stored_once_only_by_whole_history_caches(method, kept):
+    # With a 32K shared prefix and 8 sequences, a dense cache holds the prefix once plus each suffix;
+    # a window or heavy-hitter cache keeps its own tokens per sequence: 8 x kept.
+    wl = {"batch": 8, "prompt_tokens": 40000, "output_tokens": 64, "shared_prefix_tokens": 32768}
+    per_token = 131072
+    _, dense = run(workload=wl)
+    assert dense[0]["memory"]["kv_cache_final_bytes"] == pytest.approx(
+        per_token * (32768 + 8 * (40064 - 32768))
+    )
+    _, recs = run(workload=wl, methods=[method])
+    assert recs[0]["memory"]["kv_cache_final_bytes"] == pytest.approx(per_token * 8 * kept)

@@ -171,7 +171,8 @@ def test_cpu_run_writes_json_and_markdown_with_finite_points(cpu_report):
 
 def test_predictions_are_the_simulators_at_one_decode_step(cpu_report):
     _, out = cpu_report
-    report = json.loads(next(out.glob("*.json")).read_text())
+    (path,) = out.glob("h100-sxm-tiny_llama_config-*.json")
+    report = json.loads(path.read_text())
     rec = roofline.simulate(
         {
             "model": TINY,
@@ -191,7 +192,8 @@ def test_partial_build_is_scaled_to_the_full_model(tmp_path):
     path.write_text(json.dumps(cfg))
     assert cli("--model", str(path), "--contexts", "16", "--layers", "1", "--hardware", "h100-sxm",
                "--device", "cpu", "--out", str(tmp_path), "--no-kernels") == 0  # fmt: skip
-    report = json.loads(next(tmp_path.glob("h100-sxm-tiny4-*.json")).read_text())
+    (path,) = tmp_path.glob("h100-sxm-tiny4-*.json")
+    report = json.loads(path.read_text())
     assert (report["provenance"]["layers_built"], report["provenance"]["layers_full"]) == (1, 4)
     for p in report["points"]:
         outside, built = p["outside_layers_s"], p["measured_built_s"]
@@ -309,8 +311,9 @@ def test_csv_trace_errors_match_known_numbers(tmp_path, measured_rows):
         writer.writeheader()
         for row in measured_rows:
             writer.writerow({**row, "ttft_s": repr(row["ttft_s"]), "tpot_s": repr(row["tpot_s"])})
-    assert cli("--trace", str(trace), "--out", str(tmp_path)) == 0
-    check_trace_report(json.loads(next(tmp_path.glob("*.json")).read_text()), len(ROWS))
+    assert cli("--trace", str(trace), "--out", str(tmp_path / "out")) == 0
+    (path,) = (tmp_path / "out").glob("*.json")  # the report alone: the trace lives elsewhere
+    check_trace_report(json.loads(path.read_text()), len(ROWS))
 
 
 def test_bad_trace_rows_are_reported_and_the_others_compared(tmp_path, measured_rows, capsys):
@@ -327,8 +330,9 @@ def test_bad_trace_rows_are_reported_and_the_others_compared(tmp_path, measured_
     ]
     trace = tmp_path / "trace.json"
     trace.write_text(json.dumps(rows))
-    assert cli("--trace", str(trace), "--out", str(tmp_path)) == 0
-    report = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert cli("--trace", str(trace), "--out", str(tmp_path / "out")) == 0
+    (path,) = (tmp_path / "out").glob("*.json")  # the report alone, not the trace.json input
+    report = json.loads(path.read_text())
     problems = report["problems"]
     assert len(problems) == 6
     assert "row 2:" in problems[0] and "hardware" in problems[0] and "h100-sxm" in problems[0]

@@ -401,3 +401,53 @@ def test_h2o_twenty_percent_budget_cuts_kv_memory_five_times():
     dense = kv_bytes([], C - 256, 256, model="llama-2-7b")
     h2o = kv_bytes([{"name": "h2o", "budget_tokens": C // 5}], C - 256, 256, model="llama-2-7b")
     assert dense / h2o == 5.0
+
+
+def test_shadowkv_prefill_attention_runs_once_over_the_real_heads():
+    # ShadowKV prefills with full attention (arXiv:2410.21465 §4): its helper head groups (factors,
+    # landmarks, outliers, host values) account storage only, never a second prefill.
+    work = wl(65536, 2, prefill_chunk_tokens=8192)
+    dense, _ = one([], workload=work, hardware="a100-80gb-sxm")
+    shadow, _ = one([{"name": "shadowkv"}], workload=work, hardware="a100-80gb-sxm")
+    attn = {
+        name: [o for o in ops(res) if o["kind"] == "attention_prefill"]
+        for name, res in (("dense", dense), ("shadow", shadow))
+    }
+    assert len(attn["shadow"]) == 1
+    for key in ("flops", "bytes", "time_s"):
+        assert attn["shadow"][0][key] == pytest.approx(attn["dense"][0][key], rel=1e-12)
+    extra = {o["name"] for o in ops(shadow)} - {o["name"] for o in ops(dense)}
+    assert extra == {"attention_sparse", "landmarks", "key_svd", "value_offload"}
+
+
+STACKS = [
+    {"name": "kv_quant", "bits": 4},
+    {"name": "streaming_llm", "window_tokens": 4096},
+    {"name": "h2o", "budget_tokens": 4096},
+    {"name": "snapkv", "budget_tokens": 4096},
+    {"name": "pyramidkv", "budget_tokens": 4096},
+    {"name": "duo_attention", "retrieval_head_fraction": 0.5},
+    {"name": "quest", "token_budget": 4096},
+    {"name": "lserve", "streaming_head_fraction": 0.5, "token_budget": 4096},
+    {"name": "shadowkv"},
+    {"name": "kv_offload", "resident_fraction": 0.25},
+    {"name": "minference", "density": 0.1},
+    {"name": "block_sparse_prefill", "density": 0.3},
+    {"name": "weight_quant", "format": "w8a8"},
+    {"name": "weight_offload", "resident_fraction": 0.5},
+    {"name": "context_extension", "kind": "yarn", "factor": 2},
+]
+
+
+@pytest.mark.parametrize("method", STACKS, ids=lambda m: m["name"])
+def test_no_method_computes_more_prefill_attention_than_dense(method):
+    # Invariant: a method may skip causal pairs or heads in prefill, never add to the attention
+    # itself (its own extra ops, such as SnapKV's observation-window vote, have their own names).
+    work = wl(32768, 2, batch=2)
+    dense_ops = ops(one([], workload=work)[0])
+    method_ops = ops(one([method], workload=work)[0])
+    flops = [
+        sum(o["flops"] for o in t if o["kind"] == "attention_prefill" and o["name"].startswith("attention"))
+        for t in (dense_ops, method_ops)
+    ]
+    assert flops[1] <= flops[0] * (1 + 1e-12)

@@ -6,7 +6,8 @@
   kept exactly. Each decode step scores all landmarks, reconstructs the keys of the
   `sparse_budget_tokens` selected tokens from the factors (a GEMM) and fetches their values over
   the host link, overlapped with the reconstruction; attention runs over budget + outliers.
-  Prefill adds the factorisation of the keys and the values' copy to the host.
+  Prefill is the dense prefill (full attention over every head, once) plus the landmarks (mean
+  post-RoPE key per chunk), the factorisation of the keys and the values' copy to the host.
   The plan expresses the low-rank keys and landmarks as shares of the KV element budget.
 * kv_offload: a `resident_fraction` of each sequence's KV stays on the GPU; the rest lives on the
   host and is streamed over the host link every decode step (layer-wise prefetch overlaps it with
@@ -65,12 +66,22 @@ class ShadowKV(Method):
         low_rank = self.rank / kv_elems  # share of K+V elements per token
         landmark = 1.0 / (2.0 * self.chunk_size)  # one key vector (half of K+V) per chunk
         budget, outliers = self.sparse_budget_tokens, self.outlier_chunks * self.chunk_size
+        # Every query head attends the outliers and the selected budget, so `_sparse` stands for the
+        # heads (prefill attention runs once over them, as full attention); the other groups only
+        # account what is stored, read and fetched (heads=False), never a second prefill.
         groups = [
-            HeadGroup(low_rank, ALL, NONE, attended=NONE, label="_lowrank_keys"),
-            HeadGroup(landmark, ALL, ALL, attended=NONE, label="_landmarks"),
-            HeadGroup(1.0, window(outliers), window(outliers), label="_outliers"),
+            HeadGroup(low_rank, ALL, NONE, attended=NONE, heads=False, label="_lowrank_keys"),
+            HeadGroup(landmark, ALL, ALL, attended=NONE, heads=False, label="_landmarks"),
+            HeadGroup(1.0, window(outliers), window(outliers), heads=False, label="_outliers"),
             HeadGroup(
-                0.5, NONE, NONE, attended=NONE, host_stored=ALL, host_read=window(budget), label="_values"
+                0.5,
+                NONE,
+                NONE,
+                attended=NONE,
+                host_stored=ALL,
+                host_read=window(budget),
+                heads=False,
+                label="_values",
             ),
             HeadGroup(1.0, NONE, window(budget), attended=window(budget), label="_sparse"),
         ]
@@ -111,7 +122,17 @@ class ShadowKV(Method):
                 4.0 * ctx.batch * ctx.prompt * kv_dim * r
             )  # randomised SVD: two passes of P x kv_dim x r
             values = ctx.tokens * kv_dim * ctx.kb
+            keys = ctx.tokens * kv_dim / 2  # post-RoPE key elements, averaged per chunk
             return [
+                Op(
+                    "landmarks",
+                    "elementwise",
+                    keys,
+                    (keys + keys / chunk) * ctx.kb,
+                    ctx.vector_rate,
+                    ctx.mem_rate,
+                    count=count,
+                ),
                 Op(
                     "key_svd",
                     "gemm",

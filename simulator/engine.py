@@ -282,10 +282,13 @@ def evaluate(
     a = P + 1.0
     kv_range = (a, np.maximum(P + O - 1.0, a))
 
-    # Pipeline parallelism keeps pp micro-batches of b / pp sequences in flight: each advances one
-    # token per round of all stages. Context parallelism splits each micro-batch's GEMM rows
-    # across cp ranks, while every rank attends all of them over its 1/cp of the KV.
-    micro = b / pp
+    # Pipeline parallelism keeps min(b, pp) micro-batches of max(b / pp, 1) sequences in flight
+    # (a micro-batch holds at least one sequence): each advances one token per round, and a round
+    # is every stage's pass over one micro-batch, i.e. the whole model at the micro-batch size.
+    # With b < pp stages idle; one sequence's stages still run one after another. Context
+    # parallelism splits each micro-batch's GEMM rows across cp ranks, while every rank attends
+    # all of them over its 1/cp of the KV.
+    micro = np.maximum(b / pp, 1.0)
 
     def decode_ops(model_, plan_, queries=1.0, tag=""):
         ctx = PhaseCtx(

@@ -126,6 +126,19 @@ def test_pipeline_prefill_fills_the_pipe():
     assert compute_piped == pytest.approx(compute_serial * 19 / 64, rel=1e-6)
 
 
+@pytest.mark.parametrize("batch, micro", [(1, 1), (2, 1), (8, 2)])
+def test_pipeline_decode_micro_batch_holds_at_least_one_sequence(batch, micro):
+    # pp=4 keeps min(b, 4) micro-batches of max(b/4, 1) sequences in flight; one token of a sequence
+    # is a round through all stages: the whole model at the micro-batch size, plus 3 stage hand-offs.
+    wl = {"batch": batch, "prompt_tokens": 131072, "output_tokens": 64}
+    res, piped = run(parallelism={"pp": 4}, gpus=4, workload=wl)
+    _, whole = run(workload={**wl, "batch": micro})
+    hand_offs = sum(o["time_s"] for o in ops(res, 0, "decode") if o["kind"] == "comm")
+    assert hand_offs > 0
+    assert piped[0]["tpot_s"] == pytest.approx(whole[0]["tpot_s"] + hand_offs, rel=1e-9)
+    assert piped[0]["tpot_s"] >= whole[0]["tpot_s"]  # never faster than one GPU at batch 1
+
+
 # Context Parallelism for Scalable Million-Token Inference (arXiv:2411.01783), Table 6: Llama-3 405B
 # on H100s power-limited to 500 W (96 GB HBM2e, 2.4 TB/s, 800 TFLOP/s bf16), FP8 row-wise FFN
 # weights, bf16 attention, batch 1; TTFT ms and decode ms per token.

@@ -16,7 +16,16 @@ from roofline.simulator.scenario import short, suggestions
 from roofline.simulator.units import GIB, KIB, MIB, TERA
 
 HERE = Path(__file__).resolve().parent
-_SECTIONS = ("memory", "compute_dense_TFLOPs", "chip", "power", "host_link", "scale_up", "price")
+_SECTIONS = (
+    "memory",
+    "compute_dense_TFLOPs",
+    "chip",
+    "power",
+    "host_link",
+    "host_memory",
+    "scale_up",
+    "price",
+)
 
 
 class HardwareSpecError(ValueError):
@@ -42,6 +51,13 @@ def _num(doc: dict, path: str, where: str) -> float:
         raise HardwareSpecError(f"{where}: field {path} must be a number, got {node!r}") from None
     if value < 0:
         raise HardwareSpecError(f"{where}: field {path} must be >= 0, got {value}")
+    return value
+
+
+def _positive(doc: dict, path: str, where: str) -> float:
+    value = _num(doc, path, where)
+    if not value > 0:
+        raise HardwareSpecError(f"{where}: field {path} must be > 0, got {value}")
     return value
 
 
@@ -81,6 +97,8 @@ def parse_hardware(doc: dict, where: str) -> Hardware:
         scale_up_kind=str(doc["scale_up"].get("kind", "none")),
         scale_up_domain=int(_num(doc, "scale_up.domain_size", where)),
         usd_per_gpu_hour=_num(doc, "price.usd_per_gpu_hour", where),
+        host_memory_bytes=_positive(doc, "host_memory.capacity_GiB_per_gpu", where) * GIB,
+        host_memory_system=str(doc["host_memory"].get("system", "")),
         sources=dict(sources),
         section_sources={sec: doc[sec]["source"] for sec in _SECTIONS},
         unconfirmed=tuple(doc.get("unconfirmed") or ()),

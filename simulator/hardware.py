@@ -32,6 +32,8 @@ class Hardware:
     scale_up_kind: str
     scale_up_domain: int
     usd_per_gpu_hour: float
+    host_memory_bytes: float = float("inf")  # host RAM per GPU (offloaded KV, weights); inf: no limit
+    host_memory_system: str = ""  # the reference server or instance the figure comes from
     sources: dict = field(default_factory=dict, compare=False)
     section_sources: dict = field(default_factory=dict, compare=False)
     unconfirmed: tuple = ()

@@ -450,7 +450,7 @@ def test_hw_show(capsys, name):
     rc, out, err = cli(capsys, "hw", "show", name)
     assert rc == 0, err
     assert out.startswith(f"{name}: ")
-    assert "sources:" in out and "ridge point" in out
+    assert "sources:" in out and "ridge point" in out and "host memory" in out
 
 
 def test_hw_show_unknown(capsys):

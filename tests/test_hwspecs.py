@@ -11,7 +11,16 @@ SPEC_HARDWARE = [
     "a100-40gb-sxm", "a100-80gb-sxm", "a100-80gb-pcie", "h100-sxm", "h100-pcie", "h100-nvl", "h200",
     "b200", "gb200", "l40s", "l4", "a10g", "rtx-4090", "rtx-6000-ada", "mi300x", "mi325x", "h100-96gb-500w",
 ]  # fmt: skip
-SECTIONS = ("memory", "compute_dense_TFLOPs", "chip", "power", "host_link", "scale_up", "price")
+SECTIONS = (
+    "memory",
+    "compute_dense_TFLOPs",
+    "chip",
+    "power",
+    "host_link",
+    "host_memory",
+    "scale_up",
+    "price",
+)
 
 
 def test_registry_has_every_spec_sku():
@@ -40,6 +49,9 @@ def test_plausible_and_consistent(name):
     if "fp8" in hw.peak_flops:
         assert hw.peak_flops["fp8"] >= hw.peak("bf16")
     assert hw.ridge_point == pytest.approx(hw.peak("bf16") / hw.memory_bandwidth)
+    # Host RAM per GPU: from a small cloud instance's to a 4 TB 8-GPU server's share.
+    assert 16 * 2**30 <= hw.host_memory_bytes <= 512 * 2**30
+    assert hw.host_memory_system
 
 
 def test_h100_sxm_datasheet_values_in_si():
@@ -82,4 +94,23 @@ def test_spec_without_source_is_rejected():
     doc = yaml.safe_load((HERE / "h100-sxm.yaml").read_text())
     doc["memory"]["bandwidth_TBps"] = "fast"
     with pytest.raises(HardwareSpecError, match="bandwidth_TBps must be a number"):
+        parse_hardware(doc, "edited.yaml")
+
+
+def test_host_memory_per_gpu_in_si():
+    # DGX H100 / H200 / B200: 2 TB of system memory (32 x 64 GiB DIMMs) for 8 GPUs = 256 GiB per GPU.
+    for name in ("h100-sxm", "h200", "b200"):
+        assert load_hardware(name).host_memory_bytes == 2048 / 8 * 2**30
+    # Azure ND MI300X v5: 1850 GiB for 8 GPUs.
+    assert load_hardware("mi300x").host_memory_bytes == 1850 / 8 * 2**30
+
+
+def test_host_memory_is_required_and_positive():
+    doc = yaml.safe_load((HERE / "h100-sxm.yaml").read_text())
+    del doc["host_memory"]
+    with pytest.raises(HardwareSpecError, match="host_memory"):
+        parse_hardware(doc, "edited.yaml")
+    doc = yaml.safe_load((HERE / "h100-sxm.yaml").read_text())
+    doc["host_memory"]["capacity_GiB_per_gpu"] = 0
+    with pytest.raises(HardwareSpecError, match="capacity_GiB_per_gpu must be > 0"):
         parse_hardware(doc, "edited.yaml")

@@ -50,6 +50,9 @@ def run(args) -> int:
         f"  host link          {hw.host_link_kind} {hw.host_link_bandwidth / 1e9:g} GB/s per direction   [{hw.section_sources['host_link']}]"
     )
     print(
+        f"  host memory        {hw.host_memory_bytes / 2**30:g} GiB per GPU ({hw.host_memory_system})   [{hw.section_sources['host_memory']}]"
+    )
+    print(
         f"  scale-up           {hw.scale_up_kind} {hw.scale_up_bandwidth / 1e9:g} GB/s per direction, domain {hw.scale_up_domain}   [{hw.section_sources['scale_up']}]"
     )
     print(f"  price              ${hw.usd_per_gpu_hour:.2f} per GPU-hour   [{hw.section_sources['price']}]")

@@ -1,105 +1,38 @@
 """Build a `ModelArch` from a Hugging Face config.json dict (already parsed; no file access here).
 
-Families handled by their own field names: llama / mistral / mixtral / qwen2 / phi3 / yi (llama-like),
-gemma2 (alternating local/global layers), chatglm (GLM-4), deepseek_v2/v3 (MLA + MoE), MiniMax-Text-01
-(lightning attention hybrid + MoE) and jamba (Mamba/attention hybrid + MoE). Any other decoder with
-llama-style field names is read as llama-like.
+Dispatch is on `architectures` first (every entry must name the same family), then `model_type`,
+then the fields themselves: MLA whenever `kv_lora_rank` is present. Multimodal configs are read from
+their nested `text_config`. Families read here: llama / mistral / mixtral / qwen2 / phi3 / yi
+(llama-like), gemma2, chatglm (GLM-4), deepseek_v2/v3 and kimi_k2 (MLA + MoE), MiniMax-Text-01
+(lightning attention + MoE) and jamba (Mamba/attention + MoE); the newer families (Qwen3 dense and
+MoE, Qwen2-MoE, GPT-OSS, Gemma-3, Llama-4, Mamba, Mamba-2, Qwen3-Next) are in `hf_families`.
+
+Nothing is guessed: an unknown architecture, a `layer_types` value a reader does not know, or expert
+fields a reader does not read are refused with a ModelConfigError naming the field.
 """
 
 from __future__ import annotations
 
 import math
 
+from roofline.simulator import hf_families as fam
+from roofline.simulator.hf_fields import REQUIRED as _REQUIRED
+from roofline.simulator.hf_fields import check_fields as _check_fields
+from roofline.simulator.hf_fields import group as _group
+from roofline.simulator.hf_fields import layer_types, moe_ffn, refuse_unread
+from roofline.simulator.hf_fields import max_context as _max_context
+from roofline.simulator.hf_fields import need as _need
+from roofline.simulator.hf_fields import to_int as _int
 from roofline.simulator.model import (
     MLA,
     Attention,
     DenseFFN,
-    LayerGroup,
     LinearAttention,
     Mamba,
     ModelArch,
     ModelConfigError,
     MoEFFN,
 )
-
-_REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
-
-# Shape fields that must be positive integers when present (null allowed where HF allows it).
-_POSITIVE = (
-    "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
-    "intermediate_size", "vocab_size", "kv_channels", "ffn_hidden_size", "padded_vocab_size", "num_layers",
-    "multi_query_group_num", "moe_intermediate_size", "n_routed_experts", "num_experts_per_tok",
-    "num_local_experts", "num_experts", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
-    "mamba_d_state", "mamba_d_conv", "mamba_expand", "attn_layer_period", "expert_layer_period",
-    "moe_layer_freq", "sliding_window", "block_size", "max_position_embeddings", "seq_length",
-)  # fmt: skip
-# Fields that may be zero.
-_NON_NEGATIVE = (
-    "q_lora_rank",
-    "n_shared_experts",
-    "first_k_dense_replace",
-    "attn_layer_offset",
-    "expert_layer_offset",
-    "shared_intermediate_size",
-)
-
-
-def _check_fields(cfg: dict, source: str) -> None:
-    for keys, low in ((_POSITIVE, 1), (_NON_NEGATIVE, 0)):
-        for key in keys:
-            v = cfg.get(key)
-            if v is None:
-                continue
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                kind = "a positive integer" if low else "a non-negative integer"
-                raise ModelConfigError(
-                    f"{source}: field {key!r} must be {kind} (or absent), got {repr(v)[:60]}"
-                )
-    dt = cfg.get("mamba_dt_rank")
-    if dt is not None and dt != "auto" and (isinstance(dt, bool) or not isinstance(dt, int) or dt < 1):
-        raise ModelConfigError(
-            f"{source}: field 'mamba_dt_rank' must be a positive integer or 'auto', got {repr(dt)[:60]}"
-        )
-    experts = cfg.get("num_local_experts") or cfg.get("n_routed_experts") or cfg.get("num_experts")
-    top_k = cfg.get("num_experts_per_tok")
-    if experts and top_k and top_k > experts:
-        raise ModelConfigError(
-            f"{source}: num_experts_per_tok ({top_k}) exceeds the number of experts ({experts})"
-        )
-
-
-def _need(cfg: dict, keys, family: str, source: str) -> None:
-    missing = [k for k in keys if cfg.get(k) is None]
-    if missing:
-        raise ModelConfigError(
-            f"{source}: not a decoder-only transformer config that roofline understands "
-            f"(model_type {cfg.get('model_type')!r}): missing {', '.join(missing)}. "
-            f"A {family} config needs: {', '.join(keys)}."
-        )
-
-
-def _int(cfg: dict, key: str, source: str, default=None) -> int:
-    v = cfg.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise ModelConfigError(f"{source}: field {key!r} must be a non-negative integer, got {v!r}")
-    return v
-
-
-def _group(layers: list) -> tuple:
-    """Collapse a per-layer list of (mixer, ffn) into LayerGroups of identical consecutive kinds,
-    then merge equal groups (order does not affect costs)."""
-    counts: dict = {}
-    for pair in layers:
-        counts[pair] = counts.get(pair, 0) + 1
-    return tuple(LayerGroup(m, f, n) for (m, f), n in counts.items())
-
-
-def _max_context(cfg: dict) -> int:
-    for key in ("max_position_embeddings", "seq_length", "max_sequence_length"):
-        v = cfg.get(key)
-        if isinstance(v, int) and v > 0:
-            return v
-    return 0
 
 
 def _llama_like(cfg: dict, name: str, source: str) -> ModelArch:
@@ -116,11 +49,21 @@ def _llama_like(cfg: dict, name: str, source: str) -> ModelArch:
         window = None  # a window no shorter than the context never binds
     bias = bool(cfg.get("attention_bias", False)) or mt == "qwen2"
     n = _int(cfg, "num_hidden_layers", source)
+    refuse_unread(cfg, ("num_local_experts",), "llama-like", source)
+    types = layer_types(cfg, n, source, ("full_attention", "sliding_attention"))
+    if types is not None and any(t == "sliding_attention" for t in types) and not window:
+        raise ModelConfigError(f"{source}: 'layer_types' has sliding layers but no 'sliding_window'")
     if cfg.get("num_local_experts"):
         ffn = MoEFFN(cfg["num_local_experts"], cfg.get("num_experts_per_tok", 2), cfg["intermediate_size"])
     else:
         ffn = DenseFFN(_int(cfg, "intermediate_size", source))
-    if mt == "gemma2":
+    if types is not None and mt != "gemma2":
+        # transformers >= 4.53 writes the attention kind of every layer (e.g. Qwen2's max_window_layers).
+        local = Attention(H, kv, hd, window=window, qkv_bias=bias)
+        glob = Attention(H, kv, hd, qkv_bias=bias)
+        layers = [((local if t == "sliding_attention" else glob), ffn) for t in types]
+        tie = cfg.get("tie_word_embeddings", False)
+    elif mt == "gemma2":
         # Gemma 2 (arXiv:2408.00118): local sliding-window and global layers alternate, local first.
         local = Attention(H, kv, hd, window=window, qkv_bias=bias)
         glob = Attention(H, kv, hd, qkv_bias=bias)
@@ -166,11 +109,12 @@ def _deepseek(cfg: dict, name: str, source: str) -> ModelArch:
         cfg["v_head_dim"],
     )
     dense = DenseFFN(cfg["intermediate_size"])
+    refuse_unread(cfg, ("n_routed_experts", "moe_intermediate_size", "n_shared_experts"), "deepseek", source)
     experts = cfg.get("n_routed_experts")
     moe = None
     if experts:
-        inter = cfg["moe_intermediate_size"]
-        moe = MoEFFN(experts, cfg["num_experts_per_tok"], inter, inter * (cfg.get("n_shared_experts") or 0))
+        inter = cfg.get("moe_intermediate_size") or 0
+        moe = moe_ffn(cfg, source, "moe_intermediate_size", inter * (cfg.get("n_shared_experts") or 0))
     first_dense = cfg.get("first_k_dense_replace", 0)
     freq = cfg.get("moe_layer_freq", 1) or 1
     layers = [(mla, moe if moe and i >= first_dense and i % freq == 0 else dense) for i in range(n)]
@@ -182,13 +126,15 @@ def _deepseek(cfg: dict, name: str, source: str) -> ModelArch:
 
 def _minimax(cfg: dict, name: str, source: str) -> ModelArch:
     _need(cfg, _REQUIRED + ("intermediate_size", "num_local_experts"), "minimax", source)
+    refuse_unread(cfg, ("num_local_experts",), "minimax", source)
     h, H, n = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"]
     hd = cfg.get("head_dim") or h // H
     kv = cfg.get("num_key_value_heads") or H
     if "attn_type_list" in cfg:
         softmax = [bool(t) for t in cfg["attn_type_list"]]
     elif "layer_types" in cfg:
-        softmax = [t == "full_attention" for t in cfg["layer_types"]]
+        types = layer_types(cfg, n, source, ("full_attention", "linear_attention"))
+        softmax = [t == "full_attention" for t in types]
     else:
         raise ModelConfigError(f"{source}: a MiniMax config needs attn_type_list or layer_types")
     if len(softmax) != n:
@@ -206,6 +152,7 @@ def _minimax(cfg: dict, name: str, source: str) -> ModelArch:
 
 def _jamba(cfg: dict, name: str, source: str) -> ModelArch:
     _need(cfg, _REQUIRED + ("intermediate_size",), "jamba", source)
+    refuse_unread(cfg, ("num_experts",), "jamba", source)
     h, H, n = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"]
     kv = cfg.get("num_key_value_heads") or H
     attn = Attention(H, kv, h // H)
@@ -234,22 +181,132 @@ def _jamba(cfg: dict, name: str, source: str) -> ModelArch:
     return ModelArch(name, h, cfg["vocab_size"], _group(layers), bool(tie), _max_context(cfg), "jamba")
 
 
+_READERS = {
+    "llama": _llama_like,
+    "chatglm": _chatglm,
+    "deepseek": _deepseek,
+    "minimax": _minimax,
+    "jamba": _jamba,
+    "qwen3": fam.qwen3,
+    "qwen_moe": fam.qwen_moe,
+    "gpt_oss": fam.gpt_oss,
+    "gemma3": fam.gemma3,
+    "llama4": fam.llama4,
+    "mamba": fam.mamba,
+    "mamba2": fam.mamba2,
+    "qwen3_next": fam.qwen3_next,
+}
+# `architectures` entries (transformers class names, plus remote-code names in the zoo) -> reader.
+ARCHITECTURES = {
+    **dict.fromkeys(
+        (
+            "LlamaForCausalLM",
+            "MistralForCausalLM",
+            "MixtralForCausalLM",
+            "Qwen2ForCausalLM",
+            "Phi3ForCausalLM",
+            "YiForCausalLM",
+            "Gemma2ForCausalLM",
+        ),
+        "llama",
+    ),
+    "ChatGLMModel": "chatglm",
+    "ChatGLMForConditionalGeneration": "chatglm",
+    "DeepseekV2ForCausalLM": "deepseek",
+    "DeepseekV3ForCausalLM": "deepseek",
+    "MiniMaxText01ForCausalLM": "minimax",
+    "MiniMaxM1ForCausalLM": "minimax",
+    "JambaForCausalLM": "jamba",
+    "Qwen3ForCausalLM": "qwen3",
+    "Qwen2MoeForCausalLM": "qwen_moe",
+    "Qwen3MoeForCausalLM": "qwen_moe",
+    "GptOssForCausalLM": "gpt_oss",
+    "Gemma3ForCausalLM": "gemma3",
+    "Gemma3ForConditionalGeneration": "gemma3",
+    "Llama4ForCausalLM": "llama4",
+    "Llama4ForConditionalGeneration": "llama4",
+    "MambaForCausalLM": "mamba",
+    "Mamba2ForCausalLM": "mamba2",
+    "Qwen3NextForCausalLM": "qwen3_next",
+}
+MODEL_TYPES = {
+    **dict.fromkeys(("llama", "mistral", "mixtral", "qwen2", "phi3", "yi", "gemma2"), "llama"),
+    **dict.fromkeys(("chatglm", "glm"), "chatglm"),
+    **dict.fromkeys(("deepseek_v2", "deepseek_v3", "kimi_k2"), "deepseek"),
+    **dict.fromkeys(("minimax", "minimax_text_01", "minimax_m1"), "minimax"),
+    "jamba": "jamba",
+    "qwen3": "qwen3",
+    **dict.fromkeys(("qwen2_moe", "qwen3_moe"), "qwen_moe"),
+    "gpt_oss": "gpt_oss",
+    **dict.fromkeys(("gemma3", "gemma3_text"), "gemma3"),
+    **dict.fromkeys(("llama4", "llama4_text"), "llama4"),
+    "mamba": "mamba",
+    "mamba2": "mamba2",
+    "qwen3_next": "qwen3_next",
+}
+
+
+def _family(cfg: dict, source: str) -> str:
+    """The reader for a config: from `architectures`, else `model_type`; refused when unknown."""
+    archs = cfg.get("architectures")
+    if archs is not None:
+        if not isinstance(archs, list) or not archs or not all(isinstance(a, str) for a in archs):
+            raise ModelConfigError(f"{source}: field 'architectures' must be a list of class names")
+        unknown = [a for a in archs if a not in ARCHITECTURES]
+        if unknown:
+            _need(cfg, _REQUIRED, "decoder", source)  # a non-transformer config says what it lacks
+            raise ModelConfigError(
+                f"{source}: field 'architectures' names {unknown[0]!r}, which roofline cannot read "
+                f"exactly (known: {', '.join(sorted(ARCHITECTURES))}); refusing rather than guessing"
+            )
+        families = {ARCHITECTURES[a] for a in archs}
+        if len(families) > 1:
+            raise ModelConfigError(
+                f"{source}: field 'architectures' mixes families ({', '.join(archs)}); refusing"
+            )
+        return families.pop()
+    mt = str(cfg.get("model_type", "")).lower()
+    if mt in MODEL_TYPES:
+        return MODEL_TYPES[mt]
+    if "attn_type_list" in cfg:
+        return "minimax"
+    if cfg.get("kv_lora_rank") is not None:
+        return "deepseek"  # MLA whenever the latent rank is given
+    _need(cfg, _REQUIRED, "decoder", source)
+    raise ModelConfigError(
+        f"{source}: no 'architectures' and model_type {cfg.get('model_type')!r} is not one roofline "
+        f"reads (known: {', '.join(sorted(MODEL_TYPES))}); refusing rather than guessing"
+    )
+
+
+def _text_config(cfg: dict, source: str) -> dict:
+    """A multimodal config's decoder: its `text_config`, keeping the outer architectures and the
+    outer tie_word_embeddings when the inner config does not set it."""
+    inner = cfg["text_config"]
+    if not isinstance(inner, dict):
+        raise ModelConfigError(f"{source}: field 'text_config' must be a JSON object")
+    out = dict(inner)
+    for key in ("architectures", "tie_word_embeddings"):
+        if key in cfg and key not in inner:
+            out[key] = cfg[key]
+    return out
+
+
 def from_hf_config(cfg: dict, name: str = "custom", source: str = "config.json") -> ModelArch:
     """Build a ModelArch from a parsed Hugging Face config.json.
 
-    Raises ModelConfigError naming the file and the missing/invalid fields for configs that are
-    not decoder-only transformers.
+    Raises ModelConfigError naming the file and the field that stopped it: missing or invalid
+    fields, an unknown or mixed `architectures`, fields the family's reader would have to drop.
     """
     if not isinstance(cfg, dict):
         raise ModelConfigError(f"{source}: a config.json must hold a JSON object, got {type(cfg).__name__}")
+    family = _family(cfg, source)
+    if "text_config" in cfg:
+        cfg = _text_config(cfg, source)
     _check_fields(cfg, source)
-    mt = str(cfg.get("model_type", "")).lower()
-    if mt in ("chatglm", "glm"):
-        return _chatglm(cfg, name, source)
-    if mt.startswith("deepseek"):
-        return _deepseek(cfg, name, source)
-    if mt.startswith("minimax") or "attn_type_list" in cfg:
-        return _minimax(cfg, name, source)
-    if mt == "jamba":
-        return _jamba(cfg, name, source)
-    return _llama_like(cfg, name, source)
+    if cfg.get("kv_lora_rank") is not None and family != "deepseek":
+        raise ModelConfigError(
+            f"{source}: field 'kv_lora_rank' (MLA latent) in a config read as {family}, whose "
+            f"attention has no latent; refusing"
+        )
+    return _READERS[family](cfg, name, source)

@@ -19,7 +19,15 @@ class ModelConfigError(ValueError):
 class Attention:
     """Softmax attention: MHA (kv == heads), GQA (kv < heads), MQA (kv == 1).
 
-    `window` is the sliding-window length in tokens (None = full causal attention).
+    `window` is the sliding-window length in tokens (None = full causal attention). With `chunked`
+    (Llama-4 chunked local attention, transformers `attention_chunk_size`) a token attends only to
+    earlier tokens of its own chunk of `window` tokens; the cache then never needs more than `window`
+    tokens, so the window is the exact storage upper bound, while the mean attended span (window/2)
+    is overestimated by costing it as a sliding window.
+
+    Extra parameters beyond q/k/v/o (transformers modeling files): o_proj bias and per-head sink
+    logits (GPT-OSS `GptOssAttention`), q/k RMSNorm weights of head_dim (Qwen3 / Gemma-3 `q_norm`,
+    `k_norm`), and the output gate that doubles q_proj (Qwen3-Next `attn_output_gate`).
     """
 
     num_heads: int
@@ -28,6 +36,11 @@ class Attention:
     window: int | None = None
     qkv_bias: bool = False
     kind: str = "attention"
+    o_bias: bool = False  # GPT-OSS: bias on the output projection too (attention_bias)
+    qk_norm: bool = False  # Qwen3 / Gemma-3: RMSNorm weights (head_dim each) on q and k
+    sinks: bool = False  # GPT-OSS: one learned attention-sink logit per head
+    output_gate: bool = False  # Qwen3-Next: q_proj also emits a sigmoid gate per head dim
+    chunked: bool = False  # Llama-4: `window` is a chunk (attention restarts every `window` tokens)
 
     @property
     def qk_dim(self) -> int:
@@ -42,7 +55,13 @@ class Attention:
         kv = 2 * hidden * self.num_kv_heads * self.head_dim
         o = self.num_heads * self.head_dim * hidden
         bias = (self.num_heads + 2 * self.num_kv_heads) * self.head_dim if self.qkv_bias else 0
-        return q + kv + o + bias
+        extra = (
+            (hidden if self.o_bias else 0)
+            + (2 * self.head_dim if self.qk_norm else 0)
+            + (self.num_heads if self.sinks else 0)
+            + (q if self.output_gate else 0)
+        )
+        return q + kv + o + bias + extra
 
     def kv_elements_per_token(self) -> int:
         """Cached elements per token per layer: one K and one V vector per KV head."""
@@ -155,6 +174,95 @@ class Mamba:
 
 
 @dataclass(frozen=True)
+class Mamba2:
+    """Mamba-2 mixer with the SSD (state-space duality) scan (Dao & Gu, arXiv:2405.21060 §7;
+    transformers `Mamba2Mixer`): heads of `head_dim` channels share a scalar decay per head and
+    `n_groups` groups of B and C (d_state each).
+
+    Parameters: in_proj h -> [z, x, B, C, dt] = 2*d_inner + 2*n_groups*d_state + heads; a depthwise
+    causal conv over x, B and C (conv_dim channels, d_conv taps); dt_bias, A_log and D per head; the
+    gated RMSNorm over d_inner; out_proj d_inner -> h.
+    """
+
+    num_heads: int
+    head_dim: int
+    d_state: int
+    n_groups: int
+    d_conv: int
+    chunk_size: int = 256
+    conv_bias: bool = True
+    proj_bias: bool = False
+    kind: str = "mamba2"
+
+    @property
+    def d_inner(self) -> int:
+        return self.num_heads * self.head_dim
+
+    @property
+    def conv_dim(self) -> int:
+        return self.d_inner + 2 * self.n_groups * self.d_state
+
+    def params(self, hidden: int) -> int:
+        d = self.d_inner
+        in_width = 2 * d + 2 * self.n_groups * self.d_state + self.num_heads
+        in_proj = hidden * in_width + (in_width if self.proj_bias else 0)
+        conv = self.conv_dim * self.d_conv + (self.conv_dim if self.conv_bias else 0)
+        per_head = 3 * self.num_heads  # dt_bias, A_log, D
+        out_proj = d * hidden + (hidden if self.proj_bias else 0)
+        return in_proj + conv + per_head + d + out_proj
+
+    def kv_elements_per_token(self) -> int:
+        return 0
+
+    def state_bytes_per_sequence(self, act_bytes: float = 2.0) -> float:
+        """SSM state (fp32, heads x head_dim x d_state) plus the conv window (d_conv - 1 inputs of
+        conv_dim channels), as transformers' `Mamba2Cache` holds them."""
+        return self.d_inner * self.d_state * 4.0 + self.conv_dim * (self.d_conv - 1) * act_bytes
+
+
+@dataclass(frozen=True)
+class GatedDeltaNet:
+    """Gated DeltaNet linear attention (Yang et al., arXiv:2412.06464), as in Qwen3-Next's
+    `linear_attention` layers (transformers `Qwen3NextGatedDeltaNet`): a per-value-head state of
+    k_head_dim x v_head_dim replaces the KV cache.
+
+    Parameters: in_proj_qkvz h -> 2*Hk*dk + 2*Hv*dv, in_proj_ba h -> 2*Hv (beta and decay gate), a
+    depthwise causal conv over q, k, v (conv_dim = 2*Hk*dk + Hv*dv, no bias), dt_bias and A_log per
+    value head, the gated RMSNorm over dv, out_proj Hv*dv -> h.
+    """
+
+    num_k_heads: int
+    num_v_heads: int
+    k_head_dim: int
+    v_head_dim: int
+    d_conv: int
+    chunk_size: int = 64
+    kind: str = "gated_deltanet"
+
+    @property
+    def num_heads(self) -> int:
+        return self.num_v_heads
+
+    @property
+    def conv_dim(self) -> int:
+        return 2 * self.num_k_heads * self.k_head_dim + self.num_v_heads * self.v_head_dim
+
+    def params(self, hidden: int) -> int:
+        kd, vd = self.num_k_heads * self.k_head_dim, self.num_v_heads * self.v_head_dim
+        in_proj = hidden * (2 * kd + 2 * vd) + hidden * 2 * self.num_v_heads
+        conv = self.conv_dim * self.d_conv
+        return in_proj + conv + 2 * self.num_v_heads + self.v_head_dim + vd * hidden
+
+    def kv_elements_per_token(self) -> int:
+        return 0
+
+    def state_bytes_per_sequence(self, act_bytes: float = 2.0) -> float:
+        """Recurrent state (fp32, Hv x dk x dv) plus the conv window (d_conv - 1 inputs)."""
+        state = self.num_v_heads * self.k_head_dim * self.v_head_dim * 4.0
+        return state + self.conv_dim * (self.d_conv - 1) * act_bytes
+
+
+@dataclass(frozen=True)
 class DenseFFN:
     """Feed-forward block; gated (SwiGLU/GeGLU: gate, up, down) or plain (up, down)."""
 
@@ -179,29 +287,46 @@ class MoEFFN:
     shared_intermediate: int = 0  # total intermediate width of the shared expert(s)
     gated: bool = True
     kind: str = "moe"
+    bias: bool = False  # GPT-OSS: biases on every expert projection and on the router
+    shared_gate: bool = False  # Qwen2-MoE / Qwen3-Next: a hidden -> 1 sigmoid gate on the shared expert
 
     def expert_params(self, hidden: int) -> int:
-        return (3 if self.gated else 2) * hidden * self.expert_intermediate
+        """One routed expert: gate/up/down (gated) or up/down, plus GPT-OSS's per-expert biases
+        (gate_up 2*inter + down hidden, transformers `GptOssExperts`)."""
+        mult = 3 if self.gated else 2
+        bias = ((mult - 1) * self.expert_intermediate + hidden) if self.bias else 0
+        return mult * hidden * self.expert_intermediate + bias
 
     def shared_params(self, hidden: int) -> int:
-        return (3 if self.gated else 2) * hidden * self.shared_intermediate
+        gate = hidden if (self.shared_gate and self.shared_intermediate) else 0
+        return (3 if self.gated else 2) * hidden * self.shared_intermediate + gate
+
+    def router_params(self, hidden: int) -> int:
+        return hidden * self.num_experts + (self.num_experts if self.bias else 0)
 
     def params(self, hidden: int) -> int:
-        router = hidden * self.num_experts
-        return router + self.num_experts * self.expert_params(hidden) + self.shared_params(hidden)
+        return (
+            self.router_params(hidden)
+            + self.num_experts * self.expert_params(hidden)
+            + self.shared_params(hidden)
+        )
 
     def active_params(self, hidden: int) -> int:
-        router = hidden * self.num_experts
-        return router + self.top_k * self.expert_params(hidden) + self.shared_params(hidden)
+        return (
+            self.router_params(hidden) + self.top_k * self.expert_params(hidden) + self.shared_params(hidden)
+        )
 
 
 @dataclass(frozen=True)
 class LayerGroup:
-    """`count` identical decoder layers: one token mixer and one FFN each."""
+    """`count` identical decoder layers: one token mixer and one FFN each (`ffn` None: a pure SSM
+    block such as Mamba's, mixer only), with `norms` RMSNorm weight vectors of hidden size
+    (2: pre-mixer and pre-FFN; 4 in Gemma-2/3 with their post-norms; 1 in Mamba)."""
 
-    mixer: Attention | MLA | LinearAttention | Mamba
-    ffn: DenseFFN | MoEFFN
+    mixer: Attention | MLA | LinearAttention | Mamba | Mamba2 | GatedDeltaNet
+    ffn: DenseFFN | MoEFFN | None
     count: int
+    norms: int = 2
 
 
 @dataclass(frozen=True)
@@ -229,8 +354,8 @@ class ModelArch:
             if m.kind == "attention":
                 label = "mha" if m.num_kv_heads == m.num_heads else ("mqa" if m.num_kv_heads == 1 else "gqa")
                 if m.window:
-                    label += f"(window={m.window})"
-            key = f"{label}+{g.ffn.kind}"
+                    label += f"({'chunk' if m.chunked else 'window'}={m.window})"
+            key = label if g.ffn is None else f"{label}+{g.ffn.kind}"
             out[key] = out.get(key, 0) + g.count
         return out
 
@@ -241,8 +366,11 @@ class ModelArch:
         h = self.hidden_size
         total = 0
         for g in self.layer_groups:
-            ffn = g.ffn.active_params(h) if active else g.ffn.params(h)
-            total += g.count * (g.mixer.params(h) + ffn + 2 * h)  # two RMSNorm weight vectors
+            if g.ffn is None:
+                ffn = 0
+            else:
+                ffn = g.ffn.active_params(h) if active else g.ffn.params(h)
+            total += g.count * (g.mixer.params(h) + ffn + g.norms * h)  # RMSNorm weight vectors
         return total
 
     def total_params(self) -> int:
@@ -275,6 +403,6 @@ class ModelArch:
         for g in self.layer_groups:
             if isinstance(g.mixer, LinearAttention):
                 total += g.count * g.mixer.state_bytes_per_sequence()
-            elif isinstance(g.mixer, Mamba):
+            elif isinstance(g.mixer, (Mamba, Mamba2, GatedDeltaNet)):
                 total += g.count * g.mixer.state_bytes_per_sequence(act_bytes)
         return total

@@ -33,7 +33,7 @@ GROUPS = (
             "parallelism.cp_variant",
         ),
     ),
-    ("Data types", ("dtype.weights", "dtype.activations", "dtype.kv")),
+    ("Data types", ("dtype.weights", "dtype.activations", "dtype.kv", "dtype.attention")),
     (
         "Workload",
         (

@@ -62,7 +62,7 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
                 f"attention{g.label}",
                 "attention_prefill",
                 F.attention_flops(pairs, heads * g.fraction, m.qk_dim, m.v_dim),
-                g.fraction * (ctx.tokens * qo * ctx.ab + kv_reads * kv_io * ctx.ab + written),
+                g.fraction * (ctx.tokens * qo * ctx.qb + kv_reads * kv_io * ctx.qb + written),
                 compute_rate=ctx.attn_peak * eff,
                 memory_rate=ctx.mem_rate,
                 count=count,
@@ -104,7 +104,7 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
         host = _selected(resolve(g.host_read, ctx.prompt).cap(m.window), g, ctx)
         # q in, out written and the new K/V appended: once per layer, spread over the groups
         fixed = (
-            b * q * (qo * ctx.ab + plan.storage_bytes(1.0, ctx.kb) * cached) * f / head_fraction
+            b * q * (qo * ctx.qb + plan.storage_bytes(1.0, ctx.kb) * cached) * f / head_fraction
             if g.heads
             else 0.0
         )

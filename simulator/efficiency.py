@@ -8,13 +8,23 @@ shared/reference/published_measurements.yaml, normalised by the same SKU's datas
 * HBM: STREAM triad / datasheet bandwidth (Azure HPC/AI benchmark results, BabelStream):
   A100-80GB 1.70/2.039 = 0.834, H100-SXM 2.97/3.35 = 0.887, H200 4.15/4.8 = 0.865,
   MI300X 4.09/5.3 = 0.772. Other SKUs: the mean of the three NVIDIA figures (0.862).
-* GEMM: cuBLASLt square GEMMs (same Azure results). Shape curve over s = cbrt(m*n*k), normalised to
-  the largest size: A100 fp16 119.4/221.8/228.0/253.7/256.5 TFLOP/s at s = 1024..16384. Plateau
-  (fraction of peak at large s): A100 256.5/312 = 0.822; H100 bf16 798/989.4 = 0.807 and H200
-  788/989.4 = 0.796 (8192^3 bf16, this team's measurement); others 0.80.
+* GEMM, per format class (a GEMM's efficiency is a fraction of its own format's peak):
+  - 16-bit (and tf32/fp32): cuBLASLt square GEMMs (same Azure results). Shape curve over
+    s = cbrt(m*n*k), normalised to the largest size: A100 fp16 119.4/221.8/228.0/253.7/256.5 TFLOP/s
+    at s = 1024..16384. Plateau (fraction of peak at large s): A100 256.5/312 = 0.822; H100 bf16
+    798/989.4 = 0.807 and H200 788/989.4 = 0.796 (8192^3 bf16, this team's measurement); others 0.80.
+  - 8-bit (fp8, int8, and the sub-byte formats, which run on the 8-bit units): Azure cuBLASLt fp8,
+    H100 274.1/1011.3/1216.9/1290.1/1377.3 and H200 290.8/1013.4/1249.1/1300.6/1366.3 TFLOP/s at
+    s = 1024..16384; the shape is their mean normalised to s = 16384, the plateau 1377.3/1978.9 =
+    0.696 (H100) and 1366.3/1978.9 = 0.690 (H200), their mean elsewhere. Small 8-bit GEMMs reach a
+    far smaller share of their peak than 16-bit ones (0.14 vs 0.47 at 1024^3). int8 and fp4 take the
+    fp8 curve until measured (no published curve; same tensor-core generation and data path).
 * Causal prefill attention: FlashAttention-2 on A100 (arXiv:2307.08691 Fig. 5) for Ampere/Ada/AMD
   and FlashAttention-3 on H100 (arXiv:2407.08608 Fig. 5) for Hopper/Blackwell, as a fraction of
   bf16 peak by sequence length (512..16384), head dim 128; head dim 64 scales by the paper's ratio.
+  An FP8 attention kernel (`dtype.attention: fp8`) takes the same fraction of the fp8 peak until a
+  profile measures it: no causal FP8 curve is published, so this is an upper bound and a result
+  that uses it says so (`FP8_ATTENTION_WARNING`).
 * Decode attention and elementwise ops stream from HBM at the HBM efficiency.
 * Kernel overhead: DEFAULT_KERNEL_OVERHEAD_S per kernel (launch + tail), an assumption until
   measured by `roofline calibrate`.
@@ -56,6 +66,18 @@ GEMM_PLATEAU = {
     "h200": 788 / 989.4,
 }
 GEMM_PLATEAU_DEFAULT = 0.80
+_H100_FP8 = np.array([274.1, 1011.3, 1216.9, 1290.1, 1377.3])
+_H200_FP8 = np.array([290.8, 1013.4, 1249.1, 1300.6, 1366.3])
+GEMM_SHAPE_8BIT = np.interp(
+    GEMM_GRID, _AZURE_GEMM_LOG2, (_H100_FP8 / _H100_FP8[-1] + _H200_FP8 / _H200_FP8[-1]) / 2
+)
+GEMM_PLATEAU_8BIT = {"h100-sxm": 1377.3 / 1978.9, "h200": 1366.3 / 1978.9}
+GEMM_PLATEAU_8BIT_DEFAULT = (1377.3 + 1366.3) / 2 / 1978.9
+EIGHT_BIT = ("fp8", "int8", "fp4", "int4", "int2")  # formats whose GEMMs run on 8-bit (or narrower) units
+FP8_ATTENTION_WARNING = (
+    "fp8 attention uses the bf16 FlashAttention curve's fraction of the fp8 peak (no published causal "
+    "FP8 curve; an upper bound until a calibration profile measures it)"
+)
 
 _FA_LOG2 = np.log2([512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0])
 _FA2_A100_CAUSAL_HD128 = np.array([132, 168, 187, 198, 200, 197]) / 312.0
@@ -81,36 +103,57 @@ class EfficiencyTable:
     links: tuple = ()  # per row: (intra LinkFit or None, inter LinkFit or None) from a profile
 
 
-def datasheet_row(hw) -> tuple:
-    """(hbm, gemm curve, attention curve, overhead, source) defaults for one Hardware."""
+def eight_bit_gemm(hw, dtype: str) -> bool:
+    """Whether GEMMs in `dtype` run on this chip's 8-bit (or narrower) units; a format the chip
+    lacks falls back to its 16-bit peak (`Hardware.peak`) and so to the 16-bit curve."""
+    return dtype in EIGHT_BIT and hw.peak(dtype) > hw.peak("bf16")
+
+
+def datasheet_row(hw, dtype: str = "bf16", attention: str = "bf16") -> tuple:
+    """(hbm, gemm curve, attention curve, overhead, source) defaults for one Hardware, with GEMMs
+    in `dtype` and attention computing in `attention` (each curve a fraction of its format's peak)."""
     hbm = HBM_EFFICIENCY.get(hw.name, HBM_EFFICIENCY_DEFAULT)
-    gemm = GEMM_SHAPE * GEMM_PLATEAU.get(hw.name, GEMM_PLATEAU_DEFAULT)
+    if eight_bit_gemm(hw, dtype):
+        gemm = GEMM_SHAPE_8BIT * GEMM_PLATEAU_8BIT.get(hw.name, GEMM_PLATEAU_8BIT_DEFAULT)
+    else:
+        gemm = GEMM_SHAPE * GEMM_PLATEAU.get(hw.name, GEMM_PLATEAU_DEFAULT)
     attn = ATTN_CURVES["fa3" if hw.architecture in FA3_ARCHITECTURES else "fa2"]
     return hbm, gemm, attn, DEFAULT_KERNEL_OVERHEAD_S, "datasheet"
 
 
-def profile_row(hw, profile, dtype: str = "bf16") -> tuple:
-    """The same row from a measured profile: each curve it has replaces the datasheet default."""
-    hbm, gemm, attn, overhead, _ = datasheet_row(hw)
+def profile_row(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> tuple:
+    """The same row from a measured profile: each curve it has for these formats replaces the
+    datasheet default. A 16-bit curve never stands in for an 8-bit GEMM or attention (their
+    fractions of peak differ: see the module docstring)."""
+    hbm, gemm, attn, overhead, _ = datasheet_row(hw, dtype, attention)
     curves = profile.curves
     if "hbm" in curves:
         hbm = float(curves["hbm"].at(curves["hbm"].x_max))  # streaming efficiency of large copies
-    key = f"gemm_{dtype}" if f"gemm_{dtype}" in curves else "gemm_bf16"
+    key = f"gemm_{dtype}"
+    if key not in curves and not eight_bit_gemm(hw, dtype):
+        key = "gemm_bf16"
     if key in curves:
         gemm = curves[key].at(2.0**GEMM_GRID)
-    if "attention_prefill" in curves:
-        attn = curves["attention_prefill"].at(2.0**ATTN_GRID)
+    key = f"attention_prefill_{attention}"
+    if key not in curves and attention != "fp8":
+        key = "attention_prefill"  # the profile's 16-bit curve
+    if key in curves:
+        attn = curves[key].at(2.0**ATTN_GRID)
     if profile.kernel_overhead_s is not None:
         overhead = profile.kernel_overhead_s
     return hbm, gemm, attn, overhead, profile.profile_id
 
 
-def build_table(hardware: list, profiles: dict | None = None, dtype: str = "bf16") -> EfficiencyTable:
+def build_table(
+    hardware: list, profiles: dict | None = None, dtype: str = "bf16", attention: str = "bf16"
+) -> EfficiencyTable:
     """Rows for each hardware: its profile's curves where one is given (name -> Profile), else
-    the datasheet defaults."""
+    the datasheet defaults; GEMM curves for `dtype`, attention curves for `attention`."""
     profiles = profiles or {}
     rows = [
-        profile_row(hw, profiles[hw.name], dtype) if profiles.get(hw.name) else datasheet_row(hw)
+        profile_row(hw, profiles[hw.name], dtype, attention)
+        if profiles.get(hw.name)
+        else datasheet_row(hw, dtype, attention)
         for hw in hardware
     ]
     return EfficiencyTable(

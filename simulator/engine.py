@@ -40,12 +40,26 @@ class Layout:
         return self.tp * self.pp * self.cp * self.dp
 
 
+ATTENTION_FLOATS = ("fp32", "bf16", "fp16")  # formats FlashAttention-style kernels compute in by default
+
+
 @dataclass(frozen=True)
 class Dtypes:
     weights: str = "bf16"
     activations: str = "bf16"
     kv: str = "bf16"
     weight_bytes: float | None = None  # bytes per weight incl. quantisation scales (None: the dtype's)
+    attention: str = "auto"  # the attention kernel's compute format; auto: see `attention_compute`
+
+    @property
+    def attention_compute(self) -> str:
+        """The format attention computes in. Attention is its own kernel: W8A8 or FP8 GEMMs leave it
+        in 16-bit (vLLM, SGLang and TensorRT-LLM run FlashAttention/FlashInfer in bf16 unless an FP8
+        attention kernel such as FlashAttention-3 FP8 is chosen). `auto` is the activation format
+        when that is a 16- or 32-bit float, else bf16; an explicit format is taken as given."""
+        if self.attention != "auto":
+            return self.attention
+        return self.activations if self.activations in ATTENTION_FLOATS else "bf16"
 
 
 @dataclass
@@ -220,7 +234,11 @@ def evaluate(
     P, O, S, chunk = wl.prompt, wl.output, wl.shared, wl.chunk
     bw = hw.col("memory_bandwidth")
     gemm_peak = hw.peak(dtypes.activations)
-    attn_peak = hw.peak(dtypes.activations)
+    attn_dtype = dtypes.attention_compute
+    attn_peak = hw.peak(attn_dtype)
+    # Elementwise, norm and scan kernels run on the vector units in 16-bit (or fp32) whatever the
+    # GEMM or attention format.
+    peak16 = hw.peak("fp32" if attn_dtype == "fp32" else "bf16")
     smem = hw.col("smem_per_sm_bytes")
     link_bw = hw.col("scale_up_bandwidth")
     link_bw = np.where(link_bw > 0, link_bw, hw.col("host_link_bandwidth"))
@@ -234,6 +252,8 @@ def evaluate(
         kb=kb,
         gemm_peak=gemm_peak,
         attn_peak=attn_peak,
+        peak16=peak16,
+        qb=dtype_bytes(attn_dtype),
         bw=bw,
         hbm_eff=hbm_eff,
         host_rate=hw.col("host_link_bandwidth") * HOST_LINK_EFFICIENCY,

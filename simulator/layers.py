@@ -39,8 +39,11 @@ class PhaseCtx:
     wb: float  # bytes per weight element
     ab: float  # bytes per activation element
     kb: float  # bytes per KV-cache element
-    gemm_peak: object
-    attn_peak: object
+    gemm_peak: object  # FLOP/s peak of the GEMMs' format
+    attn_peak: object  # FLOP/s peak of the attention kernel's format (Dtypes.attention_compute)
+    peak16: object  # 16-bit (fp32 for fp32 attention) tensor peak: kernels that stay in 16-bit
+    # whatever the GEMM or attention format (elementwise via VECTOR_FRACTION, lightning attention)
+    qb: float  # bytes per element of attention's Q, O and prefill K/V operands
     bw: object
     hbm_eff: object
     eff: EfficiencyTable
@@ -67,7 +70,7 @@ class PhaseCtx:
         # Derived once per phase, reused by every op builder.
         self.mem_rate = self.bw * self.hbm_eff
         self.plan = DENSE if self.plan is None else self.plan
-        self.vector_rate = self.attn_peak * VECTOR_FRACTION
+        self.vector_rate = self.peak16 * VECTOR_FRACTION
         self.log2_rows = np.log2(np.maximum(self.rows, 1.0))
         self.log2_prompt = np.log2(np.maximum(self.prompt, 1.0))
         self.gemm_offset = row_offsets(self.eff.gemm, self.row)
@@ -144,7 +147,7 @@ def _linear_attention_ops(ctx: PhaseCtx, m: LinearAttention, count) -> list:
             "linear_attention",
             flops,
             byts,
-            ctx.attn_peak * 0.5,
+            ctx.peak16 * 0.5,
             ctx.mem_rate,
             count=count,
             kernels=ctx.passes,
@@ -277,7 +280,7 @@ def model_edge_ops(ctx: PhaseCtx, vocab: int) -> list:
             "embedding",
             0.0,
             ctx.rows * h * (ctx.wb + ctx.ab),
-            ctx.attn_peak,
+            ctx.peak16,
             ctx.mem_rate,
             count=ctx.passes,
         ),

@@ -69,6 +69,14 @@ SCHEMA: dict = {
         "choice", "Format of activations; GEMMs run at this format's peak.", "bf16", DTYPES
     ),
     "dtype.kv": FieldSpec("choice", "Storage format of the KV cache.", "bf16", DTYPES),
+    "dtype.attention": FieldSpec(
+        "choice",
+        "Compute format of the attention kernel, apart from the GEMMs': auto = the activation format "
+        "when it is bf16/fp16/fp32, else bf16 (W8A8/FP8 GEMMs leave attention in 16-bit); fp8 = an FP8 "
+        "attention kernel such as FlashAttention-3 FP8.",
+        "auto",
+        ("auto", "fp32", "bf16", "fp16", "fp8"),
+    ),
     "workload.batch": FieldSpec(
         "int", "Concurrent sequences in the decode batch (whole deployment).", 1, minimum=1
     ),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from roofline.simulator.efficiency import build_table
+from roofline.simulator.efficiency import FP8_ATTENTION_WARNING, build_table
 from roofline.simulator.engine import Dtypes, HardwareColumns, Layout, Workload, evaluate
 from roofline.simulator.methods import apply_stack, parse_methods, stack_warnings
 from roofline.simulator.units import GIB
@@ -152,15 +152,20 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
             cp_variant=values["parallelism.cp_variant"],
         )
         fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
-        dtypes = Dtypes(values["dtype.weights"], values["dtype.activations"], values["dtype.kv"])
+        dtypes = Dtypes(
+            values["dtype.weights"],
+            values["dtype.activations"],
+            values["dtype.kv"],
+            attention=values["dtype.attention"],
+        )
         model, wl, dtypes, plan, loop = apply_stack(methods, model, wl, dtypes, get_model)
-        eff = build_table(hardware, profiles, dtypes.activations)
+        eff = build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute)
         hw_cols = HardwareColumns.gather(hardware, hw_row)
         overhead = col("runtime.overhead_GiB") * GIB
         cols = evaluate(model, layout, dtypes, hw_cols, eff, wl, price, overhead, plan, loop, fabric)
         group = Group(values, pts, sub_shape, cols, model, hardware, hw_row, eff.source)
         result.groups.append(group)
-        _group_warnings(result, group, layout, dtypes, wl)
+        _group_warnings(result, group, layout, dtypes, wl, profiles)
         _profile_warnings(result, group, profiles, wl, model)
         for msg in stack_warnings(methods, model):
             result.warnings.append((msg, _mask(result, group, True)))
@@ -186,7 +191,7 @@ def _mask(result: SweepResult, group: Group, cond) -> np.ndarray:
     return mask
 
 
-def _group_warnings(result: SweepResult, group: Group, layout, dtypes, wl) -> None:
+def _group_warnings(result: SweepResult, group: Group, layout, dtypes, wl, profiles: dict) -> None:
     model = group.model
     if model.max_context_tokens:
         over = wl.prompt + wl.output > model.max_context_tokens
@@ -201,6 +206,14 @@ def _group_warnings(result: SweepResult, group: Group, layout, dtypes, wl) -> No
     for r, hw in enumerate(group.hardware):
         if not hw.has_native(dtypes.activations):
             msg = f"{hw.name} has no {dtypes.activations} matrix units; GEMMs modelled at its 16-bit peak"
+            result.warnings.append((msg, _mask(result, group, group.hw_row == r)))
+        if dtypes.attention_compute == "fp8":
+            if not hw.has_native("fp8"):
+                msg = f"{hw.name} has no fp8 matrix units; attention modelled at its 16-bit peak"
+            elif "attention_prefill_fp8" in getattr((profiles or {}).get(hw.name), "curves", {}):
+                continue
+            else:
+                msg = f"{hw.name}: {FP8_ATTENTION_WARNING}"
             result.warnings.append((msg, _mask(result, group, group.hw_row == r)))
     heads = [getattr(g.mixer, "num_heads", None) for g in model.layer_groups]
     if any(h and h % layout.tp for h in heads):

@@ -1,0 +1,87 @@
+"""Formats: GEMMs and attention each run at their own format's peak and efficiency curve.
+
+Oracles: the Azure cuBLASLt fp8 GEMM measurements (published_measurements.yaml, gemm-peak) for the
+8-bit curve, and the engine's own definitions for which peak each op runs at.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from roofline.hwspecs import load_hardware
+from roofline.simulator.efficiency import build_table, gemm_efficiency
+
+from helpers import ops, run
+
+WL = {"batch": 1, "prompt_tokens": 131072, "output_tokens": 2}
+
+
+def _rate(hw_name, dtype, s):
+    """Modelled TFLOP/s of an s x s x s GEMM in `dtype` on the datasheet curves."""
+    hw = load_hardware(hw_name)
+    table = build_table([hw], dtype=dtype)
+    eff = gemm_efficiency(table, 0, np.log2(s), s, s)
+    return float(eff) * hw.peak(dtype) / 1e12
+
+
+@pytest.mark.parametrize(
+    "hw, dtype, measured",
+    [
+        # Azure ND H100 v5 / ND H200 v5 cuBLASLt square GEMMs at 8192^3 (fp8), and this team's bf16
+        # 8192^3 measurement. 2%: the curve is the mean shape of the two GPUs' fp8 sweeps.
+        ("h100-sxm", "fp8", 1290.1),
+        ("h200", "fp8", 1300.6),
+        ("h100-sxm", "bf16", 798.0),
+    ],
+)
+def test_gemm_curve_per_format_matches_measured_8192(hw, dtype, measured):
+    assert _rate(hw, dtype, 8192) == pytest.approx(measured, rel=0.02)
+
+
+def test_small_fp8_gemms_reach_a_smaller_share_of_peak_than_bf16():
+    # Azure fp8 at 1024^3: 274.1 of 1978.9 TFLOP/s (14%), bf16-class 119.4/256.5 of the plateau.
+    assert _rate("h100-sxm", "fp8", 1024) == pytest.approx(
+        (274.1 / 1377.3 + 290.8 / 1366.3) / 2 * 1377.3, rel=1e-6
+    )
+    assert _rate("h100-sxm", "fp8", 1024) / 1978.9 < _rate("h100-sxm", "bf16", 1024) / 989.4
+
+
+def test_fp8_on_a_chip_without_fp8_units_keeps_the_16_bit_curve():
+    assert _rate("a100-80gb-sxm", "fp8", 8192) == pytest.approx(
+        _rate("a100-80gb-sxm", "bf16", 8192), rel=1e-12
+    )
+
+
+def _attention_prefill(res, phase="prefill"):
+    return [o for o in ops(res, 0, phase) if o["kind"] == "attention_prefill"]
+
+
+@pytest.mark.parametrize("fmt", ["w8a8", "fp8"])
+def test_quantised_gemms_leave_attention_in_bf16(fmt):
+    # W8A8 / FP8 weight formats speed up the GEMMs, not FlashAttention (vLLM runs it in bf16).
+    dense, _ = run(workload=WL)
+    quant, recs = run(workload=WL, methods=[{"name": "weight_quant", "format": fmt}])
+    (a,), (b,) = _attention_prefill(dense), _attention_prefill(quant)
+    assert b["flops"] == a["flops"] and b["time_s"] == pytest.approx(a["time_s"], rel=1e-12)
+    gemm = [sum(o["time_s"] for o in ops(r) if o["kind"] == "gemm") for r in (dense, quant)]
+    assert gemm[1] < 0.7 * gemm[0]
+    assert not [w for w in recs[0]["provenance"]["warnings"] if "attention" in w]
+
+
+def test_explicit_fp8_attention_runs_at_the_fp8_peak_and_says_its_curve_is_borrowed():
+    dense, _ = run(workload=WL)
+    fp8, recs = run(workload=WL, dtype={"attention": "fp8"})
+    (a,), (b,) = _attention_prefill(dense), _attention_prefill(fp8)
+    hw = load_hardware("h100-sxm")
+    # 128K causal attention is compute bound on an H100: time scales with the peak.
+    assert a["bound"] == "compute"
+    assert b["time_s"] - 0 == pytest.approx(a["time_s"] * hw.peak("bf16") / hw.peak("fp8"), rel=1e-3)
+    assert any("fp8 attention uses the bf16" in w for w in recs[0]["provenance"]["warnings"])
+
+
+def test_auto_attention_follows_16_bit_activations():
+    _, bf = run(workload=WL)
+    _, fp16 = run(workload=WL, dtype={"activations": "fp16", "attention": "auto"})
+    _, explicit = run(workload=WL, dtype={"attention": "bf16"})
+    assert bf[0]["ttft_s"] == explicit[0]["ttft_s"] == pytest.approx(fp16[0]["ttft_s"], rel=1e-12)

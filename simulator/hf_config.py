@@ -254,7 +254,7 @@ def _family(cfg: dict, source: str) -> str:
             raise ModelConfigError(f"{source}: field 'architectures' must be a list of class names")
         unknown = [a for a in archs if a not in ARCHITECTURES]
         if unknown:
-            _need(cfg, _REQUIRED, "decoder", source)  # a non-transformer config says what it lacks
+            _need(cfg, _REQUIRED + ("intermediate_size",), "decoder", source)  # a non-transformer config says what it lacks
             raise ModelConfigError(
                 f"{source}: field 'architectures' names {unknown[0]!r}, which roofline cannot read "
                 f"exactly (known: {', '.join(sorted(ARCHITECTURES))}); refusing rather than guessing"
@@ -272,7 +272,7 @@ def _family(cfg: dict, source: str) -> str:
         return "minimax"
     if cfg.get("kv_lora_rank") is not None:
         return "deepseek"  # MLA whenever the latent rank is given
-    _need(cfg, _REQUIRED, "decoder", source)
+    _need(cfg, _REQUIRED + ("intermediate_size",), "decoder", source)
     raise ModelConfigError(
         f"{source}: no 'architectures' and model_type {cfg.get('model_type')!r} is not one roofline "
         f"reads (known: {', '.join(sorted(MODEL_TYPES))}); refusing rather than guessing"
@@ -300,10 +300,11 @@ def from_hf_config(cfg: dict, name: str = "custom", source: str = "config.json")
     """
     if not isinstance(cfg, dict):
         raise ModelConfigError(f"{source}: a config.json must hold a JSON object, got {type(cfg).__name__}")
+    _check_fields(cfg, source)
     family = _family(cfg, source)
     if "text_config" in cfg:
         cfg = _text_config(cfg, source)
-    _check_fields(cfg, source)
+        _check_fields(cfg, source)
     if cfg.get("kv_lora_rank") is not None and family != "deepseek":
         raise ModelConfigError(
             f"{source}: field 'kv_lora_rank' (MLA latent) in a config read as {family}, whose "

@@ -21,8 +21,18 @@ from roofline.simulator.efficiency import (
     row_offsets,
 )
 from roofline.simulator.kvplan import DENSE
-from roofline.simulator.model import MLA, Attention, DenseFFN, LinearAttention, Mamba, MoEFFN
+from roofline.simulator.model import (
+    MLA,
+    Attention,
+    DenseFFN,
+    GatedDeltaNet,
+    LinearAttention,
+    Mamba,
+    Mamba2,
+    MoEFFN,
+)
 from roofline.simulator.ops import Op
+from roofline.simulator.recurrent_ops import gated_deltanet_ops, mamba2_ops
 
 # Elementwise, norm and scan kernels run on the vector units; their FLOPs never bind next to HBM
 # traffic, so any rate well below tensor-core peak serves (5% of it is still ~10x the fp32 rate).
@@ -217,6 +227,8 @@ def expert_ops(ctx: PhaseCtx, pairs, touched, inter: int, mult: int, count) -> l
 
 
 def _ffn_ops(ctx: PhaseCtx, f, count) -> list:
+    if f is None:  # mixer-only block (Mamba): no FFN, nothing to cost
+        return []
     h, tp = ctx.hidden, ctx.tp
     ops = []
     mult = 2 if f.gated else 1
@@ -262,8 +274,15 @@ def layer_ops(ctx: PhaseCtx, group) -> list:
         ops += _linear_attention_ops(ctx, m, n)
     elif isinstance(m, Mamba):
         ops += _mamba_ops(ctx, m, n)
+    elif isinstance(m, Mamba2):
+        ops += mamba2_ops(ctx, m, n)
+    elif isinstance(m, GatedDeltaNet):
+        ops += gated_deltanet_ops(ctx, m, n)
     ops += allreduce(ctx, "attn_allreduce", n)
-    ops.append(elementwise(ctx, "residual_add", "elementwise", 2 * ctx.rows * h, ctx.rows * h, 1.0, 2 * n))
+    adds = n if group.ffn is None else 2 * n  # one residual add per sub-block
+    ops.append(elementwise(ctx, "residual_add", "elementwise", 2 * ctx.rows * h, ctx.rows * h, 1.0, adds))
+    if group.ffn is None:
+        return ops
     ops.append(elementwise(ctx, "post_attn_norm", "norm", ctx.rows * h, ctx.rows * h, 4.0, n))
     ops += _ffn_ops(ctx, group.ffn, n)
     if not (ctx.ep > 1 and isinstance(group.ffn, MoEFFN)):  # EP gathers its own outputs

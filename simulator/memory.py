@@ -18,7 +18,17 @@ import math
 import numpy as np
 
 from roofline.simulator.kvplan import DENSE, resolve
-from roofline.simulator.model import MLA, Attention, DenseFFN, LinearAttention, Mamba, ModelArch, MoEFFN
+from roofline.simulator.model import (
+    MLA,
+    Attention,
+    DenseFFN,
+    GatedDeltaNet,
+    LinearAttention,
+    Mamba,
+    Mamba2,
+    ModelArch,
+    MoEFFN,
+)
 
 
 def weight_bytes_per_gpu(model: ModelArch, tp: int, pp: int, wb: float, ep: int = 1) -> float:
@@ -30,8 +40,10 @@ def weight_bytes_per_gpu(model: ModelArch, tp: int, pp: int, wb: float, ep: int 
     h = model.hidden_size
     for g in model.layer_groups:
         f = g.ffn
-        layer = g.mixer.params(h) / tp + 2 * h
-        if ep > 1 and isinstance(f, MoEFFN):
+        layer = g.mixer.params(h) / tp + g.norms * h
+        if f is None:  # mixer-only block (Mamba)
+            pass
+        elif ep > 1 and isinstance(f, MoEFFN):
             layer += f.num_experts * f.expert_params(h) / ep + f.shared_params(h) + h * f.num_experts
         else:
             layer += f.params(h) / tp
@@ -48,7 +60,7 @@ def _kv_elements_per_gpu(m, tp: int) -> float:
 
 
 def _state_bytes_per_gpu(m, tp: int, ab: float) -> float:
-    if isinstance(m, (LinearAttention, Mamba)):
+    if isinstance(m, (LinearAttention, Mamba, Mamba2, GatedDeltaNet)):
         return (
             m.state_bytes_per_sequence() / tp
             if isinstance(m, LinearAttention)
@@ -149,9 +161,13 @@ def activation_bytes_per_row(model: ModelArch, tp: int, ab: float, phase: str) -
                 mix += heads * (m.qk_dim + m.v_dim)
         elif isinstance(m, LinearAttention):
             mix = 5 * heads * m.head_dim
-        else:
+        elif isinstance(m, GatedDeltaNet):
+            mix = 2 * math.ceil(m.conv_dim / tp) + 2 * heads * m.v_head_dim
+        else:  # Mamba / Mamba2: in_proj output (x, z and the scan input) dominates
             mix = 4 * math.ceil(m.d_inner / tp)
-        if isinstance(f, DenseFFN):
+        if f is None:
+            ffn = 0
+        elif isinstance(f, DenseFFN):
             ffn = 3 * math.ceil(f.intermediate / tp)
         else:
             ffn = f.top_k * 3 * math.ceil(f.expert_intermediate / tp) + 3 * math.ceil(

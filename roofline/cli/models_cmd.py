@@ -57,4 +57,38 @@ def run(args) -> int:
     print("  layers")
     for k, v in m.layer_kinds().items():
         print(f"    {v:>4} x {k}")
+    _print_understood(m, DTYPE_BYTES[args.kv_dtype], args.kv_dtype)
     return 0
+
+
+def _print_understood(m, kv_bytes: float, kv_dtype: str) -> None:
+    """What the config was read as, so a user can check it against the model card: parameters by
+    kind, KV per token with window/chunk caps applied at the supported context, state per sequence."""
+    h = m.hidden_size
+    print("  understood as")
+    print(f"    layers          {m.num_layers} ({', '.join(f'{v} {k}' for k, v in m.layer_kinds().items())})")
+    print(
+        f"    params          {m.total_params() / 1e9:.3f}B total, {m.active_params() / 1e9:.3f}B active "
+        f"(embeddings {m.embedding_params() / 1e9:.3f}B, tied: {m.tie_embeddings})"
+    )
+    for g in m.layer_groups:
+        f = g.ffn
+        if f is None:
+            ffn = "no FFN"
+        elif f.kind == "moe":
+            ffn = f"MoE {f.num_experts} experts top-{f.top_k} of width {f.expert_intermediate}"
+            if f.shared_intermediate:
+                ffn += f" + shared {f.shared_intermediate}"
+        else:
+            ffn = f"dense FFN {f.intermediate}"
+        print(f"    {g.count:>4} x {g.mixer.kind}: {g.mixer.params(h):,} mixer params, {ffn}")
+    ctx = m.max_context_tokens
+    print(
+        f"    KV/token        {m.kv_bytes_per_token(kv_bytes):,.0f} bytes in {kv_dtype} uncapped"
+        + (
+            f"; {m.kv_elements_per_token(ctx) * kv_bytes:,.0f} at {ctx} tokens (windows capped)"
+            if ctx
+            else ""
+        )
+    )
+    print(f"    state/sequence  {m.state_bytes_per_sequence():,.0f} bytes (bf16 conv windows, fp32 states)")

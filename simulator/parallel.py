@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from roofline.simulator.model import MLA
 from roofline.simulator.ops import Op
 
 
@@ -44,9 +45,7 @@ def cp_prefill_comm(ctx, m, heads: int, cached: float, count) -> list:
     g = ctx.groups["cp"]
     n = ctx.cp
     if ctx.cp_variant == "ulysses":
-        before = ctx.rows * (heads + 2 * max(1, -(-m.num_kv_heads // ctx.tp))) * m.head_dim * ctx.ab
-        after = ctx.rows * heads * m.head_dim * ctx.ab
-        return [_comm("ulysses_all_to_all", g.alltoall(before) + g.alltoall(after), count * ctx.passes)]
+        return ulysses_prefill_comm(ctx, m, heads, g, count)
     if ctx.cp_variant == "pass-q":
         q_block = ctx.rows * heads * m.qk_dim * ctx.ab
         partial = ctx.rows * heads * (m.v_dim + 1) * ctx.ab * n  # outputs + LSE for every rank's block
@@ -55,6 +54,31 @@ def cp_prefill_comm(ctx, m, heads: int, cached: float, count) -> list:
     visible = np.where(ctx.passes > 1, ctx.tokens * (ctx.passes + 1) / (2 * ctx.passes), ctx.tokens)
     kv_block = visible / n * cached * ctx.kb
     return [_comm("cp_pass_kv", (n - 1) * g.p2p(kv_block), count * ctx.passes)]
+
+
+def ulysses_prefill_comm(ctx, m, heads: int, g, count) -> list:
+    """Ulysses (arXiv:2309.14509 §3.1): all-to-all from sequence to head sharding before attention
+    and back after it. Each all-to-all's buffer is what one rank holds of every destination's share.
+
+    * GQA/MHA: Q for all of this rank's heads, and K/V for the KV heads every destination needs:
+      each of the cp ranks needs max(1, kv_heads / cp) KV heads (query heads split evenly; with
+      fewer KV heads than ranks each KV head goes to cp / kv_heads ranks, so the buffer holds
+      max(kv_heads, cp) heads' K and V). O comes back for all heads.
+    * MLA: K and V are per head only after the up-projection of the shared latent, so the latent is
+      all-gathered (every head shard needs the whole sequence's latent and rope key) and each rank
+      up-projects its own heads; Q goes by all-to-all, O comes back the same way.
+    """
+    rows, ab, n = ctx.rows, ctx.ab, ctx.cp
+    q = rows * heads * m.qk_dim * ab
+    out = rows * heads * m.v_dim * ab
+    if isinstance(m, MLA):
+        latent = rows * m.kv_elements_per_token() * ab
+        t = g.alltoall(q) + g.allgather(latent * n) + g.alltoall(out)
+    else:
+        kv_heads = max(1, -(-m.num_kv_heads // ctx.tp))
+        kv = rows * 2 * max(kv_heads, n) * m.head_dim * ab
+        t = g.alltoall(q + kv) + g.alltoall(out)
+    return [_comm("ulysses_all_to_all", t, count * ctx.passes)]
 
 
 def cp_decode_comm(ctx, m, heads: int, count) -> list:

@@ -103,6 +103,40 @@ def test_cp_variants_have_their_collectives(variant, op):
     assert any(o["name"] == "cp_decode_exchange" for o in ops(res, 0, "decode"))
 
 
+def _ulysses_time(model, cp, prompt=32768):
+    res, recs = run(
+        model=model,
+        parallelism={"cp": cp, "cp_variant": "ulysses"},
+        gpus=cp,
+        workload={"batch": 1, "prompt_tokens": prompt, "output_tokens": 8},
+    )
+    return sum(o["time_s"] for o in ops(res) if o["name"] == "ulysses_all_to_all"), recs[0]
+
+
+def test_ulysses_on_mla_all_gathers_the_latent():
+    # DeepSeek-V2-Lite (27 MLA layers, 16 heads, q/k 192, v 128, latent 512 + rope 64), cp=2 on one
+    # NVLink domain, 32K tokens in one pass: 16,384 rows per rank. Q and O by all-to-all, the latent
+    # all-gathered (every head shard up-projects its heads from the whole sequence's latent).
+    t, rec = _ulysses_time("deepseek-v2-lite", 2)
+    rows, ab = 16384, 2
+    q, out, latent = rows * 16 * 192 * ab, rows * 16 * 128 * ab, rows * 576 * ab
+    per_layer = alltoall_time(q, 2, NV) + allgather_time(latent * 2, 2, NV) + alltoall_time(out, 2, NV)
+    assert t == pytest.approx(27 * float(per_layer), rel=1e-9)
+    assert rec["ttft_s"] > 0 and rec["tpot_s"] > 0
+
+
+def test_ulysses_replicates_kv_heads_when_fewer_than_ranks():
+    # GLM-4-9B has 4 KV heads (32 query heads of 128): at cp=8 each rank needs one KV head, so the
+    # K/V buffer holds 8 heads' worth, not 4. 40 layers, 4,096 rows per rank.
+    t, _ = _ulysses_time("glm-4-9b-1m", 8)
+    rows, ab, hd = 4096, 2, 128
+    before = rows * (32 * hd + 2 * 8 * hd) * ab
+    after = rows * 32 * hd * ab
+    assert t == pytest.approx(
+        40 * float(alltoall_time(before, 8, NV) + alltoall_time(after, 8, NV)), rel=1e-9
+    )
+
+
 def test_expert_parallel_holds_whole_experts():
     # Mixtral on 8 GPUs, tp 1, dp 8, ep 8: each GPU holds 1 of 8 experts per layer; attention and
     # norms are replicated (tp 1). Weight bytes = non-expert params + expert params / 8.

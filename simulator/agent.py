@@ -36,7 +36,20 @@ def _combine_phase(parts: list, totals) -> dict:
 
 
 def evaluate_agent(
-    evaluate, agent: AgentCalls, model, layout, dtypes, hw, eff, wl, price, overhead, plan, loop, fabric=None
+    evaluate,
+    agent: AgentCalls,
+    model,
+    layout,
+    dtypes,
+    hw,
+    eff,
+    wl,
+    price,
+    overhead,
+    plan,
+    loop,
+    fabric=None,
+    host_capacity=None,
 ):
     """All result columns of a chunked-agent run (see module docstring)."""
     from roofline.simulator.engine import _phase_totals
@@ -54,8 +67,12 @@ def evaluate_agent(
     )
     final_prompt = k * mem if agent.parallel else np.full(np.shape(k), mem)
     final_wl = replace(wl, prompt=final_prompt, shared=np.zeros(()))
-    call = evaluate(model, layout, dtypes, hw, eff, call_wl, price, overhead, plan, loop, fabric)
-    final = evaluate(model, layout, dtypes, hw, eff, final_wl, price, overhead, plan, loop, fabric)
+    call = evaluate(
+        model, layout, dtypes, hw, eff, call_wl, price, overhead, plan, loop, fabric, host_capacity
+    )
+    final = evaluate(
+        model, layout, dtypes, hw, eff, final_wl, price, overhead, plan, loop, fabric, host_capacity
+    )
     repeats = 1.0 if agent.parallel else k
 
     peak = hw.peak(dtypes.activations)

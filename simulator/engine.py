@@ -203,9 +203,11 @@ def evaluate(
     plan: KVPlan = DENSE,
     loop: SpecLevel | None = None,
     fabric=None,
+    host_capacity=None,
 ) -> dict:
     """All result columns for the points of one structural group under a KV plan and, with
-    speculative decoding, a draft/verify decode loop."""
+    speculative decoding, a draft/verify decode loop. `host_capacity`: host memory per GPU in
+    bytes over the points (None: each hardware row's `host_memory_bytes`)."""
     if plan.agent is not None:
         from roofline.simulator.agent import evaluate_agent
 
@@ -224,6 +226,7 @@ def evaluate(
             inner,
             loop,
             fabric,
+            host_capacity,
         )
     wb = dtypes.weight_bytes or dtype_bytes(dtypes.weights)
     ab, kb = dtype_bytes(dtypes.activations), dtype_bytes(dtypes.kv)
@@ -339,9 +342,9 @@ def evaluate(
     batch_total = wl.batch  # the replicas together serve exactly the requested batch
 
     # Memory per GPU.
-    weights = np.asarray(
-        weight_bytes_per_gpu(model, tp, pp, wb, layout.ep) * (1.0 - plan.weight_host_fraction)
-    )  # 0-d
+    all_weights = weight_bytes_per_gpu(model, tp, pp, wb, layout.ep)
+    weights = np.asarray(all_weights * (1.0 - plan.weight_host_fraction))  # 0-d
+    host_weights = np.asarray(all_weights * plan.weight_host_fraction)  # offloaded (weight_offload)
     kvm = KVModel(model, tp, pp, kb, ab, plan, cp)
     for draft, draft_plan, cache_tokens in drafts:
         if draft is not None:
@@ -359,8 +362,12 @@ def evaluate(
     capacity = hw.col("memory_bytes")
     total = weights + kv_bytes + act_bytes + overhead_bytes
     room = capacity - weights - overhead_bytes
-    mb = max_batch(room, kvm, C, P, S, acts, chunk) * dp
-    mc = max_context(room, kvm, b, S, chunk, model, tp, ab, O, cp)
+    # Host memory per GPU: host-resident KV and offloaded weights against the host's capacity.
+    host_total = host_weights + kvm.host_bytes(b, C, P)
+    host_capacity = hw.col("host_memory_bytes") if host_capacity is None else host_capacity
+    host_room = host_capacity - host_weights
+    mb = max_batch(room, kvm, C, P, S, acts, chunk, host_room) * dp
+    mc = max_context(room, kvm, b, S, chunk, model, tp, ab, O, cp, host_room)
 
     # Throughput, cost, energy.
     decode_time = (O - 1.0) * tpot
@@ -389,10 +396,11 @@ def evaluate(
             else overhead_bytes,
             "total_bytes": total,
             "capacity_bytes": capacity,
-            "host_bytes": kvm.host_bytes(b, C, P),
+            "host_bytes": host_total,
+            "host_capacity_bytes": host_capacity,
             "kv_cache_final_bytes": kv_final,
         },
-        "fits": total <= capacity,
+        "fits": (total <= capacity) & (host_total <= host_capacity),
         "max_batch": mb,
         "max_context_tokens": mc,
         "cost": {

@@ -6,6 +6,10 @@ latent is replicated on every rank), FFN width and vocabulary; pipeline parallel
 (the stage holding the embedding or LM head is taken). Shared-prefix KV is stored once per replica.
 Sliding-window layers hold at most `window` tokens per sequence.
 
+Host memory (per GPU) holds what offloading methods move off the GPU: host-resident KV
+(`KVModel.host_bytes`) and offloaded weights. It is a second capacity: `max_batch` and `max_context`
+take the tighter of the GPU limit and the host limit (`host_room` = host capacity - offloaded weights).
+
 Activations are an estimate of the largest live set per token row: the residual stream and its
 normed copy plus the larger of the mixer's and the FFN's intermediates, with FlashAttention (no
 score matrix); plus fp32 logits for one row per sequence.
@@ -199,10 +203,20 @@ def activation_terms(model: ModelArch, tp: int, ab: float, prompt, shared, chunk
     ]
 
 
-def max_batch(room, kv: KVModel, C, P, S, acts, chunk=0.0) -> np.ndarray:
+def host_max_batch(host_room, kv: KVModel, C, P) -> np.ndarray:
+    """Largest b (not floored) with b h1 <= host_room, h1 = host-resident KV per sequence at context
+    C (host KV is stored per sequence: a shared prefix is not deduplicated there). Unlimited when
+    nothing lives on the host; 0 when offloaded weights alone exceed the host memory."""
+    h1 = kv.host_bytes(1.0, C, P)
+    per_seq = np.where(h1 > 0, host_room / np.where(h1 > 0, h1, 1.0), np.inf)
+    return np.where(host_room >= 0, per_seq, 0.0)
+
+
+def max_batch(room, kv: KVModel, C, P, S, acts, chunk=0.0, host_room=np.inf) -> np.ndarray:
     """Largest b with k0 + b k1 + alpha_p + beta_p b <= room for every phase p (room = capacity -
     weights - overhead); k0 = shared-prefix KV, k1 = KV per additional sequence. Both the cache at
-    the end of decode and the cache held at the end of prefill (linear in b too) must fit."""
+    the end of decode and the cache held at the end of prefill (linear in b too) must fit, and so
+    must the host-resident KV (`host_max_batch`)."""
     k0 = kv.shared(C, P, S)
     k1 = kv.per_sequence(C, P) - k0
     best = np.inf
@@ -213,6 +227,7 @@ def max_batch(room, kv: KVModel, C, P, S, acts, chunk=0.0) -> np.ndarray:
         p1 = kv.prefill_bytes(1.0, P, S, chunk) - p0
         for alpha, beta in acts[:2]:  # prefill passes
             best = np.minimum(best, (room - p0 - alpha) / (p1 + beta))
+    best = np.minimum(best, host_max_batch(host_room, kv, C, P))
     return np.floor(np.maximum(best, 0.0))
 
 
@@ -220,9 +235,20 @@ MAX_CONTEXT_SEARCH = 2.0**40  # ~1.1e12 tokens: beyond it the context is reporte
 
 
 def max_context(
-    room, kv: KVModel, b, S, chunk, model: ModelArch, tp: int, ab: float, output, cp: int = 1
+    room,
+    kv: KVModel,
+    b,
+    S,
+    chunk,
+    model: ModelArch,
+    tp: int,
+    ab: float,
+    output,
+    cp: int = 1,
+    host_room=np.inf,
 ) -> np.ndarray:
-    """Largest C = prompt + output that fits at batch b with the output length fixed.
+    """Largest C = prompt + output that fits at batch b with the output length fixed, in GPU memory
+    (`room`) and in host memory (`host_room`, for host-resident KV).
 
     Memory is non-decreasing in C (KV, and unchunked prefill activations for b (C - output - S)
     rows), but budgets and windows make it piecewise with point-dependent breakpoints, so the
@@ -239,13 +265,16 @@ def max_context(
         end = kv.bytes(b, C, P, S) + np.maximum(act_prefill, b * (rd + lg))
         return np.maximum(end, kv.prefill_bytes(b, P, S, chunk) + act_prefill) if kv.holds_prompt else end
 
+    def fits(C):
+        return (needed(C) <= room) & (kv.host_bytes(b, C, C - output) <= host_room)
+
     lo = output + np.maximum(S, 1.0)
-    hi = np.full(np.broadcast(lo, room, b).shape, MAX_CONTEXT_SEARCH)
+    hi = np.full(np.broadcast(lo, room, b, host_room).shape, MAX_CONTEXT_SEARCH)
     lo = np.broadcast_to(lo, hi.shape).astype(float)
-    fits_lo = needed(lo) <= room
-    unlimited = needed(hi) <= room
+    fits_lo = fits(lo)
+    unlimited = fits(hi)
     for _ in range(41):
         mid = np.floor((lo + hi) / 2.0)
-        ok = needed(mid) <= room
+        ok = fits(mid)
         lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
     return np.where(unlimited, np.inf, np.where(fits_lo, lo, 0.0))

@@ -16,7 +16,8 @@ MEMORY_KEYS = (
     "total_bytes",
     "capacity_bytes",
     "kv_cache_final_bytes",  # the cache after the last token
-    "host_bytes",  # KV kept in host memory by offloading methods
+    "host_bytes",  # host memory per GPU used by offloading methods: host-resident KV + offloaded weights
+    "host_capacity_bytes",  # host memory per GPU (hardware file, or runtime.host_memory_GiB)
 )
 
 
@@ -26,11 +27,22 @@ def _f(x) -> float | None:
 
 
 def fit_reason(mem: dict, hardware: str) -> str:
-    return (
-        f"needs {mem['total_bytes'] / GIB:.1f} GiB per GPU (weights {mem['weights_bytes'] / GIB:.1f}, "
-        f"KV cache {mem['kv_cache_bytes'] / GIB:.1f}, activations {mem['activation_bytes'] / GIB:.1f}, "
-        f"overhead {mem['overhead_bytes'] / GIB:.1f}) but {hardware} has {mem['capacity_bytes'] / GIB:.1f} GiB"
-    )
+    """Why a point does not fit: GPU memory, host memory, or both."""
+    reasons = []
+    if mem["host_bytes"] > mem["host_capacity_bytes"]:
+        reasons.append(
+            f"needs {mem['host_bytes'] / GIB:.1f} GiB of host memory per GPU (offloaded KV cache and "
+            f"weights) but {hardware} has {mem['host_capacity_bytes'] / GIB:.1f} GiB of host memory per GPU "
+            "(runtime.host_memory_GiB sets it)"
+        )
+    if mem["total_bytes"] > mem["capacity_bytes"] or not reasons:
+        reasons.insert(
+            0,
+            f"needs {mem['total_bytes'] / GIB:.1f} GiB per GPU (weights {mem['weights_bytes'] / GIB:.1f}, "
+            f"KV cache {mem['kv_cache_bytes'] / GIB:.1f}, activations {mem['activation_bytes'] / GIB:.1f}, "
+            f"overhead {mem['overhead_bytes'] / GIB:.1f}) but {hardware} has {mem['capacity_bytes'] / GIB:.1f} GiB",
+        )
+    return "; ".join(reasons)
 
 
 def record(result, i: int, versions: dict) -> dict:

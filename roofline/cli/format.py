@@ -94,6 +94,7 @@ def single_table(rec: dict, prefill_ops: list, decode_ops: list, top: int = 8) -
         _kv(lines, key.replace("_bytes", "").replace("_", " "), gib(m[key]))
     fit = "fits" if rec["fits"] else f"DOES NOT FIT: {rec.get('fit_reason', '')}"
     _kv(lines, "total / capacity", f"{gib(m['total_bytes'])} / {gib(m['capacity_bytes'])}  ({fit})")
+    _kv(lines, "host (offloaded) / capacity", f"{gib(m['host_bytes'])} / {gib(m['host_capacity_bytes'])}")
     _kv(lines, "max batch at this context", str(rec["max_batch"]))
     mc = rec["max_context_tokens"]
     _kv(lines, "max context at this batch", "unlimited by memory" if mc is None else f"{mc} tokens")
@@ -123,18 +124,20 @@ def single_table(rec: dict, prefill_ops: list, decode_ops: list, top: int = 8) -
     return "\n".join(lines)
 
 
-_SHORT = {"compute": "compute", "memory": "memory", "communication": "comm"}
+_SHORT = {"compute": "compute", "memory": "memory", "communication": "comm", "host-link": "host"}
 
 
 def sweep_table(records: list) -> str:
     if not records:
         return ""
     axes = list(records[0]["point"])
+    host = any(r["memory"]["host_bytes"] > 0 for r in records)  # offloading: show host memory too
     head = axes + [
         "TTFT",
         "TPOT",
         "tok/s/GPU",
         "mem/GPU",
+        *(["host/GPU"] if host else []),
         "fits",
         "max_batch",
         "max_ctx",
@@ -150,6 +153,7 @@ def sweep_table(records: list) -> str:
                 si_time(r["tpot_s"]),
                 f"{r['throughput_tokens_per_s_per_gpu']:.4g}",
                 gib(r["memory"]["total_bytes"]),
+                *([gib(r["memory"]["host_bytes"])] if host else []),
                 "yes" if r["fits"] else "no",
                 str(r["max_batch"]),
                 "unlimited" if r["max_context_tokens"] is None else str(r["max_context_tokens"]),

@@ -34,6 +34,7 @@ class FieldSpec:
     maximum: float | None = None
     nullable: bool = False
     sweepable: bool = True
+    exclusive_minimum: bool = False  # the minimum itself is invalid (> rather than >=)
 
 
 DTYPES = tuple(DTYPE_BYTES)
@@ -116,6 +117,15 @@ SCHEMA: dict = {
         1.0,
         minimum=0,
     ),
+    "runtime.host_memory_GiB": FieldSpec(
+        "float",
+        "Host (CPU) memory per GPU for offloaded KV cache and weights (null = the hardware file's "
+        "value, `roofline hw show`).",
+        None,
+        minimum=0,
+        nullable=True,
+        exclusive_minimum=True,
+    ),
     "runtime.overlap": FieldSpec(
         "choice",
         "Whether communication overlaps compute (overlap) or adds to it (serial).",
@@ -138,6 +148,7 @@ _MAXIMA = {
     "workload.prefill_chunk_tokens": 1e10,
     "pricing.usd_per_gpu_hour": 1e6,
     "runtime.overhead_GiB": 1e6,
+    "runtime.host_memory_GiB": 1e6,
 }
 SCHEMA = {path: replace(spec, maximum=_MAXIMA.get(path, spec.maximum)) for path, spec in SCHEMA.items()}
 TOP_LEVEL = (
@@ -200,8 +211,10 @@ def check_value(path: str, value, spec: FieldSpec, names: dict) -> str | None:
     ):
         if not isinstance(value, str):
             return f"{path}: must be a string, got {short(value)}. {spec.help}"
-    if spec.minimum is not None and spec.kind in ("int", "float") and value < spec.minimum:
-        return f"{path}: must be >= {spec.minimum:g}, got {short(value)}. {spec.help}"
+    if spec.minimum is not None and spec.kind in ("int", "float"):
+        if value < spec.minimum or (spec.exclusive_minimum and value == spec.minimum):
+            bound = ">" if spec.exclusive_minimum else ">="
+            return f"{path}: must be {bound} {spec.minimum:g}, got {short(value)}. {spec.help}"
     if spec.maximum is not None and spec.kind in ("int", "float") and value > spec.maximum:
         return f"{path}: must be <= {spec.maximum:g}, got {short(value)}. {spec.help}"
     if spec.kind == "choice" and (isinstance(value, bool) or value not in spec.choices):

@@ -30,6 +30,7 @@ VECTOR_AXES = {
     "workload.prefill_chunk_tokens",
     "pricing.usd_per_gpu_hour",
     "runtime.overhead_GiB",
+    "runtime.host_memory_GiB",
 }
 _NUMERIC_NULL = {"workload.prefill_chunk_tokens": 0.0, "pricing.usd_per_gpu_hour": np.nan}
 
@@ -162,7 +163,9 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
         eff = build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute)
         hw_cols = HardwareColumns.gather(hardware, hw_row)
         overhead = col("runtime.overhead_GiB") * GIB
-        cols = evaluate(model, layout, dtypes, hw_cols, eff, wl, price, overhead, plan, loop, fabric)
+        host = col("runtime.host_memory_GiB") * GIB  # nan: the hardware file's value
+        host = np.where(np.isnan(host), np.array([h.host_memory_bytes for h in hardware])[hw_row], host)
+        cols = evaluate(model, layout, dtypes, hw_cols, eff, wl, price, overhead, plan, loop, fabric, host)
         group = Group(values, pts, sub_shape, cols, model, hardware, hw_row, eff.source)
         result.groups.append(group)
         _group_warnings(result, group, layout, dtypes, wl, profiles)

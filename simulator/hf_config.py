@@ -254,7 +254,8 @@ def _family(cfg: dict, source: str) -> str:
             raise ModelConfigError(f"{source}: field 'architectures' must be a list of class names")
         unknown = [a for a in archs if a not in ARCHITECTURES]
         if unknown:
-            _need(cfg, _REQUIRED + ("intermediate_size",), "decoder", source)  # a non-transformer config says what it lacks
+            # A non-transformer config (ResNet, ...) says which decoder fields it lacks.
+            _need(cfg, _REQUIRED + ("intermediate_size",), "decoder", source)
             raise ModelConfigError(
                 f"{source}: field 'architectures' names {unknown[0]!r}, which roofline cannot read "
                 f"exactly (known: {', '.join(sorted(ARCHITECTURES))}); refusing rather than guessing"

@@ -156,8 +156,12 @@ def single(scenario: dict) -> dict:
 
 @cache
 def fully_windowed(model: str) -> bool:
-    """Every layer's KV is capped by a sliding window (no full-attention or growing state)."""
-    return all(getattr(g.mixer, "window", None) for g in load_model(model).layer_groups)
+    """Every layer's KV is capped by a sliding window or absent (recurrent state of fixed size): no
+    full-attention or growing state."""
+    return all(
+        getattr(g.mixer, "window", None) or not g.mixer.kv_elements_per_token()
+        for g in load_model(model).layer_groups
+    )
 
 
 # --- (a) the loader: ScenarioError or a Scenario, never anything else ----------------------------------

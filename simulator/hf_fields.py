@@ -21,7 +21,7 @@ _POSITIVE = (
     "state_size", "conv_kernel", "expand", "n_groups", "num_heads", "linear_num_value_heads",
     "linear_num_key_heads", "linear_key_head_dim", "linear_value_head_dim", "linear_conv_kernel_dim",
     "attention_chunk_size", "interleave_moe_layer_step", "intermediate_size_mlp", "decoder_sparse_step",
-    "sliding_window_pattern", "chunk_size",
+    "sliding_window_pattern", "chunk_size", "n_group", "topk_group",
 )  # fmt: skip
 # Fields that may be zero.
 _NON_NEGATIVE = (
@@ -118,6 +118,19 @@ def moe_ffn(cfg: dict, source: str, width_key: str, shared_width: int = 0, **kw)
                 f"{source}: {experts} routed experts but no {key!r}: a MoE config needs its expert "
                 f"width ({width_key}) and top-k (num_experts_per_tok)"
             )
+    groups, per_token = cfg.get("n_group") or 1, cfg.get("topk_group") or 1
+    if groups > 1:
+        if (
+            experts % groups
+            or per_token > groups
+            or cfg["num_experts_per_tok"] > per_token * experts // groups
+        ):
+            raise ModelConfigError(
+                f"{source}: group-limited routing n_group={groups}, topk_group={per_token} does not fit "
+                f"{experts} experts with top-{cfg['num_experts_per_tok']} (n_group must divide the "
+                "experts, topk_group <= n_group, and the chosen groups must hold top-k experts)"
+            )
+        kw = {**kw, "route_groups": groups, "route_groups_per_token": per_token}
     return MoEFFN(experts, cfg["num_experts_per_tok"], cfg[width_key], shared_width, **kw)
 
 

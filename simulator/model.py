@@ -289,6 +289,11 @@ class MoEFFN:
     kind: str = "moe"
     bias: bool = False  # GPT-OSS: biases on every expert projection and on the router
     shared_gate: bool = False  # Qwen2-MoE / Qwen3-Next: a hidden -> 1 sigmoid gate on the shared expert
+    # Group-limited routing (DeepSeek-V3 §2.1.2 "node-limited routing", config n_group/topk_group):
+    # experts form `route_groups` equal groups and each token picks its top-k experts inside
+    # `route_groups_per_token` of them. 1/1 = plain top-k over all experts.
+    route_groups: int = 1
+    route_groups_per_token: int = 1
 
     def expert_params(self, hidden: int) -> int:
         """One routed expert: gate/up/down (gated) or up/down, plus GPT-OSS's per-expert biases

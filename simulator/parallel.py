@@ -23,7 +23,12 @@ assumption.
 
 EP: experts split over ep GPUs (a multiple of tp within the tp x dp GPUs); tokens are split across
 the tp ranks, dispatched to their experts and combined back by all-to-all, then all-gathered over
-tp. Each GPU holds E/ep whole experts.
+tp. Each GPU holds E/ep whole experts. Dispatch sends a token once per destination GPU holding any
+of its top-k experts (DeepEP, DeepSeek-V3 §3.2.2: the copies for one GPU are deduplicated), and
+across nodes once per destination node, forwarded over NVLink inside it; with group-limited
+routing (DeepSeek-V3's n_group/topk_group, at most 4 nodes per token) the destinations are drawn
+from the chosen groups only. Routing is taken as uniform (expected distinct GPUs and nodes under
+random top-k), with no load imbalance.
 """
 
 from __future__ import annotations
@@ -91,6 +96,52 @@ def cp_decode_comm(ctx, m, heads: int, count) -> list:
     return [_comm("cp_decode_exchange", g.allgather(q) + g.alltoall(partial), count)]
 
 
+def _miss(pool, per, k: int):
+    """Probability that k distinct picks out of `pool` equally likely items all avoid a given set of
+    `per` of them (hypergeometric): prod_{i<k} (pool - per - i) / (pool - i)."""
+    out = 1.0
+    for i in range(int(k)):
+        out = out * np.maximum(pool - per - i, 0.0) / np.maximum(pool - i, 1.0)
+    return out
+
+
+def expected_destinations(f, units):
+    """Expected number of `units` (GPUs or nodes, each holding E/units experts in order) that one
+    token's top-k experts reach, under uniform routing and the model's group-limited routing.
+
+    * a group spans whole units (units a multiple of the groups): the token's topk_group groups
+      cover topk_group * units / groups units, and its k experts fall among their experts;
+    * a unit holds whole groups: the units holding any of the chosen groups;
+    * otherwise (or without group limits): k experts among all E.
+    """
+    units = np.asarray(units, dtype=float)
+    e, k = float(f.num_experts), f.top_k
+    groups, chosen = float(f.route_groups), f.route_groups_per_token
+    plain = units * (1.0 - _miss(e, e / units, k))
+    if groups <= 1:
+        return plain
+    spans = (units >= groups) & (np.mod(units, groups) == 0)
+    pool = chosen * e / groups
+    span_hit = chosen * units / groups * (1.0 - _miss(pool, e / units, k))
+    holds = np.mod(groups, units) == 0
+    hold_hit = units * (1.0 - _miss(groups, groups / units, chosen))
+    return np.where(spans, span_hit, np.where(holds, hold_hit, plain))
+
+
+def ep_dispatch_time(g, tokens, token_bytes, f):
+    """One all-to-all dispatch (or combine) of `tokens` tokens per GPU over the ep group `g`, each
+    token sent once per destination GPU (NVLink) and once per destination node (fabric) besides
+    its own; the two run in parallel, paced by their step latencies."""
+    n, n_intra, n_inter = float(g.n), np.asarray(g.n_intra, float), np.asarray(g.n_inter, float)
+    gpus = expected_destinations(f, n)
+    nodes = expected_destinations(f, n_inter)
+    intra_out = tokens * token_bytes * gpus * (n - 1.0) / n
+    inter_out = tokens * token_bytes * nodes * (n_inter - 1.0) / n_inter
+    within = (n_intra - 1.0) * g.intra.step_latency_s + intra_out / g.intra.rate
+    across = (n_inter - 1.0) * g.inter.step_latency_s + inter_out / g.inter.rate
+    return np.where(n > 1, np.where(n_inter > 1, np.maximum(within, across), within), 0.0)
+
+
 def ep_moe_ops(ctx, f, count, expert_ops) -> list:
     """Routed experts under expert parallelism (plus dispatch/combine all-to-all, tp all-gather)."""
     e, k, ep, tp, h = f.num_experts, f.top_k, ctx.ep, ctx.tp, ctx.hidden
@@ -98,9 +149,8 @@ def ep_moe_ops(ctx, f, count, expert_ops) -> list:
     group_tokens = ctx.rows * ep / tp
     touched = e / ep * -np.expm1(group_tokens * np.log1p(-k / e))  # local experts hit at least once
     ops = expert_ops(ctx, pairs, touched, f.expert_intermediate, 2 if f.gated else 1, count)
-    g = ctx.groups["ep"]
-    moved = pairs * h * ctx.ab
-    ops.append(_comm("ep_dispatch_combine", 2.0 * g.alltoall(moved), count * ctx.passes))
+    dispatch = ep_dispatch_time(ctx.groups["ep"], ctx.rows / tp, h * ctx.ab, f)
+    ops.append(_comm("ep_dispatch_combine", 2.0 * dispatch, count * ctx.passes))
     if tp > 1:
         ops.append(
             _comm("ep_tp_allgather", ctx.groups["tp"].allgather(ctx.rows * h * ctx.ab), count * ctx.passes)

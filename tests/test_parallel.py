@@ -15,6 +15,8 @@ from roofline.simulator.comm import (
     hierarchical_allreduce_time,
     p2p_time,
 )
+from roofline.simulator.parallel import ep_dispatch_time, expected_destinations
+from roofline.simulator.topology import Group
 
 from helpers import ops, run
 
@@ -137,6 +139,35 @@ def test_ulysses_replicates_kv_heads_when_fewer_than_ranks():
     )
 
 
+def test_ep_destinations_closed_forms():
+    from math import comb
+
+    v3 = load_model("deepseek-v3").layer_groups[-1].ffn  # 256 experts, top-8, 8 groups, 4 per token
+    assert (v3.route_groups, v3.route_groups_per_token) == (8, 4)
+    # 16 GPUs of 16 experts: a group spans 2 GPUs; the 4 chosen groups cover 8 GPUs and 128 experts.
+    assert float(expected_destinations(v3, 16)) == pytest.approx(8 * (1 - comb(112, 8) / comb(128, 8)))
+    # 2 nodes of 4 groups each: a node is missed only if all 4 chosen groups are on the other one.
+    assert float(expected_destinations(v3, 2)) == pytest.approx(2 * (1 - 1 / comb(8, 4)))
+    # One expert per GPU (Mixtral, ep 8): deduplication changes nothing, every copy goes to its expert.
+    mixtral = load_model("mixtral-8x7b").layer_groups[0].ffn
+    assert float(expected_destinations(mixtral, 8)) == pytest.approx(2.0)
+    assert float(expected_destinations(mixtral, 1)) == pytest.approx(1.0)
+
+
+def test_ep_dispatch_sends_a_token_once_per_gpu_and_once_per_node():
+    # DeepSeek-V3 over 2 nodes of 8 GPUs: NVLink carries a copy per destination GPU, the fabric one
+    # per destination node (DeepEP); the two run in parallel. Before deduplication the fabric
+    # carried k/2 = 4 copies per token; now at most 1 (n_inter - 1 remote node).
+    v3 = load_model("deepseek-v3").layer_groups[-1].ffn
+    g = Group(16, 8, 2, NV, IB)
+    tokens, token_bytes = 4096, 7168
+    gpus, nodes = float(expected_destinations(v3, 16)), float(expected_destinations(v3, 2))
+    within = 7 * NV.step_latency_s + tokens * token_bytes * gpus * 15 / 16 / NV.rate
+    across = 1 * IB.step_latency_s + tokens * token_bytes * nodes / 2 / IB.rate
+    assert float(ep_dispatch_time(g, tokens, token_bytes, v3)) == pytest.approx(max(within, across))
+    assert nodes / 2 < 1.0 < v3.top_k / 2  # copies crossing the fabric per token: < 1 vs 4 before
+
+
 def test_expert_parallel_holds_whole_experts():
     # Mixtral on 8 GPUs, tp 1, dp 8, ep 8: each GPU holds 1 of 8 experts per layer; attention and
     # norms are replicated (tp 1). Weight bytes = non-expert params + expert params / 8.
@@ -245,3 +276,19 @@ def test_activations_split_over_cp_ranks():
     _, four = run(parallelism={"cp": 4}, gpus=4, workload=wl)
     # Unchunked prefill: activation rows are the prompt's tokens, 1/4 of them per rank.
     assert four[0]["memory"]["activation_bytes"] < one[0]["memory"]["activation_bytes"] / 3.5
+
+
+@pytest.mark.parametrize("field, value", [("n_group", 7), ("topk_group", 9), ("topk_group", 0.5)])
+def test_inconsistent_group_limited_routing_is_refused(field, value):
+    import json
+    from pathlib import Path
+
+    from roofline.simulator.hf_config import from_hf_config
+    from roofline.simulator.model import ModelConfigError
+
+    zoo = Path(__file__).resolve().parents[1] / "models" / "zoo" / "deepseek-v3.json"
+    cfg = {**json.loads(zoo.read_text()), field: value}
+    with pytest.raises(
+        ModelConfigError, match=field if field == "topk_group" and value == 0.5 else "n_group"
+    ):
+        from_hf_config(cfg, "v3")

@@ -8,7 +8,16 @@ scattered buffer per rank); send/recv moves S in one step. A tree all-reduce (NC
 tree) keeps the ring's bandwidth term with 2 log2(n) latency steps; NVLS (NVLink SHARP, in-switch
 reduction on NVSwitch systems) halves the bytes each GPU sends: S up and S down, with the ring's
 latency (the Azure figures below are NVLS runs: 1 MB takes ~40 us on 8 H100s). NCCL uses trees
-across nodes only, so `auto` considers the tree on fabric links alone.
+across nodes only, so `auto` considers the tree on fabric links alone. NVLS needs third-generation
+NVSwitch with NVLink SHARP: Hopper and later NVSwitch systems only (NVIDIA H100 whitepaper, "NVLink
+SHARP"; A100's NVSwitch has no in-switch reduction).
+
+Inside one fully connected NVLink (or xGMI) domain, serving engines reduce small messages with their
+own peer-to-peer kernels rather than NCCL (vLLM's custom all-reduce, TensorRT-LLM's one-shot /
+two-shot all-reduce plugins, SGLang's reuse of vLLM's): one-shot reads all n-1 peers' buffers in one
+synchronisation step, (n-1) S per GPU; two-shot is a reduce-scatter then an all-gather over the same
+peer links, 2 (n-1)/n S in two steps. Each step costs the link's step latency. `auto` takes the
+fastest algorithm the link offers, as the engines' size thresholds do.
 
 NVLink defaults are fitted to the Azure ND H100 v5 NCCL all-reduce results (8 GPUs): 1 MB at
 43.70 GB/s and 256 MB at 423.38 GB/s bus bandwidth give ~2.5 us per ring step and ~95% of the
@@ -67,6 +76,7 @@ class Link:
     efficiency: float = LINK_EFFICIENCY
     nvls: object = False
     tree: bool = False  # NCCL's double binary tree is used across nodes
+    p2p: object = False  # a fully connected peer-to-peer domain: one-shot / two-shot all-reduce
 
     @property
     def rate(self):
@@ -91,10 +101,13 @@ def allreduce_time(bytes_, n: int, link: Link, algorithm: str = "auto"):
     ring = 2 * (n - 1) * link.step_latency_s + 2.0 * (n - 1) / n * bytes_ / link.rate
     tree = 2 * np.ceil(np.log2(n)) * link.step_latency_s + 2.0 * (n - 1) / n * bytes_ / link.rate
     nvls = 2 * (n - 1) * link.step_latency_s + bytes_ / link.rate
-    chosen = {"ring": ring, "tree": tree, "nvls": nvls}.get(algorithm)
+    oneshot = link.step_latency_s + (n - 1) * bytes_ / link.rate
+    twoshot = 2 * link.step_latency_s + 2.0 * (n - 1) / n * bytes_ / link.rate
+    chosen = {"ring": ring, "tree": tree, "nvls": nvls, "oneshot": oneshot, "twoshot": twoshot}.get(algorithm)
     if chosen is None:
         chosen = np.minimum(ring, tree) if link.tree else ring
         chosen = np.where(link.nvls, np.minimum(chosen, nvls), chosen)
+        chosen = np.where(link.p2p, np.minimum(chosen, np.minimum(oneshot, twoshot)), chosen)
     return _only_if_group(n, chosen)
 
 

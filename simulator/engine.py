@@ -34,6 +34,7 @@ class Layout:
     ep: int = 1
     overlap: str = "serial"  # serial | overlap: communication hidden behind compute when possible
     cp_variant: str = "pass-kv"  # pass-kv | pass-q | ulysses
+    custom_allreduce: bool = True  # one-shot/two-shot peer all-reduce inside an NVLink domain
 
     @property
     def gpus(self) -> int:
@@ -91,6 +92,9 @@ class HardwareColumns:
 
     def peak(self, dtype):
         return np.array([h.peak(dtype) for h in self.hw_list])[self.row]
+
+    def flag(self, attr):
+        return np.array([bool(getattr(h, attr)) for h in self.hw_list])[self.row]
 
 
 def _phase_totals(costs, overlap: str, peak, bw, tp_pp_dp, host_overlap: bool = False):

@@ -50,6 +50,18 @@ class Hardware:
             return self.peak_flops[key]
         return self.peak_flops.get("bf16", self.peak_flops.get("fp16", self.peak_flops["fp32"]))
 
+    @property
+    def nvlink_sharp(self) -> bool:
+        """In-switch all-reduce (NVLS): third-generation NVSwitch with NVLink SHARP, on Hopper and
+        later NVSwitch systems only (NVIDIA H100 Tensor Core GPU Architecture whitepaper, "NVLink
+        SHARP"); A100's NVSwitch, NVLink bridges and AMD's xGMI have none."""
+        return (
+            self.vendor == "nvidia"
+            and self.architecture in ("hopper", "blackwell")
+            and self.scale_up_kind.startswith("nvlink")
+            and self.scale_up_domain >= 8
+        )
+
     def has_native(self, dtype: str) -> bool:
         """Whether the chip has matrix units for `dtype`."""
         return COMPUTE_PEAK_KEY[dtype] in self.peak_flops

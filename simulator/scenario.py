@@ -126,6 +126,13 @@ SCHEMA: dict = {
         nullable=True,
         exclusive_minimum=True,
     ),
+    "runtime.custom_allreduce": FieldSpec(
+        "bool",
+        "Small all-reduces inside an NVLink/xGMI domain use the serving engines' peer-to-peer one-shot "
+        "/ two-shot kernels (vLLM, SGLang, TensorRT-LLM) when faster than NCCL; false = NCCL only "
+        "(e.g. plain torch.distributed).",
+        True,
+    ),
     "runtime.overlap": FieldSpec(
         "choice",
         "Whether communication overlaps compute (overlap) or adds to it (serial).",

@@ -150,6 +150,7 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
             dp=values["parallelism.dp"],
             ep=values["parallelism.ep"],
             overlap=values["runtime.overlap"],
+            custom_allreduce=values["runtime.custom_allreduce"],
             cp_variant=values["parallelism.cp_variant"],
         )
         fabric = get_fabric(values["topology.fabric"]) if get_fabric else None

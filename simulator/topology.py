@@ -82,9 +82,11 @@ def _measured(links: tuple, which: int, row):
     return alpha[row], beta[row]
 
 
-def nvlink(hw, links: tuple = ()) -> Link:
+def nvlink(hw, links: tuple = (), custom_allreduce: bool = True) -> Link:
     """The scale-up link of each hardware row (PCIe through the host where there is none); a
-    profile's measured fit replaces the datasheet bandwidth, efficiency and step latency."""
+    profile's measured fit replaces the datasheet bandwidth, efficiency and step latency. NVLS
+    only where the switch has NVLink SHARP (`Hardware.nvlink_sharp`); the engines' peer-to-peer
+    one-shot/two-shot all-reduce on any NVLink/xGMI domain unless `custom_allreduce` is off."""
     bw = hw.col("scale_up_bandwidth")
     has = bw > 0
     alpha, beta = _measured(links, 0, hw.row) if links else (np.nan, np.nan)
@@ -94,7 +96,8 @@ def nvlink(hw, links: tuple = ()) -> Link:
         np.where(measured, beta, np.where(has, bw, hw.col("host_link_bandwidth"))),
         np.where(np.isnan(alpha), 2.5e-6, alpha),
         np.where(measured, 1.0, np.where(has, 0.95, 0.8)),
-        nvls=has & (hw.col("scale_up_domain") >= 8) & ~measured,  # a measured fit already includes NVLS
+        nvls=hw.flag("nvlink_sharp") & ~measured,  # a measured fit already includes NVLS
+        p2p=has & custom_allreduce,
     )
 
 
@@ -102,7 +105,7 @@ def groups(layout, hw, fabric: Fabric, links: tuple = ()) -> dict:
     """Group for tp, cp, ep, pp, dp (see the module docstring for placement). `links`: per hardware
     row, measured (intra, inter) link fits from calibration profiles."""
     domain = np.maximum(hw.col("scale_up_domain"), 1.0)
-    intra = nvlink(hw, links)
+    intra = nvlink(hw, links, layout.custom_allreduce)
     alpha, beta = _measured(links, 1, hw.row) if links else (np.nan, np.nan)
     measured = np.isfinite(beta)
     inter = Link(

@@ -142,6 +142,7 @@ def test_measured_collectives_replace_link_defaults(tmp_path):
             "hardware": "h100-sxm",
             "parallelism": {"tp": 8},
             "calibration": str(path),
+            "runtime": {"custom_allreduce": False},  # the fit is NCCL's: no engine peer all-reduce
             "workload": wl,
         }
     )

@@ -62,7 +62,7 @@ def test_tp_across_nodes_crosses_the_fabric():
     # over NVLink, an all-reduce across the 2 nodes over InfiniBand NDR, and an all-gather (80 layers,
     # 2 all-reduces each). TP8 stays on NVLink.
     wl = {"batch": 1, "prompt_tokens": 8192, "output_tokens": 64}
-    nv = Link("nvlink", 450e9, 2.5e-6, 0.95, nvls=True)
+    nv = Link("nvlink", 450e9, 2.5e-6, 0.95, nvls=True, p2p=True)
     ib = load_fabric("ib-ndr-400")
     ib = Link("ib", ib.bandwidth, ib.step_latency_s, ib.efficiency, tree=True)
     msg = 8192 * 2.0
@@ -73,6 +73,46 @@ def test_tp_across_nodes_crosses_the_fabric():
         res, _ = run(model="llama-3.1-70b", hardware="h100-sxm", parallelism={"tp": tp}, workload=wl)
         comm = sum(o["time_s"] for o in ops(res, 0, "decode") if o["kind"] == "comm")
         assert comm == pytest.approx(2 * 80 * per, rel=1e-9)
+
+
+def test_one_shot_and_two_shot_all_reduce_closed_forms():
+    # One-shot: one synchronisation step, each GPU reads its 7 peers' buffers; two-shot: a
+    # reduce-scatter and an all-gather over the peer links, 2 steps.
+    S, n = 16384.0, 8
+    assert float(allreduce_time(S, n, NV, "oneshot")) == pytest.approx(2.5e-6 + 7 * S / (450e9 * 0.95))
+    assert float(allreduce_time(S, n, NV, "twoshot")) == pytest.approx(
+        2 * 2.5e-6 + 2 * 7 / 8 * S / (450e9 * 0.95)
+    )
+    p2p = Link("nvlink", 450e9, 2.5e-6, 0.95, p2p=True)
+    # auto picks the fastest: one-shot for a decode token's 16 KB, two-shot for 8 MB, where the ring
+    # (14 steps) would cost 35 us and more.
+    assert float(allreduce_time(S, n, p2p)) == pytest.approx(float(allreduce_time(S, n, p2p, "oneshot")))
+    assert float(allreduce_time(8e6, n, p2p)) == pytest.approx(float(allreduce_time(8e6, n, p2p, "twoshot")))
+    assert float(allreduce_time(S, n, NV)) > 10 * float(allreduce_time(S, n, p2p))
+
+
+@pytest.mark.parametrize("hardware, nvls", [("a100-80gb-sxm", False), ("h100-sxm", True), ("mi300x", False)])
+def test_nvls_only_on_hopper_and_later_nvswitch(hardware, nvls):
+    # With the engines' peer all-reduce off (plain NCCL), a 64 MB all-reduce over 8 GPUs takes the
+    # NVLS path only where the switch has NVLink SHARP: not on A100 nor on AMD's xGMI.
+    from roofline.hwspecs import load_hardware
+
+    hw = load_hardware(hardware)
+    assert hw.nvlink_sharp == nvls
+    wl = {"batch": 1, "prompt_tokens": 4096, "output_tokens": 8}  # one pass of 4,096 rows
+    res, _ = run(
+        model="llama-3.1-70b",
+        hardware=hardware,
+        parallelism={"tp": 8},
+        runtime={"custom_allreduce": False},
+        workload=wl,
+    )
+    (ar,) = [o for o in ops(res) if o["name"] == "attn_allreduce"]
+    link = Link("x", hw.scale_up_bandwidth, 2.5e-6, 0.95, nvls=nvls)
+    per = float(allreduce_time(4096 * 8192 * 2.0, 8, link))
+    assert ar["time_s"] == pytest.approx(80 * per, rel=1e-9)
+    if not nvls:
+        assert per == pytest.approx(float(allreduce_time(4096 * 8192 * 2.0, 8, link, "ring")))
 
 
 def test_context_parallel_splits_tokens_and_kv():
@@ -219,6 +259,9 @@ def table6(layout, prompt):
         hardware="h100-96gb-500w",
         parallelism=TABLE6[layout]["par"],
         dtype={"weights": "fp8", "activations": "bf16", "kv": "bf16"},
+        # The paper's system is a research PyTorch stack whose collectives go through NCCL, not a
+        # serving engine's peer-to-peer all-reduce kernels.
+        runtime={"custom_allreduce": False},
         workload={"batch": 1, "prompt_tokens": prompt, "output_tokens": 64},
     )
     return recs[0]

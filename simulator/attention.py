@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from roofline.simulator import flops as F
-from roofline.simulator.efficiency import attention_prefill_efficiency
+from roofline.simulator.efficiency import attention_decode_efficiency, attention_prefill_efficiency
 from roofline.simulator.kvplan import resolve
 from roofline.simulator.model import MLA
 from roofline.simulator.ops import Op
@@ -94,7 +94,7 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
     else:
         per_token_flops = 2.0 * b * q * heads * (m.qk_dim + m.v_dim)
     qo = heads * (m.qk_dim + m.v_dim)
-    eff = attention_prefill_efficiency(ctx.eff, ctx.attn_offset, ctx.log2_prompt, m.qk_dim)
+    eff = attention_decode_efficiency(ctx.eff, ctx.attn_offset, m.qk_dim)
     head_fraction = sum(g.fraction for g in plan.groups if g.heads)
     share = 1.0 / len(plan.groups)  # one fused kernel per layer, whatever the head groups
     for g in plan.groups:

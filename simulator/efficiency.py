@@ -205,6 +205,14 @@ def gemm_efficiency(table: EfficiencyTable, offset, log2_m, n, k):
 
 
 def attention_prefill_efficiency(table: EfficiencyTable, offset, log2_seqlen, head_dim: int):
-    """Fraction of bf16 peak for causal prefill attention at this sequence length."""
+    """Fraction of its format's peak for causal prefill attention at this sequence length."""
     eff = interp_log2(table.attn, ATTN_GRID, offset, log2_seqlen)
     return eff * (HD64_RATIO if head_dim <= 64 else 1.0)
+
+
+def attention_decode_efficiency(table: EfficiencyTable, offset, head_dim: int):
+    """Fraction of peak for the matrix work of decode attention (MLA's latent attention, verified
+    draft tokens). A decode kernel splits the KV into blocks of a fixed size whatever its length
+    (flash-decoding), so it runs at the long-sequence end of the attention curve; keying it on the
+    prompt instead made decode faster as the prompt grew where the curve is steep."""
+    return attention_prefill_efficiency(table, offset, ATTN_GRID[-1], head_dim)

@@ -203,9 +203,10 @@ class Result(SweepResult):
         return [record(self, i, v) for i in range(self.n)]
 
 
-def simulate(scenario, overrides=()) -> Result:
-    """Run a scenario (path, mapping or Scenario); returns a Result with `.records()`."""
-    sc = load_scenario(scenario, overrides)
+def simulate(scenario, overrides=(), name: str | None = None) -> Result:
+    """Run a scenario (path, mapping or Scenario); returns a Result with `.records()`. `name`
+    labels a mapping's error messages (default '<scenario>')."""
+    sc = load_scenario(scenario, overrides, name)
     res = run_scenario(sc, load_model, load_hardware, load_fabric, profiles_for(sc))
     res.__class__ = Result
     return res

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import roofline
 from roofline.api import load_scenario
 from roofline.cli.main import main
 from roofline.models import load_model
@@ -161,6 +162,21 @@ def test_compare_cli_speedups(capsys, tmp_path):
     assert "budget_tokens" in capsys.readouterr().err
     assert main(["compare", str(scen), "--methods", "kv_quant"]) == 0
     assert "kv_quant" in capsys.readouterr().out
+
+
+def test_compare_baseline_is_dense_even_when_set_gives_the_methods(capsys, tmp_path):
+    # `--set methods=[...]` supplies the stacks' parameters; the baseline stays the plain scenario.
+    scen = tmp_path / "s.yaml"
+    scen.write_text(
+        "model: llama-3.1-8b\nhardware: h100-sxm\nworkload: {batch: 1, prompt_tokens: 32768, output_tokens: 64}\n"
+    )
+    args = ["compare", str(scen), "--methods", "kv_quant", "--format", "json"]
+    assert main([*args, "--set", "methods=[{name: kv_quant, bits: 4}]", "--set", "workload.batch=2"]) == 0
+    dense, quant = json.loads(capsys.readouterr().out)
+    plain = roofline.simulate(str(scen), ["workload.batch=2"]).records()[0]
+    assert dense["tpot_s"] == plain["tpot_s"] and dense["memory"] == plain["memory"]
+    assert quant["memory"]["kv_cache_bytes"] < dense["memory"]["kv_cache_bytes"] / 3  # 4-bit + scales
+    assert quant["tpot_speedup"] > 1.0
 
 
 @pytest.mark.parametrize("parallel", [False, True])

@@ -60,20 +60,25 @@ def stacks_from(text: str, palette: list) -> list:
 
 
 def run(args) -> int:
-    from roofline.api import read_scenario_file, simulate
+    from roofline.api import parse_override, read_scenario_file, simulate
     from roofline.cli.format import gib, si_time
+    from roofline.simulator.scenario import set_path
 
     doc = read_scenario_file(args.scenario)
     if not isinstance(doc, dict):
         from roofline.simulator.scenario import ScenarioError
 
         raise ScenarioError([f"{args.scenario}: a scenario must be a YAML mapping"])
+    # Overrides edit the scenario first (a `--set methods=[...]` supplies the stacks' parameters);
+    # then each stack replaces the methods, so the baseline is always the scenario without them.
+    for text in args.overrides:
+        set_path(doc, *parse_override(text))
     stacks = [("dense", [])] + stacks_from(args.methods, doc.get("methods") or [])
     rows = []
     for label, specs in stacks:
         variant = copy.deepcopy(doc)
         variant["methods"] = specs
-        records = simulate(variant, args.overrides).records()
+        records = simulate(variant, name=args.scenario).records()
         for rec in records:
             rows.append((label, rec))
     base = {json.dumps(r["point"], sort_keys=True): r for label, r in rows if label == "dense"}

@@ -99,6 +99,7 @@ def record(result, i: int, versions: dict) -> dict:
             "calibration": calib,
             "versions": versions,
             "warnings": [msg for msg, mask in result.warnings if mask[i]],
+            "notes": [msg for msg, mask in result.notes if mask[i]],
         },
     }
     if not fits:

@@ -59,6 +59,7 @@ class SweepResult:
     groups: list
     columns: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)  # [(message, boolean mask over points)]
+    notes: list = field(default_factory=list)  # [(message, mask)]: information, not a problem
 
     def group_of(self, i: int):
         for g in self.groups:
@@ -205,6 +206,15 @@ def _group_warnings(result: SweepResult, group: Group, layout, dtypes, wl, profi
                     f"context (prompt + output) exceeds {model.name}'s supported {model.max_context_tokens} tokens; "
                     "quality beyond it needs a context-extension method (costs are still modelled)",
                     _mask(result, group, over),
+                )
+            )
+        beyond = np.asarray(group.columns["max_context_tokens"]) > model.max_context_tokens
+        if np.any(beyond):
+            result.notes.append(
+                (
+                    f"max_context_tokens (what memory holds) exceeds {model.name}'s supported "
+                    f"{model.max_context_tokens} tokens; quality beyond it needs a context-extension method",
+                    _mask(result, group, beyond),
                 )
             )
     for r, hw in enumerate(group.hardware):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import roofline
 from roofline.api import load_scenario
 from roofline.cli.main import main
 from roofline.hwspecs import list_hardware
@@ -213,7 +214,7 @@ def test_scenario_table(capsys, path):
     else:
         header, *rows = out.rstrip("\n").splitlines()
         assert "TTFT" in header and "TPOT" in header
-        assert len([r for r in rows if not r.startswith("warning:")]) == scenario.points
+        assert len([r for r in rows if not r.startswith(("warning:", "note:"))]) == scenario.points
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
@@ -514,3 +515,20 @@ def test_models_show_not_a_transformer(capsys):
 def test_models_show_bad_kv_dtype(capsys):
     rc, out, err = cli(capsys, "models", "show", "llama-3.1-8b", "--kv-dtype", "fp9")
     assert_clean_error(rc, out, err, "--kv-dtype 'fp9'", "fp8")
+
+
+def test_max_context_beyond_the_supported_context_carries_the_note(capsys):
+    # Llama-3.1-8B supports 131,072 tokens; one H100 holds ~518K at batch 1, but not at batch 32.
+    doc = {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "workload": {"prompt_tokens": 4096, "output_tokens": 64},
+    }
+    note = "exceeds llama-3.1-8b's supported 131072 tokens"
+    one, many = (roofline.simulate(doc, [f"workload.batch={b}"]).records()[0] for b in (1, 32))
+    assert one["max_context_tokens"] > 131072 and any(note in n for n in one["provenance"]["notes"])
+    assert many["max_context_tokens"] < 131072 and many["provenance"]["notes"] == []
+    assert one["provenance"]["warnings"] == []  # information, not a problem with the scenario
+    # YaRN x4 raises the supported context: the note goes with it.
+    yarn = roofline.simulate({**doc, "methods": [{"name": "context_extension", "kind": "yarn", "factor": 4}]})
+    assert yarn.records()[0]["provenance"]["notes"] == []

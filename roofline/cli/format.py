@@ -45,6 +45,7 @@ def flat_record(rec: dict) -> dict:
         if k == "provenance":
             out["calibration"] = v["calibration"]
             out["warnings"] = " | ".join(v["warnings"])
+            out["notes"] = " | ".join(v.get("notes", ()))
         elif isinstance(v, dict):
             _flatten(f"{k}.", v, out)
         else:
@@ -97,7 +98,11 @@ def single_table(rec: dict, prefill_ops: list, decode_ops: list, top: int = 8) -
     _kv(lines, "host (offloaded) / capacity", f"{gib(m['host_bytes'])} / {gib(m['host_capacity_bytes'])}")
     _kv(lines, "max batch at this context", str(rec["max_batch"]))
     mc = rec["max_context_tokens"]
-    _kv(lines, "max context at this batch", "unlimited by memory" if mc is None else f"{mc} tokens")
+    supported = any("max_context_tokens (what memory holds) exceeds" in n for n in rec["provenance"]["notes"])
+    beyond = f" (beyond {rec['model']}'s supported context: see note)" if supported else ""
+    _kv(
+        lines, "max context at this batch", ("unlimited by memory" if mc is None else f"{mc} tokens") + beyond
+    )
     lines.append("cost and energy")
     c = rec["cost"]
     _kv(lines, "$ per hour", f"{c['usd_per_hour']:.2f}")
@@ -121,6 +126,8 @@ def single_table(rec: dict, prefill_ops: list, decode_ops: list, top: int = 8) -
     lines.append(f"calibration: {rec['provenance']['calibration']}")
     for w in rec["provenance"]["warnings"]:
         lines.append(f"warning: {w}")
+    for n in rec["provenance"]["notes"]:
+        lines.append(f"note: {n}")
     return "\n".join(lines)
 
 
@@ -166,4 +173,5 @@ def sweep_table(records: list) -> str:
     out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
     warnings = sorted({w for r in records for w in r["provenance"]["warnings"]})
     out += [f"warning: {w}" for w in warnings]
+    out += [f"note: {n}" for n in sorted({n for r in records for n in r["provenance"]["notes"]})]
     return "\n".join(out)

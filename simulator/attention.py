@@ -31,7 +31,8 @@ def _projections(ctx, m, heads: int, count) -> tuple:
         ops.append(ctx.gemm("kv_a_proj", m.kv_lora_rank + m.qk_rope_head_dim, h, count))
         return ops, m.kv_elements_per_token()  # the latent is replicated on every tp rank
     kv_heads = max(1, -(-m.num_kv_heads // ctx.tp))
-    return [ctx.gemm("qkv_proj", (heads + 2 * kv_heads) * m.head_dim, h, count)], kv_heads * 2 * m.head_dim
+    q_heads = 2 * heads if getattr(m, "output_gate", False) else heads  # Qwen3-Next: q_proj emits a gate too
+    return [ctx.gemm("qkv_proj", (q_heads + 2 * kv_heads) * m.head_dim, h, count)], kv_heads * 2 * m.head_dim
 
 
 def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:

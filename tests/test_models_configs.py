@@ -182,6 +182,10 @@ def test_qwen3_next_hybrid_layers_and_state(tmp_path):
     path.write_text(json.dumps(TINY_QWEN3_NEXT))
     res, _ = run(model=str(path), workload={"batch": 1, "prompt_tokens": 2048, "output_tokens": 4})
     assert "gated_delta_rule" in {o["name"] for o in ops(res)}
+    # The output gate doubles q_proj in the ops too: 2 layers x 2048 tokens x (8 + 2 x 2 heads) x 32
+    # outputs x 64 inputs x 2 FLOPs.
+    qkv = next(o for o in ops(res) if o["name"] == "qkv_proj")
+    assert qkv["flops"] == 2 * 2048 * (2 * 4 + 2 * 2) * 32 * 64 * 2
 
 
 def test_every_new_zoo_model_simulates():

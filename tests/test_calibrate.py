@@ -25,6 +25,8 @@ torch = pytest.importorskip(
 from roofline.cli import calibrate_cmd  # noqa: E402
 from roofline.hwspecs import HardwareSpecError, list_hardware, load_hardware, read_profile  # noqa: E402
 from roofline.profilers import calibrate as cal  # noqa: E402
+from roofline.profilers import calibrate_fit, calibrate_progress  # noqa: E402
+from roofline.profilers.calibrate_write import partial_path  # noqa: E402
 from roofline.profilers.device import (  # noqa: E402
     DeviceError,
     DeviceInfo,
@@ -155,7 +157,7 @@ def test_profile_parses_and_fits_recover_the_fake_curves(quick_run):
         assert curve.x_half == pytest.approx(x_half, rel=0.10), kind
         assert curve.p == pytest.approx(p, rel=0.15), kind
         assert curve.residual < 0.02, kind
-        assert len(curve.points) >= cal.MIN_FIT_POINTS
+        assert len(curve.points) >= calibrate_fit.MIN_FIT_POINTS
     prov = profile.provenance
     assert prov["quick"] is True and prov["name"] == DEVICE.name and prov["date"] == "2026-01-02"
     assert prov["timer"] == timer.name and "torch" in prov
@@ -172,7 +174,7 @@ def test_raw_points_are_compact_and_complete(quick_run):
     assert gemm and all({"flops_per_s", "bytes_per_s", "efficiency", "bound"} <= set(p) for p in gemm)
     assert {p["bound"] for p in gemm} == {"compute", "memory"}  # skinny decode GEMMs stream weights
     # every case of every group was timed once (triton_empty needs CUDA: recorded as skipped)
-    counts = cal.point_counts(load_hardware("h100-sxm"), quick=True)
+    counts = calibrate_progress.point_counts(load_hardware("h100-sxm"), quick=True)
     assert sum(timer.calls.values()) == sum(counts.values()) - 1
     for group in ("quant_decode", "sparse_decode", "block_sparse_prefill"):
         assert len(doc["raw"][group]) == counts[group] and all("efficiency" in p for p in doc["raw"][group])
@@ -184,7 +186,7 @@ def test_raw_points_are_compact_and_complete(quick_run):
 def test_refit_from_raw_needs_no_gpu(quick_run):
     result, _ = quick_run
     doc = yaml.safe_load(result.out.read_text())
-    again = cal.refit(doc)
+    again = calibrate_fit.refit(doc)
     assert again["curves"] == doc["curves"] and again["profile_id"] == doc["profile_id"]
 
 
@@ -221,7 +223,7 @@ def test_interrupted_run_keeps_finished_groups_and_resume_runs_the_rest(tmp_path
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path, benches=_counting_benches(calls, raise_in=GROUPS[k]))
     assert calls == list(GROUPS[: k + 1])
-    partial = cal.partial_path(tmp_path / "h100-sxm.yaml")
+    partial = partial_path(tmp_path / "h100-sxm.yaml")
     assert partial == tmp_path / "h100-sxm.partial.yaml"
     kept = yaml.safe_load(partial.read_text())
     assert list(kept["groups"]) == list(GROUPS[:k])
@@ -389,7 +391,10 @@ def test_read_device_with_failing_nvml_says_why(monkeypatch):
 
 def test_run_time_budget():
     hw = load_hardware("h100-sxm")
-    quick, full = cal.estimate_seconds(hw, quick=True), cal.estimate_seconds(hw, quick=False)
+    quick, full = (
+        calibrate_progress.estimate_seconds(hw, quick=True),
+        calibrate_progress.estimate_seconds(hw, quick=False),
+    )
     assert list(quick) == list(GROUPS)
     assert sum(quick.values()) < 300 and sum(full.values()) < 600
     assert sum(quick.values()) < sum(full.values())
@@ -428,7 +433,8 @@ def test_cli_checks_its_arguments_first(monkeypatch):
 
 def test_imports_need_no_gpu_and_no_dashboard_packages():
     code = (
-        "import sys, roofline.profilers.calibrate, roofline.profilers.device, roofline.cli.calibrate_cmd;"
+        "import sys, roofline.profilers.calibrate, roofline.profilers.calibrate_fit, roofline.profilers.device, "
+        "roofline.cli.calibrate_cmd;"
         "bad = [m for m in ('torch', 'triton', 'dash', 'plotly') if m in sys.modules]; print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -80,7 +80,8 @@ def run(args) -> int:
     if not torch.cuda.is_available():
         raise ScenarioError([NO_CUDA])
 
-    from roofline.profilers.calibrate import CalibrateError, calibrate, point_errors, summary_table
+    from roofline.profilers.calibrate import CalibrateError, calibrate, point_errors
+    from roofline.profilers.calibrate_fit import summary_table
     from roofline.profilers.device import DeviceError, read_device, resolve_hardware
     from roofline.profilers.microbench.common import TorchBackend
     from roofline.profilers.timing import CudaTimer
@@ -92,7 +93,7 @@ def run(args) -> int:
         raise ScenarioError([str(exc)]) from None
     if device.nvml != "ok":
         print(f"warning: {device.nvml}", file=sys.stderr)
-    from roofline.profilers.calibrate import TIMER_SETTINGS
+    from roofline.profilers.calibrate_progress import TIMER_SETTINGS
 
     warmup_ms, rep_ms = TIMER_SETTINGS["quick" if args.quick else "full"]
     try:

@@ -8,6 +8,8 @@ functions:
 - ``bandwidth_probe``: copy and STREAM-triad kernels (achievable HBM bandwidth).
 - ``decode_attention``: flash-decoding (split-K) for one decode step, GQA, variable KV lengths,
   contiguous or paged KV.
+- ``decode_common``: the device functions, split-combine kernel and input checks the three
+  decode kernels share.
 - ``quant_decode_attention``: the same with int8/int4 KV and per-group scales, dequantised in-kernel.
 - ``sparse_decode_attention``: Quest-style page top-k selection and a kernel reading only those pages.
 - ``block_sparse_prefill``: causal block-sparse prefill attention (the kernel behind MInference).

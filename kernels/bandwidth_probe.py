@@ -13,7 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
-from roofline.kernels.decode_attention import check_devices
+from roofline.kernels.decode_common import check_devices
 
 BLOCK_SIZE = 1024  # elements per program
 

@@ -20,7 +20,7 @@ import torch
 import triton
 import triton.language as tl
 
-from roofline.kernels.decode_attention import FLOAT_DTYPES, LOG2E, check_devices
+from roofline.kernels.decode_common import FLOAT_DTYPES, LOG2E, check_devices
 
 
 @triton.jit

@@ -21,7 +21,8 @@ import torch
 import triton
 import triton.language as tl
 
-from roofline.kernels.decode_attention import (
+from roofline.kernels.decode_attention import decode_attention_reference
+from roofline.kernels.decode_common import (
     BLOCK_N,
     LOG2E,
     block_sizes,
@@ -29,7 +30,6 @@ from roofline.kernels.decode_attention import (
     check_devices,
     check_kv_values,
     combine_splits,
-    decode_attention_reference,
     default_num_splits,
     kv_rows,
     load_query_group,

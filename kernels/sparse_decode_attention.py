@@ -21,16 +21,15 @@ import torch
 import triton
 import triton.language as tl
 
-from roofline.kernels.decode_attention import (
+from roofline.kernels.decode_attention import decode_attention_reference, gather_pages
+from roofline.kernels.decode_common import (
     LOG2E,
     block_sizes,
     check_decode_inputs,
     check_devices,
     check_kv_values,
     combine_splits,
-    decode_attention_reference,
     default_num_splits,
-    gather_pages,
     kv_rows,
     load_kv_tile,
     load_query_group,

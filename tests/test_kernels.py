@@ -31,9 +31,11 @@ MODULES += ["bandwidth_probe"]
 def _load_kernels():
     """Import the kernel modules; rebuild them if an earlier import in this process chose the other
     mode (interpreted vs compiled) than this module needs."""
+    common = importlib.import_module("roofline.kernels.decode_common")
     mods = {name: importlib.import_module(f"roofline.kernels.{name}") for name in MODULES}
     da = mods["decode_attention"]
-    if da.is_interpreted(da.decode_attention_kernel) != INTERPRET:
+    if common.is_interpreted(da.decode_attention_kernel) != INTERPRET:
+        importlib.reload(common)  # the shared device functions first: the kernels are built from them
         mods = {name: importlib.reload(mod) for name, mod in mods.items()}  # dependency order
     return mods
 

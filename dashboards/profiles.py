@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from roofline.fileio import read_text
+from roofline.simulator.errors import UserError
 
 MAX_FILE_BYTES = 8 * 2**20
 
@@ -41,7 +42,7 @@ VALIDATION_PREDICTED = ("predicted_s", "predicted", "predicted_time_s", "predict
 LABEL_KEYS = ("label", "name", "case", "model", "phase", "op", "kind", "shape")  # besides metric/method
 
 
-class ProfileError(ValueError):
+class ProfileError(UserError):
     """A file the page cannot read."""
 
 

@@ -10,24 +10,13 @@ import logging
 from pathlib import Path
 
 import roofline
-from roofline.dashboards.profiles import ProfileError
-from roofline.dashboards.uploads import UploadError, default_upload_dir
+from roofline.dashboards.uploads import default_upload_dir
 from roofline.hwspecs import HERE as HWSPECS_DIR
-from roofline.hwspecs import HardwareSpecError
-from roofline.simulator.calibration import CalibrationError
-from roofline.simulator.model import ModelConfigError
-from roofline.simulator.scenario import ScenarioError
+from roofline.simulator.errors import UserError
 
 CONFIG_KEY = "ROOFLINE_DASHBOARD"
 LOG = logging.getLogger("roofline.dashboards")
-USER_ERRORS = (
-    ScenarioError,
-    HardwareSpecError,
-    ModelConfigError,
-    CalibrationError,
-    UploadError,
-    ProfileError,
-)
+USER_ERRORS = (UserError,)  # bad input: its message is shown; anything else is logged as internal
 
 
 def default_settings() -> dict:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from roofline.simulator.errors import UserError
 from roofline.simulator.hf_config import from_hf_config
 from roofline.simulator.model import ModelConfigError
 from roofline.simulator.scenario import ScenarioError
@@ -26,7 +27,7 @@ from roofline.simulator.scenario import ScenarioError
 MAX_UPLOAD_BYTES = 1 * 2**20
 
 
-class UploadError(ValueError):
+class UploadError(UserError):
     """An upload that cannot be read (too large, not text, not the expected format)."""
 
 

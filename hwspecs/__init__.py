@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from roofline.simulator.errors import UserError, did_you_mean, short
 from roofline.simulator.hardware import Hardware
-from roofline.simulator.scenario import short, suggestions
 from roofline.simulator.units import GIB, KIB, MIB, TERA
 
 HERE = Path(__file__).resolve().parent
@@ -28,7 +28,7 @@ _SECTIONS = (
 )
 
 
-class HardwareSpecError(ValueError):
+class HardwareSpecError(UserError):
     """A hardware name or spec file that cannot be used."""
 
 
@@ -107,9 +107,7 @@ def parse_hardware(doc: dict, where: str) -> Hardware:
 
 
 def unknown_name_message(kind: str, name: str, valid: list) -> str:
-    hint = suggestions(name, valid)
-    dym = f" Did you mean {' or '.join(repr(h) for h in hint)}?" if hint else ""
-    return f"unknown {kind} {short(name)}.{dym} Valid: {', '.join(valid)}"
+    return f"unknown {kind} {short(name)}.{did_you_mean(name, valid)} Valid: {', '.join(valid)}"
 
 
 @cache

@@ -21,6 +21,7 @@ import yaml
 
 from roofline.fileio import read_text
 from roofline.profilers import validate_report as rep
+from roofline.simulator.errors import UserError
 
 MAX_TRACE_BYTES = 16 * 2**20
 SHORTHANDS = {
@@ -36,7 +37,7 @@ REQUIRED = ("model", "hardware", "batch", "prompt_tokens", "output_tokens")
 CONFIG_KEYS = ("model", "hardware", "batch", "prompt_tokens", "output_tokens")
 
 
-class TraceError(ValueError):
+class TraceError(UserError):
     """A trace file that cannot be read at all (as opposed to one bad row)."""
 
 
@@ -140,10 +141,6 @@ def row_scenario(row: dict, defaults: dict) -> tuple:
 def validate_trace(path: str | Path, defaults: dict | None = None) -> dict:
     """Run every row through the simulator; returns the report dict (points, summary, problems)."""
     from roofline.api import simulate
-    from roofline.hwspecs import HardwareSpecError
-    from roofline.simulator.calibration import CalibrationError
-    from roofline.simulator.model import ModelConfigError
-    from roofline.simulator.scenario import ScenarioError
 
     rows = read_trace(path)
     points, problems, models, hardware, calibrations = [], [], set(), set(), set()
@@ -155,7 +152,7 @@ def validate_trace(path: str | Path, defaults: dict | None = None) -> dict:
             continue
         try:
             rec = simulate(doc).records()[0]
-        except (ScenarioError, HardwareSpecError, ModelConfigError, CalibrationError) as exc:
+        except UserError as exc:
             problems.append(f"{where}: " + str(exc).replace("<scenario>: ", "").replace("\n", "; "))
             continue
         config = {"row": n, **{k: row[k] for k in CONFIG_KEYS if k in row}}

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from roofline.simulator.errors import UserError
+
 CURVE_KINDS = (
     "hbm",
     "gemm_bf16",
@@ -34,7 +36,7 @@ CURVE_KINDS = (
 )
 
 
-class CalibrationError(ValueError):
+class CalibrationError(UserError):
     """A calibration profile that cannot be used."""
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from roofline.simulator.errors import UserError
 
-class ModelConfigError(ValueError):
+
+class ModelConfigError(UserError):
     """A model description that cannot be turned into a ModelArch."""
 
 

@@ -10,13 +10,13 @@ caller so this module stays free of file access.
 from __future__ import annotations
 
 import copy
-import difflib
 from dataclasses import dataclass, field, replace
 
+from roofline.simulator.errors import UserError, did_you_mean, short
 from roofline.simulator.units import DTYPE_BYTES
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UserError):
     """Invalid scenario input; str() lists every problem found."""
 
     def __init__(self, problems: list):
@@ -180,24 +180,6 @@ REQUIRED = ("model", "hardware")
 MAX_SWEEP_POINTS = 5_000_000  # ~40 float64 result columns: a few GB at most
 
 
-def suggestions(word, valid) -> list:
-    """Names a user probably meant: those extending what they typed, else the closest spelling."""
-    word, valid = str(word), [str(v) for v in valid]
-    extending = [v for v in valid if v.startswith(word)] if word else []
-    return extending[:3] if extending else difflib.get_close_matches(word, valid, n=1)
-
-
-def _dym(word, valid) -> str:
-    hint = suggestions(word, valid)
-    return f" Did you mean {' or '.join(repr(h) for h in hint)}?" if hint else ""
-
-
-def short(value, limit: int = 60) -> str:
-    """repr() of a user's value, cut so that an error message stays readable."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 5] + "...>"
-
-
 def check_value(path: str, value, spec: FieldSpec, names: dict) -> str | None:
     """Return a problem description for `value` at `path`, or None if it is valid."""
     if value is None:
@@ -226,7 +208,7 @@ def check_value(path: str, value, spec: FieldSpec, names: dict) -> str | None:
         return f"{path}: must be <= {spec.maximum:g}, got {short(value)}. {spec.help}"
     if spec.kind == "choice" and (isinstance(value, bool) or value not in spec.choices):
         valid = [str(c) for c in spec.choices]
-        return f"{path}: {short(value)} is not valid.{_dym(value, valid)} Valid: {', '.join(valid)}"
+        return f"{path}: {short(value)} is not valid.{did_you_mean(value, valid)} Valid: {', '.join(valid)}"
     if spec.kind == "name" and path in names:
         problem = names[path](value)
         if problem:
@@ -257,7 +239,7 @@ def flatten(doc: dict, source: str, problems: list) -> dict:
     for key, value in doc.items():
         if key not in TOP_LEVEL:
             problems.append(
-                f"{source}: unknown field {key!r}.{_dym(key, TOP_LEVEL)} Valid: {', '.join(TOP_LEVEL)}"
+                f"{source}: unknown field {key!r}.{did_you_mean(key, TOP_LEVEL)} Valid: {', '.join(TOP_LEVEL)}"
             )
         elif key in SECTIONS:
             if value is None:
@@ -269,7 +251,7 @@ def flatten(doc: dict, source: str, problems: list) -> dict:
             for sub, v in value.items():
                 if sub not in valid:
                     problems.append(
-                        f"{source}: unknown field {key}.{sub}.{_dym(sub, valid)} Valid: {', '.join(valid)}"
+                        f"{source}: unknown field {key}.{sub}.{did_you_mean(sub, valid)} Valid: {', '.join(valid)}"
                     )
                 else:
                     flat[f"{key}.{sub}"] = v
@@ -282,7 +264,7 @@ def set_path(doc: dict, path: str, value) -> None:
     """Apply a `--set path=value` override to a nested scenario mapping (in place)."""
     if path not in SCHEMA and path not in ("methods",):
         raise ScenarioError(
-            [f"--set {str(path)[:60]}: unknown field.{_dym(path, SCHEMA)} Valid: {', '.join(SCHEMA)}"]
+            [f"--set {str(path)[:60]}: unknown field.{did_you_mean(path, SCHEMA)} Valid: {', '.join(SCHEMA)}"]
         )
     parts = path.split(".")
     node = doc
@@ -340,7 +322,7 @@ def validate(doc, source: str, names: dict, methods_validator=None) -> Scenario:
     for path, values in raw_sweep.items():
         if path not in SCHEMA or not SCHEMA[path].sweepable:
             problems.append(
-                f"{source}: sweep.{path}: not a sweepable field.{_dym(path, sweepable)} Valid: {', '.join(sweepable)}"
+                f"{source}: sweep.{path}: not a sweepable field.{did_you_mean(path, sweepable)} Valid: {', '.join(sweepable)}"
             )
             continue
         if not isinstance(values, list) or not values:

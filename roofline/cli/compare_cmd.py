@@ -29,9 +29,10 @@ def add_parser(sub) -> None:
 
 def stacks_from(text: str, palette: list) -> list:
     """[(label, [method specs])] for each comma-separated stack."""
+    from roofline.simulator.errors import did_you_mean
     from roofline.simulator.methods import REGISTRY
     from roofline.simulator.methods.base_method import REQUIRED
-    from roofline.simulator.scenario import ScenarioError, suggestions
+    from roofline.simulator.scenario import ScenarioError
 
     by_name = {m["name"]: m for m in palette if isinstance(m, dict) and "name" in m}
     out, problems = [], []
@@ -48,9 +49,7 @@ def stacks_from(text: str, palette: list) -> list:
                     )
                 specs.append({"name": name})
             else:
-                hint = suggestions(name, list(REGISTRY))
-                dym = f" Did you mean {hint[0]!r}?" if hint else ""
-                problems.append(f"--methods {name}: unknown method.{dym}")
+                problems.append(f"--methods {name}: unknown method.{did_you_mean(name, REGISTRY)}")
         out.append((label, specs))
     if problems:
         raise ScenarioError(problems)

@@ -46,10 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from roofline.hwspecs import HardwareSpecError
-    from roofline.simulator.calibration import CalibrationError
-    from roofline.simulator.model import ModelConfigError
-    from roofline.simulator.scenario import ScenarioError
+    from roofline.simulator.errors import UserError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -58,7 +55,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return SUBCOMMANDS[args.command].run(args) or 0
-    except (ScenarioError, HardwareSpecError, ModelConfigError, CalibrationError) as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -28,14 +28,14 @@ def _param_line(name, p) -> str:
 
 
 def run(args) -> int:
+    from roofline.simulator.errors import did_you_mean
     from roofline.simulator.methods import REGISTRY
-    from roofline.simulator.scenario import ScenarioError, suggestions
+    from roofline.simulator.scenario import ScenarioError
 
     if args.name:
         cls = REGISTRY.get(args.name)
         if cls is None:
-            hint = suggestions(args.name, list(REGISTRY))
-            dym = f" Did you mean {hint[0]!r}?" if hint else ""
+            dym = did_you_mean(args.name, REGISTRY)
             raise ScenarioError([f"unknown method {args.name!r}.{dym} Valid: {', '.join(REGISTRY)}"])
         print(f"{cls.name}: {cls.summary}")
         print(f"  changes:  {cls.changes}")

@@ -8,6 +8,7 @@ schemes, ...) are rejected with the reason.
 
 from __future__ import annotations
 
+from roofline.simulator.errors import did_you_mean, short
 from roofline.simulator.kvplan import DENSE
 from roofline.simulator.methods.base_method import Method, Param
 from roofline.simulator.methods.eviction import H2O, PyramidKV, SnapKV, StreamingLLM
@@ -19,7 +20,6 @@ from roofline.simulator.methods.selection import Quest
 from roofline.simulator.methods.sparse_prefill import BlockSparsePrefill, MInference
 from roofline.simulator.methods.speculative import Speculative, TriForce
 from roofline.simulator.methods.token_reduction import ChunkedAgent, Glyph, PromptCompression
-from roofline.simulator.scenario import short, suggestions
 
 REGISTRY: dict = {
     cls.name: cls
@@ -67,9 +67,9 @@ def parse_methods(specs: list, source: str) -> tuple:
         name = spec["name"]
         cls = REGISTRY.get(name) if isinstance(name, str) else None
         if cls is None:
-            hint = suggestions(name, list(REGISTRY))
-            dym = f" Did you mean {hint[0]!r}?" if hint else ""
-            problems.append(f"{where}: unknown method {short(name)}.{dym} Valid: {', '.join(REGISTRY)}")
+            problems.append(
+                f"{where}: unknown method {short(name)}.{did_you_mean(name, REGISTRY)} Valid: {', '.join(REGISTRY)}"
+            )
             continue
         method, errs = cls.parse(spec, where)
         problems += errs

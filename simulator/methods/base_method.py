@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from roofline.simulator.scenario import FieldSpec, check_value, short, suggestions
+from roofline.simulator.errors import did_you_mean, short
+from roofline.simulator.scenario import FieldSpec, check_value
 
 REQUIRED = object()
 
@@ -55,10 +56,9 @@ class Method:
         problems = []
         unknown = [k for k in spec if k != "name" and k not in cls.params]
         for k in unknown:
-            hint = suggestions(k, list(cls.params))
-            dym = f" Did you mean {hint[0]!r}?" if hint else ""
             problems.append(
-                f"{where}: unknown parameter {short(k)} of {cls.name}.{dym} Valid: {', '.join(cls.params) or 'none'}"
+                f"{where}: unknown parameter {short(k)} of {cls.name}.{did_you_mean(k, cls.params)} "
+                f"Valid: {', '.join(cls.params) or 'none'}"
             )
         for k, p in cls.params.items():
             if k not in spec:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from roofline.dashboards.state import FIELD_PATHS, UPLOAD_PREFIX, is_model_param
+from roofline.dashboards.model_refs import UPLOAD_PREFIX
+from roofline.dashboards.state import FIELD_PATHS, is_model_param
 from roofline.simulator.methods import REGISTRY
 from roofline.simulator.methods.base_method import REQUIRED
 from roofline.simulator.scenario import SCHEMA
@@ -166,7 +167,7 @@ def method_block(name: str, enabled: bool, params: dict, catalog: dict):
 
 
 def plan_controls(fields: dict, enabled: list, params: dict, catalog: dict) -> list:
-    """The Plan page's sidebar sections, from control values (state.control_values)."""
+    """The Plan page's sidebar sections, from control values (codec_controls.control_values)."""
     grouped = {p for _, paths in GROUPS for p in paths}
     sections = []
     for title, paths in GROUPS:

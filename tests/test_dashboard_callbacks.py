@@ -18,7 +18,16 @@ from hypothesis import strategies as st
 import roofline
 from roofline.api import load_scenario
 from roofline.cli.main import main
-from roofline.dashboards import evaluate, figures, profiles, state, uploads
+from roofline.dashboards import (
+    codec_controls,
+    codec_query,
+    codec_scenario,
+    evaluate,
+    figures,
+    profiles,
+    state,
+    uploads,
+)
 from roofline.dashboards.pages import calibration, compare, plan
 from roofline.simulator.methods import REGISTRY
 from roofline.simulator.methods.base_method import REQUIRED
@@ -91,38 +100,38 @@ ROUND_TRIP = [
 
 @pytest.mark.parametrize("values", ROUND_TRIP, ids=range(len(ROUND_TRIP)))
 def test_url_round_trip(values):
-    query = state.to_query(values)
-    back, problems = state.from_query(state.parse_query("?" + query), CATALOG)
+    query = codec_query.to_query(values)
+    back, problems = codec_query.from_query(codec_query.parse_query("?" + query), CATALOG)
     assert problems == []
     assert back == values
 
 
 @pytest.mark.parametrize("values", ROUND_TRIP, ids=range(len(ROUND_TRIP)))
 def test_controls_round_trip(values):
-    fields, enabled, params = state.control_values(values)
-    assert state.values_from_controls(fields, enabled, params) == values
+    fields, enabled, params = codec_controls.control_values(values)
+    assert codec_controls.values_from_controls(fields, enabled, params) == values
     # and through the lists Dash hands the callbacks
     assert plan.values_from(*plan.callback_args(values)) == values
 
 
 @pytest.mark.parametrize("values", ROUND_TRIP, ids=range(len(ROUND_TRIP)))
 def test_yaml_round_trip(values):
-    doc = yaml.safe_load(state.export_yaml(values))
-    back, notices = state.from_scenario(doc, CATALOG)
+    doc = yaml.safe_load(codec_scenario.export_yaml(values))
+    back, notices = codec_scenario.from_scenario(doc, CATALOG)
     assert notices == []
     assert back == values
 
 
 def test_default_url_is_empty_and_defaults_are_the_readme_example():
-    assert state.to_query(state.DEFAULTS) == ""
-    rec = evaluate.plan_point(state.to_scenario(state.DEFAULTS)).record
+    assert codec_query.to_query(state.DEFAULTS) == ""
+    rec = evaluate.plan_point(codec_scenario.to_scenario(state.DEFAULTS)).record
     main_example = roofline.simulate("scenarios/llama3-8b-128k-h100.yaml").records()[0]
     assert rec["ttft_s"] == main_example["ttft_s"] and rec["tpot_s"] == main_example["tpot_s"]
 
 
 def test_query_is_readable():
     values = with_methods({"name": "kv_quant", "bits": 4}, **{"workload.prompt_tokens": 32768})
-    assert state.to_query(values) == "workload.prompt_tokens=32768&methods=kv_quant&kv_quant.bits=4"
+    assert codec_query.to_query(values) == "workload.prompt_tokens=32768&methods=kv_quant&kv_quant.bits=4"
 
 
 def test_bad_url_parameters_keep_defaults_and_say_why():
@@ -137,7 +146,7 @@ def test_bad_url_parameters_keep_defaults_and_say_why():
         "quest.token_budget": "64",
         "kv_quant.volume": "11",
     }
-    values, problems = state.from_query(query, CATALOG)
+    values, problems = codec_query.from_query(query, CATALOG)
     text = "\n".join(problems)
     assert values["model"] == "llama-3.1-8b" and "upload its config.json" in text
     assert values["hardware"] == "h100-sxm" and "hardware='h100'" in text
@@ -156,10 +165,10 @@ def test_bad_url_parameters_keep_defaults_and_say_why():
     )
 )
 def test_any_query_gives_a_usable_state(query):
-    values, problems = state.from_query(query, CATALOG)
+    values, problems = codec_query.from_query(query, CATALOG)
     assert isinstance(problems, list)
-    state.to_scenario(values)  # never raises
-    assert state.from_query(state.parse_query(state.to_query(values)), CATALOG)[0] == values
+    codec_scenario.to_scenario(values)  # never raises
+    assert codec_query.from_query(codec_query.parse_query(codec_query.to_query(values)), CATALOG)[0] == values
 
 
 def test_calibration_profile_choices(tmp_path):
@@ -167,11 +176,11 @@ def test_calibration_profile_choices(tmp_path):
     cat = evaluate.catalog(tmp_path)
     path = str(tmp_path / "h100-sxm.yaml")
     assert cat["calibration"] == ["auto", "datasheet", path]
-    values, problems = state.from_query({"calibration": path}, cat)
+    values, problems = codec_query.from_query({"calibration": path}, cat)
     assert problems == [] and values["calibration"] == path
-    _, problems = state.from_query({"calibration": "/etc/passwd"}, cat)
+    _, problems = codec_query.from_query({"calibration": "/etc/passwd"}, cat)
     assert "calibration='/etc/passwd': not one of" in problems[0]
-    assert "calibration folder" in state.reference_problems({"calibration": "/etc/x.yaml"}, cat)[0]
+    assert "calibration folder" in codec_scenario.reference_problems({"calibration": "/etc/x.yaml"}, cat)[0]
     layout = plan.build_layout(dict(state.DEFAULTS, calibration=path), [], cat)
     (dropdown,) = [
         c for c in walk(layout) if getattr(c, "id", None) == {"type": "plan-field", "path": "calibration"}
@@ -187,17 +196,17 @@ def test_uploaded_model_only_from_the_upload_folder(tmp_path):
     cfg = (ROOT / "tests" / "fixtures" / "tiny_llama_config.json").read_text()
     model_id, arch = uploads.store_config(cfg, "tiny_llama_config.json", tmp_path)
     assert model_id.startswith("tiny_llama_config-") and arch.num_layers == 2
-    values, problems = state.from_query({"model": "upload:" + model_id}, CATALOG, tmp_path)
+    values, problems = codec_query.from_query({"model": "upload:" + model_id}, CATALOG, tmp_path)
     assert problems == [] and values["model"] == "upload:" + model_id
-    doc = state.to_scenario(values, tmp_path)
+    doc = codec_scenario.to_scenario(values, tmp_path)
     assert doc["model"] == str(tmp_path / f"{model_id}.json")
     # an exported plan re-imports to the same upload id; a path elsewhere does not load
-    back, notices = state.from_scenario(doc, CATALOG, tmp_path)
+    back, notices = codec_scenario.from_scenario(doc, CATALOG, tmp_path)
     assert notices == [] and back["model"] == "upload:" + model_id
     for bad in ("upload:../../etc/passwd", "upload:missing-0000000000"):
-        _, problems = state.from_query({"model": bad}, CATALOG, tmp_path)
+        _, problems = codec_query.from_query({"model": bad}, CATALOG, tmp_path)
         assert "no longer on this server" in problems[0]
-    assert state.reference_problems({"model": "/etc/hosts.json"}, CATALOG, tmp_path)
+    assert codec_scenario.reference_problems({"model": "/etc/hosts.json"}, CATALOG, tmp_path)
 
 
 # --- Plan page callbacks ---------------------------------------------------------------------------
@@ -208,7 +217,7 @@ def test_update_plan_shows_every_kpi_and_the_figures():
     assert alert is None and query == ""
     values = kpis(cards)
     assert set(values) == {"ttft", "tpot", "throughput", "max-batch", "max-context", "cost", "energy", "fits"}
-    rec = evaluate.plan_point(state.to_scenario(state.DEFAULTS)).record
+    rec = evaluate.plan_point(codec_scenario.to_scenario(state.DEFAULTS)).record
     assert values == {item["key"]: item["value"] for item in figures.kpi_items(rec)}
     assert values["fits"] == "yes"
     assert "Roofline" in roof.layout.title.text and len(roof.data) >= 2
@@ -227,7 +236,7 @@ def test_export_yaml_reproduces_the_plan_exactly(tmp_path, capsys):
     download = plan.export_scenario(1, query)
     assert download["filename"] == "dashboard.yaml"
     exported = roofline.simulate(yaml.safe_load(download["content"])).records()
-    shown = evaluate.plan_point(state.to_scenario(values)).record
+    shown = evaluate.plan_point(codec_scenario.to_scenario(values)).record
     assert exported == [shown]
     # and through the CLI, from the file
     path = tmp_path / download["filename"]
@@ -304,7 +313,7 @@ def test_curves_with_one_sweep_per_stack(monkeypatch):
         return real(doc, *a)
 
     monkeypatch.setattr(evaluate, "simulate", counting)
-    evaluate.context_curves(state.to_scenario(with_methods({"name": "kv_quant", "bits": 4})))
+    evaluate.context_curves(codec_scenario.to_scenario(with_methods({"name": "kv_quant", "bits": 4})))
     assert len(calls) == 2 and all(list(c["sweep"]) == ["workload.prompt_tokens"] for c in calls)
 
 
@@ -460,9 +469,9 @@ def test_every_method_enables_with_its_suggested_parameters():
         values = with_methods({"name": name, **{k: state.suggested(name, k) for k in REGISTRY[name].params}})
         if name == "triforce":  # its default draft (llama-68m) has Llama-2's tokenizer, not Llama-3's
             with pytest.raises(ScenarioError, match="needs the target's tokenizer"):
-                load_scenario(state.to_scenario(values))
+                load_scenario(codec_scenario.to_scenario(values))
             values["methods"][0]["draft_model"] = "llama-3.2-1b"
-        load_scenario(state.to_scenario(values))  # valid as suggested
+        load_scenario(codec_scenario.to_scenario(values))  # valid as suggested
 
 
 def test_layout_from_a_bad_url_lists_the_problems():

@@ -11,7 +11,7 @@ import dash
 from dash import Input, Output, State, dcc, html
 
 from roofline.cli.format import si_time
-from roofline.dashboards import evaluate, figures, state
+from roofline.dashboards import codec_query, codec_scenario, evaluate, figures, state
 from roofline.dashboards.components import alert, table
 from roofline.dashboards.settings import settings, user_message
 
@@ -26,7 +26,7 @@ GPUS_MAX_LIMIT = 64
 def layout(**query):
     cat = evaluate.catalog(settings()["calibration_dir"])
     try:
-        values, problems = state.from_query(query, cat, settings()["upload_dir"])
+        values, problems = codec_query.from_query(query, cat, settings()["upload_dir"])
     except Exception as exc:
         values, problems = dict(state.DEFAULTS), [user_message(exc, "reading the URL")]
     return build_layout(values, problems, cat)
@@ -53,7 +53,7 @@ def _number(cid, value, label, tip, step="any", minimum=0):
 def build_layout(values: dict, problems: list, cat: dict):
     gpus = state.gpus_of(values) or 1
     stacks = "dense, " + (state.stack_label(values) if values["methods"] else "kv_quant, kv_quant+quest")
-    query = state.to_query(values)
+    query = codec_query.to_query(values)
     summary = (
         f"{values['model']}, prompt {values['workload.prompt_tokens']:,} + output "
         f"{values['workload.output_tokens']:,} tokens, batch {values['workload.batch']}, "
@@ -166,8 +166,10 @@ def update_compare(base_query, hardware, gpus_max, stacks_text, latency, ttft_ma
     empty = figures.message_figure("nothing to compare yet")
     upload_dir = settings()["upload_dir"]
     try:
-        values, _ = state.from_query(
-            state.parse_query(base_query or ""), evaluate.catalog(settings()["calibration_dir"]), upload_dir
+        values, _ = codec_query.from_query(
+            codec_query.parse_query(base_query or ""),
+            evaluate.catalog(settings()["calibration_dir"]),
+            upload_dir,
         )
         problems = []
         if not hardware:
@@ -181,7 +183,7 @@ def update_compare(base_query, hardware, gpus_max, stacks_text, latency, ttft_ma
         problems += stack_problems
         if problems:
             return alert(problems), empty, None, None
-        doc = state.to_scenario(values, upload_dir)
+        doc = codec_scenario.to_scenario(values, upload_dir)
         rows, run_problems = evaluate.compare_rows(doc, hardware, int(gpus_max), stacks)
         tpot_max = tpot_max_ms / 1e3 if tpot_max_ms else None
         evaluate.mark_front(rows, latency, ttft_max or None, tpot_max)

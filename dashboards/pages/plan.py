@@ -1,7 +1,7 @@
 """Plan page: one scenario's KPIs, roofline, time and memory breakdowns, and TTFT/TPOT/memory
 curves over context length for the baseline and the chosen method stack.
 
-The layout is built from the URL's query (`state.from_query`), so a plan is shared as a link.
+The layout is built from the URL's query (`codec_query.from_query`), so a plan is shared as a link.
 Callbacks are thin: control values -> `state` -> `evaluate` (the simulator) -> `figures`; they are
 plain functions, registered by `register_callbacks(app)`, and the tests call them directly.
 """
@@ -11,7 +11,17 @@ from __future__ import annotations
 import dash
 from dash import ALL, MATCH, Input, Output, State, dcc, html, no_update
 
-from roofline.dashboards import controls, evaluate, figures, state, uploads
+from roofline.dashboards import (
+    codec_controls,
+    codec_query,
+    codec_scenario,
+    controls,
+    evaluate,
+    figures,
+    model_refs,
+    state,
+    uploads,
+)
 from roofline.dashboards.components import alert, kpi_cards
 from roofline.dashboards.settings import LOG, settings, user_message
 
@@ -30,14 +40,14 @@ def layout(**query):
     and are listed at the top of the sidebar."""
     cat = evaluate.catalog(settings()["calibration_dir"])
     try:
-        values, problems = state.from_query(query, cat, settings()["upload_dir"])
+        values, problems = codec_query.from_query(query, cat, settings()["upload_dir"])
     except Exception as exc:  # never a traceback in the page
         values, problems = dict(state.DEFAULTS), [user_message(exc, "reading the URL")]
     return build_layout(values, problems, cat)
 
 
 def build_layout(values: dict, problems: list, cat: dict):
-    fields, enabled, params = state.control_values(values)
+    fields, enabled, params = codec_controls.control_values(values)
     io = html.Div(
         [
             dcc.Upload(
@@ -97,7 +107,7 @@ def values_from(field_values, field_ids, method_values, method_ids, param_values
     fields = {i["path"]: v for i, v in zip(field_ids, field_values)}
     enabled = [i["method"] for i, v in zip(method_ids, method_values) if v]
     params = {(i["method"], i["param"]): v for i, v in zip(param_ids, param_values)}
-    return state.values_from_controls(fields, enabled, params)
+    return codec_controls.values_from_controls(fields, enabled, params)
 
 
 def callback_args(values: dict) -> tuple:
@@ -105,7 +115,7 @@ def callback_args(values: dict) -> tuple:
     field ids, method switches, method ids, parameter values, parameter ids), in layout order."""
     from roofline.simulator.methods import REGISTRY
 
-    fields, enabled, params = state.control_values(values)
+    fields, enabled, params = codec_controls.control_values(values)
     field_ids = [controls.field_id(p) for p in state.FIELD_PATHS]
     method_ids = [{"type": controls.METHOD, "method": m} for m in REGISTRY]
     param_ids = [
@@ -129,10 +139,10 @@ def _gpus_note(values: dict):
 def update_plan(field_values, field_ids, method_values, method_ids, param_values, param_ids):
     """Controls -> (alert, KPI cards, warnings, roofline, breakdown, memory, GPU note, URL query)."""
     values = values_from(field_values, field_ids, method_values, method_ids, param_values, param_ids)
-    query = state.to_query(values)
+    query = codec_query.to_query(values)
     empty = figures.message_figure("no result")
     try:
-        doc = state.to_scenario(values, settings()["upload_dir"])
+        doc = codec_scenario.to_scenario(values, settings()["upload_dir"])
         point = evaluate.plan_point(doc)
     except Exception as exc:
         msg = user_message(exc, "simulating the plan")
@@ -157,7 +167,7 @@ def update_curves(field_values, field_ids, method_values, method_ids, param_valu
     """Controls -> the context-length curves figure (one sweep per stack)."""
     values = values_from(field_values, field_ids, method_values, method_ids, param_values, param_ids)
     try:
-        doc = state.to_scenario(values, settings()["upload_dir"])
+        doc = codec_scenario.to_scenario(values, settings()["upload_dir"])
         curves = evaluate.context_curves(doc)
     except Exception as exc:
         return figures.message_figure(user_message(exc, "computing the context curves")[:200])
@@ -169,12 +179,12 @@ def export_scenario(n_clicks, query):
     if not n_clicks:
         return no_update
     try:
-        values, _ = state.from_query(
-            state.parse_query(query or ""),
+        values, _ = codec_query.from_query(
+            codec_query.parse_query(query or ""),
             evaluate.catalog(settings()["calibration_dir"]),
             settings()["upload_dir"],
         )
-        text = state.export_yaml(values, settings()["upload_dir"])
+        text = codec_scenario.export_yaml(values, settings()["upload_dir"])
     except Exception as exc:
         LOG.error("export failed: %s", user_message(exc, "exporting the plan"))
         return no_update
@@ -204,7 +214,7 @@ def load_upload(data, field_values, field_ids, method_values, method_ids, param_
         if data.get("kind") == "config":
             model_id, arch = uploads.store_config(text, name, upload_dir)
             values, notices = dict(current), []
-            values["model"] = state.UPLOAD_PREFIX + model_id
+            values["model"] = model_refs.UPLOAD_PREFIX + model_id
             kinds = ", ".join(f"{k} x{v}" for k, v in arch.layer_kinds().items())
             message = alert(
                 f"{name}: loaded as model {model_id!r}: {arch.total_params() / 1e9:.2f}B parameters, "
@@ -218,7 +228,7 @@ def load_upload(data, field_values, field_ids, method_values, method_ids, param_
             )
     except Exception as exc:
         return (*keep, alert(user_message(exc, "reading the upload"), "error", f"Could not use {name}:"))
-    fields, enabled, params = state.control_values(values)
+    fields, enabled, params = codec_controls.control_values(values)
     return (
         [fields[i["path"]] for i in field_ids],
         [[i["method"]] if i["method"] in enabled else [] for i in method_ids],
@@ -234,14 +244,16 @@ def import_scenario(text: str, name: str, cat: dict, upload_dir) -> tuple:
     from roofline.simulator.scenario import ScenarioError
 
     doc = uploads.parse_scenario_text(text, name)
-    problems = state.reference_problems(doc, cat, upload_dir)
+    problems = codec_scenario.reference_problems(doc, cat, upload_dir)
     if problems:
         raise ScenarioError([f"{name}: {p}" for p in problems])
     resolved = dict(doc)
     if isinstance(doc.get("model"), str):
-        resolved["model"] = state.resolve_model(state._upload_ref(doc["model"], upload_dir), upload_dir)
+        resolved["model"] = model_refs.resolve_model(
+            model_refs.upload_ref(doc["model"], upload_dir), upload_dir
+        )
     load_scenario(resolved, name=name)  # every field checked, with the simulator's messages
-    return state.from_scenario(doc, cat, upload_dir)
+    return codec_scenario.from_scenario(doc, cat, upload_dir)
 
 
 # Reads an upload in the browser and hands the server at most MAX_UPLOAD_BYTES: larger files get

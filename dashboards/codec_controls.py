@@ -1,0 +1,54 @@
+"""Plan values <-> the Plan page's controls (schema fields, method switches, method parameters)."""
+
+from __future__ import annotations
+
+from roofline.dashboards.codec_scalar import coerce_number, parse_scalar
+from roofline.dashboards.state import DEFAULTS, FIELD_PATHS, suggested
+from roofline.simulator.methods import REGISTRY
+from roofline.simulator.methods.base_method import REQUIRED
+from roofline.simulator.scenario import SCHEMA
+
+
+def values_from_controls(fields: dict, enabled, params: dict) -> dict:
+    """Control values -> values. fields: {path: value}; enabled: method names switched on;
+    params: {(method, param): value}. Empty parameters are left out (the simulator then names
+    the required ones); numbers are coerced to their field's kind."""
+    values = dict(DEFAULTS)
+    for path, v in fields.items():
+        if path in FIELD_PATHS:
+            if isinstance(v, str) and SCHEMA[path].kind in ("int", "float"):
+                try:
+                    v = parse_scalar(v, SCHEMA[path].kind, nullable=SCHEMA[path].nullable)
+                except ValueError:
+                    pass  # simulate() names the field and the expected type
+            elif v == "" and SCHEMA[path].nullable:
+                v = None
+            values[path] = coerce_number(v, SCHEMA[path].kind)
+    on = set(enabled or ())
+    methods = []
+    for name, cls in REGISTRY.items():
+        if name not in on:
+            continue
+        spec = {"name": name}
+        for k, p in cls.params.items():
+            v = params.get((name, k))
+            if v is None or v == "":
+                if p.default is not REQUIRED:
+                    spec[k] = p.default
+                continue
+            spec[k] = coerce_number(v, p.kind)
+        methods.append(spec)
+    values["methods"] = methods
+    return values
+
+
+def control_values(values: dict) -> tuple:
+    """values -> (fields, enabled, params), the inverse of `values_from_controls`; disabled
+    methods' controls hold their suggested values."""
+    fields = {p: values.get(p, DEFAULTS[p]) for p in FIELD_PATHS}
+    by_name = {m["name"]: m for m in values.get("methods") or []}
+    params = {}
+    for name, cls in REGISTRY.items():
+        for k in cls.params:
+            params[(name, k)] = by_name[name].get(k) if name in by_name else suggested(name, k)
+    return fields, [n for n in REGISTRY if n in by_name], params

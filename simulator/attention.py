@@ -14,38 +14,39 @@ from roofline.simulator import flops as F
 from roofline.simulator.efficiency import attention_decode_efficiency, attention_prefill_efficiency
 from roofline.simulator.kvplan import resolve
 from roofline.simulator.model import MLA
+from roofline.simulator.opinputs import gemm
 from roofline.simulator.ops import Op
 from roofline.simulator.parallel import cp_decode_comm, cp_prefill_comm
 
 
 def _projections(ctx, m, heads: int, count) -> tuple:
     """Q/K/V projections; returns (ops, cached KV elements per token on this GPU)."""
-    h = ctx.hidden
+    h = ctx.shape.hidden
     if isinstance(m, MLA):
         ops = []
         if m.q_lora_rank:
-            ops.append(ctx.gemm("q_a_proj", m.q_lora_rank, h, count))
-            ops.append(ctx.gemm("q_b_proj", heads * m.qk_dim, m.q_lora_rank, count))
+            ops.append(gemm(ctx, "q_a_proj", m.q_lora_rank, h, count))
+            ops.append(gemm(ctx, "q_b_proj", heads * m.qk_dim, m.q_lora_rank, count))
         else:
-            ops.append(ctx.gemm("q_proj", heads * m.qk_dim, h, count))
-        ops.append(ctx.gemm("kv_a_proj", m.kv_lora_rank + m.qk_rope_head_dim, h, count))
+            ops.append(gemm(ctx, "q_proj", heads * m.qk_dim, h, count))
+        ops.append(gemm(ctx, "kv_a_proj", m.kv_lora_rank + m.qk_rope_head_dim, h, count))
         return ops, m.kv_elements_per_token()  # the latent is replicated on every tp rank
-    kv_heads = max(1, -(-m.num_kv_heads // ctx.tp))
+    kv_heads = ctx.shard.kv_heads(m)
     q_heads = 2 * heads if getattr(m, "output_gate", False) else heads  # Qwen3-Next: q_proj emits a gate too
-    return [ctx.gemm("qkv_proj", (q_heads + 2 * kv_heads) * m.head_dim, h, count)], kv_heads * 2 * m.head_dim
+    return [gemm(ctx, "qkv_proj", (q_heads + 2 * kv_heads) * m.head_dim, h, count)], kv_heads * 2 * m.head_dim
 
 
 def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
     plan = ctx.plan
     ops = []
     if isinstance(m, MLA):  # materialise per-head K and V from the latent (DeepSeek-V2 §2.1.2)
-        ops.append(ctx.gemm("kv_b_proj", heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank, count))
+        ops.append(gemm(ctx, "kv_b_proj", heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank, count))
         kv_io = heads * (m.qk_dim + m.v_dim)
     else:
         kv_io = cached
     qo = heads * (m.qk_dim + m.v_dim)
-    br = F.flash_query_block_rows(max(m.qk_dim, m.v_dim), ctx.smem)
-    eff = attention_prefill_efficiency(ctx.eff, ctx.attn_offset, ctx.log2_prompt, m.qk_dim)
+    br = F.flash_query_block_rows(max(m.qk_dim, m.v_dim), ctx.rates.smem)
+    eff = attention_prefill_efficiency(ctx.rates.eff, ctx.rates.attn_offset, ctx.shape.log2_prompt, m.qk_dim)
     head_groups = [g for g in plan.groups if g.heads]
     share = 1.0 / len(head_groups)  # one fused kernel per layer, whatever the head groups
     for g in head_groups:
@@ -55,19 +56,24 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
             else (g.prefill_window if m.window is None else min(m.window, g.prefill_window))
         )
         # Load-balanced CP: each of cp ranks computes 1/cp of the causal pairs.
-        pairs = F.prefill_pairs(ctx.batch, ctx.prompt, ctx.shared, win) * g.prefill_density / ctx.cp
-        kv_reads = F.flash_kv_hbm_tokens(pairs, ctx.tokens, ctx.prompt, br, ctx.sm_count)
-        written = plan.storage_bytes(ctx.tokens, ctx.kb) * cached
+        pairs = (
+            F.prefill_pairs(ctx.shape.batch, ctx.shape.prompt, ctx.shape.shared, win)
+            * g.prefill_density
+            / ctx.shard.cp
+        )
+        kv_reads = F.flash_kv_hbm_tokens(pairs, ctx.shape.tokens, ctx.shape.prompt, br, ctx.rates.sm_count)
+        written = plan.storage_bytes(ctx.shape.tokens, ctx.fmt.kb) * cached
         ops.append(
             Op(
-                f"attention{g.label}",
-                "attention_prefill",
-                F.attention_flops(pairs, heads * g.fraction, m.qk_dim, m.v_dim),
-                g.fraction * (ctx.tokens * qo * ctx.qb + kv_reads * kv_io * ctx.qb + written),
-                compute_rate=ctx.attn_peak * eff,
-                memory_rate=ctx.mem_rate,
+                name=f"attention{g.label}",
+                kind="attention_prefill",
+                flops=F.attention_flops(pairs, heads * g.fraction, m.qk_dim, m.v_dim),
+                bytes=g.fraction
+                * (ctx.shape.tokens * qo * ctx.fmt.qb + kv_reads * kv_io * ctx.fmt.qb + written),
+                compute_rate=ctx.rates.attn_peak * eff,
+                memory_rate=ctx.rates.mem_rate,
                 count=count,
-                kernels=ctx.passes * share,
+                kernels=ctx.shape.passes * share,
             )
         )
     return ops
@@ -75,82 +81,90 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
 
 def _selected(tokens, g, ctx):
     """Tokens after the group's query-aware selection (skipped in leading dense layers)."""
-    if g.selection_budget is None or ctx.skip_selection:
+    if g.selection_budget is None or ctx.shape.skip_selection:
         return tokens
     return tokens.cap(g.selection_budget)
 
 
 def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
-    plan, b, q = ctx.plan, ctx.batch, ctx.queries
+    plan, b, q = ctx.plan, ctx.shape.batch, ctx.shape.queries
     ops = []
     mla = isinstance(m, MLA)
     if mla:  # weight absorption: attend over the latent, un-absorb values (FlashMLA-style)
         w = heads * m.qk_nope_head_dim * m.kv_lora_rank
         ops.append(
-            ctx.gemm(
-                "q_absorb", m.kv_lora_rank, m.qk_nope_head_dim, count, weight_elems=w, rows=ctx.rows * heads
+            gemm(
+                ctx,
+                "q_absorb",
+                m.kv_lora_rank,
+                m.qk_nope_head_dim,
+                count,
+                weight_elems=w,
+                rows=ctx.shape.rows * heads,
             )
         )
         per_token_flops = 2.0 * b * q * heads * (2 * m.kv_lora_rank + m.qk_rope_head_dim)
     else:
         per_token_flops = 2.0 * b * q * heads * (m.qk_dim + m.v_dim)
     qo = heads * (m.qk_dim + m.v_dim)
-    eff = attention_decode_efficiency(ctx.eff, ctx.attn_offset, m.qk_dim)
+    eff = attention_decode_efficiency(ctx.rates.eff, ctx.rates.attn_offset, m.qk_dim)
     head_fraction = sum(g.fraction for g in plan.groups if g.heads)
     share = 1.0 / len(plan.groups)  # one fused kernel per layer, whatever the head groups
     for g in plan.groups:
         f = g.fraction
-        read = _selected(resolve(g.read, ctx.prompt).cap(m.window), g, ctx)
-        attended = _selected(resolve(g.attended_tokens(), ctx.prompt).cap(m.window), g, ctx)
-        host = _selected(resolve(g.host_read, ctx.prompt).cap(m.window), g, ctx)
+        read = _selected(resolve(g.read, ctx.shape.prompt).cap(m.window), g, ctx)
+        attended = _selected(resolve(g.attended_tokens(), ctx.shape.prompt).cap(m.window), g, ctx)
+        host = _selected(resolve(g.host_read, ctx.shape.prompt).cap(m.window), g, ctx)
         # q in, out written and the new K/V appended: once per layer, spread over the groups
         fixed = (
-            b * q * (qo * ctx.qb + plan.storage_bytes(1.0, ctx.kb) * cached) * f / head_fraction
+            b * q * (qo * ctx.fmt.qb + plan.storage_bytes(1.0, ctx.fmt.kb) * cached) * f / head_fraction
             if g.heads
             else 0.0
         )
-        byts = plan.bytes_of(read, ctx.kb) * (b * cached * f / ctx.cp) + fixed
+        byts = plan.bytes_of(read, ctx.fmt.kb) * (b * cached * f / ctx.shard.cp) + fixed
         if plan.prefix_read_once and read.is_whole_history:
             # Hydragen: every sequence reads the same shared prefix, once for the whole batch. Groups
             # that read a window or a per-sequence selection do not share what they read.
-            byts = byts + (-(b - 1) * ctx.shared * plan.storage_bytes(1.0, ctx.kb) * cached * f / ctx.cp)
-        rate = ctx.attn_peak * eff
+            byts = byts + (
+                -(b - 1) * ctx.shape.shared * plan.storage_bytes(1.0, ctx.fmt.kb) * cached * f / ctx.shard.cp
+            )
+        rate = ctx.rates.attn_peak * eff
         ops.append(
             Op(
-                f"attention{g.label}",
-                "attention_decode",
-                attended.kv(per_token_flops * f / ctx.cp),
-                byts,
-                rate,
-                ctx.mem_rate,
+                name=f"attention{g.label}",
+                kind="attention_decode",
+                flops=attended.kv(per_token_flops * f / ctx.shard.cp),
+                bytes=byts,
+                compute_rate=rate,
+                memory_rate=ctx.rates.mem_rate,
                 count=count,
                 kernels=share,
             )
         )
         if not host.is_zero:
-            fetched = plan.bytes_of(host, ctx.kb) * (b * cached * f / ctx.cp)
+            fetched = plan.bytes_of(host, ctx.fmt.kb) * (b * cached * f / ctx.shard.cp)
             ops.append(
                 Op(
-                    f"kv_fetch{g.label}",
-                    "host_transfer",
-                    0.0,
-                    fetched,
-                    np.inf,
-                    ctx.host_rate,
+                    name=f"kv_fetch{g.label}",
+                    kind="host_transfer",
+                    flops=0.0,
+                    bytes=fetched,
+                    compute_rate=np.inf,
+                    memory_rate=ctx.rates.host_rate,
                     count=count,
                     stream="host",
                 )
             )
         if plan.dequant_flops_per_elem and not read.is_zero:
-            dq = read.kv(plan.dequant_flops_per_elem * b * q * cached * f / ctx.cp)
+            dq = read.kv(plan.dequant_flops_per_elem * b * q * cached * f / ctx.shard.cp)
             ops.append(
                 Op(
-                    f"kv_dequant{g.label}",
-                    "elementwise",
-                    dq,
-                    0.0,
-                    ctx.vector_rate,
-                    np.inf,
+                    name=f"kv_dequant{g.label}",
+                    kind="elementwise",
+                    flops=dq,
+                    bytes=0.0,
+                    compute_rate=ctx.rates.vector_rate,
+                    memory_rate=np.inf,
                     count=count,
                     kernels=0.0,
                 )
@@ -158,16 +172,24 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
     if mla:
         w = heads * m.kv_lora_rank * m.v_head_dim
         ops.append(
-            ctx.gemm("v_unabsorb", m.v_head_dim, m.kv_lora_rank, count, weight_elems=w, rows=ctx.rows * heads)
+            gemm(
+                ctx,
+                "v_unabsorb",
+                m.v_head_dim,
+                m.kv_lora_rank,
+                count,
+                weight_elems=w,
+                rows=ctx.shape.rows * heads,
+            )
         )
     return ops
 
 
 def attention_ops(ctx, m, count) -> list:
     """All ops of `count` attention layers: projections, attention per head group, extras, output."""
-    heads = max(1, -(-m.num_heads // ctx.tp))
+    heads = ctx.shard.heads(m)
     ops, cached = _projections(ctx, m, heads, count)
-    if ctx.phase == "prefill":
+    if ctx.shape.phase == "prefill":
         ops += _prefill_attention(ctx, m, heads, cached, count)
         ops += cp_prefill_comm(ctx, m, heads, cached, count)
         for extra in ctx.plan.extra_prefill:
@@ -177,5 +199,5 @@ def attention_ops(ctx, m, count) -> list:
         ops += cp_decode_comm(ctx, m, heads, count)
         for extra in ctx.plan.extra_decode:
             ops += extra(ctx, m, count)
-    ops.append(ctx.gemm("o_proj", ctx.hidden, heads * m.v_dim, count))
+    ops.append(gemm(ctx, "o_proj", ctx.shape.hidden, heads * m.v_dim, count))
     return ops

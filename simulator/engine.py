@@ -12,13 +12,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from roofline.simulator import economics
-from roofline.simulator.comm import send_recv_time
 from roofline.simulator.decode_loop import SpecLevel, draft_models, level_ops
 from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY, EfficiencyTable
 from roofline.simulator.kvplan import DENSE, NONE, HeadGroup, KVPlan, window
-from roofline.simulator.layers import PhaseCtx, layer_ops, model_edge_ops
+from roofline.simulator.layers import layer_ops, model_edge_ops
 from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
 from roofline.simulator.model import ModelArch
+from roofline.simulator.opinputs import Formats, OpInputs, Rates, Shape, Shard
 from roofline.simulator.ops import BOUND_NAMES, COMM, COMPUTE, HOST, MEMORY, Op, cost_op
 from roofline.simulator.topology import groups as topology_groups
 from roofline.simulator.topology import host_fabric
@@ -139,54 +139,51 @@ def _scaled(costs: list, w: float) -> list:
     return [replace(c, time_s=c.time_s * w, flops=c.flops * w, bytes=c.bytes * w) for c in costs]
 
 
-def _phase(ctx: PhaseCtx, model: ModelArch, layout: Layout, overhead_s, kv_range=None):
+def _phase(ctx: OpInputs, model: ModelArch, layout: Layout, overhead_s, kv_range=None):
     ops: list = []
     dense_left = ctx.plan.dense_first_layers
     for g in model.layer_groups:
         if dense_left and g.mixer.kind in ("attention", "mla"):
             n_dense = min(dense_left, g.count)
             dense_left -= n_dense
-            ops += layer_ops(replace(ctx, skip_selection=True), replace(g, count=n_dense))
+            dense = replace(ctx, shape=replace(ctx.shape, skip_selection=True))
+            ops += layer_ops(dense, replace(g, count=n_dense))
             if g.count > n_dense:
                 ops += layer_ops(ctx, replace(g, count=g.count - n_dense))
         else:
             ops += layer_ops(ctx, g)
     ops += model_edge_ops(ctx, model.vocab_size)
-    if ctx.phase == "prefill":
+    if ctx.shape.phase == "prefill":
         for extra in ctx.plan.extra_prefill_once:
             ops += extra(ctx)
     if ctx.plan.weight_host_fraction:  # offloaded weights cross the host link once per pass
         host_weights = (
             ctx.plan.weight_host_fraction
-            * weight_bytes_per_gpu(model, layout.tp, layout.pp, ctx.wb)
+            * weight_bytes_per_gpu(model, layout.tp, layout.pp, ctx.fmt.wb)
             * layout.pp
         )
         ops.append(
             Op(
-                "weight_fetch",
-                "host_transfer",
-                0.0,
-                host_weights,
-                np.inf,
-                ctx.host_rate,
-                count=ctx.passes,
+                name="weight_fetch",
+                kind="host_transfer",
+                flops=0.0,
+                bytes=host_weights,
+                compute_rate=np.inf,
+                memory_rate=ctx.rates.host_rate,
+                count=ctx.shape.passes,
                 kernels=0.0,
                 stream="host",
             )
         )
     if layout.pp > 1:
-        t = (
-            ctx.groups["pp"].p2p(ctx.rows * model.hidden_size * ctx.ab)
-            if ctx.groups
-            else send_recv_time(ctx.rows * model.hidden_size * ctx.ab, ctx.link_bw)
-        )
+        t = ctx.shard.groups["pp"].p2p(ctx.shape.rows * model.hidden_size * ctx.fmt.ab)
         ops.append(
             Op(
-                "pp_send_recv",
-                "comm",
-                0.0,
-                0.0,
-                count=(layout.pp - 1) * ctx.passes,
+                name="pp_send_recv",
+                kind="comm",
+                flops=0.0,
+                bytes=0.0,
+                count=(layout.pp - 1) * ctx.shape.passes,
                 kernels=0.0,
                 fixed_s=t,
                 stream="comm",
@@ -246,37 +243,21 @@ def evaluate(
     # Elementwise, norm and scan kernels run on the vector units in 16-bit (or fp32) whatever the
     # GEMM or attention format.
     peak16 = hw.peak("fp32" if attn_dtype == "fp32" else "bf16")
-    smem = hw.col("smem_per_sm_bytes")
-    link_bw = hw.col("scale_up_bandwidth")
-    link_bw = np.where(link_bw > 0, link_bw, hw.col("host_link_bandwidth"))
-    hbm_eff = eff.hbm[hw.row]
     overhead_s = eff.kernel_overhead_s[hw.row]
-    common = dict(
-        hidden=model.hidden_size,
-        tp=tp,
-        wb=wb,
-        ab=ab,
-        kb=kb,
+    rates = Rates(
         gemm_peak=gemm_peak,
         attn_peak=attn_peak,
         peak16=peak16,
-        qb=dtype_bytes(attn_dtype),
         bw=bw,
-        hbm_eff=hbm_eff,
+        hbm_eff=eff.hbm[hw.row],
         host_rate=hw.col("host_link_bandwidth") * HOST_LINK_EFFICIENCY,
         eff=eff,
         row=hw.row,
-        smem=smem,
+        smem=hw.col("smem_per_sm_bytes"),
         sm_count=hw.col("sm_count"),
-        batch=b,
-        prompt=P,
-        shared=S,
-        link_bw=link_bw,
-        groups=groups,
-        cp=cp,
-        cp_variant=layout.cp_variant,
-        ep=layout.ep,
     )
+    shard = Shard(tp=tp, cp=cp, ep=layout.ep, cp_variant=layout.cp_variant, groups=groups)
+    fmt = Formats(wb=wb, ab=ab, kb=kb, qb=dtype_bytes(attn_dtype))
 
     # Prefill: the shared prefix once, then every suffix; chunked into passes of `chunk` tokens.
     suffix_tokens = b * (P - S)
@@ -292,13 +273,16 @@ def evaluate(
         return _phase_totals(costs, layout.overlap, gemm_peak, bw, (tp, pp, dp), plan.host_overlap)
 
     def prefill_ops(model_, plan_, tag=""):
-        ctx = PhaseCtx(
+        shape = Shape(
             phase="prefill",
             rows=tokens / passes / cp,  # each CP rank holds 1/cp of the tokens
             passes=passes,
-            plan=plan_,
-            **dict(common, hidden=model_.hidden_size),
+            batch=b,
+            hidden=model_.hidden_size,
+            prompt=P,
+            shared=S,
         )
+        ctx = OpInputs(shape, shard, rates, fmt, plan_)
         costs = _phase(ctx, model_, layout, overhead_s)
         if pp > 1:  # passes stream through the stages: (passes + pp - 1) stage-times of one pass
             fill = (passes + pp - 1) / (pp * passes)
@@ -318,14 +302,17 @@ def evaluate(
     micro = np.maximum(b / pp, 1.0)
 
     def decode_ops(model_, plan_, queries=1.0, tag=""):
-        ctx = PhaseCtx(
+        shape = Shape(
             phase="decode",
             rows=micro * queries / cp,
             passes=1.0,
+            batch=micro,
+            hidden=model_.hidden_size,
+            prompt=P,
+            shared=S,
             queries=queries,
-            plan=plan_,
-            **dict(common, hidden=model_.hidden_size, batch=micro),
         )
+        ctx = OpInputs(shape, shard, rates, fmt, plan_)
         return _tagged(_phase(ctx, model_, layout, overhead_s, kv_range), tag)
 
     pre_costs = prefill_ops(model, plan)

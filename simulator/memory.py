@@ -33,6 +33,7 @@ from roofline.simulator.model import (
     ModelArch,
     MoEFFN,
 )
+from roofline.simulator.opinputs import per_rank
 
 
 def weight_bytes_per_gpu(model: ModelArch, tp: int, pp: int, wb: float, ep: int = 1) -> float:
@@ -57,7 +58,7 @@ def weight_bytes_per_gpu(model: ModelArch, tp: int, pp: int, wb: float, ep: int 
 
 def _kv_elements_per_gpu(m, tp: int) -> float:
     if isinstance(m, Attention):
-        return 2 * max(1, math.ceil(m.num_kv_heads / tp)) * m.head_dim
+        return 2 * per_rank(m.num_kv_heads, tp) * m.head_dim
     if isinstance(m, MLA):
         return m.kv_elements_per_token()
     return 0.0
@@ -155,9 +156,9 @@ def activation_bytes_per_row(model: ModelArch, tp: int, ab: float, phase: str) -
     worst = 0.0
     for g in model.layer_groups:
         m, f = g.mixer, g.ffn
-        heads = max(1, math.ceil(getattr(m, "num_heads", 1) / tp))
+        heads = per_rank(getattr(m, "num_heads", 1), tp)
         if isinstance(m, Attention):
-            kv = max(1, math.ceil(m.num_kv_heads / tp))
+            kv = per_rank(m.num_kv_heads, tp)
             mix = (heads + 2 * kv) * m.head_dim + heads * m.head_dim
         elif isinstance(m, MLA):
             mix = heads * m.qk_dim + heads * m.v_dim

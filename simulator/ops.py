@@ -96,9 +96,10 @@ def integral_max_affine(f0, f1, g0, g1, span):
     return 0.5 * (f0 + f1) * span + _integral_pos_affine(g0 - f0, g1 - f1, span)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Op:
-    """One operation of a phase (summed over `count` identical layers/passes)."""
+    """One operation of a phase (summed over `count` identical layers/passes). Keyword-only: every
+    builder names what each number is."""
 
     name: str
     kind: str

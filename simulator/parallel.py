@@ -40,25 +40,33 @@ from roofline.simulator.ops import Op
 
 
 def _comm(name: str, t, count) -> Op:
-    return Op(name, "comm", 0.0, 0.0, count=count, kernels=0.0, fixed_s=t, stream="comm")
+    return Op(
+        name=name, kind="comm", flops=0.0, bytes=0.0, count=count, kernels=0.0, fixed_s=t, stream="comm"
+    )
 
 
 def cp_prefill_comm(ctx, m, heads: int, cached: float, count) -> list:
     """Per-layer CP communication in prefill (per pass), by variant."""
-    if ctx.cp <= 1:
+    if ctx.shard.cp <= 1:
         return []
-    g = ctx.groups["cp"]
-    n = ctx.cp
-    if ctx.cp_variant == "ulysses":
+    g = ctx.shard.groups["cp"]
+    n = ctx.shard.cp
+    if ctx.shard.cp_variant == "ulysses":
         return ulysses_prefill_comm(ctx, m, heads, g, count)
-    if ctx.cp_variant == "pass-q":
-        q_block = ctx.rows * heads * m.qk_dim * ctx.ab
-        partial = ctx.rows * heads * (m.v_dim + 1) * ctx.ab * n  # outputs + LSE for every rank's block
-        return [_comm("cp_pass_q", (n - 1) * g.p2p(q_block) + g.alltoall(partial), count * ctx.passes)]
+    if ctx.shard.cp_variant == "pass-q":
+        q_block = ctx.shape.rows * heads * m.qk_dim * ctx.fmt.ab
+        partial = (
+            ctx.shape.rows * heads * (m.v_dim + 1) * ctx.fmt.ab * n
+        )  # outputs + LSE for every rank's block
+        return [_comm("cp_pass_q", (n - 1) * g.p2p(q_block) + g.alltoall(partial), count * ctx.shape.passes)]
     # pass-KV: each rank's resident K/V block (its share of the tokens visible so far) goes around.
-    visible = np.where(ctx.passes > 1, ctx.tokens * (ctx.passes + 1) / (2 * ctx.passes), ctx.tokens)
-    kv_block = visible / n * cached * ctx.kb
-    return [_comm("cp_pass_kv", (n - 1) * g.p2p(kv_block), count * ctx.passes)]
+    visible = np.where(
+        ctx.shape.passes > 1,
+        ctx.shape.tokens * (ctx.shape.passes + 1) / (2 * ctx.shape.passes),
+        ctx.shape.tokens,
+    )
+    kv_block = visible / n * cached * ctx.fmt.kb
+    return [_comm("cp_pass_kv", (n - 1) * g.p2p(kv_block), count * ctx.shape.passes)]
 
 
 def ulysses_prefill_comm(ctx, m, heads: int, g, count) -> list:
@@ -73,26 +81,26 @@ def ulysses_prefill_comm(ctx, m, heads: int, g, count) -> list:
       all-gathered (every head shard needs the whole sequence's latent and rope key) and each rank
       up-projects its own heads; Q goes by all-to-all, O comes back the same way.
     """
-    rows, ab, n = ctx.rows, ctx.ab, ctx.cp
+    rows, ab, n = ctx.shape.rows, ctx.fmt.ab, ctx.shard.cp
     q = rows * heads * m.qk_dim * ab
     out = rows * heads * m.v_dim * ab
     if isinstance(m, MLA):
         latent = rows * m.kv_elements_per_token() * ab
         t = g.alltoall(q) + g.allgather(latent * n) + g.alltoall(out)
     else:
-        kv_heads = max(1, -(-m.num_kv_heads // ctx.tp))
+        kv_heads = ctx.shard.kv_heads(m)
         kv = rows * 2 * max(kv_heads, n) * m.head_dim * ab
         t = g.alltoall(q + kv) + g.alltoall(out)
-    return [_comm("ulysses_all_to_all", t, count * ctx.passes)]
+    return [_comm("ulysses_all_to_all", t, count * ctx.shape.passes)]
 
 
 def cp_decode_comm(ctx, m, heads: int, count) -> list:
     """Per-layer CP communication of one decode step (pass-Q style for every variant)."""
-    if ctx.cp <= 1:
+    if ctx.shard.cp <= 1:
         return []
-    g = ctx.groups["cp"]
-    q = ctx.batch * ctx.queries * heads * m.qk_dim * ctx.ab
-    partial = ctx.batch * ctx.queries * heads * (m.v_dim + 1) * ctx.ab
+    g = ctx.shard.groups["cp"]
+    q = ctx.shape.batch * ctx.shape.queries * heads * m.qk_dim * ctx.fmt.ab
+    partial = ctx.shape.batch * ctx.shape.queries * heads * (m.v_dim + 1) * ctx.fmt.ab
     return [_comm("cp_decode_exchange", g.allgather(q) + g.alltoall(partial), count)]
 
 
@@ -144,15 +152,19 @@ def ep_dispatch_time(g, tokens, token_bytes, f):
 
 def ep_moe_ops(ctx, f, count, expert_ops) -> list:
     """Routed experts under expert parallelism (plus dispatch/combine all-to-all, tp all-gather)."""
-    e, k, ep, tp, h = f.num_experts, f.top_k, ctx.ep, ctx.tp, ctx.hidden
-    pairs = ctx.rows / tp * k  # tokens split across the tp ranks; balanced by symmetry
-    group_tokens = ctx.rows * ep / tp
+    e, k, ep, tp, h = f.num_experts, f.top_k, ctx.shard.ep, ctx.shard.tp, ctx.shape.hidden
+    pairs = ctx.shape.rows / tp * k  # tokens split across the tp ranks; balanced by symmetry
+    group_tokens = ctx.shape.rows * ep / tp
     touched = e / ep * -np.expm1(group_tokens * np.log1p(-k / e))  # local experts hit at least once
     ops = expert_ops(ctx, pairs, touched, f.expert_intermediate, 2 if f.gated else 1, count)
-    dispatch = ep_dispatch_time(ctx.groups["ep"], ctx.rows / tp, h * ctx.ab, f)
-    ops.append(_comm("ep_dispatch_combine", 2.0 * dispatch, count * ctx.passes))
+    dispatch = ep_dispatch_time(ctx.shard.groups["ep"], ctx.shape.rows / tp, h * ctx.fmt.ab, f)
+    ops.append(_comm("ep_dispatch_combine", 2.0 * dispatch, count * ctx.shape.passes))
     if tp > 1:
         ops.append(
-            _comm("ep_tp_allgather", ctx.groups["tp"].allgather(ctx.rows * h * ctx.ab), count * ctx.passes)
+            _comm(
+                "ep_tp_allgather",
+                ctx.shard.groups["tp"].allgather(ctx.shape.rows * h * ctx.fmt.ab),
+                count * ctx.shape.passes,
+            )
         )
     return ops

@@ -5,9 +5,8 @@ decode step, on one GPU of a tensor-parallel group (heads divided by tp). Called
 
 from __future__ import annotations
 
-import math
-
 from roofline.simulator.model import GatedDeltaNet, Mamba2
+from roofline.simulator.opinputs import gemm
 from roofline.simulator.ops import Op
 
 
@@ -28,40 +27,49 @@ def delta_rule_flops(tokens, heads: int, k_dim: int, v_dim: int, chunk: int):
 
 
 def _scan(ctx, name: str, flops, byts, count) -> Op:
-    return Op(name, "ssm_scan", flops, byts, ctx.vector_rate, ctx.mem_rate, count=count, kernels=ctx.passes)
+    return Op(
+        name=name,
+        kind="ssm_scan",
+        flops=flops,
+        bytes=byts,
+        compute_rate=ctx.rates.vector_rate,
+        memory_rate=ctx.rates.mem_rate,
+        count=count,
+        kernels=ctx.shape.passes,
+    )
 
 
 def mamba2_ops(ctx, m: Mamba2, count) -> list:
-    h, tp = ctx.hidden, ctx.tp
-    heads = max(1, math.ceil(m.num_heads / tp))
+    h = ctx.shape.hidden
+    heads = ctx.shard.split(m.num_heads)
     d = heads * m.head_dim
     bc = 2 * m.n_groups * m.d_state  # B and C, replicated per rank (groups <= tp in practice)
-    ops = [ctx.gemm("in_proj", 2 * d + bc + heads, h, count)]
+    ops = [gemm(ctx, "in_proj", 2 * d + bc + heads, h, count)]
     state = d * m.d_state * 4.0
-    if ctx.phase == "prefill":
-        flops = ssd_flops(ctx.tokens, heads, m.head_dim, m.d_state, m.chunk_size)
-        io = ctx.tokens * (3 * d + bc) * ctx.ab + ctx.batch * state
+    if ctx.shape.phase == "prefill":
+        flops = ssd_flops(ctx.shape.tokens, heads, m.head_dim, m.d_state, m.chunk_size)
+        io = ctx.shape.tokens * (3 * d + bc) * ctx.fmt.ab + ctx.shape.batch * state
     else:
-        flops = ssd_flops(ctx.batch, heads, m.head_dim, m.d_state, 1)
-        io = ctx.batch * ((3 * d + bc) * ctx.ab + 2.0 * state)
+        flops = ssd_flops(ctx.shape.batch, heads, m.head_dim, m.d_state, 1)
+        io = ctx.shape.batch * ((3 * d + bc) * ctx.fmt.ab + 2.0 * state)
     ops.append(_scan(ctx, "ssd_scan", flops, io, count))
-    ops.append(ctx.gemm("out_proj", h, d, count))
+    ops.append(gemm(ctx, "out_proj", h, d, count))
     return ops
 
 
 def gated_deltanet_ops(ctx, m: GatedDeltaNet, count) -> list:
-    h, tp = ctx.hidden, ctx.tp
-    kh = max(1, math.ceil(m.num_k_heads / tp))
-    vh = max(1, math.ceil(m.num_v_heads / tp))
+    h = ctx.shape.hidden
+    kh = ctx.shard.split(m.num_k_heads)
+    vh = ctx.shard.split(m.num_v_heads)
     kd, vd = kh * m.k_head_dim, vh * m.v_head_dim
-    ops = [ctx.gemm("in_proj_qkvz_ba", 2 * kd + 2 * vd + 2 * vh, h, count)]
+    ops = [gemm(ctx, "in_proj_qkvz_ba", 2 * kd + 2 * vd + 2 * vh, h, count)]
     state = vh * m.k_head_dim * m.v_head_dim * 4.0
-    if ctx.phase == "prefill":
-        flops = delta_rule_flops(ctx.tokens, vh, m.k_head_dim, m.v_head_dim, m.chunk_size)
-        io = ctx.tokens * (2 * kd + 3 * vd) * ctx.ab + ctx.batch * state
+    if ctx.shape.phase == "prefill":
+        flops = delta_rule_flops(ctx.shape.tokens, vh, m.k_head_dim, m.v_head_dim, m.chunk_size)
+        io = ctx.shape.tokens * (2 * kd + 3 * vd) * ctx.fmt.ab + ctx.shape.batch * state
     else:
-        flops = delta_rule_flops(ctx.batch, vh, m.k_head_dim, m.v_head_dim, 1)
-        io = ctx.batch * ((2 * kd + 3 * vd) * ctx.ab + 2.0 * state)
+        flops = delta_rule_flops(ctx.shape.batch, vh, m.k_head_dim, m.v_head_dim, 1)
+        io = ctx.shape.batch * ((2 * kd + 3 * vd) * ctx.fmt.ab + 2.0 * state)
     ops.append(_scan(ctx, "gated_delta_rule", flops, io, count))
-    ops.append(ctx.gemm("out_proj", h, vd, count))
+    ops.append(gemm(ctx, "out_proj", h, vd, count))
     return ops

@@ -1,10 +1,56 @@
-"""Shared fixtures."""
+"""Shared fixtures, and the check that the tests import this checkout's `roofline`.
+
+The folders `simulator/`, `hwspecs/`, … are subpackages of one import package, `roofline`, only
+through setuptools' `package-dir` mapping (pyproject.toml), so nothing imports without an install;
+and a `roofline` installed from another folder would test that folder's code. Before any test
+module imports the package, the run stops with one line saying how to install this checkout.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTALL = 'python -m pip install -e ".[test]" -c constraints-cpu.txt'
+
+
+def _origin(module: str) -> Path | None:
+    """The file `import module` would load, or None when it does not import."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except ImportError:  # the parent package is missing or fails to import
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).resolve()
+
+
+def install_problem() -> str | None:
+    """One line saying why this checkout's `roofline` is not what the tests import; None if it is.
+
+    `roofline` alone may import without an install (`python -m pytest` puts the repository root,
+    which holds `roofline/`, on sys.path), so the check also needs a mapped subpackage.
+    """
+    package, mapped = _origin("roofline"), _origin("roofline.simulator")
+    if package is None or mapped is None:
+        return f"roofline is not installed: run `{INSTALL}` first"
+    expected = (ROOT / "roofline" / "__init__.py", ROOT / "simulator" / "__init__.py")
+    if (package, mapped) != expected:
+        where = package.parent if package != expected[0] else mapped.parent
+        return (
+            f"roofline is not installed from this checkout (it imports {where}): run `{INSTALL}` here first"
+        )
+    return None
+
+
+def pytest_configure(config):
+    # pytest.exit here (not at import) prints the message alone, as one "Exit: ..." line.
+    problem = install_problem()
+    if problem:
+        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.fixture

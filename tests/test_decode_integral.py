@@ -24,7 +24,12 @@ coef = st.floats(min_value=0.0, max_value=1e6, allow_nan=False)
 def test_exact_mean_of_max_matches_quadrature(f0, f1, f2, m0, m1, m2, window, a, span, rc, rm):
     b = a + span
     op = Op(
-        "x", "attention_decode", KVLinear(f0, f1, ((f2, window),)), KVLinear(m0, m1, ((m2, window),)), rc, rm
+        name="x",
+        kind="attention_decode",
+        flops=KVLinear(f0, f1, ((f2, window),)),
+        bytes=KVLinear(m0, m1, ((m2, window),)),
+        compute_rate=rc,
+        memory_rate=rm,
     )
     exact = float(cost_op(op, 0.0, (np.array(a), np.array(b))).time_s)
     xs = np.linspace(a, b, 400_001)

@@ -54,16 +54,16 @@ class StreamingLLM(Method):
 
 
 def _h2o_score_update(ctx, m, count, budget):
-    heads = max(1, -(-m.num_heads // ctx.tp))
+    heads = ctx.shard.heads(m)
     kept = Tokens(0.0, budget)
     return [
         Op(
-            "h2o_score_update",
-            "elementwise",
-            kept.kv(ctx.batch * heads * 2.0),
-            kept.kv(ctx.batch * heads * 8.0),
-            ctx.vector_rate,
-            ctx.mem_rate,
+            name="h2o_score_update",
+            kind="elementwise",
+            flops=kept.kv(ctx.shape.batch * heads * 2.0),
+            bytes=kept.kv(ctx.shape.batch * heads * 8.0),
+            compute_rate=ctx.rates.vector_rate,
+            memory_rate=ctx.rates.mem_rate,
             count=count,
         )
     ]
@@ -114,11 +114,19 @@ def _compressed(budget):
 
 
 def _snap_vote(ctx, m, count, window_tokens):
-    heads = max(1, -(-m.num_heads // ctx.tp))
-    flops = 2.0 * ctx.batch * heads * window_tokens * ctx.prompt * (m.qk_dim + 1)
-    byts = ctx.batch * heads * window_tokens * ctx.prompt * 4.0
+    heads = ctx.shard.heads(m)
+    flops = 2.0 * ctx.shape.batch * heads * window_tokens * ctx.shape.prompt * (m.qk_dim + 1)
+    byts = ctx.shape.batch * heads * window_tokens * ctx.shape.prompt * 4.0
     return [
-        Op("snapkv_vote", "attention_prefill", flops, byts, ctx.attn_peak * 0.3, ctx.mem_rate, count=count)
+        Op(
+            name="snapkv_vote",
+            kind="attention_prefill",
+            flops=flops,
+            bytes=byts,
+            compute_rate=ctx.rates.attn_peak * 0.3,
+            memory_rate=ctx.rates.mem_rate,
+            count=count,
+        )
     ]
 
 

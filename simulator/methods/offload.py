@@ -88,67 +88,67 @@ class ShadowKV(Method):
         r, chunk = self.rank, self.chunk_size
 
         def decode_extra(ctx, m, count):
-            heads = max(1, -(-m.num_heads // ctx.tp))
-            kv_dim = max(1, -(-m.num_kv_heads // ctx.tp)) * m.head_dim
-            b = ctx.batch
-            score = Tokens().kv(2.0 * b * ctx.queries * heads * m.head_dim / chunk)
+            heads = ctx.shard.heads(m)
+            kv_dim = ctx.shard.kv_heads(m) * m.head_dim
+            b = ctx.shape.batch
+            score = Tokens().kv(2.0 * b * ctx.shape.queries * heads * m.head_dim / chunk)
             rebuild_flops = 2.0 * b * budget * r * kv_dim
-            rebuild_bytes = b * (budget * r + r * kv_dim + budget * kv_dim) * ctx.kb
+            rebuild_bytes = b * (budget * r + r * kv_dim + budget * kv_dim) * ctx.fmt.kb
             return [
                 Op(
-                    "landmark_score",
-                    "attention_decode",
-                    score,
-                    0.0,
-                    ctx.vector_rate,
-                    ctx.mem_rate,
+                    name="landmark_score",
+                    kind="attention_decode",
+                    flops=score,
+                    bytes=0.0,
+                    compute_rate=ctx.rates.vector_rate,
+                    memory_rate=ctx.rates.mem_rate,
                     count=count,
                     kernels=0.0,
                 ),
                 Op(
-                    "key_rebuild",
-                    "gemm",
-                    rebuild_flops,
-                    rebuild_bytes,
-                    ctx.gemm_peak * 0.5,
-                    ctx.mem_rate,
+                    name="key_rebuild",
+                    kind="gemm",
+                    flops=rebuild_flops,
+                    bytes=rebuild_bytes,
+                    compute_rate=ctx.rates.gemm_peak * 0.5,
+                    memory_rate=ctx.rates.mem_rate,
                     count=count,
                 ),
             ]
 
         def prefill_extra(ctx, m, count):
-            kv_dim = max(1, -(-m.num_kv_heads // ctx.tp)) * m.head_dim
+            kv_dim = ctx.shard.kv_heads(m) * m.head_dim
             svd_flops = (
-                4.0 * ctx.batch * ctx.prompt * kv_dim * r
+                4.0 * ctx.shape.batch * ctx.shape.prompt * kv_dim * r
             )  # randomised SVD: two passes of P x kv_dim x r
-            values = ctx.tokens * kv_dim * ctx.kb
-            keys = ctx.tokens * kv_dim / 2  # post-RoPE key elements, averaged per chunk
+            values = ctx.shape.tokens * kv_dim * ctx.fmt.kb
+            keys = ctx.shape.tokens * kv_dim / 2  # post-RoPE key elements, averaged per chunk
             return [
                 Op(
-                    "landmarks",
-                    "elementwise",
-                    keys,
-                    (keys + keys / chunk) * ctx.kb,
-                    ctx.vector_rate,
-                    ctx.mem_rate,
+                    name="landmarks",
+                    kind="elementwise",
+                    flops=keys,
+                    bytes=(keys + keys / chunk) * ctx.fmt.kb,
+                    compute_rate=ctx.rates.vector_rate,
+                    memory_rate=ctx.rates.mem_rate,
                     count=count,
                 ),
                 Op(
-                    "key_svd",
-                    "gemm",
-                    svd_flops,
-                    ctx.tokens * kv_dim * ctx.kb * 2,
-                    ctx.gemm_peak * 0.5,
-                    ctx.mem_rate,
+                    name="key_svd",
+                    kind="gemm",
+                    flops=svd_flops,
+                    bytes=ctx.shape.tokens * kv_dim * ctx.fmt.kb * 2,
+                    compute_rate=ctx.rates.gemm_peak * 0.5,
+                    memory_rate=ctx.rates.mem_rate,
                     count=count,
                 ),
                 Op(
-                    "value_offload",
-                    "host_transfer",
-                    0.0,
-                    values,
-                    1e30,
-                    ctx.host_rate,
+                    name="value_offload",
+                    kind="host_transfer",
+                    flops=0.0,
+                    bytes=values,
+                    compute_rate=1e30,
+                    memory_rate=ctx.rates.host_rate,
                     count=count,
                     stream="host",
                 ),
@@ -202,10 +202,22 @@ class KVOffload(Method):
             return plan
 
         def swap(ctx, m, count):
-            kv_dim = 2 * max(1, -(-m.num_kv_heads // ctx.tp)) * m.head_dim
-            byts = 2.0 * ctx.batch * ctx.prompt * kv_dim * plan.storage_bytes(1.0, ctx.kb)  # out and back in
+            kv_dim = 2 * ctx.shard.kv_heads(m) * m.head_dim
+            byts = (
+                2.0 * ctx.shape.batch * ctx.shape.prompt * kv_dim * plan.storage_bytes(1.0, ctx.fmt.kb)
+            )  # out and back in
             # On the compute stream: the request cannot run until its KV is back (serial).
-            return [Op("kv_swap", "host_transfer", 0.0, byts, 1e30, ctx.host_rate, count=count)]
+            return [
+                Op(
+                    name="kv_swap",
+                    kind="host_transfer",
+                    flops=0.0,
+                    bytes=byts,
+                    compute_rate=1e30,
+                    memory_rate=ctx.rates.host_rate,
+                    count=count,
+                )
+            ]
 
         return replace(plan, extra_prefill=plan.extra_prefill + (swap,))
 

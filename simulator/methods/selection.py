@@ -37,23 +37,23 @@ def page_metadata_ops(
     """Decode extra: read min/max key metadata of every page and score it for every query head."""
 
     def build(ctx, m, count):
-        if ctx.skip_selection:
+        if ctx.shape.skip_selection:
             return []
-        heads = max(1, -(-m.num_heads // ctx.tp))
-        kv_heads = max(1, -(-m.num_kv_heads // ctx.tp))
+        heads = ctx.shard.heads(m)
+        kv_heads = ctx.shard.kv_heads(m)
         per_page = 1.0 / page_size / reuse_interval
-        elems = ctx.batch * kv_heads * 2 * m.head_dim * fraction * per_page  # per token of L
+        elems = ctx.shape.batch * kv_heads * 2 * m.head_dim * fraction * per_page  # per token of L
         flops = (
-            ctx.batch * ctx.queries * heads * 4 * m.head_dim * fraction * per_page
+            ctx.shape.batch * ctx.shape.queries * heads * 4 * m.head_dim * fraction * per_page
         )  # q*min, q*max, max, sum
         return [
             Op(
-                name,
-                "attention_decode",
-                Tokens().kv(flops),
-                Tokens().kv(elems * ctx.kb),
-                ctx.vector_rate,
-                ctx.mem_rate,
+                name=name,
+                kind="attention_decode",
+                flops=Tokens().kv(flops),
+                bytes=Tokens().kv(elems * ctx.fmt.kb),
+                compute_rate=ctx.rates.vector_rate,
+                memory_rate=ctx.rates.mem_rate,
                 count=count,
             )
         ]

@@ -57,24 +57,24 @@ class MInference(Method):
         pattern = self.pattern
 
         def index(ctx, m, count):
-            heads = max(1, -(-m.num_heads // ctx.tp))
+            heads = ctx.shard.heads(m)
             if pattern == "a-shape":
                 return []
             if pattern == "vertical-slash":
-                flops = 2.0 * ctx.batch * heads * LAST_Q * ctx.prompt * m.qk_dim
-                byts = ctx.batch * heads * LAST_Q * ctx.prompt * 4.0
+                flops = 2.0 * ctx.shape.batch * heads * LAST_Q * ctx.shape.prompt * m.qk_dim
+                byts = ctx.shape.batch * heads * LAST_Q * ctx.shape.prompt * 4.0
             else:
-                blocks = ctx.prompt / POOL
-                flops = 2.0 * ctx.batch * heads * blocks * blocks / 2.0 * m.qk_dim
-                byts = ctx.batch * heads * blocks * blocks / 2.0 * 4.0
+                blocks = ctx.shape.prompt / POOL
+                flops = 2.0 * ctx.shape.batch * heads * blocks * blocks / 2.0 * m.qk_dim
+                byts = ctx.shape.batch * heads * blocks * blocks / 2.0 * 4.0
             return [
                 Op(
-                    "minference_index",
-                    "attention_prefill",
-                    flops,
-                    byts,
-                    ctx.attn_peak * 0.3,
-                    ctx.mem_rate,
+                    name="minference_index",
+                    kind="attention_prefill",
+                    flops=flops,
+                    bytes=byts,
+                    compute_rate=ctx.rates.attn_peak * 0.3,
+                    memory_rate=ctx.rates.mem_rate,
                     count=count,
                 )
             ]

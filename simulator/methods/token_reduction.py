@@ -33,12 +33,12 @@ def _encoder_op(name: str, params: float, tokens_of):
         n = tokens_of(ctx)
         return [
             Op(
-                name,
-                "encoder",
-                2.0 * params * n,
-                params * ctx.wb + n * 4096 * ctx.ab,
-                ctx.gemm_peak * 0.6,
-                ctx.mem_rate,
+                name=name,
+                kind="encoder",
+                flops=2.0 * params * n,
+                bytes=params * ctx.fmt.wb + n * 4096 * ctx.fmt.ab,
+                compute_rate=ctx.rates.gemm_peak * 0.6,
+                memory_rate=ctx.rates.mem_rate,
                 count=1.0,
                 kernels=50.0,
             )
@@ -75,7 +75,7 @@ class Glyph(Method):
 
     def apply_plan(self, plan, model):
         params, merge = VISION_ENCODERS[self.vision_encoder]
-        op = _encoder_op("vision_encoder", params, lambda ctx: ctx.batch * ctx.prompt * merge)
+        op = _encoder_op("vision_encoder", params, lambda ctx: ctx.shape.batch * ctx.shape.prompt * merge)
         return replace(plan, extra_prefill_once=plan.extra_prefill_once + (op,))
 
 
@@ -97,7 +97,9 @@ class PromptCompression(Method):
     def apply_plan(self, plan, model):
         ratio = self.ratio
         op = _encoder_op(
-            "prompt_compressor", COMPRESSORS[self.compressor], lambda ctx: ctx.batch * ctx.prompt * ratio
+            "prompt_compressor",
+            COMPRESSORS[self.compressor],
+            lambda ctx: ctx.shape.batch * ctx.shape.prompt * ratio,
         )
         return replace(plan, extra_prefill_once=plan.extra_prefill_once + (op,))
 

@@ -1,0 +1,171 @@
+"""The typed inputs of every op builder, and the two primitive builders they all use.
+
+An op builder costs one kind of work for one GPU from four small, frozen inputs:
+
+* `Shape` — what one pass processes: the phase, token rows per pass and passes, sequences, prompt
+  and shared-prefix lengths, the model width, query tokens per decode step;
+* `Shard` — how the layer is cut across GPUs (tensor, context and expert parallel degrees, the
+  context-parallel algorithm, the topology's collective groups); heads per GPU are defined here
+  once (`per_rank`, `Shard.heads`, `Shard.kv_heads`);
+* `Rates` — what the GPU attains: peaks of the GEMM, attention and 16-bit formats, HBM and host-link
+  rates, and the efficiency table rows of each point;
+* `Formats` — bytes per weight, activation, KV and attention-operand element;
+
+plus the KV plan (`kvplan.KVPlan`). `OpInputs` bundles them. Everything is an array over sweep
+points or a scalar; nothing is added after construction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from roofline.simulator import flops as F
+from roofline.simulator.efficiency import EfficiencyTable, gemm_efficiency, row_offsets
+from roofline.simulator.ops import Op
+
+# Elementwise, norm and scan kernels run on the vector units; their FLOPs never bind next to HBM
+# traffic, so any rate well below tensor-core peak serves (5% of it is still ~10x the fp32 rate).
+VECTOR_FRACTION = 0.05
+
+
+def per_rank(n: int, tp: int) -> int:
+    """Heads (or channels) of n on one of tp ranks: ceil(n / tp), at least one (KV heads fewer
+    than tp are replicated, as vLLM and TensorRT-LLM do)."""
+    return max(1, math.ceil(n / tp))
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What one pass of a phase processes, on one GPU."""
+
+    phase: str  # "prefill" | "decode"
+    rows: object  # token rows per pass
+    passes: object
+    batch: object  # sequences per replica (per micro-batch in decode)
+    hidden: int
+    prompt: object = 0.0
+    shared: object = 0.0
+    queries: float = 1.0  # query tokens per sequence per decode step (speculative verification)
+    skip_selection: bool = False  # leading dense layers: no query-aware page selection
+
+    @property
+    def tokens(self):
+        return self.rows * self.passes
+
+    @cached_property
+    def log2_rows(self):
+        return np.log2(np.maximum(self.rows, 1.0))
+
+    @cached_property
+    def log2_prompt(self):
+        return np.log2(np.maximum(self.prompt, 1.0))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """How a layer is cut across GPUs."""
+
+    tp: int = 1
+    cp: int = 1
+    ep: int = 1
+    cp_variant: str = "pass-kv"
+    groups: dict | None = None  # topology.groups(): tp/cp/ep/pp/dp collectives
+
+    def split(self, n: int) -> int:
+        return per_rank(n, self.tp)
+
+    def heads(self, mixer) -> int:
+        """Query heads of an attention mixer on this GPU."""
+        return per_rank(mixer.num_heads, self.tp)
+
+    def kv_heads(self, mixer) -> int:
+        """KV heads of an attention mixer on this GPU (replicated when fewer than tp)."""
+        return per_rank(mixer.num_kv_heads, self.tp)
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Attainable rates per sweep point (arrays) and the efficiency rows they index."""
+
+    gemm_peak: object  # FLOP/s peak of the GEMMs' format
+    attn_peak: object  # FLOP/s peak of the attention kernel's format (Dtypes.attention_compute)
+    peak16: object  # 16-bit (fp32 for fp32 attention) tensor peak: kernels that stay in 16-bit
+    # whatever the GEMM or attention format (elementwise via VECTOR_FRACTION, lightning attention)
+    bw: object  # HBM bytes/s (datasheet)
+    hbm_eff: object
+    host_rate: object  # attainable host-link bytes/s
+    eff: EfficiencyTable
+    row: object  # index of each point's hardware in eff
+    smem: object
+    sm_count: object
+
+    @cached_property
+    def mem_rate(self):
+        return self.bw * self.hbm_eff
+
+    @cached_property
+    def vector_rate(self):
+        return self.peak16 * VECTOR_FRACTION
+
+    @cached_property
+    def gemm_offset(self):
+        return row_offsets(self.eff.gemm, self.row)
+
+    @cached_property
+    def attn_offset(self):
+        return row_offsets(self.eff.attn, self.row)
+
+
+@dataclass(frozen=True)
+class Formats:
+    """Bytes per element."""
+
+    wb: float  # weight (incl. quantisation scales)
+    ab: float  # activation
+    kb: float  # KV-cache element at the kv dtype
+    qb: float  # attention's Q, O and prefill K/V operands
+
+
+@dataclass(frozen=True)
+class OpInputs:
+    """Everything an op builder reads: shape, shard, rates, formats and the KV plan."""
+
+    shape: Shape
+    shard: Shard
+    rates: Rates
+    fmt: Formats
+    plan: object = field(default=None)  # kvplan.KVPlan
+
+
+def gemm(x: OpInputs, name: str, n, k, count, weight_elems=None, rows=None) -> Op:
+    """Dense GEMM of (rows x k) by (k x n) weights, run once per pass per layer."""
+    m = x.shape.rows if rows is None else rows
+    w = n * k if weight_elems is None else weight_elems
+    log2_m = x.shape.log2_rows if rows is None else np.log2(np.maximum(rows, 1.0))
+    eff = gemm_efficiency(x.rates.eff, x.rates.gemm_offset, log2_m, n, k)
+    return Op(
+        name=name,
+        kind="gemm",
+        flops=F.matmul_flops(m, n, k),
+        bytes=w * x.fmt.wb + m * (k + n) * x.fmt.ab,
+        compute_rate=x.rates.gemm_peak * eff,
+        memory_rate=x.rates.mem_rate,
+        count=count * x.shape.passes,
+    )
+
+
+def elementwise(x: OpInputs, name: str, kind: str, elems_in, elems_out, flops_per_elem, count) -> Op:
+    """A vector-unit kernel reading elems_in and writing elems_out activations per pass."""
+    return Op(
+        name=name,
+        kind=kind,
+        flops=flops_per_elem * elems_out,
+        bytes=(elems_in + elems_out) * x.fmt.ab,
+        compute_rate=x.rates.vector_rate,
+        memory_rate=x.rates.mem_rate,
+        count=count * x.shape.passes,
+    )

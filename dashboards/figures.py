@@ -1,7 +1,8 @@
 """Pure builders of what the pages show, from simulator results (records, op tables, sweep
 columns) and calibration data: plotly figures and the KPI list. No I/O, no Dash, no cost formulas.
 
-The roofline, time-by-op-kind and memory figures are the CLI's (`roofline/cli/plot.py`), reused.
+The roofline, time-by-op-kind and memory figures are the report layer's (`roofline.report.figures`),
+shared with `roofline simulate --plot`.
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ import math
 
 import numpy as np
 
-from roofline.cli.format import si_time
-from roofline.cli.plot import (
+from roofline.report.figures import (
     BOUND_COLOURS,
     PALETTE,
     make_breakdown_figure,
     make_memory_figure,
     make_roofline_figure,
 )
-from roofline.simulator.units import GIB
+from roofline.report.format import GIB, si_time
 
 __all__ = [
     "make_roofline_figure",

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from roofline.cli.format import si_time
 from roofline.fileio import write_atomic
+from roofline.report.format import si_time
 
 METRICS = ("ttft_s", "tpot_s")
 DEFAULT_OUT = Path("docs") / "validation"

@@ -10,10 +10,10 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, dcc, html
 
-from roofline.cli.format import si_time
 from roofline.dashboards import codec_query, codec_scenario, evaluate, figures, state
 from roofline.dashboards.components import alert, table
 from roofline.dashboards.settings import settings, user_message
+from roofline.report.format import si_time
 
 try:
     dash.register_page(__name__, path="/compare", name="Compare", title="roofline: compare", order=1)

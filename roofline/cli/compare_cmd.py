@@ -60,7 +60,7 @@ def stacks_from(text: str, palette: list) -> list:
 
 def run(args) -> int:
     from roofline.api import parse_override, read_scenario_file, simulate
-    from roofline.cli.format import gib, si_time
+    from roofline.report.format import gib, si_time
     from roofline.simulator.scenario import set_path
 
     doc = read_scenario_file(args.scenario)

@@ -47,9 +47,9 @@ def _problem(text: str):
 
 def run(args) -> int:
     from roofline.api import load_scenario, read_scenario_file, simulate
-    from roofline.cli.format import si_time
     from roofline.hwspecs import list_hardware, unknown_name_message
     from roofline.models import load_model
+    from roofline.report.format import si_time
     from roofline.simulator.model import MoEFFN
     from roofline.simulator.planner import enumerate_layouts, pareto_front
     from roofline.simulator.scenario import ScenarioError

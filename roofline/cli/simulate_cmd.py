@@ -43,9 +43,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from roofline.api import simulate
-    from roofline.cli.format import single_table, sweep_table, to_csv
     from roofline.fileio import write_atomic
     from roofline.hwspecs import load_hardware
+    from roofline.report.tables import single_table, sweep_table, to_csv
     from roofline.simulator.results import op_table
     from roofline.simulator.scenario import ScenarioError
 
@@ -73,7 +73,7 @@ def run(args) -> int:
     else:
         sys.stdout.write(text + "\n")
     if args.plot:
-        from roofline.cli.plot import make_report_html
+        from roofline.report.figures import make_report_html
 
         i = args.point
         rec = records[i]

@@ -1,34 +1,12 @@
-"""Human-readable tables and CSV for simulation results (SI values scaled for display only)."""
+"""Human-readable tables and CSV of simulation result records, for `roofline simulate` and the other
+faces (SI values scaled for display only, by `report.format`)."""
 
 from __future__ import annotations
 
 import csv
 import io
 
-from roofline.simulator.units import GIB
-
-
-def si_time(s) -> str:
-    if s is None:
-        return "-"
-    if s >= 1:
-        return f"{s:.3g} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.3g} ms"
-    return f"{s * 1e6:.3g} us"
-
-
-def si_count(x, unit="") -> str:
-    if x is None:
-        return "-"
-    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= scale:
-            return f"{x / scale:.3g} {prefix}{unit}"
-    return f"{x:.3g} {unit}".strip()
-
-
-def gib(x) -> str:
-    return f"{x / GIB:.2f} GiB"
+from roofline.report.format import gib, si_count, si_time
 
 
 def _flatten(prefix: str, obj: dict, out: dict) -> None:

@@ -1,7 +1,9 @@
-"""`--plot out.html`: an interactive plotly page for one point — the device roofline with every op
-placed by arithmetic intensity, time by op kind for prefill and decode, and memory vs capacity.
+"""Plotly figures of one point shared by `roofline simulate --plot out.html` and the dashboard: the
+device roofline with every op placed by arithmetic intensity, time by op kind for prefill and
+decode, memory vs capacity, and the HTML page `--plot` writes.
 
-Figures are pure functions of result records and op tables (reused by the dashboard).
+Figures are pure functions of result records and op tables. plotly is imported inside each
+builder, so importing this module (and running `roofline simulate`) never imports plotly.
 """
 
 from __future__ import annotations

@@ -27,10 +27,11 @@ from roofline.hwspecs import (
 )
 from roofline.models import load_model
 from roofline.simulator.calibration import CalibrationError
-from roofline.simulator.methods import model_problems, parse_methods, referenced_models
+from roofline.simulator.errors import UserError
 from roofline.simulator.model import ModelConfigError
 from roofline.simulator.results import record
 from roofline.simulator.scenario import Scenario, ScenarioError, set_path, validate
+from roofline.simulator.scenario_checks import model_dependent_problems
 from roofline.simulator.sweep import SweepResult, run_scenario
 
 MAX_SCENARIO_BYTES = 1 * 2**20
@@ -51,10 +52,6 @@ def _fabric_problem(name: str):
 
 def _hardware_problem(name: str):
     return None if name in list_hardware() else unknown_name_message("hardware", name, list_hardware())
-
-
-def _methods_problems(methods: list, source: str) -> list:
-    return parse_methods(methods, source)[1]
 
 
 def _calibration_problem(value: str, source: str, hardware: list):
@@ -82,54 +79,6 @@ def profiles_for(scenario) -> dict:
     return {profile.hardware: profile}
 
 
-def _layout_model_problems(scenario, models: list, where: str) -> list:
-    """Layout constraints that depend on the model: EP needs experts to split, Ulysses needs heads."""
-    from roofline.simulator.model import MoEFFN
-
-    swept = dict(scenario.sweep)
-    problems = []
-    for name in models:
-        model = load_model(name)
-        experts = [g.ffn.num_experts for g in model.layer_groups if isinstance(g.ffn, MoEFFN)]
-        heads = [g.mixer.num_heads for g in model.layer_groups if g.mixer.kind in ("attention", "mla")]
-        for ep in swept.get("parallelism.ep", [scenario.base["parallelism.ep"]]):
-            if ep > 1 and not experts:
-                problems.append(
-                    f"{where}: parallelism.ep: {name} has no experts to split (ep={ep}); use ep: 1"
-                )
-            elif ep > 1 and any(e % ep for e in experts):
-                problems.append(
-                    f"{where}: parallelism.ep: {name}'s {experts[0]} experts do not split evenly over ep={ep}"
-                )
-        variants = swept.get("parallelism.cp_variant", [scenario.base["parallelism.cp_variant"]])
-        for cp in swept.get("parallelism.cp", [scenario.base["parallelism.cp"]]):
-            for tp in swept.get("parallelism.tp", [scenario.base["parallelism.tp"]]):
-                if cp > 1 and "ulysses" in variants and any((h // max(tp, 1)) % cp for h in heads):
-                    problems.append(
-                        f"{where}: parallelism.cp: ulysses shards attention heads, but {name}'s {heads[0]} heads "
-                        f"over tp={tp} do not split into cp={cp}; use pass-kv or pass-q"
-                    )
-    return problems
-
-
-def _draft_problems(methods: list, models: list, where: str) -> list:
-    """Draft models must load and share the target's vocabulary (one tokenizer)."""
-    problems = []
-    for draft in referenced_models(methods):
-        problem = _model_problem(draft)
-        if problem:
-            problems.append(f"{where}: methods: draft_model: {problem}")
-            continue
-        for name in models:
-            dv, tv = load_model(draft).vocab_size, load_model(name).vocab_size
-            if dv != tv:
-                problems.append(
-                    f"{where}: methods: draft_model {draft} has a {dv}-token vocabulary but {name} has {tv}: "
-                    "speculative decoding needs the target's tokenizer"
-                )
-    return problems
-
-
 def read_scenario_file(path: str | Path) -> dict:
     text = read_text(path, MAX_SCENARIO_BYTES, "scenario file", lambda msg: ScenarioError([msg]))
     try:
@@ -155,7 +104,11 @@ def parse_override(text: str):
 
 
 def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
-    """Validate a scenario from a file path or a mapping, applying `--set` style overrides."""
+    """Validate a scenario from a file path or a mapping, applying `--set` style overrides.
+
+    The one pipeline every face goes through: read, override, `validate` (fields, names, layout;
+    the methods parsed once into `Scenario.stack`), the calibration setting, then the checks that
+    need the models (`scenario_checks`). A Scenario passed in has been through it already."""
     if isinstance(source, Scenario):
         return source
     if isinstance(source, (str, Path)):
@@ -170,20 +123,13 @@ def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
         doc,
         where,
         {"model": _model_problem, "hardware": _hardware_problem, "topology.fabric": _fabric_problem},
-        _methods_problems,
     )
     problem = _calibration_problem(
         scenario.base["calibration"], where, dict(scenario.sweep).get("hardware", [scenario.base["hardware"]])
     )
     if problem:
         raise ScenarioError([problem])
-    methods, _ = parse_methods(scenario.methods, where)
-    models = dict(scenario.sweep).get("model", [scenario.base["model"]])
-    problems = [
-        f"{where}: methods: {p}" for name in models for p in model_problems(methods, load_model(name))
-    ]
-    problems += _draft_problems(methods, models, where)
-    problems += _layout_model_problems(scenario, models, where)
+    problems = model_dependent_problems(scenario, load_model, where)
     if problems:
         raise ScenarioError(problems)
     if name:
@@ -217,4 +163,12 @@ def sweep(scenario, overrides=()) -> dict:
     return simulate(scenario, overrides).columns
 
 
-__all__ = ["simulate", "sweep", "load_scenario", "ScenarioError", "HardwareSpecError", "ModelConfigError"]
+__all__ = [
+    "simulate",
+    "sweep",
+    "load_scenario",
+    "UserError",
+    "ScenarioError",
+    "HardwareSpecError",
+    "ModelConfigError",
+]

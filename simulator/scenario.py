@@ -218,12 +218,14 @@ def check_value(path: str, value, spec: FieldSpec, names: dict) -> str | None:
 
 @dataclass
 class Scenario:
-    """A validated scenario: `base` holds every field path's value; `sweep` the swept axes."""
+    """A validated scenario: `base` holds every field path's value; `sweep` the swept axes;
+    `methods` the user's method specs and `stack` the Method objects parsed from them, once."""
 
     name: str
     base: dict
     methods: list = field(default_factory=list)
     sweep: list = field(default_factory=list)  # [(path, [values...])]
+    stack: tuple = ()  # parsed Method objects, in the order given
 
     @property
     def points(self) -> int:
@@ -294,9 +296,12 @@ def _layout_problems(values: dict, where: str) -> list:
     return problems
 
 
-def validate(doc, source: str, names: dict, methods_validator=None) -> Scenario:
-    """Check a parsed scenario mapping. `names` maps 'model'/'hardware' to a function returning a
-    problem string (or None) for a name; `methods_validator(list, source)` returns problems."""
+def validate(doc, source: str, names: dict) -> Scenario:
+    """Check a parsed scenario mapping and parse its methods (the only place they are parsed).
+    `names` maps 'model'/'hardware'/'topology.fabric' to a function returning a problem string (or
+    None) for a name. Checks that need the model itself are `scenario_checks.model_dependent_problems`."""
+    from roofline.simulator.methods import parse_methods  # methods' parameters use this module's FieldSpec
+
     if not isinstance(doc, dict):
         raise ScenarioError(
             [f"{source}: a scenario must be a YAML mapping of fields, got {type(doc).__name__}"]
@@ -342,8 +347,8 @@ def validate(doc, source: str, names: dict, methods_validator=None) -> Scenario:
             f"{source}: methods must be a list of {{name: ..., <parameters>}} mappings, got {methods!r}"
         )
         methods = []
-    if methods_validator is not None:
-        problems += methods_validator(methods, source)
+    stack, method_problems = parse_methods(methods, source)
+    problems += method_problems
 
     points = 1
     for _, values in sweep:
@@ -357,7 +362,7 @@ def validate(doc, source: str, names: dict, methods_validator=None) -> Scenario:
     if problems:
         raise ScenarioError(problems)
     name = base.get("name") or source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    return Scenario(name=name, base=base, methods=copy.deepcopy(methods), sweep=sweep)
+    return Scenario(name=name, base=base, methods=copy.deepcopy(methods), sweep=sweep, stack=tuple(stack))
 
 
 def cross_field_problems(base: dict, sweep: list, source: str) -> list:

@@ -18,7 +18,7 @@ import numpy as np
 
 from roofline.simulator.efficiency import FP8_ATTENTION_WARNING, build_table
 from roofline.simulator.engine import Dtypes, HardwareColumns, Layout, Workload, evaluate
-from roofline.simulator.methods import apply_stack, parse_methods, stack_warnings
+from roofline.simulator.methods import apply_stack, stack_warnings
 from roofline.simulator.units import GIB
 
 VECTOR_AXES = {
@@ -111,8 +111,7 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
     )
     full: dict = {}
     structural = [d for d, p in enumerate(paths) if p not in VECTOR_AXES]
-    methods, problems = parse_methods(scenario.methods, scenario.name)
-    assert not problems, problems  # validated when the scenario was loaded
+    methods = scenario.stack  # parsed once, when the scenario was validated
     sub_shape = tuple(1 if d in structural else shape[d] for d in range(ndim))
     for combo in itertools.product(*(range(shape[d]) for d in structural)):
         chosen = dict(zip(structural, combo))

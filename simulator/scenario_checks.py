@@ -1,0 +1,76 @@
+"""Scenario checks that need the model itself, run once a scenario has passed `scenario.validate`.
+
+`validate` checks fields, names and the layout's arithmetic without loading anything. What it
+cannot know is whether the chosen models accept the rest: a method's model requirements, a draft
+model's vocabulary, an expert-parallel degree against the experts, a Ulysses split against the
+attention heads. Every model the scenario sweeps over is checked. Loading is the caller's:
+`get_model(name)` returns a ModelArch or raises ModelConfigError.
+"""
+
+from __future__ import annotations
+
+from roofline.simulator.methods import model_problems, referenced_models
+from roofline.simulator.model import ModelConfigError, MoEFFN
+
+
+def _swept(scenario, path: str) -> list:
+    """The values a field takes over the sweep (its one value when not swept)."""
+    return dict(scenario.sweep).get(path, [scenario.base[path]])
+
+
+def _draft_problems(scenario, get_model, where: str) -> list:
+    """Draft models must load and share the target's vocabulary (one tokenizer)."""
+    problems = []
+    for draft in referenced_models(scenario.stack):
+        try:
+            draft_vocab = get_model(draft).vocab_size
+        except ModelConfigError as exc:
+            problems.append(f"{where}: methods: draft_model: {exc}")
+            continue
+        for name in _swept(scenario, "model"):
+            vocab = get_model(name).vocab_size
+            if draft_vocab != vocab:
+                problems.append(
+                    f"{where}: methods: draft_model {draft} has a {draft_vocab}-token vocabulary but {name} "
+                    f"has {vocab}: speculative decoding needs the target's tokenizer"
+                )
+    return problems
+
+
+def _layout_problems(scenario, get_model, where: str) -> list:
+    """Layout constraints that depend on the model: EP needs experts to split, Ulysses needs heads."""
+    problems = []
+    variants = _swept(scenario, "parallelism.cp_variant")
+    for name in _swept(scenario, "model"):
+        model = get_model(name)
+        experts = [g.ffn.num_experts for g in model.layer_groups if isinstance(g.ffn, MoEFFN)]
+        heads = [g.mixer.num_heads for g in model.layer_groups if g.mixer.kind in ("attention", "mla")]
+        for ep in _swept(scenario, "parallelism.ep"):
+            if ep > 1 and not experts:
+                problems.append(
+                    f"{where}: parallelism.ep: {name} has no experts to split (ep={ep}); use ep: 1"
+                )
+            elif ep > 1 and any(e % ep for e in experts):
+                problems.append(
+                    f"{where}: parallelism.ep: {name}'s {experts[0]} experts do not split evenly over ep={ep}"
+                )
+        for cp in _swept(scenario, "parallelism.cp"):
+            for tp in _swept(scenario, "parallelism.tp"):
+                if cp > 1 and "ulysses" in variants and any((h // max(tp, 1)) % cp for h in heads):
+                    problems.append(
+                        f"{where}: parallelism.cp: ulysses shards attention heads, but {name}'s {heads[0]} heads "
+                        f"over tp={tp} do not split into cp={cp}; use pass-kv or pass-q"
+                    )
+    return problems
+
+
+def model_dependent_problems(scenario, get_model, where: str) -> list:
+    """Problems between a validated scenario and its models: methods, draft models, EP, Ulysses."""
+    problems = [
+        f"{where}: methods: {p}"
+        for name in _swept(scenario, "model")
+        for p in model_problems(scenario.stack, get_model(name))
+    ]
+    return (
+        problems + _draft_problems(scenario, get_model, where) + _layout_problems(scenario, get_model, where)
+    )

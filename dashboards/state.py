@@ -10,6 +10,7 @@ Pure: no Dash, no files.
 
 from __future__ import annotations
 
+from roofline.report.stacks import parse_stacks as stacks_parser
 from roofline.simulator.methods import REGISTRY
 from roofline.simulator.methods.base_method import REQUIRED
 from roofline.simulator.scenario import SCHEMA
@@ -108,30 +109,16 @@ def gpus_of(values: dict):
 
 
 def parse_stacks(text: str, palette: list) -> tuple:
-    """'dense, kv_quant+quest' -> ([(label, [method specs])], problems). A method takes its
-    parameters from `palette` (the plan's methods), else its suggested values."""
-    by_name = {m["name"]: m for m in palette}
-    stacks, problems = [], []
-    for label in [s.strip() for s in (text or "").split(",") if s.strip()]:
-        if label in ("dense", "baseline", "none"):
-            stacks.append(("dense", []))
-            continue
-        specs = []
-        for name in [n.strip() for n in label.split("+") if n.strip()]:
-            if name in by_name:
-                specs.append(dict(by_name[name]))
-            elif name in REGISTRY:
-                specs.append(
-                    full_method({"name": name, **{k: suggested(name, k) for k in REGISTRY[name].params}})
-                )
-            else:
-                problems.append(
-                    f"stack {label!r}: unknown method {name!r}. Valid: dense, {', '.join(REGISTRY)}"
-                )
-                specs = None
-                break
-        if specs is not None:
-            stacks.append((label, specs))
+    """'dense, kv_quant+quest' -> ([(label, [method specs])], problems), by `roofline.report.stacks`.
+    A method takes its parameters from `palette` (the plan's methods), else its suggested values."""
+
+    def fill(name: str) -> tuple:
+        return full_method({"name": name, **{k: suggested(name, k) for k in REGISTRY[name].params}}), None
+
+    def unknown(label: str, name: str) -> str:
+        return f"stack {label!r}: unknown method {name!r}. Valid: dense, {', '.join(REGISTRY)}"
+
+    stacks, problems = stacks_parser(text, palette, fill, unknown)
     if not stacks and not problems:
         problems.append("give at least one stack, e.g. dense, kv_quant, kv_quant+quest")
     return stacks, problems

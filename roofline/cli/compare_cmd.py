@@ -28,29 +28,27 @@ def add_parser(sub) -> None:
 
 
 def stacks_from(text: str, palette: list) -> list:
-    """[(label, [method specs])] for each comma-separated stack."""
+    """[(label, [method specs])] for each comma-separated stack (`roofline.report.stacks`); a method
+    not in the palette runs with its defaults, so it must have no required parameter."""
+    from roofline.report.stacks import parse_stacks
     from roofline.simulator.errors import did_you_mean
     from roofline.simulator.methods import REGISTRY
     from roofline.simulator.methods.base_method import REQUIRED
     from roofline.simulator.scenario import ScenarioError
 
-    by_name = {m["name"]: m for m in palette if isinstance(m, dict) and "name" in m}
-    out, problems = [], []
-    for label in [s.strip() for s in text.split(",") if s.strip()]:
-        specs = []
-        for name in [n.strip() for n in label.split("+")]:
-            if name in by_name:
-                specs.append(by_name[name])
-            elif name in REGISTRY:
-                missing = [k for k, p in REGISTRY[name].params.items() if p.default is REQUIRED]
-                if missing:
-                    problems.append(
-                        f"--methods {name}: needs {', '.join(missing)}; add {{name: {name}, ...}} to the scenario's methods: list"
-                    )
-                specs.append({"name": name})
-            else:
-                problems.append(f"--methods {name}: unknown method.{did_you_mean(name, REGISTRY)}")
-        out.append((label, specs))
+    def fill(name: str) -> tuple:
+        missing = [k for k, p in REGISTRY[name].params.items() if p.default is REQUIRED]
+        problem = (
+            f"--methods {name}: needs {', '.join(missing)}; add {{name: {name}, ...}} to the scenario's methods: list"
+            if missing
+            else None
+        )
+        return {"name": name}, problem
+
+    def unknown(label: str, name: str) -> str:
+        return f"--methods {name}: unknown method.{did_you_mean(name, REGISTRY)}"
+
+    out, problems = parse_stacks(text, palette, fill, unknown, baseline_labels=())
     if problems:
         raise ScenarioError(problems)
     if not out:

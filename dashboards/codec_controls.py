@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
+from roofline.api import REGISTRY, REQUIRED, SCHEMA
 from roofline.dashboards.codec_scalar import coerce_number, parse_scalar
 from roofline.dashboards.state import DEFAULTS, FIELD_PATHS, suggested
-from roofline.simulator.methods import REGISTRY
-from roofline.simulator.methods.base_method import REQUIRED
-from roofline.simulator.scenario import SCHEMA
 
 
 def values_from_controls(fields: dict, enabled, params: dict) -> dict:

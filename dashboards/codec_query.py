@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlencode
 
+from roofline.api import REGISTRY, REQUIRED, SCHEMA, SECTIONS
 from roofline.dashboards.codec_scalar import format_scalar, parse_scalar
 from roofline.dashboards.model_refs import model_ref_problem
 from roofline.dashboards.state import DEFAULTS, FIELD_PATHS, full_method, is_model_param, suggested
-from roofline.simulator.methods import REGISTRY
-from roofline.simulator.methods.base_method import REQUIRED
-from roofline.simulator.scenario import SCHEMA, SECTIONS
 
 
 def to_query(values: dict) -> str:

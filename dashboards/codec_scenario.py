@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import yaml
 
+from roofline.api import REGISTRY, flatten
 from roofline.dashboards.model_refs import UPLOAD_PREFIX, model_ref_problem, resolve_model, upload_ref
 from roofline.dashboards.state import DEFAULTS, FIELD_PATHS, full_method, gpus_of, is_model_param, suggested
-from roofline.simulator.methods import REGISTRY
-from roofline.simulator.scenario import flatten
 
 
 def to_scenario(values: dict, upload_dir=None) -> dict:

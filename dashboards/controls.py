@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+from roofline.api import REGISTRY, REQUIRED, SCHEMA
 from roofline.dashboards.model_refs import UPLOAD_PREFIX
 from roofline.dashboards.state import FIELD_PATHS, is_model_param
-from roofline.simulator.methods import REGISTRY
-from roofline.simulator.methods.base_method import REQUIRED
-from roofline.simulator.scenario import SCHEMA
 
 FIELD = "plan-field"
 METHOD = "plan-method"

@@ -14,14 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from roofline.api import simulate
+from roofline.api import (
+    MoEFFN,
+    ScenarioError,
+    enumerate_layouts,
+    op_table,
+    pareto_front,
+    parse_methods,
+    simulate,
+)
 from roofline.hwspecs import fabrics, list_hardware, load_hardware
 from roofline.models import list_models, load_model
-from roofline.simulator.methods import parse_methods
-from roofline.simulator.model import MoEFFN
-from roofline.simulator.planner import enumerate_layouts, pareto_front
-from roofline.simulator.results import op_table
-from roofline.simulator.scenario import ScenarioError
 
 CURVE_POINTS = 1000
 CURVE_MIN_TOKENS = 1024

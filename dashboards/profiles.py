@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from roofline.api import UserError
 from roofline.fileio import read_text
-from roofline.simulator.errors import UserError
 
 MAX_FILE_BYTES = 8 * 2**20
 
@@ -95,7 +95,7 @@ def _fit_model(entry: dict):
         return None
     hill_params = [_number(fit.get(k)) for k in ("e_max", "x_half", "p")]
     if all(v is not None for v in hill_params):
-        from roofline.simulator.calibration import hill
+        from roofline.api import hill
 
         return lambda xs: hill(xs, *hill_params)
     alpha, beta = _number(fit.get("alpha_s")), fit.get("beta_Bps")

@@ -10,9 +10,9 @@ import logging
 from pathlib import Path
 
 import roofline
+from roofline.api import UserError
 from roofline.dashboards.uploads import default_upload_dir
 from roofline.hwspecs import HERE as HWSPECS_DIR
-from roofline.simulator.errors import UserError
 
 CONFIG_KEY = "ROOFLINE_DASHBOARD"
 LOG = logging.getLogger("roofline.dashboards")

@@ -10,10 +10,8 @@ Pure: no Dash, no files.
 
 from __future__ import annotations
 
+from roofline.api import REGISTRY, REQUIRED, SCHEMA
 from roofline.report.stacks import parse_stacks as stacks_parser
-from roofline.simulator.methods import REGISTRY
-from roofline.simulator.methods.base_method import REQUIRED
-from roofline.simulator.scenario import SCHEMA
 
 # Every schema field is a control except `gpus`, which the layout determines (tp*pp*cp*dp).
 FIELD_PATHS = tuple(p for p in SCHEMA if p != "gpus")

@@ -19,10 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from roofline.simulator.errors import UserError
-from roofline.simulator.hf_config import from_hf_config
-from roofline.simulator.model import ModelConfigError
-from roofline.simulator.scenario import ScenarioError
+from roofline.api import ModelConfigError, ScenarioError, UserError, from_hf_config
 
 MAX_UPLOAD_BYTES = 1 * 2**20
 

@@ -77,8 +77,8 @@ def curve_points(kind: str, raw: dict) -> list:
 
 def fit_curves(raw: dict, overhead: float | None) -> tuple:
     """({kind: {fit, residual, points, x, source}}, {kind: why no curve}) from raw points."""
+    from roofline.api import hill
     from roofline.profilers.efficiency_fit import fit_efficiency_curve
-    from roofline.profilers.timing import hill
 
     curves, notes = {}, {}
     for kind, (group, x_name, chosen) in CURVES.items():
@@ -104,7 +104,7 @@ def fit_curves(raw: dict, overhead: float | None) -> tuple:
                 {
                     "x": _sig(p["x"]),
                     "efficiency": _sig(p["efficiency"]),
-                    "fitted": _sig(hill(p["x"], fit["e_max"], fit["x_half"], fit["p"])),
+                    "fitted": _sig(float(hill(p["x"], fit["e_max"], fit["x_half"], fit["p"]))),
                 }
                 for p in fitted["points"]
             ],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import curve_fit
 
-from roofline.simulator.calibration import hill
+from roofline.api import hill
 
 
 def fit_efficiency_curve(x, efficiency) -> dict:

@@ -23,9 +23,9 @@ import numpy as np
 from scipy.optimize import nnls
 
 # One definition of the ring's bus-bandwidth factors and latency steps, shared with the model.
-from roofline.simulator.comm import COLLECTIVES as COLLECTIVES
-from roofline.simulator.comm import busbw_factor as busbw_factor
-from roofline.simulator.comm import latency_steps as latency_steps
+from roofline.api import COLLECTIVES as COLLECTIVES
+from roofline.api import busbw_factor as busbw_factor
+from roofline.api import latency_steps as latency_steps
 
 
 def algbw(bytes_, seconds):

@@ -21,6 +21,8 @@ from typing import Protocol
 
 import numpy as np
 
+from roofline.api import hill
+
 
 @dataclass(frozen=True)
 class Work:
@@ -119,11 +121,6 @@ def _events_median(fn, warmup_ms: float, rep_ms: float) -> float:
     return float(np.median([s.elapsed_time(e) for s, e in zip(starts, ends)])) * 1e-3
 
 
-def hill(x, e_max: float, x_half: float, p: float) -> float:
-    """The saturating curve of roofline.simulator.calibration, for one x."""
-    return float(e_max / (1.0 + (x_half / max(float(x), 1e-300)) ** p))
-
-
 @dataclass
 class FakeTimer:
     """Answers from a known curve instead of timing: for tests on CPU.
@@ -153,7 +150,7 @@ class FakeTimer:
         self.calls[work.curve] += 1
         if self.call_fn:
             fn()
-        e = hill(work.x, *self.curves.get(work.curve, self.default))
+        e = float(hill(work.x, *self.curves.get(work.curve, self.default)))
         e_c, e_m = (1.0, e) if work.basis == "memory" else (e, self.memory_efficiency)
         compute = work.flops / (work.peak_flops * e_c) if work.flops > 0 and work.peak_flops > 0 else 0.0
         memory = work.bytes / (work.bandwidth * e_m) if work.bytes > 0 and work.bandwidth > 0 else 0.0

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from roofline.simulator.model import Attention, ModelArch, ModelConfigError, MoEFFN
+from roofline.api import Attention, ModelArch, ModelConfigError, MoEFFN
 
 SUPPORTED = (
     "softmax attention (MHA/GQA/MQA, optionally sliding-window) with dense or MoE gated FFNs: "

@@ -35,8 +35,7 @@ def simulated_layer_time(
     settings, arch, methods: list, phase: str, names: tuple, prompt: int, batch: int
 ) -> float:
     """The simulator's mean per-layer time of ops `names` in `phase` under `methods` at one point."""
-    from roofline.api import simulate
-    from roofline.simulator.results import op_table
+    from roofline.api import op_table, simulate
 
     doc = {
         "model": settings.model,

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import yaml
 
+from roofline.api import UserError
 from roofline.fileio import read_text
 from roofline.profilers import validate_report as rep
-from roofline.simulator.errors import UserError
 
 MAX_TRACE_BYTES = 16 * 2**20
 SHORTHANDS = {

@@ -163,7 +163,38 @@ def sweep(scenario, overrides=()) -> dict:
     return simulate(scenario, overrides).columns
 
 
+# The public surface the faces (dashboard, profilers) use besides simulate/load_scenario: the schema
+# and methods registry their controls are generated from, the planner, op tables, the count
+# functions measurements are reported with, and the model types the PyTorch reference builds from.
+# Faces import these from here (or from roofline.report), never from roofline.simulator.
+from roofline.simulator.calibration import hill  # noqa: E402, F401
+from roofline.simulator.comm import COLLECTIVES, busbw_factor, latency_steps  # noqa: E402, F401
+from roofline.simulator.flops import (  # noqa: E402, F401
+    attention_flops,
+    flash_kv_hbm_tokens,
+    flash_query_block_rows,
+    matmul_flops,
+    prefill_pairs,
+)
+from roofline.simulator.hf_config import from_hf_config  # noqa: E402, F401
+from roofline.simulator.methods import REGISTRY, parse_methods  # noqa: E402, F401
+from roofline.simulator.methods.base_method import REQUIRED  # noqa: E402, F401
+from roofline.simulator.methods.kv_quant import SCALE_BYTES_PER_GROUP  # noqa: E402, F401
+from roofline.simulator.model import Attention, ModelArch, MoEFFN  # noqa: E402, F401
+from roofline.simulator.planner import enumerate_layouts, pareto_front  # noqa: E402, F401
+from roofline.simulator.results import op_table  # noqa: E402, F401
+from roofline.simulator.scenario import SCHEMA, SECTIONS, flatten  # noqa: E402, F401
+from roofline.simulator.units import GIB, dtype_bytes  # noqa: E402, F401
+
+FACE_API = [
+    "hill", "COLLECTIVES", "busbw_factor", "latency_steps", "attention_flops", "flash_kv_hbm_tokens",
+    "flash_query_block_rows", "matmul_flops", "prefill_pairs", "from_hf_config", "REGISTRY", "parse_methods",
+    "REQUIRED", "SCALE_BYTES_PER_GROUP", "Attention", "ModelArch", "MoEFFN", "enumerate_layouts",
+    "pareto_front", "op_table", "SCHEMA", "SECTIONS", "flatten", "GIB", "dtype_bytes", "CalibrationError",
+]  # fmt: skip
+
 __all__ = [
+    *FACE_API,
     "simulate",
     "sweep",
     "load_scenario",

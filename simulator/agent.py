@@ -17,6 +17,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from roofline.simulator import economics
+from roofline.simulator.phases import PhaseTotals, scaled, tagged
+
 
 @dataclass(frozen=True)
 class AgentCalls:
@@ -25,13 +28,11 @@ class AgentCalls:
     parallel: bool
 
 
-def _combine_phase(parts: list, totals) -> dict:
-    """Phase totals over [(phase dict, weight, tag)] by re-totalling their scaled, tagged ops."""
-    from roofline.simulator.engine import _scaled, _tagged
-
+def _combine_phase(parts: list, totals) -> PhaseTotals:
+    """Phase totals over [(PhaseTotals, weight, tag)] by re-totalling their scaled, tagged ops."""
     costs = []
     for phase, weight, tag in parts:
-        costs += _tagged(_scaled(phase["ops"], weight), tag)
+        costs += tagged(scaled(phase.ops, weight), tag)
     return totals(costs)
 
 
@@ -52,8 +53,6 @@ def evaluate_agent(
     host_capacity=None,
 ):
     """All result columns of a chunked-agent run (see module docstring)."""
-    from roofline.simulator.engine import _phase_totals
-
     k = np.ceil(wl.prompt / agent.chunk_tokens)
     mem = float(agent.memory_tokens)
     call_prompt = np.minimum(wl.prompt, agent.chunk_tokens) + mem
@@ -79,7 +78,7 @@ def evaluate_agent(
     bw = hw.col("memory_bandwidth")
 
     def totals(costs):
-        return _phase_totals(
+        return PhaseTotals.of(
             costs, layout.overlap, peak, bw, (layout.tp, layout.pp, layout.dp), plan.host_overlap
         )
 
@@ -91,32 +90,24 @@ def evaluate_agent(
         ],
         totals,
     )
-    ttft = prefill["time_s"]
+    ttft = prefill.time_s
     out = dict(final)
     out["prefill"] = prefill
     out["ttft_s"] = ttft
-    out["e2e_s"] = ttft + (wl.output - 1.0) * final["tpot_s"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out_rate = wl.batch * wl.output / out["e2e_s"]
-        prompt_rate = wl.batch * wl.prompt / ttft
-    gpus = layout.gpus
-    out["throughput_tokens_per_s_per_gpu"] = out_rate / gpus
-    usd_per_hour = final["cost"]["usd_per_hour"]
-    from roofline.simulator import economics
-
-    out["cost"] = {
-        "usd_per_hour": usd_per_hour,
-        "usd_per_million_output_tokens": economics.usd_per_million_tokens(usd_per_hour, out_rate),
-        "usd_per_million_prompt_tokens": economics.usd_per_million_tokens(usd_per_hour, prompt_rate),
-    }
-    decode_time = (wl.output - 1.0) * final["tpot_s"]
-    util_p = np.maximum(prefill["mfu"], prefill["mbu"])
-    util_d = np.maximum(final["decode"]["mfu"], final["decode"]["mbu"])
-    out["energy"] = {
-        "joules_per_output_token": economics.joules_per_output_token(
-            gpus, hw.col("tdp_w"), ttft, util_p, decode_time, util_d, wl.batch * wl.output
+    out.update(
+        economics.point_metrics(
+            wl.batch,
+            wl.prompt,
+            wl.output,
+            ttft,
+            final["tpot_s"],
+            layout.gpus,
+            price,
+            hw.col("tdp_w"),
+            prefill.utilisation,
+            final["decode"].utilisation,
         )
-    }
+    )
     call_bigger = call["memory"]["total_bytes"] > final["memory"]["total_bytes"]
     out["memory"] = {
         key: np.where(call_bigger, call["memory"][key], final["memory"][key]) for key in final["memory"]

@@ -19,11 +19,11 @@ from roofline.simulator.layers import layer_ops, model_edge_ops
 from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
 from roofline.simulator.model import ModelArch
 from roofline.simulator.opinputs import Formats, OpInputs, Rates, Shape, Shard
-from roofline.simulator.ops import BOUND_NAMES, COMM, COMPUTE, HOST, MEMORY, Op, cost_op
+from roofline.simulator.ops import BOUND_NAMES, Op, cost_op
+from roofline.simulator.phases import PhaseTotals, scaled, tagged
 from roofline.simulator.topology import groups as topology_groups
 from roofline.simulator.topology import host_fabric
 from roofline.simulator.units import dtype_bytes
-
 
 @dataclass(frozen=True)
 class Layout:
@@ -95,48 +95,6 @@ class HardwareColumns:
 
     def flag(self, attr):
         return np.array([bool(getattr(h, attr)) for h in self.hw_list])[self.row]
-
-
-def _phase_totals(costs, overlap: str, peak, bw, tp_pp_dp, host_overlap: bool = False):
-    compute_t = sum((c.time_s for c in costs if c.stream == "compute"), 0.0)
-    comm_t = sum((c.time_s for c in costs if c.stream == "comm"), 0.0)
-    host_t = sum((c.time_s for c in costs if c.stream == "host"), 0.0)
-    time_s = np.maximum(compute_t, comm_t) if overlap == "overlap" else compute_t + comm_t
-    time_s = np.maximum(time_s, host_t) if host_overlap else time_s + host_t
-    flops = sum((c.flops for c in costs), 0.0)
-    byts = sum((c.bytes for c in costs), 0.0)
-    # Each op's time is attributed to what bounds it; the phase is bound by the largest share.
-    by_bound = [sum((c.time_s * (c.bound == b) for c in costs), 0.0) for b in (COMPUTE, MEMORY, COMM, HOST)]
-    bound = np.argmax(np.stack(np.broadcast_arrays(*by_bound)), axis=0)
-    breakdown: dict = {}
-    for c in costs:
-        breakdown[c.kind] = breakdown.get(c.kind, 0.0) + c.time_s
-    tp, pp, dp = tp_pp_dp
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mfu = flops / pp / (time_s * peak)
-        mbu = byts / pp / (time_s * bw)
-    return {
-        "time_s": time_s,
-        "flops": flops * tp * dp,
-        "bytes": byts * tp * dp,
-        "bound": bound,
-        "mfu": mfu,
-        "mbu": mbu,
-        "breakdown": breakdown,
-        "ops": costs,
-    }
-
-
-def _tagged(costs: list, tag: str) -> list:
-    """Mark ops of a draft model: 'draft.gemm_up' / kind 'draft:gemm' (breakdowns keep them apart)."""
-    if not tag:
-        return costs
-    return [replace(c, name=f"{tag}.{c.name}", kind=f"{tag}:{c.kind}") for c in costs]
-
-
-def _scaled(costs: list, w: float) -> list:
-    """Op costs scaled by how often they run per output token."""
-    return [replace(c, time_s=c.time_s * w, flops=c.flops * w, bytes=c.bytes * w) for c in costs]
 
 
 def _phase(ctx: OpInputs, model: ModelArch, layout: Layout, overhead_s, kv_range=None):
@@ -270,7 +228,7 @@ def evaluate(
     passes = np.maximum(passes, 1.0)
 
     def totals(costs):
-        return _phase_totals(costs, layout.overlap, gemm_peak, bw, (tp, pp, dp), plan.host_overlap)
+        return PhaseTotals.of(costs, layout.overlap, gemm_peak, bw, (tp, pp, dp), plan.host_overlap)
 
     def prefill_ops(model_, plan_, tag=""):
         shape = Shape(
@@ -287,7 +245,7 @@ def evaluate(
         if pp > 1:  # passes stream through the stages: (passes + pp - 1) stage-times of one pass
             fill = (passes + pp - 1) / (pp * passes)
             costs = [replace(c, time_s=c.time_s * fill) for c in costs]
-        return _tagged(costs, tag)
+        return tagged(costs, tag)
 
     # Decode: O - 1 steps after the first token, KV length from P + 1 to P + O - 1.
     a = P + 1.0
@@ -313,7 +271,7 @@ def evaluate(
             queries=queries,
         )
         ctx = OpInputs(shape, shard, rates, fmt, plan_)
-        return _tagged(_phase(ctx, model_, layout, overhead_s, kv_range), tag)
+        return tagged(_phase(ctx, model_, layout, overhead_s, kv_range), tag)
 
     pre_costs = prefill_ops(model, plan)
     drafts = draft_models(loop)
@@ -325,11 +283,10 @@ def evaluate(
         decode = totals(decode_ops(model, plan))
     else:
         weighted = level_ops(loop, model, plan, decode_ops)
-        decode = totals([c for costs, w in weighted for c in _scaled(costs, w)])
+        decode = totals([c for costs, w in weighted for c in scaled(costs, w)])
 
-    ttft = prefill["time_s"]
-    tpot = decode["time_s"]
-    e2e = ttft + (O - 1.0) * tpot
+    ttft = prefill.time_s
+    tpot = decode.time_s
     batch_total = wl.batch  # the replicas together serve exactly the requested batch
 
     # Memory per GPU.
@@ -360,22 +317,21 @@ def evaluate(
     mb = max_batch(room, kvm, C, P, S, acts, chunk, host_room) * dp
     mc = max_context(room, kvm, b, S, chunk, model, tp, ab, O, cp, host_room)
 
-    # Throughput, cost, energy.
-    decode_time = (O - 1.0) * tpot
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out_rate = batch_total * O / e2e
-        prompt_rate = batch_total * P / ttft
-        decode_rate = batch_total / tpot
-    usd_per_hour = usd_per_gpu_hour * gpus
-    tdp = hw.col("tdp_w")
-    util_p = np.maximum(prefill["mfu"], prefill["mbu"])
-    util_d = np.maximum(decode["mfu"], decode["mbu"])
+    metrics = economics.point_metrics(
+        batch_total,
+        P,
+        O,
+        ttft,
+        tpot,
+        gpus,
+        usd_per_gpu_hour,
+        hw.col("tdp_w"),
+        prefill.utilisation,
+        decode.utilisation,
+    )
     return {
         "ttft_s": ttft,
         "tpot_s": tpot,
-        "e2e_s": e2e,
-        "decode_tokens_per_s": decode_rate,
-        "throughput_tokens_per_s_per_gpu": out_rate / gpus,
         "prefill": prefill,
         "decode": decode,
         "memory": {
@@ -394,17 +350,8 @@ def evaluate(
         "fits": (total <= capacity) & (host_total <= host_capacity),
         "max_batch": mb,
         "max_context_tokens": mc,
-        "cost": {
-            "usd_per_hour": usd_per_hour,
-            "usd_per_million_output_tokens": economics.usd_per_million_tokens(usd_per_hour, out_rate),
-            "usd_per_million_prompt_tokens": economics.usd_per_million_tokens(usd_per_hour, prompt_rate),
-        },
-        "energy": {
-            "joules_per_output_token": economics.joules_per_output_token(
-                gpus, tdp, ttft, util_p, decode_time, util_d, batch_total * O
-            ),
-        },
         "batch_per_replica": b,
+        **metrics,
     }
 
 

@@ -112,7 +112,7 @@ def op_table(result, i: int, phase: str) -> list:
     bytes, intensity, bound (of the longest contributor)."""
     group, pos = result.group_of(i)
     rows: dict = {}
-    for oc in group.columns[phase]["ops"]:
+    for oc in group.columns[phase].ops:
         t, fl, by = (float(group.at(v, pos)) for v in (oc.time_s, oc.flops, oc.bytes))
         bound = BOUND_NAMES[int(group.at(oc.bound, pos))]
         key = (oc.name, oc.kind)

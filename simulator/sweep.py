@@ -19,6 +19,7 @@ import numpy as np
 from roofline.simulator.efficiency import FP8_ATTENTION_WARNING, build_table
 from roofline.simulator.engine import Dtypes, HardwareColumns, Layout, Workload, evaluate
 from roofline.simulator.methods import apply_stack, stack_warnings
+from roofline.simulator.phases import PhaseTotals
 from roofline.simulator.units import GIB
 
 VECTOR_AXES = {
@@ -71,9 +72,9 @@ class SweepResult:
 
 def _flatten_columns(prefix: str, cols: dict, out: dict) -> None:
     for key, value in cols.items():
-        if key == "ops":
-            continue
         name = f"{prefix}{key}"
+        if isinstance(value, PhaseTotals):
+            value = value.columns()
         if isinstance(value, dict):
             _flatten_columns(name + ".", value, out)
         else:

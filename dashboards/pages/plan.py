@@ -113,7 +113,7 @@ def values_from(field_values, field_ids, method_values, method_ids, param_values
 def callback_args(values: dict) -> tuple:
     """The six lists Dash passes the control callbacks for a page showing `values` (field values,
     field ids, method switches, method ids, parameter values, parameter ids), in layout order."""
-    from roofline.simulator.methods import REGISTRY
+    from roofline.api import REGISTRY
 
     fields, enabled, params = codec_controls.control_values(values)
     field_ids = [controls.field_id(p) for p in state.FIELD_PATHS]
@@ -240,8 +240,7 @@ def load_upload(data, field_values, field_ids, method_values, method_ids, param_
 
 def import_scenario(text: str, name: str, cat: dict, upload_dir) -> tuple:
     """(values, notices) from a scenario YAML's text; raises ScenarioError for bad scenarios."""
-    from roofline.api import load_scenario
-    from roofline.simulator.scenario import ScenarioError
+    from roofline.api import ScenarioError, load_scenario
 
     doc = uploads.parse_scenario_text(text, name)
     problems = codec_scenario.reference_problems(doc, cat, upload_dir)

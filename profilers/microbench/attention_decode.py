@@ -11,9 +11,9 @@ over x = bytes moved to the faster implementation of each shape.
 
 from __future__ import annotations
 
+from roofline.api import attention_flops
 from roofline.profilers.microbench.common import BenchContext, Case, optional_kernel, run_cases
 from roofline.profilers.timing import Timer, Work
-from roofline.simulator.flops import attention_flops
 
 HEADS = 32
 HEAD_DIM = 128

@@ -10,9 +10,9 @@ streamed as `flash_kv_hbm_tokens` counts it. Efficiency is against the dense bf1
 
 from __future__ import annotations
 
+from roofline.api import attention_flops, flash_kv_hbm_tokens, flash_query_block_rows, prefill_pairs
 from roofline.profilers.microbench.common import BenchContext, Case, first_line, run_cases, skipped_group
 from roofline.profilers.timing import Timer, Work
-from roofline.simulator import flops as F
 
 TOKENS_PER_POINT = 16384  # batch * seqlen, as in the FlashAttention papers' benchmarks
 HIDDEN = 2048  # heads * head_dim
@@ -24,15 +24,15 @@ GRID = {
 
 
 def work(hw, batch: int, seqlen: int, heads: int, head_dim: int) -> Work:
-    pairs = F.prefill_pairs(batch, seqlen, 0)
+    pairs = prefill_pairs(batch, seqlen, 0)
     tokens = batch * seqlen
-    rows = F.flash_query_block_rows(head_dim, hw.smem_per_sm_bytes)
-    kv_tokens = F.flash_kv_hbm_tokens(pairs, tokens, seqlen, rows, hw.sm_count)
+    rows = flash_query_block_rows(head_dim, hw.smem_per_sm_bytes)
+    kv_tokens = flash_kv_hbm_tokens(pairs, tokens, seqlen, rows, hw.sm_count)
     per_token = heads * 2 * head_dim * 2.0  # bf16 (q and o, or k and v)
     return Work(
         "attention_prefill",
         x=float(seqlen),
-        flops=float(F.attention_flops(pairs, heads, head_dim, head_dim)),
+        flops=float(attention_flops(pairs, heads, head_dim, head_dim)),
         bytes=float(tokens * per_token + kv_tokens * per_token),
         peak_flops=hw.peak("bf16"),
         bandwidth=hw.memory_bandwidth,

@@ -9,9 +9,9 @@ against the dense bf16 peak, x = sequence length. Raw points only.
 
 from __future__ import annotations
 
+from roofline.api import attention_flops, flash_kv_hbm_tokens, flash_query_block_rows, prefill_pairs
 from roofline.profilers.microbench.common import BenchContext, Case, optional_kernel, run_cases, skipped_group
 from roofline.profilers.timing import Timer, Work
-from roofline.simulator import flops as F
 
 HEADS, KV_HEADS, HEAD_DIM, BLOCK = 32, 8, 128, 64
 TRITON_COMPILE_S = 1.0
@@ -22,15 +22,15 @@ GRID = {
 
 
 def work(hw, seqlen: int, density: float) -> Work:
-    pairs = F.prefill_pairs(1, seqlen, 0) * density
-    rows = F.flash_query_block_rows(HEAD_DIM, hw.smem_per_sm_bytes)
-    kv_tokens = F.flash_kv_hbm_tokens(pairs, seqlen, seqlen, rows, hw.sm_count)
+    pairs = prefill_pairs(1, seqlen, 0) * density
+    rows = flash_query_block_rows(HEAD_DIM, hw.smem_per_sm_bytes)
+    kv_tokens = flash_kv_hbm_tokens(pairs, seqlen, seqlen, rows, hw.sm_count)
     qo = seqlen * HEADS * 2 * HEAD_DIM * 2.0
     kv = kv_tokens * KV_HEADS * 2 * HEAD_DIM * 2.0
     return Work(
         "block_sparse_prefill",
         x=float(seqlen),
-        flops=float(F.attention_flops(pairs, HEADS, HEAD_DIM, HEAD_DIM)),
+        flops=float(attention_flops(pairs, HEADS, HEAD_DIM, HEAD_DIM)),
         bytes=float(qo + kv),
         peak_flops=hw.peak("bf16"),
         bandwidth=hw.memory_bandwidth,

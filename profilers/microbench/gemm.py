@@ -11,10 +11,9 @@ tensor scales, bf16 out) uses torch._scaled_mm where the GPU has fp8 tensor core
 
 from __future__ import annotations
 
+from roofline.api import dtype_bytes, matmul_flops
 from roofline.profilers.microbench.common import BenchContext, Case, run_cases, skipped_group
 from roofline.profilers.timing import Timer, Work
-from roofline.simulator.flops import matmul_flops
-from roofline.simulator.units import dtype_bytes
 
 DTYPES = ("bf16", "fp16", "fp8")
 SQUARES = {"full": (256, 512, 1024, 2048, 4096, 8192, 16384), "quick": (512, 1024, 2048, 4096, 8192)}

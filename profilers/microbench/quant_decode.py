@@ -8,10 +8,9 @@ is against HBM bandwidth, x = bytes moved. Raw points only (no curve kind in the
 
 from __future__ import annotations
 
+from roofline.api import SCALE_BYTES_PER_GROUP, attention_flops
 from roofline.profilers.microbench.common import BenchContext, Case, optional_kernel, run_cases, skipped_group
 from roofline.profilers.timing import Timer, Work
-from roofline.simulator.flops import attention_flops
-from roofline.simulator.methods.kv_quant import SCALE_BYTES_PER_GROUP
 
 HEADS, HEAD_DIM, GROUP = 32, 128, 4
 TRITON_COMPILE_S = 0.5  # budget per point for first-call compiles (estimates only)

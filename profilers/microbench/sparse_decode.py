@@ -10,9 +10,9 @@ tokens plus the two scoring matmuls. Efficiency against HBM bandwidth, x = bytes
 
 from __future__ import annotations
 
+from roofline.api import attention_flops, matmul_flops
 from roofline.profilers.microbench.common import BenchContext, Case, optional_kernel, run_cases, skipped_group
 from roofline.profilers.timing import Timer, Work
-from roofline.simulator.flops import attention_flops, matmul_flops
 
 HEADS, HEAD_DIM, GROUP, PAGE_SIZE = 32, 128, 4, 16
 TRITON_COMPILE_S = 0.5

@@ -1,0 +1,86 @@
+"""Phase totals: the costed ops of one phase (prefill, or the mean decode step) added up under the
+deployment's overlap policy, with what bounds the phase and how busy it keeps the GPU.
+
+`PhaseTotals.of(costs, ...)` is the one place where op costs become a phase time: compute-stream
+ops add up; communication adds to them (`serial`) or hides behind them (`overlap`); host-link
+transfers add, or overlap compute where the method prefetches (`host_overlap`). `tagged` and
+`scaled` re-label and re-weight op costs (a draft model's ops, ops that run w times per token)
+before totalling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from roofline.simulator.ops import COMM, COMPUTE, HOST, MEMORY
+
+
+@dataclass(frozen=True)
+class PhaseTotals:
+    """One phase over the sweep points (arrays): SPEC's `prefill` / `decode` objects plus its ops."""
+
+    time_s: object
+    flops: object  # whole deployment (x tp x dp)
+    bytes: object  # whole deployment
+    bound: object  # index into ops.BOUND_NAMES
+    mfu: object
+    mbu: object
+    breakdown: dict  # time by op kind
+    ops: tuple = ()  # the OpCosts, for per-op tables
+
+    @classmethod
+    def of(cls, costs, overlap: str, peak, bw, tp_pp_dp, host_overlap: bool = False) -> PhaseTotals:
+        """Total `costs` (OpCosts on one GPU) under `overlap` (`serial` | `overlap`); MFU and MBU
+        against `peak` FLOP/s and `bw` bytes/s per GPU (a pipeline's stages run one at a time)."""
+        compute_t = sum((c.time_s for c in costs if c.stream == "compute"), 0.0)
+        comm_t = sum((c.time_s for c in costs if c.stream == "comm"), 0.0)
+        host_t = sum((c.time_s for c in costs if c.stream == "host"), 0.0)
+        time_s = np.maximum(compute_t, comm_t) if overlap == "overlap" else compute_t + comm_t
+        time_s = np.maximum(time_s, host_t) if host_overlap else time_s + host_t
+        flops = sum((c.flops for c in costs), 0.0)
+        byts = sum((c.bytes for c in costs), 0.0)
+        # Each op's time is attributed to what bounds it; the phase is bound by the largest share.
+        by_bound = [
+            sum((c.time_s * (c.bound == b) for c in costs), 0.0) for b in (COMPUTE, MEMORY, COMM, HOST)
+        ]
+        bound = np.argmax(np.stack(np.broadcast_arrays(*by_bound)), axis=0)
+        breakdown: dict = {}
+        for c in costs:
+            breakdown[c.kind] = breakdown.get(c.kind, 0.0) + c.time_s
+        tp, pp, dp = tp_pp_dp
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mfu = flops / pp / (time_s * peak)
+            mbu = byts / pp / (time_s * bw)
+        return cls(time_s, flops * tp * dp, byts * tp * dp, bound, mfu, mbu, breakdown, tuple(costs))
+
+    @property
+    def utilisation(self):
+        """The busier of the compute and memory pipes (drives the energy model)."""
+        return np.maximum(self.mfu, self.mbu)
+
+    def columns(self) -> dict:
+        """The result columns of this phase (SPEC.md's phase object), without the ops."""
+        return {
+            "time_s": self.time_s,
+            "flops": self.flops,
+            "bytes": self.bytes,
+            "bound": self.bound,
+            "mfu": self.mfu,
+            "mbu": self.mbu,
+            "breakdown": self.breakdown,
+        }
+
+
+def tagged(costs, tag: str) -> list:
+    """Mark ops of a draft model or an agent call: 'draft.gemm_up' / kind 'draft:gemm' (breakdowns
+    keep them apart)."""
+    if not tag:
+        return list(costs)
+    return [replace(c, name=f"{tag}.{c.name}", kind=f"{tag}:{c.kind}") for c in costs]
+
+
+def scaled(costs, w) -> list:
+    """Op costs scaled by how often they run (per output token, per call)."""
+    return [replace(c, time_s=c.time_s * w, flops=c.flops * w, bytes=c.bytes * w) for c in costs]

@@ -16,6 +16,7 @@ from roofline.simulator.decode_loop import SpecLevel, draft_models, level_ops
 from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY, EfficiencyTable
 from roofline.simulator.kvplan import DENSE, NONE, HeadGroup, KVPlan, window
 from roofline.simulator.layers import layer_ops, model_edge_ops
+from roofline.simulator.layout import Layout
 from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
 from roofline.simulator.model import ModelArch
 from roofline.simulator.opinputs import Formats, OpInputs, Rates, Shape, Shard
@@ -24,22 +25,6 @@ from roofline.simulator.phases import PhaseTotals, scaled, tagged
 from roofline.simulator.topology import groups as topology_groups
 from roofline.simulator.topology import host_fabric
 from roofline.simulator.units import dtype_bytes
-
-@dataclass(frozen=True)
-class Layout:
-    tp: int = 1
-    pp: int = 1
-    cp: int = 1
-    dp: int = 1
-    ep: int = 1
-    overlap: str = "serial"  # serial | overlap: communication hidden behind compute when possible
-    cp_variant: str = "pass-kv"  # pass-kv | pass-q | ulysses
-    custom_allreduce: bool = True  # one-shot/two-shot peer all-reduce inside an NVLink domain
-
-    @property
-    def gpus(self) -> int:
-        return self.tp * self.pp * self.cp * self.dp
-
 
 ATTENTION_FLOATS = ("fp32", "bf16", "fp16")  # formats FlashAttention-style kernels compute in by default
 

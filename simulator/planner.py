@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from roofline.simulator.layout import Layout
+
 
 def powers_of_two(limit: int) -> list:
     out, v = [], 1
@@ -26,7 +28,7 @@ def enumerate_layouts(gpus_max: int, moe: bool, max_tp: int | None = None, min_g
         for pp in powers_of_two(gpus_max // tp):
             for cp in powers_of_two(gpus_max // (tp * pp)):
                 for dp in powers_of_two(gpus_max // (tp * pp * cp)):
-                    gpus = tp * pp * cp * dp
+                    gpus = Layout(tp=tp, pp=pp, cp=cp, dp=dp).gpus
                     if gpus < min_gpus:
                         continue
                     eps = [1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from roofline.simulator.layout import Layout
 from roofline.simulator.ops import BOUND_NAMES
 from roofline.simulator.units import GIB
 
@@ -52,12 +53,7 @@ def record(result, i: int, versions: dict) -> dict:
     hw_row = int(group.at(group.hw_row, pos))
     hw_name = group.hardware[hw_row].name
     layout = group.values
-    gpus = (
-        layout["parallelism.tp"]
-        * layout["parallelism.pp"]
-        * layout["parallelism.cp"]
-        * layout["parallelism.dp"]
-    )
+    gpus = Layout.from_values(layout).gpus
 
     def phase(name):
         out = {k: _f(c[f"{name}.{k}"][i]) for k in PHASE_KEYS}

@@ -13,6 +13,7 @@ import copy
 from dataclasses import dataclass, field, replace
 
 from roofline.simulator.errors import UserError, did_you_mean, short
+from roofline.simulator.layout import Layout
 from roofline.simulator.units import DTYPE_BYTES
 
 
@@ -283,10 +284,10 @@ def _layout_problems(values: dict, where: str) -> list:
     ep = values["parallelism.ep"]
     if not all(isinstance(x, int) and not isinstance(x, bool) for x in (tp, pp, cp, dp, ep)):
         return problems
-    gpus = values.get("gpus")
-    if isinstance(gpus, int) and gpus != tp * pp * cp * dp:
+    gpus, layout = values.get("gpus"), Layout(tp=tp, pp=pp, cp=cp, dp=dp)
+    if isinstance(gpus, int) and gpus != layout.gpus:
         problems.append(
-            f"{where}gpus: {gpus} GPUs but tp*pp*cp*dp = {tp}*{pp}*{cp}*{dp} = {tp * pp * cp * dp}; make them equal or set gpus: null"
+            f"{where}gpus: {gpus} GPUs but tp*pp*cp*dp = {tp}*{pp}*{cp}*{dp} = {layout.gpus}; make them equal or set gpus: null"
         )
     if ep > 1 and (ep % tp or (tp * dp) % ep):
         problems.append(

@@ -144,16 +144,7 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
         )
         price = col("pricing.usd_per_gpu_hour")
         price = np.where(np.isnan(price), np.array([h.usd_per_gpu_hour for h in hardware])[hw_row], price)
-        layout = Layout(
-            tp=values["parallelism.tp"],
-            pp=values["parallelism.pp"],
-            cp=values["parallelism.cp"],
-            dp=values["parallelism.dp"],
-            ep=values["parallelism.ep"],
-            overlap=values["runtime.overlap"],
-            custom_allreduce=values["runtime.custom_allreduce"],
-            cp_variant=values["parallelism.cp_variant"],
-        )
+        layout = Layout.from_values(values)
         fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
         dtypes = Dtypes(
             values["dtype.weights"],

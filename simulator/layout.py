@@ -1,0 +1,41 @@
+"""The deployment layout: parallel degrees and how communication is run, and the GPUs they take.
+
+A scenario's dotted-path values become a `Layout` in one place (`Layout.from_values`); the number of
+GPUs is defined here once (`Layout.gpus`). What each degree does to the ops is the engine's and
+`parallel`'s business; which layouts a plan tries is `planner`'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Layout:
+    tp: int = 1
+    pp: int = 1
+    cp: int = 1
+    dp: int = 1
+    ep: int = 1
+    overlap: str = "serial"  # serial | overlap: communication hidden behind compute when possible
+    cp_variant: str = "pass-kv"  # pass-kv | pass-q | ulysses
+    custom_allreduce: bool = True  # one-shot/two-shot peer all-reduce inside an NVLink domain
+
+    @property
+    def gpus(self) -> int:
+        """GPUs of one deployment: tp*pp*cp*dp (expert parallelism reuses the tp*dp GPUs)."""
+        return self.tp * self.pp * self.cp * self.dp
+
+    @classmethod
+    def from_values(cls, values: dict) -> Layout:
+        """The layout of one point's scenario values ({'parallelism.tp': 2, 'runtime.overlap': ...})."""
+        return cls(
+            tp=values["parallelism.tp"],
+            pp=values["parallelism.pp"],
+            cp=values["parallelism.cp"],
+            dp=values["parallelism.dp"],
+            ep=values["parallelism.ep"],
+            overlap=values["runtime.overlap"],
+            custom_allreduce=values["runtime.custom_allreduce"],
+            cp_variant=values["parallelism.cp_variant"],
+        )

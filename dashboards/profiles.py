@@ -18,10 +18,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from roofline.api import UserError
 from roofline.fileio import read_text
+from roofline.report.profiles import read_profile_document
 
 MAX_FILE_BYTES = 8 * 2**20
 
@@ -58,13 +58,14 @@ def _first(keys, mapping: dict):
 
 
 def read_file(path: Path):
-    text = read_text(path, MAX_FILE_BYTES, "profile or report", ProfileError)
+    """A validation report (.json) or a calibration profile (YAML, read by `roofline.report.profiles`)."""
+    if path.suffix != ".json":
+        return read_profile_document(path, ProfileError)
+    text = read_text(path, MAX_FILE_BYTES, "validation report", ProfileError)
     try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ProfileError(
-            f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {str(exc)[:300]}"
-        ) from None
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProfileError(f"not valid JSON: {str(exc)[:300]}") from None
     except RecursionError:
         raise ProfileError("nested too deeply") from None
 

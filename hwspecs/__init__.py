@@ -155,17 +155,25 @@ CALIBRATION_DIR = HERE / "calibration"
 MAX_PROFILE_BYTES = 8 * 2**20
 
 
+def read_profile_document(path, fail=None):
+    """The parsed YAML of a calibration profile file, unchecked (size-limited, safe_load only);
+    `fail(message)` builds the error (default CalibrationError; messages name the file)."""
+    from roofline.fileio import read_text
+    from roofline.simulator.calibration import CalibrationError
+
+    fail = fail or CalibrationError
+    text = read_text(path, MAX_PROFILE_BYTES, "calibration profile", fail)
+    try:
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise fail(f"{path}: not valid YAML ({str(exc)[:200]})") from None
+
+
 def read_profile(path):
     """A calibration profile file -> roofline.simulator.calibration.Profile (errors name the file)."""
-    from roofline.fileio import read_text
-    from roofline.simulator.calibration import CalibrationError, parse_profile
+    from roofline.simulator.calibration import parse_profile
 
-    text = read_text(path, MAX_PROFILE_BYTES, "calibration profile", CalibrationError)
-    try:
-        doc = yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise CalibrationError(f"{path}: not valid YAML ({str(exc)[:200]})") from None
-    return parse_profile(doc, str(path))
+    return parse_profile(read_profile_document(path), str(path))
 
 
 def find_profile(hardware: str, directory=None):

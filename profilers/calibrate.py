@@ -27,6 +27,7 @@ from roofline.profilers.calibrate_fit import build_profile
 from roofline.profilers.calibrate_progress import TIMER_SETTINGS, Progress, estimate_seconds
 from roofline.profilers.calibrate_write import default_out, partial_path, write_yaml_atomic
 from roofline.profilers.microbench import GROUPS, group_module
+from roofline.report.profiles import read_profile_document
 
 FORMAT = 1  # of the partial file and the raw points; a partial of another format is not resumed
 
@@ -65,9 +66,9 @@ def _kept_from_output(out: Path, identity: dict, selected: list) -> dict:
     if not out.is_file():
         return {}
     try:
-        prev = yaml.safe_load(out.read_text())
+        prev = read_profile_document(out, CalibrateError)
         prov, raw = prev.get("provenance") or {}, prev.get("raw") or {}
-    except (OSError, yaml.YAMLError, AttributeError):
+    except (OSError, CalibrateError, AttributeError):
         return {}
     same = (
         prev.get("hardware") == identity["hardware"]

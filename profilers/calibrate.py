@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from roofline.api import UserError
 from roofline.profilers.calibrate_fit import build_profile
 from roofline.profilers.calibrate_progress import TIMER_SETTINGS, Progress, estimate_seconds
 from roofline.profilers.calibrate_write import default_out, partial_path, write_yaml_atomic
@@ -32,7 +33,7 @@ from roofline.report.profiles import read_profile_document
 FORMAT = 1  # of the partial file and the raw points; a partial of another format is not resumed
 
 
-class CalibrateError(RuntimeError):
+class CalibrateError(UserError):
     """A calibration run that cannot start or go on (bad partial file, nothing to run)."""
 
 

@@ -16,6 +16,7 @@ from roofline.dashboards.profiles import ProfileError
 from roofline.dashboards.uploads import UploadError
 from roofline.hwspecs import HardwareSpecError, load_hardware
 from roofline.models import load_model
+from roofline.profilers.calibrate import CalibrateError
 from roofline.profilers.validate_trace import TraceError
 from roofline.simulator.calibration import CalibrationError
 from roofline.simulator.errors import UserError, did_you_mean, suggestions
@@ -37,6 +38,7 @@ BASE = {"model": "llama-3.1-8b", "hardware": "h100-sxm"}
         UploadError,
         ProfileError,
         TraceError,
+        CalibrateError,
     ],
 )
 def test_every_user_error_class_is_a_user_error(cls):

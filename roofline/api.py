@@ -33,6 +33,7 @@ from roofline.simulator.results import record
 from roofline.simulator.scenario import Scenario, ScenarioError, set_path, validate
 from roofline.simulator.scenario_checks import model_dependent_problems
 from roofline.simulator.sweep import SweepResult, run_scenario
+from roofline.simulator.sweep import step_model as build_step_model
 
 MAX_SCENARIO_BYTES = 1 * 2**20
 
@@ -158,6 +159,14 @@ def simulate(scenario, overrides=(), name: str | None = None) -> Result:
     return res
 
 
+def step_model(scenario, overrides=(), name: str | None = None):
+    """The step-cost model of a one-configuration scenario: `.cost(new_tokens, cached_tokens)` gives
+    the time, FLOPs and bytes of one forward pass over sequences in any mix of prefill chunks and
+    decode steps (arrays), as a serving scheduler needs them."""
+    sc = load_scenario(scenario, overrides, name)
+    return build_step_model(sc, load_model, load_hardware, load_fabric, profiles_for(sc))
+
+
 def sweep(scenario, overrides=()) -> dict:
     """Column arrays (flattened result keys, e.g. 'prefill.time_s') over the sweep grid."""
     return simulate(scenario, overrides).columns
@@ -197,6 +206,7 @@ __all__ = [
     *FACE_API,
     "simulate",
     "sweep",
+    "step_model",
     "load_scenario",
     "UserError",
     "ScenarioError",

@@ -39,8 +39,7 @@ def _projections(ctx, m, heads: int, count) -> tuple:
 def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
     plan = ctx.plan
     ops = []
-    if isinstance(m, MLA):  # materialise per-head K and V from the latent (DeepSeek-V2 §2.1.2)
-        ops.append(gemm(ctx, "kv_b_proj", heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank, count))
+    if isinstance(m, MLA):  # per-head K and V, materialised from the latent (`_mla_gemms`)
         kv_io = heads * (m.qk_dim + m.v_dim)
     else:
         kv_io = cached
@@ -56,11 +55,10 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
             else (g.prefill_window if m.window is None else min(m.window, g.prefill_window))
         )
         # Load-balanced CP: each of cp ranks computes 1/cp of the causal pairs.
-        pairs = (
-            F.prefill_pairs(ctx.shape.batch, ctx.shape.prompt, ctx.shape.shared, win)
-            * g.prefill_density
-            / ctx.shard.cp
-        )
+        pairs = F.prefill_pairs(ctx.shape.batch, ctx.shape.prompt, ctx.shape.shared, win)
+        if np.any(ctx.shape.cached):  # this pass's queries only: the pairs of earlier chunks are done
+            pairs = pairs - F.prefill_pairs(ctx.shape.batch, ctx.shape.cached, ctx.shape.shared, win)
+        pairs = pairs * g.prefill_density / ctx.shard.cp
         kv_reads = F.flash_kv_hbm_tokens(pairs, ctx.shape.tokens, ctx.shape.prompt, br, ctx.rates.sm_count)
         written = plan.storage_bytes(ctx.shape.tokens, ctx.fmt.kb) * cached
         ops.append(
@@ -90,19 +88,7 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
     plan, b, q = ctx.plan, ctx.shape.batch, ctx.shape.queries
     ops = []
     mla = isinstance(m, MLA)
-    if mla:  # weight absorption: attend over the latent, un-absorb values (FlashMLA-style)
-        w = heads * m.qk_nope_head_dim * m.kv_lora_rank
-        ops.append(
-            gemm(
-                ctx,
-                "q_absorb",
-                m.kv_lora_rank,
-                m.qk_nope_head_dim,
-                count,
-                weight_elems=w,
-                rows=ctx.shape.rows * heads,
-            )
-        )
+    if mla:  # weight absorption: attend over the latent (FlashMLA-style)
         per_token_flops = 2.0 * b * q * heads * (2 * m.kv_lora_rank + m.qk_rope_head_dim)
     else:
         per_token_flops = 2.0 * b * q * heads * (m.qk_dim + m.v_dim)
@@ -169,35 +155,58 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
                     kernels=0.0,
                 )
             )
-    if mla:
-        w = heads * m.kv_lora_rank * m.v_head_dim
-        ops.append(
-            gemm(
-                ctx,
-                "v_unabsorb",
-                m.v_head_dim,
-                m.kv_lora_rank,
-                count,
-                weight_elems=w,
-                rows=ctx.shape.rows * heads,
-            )
-        )
     return ops
 
 
-def attention_ops(ctx, m, count) -> list:
-    """All ops of `count` attention layers: projections, attention per head group, extras, output."""
+def _mla_gemms(ctx, m, heads: int, count) -> tuple:
+    """MLA's per-token GEMMs around the attention (DeepSeek-V2 §2.1.2): prefill materialises each
+    head's K and V from the latent (kv_b_proj); decode absorbs the key up-projection into the query
+    and un-absorbs the values after attending over the latent (FlashMLA-style). (before, after)."""
+    if not isinstance(m, MLA):
+        return [], []
+    if ctx.shape.phase == "prefill":
+        return [
+            gemm(ctx, "kv_b_proj", heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank, count)
+        ], []
+    rows = ctx.shape.rows * heads
+    q_absorb = gemm(
+        ctx,
+        "q_absorb",
+        m.kv_lora_rank,
+        m.qk_nope_head_dim,
+        count,
+        heads * m.qk_nope_head_dim * m.kv_lora_rank,
+        rows,
+    )
+    v_unabsorb = gemm(
+        ctx, "v_unabsorb", m.v_head_dim, m.kv_lora_rank, count, heads * m.kv_lora_rank * m.v_head_dim, rows
+    )
+    return [q_absorb], [v_unabsorb]
+
+
+def attention_core_ops(ctx, m, heads: int, cached: float, count) -> tuple:
+    """The attention itself for the phase of `ctx`, as (per head group of the plan, then the
+    context-parallel exchange and the plan's extra ops: scoring, selection, fetches); `cached` =
+    KV elements per token on this GPU."""
+    if ctx.shape.phase == "prefill":
+        tail = cp_prefill_comm(ctx, m, heads, cached, count)
+        for extra in ctx.plan.extra_prefill:
+            tail += extra(ctx, m, count)
+        return _prefill_attention(ctx, m, heads, cached, count), tail
+    tail = cp_decode_comm(ctx, m, heads, count)
+    for extra in ctx.plan.extra_decode:
+        tail += extra(ctx, m, count)
+    return _decode_attention(ctx, m, heads, cached, count), tail
+
+
+def attention_ops(ctx, m, count, core=None) -> list:
+    """All ops of `count` attention layers: projections, MLA's per-token GEMMs, the attention core
+    (`core` replaces `attention_core_ops`, e.g. for a step of sequences in different phases),
+    output projection."""
     heads = ctx.shard.heads(m)
     ops, cached = _projections(ctx, m, heads, count)
-    if ctx.shape.phase == "prefill":
-        ops += _prefill_attention(ctx, m, heads, cached, count)
-        ops += cp_prefill_comm(ctx, m, heads, cached, count)
-        for extra in ctx.plan.extra_prefill:
-            ops += extra(ctx, m, count)
-    else:
-        ops += _decode_attention(ctx, m, heads, cached, count)
-        ops += cp_decode_comm(ctx, m, heads, count)
-        for extra in ctx.plan.extra_decode:
-            ops += extra(ctx, m, count)
+    before, after = _mla_gemms(ctx, m, heads, count)
+    attend, tail = (core or attention_core_ops)(ctx, m, heads, cached, count)
+    ops += before + attend + after + tail
     ops.append(gemm(ctx, "o_proj", ctx.shape.hidden, heads * m.v_dim, count))
     return ops

@@ -13,18 +13,15 @@ import numpy as np
 
 from roofline.simulator import economics
 from roofline.simulator.decode_loop import SpecLevel, draft_models, level_ops
-from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY, EfficiencyTable
+from roofline.simulator.efficiency import EfficiencyTable
+from roofline.simulator.forward import forward_ops, resolve
 from roofline.simulator.kvplan import DENSE, NONE, HeadGroup, KVPlan, window
-from roofline.simulator.layers import layer_ops, model_edge_ops
 from roofline.simulator.layout import Layout
 from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
 from roofline.simulator.model import ModelArch
-from roofline.simulator.opinputs import Formats, OpInputs, Rates, Shape, Shard
-from roofline.simulator.ops import BOUND_NAMES, Op, cost_op
+from roofline.simulator.opinputs import OpInputs, Shape
+from roofline.simulator.ops import BOUND_NAMES, cost_op
 from roofline.simulator.phases import PhaseTotals, scaled, tagged
-from roofline.simulator.topology import groups as topology_groups
-from roofline.simulator.topology import host_fabric
-from roofline.simulator.units import dtype_bytes
 
 ATTENTION_FLOATS = ("fp32", "bf16", "fp16")  # formats FlashAttention-style kernels compute in by default
 
@@ -83,56 +80,7 @@ class HardwareColumns:
 
 
 def _phase(ctx: OpInputs, model: ModelArch, layout: Layout, overhead_s, kv_range=None):
-    ops: list = []
-    dense_left = ctx.plan.dense_first_layers
-    for g in model.layer_groups:
-        if dense_left and g.mixer.kind in ("attention", "mla"):
-            n_dense = min(dense_left, g.count)
-            dense_left -= n_dense
-            dense = replace(ctx, shape=replace(ctx.shape, skip_selection=True))
-            ops += layer_ops(dense, replace(g, count=n_dense))
-            if g.count > n_dense:
-                ops += layer_ops(ctx, replace(g, count=g.count - n_dense))
-        else:
-            ops += layer_ops(ctx, g)
-    ops += model_edge_ops(ctx, model.vocab_size)
-    if ctx.shape.phase == "prefill":
-        for extra in ctx.plan.extra_prefill_once:
-            ops += extra(ctx)
-    if ctx.plan.weight_host_fraction:  # offloaded weights cross the host link once per pass
-        host_weights = (
-            ctx.plan.weight_host_fraction
-            * weight_bytes_per_gpu(model, layout.tp, layout.pp, ctx.fmt.wb)
-            * layout.pp
-        )
-        ops.append(
-            Op(
-                name="weight_fetch",
-                kind="host_transfer",
-                flops=0.0,
-                bytes=host_weights,
-                compute_rate=np.inf,
-                memory_rate=ctx.rates.host_rate,
-                count=ctx.shape.passes,
-                kernels=0.0,
-                stream="host",
-            )
-        )
-    if layout.pp > 1:
-        t = ctx.shard.groups["pp"].p2p(ctx.shape.rows * model.hidden_size * ctx.fmt.ab)
-        ops.append(
-            Op(
-                name="pp_send_recv",
-                kind="comm",
-                flops=0.0,
-                bytes=0.0,
-                count=(layout.pp - 1) * ctx.shape.passes,
-                kernels=0.0,
-                fixed_s=t,
-                stream="comm",
-            )
-        )
-    return [cost_op(op, overhead_s, kv_range) for op in ops]
+    return [cost_op(op, overhead_s, kv_range) for op in forward_ops(ctx, model, layout)]
 
 
 def evaluate(
@@ -172,35 +120,14 @@ def evaluate(
             fabric,
             host_capacity,
         )
-    wb = dtypes.weight_bytes or dtype_bytes(dtypes.weights)
-    ab, kb = dtype_bytes(dtypes.activations), dtype_bytes(dtypes.kv)
     tp, pp, dp, cp = layout.tp, layout.pp, layout.dp, layout.cp
     gpus = layout.gpus
-    groups = topology_groups(layout, hw, fabric or host_fabric(hw), eff.links)
+    dep = resolve(model, layout, dtypes, hw, eff, fabric)
+    shard, rates, fmt, overhead_s = dep.shard, dep.rates, dep.fmt, dep.overhead_s
+    wb, ab, kb = fmt.wb, fmt.ab, fmt.kb
+    gemm_peak, bw = rates.gemm_peak, rates.bw
     b = np.ceil(wl.batch / dp)  # sequences per data-parallel replica
     P, O, S, chunk = wl.prompt, wl.output, wl.shared, wl.chunk
-    bw = hw.col("memory_bandwidth")
-    gemm_peak = hw.peak(dtypes.activations)
-    attn_dtype = dtypes.attention_compute
-    attn_peak = hw.peak(attn_dtype)
-    # Elementwise, norm and scan kernels run on the vector units in 16-bit (or fp32) whatever the
-    # GEMM or attention format.
-    peak16 = hw.peak("fp32" if attn_dtype == "fp32" else "bf16")
-    overhead_s = eff.kernel_overhead_s[hw.row]
-    rates = Rates(
-        gemm_peak=gemm_peak,
-        attn_peak=attn_peak,
-        peak16=peak16,
-        bw=bw,
-        hbm_eff=eff.hbm[hw.row],
-        host_rate=hw.col("host_link_bandwidth") * HOST_LINK_EFFICIENCY,
-        eff=eff,
-        row=hw.row,
-        smem=hw.col("smem_per_sm_bytes"),
-        sm_count=hw.col("sm_count"),
-    )
-    shard = Shard(tp=tp, cp=cp, ep=layout.ep, cp_variant=layout.cp_variant, groups=groups)
-    fmt = Formats(wb=wb, ab=ab, kb=kb, qb=dtype_bytes(attn_dtype))
 
     # Prefill: the shared prefix once, then every suffix; chunked into passes of `chunk` tokens.
     suffix_tokens = b * (P - S)

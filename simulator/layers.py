@@ -189,14 +189,15 @@ def _ffn_ops(ctx: OpInputs, f, count) -> list:
     return ops
 
 
-def layer_ops(ctx: OpInputs, group) -> list:
+def layer_ops(ctx: OpInputs, group, attention_core=None) -> list:
+    """All ops of `group.count` identical layers: norms, mixer, residuals, FFN, TP all-reduces
+    (`attention_core` replaces the attention core of softmax layers: see `attention_ops`)."""
     from roofline.simulator.attention import attention_ops
 
-    """All ops of `group.count` identical layers: norms, mixer, residuals, FFN, TP all-reduces."""
     n, h, m = group.count, ctx.shape.hidden, group.mixer
     ops = [elementwise(ctx, "input_norm", "norm", ctx.shape.rows * h, ctx.shape.rows * h, 4.0, n)]
     if isinstance(m, (Attention, MLA)):
-        ops += attention_ops(ctx, m, n)
+        ops += attention_ops(ctx, m, n, attention_core)
     elif isinstance(m, LinearAttention):
         ops += _linear_attention_ops(ctx, m, n)
     elif isinstance(m, Mamba):

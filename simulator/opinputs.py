@@ -51,6 +51,8 @@ class Shape:
     shared: object = 0.0
     queries: float = 1.0  # query tokens per sequence per decode step (speculative verification)
     skip_selection: bool = False  # leading dense layers: no query-aware page selection
+    cached: object = 0.0  # prefill: tokens per sequence already in the cache before this pass (a
+    # later chunk of a chunked prefill, costed on its own by the step-cost function)
 
     @property
     def tokens(self):

@@ -135,24 +135,12 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
         else:
             hw_names, hw_row = [values["hardware"]], np.zeros((), dtype=np.intp)
         hardware = [get_hardware(h) for h in hw_names]
-        wl = Workload(
-            batch=col("workload.batch"),
-            prompt=col("workload.prompt_tokens"),
-            output=col("workload.output_tokens"),
-            shared=col("workload.shared_prefix_tokens"),
-            chunk=col("workload.prefill_chunk_tokens"),
-        )
+        wl = _workload(col)
         price = col("pricing.usd_per_gpu_hour")
         price = np.where(np.isnan(price), np.array([h.usd_per_gpu_hour for h in hardware])[hw_row], price)
         layout = Layout.from_values(values)
         fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
-        dtypes = Dtypes(
-            values["dtype.weights"],
-            values["dtype.activations"],
-            values["dtype.kv"],
-            attention=values["dtype.attention"],
-        )
-        model, wl, dtypes, plan, loop = apply_stack(methods, model, wl, dtypes, get_model)
+        model, wl, dtypes, plan, loop = apply_stack(methods, model, wl, _dtypes(values), get_model)
         eff = build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute)
         hw_cols = HardwareColumns.gather(hardware, hw_row)
         overhead = col("runtime.overhead_GiB") * GIB
@@ -185,6 +173,26 @@ def _mask(result: SweepResult, group: Group, cond) -> np.ndarray:
     mask = np.zeros(result.n, bool)
     mask[group.points[np.broadcast_to(cond, group.shape).reshape(-1)]] = True
     return mask
+
+
+def _workload(col) -> Workload:
+    """The workload columns of a group (`col(path)`: a field's value or sweep axis as an array)."""
+    return Workload(
+        batch=col("workload.batch"),
+        prompt=col("workload.prompt_tokens"),
+        output=col("workload.output_tokens"),
+        shared=col("workload.shared_prefix_tokens"),
+        chunk=col("workload.prefill_chunk_tokens"),
+    )
+
+
+def _dtypes(values: dict) -> Dtypes:
+    return Dtypes(
+        values["dtype.weights"],
+        values["dtype.activations"],
+        values["dtype.kv"],
+        attention=values["dtype.attention"],
+    )
 
 
 def _group_warnings(result: SweepResult, group: Group, layout, dtypes, wl, profiles: dict) -> None:
@@ -250,3 +258,26 @@ def _profile_warnings(result: SweepResult, group: Group, profiles: dict, wl, mod
             if np.any(outside):
                 msg = f"{profile.profile_id}: decode GEMMs smaller than the measured range (from {gemm.x_min:g}); efficiency held"
                 result.warnings.append((msg, _mask(result, group, outside)))
+
+
+def step_model(scenario, get_model, get_hardware, get_fabric=None, profiles=None):
+    """The step-cost model (`simulator.step.StepModel`) of a one-configuration scenario: its model,
+    layout, formats, hardware and methods resolved once, for a scheduler to price forward passes."""
+    from roofline.simulator.errors import UserError
+    from roofline.simulator.step import StepModel
+
+    if scenario.sweep:
+        raise UserError(f"{scenario.name}: a step model is one configuration; remove the sweep")
+    values = dict(scenario.base)
+
+    def col(path):
+        return np.asarray(_numeric(path, values[path]))
+
+    hardware = [get_hardware(values["hardware"])]
+    model, _, dtypes, plan, _ = apply_stack(
+        scenario.stack, get_model(values["model"]), _workload(col), _dtypes(values), get_model
+    )
+    eff = build_table(hardware, profiles or {}, dtypes.activations, dtypes.attention_compute)
+    hw_cols = HardwareColumns.gather(hardware, np.zeros((), dtype=np.intp))
+    fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
+    return StepModel(model, Layout.from_values(values), dtypes, hw_cols, eff, plan, fabric)

@@ -1,0 +1,117 @@
+"""One forward pass: the deployment resolved once, and the ops of one pass through the whole model.
+
+`resolve(model, layout, dtypes, hw, eff, fabric)` turns a layout and its hardware rows into the typed
+inputs the op builders share (`Shard` with the topology's collective groups, `Rates`, `Formats`) —
+once per structural group for a sweep, once per deployment for the step-cost function.
+`forward_ops(ctx, model, layout)` lists the ops of one pass of `ctx.shape` through every layer
+(the plan's leading dense layers included), the model's edges, the plan's once-per-prefill
+extras, offloaded weights crossing the host link and the pipeline's stage hand-offs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY
+from roofline.simulator.layers import layer_ops, model_edge_ops
+from roofline.simulator.memory import weight_bytes_per_gpu
+from roofline.simulator.opinputs import Formats, OpInputs, Rates, Shard
+from roofline.simulator.ops import Op
+from roofline.simulator.topology import groups as topology_groups
+from roofline.simulator.topology import host_fabric
+from roofline.simulator.units import dtype_bytes
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A deployment's typed op-builder inputs, and the kernel overhead of each point."""
+
+    shard: Shard
+    rates: Rates
+    fmt: Formats
+    overhead_s: object
+
+
+def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
+    """Shard, rates and formats of `layout` on the hardware rows `hw` (engine.HardwareColumns)."""
+    attn_dtype = dtypes.attention_compute
+    rates = Rates(
+        gemm_peak=hw.peak(dtypes.activations),
+        attn_peak=hw.peak(attn_dtype),
+        # Elementwise, norm and scan kernels run on the vector units in 16-bit (or fp32) whatever
+        # the GEMM or attention format.
+        peak16=hw.peak("fp32" if attn_dtype == "fp32" else "bf16"),
+        bw=hw.col("memory_bandwidth"),
+        hbm_eff=eff.hbm[hw.row],
+        host_rate=hw.col("host_link_bandwidth") * HOST_LINK_EFFICIENCY,
+        eff=eff,
+        row=hw.row,
+        smem=hw.col("smem_per_sm_bytes"),
+        sm_count=hw.col("sm_count"),
+    )
+    groups = topology_groups(layout, hw, fabric or host_fabric(hw), eff.links)
+    shard = Shard(tp=layout.tp, cp=layout.cp, ep=layout.ep, cp_variant=layout.cp_variant, groups=groups)
+    fmt = Formats(
+        wb=dtypes.weight_bytes or dtype_bytes(dtypes.weights),
+        ab=dtype_bytes(dtypes.activations),
+        kb=dtype_bytes(dtypes.kv),
+        qb=dtype_bytes(attn_dtype),
+    )
+    return Resolved(shard, rates, fmt, eff.kernel_overhead_s[hw.row])
+
+
+def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
+    """Uncosted ops of one pass of `ctx.shape` through the model on one GPU (all pipeline stages
+    in sequence); `attention_core` replaces the softmax layers' attention core (see attention_ops)."""
+    ops: list = []
+    dense_left = ctx.plan.dense_first_layers
+    for g in model.layer_groups:
+        if dense_left and g.mixer.kind in ("attention", "mla"):
+            n_dense = min(dense_left, g.count)
+            dense_left -= n_dense
+            dense = replace(ctx, shape=replace(ctx.shape, skip_selection=True))
+            ops += layer_ops(dense, replace(g, count=n_dense), attention_core)
+            if g.count > n_dense:
+                ops += layer_ops(ctx, replace(g, count=g.count - n_dense), attention_core)
+        else:
+            ops += layer_ops(ctx, g, attention_core)
+    ops += model_edge_ops(ctx, model.vocab_size)
+    if ctx.shape.phase == "prefill":
+        for extra in ctx.plan.extra_prefill_once:
+            ops += extra(ctx)
+    if ctx.plan.weight_host_fraction:  # offloaded weights cross the host link once per pass
+        host_weights = (
+            ctx.plan.weight_host_fraction
+            * weight_bytes_per_gpu(model, layout.tp, layout.pp, ctx.fmt.wb)
+            * layout.pp
+        )
+        ops.append(
+            Op(
+                name="weight_fetch",
+                kind="host_transfer",
+                flops=0.0,
+                bytes=host_weights,
+                compute_rate=np.inf,
+                memory_rate=ctx.rates.host_rate,
+                count=ctx.shape.passes,
+                kernels=0.0,
+                stream="host",
+            )
+        )
+    if layout.pp > 1:
+        t = ctx.shard.groups["pp"].p2p(ctx.shape.rows * model.hidden_size * ctx.fmt.ab)
+        ops.append(
+            Op(
+                name="pp_send_recv",
+                kind="comm",
+                flops=0.0,
+                bytes=0.0,
+                count=(layout.pp - 1) * ctx.shape.passes,
+                kernels=0.0,
+                fixed_s=t,
+                stream="comm",
+            )
+        )
+    return ops

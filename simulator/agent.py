@@ -79,7 +79,7 @@ def evaluate_agent(
 
     def totals(costs):
         return PhaseTotals.of(
-            costs, layout.overlap, peak, bw, (layout.tp, layout.pp, layout.dp), plan.host_overlap
+            costs, layout.overlap, peak, bw, (layout.tp, layout.pp, layout.dp), plan.extras.host_overlap
         )
 
     prefill = _combine_phase(

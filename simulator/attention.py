@@ -190,12 +190,12 @@ def attention_core_ops(ctx, m, heads: int, cached: float, count) -> tuple:
     KV elements per token on this GPU."""
     if ctx.shape.phase == "prefill":
         tail = cp_prefill_comm(ctx, m, heads, cached, count)
-        for extra in ctx.plan.extra_prefill:
-            tail += extra(ctx, m, count)
+        for extra in ctx.extras.at("prefill"):
+            tail += extra.ops(ctx, m, count)
         return _prefill_attention(ctx, m, heads, cached, count), tail
     tail = cp_decode_comm(ctx, m, heads, count)
-    for extra in ctx.plan.extra_decode:
-        tail += extra(ctx, m, count)
+    for extra in ctx.extras.at("decode"):
+        tail += extra.ops(ctx, m, count)
     return _decode_attention(ctx, m, heads, cached, count), tail
 
 

@@ -15,13 +15,14 @@ from roofline.simulator import economics
 from roofline.simulator.decode_loop import SpecLevel, draft_models, level_ops
 from roofline.simulator.efficiency import EfficiencyTable
 from roofline.simulator.forward import forward_ops, resolve
-from roofline.simulator.kvplan import DENSE, NONE, HeadGroup, KVPlan, window
+from roofline.simulator.kvplan import NONE, HeadGroup, KVPlan, window
 from roofline.simulator.layout import Layout
 from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
 from roofline.simulator.model import ModelArch
 from roofline.simulator.opinputs import OpInputs, Shape
 from roofline.simulator.ops import BOUND_NAMES, cost_op
 from roofline.simulator.phases import PhaseTotals, scaled, tagged
+from roofline.simulator.runplan import NO_METHODS, StackPlan, split_plan
 
 ATTENTION_FLOATS = ("fp32", "bf16", "fp16")  # formats FlashAttention-style kernels compute in by default
 
@@ -92,7 +93,7 @@ def evaluate(
     wl: Workload,
     usd_per_gpu_hour,
     overhead_bytes,
-    plan: KVPlan = DENSE,
+    plan: StackPlan = NO_METHODS,
     loop: SpecLevel | None = None,
     fabric=None,
     host_capacity=None,
@@ -100,13 +101,14 @@ def evaluate(
     """All result columns for the points of one structural group under a KV plan and, with
     speculative decoding, a draft/verify decode loop. `host_capacity`: host memory per GPU in
     bytes over the points (None: each hardware row's `host_memory_bytes`)."""
-    if plan.agent is not None:
+    kv, extras = split_plan(plan)
+    if extras.agent is not None:
         from roofline.simulator.agent import evaluate_agent
 
-        inner = replace(plan, agent=None)
+        inner = StackPlan(kv, replace(extras, agent=None))
         return evaluate_agent(
             evaluate,
-            plan.agent,
+            extras.agent,
             model,
             layout,
             dtypes,
@@ -140,7 +142,7 @@ def evaluate(
     passes = np.maximum(passes, 1.0)
 
     def totals(costs):
-        return PhaseTotals.of(costs, layout.overlap, gemm_peak, bw, (tp, pp, dp), plan.host_overlap)
+        return PhaseTotals.of(costs, layout.overlap, gemm_peak, bw, (tp, pp, dp), extras.host_overlap)
 
     def prefill_ops(model_, plan_, tag=""):
         shape = Shape(
@@ -152,7 +154,7 @@ def evaluate(
             prompt=P,
             shared=S,
         )
-        ctx = OpInputs(shape, shard, rates, fmt, plan_)
+        ctx = OpInputs(shape, shard, rates, fmt, *split_plan(plan_))
         costs = _phase(ctx, model_, layout, overhead_s)
         if pp > 1:  # passes stream through the stages: (passes + pp - 1) stage-times of one pass
             fill = (passes + pp - 1) / (pp * passes)
@@ -182,7 +184,7 @@ def evaluate(
             shared=S,
             queries=queries,
         )
-        ctx = OpInputs(shape, shard, rates, fmt, plan_)
+        ctx = OpInputs(shape, shard, rates, fmt, *split_plan(plan_))
         return tagged(_phase(ctx, model_, layout, overhead_s, kv_range), tag)
 
     pre_costs = prefill_ops(model, plan)
@@ -203,9 +205,9 @@ def evaluate(
 
     # Memory per GPU.
     all_weights = weight_bytes_per_gpu(model, tp, pp, wb, layout.ep)
-    weights = np.asarray(all_weights * (1.0 - plan.weight_host_fraction))  # 0-d
-    host_weights = np.asarray(all_weights * plan.weight_host_fraction)  # offloaded (weight_offload)
-    kvm = KVModel(model, tp, pp, kb, ab, plan, cp)
+    weights = np.asarray(all_weights * (1.0 - extras.weight_host_fraction))  # 0-d
+    host_weights = np.asarray(all_weights * extras.weight_host_fraction)  # offloaded (weight_offload)
+    kvm = KVModel(model, tp, pp, kb, ab, kv, cp)
     for draft, draft_plan, cache_tokens in drafts:
         if draft is not None:
             weights = weights + weight_bytes_per_gpu(draft, tp, pp, wb)

@@ -79,11 +79,11 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
             ops += layer_ops(ctx, g, attention_core)
     ops += model_edge_ops(ctx, model.vocab_size)
     if ctx.shape.phase == "prefill":
-        for extra in ctx.plan.extra_prefill_once:
-            ops += extra(ctx)
-    if ctx.plan.weight_host_fraction:  # offloaded weights cross the host link once per pass
+        for extra in ctx.extras.at("prefill_once"):
+            ops += extra.ops(ctx)
+    if ctx.extras.weight_host_fraction:  # offloaded weights cross the host link once per pass
         host_weights = (
-            ctx.plan.weight_host_fraction
+            ctx.extras.weight_host_fraction
             * weight_bytes_per_gpu(model, layout.tp, layout.pp, ctx.fmt.wb)
             * layout.pp
         )

@@ -7,14 +7,15 @@ fetched from the host, and attended (FLOPs); and, for prefill, the causal window
 of computed pairs. Token counts are `Tokens(off, lim) = off + min(L, lim)` — full cache, sliding
 window, budget, "compressed prompt + appended tokens" (SnapKV) — a form closed under capping by an
 architectural window. The plan also carries the storage format (quantised elements with a
-full-precision residual window, KIVI-style) and extra ops that methods add.
+full-precision residual window, KIVI-style). What methods add besides the KV policy (their own ops,
+host-link overlap, offloaded weights, agent calls) is `runplan.RunExtras`.
 
 The dense plan (no methods) is one group that stores, reads and attends all L tokens.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -119,15 +120,8 @@ class KVPlan:
     elem_bytes: float | None = None  # bytes per stored KV element (None: the kv dtype's)
     residual_tokens: float = 0.0  # most recent tokens kept at the kv dtype's precision
     dequant_flops_per_elem: float = 0.0  # extra vector FLOPs per quantised element read
-    extra_prefill: tuple = ()  # callables (ctx, mixer, count) -> [Op], per attention layer group
-    extra_decode: tuple = ()  # callables (ctx, mixer, count) -> [Op], per attention layer group
-    extra_prefill_once: tuple = ()  # callables (ctx) -> [Op], once per prefill (encoders)
-    host_overlap: bool = False  # host-link transfers overlap compute (ShadowKV) or add to it
     dense_first_layers: int = 0  # leading attention layers left dense (Quest leaves two)
     prefix_read_once: bool = False  # shared-prefix KV read once per step for the batch (Hydragen)
-    weight_host_fraction: float = 0.0  # share of the weights streamed from the host each pass
-    agent: object = None  # AgentCalls: the input processed as chunked calls (chunked_agent)
-    notes: tuple = field(default_factory=tuple)
 
     def bytes_of(self, tokens: Tokens, full_bytes: float) -> KVLinear:
         """Bytes per KV element-slot for `tokens`: quantised, except the last residual_tokens."""

@@ -26,6 +26,7 @@ import numpy as np
 from roofline.simulator import flops as F
 from roofline.simulator.efficiency import EfficiencyTable, gemm_efficiency, row_offsets
 from roofline.simulator.ops import Op
+from roofline.simulator.runplan import NO_EXTRAS
 
 # Elementwise, norm and scan kernels run on the vector units; their FLOPs never bind next to HBM
 # traffic, so any rate well below tensor-core peak serves (5% of it is still ~10x the fp32 rate).
@@ -141,6 +142,7 @@ class OpInputs:
     rates: Rates
     fmt: Formats
     plan: object = field(default=None)  # kvplan.KVPlan
+    extras: object = NO_EXTRAS  # runplan.RunExtras: the methods' own ops
 
 
 def gemm(x: OpInputs, name: str, n, k, count, weight_elems=None, rows=None) -> Op:

@@ -27,10 +27,10 @@ import numpy as np
 from roofline.simulator.attention import attention_core_ops
 from roofline.simulator.errors import UserError
 from roofline.simulator.forward import forward_ops, resolve
-from roofline.simulator.kvplan import DENSE
 from roofline.simulator.opinputs import OpInputs, Shape
 from roofline.simulator.ops import KVLinear, Op, cost_op
 from roofline.simulator.phases import PhaseTotals
+from roofline.simulator.runplan import StackPlan
 
 
 @dataclass(frozen=True)
@@ -71,20 +71,22 @@ def _summed(op: Op, L=None) -> Op:
 class StepModel:
     """A deployment resolved once; `cost(new, cached)` prices one forward pass."""
 
-    def __init__(self, model, layout, dtypes, hw, eff, plan=DENSE, fabric=None):
-        if plan.agent is not None:
+    def __init__(self, model, layout, dtypes, hw, eff, plan=None, fabric=None):
+        plan = plan or StackPlan()
+        if plan.extras.agent is not None:
             raise UserError(
                 "step cost: chunked_agent turns a request into several model calls; give the "
                 "scheduler the calls instead"
             )
         if np.size(hw.row) != 1:
             raise UserError("step cost: one hardware at a time")
-        self.model, self.layout, self.plan = model, layout, plan
+        self.model, self.layout, self.plan = model, layout, plan.kv
+        self.extras = plan.extras
         self.dep = resolve(model, layout, dtypes, hw, eff, fabric)
 
     def _inputs(self, shape: Shape) -> OpInputs:
         d = self.dep
-        return OpInputs(shape, d.shard, d.rates, d.fmt, self.plan)
+        return OpInputs(shape, d.shard, d.rates, d.fmt, self.plan, self.extras)
 
     def cost(self, new, cached) -> StepCost:
         """One forward pass of sequences bringing `new` tokens on top of `cached` (arrays)."""
@@ -141,7 +143,7 @@ class StepModel:
             self.dep.rates.gemm_peak,
             self.dep.rates.bw,
             (lay.tp, lay.pp, 1),
-            self.plan.host_overlap,
+            self.extras.host_overlap,
         )
         from roofline.simulator.ops import BOUND_NAMES
 

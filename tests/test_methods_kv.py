@@ -451,3 +451,28 @@ def test_no_method_computes_more_prefill_attention_than_dense(method):
         for t in (dense_ops, method_ops)
     ]
     assert flops[1] <= flops[0] * (1 + 1e-12)
+
+
+def test_kv_plan_holds_kv_policy_only_and_extras_are_named():
+    # KVPlan says what happens to the KV cache; a method's own work is a named ExtraOp in the stack
+    # plan's RunExtras (built by a named function from bound parameters, never a lambda).
+    from dataclasses import fields
+
+    from roofline.simulator.kvplan import KVPlan
+    from roofline.simulator.methods import apply_stack, parse_methods
+    from roofline.simulator.runplan import ExtraOp, StackPlan
+
+    kv_fields = {f.name for f in fields(KVPlan)}
+    assert not kv_fields & {"extra_prefill", "extra_decode", "extra_prefill_once", "agent", "host_overlap"}
+    specs = [{"name": "snapkv", "budget_tokens": 1024}, {"name": "quest", "token_budget": 2048}]
+    methods, problems = parse_methods(specs, "t")
+    assert not problems
+    from roofline.models import load_model
+
+    _, _, _, plan, _ = apply_stack(methods, load_model("llama-3.1-8b"), None, None)
+    assert isinstance(plan, StackPlan) and isinstance(plan.kv, KVPlan)
+    assert [(op.name, op.when) for op in plan.extras.ops] == [
+        ("snapkv_vote", "prefill"),
+        ("quest_page_select", "decode"),
+    ]
+    assert all(isinstance(op, ExtraOp) and op.build.__name__ != "<lambda>" for op in plan.extras.ops)

@@ -20,6 +20,7 @@ from roofline.simulator.methods.selection import Quest
 from roofline.simulator.methods.sparse_prefill import BlockSparsePrefill, MInference
 from roofline.simulator.methods.speculative import Speculative, TriForce
 from roofline.simulator.methods.token_reduction import ChunkedAgent, Glyph, PromptCompression
+from roofline.simulator.runplan import NO_EXTRAS, StackPlan
 
 REGISTRY: dict = {
     cls.name: cls
@@ -100,16 +101,18 @@ def ordered(methods: list) -> list:
 
 
 def apply_stack(methods: list, model, wl, dtypes, resolve_model=None):
-    """(model, workload, dtypes, KVPlan, decode loop or None) after every method's hooks, in stage
-    order. resolve_model(name) -> ModelArch loads draft models (the caller does the I/O)."""
-    plan, loop = DENSE, None
+    """(model, workload, dtypes, StackPlan (KV policy + run-time extras), decode loop or None)
+    after every method's hooks, in stage order. resolve_model(name) -> ModelArch loads draft models
+    (the caller does the I/O)."""
+    plan, extras, loop = DENSE, NO_EXTRAS, None
     for m in ordered(methods):
         model = m.apply_model(model)
         wl = m.apply_workload(wl, model)
         dtypes = m.apply_dtypes(dtypes)
         plan = m.apply_plan(plan, model)
+        extras = m.apply_extras(extras, model, plan)
         loop = m.apply_loop(loop, model, plan, resolve_model)
-    return model, wl, dtypes, plan, loop
+    return model, wl, dtypes, StackPlan(plan, extras), loop
 
 
 def referenced_models(methods: list) -> list:

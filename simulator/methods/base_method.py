@@ -107,6 +107,11 @@ class Method:
     def apply_plan(self, plan, model):
         return plan
 
+    def apply_extras(self, extras, model, plan):
+        """Run-time extras (runplan.RunExtras): the method's own ops, host-link overlap, offloaded
+        weights, agent calls; `plan` is the KV policy after this method's apply_plan."""
+        return extras
+
     def apply_model(self, model):
         return model
 

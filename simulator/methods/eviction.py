@@ -32,6 +32,7 @@ import numpy as np
 from roofline.simulator.kvplan import HeadGroup, Tokens, restrict, window
 from roofline.simulator.methods.base_method import KV_POLICY, Method, Param
 from roofline.simulator.ops import Op
+from roofline.simulator.runplan import ExtraOp
 
 
 class StreamingLLM(Method):
@@ -86,10 +87,10 @@ class H2O(Method):
     }
 
     def apply_plan(self, plan, model):
-        b = self.budget_tokens
-        groups = [_evict(g, window(b)) for g in plan.groups]
-        extra = plan.extra_decode + (lambda ctx, m, count: _h2o_score_update(ctx, m, count, b),)
-        return replace(plan.with_groups(groups), extra_decode=extra)
+        return plan.with_groups(_evict(g, window(self.budget_tokens)) for g in plan.groups)
+
+    def apply_extras(self, extras, model, plan):
+        return extras.add(ExtraOp("h2o_score_update", "decode", _h2o_score_update, (self.budget_tokens,)))
 
 
 def _evict(g: HeadGroup, kept, prefill_window=None, hold_prompt=False) -> HeadGroup:
@@ -150,12 +151,10 @@ class SnapKV(Method):
 
     def apply_plan(self, plan, model):
         kept = _compressed(self.budget_tokens)
-        groups = [_evict(g, kept, hold_prompt=True) for g in plan.groups]
-        w = self.window_tokens
-        return replace(
-            plan.with_groups(groups),
-            extra_prefill=plan.extra_prefill + (lambda ctx, m, count: _snap_vote(ctx, m, count, w),),
-        )
+        return plan.with_groups(_evict(g, kept, hold_prompt=True) for g in plan.groups)
+
+    def apply_extras(self, extras, model, plan):
+        return extras.add(ExtraOp("snapkv_vote", "prefill", _snap_vote, (self.window_tokens,)))
 
 
 class PyramidKV(Method):
@@ -188,8 +187,7 @@ class PyramidKV(Method):
             for i, b in enumerate(self.budgets()):
                 evicted = _evict(g, _compressed(b), hold_prompt=True)
                 groups.append(replace(evicted, fraction=g.fraction / self.BINS, label=f"{g.label}_l{i}"))
-        w = self.window_tokens
-        return replace(
-            plan.with_groups(groups),
-            extra_prefill=plan.extra_prefill + (lambda ctx, m, count: _snap_vote(ctx, m, count, w),),
-        )
+        return plan.with_groups(groups)
+
+    def apply_extras(self, extras, model, plan):
+        return extras.add(ExtraOp("snapkv_vote", "prefill", _snap_vote, (self.window_tokens,)))

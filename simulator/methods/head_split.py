@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from roofline.simulator.kvplan import restrict, window
 from roofline.simulator.methods.base_method import KV_POLICY, Method, Param
-from roofline.simulator.methods.selection import page_metadata_ops
+from roofline.simulator.methods.selection import page_metadata_op
 from roofline.simulator.model import MLA
 
 
@@ -128,6 +128,8 @@ class LServe(Method):
 
     def apply_plan(self, plan, model):
         dense = 1.0 - self.streaming_head_fraction
-        split = _split(plan, dense, self.sink_tokens + self.recent_tokens, self.token_budget, self.page_size)
-        extra = page_metadata_ops(self.page_size, dense, self.reuse_interval, "lserve_page_select")
-        return replace(split, extra_decode=split.extra_decode + (extra,))
+        return _split(plan, dense, self.sink_tokens + self.recent_tokens, self.token_budget, self.page_size)
+
+    def apply_extras(self, extras, model, plan):
+        dense = 1.0 - self.streaming_head_fraction
+        return extras.add(page_metadata_op(self.page_size, dense, self.reuse_interval, "lserve_page_select"))

@@ -28,12 +28,84 @@ from roofline.simulator.kvplan import ALL, NONE, HeadGroup, Tokens, window
 from roofline.simulator.methods.base_method import KV_SELECTION, Method, Param
 from roofline.simulator.model import MLA
 from roofline.simulator.ops import Op
+from roofline.simulator.runplan import ExtraOp
 
 
 def _only_gqa(model, name):
     if any(isinstance(g.mixer, MLA) for g in model.layer_groups):
         return [f"{name} models per-head K/V tensors; {model.name} caches an MLA latent"]
     return []
+
+
+def _shadow_decode(ctx, m, count, r, chunk, budget):
+    """ShadowKV per decode step: landmark scoring and the selected keys' low-rank rebuild."""
+    heads = ctx.shard.heads(m)
+    kv_dim = ctx.shard.kv_heads(m) * m.head_dim
+    b = ctx.shape.batch
+    score = Tokens().kv(2.0 * b * ctx.shape.queries * heads * m.head_dim / chunk)
+    rebuild_flops = 2.0 * b * budget * r * kv_dim
+    rebuild_bytes = b * (budget * r + r * kv_dim + budget * kv_dim) * ctx.fmt.kb
+    return [
+        Op(
+            name="landmark_score",
+            kind="attention_decode",
+            flops=score,
+            bytes=0.0,
+            compute_rate=ctx.rates.vector_rate,
+            memory_rate=ctx.rates.mem_rate,
+            count=count,
+            kernels=0.0,
+        ),
+        Op(
+            name="key_rebuild",
+            kind="gemm",
+            flops=rebuild_flops,
+            bytes=rebuild_bytes,
+            compute_rate=ctx.rates.gemm_peak * 0.5,
+            memory_rate=ctx.rates.mem_rate,
+            count=count,
+        ),
+    ]
+
+
+def _shadow_prefill(ctx, m, count, r, chunk):
+    """ShadowKV prefill: landmarks, the keys' factorisation and the values' copy to the host."""
+    kv_dim = ctx.shard.kv_heads(m) * m.head_dim
+    svd_flops = (
+        4.0 * ctx.shape.batch * ctx.shape.prompt * kv_dim * r
+    )  # randomised SVD: two passes of P x kv_dim x r
+    values = ctx.shape.tokens * kv_dim * ctx.fmt.kb
+    keys = ctx.shape.tokens * kv_dim / 2  # post-RoPE key elements, averaged per chunk
+    return [
+        Op(
+            name="landmarks",
+            kind="elementwise",
+            flops=keys,
+            bytes=(keys + keys / chunk) * ctx.fmt.kb,
+            compute_rate=ctx.rates.vector_rate,
+            memory_rate=ctx.rates.mem_rate,
+            count=count,
+        ),
+        Op(
+            name="key_svd",
+            kind="gemm",
+            flops=svd_flops,
+            bytes=ctx.shape.tokens * kv_dim * ctx.fmt.kb * 2,
+            compute_rate=ctx.rates.gemm_peak * 0.5,
+            memory_rate=ctx.rates.mem_rate,
+            count=count,
+        ),
+        Op(
+            name="value_offload",
+            kind="host_transfer",
+            flops=0.0,
+            bytes=values,
+            compute_rate=1e30,
+            memory_rate=ctx.rates.host_rate,
+            count=count,
+            stream="host",
+        ),
+    ]
 
 
 class ShadowKV(Method):
@@ -85,79 +157,15 @@ class ShadowKV(Method):
             ),
             HeadGroup(1.0, NONE, window(budget), attended=window(budget), label="_sparse"),
         ]
-        r, chunk = self.rank, self.chunk_size
+        return plan.with_groups(groups)
 
-        def decode_extra(ctx, m, count):
-            heads = ctx.shard.heads(m)
-            kv_dim = ctx.shard.kv_heads(m) * m.head_dim
-            b = ctx.shape.batch
-            score = Tokens().kv(2.0 * b * ctx.shape.queries * heads * m.head_dim / chunk)
-            rebuild_flops = 2.0 * b * budget * r * kv_dim
-            rebuild_bytes = b * (budget * r + r * kv_dim + budget * kv_dim) * ctx.fmt.kb
-            return [
-                Op(
-                    name="landmark_score",
-                    kind="attention_decode",
-                    flops=score,
-                    bytes=0.0,
-                    compute_rate=ctx.rates.vector_rate,
-                    memory_rate=ctx.rates.mem_rate,
-                    count=count,
-                    kernels=0.0,
-                ),
-                Op(
-                    name="key_rebuild",
-                    kind="gemm",
-                    flops=rebuild_flops,
-                    bytes=rebuild_bytes,
-                    compute_rate=ctx.rates.gemm_peak * 0.5,
-                    memory_rate=ctx.rates.mem_rate,
-                    count=count,
-                ),
-            ]
-
-        def prefill_extra(ctx, m, count):
-            kv_dim = ctx.shard.kv_heads(m) * m.head_dim
-            svd_flops = (
-                4.0 * ctx.shape.batch * ctx.shape.prompt * kv_dim * r
-            )  # randomised SVD: two passes of P x kv_dim x r
-            values = ctx.shape.tokens * kv_dim * ctx.fmt.kb
-            keys = ctx.shape.tokens * kv_dim / 2  # post-RoPE key elements, averaged per chunk
-            return [
-                Op(
-                    name="landmarks",
-                    kind="elementwise",
-                    flops=keys,
-                    bytes=(keys + keys / chunk) * ctx.fmt.kb,
-                    compute_rate=ctx.rates.vector_rate,
-                    memory_rate=ctx.rates.mem_rate,
-                    count=count,
-                ),
-                Op(
-                    name="key_svd",
-                    kind="gemm",
-                    flops=svd_flops,
-                    bytes=ctx.shape.tokens * kv_dim * ctx.fmt.kb * 2,
-                    compute_rate=ctx.rates.gemm_peak * 0.5,
-                    memory_rate=ctx.rates.mem_rate,
-                    count=count,
-                ),
-                Op(
-                    name="value_offload",
-                    kind="host_transfer",
-                    flops=0.0,
-                    bytes=values,
-                    compute_rate=1e30,
-                    memory_rate=ctx.rates.host_rate,
-                    count=count,
-                    stream="host",
-                ),
-            ]
-
+    def apply_extras(self, extras, model, plan):
+        r, chunk, budget = self.rank, self.chunk_size, self.sparse_budget_tokens
         return replace(
-            plan.with_groups(groups),
-            extra_decode=plan.extra_decode + (decode_extra,),
-            extra_prefill=plan.extra_prefill + (prefill_extra,),
+            extras.add(
+                ExtraOp("shadowkv_decode", "decode", _shadow_decode, (r, chunk, budget)),
+                ExtraOp("shadowkv_prefill", "prefill", _shadow_prefill, (r, chunk)),
+            ),
             host_overlap=True,
         )
 
@@ -197,29 +205,31 @@ class KVOffload(Method):
                         label=f"{g.label}_offloaded",
                     )
                 )
-        plan = replace(plan.with_groups(groups), host_overlap=True)
+        return plan.with_groups(groups)
+
+    def apply_extras(self, extras, model, plan):
+        extras = replace(extras, host_overlap=True)
         if not self.swap_per_request:
-            return plan
+            return extras
+        return extras.add(ExtraOp("kv_swap", "prefill", _kv_swap))
 
-        def swap(ctx, m, count):
-            kv_dim = 2 * ctx.shard.kv_heads(m) * m.head_dim
-            byts = (
-                2.0 * ctx.shape.batch * ctx.shape.prompt * kv_dim * plan.storage_bytes(1.0, ctx.fmt.kb)
-            )  # out and back in
-            # On the compute stream: the request cannot run until its KV is back (serial).
-            return [
-                Op(
-                    name="kv_swap",
-                    kind="host_transfer",
-                    flops=0.0,
-                    bytes=byts,
-                    compute_rate=1e30,
-                    memory_rate=ctx.rates.host_rate,
-                    count=count,
-                )
-            ]
 
-        return replace(plan, extra_prefill=plan.extra_prefill + (swap,))
+def _kv_swap(ctx, m, count):
+    """Each request's whole KV out to the host and back in once, in the KV's storage format."""
+    kv_dim = 2 * ctx.shard.kv_heads(m) * m.head_dim
+    byts = 2.0 * ctx.shape.batch * ctx.shape.prompt * kv_dim * ctx.plan.storage_bytes(1.0, ctx.fmt.kb)
+    # On the compute stream: the request cannot run until its KV is back (serial).
+    return [
+        Op(
+            name="kv_swap",
+            kind="host_transfer",
+            flops=0.0,
+            bytes=byts,
+            compute_rate=1e30,
+            memory_rate=ctx.rates.host_rate,
+            count=count,
+        )
+    ]
 
 
 class WeightOffload(Method):
@@ -235,5 +245,5 @@ class WeightOffload(Method):
         )
     }
 
-    def apply_plan(self, plan, model):
-        return replace(plan, weight_host_fraction=1.0 - self.resident_fraction, host_overlap=True)
+    def apply_extras(self, extras, model, plan):
+        return replace(extras, weight_host_fraction=1.0 - self.resident_fraction, host_overlap=True)

@@ -19,6 +19,7 @@ import numpy as np
 from roofline.simulator.kvplan import Tokens
 from roofline.simulator.methods.base_method import KV_SELECTION, Method, Param
 from roofline.simulator.ops import Op
+from roofline.simulator.runplan import ExtraOp
 
 
 def _selects(g, budget) -> bool:
@@ -31,34 +32,34 @@ def _selects(g, budget) -> bool:
     return stored.off + stored.lim > budget
 
 
-def page_metadata_ops(
+def page_metadata_op(
     page_size: int, fraction: float, reuse_interval: int = 1, name: str = "quest_page_select"
 ):
     """Decode extra: read min/max key metadata of every page and score it for every query head."""
+    return ExtraOp(name, "decode", _page_select, (page_size, fraction, reuse_interval, name))
 
-    def build(ctx, m, count):
-        if ctx.shape.skip_selection:
-            return []
-        heads = ctx.shard.heads(m)
-        kv_heads = ctx.shard.kv_heads(m)
-        per_page = 1.0 / page_size / reuse_interval
-        elems = ctx.shape.batch * kv_heads * 2 * m.head_dim * fraction * per_page  # per token of L
-        flops = (
-            ctx.shape.batch * ctx.shape.queries * heads * 4 * m.head_dim * fraction * per_page
-        )  # q*min, q*max, max, sum
-        return [
-            Op(
-                name=name,
-                kind="attention_decode",
-                flops=Tokens().kv(flops),
-                bytes=Tokens().kv(elems * ctx.fmt.kb),
-                compute_rate=ctx.rates.vector_rate,
-                memory_rate=ctx.rates.mem_rate,
-                count=count,
-            )
-        ]
 
-    return build
+def _page_select(ctx, m, count, page_size, fraction, reuse_interval, name):
+    if ctx.shape.skip_selection:
+        return []
+    heads = ctx.shard.heads(m)
+    kv_heads = ctx.shard.kv_heads(m)
+    per_page = 1.0 / page_size / reuse_interval
+    elems = ctx.shape.batch * kv_heads * 2 * m.head_dim * fraction * per_page  # per token of L
+    flops = (
+        ctx.shape.batch * ctx.shape.queries * heads * 4 * m.head_dim * fraction * per_page
+    )  # q*min, q*max, max, sum
+    return [
+        Op(
+            name=name,
+            kind="attention_decode",
+            flops=Tokens().kv(flops),
+            bytes=Tokens().kv(elems * ctx.fmt.kb),
+            compute_rate=ctx.rates.vector_rate,
+            memory_rate=ctx.rates.mem_rate,
+            count=count,
+        )
+    ]
 
 
 class Quest(Method):
@@ -93,9 +94,7 @@ class Quest(Method):
             else g
             for g in plan.groups
         ]
-        extra = page_metadata_ops(self.page_size, 1.0)
-        return replace(
-            plan.with_groups(groups),
-            extra_decode=plan.extra_decode + (extra,),
-            dense_first_layers=self.dense_layers,
-        )
+        return replace(plan.with_groups(groups), dense_first_layers=self.dense_layers)
+
+    def apply_extras(self, extras, model, plan):
+        return extras.add(page_metadata_op(self.page_size, 1.0))

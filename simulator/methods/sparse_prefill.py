@@ -21,6 +21,7 @@ from dataclasses import replace
 
 from roofline.simulator.methods.base_method import PREFILL, Method, Param
 from roofline.simulator.ops import Op
+from roofline.simulator.runplan import ExtraOp
 
 LAST_Q = 64  # vertical-slash: queries used to estimate the pattern (MInference §3.2)
 POOL = 64  # block-sparse: pooling block
@@ -28,6 +29,30 @@ POOL = 64  # block-sparse: pooling block
 
 def _with_density(plan, density):
     return plan.with_groups(replace(g, prefill_density=g.prefill_density * density) for g in plan.groups)
+
+
+def _minference_index(ctx, m, count, pattern):
+    """MInference's online index: vertical-slash scores the last LAST_Q queries against every key;
+    block-sparse scores mean-pooled blocks of POOL tokens against each other."""
+    heads = ctx.shard.heads(m)
+    if pattern == "vertical-slash":
+        flops = 2.0 * ctx.shape.batch * heads * LAST_Q * ctx.shape.prompt * m.qk_dim
+        byts = ctx.shape.batch * heads * LAST_Q * ctx.shape.prompt * 4.0
+    else:
+        blocks = ctx.shape.prompt / POOL
+        flops = 2.0 * ctx.shape.batch * heads * blocks * blocks / 2.0 * m.qk_dim
+        byts = ctx.shape.batch * heads * blocks * blocks / 2.0 * 4.0
+    return [
+        Op(
+            name="minference_index",
+            kind="attention_prefill",
+            flops=flops,
+            bytes=byts,
+            compute_rate=ctx.rates.attn_peak * 0.3,
+            memory_rate=ctx.rates.mem_rate,
+            count=count,
+        )
+    ]
 
 
 class MInference(Method):
@@ -54,33 +79,12 @@ class MInference(Method):
     }
 
     def apply_plan(self, plan, model):
-        pattern = self.pattern
+        return _with_density(plan, self.density)
 
-        def index(ctx, m, count):
-            heads = ctx.shard.heads(m)
-            if pattern == "a-shape":
-                return []
-            if pattern == "vertical-slash":
-                flops = 2.0 * ctx.shape.batch * heads * LAST_Q * ctx.shape.prompt * m.qk_dim
-                byts = ctx.shape.batch * heads * LAST_Q * ctx.shape.prompt * 4.0
-            else:
-                blocks = ctx.shape.prompt / POOL
-                flops = 2.0 * ctx.shape.batch * heads * blocks * blocks / 2.0 * m.qk_dim
-                byts = ctx.shape.batch * heads * blocks * blocks / 2.0 * 4.0
-            return [
-                Op(
-                    name="minference_index",
-                    kind="attention_prefill",
-                    flops=flops,
-                    bytes=byts,
-                    compute_rate=ctx.rates.attn_peak * 0.3,
-                    memory_rate=ctx.rates.mem_rate,
-                    count=count,
-                )
-            ]
-
-        plan = _with_density(plan, self.density)
-        return replace(plan, extra_prefill=plan.extra_prefill + (index,))
+    def apply_extras(self, extras, model, plan):
+        if self.pattern == "a-shape":  # a static pattern: no index to build
+            return extras
+        return extras.add(ExtraOp("minference_index", "prefill", _minference_index, (self.pattern,)))
 
 
 class BlockSparsePrefill(Method):

@@ -21,30 +21,32 @@ import numpy as np
 
 from roofline.simulator.methods.base_method import WORKLOAD, Method, Param
 from roofline.simulator.ops import Op
+from roofline.simulator.runplan import ExtraOp
 
 VISION_ENCODERS = {"aimv2-huge": (681e6, 4), "siglip-so400m": (400e6, 1), "qwen2.5-vl-vit": (675e6, 4)}
 COMPRESSORS = {"llmlingua-2": 560e6}
 
 
-def _encoder_op(name: str, params: float, tokens_of):
-    """A once-per-prefill op: a dense encoder forward over tokens_of(ctx) tokens (weights-read once)."""
+def _encoder_op(name: str, params: float, tokens_per_prompt_token: float) -> ExtraOp:
+    """A once-per-prefill op: a dense encoder forward over `tokens_per_prompt_token` tokens per
+    prompt token of the batch (weights read once)."""
+    return ExtraOp(name, "prefill_once", _encoder, (name, params, tokens_per_prompt_token))
 
-    def build(ctx):
-        n = tokens_of(ctx)
-        return [
-            Op(
-                name=name,
-                kind="encoder",
-                flops=2.0 * params * n,
-                bytes=params * ctx.fmt.wb + n * 4096 * ctx.fmt.ab,
-                compute_rate=ctx.rates.gemm_peak * 0.6,
-                memory_rate=ctx.rates.mem_rate,
-                count=1.0,
-                kernels=50.0,
-            )
-        ]
 
-    return build
+def _encoder(ctx, name, params, tokens_per_prompt_token):
+    n = ctx.shape.batch * ctx.shape.prompt * tokens_per_prompt_token
+    return [
+        Op(
+            name=name,
+            kind="encoder",
+            flops=2.0 * params * n,
+            bytes=params * ctx.fmt.wb + n * 4096 * ctx.fmt.ab,
+            compute_rate=ctx.rates.gemm_peak * 0.6,
+            memory_rate=ctx.rates.mem_rate,
+            count=1.0,
+            kernels=50.0,
+        )
+    ]
 
 
 def _shrink(wl, ratio):
@@ -73,10 +75,9 @@ class Glyph(Method):
     def apply_workload(self, wl, model):
         return _shrink(wl, self.compression_ratio)
 
-    def apply_plan(self, plan, model):
+    def apply_extras(self, extras, model, plan):
         params, merge = VISION_ENCODERS[self.vision_encoder]
-        op = _encoder_op("vision_encoder", params, lambda ctx: ctx.shape.batch * ctx.shape.prompt * merge)
-        return replace(plan, extra_prefill_once=plan.extra_prefill_once + (op,))
+        return extras.add(_encoder_op("vision_encoder", params, merge))
 
 
 class PromptCompression(Method):
@@ -94,14 +95,8 @@ class PromptCompression(Method):
     def apply_workload(self, wl, model):
         return _shrink(wl, self.ratio)
 
-    def apply_plan(self, plan, model):
-        ratio = self.ratio
-        op = _encoder_op(
-            "prompt_compressor",
-            COMPRESSORS[self.compressor],
-            lambda ctx: ctx.shape.batch * ctx.shape.prompt * ratio,
-        )
-        return replace(plan, extra_prefill_once=plan.extra_prefill_once + (op,))
+    def apply_extras(self, extras, model, plan):
+        return extras.add(_encoder_op("prompt_compressor", COMPRESSORS[self.compressor], self.ratio))
 
 
 class ChunkedAgent(Method):
@@ -124,7 +119,7 @@ class ChunkedAgent(Method):
         ),
     }
 
-    def apply_plan(self, plan, model):
+    def apply_extras(self, extras, model, plan):
         from roofline.simulator.agent import AgentCalls
 
-        return replace(plan, agent=AgentCalls(self.chunk_tokens, self.memory_tokens, self.parallel))
+        return replace(extras, agent=AgentCalls(self.chunk_tokens, self.memory_tokens, self.parallel))

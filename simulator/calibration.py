@@ -83,6 +83,7 @@ class Profile:
     kernel_overhead_s: float | None = None
     provenance: dict = field(default_factory=dict)
     links: dict = field(default_factory=dict)  # label -> LinkFit
+    fractions: dict = field(default_factory=dict)  # efficiency.FRACTIONS name -> measured fraction
 
     def link(self, labels: tuple):
         """The first measured link among `labels`, or None."""
@@ -159,6 +160,7 @@ def parse_profile(doc, source: str) -> Profile:
             points,
         )
     overhead = doc.get("kernel_overhead_s")
+    fractions = _parse_fractions(doc.get("fractions"), source)
     return Profile(
         str(doc["profile_id"]),
         str(doc["hardware"]),
@@ -166,4 +168,26 @@ def parse_profile(doc, source: str) -> Profile:
         None if overhead is None else _num(overhead, f"{source}: kernel_overhead_s"),
         dict(doc.get("provenance") or {}),
         _parse_links(doc.get("collectives"), source),
+        fractions,
     )
+
+
+def _parse_fractions(section, source: str) -> dict:
+    """`fractions: {score_kernel: 0.35, ...}`: measured fractions of peak of kernel families that
+    have no curve of their own (efficiency.FRACTIONS names them)."""
+    from roofline.simulator.efficiency import FRACTIONS
+
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise CalibrationError(f"{source}: fractions must map kernel families to fractions of peak")
+    out = {}
+    for name, value in section.items():
+        where = f"{source}: fractions.{name}"
+        if name not in FRACTIONS:
+            raise CalibrationError(f"{where}: unknown kernel family; valid: {', '.join(FRACTIONS)}")
+        value = _num(value, where)
+        if not 0 < value <= 1.2:
+            raise CalibrationError(f"{where}: a fraction of peak is in (0, 1.2], got {value}")
+        out[name] = value
+    return out

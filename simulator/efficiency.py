@@ -26,6 +26,17 @@ shared/reference/published_measurements.yaml, normalised by the same SKU's datas
   profile measures it: no causal FP8 curve is published, so this is an upper bound and a result
   that uses it says so (`FP8_ATTENTION_WARNING`).
 * Decode attention and elementwise ops stream from HBM at the HBM efficiency.
+* Kernels without a measured curve of their own have a named fraction of their format's peak
+  (`FRACTIONS`, overridable per GPU by a profile's `fractions:` section):
+  - `score_kernel` 0.3 — unfused attention-score kernels of methods (SnapKV's observation-window
+    vote, MInference's index): QK^T of a few queries against every key, softmax written to HBM.
+    Assumption: about half the fused FlashAttention plateau (0.6 of peak on A100 and H100, above),
+    as the scores round-trip HBM and the softmax runs outside the tensor cores.
+  - `linear_attention` 0.5 — lightning attention's blocked intra/inter-block products
+    (arXiv:2401.04658): tensor-core GEMMs of block size 256 with a recurrent state update between
+    blocks; assumption between the GEMM plateau (0.8) and FlashAttention-2 at short blocks (0.42 at
+    512 tokens, FA2 Fig. 5), until measured.
+  Method GEMMs of known shape (ShadowKV's low-rank keys, encoders) use the GEMM curve itself.
 * Kernel overhead: DEFAULT_KERNEL_OVERHEAD_S per kernel (launch + tail), an assumption until
   measured by `roofline calibrate`.
 
@@ -35,7 +46,7 @@ calibration profile (`simulator.calibration`) replaces a SKU's row with its meas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -66,6 +77,7 @@ GEMM_PLATEAU = {
     "h200": 788 / 989.4,
 }
 GEMM_PLATEAU_DEFAULT = 0.80
+FRACTIONS = {"score_kernel": 0.3, "linear_attention": 0.5}  # see the module docstring
 _H100_FP8 = np.array([274.1, 1011.3, 1216.9, 1290.1, 1377.3])
 _H200_FP8 = np.array([290.8, 1013.4, 1249.1, 1300.6, 1366.3])
 GEMM_SHAPE_8BIT = np.interp(
@@ -101,6 +113,7 @@ class EfficiencyTable:
     kernel_overhead_s: np.ndarray  # (H,)
     source: tuple  # per row: 'datasheet' or a profile id
     links: tuple = ()  # per row: (intra LinkFit or None, inter LinkFit or None) from a profile
+    fractions: dict = field(default_factory=dict)  # FRACTIONS name -> (H,) fraction of peak
 
 
 def eight_bit_gemm(hw, dtype: str) -> bool:
@@ -156,7 +169,11 @@ def build_table(
         else datasheet_row(hw, dtype, attention)
         for hw in hardware
     ]
+    fractions = {
+        name: np.array([_fraction(profiles.get(hw.name), name) for hw in hardware]) for name in FRACTIONS
+    }
     return EfficiencyTable(
+        fractions=fractions,
         hbm=np.array([r[0] for r in rows]),
         gemm=np.array([r[1] for r in rows]),
         attn=np.array([r[2] for r in rows]),
@@ -164,6 +181,12 @@ def build_table(
         source=tuple(r[4] for r in rows),
         links=tuple(_links(profiles.get(hw.name)) for hw in hardware),
     )
+
+
+def _fraction(profile, name: str) -> float:
+    """A profile's measured fraction for kernel family `name`, else the named default."""
+    measured = getattr(profile, "fractions", None) or {}
+    return measured.get(name, FRACTIONS[name])
 
 
 def _links(profile) -> tuple:

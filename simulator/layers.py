@@ -64,7 +64,7 @@ def _linear_attention_ops(ctx: OpInputs, m: LinearAttention, count) -> list:
             kind="linear_attention",
             flops=flops,
             bytes=byts,
-            compute_rate=ctx.rates.peak16 * 0.5,
+            compute_rate=ctx.rates.peak16 * ctx.rates.fraction("linear_attention"),
             memory_rate=ctx.rates.mem_rate,
             count=count,
             kernels=ctx.shape.passes,

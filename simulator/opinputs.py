@@ -114,6 +114,14 @@ class Rates:
     def vector_rate(self):
         return self.peak16 * VECTOR_FRACTION
 
+    def fraction(self, name: str):
+        """Each point's fraction of peak for a kernel family without a curve (efficiency.FRACTIONS)."""
+        return self.eff.fractions[name][self.row]
+
+    def gemm_rate(self, m, n, k):
+        """Attainable FLOP/s of an (m x k) @ (k x n) GEMM on the GEMM curve."""
+        return self.gemm_peak * gemm_efficiency(self.eff, self.gemm_offset, np.log2(np.maximum(m, 1.0)), n, k)
+
     @cached_property
     def gemm_offset(self):
         return row_offsets(self.eff.gemm, self.row)

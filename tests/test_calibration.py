@@ -163,3 +163,49 @@ def test_measured_collectives_replace_link_defaults(tmp_path):
     ar_inter = 2 * 1 * 30e-6 + 2 * 1 / 2 * (16384 / 8) / 40e9  # ring and tree coincide for 2 nodes
     comm16 = sum(o["time_s"] for o in op_table(res16, 0, "decode") if o["kind"] == "comm")
     assert comm16 == pytest.approx(2 * 80 * (2 * rs + ar_inter), rel=1e-9)
+
+
+def _snapkv_vote_time(tmp_path, fractions):
+    doc = {"profile_id": "a100-frac", "hardware": "a100-80gb-sxm", "curves": {}}
+    if fractions is not None:
+        doc["fractions"] = fractions
+    path = tmp_path / "frac.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    res = roofline.simulate(
+        {
+            "model": "llama-3.1-8b",
+            "hardware": "a100-80gb-sxm",
+            "calibration": str(path),
+            "methods": [{"name": "snapkv", "budget_tokens": 1024, "window_tokens": 4096}],
+            "workload": {"batch": 1, "prompt_tokens": 131072, "output_tokens": 2},
+        }
+    )
+    (vote,) = [o for o in op_table(res, 0, "prefill") if o["name"] == "snapkv_vote"]
+    return vote
+
+
+def test_a_profile_measures_the_named_fractions(tmp_path):
+    # SnapKV's vote (64.5 FLOP/byte) is compute bound on an A100 at the default 0.3 of its 312
+    # TFLOP/s (ridge 55 FLOP/byte) and at a measured 0.15: its time follows 1 / fraction.
+    default = _snapkv_vote_time(tmp_path, None)
+    measured = _snapkv_vote_time(tmp_path, {"score_kernel": 0.15})
+    assert default["bound"] == measured["bound"] == "compute"
+    overhead = 32 * 2e-6  # one launch per layer, unchanged
+    assert measured["time_s"] - overhead == pytest.approx((default["time_s"] - overhead) * 2.0, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "fractions, message",
+    [
+        ({"scoring": 0.5}, "unknown kernel family"),
+        ({"score_kernel": 0}, r"in \(0, 1\.2\]"),
+        ([0.3], "must map"),
+    ],
+)
+def test_bad_fractions_are_refused(tmp_path, fractions, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        yaml.safe_dump({"profile_id": "x", "hardware": "h100-sxm", "curves": {}, "fractions": fractions})
+    )
+    with pytest.raises(CalibrationError, match=message):
+        read_profile(path)

@@ -124,7 +124,7 @@ def _snap_vote(ctx, m, count, window_tokens):
             kind="attention_prefill",
             flops=flops,
             bytes=byts,
-            compute_rate=ctx.rates.attn_peak * 0.3,
+            compute_rate=ctx.rates.attn_peak * ctx.rates.fraction("score_kernel"),
             memory_rate=ctx.rates.mem_rate,
             count=count,
         )

@@ -61,7 +61,7 @@ def _shadow_decode(ctx, m, count, r, chunk, budget):
             kind="gemm",
             flops=rebuild_flops,
             bytes=rebuild_bytes,
-            compute_rate=ctx.rates.gemm_peak * 0.5,
+            compute_rate=ctx.rates.gemm_rate(budget, kv_dim, r),  # (budget x r) @ (r x kv_dim)
             memory_rate=ctx.rates.mem_rate,
             count=count,
         ),
@@ -91,7 +91,7 @@ def _shadow_prefill(ctx, m, count, r, chunk):
             kind="gemm",
             flops=svd_flops,
             bytes=ctx.shape.tokens * kv_dim * ctx.fmt.kb * 2,
-            compute_rate=ctx.rates.gemm_peak * 0.5,
+            compute_rate=ctx.rates.gemm_rate(ctx.shape.prompt, r, kv_dim),  # (P x kv_dim) @ (kv_dim x r)
             memory_rate=ctx.rates.mem_rate,
             count=count,
         ),

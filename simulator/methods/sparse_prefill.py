@@ -48,7 +48,7 @@ def _minference_index(ctx, m, count, pattern):
             kind="attention_prefill",
             flops=flops,
             bytes=byts,
-            compute_rate=ctx.rates.attn_peak * 0.3,
+            compute_rate=ctx.rates.attn_peak * ctx.rates.fraction("score_kernel"),
             memory_rate=ctx.rates.mem_rate,
             count=count,
         )

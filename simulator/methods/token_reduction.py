@@ -7,10 +7,12 @@
 * prompt_compression (LLMLingua-2, Pan et al., arXiv:2403.12968): a token classifier drops tokens to
   keep 1/`ratio` of the prompt; its forward costs 2 x compressor parameters FLOPs per input token.
 
-Encoder sizes (parameters, patches merged per visual token): SigLIP-So400m (arXiv:2303.15343,
-~400M), AIMv2-Huge (arXiv:2411.14402, 681M; the ViT initialisation of GLM-4.1V, Glyph's base),
-the Qwen2.5-VL ViT (arXiv:2502.13923, 675M); XLM-RoBERTa-large (arXiv:1911.02116, 560M) for
-LLMLingua-2.
+Encoder sizes (parameters, patches merged per visual token, width): SigLIP-So400m (arXiv:2303.15343
+and arXiv:2305.13035, ~400M, width 1152), AIMv2-Huge (arXiv:2411.14402, 681M, width 1536; the ViT
+initialisation of GLM-4.1V, Glyph's base), the Qwen2.5-VL ViT (arXiv:2502.13923, 675M, width 1280);
+XLM-RoBERTa-large (arXiv:1911.02116, 560M, width 1024) for LLMLingua-2. The encoder's GEMMs run at
+the GEMM curve's efficiency for its width (tokens x 4 width x width, the MLP's up projection) and
+its activations are width wide.
 """
 
 from __future__ import annotations
@@ -23,25 +25,29 @@ from roofline.simulator.methods.base_method import WORKLOAD, Method, Param
 from roofline.simulator.ops import Op
 from roofline.simulator.runplan import ExtraOp
 
-VISION_ENCODERS = {"aimv2-huge": (681e6, 4), "siglip-so400m": (400e6, 1), "qwen2.5-vl-vit": (675e6, 4)}
-COMPRESSORS = {"llmlingua-2": 560e6}
+VISION_ENCODERS = {  # parameters, patches merged per visual token, width
+    "aimv2-huge": (681e6, 4, 1536),
+    "siglip-so400m": (400e6, 1, 1152),
+    "qwen2.5-vl-vit": (675e6, 4, 1280),
+}
+COMPRESSORS = {"llmlingua-2": (560e6, 1024)}  # parameters, width
 
 
-def _encoder_op(name: str, params: float, tokens_per_prompt_token: float) -> ExtraOp:
+def _encoder_op(name: str, params: float, width: int, tokens_per_prompt_token: float) -> ExtraOp:
     """A once-per-prefill op: a dense encoder forward over `tokens_per_prompt_token` tokens per
     prompt token of the batch (weights read once)."""
-    return ExtraOp(name, "prefill_once", _encoder, (name, params, tokens_per_prompt_token))
+    return ExtraOp(name, "prefill_once", _encoder, (name, params, width, tokens_per_prompt_token))
 
 
-def _encoder(ctx, name, params, tokens_per_prompt_token):
+def _encoder(ctx, name, params, width, tokens_per_prompt_token):
     n = ctx.shape.batch * ctx.shape.prompt * tokens_per_prompt_token
     return [
         Op(
             name=name,
             kind="encoder",
             flops=2.0 * params * n,
-            bytes=params * ctx.fmt.wb + n * 4096 * ctx.fmt.ab,
-            compute_rate=ctx.rates.gemm_peak * 0.6,
+            bytes=params * ctx.fmt.wb + n * width * ctx.fmt.ab,
+            compute_rate=ctx.rates.gemm_rate(n, 4 * width, width),
             memory_rate=ctx.rates.mem_rate,
             count=1.0,
             kernels=50.0,
@@ -76,8 +82,8 @@ class Glyph(Method):
         return _shrink(wl, self.compression_ratio)
 
     def apply_extras(self, extras, model, plan):
-        params, merge = VISION_ENCODERS[self.vision_encoder]
-        return extras.add(_encoder_op("vision_encoder", params, merge))
+        params, merge, width = VISION_ENCODERS[self.vision_encoder]
+        return extras.add(_encoder_op("vision_encoder", params, width, merge))
 
 
 class PromptCompression(Method):
@@ -96,7 +102,8 @@ class PromptCompression(Method):
         return _shrink(wl, self.ratio)
 
     def apply_extras(self, extras, model, plan):
-        return extras.add(_encoder_op("prompt_compressor", COMPRESSORS[self.compressor], self.ratio))
+        params, width = COMPRESSORS[self.compressor]
+        return extras.add(_encoder_op("prompt_compressor", params, width, self.ratio))
 
 
 class ChunkedAgent(Method):

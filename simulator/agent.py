@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from roofline.simulator import economics
+from roofline.simulator.columns import MEMORY_KEYS, MemoryColumns, PointColumns
 from roofline.simulator.phases import PhaseTotals, scaled, tagged
 
 
@@ -84,38 +85,44 @@ def evaluate_agent(
 
     prefill = _combine_phase(
         [
-            (call["prefill"], repeats, "agent_call"),
-            (call["decode"], repeats * (mem - 1.0), "agent_call_decode"),
-            (final["prefill"], 1.0, ""),
+            (call.prefill, repeats, "agent_call"),
+            (call.decode, repeats * (mem - 1.0), "agent_call_decode"),
+            (final.prefill, 1.0, ""),
         ],
         totals,
     )
     ttft = prefill.time_s
-    out = dict(final)
-    out["prefill"] = prefill
-    out["ttft_s"] = ttft
-    out.update(
-        economics.point_metrics(
-            wl.batch,
-            wl.prompt,
-            wl.output,
-            ttft,
-            final["tpot_s"],
-            layout.gpus,
-            price,
-            hw.col("tdp_w"),
-            prefill.utilisation,
-            final["decode"].utilisation,
-        )
+    metrics = economics.point_metrics(
+        wl.batch,
+        wl.prompt,
+        wl.output,
+        ttft,
+        final.tpot_s,
+        layout.gpus,
+        price,
+        hw.col("tdp_w"),
+        prefill.utilisation,
+        final.decode.utilisation,
     )
-    call_bigger = call["memory"]["total_bytes"] > final["memory"]["total_bytes"]
-    out["memory"] = {
-        key: np.where(call_bigger, call["memory"][key], final["memory"][key]) for key in final["memory"]
-    }
-    out["fits"] = call["fits"] & final["fits"]
-    out["max_batch"] = np.minimum(final["max_batch"], call["max_batch"] // (k if agent.parallel else 1.0))
-    # Memory no longer grows with the input: each call sees one chunk (unlimited when sequential).
-    out["max_context_tokens"] = (
-        np.where(call["fits"], np.inf, 0.0) if not agent.parallel else final["max_context_tokens"]
+    call_bigger = call.memory.total_bytes > final.memory.total_bytes
+    memory = MemoryColumns(
+        **{
+            key: np.where(call_bigger, getattr(call.memory, key), getattr(final.memory, key))
+            for key in MEMORY_KEYS
+        }
     )
-    return out
+    return PointColumns.build(
+        metrics,
+        ttft_s=ttft,
+        tpot_s=final.tpot_s,
+        prefill=prefill,
+        decode=final.decode,
+        memory=memory,
+        fits=call.fits & final.fits,
+        max_batch=np.minimum(final.max_batch, call.max_batch // (k if agent.parallel else 1.0)),
+        # Memory no longer grows with the input: each call sees one chunk (unlimited when sequential).
+        max_context_tokens=np.where(call.fits, np.inf, 0.0)
+        if not agent.parallel
+        else final.max_context_tokens,
+        batch_per_replica=final.batch_per_replica,
+    )

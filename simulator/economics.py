@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from roofline.simulator.columns import CostColumns, EnergyColumns, Throughput
+
 STATIC_POWER_FRACTION = 0.3
 
 
@@ -42,18 +44,18 @@ def point_metrics(
         prompt_rate = batch * prompt / ttft
         decode_rate = batch / tpot
     usd_per_hour = usd_per_gpu_hour * gpus
-    return {
-        "e2e_s": e2e,
-        "decode_tokens_per_s": decode_rate,
-        "throughput_tokens_per_s_per_gpu": out_rate / gpus,
-        "cost": {
-            "usd_per_hour": usd_per_hour,
-            "usd_per_million_output_tokens": usd_per_million_tokens(usd_per_hour, out_rate),
-            "usd_per_million_prompt_tokens": usd_per_million_tokens(usd_per_hour, prompt_rate),
-        },
-        "energy": {
-            "joules_per_output_token": joules_per_output_token(
+    return Throughput(
+        e2e_s=e2e,
+        decode_tokens_per_s=decode_rate,
+        throughput_tokens_per_s_per_gpu=out_rate / gpus,
+        cost=CostColumns(
+            usd_per_hour=usd_per_hour,
+            usd_per_million_output_tokens=usd_per_million_tokens(usd_per_hour, out_rate),
+            usd_per_million_prompt_tokens=usd_per_million_tokens(usd_per_hour, prompt_rate),
+        ),
+        energy=EnergyColumns(
+            joules_per_output_token=joules_per_output_token(
                 gpus, tdp_w, ttft, util_prefill, (output - 1.0) * tpot, util_decode, batch * output
             ),
-        },
-    }
+        ),
+    )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from roofline.simulator import economics
+from roofline.simulator.columns import MemoryColumns, PointColumns
 from roofline.simulator.decode_loop import SpecLevel, draft_models, level_ops
 from roofline.simulator.efficiency import EfficiencyTable
 from roofline.simulator.forward import forward_ops, resolve
@@ -97,7 +98,7 @@ def evaluate(
     loop: SpecLevel | None = None,
     fabric=None,
     host_capacity=None,
-) -> dict:
+) -> PointColumns:
     """All result columns for the points of one structural group under a KV plan and, with
     speculative decoding, a draft/verify decode loop. `host_capacity`: host memory per GPU in
     bytes over the points (None: each hardware row's `host_memory_bytes`)."""
@@ -243,30 +244,31 @@ def evaluate(
         prefill.utilisation,
         decode.utilisation,
     )
-    return {
-        "ttft_s": ttft,
-        "tpot_s": tpot,
-        "prefill": prefill,
-        "decode": decode,
-        "memory": {
-            "weights_bytes": weights,
-            "kv_cache_bytes": kv_bytes,
-            "activation_bytes": act_bytes,
-            "overhead_bytes": np.full(np.shape(P), float(overhead_bytes))
-            if np.ndim(overhead_bytes) == 0
-            else overhead_bytes,
-            "total_bytes": total,
-            "capacity_bytes": capacity,
-            "host_bytes": host_total,
-            "host_capacity_bytes": host_capacity,
-            "kv_cache_final_bytes": kv_final,
-        },
-        "fits": (total <= capacity) & (host_total <= host_capacity),
-        "max_batch": mb,
-        "max_context_tokens": mc,
-        "batch_per_replica": b,
-        **metrics,
-    }
+    memory = MemoryColumns(
+        weights_bytes=weights,
+        kv_cache_bytes=kv_bytes,
+        activation_bytes=act_bytes,
+        overhead_bytes=np.full(np.shape(P), float(overhead_bytes))
+        if np.ndim(overhead_bytes) == 0
+        else overhead_bytes,
+        total_bytes=total,
+        capacity_bytes=capacity,
+        kv_cache_final_bytes=kv_final,
+        host_bytes=host_total,
+        host_capacity_bytes=host_capacity,
+    )
+    return PointColumns.build(
+        metrics,
+        ttft_s=ttft,
+        tpot_s=tpot,
+        prefill=prefill,
+        decode=decode,
+        memory=memory,
+        fits=(total <= capacity) & (host_total <= host_capacity),
+        max_batch=mb,
+        max_context_tokens=mc,
+        batch_per_replica=b,
+    )
 
 
 __all__ = ["Layout", "Dtypes", "Workload", "HardwareColumns", "evaluate", "BOUND_NAMES"]

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import math
 
+from roofline.simulator.columns import COST_KEYS, MEMORY_KEYS
 from roofline.simulator.layout import Layout
 from roofline.simulator.ops import BOUND_NAMES
 from roofline.simulator.units import GIB
 
 PHASE_KEYS = ("time_s", "flops", "bytes", "mfu", "mbu")
-MEMORY_KEYS = (
-    "weights_bytes",
-    "kv_cache_bytes",  # peak over the run (SnapKV-style methods hold the whole prompt in prefill)
-    "activation_bytes",
-    "overhead_bytes",
-    "total_bytes",
-    "capacity_bytes",
-    "kv_cache_final_bytes",  # the cache after the last token
-    "host_bytes",  # host memory per GPU used by offloading methods: host-resident KV + offloaded weights
-    "host_capacity_bytes",  # host memory per GPU (hardware file, or runtime.host_memory_GiB)
-)
 
 
 def _f(x) -> float | None:
@@ -86,10 +76,7 @@ def record(result, i: int, versions: dict) -> dict:
         "max_context_tokens": int(c["max_context_tokens"][i])
         if math.isfinite(c["max_context_tokens"][i])
         else None,
-        "cost": {
-            k: _f(c[f"cost.{k}"][i])
-            for k in ("usd_per_hour", "usd_per_million_output_tokens", "usd_per_million_prompt_tokens")
-        },
+        "cost": {k: _f(c[f"cost.{k}"][i]) for k in COST_KEYS},
         "energy": {"joules_per_output_token": _f(c["energy.joules_per_output_token"][i])},
         "provenance": {
             "calibration": calib,
@@ -108,7 +95,7 @@ def op_table(result, i: int, phase: str) -> list:
     bytes, intensity, bound (of the longest contributor)."""
     group, pos = result.group_of(i)
     rows: dict = {}
-    for oc in group.columns[phase].ops:
+    for oc in getattr(group.columns, phase).ops:
         t, fl, by = (float(group.at(v, pos)) for v in (oc.time_s, oc.flops, oc.bytes))
         bound = BOUND_NAMES[int(group.at(oc.bound, pos))]
         key = (oc.name, oc.kind)

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from roofline.simulator.columns import flatten
 from roofline.simulator.efficiency import FP8_ATTENTION_WARNING, build_table
 from roofline.simulator.engine import Dtypes, HardwareColumns, Layout, Workload, evaluate
 from roofline.simulator.methods import apply_stack, stack_warnings
-from roofline.simulator.phases import PhaseTotals
 from roofline.simulator.units import GIB
 
 VECTOR_AXES = {
@@ -68,17 +68,6 @@ class SweepResult:
             if pos < g.points.size and g.points[pos] == i:
                 return g, int(pos)
         raise IndexError(i)
-
-
-def _flatten_columns(prefix: str, cols: dict, out: dict) -> None:
-    for key, value in cols.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, PhaseTotals):
-            value = value.columns()
-        if isinstance(value, dict):
-            _flatten_columns(name + ".", value, out)
-        else:
-            out[name] = value
 
 
 def _numeric(path: str, value) -> float:
@@ -154,7 +143,7 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
         for msg in stack_warnings(methods, model):
             result.warnings.append((msg, _mask(result, group, True)))
         flat: dict = {}
-        _flatten_columns("", cols, flat)
+        flatten("", cols, flat)
         for key, value in flat.items():
             if key not in full:
                 full[key] = np.zeros(shape, dtype=bool if np.asarray(value).dtype == bool else float)
@@ -207,7 +196,7 @@ def _group_warnings(result: SweepResult, group: Group, layout, dtypes, wl, profi
                     _mask(result, group, over),
                 )
             )
-        beyond = np.asarray(group.columns["max_context_tokens"]) > model.max_context_tokens
+        beyond = np.asarray(group.columns.max_context_tokens) > model.max_context_tokens
         if np.any(beyond):
             result.notes.append(
                 (

@@ -175,9 +175,13 @@ def sweep(scenario, overrides=()) -> dict:
 # The public surface the faces (dashboard, profilers) use besides simulate/load_scenario: the schema
 # and methods registry their controls are generated from, the planner, op tables, the count
 # functions measurements are reported with, and the model types the PyTorch reference builds from.
-# Faces import these from here (or from roofline.report), never from roofline.simulator.
+# Faces import these from here (or from roofline.report), never from roofline.simulator. The CLI
+# also reaches the registries (hardware, models), the did-you-mean helper and file writing here.
+from roofline.fileio import write_atomic  # noqa: E402, F401
+from roofline.models import list_models, zoo_index  # noqa: E402, F401
 from roofline.simulator.calibration import hill  # noqa: E402, F401
 from roofline.simulator.comm import COLLECTIVES, busbw_factor, latency_steps  # noqa: E402, F401
+from roofline.simulator.errors import did_you_mean  # noqa: E402, F401
 from roofline.simulator.flops import (  # noqa: E402, F401
     attention_flops,
     flash_kv_hbm_tokens,
@@ -193,13 +197,15 @@ from roofline.simulator.model import Attention, ModelArch, MoEFFN  # noqa: E402,
 from roofline.simulator.planner import enumerate_layouts, pareto_front  # noqa: E402, F401
 from roofline.simulator.results import op_table  # noqa: E402, F401
 from roofline.simulator.scenario import SCHEMA, SECTIONS, flatten  # noqa: E402, F401
-from roofline.simulator.units import GIB, dtype_bytes  # noqa: E402, F401
+from roofline.simulator.units import DTYPE_BYTES, GIB, dtype_bytes  # noqa: E402, F401
 
 FACE_API = [
     "hill", "COLLECTIVES", "busbw_factor", "latency_steps", "attention_flops", "flash_kv_hbm_tokens",
     "flash_query_block_rows", "matmul_flops", "prefill_pairs", "from_hf_config", "REGISTRY", "parse_methods",
     "REQUIRED", "SCALE_BYTES_PER_GROUP", "Attention", "ModelArch", "MoEFFN", "enumerate_layouts",
     "pareto_front", "op_table", "SCHEMA", "SECTIONS", "flatten", "GIB", "dtype_bytes", "CalibrationError",
+    "DTYPE_BYTES", "did_you_mean", "set_path", "read_scenario_file", "parse_override", "write_atomic",
+    "list_hardware", "load_hardware", "unknown_name_message", "list_models", "load_model", "zoo_index",
 ]  # fmt: skip
 
 __all__ = [

@@ -3,7 +3,6 @@ the tiny llama config, layer scaling, and --trace files (JSON and CSV) with know
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -15,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="roofline validate runs a torch model (pip install -e '.[test]')")
 
 import roofline  # noqa: E402  (after the importorskip)
-from roofline.cli import validate_cmd  # noqa: E402
+from roofline.cli.main import main  # noqa: E402
 from roofline.models import load_model  # noqa: E402
 from roofline.profilers.torch_model import Decoder, UnsupportedModel, apply_rope, built_groups  # noqa: E402
 from roofline.profilers.validate import scaled, sku_for_device  # noqa: E402
@@ -26,9 +25,8 @@ TINY = "tests/fixtures/tiny_llama_config.json"
 
 
 def cli(*argv):
-    parser = argparse.ArgumentParser(prog="roofline")
-    validate_cmd.add_parser(parser.add_subparsers(dest="command"))
-    return validate_cmd.run(parser.parse_args(["validate", *argv]))
+    """`roofline validate ARGV` as the command runs it: bad input is exit 2 with an `error:` line."""
+    return main(["validate", *argv])
 
 
 def check_summary(report):

@@ -48,8 +48,8 @@ def add_parser(sub) -> None:
 
 
 def _groups(text: str | None) -> list | None:
+    from roofline.api import ScenarioError
     from roofline.profilers.microbench import GROUPS
-    from roofline.simulator.scenario import ScenarioError
 
     if not text:
         return None
@@ -63,8 +63,7 @@ def _groups(text: str | None) -> list | None:
 
 
 def run(args) -> int:
-    from roofline.hwspecs import load_hardware
-    from roofline.simulator.scenario import ScenarioError
+    from roofline.api import ScenarioError, load_hardware
 
     groups = _groups(args.groups)
     if args.hardware:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 
 
 def add_parser(sub) -> None:
@@ -30,11 +29,8 @@ def add_parser(sub) -> None:
 def stacks_from(text: str, palette: list) -> list:
     """[(label, [method specs])] for each comma-separated stack (`roofline.report.stacks`); a method
     not in the palette runs with its defaults, so it must have no required parameter."""
+    from roofline.api import REGISTRY, REQUIRED, ScenarioError, did_you_mean
     from roofline.report.stacks import parse_stacks
-    from roofline.simulator.errors import did_you_mean
-    from roofline.simulator.methods import REGISTRY
-    from roofline.simulator.methods.base_method import REQUIRED
-    from roofline.simulator.scenario import ScenarioError
 
     def fill(name: str) -> tuple:
         missing = [k for k, p in REGISTRY[name].params.items() if p.default is REQUIRED]
@@ -57,14 +53,11 @@ def stacks_from(text: str, palette: list) -> list:
 
 
 def run(args) -> int:
-    from roofline.api import parse_override, read_scenario_file, simulate
-    from roofline.report.format import gib, si_time
-    from roofline.simulator.scenario import set_path
+    from roofline.api import ScenarioError, parse_override, read_scenario_file, set_path, simulate
+    from roofline.report.tables import compare_records, compare_table
 
     doc = read_scenario_file(args.scenario)
     if not isinstance(doc, dict):
-        from roofline.simulator.scenario import ScenarioError
-
         raise ScenarioError([f"{args.scenario}: a scenario must be a YAML mapping"])
     # Overrides edit the scenario first (a `--set methods=[...]` supplies the stacks' parameters);
     # then each stack replaces the methods, so the baseline is always the scenario without them.
@@ -78,60 +71,8 @@ def run(args) -> int:
         records = simulate(variant, name=args.scenario).records()
         for rec in records:
             rows.append((label, rec))
-    base = {json.dumps(r["point"], sort_keys=True): r for label, r in rows if label == "dense"}
     if args.format == "json":
-        out = []
-        for label, r in rows:
-            b = base[json.dumps(r["point"], sort_keys=True)]
-            out.append(
-                {
-                    "stack": label,
-                    "ttft_speedup": b["ttft_s"] / r["ttft_s"],
-                    "tpot_speedup": b["tpot_s"] / r["tpot_s"],
-                    **r,
-                }
-            )
-        print(json.dumps(out, indent=2))
+        print(json.dumps(compare_records(rows), indent=2))
         return 0
-    head = [
-        "stack",
-        "point",
-        "TTFT",
-        "x",
-        "TPOT",
-        "x",
-        "KV/GPU",
-        "mem/GPU",
-        "fits",
-        "max_batch",
-        "max_ctx",
-        "$/M out",
-    ]
-    table = []
-    for label, r in rows:
-        b = base[json.dumps(r["point"], sort_keys=True)]
-        mc = r["max_context_tokens"]
-        table.append(
-            [
-                label,
-                ",".join(f"{v}" for v in r["point"].values()) or "-",
-                si_time(r["ttft_s"]),
-                f"{b['ttft_s'] / r['ttft_s']:.2f}",
-                si_time(r["tpot_s"]),
-                f"{b['tpot_s'] / r['tpot_s']:.2f}",
-                gib(r["memory"]["kv_cache_bytes"]),
-                gib(r["memory"]["total_bytes"]),
-                "yes" if r["fits"] else "no",
-                str(r["max_batch"]),
-                "unlimited" if mc is None else str(mc),
-                f"{r['cost']['usd_per_million_output_tokens']:.4g}",
-            ]
-        )
-    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(head)]
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
-    for row in table:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
-    warnings = sorted({f"[{label}] {w}" for label, r in rows for w in r["provenance"]["warnings"]})
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stdout)
+    print(compare_table(rows))
     return 0

@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from roofline.simulator.scenario import ScenarioError
+    from roofline.api import ScenarioError
 
     if not 0 < args.port < 65536:
         raise ScenarioError([f"--port {args.port}: give 1..65535"])

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from roofline.simulator.errors import UserError
+    from roofline.api import UserError
 
     parser = build_parser()
     args = parser.parse_args(argv)

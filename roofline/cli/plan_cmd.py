@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 
 
 def add_parser(sub) -> None:
@@ -40,19 +39,25 @@ def add_parser(sub) -> None:
 
 
 def _problem(text: str):
-    from roofline.simulator.scenario import ScenarioError
+    from roofline.api import ScenarioError
 
     return ScenarioError([text])
 
 
 def run(args) -> int:
-    from roofline.api import load_scenario, read_scenario_file, simulate
-    from roofline.hwspecs import list_hardware, unknown_name_message
-    from roofline.models import load_model
-    from roofline.report.format import si_time
-    from roofline.simulator.model import MoEFFN
-    from roofline.simulator.planner import enumerate_layouts, pareto_front
-    from roofline.simulator.scenario import ScenarioError
+    from roofline.api import (
+        MoEFFN,
+        ScenarioError,
+        enumerate_layouts,
+        list_hardware,
+        load_model,
+        load_scenario,
+        pareto_front,
+        read_scenario_file,
+        simulate,
+        unknown_name_message,
+    )
+    from roofline.report.tables import plan_table
 
     if args.gpus_max < 1 or args.gpus_max > 4096:
         raise _problem(f"--gpus-max {args.gpus_max}: give 1..4096")
@@ -107,29 +112,7 @@ def run(args) -> int:
     print(
         f"{len(rows)} layouts x hardware evaluated, {sum(fits)} fit; {'all that fit' if args.all else 'Pareto front'} by $/M output tokens vs {args.latency}:"
     )
-    head = ["hardware", "gpus", "tp", "pp", "cp", "dp", "ep", "TTFT", "TPOT", "$/M out", "bound p/d", "SLA"]
-    table = []
-    for i in chosen:
-        layout, r = rows[i]
-        table.append(
-            [r["hardware"], str(r["gpus"])]
-            + [str(layout[k]) for k in ("tp", "pp", "cp", "dp", "ep")]
-            + [
-                si_time(r["ttft_s"]),
-                si_time(r["tpot_s"]),
-                f"{cost[i]:.4g}",
-                f"{r['prefill']['bound']}/{r['decode']['bound']}",
-                "meets" if meets[i] else "-",
-            ]
-        )
-    widths = (
-        [max(len(h), *(len(row[j]) for row in table)) for j, h in enumerate(head)]
-        if table
-        else [len(h) for h in head]
-    )
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
-    for row in table:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    print(plan_table([rows[i] for i in chosen], [cost[i] for i in chosen], [meets[i] for i in chosen]))
     if (args.ttft_max or args.tpot_max) and not any(meets):
-        print("no layout meets the SLA within the GPU budget", file=sys.stdout)
+        print("no layout meets the SLA within the GPU budget")
     return 0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import sys
 
-from roofline.simulator.scenario import SCHEMA
+from roofline.report.catalog import scenario_fields
 
 
 def add_parser(sub) -> None:
-    fields = "\n".join(f"  {path:<32} {spec.help}" for path, spec in SCHEMA.items())
+    fields = scenario_fields()
     p = sub.add_parser(
         "simulate",
         help="simulate a scenario YAML (TTFT, TPOT, memory, cost, bounds)",
@@ -42,12 +42,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from roofline.api import simulate
-    from roofline.fileio import write_atomic
-    from roofline.hwspecs import load_hardware
+    from roofline.api import ScenarioError, load_hardware, op_table, simulate, write_atomic
     from roofline.report.tables import single_table, sweep_table, to_csv
-    from roofline.simulator.results import op_table
-    from roofline.simulator.scenario import ScenarioError
 
     result = simulate(args.scenario, args.overrides)
     if not 0 <= args.point < result.n:

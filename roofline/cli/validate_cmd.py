@@ -80,14 +80,18 @@ def _int_list(text: str, flag: str) -> list:
     return sorted(set(values))
 
 
-def _error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
+def _error(message: str):
+    """Bad input: `roofline`'s main prints it as `error: ...` and exits 2."""
+    from roofline.api import ScenarioError
+
+    return ScenarioError([message])
 
 
 def _finish(report: dict, out_dir) -> int:
     from roofline.profilers.validate_report import render_text, write_report
 
+    for problem in report["problems"]:
+        print(f"warning: {problem}", file=sys.stderr)
     print(render_text(report))
     json_path, md_path = write_report(report, out_dir)
     print(f"wrote {json_path} and {md_path}", file=sys.stderr)
@@ -96,37 +100,31 @@ def _finish(report: dict, out_dir) -> int:
 
 def run(args) -> int:
     if args.trace:
-        from roofline.profilers.validate_trace import TraceError, validate_trace
+        from roofline.profilers.validate_trace import validate_trace
 
         defaults = {"model": args.model, "hardware": args.hardware, "calibration": args.calibration}
-        try:
-            report = validate_trace(args.trace, defaults)
-        except TraceError as exc:
-            return _error(str(exc))
-        for problem in report["problems"]:
-            print(f"warning: {problem}", file=sys.stderr)
-        return _finish(report, args.out)
+        return _finish(validate_trace(args.trace, defaults), args.out)  # a TraceError is a UserError
 
     try:
         import torch
     except ImportError:
-        return _error(
+        raise _error(
             "roofline validate needs torch to run a model (pip install -e '.[profile]'); --trace does not"
-        )
-    from roofline.hwspecs import list_hardware, unknown_name_message
+        ) from None
+    from roofline.api import list_hardware, unknown_name_message
     from roofline.profilers.validate import Settings, device_name, run_validation, sku_for_device
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        return _error(f"--device cuda: no CUDA device visible to torch {torch.__version__}; use --device cpu")
+        raise _error(f"--device cuda: no CUDA device visible to torch {torch.__version__}; use --device cpu")
     try:
         contexts = _int_list(args.contexts or DEFAULT_CONTEXTS[device], "--contexts")
         batches = _int_list(args.batches or DEFAULT_BATCHES[device], "--batches")
     except ValueError as exc:
-        return _error(str(exc))
+        raise _error(str(exc)) from None
     hardware, notes = args.hardware, []
     if hardware is None and device == "cpu":
-        return _error(
+        raise _error(
             "--device cpu has no hwspecs SKU to simulate: pass --hardware NAME (e.g. h100-sxm). CPU timings "
             "only exercise the validation pipeline; they say nothing about the simulator's accuracy"
         )
@@ -134,18 +132,18 @@ def run(args) -> int:
         name = device_name(torch.device("cuda"))
         hardware = sku_for_device(name)
         if hardware is None:
-            return _error(
+            raise _error(
                 f"no hwspecs SKU known for GPU {name!r}: pass --hardware ({', '.join(list_hardware())})"
             )
         notes.append(f"hardware {hardware} mapped from the device name {name!r}")
     elif hardware not in list_hardware():
-        return _error(unknown_name_message("hardware", hardware, list_hardware()))
+        raise _error(unknown_name_message("hardware", hardware, list_hardware()))
 
-    from roofline.models import load_model
+    from roofline.api import load_model
 
     arch = load_model(args.model or DEFAULT_MODEL)
     if args.layers is not None and not 1 <= args.layers <= arch.num_layers:
-        return _error(
+        raise _error(
             f"--layers {args.layers}: {arch.name} has {arch.num_layers} layers (valid: 1..{arch.num_layers})"
         )
     settings = Settings(
@@ -159,7 +157,4 @@ def run(args) -> int:
         kernels=not args.no_kernels,
         notes=notes,
     )
-    report = run_validation(settings)
-    for problem in report["problems"]:
-        print(f"warning: {problem}", file=sys.stderr)
-    return _finish(report, args.out)
+    return _finish(run_validation(settings), args.out)

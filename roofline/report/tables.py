@@ -1,10 +1,11 @@
-"""Human-readable tables and CSV of simulation result records, for `roofline simulate` and the other
-faces (SI values scaled for display only, by `report.format`)."""
+"""Human-readable tables and CSV of simulation result records, for `roofline simulate`, `compare`
+and `plan` and the other faces (SI values scaled for display only, by `report.format`)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 
 from roofline.report.format import gib, si_count, si_time
 
@@ -109,6 +110,17 @@ def single_table(rec: dict, prefill_ops: list, decode_ops: list, top: int = 8) -
     return "\n".join(lines)
 
 
+def columns(head: list, rows: list) -> list:
+    """Lines of a text table: each column left-aligned to its widest cell, two spaces apart."""
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(head)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    return out + ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+
+
+def _max_ctx(r: dict) -> str:
+    return "unlimited" if r["max_context_tokens"] is None else str(r["max_context_tokens"])
+
+
 _SHORT = {"compute": "compute", "memory": "memory", "communication": "comm", "host-link": "host"}
 
 
@@ -141,15 +153,92 @@ def sweep_table(records: list) -> str:
                 *([gib(r["memory"]["host_bytes"])] if host else []),
                 "yes" if r["fits"] else "no",
                 str(r["max_batch"]),
-                "unlimited" if r["max_context_tokens"] is None else str(r["max_context_tokens"]),
+                _max_ctx(r),
                 f"{r['cost']['usd_per_million_output_tokens']:.4g}",
                 f"{_SHORT[r['prefill']['bound']]}/{_SHORT[r['decode']['bound']]}",
             ]
         )
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
-    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    out = columns(head, rows)
     warnings = sorted({w for r in records for w in r["provenance"]["warnings"]})
     out += [f"warning: {w}" for w in warnings]
     out += [f"note: {n}" for n in sorted({n for r in records for n in r["provenance"]["notes"]})]
     return "\n".join(out)
+
+
+def _point_key(rec: dict) -> str:
+    return json.dumps(rec["point"], sort_keys=True)
+
+
+def compare_records(rows: list) -> list:
+    """[(label, record)] of method stacks (the dense baseline's label is 'dense') -> JSON records
+    with the stack and its TTFT/TPOT speedups over dense at the same sweep point."""
+    base = {_point_key(r): r for label, r in rows if label == "dense"}
+    out = []
+    for label, r in rows:
+        b = base[_point_key(r)]
+        out.append(
+            {
+                "stack": label,
+                "ttft_speedup": b["ttft_s"] / r["ttft_s"],
+                "tpot_speedup": b["tpot_s"] / r["tpot_s"],
+                **r,
+            }
+        )
+    return out
+
+
+def compare_table(rows: list) -> str:
+    """`roofline compare`'s table of [(label, record)]: each stack's latency with its speedup over
+    dense, memory, fit, max batch/context and cost, then the stacks' warnings."""
+    head = [
+        "stack",
+        "point",
+        "TTFT",
+        "x",
+        "TPOT",
+        "x",
+        "KV/GPU",
+        "mem/GPU",
+        "fits",
+        "max_batch",
+        "max_ctx",
+        "$/M out",
+    ]
+    table = [
+        [
+            c["stack"],
+            ",".join(f"{v}" for v in c["point"].values()) or "-",
+            si_time(c["ttft_s"]),
+            f"{c['ttft_speedup']:.2f}",
+            si_time(c["tpot_s"]),
+            f"{c['tpot_speedup']:.2f}",
+            gib(c["memory"]["kv_cache_bytes"]),
+            gib(c["memory"]["total_bytes"]),
+            "yes" if c["fits"] else "no",
+            str(c["max_batch"]),
+            _max_ctx(c),
+            f"{c['cost']['usd_per_million_output_tokens']:.4g}",
+        ]
+        for c in compare_records(rows)
+    ]
+    warnings = sorted({f"[{label}] {w}" for label, r in rows for w in r["provenance"]["warnings"]})
+    return "\n".join(columns(head, table) + [f"warning: {w}" for w in warnings])
+
+
+def plan_table(rows: list, cost: list, meets: list) -> str:
+    """`roofline plan`'s table of [(layout, record)] with each row's $ per million output tokens
+    and whether it meets the SLA."""
+    head = ["hardware", "gpus", "tp", "pp", "cp", "dp", "ep", "TTFT", "TPOT", "$/M out", "bound p/d", "SLA"]
+    table = [
+        [r["hardware"], str(r["gpus"])]
+        + [str(layout[k]) for k in ("tp", "pp", "cp", "dp", "ep")]
+        + [
+            si_time(r["ttft_s"]),
+            si_time(r["tpot_s"]),
+            f"{c:.4g}",
+            f"{r['prefill']['bound']}/{r['decode']['bound']}",
+            "meets" if m else "-",
+        ]
+        for (layout, r), c, m in zip(rows, cost, meets)
+    ]
+    return "\n".join(columns(head, table))

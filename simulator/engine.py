@@ -104,24 +104,8 @@ def evaluate(
     bytes over the points (None: each hardware row's `host_memory_bytes`)."""
     kv, extras = split_plan(plan)
     if extras.agent is not None:
-        from roofline.simulator.agent import evaluate_agent
-
-        inner = StackPlan(kv, replace(extras, agent=None))
-        return evaluate_agent(
-            evaluate,
-            extras.agent,
-            model,
-            layout,
-            dtypes,
-            hw,
-            eff,
-            wl,
-            usd_per_gpu_hour,
-            overhead_bytes,
-            inner,
-            loop,
-            fabric,
-            host_capacity,
+        raise ValueError(
+            "a chunked-agent stack runs as several calls: sweep dispatches it to agent.evaluate_agent"
         )
     tp, pp, dp, cp = layout.tp, layout.pp, layout.dp, layout.cp
     gpus = layout.gpus

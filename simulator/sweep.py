@@ -12,10 +12,11 @@ flattened in C order (the last sweep axis varies fastest).
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from roofline.simulator.agent import evaluate_agent
 from roofline.simulator.columns import flatten
 from roofline.simulator.efficiency import FP8_ATTENTION_WARNING, build_table
 from roofline.simulator.engine import Dtypes, HardwareColumns, Layout, Workload, evaluate
@@ -135,7 +136,12 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
         overhead = col("runtime.overhead_GiB") * GIB
         host = col("runtime.host_memory_GiB") * GIB  # nan: the hardware file's value
         host = np.where(np.isnan(host), np.array([h.host_memory_bytes for h in hardware])[hw_row], host)
-        cols = evaluate(model, layout, dtypes, hw_cols, eff, wl, price, overhead, plan, loop, fabric, host)
+        args = (model, layout, dtypes, hw_cols, eff, wl, price, overhead)
+        if plan.extras.agent is not None:  # the input processed as several model calls
+            inner = replace(plan, extras=replace(plan.extras, agent=None))
+            cols = evaluate_agent(evaluate, plan.extras.agent, *args, inner, loop, fabric, host)
+        else:
+            cols = evaluate(*args, plan, loop, fabric, host)
         group = Group(values, pts, sub_shape, cols, model, hardware, hw_row, eff.source)
         result.groups.append(group)
         _group_warnings(result, group, layout, dtypes, wl, profiles)

@@ -36,6 +36,11 @@ class Dtypes:
     weight_bytes: float | None = None  # bytes per weight incl. quantisation scales (None: the dtype's)
     attention: str = "auto"  # the attention kernel's compute format; auto: see `attention_compute`
 
+    @classmethod
+    def from_values(cls, values: dict) -> Dtypes:
+        """The `dtype.*` fields of a scenario's values (the schema names the fields)."""
+        return cls(**{path.split(".", 1)[1]: v for path, v in values.items() if path.startswith("dtype.")})
+
     @property
     def attention_compute(self) -> str:
         """The format attention computes in. Attention is its own kernel: W8A8 or FP8 GEMMs leave it

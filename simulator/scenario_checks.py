@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from roofline.simulator.methods import model_problems, referenced_models
 from roofline.simulator.model import ModelConfigError, MoEFFN
+from roofline.simulator.opinputs import per_rank
 
 
 def _swept(scenario, path: str) -> list:
@@ -56,7 +57,7 @@ def _layout_problems(scenario, get_model, where: str) -> list:
                 )
         for cp in _swept(scenario, "parallelism.cp"):
             for tp in _swept(scenario, "parallelism.tp"):
-                if cp > 1 and "ulysses" in variants and any((h // max(tp, 1)) % cp for h in heads):
+                if cp > 1 and "ulysses" in variants and any(per_rank(h, max(tp, 1)) % cp for h in heads):
                     problems.append(
                         f"{where}: parallelism.cp: ulysses shards attention heads, but {name}'s {heads[0]} heads "
                         f"over tp={tp} do not split into cp={cp}; use pass-kv or pass-q"

@@ -130,7 +130,7 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
         price = np.where(np.isnan(price), np.array([h.usd_per_gpu_hour for h in hardware])[hw_row], price)
         layout = Layout.from_values(values)
         fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
-        model, wl, dtypes, plan, loop = apply_stack(methods, model, wl, _dtypes(values), get_model)
+        model, wl, dtypes, plan, loop = apply_stack(methods, model, wl, Dtypes.from_values(values), get_model)
         eff = build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute)
         hw_cols = HardwareColumns.gather(hardware, hw_row)
         overhead = col("runtime.overhead_GiB") * GIB
@@ -178,15 +178,6 @@ def _workload(col) -> Workload:
         output=col("workload.output_tokens"),
         shared=col("workload.shared_prefix_tokens"),
         chunk=col("workload.prefill_chunk_tokens"),
-    )
-
-
-def _dtypes(values: dict) -> Dtypes:
-    return Dtypes(
-        values["dtype.weights"],
-        values["dtype.activations"],
-        values["dtype.kv"],
-        attention=values["dtype.attention"],
     )
 
 
@@ -270,7 +261,7 @@ def step_model(scenario, get_model, get_hardware, get_fabric=None, profiles=None
 
     hardware = [get_hardware(values["hardware"])]
     model, _, dtypes, plan, _ = apply_stack(
-        scenario.stack, get_model(values["model"]), _workload(col), _dtypes(values), get_model
+        scenario.stack, get_model(values["model"]), _workload(col), Dtypes.from_values(values), get_model
     )
     eff = build_table(hardware, profiles or {}, dtypes.activations, dtypes.attention_compute)
     hw_cols = HardwareColumns.gather(hardware, np.zeros((), dtype=np.intp))

@@ -124,3 +124,12 @@ def test_layout_gpus_is_the_product_of_the_degrees():
         "overlap",
         False,
     )
+
+
+def test_dtypes_come_from_the_schemas_dtype_fields():
+    from roofline.simulator.engine import Dtypes
+    from roofline.simulator.scenario import SCHEMA
+
+    values = {path: spec.default for path, spec in SCHEMA.items() if path.startswith("dtype.")}
+    assert Dtypes.from_values({**values, "model": "x"}) == Dtypes()
+    assert Dtypes.from_values({**values, "dtype.kv": "fp8"}).kv == "fp8"

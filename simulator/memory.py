@@ -197,10 +197,11 @@ def activation_terms(model: ModelArch, tp: int, ab: float, prompt, shared, chunk
     rd = activation_bytes_per_row(model, tp, ab, "decode")
     lg = logits_bytes_per_row(model, tp)
     chunked = chunk > 0
+    shape = np.broadcast_shapes(np.shape(prompt), np.shape(shared), np.shape(chunk))  # one shape for all
     return [
-        (np.where(chunked, rp * chunk, rp * shared), np.full(np.shape(prompt), lg)),
-        (np.zeros(np.shape(prompt)), np.where(chunked, 0.0, rp * (prompt - shared)) + lg),
-        (np.zeros(np.shape(prompt)), np.full(np.shape(prompt), rd + lg)),
+        (np.broadcast_to(np.where(chunked, rp * chunk, rp * shared), shape), np.full(shape, lg)),
+        (np.zeros(shape), np.broadcast_to(np.where(chunked, 0.0, rp * (prompt - shared)) + lg, shape)),
+        (np.zeros(shape), np.full(shape, rd + lg)),
     ]
 
 
@@ -233,6 +234,7 @@ def max_batch(room, kv: KVModel, C, P, S, acts, chunk=0.0, host_room=np.inf) -> 
 
 
 MAX_CONTEXT_SEARCH = 2.0**40  # ~1.1e12 tokens: beyond it the context is reported as unlimited
+_SEARCH_POINTS = 14  # grid points per search round besides the two interpolated ones
 
 
 def max_context(
@@ -252,9 +254,10 @@ def max_context(
     (`room`) and in host memory (`host_room`, for host-resident KV).
 
     Memory is non-decreasing in C (KV, and unchunked prefill activations for b (C - output - S)
-    rows), but budgets and windows make it piecewise with point-dependent breakpoints, so the
-    largest integer C is found by vectorised bisection (41 halvings of [output + S, 2^40]).
-    Infinite where memory stops growing with context (budgets, windows, recurrent layers).
+    rows), but budgets and windows make it piecewise linear with point-dependent breakpoints: the
+    largest integer C in [output + S, 2^40) is found by `largest_fitting`, a bracketing search
+    that solves the linear piece. Infinite where memory stops growing with context (budgets,
+    windows, recurrent layers).
     """
     rp = activation_bytes_per_row(model, tp, ab, "prefill") / cp
     rd = activation_bytes_per_row(model, tp, ab, "decode")
@@ -266,16 +269,76 @@ def max_context(
         end = kv.bytes(b, C, P, S) + np.maximum(act_prefill, b * (rd + lg))
         return np.maximum(end, kv.prefill_bytes(b, P, S, chunk) + act_prefill) if kv.holds_prompt else end
 
-    def fits(C):
-        return (needed(C) <= room) & (kv.host_bytes(b, C, C - output) <= host_room)
+    def usage(C):
+        return needed(C), kv.host_bytes(b, C, C - output)
 
     lo = output + np.maximum(S, 1.0)
     hi = np.full(np.broadcast(lo, room, b, host_room).shape, MAX_CONTEXT_SEARCH)
     lo = np.broadcast_to(lo, hi.shape).astype(float)
-    fits_lo = fits(lo)
-    unlimited = fits(hi)
+    return largest_fitting(usage, room, host_room, lo, hi)
+
+
+def largest_fitting(usage, room, host_room, lo, hi) -> np.ndarray:
+    """Per element, the largest integer C in [lo, hi) whose usage (GPU bytes, host bytes) =
+    usage(C), both non-decreasing in C, stays within (room, host_room): 0 where lo does not fit,
+    inf where hi fits.
+
+    The answer is the one a bisection of [lo, hi] over integers gives (the C that fits while C + 1
+    does not), found in a few vectorised rounds instead of 41: each round evaluates the usage at a
+    grid inside the bracket (geometric in the first round) and at the two integers around the
+    point where the straight line between the bracket's ends crosses the limit. Once a bracket
+    holds a single linear piece that point is exact, so piecewise-linear usages (the memory model)
+    settle in one to three rounds; the grid alone shrinks any bracket 15-fold per round. An lo
+    that is not an integer is left to the plain bisection, whose answer there depends on its path.
+    """
+
+    def evaluate(C):
+        gpu, host = usage(C)
+        return (gpu <= room) & (host <= host_room), gpu, host
+
+    ok_lo, gpu_lo, host_lo = evaluate(lo)
+    ok_hi, gpu_hi, host_hi = evaluate(hi)
+    shape = np.broadcast_shapes(np.shape(ok_lo), np.shape(ok_hi), np.shape(lo))
+    lo, hi = np.broadcast_to(lo, shape), np.broadcast_to(hi, shape)
+    open_ = ok_lo & ~ok_hi
+    if not np.all(lo[open_] == np.floor(lo[open_])):
+        return _bisect_largest(evaluate, lo, hi)
+    open_ &= hi - lo > 1
+    last = _SEARCH_POINTS + 1  # index of the last candidate
+    steps = np.arange(1, _SEARCH_POINTS + 1).reshape((-1,) + (1,) * len(shape)) / (_SEARCH_POINTS + 1)
+    grid = lo * (hi / lo) ** steps  # first round: geometric (contexts span orders of magnitude)
+    while np.any(open_):
+        span = hi - lo
+        est = np.minimum(
+            np.where(gpu_hi > room, lo + (room - gpu_lo) / (gpu_hi - gpu_lo) * span, hi),
+            np.where(host_hi > host_room, lo + (host_room - host_lo) / (host_hi - host_lo) * span, hi),
+        )
+        est = np.floor(np.where(np.isfinite(est), est, lo))
+        cand = np.concatenate([est[None], est[None] + 1.0, np.floor(grid)])
+        cand = np.sort(np.where(open_, np.clip(cand, lo, hi), lo), axis=0)
+        ok, gpu, host = evaluate(cand)
+        gpu, host = np.broadcast_to(gpu, cand.shape), np.broadcast_to(host, cand.shape)
+        n_ok = ok.sum(axis=0)  # the fitting candidates come first (usage non-decreasing)
+        below, above = (n_ok > 0)[None], (n_ok <= last)[None]
+        i_lo, i_hi = np.maximum(n_ok - 1, 0)[None], np.minimum(n_ok, last)[None]
+        lo, gpu_lo, host_lo = (
+            np.where(below, np.take_along_axis(v, i_lo, 0), old)[0]
+            for v, old in ((cand, lo), (gpu, gpu_lo), (host, host_lo))
+        )
+        hi, gpu_hi, host_hi = (
+            np.where(above, np.take_along_axis(v, i_hi, 0), old)[0]
+            for v, old in ((cand, hi), (gpu, gpu_hi), (host, host_hi))
+        )
+        open_ &= hi - lo > 1
+        grid = lo + (hi - lo) * steps
+    return np.where(ok_hi, np.inf, np.where(ok_lo, lo, 0.0))
+
+
+def _bisect_largest(evaluate, lo, hi) -> np.ndarray:
+    """`largest_fitting` by 41 halvings of [lo, hi] (enough for hi = 2^40)."""
+    ok_lo, ok_hi = evaluate(lo)[0], evaluate(hi)[0]
     for _ in range(41):
         mid = np.floor((lo + hi) / 2.0)
-        ok = fits(mid)
+        ok = evaluate(mid)[0]
         lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
-    return np.where(unlimited, np.inf, np.where(fits_lo, lo, 0.0))
+    return np.where(ok_hi, np.inf, np.where(ok_lo, lo, 0.0))

@@ -150,11 +150,12 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
             result.warnings.append((msg, _mask(result, group, True)))
         flat: dict = {}
         flatten("", cols, flat)
+        block = tuple(slice(chosen[d], chosen[d] + 1) if d in chosen else slice(None) for d in range(ndim))
         for key, value in flat.items():
-            if key not in full:
-                full[key] = np.zeros(shape, dtype=bool if np.asarray(value).dtype == bool else float)
-            target = full[key][index]
-            full[key][index] = np.broadcast_to(value, sub_shape).reshape(np.shape(target))
+            column = full.get(key)
+            if column is None:
+                column = full[key] = np.zeros(shape, dtype=bool if np.asarray(value).dtype == bool else float)
+            column[block] = value  # broadcast over the group's block of the grid
     result.columns = {k: v.reshape(n) for k, v in full.items()}
     return result
 

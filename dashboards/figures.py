@@ -2,7 +2,8 @@
 columns) and calibration data: plotly figures and the KPI list. No I/O, no Dash, no cost formulas.
 
 The roofline, time-by-op-kind and memory figures are the report layer's (`roofline.report.figures`),
-shared with `roofline simulate --plot`.
+shared with `roofline simulate --plot`. Every name or message that reaches a plotly label goes
+through the report layer's `plain()`, so a name with markup is shown literally, never parsed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from roofline.report.figures import (
     make_breakdown_figure,
     make_memory_figure,
     make_roofline_figure,
+    plain,
 )
 from roofline.report.format import GIB, si_time
 
@@ -66,7 +68,7 @@ def message_figure(text: str):
     """An empty figure that says why there is nothing to plot."""
     go = _go()
     fig = go.Figure()
-    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.add_annotation(text=plain(text), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     fig.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, height=260)
     return fig
 
@@ -83,15 +85,15 @@ def make_plan_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list
                 x=x,
                 y=np.minimum(hw.peak(activations), x * hw.memory_bandwidth),
                 mode="lines",
-                name=f"roofline ({activations})",
+                name=plain(f"roofline ({activations})"),
                 line={"color": "grey", "dash": "dot"},
             )
         )
     fig.update_layout(
         **COMPACT,
         title={
-            "text": f"Roofline: {rec['model']} on {hw.name}<br><sup>{hw.display_name}, "
-            f"ridge {hw.ridge_point:.0f} FLOP/byte</sup>",
+            "text": plain(f"Roofline: {rec['model']} on {hw.name}")
+            + f"<br><sup>{plain(hw.display_name)}, ridge {hw.ridge_point:.0f} FLOP/byte</sup>",
             "font": {"size": 14},
         },
         legend={"orientation": "h", "y": -0.25},
@@ -221,7 +223,7 @@ def make_curves_figure(curves: dict, prompt_tokens: int | None = None):
                     x=x,
                     y=np.asarray(cols[key], dtype=float) * scale,
                     mode="lines",
-                    name=label,
+                    name=plain(label),
                     legendgroup=label,
                     showlegend=row == 1,
                     line={"color": colour, "dash": dash},
@@ -248,7 +250,7 @@ def make_curves_figure(curves: dict, prompt_tokens: int | None = None):
     fig.update_yaxes(**log_axis(np.concatenate(ttft) if ttft else []), row=1, col=1)
     title = "TTFT, TPOT and memory over context length"
     if notes:
-        title += "<br><sup>" + "<br>".join(n[:160] for n in notes) + "</sup>"
+        title += "<br><sup>" + "<br>".join(plain(n[:160]) for n in notes) + "</sup>"
     fig.update_layout(
         title=title, height=720, margin={"l": 60, "r": 20, "t": 80, "b": 50}, uirevision="curves"
     )
@@ -288,7 +290,7 @@ def make_pareto_figure(rows: list, latency_key: str = "tpot_s", ttft_max=None, t
                     x=[r["record"][latency_key] * scale for r in pts],
                     y=[r["record"]["cost"]["usd_per_million_output_tokens"] for r in pts],
                     mode="markers",
-                    name=f"{stack} on {hw}",
+                    name=plain(f"{stack} on {hw}"),
                     marker={
                         "color": PALETTE[si % len(PALETTE)],
                         "size": 10,
@@ -297,7 +299,7 @@ def make_pareto_figure(rows: list, latency_key: str = "tpot_s", ttft_max=None, t
                         "line": {"width": 1, "color": PALETTE[si % len(PALETTE)]},
                     },
                     text=[
-                        f"{stack} | {hw} x{r['record']['gpus']} ({_layout_text(r['layout'])})<br>"
+                        plain(f"{stack} | {hw} x{r['record']['gpus']} ({_layout_text(r['layout'])})") + "<br>"
                         f"TTFT {si_time(r['record']['ttft_s'])}, TPOT {si_time(r['record']['tpot_s'])}, "
                         f"${r['record']['cost']['usd_per_million_output_tokens']:.4g}/M"
                         for r in pts
@@ -383,10 +385,12 @@ def make_fit_figure(curve: dict):
     positive = x[np.isfinite(x)]
     if positive.size and (positive > 0).all() and positive.max() / max(positive.min(), 1e-300) > 20:
         fig.update_xaxes(**log_axis(positive))
-    fig.update_xaxes(title_text=curve.get("x_label", "x"), row=2, col=1)
-    fig.update_yaxes(title_text=curve.get("y_label", "measured"), row=1, col=1)
+    fig.update_xaxes(title_text=plain(curve.get("x_label", "x")), row=2, col=1)
+    fig.update_yaxes(title_text=plain(curve.get("y_label", "measured")), row=1, col=1)
     fig.update_yaxes(title_text="residual (%)", row=2, col=1)
-    fig.update_layout(title=curve.get("title", ""), height=420, margin={"l": 60, "r": 20, "t": 50, "b": 50})
+    fig.update_layout(
+        title=plain(curve.get("title", "")), height=420, margin={"l": 60, "r": 20, "t": 50, "b": 50}
+    )
     return fig
 
 
@@ -412,10 +416,12 @@ def make_validation_figure(report: dict):
                 x=[p["measured"] for p in sub],
                 y=[p["predicted"] for p in sub],
                 mode="markers",
-                name=group,
+                name=plain(group),
                 text=[
-                    f"{p['label']}: measured {si_time(p['measured'])}, predicted {si_time(p['predicted'])} "
-                    f"({(p['predicted'] / p['measured'] - 1) * 100:+.1f}%)"
+                    plain(
+                        f"{p['label']}: measured {si_time(p['measured'])}, predicted {si_time(p['predicted'])} "
+                    )
+                    + f"({(p['predicted'] / p['measured'] - 1) * 100:+.1f}%)"
                     for p in sub
                 ],
                 hoverinfo="text",
@@ -424,7 +430,7 @@ def make_validation_figure(report: dict):
         )
     log = lo > 0 and math.isfinite(hi / lo) and hi / lo > 20
     fig.update_layout(
-        title=report.get("title", "measured vs predicted"),
+        title=plain(report.get("title", "measured vs predicted")),
         xaxis={**(log_axis(measured + predicted) if log else {}), "title": "measured (s)"},
         yaxis={**(log_axis(measured + predicted) if log else {}), "title": "predicted (s)"},
         height=420,

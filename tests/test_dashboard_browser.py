@@ -277,3 +277,61 @@ def test_bad_uploads_show_an_error(page, server, shots):
     )
     wait_changed(page, "ttft", ttft)
     assert page.console.errors == []
+
+
+# --- names with markup are shown literally, never run ----------------------------------------------
+
+XSS_SCENARIO = "<img src=x onerror=alert(7)>"
+XSS_MODEL = "<img src=y onerror=window.__pwned=1>"
+
+
+def _watch_for_script(page) -> list:
+    """Dialogs the page opens; the markup under test sets window.__pwned or calls alert()."""
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    return dialogs
+
+
+def test_plot_report_shows_markup_in_names_literally(page, tmp_path):
+    from roofline.cli.main import main
+
+    config = tmp_path / f"{XSS_MODEL}.json"
+    config.write_text((FIXTURES / "tiny_llama_config.json").read_text())
+    scenario = tmp_path / "xss.yaml"
+    scenario.write_text(
+        yaml.safe_dump(
+            {
+                "name": XSS_SCENARIO,
+                "model": str(config),
+                "hardware": "h100-sxm",
+                "workload": {"batch": 1, "prompt_tokens": 1024, "output_tokens": 16},
+            }
+        )
+    )
+    report = tmp_path / "report.html"
+    assert main(["simulate", str(scenario), "--plot", str(report)]) == 0
+    html = report.read_text()
+    assert XSS_SCENARIO not in html.split("<script")[0]  # the page's own title and heading are escaped
+    dialogs = _watch_for_script(page)
+    page.goto(report.as_uri())
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .trace').length > 0")
+    assert page.inner_text("h1") == f"roofline: {XSS_SCENARIO}"
+    assert page.title() == f"roofline: {XSS_SCENARIO}"
+    title = page.text_content(".js-plotly-plot .gtitle")
+    assert f"Roofline: {XSS_MODEL} on" in title
+    page.wait_for_timeout(300)  # let an injected onerror fire if there were one
+    assert page.evaluate("() => window.__pwned") is None
+    assert dialogs == []
+    assert page.evaluate("() => document.querySelectorAll('img').length") == 0
+
+
+def test_dashboard_shows_markup_in_names_literally(page, server):
+    dialogs = _watch_for_script(page)
+    query = "?name=" + XSS_SCENARIO.replace(" ", "%20") + "&workload.batch=" + XSS_MODEL.replace(" ", "%20")
+    open_plan(page, server + "/" + query)
+    text = page.inner_text("#plan-import-alert")
+    assert XSS_MODEL in text  # the bad value is quoted as text in the URL problems
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.__pwned") is None
+    assert dialogs == []
+    assert page.evaluate("() => document.querySelectorAll('main img, aside img').length") == 0

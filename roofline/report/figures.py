@@ -2,11 +2,17 @@
 device roofline with every op placed by arithmetic intensity, time by op kind for prefill and
 decode, memory vs capacity, and the HTML page `--plot` writes.
 
+Names the user chose (scenario, model, method stacks, file names) reach the page: plotly renders a
+subset of HTML in titles, legends and hover text, so every such string goes through `plain()`
+(shown literally, never parsed as markup), and the page's own title through `html.escape`.
+
 Figures are pure functions of result records and op tables. plotly is imported inside each
 builder, so importing this module (and running `roofline simulate`) never imports plotly.
 """
 
 from __future__ import annotations
+
+import html
 
 import numpy as np
 
@@ -25,6 +31,12 @@ PALETTE = (
 BOUND_COLOURS = {"compute": "#d62728", "memory": "#1f77b4", "communication": "#2ca02c"}
 
 
+def plain(text) -> str:
+    """`text` for a plotly title, legend entry or hover label, shown literally: plotly parses
+    `<b>`, `<a href>`, ... in these, and decodes `&lt;`, `&gt;` and `&amp;` back to the characters."""
+    return html.escape(str(text), quote=False)
+
+
 def make_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list):
     """Log-log roofline of `hw` (bf16 peak and HBM bandwidth) with each op at (FLOP/byte, FLOP/s)."""
     import plotly.graph_objects as go
@@ -37,7 +49,7 @@ def make_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list):
             x=x,
             y=np.minimum(peak, x * bw),
             mode="lines",
-            name=f"{hw.name} roofline (bf16)",
+            name=plain(f"{hw.name} roofline (bf16)"),
             line={"color": "black"},
         )
     )
@@ -53,14 +65,16 @@ def make_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list):
                 name=f"{phase} ops (red: compute-bound, blue: memory-bound)",
                 marker={"symbol": symbol, "size": 10, "color": [BOUND_COLOURS[o["bound"]] for o in pts]},
                 text=[
-                    f"{phase}: {o['name']} ({o['kind']}), {o['bound']}-bound, {o['time_s'] * 1e3:.3g} ms"
+                    plain(
+                        f"{phase}: {o['name']} ({o['kind']}), {o['bound']}-bound, {o['time_s'] * 1e3:.3g} ms"
+                    )
                     for o in pts
                 ],
                 hoverinfo="text",
             )
         )
     fig.update_layout(
-        title=f"Roofline: {rec['model']} on {hw.display_name} (ridge {hw.ridge_point:.0f} FLOP/B)",
+        title=plain(f"Roofline: {rec['model']} on {hw.display_name} (ridge {hw.ridge_point:.0f} FLOP/B)"),
         xaxis={"type": "log", "title": "arithmetic intensity (FLOP/byte)"},
         yaxis={"type": "log", "title": "attained FLOP/s"},
     )
@@ -78,7 +92,7 @@ def make_breakdown_figure(rec: dict):
         colour = PALETTE[i % len(PALETTE)]
         fig.add_trace(
             go.Bar(
-                name=kind,
+                name=plain(kind),
                 x=["prefill"],
                 y=[rec["prefill"]["breakdown"].get(kind, 0.0)],
                 marker_color=colour,
@@ -89,7 +103,7 @@ def make_breakdown_figure(rec: dict):
         )
         fig.add_trace(
             go.Bar(
-                name=kind,
+                name=plain(kind),
                 x=["decode step"],
                 y=[rec["decode"]["breakdown"].get(kind, 0.0) * 1e3],
                 marker_color=colour,
@@ -125,5 +139,5 @@ def make_report_html(hw, rec: dict, prefill_ops: list, decode_ops: list) -> str:
         make_memory_figure(rec),
     ]
     parts = [pio.to_html(f, include_plotlyjs=(i == 0), full_html=False) for i, f in enumerate(figs)]
-    title = f"roofline: {rec['scenario']}"
+    title = html.escape(f"roofline: {rec['scenario']}")
     return f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><h1>{title}</h1>{''.join(parts)}</body></html>"

@@ -130,6 +130,11 @@ def evaluate(
         (S > 0) + (suffix_tokens > 0) * 1.0,
     )
     passes = np.maximum(passes, 1.0)
+    # The largest pass's share of the tokens: every pass is full but the last of the prefix and of
+    # the suffixes, so a prompt one token past a chunk boundary adds a one-token pass.
+    largest = np.maximum(S, suffix_tokens)
+    largest = np.where(chunk > 0, np.minimum(chunk, largest), largest)
+    largest_share = np.minimum(largest / np.maximum(tokens, 1.0), 1.0)
 
     def totals(costs):
         return PhaseTotals.of(costs, layout.overlap, gemm_peak, bw, (tp, pp, dp), extras.host_overlap)
@@ -146,9 +151,27 @@ def evaluate(
         )
         ctx = OpInputs(shape, shard, rates, fmt, *split_plan(plan_))
         costs = _phase(ctx, model_, layout, overhead_s)
-        if pp > 1:  # passes stream through the stages: (passes + pp - 1) stage-times of one pass
-            fill = (passes + pp - 1) / (pp * passes)
-            costs = [replace(c, time_s=c.time_s * fill) for c in costs]
+        if pp > 1:
+            # Passes stream through pp equal stages (a flow shop of identical machines): the
+            # makespan is the sum of the passes' stage times plus pp - 1 stage times of the largest
+            # pass, (serial + (pp - 1) x largest pass) / pp, op by op. The largest pass is costed
+            # as one pass of its rows (weights are read per pass whatever its size), its attention
+            # as its share of the prompt's tokens. Equal passes give (passes + pp - 1) stage-times
+            # of one pass; a one-token last pass adds only its own small stage times.
+            one = replace(ctx, shape=replace(shape, rows=largest / cp, passes=1.0))
+            big = _phase(one, model_, layout, overhead_s)
+            assert [c.name for c in big] == [c.name for c in costs]
+            costs = [
+                replace(
+                    c,
+                    time_s=(
+                        c.time_s
+                        + (pp - 1) * (c.time_s * largest_share if c.kind == "attention_prefill" else g.time_s)
+                    )
+                    / pp,
+                )
+                for c, g in zip(costs, big)
+            ]
         return tagged(costs, tag)
 
     # Decode: O - 1 steps after the first token, KV length from P + 1 to P + O - 1.

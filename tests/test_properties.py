@@ -503,3 +503,35 @@ def test_a_prompt_past_a_chunk_boundary_is_never_faster(model, hardware, tp, pp,
         "sweep": {"workload.prompt_tokens": [chunk - 1, chunk, chunk + 1, 2 * chunk, 2 * chunk + 1]},
     }
     _non_decreasing(roofline.simulate(doc).records(), lambda r: r["ttft_s"])
+
+
+def test_sweeping_the_prefill_chunk_equals_separate_runs():
+    # Issue 16: a sweep over workload.prefill_chunk_tokens (with null = whole prompt) beside other
+    # axes gives, point by point, what each configuration gives alone.
+    base = {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "workload": {"prompt_tokens": 20000, "output_tokens": 8},
+    }
+    sweep = {
+        "workload.prefill_chunk_tokens": [None, 2048, 8192],
+        "hardware": ["h100-sxm", "a100-80gb-sxm"],
+        "workload.batch": [1, 3],
+    }
+    records = roofline.simulate({**base, "sweep": sweep}).records()
+    assert len(records) == 12
+    for rec in records:
+        point = rec["point"]
+        alone = roofline.simulate(
+            {
+                **base,
+                "hardware": point["hardware"],
+                "workload": {
+                    **base["workload"],
+                    "prefill_chunk_tokens": point["workload.prefill_chunk_tokens"],
+                    "batch": point["workload.batch"],
+                },
+            }
+        ).records()[0]
+        assert rec["ttft_s"] == pytest.approx(alone["ttft_s"], rel=1e-12)
+        assert rec["memory"]["total_bytes"] == alone["memory"]["total_bytes"]

@@ -194,7 +194,7 @@ from roofline.simulator.methods import REGISTRY, parse_methods  # noqa: E402, F4
 from roofline.simulator.methods.base_method import REQUIRED  # noqa: E402, F401
 from roofline.simulator.methods.kv_quant import SCALE_BYTES_PER_GROUP  # noqa: E402, F401
 from roofline.simulator.model import Attention, ModelArch, MoEFFN  # noqa: E402, F401
-from roofline.simulator.planner import enumerate_layouts, pareto_front  # noqa: E402, F401
+from roofline.simulator.planner import enumerate_layouts, evaluate_layouts, pareto_front  # noqa: E402, F401
 from roofline.simulator.results import op_table  # noqa: E402, F401
 from roofline.simulator.scenario import SCHEMA, SECTIONS, flatten  # noqa: E402, F401
 from roofline.simulator.units import DTYPE_BYTES, GIB, dtype_bytes  # noqa: E402, F401
@@ -202,7 +202,7 @@ from roofline.simulator.units import DTYPE_BYTES, GIB, dtype_bytes  # noqa: E402
 FACE_API = [
     "hill", "COLLECTIVES", "busbw_factor", "latency_steps", "attention_flops", "flash_kv_hbm_tokens",
     "flash_query_block_rows", "matmul_flops", "prefill_pairs", "from_hf_config", "REGISTRY", "parse_methods",
-    "REQUIRED", "SCALE_BYTES_PER_GROUP", "Attention", "ModelArch", "MoEFFN", "enumerate_layouts",
+    "REQUIRED", "SCALE_BYTES_PER_GROUP", "Attention", "ModelArch", "MoEFFN", "enumerate_layouts", "evaluate_layouts",
     "pareto_front", "op_table", "SCHEMA", "SECTIONS", "flatten", "GIB", "dtype_bytes", "CalibrationError",
     "DTYPE_BYTES", "did_you_mean", "set_path", "read_scenario_file", "parse_override", "write_atomic",
     "list_hardware", "load_hardware", "unknown_name_message", "list_models", "load_model", "zoo_index",

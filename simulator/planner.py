@@ -2,15 +2,19 @@
 
 Layouts are powers of two per dimension (tp, pp, cp, dp) whose product is at most the GPU budget;
 expert parallelism takes each multiple of tp that divides tp*dp (MoE models only). Every layout is
-costed by the same engine; the front keeps the layouts no other layout beats on both $ per million
+costed by the same engine, layouts that differ only in dp in one vectorised pass
+(`evaluate_layouts`); the front keeps the layouts no other layout beats on both $ per million
 output tokens and latency.
 """
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from roofline.simulator.layout import Layout
+from roofline.simulator.scenario import ScenarioError
 
 
 def powers_of_two(limit: int) -> list:
@@ -53,3 +57,58 @@ def pareto_front(cost, latency, eligible) -> np.ndarray:
             front[i] = True
             best_latency = latency[i]
     return front
+
+
+def evaluate_layouts(doc: dict, overrides, layouts: list, hardware: list, simulate) -> list:
+    """[(layout, record)] for each layout the model can take, on each hardware in turn: exactly the
+    rows of simulating every layout by itself (`doc` with its sweep replaced by the hardware list).
+
+    Layouts that differ only in dp are one simulation with dp as a vector sweep axis (replicas
+    change the batch per replica, the GPU count and the cost, never an op's shape), so a 128-GPU
+    search runs one engine pass per (tp, pp, cp, ep) instead of one per layout. `simulate(doc,
+    overrides)` is the API's; a layout it refuses (ScenarioError: heads, experts) is skipped.
+    """
+    by_rest: dict = {}
+    for i, layout in enumerate(layouts):
+        by_rest.setdefault(tuple((k, v) for k, v in layout.items() if k != "dp"), []).append(i)
+    vectorised = not any(_path(o).startswith(("sweep", "parallelism.dp", "gpus")) for o in overrides)
+    rows: dict = {}
+    for members in by_rest.values():
+        if vectorised:
+            dps = [layouts[i]["dp"] for i in members]
+            try:
+                records = simulate(_variant(doc, layouts[members[0]], hardware, dps), overrides).records()
+            except ScenarioError:
+                pass  # some dp the model cannot take: find which, one layout at a time
+            else:
+                for j, i in enumerate(members):
+                    rows[i] = [_without_dp(r) for r in records[j * len(hardware) : (j + 1) * len(hardware)]]
+                continue
+        for i in members:
+            try:
+                rows[i] = simulate(_variant(doc, layouts[i], hardware), overrides).records()
+            except ScenarioError:
+                continue
+    return [(layouts[i], rec) for i in sorted(rows) for rec in rows[i]]
+
+
+def _path(override) -> str:
+    return (override.split("=", 1)[0] if isinstance(override, str) else str(override[0])).strip()
+
+
+def _variant(doc: dict, layout: dict, hardware: list, dps: list | None = None) -> dict:
+    """The scenario of one layout (or of one layout over several dp) on the hardware list."""
+    variant = copy.deepcopy(doc)
+    variant.pop("sweep", None)
+    variant["gpus"] = None
+    variant["parallelism"] = dict(doc.get("parallelism") or {}, **layout)
+    variant["sweep"] = (
+        {"hardware": hardware} if dps is None else {"parallelism.dp": dps, "hardware": hardware}
+    )
+    return variant
+
+
+def _without_dp(record: dict) -> dict:
+    """A record of the dp sweep as the single layout's simulation writes it (dp not a point axis)."""
+    record["point"] = {k: v for k, v in record["point"].items() if k != "parallelism.dp"}
+    return record

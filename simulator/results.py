@@ -43,7 +43,7 @@ def record(result, i: int, versions: dict) -> dict:
     hw_row = int(group.at(group.hw_row, pos))
     hw_name = group.hardware[hw_row].name
     layout = group.values
-    gpus = Layout.from_values(layout).gpus
+    gpus = Layout.from_values(dict(layout, **point)).gpus  # dp may be a sweep axis
 
     def phase(name):
         out = {k: _f(c[f"{name}.{k}"][i]) for k in PHASE_KEYS}

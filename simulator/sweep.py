@@ -2,9 +2,9 @@
 
 Every sweep axis is one array dimension. Axes that change the op graph (model, layout, dtypes,
 overlap) split the grid into structural groups, evaluated one after another; every other axis —
-workload sizes, hardware (as rows of per-SKU values), price, runtime overhead — stays a dimension
-of length > 1 within a group. An op that depends only on, say, batch and hardware is therefore
-computed on a batch x hardware array and broadcast only when summed: the cost of a sweep grows with
+workload sizes, hardware (as rows of per-SKU values), price, runtime overhead, data-parallel
+replicas (dp) — stays a dimension of length > 1 within a group. An op that depends only on, say,
+batch and hardware is therefore computed on a batch x hardware array and broadcast only when summed: the cost of a sweep grows with
 the sizes of the arrays each formula really needs, not with the number of points. Results are
 flattened in C order (the last sweep axis varies fastest).
 """
@@ -33,6 +33,7 @@ VECTOR_AXES = {
     "pricing.usd_per_gpu_hour",
     "runtime.overhead_GiB",
     "runtime.host_memory_GiB",
+    "parallelism.dp",  # replicas: batch per replica, GPUs and FLOPs scale; no op changes shape
 }
 _NUMERIC_NULL = {"workload.prefill_chunk_tokens": 0.0, "pricing.usd_per_gpu_hour": np.nan}
 
@@ -129,6 +130,8 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
         price = col("pricing.usd_per_gpu_hour")
         price = np.where(np.isnan(price), np.array([h.usd_per_gpu_hour for h in hardware])[hw_row], price)
         layout = Layout.from_values(values)
+        if "parallelism.dp" in paths:
+            layout = replace(layout, dp=col("parallelism.dp"))
         fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
         model, wl, dtypes, plan, loop = apply_stack(methods, model, wl, Dtypes.from_values(values), get_model)
         eff = build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute)

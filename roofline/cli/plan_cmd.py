@@ -47,8 +47,8 @@ def _problem(text: str):
 def run(args) -> int:
     from roofline.api import (
         MoEFFN,
-        ScenarioError,
         enumerate_layouts,
+        evaluate_layouts,
         list_hardware,
         load_model,
         load_scenario,
@@ -74,19 +74,8 @@ def run(args) -> int:
             raise _problem("--hardware: " + unknown_name_message("hardware", h, list_hardware()))
     model = load_model(base.base["model"])
     moe = any(isinstance(g.ffn, MoEFFN) for g in model.layer_groups)
-    rows = []
-    for layout in enumerate_layouts(args.gpus_max, moe, args.max_tp, args.gpus_min):
-        variant = copy.deepcopy(doc)
-        variant.pop("sweep", None)
-        variant["gpus"] = None
-        variant["parallelism"] = dict(doc.get("parallelism") or {}, **layout)
-        variant["sweep"] = {"hardware": hardware}
-        try:
-            records = simulate(variant, args.overrides).records()
-        except ScenarioError:
-            continue  # a layout this model cannot take (heads, experts): not a candidate
-        for rec in records:
-            rows.append((layout, rec))
+    layouts = enumerate_layouts(args.gpus_max, moe, args.max_tp, args.gpus_min)
+    rows = evaluate_layouts(doc, args.overrides, layouts, hardware, simulate)  # skips layouts it refuses
     if not rows:
         raise _problem("no valid layout: raise --gpus-max or check the model's heads and experts")
     key = {"tpot": "tpot_s", "ttft": "ttft_s", "e2e": "e2e_s"}[args.latency]

@@ -170,6 +170,20 @@ def gemm(x: OpInputs, name: str, n, k, count, weight_elems=None, rows=None) -> O
     )
 
 
+def score_kernel(x: OpInputs, name: str, flops, byts, count) -> Op:
+    """An unfused attention-score kernel of a method (query-key products, softmax to HBM) at the
+    `score_kernel` fraction of the attention format's peak (efficiency.FRACTIONS)."""
+    return Op(
+        name=name,
+        kind="attention_prefill",
+        flops=flops,
+        bytes=byts,
+        compute_rate=x.rates.attn_peak * x.rates.fraction("score_kernel"),
+        memory_rate=x.rates.mem_rate,
+        count=count,
+    )
+
+
 def elementwise(x: OpInputs, name: str, kind: str, elems_in, elems_out, flops_per_elem, count) -> Op:
     """A vector-unit kernel reading elems_in and writing elems_out activations per pass."""
     return Op(

@@ -31,6 +31,7 @@ import numpy as np
 
 from roofline.simulator.kvplan import HeadGroup, Tokens, restrict, window
 from roofline.simulator.methods.base_method import KV_POLICY, Method, Param
+from roofline.simulator.opinputs import score_kernel
 from roofline.simulator.ops import Op
 from roofline.simulator.runplan import ExtraOp
 
@@ -118,17 +119,7 @@ def _snap_vote(ctx, m, count, window_tokens):
     heads = ctx.shard.heads(m)
     flops = 2.0 * ctx.shape.batch * heads * window_tokens * ctx.shape.prompt * (m.qk_dim + 1)
     byts = ctx.shape.batch * heads * window_tokens * ctx.shape.prompt * 4.0
-    return [
-        Op(
-            name="snapkv_vote",
-            kind="attention_prefill",
-            flops=flops,
-            bytes=byts,
-            compute_rate=ctx.rates.attn_peak * ctx.rates.fraction("score_kernel"),
-            memory_rate=ctx.rates.mem_rate,
-            count=count,
-        )
-    ]
+    return [score_kernel(ctx, "snapkv_vote", flops, byts, count)]
 
 
 class SnapKV(Method):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from roofline.simulator.methods.base_method import PREFILL, Method, Param
-from roofline.simulator.ops import Op
+from roofline.simulator.opinputs import score_kernel
 from roofline.simulator.runplan import ExtraOp
 
 LAST_Q = 64  # vertical-slash: queries used to estimate the pattern (MInference §3.2)
@@ -42,17 +42,7 @@ def _minference_index(ctx, m, count, pattern):
         blocks = ctx.shape.prompt / POOL
         flops = 2.0 * ctx.shape.batch * heads * blocks * blocks / 2.0 * m.qk_dim
         byts = ctx.shape.batch * heads * blocks * blocks / 2.0 * 4.0
-    return [
-        Op(
-            name="minference_index",
-            kind="attention_prefill",
-            flops=flops,
-            bytes=byts,
-            compute_rate=ctx.rates.attn_peak * ctx.rates.fraction("score_kernel"),
-            memory_rate=ctx.rates.mem_rate,
-            count=count,
-        )
-    ]
+    return [score_kernel(ctx, "minference_index", flops, byts, count)]
 
 
 class MInference(Method):

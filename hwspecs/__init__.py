@@ -36,7 +36,13 @@ NOT_SKUS = ("fabrics",)  # other spec files in this folder
 
 
 def list_hardware() -> list:
-    return sorted(p.stem for p in HERE.glob("*.yaml") if p.stem not in NOT_SKUS)
+    return list(_sku_names())
+
+
+@cache
+def _sku_names() -> tuple:
+    """The spec files shipped in this folder, read once (every scenario validation asks)."""
+    return tuple(sorted(p.stem for p in HERE.glob("*.yaml") if p.stem not in NOT_SKUS))
 
 
 def _num(doc: dict, path: str, where: str) -> float:

@@ -235,6 +235,7 @@ def max_batch(room, kv: KVModel, C, P, S, acts, chunk=0.0, host_room=np.inf) -> 
 
 MAX_CONTEXT_SEARCH = 2.0**40  # ~1.1e12 tokens: beyond it the context is reported as unlimited
 _SEARCH_POINTS = 14  # grid points per search round besides the two interpolated ones
+_STEPS = np.arange(1, _SEARCH_POINTS + 1) / (_SEARCH_POINTS + 1)  # their places in the bracket
 
 
 def max_context(
@@ -301,35 +302,35 @@ def largest_fitting(usage, room, host_room, lo, hi) -> np.ndarray:
     shape = np.broadcast_shapes(np.shape(ok_lo), np.shape(ok_hi), np.shape(lo))
     lo, hi = np.broadcast_to(lo, shape), np.broadcast_to(hi, shape)
     open_ = ok_lo & ~ok_hi
-    if not np.all(lo[open_] == np.floor(lo[open_])):
+    if not np.all((lo == np.floor(lo)) | ~open_):
         return _bisect_largest(evaluate, lo, hi)
     open_ &= hi - lo > 1
-    last = _SEARCH_POINTS + 1  # index of the last candidate
-    steps = np.arange(1, _SEARCH_POINTS + 1).reshape((-1,) + (1,) * len(shape)) / (_SEARCH_POINTS + 1)
+    host_binds = np.any(host_hi > host_room)  # else the host limit never decides (no offloading)
+    steps = _STEPS.reshape((-1,) + (1,) * len(shape))
     grid = lo * (hi / lo) ** steps  # first round: geometric (contexts span orders of magnitude)
     while np.any(open_):
         span = hi - lo
-        est = np.minimum(
-            np.where(gpu_hi > room, lo + (room - gpu_lo) / (gpu_hi - gpu_lo) * span, hi),
-            np.where(host_hi > host_room, lo + (host_room - host_lo) / (host_hi - host_lo) * span, hi),
-        )
+        est = np.where(gpu_hi > room, lo + (room - gpu_lo) / (gpu_hi - gpu_lo) * span, hi)
+        if host_binds:
+            crossing = lo + (host_room - host_lo) / (host_hi - host_lo) * span
+            est = np.minimum(est, np.where(host_hi > host_room, crossing, hi))
         est = np.floor(np.where(np.isfinite(est), est, lo))
         cand = np.concatenate([est[None], est[None] + 1.0, np.floor(grid)])
         cand = np.sort(np.where(open_, np.clip(cand, lo, hi), lo), axis=0)
         ok, gpu, host = evaluate(cand)
-        gpu, host = np.broadcast_to(gpu, cand.shape), np.broadcast_to(host, cand.shape)
         n_ok = ok.sum(axis=0)  # the fitting candidates come first (usage non-decreasing)
-        below, above = (n_ok > 0)[None], (n_ok <= last)[None]
-        i_lo, i_hi = np.maximum(n_ok - 1, 0)[None], np.minimum(n_ok, last)[None]
-        lo, gpu_lo, host_lo = (
-            np.where(below, np.take_along_axis(v, i_lo, 0), old)[0]
-            for v, old in ((cand, lo), (gpu, gpu_lo), (host, host_lo))
-        )
-        hi, gpu_hi, host_hi = (
-            np.where(above, np.take_along_axis(v, i_hi, 0), old)[0]
-            for v, old in ((cand, hi), (gpu, gpu_hi), (host, host_hi))
-        )
+        below, above = (n_ok > 0)[None], (n_ok < len(cand))[None]
+        i_lo, i_hi = np.maximum(n_ok - 1, 0)[None], np.minimum(n_ok, len(cand) - 1)[None]
+        lo = np.where(below, np.take_along_axis(cand, i_lo, 0), lo)[0]
+        hi = np.where(above, np.take_along_axis(cand, i_hi, 0), hi)[0]
         open_ &= hi - lo > 1
+        if not np.any(open_):
+            break
+        gpu, host = np.broadcast_to(gpu, cand.shape), np.broadcast_to(host, cand.shape)
+        gpu_lo = np.where(below, np.take_along_axis(gpu, i_lo, 0), gpu_lo)[0]
+        gpu_hi = np.where(above, np.take_along_axis(gpu, i_hi, 0), gpu_hi)[0]
+        host_lo = np.where(below, np.take_along_axis(host, i_lo, 0), host_lo)[0]
+        host_hi = np.where(above, np.take_along_axis(host, i_hi, 0), host_hi)[0]
         grid = lo + (hi - lo) * steps
     return np.where(ok_hi, np.inf, np.where(ok_lo, lo, 0.0))
 

@@ -8,6 +8,7 @@ SPEC.md result keys are these fields' names, so a key is added in one place.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass
+from functools import lru_cache
 
 from roofline.simulator.phases import PhaseTotals
 
@@ -76,14 +77,20 @@ MEMORY_KEYS = tuple(f.name for f in fields(MemoryColumns))
 COST_KEYS = tuple(f.name for f in fields(CostColumns))
 
 
+@lru_cache(maxsize=None)
+def _field_names(cls) -> tuple:
+    return tuple(f.name for f in fields(cls)) if is_dataclass(cls) else ()
+
+
 def flatten(prefix: str, cols, out: dict) -> None:
     """Dotted column names -> arrays ('memory.kv_cache_bytes', 'prefill.breakdown.gemm', …)."""
     if isinstance(cols, PhaseTotals):
         cols = cols.columns()
-    items = ((f.name, getattr(cols, f.name)) for f in fields(cols)) if is_dataclass(cols) else cols.items()
+    names = _field_names(type(cols))
+    items = ((name, getattr(cols, name)) for name in names) if names else cols.items()
     for key, value in items:
         name = f"{prefix}{key}"
-        if is_dataclass(value) or isinstance(value, dict):
+        if isinstance(value, dict) or _field_names(type(value)):
             flatten(name + ".", value, out)
         else:
             out[name] = value

@@ -210,7 +210,7 @@ def interp_log2(table: np.ndarray, grid: np.ndarray, offset, x_log2) -> np.ndarr
     (no extrapolation beyond what was measured).
     """
     last = grid.size - 1
-    pos = np.clip(x_log2 - grid[0], 0.0, float(last))
+    pos = np.minimum(np.maximum(x_log2 - grid[0], 0.0), float(last))  # (np.clip is slower on scalars)
     i0 = np.minimum(pos.astype(np.intp), last - 1)
     w = pos - i0
     flat = table.ravel()

@@ -8,7 +8,7 @@ SPEC.md result keys are these fields' names, so a key is added in one place.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass
-from functools import lru_cache
+from functools import cache
 
 from roofline.simulator.phases import PhaseTotals
 
@@ -77,7 +77,7 @@ MEMORY_KEYS = tuple(f.name for f in fields(MemoryColumns))
 COST_KEYS = tuple(f.name for f in fields(CostColumns))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _field_names(cls) -> tuple:
     return tuple(f.name for f in fields(cls)) if is_dataclass(cls) else ()
 

@@ -11,9 +11,12 @@ import importlib
 from pathlib import Path
 
 from roofline.dashboards.settings import CONFIG_KEY, default_settings
+from roofline.dashboards.uploads import private_upload_dir
 
 HERE = Path(__file__).resolve().parent
-MAX_REQUEST_BYTES = 8 * 2**20  # a 1 MiB upload is ~1.4 MiB of base64; anything far larger is refused
+# A 1 MiB upload is ~1.4 MiB of base64 plus the controls' state; Flask refuses a larger request body
+# (413) before reading it.
+MAX_REQUEST_BYTES = 2 * 2**20
 
 # Keeps the address bar and the navigation links in step with the Plan's state, without a page
 # reload or a Dash navigation (history.replaceState is invisible to dcc.Location).
@@ -29,8 +32,8 @@ function(query) {
 
 
 def create_app(calibration_dir=None, validation_dir=None, upload_dir=None):
-    """The dashboard app. The folders default to hwspecs/calibration, docs/validation and a temp
-    folder for uploaded config.json files."""
+    """The dashboard app. The folders default to hwspecs/calibration, docs/validation and, for
+    uploaded config.json files, a new private folder of this server (mkdtemp, mode 0700)."""
     import dash
     from dash import Input, Output, dcc, html
 
@@ -50,6 +53,8 @@ def create_app(calibration_dir=None, validation_dir=None, upload_dir=None):
     ):
         if value is not None:
             cfg[key] = Path(value)
+    if upload_dir is None:
+        cfg["upload_dir"] = private_upload_dir()
     app.server.config[CONFIG_KEY] = cfg
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 

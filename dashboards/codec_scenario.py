@@ -9,6 +9,7 @@ import yaml
 from roofline.api import REGISTRY, flatten
 from roofline.dashboards.model_refs import UPLOAD_PREFIX, model_ref_problem, resolve_model, upload_ref
 from roofline.dashboards.state import DEFAULTS, FIELD_PATHS, full_method, gpus_of, is_model_param, suggested
+from roofline.simulator.errors import short
 
 
 def to_scenario(values: dict, upload_dir=None) -> dict:
@@ -63,12 +64,13 @@ def reference_problems(doc: dict, catalog: dict, upload_dir=None) -> list:
     calibration = doc.get("calibration")
     if calibration is not None and "calibration" in catalog and calibration not in catalog["calibration"]:
         problems.append(
-            f"calibration: {str(calibration)[:200]!r}: the dashboard uses auto, datasheet or a profile in its "
+            f"calibration: {short(str(calibration)[:200])}: the dashboard uses auto, datasheet or a profile in its "
             "calibration folder (see the Calibration page)"
         )
     sweep = doc.get("sweep")
-    if isinstance(sweep, dict) and isinstance(sweep.get("model"), list):
-        for v in sweep["model"]:
+    if isinstance(sweep, dict) and "model" in sweep:
+        swept = sweep["model"] if isinstance(sweep["model"], list) else [sweep["model"]]
+        for v in swept:
             problem = model_ref_problem(upload_ref(v, upload_dir), "sweep.model", zoo, upload_dir)
             if problem:
                 problems.append(problem)

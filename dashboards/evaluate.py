@@ -4,6 +4,12 @@
 runs ONE vectorised sweep over `workload.prompt_tokens` (log-spaced, 1K to the model's maximum) per
 method stack; `compare_rows` costs a workload over layouts x hardware x method stacks. No cost
 formula lives here: every number comes from `roofline.simulate`.
+
+Every entry point checks its scenario with `check_references` first: the simulator opens only zoo
+models, configs uploaded to this server and the profiles in its calibration folder, whatever a
+callback request carries (the controls are the client's to forge). The allowed set is resolved
+here, server-side, from the app's settings; a client-given path is never opened, and the refusal
+quotes only a short excerpt of the client's own value, never a file's content.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from roofline.api import (
     parse_methods,
     simulate,
 )
+from roofline.dashboards.codec_scenario import reference_problems
+from roofline.dashboards.settings import settings
 from roofline.hwspecs import fabrics, list_hardware, load_hardware
 from roofline.models import list_models, load_model
 
@@ -44,6 +52,20 @@ def catalog(calibration_dir=None) -> dict:
     }
 
 
+def check_references(doc: dict) -> None:
+    """Raise ScenarioError unless every file the scenario names is one the dashboard may open: the
+    model and draft models (zoo names, 'self' or configs in this server's upload folder), the
+    calibration (auto, datasheet or a profile in its calibration folder); no sweep of its own."""
+    if not isinstance(doc, dict):
+        raise ScenarioError(["the plan is not a scenario mapping"])
+    cfg = settings()
+    problems = reference_problems(doc, catalog(cfg["calibration_dir"]), cfg["upload_dir"])
+    if doc.get("sweep") is not None:
+        problems.append("sweep: the dashboard builds its own sweeps")
+    if problems:
+        raise ScenarioError(problems)
+
+
 @dataclass
 class PlanPoint:
     record: dict
@@ -54,6 +76,7 @@ class PlanPoint:
 
 def plan_point(doc: dict) -> PlanPoint:
     """Simulate one scenario mapping (no sweep)."""
+    check_references(doc)
     result = simulate(doc)
     rec = result.records()[0]
     return PlanPoint(
@@ -63,6 +86,7 @@ def plan_point(doc: dict) -> PlanPoint:
 
 def max_context(doc: dict) -> int:
     """The model's supported context after the stack's context-extension methods (if any)."""
+    check_references(doc)
     model = load_model(doc["model"])
     methods, _ = parse_methods(doc.get("methods") or [], "plan")
     for m in methods:
@@ -89,6 +113,7 @@ def context_curves(doc: dict, points: int = CURVE_POINTS) -> dict:
     """{label: {'prompt_tokens': array, 'ttft_s': ..., 'tpot_s': ..., 'memory.total_bytes': ...,
     'fits': ...}} for the dense baseline and, when the plan has methods, for its stack: one sweep
     scenario each. A stack the sweep rejects yields {'error': message} instead of columns."""
+    check_references(doc)
     prompts = curve_prompts(doc, points)
     stacks = [("baseline", [])]
     if doc.get("methods"):
@@ -110,6 +135,8 @@ def context_curves(doc: dict, points: int = CURVE_POINTS) -> dict:
 def compare_rows(doc: dict, hardware: list, gpus_max: int, stacks: list) -> tuple:
     """(rows, problems): one row per (stack, layout, hardware) that the simulator accepts, each
     {'stack', 'layout', 'record'}; problems name the stacks that no layout could run."""
+    for _label, methods in stacks or [("dense", doc.get("methods") or [])]:
+        check_references(dict(doc, methods=methods))
     model = load_model(doc["model"])
     moe = any(isinstance(g.ffn, MoEFFN) for g in model.layer_groups)
     rows, problems = [], []

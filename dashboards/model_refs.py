@@ -1,12 +1,17 @@
 """Model references the dashboard will open: zoo names, 'self' (draft models) and configs uploaded to
 this dashboard, named `upload:<id>` and resolved to a path inside the server's upload folder only
-here; a URL or an imported YAML can never name another file on the server.
+here; a URL, an imported YAML or a crafted callback request can never name another file on the
+server. A stored upload is a regular file inside the folder, never a link (`is_stored_upload`).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
+
+from roofline.simulator.errors import short
 
 UPLOAD_PREFIX = "upload:"
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
@@ -19,6 +24,14 @@ def upload_path(model_id: str, upload_dir) -> Path | None:
     return Path(upload_dir) / f"{model_id}.json"
 
 
+def is_stored_upload(path) -> bool:
+    """True for a regular file (not a link, FIFO or device) directly inside the upload folder."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def resolve_model(ref, upload_dir) -> str:
     """`upload:<id>` -> the stored config.json's path; zoo names pass through."""
     if isinstance(ref, str) and ref.startswith(UPLOAD_PREFIX):
@@ -29,16 +42,16 @@ def resolve_model(ref, upload_dir) -> str:
 
 def model_ref_problem(ref, where: str, zoo, upload_dir) -> str | None:
     if not isinstance(ref, str):
-        return f"{where}: must be a model name, got {ref!r}"
+        return f"{where}: must be a model name, got {type(ref).__name__}"
     if ref in zoo:
         return None
     if ref.startswith(UPLOAD_PREFIX):
         path = upload_path(ref[len(UPLOAD_PREFIX) :], upload_dir)
-        if path is None or not path.is_file():
-            return f"{where}: the uploaded model {ref[len(UPLOAD_PREFIX) :]!r} is no longer on this server; upload its config.json again"
+        if path is None or not is_stored_upload(path):
+            return f"{where}: the uploaded model {short(ref[len(UPLOAD_PREFIX) :])} is no longer on this server; upload its config.json again"
         return None
     return (
-        f"{where}: {ref!r} is not a zoo model. To use your own model, upload its config.json with "
+        f"{where}: {short(ref)} is not a zoo model. To use your own model, upload its config.json with "
         "'Upload config.json' (the dashboard reads no other files from the server)"
     )
 

@@ -355,7 +355,9 @@ def test_malformed_config_json(text, expected):
 
 
 def test_good_config_json_becomes_the_model(fixtures_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(plan, "settings", lambda: {"upload_dir": tmp_path, "calibration_dir": tmp_path})
+    folders = {"upload_dir": tmp_path, "calibration_dir": tmp_path}
+    monkeypatch.setattr(plan, "settings", lambda: folders)
+    monkeypatch.setattr(evaluate, "settings", lambda: folders)
     fields, _, _, options, message = upload(
         "config", (fixtures_dir / "tiny_llama_config.json").read_text(), "tiny.json"
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, dcc, html
 
-from roofline.dashboards import codec_query, codec_scenario, evaluate, figures, state
+from roofline.dashboards import budget, codec_query, codec_scenario, evaluate, figures, state
 from roofline.dashboards.components import alert, table
 from roofline.dashboards.settings import settings, user_message
 from roofline.report.format import si_time
@@ -245,6 +245,10 @@ def update_compare(base_query, hardware, gpus_max, stacks_text, latency, ttft_ma
     )
 
 
+def refused_compare(message, *args):
+    return alert(message), figures.message_figure("nothing to compare"), None, None
+
+
 def register_callbacks(app) -> None:
     app.callback(
         Output("compare-alert", "children"),
@@ -259,4 +263,4 @@ def register_callbacks(app) -> None:
         Input("compare-ttft-max", "value"),
         Input("compare-tpot-max", "value"),
         Input("compare-all", "value"),
-    )(update_compare)
+    )(budget.bounded(update_compare, refused_compare, "comparing layouts"))

@@ -12,6 +12,7 @@ import dash
 from dash import ALL, MATCH, Input, Output, State, dcc, html, no_update
 
 from roofline.dashboards import (
+    budget,
     codec_controls,
     codec_query,
     codec_scenario,
@@ -265,7 +266,8 @@ function(yamlContents, configContents, yamlName, configName) {
     const contents = kind === 'config' ? configContents : yamlContents;
     const filename = kind === 'config' ? configName : yamlName;
     const b64 = contents.split(',')[1] || '';
-    const size = Math.floor(b64.length * 3 / 4);
+    const pad = b64.endsWith('==') ? 2 : (b64.endsWith('=') ? 1 : 0);
+    const size = Math.floor(b64.length * 3 / 4) - pad;
     if (size > LIMIT) {
         return {kind: kind, filename: filename, stamp: Date.now(),
                 error: 'the file is ' + size + ' bytes; uploads are limited to ' + LIMIT + ' bytes (1 MiB)'};
@@ -277,6 +279,33 @@ function(yamlContents, configContents, yamlName, configName) {
 SHOW_PARAMS_JS = """
 function(on) { return {display: (on && on.length) ? 'block' : 'none'}; }
 """
+
+
+def check_controls(field_ids, method_ids, param_ids) -> None:
+    """Refuse a (crafted) request that carries more controls than the page has."""
+    from roofline.api import REGISTRY
+
+    budget.check_controls(
+        {
+            "fields": (len(field_ids), len(state.FIELD_PATHS)),
+            "methods": (len(method_ids), len(REGISTRY)),
+            "method parameters": (len(param_ids), sum(len(c.params) for c in REGISTRY.values())),
+        }
+    )
+
+
+def refused_plan(message, *args):
+    empty = figures.message_figure("no result")
+    return alert(message, "error"), [], None, empty, empty, empty, no_update, no_update
+
+
+def refused_curves(message, *args):
+    return figures.message_figure(message[:200])
+
+
+def refused_upload(message, data, fv, mv, pv, fi, mi, pi):
+    keep = ([no_update] * len(fi), [no_update] * len(mi), [no_update] * len(pi), no_update)
+    return (*keep, alert(message, "error", "Could not use the upload:"))
 
 
 def register_callbacks(app) -> None:
@@ -299,11 +328,15 @@ def register_callbacks(app) -> None:
         *control_inputs,
         *ids,
     )
+    @budget.bounded_callback(refused_plan, "simulating the plan")
     def _update_plan(fv, mv, pv, fi, mi, pi):
+        check_controls(fi, mi, pi)
         return update_plan(*interleave([fv, mv, pv], [fi, mi, pi]))
 
     @app.callback(Output("plan-curves", "figure"), *control_inputs, *ids)
+    @budget.bounded_callback(refused_curves, "computing the context curves")
     def _update_curves(fv, mv, pv, fi, mi, pi):
+        check_controls(fi, mi, pi)
         return update_curves(*interleave([fv, mv, pv], [fi, mi, pi]))
 
     app.callback(
@@ -311,7 +344,7 @@ def register_callbacks(app) -> None:
         Input("plan-export", "n_clicks"),
         State("shared-query", "data"),
         prevent_initial_call=True,
-    )(export_scenario)
+    )(budget.bounded(export_scenario, lambda message, *args: no_update, "exporting the plan"))
 
     @app.callback(
         Output(FIELDS, "value"),
@@ -324,7 +357,9 @@ def register_callbacks(app) -> None:
         *ids,
         prevent_initial_call=True,
     )
+    @budget.bounded_callback(refused_upload, "reading the upload")
     def _load_upload(data, fv, mv, pv, fi, mi, pi):
+        check_controls(fi, mi, pi)
         return load_upload(data, *interleave([fv, mv, pv], [fi, mi, pi]))
 
     app.clientside_callback(

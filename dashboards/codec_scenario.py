@@ -9,7 +9,6 @@ import yaml
 from roofline.api import REGISTRY, flatten
 from roofline.dashboards.model_refs import UPLOAD_PREFIX, model_ref_problem, resolve_model, upload_ref
 from roofline.dashboards.state import DEFAULTS, FIELD_PATHS, full_method, gpus_of, is_model_param, suggested
-from roofline.simulator.errors import short
 
 
 def to_scenario(values: dict, upload_dir=None) -> dict:
@@ -64,7 +63,7 @@ def reference_problems(doc: dict, catalog: dict, upload_dir=None) -> list:
     calibration = doc.get("calibration")
     if calibration is not None and "calibration" in catalog and calibration not in catalog["calibration"]:
         problems.append(
-            f"calibration: {short(str(calibration)[:200])}: the dashboard uses auto, datasheet or a profile in its "
+            f"calibration: {str(calibration)[:60]!r}: the dashboard uses auto, datasheet or a profile in its "
             "calibration folder (see the Calibration page)"
         )
     sweep = doc.get("sweep")

@@ -11,8 +11,6 @@ import re
 import stat
 from pathlib import Path
 
-from roofline.simulator.errors import short
-
 UPLOAD_PREFIX = "upload:"
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
 
@@ -48,10 +46,10 @@ def model_ref_problem(ref, where: str, zoo, upload_dir) -> str | None:
     if ref.startswith(UPLOAD_PREFIX):
         path = upload_path(ref[len(UPLOAD_PREFIX) :], upload_dir)
         if path is None or not is_stored_upload(path):
-            return f"{where}: the uploaded model {short(ref[len(UPLOAD_PREFIX) :])} is no longer on this server; upload its config.json again"
+            return f"{where}: the uploaded model {ref[len(UPLOAD_PREFIX) :][:60]!r} is no longer on this server; upload its config.json again"
         return None
     return (
-        f"{where}: {short(ref)} is not a zoo model. To use your own model, upload its config.json with "
+        f"{where}: {ref[:60]!r} is not a zoo model. To use your own model, upload its config.json with "
         "'Upload config.json' (the dashboard reads no other files from the server)"
     )
 

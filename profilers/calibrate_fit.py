@@ -75,11 +75,43 @@ def curve_points(kind: str, raw: dict) -> list:
     return _best_per_shape([p for p in points if p.get("op") == "triad"], ("buffer_bytes",))
 
 
-def fit_curves(raw: dict, overhead: float | None) -> tuple:
-    """({kind: {fit, residual, points, x, source}}, {kind: why no curve}) from raw points."""
+def _spread(n: int, keep: int) -> list:
+    """Indices of `keep` of n sorted points, evenly spread, both ends included."""
+    if keep >= n:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (keep - 1)) for i in range(keep)})
+
+
+def curve_entry(xs, es, x_name: str, source: str, max_points: int | None = None) -> dict:
+    """A profile curve {fit, residual, x, source, points} fitted to all (x, efficiency) points; with
+    `max_points`, the points written are that many spread over x (its smallest and largest kept,
+    since they bound the measured range)."""
     from roofline.api import hill
     from roofline.profilers.efficiency_fit import fit_efficiency_curve
 
+    fitted = fit_efficiency_curve(xs, es)
+    fit = fitted["fit"]
+    points = sorted(fitted["points"], key=lambda p: p["x"]) if max_points else fitted["points"]
+    if max_points:
+        points = [points[i] for i in _spread(len(points), max_points)]
+    return {
+        "fit": {k: _sig(v) for k, v in fit.items()},
+        "residual": _sig(fitted["residual"]),
+        "x": x_name,
+        "source": source,
+        "points": [  # measured, and the fitted curve at the same x
+            {
+                "x": _sig(p["x"]),
+                "efficiency": _sig(p["efficiency"]),
+                "fitted": _sig(float(hill(p["x"], fit["e_max"], fit["x_half"], fit["p"]))),
+            }
+            for p in points
+        ],
+    }
+
+
+def fit_curves(raw: dict, overhead: float | None) -> tuple:
+    """({kind: {fit, residual, points, x, source}}, {kind: why no curve}) from raw points."""
     curves, notes = {}, {}
     for kind, (group, x_name, chosen) in CURVES.items():
         if group not in raw:
@@ -90,25 +122,11 @@ def fit_curves(raw: dict, overhead: float | None) -> tuple:
                 notes[kind] = f"{len(xs)} usable point(s); a fit needs {MIN_FIT_POINTS}"
             continue
         try:
-            fitted = fit_efficiency_curve(xs, es)
+            curves[kind] = curve_entry(
+                xs, es, x_name, f"{group}: {chosen}, efficiency net of kernel_overhead_s"
+            )
         except (ValueError, RuntimeError) as exc:  # curve_fit raises RuntimeError when it does not converge
             notes[kind] = f"fit failed: {str(exc).splitlines()[0][:160]}"
-            continue
-        fit = fitted["fit"]
-        curves[kind] = {
-            "fit": {k: _sig(v) for k, v in fit.items()},
-            "residual": _sig(fitted["residual"]),
-            "x": x_name,
-            "source": f"{group}: {chosen}, efficiency net of kernel_overhead_s",
-            "points": [  # measured, and the fitted curve at the same x
-                {
-                    "x": _sig(p["x"]),
-                    "efficiency": _sig(p["efficiency"]),
-                    "fitted": _sig(float(hill(p["x"], fit["e_max"], fit["x_half"], fit["p"]))),
-                }
-                for p in fitted["points"]
-            ],
-        }
     return curves, notes
 
 

@@ -55,8 +55,11 @@ class AlphaBetaFit:
         return steps * self.alpha_s + bytes_factor * np.asarray(bytes_, dtype=float) / self.beta_Bps
 
 
-def fit_alpha_beta(bytes_, seconds, steps: int, bytes_factor: float) -> AlphaBetaFit:
+def fit_alpha_beta(bytes_, seconds, steps, bytes_factor) -> AlphaBetaFit:
     """Fit alpha (s per step, >= 0) and beta (bytes/s, > 0) to measured (bytes, seconds).
+
+    `steps` and `bytes_factor` are one number, or one per point (a joint fit over several rank
+    counts, each point with its own ring's steps and factor).
 
     Non-negative least squares on t = steps * alpha + factor * S * (1 / beta), with each row divided
     by its measured t so that the fit minimises relative error: the microsecond latencies of small
@@ -70,10 +73,12 @@ def fit_alpha_beta(bytes_, seconds, steps: int, bytes_factor: float) -> AlphaBet
         raise ValueError("an alpha-beta fit needs points at two or more message sizes")
     if not (np.all(np.isfinite(t)) and np.all(t > 0) and np.all(s > 0)):
         raise ValueError("an alpha-beta fit needs positive, finite bytes and seconds")
-    if steps < 1 or bytes_factor <= 0:
-        raise ValueError(f"steps must be >= 1 and bytes_factor > 0, got {steps}, {bytes_factor}")
+    steps = np.broadcast_to(np.asarray(steps, dtype=float), s.shape)
+    bytes_factor = np.broadcast_to(np.asarray(bytes_factor, dtype=float), s.shape)
+    if np.any(steps < 1) or np.any(bytes_factor <= 0):
+        raise ValueError(f"steps must be >= 1 and bytes_factor > 0, got {steps.min()}, {bytes_factor.min()}")
 
-    design = np.column_stack([np.full_like(s, float(steps)), bytes_factor * s]) / t[:, None]
+    design = np.column_stack([steps, bytes_factor * s]) / t[:, None]
     (alpha, inv_beta), _ = nnls(design, np.ones_like(t))
     beta = 1.0 / inv_beta if inv_beta > 0 else float("inf")
     fitted = steps * alpha + bytes_factor * s * inv_beta

@@ -1,4 +1,5 @@
-"""`roofline calibrate`: measure this GPU's efficiency curves and write its calibration profile."""
+"""`roofline calibrate`: measure this GPU's efficiency curves and write its calibration profile, or
+(`--from aiconfigurator`) fit one from AIConfigurator's measured kernel tables, no GPU needed."""
 
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ def add_parser(sub) -> None:
             "(e.g. h100-sxm.partial.yaml); running the same command again resumes from it.\n"
             "Budget on one H100: about 5 minutes with --quick, 10 without (the estimate is printed\n"
             "at the start). Format and grids: profilers/CALIBRATE.md.\n\n"
-            f"groups, in run order: {', '.join(GROUPS)}"
+            f"groups, in run order: {', '.join(GROUPS)}\n\n"
+            "Without a GPU: --from aiconfigurator fits the same profile from the kernel latencies that\n"
+            "AIConfigurator (PyPI aiconfigurator-core, Apache-2.0; pip install -e '.[aic]') measured per GPU\n"
+            "and framework, and writes hwspecs/calibration/imported/<gpu>.<framework>.yaml, which\n"
+            "`calibration: auto` does not read; use one with `calibration: PATH`."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -45,6 +50,30 @@ def add_parser(sub) -> None:
         "(a matching partial file is resumed even without this flag)",
     )
     p.add_argument("--fresh", action="store_true", help="ignore an existing partial file and start over")
+    p.add_argument(
+        "--from",
+        dest="from_source",
+        choices=("aiconfigurator",),
+        help="fit the profile from published measured tables instead of timing this GPU (no GPU needed)",
+    )
+    p.add_argument(
+        "--gpu",
+        metavar="NAME",
+        help="with --from: hwspecs name (or AIConfigurator folder) of the GPU to import "
+        "(default: every GPU the data has and hwspecs knows)",
+    )
+    p.add_argument(
+        "--framework",
+        choices=("vllm", "sglang", "trtllm"),
+        default="vllm",
+        help="with --from: whose kernels' tables to fit (default vllm)",
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="with --from: a folder laid out like aiconfigurator_core/systems/data "
+        "(default: the installed aiconfigurator-core package)",
+    )
 
 
 def _groups(text: str | None) -> list | None:
@@ -62,9 +91,37 @@ def _groups(text: str | None) -> list | None:
     return names
 
 
+def run_import(args) -> int:
+    """`--from aiconfigurator`: fit and write one profile per GPU from the published tables."""
+    from roofline.api import ScenarioError
+    from roofline.profilers.aic_import import import_profiles
+    from roofline.profilers.aic_read import AicDataError, available_gpus, find_source, resolve_gpu
+    from roofline.profilers.calibrate_fit import summary_table
+
+    gpu_only = [f"--{n}" for n in ("quick", "resume", "fresh", "groups", "hardware") if getattr(args, n)]
+    if gpu_only:
+        raise ScenarioError([f"{', '.join(gpu_only)}: only for timing a GPU, not with --from"])
+    try:
+        source = find_source(args.data)
+        gpus = [resolve_gpu(args.gpu)[1]] if args.gpu else available_gpus(source, args.framework)
+        if not gpus:
+            raise AicDataError(f"{source.root}: no GPU folder that maps to a hwspecs SKU")
+        if len(gpus) > 1 and args.out and args.out.endswith((".yaml", ".yml")):
+            raise AicDataError(f"--out {args.out}: a file holds one GPU's profile; pass --gpu or a folder")
+        results = import_profiles(source, gpus, args.framework, args.out)
+    except AicDataError as exc:
+        raise ScenarioError([str(exc)]) from None
+    for _, path, doc in results:
+        print(summary_table(doc))
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def run(args) -> int:
     from roofline.api import ScenarioError, load_hardware
 
+    if getattr(args, "from_source", None):
+        return run_import(args)
     groups = _groups(args.groups)
     if args.hardware:
         load_hardware(args.hardware)  # HardwareSpecError (exit 2) with the valid names

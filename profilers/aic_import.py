@@ -1,0 +1,280 @@
+"""`roofline calibrate --from aiconfigurator`: fit a calibration profile from AIConfigurator's tables.
+
+The profile is the one `roofline calibrate` writes on a GPU (simulator/calibration.py reads it):
+`gemm_<dtype>` curves over cbrt(m n k) fitted to the compute-bound GEMMs, `attention_prefill` over
+the sequence length (head dim 128), `attention_decode` over bytes moved, efficiencies net of
+`kernel_overhead_s`, plus `collectives:` alpha-beta fits. Formats the engine has no curve kind for
+yet (fp8_block, fp4 GEMMs) are fitted the same way under `other_curves:`, which the engine does not
+read. Raw points are kept compactly beside the fits (at most RAW_POINTS per table, spread over x).
+
+* kernel_overhead_s: the fastest GEMM in the table (a few-element kernel: launch and tail, an upper
+  bound of the empty-kernel time `roofline calibrate` measures).
+* collectives: the NCCL table's ops under the GPU's scale-up link label (`nvlink`, else `pcie`): the
+  op's `fit` is one joint fit over the GPU counts (each point with its own ring's steps and factor,
+  what the engine prices), `by_gpus` the fit of each count. The framework's custom all-reduce
+  (one-shot/two-shot kernels) is under its own label `custom_all_reduce.<backend>`, which the engine
+  does not read yet.
+
+Profiles go to hwspecs/calibration/imported/ by default, which `calibration: auto` does not read
+(hwspecs.find_profile reads hwspecs/calibration/<sku>.yaml only); `calibration: PATH` uses one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from roofline.profilers.aic_points import (
+    FIT_HEAD_DIM,
+    collective_points,
+    decode_points,
+    gemm_points,
+    prefill_points,
+)
+from roofline.profilers.aic_read import PACKAGE, Source, Table, read_gpu_tables, resolve_gpu
+from roofline.profilers.calibrate_fit import MIN_FIT_POINTS, _net, _sig, _spread, curve_entry
+
+CURVE_POINTS = 48  # measured points written per curve (all are fitted)
+RAW_POINTS = 160  # raw rows kept per table
+ENGINE_GEMM_KINDS = ("bf16", "fp16", "fp8", "int8")  # simulator.calibration.CURVE_KINDS gemm_<dtype>
+SOURCE_URL = "https://pypi.org/project/aiconfigurator-core/"
+
+
+def default_out_dir() -> Path:
+    from roofline.hwspecs import CALIBRATION_DIR
+
+    return Path(CALIBRATION_DIR) / "imported"
+
+
+def profile_name(sku: str, framework: str) -> str:
+    return f"{sku}.{framework}.yaml"
+
+
+def _fit(kind: str, xs, seconds, efficiency, overhead: float, x_name: str, source: str, notes: dict):
+    points = [{"x": x, "seconds": t, "efficiency": e} for x, t, e in zip(xs, seconds, efficiency)]
+    nx, ne = _net(points, overhead)
+    if len(nx) < MIN_FIT_POINTS:
+        notes[kind] = f"{len(nx)} usable point(s); a fit needs {MIN_FIT_POINTS}"
+        return None
+    try:
+        return curve_entry(nx, ne, x_name, source, CURVE_POINTS)
+    except (ValueError, RuntimeError) as exc:
+        notes[kind] = f"fit failed: {str(exc).splitlines()[0][:160]}"
+        return None
+
+
+def _raw(cols: dict, keys: tuple) -> list:
+    """At most RAW_POINTS rows (spread over x) as flow mappings of `keys`."""
+    order = np.argsort(cols["x"], kind="stable")
+    rows = [order[i] for i in _spread(order.size, RAW_POINTS)] if order.size else []
+    out = []
+    for i in rows:
+        point = {}
+        for key in keys:
+            v = cols[key][i]
+            if isinstance(v, str):
+                point[key] = v
+            elif key in ("m", "n", "k", "batch", "seqlen", "kv_len", "heads", "kv_heads", "head_dim"):
+                point[key] = int(v)
+            else:
+                point[key] = _sig(v)
+        out.append(point)
+    return out
+
+
+def gemm_section(table: Table, hw, overhead: float, curves: dict, other: dict, raw: dict, notes: dict):
+    for dtype, cols in gemm_points(table, hw).items():
+        kind = f"gemm_{dtype}"
+        cb = cols["compute_bound"]
+        entry = _fit(
+            kind,
+            cols["x"][cb],
+            cols["seconds"][cb],
+            cols["efficiency"][cb],
+            overhead,
+            "cbrt(m*n*k)",
+            f"{table.path.name}: {dtype} GEMMs whose compute roof binds, fastest kernel per shape, "
+            "efficiency net of kernel_overhead_s",
+            notes,
+        )
+        if entry is not None:
+            (curves if dtype in ENGINE_GEMM_KINDS else other)[kind] = entry
+        cols = {
+            **cols,
+            "dtype": np.full(cb.size, dtype, dtype=object),
+            "bound": np.where(cb, "compute", "memory").astype(object),
+        }
+        raw.setdefault("gemm", []).extend(
+            _raw(cols, ("dtype", "m", "n", "k", "x", "seconds", "efficiency", "bound"))
+        )
+
+
+def attention_sections(tables: dict, hw, overhead: float, curves: dict, raw: dict, notes: dict):
+    if "context_attention" in tables:
+        t = tables["context_attention"]
+        cols = prefill_points(t, hw)
+        sel = cols["head_dim"] == FIT_HEAD_DIM
+        entry = _fit(
+            "attention_prefill",
+            cols["x"][sel],
+            cols["seconds"][sel],
+            cols["efficiency"][sel],
+            overhead,
+            "sequence length",
+            f"{t.path.name}: causal, head dim {FIT_HEAD_DIM}, bf16 attention and KV cache, no window, "
+            "fastest kernel per shape, efficiency net of kernel_overhead_s; other head dims in raw only",
+            notes,
+        )
+        if entry is not None:
+            curves["attention_prefill"] = entry
+        raw["attention_prefill"] = _raw(
+            cols, ("seqlen", "batch", "heads", "kv_heads", "head_dim", "x", "seconds", "efficiency")
+        )
+    if "generation_attention" in tables:
+        t = tables["generation_attention"]
+        cols = decode_points(t, hw)
+        sel = cols["head_dim"] == FIT_HEAD_DIM
+        entry = _fit(
+            "attention_decode",
+            cols["x"][sel],
+            cols["seconds"][sel],
+            cols["efficiency"][sel],
+            overhead,
+            "bytes moved",
+            f"{t.path.name}: head dim {FIT_HEAD_DIM}, bf16 KV cache, no window, fastest kernel per shape, "
+            "efficiency against HBM bandwidth net of kernel_overhead_s; other head dims in raw only",
+            notes,
+        )
+        if entry is not None:
+            curves["attention_decode"] = entry
+        raw["attention_decode"] = _raw(
+            cols, ("kv_len", "batch", "heads", "kv_heads", "head_dim", "x", "seconds", "efficiency")
+        )
+
+
+def _ab(sizes: np.ndarray, seconds: np.ndarray, op: str, gpus: np.ndarray) -> dict:
+    from roofline.profilers.fitting import busbw_factor, fit_alpha_beta, latency_steps
+
+    steps = np.array([latency_steps(op, int(n)) for n in gpus])
+    factor = np.array([busbw_factor(op, int(n)) for n in gpus])
+    fit = fit_alpha_beta(sizes, seconds, steps, factor)
+    return {"alpha_s": _sig(fit.alpha_s), "beta_Bps": _sig(fit.beta_Bps), "residual": _sig(fit.residual)}
+
+
+def collective_entries(table: Table, source: dict) -> dict:
+    """{label: {provenance, ops: {op: {fit, gpus, by_gpus}}}} from one NCCL or custom all-reduce table."""
+    from roofline.profilers.fitting import busbw_factor, latency_steps
+
+    labels = {}
+    for (op, dtype, backend), by_gpus in collective_points(table).items():
+        ops = labels.setdefault(backend or dtype, {})
+        if op in ops:  # NCCL measures half and int8: keep the 16-bit one, as activations are
+            continue
+        sizes = np.concatenate([s for s, _ in by_gpus.values()])
+        seconds = np.concatenate([t for _, t in by_gpus.values()])
+        gpus = np.concatenate([np.full(s.size, n) for n, (s, _) in by_gpus.items()])
+        if np.unique(sizes).size < 2:
+            continue
+        per = {}
+        for n, (s, t) in by_gpus.items():
+            if np.unique(s).size < 2:
+                continue
+            per[n] = {
+                "latency_steps": latency_steps(op, n),
+                "busbw_factor": _sig(busbw_factor(op, n)),
+                "fit": _ab(s, t, op, np.full(s.size, n)),
+                "points": [{"bytes": int(b), "seconds": _sig(x)} for b, x in zip(s, t)],
+            }
+        ops[op] = {"dtype": dtype, "fit": _ab(sizes, seconds, op, gpus), "gpus": sorted(per), "by_gpus": per}
+    return {key: {"provenance": {**source, **table.provenance()}, "ops": ops} for key, ops in labels.items()}
+
+
+def collectives_section(tables: dict, hw, source: dict) -> dict:
+    out = {}
+    link = "nvlink" if hw.scale_up_kind.startswith("nvlink") else "pcie"
+    if "nccl" in tables:
+        for entry in collective_entries(tables["nccl"], source).values():
+            if "all_reduce" in entry["ops"] and link not in out:
+                entry["ops"] = {"all_reduce": entry["ops"]["all_reduce"], **entry["ops"]}
+                out[link] = entry
+    if "custom_allreduce" in tables:
+        for backend, entry in collective_entries(tables["custom_allreduce"], source).items():
+            out[f"custom_all_reduce.{backend}"] = entry
+    return out
+
+
+def kernel_overhead(tables: dict) -> float | None:
+    """The fastest GEMM's seconds: launch and tail of a kernel that does almost nothing."""
+    if "gemm" not in tables:
+        return None
+    return _sig(float(np.min(tables["gemm"].columns["latency"])) * 1e-3)
+
+
+def build_import_profile(tables: dict, sku: str, framework: str, source: Source) -> dict:
+    """The profile document (simulator.calibration's format plus other_curves, raw and notes)."""
+    from roofline.api import load_hardware
+    from roofline.profilers.calibrate import _roofline_version
+
+    hw = load_hardware(sku)
+    devices = sorted({t.device for t in tables.values() if t.device})
+    own = [t for t in tables.values() if t.framework == framework]
+    fw_version = (
+        (tables.get("gemm") or (own[0] if own else None)).version if (own or "gemm" in tables) else "none"
+    )
+    origin = {
+        "source": PACKAGE if source.version != "unknown" else source.package,
+        "source_version": source.version,
+    }
+    overhead = kernel_overhead(tables)
+    curves, other, raw, notes = {}, {}, {}, {}
+    if "gemm" in tables:
+        gemm_section(tables["gemm"], hw, overhead or 0.0, curves, other, raw, notes)
+    attention_sections(tables, hw, overhead or 0.0, curves, raw, notes)
+    doc = {
+        "profile_id": f"{sku}.aiconfigurator-{source.version}.{framework}-{fw_version}",
+        "hardware": sku,
+        "provenance": {
+            **origin,
+            "source_url": SOURCE_URL,
+            "source_license": "Apache-2.0",
+            "framework": framework,
+            "framework_version": fw_version,
+            "device": "; ".join(devices),
+            "tables": {name: t.provenance() for name, t in tables.items()},
+            "imported_by": f"roofline calibrate --from aiconfigurator --gpu {sku} --framework {framework}",
+            "roofline": _roofline_version(),
+            "statistic": "the tables' latency per shape; the fastest kernel where a shape has several",
+            "kernel_overhead": "the fastest GEMM in the table (upper bound of launch + tail)",
+        },
+    }
+    if overhead is not None:
+        doc["kernel_overhead_s"] = overhead
+    doc["curves"] = curves
+    if other:
+        doc["other_curves"] = other  # formats without an engine curve kind yet; not read by the engine
+    if notes:
+        doc["fit_notes"] = notes
+    collectives = collectives_section(tables, hw, origin)
+    if collectives:
+        doc["collectives"] = collectives
+    doc["raw"] = raw
+    return doc
+
+
+def import_profiles(source: Source, gpus: list, framework: str, out: Path | None) -> list:
+    """Fit and write one profile per GPU; returns [(sku, path, doc)]. `out`: a .yaml file (one GPU)
+    or a folder (default hwspecs/calibration/imported/)."""
+    from roofline.profilers.calibrate_write import write_yaml_atomic
+
+    results = []
+    for gpu in gpus:
+        _, sku = resolve_gpu(gpu)
+        doc = build_import_profile(read_gpu_tables(source, sku, framework), sku, framework, source)
+        if out is not None and Path(out).suffix in (".yaml", ".yml"):
+            path = Path(out)
+        else:
+            path = Path(out or default_out_dir()) / profile_name(sku, framework)
+        write_yaml_atomic(doc, path)
+        results.append((sku, path, doc))
+    return results

@@ -1,0 +1,179 @@
+"""AIConfigurator table rows -> measured points in `roofline calibrate`'s raw format.
+
+Each row becomes what our own microbenchmark of the same shape records: x (the curve's size
+variable), seconds, FLOPs and bytes counted with the simulator's functions, and efficiency against
+the same roof (profilers/CALIBRATE.md):
+
+* GEMM: x = cbrt(m n k), FLOPs `matmul_flops`, bytes the simulator's GEMM traffic (weights n k and
+  activations m k in the input format, m n out in 16 bits), efficiency against the format's dense
+  peak; `bound` by arithmetic intensity against the ridge point. Several kernels of one shape (vLLM's
+  Cutlass and DeepGEMM fp8_block, say): the fastest, as a serving framework picks it.
+* Prefill attention (`context_attention`): causal, x = sequence length, FLOPs `attention_flops` of
+  `prefill_pairs`, bytes Q and O plus the K/V streamed as `flash_kv_hbm_tokens` counts them,
+  efficiency against the bf16 peak. Only bf16 attention over a bf16 KV cache without a window.
+* Decode attention (`generation_attention`): one query token per sequence over kv_len = isl + step
+  cached tokens (the table's step is the tokens generated so far), x = bytes moved (the K/V read in
+  the KV format plus q in and o out in bf16), efficiency against HBM bandwidth.
+
+Fitting the curves is `aic_import`'s job; reading the files `aic_read`'s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from roofline.api import (
+    attention_flops,
+    dtype_bytes,
+    flash_kv_hbm_tokens,
+    flash_query_block_rows,
+    prefill_pairs,
+)
+from roofline.profilers.aic_read import DTYPES, Table
+
+# Our GEMM formats -> the dtype whose dense peak they run at, and whose bytes their inputs take.
+PEAK_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "fp4": "fp4", "int8": "int8"}
+OUT_BYTES = 2.0  # bf16/fp16 output, as vLLM's linear layers write it
+FIT_HEAD_DIM = 128  # the prefill and decode curves are for head dim 128, as `roofline calibrate` measures
+
+
+def _fastest(keys: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """Indices of the fastest row per distinct key row (keys: (rows, k) array)."""
+    order = np.lexsort((seconds, *keys.T[::-1]))
+    k = keys[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = np.any(k[1:] != k[:-1], axis=1)
+    return np.sort(order[first])
+
+
+def gemm_bytes(m, n, k, dtype: str):
+    """HBM traffic of one GEMM: inputs (m k activations, n k weights) in `dtype`, output m n in 16 bits."""
+    elem = dtype_bytes(PEAK_DTYPE[dtype]) if dtype != "fp8_block" else dtype_bytes("fp8")
+    return (m * k + n * k) * elem + m * n * OUT_BYTES
+
+
+def gemm_points(table: Table, hw) -> dict:
+    """our dtype -> column arrays {m, n, k, x, seconds, flops, bytes, efficiency, compute_bound}."""
+    c = table.columns
+    out = {}
+    for label in sorted(set(c["gemm_dtype"])):
+        dtype = DTYPES.get(label)
+        if dtype not in PEAK_DTYPE:
+            continue
+        rows = np.flatnonzero(c["gemm_dtype"] == label)
+        m, n, k, s = c["m"][rows], c["n"][rows], c["k"][rows], c["latency"][rows] * 1e-3
+        best = _fastest(np.column_stack([m, n, k]), s)
+        m, n, k, s = m[best], n[best], k[best], s[best]
+        peak = hw.peak(PEAK_DTYPE[dtype])
+        flops = 2.0 * m * n * k  # matmul_flops
+        nbytes = gemm_bytes(m, n, k, dtype)
+        out[dtype] = {
+            "m": m,
+            "n": n,
+            "k": k,
+            "x": np.cbrt(m * n * k),
+            "seconds": s,
+            "flops": flops,
+            "bytes": nbytes,
+            "efficiency": flops / (s * peak),
+            "compute_bound": flops / peak >= nbytes / hw.memory_bandwidth,
+            "peak": peak,
+        }
+    return out
+
+
+def _plain(c: dict, rows: np.ndarray) -> np.ndarray:
+    """Rows of bf16 attention over a bf16 KV cache without a sliding window."""
+    keep = np.ones(rows.size, dtype=bool)
+    for column, value in (("attn_dtype", "bfloat16"), ("kv_cache_dtype", "bfloat16")):
+        if column in c:
+            keep &= c[column][rows] == value
+    if "window_size" in c:
+        keep &= c["window_size"][rows] <= 0
+    return rows[keep]
+
+
+def prefill_points(table: Table, hw) -> dict:
+    """Column arrays {batch, seqlen, heads, kv_heads, head_dim, x, seconds, flops, bytes, efficiency}."""
+    c = table.columns
+    rows = _plain(c, np.arange(len(table)))
+    cols = {name: c[src][rows] for name, src in _ATTN_COLUMNS.items()}
+    cols["seqlen"] = c["isl"][rows]
+    s = c["latency"][rows] * 1e-3
+    best = _fastest(
+        np.column_stack([cols[k] for k in ("batch", "seqlen", "heads", "kv_heads", "head_dim")]), s
+    )
+    cols = {k: v[best] for k, v in cols.items()}
+    s = s[best]
+    b, L, h, kvh, d = cols["batch"], cols["seqlen"], cols["heads"], cols["kv_heads"], cols["head_dim"]
+    pairs = prefill_pairs(b, L, 0)
+    flops = attention_flops(pairs, h, d, d)
+    rows_per_block = flash_query_block_rows(d, hw.smem_per_sm_bytes)
+    kv_tokens = flash_kv_hbm_tokens(pairs, b * L, L, rows_per_block, hw.sm_count)
+    nbytes = (b * L * h + kv_tokens * kvh) * 2 * d * 2.0  # q and o, k and v, bf16
+    peak = hw.peak("bf16")
+    return {**cols, "x": L, "seconds": s, "flops": flops, "bytes": nbytes, "efficiency": flops / (s * peak)}
+
+
+_ATTN_COLUMNS = {
+    "batch": "batch_size",
+    "heads": "num_heads",
+    "kv_heads": "num_key_value_heads",
+    "head_dim": "head_dim",
+}
+
+
+def decode_points(table: Table, hw) -> dict:
+    """Column arrays {batch, kv_len, heads, kv_heads, head_dim, x, seconds, bytes, efficiency}."""
+    c = table.columns
+    rows = _plain(c, np.arange(len(table)))
+    cols = {name: c[src][rows] for name, src in _ATTN_COLUMNS.items()}
+    isl = c["isl"][rows] if "isl" in c else np.ones(rows.size)
+    cols["kv_len"] = isl + c["step"][rows]
+    s = c["latency"][rows] * 1e-3
+    best = _fastest(
+        np.column_stack([cols[k] for k in ("batch", "kv_len", "heads", "kv_heads", "head_dim")]), s
+    )
+    cols = {k: v[best] for k, v in cols.items()}
+    s = s[best]
+    b, L, h, kvh, d = cols["batch"], cols["kv_len"], cols["heads"], cols["kv_heads"], cols["head_dim"]
+    nbytes = b * L * kvh * 2 * d * 2.0 + b * h * 2 * d * 2.0  # bf16 K/V read; q in, o out
+    flops = attention_flops(b * L, h, d, d)
+    return {
+        **cols,
+        "x": nbytes,
+        "seconds": s,
+        "flops": flops,
+        "bytes": nbytes,
+        "efficiency": nbytes / (s * hw.memory_bandwidth),
+    }
+
+
+COLLECTIVE_NAMES = {
+    "all_reduce": "all_reduce",
+    "all_gather": "all_gather",
+    "reduce_scatter": "reduce_scatter",
+    "alltoall": "all_to_all",
+}
+
+
+def collective_points(table: Table) -> dict:
+    """(op, dtype label, backend) -> {gpus: (bytes, seconds) arrays}; message_size is in elements."""
+    c = table.columns
+    ops = c["op_name"] if "op_name" in c else np.full(len(table), "all_reduce", dtype=object)
+    dtypes = c["nccl_dtype"] if "nccl_dtype" in c else c["allreduce_dtype"]
+    backends = c["backend"] if "backend" in c else np.full(len(table), "", dtype=object)
+    out = {}
+    for op_label, dtype_label, backend in sorted(set(zip(ops, dtypes, backends))):
+        op, dtype = COLLECTIVE_NAMES.get(op_label), DTYPES.get(dtype_label)
+        if op is None or dtype is None:
+            continue
+        sel = (ops == op_label) & (dtypes == dtype_label) & (backends == backend)
+        by_gpus = {}
+        for n in sorted(set(c["num_gpus"][sel])):
+            rows = sel & (c["num_gpus"] == n)
+            size = c["message_size"][rows] * dtype_bytes(dtype)
+            order = np.argsort(size, kind="stable")
+            by_gpus[int(n)] = (size[order], c["latency"][rows][order] * 1e-3)
+        out[(op, dtype_label, backend)] = by_gpus
+    return out

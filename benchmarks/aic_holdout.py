@@ -1,0 +1,255 @@
+"""Op-level accuracy of profiles imported from AIConfigurator's tables, on shapes the fit never saw.
+
+For each GPU, 20% of each table's shapes are held out as whole groups (a GEMM's (n, k) at every m;
+an attention table's (batch, heads, kv heads) at every length; an all-reduce message size at every
+GPU count), chosen by a hash of the group, so no held-out row has a measured neighbour of the same
+group in the fit. The profile is fitted on the rest (`aic_import.build_import_profile`, as
+`roofline calibrate --from aiconfigurator` does), and each held-out kernel time is predicted the way
+the engine prices it:
+
+* GEMM: max(FLOPs / (peak x curve), bytes / (bandwidth x HBM efficiency)) + kernel_overhead_s, the
+  curve read through the engine's own table (`efficiency.build_table`, `gemm_efficiency`).
+* Prefill attention (head dim 128, bf16, no window): the same roofline with `attention_prefill_efficiency`.
+* Decode attention (head dim 128, bf16 KV, no window): bytes / (bandwidth x attention_decode curve)
+  + kernel_overhead_s (the curve as `roofline calibrate` writes it; the engine does not read it yet).
+* All-reduce: NCCL, alpha-beta of the message's GPU count (`by_gpus`), and the joint fit over GPU
+  counts that the engine's `nvlink` link uses; the framework's custom all-reduce (CUDA graph).
+
+Run:  python benchmarks/aic_holdout.py [--framework vllm] [--gpu h100-sxm ...] [--data DIR] [--write]
+--write regenerates docs/validation/aic_holdout.md. Needs pyarrow and the data (`pip install -e '.[aic]'`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from roofline.api import latency_steps, load_hardware
+from roofline.profilers.aic_import import build_import_profile
+from roofline.profilers.aic_points import (
+    FIT_HEAD_DIM,
+    collective_points,
+    decode_points,
+    gemm_points,
+    prefill_points,
+)
+from roofline.profilers.aic_read import available_gpus, find_source, read_gpu_tables
+from roofline.simulator.calibration import parse_profile
+from roofline.simulator.comm import busbw_factor
+from roofline.simulator.efficiency import attention_prefill_efficiency, build_table, gemm_efficiency
+
+HOLDOUT = 5  # one group in five
+TARGET = (0.05, 0.15)  # median, p90 |err| (issue 11)
+OUT = Path(__file__).resolve().parent.parent / "docs" / "validation" / "aic_holdout.md"
+GROUP_COLUMNS = {
+    "gemm": ("n", "k"),
+    "context_attention": ("batch_size", "num_heads", "num_key_value_heads"),
+    "generation_attention": ("batch_size", "num_heads", "num_key_value_heads"),
+    "nccl": ("message_size",),
+    "custom_allreduce": ("message_size",),
+}
+WHY = {
+    "gemm": "memory-bound GEMMs (m <= 64) take the datasheet HBM efficiency, since no STREAM "
+    "table is imported, and small ones their fixed latency beyond `kernel_overhead_s`; the compute-bound "
+    "rows are the ones the curve is fitted to; fp8 ones also miss because at one cbrt(m n k) their efficiency "
+    "spreads with the shape's aspect (a thin m against a wide n k), which one curve over cbrt(m n k) "
+    "cannot hold (the fit's own residual says so: `roofline calibrate` prints it)",
+    "prefill": "the curve is keyed on sequence length only, as the engine's is: at one length the "
+    "measured efficiency spreads with batch x heads (a few heads of a short prompt fill few SMs), and "
+    "short prompts (< 512 tokens) are dominated by the kernel's fixed latency",
+    "decode": "small decode kernels (< 10 MB of KV) cost a fixed ~5-10 us that a Hill curve over bytes "
+    "cannot hold next to the bandwidth-bound large ones, and at one size the efficiency spreads with "
+    "the split of batch x KV heads",
+    "all_reduce": "one alpha-beta line cannot follow NCCL's protocol switches (LL, LL128, Simple) "
+    "between 256 KiB and 4 MiB, nor the latency floor of small messages",
+}
+
+
+def holdout_mask(table) -> np.ndarray:
+    """True for the rows of the held-out groups (a stable hash of each row's group key)."""
+    keys = [table.columns[c] for c in GROUP_COLUMNS[table.name] if c in table.columns]
+    return np.array(
+        [zlib.crc32(repr(tuple(float(v) for v in key)).encode()) % HOLDOUT == 0 for key in zip(*keys)]
+    )
+
+
+def _plain_128(cols: dict) -> np.ndarray:
+    return cols["head_dim"] == FIT_HEAD_DIM
+
+
+def gemm_errors(test, hw, profile, overhead: float) -> dict:
+    out = {}
+    for dtype, cols in gemm_points(test, hw).items():
+        if f"gemm_{dtype}" not in profile.curves:
+            continue
+        table = build_table([hw], {hw.name: profile}, dtype)
+        eff = gemm_efficiency(table, 0, np.log2(np.maximum(cols["m"], 1.0)), cols["n"], cols["k"])
+        pred = np.maximum(
+            cols["flops"] / (cols["peak"] * eff), cols["bytes"] / (hw.memory_bandwidth * table.hbm[0])
+        )
+        err = (pred + overhead) / cols["seconds"] - 1.0
+        out[f"GEMM {dtype}"] = (err, cols["m"], "m")
+        cb = cols["compute_bound"]
+        out[f"  compute-bound {dtype}"] = (err[cb], cols["m"][cb], "m")
+        out[f"  memory-bound {dtype}"] = (err[~cb], cols["m"][~cb], "m")
+    return out
+
+
+def prefill_errors(test, hw, profile, overhead: float) -> dict:
+    cols = prefill_points(test, hw)
+    sel = _plain_128(cols)
+    table = build_table([hw], {hw.name: profile})
+    eff = attention_prefill_efficiency(table, 0, np.log2(cols["seqlen"][sel]), FIT_HEAD_DIM)
+    pred = np.maximum(
+        cols["flops"][sel] / (hw.peak("bf16") * eff),
+        cols["bytes"][sel] / (hw.memory_bandwidth * table.hbm[0]),
+    )
+    err = (pred + overhead) / cols["seconds"][sel] - 1.0
+    return {"prefill attention": (err, cols["seqlen"][sel], "seqlen")}
+
+
+def decode_errors(test, hw, profile, overhead: float) -> dict:
+    cols = decode_points(test, hw)
+    sel = _plain_128(cols)
+    curve = profile.curves["attention_decode"]
+    x = cols["bytes"][sel]
+    pred = x / (hw.memory_bandwidth * curve.at(x)) + overhead
+    return {"decode attention": (pred / cols["seconds"][sel] - 1.0, x, "KV bytes")}
+
+
+def allreduce_errors(test, doc: dict, label: str, name: str) -> dict:
+    entry = (doc.get("collectives") or {}).get(label)
+    if entry is None or "all_reduce" not in entry["ops"]:
+        return {}
+    op = entry["ops"]["all_reduce"]
+    per, joint = [], []
+    sizes = []
+    for (kind, dtype, _backend), by_gpus in collective_points(test).items():
+        if kind != "all_reduce" or dtype != op["dtype"]:
+            continue
+        for n, (s, t) in by_gpus.items():
+            steps, factor = latency_steps("all_reduce", n), busbw_factor("all_reduce", n)
+            own = op["by_gpus"].get(n, {}).get("fit")
+            if own is None:
+                continue
+            per.append((steps * own["alpha_s"] + factor * s / own["beta_Bps"]) / t - 1.0)
+            joint.append((steps * op["fit"]["alpha_s"] + factor * s / op["fit"]["beta_Bps"]) / t - 1.0)
+            sizes.append(s)
+        break
+    if not per:
+        return {}
+    sizes = np.concatenate(sizes)
+    out = {name: (np.concatenate(per), sizes, "bytes")}
+    if label in ("nvlink", "pcie"):
+        out[f"  {name}, one fit over GPU counts (engine)"] = (np.concatenate(joint), sizes, "bytes")
+    return out
+
+
+def evaluate(source, sku: str, framework: str) -> dict:
+    """category -> (signed errors, shape variable, its name) for one GPU."""
+    hw = load_hardware(sku)
+    tables = read_gpu_tables(source, sku, framework)
+    masks = {name: holdout_mask(t) for name, t in tables.items()}
+    train = {name: t.select(~masks[name]) for name, t in tables.items()}
+    test = {name: t.select(masks[name]) for name, t in tables.items()}
+    doc = build_import_profile(train, sku, framework, source)
+    profile = parse_profile(doc, f"{sku} holdout")
+    overhead = profile.kernel_overhead_s or 0.0
+    out = {}
+    if "gemm" in test:
+        out.update(gemm_errors(test["gemm"], hw, profile, overhead))
+    if "context_attention" in test and "attention_prefill" in profile.curves:
+        out.update(prefill_errors(test["context_attention"], hw, profile, overhead))
+    if "generation_attention" in test and "attention_decode" in profile.curves:
+        out.update(decode_errors(test["generation_attention"], hw, profile, overhead))
+    if "nccl" in test:
+        link = "nvlink" if hw.scale_up_kind.startswith("nvlink") else "pcie"
+        out.update(allreduce_errors(test["nccl"], doc, link, "all-reduce (NCCL)"))
+    if "custom_allreduce" in test:
+        labels = [k for k in doc.get("collectives", {}) if k.startswith("custom_all_reduce")]
+        graph = next((k for k in labels if "graph" in k), labels[0] if labels else None)
+        if graph:
+            out.update(
+                allreduce_errors(test["custom_allreduce"], doc, graph, f"custom all-reduce ({graph[18:]})")
+            )
+    return out
+
+
+def _stats(err: np.ndarray) -> tuple:
+    a = np.abs(err)
+    return float(np.median(a)), float(np.percentile(a, 90)), int(a.size), float(np.median(err))
+
+
+def _worst(err, x, name: str) -> str:
+    """The shape range (by octaves of x) with the largest median |err|."""
+    b = np.floor(np.log2(np.maximum(x, 1.0)))
+    worst = max(set(b), key=lambda v: np.median(np.abs(err[b == v])))
+    sel = b == worst
+    return (
+        f"{name} {2**worst:.4g}-{2 ** (worst + 1):.4g}: median {np.median(err[sel]):+.0%} ({sel.sum()} rows)"
+    )
+
+
+def report(results: dict, framework: str, source) -> str:
+    med_t, p90_t = TARGET
+    lines = [
+        f"| GPU | category | held-out rows | median abs err | p90 abs err | median signed | meets {med_t:.0%}/{p90_t:.0%} | worst shapes |",
+        "|---|---|---:|---:|---:|---:|---|---|",
+    ]
+    for sku, cats in results.items():
+        for cat, (err, x, name) in cats.items():
+            if err.size == 0:
+                continue
+            med, p90, n, signed = _stats(err)
+            ok = "yes" if med <= med_t and p90 <= p90_t else "no"
+            sub = cat.startswith("  ")
+            lines.append(
+                f"| {'' if sub else sku} | {cat.strip()} | {n} | {med:.1%} | {p90:.1%} | {signed:+.1%} | "
+                f"{'' if sub else ok} | {'' if ok == 'yes' else _worst(err, x, name)} |"
+            )
+    head = [
+        "# Op-level accuracy of imported AIConfigurator profiles (held-out shapes)",
+        "",
+        "Generated by `python benchmarks/aic_holdout.py --write"
+        f"{'' if framework == 'vllm' else ' --framework ' + framework}`; do not edit by hand.",
+        "",
+        f"Source: {source.package} {source.version}, framework {framework}. 20% of each table's shape groups "
+        "held out (GEMM (n, k); attention (batch, heads, KV heads); all-reduce message size), the profile "
+        "fitted on the rest, each held-out kernel time predicted as the engine prices it (see the script's "
+        f"docstring). Target (issue 11): median |err| <= {med_t:.0%}, p90 <= {p90_t:.0%}. Signed error is "
+        "predicted / measured - 1.",
+        "",
+    ]
+    why = ["", "## Where it misses, and why", ""] + [f"- **{k}**: {v}." for k, v in WHY.items()]
+    return "\n".join(head + lines + why) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--framework", default="vllm", choices=("vllm", "sglang", "trtllm"))
+    ap.add_argument("--gpu", nargs="*", help="hwspecs names (default: every GPU the data has)")
+    ap.add_argument("--data", help="a folder laid out like aiconfigurator_core/systems/data")
+    ap.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(OUT.parents[2])}")
+    args = ap.parse_args(argv)
+    source = find_source(args.data)
+    gpus = args.gpu or available_gpus(source, args.framework)
+    results = {}
+    for sku in gpus:
+        print(f"{sku} ...", file=sys.stderr)
+        results[sku] = evaluate(source, sku, args.framework)
+    text = report(results, args.framework, source)
+    print(text)
+    if args.write:
+        from roofline.fileio import write_atomic
+
+        write_atomic(OUT, text)
+        print(f"wrote {OUT}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

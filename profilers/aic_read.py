@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from roofline.simulator.errors import UserError
+from roofline.api import UserError
 
 PACKAGE = "aiconfigurator-core"
 INSTALL_HINT = "pip install -e '.[aic]'"

@@ -1,0 +1,180 @@
+"""`roofline calibrate --from aiconfigurator`: the reader on small synthetic tables written here in
+AIConfigurator's layout (<gpu>/<op>/<framework>/<version>/<table>.parquet|csv), the fitted curve
+recovers the Hill curve the latencies were made from, and the written profile drives the engine's
+GEMM times through `calibration: PATH`. No network, no installed aiconfigurator-core."""
+
+from __future__ import annotations
+
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+import pyarrow.csv  # noqa: E402
+import pyarrow.parquet  # noqa: E402
+
+import roofline  # noqa: E402
+from roofline.hwspecs import load_hardware, read_profile  # noqa: E402
+from roofline.profilers.aic_import import build_import_profile, import_profiles  # noqa: E402
+from roofline.profilers.aic_read import (  # noqa: E402
+    AicDataError,
+    find_source,
+    read_gpu_tables,
+    resolve_gpu,
+    version_key,
+)
+from roofline.simulator.calibration import hill  # noqa: E402
+from roofline.simulator.results import op_table  # noqa: E402
+
+DEVICE = "NVIDIA H100 80GB HBM3"
+E_MAX, X_HALF, P = 0.7, 1200.0, 2.0
+OVERHEAD_MS = 0.003  # the fastest GEMM's latency, which the importer takes as kernel_overhead_s
+
+
+def _write(path, rows: dict, fmt: str = "parquet"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table(rows)
+    if fmt == "csv":
+        pyarrow.csv.write_csv(table, path)
+    else:
+        pyarrow.parquet.write_table(table, path)
+
+
+def _gemm_rows():
+    hw = load_hardware("h100-sxm")
+    m, n, k, lat = [1], [128], [128], [OVERHEAD_MS]  # a tiny memory-bound GEMM: the overhead
+    for mm in (1024, 2048, 4096, 8192, 16384):
+        for nn, kk in ((4096, 4096), (8192, 8192), (16384, 8192), (28672, 4096), (1024, 1024)):
+            x = (mm * nn * kk) ** (1 / 3)
+            seconds = 2.0 * mm * nn * kk / (hw.peak("bf16") * hill(x, E_MAX, X_HALF, P))
+            m.append(mm), n.append(nn), k.append(kk), lat.append(seconds * 1e3 + OVERHEAD_MS)
+    rows = len(m)
+    return {
+        "framework": ["VLLM"] * rows,
+        "version": ["0.24.0"] * rows,
+        "device": [DEVICE] * rows,
+        "gemm_dtype": ["bfloat16"] * rows,
+        "m": m,
+        "n": n,
+        "k": k,
+        "latency": lat,
+        "kernel_source": ["torch.nn.functional.linear"] * rows,
+    }
+
+
+def _attention_rows(generation: bool):
+    rows = []
+    for b in (1, 4, 16):
+        for L in (1024, 4096, 16384):
+            for d in (64, 128):
+                lat = (0.01 + b * L * 1e-6) if generation else (0.02 + b * L * L * 2e-9)
+                rows.append(
+                    {
+                        "device": DEVICE,
+                        "batch_size": b,
+                        ("step" if generation else "isl"): L - (1 if generation else 0),
+                        **({"isl": 1} if generation else {}),
+                        "num_heads": 32,
+                        "num_key_value_heads": 8,
+                        "head_dim": d,
+                        "attn_dtype": "bfloat16",
+                        "kv_cache_dtype": "bfloat16",
+                        "window_size": 0,
+                        "latency": lat,
+                    }
+                )
+    return {key: [r[key] for r in rows] for key in rows[0]}
+
+
+def _comm_rows(custom: bool):
+    rows = []
+    for n in (2, 4, 8):
+        for size in (1024, 65536, 1 << 20, 1 << 24):
+            seconds = 2 * (n - 1) * 2e-6 + 2 * (n - 1) / n * size * 2 / 300e9
+            row = {"device": DEVICE, "num_gpus": n, "message_size": size, "latency": seconds * 1e3}
+            if custom:
+                row.update(allreduce_dtype="bfloat16", backend="vllm_graph")
+            else:
+                row.update(op_name="all_reduce", nccl_dtype="half")
+            rows.append(row)
+    return {key: [r[key] for r in rows] for key in rows[0]}
+
+
+@pytest.fixture
+def data(tmp_path):
+    root = tmp_path / "data"
+    g = root / "h100_sxm"
+    _write(g / "gemm/vllm/0.24.0/gemm_perf.parquet", _gemm_rows())
+    _write(g / "gemm/vllm/0.19.0/gemm_perf.parquet", {"m": [1]})  # older: never read
+    _write(g / "attention/vllm/0.24.0/context_attention_perf.parquet", _attention_rows(False))
+    _write(g / "attention/vllm/0.24.0/generation_attention_perf.csv", _attention_rows(True), "csv")
+    _write(g / "comm/nccl/2.29.2/nccl_perf.parquet", _comm_rows(False))
+    _write(g / "comm/vllm/0.24.0/custom_allreduce_perf.parquet", _comm_rows(True))
+    return root
+
+
+def test_reader_maps_columns_gpus_and_picks_the_newest_version(data):
+    source = find_source(data)
+    assert source.version == "unknown"
+    tables = read_gpu_tables(source, "h100-sxm", "vllm")
+    assert set(tables) == {"gemm", "context_attention", "generation_attention", "nccl", "custom_allreduce"}
+    assert tables["gemm"].version == "0.24.0" and tables["gemm"].device == DEVICE
+    assert tables["nccl"].framework == "nccl"
+    assert tables["generation_attention"].path.suffix == ".csv"
+    assert resolve_gpu("h100_sxm") == ("h100_sxm", "h100-sxm") == resolve_gpu("h100-sxm")
+    assert resolve_gpu("h200") == ("h200_sxm", "h200")
+    assert version_key("0.5.6.post2") < version_key("0.5.14")
+    assert version_key("1.3.0rc11") < version_key("1.3.0rc20") < version_key("1.3.0")
+
+
+def test_bad_inputs_are_one_line_errors(data, tmp_path):
+    with pytest.raises(AicDataError, match="no such folder"):
+        find_source(tmp_path / "missing")
+    with pytest.raises(AicDataError, match="valid: "):
+        resolve_gpu("tpu-v5")
+    with pytest.raises(AicDataError, match="no data for h200"):
+        read_gpu_tables(find_source(data), "h200", "vllm")
+    bad = data / "h100_sxm/gemm/vllm/0.30.0/gemm_perf.parquet"
+    _write(bad, {"m": [1], "n": [2], "latency": [0.1]})
+    with pytest.raises(AicDataError, match=r"missing column\(s\) gemm_dtype, k") as exc:
+        read_gpu_tables(find_source(data), "h100-sxm", "vllm")
+    assert "\n" not in str(exc.value) and str(bad) in str(exc.value)
+    bad.write_bytes(b"not parquet")
+    with pytest.raises(AicDataError, match="unreadable as parquet"):
+        read_gpu_tables(find_source(data), "h100-sxm", "vllm")
+
+
+def test_fit_recovers_the_hill_curve_the_latencies_came_from(data):
+    source = find_source(data)
+    doc = build_import_profile(read_gpu_tables(source, "h100-sxm", "vllm"), "h100-sxm", "vllm", source)
+    assert doc["kernel_overhead_s"] == pytest.approx(OVERHEAD_MS * 1e-3)
+    fit = doc["curves"]["gemm_bf16"]["fit"]
+    assert fit["e_max"] == pytest.approx(E_MAX, rel=0.02)
+    assert fit["x_half"] == pytest.approx(X_HALF, rel=0.05)
+    assert {"attention_prefill", "attention_decode"} <= set(doc["curves"])
+    assert doc["provenance"]["device"] == DEVICE and doc["provenance"]["framework_version"] == "0.24.0"
+    assert "aiconfigurator" in doc["profile_id"] and "vllm-0.24.0" in doc["profile_id"]
+    ar = doc["collectives"]["nvlink"]["ops"]["all_reduce"]
+    assert ar["fit"]["alpha_s"] == pytest.approx(2e-6, rel=0.02)  # latencies made with 2 us per ring step
+    assert ar["fit"]["beta_Bps"] == pytest.approx(300e9, rel=0.02)
+    assert sorted(ar["by_gpus"]) == [2, 4, 8]
+    assert "all_reduce" in doc["collectives"]["custom_all_reduce.vllm_graph"]["ops"]
+
+
+def test_written_profile_drives_gemm_times_through_calibration_path(data, tmp_path):
+    [(sku, path, doc)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
+    assert path == tmp_path / "out" / "h100-sxm.vllm.yaml"
+    profile = read_profile(path)
+    assert profile.profile_id == doc["profile_id"] and "gemm_bf16" in profile.curves
+    base = {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "workload": {"batch": 1, "prompt_tokens": 8192, "output_tokens": 2},
+    }
+    result = roofline.simulate(dict(base, calibration=str(path)))
+    assert result.records()[0]["provenance"]["calibration"] == doc["profile_id"]
+    up = [o for o in op_table(result, 0, "prefill") if o["name"] == "ffn_up"][0]
+    x = (8192 * 2 * 14336 * 4096) ** (1 / 3)
+    fit = profile.curves["gemm_bf16"]
+    expected = (
+        up["flops"] / (989.4e12 * hill(x, fit.e_max, fit.x_half, fit.p)) + 32 * profile.kernel_overhead_s
+    )
+    assert up["time_s"] == pytest.approx(expected, rel=0.02)  # the engine reads the curve on octave grid

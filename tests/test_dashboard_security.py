@@ -376,3 +376,25 @@ def test_bounded_leaves_fast_callbacks_and_their_errors_alone():
     assert budget.bounded(lambda x: x + 1, lambda msg, *a: msg, "adding")(1) == 2
     with pytest.raises(ZeroDivisionError):
         budget.bounded(lambda x: x / 0, lambda msg, *a: msg, "dividing")(1)
+
+
+# --- serving ----------------------------------------------------------------------------------------
+
+
+def test_dashboard_refuses_bad_workers_and_budget(capsys):
+    from roofline.cli.main import main
+
+    assert main(["dashboard", "--workers", "0"]) == 2
+    assert "--workers 0" in capsys.readouterr().err
+    assert main(["dashboard", "--time-budget", "-1"]) == 2
+    assert "--time-budget" in capsys.readouterr().err
+
+
+def test_server_runs_several_sync_workers_with_a_backstop_timeout():
+    from roofline.dashboards import serve
+
+    opts = serve.gunicorn_options("127.0.0.1", 8050, 3, 20.0)
+    assert opts["workers"] == 3 and opts["worker_class"] == "sync" and opts["preload_app"]
+    assert opts["timeout"] > 20 and opts["bind"] == "127.0.0.1:8050"
+    assert serve.gunicorn_options("::1", 8050, 2, 5.0)["bind"] == "[::1]:8050"
+    assert serve.default_workers() >= 2

@@ -19,6 +19,7 @@ from roofline.dashboards import (
     controls,
     evaluate,
     figures,
+    memo,
     model_refs,
     state,
     uploads,
@@ -316,6 +317,10 @@ def register_callbacks(app) -> None:
     def interleave(values, idents):
         return [x for pair in zip(values, idents) for x in pair]
 
+    # a shared plan is computed once per worker; an error (first output set) is never kept
+    plan_memo = memo.memoized(update_plan, keep=lambda out: out[0] is None)
+    curves_memo = memo.memoized(update_curves, keep=lambda fig: bool(fig.data))
+
     @app.callback(
         Output("plan-alert", "children"),
         Output("plan-kpis", "children"),
@@ -331,13 +336,13 @@ def register_callbacks(app) -> None:
     @budget.bounded_callback(refused_plan, "simulating the plan")
     def _update_plan(fv, mv, pv, fi, mi, pi):
         check_controls(fi, mi, pi)
-        return update_plan(*interleave([fv, mv, pv], [fi, mi, pi]))
+        return plan_memo(*interleave([fv, mv, pv], [fi, mi, pi]))
 
     @app.callback(Output("plan-curves", "figure"), *control_inputs, *ids)
     @budget.bounded_callback(refused_curves, "computing the context curves")
     def _update_curves(fv, mv, pv, fi, mi, pi):
         check_controls(fi, mi, pi)
-        return update_curves(*interleave([fv, mv, pv], [fi, mi, pi]))
+        return curves_memo(*interleave([fv, mv, pv], [fi, mi, pi]))
 
     app.callback(
         Output("plan-download", "data"),

@@ -56,7 +56,10 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
         )
         # Load-balanced CP: each of cp ranks computes 1/cp of the causal pairs.
         pairs = F.prefill_pairs(ctx.shape.batch, ctx.shape.prompt, ctx.shape.shared, win)
-        if np.any(ctx.shape.cached):  # this pass's queries only: the pairs of earlier chunks are done
+        cached_before = ctx.shape.cached
+        if (
+            np.ndim(cached_before) or cached_before
+        ):  # this pass's queries only: earlier chunks' pairs are done
             pairs = pairs - F.prefill_pairs(ctx.shape.batch, ctx.shape.cached, ctx.shape.shared, win)
         pairs = pairs * g.prefill_density / ctx.shard.cp
         kv_reads = F.flash_kv_hbm_tokens(pairs, ctx.shape.tokens, ctx.shape.prompt, br, ctx.rates.sm_count)

@@ -16,6 +16,7 @@ The dense plan (no methods) is one group that stores, reads and attends all L to
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class Tokens:
             return KVLinear(coef * self.off, coef)
         return KVLinear(coef * self.off, 0.0, ((coef, self.lim),))
 
-    @property
+    @cached_property
     def is_whole_history(self) -> bool:
         """All L tokens: no offset, no window, budget or cap."""
         return np.ndim(self.off) == 0 and self.off == 0 and bool(np.all(np.isinf(self.lim)))

@@ -164,15 +164,18 @@ MAX_PROFILE_BYTES = 8 * 2**20
 def read_profile_document(path, fail=None):
     """The parsed YAML of a calibration profile file, unchecked (size-limited, safe_load only);
     `fail(message)` builds the error (default CalibrationError; messages name the file)."""
-    from roofline.fileio import read_text
+    from roofline.fileio import parse_yaml, read_text
     from roofline.simulator.calibration import CalibrationError
 
     fail = fail or CalibrationError
     text = read_text(path, MAX_PROFILE_BYTES, "calibration profile", fail)
-    try:
-        return yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise fail(f"{path}: not valid YAML ({str(exc)[:200]})") from None
+    doc = parse_yaml(text, path, "calibration profile", fail)
+    if text.strip() and not text.endswith("\n"):
+        raise fail(
+            f"{path}: ends without a newline, so the file looks truncated (profiles written by "
+            "roofline calibrate end with one); refusing rather than reading part of it"
+        )
+    return doc
 
 
 def read_profile(path):

@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 import roofline
-from roofline.fileio import read_text
+from roofline.fileio import YAMLLimitError, load_yaml, load_yaml_file
 from roofline.hwspecs import (
     HardwareSpecError,
     fabrics,
@@ -27,7 +27,7 @@ from roofline.hwspecs import (
 )
 from roofline.models import load_model
 from roofline.simulator.calibration import CalibrationError
-from roofline.simulator.errors import UserError
+from roofline.simulator.errors import UserError, short
 from roofline.simulator.model import ModelConfigError
 from roofline.simulator.results import record
 from roofline.simulator.scenario import Scenario, ScenarioError, set_path, validate
@@ -70,24 +70,39 @@ def _calibration_problem(value: str, source: str, hardware: list):
 
 def profiles_for(scenario) -> dict:
     """hardware name -> Profile for the scenario's calibration setting (auto: hwspecs/calibration/)."""
+    return _profiles(scenario)[0]
+
+
+def _profiles(scenario) -> tuple:
+    """(hardware name -> Profile, warnings). With `calibration: auto` a profile that cannot be used
+    falls back to the datasheet efficiencies with a warning (the run goes on; an explicit profile
+    path is the user's choice and its errors stop the run)."""
     setting = scenario.base["calibration"]
     hardware = dict(scenario.sweep).get("hardware", [scenario.base["hardware"]])
     if setting == "datasheet":
-        return {}
+        return {}, []
     if setting == "auto":
-        return {h: p for h in hardware if (p := find_profile(h)) is not None}
+        profiles, warnings = {}, []
+        for h in hardware:
+            try:
+                profile = find_profile(h)
+            except CalibrationError as exc:
+                reason = " ".join(str(exc).split())
+                warnings.append(
+                    f"calibration: auto: the measured profile of {h} is unusable, so datasheet efficiencies "
+                    f"are used ({reason[:300]}{'...' if len(reason) > 300 else ''})"
+                )
+                continue
+            if profile is not None:
+                profiles[h] = profile
+        return profiles, warnings
     profile = read_profile(setting)
-    return {profile.hardware: profile}
+    return {profile.hardware: profile}, []
 
 
 def read_scenario_file(path: str | Path) -> dict:
-    text = read_text(path, MAX_SCENARIO_BYTES, "scenario file", lambda msg: ScenarioError([msg]))
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioError([f"{path}: not valid YAML: {str(exc)[:500]}"]) from None
-    except RecursionError:
-        raise ScenarioError([f"{path}: nested too deeply to be a scenario"]) from None
+    """A scenario file's mapping: size-limited, regular files only, aliases bounded (fileio)."""
+    return load_yaml_file(path, MAX_SCENARIO_BYTES, "scenario file", lambda msg: ScenarioError([msg]))
 
 
 def parse_override(text: str):
@@ -96,11 +111,11 @@ def parse_override(text: str):
         raise ScenarioError([f"--set {text!r}: expected path=value, e.g. workload.batch=8"])
     path, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
-    except RecursionError:
-        raise ScenarioError([f"--set {path.strip()}: value nested too deeply"]) from None
+    except (YAMLLimitError, RecursionError) as exc:
+        raise ScenarioError([f"--set {short(path.strip())}: value refused: {exc}"]) from None
     return path.strip(), value
 
 
@@ -154,7 +169,9 @@ def simulate(scenario, overrides=(), name: str | None = None) -> Result:
     """Run a scenario (path, mapping or Scenario); returns a Result with `.records()`. `name`
     labels a mapping's error messages (default '<scenario>')."""
     sc = load_scenario(scenario, overrides, name)
-    res = run_scenario(sc, load_model, load_hardware, load_fabric, profiles_for(sc))
+    profiles, warnings = _profiles(sc)
+    res = run_scenario(sc, load_model, load_hardware, load_fabric, profiles)
+    res.warnings += [(msg, np.ones(res.n, bool)) for msg in warnings]
     res.__class__ = Result
     return res
 
@@ -177,7 +194,7 @@ def sweep(scenario, overrides=()) -> dict:
 # functions measurements are reported with, and the model types the PyTorch reference builds from.
 # Faces import these from here (or from roofline.report), never from roofline.simulator. The CLI
 # also reaches the registries (hardware, models), the did-you-mean helper and file writing here.
-from roofline.fileio import write_atomic  # noqa: E402, F401
+from roofline.fileio import check_output, write_atomic  # noqa: E402, F401
 from roofline.models import list_models, zoo_index  # noqa: E402, F401
 from roofline.simulator.calibration import hill  # noqa: E402, F401
 from roofline.simulator.comm import COLLECTIVES, busbw_factor, latency_steps  # noqa: E402, F401
@@ -204,7 +221,7 @@ FACE_API = [
     "flash_query_block_rows", "matmul_flops", "prefill_pairs", "from_hf_config", "REGISTRY", "parse_methods",
     "REQUIRED", "SCALE_BYTES_PER_GROUP", "Attention", "ModelArch", "MoEFFN", "enumerate_layouts", "evaluate_layouts",
     "pareto_front", "op_table", "SCHEMA", "SECTIONS", "flatten", "GIB", "dtype_bytes", "CalibrationError",
-    "DTYPE_BYTES", "did_you_mean", "set_path", "read_scenario_file", "parse_override", "write_atomic",
+    "DTYPE_BYTES", "did_you_mean", "set_path", "read_scenario_file", "parse_override", "write_atomic", "check_output",
     "list_hardware", "load_hardware", "unknown_name_message", "list_models", "load_model", "zoo_index",
 ]  # fmt: skip
 

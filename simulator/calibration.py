@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from roofline.simulator.errors import UserError
+from roofline.simulator.errors import UserError, short
 
 CURVE_KINDS = (
     "hbm",
@@ -95,30 +95,61 @@ def _parse_links(collectives, source: str) -> dict:
     collective the engine issues most), else the first op with a fit."""
     if collectives is None:
         return {}
-    if not isinstance(collectives, dict):
-        raise CalibrationError(f"{source}: collectives must map link labels to measured ops")
+    _mapping(collectives, f"{source}: collectives", "link labels to measured ops")
     links = {}
     for label, entry in collectives.items():
-        ops = (entry or {}).get("ops") or {}
+        where = f"{source}: collectives.{_key(label)}"
+        entry = _mapping(entry if entry is not None else {}, where, "ops: to measured collectives")
+        ops = _mapping(entry.get("ops") or {}, f"{where}.ops", "collective names to measurements")
         order = ["all_reduce"] + [k for k in ops if k != "all_reduce"]
         for op in order:
-            fit = (ops.get(op) or {}).get("fit")
+            measured = ops.get(op) or {}
+            measured = _mapping(measured, f"{where}.ops.{_key(op)}", "fit: and points")
+            fit = measured.get("fit")
             if isinstance(fit, dict):
-                where = f"{source}: collectives.{label}.ops.{op}.fit"
-                alpha = _num(fit.get("alpha_s"), f"{where}.alpha_s")
+                at = f"{where}.ops.{_key(op)}.fit"
+                alpha = _num(fit.get("alpha_s"), f"{at}.alpha_s", 0.0, MAX_ALPHA_S)
                 beta = fit.get("beta_Bps")
-                beta = float("inf") if beta in (float("inf"), ".inf") else _num(beta, f"{where}.beta_Bps")
-                if alpha < 0 or beta <= 0:
-                    raise CalibrationError(f"{where}: alpha_s must be >= 0 and beta_Bps > 0")
-                links[str(label)] = LinkFit(alpha, beta, op)
+                beta = float("inf") if beta in (float("inf"), ".inf") else _num(beta, f"{at}.beta_Bps")
+                if not beta > 0:
+                    raise CalibrationError(f"{at}.beta_Bps: a bandwidth is > 0, got {short(beta)}")
+                links[str(label)] = LinkFit(alpha, beta, str(op))
                 break
     return links
 
 
-def _num(value, where: str) -> float:
+# Plausible ranges of profile values: far wider than any GPU's, narrow enough that a corrupted
+# value (a sign flip, 1e300) is refused instead of turning into negative or astronomical times.
+MAX_KERNEL_OVERHEAD_S = 1e-2  # an empty kernel's launch + tail is microseconds
+MAX_ALPHA_S = 1.0  # a collective's per-step latency is microseconds
+MAX_X = 1e18  # problem sizes: elements, tokens or bytes
+MAX_HILL_P = 50.0
+MAX_RESIDUAL = 100.0
+MAX_POINT_EFFICIENCY = 100.0  # measured points may exceed 1 (other FLOP conventions); garbage does not
+
+
+def _key(key) -> str:
+    """A mapping key as it appears in a field path (quoted and cut when odd or long)."""
+    return key if isinstance(key, str) and len(key) <= 60 and key.isprintable() else short(key)
+
+
+def _mapping(value, where: str, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise CalibrationError(f"{where}: must map {what}, got {short(value)}")
+    return value
+
+
+def _num(value, where: str, low=None, high=None, open_low=False, what: str = "a plausible value") -> float:
+    """A finite number in [low, high] (or (low, high] with open_low); errors name the field."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-        raise CalibrationError(f"{where}: must be a finite number, got {value!r}")
-    return float(value)
+        raise CalibrationError(f"{where}: must be a finite number, got {short(value)}")
+    value = float(value)
+    if (low is not None and (value < low or (open_low and value == low))) or (
+        high is not None and value > high
+    ):
+        bracket = "(" if open_low else "["
+        raise CalibrationError(f"{where}: {what} is in {bracket}{low:g}, {high:g}], got {short(value)}")
+    return value
 
 
 def parse_profile(doc, source: str) -> Profile:
@@ -132,31 +163,41 @@ def parse_profile(doc, source: str) -> Profile:
             raise CalibrationError(
                 f"{source}: missing {key!r} (a profile has profile_id, hardware, provenance, curves)"
             )
-    if not isinstance(doc["curves"], dict):
-        raise CalibrationError(f"{source}: curves must map op kinds to fitted curves")
+    _mapping(doc["curves"], f"{source}: curves", "op kinds to fitted curves")
+    for key in ("profile_id", "hardware"):
+        if not isinstance(doc[key], (str, int)) or isinstance(doc[key], bool):
+            raise CalibrationError(f"{source}: {key} must be a name, got {short(doc[key])}")
     curves = {}
     for kind, c in doc["curves"].items():
-        where = f"{source}: curves.{kind}"
+        where = f"{source}: curves.{_key(kind)}"
         if kind not in CURVE_KINDS:
             raise CalibrationError(f"{where}: unknown op kind; valid: {', '.join(CURVE_KINDS)}")
         if not isinstance(c, dict) or not isinstance(c.get("fit"), dict):
             raise CalibrationError(f"{where}: needs fit: {{e_max, x_half, p}} and points")
         fit = c["fit"]
-        e_max = _num(fit.get("e_max"), f"{where}.fit.e_max")
-        if not 0 < e_max <= 1.2:
-            raise CalibrationError(f"{where}.fit.e_max: an efficiency is in (0, 1.2], got {e_max}")
-        points = tuple(
-            (_num(pt.get("x"), f"{where}.points.x"), _num(pt.get("efficiency"), f"{where}.points.efficiency"))
-            for pt in c.get("points") or []
-        )
-        xs = [x for x, _ in points] or [_num(fit.get("x_half"), f"{where}.fit.x_half")]
+        e_max = _num(fit.get("e_max"), f"{where}.fit.e_max", 0.0, 1.2, True, "an efficiency")
+        x_half = _num(fit.get("x_half"), f"{where}.fit.x_half", 0.0, MAX_X, open_low=True)
+        p = _num(fit.get("p"), f"{where}.fit.p", 0.0, MAX_HILL_P, open_low=True)
+        raw_points = c.get("points") or []
+        if not isinstance(raw_points, list):
+            raise CalibrationError(
+                f"{where}.points: must be a list of {{x, efficiency}}, got {short(raw_points)}"
+            )
+        points = []
+        for i, pt in enumerate(raw_points):
+            at = f"{where}.points[{i}]"
+            pt = _mapping(pt, at, "x and efficiency")
+            x = _num(pt.get("x"), f"{at}.x", 0.0, MAX_X, open_low=True)
+            points.append((x, _num(pt.get("efficiency"), f"{at}.efficiency", 0.0, MAX_POINT_EFFICIENCY)))
+        points = tuple(points)
+        xs = [x for x, _ in points] or [x_half]
         curves[kind] = Curve(
             e_max,
-            _num(fit.get("x_half"), f"{where}.fit.x_half"),
-            _num(fit.get("p"), f"{where}.fit.p"),
+            x_half,
+            p,
             min(xs),
             max(xs),
-            _num(c.get("residual", 0.0), f"{where}.residual"),
+            _num(c.get("residual", 0.0), f"{where}.residual", 0.0, MAX_RESIDUAL),
             points,
         )
     overhead = doc.get("kernel_overhead_s")
@@ -165,8 +206,10 @@ def parse_profile(doc, source: str) -> Profile:
         str(doc["profile_id"]),
         str(doc["hardware"]),
         curves,
-        None if overhead is None else _num(overhead, f"{source}: kernel_overhead_s"),
-        dict(doc.get("provenance") or {}),
+        None
+        if overhead is None
+        else _num(overhead, f"{source}: kernel_overhead_s", 0.0, MAX_KERNEL_OVERHEAD_S),
+        dict(_mapping(doc.get("provenance") or {}, f"{source}: provenance", "keys to values")),
         _parse_links(doc.get("collectives"), source),
         fractions,
     )
@@ -179,11 +222,10 @@ def _parse_fractions(section, source: str) -> dict:
 
     if section is None:
         return {}
-    if not isinstance(section, dict):
-        raise CalibrationError(f"{source}: fractions must map kernel families to fractions of peak")
+    _mapping(section, f"{source}: fractions", "kernel families to fractions of peak")
     out = {}
     for name, value in section.items():
-        where = f"{source}: fractions.{name}"
+        where = f"{source}: fractions.{_key(name)}"
         if name not in FRACTIONS:
             raise CalibrationError(f"{where}: unknown kernel family; valid: {', '.join(FRACTIONS)}")
         value = _num(value, where)

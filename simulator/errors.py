@@ -31,6 +31,42 @@ def did_you_mean(word, valid) -> str:
 
 
 def short(value, limit: int = 60) -> str:
-    """repr() of a user's value, cut so that an error message stays readable."""
-    text = repr(value)
+    """repr() of a user's value, cut so that an error message stays readable. Never builds the
+    full repr: a value of millions of elements (an alias bomb) or digits costs `limit` work."""
+    text = _bounded_repr(value, limit + 1, 0)
     return text if len(text) <= limit else text[: limit - 5] + "...>"
+
+
+def _bounded_repr(value, budget: int, depth: int) -> str:
+    """At least the first `budget` characters of repr(value) when it is that long (else all of it)."""
+    if isinstance(value, str):
+        return repr(value[:budget])
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        if value.bit_length() > 3 * budget + 4:  # more digits than fit; str() of a huge int is slow
+            return f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
+        return repr(value)
+    if isinstance(value, (list, tuple, dict, set, frozenset)):
+        if depth > 20:
+            return "[...]"
+        brackets = {list: "[]", tuple: "()", dict: "{}"}.get(type(value), "{}")
+        items = iter(value.items()) if isinstance(value, dict) else iter(value)
+        parts, used = [], 1
+        for item in items:
+            if used > budget:
+                parts.append("...")
+                break
+            if isinstance(value, dict):
+                k, v = item
+                part = (
+                    _bounded_repr(k, budget - used, depth + 1)
+                    + ": "
+                    + _bounded_repr(v, budget - used, depth + 1)
+                )
+            else:
+                part = _bounded_repr(item, budget - used, depth + 1)
+            parts.append(part)
+            used += len(part) + 2
+        return brackets[0] + ", ".join(parts) + brackets[1]
+    return repr(value)[:budget] if len(type(value).__name__) < 40 else f"<{type(value).__name__[:40]}>"

@@ -6,6 +6,7 @@ the field that stopped it; none substitutes a guess.
 
 from __future__ import annotations
 
+from roofline.simulator.errors import short
 from roofline.simulator.model import LayerGroup, ModelConfigError, MoEFFN
 
 REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
@@ -44,6 +45,27 @@ MOE_FIELDS = (
 )
 EXPERT_COUNT_FIELDS = ("num_experts", "num_local_experts", "n_routed_experts")
 
+# Upper bounds of shape fields: far beyond any published model (the largest have ~200 layers, a
+# hidden size of ~25K, a vocabulary of ~260K, 512 experts), and small enough that building the
+# model and its ops stays milliseconds; checked before anything is built. Unlisted fields: MAX_SIZE.
+MAX_SIZE = 2**24
+_MAXIMA = {
+    **dict.fromkeys(("num_hidden_layers", "num_layers", "first_k_dense_replace"), 10_000),
+    **dict.fromkeys(("hidden_size", "ffn_hidden_size"), 2**20),
+    **dict.fromkeys(
+        (
+            "num_attention_heads", "num_key_value_heads", "multi_query_group_num", "num_heads",
+            "linear_num_value_heads", "linear_num_key_heads", "n_groups", "n_group", "topk_group",
+            "num_local_experts", "n_routed_experts", "num_experts", "num_experts_per_tok", "n_shared_experts",
+            "mamba_d_conv", "conv_kernel", "linear_conv_kernel_dim", "mamba_expand", "expand",
+            "attn_layer_period", "expert_layer_period", "moe_layer_freq", "attn_layer_offset",
+            "expert_layer_offset", "interleave_moe_layer_step", "decoder_sparse_step", "sliding_window_pattern",
+        ),
+        2**16,
+    ),
+    **dict.fromkeys(("max_position_embeddings", "seq_length", "sliding_window", "attention_chunk_size"), 10**12),
+}  # fmt: skip
+
 
 def check_fields(cfg: dict, source: str) -> None:
     for keys, low in ((_POSITIVE, 1), (_NON_NEGATIVE, 0)):
@@ -53,20 +75,47 @@ def check_fields(cfg: dict, source: str) -> None:
                 continue
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 kind = "a positive integer" if low else "a non-negative integer"
+                raise ModelConfigError(f"{source}: field {key!r} must be {kind} (or absent), got {short(v)}")
+            high = _MAXIMA.get(key, MAX_SIZE)
+            if v > high:
                 raise ModelConfigError(
-                    f"{source}: field {key!r} must be {kind} (or absent), got {repr(v)[:60]}"
+                    f"{source}: field {key!r} is {short(v)}; at most {high:,} (far beyond any published "
+                    "model; refusing before building it)"
                 )
     for key in ("mamba_dt_rank", "time_step_rank"):
         dt = cfg.get(key)
-        if dt is not None and dt != "auto" and (isinstance(dt, bool) or not isinstance(dt, int) or dt < 1):
+        if (
+            dt is not None
+            and dt != "auto"
+            and (isinstance(dt, bool) or not isinstance(dt, int) or not 1 <= dt <= MAX_SIZE)
+        ):
             raise ModelConfigError(
-                f"{source}: field {key!r} must be a positive integer or 'auto', got {repr(dt)[:60]}"
+                f"{source}: field {key!r} must be a positive integer (at most {MAX_SIZE:,}) or 'auto', "
+                f"got {short(dt)}"
             )
+    _check_heads(cfg, source)
     experts = cfg.get("num_local_experts") or cfg.get("n_routed_experts") or cfg.get("num_experts")
     top_k = cfg.get("num_experts_per_tok")
     if experts and top_k and top_k > experts:
         raise ModelConfigError(
             f"{source}: num_experts_per_tok ({top_k}) exceeds the number of experts ({experts})"
+        )
+
+
+def _check_heads(cfg: dict, source: str) -> None:
+    """Nonsense head counts: more KV heads than query heads, or (when the head size is derived
+    as hidden_size / heads) more heads than hidden units, which would make the head size 0."""
+    h, H, kv = cfg.get("hidden_size"), cfg.get("num_attention_heads"), cfg.get("num_key_value_heads")
+    if isinstance(H, int) and isinstance(kv, int) and kv > H:
+        raise ModelConfigError(
+            f"{source}: num_key_value_heads ({kv}) exceeds num_attention_heads ({H}); each KV head "
+            "serves one or more query heads"
+        )
+    explicit = cfg.get("head_dim") or cfg.get("kv_channels") or cfg.get("kv_lora_rank")
+    if isinstance(h, int) and isinstance(H, int) and H > h and not explicit:
+        raise ModelConfigError(
+            f"{source}: num_attention_heads ({H}) exceeds hidden_size ({h}), so the head size "
+            "hidden_size // num_attention_heads would be 0; give head_dim or fix the counts"
         )
 
 
@@ -83,7 +132,7 @@ def need(cfg: dict, keys, family: str, source: str) -> None:
 def to_int(cfg: dict, key: str, source: str, default=None) -> int:
     v = cfg.get(key, default)
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise ModelConfigError(f"{source}: field {key!r} must be a non-negative integer, got {v!r}")
+        raise ModelConfigError(f"{source}: field {key!r} must be a non-negative integer, got {short(v)}")
     return v
 
 
@@ -96,7 +145,7 @@ def refuse_unread(cfg: dict, read: tuple, reader: str, source: str) -> None:
         if key == "num_experts" and v == 1:
             continue  # one "expert" is a dense MLP (Jamba's convention)
         raise ModelConfigError(
-            f"{source}: field {key!r} ({v!r}) describes routed experts, which the {reader} reader does "
+            f"{source}: field {key!r} ({short(v)}) describes routed experts, which the {reader} reader does "
             f"not read; refusing rather than loading a dense model"
         )
 
@@ -159,7 +208,7 @@ def int_list(cfg: dict, key: str, source: str, default=()) -> list:
     if v is None:
         return list(default)
     if not isinstance(v, list) or any(isinstance(x, bool) or not isinstance(x, int) for x in v):
-        raise ModelConfigError(f"{source}: field {key!r} must be a list of integers, got {repr(v)[:60]}")
+        raise ModelConfigError(f"{source}: field {key!r} must be a list of integers, got {short(v)}")
     return v
 
 

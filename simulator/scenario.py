@@ -22,7 +22,25 @@ class ScenarioError(UserError):
 
     def __init__(self, problems: list):
         self.problems = problems
-        super().__init__("\n".join(problems))
+        super().__init__(_problem_text(problems))
+
+
+MAX_MESSAGE_CHARS = 2000  # an error message lists problems up to about this length, then counts the rest
+MAX_PROBLEM_CHARS = 1000
+
+
+def _problem_text(problems: list) -> str:
+    """The problems one per line, each cut to MAX_PROBLEM_CHARS, the list to about MAX_MESSAGE_CHARS."""
+    lines, used = [], 0
+    for i, p in enumerate(problems):
+        text = str(p)
+        text = text if len(text) <= MAX_PROBLEM_CHARS else text[: MAX_PROBLEM_CHARS - 4] + " ..."
+        if lines and used + len(text) > MAX_MESSAGE_CHARS:
+            lines.append(f"... and {len(problems) - i:,} more problems")
+            break
+        lines.append(text)
+        used += len(text) + 1
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -178,7 +196,11 @@ SECTIONS = ("parallelism", "dtype", "workload", "pricing", "runtime", "topology"
 REQUIRED = ("model", "hardware")
 
 
-MAX_SWEEP_POINTS = 5_000_000  # ~40 float64 result columns: a few GB at most
+MAX_SWEEP_POINTS = 1_000_000  # ~40 float64 result columns (~0.3 GB), about a second to evaluate
+# Axes that change the op graph (sweep.VECTOR_AXES are the others) split the grid into structural
+# groups, each built and costed on its own (about a millisecond each): bounded so a run stays seconds.
+MAX_STRUCTURAL_GROUPS = 1_000
+MAX_METHODS = 32  # a stack uses each method at most once (exclusive categories); 32 leaves room
 
 
 def check_value(path: str, value, spec: FieldSpec, names: dict) -> str | None:
@@ -345,7 +367,12 @@ def validate(doc, source: str, names: dict) -> Scenario:
     methods = doc.get("methods") or []
     if not isinstance(methods, list):
         problems.append(
-            f"{source}: methods must be a list of {{name: ..., <parameters>}} mappings, got {methods!r}"
+            f"{source}: methods must be a list of {{name: ..., <parameters>}} mappings, got {short(methods)}"
+        )
+        methods = []
+    if len(methods) > MAX_METHODS:
+        problems.append(
+            f"{source}: methods: {len(methods):,} entries; a stack holds at most {MAX_METHODS} methods"
         )
         methods = []
     stack, method_problems = parse_methods(methods, source)
@@ -358,12 +385,29 @@ def validate(doc, source: str, names: dict) -> Scenario:
         problems.append(
             f"{source}: sweep: {points:,} points (the product of the axis lengths); at most {MAX_SWEEP_POINTS:,} per run"
         )
+    groups = structural_groups(sweep)
+    if groups > MAX_STRUCTURAL_GROUPS:
+        problems.append(
+            f"{source}: sweep: {groups:,} structural groups (the product of the lengths of the axes that "
+            f"change the op graph: model, layout, dtypes, overlap); at most {MAX_STRUCTURAL_GROUPS:,} per run"
+        )
     if not problems:
         problems += cross_field_problems(base, sweep, source)
     if problems:
         raise ScenarioError(problems)
     name = base.get("name") or source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     return Scenario(name=name, base=base, methods=copy.deepcopy(methods), sweep=sweep, stack=tuple(stack))
+
+
+def structural_groups(sweep: list) -> int:
+    """How many structural groups a sweep splits into (sweep.VECTOR_AXES stay array dimensions)."""
+    from roofline.simulator.sweep import VECTOR_AXES
+
+    groups = 1
+    for path, values in sweep:
+        if path not in VECTOR_AXES:
+            groups *= len(values)
+    return groups
 
 
 def cross_field_problems(base: dict, sweep: list, source: str) -> list:

@@ -667,15 +667,16 @@ def test_deeply_nested_set_value():
 
 def test_alias_bomb_gives_a_bounded_message(tmp_path):
     body = "model: llama-3.1-8b\nhardware: h100-sxm\nworkload:\n  batch: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
-    for i, key in enumerate(
-        ["prompt_tokens", "output_tokens", "shared_prefix_tokens", "prefill_chunk_tokens"], 1
-    ):
+    for i, key in enumerate(["prompt_tokens", "output_tokens", "shared_prefix_tokens"], 1):
         body += f"  {key}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n"
     path = tmp_path / "aliases.yaml"
     path.write_text(body)
-    message = error_message(path)
-    assert_mentions(message, str(path), "workload.prefill_chunk_tokens")
+    message = error_message(path)  # 11,110 elements: under the alias bound, refused by the schema
+    assert_mentions(message, str(path), "workload.shared_prefix_tokens")
     assert len(message) < 20_000, f"{len(body)}-byte file gave a {len(message)}-character message"
+    # One level more (111,110 elements) is refused by the reader before expanding, naming the bound.
+    path.write_text(body + "  prefill_chunk_tokens: &a4 [" + ", ".join(["*a3"] * 10) + "]\n")
+    assert_mentions(error_message(path), str(path), "aliases expand to", "at most 100,000")
 
 
 def test_sweep_size_is_capped():

@@ -42,9 +42,13 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from roofline.api import ScenarioError, load_hardware, op_table, simulate, write_atomic
+    from roofline.api import ScenarioError, check_output, load_hardware, op_table, simulate, write_atomic
     from roofline.report.tables import single_table, sweep_table, to_csv
 
+    inputs = (args.scenario,)
+    for target in (args.output, args.plot):
+        if target:  # refused before any work: the scenario itself, a link, a FIFO, a device
+            check_output(target, inputs)
     result = simulate(args.scenario, args.overrides)
     if not 0 <= args.point < result.n:
         raise ScenarioError(
@@ -65,7 +69,7 @@ def run(args) -> int:
                 records[i], op_table(result, i, "prefill"), op_table(result, i, "decode")
             )
     if args.output:
-        write_atomic(args.output, text + "\n")
+        write_atomic(args.output, text + "\n", inputs)
     else:
         sys.stdout.write(text + "\n")
     if args.plot:
@@ -76,6 +80,6 @@ def run(args) -> int:
         html = make_report_html(
             load_hardware(rec["hardware"]), rec, op_table(result, i, "prefill"), op_table(result, i, "decode")
         )
-        write_atomic(args.plot, html)
+        write_atomic(args.plot, html, inputs)
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0

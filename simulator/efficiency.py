@@ -224,7 +224,13 @@ assert np.all(np.diff(GEMM_GRID) == 1.0) and np.all(np.diff(ATTN_GRID) == 1.0)  
 
 def gemm_efficiency(table: EfficiencyTable, offset, log2_m, n, k):
     """Fraction of peak for an (m x k) @ (k x n) GEMM, keyed by log2 of cbrt(m n k)."""
-    return interp_log2(table.gemm, GEMM_GRID, offset, (np.maximum(log2_m, 0.0) + np.log2(n * k)) / 3.0)
+    # n * k in float64: a product of Python ints past int64 would reach log2 as an object array.
+    return interp_log2(
+        table.gemm,
+        GEMM_GRID,
+        offset,
+        (np.maximum(log2_m, 0.0) + np.log2(np.multiply(n, k, dtype=float))) / 3.0,
+    )
 
 
 def attention_prefill_efficiency(table: EfficiencyTable, offset, log2_seqlen, head_dim: int):

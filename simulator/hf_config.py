@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from roofline.simulator import hf_families as fam
+from roofline.simulator.errors import short
 from roofline.simulator.hf_fields import REQUIRED as _REQUIRED
 from roofline.simulator.hf_fields import check_fields as _check_fields
 from roofline.simulator.hf_fields import group as _group
@@ -131,7 +132,13 @@ def _minimax(cfg: dict, name: str, source: str) -> ModelArch:
     hd = cfg.get("head_dim") or h // H
     kv = cfg.get("num_key_value_heads") or H
     if "attn_type_list" in cfg:
-        softmax = [bool(t) for t in cfg["attn_type_list"]]
+        types = cfg["attn_type_list"]
+        if not isinstance(types, list) or any(t not in (0, 1) or isinstance(t, float) for t in types):
+            raise ModelConfigError(
+                f"{source}: field 'attn_type_list' must list 0 (linear) or 1 (softmax) per layer, "
+                f"got {short(types)}"
+            )
+        softmax = [bool(t) for t in types]
     elif "layer_types" in cfg:
         types = layer_types(cfg, n, source, ("full_attention", "linear_attention"))
         softmax = [t == "full_attention" for t in types]

@@ -287,3 +287,29 @@ f.write_atomic({str(tmp_path / "out.txt")!r}, "x" * 10_000_000)
 def test_user_errors_from_every_reader_share_the_base_class():
     for exc in (ScenarioError(["x"]), ModelConfigError("x"), CalibrationError("x")):
         assert isinstance(exc, UserError)
+
+
+def test_kv_swap_prices_an_mla_latent():
+    swap = [{"name": "kv_offload", "resident_fraction": 0.5, "swap_per_request": True}]
+    doc = {**BASE, "model": "deepseek-v2-lite", "parallelism": {"tp": 2}}
+    with_swap = roofline.simulate({**doc, "methods": swap}).records()[0]
+    without = roofline.simulate({**doc, "methods": [{**swap[0], "swap_per_request": False}]}).records()[0]
+    assert with_swap["ttft_s"] > without["ttft_s"] > 0
+
+
+def test_gemm_efficiency_takes_sizes_past_int64():
+    from roofline.api import load_hardware
+    from roofline.simulator.efficiency import build_table, gemm_efficiency
+
+    table = build_table([load_hardware("h100-sxm")])
+    big = gemm_efficiency(table, 0, 10.0, 2**40, 2**40)  # n * k = 2^80 as Python ints
+    assert big == gemm_efficiency(table, 0, 10.0, 2.0**40, 2.0**40) and 0 < big <= 1
+
+
+@pytest.mark.parametrize("value", [5, "x", [2, 0], [0.5, 1]])
+def test_minimax_attn_type_list_is_checked(value):
+    cfg = json.loads(
+        (ROOT / "models" / "zoo" / roofline.api.zoo_index()["minimax-text-01"]["config"]).read_text()
+    )
+    with pytest.raises(ModelConfigError, match="attn_type_list"):
+        from_hf_config({**cfg, "attn_type_list": value})

@@ -217,8 +217,13 @@ class KVOffload(Method):
 
 
 def _kv_swap(ctx, m, count):
-    """Each request's whole KV out to the host and back in once, in the KV's storage format."""
-    kv_dim = 2 * ctx.shard.kv_heads(m) * m.head_dim
+    """Each request's whole KV out to the host and back in once, in the KV's storage format. An MLA
+    latent is replicated on every tensor-parallel rank (as memory.py counts it), so each GPU moves
+    all of it; per-head K/V tensors are split across the ranks."""
+    if isinstance(m, MLA):
+        kv_dim = m.kv_elements_per_token()
+    else:
+        kv_dim = 2 * ctx.shard.kv_heads(m) * m.head_dim
     byts = 2.0 * ctx.shape.batch * ctx.shape.prompt * kv_dim * ctx.plan.storage_bytes(1.0, ctx.fmt.kb)
     # On the compute stream: the request cannot run until its KV is back (serial).
     return [

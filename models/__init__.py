@@ -49,6 +49,14 @@ def read_config(path: str | Path) -> dict:
         raise ModelConfigError(f"{path}: nested too deeply to be a config.json") from None
 
 
+def _is_file(path: str) -> bool:
+    """Path.is_file that says False for names the OS refuses (too long, NUL bytes)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 @cache
 def load_model(name_or_path: str) -> ModelArch:
     """A zoo slug, or a path to a Hugging Face config.json."""
@@ -59,7 +67,7 @@ def load_model(name_or_path: str) -> ModelArch:
         arch = from_hf_config(cfg, name=name_or_path, source=entry["config"])
         ctx = entry.get("max_context_tokens")
         return replace(arch, max_context_tokens=int(ctx)) if ctx else arch
-    if name_or_path.endswith(".json") or "/" in name_or_path or Path(name_or_path).is_file():
+    if name_or_path.endswith(".json") or "/" in name_or_path or _is_file(name_or_path):
         return from_hf_config(read_config(name_or_path), name=Path(name_or_path).stem, source=name_or_path)
     raise ModelConfigError(
         unknown_name_message("model", name_or_path, list_models()) + " (or a path to a config.json)"

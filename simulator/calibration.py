@@ -19,6 +19,7 @@ This module parses and evaluates profiles; reading files is roofline.hwspecs' jo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -141,7 +142,11 @@ def _mapping(value, where: str, what: str) -> dict:
 
 def _num(value, where: str, low=None, high=None, open_low=False, what: str = "a plausible value") -> float:
     """A finite number in [low, high] (or (low, high] with open_low); errors name the field."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+    try:
+        finite = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    except OverflowError:  # an integer past float range
+        finite = False
+    if not finite:
         raise CalibrationError(f"{where}: must be a finite number, got {short(value)}")
     value = float(value)
     if (low is not None and (value < low or (open_low and value == low))) or (

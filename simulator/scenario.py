@@ -32,8 +32,8 @@ MAX_PROBLEM_CHARS = 1000
 def _problem_text(problems: list) -> str:
     """The problems one per line, each cut to MAX_PROBLEM_CHARS, the list to about MAX_MESSAGE_CHARS."""
     lines, used = [], 0
-    for i, p in enumerate(problems):
-        text = str(p)
+    problems = list(dict.fromkeys(str(p) for p in problems))  # a problem repeated is said once
+    for i, text in enumerate(problems):
         text = text if len(text) <= MAX_PROBLEM_CHARS else text[: MAX_PROBLEM_CHARS - 4] + " ..."
         if lines and used + len(text) > MAX_MESSAGE_CHARS:
             lines.append(f"... and {len(problems) - i:,} more problems")

@@ -313,3 +313,23 @@ def test_minimax_attn_type_list_is_checked(value):
     )
     with pytest.raises(ModelConfigError, match="attn_type_list"):
         from_hf_config({**cfg, "attn_type_list": value})
+
+
+def test_fuzz_findings_of_the_long_run(tmp_path):
+    # A numeric method parameter without a stated maximum is bounded (10**30 reached numpy as an object).
+    with pytest.raises(ScenarioError, match=r"outlier_chunks: must be <= 1e\+10"):
+        roofline.simulate({**BASE, "methods": [{"name": "shadowkv", "outlier_chunks": 10**30}]})
+    # An integer past float range in a profile is a clean error, not an OverflowError.
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(_profile_doc(kernel_overhead_s=10**400)))
+    with pytest.raises(CalibrationError, match="must be a finite number"):
+        read_profile(path)
+    # A model name longer than the OS allows for a file name is an unknown model.
+    with pytest.raises(ModelConfigError, match="unknown model"):
+        load_model("x" * 5000)
+    # compare with a scenario whose methods are not a list; a repeated problem is said once.
+    scenario = _scenario(tmp_path)
+    assert cli_main(["compare", str(scenario), "--set", "methods=true", "--methods", "dense,kv_quant"]) == 2
+    with pytest.raises(ScenarioError) as err:
+        raise ScenarioError(["same problem"] * 500)
+    assert str(err.value) == "same problem"

@@ -19,7 +19,8 @@ def parse_stacks(text: str, palette: list, fill, unknown, baseline_labels=BASELI
     fill(name) -> (spec, problem or None) for a registry method not in the palette;
     unknown(label, name) -> the problem of a name the registry does not know. A stack with a
     problem is left out; a label in `baseline_labels` is the dense baseline ('dense', [])."""
-    by_name = {m["name"]: m for m in palette if isinstance(m, dict) and "name" in m}
+    palette = palette if isinstance(palette, list) else []  # the scenario's validation reports a bad one
+    by_name = {m["name"]: m for m in palette if isinstance(m, dict) and isinstance(m.get("name"), str)}
     stacks, problems = [], []
     for label in [s.strip() for s in (text or "").split(",") if s.strip()]:
         if label in baseline_labels:

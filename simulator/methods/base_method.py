@@ -7,7 +7,7 @@ costed by the same roofline and memory model as the dense baseline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from roofline.simulator.errors import did_you_mean, short
@@ -19,6 +19,9 @@ REQUIRED = object()
 WORKLOAD, WEIGHTS, KV_FORMAT, KV_POLICY, KV_SELECTION, PREFILL, DECODE_LOOP, CONTEXT = range(8)
 
 
+PARAM_MAXIMUM = 1e10  # upper bound of a numeric parameter that states none (tokens, ranks, ratios)
+
+
 @dataclass(frozen=True)
 class Param(FieldSpec):
     """A method parameter: a scenario field spec plus the range its paper evaluated."""
@@ -27,7 +30,10 @@ class Param(FieldSpec):
     validated: tuple | None = None  # (lo, hi) the paper evaluated; outside -> provenance warning
 
     def problem(self, name: str, value) -> str | None:
-        return check_value(name, value, self, {})
+        spec = self
+        if self.kind in ("int", "float") and self.maximum is None:
+            spec = replace(self, maximum=PARAM_MAXIMUM)  # no size past it is meaningful; keeps numpy exact
+        return check_value(name, value, spec, {})
 
 
 class Method:

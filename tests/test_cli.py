@@ -532,3 +532,17 @@ def test_max_context_beyond_the_supported_context_carries_the_note(capsys):
     # YaRN x4 raises the supported context: the note goes with it.
     yarn = roofline.simulate({**doc, "methods": [{"name": "context_extension", "kind": "yarn", "factor": 4}]})
     assert yarn.records()[0]["provenance"]["notes"] == []
+
+
+def test_a_sweep_too_large_to_print_is_refused_before_running(capsys, tmp_path):
+    # 50 x 50 x 10 = 25,000 points: one printed row each would take seconds and hundreds of MB.
+    path = tmp_path / "big.yaml"
+    axis = list(range(1, 51))
+    path.write_text(
+        "model: llama-3.1-8b\nhardware: h100-sxm\nsweep:\n"
+        f"  workload.prompt_tokens: {axis}\n  workload.batch: {axis}\n  workload.output_tokens: {axis[:10]}\n"
+    )
+    assert main(["simulate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "25,000 points" in err and "at most 20,000" in err and "roofline.sweep" in err
+    assert len(err.splitlines()) == 1

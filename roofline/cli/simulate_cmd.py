@@ -41,15 +41,36 @@ def add_parser(sub) -> None:
     )
 
 
+# One JSON-ready record per point costs ~40 us and ~0.5 kB: 20,000 rows print in about a second.
+# Larger grids are for the Python API's columns (`roofline.sweep`), which hold a million points.
+MAX_ROWS = 20_000
+
+
 def run(args) -> int:
-    from roofline.api import ScenarioError, check_output, load_hardware, op_table, simulate, write_atomic
+    from roofline.api import (
+        ScenarioError,
+        check_output,
+        load_hardware,
+        load_scenario,
+        op_table,
+        simulate,
+        write_atomic,
+    )
     from roofline.report.tables import single_table, sweep_table, to_csv
 
     inputs = (args.scenario,)
     for target in (args.output, args.plot):
         if target:  # refused before any work: the scenario itself, a link, a FIFO, a device
             check_output(target, inputs)
-    result = simulate(args.scenario, args.overrides)
+    scenario = load_scenario(args.scenario, args.overrides)
+    if scenario.points > MAX_ROWS:
+        raise ScenarioError(
+            [
+                f"{args.scenario}: sweep: {scenario.points:,} points; the CLI writes one row per point, at most "
+                f"{MAX_ROWS:,}: sweep fewer values, or take columns from the Python API (roofline.sweep)"
+            ]
+        )
+    result = simulate(scenario)
     if not 0 <= args.point < result.n:
         raise ScenarioError(
             [f"--point {args.point}: the sweep has {result.n} points (valid: 0..{result.n - 1})"]

@@ -7,7 +7,7 @@
   main thread, where the alarm can interrupt it; in a thread (the single-process fallback, tests
   in threads) the limit cannot interrupt and only the size budget applies.
 * Size: Flask refuses a request body over `app.MAX_REQUEST_BYTES` before reading it, uploads are
-  checked before decoding (`uploads.py`), YAML aliases before expanding (`yaml_bounded.py`), and
+  checked before decoding (`uploads.py`), YAML aliases before expanding (`roofline.fileio.load_yaml`), and
   `check_controls` refuses a request carrying more controls than the page has.
 
 What it leaves to others: which outputs a refused callback shows (each page's `refused`).

@@ -2,7 +2,7 @@
 
 Uploads arrive as base64 data URLs (dcc.Upload). Each is size-limited before it is decoded (at most
 `MAX_UPLOAD_BYTES` of file; the base64 padding is not counted), decoded as UTF-8 and parsed with
-`json.loads` or `yaml_bounded.load` (safe_load semantics, aliases bounded) only. A file name is a
+`json.loads` or the API's `load_yaml` (safe_load semantics, nesting and aliases bounded) only. A file name is a
 plain name: one with a path separator, a NUL or `..` is refused. A config.json must build a model
 (`simulator.hf_config.from_hf_config`) before it is stored, content-addressed, in the server's
 private upload folder (`private_upload_dir`: mkdtemp, mode 0700, one per server); the file is
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import yaml
 
-from roofline.api import ModelConfigError, ScenarioError, UserError, from_hf_config
-from roofline.dashboards import yaml_bounded
+from roofline.api import ModelConfigError, ScenarioError, UserError, YAMLLimitError, from_hf_config, load_yaml
 
 MAX_UPLOAD_BYTES = 1 * 2**20
+UPLOAD_ALIAS_EXPANSION = 10_000  # nodes aliases may add to an uploaded scenario (a scenario needs a few)
 
 
 class UploadError(UserError):
@@ -110,10 +110,10 @@ def parse_scenario_text(text: str, filename: str | None) -> dict:
     """A scenario mapping from YAML text (safe_load semantics, aliases bounded)."""
     name = filename or "scenario"
     try:
-        doc = yaml_bounded.load(text)
+        doc = load_yaml(text, max_alias_expansion=UPLOAD_ALIAS_EXPANSION)
     except yaml.YAMLError as exc:
         raise ScenarioError([f"{name}: not valid YAML: {str(exc)[:300]}"]) from None
-    except yaml_bounded.YAMLBombError as exc:
+    except YAMLLimitError as exc:
         raise ScenarioError([f"{name}: refused: {exc}"]) from None
     except RecursionError:
         raise ScenarioError([f"{name}: nested too deeply to be a scenario"]) from None

@@ -2,7 +2,10 @@
 columns) and calibration data: plotly figures and the KPI list. No I/O, no Dash, no cost formulas.
 
 The roofline, time-by-op-kind and memory figures are the report layer's (`roofline.report.figures`),
-shared with `roofline simulate --plot`. Every name or message that reaches a plotly label goes
+shared with `roofline simulate --plot`. The Plan page's figures (those, the context curves and the
+message figure) are plain figure dicts in `go.Figure.to_dict()` form, built without plotly's graph
+objects: constructing and validating those was most of a Plan update's server time. The Compare
+and Calibration figures are still graph objects (Dash takes both). Every name or message that reaches a plotly label goes
 through the report layer's `plain()`, so a name with markup is shown literally, never parsed.
 """
 
@@ -15,10 +18,18 @@ import numpy as np
 from roofline.report.figures import (
     BOUND_COLOURS,
     PALETTE,
+    figure,
+    grid_domains,
+    hline,
+    line_label,
     make_breakdown_figure,
     make_memory_figure,
     make_roofline_figure,
     plain,
+    roof_trace,
+    subplot_title,
+    typed_array,
+    vline,
 )
 from roofline.report.format import GIB, si_time
 
@@ -64,33 +75,45 @@ def log_axis(values) -> dict:
     return {"type": "log", "tickvals": ticks, "ticktext": [f"{t:.10g}" for t in ticks]}
 
 
-def message_figure(text: str):
+def message_figure(text: str) -> dict:
     """An empty figure that says why there is nothing to plot."""
-    go = _go()
-    fig = go.Figure()
-    fig.add_annotation(text=plain(text), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, height=260)
-    return fig
+    return figure(
+        [],
+        {
+            "annotations": [
+                {
+                    "showarrow": False,
+                    "text": plain(text),
+                    "x": 0.5,
+                    "xref": "paper",
+                    "y": 0.5,
+                    "yref": "paper",
+                }
+            ],
+            "xaxis": {"visible": False},
+            "yaxis": {"visible": False},
+            "height": 260,
+        },
+    )
 
 
-def make_plan_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list, activations: str = "bf16"):
+def make_plan_roofline_figure(
+    hw, rec: dict, prefill_ops: list, decode_ops: list, activations: str = "bf16"
+) -> dict:
     """The CLI's roofline plus the roof of the activation format when it is not bf16 (fp8 GEMMs
     run against the fp8 peak)."""
-    go = _go()
     fig = make_roofline_figure(hw, rec, prefill_ops, decode_ops)
     if activations not in ("bf16", "fp16") and hw.peak(activations) != hw.peak("bf16"):
-        x = np.logspace(-2, 5, 200)
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=np.minimum(hw.peak(activations), x * hw.memory_bandwidth),
-                mode="lines",
-                name=plain(f"roofline ({activations})"),
-                line={"color": "grey", "dash": "dot"},
+        fig["data"].append(
+            roof_trace(
+                hw.peak(activations),
+                hw.memory_bandwidth,
+                plain(f"roofline ({activations})"),
+                (("color", "grey"), ("dash", "dot")),
             )
         )
-    fig.update_layout(
-        **COMPACT,
+    fig["layout"].update(
+        COMPACT,
         title={
             "text": plain(f"Roofline: {rec['model']} on {hw.name}")
             + f"<br><sup>{plain(hw.display_name)}, ridge {hw.ridge_point:.0f} FLOP/byte</sup>",
@@ -101,11 +124,13 @@ def make_plan_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list
     return fig
 
 
-def compact(fig):
+def compact(fig: dict) -> dict:
     """A CLI figure sized for a dashboard card: legend below, room for subplot titles."""
-    fig.update_layout(
-        **dict(COMPACT, margin={"l": 60, "r": 20, "t": 80, "b": 40}),
-        title_font_size=14,
+    layout = fig["layout"]
+    layout.update(
+        margin={"l": 60, "r": 20, "t": 80, "b": 40},
+        height=COMPACT["height"],
+        title={**layout.get("title", {}), "font": {"size": 14}},
         legend={"orientation": "h", "y": -0.12},
     )
     return fig
@@ -195,66 +220,89 @@ def kpi_items(rec: dict) -> list:
 # --- context-length curves -------------------------------------------------------------------------
 
 
-def make_curves_figure(curves: dict, prompt_tokens: int | None = None):
+CURVE_ROWS = ((1, "ttft_s", 1.0), (2, "tpot_s", 1e3), (3, "memory.total_bytes", 1 / GIB))
+
+
+def make_curves_figure(curves: dict, prompt_tokens: int | None = None) -> dict:
     """TTFT, TPOT and memory per GPU over the prompt length (log axis), one line per stack
     (baseline dashed), the capacity as a dotted line and the plan's prompt as a vertical line."""
-    go = _go()
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(
-        rows=3,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.06,
-        subplot_titles=("TTFT (s)", "TPOT (ms)", "memory per GPU (GiB)"),
-    )
-    notes = []
+    notes, data, ttft = [], [], []
     capacity = None
     for i, (label, cols) in enumerate(curves.items()):
         if "error" in cols:
             notes.append(f"{label}: {cols['error']}")
             continue
-        x = np.asarray(cols["prompt_tokens"])
+        x = typed_array(np.asarray(cols["prompt_tokens"]))
         colour = PALETTE[i % len(PALETTE)]
         dash = "dash" if label == "baseline" else "solid"
-        for row, key, scale in ((1, "ttft_s", 1.0), (2, "tpot_s", 1e3), (3, "memory.total_bytes", 1 / GIB)):
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=np.asarray(cols[key], dtype=float) * scale,
-                    mode="lines",
-                    name=plain(label),
-                    legendgroup=label,
-                    showlegend=row == 1,
-                    line={"color": colour, "dash": dash},
-                ),
-                row,
-                1,
+        for row, key, scale in CURVE_ROWS:
+            y = np.asarray(cols[key], dtype=float) * scale
+            if row == 1:
+                ttft.append(y)
+            axis = "" if row == 1 else str(row)
+            data.append(
+                {
+                    "legendgroup": label,
+                    "line": {"color": colour, "dash": dash},
+                    "mode": "lines",
+                    "name": plain(label),
+                    "showlegend": row == 1,
+                    "x": x,
+                    "y": typed_array(y),
+                    "type": "scatter",
+                    "xaxis": f"x{axis}",
+                    "yaxis": f"y{axis}",
+                }
             )
         capacity = float(np.max(cols["memory.capacity_bytes"])) / GIB
+    # rows from the top; make_subplots(rows=3, shared_xaxes=True, vertical_spacing=0.06)
+    bottom, middle, top = grid_domains(3, 0.06)
+    shared = {"domain": [0.0, 1.0], "matches": "x3", "showticklabels": False, "type": "log"}
+    layout = {
+        "xaxis": {"anchor": "y", **shared},
+        "yaxis": {
+            "anchor": "x",
+            "domain": top,
+            **log_axis(np.concatenate(ttft) if ttft else []),
+        },
+        "xaxis2": {"anchor": "y2", **shared},
+        "yaxis2": {"anchor": "x2", "domain": middle},
+        "xaxis3": {
+            "anchor": "y3",
+            "domain": [0.0, 1.0],
+            "type": "log",
+            "title": {"text": "prompt tokens"},
+        },
+        "yaxis3": {"anchor": "x3", "domain": bottom},
+        "annotations": [
+            subplot_title(text, 0.5, domain[1])
+            for text, domain in (
+                ("TTFT (s)", top),
+                ("TPOT (ms)", middle),
+                ("memory per GPU (GiB)", bottom),
+            )
+        ],
+        "shapes": [],
+    }
     if capacity is not None:
-        fig.add_hline(
-            y=capacity,
-            line_dash="dot",
-            line_color="black",
-            row=3,
-            col=1,
-            annotation_text="capacity",
-            annotation_position="top left",
-        )
+        layout["shapes"].append(hline(capacity, "3", {"color": "black", "dash": "dot"}))
+        layout["annotations"].append(line_label("capacity", capacity, "3", side="left"))
     if prompt_tokens:
-        fig.add_vline(x=prompt_tokens, line_dash="dot", line_color="grey")
-    fig.update_xaxes(type="log")
-    fig.update_xaxes(title_text="prompt tokens", row=3, col=1)
-    ttft = [t.y for t in fig.data if t.yaxis in ("y", None)]
-    fig.update_yaxes(**log_axis(np.concatenate(ttft) if ttft else []), row=1, col=1)
+        layout["shapes"] += [
+            vline(prompt_tokens, axis, {"color": "grey", "dash": "dot"}) for axis in ("", "2", "3")
+        ]
+    if not layout["shapes"]:
+        del layout["shapes"]
     title = "TTFT, TPOT and memory over context length"
     if notes:
         title += "<br><sup>" + "<br>".join(plain(n[:160]) for n in notes) + "</sup>"
-    fig.update_layout(
-        title=title, height=720, margin={"l": 60, "r": 20, "t": 80, "b": 50}, uirevision="curves"
+    layout.update(
+        margin={"l": 60, "r": 20, "t": 80, "b": 50},
+        title={"text": title},
+        height=720,
+        uirevision="curves",
     )
-    return fig
+    return figure(data, layout)
 
 
 # --- compare ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from dash import no_update
@@ -75,6 +76,15 @@ def walk(component):
 
 def kpis(cards) -> dict:
     return {c.id.removeprefix("kpi-"): c.children[1].children for c in cards}
+
+
+def typed_values(array):
+    """The numbers of a figure dict's array (a list, or plotly.js's base64 typed array)."""
+    if isinstance(array, dict):
+        return np.frombuffer(
+            base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]).newbyteorder("<")
+        )
+    return np.asarray(array)
 
 
 def run_plan(values):
@@ -220,9 +230,9 @@ def test_update_plan_shows_every_kpi_and_the_figures():
     rec = evaluate.plan_point(codec_scenario.to_scenario(state.DEFAULTS)).record
     assert values == {item["key"]: item["value"] for item in figures.kpi_items(rec)}
     assert values["fits"] == "yes"
-    assert "Roofline" in roof.layout.title.text and len(roof.data) >= 2
-    assert {t.name for t in breakdown.data} >= {"gemm", "attention_prefill", "attention_decode"}
-    assert memory.layout.shapes  # the capacity line
+    assert "Roofline" in roof["layout"]["title"]["text"] and len(roof["data"]) >= 2
+    assert {t["name"] for t in breakdown["data"]} >= {"gemm", "attention_prefill", "attention_decode"}
+    assert memory["layout"]["shapes"]  # the capacity line
     assert gpus.startswith("1 GPU")
 
 
@@ -296,12 +306,12 @@ def test_unexpected_errors_are_a_generic_message(monkeypatch, caplog):
 def test_curves_cover_1k_to_the_model_maximum_for_baseline_and_stack():
     values = with_methods({"name": "kv_quant", "bits": 4}, **{"workload.prompt_tokens": 32768})
     fig = plan.update_curves(*plan.callback_args(values))
-    names = {t.name for t in fig.data}
+    names = {t["name"] for t in fig["data"]}
     assert names == {"baseline", "kv_quant"}
-    xs = fig.data[0].x
+    xs = typed_values(fig["data"][0]["x"])
     assert xs[0] == 1024 and xs[-1] == 131072 - 1024 and 32768 in xs and len(xs) >= 1000
-    assert fig.layout.xaxis.type == "log"
-    assert len(fig.data) == 6  # TTFT, TPOT and memory for each stack
+    assert fig["layout"]["xaxis"]["type"] == "log"
+    assert len(fig["data"]) == 6  # TTFT, TPOT and memory for each stack
 
 
 def test_curves_with_one_sweep_per_stack(monkeypatch):

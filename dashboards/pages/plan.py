@@ -319,7 +319,7 @@ def register_callbacks(app) -> None:
 
     # a shared plan is computed once per worker; an error (first output set) is never kept
     plan_memo = memo.memoized(update_plan, keep=lambda out: out[0] is None)
-    curves_memo = memo.memoized(update_curves, keep=lambda fig: bool(fig.data))
+    curves_memo = memo.memoized(update_curves, keep=lambda fig: bool(fig["data"]))
 
     @app.callback(
         Output("plan-alert", "children"),

@@ -1,0 +1,141 @@
+"""The Plan page's figures are plain dicts in plotly's own `Figure.to_dict()` form: plotly accepts
+them as they are (no property it would reject or rewrite), and they carry the traces, labels,
+lines and numbers the graph-object builders gave (checked field by field for one plan with a
+method stack and fp8 activations, which adds the second roof and the stack's curves)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_dashboard_callbacks import typed_values, with_methods
+
+from roofline.dashboards import codec_scenario, evaluate, figures, state
+from roofline.dashboards.pages import plan
+from roofline.report import figures as report_figures
+
+go = pytest.importorskip("plotly.graph_objects")
+
+VALUES = with_methods(
+    {"name": "kv_quant", "bits": 4}, **{"dtype.activations": "fp8", "workload.prompt_tokens": 5000}
+)
+OPS = "(red: compute-bound, blue: memory-bound)"
+
+
+def canonical(fig: dict) -> dict:
+    return json.loads(json.dumps(fig, sort_keys=True))
+
+
+@pytest.fixture(scope="module")
+def plan_figures():
+    out = plan.update_plan(*plan.callback_args(VALUES))
+    assert out[0] is None
+    roof, breakdown, memory = out[3:6]
+    curves = plan.update_curves(*plan.callback_args(VALUES))
+    point = evaluate.plan_point(codec_scenario.to_scenario(VALUES))
+    return {"roof": roof, "breakdown": breakdown, "memory": memory, "curves": curves, "point": point}
+
+
+@pytest.mark.parametrize("name", ["roof", "breakdown", "memory", "curves"])
+def test_plotly_takes_the_dict_unchanged(plan_figures, name):
+    fig = plan_figures[name]
+    assert set(fig) == {"data", "layout"}
+    assert fig["layout"]["template"] == go.Figure().to_dict()["layout"]["template"]
+    assert canonical(go.Figure(fig).to_dict()) == canonical(fig)  # valid, and already canonical
+
+
+def test_message_figure_is_plotlys_own():
+    text = "<b>no</b> result"
+    old = go.Figure()
+    old.add_annotation(text=figures.plain(text), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    old.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, height=260)
+    assert canonical(figures.message_figure(text)) == canonical(old.to_dict())
+    assert "<b>" not in json.dumps(figures.message_figure(text))
+
+
+def test_roofline_traces_and_labels(plan_figures):
+    fig, point = plan_figures["roof"], plan_figures["point"]
+    hw = point.hardware
+    assert [t["name"] for t in fig["data"]] == [
+        "h100-sxm roofline (bf16)",
+        f"prefill ops {OPS}",
+        f"decode ops {OPS}",
+        "roofline (fp8)",
+    ]
+    x = typed_values(fig["data"][0]["x"])
+    assert x == pytest.approx(np.logspace(-2, 5, 200))
+    assert typed_values(fig["data"][0]["y"]) == pytest.approx(
+        np.minimum(hw.peak("bf16"), x * hw.memory_bandwidth)
+    )
+    assert typed_values(fig["data"][3]["y"]) == pytest.approx(
+        np.minimum(hw.peak("fp8"), x * hw.memory_bandwidth)
+    )
+    prefill = [o for o in point.prefill_ops if o["flops"] > 0 and o["bytes"] > 0 and o["time_s"] > 0]
+    assert fig["data"][1]["x"] == [o["intensity"] for o in prefill]
+    assert fig["data"][1]["marker"]["color"] == [report_figures.BOUND_COLOURS[o["bound"]] for o in prefill]
+    assert fig["data"][2]["marker"]["symbol"] == "diamond"
+    layout = fig["layout"]
+    assert layout["title"] == {
+        "text": "Roofline: llama-3.1-8b on h100-sxm<br><sup>NVIDIA H100 SXM5 80GB, ridge 295 FLOP/byte</sup>",
+        "font": {"size": 14},
+    }
+    assert layout["xaxis"] == {"type": "log", "title": {"text": "arithmetic intensity (FLOP/byte)"}}
+    assert layout["yaxis"] == {"type": "log", "title": {"text": "attained FLOP/s"}}
+    assert layout["height"] == 380 and layout["legend"] == {"orientation": "h", "y": -0.25}
+
+
+def test_breakdown_and_memory(plan_figures):
+    rec = plan_figures["point"].record
+    bars = plan_figures["breakdown"]["data"]
+    kinds = sorted(set(rec["prefill"]["breakdown"]) | set(rec["decode"]["breakdown"]))
+    assert [t["name"] for t in bars] == [k for k in kinds for _ in (0, 1)]
+    assert [t["xaxis"] for t in bars] == ["x", "x2"] * len(kinds)
+    assert bars[1]["y"] == [rec["decode"]["breakdown"].get(kinds[0], 0.0) * 1e3]
+    layout = plan_figures["breakdown"]["layout"]
+    assert [a["text"] for a in layout["annotations"]] == ["prefill (TTFT), s", "decode step (TPOT), ms"]
+    assert layout["xaxis"]["domain"] == [0.0, 0.45] and layout["xaxis2"]["domain"] == [0.55, 1.0]
+    assert layout["title"] == {"text": "Time by op kind", "font": {"size": 14}}
+    memory = plan_figures["memory"]
+    assert [t["name"] for t in memory["data"]] == ["weights", "kv_cache", "activation", "overhead"]
+    capacity = rec["memory"]["capacity_bytes"] / 2**30
+    assert memory["layout"]["shapes"][0]["y0"] == capacity
+    assert memory["layout"]["annotations"][0]["text"] == "capacity"
+
+
+def test_curves(plan_figures):
+    fig = plan_figures["curves"]
+    assert [(t["name"], t["xaxis"], t["showlegend"]) for t in fig["data"]] == [
+        (name, axis, axis == "x") for name in ("baseline", "kv_quant") for axis in ("x", "x2", "x3")
+    ]
+    prompts = evaluate.curve_prompts(codec_scenario.to_scenario(VALUES))
+    assert (typed_values(fig["data"][0]["x"]) == prompts).all()
+    layout = fig["layout"]
+    assert [a["text"] for a in layout["annotations"]] == [
+        "TTFT (s)",
+        "TPOT (ms)",
+        "memory per GPU (GiB)",
+        "capacity",
+    ]
+    assert [(s["xref"], s["x0"]) for s in layout["shapes"][1:]] == [("x", 5000), ("x2", 5000), ("x3", 5000)]
+    assert layout["yaxis"]["domain"] == pytest.approx([0.7066666666666667, 1.0])
+    assert layout["yaxis"]["type"] == "log" and layout["yaxis"]["ticktext"][0] == "0.02"
+    assert layout["xaxis"]["matches"] == "x3" and layout["xaxis3"]["title"] == {"text": "prompt tokens"}
+
+
+def test_report_html_still_renders_the_dicts(plan_figures):
+    point = plan_figures["point"]
+    page = report_figures.make_report_html(point.hardware, point.record, point.prefill_ops, point.decode_ops)
+    assert page.count('class="plotly-graph-div"') == 3 and "Time by op kind" in page
+
+
+def test_plan_updates_build_no_graph_objects(monkeypatch):
+    """Building and validating graph objects was most of an update's server time."""
+    built = []
+    real = go.Figure.__init__
+    monkeypatch.setattr(go.Figure, "__init__", lambda self, *a, **k: built.append(1) or real(self, *a, **k))
+    args = plan.callback_args(dict(VALUES, **{"workload.prompt_tokens": 6000}))
+    plan.update_plan(*args)
+    plan.update_curves(*args)
+    plan.update_plan(*plan.callback_args(dict(state.DEFAULTS, model="no-such-model")))  # the error path
+    assert built == []

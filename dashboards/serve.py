@@ -13,6 +13,7 @@ What it leaves to others: the app (`app.create_app`), the budgets (`budget.py`).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -92,6 +93,10 @@ def use_lean_template() -> None:
 def serve(app, host: str, port: int, workers: int, time_budget_s: float) -> None:
     """Serve the Dash app until interrupted."""
     use_lean_template()
+    # What is built so far (the app, Dash, plotly, numpy, the zoo) lives as long as the server:
+    # out of the collector's way, a worker's collections stay short, and forked workers share
+    # those pages instead of copying them when the collector touches them.
+    gc.freeze()
     application = _gunicorn_application() if workers > 1 else None
     if application is None:
         if workers > 1:

@@ -81,13 +81,19 @@ def typed_array(values):
     return {"dtype": code, "bdata": base64.b64encode(v.tobytes()).decode("ascii")}
 
 
-@functools.lru_cache(maxsize=1)
 def template() -> dict:
-    """plotly's default template (what a `go.Figure` carries in its layout), read once. Shared by
-    every figure: never modify it."""
+    """plotly's default template (what a `go.Figure` carries in its layout; the dashboard's server
+    sets a lean one), read once per name. Shared by every figure: never modify it."""
     import plotly.io as pio
 
-    return pio.templates[pio.templates.default].to_plotly_json()
+    return _template(pio.templates.default)
+
+
+@functools.lru_cache(maxsize=4)
+def _template(name: str) -> dict:
+    import plotly.io as pio
+
+    return pio.templates[name].to_plotly_json()
 
 
 def figure(data: list, layout: dict) -> dict:

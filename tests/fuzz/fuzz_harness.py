@@ -53,8 +53,13 @@ def _signature(exc: BaseException) -> str:
     return f"{type(exc).__name__} at {where}"
 
 
+_ARMED = [False]  # the alarm interrupts a case only while the case runs, never its clean-up
+
+
 def _alarm(signum, frame):
-    raise CaseTimeout()
+    if _ARMED[0]:
+        _ARMED[0] = False
+        raise CaseTimeout()
 
 
 def _check_records(records) -> str | None:
@@ -96,10 +101,12 @@ def run_case(case, time_limit_s: float) -> Outcome:
     if case.auto_profiles:
         hwspecs.CALIBRATION_DIR = Path(case.auto_profiles)
     previous = signal.signal(signal.SIGALRM, _alarm)
+    _ARMED[0] = True
     signal.setitimer(signal.ITIMER_REAL, time_limit_s)
     start = time.perf_counter()
     try:
         outcome = _run(case)
+        _ARMED[0] = False
     except CaseTimeout:
         outcome = Outcome("over time")
     except MemoryError:
@@ -109,6 +116,7 @@ def run_case(case, time_limit_s: float) -> Outcome:
     except BaseException as exc:  # noqa: BLE001 - every other exception is a finding
         outcome = Outcome("traceback", _signature(exc))
     finally:
+        _ARMED[0] = False  # a late alarm is ignored from here on
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         hwspecs.CALIBRATION_DIR = saved_dir

@@ -224,6 +224,7 @@ def write_atomic(path, text: str, inputs=()) -> None:
     try:
         with _signals_raise():
             fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+            os.fchmod(fd, _mode_for(p))  # mkstemp's 0600 would hide a report from its readers
             with os.fdopen(fd, "w") as fh:
                 fh.write(text)
                 fh.flush()
@@ -237,6 +238,16 @@ def write_atomic(path, text: str, inputs=()) -> None:
     except BaseException:
         _remove(tmp)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """The file's own permissions when it exists, else what a new file gets (0666 less the umask)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _remove(tmp) -> None:

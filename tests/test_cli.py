@@ -546,3 +546,33 @@ def test_a_sweep_too_large_to_print_is_refused_before_running(capsys, tmp_path):
     err = capsys.readouterr().err
     assert "25,000 points" in err and "at most 20,000" in err and "roofline.sweep" in err
     assert len(err.splitlines()) == 1
+
+
+def test_a_closed_pipe_ends_quietly():
+    # `roofline simulate ... | head -c 10`: the reader goes away; no "Broken pipe" error, exit 0.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "roofline.cli.main", "simulate", str(SCENARIOS[0]), "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.read(10)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait() == 0 and err == b""
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    # A report is for others to read: 0666 less the umask (0644 here), not mkstemp's 0600; a file
+    # that exists keeps its own mode.
+    import os
+
+    out = tmp_path / "report.txt"
+    old = os.umask(0o022)
+    try:
+        assert main(["simulate", str(SCENARIOS[0]), "-o", str(out)]) == 0
+        assert out.stat().st_mode & 0o777 == 0o644
+        out.chmod(0o640)
+        assert main(["simulate", str(SCENARIOS[0]), "-o", str(out)]) == 0
+        assert out.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)

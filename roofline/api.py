@@ -157,10 +157,22 @@ def versions() -> dict:
     return {"roofline": roofline.__version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
+# One JSON-ready record per point costs ~40 us and ~0.5 kB: 20,000 take about a second. Larger
+# sweeps are read as columns (`Result.columns`, `roofline.sweep`), which hold MAX_SWEEP_POINTS.
+MAX_RECORDS = 20_000
+
+
 class Result(SweepResult):
     """A SweepResult with record helpers."""
 
     def records(self) -> list:
+        if self.n > MAX_RECORDS:
+            raise ScenarioError(
+                [
+                    f"{self.scenario.name}: sweep: {self.n:,} points; records are built for at most "
+                    f"{MAX_RECORDS:,}: read the columns instead (result.columns, roofline.sweep)"
+                ]
+            )
         v = versions()
         return [record(self, i, v) for i in range(self.n)]
 

@@ -196,7 +196,7 @@ SECTIONS = ("parallelism", "dtype", "workload", "pricing", "runtime", "topology"
 REQUIRED = ("model", "hardware")
 
 
-MAX_SWEEP_POINTS = 1_000_000  # ~40 float64 result columns (~0.3 GB), about a second to evaluate
+MAX_SWEEP_POINTS = 250_000  # ~40 float64 result columns (~80 MB), a quarter of a second to evaluate
 # Axes that change the op graph (sweep.VECTOR_AXES are the others) split the grid into structural
 # groups, each built and costed on its own (about a millisecond each): bounded so a run stays seconds.
 MAX_STRUCTURAL_GROUPS = 1_000

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import roofline
+import roofline.api
 from roofline.api import load_scenario
 from roofline.cli.main import main
 from roofline.hwspecs import list_hardware
@@ -576,3 +577,21 @@ def test_written_files_get_ordinary_permissions(tmp_path):
         assert out.stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(old)
+
+
+def test_records_of_a_sweep_too_large_are_refused_and_columns_stay_available():
+    # 60 x 60 x 10 = 36,000 points: evaluated (columns), but no 36,000 JSON records.
+    axis = list(range(1, 61))
+    doc = {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "sweep": {
+            "workload.prompt_tokens": axis,
+            "workload.batch": axis,
+            "workload.output_tokens": axis[:10],
+        },
+    }
+    result = roofline.simulate(doc)
+    assert result.columns["ttft_s"].shape == (36_000,)
+    with pytest.raises(roofline.api.ScenarioError, match="at most 20,000"):
+        result.records()

@@ -41,13 +41,9 @@ def add_parser(sub) -> None:
     )
 
 
-# One JSON-ready record per point costs ~40 us and ~0.5 kB: 20,000 rows print in about a second.
-# Larger grids are for the Python API's columns (`roofline.sweep`), which hold a million points.
-MAX_ROWS = 20_000
-
-
 def run(args) -> int:
     from roofline.api import (
+        MAX_RECORDS,
         ScenarioError,
         check_output,
         load_hardware,
@@ -63,11 +59,11 @@ def run(args) -> int:
         if target:  # refused before any work: the scenario itself, a link, a FIFO, a device
             check_output(target, inputs)
     scenario = load_scenario(args.scenario, args.overrides)
-    if scenario.points > MAX_ROWS:
+    if scenario.points > MAX_RECORDS:  # refused before running: one row per point is printed
         raise ScenarioError(
             [
                 f"{args.scenario}: sweep: {scenario.points:,} points; the CLI writes one row per point, at most "
-                f"{MAX_ROWS:,}: sweep fewer values, or take columns from the Python API (roofline.sweep)"
+                f"{MAX_RECORDS:,}: sweep fewer values, or take columns from the Python API (roofline.sweep)"
             ]
         )
     result = simulate(scenario)

@@ -198,8 +198,8 @@ REQUIRED = ("model", "hardware")
 
 MAX_SWEEP_POINTS = 250_000  # ~40 float64 result columns (~80 MB), a quarter of a second to evaluate
 # Axes that change the op graph (sweep.VECTOR_AXES are the others) split the grid into structural
-# groups, each built and costed on its own (about a millisecond each): bounded so a run stays seconds.
-MAX_STRUCTURAL_GROUPS = 1_000
+# groups, each built and costed on its own (~1-2 ms each): 500 keep a run within about a second.
+MAX_STRUCTURAL_GROUPS = 500
 MAX_METHODS = 32  # a stack uses each method at most once (exclusive categories); 32 leaves room
 
 

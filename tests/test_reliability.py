@@ -118,7 +118,7 @@ def test_structural_groups_are_capped_with_count_and_limit():
         "dtype.weights": ["bf16", "fp8", "int8", "int4", "fp16", "fp32"],
         "runtime.overlap": ["serial", "overlap"],
     }
-    with pytest.raises(ScenarioError, match=r"1,728 structural groups .* at most 1,000"):
+    with pytest.raises(ScenarioError, match=r"1,728 structural groups .* at most 500"):
         roofline.api.load_scenario({**BASE, "sweep": sweep})
 
 

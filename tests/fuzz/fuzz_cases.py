@@ -118,11 +118,11 @@ def mutate_tree(doc, rng: random.Random, n: int, labels: list):
                 parent.pop(path[-1])
         elif op < 0.8:
             labels.append("swap")
-            parent[path[-1]] = _odd_value(rng)
+            parent[path[-1]] = copy.deepcopy(_odd_value(rng))  # fresh: a shared value could nest in itself
         elif op < 0.9 and isinstance(parent, dict):
             labels.append("unknown-key")
             parent[rng.choice(["bogus", "ünï", "x" * 300, "methods", "sweep", "1", "__class__"])] = (
-                _odd_value(rng)
+                copy.deepcopy(_odd_value(rng))
             )
         else:
             labels.append("duplicate")

@@ -110,46 +110,51 @@ def gemm_section(table: Table, hw, overhead: float, curves: dict, other: dict, r
         )
 
 
+_ATTENTION = (  # (table, points, curve kind, x, what the fit covers, raw columns' length key)
+    (
+        "context_attention",
+        "prefill",
+        "attention_prefill",
+        "sequence length",
+        "causal, head dim {hd}, bf16 attention and KV cache, no window, fastest kernel per shape, "
+        "efficiency net of kernel_overhead_s; other head dims in raw only",
+        "seqlen",
+    ),
+    (
+        "generation_attention",
+        "decode",
+        "attention_decode",
+        "bytes moved",
+        "head dim {hd}, bf16 KV cache, no window, fastest kernel per shape, efficiency against HBM "
+        "bandwidth net of kernel_overhead_s; other head dims in raw only",
+        "kv_len",
+    ),
+)
+
+
 def attention_sections(tables: dict, hw, overhead: float, curves: dict, raw: dict, notes: dict):
-    if "context_attention" in tables:
-        t = tables["context_attention"]
-        cols = prefill_points(t, hw)
+    points = {"prefill": prefill_points, "decode": decode_points}
+    for table, phase, kind, x_label, covers, length in _ATTENTION:
+        if table not in tables:
+            continue
+        t = tables[table]
+        cols = points[phase](t, hw)
         sel = cols["head_dim"] == FIT_HEAD_DIM
+        note = f"{t.path.name}: {covers.format(hd=FIT_HEAD_DIM)}"
         entry = _fit(
-            "attention_prefill",
+            kind,
             cols["x"][sel],
             cols["seconds"][sel],
             cols["efficiency"][sel],
             overhead,
-            "sequence length",
-            f"{t.path.name}: causal, head dim {FIT_HEAD_DIM}, bf16 attention and KV cache, no window, "
-            "fastest kernel per shape, efficiency net of kernel_overhead_s; other head dims in raw only",
+            x_label,
+            note,
             notes,
         )
         if entry is not None:
-            curves["attention_prefill"] = entry
-        raw["attention_prefill"] = _raw(
-            cols, ("seqlen", "batch", "heads", "kv_heads", "head_dim", "x", "seconds", "efficiency")
-        )
-    if "generation_attention" in tables:
-        t = tables["generation_attention"]
-        cols = decode_points(t, hw)
-        sel = cols["head_dim"] == FIT_HEAD_DIM
-        entry = _fit(
-            "attention_decode",
-            cols["x"][sel],
-            cols["seconds"][sel],
-            cols["efficiency"][sel],
-            overhead,
-            "bytes moved",
-            f"{t.path.name}: head dim {FIT_HEAD_DIM}, bf16 KV cache, no window, fastest kernel per shape, "
-            "efficiency against HBM bandwidth net of kernel_overhead_s; other head dims in raw only",
-            notes,
-        )
-        if entry is not None:
-            curves["attention_decode"] = entry
-        raw["attention_decode"] = _raw(
-            cols, ("kv_len", "batch", "heads", "kv_heads", "head_dim", "x", "seconds", "efficiency")
+            curves[kind] = entry
+        raw[kind] = _raw(
+            cols, (length, "batch", "heads", "kv_heads", "head_dim", "x", "seconds", "efficiency")
         )
 
 

@@ -165,7 +165,11 @@ MAX_RECORDS = 20_000
 class Result(SweepResult):
     """A SweepResult with record helpers."""
 
-    def records(self) -> list:
+    def records(self, indices=None) -> list:
+        """One JSON-ready record per point (or per point of `indices`)."""
+        if indices is not None:
+            v = versions()
+            return [record(self, i, v) for i in indices]
         if self.n > MAX_RECORDS:
             raise ScenarioError(
                 [

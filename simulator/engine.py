@@ -151,7 +151,7 @@ def evaluate(
         )
         ctx = OpInputs(shape, shard, rates, fmt, *split_plan(plan_))
         costs = _phase(ctx, model_, layout, overhead_s)
-        if pp > 1:
+        if np.any(pp > 1):
             # Passes stream through pp equal stages (a flow shop of identical machines): the
             # makespan is the sum of the passes' stage times plus pp - 1 stage times of the largest
             # pass, (serial + (pp - 1) x largest pass) / pp, op by op. The largest pass is costed

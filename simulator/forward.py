@@ -100,7 +100,7 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
                 stream="host",
             )
         )
-    if layout.pp > 1:
+    if np.any(layout.pp > 1):  # (pp may be an array over points: pp = 1 points get no hand-off)
         t = ctx.shard.groups["pp"].p2p(ctx.shape.rows * model.hidden_size * ctx.fmt.ab)
         ops.append(
             Op(

@@ -40,7 +40,10 @@ def weight_bytes_per_gpu(model: ModelArch, tp: int, pp: int, wb: float, ep: int 
     """Weights on the most loaded GPU: layers / pp plus the embedding (and untied head) / tp. With
     expert parallelism, routed experts are split over ep GPUs (whole experts) and shared experts
     and routers are replicated; everything else is split over tp."""
-    emb = model.embedding_params() if pp == 1 else model.vocab_size * model.hidden_size
+    if np.ndim(pp):  # pp over sweep points
+        emb = np.where(np.asarray(pp) == 1, model.embedding_params(), model.vocab_size * model.hidden_size)
+    else:
+        emb = model.embedding_params() if pp == 1 else model.vocab_size * model.hidden_size
     per_gpu = (emb + model.hidden_size) / tp
     h = model.hidden_size
     for g in model.layer_groups:

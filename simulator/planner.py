@@ -63,26 +63,33 @@ def evaluate_layouts(doc: dict, overrides, layouts: list, hardware: list, simula
     """[(layout, record)] for each layout the model can take, on each hardware in turn: exactly the
     rows of simulating every layout by itself (`doc` with its sweep replaced by the hardware list).
 
-    Layouts that differ only in dp are one simulation with dp as a vector sweep axis (replicas
-    change the batch per replica, the GPU count and the cost, never an op's shape), so a 128-GPU
-    search runs one engine pass per (tp, pp, cp, ep) instead of one per layout. `simulate(doc,
-    overrides)` is the API's; a layout it refuses (ScenarioError: heads, experts) is skipped.
+    Layouts that differ only in dp and pp are one simulation with dp and pp as vector sweep axes
+    (replicas change the batch per replica, the GPU count and the cost; stages the layers per GPU,
+    the pipeline's fill and hand-offs, never an op's shape), so a 128-GPU search runs one engine
+    pass per (tp, cp, ep) instead of one per layout; records are built for the grid points that are
+    layouts. `simulate(doc, overrides)` is the API's; a layout it refuses (ScenarioError: heads,
+    experts) is skipped.
     """
     by_rest: dict = {}
     for i, layout in enumerate(layouts):
-        by_rest.setdefault(tuple((k, v) for k, v in layout.items() if k != "dp"), []).append(i)
-    vectorised = not any(_path(o).startswith(("sweep", "parallelism.dp", "gpus")) for o in overrides)
+        by_rest.setdefault(tuple((k, v) for k, v in layout.items() if k not in VECTOR), []).append(i)
+    vectorised = not any(
+        _path(o).startswith(("sweep", "parallelism.dp", "parallelism.pp", "gpus")) for o in overrides
+    )
     rows: dict = {}
+    nh = len(hardware)
     for members in by_rest.values():
         if vectorised:
-            dps = [layouts[i]["dp"] for i in members]
+            axes = {k: sorted({layouts[i][k] for i in members}) for k in VECTOR}
             try:
-                records = simulate(_variant(doc, layouts[members[0]], hardware, dps), overrides).records()
+                result = simulate(_variant(doc, layouts[members[0]], hardware, axes), overrides)
             except ScenarioError:
-                pass  # some dp the model cannot take: find which, one layout at a time
+                pass  # some stage or replica count the model cannot take: one layout at a time
             else:
-                for j, i in enumerate(members):
-                    rows[i] = [_without_dp(r) for r in records[j * len(hardware) : (j + 1) * len(hardware)]]
+                for i in members:
+                    ipp, idp = (axes[k].index(layouts[i][k]) for k in VECTOR)
+                    first = (ipp * len(axes["dp"]) + idp) * nh
+                    rows[i] = [_without_vector(r) for r in result.records(range(first, first + nh))]
                 continue
         for i in members:
             try:
@@ -96,19 +103,23 @@ def _path(override) -> str:
     return (override.split("=", 1)[0] if isinstance(override, str) else str(override[0])).strip()
 
 
-def _variant(doc: dict, layout: dict, hardware: list, dps: list | None = None) -> dict:
-    """The scenario of one layout (or of one layout over several dp) on the hardware list."""
+VECTOR = ("pp", "dp")  # layout axes evaluated as sweep axes (in this order, before the hardware)
+
+
+def _variant(doc: dict, layout: dict, hardware: list, axes: dict | None = None) -> dict:
+    """The scenario of one layout (or of one layout over grids of pp and dp) on the hardware list."""
     variant = copy.deepcopy(doc)
     variant.pop("sweep", None)
     variant["gpus"] = None
     variant["parallelism"] = dict(doc.get("parallelism") or {}, **layout)
-    variant["sweep"] = (
-        {"hardware": hardware} if dps is None else {"parallelism.dp": dps, "hardware": hardware}
-    )
+    sweep = {f"parallelism.{k}": axes[k] for k in VECTOR} if axes else {}
+    variant["sweep"] = {**sweep, "hardware": hardware}
     return variant
 
 
-def _without_dp(record: dict) -> dict:
-    """A record of the dp sweep as the single layout's simulation writes it (dp not a point axis)."""
-    record["point"] = {k: v for k, v in record["point"].items() if k != "parallelism.dp"}
+def _without_vector(record: dict) -> dict:
+    """A record of the pp x dp sweep as the single layout's simulation writes it."""
+    record["point"] = {
+        k: v for k, v in record["point"].items() if k not in ("parallelism.pp", "parallelism.dp")
+    }
     return record

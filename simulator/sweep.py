@@ -34,6 +34,7 @@ VECTOR_AXES = {
     "runtime.overhead_GiB",
     "runtime.host_memory_GiB",
     "parallelism.dp",  # replicas: batch per replica, GPUs and FLOPs scale; no op changes shape
+    "parallelism.pp",  # stages: layers per GPU, the pipeline's fill and hand-offs; same ops per layer
 }
 _NUMERIC_NULL = {"workload.prefill_chunk_tokens": 0.0, "pricing.usd_per_gpu_hour": np.nan}
 
@@ -130,8 +131,9 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
         price = col("pricing.usd_per_gpu_hour")
         price = np.where(np.isnan(price), np.array([h.usd_per_gpu_hour for h in hardware])[hw_row], price)
         layout = Layout.from_values(values)
-        if "parallelism.dp" in paths:
-            layout = replace(layout, dp=col("parallelism.dp"))
+        for axis in ("dp", "pp"):
+            if f"parallelism.{axis}" in paths:
+                layout = replace(layout, **{axis: col(f"parallelism.{axis}")})
         fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
         model, wl, dtypes, plan, loop = apply_stack(methods, model, wl, Dtypes.from_values(values), get_model)
         eff = build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute)

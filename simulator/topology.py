@@ -122,7 +122,7 @@ def groups(layout, hw, fabric: Fabric, links: tuple = ()) -> dict:
         n_intra = np.where(span <= domain, n, np.maximum(np.floor(domain / stride), 1.0))
         n_intra = np.minimum(n_intra, n)
         out[name] = Group(n, n_intra, np.ceil(n / n_intra), intra, inter)
-        stride *= n
+        stride = stride * n  # (a new array: pp and dp may be arrays over points)
     # Expert parallelism spans the innermost ep GPUs of the tp x dp ranks (ep <= tp: inside tp).
     ep = layout.ep
     n_intra = np.minimum(np.where(ep <= domain, ep, domain), ep)

@@ -103,3 +103,22 @@ def test_overrides_of_the_layout_fall_back_to_one_simulation_per_layout():
     assert evaluate_layouts(doc, overrides, layouts, hardware, roofline.simulate) == one_by_one(
         doc, overrides, layouts, hardware
     )
+
+
+def test_a_sweep_over_pipeline_stages_equals_separate_runs():
+    # pp is a vector sweep axis: each point of a pp x dp x hardware grid is, record for record,
+    # the single layout's own simulation (chunked prefill, so the pipeline's fill matters).
+    base = {
+        "model": "llama-3.1-70b",
+        "hardware": "h100-sxm",
+        "gpus": None,
+        "parallelism": {"tp": 2},
+        "workload": {"batch": 4, "prompt_tokens": 20000, "output_tokens": 64, "prefill_chunk_tokens": 8192},
+    }
+    sweep = {"parallelism.pp": [1, 2, 4], "parallelism.dp": [1, 2], "hardware": ["h100-sxm", "a100-80gb-sxm"]}
+    for rec in roofline.simulate({**base, "sweep": sweep}).records():
+        p = rec.pop("point")
+        layout = {"tp": 2, "pp": p["parallelism.pp"], "dp": p["parallelism.dp"]}
+        alone = roofline.simulate({**base, "hardware": p["hardware"], "parallelism": layout}).records()[0]
+        alone.pop("point")
+        assert rec == alone

@@ -113,7 +113,7 @@ def test_huge_method_list_is_refused_naming_the_limit():
 def test_structural_groups_are_capped_with_count_and_limit():
     sweep = {
         "parallelism.tp": [1, 2, 4, 8, 16, 32],
-        "parallelism.pp": [1, 2, 4, 8, 16, 32],
+        "dtype.activations": ["fp32", "tf32", "bf16", "fp16", "fp8", "int8"],
         "dtype.kv": ["bf16", "fp8", "int8", "int4"],
         "dtype.weights": ["bf16", "fp8", "int8", "int4", "fp16", "fp32"],
         "runtime.overlap": ["serial", "overlap"],

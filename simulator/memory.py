@@ -94,8 +94,9 @@ class KVModel:
             sum(g.count for g in model.layer_groups if _kv_elements_per_gpu(g.mixer, tp)) / pp
         )
         for g in model.layer_groups:
-            elems = _kv_elements_per_gpu(g.mixer, tp) / cp  # CP: each rank holds 1/cp of the tokens
-            if elems:
+            per_token = _kv_elements_per_gpu(g.mixer, tp)
+            elems = per_token / cp  # CP: each rank holds 1/cp of the tokens (cp may be an array)
+            if per_token:
                 for hg in plan.groups:
                     self.terms.append(
                         (g.count / pp * elems * hg.fraction, hg, getattr(g.mixer, "window", None))
@@ -200,7 +201,8 @@ def activation_terms(model: ModelArch, tp: int, ab: float, prompt, shared, chunk
     rd = activation_bytes_per_row(model, tp, ab, "decode")
     lg = logits_bytes_per_row(model, tp)
     chunked = chunk > 0
-    shape = np.broadcast_shapes(np.shape(prompt), np.shape(shared), np.shape(chunk))  # one shape for all
+    # One shape for all terms (cp may be a sweep axis too).
+    shape = np.broadcast_shapes(np.shape(prompt), np.shape(shared), np.shape(chunk), np.shape(cp))
     return [
         (np.broadcast_to(np.where(chunked, rp * chunk, rp * shared), shape), np.full(shape, lg)),
         (np.zeros(shape), np.broadcast_to(np.where(chunked, 0.0, rp * (prompt - shared)) + lg, shape)),

@@ -46,8 +46,9 @@ def _comm(name: str, t, count) -> Op:
 
 
 def cp_prefill_comm(ctx, m, heads: int, cached: float, count) -> list:
-    """Per-layer CP communication in prefill (per pass), by variant."""
-    if ctx.shard.cp <= 1:
+    """Per-layer CP communication in prefill (per pass), by variant (cp may be an array over points:
+    the collectives of a one-rank group cost nothing)."""
+    if np.all(np.asarray(ctx.shard.cp) <= 1):
         return []
     g = ctx.shard.groups["cp"]
     n = ctx.shard.cp
@@ -89,14 +90,14 @@ def ulysses_prefill_comm(ctx, m, heads: int, g, count) -> list:
         t = g.alltoall(q) + g.allgather(latent * n) + g.alltoall(out)
     else:
         kv_heads = ctx.shard.kv_heads(m)
-        kv = rows * 2 * max(kv_heads, n) * m.head_dim * ab
+        kv = rows * 2 * np.maximum(kv_heads, n) * m.head_dim * ab
         t = g.alltoall(q + kv) + g.alltoall(out)
     return [_comm("ulysses_all_to_all", t, count * ctx.shape.passes)]
 
 
 def cp_decode_comm(ctx, m, heads: int, count) -> list:
     """Per-layer CP communication of one decode step (pass-Q style for every variant)."""
-    if ctx.shard.cp <= 1:
+    if np.all(np.asarray(ctx.shard.cp) <= 1):
         return []
     g = ctx.shard.groups["cp"]
     q = ctx.shape.batch * ctx.shape.queries * heads * m.qk_dim * ctx.fmt.ab

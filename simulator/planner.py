@@ -63,10 +63,11 @@ def evaluate_layouts(doc: dict, overrides, layouts: list, hardware: list, simula
     """[(layout, record)] for each layout the model can take, on each hardware in turn: exactly the
     rows of simulating every layout by itself (`doc` with its sweep replaced by the hardware list).
 
-    Layouts that differ only in dp and pp are one simulation with dp and pp as vector sweep axes
+    Layouts that differ only in pp, cp and dp are one simulation with those as vector sweep axes
     (replicas change the batch per replica, the GPU count and the cost; stages the layers per GPU,
-    the pipeline's fill and hand-offs, never an op's shape), so a 128-GPU search runs one engine
-    pass per (tp, cp, ep) instead of one per layout; records are built for the grid points that are
+    the pipeline's fill and hand-offs; context ranks the rows, pairs and KV per rank and the
+    exchanges' sizes; never an op's kind), so a 128-GPU search runs one engine pass per (tp, ep,
+    cp variant) instead of one per layout; records are built for the grid points that are
     layouts. `simulate(doc, overrides)` is the API's; a layout it refuses (ScenarioError: heads,
     experts) is skipped.
     """
@@ -74,7 +75,7 @@ def evaluate_layouts(doc: dict, overrides, layouts: list, hardware: list, simula
     for i, layout in enumerate(layouts):
         by_rest.setdefault(tuple((k, v) for k, v in layout.items() if k not in VECTOR), []).append(i)
     vectorised = not any(
-        _path(o).startswith(("sweep", "parallelism.dp", "parallelism.pp", "gpus")) for o in overrides
+        _path(o).startswith(("sweep", "gpus", *(f"parallelism.{k}" for k in VECTOR))) for o in overrides
     )
     rows: dict = {}
     nh = len(hardware)
@@ -87,8 +88,10 @@ def evaluate_layouts(doc: dict, overrides, layouts: list, hardware: list, simula
                 pass  # some stage or replica count the model cannot take: one layout at a time
             else:
                 for i in members:
-                    ipp, idp = (axes[k].index(layouts[i][k]) for k in VECTOR)
-                    first = (ipp * len(axes["dp"]) + idp) * nh
+                    first = 0  # the layout's place in the C-ordered grid of VECTOR x hardware
+                    for k in VECTOR:
+                        first = first * len(axes[k]) + axes[k].index(layouts[i][k])
+                    first *= nh
                     rows[i] = [_without_vector(r) for r in result.records(range(first, first + nh))]
                 continue
         for i in members:
@@ -103,7 +106,7 @@ def _path(override) -> str:
     return (override.split("=", 1)[0] if isinstance(override, str) else str(override[0])).strip()
 
 
-VECTOR = ("pp", "dp")  # layout axes evaluated as sweep axes (in this order, before the hardware)
+VECTOR = ("pp", "cp", "dp")  # layout axes evaluated as sweep axes (in this order, before the hardware)
 
 
 def _variant(doc: dict, layout: dict, hardware: list, axes: dict | None = None) -> dict:
@@ -118,8 +121,8 @@ def _variant(doc: dict, layout: dict, hardware: list, axes: dict | None = None) 
 
 
 def _without_vector(record: dict) -> dict:
-    """A record of the pp x dp sweep as the single layout's simulation writes it."""
+    """A record of the VECTOR grid as the single layout's simulation writes it."""
     record["point"] = {
-        k: v for k, v in record["point"].items() if k not in ("parallelism.pp", "parallelism.dp")
+        k: v for k, v in record["point"].items() if k.removeprefix("parallelism.") not in VECTOR
     }
     return record

@@ -35,6 +35,7 @@ VECTOR_AXES = {
     "runtime.host_memory_GiB",
     "parallelism.dp",  # replicas: batch per replica, GPUs and FLOPs scale; no op changes shape
     "parallelism.pp",  # stages: layers per GPU, the pipeline's fill and hand-offs; same ops per layer
+    "parallelism.cp",  # context ranks: rows, pairs and KV per rank, ring/all-to-all sizes; same ops
 }
 _NUMERIC_NULL = {"workload.prefill_chunk_tokens": 0.0, "pricing.usd_per_gpu_hour": np.nan}
 
@@ -131,7 +132,7 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
         price = col("pricing.usd_per_gpu_hour")
         price = np.where(np.isnan(price), np.array([h.usd_per_gpu_hour for h in hardware])[hw_row], price)
         layout = Layout.from_values(values)
-        for axis in ("dp", "pp"):
+        for axis in ("dp", "pp", "cp"):
             if f"parallelism.{axis}" in paths:
                 layout = replace(layout, **{axis: col(f"parallelism.{axis}")})
         fabric = get_fabric(values["topology.fabric"]) if get_fabric else None

@@ -64,7 +64,7 @@ class Group:
     def alltoall(self, bytes_):
         """Across domains, the share for peers in the same domain moves over the scale-up link while
         the rest crosses the fabric, in parallel; latency steps are paced by the slowest link."""
-        n = float(self.n)
+        n = np.asarray(self.n, dtype=float)  # (an array where the degree is a sweep axis)
         within = alltoall_time(bytes_ * self.n_intra / n, self.n_intra, self.intra)
         across = (n - 1) * self.inter.step_latency_s + bytes_ * (n - self.n_intra) / n / self.inter.rate
         return np.where(

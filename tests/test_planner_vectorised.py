@@ -122,3 +122,23 @@ def test_a_sweep_over_pipeline_stages_equals_separate_runs():
         alone = roofline.simulate({**base, "hardware": p["hardware"], "parallelism": layout}).records()[0]
         alone.pop("point")
         assert rec == alone
+
+
+@pytest.mark.parametrize("variant", ["pass-kv", "pass-q", "ulysses"])
+def test_a_sweep_over_context_ranks_equals_separate_runs(variant):
+    # cp is a vector sweep axis as well: every point of a cp x pp x hardware grid is the single
+    # layout's own simulation, for each context-parallel algorithm.
+    base = {
+        "model": "llama-3.1-70b",
+        "hardware": "h100-sxm",
+        "gpus": None,
+        "parallelism": {"tp": 2, "cp_variant": variant},
+        "workload": {"batch": 2, "prompt_tokens": 20000, "output_tokens": 64, "prefill_chunk_tokens": 8192},
+    }
+    sweep = {"parallelism.cp": [1, 2, 4], "parallelism.pp": [1, 2], "hardware": ["h100-sxm", "a100-80gb-sxm"]}
+    for rec in roofline.simulate({**base, "sweep": sweep}).records():
+        p = rec.pop("point")
+        layout = {"tp": 2, "cp_variant": variant, "cp": p["parallelism.cp"], "pp": p["parallelism.pp"]}
+        alone = roofline.simulate({**base, "hardware": p["hardware"], "parallelism": layout}).records()[0]
+        alone.pop("point")
+        assert rec == alone

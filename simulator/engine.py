@@ -20,7 +20,7 @@ from roofline.simulator.kvplan import NONE, HeadGroup, KVPlan, window
 from roofline.simulator.layout import Layout
 from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
 from roofline.simulator.model import ModelArch
-from roofline.simulator.opinputs import OpInputs, Shape
+from roofline.simulator.opinputs import OpInputs, Shape, above_one
 from roofline.simulator.ops import BOUND_NAMES, cost_op
 from roofline.simulator.phases import PhaseTotals, scaled, tagged
 from roofline.simulator.runplan import NO_METHODS, StackPlan, split_plan
@@ -151,7 +151,7 @@ def evaluate(
         )
         ctx = OpInputs(shape, shard, rates, fmt, *split_plan(plan_))
         costs = _phase(ctx, model_, layout, overhead_s)
-        if np.any(pp > 1):
+        if above_one(pp):
             # Passes stream through pp equal stages (a flow shop of identical machines): the
             # makespan is the sum of the passes' stage times plus pp - 1 stage times of the largest
             # pass, (serial + (pp - 1) x largest pass) / pp, op by op. The largest pass is costed

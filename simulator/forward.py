@@ -17,7 +17,7 @@ import numpy as np
 from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY
 from roofline.simulator.layers import layer_ops, model_edge_ops
 from roofline.simulator.memory import weight_bytes_per_gpu
-from roofline.simulator.opinputs import Formats, OpInputs, Rates, Shard
+from roofline.simulator.opinputs import Formats, OpInputs, Rates, Shard, above_one
 from roofline.simulator.ops import Op
 from roofline.simulator.topology import groups as topology_groups
 from roofline.simulator.topology import host_fabric
@@ -100,7 +100,7 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
                 stream="host",
             )
         )
-    if np.any(layout.pp > 1):  # (pp may be an array over points: pp = 1 points get no hand-off)
+    if above_one(layout.pp):  # (pp may be an array over points: pp = 1 points get no hand-off)
         t = ctx.shard.groups["pp"].p2p(ctx.shape.rows * model.hidden_size * ctx.fmt.ab)
         ops.append(
             Op(

@@ -33,6 +33,12 @@ from roofline.simulator.runplan import NO_EXTRAS
 VECTOR_FRACTION = 0.05
 
 
+def above_one(degree) -> bool:
+    """Whether a parallel degree (a number, or an array over sweep points) exceeds 1 anywhere;
+    cheap for the common scalar case."""
+    return degree > 1 if np.ndim(degree) == 0 else bool((np.asarray(degree) > 1).any())
+
+
 def per_rank(n: int, tp: int) -> int:
     """Heads (or channels) of n on one of tp ranks: ceil(n / tp), at least one (KV heads fewer
     than tp are replicated, as vLLM and TensorRT-LLM do)."""

@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from roofline.simulator.model import MLA
+from roofline.simulator.opinputs import above_one
 from roofline.simulator.ops import Op
 
 
@@ -48,7 +49,7 @@ def _comm(name: str, t, count) -> Op:
 def cp_prefill_comm(ctx, m, heads: int, cached: float, count) -> list:
     """Per-layer CP communication in prefill (per pass), by variant (cp may be an array over points:
     the collectives of a one-rank group cost nothing)."""
-    if np.all(np.asarray(ctx.shard.cp) <= 1):
+    if not above_one(ctx.shard.cp):
         return []
     g = ctx.shard.groups["cp"]
     n = ctx.shard.cp
@@ -97,7 +98,7 @@ def ulysses_prefill_comm(ctx, m, heads: int, g, count) -> list:
 
 def cp_decode_comm(ctx, m, heads: int, count) -> list:
     """Per-layer CP communication of one decode step (pass-Q style for every variant)."""
-    if np.all(np.asarray(ctx.shard.cp) <= 1):
+    if not above_one(ctx.shard.cp):
         return []
     g = ctx.shard.groups["cp"]
     q = ctx.shape.batch * ctx.shape.queries * heads * m.qk_dim * ctx.fmt.ab

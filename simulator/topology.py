@@ -118,6 +118,9 @@ def groups(layout, hw, fabric: Fabric, links: tuple = ()) -> dict:
     out = {}
     stride = 1
     for name, n in (("tp", layout.tp), ("cp", layout.cp), ("pp", layout.pp), ("dp", layout.dp)):
+        if np.ndim(n) == 0 and n == 1:  # a one-GPU group: nothing to place (and nothing to pay)
+            out[name] = Group(1, 1.0, 1.0, intra, inter)
+            continue
         span = n * stride
         n_intra = np.where(span <= domain, n, np.maximum(np.floor(domain / stride), 1.0))
         n_intra = np.minimum(n_intra, n)

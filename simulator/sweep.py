@@ -1,9 +1,10 @@
 """Evaluate a validated Scenario over its sweep grid by numpy broadcasting.
 
-Every sweep axis is one array dimension. Axes that change the op graph (model, layout, dtypes,
-overlap) split the grid into structural groups, evaluated one after another; every other axis —
-workload sizes, hardware (as rows of per-SKU values), price, runtime overhead, data-parallel
-replicas (dp) — stays a dimension of length > 1 within a group. An op that depends only on, say,
+Every sweep axis is one array dimension. Axes that change the op graph (model, tp, ep, the cp
+algorithm, dtypes, overlap) split the grid into structural groups, evaluated one after another;
+every other axis — workload sizes, hardware (as rows of per-SKU values), price, runtime overhead,
+the pipeline, context and data-parallel degrees (pp, cp, dp) — stays a dimension of length > 1
+within a group. An op that depends only on, say,
 batch and hardware is therefore computed on a batch x hardware array and broadcast only when
 summed: the cost of a sweep grows with the sizes of the arrays each formula really needs, not with
 the number of points. Results are flattened in C order (the last sweep axis varies fastest).

@@ -155,9 +155,20 @@ def parse_yaml(text: str, path, what: str, fail):
     except YAMLLimitError as exc:
         raise fail(f"{path}: refused: {exc}") from None
     except yaml.YAMLError as exc:
-        raise fail(f"{path}: not valid YAML ({' '.join(str(exc).split())[:300]})") from None
+        raise fail(_yaml_error(path, exc)) from None
     except RecursionError:
         raise fail(f"{path}: nested too deeply to be a {what}") from None
+
+
+def _yaml_error(path, exc: yaml.YAMLError) -> str:
+    """One line naming the file and the line (1-based) where the parser stopped, and why."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return f"{path}: not valid YAML ({' '.join(str(exc).split())[:300]})"
+    context = getattr(exc, "context", None)
+    why = f"{problem} ({context})" if context else problem
+    return f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {' '.join(why.split())[:300]}"
 
 
 class OutputRefused(OSError):

@@ -685,3 +685,14 @@ def test_sweep_size_is_capped():
     sweep = {"workload.prompt_tokens": values, "workload.output_tokens": values, "workload.batch": values}
     with pytest.raises(ScenarioError, match=r"8,000,000 points"):
         roofline.api.load_scenario({"model": "llama-3.1-8b", "hardware": "h100-sxm", "sweep": sweep})
+
+
+def test_a_yaml_syntax_error_names_the_file_and_line_in_one_line(tmp_path, capsys):
+    from roofline.cli.main import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: llama-3.1-8b\nhardware: h100-sxm\nworkload: {batch: 1, prompt_tokens: 4096\n")
+    assert main(["simulate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}:4:1: not valid YAML: did not find expected ',' or '}}'")
+    assert len(err.strip().splitlines()) == 1 and "<unicode string>" not in err

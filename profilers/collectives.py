@@ -27,10 +27,19 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 import yaml
+
+try:
+    import torch
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+except ModuleNotFoundError as exc:  # run as a script on a machine set up for planning only
+    if __name__ == "__main__":
+        sys.exit(
+            f"python -m roofline.profilers.collectives needs torch ({exc}): install the profile extra, "
+            'python -m pip install -e ".[profile]"'
+        )
+    raise
 
 from roofline.fileio import write_atomic
 from roofline.profilers.fitting import COLLECTIVES, algbw, busbw_factor, fit_alpha_beta, latency_steps

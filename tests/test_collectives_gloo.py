@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -119,3 +120,26 @@ def test_default_link_labels():
 def test_spawn_local_refuses_one_process():
     with pytest.raises(ValueError, match="at least 2 processes"):
         collectives.spawn_local(1, collectives.benchmark)
+
+
+def test_without_torch_the_script_says_which_extra_to_install(tmp_path):
+    # A planning-only machine: torch cannot be imported (blocked by a sitecustomize on PYTHONPATH).
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}')\n"
+        "sys.meta_path.insert(0, _Block())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "roofline.profilers.collectives", "--local", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert '".[profile]"' in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

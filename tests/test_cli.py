@@ -595,3 +595,17 @@ def test_records_of_a_sweep_too_large_are_refused_and_columns_stay_available():
     assert result.columns["ttft_s"].shape == (36_000,)
     with pytest.raises(roofline.api.ScenarioError, match="at most 20,000"):
         result.records()
+
+
+def test_every_result_key_is_documented_in_the_repo():
+    # Users have no SPEC.md: docs/results.md names every key a record carries.
+    text = (ROOT / "docs" / "results.md").read_text()
+    rec = roofline.simulate({"model": "llama-3.1-8b", "hardware": "h100-sxm"}).records()[0]
+    for key, value in rec.items():
+        assert f"`{key}`" in text, key
+        if isinstance(value, dict) and key not in ("point", "breakdown"):
+            for sub in value:
+                if sub != "breakdown":
+                    assert f"`{sub}`" in text, f"{key}.{sub}"
+    readme = (ROOT / "README.md").read_text()
+    assert "SPEC.md" not in readme and "shared/" not in readme

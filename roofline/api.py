@@ -148,8 +148,6 @@ def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
     problems = model_dependent_problems(scenario, load_model, where)
     if problems:
         raise ScenarioError(problems)
-    if name:
-        scenario.name = name
     return scenario
 
 
@@ -183,7 +181,8 @@ class Result(SweepResult):
 
 def simulate(scenario, overrides=(), name: str | None = None) -> Result:
     """Run a scenario (path, mapping or Scenario); returns a Result with `.records()`. `name`
-    labels a mapping's error messages (default '<scenario>')."""
+    labels a mapping's error messages (default '<scenario>'); the scenario's own name is its
+    `name:` field, else that label's file stem."""
     sc = load_scenario(scenario, overrides, name)
     profiles, warnings = _profiles(sc)
     res = run_scenario(sc, load_model, load_hardware, load_fabric, profiles)

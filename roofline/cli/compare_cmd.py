@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE", help="override a field"
     )
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
 
 def stacks_from(text: str, palette: list) -> list:
@@ -54,7 +54,7 @@ def stacks_from(text: str, palette: list) -> list:
 
 def run(args) -> int:
     from roofline.api import ScenarioError, parse_override, read_scenario_file, set_path, simulate
-    from roofline.report.tables import compare_records, compare_table
+    from roofline.report.tables import compare_records, compare_table, to_csv
 
     doc = read_scenario_file(args.scenario)
     if not isinstance(doc, dict):
@@ -73,6 +73,9 @@ def run(args) -> int:
             rows.append((label, rec))
     if args.format == "json":
         print(json.dumps(compare_records(rows), indent=2))
+        return 0
+    if args.format == "csv":
+        print(to_csv(compare_records(rows)), end="")
         return 0
     print(compare_table(rows))
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 
 
 def add_parser(sub) -> None:
@@ -35,7 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE", help="override a field"
     )
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
 
 def _problem(text: str):
@@ -57,7 +58,7 @@ def run(args) -> int:
         simulate,
         unknown_name_message,
     )
-    from roofline.report.tables import plan_table
+    from roofline.report.tables import plan_table, to_csv
 
     if args.gpus_max < 1 or args.gpus_max > 4096:
         raise _problem(f"--gpus-max {args.gpus_max}: give 1..4096")
@@ -91,17 +92,39 @@ def run(args) -> int:
     front = pareto_front(cost, latency, fits)
     chosen = [i for i in range(len(rows)) if (fits[i] if args.all else front[i])]
     chosen.sort(key=lambda i: (cost[i], latency[i]))
-    if args.format == "json":
+    if args.format in ("json", "csv"):
         out = [
             dict(rows[i][1], layout=rows[i][0], pareto=bool(front[i]), meets_sla=bool(meets[i]))
             for i in chosen
         ]
-        print(json.dumps(out, indent=2))
-        return 0
-    print(
-        f"{len(rows)} layouts x hardware evaluated, {sum(fits)} fit; {'all that fit' if args.all else 'Pareto front'} by $/M output tokens vs {args.latency}:"
-    )
-    print(plan_table([rows[i] for i in chosen], [cost[i] for i in chosen], [meets[i] for i in chosen]))
+        print(json.dumps(out, indent=2) if args.format == "json" else to_csv(out).rstrip("\n"))
+    else:
+        print(
+            f"{len(rows)} layouts x hardware evaluated, {sum(fits)} fit; {'all that fit' if args.all else 'Pareto front'} by $/M output tokens vs {args.latency}:"
+        )
+        print(plan_table([rows[i] for i in chosen], [cost[i] for i in chosen], [meets[i] for i in chosen]))
     if (args.ttft_max or args.tpot_max) and not any(meets):
-        print("no layout meets the SLA within the GPU budget")
+        print(_unmet(rows, fits, args), file=sys.stderr)
+        return 1
+    if not any(fits):
+        print(
+            f"no layout fits within {args.gpus_max} GPUs: {rows[0][1].get('fit_reason', '')}", file=sys.stderr
+        )
+        return 1
     return 0
+
+
+def _unmet(rows: list, fits: list, args) -> str:
+    """Why no layout meets the SLA: the best each fitting layout reaches against each limit."""
+    fitting = [r for (_, r), ok in zip(rows, fits) if ok]
+    if not fitting:
+        return f"no layout fits within {args.gpus_max} GPUs, so none meets the SLA: {rows[0][1].get('fit_reason', '')}"
+    best = []
+    for flag, key, limit in (
+        ("--ttft-max", "ttft_s", args.ttft_max),
+        ("--tpot-max", "tpot_s", args.tpot_max),
+    ):
+        if limit is not None:
+            fastest = min(r[key] for r in fitting)
+            best.append(f"the fastest {key[:4].upper()} is {fastest:.4g} s ({flag} {limit:g})")
+    return f"no layout meets the SLA within {args.gpus_max} GPUs: " + "; ".join(best)

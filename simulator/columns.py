@@ -12,6 +12,10 @@ from functools import cache
 
 from roofline.simulator.phases import PhaseTotals
 
+# The version of the record's structure (and of the registries' JSON): raised only when a key is
+# renamed or removed, never when one is added.
+SCHEMA_VERSION = 1
+
 
 @dataclass(frozen=True)
 class MemoryColumns:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from roofline.simulator.columns import COST_KEYS, MEMORY_KEYS
+from roofline.simulator.columns import COST_KEYS, MEMORY_KEYS, SCHEMA_VERSION
 from roofline.simulator.layout import Layout
 from roofline.simulator.ops import BOUND_NAMES
 from roofline.simulator.units import GIB
@@ -58,6 +58,7 @@ def record(result, i: int, versions: dict) -> dict:
     fits = bool(c["fits"][i])
     calib = group.calibration[hw_row]
     rec = {
+        "schema_version": SCHEMA_VERSION,
         "scenario": result.scenario.name,
         "point": point,
         "hardware": hw_name,

@@ -627,3 +627,24 @@ def test_plan_and_compare_write_csv_and_an_unmet_sla_exits_nonzero(capsys):
     assert [r["stack"] for r in rows] == ["dense", "weight_quant+kv_quant"]
     assert rows[0]["scenario"] == "llama3-8b-1m-decode-a100-stack"  # the scenario's name, not its path
     assert float(rows[1]["tpot_speedup"]) > 1
+
+
+def test_registries_print_json_with_a_schema_version(capsys):
+    assert main(["hw", "list", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema_version"] == 1 and {h["name"] for h in doc["hardware"]} == set(list_hardware())
+    assert main(["hw", "show", "h100-sxm", "--format", "json"]) == 0
+    hw = json.loads(capsys.readouterr().out)["hardware"]
+    assert hw["memory_bandwidth"] == 3.35e12 and hw["peak_flops"]["bf16"] == pytest.approx(989.4e12)
+    assert main(["models", "show", "llama-3.1-8b", "--format", "json"]) == 0
+    m = json.loads(capsys.readouterr().out)["model"]
+    assert m["kv_bytes_per_token"] == 2 * 32 * 8 * 128 * 2 and m["params_total"] == 8_030_261_248
+    assert main(["models", "list", "--format", "json"]) == 0
+    assert {x["name"] for x in json.loads(capsys.readouterr().out)["models"]} == set(list_models())
+    assert main(["methods", "quest", "--format", "json"]) == 0
+    q = json.loads(capsys.readouterr().out)["method"]
+    assert q["parameters"]["token_budget"]["required"] and q["parameters"]["page_size"]["default"] == 16
+    assert main(["methods", "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["methods"]) == 21
+    rec = roofline.simulate({"model": "llama-3.1-8b", "hardware": "h100-sxm"}).records()[0]
+    assert rec["schema_version"] == 1

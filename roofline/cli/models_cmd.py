@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
         description="List zoo models, or show one model's parameters, KV bytes per token and layer kinds.",
     )
     s = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    s.add_parser("list", help="one line per zoo model", description="List the zoo models.")
+    listing = s.add_parser("list", help="one line per zoo model", description="List the zoo models.")
     show = s.add_parser(
         "show", help="one model's sizes", description="Show a zoo model or a Hugging Face config.json."
     )
@@ -18,17 +18,30 @@ def add_parser(sub) -> None:
     show.add_argument(
         "--kv-dtype", default="bf16", help="KV-cache format for the bytes-per-token figure (default bf16)"
     )
+    for parser in (listing, show):
+        parser.add_argument("--format", choices=("table", "json"), default="table", help="output format")
 
 
 def run(args) -> int:
     from roofline.api import DTYPE_BYTES, ScenarioError, list_models, load_model, zoo_index
     from roofline.report.catalog import model_list, model_sheet
+    from roofline.report.catalog_json import document, model_record
 
+    json_out = args.format == "json"
     if args.models_command == "list":
-        print(model_list([(name, load_model(name)) for name in list_models()]))
+        models = [(name, load_model(name)) for name in list_models()]
+        if json_out:
+            zoo = zoo_index()
+            print(document("models", [model_record(n, m, zoo.get(n), 2.0, "bf16") for n, m in models]))
+        else:
+            print(model_list(models))
         return 0
     if args.kv_dtype not in DTYPE_BYTES:
         raise ScenarioError([f"--kv-dtype {args.kv_dtype!r}: valid: {', '.join(DTYPE_BYTES)}"])
     m = load_model(args.name)
-    print(model_sheet(m, zoo_index().get(args.name), DTYPE_BYTES[args.kv_dtype], args.kv_dtype))
+    entry, kv_bytes = zoo_index().get(args.name), DTYPE_BYTES[args.kv_dtype]
+    if json_out:
+        print(document("model", model_record(args.name, m, entry, kv_bytes, args.kv_dtype)))
+    else:
+        print(model_sheet(m, entry, kv_bytes, args.kv_dtype))
     return 0

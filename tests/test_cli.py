@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import roofline
 import roofline.api
@@ -648,3 +649,26 @@ def test_registries_print_json_with_a_schema_version(capsys):
     assert len(json.loads(capsys.readouterr().out)["methods"]) == 21
     rec = roofline.simulate({"model": "llama-3.1-8b", "hardware": "h100-sxm"}).records()[0]
     assert rec["schema_version"] == 1
+
+
+def test_roofline_schema_describes_every_field_and_accepts_the_shipped_scenarios(capsys, tmp_path):
+    from roofline.simulator.scenario import SCHEMA
+
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    props = schema["properties"]
+    for path, spec in SCHEMA.items():
+        node = (
+            props[path] if "." not in path else props[path.split(".")[0]]["properties"][path.split(".", 1)[1]]
+        )
+        assert node["description"] == spec.help
+    assert props["workload"]["properties"]["batch"]["minimum"] == 1
+    assert len(props["methods"]["items"]["oneOf"]) == 21
+    out = tmp_path / "scenario.schema.json"
+    assert main(["schema", "-o", str(out)]) == 0 and json.loads(out.read_text()) == schema
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in SCENARIOS:
+        assert not list(validator.iter_errors(yaml.safe_load(path.read_text()))), path
+    bad = {"model": "x", "hardware": "h100-sxm", "workload": {"batch": 0, "promt_tokens": 5}}
+    assert len(list(validator.iter_errors(bad))) == 2

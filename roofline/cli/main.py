@@ -14,6 +14,7 @@ from roofline.cli import (
     methods_cmd,
     models_cmd,
     plan_cmd,
+    schema_cmd,
     simulate_cmd,
     validate_cmd,
 )
@@ -24,6 +25,7 @@ SUBCOMMANDS = {
     "methods": methods_cmd,
     "plan": plan_cmd,
     "hw": hw_cmd,
+    "schema": schema_cmd,
     "models": models_cmd,
     "dashboard": dashboard_cmd,
     "calibrate": calibrate_cmd,

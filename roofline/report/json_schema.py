@@ -1,0 +1,82 @@
+"""A JSON Schema (draft 2020-12) of scenario files, generated from the scenario schema and the
+methods registry, so editors can check and complete scenario YAML (`roofline schema -o FILE`, then
+point the editor's YAML language server at it).
+
+It says what the simulator's own validation says about shapes and ranges — field names, types,
+choices, bounds, help text, each method's parameters — and leaves to the simulator what needs the
+registries' contents (model and hardware names, a config.json's fields, layout arithmetic).
+"""
+
+from __future__ import annotations
+
+from roofline.simulator.columns import SCHEMA_VERSION
+from roofline.simulator.scenario import REQUIRED, SCHEMA, SECTIONS, TOP_LEVEL
+
+_TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str": "string", "name": "string"}
+
+
+def field_schema(spec) -> dict:
+    """One field: its JSON type (null where allowed), choices, bounds and help text."""
+    out: dict = {"description": spec.help}
+    if spec.kind == "choice":
+        out["enum"] = list(spec.choices) + ([None] if spec.nullable else [])
+    else:
+        kind = _TYPES[spec.kind]
+        out["type"] = [kind, "null"] if spec.nullable else kind
+        if spec.minimum is not None:
+            out["exclusiveMinimum" if spec.exclusive_minimum else "minimum"] = spec.minimum
+        if spec.maximum is not None:
+            out["maximum"] = spec.maximum
+    if spec.default is not None:
+        out["default"] = spec.default
+    return out
+
+
+def method_schema(cls) -> dict:
+    """One method entry: its name and its parameters (the required ones required)."""
+    from roofline.simulator.methods.base_method import REQUIRED as NEEDED
+
+    props = {"name": {"const": cls.name, "description": f"{cls.summary} ({cls.citation})"}}
+    for name, p in cls.params.items():
+        props[name] = field_schema(p)
+        if p.default is NEEDED:  # the registry's marker for "no default": the entry must give it
+            props[name].pop("default", None)
+    needed = ["name"] + [name for name, p in cls.params.items() if p.default is NEEDED]
+    return {"type": "object", "properties": props, "required": needed, "additionalProperties": False}
+
+
+def scenario_schema() -> dict:
+    from roofline.simulator.methods import REGISTRY
+
+    top: dict = {path: field_schema(spec) for path, spec in SCHEMA.items() if "." not in path}
+    for section in SECTIONS:
+        fields = {
+            p.split(".", 1)[1]: field_schema(s) for p, s in SCHEMA.items() if p.startswith(section + ".")
+        }
+        top[section] = {"type": "object", "properties": fields, "additionalProperties": False}
+    top["methods"] = {
+        "type": "array",
+        "description": "Long-context methods, applied in their declared stage order (`roofline methods`).",
+        "items": {"oneOf": [method_schema(cls) for cls in REGISTRY.values()]},
+    }
+    sweepable = {
+        path: {"type": "array", "minItems": 1, "items": field_schema(spec)}
+        for path, spec in SCHEMA.items()
+        if spec.sweepable
+    }
+    top["sweep"] = {
+        "type": "object",
+        "description": "Dotted field path -> list of values; the cartesian product is evaluated.",
+        "properties": sweepable,
+        "additionalProperties": False,
+    }
+    assert set(top) == set(TOP_LEVEL), set(top) ^ set(TOP_LEVEL)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "roofline scenario",
+        "description": f"A roofline scenario file (result schema_version {SCHEMA_VERSION}).",
+        "type": "object",
+        "properties": top,
+        "required": list(REQUIRED),
+        "additionalProperties": False,
+    }

@@ -42,8 +42,14 @@ def record(result, i: int, versions: dict) -> dict:
     point = {path: values[idx[i]] for path, values, idx in result.axes}
     hw_row = int(group.at(group.hw_row, pos))
     hw_name = group.hardware[hw_row].name
-    layout = group.values
-    gpus = Layout.from_values(dict(layout, **point)).gpus  # dp may be a sweep axis
+    values = dict(group.values, **point)  # every field of this point, defaults included
+    gpus = Layout.from_values(values).gpus  # dp, pp and cp may be sweep axes
+    configuration: dict = {}  # what was simulated: sections of the scenario's fields, and the stack
+    for path, value in values.items():
+        if "." in path:
+            section, key = path.split(".", 1)
+            configuration.setdefault(section, {})[key] = value
+    configuration["methods"] = result.scenario.methods
 
     def phase(name):
         out = {k: _f(c[f"{name}.{k}"][i]) for k in PHASE_KEYS}
@@ -86,6 +92,7 @@ def record(result, i: int, versions: dict) -> dict:
             "notes": [msg for msg, mask in result.notes if mask[i]],
         },
     }
+    rec["configuration"] = configuration
     if not fits:
         rec["fit_reason"] = fit_reason(memory, hw_name)
     return rec

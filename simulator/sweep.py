@@ -157,6 +157,11 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
             result.warnings.append((msg, _mask(result, group, True)))
         flat: dict = {}
         flatten("", cols, flat)
+        if not axes:  # one point: each column is its value (the common case of one question)
+            for key, value in flat.items():
+                value = np.asarray(value)
+                full[key] = value.astype(bool if value.dtype == bool else float).reshape(1)
+            continue
         block = tuple(slice(chosen[d], chosen[d] + 1) if d in chosen else slice(None) for d in range(ndim))
         for key, value in flat.items():
             column = full.get(key)

@@ -53,11 +53,28 @@ def single_table(rec: dict, prefill_ops: list, decode_ops: list, top: int = 8) -
     lines = [f"{rec['scenario']}: {rec['model']} on {rec['gpus']} x {rec['hardware']}"]
     if rec["point"]:
         lines.append("  point: " + ", ".join(f"{k}={v}" for k, v in rec["point"].items()))
+    config = rec.get("configuration") or {}
+    wl, par, dt = config.get("workload", {}), config.get("parallelism", {}), config.get("dtype", {})
+    batch = wl.get("batch", 1)
+    if wl:
+        chunk = wl.get("prefill_chunk_tokens")
+        lines.append(
+            f"  batch {batch} x {wl['prompt_tokens']} prompt + {wl['output_tokens']} output tokens"
+            + (f", prefill in {chunk}-token chunks" if chunk else "")
+            + (f", {wl['shared_prefix_tokens']} shared" if wl.get("shared_prefix_tokens") else "")
+        )
+    if par and dt:
+        lines.append(
+            f"  tp {par['tp']}, pp {par['pp']}, cp {par['cp']}, dp {par['dp']}, ep {par['ep']}; "
+            f"weights/activations/KV {dt['weights']}/{dt['activations']}/{dt['kv']}"
+            + "".join(f" + {m.get('name')}" for m in config.get("methods") or [] if isinstance(m, dict))
+        )
     lines.append("latency")
+    whole = f", the whole batch of {batch}" if batch > 1 else ""
     _kv(
         lines,
         "TTFT",
-        f"{si_time(rec['ttft_s'])}  (prefill {rec['prefill']['bound']}-bound, MFU {rec['prefill']['mfu']:.0%})",
+        f"{si_time(rec['ttft_s'])}  (prefill {rec['prefill']['bound']}-bound, MFU {rec['prefill']['mfu']:.0%}{whole})",
     )
     _kv(
         lines,

@@ -21,7 +21,7 @@ from roofline.simulator.agent import evaluate_agent
 from roofline.simulator.columns import flatten
 from roofline.simulator.efficiency import FP8_ATTENTION_WARNING, build_table
 from roofline.simulator.engine import Dtypes, HardwareColumns, Layout, Workload, evaluate
-from roofline.simulator.methods import apply_stack, stack_warnings
+from roofline.simulator.methods import apply_stack, stack_notes, stack_warnings
 from roofline.simulator.units import GIB
 
 VECTOR_AXES = {
@@ -155,6 +155,8 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
         _profile_warnings(result, group, profiles, wl, model)
         for msg in stack_warnings(methods, model):
             result.warnings.append((msg, _mask(result, group, True)))
+        for msg in stack_notes(methods, model):
+            result.notes.append((msg, _mask(result, group, True)))
         flat: dict = {}
         flatten("", cols, flat)
         if not axes:  # one point: each column is its value (the common case of one question)

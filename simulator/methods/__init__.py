@@ -124,6 +124,10 @@ def stack_warnings(methods: list, model) -> list:
     return [w for m in ordered(methods) for w in m.warnings(model)]
 
 
+def stack_notes(methods: list, model) -> list:
+    return [n for m in ordered(methods) for n in m.notes(model)]
+
+
 __all__ = [
     "REGISTRY",
     "Method",

@@ -103,6 +103,10 @@ class Method:
         """Static warnings for provenance (override to add)."""
         return self.validated_warnings()
 
+    def notes(self, model) -> list:
+        """Information for provenance that is not a problem (override to add)."""
+        return []
+
     # Hooks (override the ones the method needs). Each returns its input, changed.
     def apply_workload(self, wl, model):
         return wl

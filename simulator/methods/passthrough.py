@@ -81,7 +81,7 @@ class ContextExtension(Method):
             return model
         return replace(model, max_context_tokens=int(model.max_context_tokens * self.factor))
 
-    def warnings(self, model):
-        return super().warnings(model) + [
+    def notes(self, model):
+        return [
             f"context_extension ({self.kind}, x{self.factor:g}) changes no per-token cost; it only raises the supported context"
         ]

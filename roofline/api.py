@@ -30,7 +30,15 @@ from roofline.simulator.calibration import CalibrationError
 from roofline.simulator.errors import UserError, short
 from roofline.simulator.model import ModelConfigError
 from roofline.simulator.results import record
-from roofline.simulator.scenario import Scenario, ScenarioError, set_path, validate
+from roofline.simulator.scenario import (
+    SCHEMA,
+    SECTIONS,
+    TOP_LEVEL,
+    Scenario,
+    ScenarioError,
+    set_path,
+    validate,
+)
 from roofline.simulator.scenario_checks import model_dependent_problems
 from roofline.simulator.sweep import SweepResult, run_scenario
 from roofline.simulator.sweep import step_model as build_step_model
@@ -178,11 +186,55 @@ class Result(SweepResult):
         v = versions()
         return [record(self, i, v) for i in range(self.n)]
 
+    def to_pandas(self):
+        """The columns as a pandas DataFrame, one row per point, the swept values first (pandas is
+        optional: installed separately)."""
+        try:
+            import pandas as pd
+        except ModuleNotFoundError:
+            raise ScenarioError(["to_pandas needs pandas: python -m pip install pandas"]) from None
+        point = {path: np.asarray(values, dtype=object)[idx] for path, values, idx in self.axes}
+        return pd.DataFrame({**point, **self.columns})
 
-def simulate(scenario, overrides=(), name: str | None = None) -> Result:
-    """Run a scenario (path, mapping or Scenario); returns a Result with `.records()`. `name`
-    labels a mapping's error messages (default '<scenario>'); the scenario's own name is its
-    `name:` field, else that label's file stem."""
+
+def scenario_from_fields(fields: dict) -> dict:
+    """A scenario mapping from keyword fields: top-level fields by name (`model`, `hardware`, `gpus`,
+    `methods`, `sweep`, …) and section fields by their own name when it is unique (`batch`,
+    `prompt_tokens`, `tp`, `kv`, …) or by their dotted path."""
+    doc: dict = {}
+    leaves: dict = {}
+    for path in SCHEMA:
+        if "." in path:
+            leaves.setdefault(path.split(".", 1)[1], []).append(path)
+    for key, value in fields.items():
+        if key in TOP_LEVEL and key not in SECTIONS:
+            doc[key] = value
+            continue
+        paths = [key] if key in SCHEMA else leaves.get(key, [])
+        if len(paths) != 1:
+            valid = sorted(k for k, p in leaves.items() if len(p) == 1)
+            why = (
+                f"is ambiguous: {' or '.join(paths)}"
+                if paths
+                else f"is not a field.{did_you_mean(key, valid)}"
+            )
+            raise ScenarioError([f"simulate({key}=...): {key!r} {why}"])
+        set_path(doc, paths[0], value)
+    return doc
+
+
+def simulate(scenario=None, overrides=(), name: str | None = None, **fields) -> Result:
+    """Run a scenario (path, mapping or Scenario), or one given as keyword fields
+    (`simulate(model="llama-3.1-8b", hardware="h100-sxm", prompt_tokens=131072, batch=4)`);
+    returns a Result with `.records()`, `.columns` and `.to_pandas()`. `name` labels a mapping's
+    error messages (default '<scenario>'); the scenario's own name is its `name:` field, else that
+    label's file stem."""
+    if fields:
+        if scenario is not None:
+            raise ScenarioError(["simulate: give a scenario or keyword fields, not both"])
+        scenario = scenario_from_fields(fields)
+    elif scenario is None:
+        raise ScenarioError(["simulate: give a scenario (a path, a mapping) or keyword fields"])
     sc = load_scenario(scenario, overrides, name)
     profiles, warnings = _profiles(sc)
     res = run_scenario(sc, load_model, load_hardware, load_fabric, profiles)
@@ -228,7 +280,7 @@ from roofline.simulator.methods.kv_quant import SCALE_BYTES_PER_GROUP  # noqa: E
 from roofline.simulator.model import Attention, ModelArch, MoEFFN  # noqa: E402, F401
 from roofline.simulator.planner import enumerate_layouts, evaluate_layouts, pareto_front  # noqa: E402, F401
 from roofline.simulator.results import op_table  # noqa: E402, F401
-from roofline.simulator.scenario import SCHEMA, SECTIONS, flatten  # noqa: E402, F401
+from roofline.simulator.scenario import flatten  # noqa: E402, F401
 from roofline.simulator.units import DTYPE_BYTES, GIB, dtype_bytes  # noqa: E402, F401
 
 FACE_API = [

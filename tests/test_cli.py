@@ -680,3 +680,32 @@ def test_shipped_scenarios_trigger_none_of_their_own_warnings(path):
     # its models' contexts, splits heads evenly and keeps its methods in their evaluated ranges.
     records = roofline.simulate(str(path)).records()
     assert not {w for r in records for w in r["provenance"]["warnings"]}
+
+
+def test_python_api_takes_keyword_fields_and_gives_a_dataframe():
+    by_keywords = roofline.simulate(
+        model="llama-3.1-8b", hardware="h100-sxm", prompt_tokens=32768, output_tokens=64, batch=2, tp=1
+    ).records()[0]
+    by_mapping = roofline.simulate(
+        {
+            "model": "llama-3.1-8b",
+            "hardware": "h100-sxm",
+            "workload": {"prompt_tokens": 32768, "output_tokens": 64, "batch": 2},
+        }
+    ).records()[0]
+    assert by_keywords["ttft_s"] == by_mapping["ttft_s"] and by_keywords["memory"] == by_mapping["memory"]
+    with pytest.raises(roofline.api.ScenarioError, match="Did you mean 'prompt_tokens'"):
+        roofline.simulate(model="llama-3.1-8b", hardware="h100-sxm", promt_tokens=5)
+    with pytest.raises(roofline.api.ScenarioError, match="not both"):
+        roofline.simulate({"model": "llama-3.1-8b"}, model="llama-3.1-8b")
+    result = roofline.simulate(
+        model="llama-3.1-8b",
+        hardware="h100-sxm",
+        sweep={"workload.prompt_tokens": [4096, 8192], "hardware": ["h100-sxm", "h200"]},
+    )
+    pd = pytest.importorskip("pandas")
+    df = result.to_pandas()
+    assert isinstance(df, pd.DataFrame) and len(df) == 4
+    assert list(df["workload.prompt_tokens"]) == [4096, 4096, 8192, 8192]
+    assert list(df["hardware"]) == ["h100-sxm", "h200"] * 2
+    assert list(df["ttft_s"]) == [r["ttft_s"] for r in result.records()]

@@ -15,7 +15,7 @@ from roofline.simulator.efficiency import attention_decode_efficiency, attention
 from roofline.simulator.kvplan import resolve
 from roofline.simulator.model import MLA
 from roofline.simulator.opinputs import gemm
-from roofline.simulator.ops import Op
+from roofline.simulator.ops import Op, host_transfer
 from roofline.simulator.parallel import cp_decode_comm, cp_prefill_comm
 
 
@@ -132,18 +132,7 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
         )
         if not host.is_zero:
             fetched = plan.bytes_of(host, ctx.fmt.kb) * (b * cached * f / ctx.shard.cp)
-            ops.append(
-                Op(
-                    name=f"kv_fetch{g.label}",
-                    kind="host_transfer",
-                    flops=0.0,
-                    bytes=fetched,
-                    compute_rate=np.inf,
-                    memory_rate=ctx.rates.host_rate,
-                    count=count,
-                    stream="host",
-                )
-            )
+            ops.append(host_transfer(f"kv_fetch{g.label}", fetched, ctx.rates.host_rate, count))
         if plan.dequant_flops_per_elem and not read.is_zero:
             dq = read.kv(plan.dequant_flops_per_elem * b * q * cached * f / ctx.shard.cp)
             ops.append(

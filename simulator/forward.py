@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY
 from roofline.simulator.layers import layer_ops, model_edge_ops
 from roofline.simulator.memory import weight_bytes_per_gpu
 from roofline.simulator.opinputs import Formats, OpInputs, Rates, Shard, above_one
-from roofline.simulator.ops import Op
+from roofline.simulator.ops import Op, host_transfer
 from roofline.simulator.topology import groups as topology_groups
 from roofline.simulator.topology import host_fabric
 from roofline.simulator.units import dtype_bytes
@@ -88,17 +86,7 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
             * layout.pp
         )
         ops.append(
-            Op(
-                name="weight_fetch",
-                kind="host_transfer",
-                flops=0.0,
-                bytes=host_weights,
-                compute_rate=np.inf,
-                memory_rate=ctx.rates.host_rate,
-                count=ctx.shape.passes,
-                kernels=0.0,
-                stream="host",
-            )
+            host_transfer("weight_fetch", host_weights, ctx.rates.host_rate, ctx.shape.passes, kernels=0.0)
         )
     if above_one(layout.pp):  # (pp may be an array over points: pp = 1 points get no hand-off)
         t = ctx.shard.groups["pp"].p2p(ctx.shape.rows * model.hidden_size * ctx.fmt.ab)

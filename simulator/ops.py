@@ -113,6 +113,21 @@ class Op:
     stream: str = "compute"
 
 
+def host_transfer(name, bytes, host_rate, count, *, stream="host", kernels=1.0) -> Op:
+    """Bytes over the host link (PCIe/C2C): no FLOPs, bound by `host_rate` alone. `stream="host"`
+    overlaps with compute; `stream="compute"` is a transfer the step must wait for."""
+    return Op(
+        name=name,
+        kind="host_transfer",
+        flops=0.0,
+        bytes=bytes,
+        memory_rate=host_rate,
+        count=count,
+        kernels=kernels,
+        stream=stream,
+    )
+
+
 @dataclass(frozen=True)
 class OpCost:
     name: str

@@ -27,7 +27,7 @@ from dataclasses import replace
 from roofline.simulator.kvplan import ALL, NONE, HeadGroup, Tokens, window
 from roofline.simulator.methods.base_method import KV_SELECTION, Method, Param
 from roofline.simulator.model import MLA
-from roofline.simulator.ops import Op
+from roofline.simulator.ops import Op, host_transfer
 from roofline.simulator.runplan import ExtraOp
 
 
@@ -97,16 +97,7 @@ def _shadow_prefill(ctx, m, count, r, chunk):
             memory_rate=ctx.rates.mem_rate,
             count=count,
         ),
-        Op(
-            name="value_offload",
-            kind="host_transfer",
-            flops=0.0,
-            bytes=values,
-            compute_rate=1e30,
-            memory_rate=ctx.rates.host_rate,
-            count=count,
-            stream="host",
-        ),
+        host_transfer("value_offload", values, ctx.rates.host_rate, count),
     ]
 
 
@@ -226,17 +217,7 @@ def _kv_swap(ctx, m, count):
         kv_dim = 2 * ctx.shard.kv_heads(m) * m.head_dim
     byts = 2.0 * ctx.shape.batch * ctx.shape.prompt * kv_dim * ctx.plan.storage_bytes(1.0, ctx.fmt.kb)
     # On the compute stream: the request cannot run until its KV is back (serial).
-    return [
-        Op(
-            name="kv_swap",
-            kind="host_transfer",
-            flops=0.0,
-            bytes=byts,
-            compute_rate=1e30,
-            memory_rate=ctx.rates.host_rate,
-            count=count,
-        )
-    ]
+    return [host_transfer("kv_swap", byts, ctx.rates.host_rate, count, stream="compute")]
 
 
 class WeightOffload(Method):

@@ -167,7 +167,7 @@ def fully_windowed(model: str) -> bool:
 # --- (a) the loader: ScenarioError or a Scenario, never anything else ----------------------------------
 
 
-def _load_or_error(source, ovs=()):
+def _assert_loads_or_scenario_error(source, ovs=()):
     try:
         scenario = load_scenario(source, overrides=ovs)
     except ScenarioError as exc:
@@ -180,7 +180,7 @@ def _load_or_error(source, ovs=()):
 @examples(60)
 @given(doc=fuzzed_documents(), ovs=overrides)
 def test_loader_only_raises_scenario_error(doc, ovs):
-    _load_or_error(doc, ovs)
+    _assert_loads_or_scenario_error(doc, ovs)
 
 
 @examples()
@@ -194,7 +194,7 @@ def test_loader_only_raises_scenario_error_from_files(doc):
         path = os.path.join(tmp, "fuzz.yaml")
         with open(path, "w") as fh:
             fh.write(text)
-        _load_or_error(path)
+        _assert_loads_or_scenario_error(path)
 
 
 @examples()
@@ -204,7 +204,7 @@ def test_loader_only_raises_scenario_error_for_arbitrary_text(text):
         path = os.path.join(tmp, "fuzz.yaml")
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text)
-        _load_or_error(path)
+        _assert_loads_or_scenario_error(path)
 
 
 # Values of the right type but arbitrary (moderate) magnitude for every schema field.
@@ -235,7 +235,7 @@ def test_accepted_scenarios_simulate(data):
         else:
             value = data.draw(st.text(max_size=8))
         _put(doc, path, data.draw(st.one_of(st.just(value), st.none())) if spec.nullable else value)
-    scenario = _load_or_error(doc)
+    scenario = _assert_loads_or_scenario_error(doc)
     assume(scenario is not None)
     records = roofline.simulate(scenario).records()
     assert len(records) == 1
@@ -286,7 +286,7 @@ def test_results_are_finite_and_non_negative(scenario):
 # --- (c) invariants ------------------------------------------------------------------------------------
 
 
-def _non_decreasing(records, key):
+def _assert_non_decreasing(records, key):
     values = [key(r) for r in records]
     for lo, hi in zip(values, values[1:]):
         assert hi >= lo * (1 - REL), values
@@ -301,11 +301,11 @@ def test_more_prompt_never_faster_nor_smaller(scenario, prompts):
     sweep = dict(scenario, sweep={"workload.prompt_tokens": sorted(prompts)})
     records = roofline.simulate(sweep).records()
     assert [r["point"]["workload.prompt_tokens"] for r in records] == sorted(prompts)
-    _non_decreasing(records, lambda r: r["ttft_s"])
-    _non_decreasing(records, lambda r: r["prefill"]["time_s"])
-    _non_decreasing(records, lambda r: r["tpot_s"])
-    _non_decreasing(records, lambda r: r["e2e_s"])
-    _non_decreasing(records, lambda r: r["memory"]["kv_cache_bytes"])
+    _assert_non_decreasing(records, lambda r: r["ttft_s"])
+    _assert_non_decreasing(records, lambda r: r["prefill"]["time_s"])
+    _assert_non_decreasing(records, lambda r: r["tpot_s"])
+    _assert_non_decreasing(records, lambda r: r["e2e_s"])
+    _assert_non_decreasing(records, lambda r: r["memory"]["kv_cache_bytes"])
 
 
 @examples()
@@ -315,9 +315,10 @@ def test_more_prompt_never_faster_nor_smaller(scenario, prompts):
 def test_more_output_never_smaller_kv_nor_faster_decode(scenario, outputs):
     sweep = dict(scenario, sweep={"workload.output_tokens": sorted(outputs)})
     records = roofline.simulate(sweep).records()
-    _non_decreasing(records, lambda r: r["memory"]["kv_cache_bytes"])
-    _non_decreasing(records, lambda r: r["tpot_s"])
-    _non_decreasing(records, lambda r: r["e2e_s"])
+    assert [r["point"]["workload.output_tokens"] for r in records] == sorted(outputs)
+    _assert_non_decreasing(records, lambda r: r["memory"]["kv_cache_bytes"])
+    _assert_non_decreasing(records, lambda r: r["tpot_s"])
+    _assert_non_decreasing(records, lambda r: r["e2e_s"])
 
 
 @examples()
@@ -325,10 +326,11 @@ def test_more_output_never_smaller_kv_nor_faster_decode(scenario, outputs):
 def test_bigger_batch_never_faster_nor_smaller(scenario, batches):
     sweep = dict(scenario, sweep={"workload.batch": sorted(batches)})
     records = roofline.simulate(sweep).records()
-    _non_decreasing(records, lambda r: r["ttft_s"])
-    _non_decreasing(records, lambda r: r["tpot_s"])
-    _non_decreasing(records, lambda r: r["memory"]["kv_cache_bytes"])
-    _non_decreasing(records, lambda r: r["memory"]["total_bytes"])
+    assert [r["point"]["workload.batch"] for r in records] == sorted(batches)
+    _assert_non_decreasing(records, lambda r: r["ttft_s"])
+    _assert_non_decreasing(records, lambda r: r["tpot_s"])
+    _assert_non_decreasing(records, lambda r: r["memory"]["kv_cache_bytes"])
+    _assert_non_decreasing(records, lambda r: r["memory"]["total_bytes"])
 
 
 @examples(60)
@@ -505,7 +507,9 @@ def test_a_prompt_past_a_chunk_boundary_is_never_faster(model, hardware, tp, pp,
         "workload": {"batch": batch, "output_tokens": 4, "prefill_chunk_tokens": chunk},
         "sweep": {"workload.prompt_tokens": [chunk - 1, chunk, chunk + 1, 2 * chunk, 2 * chunk + 1]},
     }
-    _non_decreasing(roofline.simulate(doc).records(), lambda r: r["ttft_s"])
+    records = roofline.simulate(doc).records()
+    assert len(records) == 5 and all(r["fits"] for r in records), [r["fits"] for r in records]
+    _assert_non_decreasing(records, lambda r: r["ttft_s"])
 
 
 def test_sweeping_the_prefill_chunk_equals_separate_runs():

@@ -16,7 +16,7 @@ from roofline.simulator.hardware import Hardware
 from roofline.simulator.units import GIB, KIB, MIB, TERA
 
 HERE = Path(__file__).resolve().parent
-_SECTIONS = (
+SECTIONS = (  # each carries a `source:` key naming an entry of `sources:`
     "memory",
     "compute_dense_TFLOPs",
     "chip",
@@ -72,7 +72,7 @@ def parse_hardware(doc: dict, where: str) -> Hardware:
     if not isinstance(doc, dict):
         raise HardwareSpecError(f"{where}: a hardware spec must be a mapping")
     sources = doc.get("sources") or {}
-    for sec in _SECTIONS:
+    for sec in SECTIONS:
         if not isinstance(doc.get(sec), dict):
             raise HardwareSpecError(f"{where}: missing section {sec!r}")
         if doc[sec].get("source") not in sources:
@@ -106,7 +106,7 @@ def parse_hardware(doc: dict, where: str) -> Hardware:
         host_memory_bytes=_positive(doc, "host_memory.capacity_GiB_per_gpu", where) * GIB,
         host_memory_system=str(doc["host_memory"].get("system", "")),
         sources=dict(sources),
-        section_sources={sec: doc[sec]["source"] for sec in _SECTIONS},
+        section_sources={sec: doc[sec]["source"] for sec in SECTIONS},
         unconfirmed=tuple(doc.get("unconfirmed") or ()),
         notes=str(doc.get("notes", "")),
     )

@@ -24,7 +24,7 @@ from roofline.simulator.model import (
 )
 from roofline.simulator.opinputs import OpInputs, elementwise, gemm
 from roofline.simulator.ops import Op
-from roofline.simulator.recurrent_ops import gated_deltanet_ops, mamba2_ops
+from roofline.simulator.recurrent_ops import gated_deltanet_ops, mamba2_ops, scan_op
 
 
 def allreduce(ctx: OpInputs, name: str, count) -> list:
@@ -103,18 +103,7 @@ def _mamba_ops(ctx: OpInputs, m: Mamba, count) -> list:
     else:
         io = ctx.shape.batch * ((4 * d + 2 * m.d_state) * ctx.fmt.ab + 2.0 * state)
         flops = F.selective_scan_flops(ctx.shape.batch, d, m.d_state)
-    ops.append(
-        Op(
-            name="selective_scan",
-            kind="ssm_scan",
-            flops=flops,
-            bytes=io,
-            compute_rate=ctx.rates.vector_rate,
-            memory_rate=ctx.rates.mem_rate,
-            count=count,
-            kernels=ctx.shape.passes,
-        )
-    )
+    ops.append(scan_op(ctx, "selective_scan", flops, io, count))
     ops.append(gemm(ctx, "out_proj", h, d, count))
     return ops
 

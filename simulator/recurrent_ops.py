@@ -26,7 +26,9 @@ def delta_rule_flops(tokens, heads: int, k_dim: int, v_dim: int, chunk: int):
     return 2.0 * tokens * heads * (chunk * (k_dim + v_dim / 2.0) + 3.0 * k_dim * v_dim)
 
 
-def _scan(ctx, name: str, flops, byts, count) -> Op:
+def scan_op(ctx, name: str, flops, byts, count) -> Op:
+    """A recurrent scan (selective scan, SSD, gated delta rule): vector-unit FLOPs over the state, one
+    kernel per pass."""
     return Op(
         name=name,
         kind="ssm_scan",
@@ -52,7 +54,7 @@ def mamba2_ops(ctx, m: Mamba2, count) -> list:
     else:
         flops = ssd_flops(ctx.shape.batch, heads, m.head_dim, m.d_state, 1)
         io = ctx.shape.batch * ((3 * d + bc) * ctx.fmt.ab + 2.0 * state)
-    ops.append(_scan(ctx, "ssd_scan", flops, io, count))
+    ops.append(scan_op(ctx, "ssd_scan", flops, io, count))
     ops.append(gemm(ctx, "out_proj", h, d, count))
     return ops
 
@@ -70,6 +72,6 @@ def gated_deltanet_ops(ctx, m: GatedDeltaNet, count) -> list:
     else:
         flops = delta_rule_flops(ctx.shape.batch, vh, m.k_head_dim, m.v_head_dim, 1)
         io = ctx.shape.batch * ((2 * kd + 3 * vd) * ctx.fmt.ab + 2.0 * state)
-    ops.append(_scan(ctx, "gated_delta_rule", flops, io, count))
+    ops.append(scan_op(ctx, "gated_delta_rule", flops, io, count))
     ops.append(gemm(ctx, "out_proj", h, vd, count))
     return ops

@@ -5,22 +5,12 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from roofline.hwspecs import HERE, HardwareSpecError, list_hardware, load_hardware, parse_hardware
+from roofline.hwspecs import HERE, SECTIONS, HardwareSpecError, list_hardware, load_hardware, parse_hardware
 
 SPEC_HARDWARE = [
     "a100-40gb-sxm", "a100-80gb-sxm", "a100-80gb-pcie", "h100-sxm", "h100-pcie", "h100-nvl", "h200",
     "b200", "gb200", "l40s", "l4", "a10g", "rtx-4090", "rtx-6000-ada", "mi300x", "mi325x", "h100-96gb-500w",
 ]  # fmt: skip
-SECTIONS = (
-    "memory",
-    "compute_dense_TFLOPs",
-    "chip",
-    "power",
-    "host_link",
-    "host_memory",
-    "scale_up",
-    "price",
-)
 
 
 def test_registry_has_every_spec_sku():

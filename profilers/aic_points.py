@@ -97,14 +97,7 @@ def prefill_points(table: Table, hw) -> dict:
     """Column arrays {batch, seqlen, heads, kv_heads, head_dim, x, seconds, flops, bytes, efficiency}."""
     c = table.columns
     rows = _plain(c, np.arange(len(table)))
-    cols = {name: c[src][rows] for name, src in _ATTN_COLUMNS.items()}
-    cols["seqlen"] = c["isl"][rows]
-    s = c["latency"][rows] * 1e-3
-    best = _fastest(
-        np.column_stack([cols[k] for k in ("batch", "seqlen", "heads", "kv_heads", "head_dim")]), s
-    )
-    cols = {k: v[best] for k, v in cols.items()}
-    s = s[best]
+    cols, s = _fastest_attention(c, rows, "seqlen", c["isl"][rows])
     b, L, h, kvh, d = cols["batch"], cols["seqlen"], cols["heads"], cols["kv_heads"], cols["head_dim"]
     pairs = prefill_pairs(b, L, 0)
     flops = attention_flops(pairs, h, d, d)
@@ -123,19 +116,22 @@ _ATTN_COLUMNS = {
 }
 
 
+def _fastest_attention(c, rows, length_name: str, lengths):
+    """(columns, seconds) of the fastest kernel per (batch, length, heads, kv_heads, head_dim) shape."""
+    cols = {name: c[src][rows] for name, src in _ATTN_COLUMNS.items()}
+    cols[length_name] = lengths
+    s = c["latency"][rows] * 1e-3
+    keys = ("batch", length_name, "heads", "kv_heads", "head_dim")
+    best = _fastest(np.column_stack([cols[k] for k in keys]), s)
+    return {k: v[best] for k, v in cols.items()}, s[best]
+
+
 def decode_points(table: Table, hw) -> dict:
     """Column arrays {batch, kv_len, heads, kv_heads, head_dim, x, seconds, bytes, efficiency}."""
     c = table.columns
     rows = _plain(c, np.arange(len(table)))
-    cols = {name: c[src][rows] for name, src in _ATTN_COLUMNS.items()}
     isl = c["isl"][rows] if "isl" in c else np.ones(rows.size)
-    cols["kv_len"] = isl + c["step"][rows]
-    s = c["latency"][rows] * 1e-3
-    best = _fastest(
-        np.column_stack([cols[k] for k in ("batch", "kv_len", "heads", "kv_heads", "head_dim")]), s
-    )
-    cols = {k: v[best] for k, v in cols.items()}
-    s = s[best]
+    cols, s = _fastest_attention(c, rows, "kv_len", isl + c["step"][rows])
     b, L, h, kvh, d = cols["batch"], cols["kv_len"], cols["heads"], cols["kv_heads"], cols["head_dim"]
     nbytes = b * L * kvh * 2 * d * 2.0 + b * h * 2 * d * 2.0  # bf16 K/V read; q in, o out
     flops = attention_flops(b * L, h, d, d)

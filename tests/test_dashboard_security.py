@@ -90,15 +90,17 @@ def control_lists(values: dict) -> tuple:
 def post_plan(client, values: dict, output: str = "plan-alert.children"):
     """A Plan update as a browser (or any page on the machine) would POST it."""
     dep = dependency(client, output)
-    inputs, ids = control_lists(values)
-    body = {
+    return client.post("/_dash-update-component", json=plan_body(dep, *control_lists(values)))
+
+
+def plan_body(dep: dict, inputs: list, ids: list) -> dict:
+    return {
         "output": dep["output"],
         "outputs": outputs_of(dep),
         "inputs": inputs,
         "state": ids,
         "changedPropIds": [],
     }
-    return client.post("/_dash-update-component", json=body)
 
 
 def post_upload(client, data: dict):
@@ -315,14 +317,7 @@ def test_crafted_request_with_too_many_controls_is_refused(app):
     ]
     inputs[2] = inputs[2] + extra
     ids[2] = ids[2] + [{"id": e["id"], "property": "id", "value": e["id"]} for e in extra]
-    body = {
-        "output": dep["output"],
-        "outputs": outputs_of(dep),
-        "inputs": inputs,
-        "state": ids,
-        "changedPropIds": [],
-    }
-    resp = client.post("/_dash-update-component", json=body)
+    resp = client.post("/_dash-update-component", json=plan_body(dep, inputs, ids))
     assert resp.status_code == 200
     assert "too many" in resp.get_data(as_text=True)
 

@@ -16,6 +16,7 @@ from roofline.simulator.columns import MemoryColumns, PointColumns
 from roofline.simulator.decode_loop import SpecLevel, draft_models, level_ops
 from roofline.simulator.efficiency import EfficiencyTable
 from roofline.simulator.forward import forward_ops, resolve
+from roofline.simulator.frameworks import framework
 from roofline.simulator.kvplan import NONE, HeadGroup, KVPlan, window
 from roofline.simulator.layout import Layout
 from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
@@ -136,8 +137,14 @@ def evaluate(
     largest = np.where(chunk > 0, np.minimum(chunk, largest), largest)
     largest_share = np.minimum(largest / np.maximum(tokens, 1.0), 1.0)
 
+    fw = framework(layout.framework)
+    prefill_overhead = overhead_s + fw.launch_extra_s("prefill")
+    decode_overhead = overhead_s + fw.launch_extra_s("decode")
+
     def totals(costs):
-        return PhaseTotals.of(costs, layout.overlap, gemm_peak, bw, (tp, pp, dp), extras.host_overlap)
+        return PhaseTotals.of(
+            costs, layout.overlap, gemm_peak, bw, (tp, pp, dp), extras.host_overlap, fw.overlap
+        )
 
     def prefill_ops(model_, plan_, tag=""):
         shape = Shape(
@@ -150,7 +157,7 @@ def evaluate(
             shared=S,
         )
         ctx = OpInputs(shape, shard, rates, fmt, *split_plan(plan_))
-        costs = _phase(ctx, model_, layout, overhead_s)
+        costs = _phase(ctx, model_, layout, prefill_overhead)
         if above_one(pp):
             # Passes stream through pp equal stages (a flow shop of identical machines): the
             # makespan is the sum of the passes' stage times plus pp - 1 stage times of the largest
@@ -159,7 +166,7 @@ def evaluate(
             # as its share of the prompt's tokens. Equal passes give (passes + pp - 1) stage-times
             # of one pass; a one-token last pass adds only its own small stage times.
             one = replace(ctx, shape=replace(shape, rows=largest / cp, passes=1.0))
-            big = _phase(one, model_, layout, overhead_s)
+            big = _phase(one, model_, layout, prefill_overhead)
             assert [c.name for c in big] == [c.name for c in costs]
             costs = [
                 replace(
@@ -172,6 +179,8 @@ def evaluate(
                 )
                 for c, g in zip(costs, big)
             ]
+        if not tag:  # one scheduler iteration per pass, over the batch's sequences
+            costs.append(cost_op(fw.step_op(np.maximum(b / passes, 1.0), passes), overhead_s))
         return tagged(costs, tag)
 
     # Decode: O - 1 steps after the first token, KV length from P + 1 to P + O - 1.
@@ -198,7 +207,10 @@ def evaluate(
             queries=queries,
         )
         ctx = OpInputs(shape, shard, rates, fmt, *split_plan(plan_))
-        return tagged(_phase(ctx, model_, layout, overhead_s, kv_range), tag)
+        costs = _phase(ctx, model_, layout, decode_overhead, kv_range)
+        if not tag:  # the target model's pass: one scheduler iteration over the batch
+            costs.append(cost_op(fw.step_op(b), overhead_s))
+        return tagged(costs, tag)
 
     pre_costs = prefill_ops(model, plan)
     drafts = draft_models(loop)

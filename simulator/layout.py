@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from roofline.simulator.frameworks import framework
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -20,6 +22,7 @@ class Layout:
     overlap: str = "serial"  # serial | overlap: communication hidden behind compute when possible
     cp_variant: str = "pass-kv"  # pass-kv | pass-q | ulysses
     custom_allreduce: bool = True  # one-shot/two-shot peer all-reduce inside an NVLink domain
+    framework: str = "vllm"  # the serving stack (simulator/frameworks.py)
 
     @property
     def gpus(self) -> int:
@@ -36,6 +39,10 @@ class Layout:
             dp=values["parallelism.dp"],
             ep=values["parallelism.ep"],
             overlap=values["runtime.overlap"],
-            custom_allreduce=values["runtime.custom_allreduce"],
+            # null: the framework's own (serving engines ship a peer all-reduce; eager PyTorch has NCCL).
+            custom_allreduce=values["runtime.custom_allreduce"]
+            if values["runtime.custom_allreduce"] is not None
+            else framework(values["runtime.framework"]).custom_allreduce,
             cp_variant=values["parallelism.cp_variant"],
+            framework=values["runtime.framework"],
         )

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-COMPUTE, MEMORY, COMM, HOST = 0, 1, 2, 3
-BOUND_NAMES = ("compute", "memory", "communication", "host-link")
+COMPUTE, MEMORY, COMM, HOST, FRAMEWORK = 0, 1, 2, 3, 4
+BOUND_NAMES = ("compute", "memory", "communication", "host-link", "framework")
 
 
 def _mean_min(a, b, w):
@@ -174,8 +174,8 @@ def cost_op(op: Op, overhead_s, kv_range=None) -> OpCost:
         tm = byts / op.memory_rate
         roof = np.maximum(tc, tm)
         compute_bound = tc >= tm
-    if op.stream in ("comm", "host"):
-        bound = COMM if op.stream == "comm" else HOST
+    if op.stream in ("comm", "host", "cpu"):
+        bound = {"comm": COMM, "host": HOST, "cpu": FRAMEWORK}[op.stream]
     else:
         bound = (
             np.where(compute_bound, COMPUTE, MEMORY)

@@ -14,7 +14,8 @@ chunking, so causal attention work splits evenly) and 1/cp of its KV cache.
 
 Against Table 6 of the CP paper (Llama-3 405B, 500 W H100 variant, FP8 weights, batch 1): TTFT of
 TP8 and CP2+TP8 is within -13%..+4% at 8K-128K and the CP2/TP8 ratio within 0.50-0.51 (paper
-0.50-0.57); TP8 decode is 14-19% low (per-step framework overhead). CP2+TP8 decode is ~40% low: the
+0.50-0.57); TP8 decode is 1-5% low with the paper's eager PyTorch stack (`runtime.framework: hf`;
+14-19% low without the framework's launches). CP2+TP8 decode is ~32% low: the
 paper measures +21 ms per token over TP8 (~167 us per layer) where the model's two small
 inter-node collectives per layer cost ~16 us at the fabric's assumed 8 us step latency. The
 paper's decode path pays much more per cross-node exchange than NCCL's small-message latency;

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from roofline.simulator.ops import COMM, COMPUTE, HOST, MEMORY
+from roofline.simulator.ops import COMM, COMPUTE, FRAMEWORK, HOST, MEMORY
 
 
 @dataclass(frozen=True)
@@ -31,19 +31,26 @@ class PhaseTotals:
     ops: tuple = ()  # the OpCosts, for per-op tables
 
     @classmethod
-    def of(cls, costs, overlap: str, peak, bw, tp_pp_dp, host_overlap: bool = False) -> PhaseTotals:
+    def of(
+        cls, costs, overlap: str, peak, bw, tp_pp_dp, host_overlap: bool = False, cpu_overlap: bool = False
+    ) -> PhaseTotals:
         """Total `costs` (OpCosts on one GPU) under `overlap` (`serial` | `overlap`); MFU and MBU
-        against `peak` FLOP/s and `bw` bytes/s per GPU (a pipeline's stages run one at a time)."""
+        against `peak` FLOP/s and `bw` bytes/s per GPU (a pipeline's stages run one at a time).
+        The framework's CPU work (stream `cpu`) adds to the GPU's time, or with an overlapping
+        scheduler (`cpu_overlap`) hides behind it: the step is the longer of the two."""
         compute_t = sum((c.time_s for c in costs if c.stream == "compute"), 0.0)
         comm_t = sum((c.time_s for c in costs if c.stream == "comm"), 0.0)
         host_t = sum((c.time_s for c in costs if c.stream == "host"), 0.0)
         time_s = np.maximum(compute_t, comm_t) if overlap == "overlap" else compute_t + comm_t
         time_s = np.maximum(time_s, host_t) if host_overlap else time_s + host_t
+        cpu_t = sum((c.time_s for c in costs if c.stream == "cpu"), 0.0)
+        time_s = np.maximum(time_s, cpu_t) if cpu_overlap else time_s + cpu_t
         flops = sum((c.flops for c in costs), 0.0)
         byts = sum((c.bytes for c in costs), 0.0)
         # Each op's time is attributed to what bounds it; the phase is bound by the largest share.
         by_bound = [
-            sum((c.time_s * (c.bound == b) for c in costs), 0.0) for b in (COMPUTE, MEMORY, COMM, HOST)
+            sum((c.time_s * (c.bound == b) for c in costs), 0.0)
+            for b in (COMPUTE, MEMORY, COMM, HOST, FRAMEWORK)
         ]
         bound = np.argmax(np.stack(np.broadcast_arrays(*by_bound)), axis=0)
         breakdown: dict = {}

@@ -149,8 +149,17 @@ SCHEMA: dict = {
         "bool",
         "Small all-reduces inside an NVLink/xGMI domain use the serving engines' peer-to-peer one-shot "
         "/ two-shot kernels (vLLM, SGLang, TensorRT-LLM) when faster than NCCL; false = NCCL only "
-        "(e.g. plain torch.distributed).",
-        True,
+        "(e.g. plain torch.distributed); null = the framework's (true for serving engines, false for hf).",
+        None,
+        nullable=True,
+    ),
+    "runtime.framework": FieldSpec(
+        "choice",
+        "The serving stack: its per-step CPU cost (scheduling, sampling), kernel launch mode (CUDA "
+        "graphs or eager) and whether CPU work overlaps the GPU (vllm | sglang | trtllm | hf = "
+        "HuggingFace/eager PyTorch | kernel = kernel time alone). See docs/frameworks.md.",
+        "vllm",
+        ("vllm", "sglang", "trtllm", "hf", "kernel"),
     ),
     "runtime.overlap": FieldSpec(
         "choice",

@@ -27,6 +27,7 @@ import numpy as np
 from roofline.simulator.attention import attention_core_ops
 from roofline.simulator.errors import UserError
 from roofline.simulator.forward import forward_ops, resolve
+from roofline.simulator.frameworks import framework
 from roofline.simulator.opinputs import OpInputs, Shape
 from roofline.simulator.ops import KVLinear, Op, cost_op
 from roofline.simulator.phases import PhaseTotals
@@ -131,8 +132,12 @@ class StepModel:
             prompt=float(np.max(cached + new)),
         )
         ops = forward_ops(self._inputs(shape), self.model, self.layout, core)
+        fw = framework(self.layout.framework)
+        # A pass with a prompt chunk runs as the framework runs prefill; a pure decode step as its
+        # decode (a captured CUDA graph where the framework has one).
         overhead = self.dep.overhead_s
-        costs = [cost_op(op, overhead) for op in ops]
+        launch = overhead + fw.launch_extra_s("prefill" if prefilling else "decode")
+        costs = [cost_op(op, launch) for op in ops] + [cost_op(fw.step_op(new.size), overhead)]
         by_kind: dict = {}
         for c in costs:
             by_kind[c.kind] = by_kind.get(c.kind, 0.0) + float(c.flops)
@@ -144,6 +149,7 @@ class StepModel:
             self.dep.rates.bw,
             (lay.tp, lay.pp, 1),
             self.extras.host_overlap,
+            fw.overlap,
         )
         from roofline.simulator.ops import BOUND_NAMES
 

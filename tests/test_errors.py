@@ -115,8 +115,14 @@ def test_layout_gpus_is_the_product_of_the_degrees():
         "parallelism.cp_variant": "pass-q",
         "runtime.overlap": "overlap",
         "runtime.custom_allreduce": False,
+        "runtime.framework": "vllm",
     }
     layout = Layout.from_values(values)
+    # Unset (null), the peer all-reduce is the framework's: the serving engines', not eager PyTorch's.
+    assert Layout.from_values({**values, "runtime.custom_allreduce": None}).custom_allreduce
+    assert not Layout.from_values(
+        {**values, "runtime.custom_allreduce": None, "runtime.framework": "hf"}
+    ).custom_allreduce
     assert layout.gpus == 2 * 3 * 5 * 7
     assert (layout.ep, layout.cp_variant, layout.overlap, layout.custom_allreduce) == (
         2,

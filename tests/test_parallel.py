@@ -249,8 +249,8 @@ def test_pipeline_prefill_one_token_past_a_chunk_boundary(pp):
     _, one_pass = run_(8192, 1)
     assert before <= after <= serial_ttft
     for key, t in piped.items():
-        if key[1] == "comm":
-            continue  # the stage hand-offs exist only with pp
+        if key[1] in ("comm", "framework"):
+            continue  # the stage hand-offs exist only with pp; one scheduler iteration per pass
         largest = serial[key] * 8192 / 8193 if key[1] == "attention_prefill" else one_pass[key]
         assert t == pytest.approx((serial[key] + (pp - 1) * largest) / pp, rel=1e-9), key
 
@@ -260,8 +260,9 @@ def test_pipeline_decode_micro_batch_holds_at_least_one_sequence(batch, micro):
     # pp=4 keeps min(b, 4) micro-batches of max(b/4, 1) sequences in flight; one token of a sequence
     # is a round through all stages: the whole model at the micro-batch size, plus 3 stage hand-offs.
     wl = {"batch": batch, "prompt_tokens": 131072, "output_tokens": 64}
-    res, piped = run(parallelism={"pp": 4}, gpus=4, workload=wl)
-    _, whole = run(workload={**wl, "batch": micro})
+    kernel = {"framework": "kernel"}  # GPU time only: one iteration's CPU work is not a stage's
+    res, piped = run(parallelism={"pp": 4}, gpus=4, workload=wl, runtime=kernel)
+    _, whole = run(workload={**wl, "batch": micro}, runtime=kernel)
     hand_offs = sum(o["time_s"] for o in ops(res, 0, "decode") if o["kind"] == "comm")
     assert hand_offs > 0
     assert piped[0]["tpot_s"] == pytest.approx(whole[0]["tpot_s"] + hand_offs, rel=1e-9)
@@ -283,9 +284,9 @@ def table6(layout, prompt):
         hardware="h100-96gb-500w",
         parallelism=TABLE6[layout]["par"],
         dtype={"weights": "fp8", "activations": "bf16", "kv": "bf16"},
-        # The paper's system is a research PyTorch stack whose collectives go through NCCL, not a
-        # serving engine's peer-to-peer all-reduce kernels.
-        runtime={"custom_allreduce": False},
+        # The paper's system is a research PyTorch stack (`framework: hf`: eager launches, collectives
+        # through NCCL rather than a serving engine's peer-to-peer all-reduce kernels).
+        runtime={"framework": "hf"},
         workload={"batch": 1, "prompt_tokens": prompt, "output_tokens": 64},
     )
     return recs[0]
@@ -296,8 +297,8 @@ def test_cp_paper_table6(prompt):
     # FP8 weights are stored in 8 bits and multiplied at the 16-bit rate (the 500 W part's FP8
     # throughput is power-limited; modelling FP8 GEMMs at twice the rate halves TTFT, far from the
     # paper). TTFT +-20%: compute-bound, within -13%..+4% at the time of writing. CP2/TP8 TTFT ratio
-    # within 15% of the paper's. TP8 decode -25%..+10%: per-step framework overhead is not modelled
-    # (-14%..-19%). CP2+TP8 decode: the paper pays ~167 us per layer for its cross-node exchange,
+    # within 15% of the paper's. TP8 decode -10%..+5%: -5%..-1% at the time of writing with the
+    # eager framework's launches (-14%..-19% before the framework was modelled). CP2+TP8 decode: the paper pays ~167 us per layer for its cross-node exchange,
     # the model ~16 us (see simulator/parallel.py), so only the direction and a -50%..0 band hold.
     tp8, cp2 = table6("tp8", prompt), table6("cp2_tp8", prompt)
     ttft_tp8, tpot_tp8 = TABLE6["tp8"][prompt]
@@ -305,7 +306,7 @@ def test_cp_paper_table6(prompt):
     assert tp8["ttft_s"] * 1e3 == pytest.approx(ttft_tp8, rel=0.20)
     assert cp2["ttft_s"] * 1e3 == pytest.approx(ttft_cp2, rel=0.20)
     assert cp2["ttft_s"] / tp8["ttft_s"] == pytest.approx(ttft_cp2 / ttft_tp8, rel=0.15)
-    assert -0.25 <= tp8["tpot_s"] * 1e3 / tpot_tp8 - 1 <= 0.10
+    assert -0.10 <= tp8["tpot_s"] * 1e3 / tpot_tp8 - 1 <= 0.05
     assert cp2["tpot_s"] > 0.95 * tp8["tpot_s"]  # halving KV reads offsets the exchange at 128K
     assert -0.50 <= cp2["tpot_s"] * 1e3 / tpot_cp2 - 1 <= 0.0
     assert tp8["fits"] and cp2["fits"]

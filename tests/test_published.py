@@ -62,10 +62,14 @@ CASES = [(k, b, t) for k, row in SHADOWKV_DECODE.items() for b, t in row.items()
 def test_shadowkv_full_attention_capacity_and_throughput(kilo_tokens, batch, tokens_per_s, kilo):
     # Capacity is exact: "60K" read as 60,000 or 61,440 tokens must give the same fits / OOM split.
     # Prefill is chunked (8K tokens) so that the test is about the KV cache, as in the paper's
-    # decode benchmark. Throughput: -10%..+25%: per-step framework overhead of the HuggingFace-style
-    # baseline is not modelled, which weighs most at small batch (+20% at batch 2, +5% at batch 4+).
+    # decode benchmark. The baseline is an eager PyTorch stack (`framework: hf`: kernels launched
+    # one by one, a synchronous 1 ms iteration). Throughput +-8%: HBM efficiency at these shapes and
+    # the launch cost per kernel (an assumption checked on this table and the CP paper's, see
+    # simulator/frameworks.py) remain; -2%..+5% at the time of writing (was -10%..+25% without the
+    # framework: +20% at batch 2).
     _, recs = run(
         hardware=A100,
+        runtime={"framework": "hf"},
         workload={
             "batch": batch,
             "prompt_tokens": kilo_tokens * kilo,
@@ -76,7 +80,7 @@ def test_shadowkv_full_attention_capacity_and_throughput(kilo_tokens, batch, tok
     r = recs[0]
     assert r["fits"] is (tokens_per_s is not None), r.get("fit_reason")
     if tokens_per_s is not None:
-        assert -0.10 <= r["decode_tokens_per_s"] / tokens_per_s - 1 <= 0.25
+        assert r["decode_tokens_per_s"] == pytest.approx(tokens_per_s, rel=0.08)
         assert r["max_batch"] >= batch
     else:
         assert r["max_batch"] < batch

@@ -1,0 +1,124 @@
+"""Serving frameworks: what the stack that runs the kernels adds to every forward pass.
+
+The roofline prices kernels. A real step also pays the framework: the CPU work of one iteration
+(scheduling, preparing inputs, sampling, stop checks, detokenising) and the launch of every kernel.
+`runtime.framework` names the stack; each one is described by four facts:
+
+* `decode_graphs` — decode steps replay a captured CUDA graph (vLLM, SGLang and TensorRT-LLM capture
+  decode batches by default; HuggingFace `generate` runs eager). A graph replays its kernels
+  back-to-back: each kernel pays only the GPU-side gap, `kernel_overhead_s` (2 us by default, or a
+  calibration profile's measured value).
+* `launch_s` — the extra time per kernel when the pass is launched from Python op by op (eager
+  PyTorch, and every framework's prefill passes, which are too large to capture, except
+  TensorRT-LLM whose C++ runtime enqueues them). Per kernel, not per layer: it scales with what the
+  pass runs.
+* `step_s`, `per_sequence_s` — CPU time of one iteration: a fixed part and a part per sequence in the
+  batch (sampling, stop checks, output processing, block tables).
+* `overlap` — whether that CPU work overlaps the GPU's next step. SGLang's zero-overhead scheduler
+  (LMSYS blog, "SGLang v0.4", 2024-12-04) and TensorRT-LLM's overlap scheduler (TensorRT-LLM docs,
+  "Overlap Scheduler", enabled by default) launch step n+1 before processing step n, so a step costs
+  max(GPU, CPU); vLLM (synchronous scheduler loop by default) and HuggingFace `generate` add the two.
+
+Values (assumptions, with their derivation; a calibration run on the deployment replaces them):
+
+* `launch_s` = 4 us: CUDA's launch path costs a few microseconds per kernel from the host, and
+  PyTorch's dispatcher adds to it. Checked on two published eager PyTorch stacks, not fitted to one
+  point: ShadowKV's full-attention baseline (arXiv:2410.21465 Table 4; Llama-3-8B, A100) runs
+  1.5–3.5 ms per decode step above the kernel roofline over 10 batch/context points, 3.6–8 us per
+  kernel; the context-parallelism paper's TP8 decode (arXiv:2411.01783 Table 6; Llama-3 405B)
+  6.4–8.4 ms, 3.4–4.5 us per kernel.
+* `step_s`: vLLM's own profile (vLLM blog, "vLLM v0.6.0: 2.7x Throughput Improvement", 2024-09-05)
+  shows that for Llama-3-8B on one H100 CPU work (scheduling, input preparation, output
+  processing) rivals the GPU's few-millisecond decode step before its optimisations; after them
+  (multi-step scheduling, asynchronous output processing, V1's engine core) we take 0.5 ms per
+  iteration plus 2 us per sequence. HuggingFace `generate` pays a synchronising `.item()`/stopping
+  check and its logits processors every step: 1 ms. SGLang and TensorRT-LLM: the same work, hidden
+  by overlap whenever the GPU step is longer.
+* `kernel`: kernel time alone (no framework), for comparing against kernel benchmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from roofline.simulator.errors import UserError
+from roofline.simulator.ops import Op
+
+
+@dataclass(frozen=True)
+class Framework:
+    name: str
+    decode_graphs: bool
+    prefill_eager: bool  # prefill passes launched kernel by kernel from Python
+    launch_s: float  # extra per kernel when launched eagerly
+    step_s: float  # CPU time per iteration
+    per_sequence_s: float  # CPU time per sequence per iteration
+    overlap: bool  # CPU work of step n overlaps the GPU's step n + 1
+    help: str
+
+    @property
+    def custom_allreduce(self) -> bool:
+        """Serving engines ship a peer-to-peer all-reduce for small messages; eager PyTorch (and
+        plain torch.distributed) goes through NCCL."""
+        return self.name != "hf"
+
+    def launch_extra_s(self, phase: str) -> float:
+        """Extra launch time per kernel in a pass of `phase` ('prefill' | 'decode')."""
+        eager = self.prefill_eager if phase == "prefill" else not self.decode_graphs
+        return self.launch_s if eager else 0.0
+
+    def step_op(self, sequences, passes=1.0) -> Op:
+        """The CPU work of `passes` iterations over `sequences` sequences, as an op on the
+        framework's stream (added to the step, or overlapped with it: `overlap`)."""
+        return Op(
+            name="framework_step",
+            kind="framework",
+            flops=0.0,
+            bytes=0.0,
+            count=passes,
+            kernels=0.0,
+            fixed_s=self.step_s + self.per_sequence_s * sequences,
+            stream="cpu",
+        )
+
+
+EAGER_LAUNCH_S = 4e-6
+
+FRAMEWORKS = {
+    "vllm": Framework(
+        "vllm",
+        True,
+        True,
+        EAGER_LAUNCH_S,
+        5e-4,
+        2e-6,
+        False,
+        "vLLM: CUDA-graph decode, synchronous scheduler",
+    ),
+    "sglang": Framework(
+        "sglang", True, True, EAGER_LAUNCH_S, 5e-4, 2e-6, True, "SGLang: CUDA-graph decode, overlap scheduler"
+    ),
+    "trtllm": Framework(
+        "trtllm",
+        True,
+        False,
+        EAGER_LAUNCH_S,
+        5e-4,
+        2e-6,
+        True,
+        "TensorRT-LLM: C++ runtime, CUDA-graph decode, overlap scheduler",
+    ),
+    "hf": Framework(
+        "hf", False, True, EAGER_LAUNCH_S, 1e-3, 0.0, False, "HuggingFace transformers / eager PyTorch"
+    ),
+    "kernel": Framework("kernel", True, False, 0.0, 0.0, 0.0, False, "kernel time only (no framework)"),
+}
+
+
+def framework(name: str) -> Framework:
+    try:
+        return FRAMEWORKS[name]
+    except KeyError:
+        raise UserError(
+            f"runtime.framework: unknown framework {name!r}; valid: {', '.join(FRAMEWORKS)}"
+        ) from None

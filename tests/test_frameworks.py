@@ -1,0 +1,91 @@
+"""The serving framework's share of a step (`runtime.framework`, simulator/frameworks.py).
+
+Oracles: against `kernel` (kernel time alone), a CUDA-graph framework's decode step adds exactly its
+CPU iteration (step_s + per_sequence_s x batch); an overlapping scheduler's step is the longer of
+the GPU step and that CPU work; eager launches add the same time per kernel whatever the batch or
+KV length; the step-cost function prices the same iteration.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import roofline
+from roofline.api import load_scenario
+from roofline.simulator.frameworks import FRAMEWORKS
+from roofline.simulator.scenario import ScenarioError
+
+from helpers import run
+
+WL = {"prompt_tokens": 16384, "output_tokens": 2}
+
+
+def _tpot(framework, batch=1, model="llama-3.1-8b", **wl):
+    _, recs = run(model=model, runtime={"framework": framework}, workload={**WL, "batch": batch, **wl})
+    return recs[0]["tpot_s"]
+
+
+@pytest.mark.parametrize("batch", [1, 8, 64])
+def test_graph_decode_adds_one_cpu_iteration(batch):
+    vllm = FRAMEWORKS["vllm"]
+    cpu = vllm.step_s + vllm.per_sequence_s * batch
+    assert _tpot("vllm", batch) == pytest.approx(_tpot("kernel", batch) + cpu, rel=1e-12)
+
+
+@pytest.mark.parametrize("framework", ["sglang", "trtllm"])
+@pytest.mark.parametrize("model, batch", [("llama-3.1-8b", 8), ("llama-3.2-1b", 1)])
+def test_overlap_scheduler_step_is_the_longer_of_gpu_and_cpu(framework, model, batch):
+    fw = FRAMEWORKS[framework]
+    gpu = _tpot("kernel", batch, model, prompt_tokens=128)
+    cpu = fw.step_s + fw.per_sequence_s * batch
+    assert _tpot(framework, batch, model, prompt_tokens=128) == pytest.approx(max(gpu, cpu), rel=1e-12)
+
+
+def test_eager_launch_cost_is_per_kernel_not_per_byte():
+    # HuggingFace-style eager decode pays launch_s per kernel: the same extra at any batch and KV
+    # length (the kernels launched per step do not change), on top of its 1 ms CPU iteration.
+    hf = FRAMEWORKS["hf"]
+    extras = [
+        _tpot("hf", b, prompt_tokens=p) - _tpot("kernel", b, prompt_tokens=p) - hf.step_s
+        for b, p in [(1, 1024), (16, 1024), (1, 65536)]
+    ]
+    assert extras[0] > 100 * hf.launch_s  # a 32-layer model launches hundreds of kernels a step
+    assert extras[1] == pytest.approx(extras[0], rel=1e-9)
+    assert extras[2] == pytest.approx(extras[0], rel=1e-9)
+
+
+def test_step_model_prices_the_framework_iteration():
+    doc = {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "runtime": {"framework": "hf"},
+        "workload": {"batch": 1, "prompt_tokens": 16384, "output_tokens": 2},
+    }
+    rec = roofline.simulate(doc).records()[0]
+    steps = roofline.step_model(doc)
+    assert steps.cost([1], [16384]).time_s == pytest.approx(rec["tpot_s"], rel=1e-12)
+    assert steps.cost([16384], [0]).time_s == pytest.approx(rec["ttft_s"], rel=1e-12)
+    assert steps.cost([1], [16384]).breakdown["framework"] == pytest.approx(FRAMEWORKS["hf"].step_s)
+
+
+def test_eager_pytorch_reduces_through_nccl_unless_told():
+    # A TP8 decode's 16 KB all-reduces: the serving engines' peer kernels (~3 us) vs NCCL's ring.
+    def comm(framework, **runtime):
+        _, recs = run(
+            model="llama-3.1-70b",
+            gpus=8,
+            parallelism={"tp": 8},
+            runtime={"framework": framework, **runtime},
+            workload={**WL, "batch": 1},
+        )
+        return recs[0]["decode"]["breakdown"]["comm"]
+
+    assert comm("hf") > 3 * comm("vllm")
+    assert comm("hf", custom_allreduce=True) == pytest.approx(comm("vllm"), rel=1e-12)
+
+
+def test_unknown_framework_names_the_valid_ones():
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario({"model": "llama-3.1-8b", "hardware": "h100-sxm", "runtime": {"framework": "tgi"}})
+    assert "runtime.framework" in str(exc.value)
+    assert "vllm" in str(exc.value) and "trtllm" in str(exc.value)

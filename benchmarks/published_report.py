@@ -1,0 +1,243 @@
+"""End-to-end error on the development set: every published measurement in
+benchmarks/published_devset.yaml against the model, with each entry's framework.
+
+Prints one row per point and the median / p90 |error| per category and overall; `--write`
+regenerates docs/validation/published.md. `--framework NAME` forces one framework on every entry
+(to see what the framework model contributes); `--set path=value` applies scenario overrides.
+
+Categories: prefill (TTFT of one request), decode (per-step time or throughput), layer (kernel
+times of one layer, no framework), serving (offline max-throughput runs, all requests queued at
+t = 0). Serving points run through `roofline serve`'s simulator where it is installed, and through
+the static-batch estimate otherwise (batch = the largest that fits, capped at the engine's
+2048-sequence default; output tokens/s = batch x OSL / (TTFT + (OSL - 1) x TPOT)).
+
+Run:  python benchmarks/published_report.py [--write] [--framework hf] [--set runtime.overlap=overlap]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+import roofline
+from roofline.simulator.results import op_table
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVSET = ROOT / "benchmarks" / "published_devset.yaml"
+OUT = ROOT / "docs" / "validation" / "published.md"
+TARGET = {"median": 0.08, "p90": 0.25}  # issue 11's end-to-end target
+
+
+def _sim(doc, overrides):
+    return roofline.simulate(doc, overrides)
+
+
+def _runtime(entry, forced, **extra):
+    return {"framework": forced or entry["framework"], **extra}
+
+
+def vllm_prefill(entry, forced, overrides):
+    for prompt, measured in entry["points"].items():
+        doc = {
+            "model": entry["model"],
+            "hardware": entry["hardware"],
+            "runtime": _runtime(entry, forced),
+            "workload": {"batch": 1, "prompt_tokens": prompt, "output_tokens": 1},
+        }
+        rec = _sim(doc, overrides).records()[0]
+        yield "prefill", f"vLLM prefill {prompt // 1000}K, A100", rec["ttft_s"], measured, "s"
+
+
+def shadowkv_layers(entry, forced, overrides):
+    for prompt in entry["attention_ms"]:
+        doc = {
+            "model": entry["model"],
+            "hardware": entry["hardware"],
+            "runtime": {"framework": "kernel"},
+            "workload": {"batch": 1, "prompt_tokens": prompt, "output_tokens": 1},
+        }
+        res = _sim(doc, overrides)
+        table = op_table(res, 0, "prefill")
+        attn = sum(o["time_s"] for o in table if o["kind"] == "attention_prefill") / 32 * 1e3
+        ffn = sum(o["time_s"] for o in table if o["name"] in ("ffn_up", "ffn_act", "ffn_down")) / 32 * 1e3
+        k = prompt // 1024
+        yield "layer", f"ShadowKV attention/layer {k}K", attn, entry["attention_ms"][prompt], "ms"
+        yield "layer", f"ShadowKV FFN/layer {k}K", ffn, entry["ffn_ms"][prompt], "ms"
+
+
+def shadowkv_decode(entry, forced, overrides):
+    for ctx_k, row in entry["ctx_k"].items():
+        for batch, measured in row.items():
+            if measured is None:
+                continue
+            doc = {
+                "model": entry["model"],
+                "hardware": entry["hardware"],
+                "runtime": _runtime(entry, forced),
+                "workload": {
+                    "batch": batch,
+                    "prompt_tokens": ctx_k * entry["kilo"],
+                    "output_tokens": 128,
+                    "prefill_chunk_tokens": 8192,
+                },
+            }
+            rec = _sim(doc, overrides).records()[0]
+            label = f"ShadowKV baseline decode {ctx_k}K x{batch}"
+            yield "decode", label, rec["decode_tokens_per_s"], measured, "tok/s"
+
+
+def cp_table6(entry, forced, overrides):
+    layouts = {"tp8": {"tp": 8}, "cp2_tp8": {"tp": 8, "cp": 2}}
+    for name, par in layouts.items():
+        for prompt in entry["ttft_ms"][name]:
+            doc = {
+                "model": entry["model"],
+                "hardware": entry["hardware"],
+                "parallelism": par,
+                "dtype": {"weights": "fp8", "activations": "bf16", "kv": "bf16"},
+                "runtime": _runtime(entry, forced),
+                "workload": {"batch": 1, "prompt_tokens": prompt, "output_tokens": 64},
+            }
+            rec = _sim(doc, overrides).records()[0]
+            k = prompt // 1024
+            yield (
+                "prefill",
+                f"CP paper {name} TTFT {k}K",
+                rec["ttft_s"] * 1e3,
+                entry["ttft_ms"][name][prompt],
+                "ms",
+            )
+            measured = entry["decode_ms_per_token"][name][prompt]
+            yield "decode", f"CP paper {name} decode {k}K", rec["tpot_s"] * 1e3, measured, "ms"
+
+
+def _static_throughput(doc, overrides, isl, osl):
+    """Output tokens/s of the largest static batch that fits (capped at 2048 sequences)."""
+    probe = _sim(doc, overrides).records()[0]
+    batch = int(max(1, min(2048, probe["max_batch"] or 1)))
+    doc = {**doc, "workload": {**doc["workload"], "batch": batch}}
+    rec = _sim(doc, overrides).records()[0]
+    return batch * osl / (rec["ttft_s"] + (osl - 1) * rec["tpot_s"])
+
+
+def _serve_throughput(doc, overrides, isl, osl):
+    try:
+        from roofline.api import serve  # the serving simulator, where installed
+    except ImportError:
+        return None
+    requests = 2000 if isl * osl < 4e6 else 500
+    doc = {**doc, "serving": {"requests": requests, "arrival": {"offline": True}}}
+    out = serve(doc, overrides)
+    return out["throughput"]["output_tokens_per_s"]
+
+
+def trtllm_serving(entry, forced, overrides):
+    for model, row in entry["rows"].items():
+        tp = row["tp"]
+        for key, measured in row["isl_osl"].items():
+            isl, osl = (int(x) for x in key.split("/"))
+            doc = {
+                "model": model,
+                "hardware": row["hardware"],
+                "gpus": tp,
+                "parallelism": {"tp": tp},
+                # FP8 checkpoints (nvidia/*-FP8): FP8 weights, activations and KV cache.
+                "dtype": {"weights": "fp8", "activations": "fp8", "kv": "fp8"},
+                "runtime": _runtime(entry, forced),
+                "workload": {"batch": 1, "prompt_tokens": isl, "output_tokens": osl},
+            }
+            got = _serve_throughput(doc, overrides, isl, osl)
+            how = "serve"
+            if got is None:
+                got, how = _static_throughput(doc, overrides, isl, osl), "static"
+            label = f"TRT-LLM {model} TP{tp} {key} ({how})"
+            yield "serving", label, got, measured, "tok/s"
+
+
+RUNNERS = {
+    "vllm_prefill_a100": vllm_prefill,
+    "shadowkv_layer_breakdown": shadowkv_layers,
+    "shadowkv_full_attention_decode": shadowkv_decode,
+    "cp_paper_table6": cp_table6,
+    "trtllm_max_throughput": trtllm_serving,
+}
+
+
+def collect(forced=None, overrides=()):
+    devset = yaml.safe_load(DEVSET.read_text())
+    rows = []
+    for key, runner in RUNNERS.items():
+        entry = devset[key]
+        for category, label, got, measured, unit in runner(entry, forced, overrides):
+            rows.append(
+                {
+                    "category": category,
+                    "label": label,
+                    "framework": forced or entry["framework"],
+                    "model": float(got),
+                    "measured": float(measured),
+                    "unit": unit,
+                    "error": float(got) / float(measured) - 1.0,
+                    "source": entry["source"],
+                }
+            )
+    return rows
+
+
+def summary(rows):
+    out = {}
+    for cat in sorted({r["category"] for r in rows}) + ["all"]:
+        errs = np.abs([r["error"] for r in rows if cat == "all" or r["category"] == cat])
+        out[cat] = (len(errs), float(np.median(errs)), float(np.percentile(errs, 90)))
+    return out
+
+
+def render(rows, forced=None) -> str:
+    lines = [
+        "# End-to-end error on the published development set",
+        "",
+        "Generated by `python benchmarks/published_report.py --write` from `benchmarks/published_devset.yaml`",
+        "(every figure there cites its source). Error = model / measured - 1, each entry run with the",
+        "framework that produced it (`runtime.framework`)"
+        + (f"; this run forced `{forced}` on every entry." if forced else "."),
+        f"Target (issue 11): median |error| <= {TARGET['median']:.0%}, p90 <= {TARGET['p90']:.0%}.",
+        "",
+        "| category | points | median abs error | p90 abs error |",
+        "|---|---|---|---|",
+    ]
+    for cat, (n, med, p90) in summary(rows).items():
+        lines.append(f"| {cat} | {n} | {med:.1%} | {p90:.1%} |")
+    lines += ["", "| point | framework | model | measured | error |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['label']} | {r['framework']} | {r['model']:.4g} {r['unit']} | "
+            f"{r['measured']:.4g} {r['unit']} | {r['error']:+.1%} |"
+        )
+    sources = sorted({r["source"] for r in rows})
+    lines += ["", "Sources:", ""] + [f"- {s}" for s in sources]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
+    parser.add_argument("--framework", help="force one runtime.framework on every entry")
+    parser.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=VALUE")
+    args = parser.parse_args(argv)
+    rows = collect(args.framework, tuple(args.sets))
+    text = render(rows, args.framework)
+    print(text)
+    if args.write:
+        from roofline.fileio import write_atomic
+
+        write_atomic(OUT, text)
+        print(f"wrote {OUT.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -86,6 +86,27 @@ GEMM_SHAPE_8BIT = np.interp(
 GEMM_PLATEAU_8BIT = {"h100-sxm": 1377.3 / 1978.9, "h200": 1366.3 / 1978.9}
 GEMM_PLATEAU_8BIT_DEFAULT = (1377.3 + 1366.3) / 2 / 1978.9
 EIGHT_BIT = ("fp8", "int8", "fp4", "int4", "int2")  # formats whose GEMMs run on 8-bit (or narrower) units
+
+# Weight-only quantised GEMMs (integer weights, 16-bit activations: W4A16 / W8A16) dequantise every
+# weight in the kernel. Measured on A100-SXM (AIConfigurator's TensorRT-LLM 1.0.0 GEMM table,
+# `int4_wo` / `int8_wo` against `bfloat16` on the same 288 (n, k) shapes, medians over the shapes with
+# n k >= 16M): at m <= 4 rows the weight stream reaches 0.37 (int4) and 0.56 (int8) of the HBM
+# bandwidth where the bf16 GEMM reaches 0.71, i.e. 0.52 and 0.79 of the 16-bit stream's efficiency;
+# at m >= 1024 rows the GEMM takes 1.05x (int4) and 1.02x (int8) the bf16 time. Format: (weight-stream
+# efficiency relative to a 16-bit GEMM's, compute-time factor). A calibration that measures the
+# deployment's kernel (Marlin-style kernels stream closer to 16-bit efficiency) replaces it.
+WEIGHT_ONLY = {"int4": (0.52, 1.05), "int8": (0.79, 1.02)}
+SIXTEEN_BIT = ("bf16", "fp16", "fp32")
+
+
+def weight_only(weights: str, activations: str) -> tuple:
+    """(weight-stream efficiency factor, compute-time factor) of a GEMM with `weights` x `activations`:
+    (1, 1) unless integer weights meet 16-bit activations (dequantised in the kernel)."""
+    if activations in SIXTEEN_BIT and weights in WEIGHT_ONLY:
+        return WEIGHT_ONLY[weights]
+    return (1.0, 1.0)
+
+
 FP8_ATTENTION_WARNING = (
     "fp8 attention uses the bf16 FlashAttention curve's fraction of the fp8 peak (no published causal "
     "FP8 curve; an upper bound until a calibration profile measures it)"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY
+from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY, weight_only
 from roofline.simulator.layers import layer_ops, model_edge_ops
 from roofline.simulator.memory import weight_bytes_per_gpu
 from roofline.simulator.opinputs import Formats, OpInputs, Rates, Shard, above_one
@@ -51,11 +51,14 @@ def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
     )
     groups = topology_groups(layout, hw, fabric or host_fabric(hw), eff.links)
     shard = Shard(tp=layout.tp, cp=layout.cp, ep=layout.ep, cp_variant=layout.cp_variant, groups=groups)
+    w_stream, w_dequant = weight_only(dtypes.weights, dtypes.activations)
     fmt = Formats(
         wb=dtypes.weight_bytes or dtype_bytes(dtypes.weights),
         ab=dtype_bytes(dtypes.activations),
         kb=dtype_bytes(dtypes.kv),
         qb=dtype_bytes(attn_dtype),
+        w_stream=w_stream,
+        w_dequant=w_dequant,
     )
     return Resolved(shard, rates, fmt, eff.kernel_overhead_s[hw.row])
 

@@ -22,7 +22,7 @@ from roofline.simulator.model import (
     Mamba2,
     MoEFFN,
 )
-from roofline.simulator.opinputs import OpInputs, elementwise, gemm
+from roofline.simulator.opinputs import OpInputs, elementwise, gemm, weight_gemm_op
 from roofline.simulator.ops import Op
 from roofline.simulator.recurrent_ops import gated_deltanet_ops, mamba2_ops, scan_op
 
@@ -118,14 +118,14 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, count) -> l
     for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
         eff = gemm_efficiency(ctx.rates.eff, ctx.rates.gemm_offset, log2_rows, n_, k_)
         ops.append(
-            Op(
-                name=name,
-                kind="gemm",
-                flops=F.matmul_flops(pairs, n_, k_),
-                bytes=touched * n_ * k_ * ctx.fmt.wb + pairs * (n_ + k_) * ctx.fmt.ab,
-                compute_rate=ctx.rates.gemm_peak * eff,
-                memory_rate=ctx.rates.mem_rate,
-                count=count * ctx.shape.passes,
+            weight_gemm_op(
+                ctx,
+                name,
+                F.matmul_flops(pairs, n_, k_),
+                touched * n_ * k_ * ctx.fmt.wb,
+                pairs * (n_ + k_) * ctx.fmt.ab,
+                eff,
+                count * ctx.shape.passes,
             )
         )
     ops.insert(

@@ -145,6 +145,28 @@ class Formats:
     ab: float  # activation
     kb: float  # KV-cache element at the kv dtype
     qb: float  # attention's Q, O and prefill K/V operands
+    w_stream: float = 1.0  # weight-only GEMMs: weight-stream efficiency relative to a 16-bit GEMM's
+    w_dequant: float = 1.0  # weight-only GEMMs: compute-time factor of the in-kernel dequantisation
+
+
+def weight_gemm_op(x: OpInputs, name: str, flops, weight_bytes, act_bytes, eff, count) -> Op:
+    """A GEMM reading `weight_bytes` of weights and `act_bytes` of activations at `eff` of the GEMM
+    peak. Weight-only quantised weights (efficiency.WEIGHT_ONLY) stream at `w_stream` of the HBM
+    rate and the math takes `w_dequant` times longer; bytes stay the real HBM traffic."""
+    f = x.fmt
+    mem = x.rates.mem_rate
+    if f.w_stream != 1.0:
+        total = weight_bytes + act_bytes
+        mem = mem * total / (weight_bytes / f.w_stream + act_bytes)
+    return Op(
+        name=name,
+        kind="gemm",
+        flops=flops,
+        bytes=weight_bytes + act_bytes,
+        compute_rate=x.rates.gemm_peak * eff / f.w_dequant,
+        memory_rate=mem,
+        count=count,
+    )
 
 
 @dataclass(frozen=True)
@@ -165,14 +187,8 @@ def gemm(x: OpInputs, name: str, n, k, count, weight_elems=None, rows=None) -> O
     w = n * k if weight_elems is None else weight_elems
     log2_m = x.shape.log2_rows if rows is None else np.log2(np.maximum(rows, 1.0))
     eff = gemm_efficiency(x.rates.eff, x.rates.gemm_offset, log2_m, n, k)
-    return Op(
-        name=name,
-        kind="gemm",
-        flops=F.matmul_flops(m, n, k),
-        bytes=w * x.fmt.wb + m * (k + n) * x.fmt.ab,
-        compute_rate=x.rates.gemm_peak * eff,
-        memory_rate=x.rates.mem_rate,
-        count=count * x.shape.passes,
+    return weight_gemm_op(
+        x, name, F.matmul_flops(m, n, k), w * x.fmt.wb, m * (k + n) * x.fmt.ab, eff, count * x.shape.passes
     )
 
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roofline.hwspecs import load_hardware
-from roofline.simulator.efficiency import build_table, gemm_efficiency
+from roofline.simulator.efficiency import HBM_EFFICIENCY, WEIGHT_ONLY, build_table, gemm_efficiency
 from roofline.simulator.scenario import ScenarioError
 
 from helpers import ops, run
@@ -112,7 +112,8 @@ def test_weight_quant_gemm_peak(hardware, fmt, dtype):
     # A compute-bound prefill GEMM (ffn_up, 8192 rows) runs at the format's peak: int8 for w8a8,
     # fp8 for fp8, the 16-bit peak for w4a16 (dequantised to bf16 in the kernel), each at its own
     # format's efficiency curve: the achieved-rate ratio is the peak ratio times the curves' ratio
-    # at this shape; 0.2% covers the fixed launch overheads.
+    # at this shape, over w4a16's in-kernel dequantisation factor (efficiency.WEIGHT_ONLY); 0.2%
+    # covers the fixed launch overheads.
     def rate(methods):
         res, _ = one(methods, hardware=hardware, workload=wl(8192))
         row = op_rows(res, "prefill", "gemm")["ffn_up"]
@@ -125,7 +126,9 @@ def test_weight_quant_gemm_peak(hardware, fmt, dtype):
         return float(gemm_efficiency(build_table([hw], dtype=fmt_dtype), 0, 13.0, 2 * inter, hidden))
 
     ratio = rate([{"name": "weight_quant", "format": fmt}]) / rate([])
-    assert ratio == pytest.approx(hw.peak(dtype) * eff(dtype) / (hw.peak("bf16") * eff("bf16")), rel=2e-3)
+    dequant = WEIGHT_ONLY["int4"][1] if fmt == "w4a16" else 1.0
+    expected = hw.peak(dtype) * eff(dtype) / (hw.peak("bf16") * eff("bf16")) / dequant
+    assert ratio == pytest.approx(expected, rel=2e-3)
 
 
 def test_weight_quant_fp8_without_fp8_units_warns():
@@ -168,15 +171,34 @@ def test_minference_dense_million_token_prefill_and_tenfold_speedup():
     assert speedup(0.10) < 10 < speedup(0.02) < 25
 
 
+def test_w4a16_decode_gemm_streams_weights_at_the_measured_efficiency():
+    # A batch-1 decode GEMM is memory-bound: w4a16's weights (0.5 B + one fp16 scale per 128) stream
+    # at WEIGHT_ONLY's 0.52 of the HBM efficiency a bf16 GEMM reaches; its activations at the full
+    # rate: time = (weights / 0.52 + activations) / (bandwidth x HBM efficiency) + launch overhead.
+    res, _ = one([{"name": "weight_quant", "format": "w4a16"}], hardware=A100, workload=wl(4096, 2))
+    up = op_rows(res, "decode", "gemm")["ffn_up"]
+    hw = load_hardware(A100)
+    rate = hw.memory_bandwidth * HBM_EFFICIENCY[A100]
+    weights = 2 * 14336 * 4096 * (0.5 + 2 / 128) * 32
+    acts = up["bytes"] - weights
+    launch = 32 * 2e-6  # one kernel per layer, replayed from a CUDA graph (vllm's decode)
+    expected = (weights / WEIGHT_ONLY["int4"][0] + acts) / rate + launch
+    assert up["time_s"] == pytest.approx(expected, rel=1e-9)
+
+
 def test_w4a16_decode_speedup_at_batch_one():
-    # AWQ (arXiv:2306.00978): TinyChat's 4-bit kernels decode ~3x faster than FP16 (Llama-2-7B on an
-    # RTX 4090, batch 1). A weight-bound step gains at most the weight-bytes ratio 2 / 0.515625 =
-    # 3.88x; the model gives 3.3x (KV, activations and launch overheads do not shrink). Band: 10%
-    # below the reported ~3x up to the bytes ratio.
+    # A weight-bound step gains at most the weight-bytes ratio 2 / 0.515625 = 3.88x. Dequantising in
+    # the kernel costs stream efficiency: TensorRT-LLM's int4 weight-only GEMMs, measured on an A100
+    # (efficiency.WEIGHT_ONLY), stream weights at 0.52 of a bf16 GEMM's efficiency, so the gain is
+    # about half the bytes ratio: the model gives 1.8-1.9x (Llama-2-7B, RTX 4090, batch 1). AWQ
+    # (arXiv:2306.00978) reports ~3x for TinyChat against HuggingFace's FP16 and Marlin
+    # (arXiv:2408.11743) near the bytes ratio: kernels that stream closer to 16-bit efficiency, which a
+    # calibration of the deployment's kernel captures. Band: 1.6x up to the weights' own gain,
+    # 3.88 x 0.52 = 2.02x (nothing but the weights shrinks).
     fields = dict(model="llama-2-7b", hardware="rtx-4090", workload=wl(512, 256))
     fp16 = one([], **fields)[1]["tpot_s"]
     w4 = one([{"name": "weight_quant", "format": "w4a16"}], **fields)[1]["tpot_s"]
-    assert 2.7 <= fp16 / w4 <= 2 / (0.5 + 2 / 128)
+    assert 1.6 <= fp16 / w4 <= 2 / (0.5 + 2 / 128) * WEIGHT_ONLY["int4"][0]
 
 
 # --- stacking -----------------------------------------------------------------------------------------------

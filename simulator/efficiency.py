@@ -133,6 +133,7 @@ class EfficiencyTable:
     attn: np.ndarray  # (H, len(ATTN_GRID)) fraction of bf16 peak, causal, head dim 128
     kernel_overhead_s: np.ndarray  # (H,)
     source: tuple  # per row: 'datasheet' or a profile id
+    error_band: tuple = ()  # per row: {curve: relative RMS residual of its fit} or 'uncalibrated'
     links: tuple = ()  # per row: (intra LinkFit or None, inter LinkFit or None) from a profile
     fractions: dict = field(default_factory=dict)  # FRACTIONS name -> (H,) fraction of peak
 
@@ -152,30 +153,47 @@ def datasheet_row(hw, dtype: str = "bf16", attention: str = "bf16") -> tuple:
     else:
         gemm = GEMM_SHAPE * GEMM_PLATEAU.get(hw.name, GEMM_PLATEAU_DEFAULT)
     attn = ATTN_CURVES["fa3" if hw.architecture in FA3_ARCHITECTURES else "fa2"]
-    return hbm, gemm, attn, DEFAULT_KERNEL_OVERHEAD_S, "datasheet"
+    return hbm, gemm, attn, DEFAULT_KERNEL_OVERHEAD_S, "datasheet", UNCALIBRATED
 
 
 def profile_row(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> tuple:
     """The same row from a measured profile: each curve it has for these formats replaces the
     datasheet default. A 16-bit curve never stands in for an 8-bit GEMM or attention (their
     fractions of peak differ: see the module docstring)."""
-    hbm, gemm, attn, overhead, _ = datasheet_row(hw, dtype, attention)
+    hbm, gemm, attn, overhead, *_ = datasheet_row(hw, dtype, attention)
     curves = profile.curves
+    used = []
     if "hbm" in curves:
         hbm = float(curves["hbm"].at(curves["hbm"].x_max))  # streaming efficiency of large copies
+        used.append("hbm")
     key = f"gemm_{dtype}"
     if key not in curves and not eight_bit_gemm(hw, dtype):
         key = "gemm_bf16"
     if key in curves:
         gemm = curves[key].at(2.0**GEMM_GRID)
+        used.append(key)
     key = f"attention_prefill_{attention}"
     if key not in curves and attention != "fp8":
         key = "attention_prefill"  # the profile's 16-bit curve
     if key in curves:
         attn = curves[key].at(2.0**ATTN_GRID)
+        used.append(key)
     if profile.kernel_overhead_s is not None:
         overhead = profile.kernel_overhead_s
-    return hbm, gemm, attn, overhead, profile.profile_id
+    return hbm, gemm, attn, overhead, profile.profile_id, error_band(curves, used)
+
+
+def error_band(curves: dict, used: list) -> dict:
+    """How far to trust the curves a point used: each one's relative RMS fit residual, and the
+    largest ('max'); a point that used none of the profile's curves is 'uncalibrated'."""
+    if not used:
+        return UNCALIBRATED
+    band = {key: float(curves[key].residual) for key in used}
+    band["max"] = max(band.values())
+    return band
+
+
+UNCALIBRATED = "uncalibrated"
 
 
 def build_table(
@@ -200,6 +218,7 @@ def build_table(
         attn=np.array([r[2] for r in rows]),
         kernel_overhead_s=np.array([r[3] for r in rows]),
         source=tuple(r[4] for r in rows),
+        error_band=tuple(r[5] for r in rows),
         links=tuple(_links(profiles.get(hw.name)) for hw in hardware),
     )
 

@@ -87,6 +87,7 @@ def record(result, i: int, versions: dict) -> dict:
         "energy": {"joules_per_output_token": _f(c["energy.joules_per_output_token"][i])},
         "provenance": {
             "calibration": calib,
+            "error_band": group.error_band[hw_row] if group.error_band else "uncalibrated",
             "versions": versions,
             "warnings": [msg for msg, mask in result.warnings if mask[i]],
             "notes": [msg for msg, mask in result.notes if mask[i]],

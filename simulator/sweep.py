@@ -51,6 +51,7 @@ class Group:
     hardware: list
     hw_row: np.ndarray
     calibration: tuple = ()  # per hardware row: profile id or 'datasheet'
+    error_band: tuple = ()  # per hardware row: efficiency.error_band of the curves used
 
     def at(self, value, pos: int):
         """Element `pos` (index into `points`) of a group array broadcast to the group's shape."""
@@ -149,7 +150,7 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
             cols = evaluate_agent(evaluate, plan.extras.agent, *args, inner, loop, fabric, host)
         else:
             cols = evaluate(*args, plan, loop, fabric, host)
-        group = Group(values, pts, sub_shape, cols, model, hardware, hw_row, eff.source)
+        group = Group(values, pts, sub_shape, cols, model, hardware, hw_row, eff.source, eff.error_band)
         result.groups.append(group)
         _group_warnings(result, group, layout, dtypes, wl, profiles)
         _profile_warnings(result, group, profiles, wl, model)

@@ -76,6 +76,21 @@ def test_profile_path_replaces_datasheet_efficiencies(tmp_path):
     assert attn["time_s"] == pytest.approx(attn["flops"] / rate + 32 * launch, rel=1e-3)
 
 
+def test_error_band_is_the_residual_of_the_curves_used(tmp_path):
+    # provenance.error_band: each profile curve the point used, with its fit's relative RMS residual
+    # (the largest as 'max'); datasheet efficiencies are 'uncalibrated'.
+    path = _profile(tmp_path)
+    doc = yaml.safe_load(path.read_text())
+    doc["curves"]["hbm"]["residual"] = 0.03
+    doc["curves"]["attention_prefill"]["residual"] = 0.07
+    path.write_text(yaml.safe_dump(doc))
+    base = {"model": "llama-3.1-8b", "hardware": "h100-sxm", "workload": {"prompt_tokens": 8192}}
+    band = roofline.simulate(dict(base, calibration=str(path))).records()[0]["provenance"]["error_band"]
+    assert band == {"hbm": 0.03, "attention_prefill": 0.07, "max": 0.07}
+    sheet = roofline.simulate(dict(base, calibration="datasheet")).records()[0]["provenance"]
+    assert sheet["error_band"] == "uncalibrated"
+
+
 def test_outside_the_measured_range_holds_the_boundary_and_warns(tmp_path):
     path = _profile(tmp_path)
     base = {"model": "llama-3.1-8b", "hardware": "h100-sxm", "calibration": str(path)}

@@ -16,7 +16,8 @@ Inside one fully connected NVLink (or xGMI) domain, serving engines reduce small
 own peer-to-peer kernels rather than NCCL (vLLM's custom all-reduce, TensorRT-LLM's one-shot /
 two-shot all-reduce plugins, SGLang's reuse of vLLM's): one-shot reads all n-1 peers' buffers in one
 synchronisation step, (n-1) S per GPU; two-shot is a reduce-scatter then an all-gather over the same
-peer links, 2 (n-1)/n S in two steps. Each step costs the link's step latency. `auto` takes the
+peer links, 2 (n-1)/n S in two steps. Each shot costs a measured synchronisation latency and moves
+bytes at a measured share of the link (`P2P_ALLREDUCE`, per NVLink generation). `auto` takes the
 fastest algorithm the link offers, as the engines' size thresholds do.
 
 NVLink defaults are fitted to the Azure ND H100 v5 NCCL all-reduce results (8 GPUs): 1 MB at
@@ -64,6 +65,15 @@ def latency_steps(collective: str, n: int) -> int:
 RING_STEP_LATENCY_S = 2.5e-6
 LINK_EFFICIENCY = 0.95
 
+# The serving engines' peer-to-peer all-reduce (one-shot / two-shot), measured: AIConfigurator's
+# vLLM custom all-reduce tables (aiconfigurator-core 0.12.0, CUDA-graph backend, bf16, 2/4/8 GPUs,
+# messages up to vLLM's 8 MiB limit), fitted per NVLink generation as min(one-shot, two-shot) with
+# one synchronisation latency per shot and a share of the per-direction NVLink bandwidth:
+# A100 (nvlink3) 5.45 us, 0.55; H100 and H200 (nvlink4) 4.52 and 4.56 us, 0.64 and 0.68; B200
+# (nvlink5) 7.20 us, 0.31. Median |error| over the 48 measured points of each GPU: 3-7% (the
+# NCCL-derived 2.5 us / 0.95 gave 42-64%). Generations without a table keep the NCCL-derived values.
+P2P_ALLREDUCE = {"nvlink3": (5.45e-6, 0.55), "nvlink4": (4.54e-6, 0.66), "nvlink5": (7.20e-6, 0.31)}
+
 
 @dataclass(frozen=True)
 class Link:
@@ -77,10 +87,16 @@ class Link:
     nvls: object = False
     tree: bool = False  # NCCL's double binary tree is used across nodes
     p2p: object = False  # a fully connected peer-to-peer domain: one-shot / two-shot all-reduce
+    p2p_latency_s: object = RING_STEP_LATENCY_S  # per shot of the peer all-reduce (P2P_ALLREDUCE)
+    p2p_efficiency: object = LINK_EFFICIENCY  # its share of the bandwidth
 
     @property
     def rate(self):
         return self.bandwidth * self.efficiency
+
+    @property
+    def p2p_rate(self):
+        return self.bandwidth * self.p2p_efficiency
 
 
 def _only_if_group(n, t):
@@ -101,8 +117,8 @@ def allreduce_time(bytes_, n: int, link: Link, algorithm: str = "auto"):
     ring = 2 * (n - 1) * link.step_latency_s + 2.0 * (n - 1) / n * bytes_ / link.rate
     tree = 2 * np.ceil(np.log2(n)) * link.step_latency_s + 2.0 * (n - 1) / n * bytes_ / link.rate
     nvls = 2 * (n - 1) * link.step_latency_s + bytes_ / link.rate
-    oneshot = link.step_latency_s + (n - 1) * bytes_ / link.rate
-    twoshot = 2 * link.step_latency_s + 2.0 * (n - 1) / n * bytes_ / link.rate
+    oneshot = link.p2p_latency_s + (n - 1) * bytes_ / link.p2p_rate
+    twoshot = 2 * link.p2p_latency_s + 2.0 * (n - 1) / n * bytes_ / link.p2p_rate
     chosen = {"ring": ring, "tree": tree, "nvls": nvls, "oneshot": oneshot, "twoshot": twoshot}.get(algorithm)
     if chosen is None:
         chosen = np.minimum(ring, tree) if link.tree else ring

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from roofline.simulator.comm import (
+    LINK_EFFICIENCY,
+    P2P_ALLREDUCE,
+    RING_STEP_LATENCY_S,
     Link,
     allgather_time,
     alltoall_time,
@@ -91,13 +94,17 @@ def nvlink(hw, links: tuple = (), custom_allreduce: bool = True) -> Link:
     has = bw > 0
     alpha, beta = _measured(links, 0, hw.row) if links else (np.nan, np.nan)
     measured = np.isfinite(beta)
+    kinds = [getattr(h, "scale_up_kind", "") for h in hw.hw_list]
+    p2p = np.array([P2P_ALLREDUCE.get(k, (RING_STEP_LATENCY_S, LINK_EFFICIENCY)) for k in kinds])[hw.row]
     return Link(
         "scale-up",
         np.where(measured, beta, np.where(has, bw, hw.col("host_link_bandwidth"))),
-        np.where(np.isnan(alpha), 2.5e-6, alpha),
-        np.where(measured, 1.0, np.where(has, 0.95, 0.8)),
+        np.where(np.isnan(alpha), RING_STEP_LATENCY_S, alpha),
+        np.where(measured, 1.0, np.where(has, LINK_EFFICIENCY, 0.8)),
         nvls=hw.flag("nvlink_sharp") & ~measured,  # a measured fit already includes NVLS
         p2p=has & custom_allreduce,
+        p2p_latency_s=p2p[..., 0],
+        p2p_efficiency=p2p[..., 1],
     )
 
 

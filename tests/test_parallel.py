@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from roofline.hwspecs import load_fabric
+from roofline.hwspecs import load_fabric, load_hardware
 from roofline.models import load_model
 from roofline.simulator.comm import (
+    P2P_ALLREDUCE,
     Link,
     allgather_time,
     allreduce_time,
@@ -62,7 +63,8 @@ def test_tp_across_nodes_crosses_the_fabric():
     # over NVLink, an all-reduce across the 2 nodes over InfiniBand NDR, and an all-gather (80 layers,
     # 2 all-reduces each). TP8 stays on NVLink.
     wl = {"batch": 1, "prompt_tokens": 8192, "output_tokens": 64}
-    nv = Link("nvlink", 450e9, 2.5e-6, 0.95, nvls=True, p2p=True)
+    alpha, eff = P2P_ALLREDUCE["nvlink4"]  # the engines' peer all-reduce on H100's NVLink
+    nv = Link("nvlink", 450e9, 2.5e-6, 0.95, nvls=True, p2p=True, p2p_latency_s=alpha, p2p_efficiency=eff)
     ib = load_fabric("ib-ndr-400")
     ib = Link("ib", ib.bandwidth, ib.step_latency_s, ib.efficiency, tree=True)
     msg = 8192 * 2.0
@@ -73,6 +75,29 @@ def test_tp_across_nodes_crosses_the_fabric():
         res, _ = run(model="llama-3.1-70b", hardware="h100-sxm", parallelism={"tp": tp}, workload=wl)
         comm = sum(o["time_s"] for o in ops(res, 0, "decode") if o["kind"] == "comm")
         assert comm == pytest.approx(2 * 80 * per, rel=1e-9)
+
+
+# AIConfigurator (aiconfigurator-core 0.12.0) h100_sxm vLLM custom all-reduce, CUDA-graph backend:
+# microseconds by GPU count and message bytes (bf16), as measured.
+AIC_H100_CUSTOM_AR_US = {
+    2: {16384: 4.49, 262144: 5.18, 2097152: 12.38},
+    4: {16384: 4.83, 262144: 7.18, 2097152: 18.6},
+    8: {16384: 5.31, 262144: 10.79, 2097152: 19.39},
+}
+
+
+@pytest.mark.parametrize("n", sorted(AIC_H100_CUSTOM_AR_US))
+def test_peer_all_reduce_matches_the_measured_kernel(n):
+    # The H100 NVLink link's all-reduce (auto: the engines' one-shot/two-shot for these sizes) against
+    # the measured kernel; +-20%: one latency and one bandwidth share fit 48 points of three GPU
+    # counts (the 2 MB two-shot at 2 GPUs is the worst, -20%).
+    from roofline.simulator.engine import HardwareColumns
+    from roofline.simulator.topology import nvlink
+
+    link = nvlink(HardwareColumns.gather([load_hardware("h100-sxm")], np.array([0])))
+    for size, us in AIC_H100_CUSTOM_AR_US[n].items():
+        got = float(np.ravel(allreduce_time(size, n, link))[0]) * 1e6
+        assert got == pytest.approx(us, rel=0.20), (n, size)
 
 
 def test_one_shot_and_two_shot_all_reduce_closed_forms():

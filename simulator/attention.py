@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from roofline.simulator import flops as F
-from roofline.simulator.efficiency import attention_decode_efficiency, attention_prefill_efficiency
+from roofline.simulator.efficiency import (
+    DECODE_ATTENTION_FIXED_S,
+    DEFAULT_KERNEL_OVERHEAD_S,
+    attention_decode_efficiency,
+    attention_prefill_efficiency,
+    decode_parallel_efficiency,
+)
 from roofline.simulator.kvplan import resolve
 from roofline.simulator.model import MLA
 from roofline.simulator.opinputs import gemm
@@ -99,6 +105,12 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
     eff = attention_decode_efficiency(ctx.rates.eff, ctx.rates.attn_offset, m.qk_dim)
     head_fraction = sum(g.fraction for g in plan.groups if g.heads)
     share = 1.0 / len(plan.groups)  # one fused kernel per layer, whatever the head groups
+    # The kernel parallelises over sequences x KV heads (MLA's latent: measured kernels differ, kept
+    # at the streaming rate); its fixed time beyond the generic launch overhead, once per kernel.
+    kernel_batch = b if ctx.shape.kernel_batch is None else ctx.shape.kernel_batch
+    units = kernel_batch * (1.0 if mla else ctx.shard.kv_heads(m))
+    mem_rate = ctx.rates.mem_rate * (1.0 if mla else decode_parallel_efficiency(units))
+    latency = (DECODE_ATTENTION_FIXED_S - DEFAULT_KERNEL_OVERHEAD_S) * share
     for g in plan.groups:
         f = g.fraction
         read = _selected(resolve(g.read, ctx.shape.prompt).cap(m.window), g, ctx)
@@ -125,9 +137,10 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
                 flops=attended.kv(per_token_flops * f / ctx.shard.cp),
                 bytes=byts,
                 compute_rate=rate,
-                memory_rate=ctx.rates.mem_rate,
+                memory_rate=mem_rate,
                 count=count,
                 kernels=share,
+                latency_s=latency,
             )
         )
         if not host.is_zero:

@@ -279,6 +279,25 @@ def attention_prefill_efficiency(table: EfficiencyTable, offset, log2_seqlen, he
     return eff * (HD64_RATIO if head_dim <= 64 else 1.0)
 
 
+# Decode attention kernels (FlashAttention / FlashInfer / XQA decode with split-KV), measured:
+# AIConfigurator's generation-attention tables (aiconfigurator-core 0.12.0; head dim 128, bf16 KV,
+# 2K-131K tokens) fit t = t_fix + KV bytes / (bandwidth x e_max x u / (u + ...)) with u = sequences x
+# KV heads in the kernel, the units it parallelises over: 1 / (1 + (u_half / u)^p). vLLM and SGLang
+# on H100, H200 and B200: t_fix 9.5-13.3 us, u_half 0.73-1.79, p 1.44-2.14, e_max 0.88-0.97 (median
+# |error| 3-5% over ~1,900 shapes each, where bytes / (bandwidth x HBM efficiency) + 2 us was 16-29% low).
+# One sequence of one KV head (TP'd GQA at batch 1) streams at about half the bandwidth. We take
+# t_fix 11 us, u_half 1.0, p 1.6, and the HBM streaming efficiency as e_max.
+DECODE_ATTENTION_FIXED_S = 11e-6
+DECODE_UNITS_HALF, DECODE_UNITS_P = 1.0, 1.6
+
+
+def decode_parallel_efficiency(units):
+    """Share of the streaming bandwidth a decode attention kernel reaches over `units` (sequences x
+    KV heads) independent units of work (see DECODE_ATTENTION_FIXED_S)."""
+    units = np.maximum(np.asarray(units, dtype=float), 1e-9)
+    return 1.0 / (1.0 + (DECODE_UNITS_HALF / units) ** DECODE_UNITS_P)
+
+
 def attention_decode_efficiency(table: EfficiencyTable, offset, head_dim: int):
     """Fraction of peak for the matrix work of decode attention (MLA's latent attention, verified
     draft tokens). A decode kernel splits the KV into blocks of a fixed size whatever its length

@@ -60,6 +60,8 @@ class Shape:
     skip_selection: bool = False  # leading dense layers: no query-aware page selection
     cached: object = 0.0  # prefill: tokens per sequence already in the cache before this pass (a
     # later chunk of a chunked prefill, costed on its own by the step-cost function)
+    kernel_batch: object = None  # decode: sequences sharing one attention kernel (None: batch); the
+    # step-cost function costs sequences one by one inside one varlen kernel
 
     @property
     def tokens(self):

@@ -110,6 +110,7 @@ class Op:
     count: object = 1.0  # runs (layers x passes)
     kernels: float = 1.0  # kernel launches per run
     fixed_s: object = 0.0  # time not on the roofline (communication), per run
+    latency_s: object = 0.0  # a kernel's fixed time beyond its launch, per run (not per sequence)
     stream: str = "compute"
 
 
@@ -182,5 +183,5 @@ def cost_op(op: Op, overhead_s, kv_range=None) -> OpCost:
             if np.ndim(compute_bound)
             else (COMPUTE if compute_bound else MEMORY)
         )
-    time_s = op.count * (roof + op.kernels * overhead_s + op.fixed_s)
+    time_s = op.count * (roof + op.kernels * overhead_s + op.fixed_s + op.latency_s)
     return OpCost(op.name, op.kind, time_s, op.count * flops, op.count * byts, bound, op.stream)

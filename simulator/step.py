@@ -113,7 +113,14 @@ class StepModel:
                 )
                 parts.append((shape, None))
             if dec_cached.size:
-                shape = replace(ctx.shape, phase="decode", rows=1.0 / cp, batch=1.0, prompt=dec_cached)
+                shape = replace(
+                    ctx.shape,
+                    phase="decode",
+                    rows=1.0 / cp,
+                    batch=1.0,
+                    prompt=dec_cached,
+                    kernel_batch=float(dec_cached.size),  # one varlen kernel over every decoder
+                )
                 parts.append((shape, dec_cached + 1.0))
             attend, tail = [], []
             for shape, L in parts:

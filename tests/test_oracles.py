@@ -175,3 +175,30 @@ def test_max_batch_closed_form_dense():
     room = m["capacity_bytes"] - m["weights_bytes"] - m["overhead_bytes"]
     per_seq_kv = 131072 * 61000
     assert recs[0]["max_batch"] == math.floor(room / (per_seq_kv + 128256 * 4 + (2 * 4096 + 3 * 14336) * 2))
+
+
+def test_decode_attention_streams_by_sequences_times_kv_heads():
+    # Measured decode kernels (efficiency.DECODE_ATTENTION_FIXED_S): one kernel per layer takes its
+    # fixed time plus KV bytes at the HBM rate x 1 / (1 + (1 / u)^1.6), u = sequences x KV heads on
+    # the GPU. Llama-3.1-70B at TP8 holds one KV head per GPU: batch 1 streams at half the rate.
+    from roofline.hwspecs import load_hardware
+    from roofline.simulator.efficiency import (
+        DECODE_ATTENTION_FIXED_S,
+        HBM_EFFICIENCY,
+        decode_parallel_efficiency,
+    )
+
+    hw = load_hardware("h100-sxm")
+    assert decode_parallel_efficiency(1) == pytest.approx(0.5)
+    for batch in (1, 8):
+        res, _ = run(
+            model="llama-3.1-70b",
+            gpus=8,
+            parallelism={"tp": 8},
+            runtime={"framework": "kernel"},
+            workload={"batch": batch, "prompt_tokens": 65536, "output_tokens": 2},
+        )
+        (attn,) = [o for o in ops(res, 0, "decode") if o["kind"] == "attention_decode"]
+        rate = hw.memory_bandwidth * HBM_EFFICIENCY["h100-sxm"] * decode_parallel_efficiency(batch * 1)
+        expected = attn["bytes"] / rate + 80 * DECODE_ATTENTION_FIXED_S
+        assert attn["time_s"] == pytest.approx(expected, rel=1e-9)

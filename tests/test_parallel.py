@@ -322,8 +322,11 @@ def test_cp_paper_table6(prompt):
     # FP8 weights are stored in 8 bits and multiplied at the 16-bit rate (the 500 W part's FP8
     # throughput is power-limited; modelling FP8 GEMMs at twice the rate halves TTFT, far from the
     # paper). TTFT +-20%: compute-bound, within -13%..+4% at the time of writing. CP2/TP8 TTFT ratio
-    # within 15% of the paper's. TP8 decode -10%..+5%: -5%..-1% at the time of writing with the
-    # eager framework's launches (-14%..-19% before the framework was modelled). CP2+TP8 decode: the paper pays ~167 us per layer for its cross-node exchange,
+    # within 15% of the paper's. TP8 decode -10%..+12%: -2%, +1%, +11% at 8K, 32K, 128K at the time
+    # of writing (-14%..-19% before the framework was modelled). The paper's 8K -> 128K growth, 1.75
+    # ms, would read the 7.9 GB of extra KV per GPU (126 layers, one KV head per GPU) at 4.5 TB/s, above
+    # the part's 2.4 TB/s: no bandwidth model follows it, and one KV head at batch 1 streams at about
+    # half the bandwidth in measured decode kernels (efficiency.DECODE_ATTENTION_FIXED_S). CP2+TP8 decode: the paper pays ~167 us per layer for its cross-node exchange,
     # the model ~16 us (see simulator/parallel.py), so only the direction and a -50%..0 band hold.
     tp8, cp2 = table6("tp8", prompt), table6("cp2_tp8", prompt)
     ttft_tp8, tpot_tp8 = TABLE6["tp8"][prompt]
@@ -331,7 +334,7 @@ def test_cp_paper_table6(prompt):
     assert tp8["ttft_s"] * 1e3 == pytest.approx(ttft_tp8, rel=0.20)
     assert cp2["ttft_s"] * 1e3 == pytest.approx(ttft_cp2, rel=0.20)
     assert cp2["ttft_s"] / tp8["ttft_s"] == pytest.approx(ttft_cp2 / ttft_tp8, rel=0.15)
-    assert -0.10 <= tp8["tpot_s"] * 1e3 / tpot_tp8 - 1 <= 0.05
+    assert -0.10 <= tp8["tpot_s"] * 1e3 / tpot_tp8 - 1 <= 0.12
     assert cp2["tpot_s"] > 0.95 * tp8["tpot_s"]  # halving KV reads offsets the exchange at 128K
     assert -0.50 <= cp2["tpot_s"] * 1e3 / tpot_cp2 - 1 <= 0.0
     assert tp8["fits"] and cp2["fits"]

@@ -77,7 +77,7 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
                 flops=F.attention_flops(pairs, heads * g.fraction, m.qk_dim, m.v_dim),
                 bytes=g.fraction
                 * (ctx.shape.tokens * qo * ctx.fmt.qb + kv_reads * kv_io * ctx.fmt.qb + written),
-                compute_rate=ctx.rates.attn_peak * eff,
+                compute_rate=ctx.rates.attn_peak * eff * ctx.rates.attn_prefill_scale,
                 memory_rate=ctx.rates.mem_rate,
                 count=count,
                 kernels=ctx.shape.passes * share,

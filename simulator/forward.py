@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY, weight_only
+import numpy as np
+
+from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY, attention_prefill_scale, weight_only
 from roofline.simulator.layers import layer_ops, model_edge_ops
 from roofline.simulator.memory import weight_bytes_per_gpu
 from roofline.simulator.opinputs import Formats, OpInputs, Rates, Shard, above_one
@@ -48,6 +50,14 @@ def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
         row=hw.row,
         smem=hw.col("smem_per_sm_bytes"),
         sm_count=hw.col("sm_count"),
+        # The framework's prefill attention kernel against the datasheet curve; a profile's
+        # measured attention curve is the deployment's own kernel already.
+        attn_prefill_scale=np.array(
+            [
+                attention_prefill_scale(layout.framework, name) if src == "datasheet" else 1.0
+                for name, src in zip(hw.names, eff.source)
+            ]
+        )[hw.row],
     )
     groups = topology_groups(layout, hw, fabric or host_fabric(hw), eff.links)
     shard = Shard(tp=layout.tp, cp=layout.cp, ep=layout.ep, cp_variant=layout.cp_variant, groups=groups)

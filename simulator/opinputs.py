@@ -113,6 +113,7 @@ class Rates:
     row: object  # index of each point's hardware in eff
     smem: object
     sm_count: object
+    attn_prefill_scale: object = 1.0  # the framework's prefill attention kernel vs the curve
 
     @cached_property
     def mem_rate(self):

@@ -15,7 +15,7 @@ from roofline.api import load_scenario
 from roofline.simulator.frameworks import FRAMEWORKS
 from roofline.simulator.scenario import ScenarioError
 
-from helpers import run
+from helpers import ops, run
 
 WL = {"prompt_tokens": 16384, "output_tokens": 2}
 
@@ -89,3 +89,29 @@ def test_unknown_framework_names_the_valid_ones():
         load_scenario({"model": "llama-3.1-8b", "hardware": "h100-sxm", "runtime": {"framework": "tgi"}})
     assert "runtime.framework" in str(exc.value)
     assert "vllm" in str(exc.value) and "trtllm" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "framework, hardware", [("vllm", "a100-80gb-sxm"), ("trtllm", "h200"), ("hf", "h100-sxm")]
+)
+def test_prefill_attention_runs_at_the_frameworks_measured_share_of_the_curve(framework, hardware):
+    # A compute-bound 32K prefill's attention: FLOPs / (peak x curve x the framework's measured
+    # scale), the launches aside (efficiency.ATTENTION_PREFILL_SCALE; 1 for hf, the FlashAttention
+    # package the curves come from).
+    from roofline.simulator.efficiency import attention_prefill_scale
+
+    def attention(fw):
+        res, _ = run(
+            hardware=hardware,
+            runtime={"framework": fw},
+            workload={"batch": 1, "prompt_tokens": 32768, "output_tokens": 1},
+        )
+        (op,) = [o for o in ops(res) if o["kind"] == "attention_prefill"]
+        return op["time_s"] - 32 * FRAMEWORKS[fw].launch_extra_s("prefill")
+
+    scale = attention_prefill_scale(framework, hardware)
+    assert scale == (1.0 if framework == "hf" else pytest.approx(scale))
+    overhead = 32 * 2e-6
+    assert attention(framework) - overhead == pytest.approx(
+        (attention("kernel") - overhead) / scale, rel=1e-9
+    )

@@ -19,12 +19,13 @@ VLLM_PREFILL_S = {10000: 0.832, 50000: 7.717, 100000: 21.731, 128000: 32.863}
 
 @pytest.mark.parametrize("prompt", sorted(VLLM_PREFILL_S))
 def test_vllm_dense_prefill_a100(prompt):
-    # -25%..+5%: vLLM's scheduler, sampling and Python overheads are not modelled, and the
-    # FlashAttention-2 efficiency curve (FA2 paper, Fig. 5) was measured only up to 16K tokens and is
-    # held constant beyond; the model therefore under-predicts (-11% to -19% at the time of writing).
+    # -16%..+5%: vLLM's attention kernel on A100 runs at 0.877 of the FlashAttention-2 curve
+    # (efficiency.ATTENTION_PREFILL_SCALE, measured on AIConfigurator's vLLM tables), which is held
+    # beyond its 16K measured range; -11%, -13%, -4%, -2% at the time of writing (-11% to -19%
+    # before the framework's kernel was modelled).
     _, recs = run(hardware=A100, workload={"batch": 1, "prompt_tokens": prompt, "output_tokens": 1})
     err = recs[0]["ttft_s"] / VLLM_PREFILL_S[prompt] - 1
-    assert -0.25 <= err <= 0.05, (
+    assert -0.16 <= err <= 0.05, (
         f"{prompt}: predicted {recs[0]['ttft_s']:.3f} s, measured {VLLM_PREFILL_S[prompt]} s"
     )
 
@@ -38,8 +39,13 @@ SHADOWKV_FFN_MS = {65536: 96.47, 131072: 193.32, 262144: 392.77, 524288: 789.23}
 def test_shadowkv_prefill_layer_breakdown(prompt):
     # +-10%: these are kernel times of one layer (no framework overhead); what remains is the
     # FA2/cuBLAS efficiency at these exact shapes (FA2 curve held beyond 16K; GEMM curve from square
-    # cuBLASLt sizes). At the time of writing: attention -1% to -4%, FFN -3% to -5%.
-    res, _ = run(hardware=A100, workload={"batch": 1, "prompt_tokens": prompt, "output_tokens": 1})
+    # cuBLASLt sizes). At the time of writing: attention -1% to -4%, FFN -3% to -5%. Kernel times of
+    # the FlashAttention package: framework `kernel`.
+    res, _ = run(
+        hardware=A100,
+        runtime={"framework": "kernel"},
+        workload={"batch": 1, "prompt_tokens": prompt, "output_tokens": 1},
+    )
     table = ops(res)
     attn_ms = sum(o["time_s"] for o in table if o["kind"] == "attention_prefill") / 32 * 1e3
     ffn_ms = sum(o["time_s"] for o in table if o["name"] in ("ffn_up", "ffn_act", "ffn_down")) / 32 * 1e3

@@ -58,6 +58,8 @@ def read_text(path, max_bytes: int, what: str, fail) -> str:
         ) from None
     except OSError as exc:
         raise fail(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    except ValueError:  # a name no file can have (an embedded NUL byte)
+        raise fail(f"{path!r}: not a valid {what} name (it contains a NUL byte)") from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):

@@ -14,7 +14,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY, attention_prefill_scale, weight_only
+from roofline.simulator.efficiency import (
+    HOST_LINK_EFFICIENCY,
+    attention_prefill_scale,
+    gemm_scale,
+    weight_only,
+)
 from roofline.simulator.layers import layer_ops, model_edge_ops
 from roofline.simulator.memory import weight_bytes_per_gpu
 from roofline.simulator.opinputs import Formats, OpInputs, Rates, Shard, above_one
@@ -37,6 +42,13 @@ class Resolved:
 def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
     """Shard, rates and formats of `layout` on the hardware rows `hw` (engine.HardwareColumns)."""
     attn_dtype = dtypes.attention_compute
+    datasheet = [src == "datasheet" for src in eff.source]  # a profile measured the GPU's own kernels
+    gemm_shares = np.array(
+        [
+            gemm_scale(layout.framework, name, dtypes.activations) if sheet else (1.0, 1.0)
+            for name, sheet in zip(hw.names, datasheet)
+        ]
+    )[hw.row]
     rates = Rates(
         gemm_peak=hw.peak(dtypes.activations),
         attn_peak=hw.peak(attn_dtype),
@@ -54,10 +66,12 @@ def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
         # measured attention curve is the deployment's own kernel already.
         attn_prefill_scale=np.array(
             [
-                attention_prefill_scale(layout.framework, name) if src == "datasheet" else 1.0
-                for name, src in zip(hw.names, eff.source)
+                attention_prefill_scale(layout.framework, name) if sheet else 1.0
+                for name, sheet in zip(hw.names, datasheet)
             ]
         )[hw.row],
+        gemm_memory_scale=gemm_shares[..., 0],
+        gemm_compute_scale=gemm_shares[..., 1],
     )
     groups = topology_groups(layout, hw, fabric or host_fabric(hw), eff.links)
     shard = Shard(tp=layout.tp, cp=layout.cp, ep=layout.ep, cp_variant=layout.cp_variant, groups=groups)

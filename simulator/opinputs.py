@@ -114,6 +114,8 @@ class Rates:
     smem: object
     sm_count: object
     attn_prefill_scale: object = 1.0  # the framework's prefill attention kernel vs the curve
+    gemm_memory_scale: object = 1.0  # the framework's GEMMs: share of the streaming rate (GEMM_SCALE)
+    gemm_compute_scale: object = 1.0  # and of the GEMM curve
 
     @cached_property
     def mem_rate(self):
@@ -157,7 +159,7 @@ def weight_gemm_op(x: OpInputs, name: str, flops, weight_bytes, act_bytes, eff, 
     peak. Weight-only quantised weights (efficiency.WEIGHT_ONLY) stream at `w_stream` of the HBM
     rate and the math takes `w_dequant` times longer; bytes stay the real HBM traffic."""
     f = x.fmt
-    mem = x.rates.mem_rate
+    mem = x.rates.mem_rate * x.rates.gemm_memory_scale
     if f.w_stream != 1.0:
         total = weight_bytes + act_bytes
         mem = mem * total / (weight_bytes / f.w_stream + act_bytes)
@@ -166,7 +168,7 @@ def weight_gemm_op(x: OpInputs, name: str, flops, weight_bytes, act_bytes, eff, 
         kind="gemm",
         flops=flops,
         bytes=weight_bytes + act_bytes,
-        compute_rate=x.rates.gemm_peak * eff / f.w_dequant,
+        compute_rate=x.rates.gemm_peak * eff * x.rates.gemm_compute_scale / f.w_dequant,
         memory_rate=mem,
         count=count,
     )

@@ -59,13 +59,15 @@ def _attention_prefill(res, phase="prefill"):
 
 @pytest.mark.parametrize("fmt", ["w8a8", "fp8"])
 def test_quantised_gemms_leave_attention_in_bf16(fmt):
-    # W8A8 / FP8 weight formats speed up the GEMMs, not FlashAttention (vLLM runs it in bf16).
+    # W8A8 / FP8 weight formats speed up the GEMMs, not FlashAttention (vLLM runs it in bf16). vLLM's
+    # measured fp8 GEMMs reach 0.74-0.76 of the cuBLASLt fp8 curve (efficiency.GEMM_SCALE): the
+    # prefill GEMMs take < 0.85 of the bf16 time.
     dense, _ = run(workload=WL)
     quant, recs = run(workload=WL, methods=[{"name": "weight_quant", "format": fmt}])
     (a,), (b,) = _attention_prefill(dense), _attention_prefill(quant)
     assert b["flops"] == a["flops"] and b["time_s"] == pytest.approx(a["time_s"], rel=1e-12)
     gemm = [sum(o["time_s"] for o in ops(r) if o["kind"] == "gemm") for r in (dense, quant)]
-    assert gemm[1] < 0.7 * gemm[0]
+    assert gemm[1] < 0.85 * gemm[0]
     assert not [w for w in recs[0]["provenance"]["warnings"] if "attention" in w]
 
 

@@ -601,7 +601,9 @@ def test_records_of_a_sweep_too_large_are_refused_and_columns_stay_available():
 def test_every_result_key_is_documented_in_the_repo():
     # Users have no SPEC.md: docs/results.md names every key a record carries.
     text = (ROOT / "docs" / "results.md").read_text()
-    rec = roofline.simulate({"model": "llama-3.1-8b", "hardware": "h100-sxm"}).records()[0]
+    rec = roofline.simulate(
+        {"model": "llama-3.1-8b", "hardware": "h100-sxm", "workload": {"prompt_tokens": 4096}}
+    ).records()[0]
     for key, value in rec.items():
         assert f"`{key}`" in text, key
         if isinstance(value, dict) and key not in ("point", "breakdown"):
@@ -647,7 +649,9 @@ def test_registries_print_json_with_a_schema_version(capsys):
     assert q["parameters"]["token_budget"]["required"] and q["parameters"]["page_size"]["default"] == 16
     assert main(["methods", "--format", "json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["methods"]) == 21
-    rec = roofline.simulate({"model": "llama-3.1-8b", "hardware": "h100-sxm"}).records()[0]
+    rec = roofline.simulate(
+        {"model": "llama-3.1-8b", "hardware": "h100-sxm", "workload": {"prompt_tokens": 4096}}
+    ).records()[0]
     assert rec["schema_version"] == 1
 
 

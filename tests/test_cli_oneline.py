@@ -278,3 +278,51 @@ def test_help_explains_token_suffixes_and_ttft(capsys, command):
         "TTFT",
     ):
         assert fragment in out, fragment
+
+
+def test_tp_must_split_the_attention_heads_evenly(capsys):
+    rc, _, err = cli(
+        capsys,
+        "simulate",
+        "--model",
+        "qwen2.5-7b-1m",
+        "--hardware",
+        "h100-sxm",
+        "--prompt",
+        "4k",
+        "--tp",
+        "8",
+    )
+    # 28 query heads, 4 KV heads: tp must divide 28, and divide 4 or be a multiple of it
+    assert_error(
+        rc, err, "parallelism.tp: tp=8", "28 attention heads and 4 KV heads", "valid tp: 1, 2, 4, 28"
+    )
+    # KV heads fewer than tp are replicated evenly (8 KV heads over tp=16): allowed, as engines do
+    (rec,) = cli_json(
+        capsys,
+        "simulate",
+        "--model",
+        "llama-3.1-70b",
+        "--hardware",
+        "h100-sxm",
+        "--prompt",
+        "4k",
+        "--tp",
+        "16",
+    )
+    assert rec["gpus"] == 16 and not any("divide" in w for w in rec["provenance"]["warnings"])
+    # the planner leaves out the layouts the model cannot take
+    plan = cli_json(
+        capsys,
+        "plan",
+        "--model",
+        "qwen2.5-7b-1m",
+        "--hardware",
+        "h100-sxm",
+        "--prompt",
+        "4k",
+        "--gpus-max",
+        "8",
+        "--all",
+    )
+    assert {r["configuration"]["parallelism"]["tp"] for r in plan} <= {1, 2, 4}

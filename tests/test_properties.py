@@ -121,11 +121,21 @@ overrides = st.lists(
 )
 
 
+def _tp_choices(model: str) -> list:
+    """The TP_CHOICES that shard the model's attention heads evenly (others are refused)."""
+    from roofline.api import load_model
+    from roofline.simulator.scenario_checks import tp_shards_evenly
+
+    mixers = [g.mixer for g in load_model(model).layer_groups if g.mixer.kind in ("attention", "mla")]
+    return [tp for tp in TP_CHOICES if all(tp_shards_evenly(m, tp) for m in mixers)]
+
+
 @st.composite
 def valid_scenarios(draw):
-    tp = draw(st.sampled_from(TP_CHOICES))
+    model = draw(st.sampled_from(MODELS))
+    tp = draw(st.sampled_from(_tp_choices(model)))
     return {
-        "model": draw(st.sampled_from(MODELS)),
+        "model": model,
         "hardware": draw(st.sampled_from(HARDWARE)),
         "gpus": tp,
         "parallelism": {"tp": tp},

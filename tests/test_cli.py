@@ -23,7 +23,7 @@ import yaml
 import roofline
 import roofline.api
 from roofline.api import load_scenario
-from roofline.cli.main import main
+from roofline.cli.main import SUBCOMMANDS, main
 from roofline.hwspecs import list_hardware
 from roofline.models import list_models
 
@@ -147,11 +147,9 @@ def assert_spec_record(rec: dict) -> None:
 
 HELP_ARGV = [
     [],
-    ["simulate"],
-    ["hw"],
+    *([name] for name in SUBCOMMANDS),  # every subcommand
     ["hw", "list"],
     ["hw", "show"],
-    ["models"],
     ["models", "list"],
     ["models", "show"],
 ]

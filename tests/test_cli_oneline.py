@@ -326,3 +326,12 @@ def test_tp_must_split_the_attention_heads_evenly(capsys):
         "--all",
     )
     assert {r["configuration"]["parallelism"]["tp"] for r in plan} <= {1, 2, 4}
+
+
+def test_output_files_and_plots_make_missing_folders(capsys, tmp_path):
+    target, plot = tmp_path / "new" / "deeper" / "out.json", tmp_path / "plots" / "p.html"
+    rc, _, err = cli(capsys, "simulate", MAIN, "--format", "json", "-o", target, "--plot", plot)
+    assert rc == 0, err
+    assert json.loads(target.read_text())[0]["scenario"] == "llama3-8b-128k-h100"
+    assert plot.read_text().lstrip().lower().startswith("<html") or "plotly" in plot.read_text()
+    assert [p.name for p in target.parent.iterdir()] == ["out.json"]  # no temporary file left beside it

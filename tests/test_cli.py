@@ -677,7 +677,12 @@ def test_roofline_schema_describes_every_field_and_accepts_the_shipped_scenarios
     for path in SCENARIOS:
         assert not list(validator.iter_errors(yaml.safe_load(path.read_text()))), path
     bad = {"model": "x", "hardware": "h100-sxm", "workload": {"batch": 0, "promt_tokens": 5}}
-    assert len(list(validator.iter_errors(bad))) == 2
+    assert len(list(validator.iter_errors(bad))) == 3  # batch 0, the typo, and so no prompt length
+    for doc in ({"workload": {"prompt_tokens": "128k"}}, {"sweep": {"workload.prompt_tokens": [4096, "1M"]}}):
+        assert not list(validator.iter_errors({"model": "x", "hardware": "h100-sxm", **doc})), doc
+    assert list(
+        validator.iter_errors({"model": "x", "hardware": "h100-sxm", "workload": {"prompt_tokens": "12q"}})
+    )
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)

@@ -88,5 +88,19 @@ def scenario_schema() -> dict:
         "type": "object",
         "properties": top,
         "required": [p for p in REQUIRED if "." not in p],
+        # a section field that is required: given in its section, or swept
+        "allOf": [
+            {
+                "anyOf": [
+                    {
+                        "required": [p.split(".")[0]],
+                        "properties": {p.split(".")[0]: {"required": [p.split(".")[1]]}},
+                    },
+                    {"required": ["sweep"], "properties": {"sweep": {"required": [p]}}},
+                ]
+            }
+            for p in REQUIRED
+            if "." in p
+        ],
         "additionalProperties": False,
     }

@@ -62,7 +62,9 @@ CP_VARIANTS = ("pass-kv", "pass-q", "ulysses")
 SCHEMA: dict = {
     "name": FieldSpec("str", "Scenario name; defaults to the file stem.", nullable=True, sweepable=False),
     "model": FieldSpec(
-        "name", "Zoo model name (`roofline models list`) or a path to a Hugging Face config.json."
+        "name",
+        "Zoo model name (`roofline models list`, any case), a Hugging Face id such as Qwen/Qwen3-30B-A3B "
+        "(the local cache, else its config.json is downloaded: the hf extra), or a model folder or config.json path.",
     ),
     "hardware": FieldSpec("name", "Hardware SKU name (`roofline hw list`)."),
     "gpus": FieldSpec(

@@ -127,6 +127,20 @@ def parse_override(text: str):
     return path.strip(), value
 
 
+def _canonical_hardware(doc: dict) -> None:
+    """Hardware names in any case (`H100-SXM`) as the registry spells them, in place."""
+    known = {h.lower(): h for h in list_hardware()}
+
+    def fix(v):
+        return known.get(v.lower(), v) if isinstance(v, str) else v
+
+    if "hardware" in doc:
+        doc["hardware"] = fix(doc["hardware"])
+    sweep = doc.get("sweep")
+    if isinstance(sweep, dict) and isinstance(sweep.get("hardware"), list):
+        sweep["hardware"] = [fix(v) for v in sweep["hardware"]]
+
+
 def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
     """Validate a scenario from a file path or a mapping, applying `--set` style overrides.
 
@@ -143,6 +157,7 @@ def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
         for text in overrides:
             path, value = parse_override(text) if isinstance(text, str) else text
             set_path(doc, path, value)
+        _canonical_hardware(doc)
     scenario = validate(
         doc,
         where,

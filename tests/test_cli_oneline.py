@@ -335,3 +335,12 @@ def test_output_files_and_plots_make_missing_folders(capsys, tmp_path):
     assert json.loads(target.read_text())[0]["scenario"] == "llama3-8b-128k-h100"
     assert plot.read_text().lstrip().lower().startswith("<html") or "plotly" in plot.read_text()
     assert [p.name for p in target.parent.iterdir()] == ["out.json"]  # no temporary file left beside it
+
+
+def test_hardware_and_model_names_in_any_case(capsys):
+    (rec,) = cli_json(
+        capsys, "simulate", "--model", "LLAMA-3.1-8B", "--hardware", "H100-SXM", "--prompt", "4k"
+    )
+    assert (rec["model"], rec["hardware"]) == ("llama-3.1-8b", "h100-sxm")
+    records = cli_json(capsys, "simulate", MAIN, "--set", "sweep.hardware=[H200, B200]")
+    assert [r["hardware"] for r in records] == ["h200", "b200"]

@@ -77,7 +77,8 @@ def run(args) -> int:
     for flag, v in (("--ttft-max", args.ttft_max), ("--tpot-max", args.tpot_max)):
         if v is not None and not v > 0:
             raise _problem(f"{flag} {v}: must be a positive number of seconds")
-    choices = [h.strip() for h in args.hardware.split(",") if h.strip()] if args.hardware else []
+    known = {h.lower(): h for h in list_hardware()}  # names in any case
+    choices = [known.get(h.strip().lower(), h.strip()) for h in (args.hardware or "").split(",") if h.strip()]
     for h in choices:
         if h not in list_hardware():
             raise _problem("--hardware: " + unknown_name_message("hardware", h, list_hardware()))

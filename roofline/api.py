@@ -127,6 +127,20 @@ def parse_override(text: str):
     return path.strip(), value
 
 
+def _canonical_hardware(doc: dict) -> None:
+    """Hardware names in any case (`H100-SXM`) as the registry spells them, in place."""
+    known = {h.lower(): h for h in list_hardware()}
+
+    def fix(v):
+        return known.get(v.lower(), v) if isinstance(v, str) else v
+
+    if "hardware" in doc:
+        doc["hardware"] = fix(doc["hardware"])
+    sweep = doc.get("sweep")
+    if isinstance(sweep, dict) and isinstance(sweep.get("hardware"), list):
+        sweep["hardware"] = [fix(v) for v in sweep["hardware"]]
+
+
 def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
     """Validate a scenario from a file path or a mapping, applying `--set` style overrides.
 
@@ -143,6 +157,7 @@ def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
         for text in overrides:
             path, value = parse_override(text) if isinstance(text, str) else text
             set_path(doc, path, value)
+        _canonical_hardware(doc)
     scenario = validate(
         doc,
         where,
@@ -279,16 +294,23 @@ from roofline.simulator.methods.base_method import REQUIRED  # noqa: E402, F401
 from roofline.simulator.methods.kv_quant import SCALE_BYTES_PER_GROUP  # noqa: E402, F401
 from roofline.simulator.model import Attention, ModelArch, MoEFFN  # noqa: E402, F401
 from roofline.simulator.planner import enumerate_layouts, evaluate_layouts, pareto_front  # noqa: E402, F401
-from roofline.simulator.results import op_table  # noqa: E402, F401
+from roofline.simulator.results import op_table, without_unfit_figures  # noqa: E402, F401
 from roofline.simulator.scenario import flatten  # noqa: E402, F401
-from roofline.simulator.units import DTYPE_BYTES, GIB, dtype_bytes  # noqa: E402, F401
+from roofline.simulator.units import (  # noqa: E402, F401
+    DTYPE_BYTES,
+    GIB,
+    TOKEN_COUNT_HELP,
+    dtype_bytes,
+    is_token_field,
+    parse_token_count,
+)
 
 FACE_API = [
     "hill", "COLLECTIVES", "busbw_factor", "latency_steps", "attention_flops", "flash_kv_hbm_tokens",
     "flash_query_block_rows", "matmul_flops", "prefill_pairs", "from_hf_config", "REGISTRY", "parse_methods",
     "REQUIRED", "SCALE_BYTES_PER_GROUP", "Attention", "ModelArch", "MoEFFN", "enumerate_layouts", "evaluate_layouts",
-    "pareto_front", "op_table", "SCHEMA", "SECTIONS", "flatten", "GIB", "dtype_bytes", "CalibrationError",
-    "DTYPE_BYTES", "did_you_mean", "set_path", "read_scenario_file", "parse_override", "write_atomic", "check_output",
+    "pareto_front", "op_table", "without_unfit_figures", "SCHEMA", "SECTIONS", "flatten", "GIB", "dtype_bytes", "CalibrationError",
+    "DTYPE_BYTES", "TOKEN_COUNT_HELP", "is_token_field", "parse_token_count", "did_you_mean", "set_path", "read_scenario_file", "parse_override", "write_atomic", "check_output",
     "list_hardware", "load_hardware", "unknown_name_message", "list_models", "load_model", "zoo_index",
 ]  # fmt: skip
 

@@ -99,6 +99,43 @@ def record(result, i: int, versions: dict) -> dict:
     return rec
 
 
+# What a point that does not fit would take, hidden from the CLI's records unless --force: latency,
+# throughput, per-token cost and energy, and each phase's time and utilisation. The work itself
+# (FLOPs, bytes, bound) and the memory that does not fit stay.
+UNFIT_HIDDEN = (
+    "ttft_s",
+    "tpot_s",
+    "e2e_s",
+    "decode_tokens_per_s",
+    "throughput_tokens_per_s_per_gpu",
+    "cost.usd_per_million_output_tokens",
+    "cost.usd_per_million_prompt_tokens",
+    "energy.joules_per_output_token",
+    "prefill.time_s",
+    "prefill.mfu",
+    "prefill.mbu",
+    "decode.time_s",
+    "decode.mfu",
+    "decode.mbu",
+)
+
+
+def without_unfit_figures(rec: dict) -> dict:
+    """A record as the CLI reports it: where the point does not fit, the UNFIT_HIDDEN figures are
+    null (`fits: false` and `fit_reason` say why); a fitting record is returned unchanged."""
+    if rec.get("fits", True):
+        return rec
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in rec.items()}
+    for key in UNFIT_HIDDEN:
+        if "." in key:
+            section, sub = key.split(".", 1)
+            if isinstance(out.get(section), dict) and sub in out[section]:
+                out[section][sub] = None
+        elif key in out:
+            out[key] = None
+    return out
+
+
 def op_table(result, i: int, phase: str) -> list:
     """Per-op rows for point i (ops of the same name and kind summed): name, kind, time_s, flops,
     bytes, intensity, bound (of the longest contributor)."""

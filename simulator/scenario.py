@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from roofline.simulator.errors import UserError, did_you_mean, short
 from roofline.simulator.layout import Layout
-from roofline.simulator.units import DTYPE_BYTES
+from roofline.simulator.units import DTYPE_BYTES, TOKEN_COUNT_HELP, is_token_field, parse_token_count
 
 
 class ScenarioError(UserError):
@@ -62,7 +62,9 @@ CP_VARIANTS = ("pass-kv", "pass-q", "ulysses")
 SCHEMA: dict = {
     "name": FieldSpec("str", "Scenario name; defaults to the file stem.", nullable=True, sweepable=False),
     "model": FieldSpec(
-        "name", "Zoo model name (`roofline models list`) or a path to a Hugging Face config.json."
+        "name",
+        "Zoo model name (`roofline models list`, any case), a Hugging Face id such as Qwen/Qwen3-30B-A3B "
+        "(the local cache, else its config.json is downloaded: the hf extra), or a model folder or config.json path.",
     ),
     "hardware": FieldSpec("name", "Hardware SKU name (`roofline hw list`)."),
     "gpus": FieldSpec(
@@ -100,7 +102,9 @@ SCHEMA: dict = {
     "workload.batch": FieldSpec(
         "int", "Concurrent sequences in the decode batch (whole deployment).", 1, minimum=1
     ),
-    "workload.prompt_tokens": FieldSpec("int", "Prompt length in tokens.", 4096, minimum=1),
+    "workload.prompt_tokens": FieldSpec(
+        "int", "Prompt length in tokens (required; 128k = 131072, 1M = 1048576).", 4096, minimum=1
+    ),
     "workload.output_tokens": FieldSpec("int", "Generated tokens per sequence.", 256, minimum=1),
     "workload.shared_prefix_tokens": FieldSpec(
         "int", "Prompt tokens shared by all sequences of the batch (prefilled and stored once).", 0, minimum=0
@@ -202,7 +206,9 @@ TOP_LEVEL = (
     "sweep",
 )
 SECTIONS = ("parallelism", "dtype", "workload", "pricing", "runtime", "topology")
-REQUIRED = ("model", "hardware")
+# Fields a scenario must give (a prompt length too: a silent default would answer another question).
+# The prompt's schema default is only a dashboard control's starting value; a sweep over it counts.
+REQUIRED = ("model", "hardware", "workload.prompt_tokens")
 
 
 MAX_SWEEP_POINTS = 250_000  # ~40 float64 result columns (~80 MB), a quarter of a second to evaluate
@@ -218,7 +224,8 @@ def check_value(path: str, value, spec: FieldSpec, names: dict) -> str | None:
         return None if spec.nullable else f"{path}: must not be null. {spec.help}"
     if spec.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            return f"{path}: must be an integer, got {short(value)}. {spec.help}"
+            what = TOKEN_COUNT_HELP if is_token_field(path) else "an integer"
+            return f"{path}: must be {what}, got {short(value)}. {spec.help}"
     elif spec.kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"{path}: must be a number, got {short(value)}. {spec.help}"
@@ -294,8 +301,27 @@ def flatten(doc: dict, source: str, problems: list) -> dict:
     return flat
 
 
+def token_count(path: str, value):
+    """A token-count field's `128k` / `1M` as an integer (units.parse_token_count); other values as given."""
+    return parse_token_count(value) if is_token_field(path) and SCHEMA[path].kind == "int" else value
+
+
 def set_path(doc: dict, path: str, value) -> None:
-    """Apply a `--set path=value` override to a nested scenario mapping (in place)."""
+    """Apply a `--set path=value` override to a nested scenario mapping (in place); `sweep.<field>`
+    sets (or replaces) one sweep axis, e.g. `sweep.hardware=[h100-sxm, h200]`."""
+    if isinstance(path, str) and path.startswith("sweep."):
+        axis = path.split(".", 1)[1]
+        sweepable = [p for p, s in SCHEMA.items() if s.sweepable]
+        if axis not in sweepable:
+            raise ScenarioError(
+                [
+                    f"--set {path[:60]}: not a sweepable field.{did_you_mean(axis, sweepable)} Valid: sweep.<{', '.join(sweepable)}>"
+                ]
+            )
+        if not isinstance(doc.get("sweep"), dict):
+            doc["sweep"] = {}
+        doc["sweep"][axis] = value if isinstance(value, list) else [value]
+        return
     if path not in SCHEMA and path not in ("methods",):
         raise ScenarioError(
             [f"--set {str(path)[:60]}: unknown field.{did_you_mean(path, SCHEMA)} Valid: {', '.join(SCHEMA)}"]
@@ -340,9 +366,14 @@ def validate(doc, source: str, names: dict) -> Scenario:
         )
     problems: list = []
     flat = flatten(doc, source, problems)
+    raw_sweep = doc.get("sweep") or {}
+    if not isinstance(raw_sweep, dict):
+        problems.append(f"{source}: sweep must map field paths to lists of values, got {short(raw_sweep)}")
+        raw_sweep = {}
     for req in REQUIRED:
-        if flat.get(req) is None:
+        if flat.get(req) is None and req not in raw_sweep:
             problems.append(f"{source}: missing required field {req!r}. {SCHEMA[req].help}")
+    flat = {path: token_count(path, value) for path, value in flat.items()}
     base = {p: spec.default for p, spec in SCHEMA.items()}
     base.update(flat)
     for path, value in flat.items():
@@ -351,10 +382,6 @@ def validate(doc, source: str, names: dict) -> Scenario:
             problems.append(f"{source}: {problem}")
 
     sweep = []
-    raw_sweep = doc.get("sweep") or {}
-    if not isinstance(raw_sweep, dict):
-        problems.append(f"{source}: sweep must map field paths to lists of values, got {short(raw_sweep)}")
-        raw_sweep = {}
     sweepable = [p for p, s in SCHEMA.items() if s.sweepable]
     for path, values in raw_sweep.items():
         if path not in SCHEMA or not SCHEMA[path].sweepable:
@@ -367,6 +394,7 @@ def validate(doc, source: str, names: dict) -> Scenario:
                 f"{source}: sweep.{path}: must be a non-empty list of values, got {short(values)}"
             )
             continue
+        values = [token_count(path, v) for v in values]
         for v in values:
             problem = check_value(path, v, SCHEMA[path], names)
             if problem:
@@ -405,7 +433,13 @@ def validate(doc, source: str, names: dict) -> Scenario:
     if problems:
         raise ScenarioError(problems)
     name = base.get("name") or source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    return Scenario(name=name, base=base, methods=copy.deepcopy(methods), sweep=sweep, stack=tuple(stack))
+    methods = [  # as parsed: a token count given as 4k is kept as 4096
+        {k: parse_token_count(v) if is_token_field(k) else v for k, v in m.items()}
+        if isinstance(m, dict)
+        else m
+        for m in copy.deepcopy(methods)
+    ]
+    return Scenario(name=name, base=base, methods=methods, sweep=sweep, stack=tuple(stack))
 
 
 def structural_groups(sweep: list) -> int:

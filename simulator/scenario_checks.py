@@ -2,8 +2,8 @@
 
 `validate` checks fields, names and the layout's arithmetic without loading anything. What it
 cannot know is whether the chosen models accept the rest: a method's model requirements, a draft
-model's vocabulary, an expert-parallel degree against the experts, a Ulysses split against the
-attention heads. Every model the scenario sweeps over is checked. Loading is the caller's:
+model's vocabulary, an expert-parallel degree against the experts, a tensor-parallel degree or a
+Ulysses split against the attention heads. Every model the scenario sweeps over is checked. Loading is the caller's:
 `get_model(name)` returns a ModelArch or raises ModelConfigError.
 """
 
@@ -38,12 +38,46 @@ def _draft_problems(scenario, get_model, where: str) -> list:
     return problems
 
 
+MAX_TP_LISTED = 64  # valid tp values are listed up to this degree
+
+
+def tp_shards_evenly(mixer, tp: int) -> bool:
+    """Whether tensor parallelism of degree `tp` splits an attention layer's heads as serving
+    engines require (vLLM, TensorRT-LLM): the query heads divide by tp, and the KV heads either
+    divide by tp or, fewer than tp, are replicated an equal number of times (tp a multiple of them).
+    MLA's latent is replicated on every rank, so only its query heads count."""
+    if mixer.num_heads % tp:
+        return False
+    if mixer.kind != "attention":
+        return True
+    kv = mixer.num_kv_heads
+    return kv % tp == 0 if kv >= tp else tp % kv == 0
+
+
+def _tp_problems(scenario, model, name: str, where: str) -> list:
+    """tp must shard every softmax-attention layer evenly (`tp_shards_evenly`). Linear-attention and
+    SSM mixers are left to the cost model, which rounds their shards up and says so in a warning."""
+    mixers = {g.mixer for g in model.layer_groups if g.mixer.kind in ("attention", "mla")}
+    problems = []
+    for tp in _swept(scenario, "parallelism.tp"):
+        if tp > 1 and not all(tp_shards_evenly(m, tp) for m in mixers):
+            valid = [t for t in range(1, MAX_TP_LISTED + 1) if all(tp_shards_evenly(m, t) for m in mixers)]
+            m = min(mixers, key=lambda m: m.num_heads)
+            kv = f" and {m.num_kv_heads} KV heads" if m.kind == "attention" else ""
+            problems.append(
+                f"{where}: parallelism.tp: tp={tp} does not split {name}'s {m.num_heads} attention heads{kv} "
+                f"evenly over the GPUs; valid tp: {', '.join(map(str, valid))}"
+            )
+    return problems
+
+
 def _layout_problems(scenario, get_model, where: str) -> list:
     """Layout constraints that depend on the model: EP needs experts to split, Ulysses needs heads."""
     problems = []
     variants = _swept(scenario, "parallelism.cp_variant")
     for name in _swept(scenario, "model"):
         model = get_model(name)
+        problems += _tp_problems(scenario, model, name, where)
         experts = [g.ffn.num_experts for g in model.layer_groups if isinstance(g.ffn, MoEFFN)]
         heads = [g.mixer.num_heads for g in model.layer_groups if g.mixer.kind in ("attention", "mla")]
         for ep in _swept(scenario, "parallelism.ep"):

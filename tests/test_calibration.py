@@ -130,7 +130,14 @@ def test_bad_profiles_are_clear_errors(tmp_path):
         read_profile(tmp_path / "missing.yaml")
     good = _profile(tmp_path)
     with pytest.raises(ScenarioError, match="is a profile of h100-sxm, but the scenario runs on h200"):
-        roofline.simulate({"model": "llama-3.1-8b", "hardware": "h200", "calibration": str(good)})
+        roofline.simulate(
+            {
+                "model": "llama-3.1-8b",
+                "hardware": "h200",
+                "workload": {"prompt_tokens": 4096},
+                "calibration": str(good),
+            }
+        )
 
 
 def test_measured_collectives_replace_link_defaults(tmp_path):

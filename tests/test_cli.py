@@ -23,7 +23,7 @@ import yaml
 import roofline
 import roofline.api
 from roofline.api import load_scenario
-from roofline.cli.main import main
+from roofline.cli.main import SUBCOMMANDS, main
 from roofline.hwspecs import list_hardware
 from roofline.models import list_models
 
@@ -137,18 +137,19 @@ def assert_spec_record(rec: dict) -> None:
     assert isinstance(prov["versions"], dict) and "roofline" in prov["versions"]
     assert isinstance(prov["warnings"], list)
     for key in ("ttft_s", "tpot_s", "e2e_s", "decode_tokens_per_s", "throughput_tokens_per_s_per_gpu"):
-        assert isinstance(rec[key], float) and math.isfinite(rec[key]) and rec[key] > 0, key
+        if rec["fits"]:
+            assert isinstance(rec[key], float) and math.isfinite(rec[key]) and rec[key] > 0, key
+        else:  # the CLI hides what a point that does not fit would take (--force shows it)
+            assert rec[key] is None, key
 
 
 # --- help ------------------------------------------------------------------------------------------
 
 HELP_ARGV = [
     [],
-    ["simulate"],
-    ["hw"],
+    *([name] for name in SUBCOMMANDS),  # every subcommand
     ["hw", "list"],
     ["hw", "show"],
-    ["models"],
     ["models", "list"],
     ["models", "show"],
 ]
@@ -216,17 +217,18 @@ def test_scenario_table(capsys, path):
     else:
         header, *rows = out.rstrip("\n").splitlines()
         assert "TTFT" in header and "TPOT" in header
-        assert len([r for r in rows if not r.startswith(("warning:", "note:"))]) == scenario.points
+        assert len([r for r in rows if not r.startswith(("warning:", "note:", "TTFT:"))]) == scenario.points
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_scenario_json(capsys, path):
-    records = cli_json(capsys, "simulate", path)
+    records = cli_json(capsys, "simulate", path, "--force")
     scenario = load_scenario(path)
     assert isinstance(records, list)
     assert len(records) == scenario.points
-    for rec in records:
-        assert_spec_record(rec)
+    for rec, hidden in zip(records, cli_json(capsys, "simulate", path)):
+        assert_spec_record(hidden)
+        assert hidden == roofline.api.without_unfit_figures(rec)
         assert rec["scenario"] == scenario.name
         assert set(rec["point"]) == {p for p, _ in scenario.sweep}
         out_tokens = output_tokens(path, rec)
@@ -248,10 +250,10 @@ def test_scenario_csv(capsys, path):
         "prefill.bound",
     ):
         assert column in rows[0]
-        assert all(row[column] != "" for row in rows)
+        assert all(row[column] != "" for row in rows if row["fits"] == "True" or not column.endswith("_s"))
     records = cli_json(capsys, "simulate", path)
     for row, rec in zip(rows, records):
-        assert float(row["ttft_s"]) == rec["ttft_s"]
+        assert row["ttft_s"] == ("" if rec["ttft_s"] is None else repr(rec["ttft_s"]))
         assert int(row["memory.total_bytes"]) == rec["memory"]["total_bytes"]
 
 
@@ -278,7 +280,7 @@ def test_scenario_json_in_a_subprocess():
 
 def test_set_changes_the_result(capsys):
     (base,) = cli_json(capsys, "simulate", MAIN)
-    (four,) = cli_json(capsys, "simulate", MAIN, "--set", "workload.batch=4")
+    (four,) = cli_json(capsys, "simulate", MAIN, "--set", "workload.batch=4", "--force")
     assert four != base
     assert four["decode_tokens_per_s"] > base["decode_tokens_per_s"]
     assert four["memory"]["kv_cache_bytes"] == 4 * base["memory"]["kv_cache_bytes"]
@@ -307,7 +309,7 @@ def test_output_file_matches_stdout(capsys, tmp_path, path, fmt):
     rc, out, err = cli(capsys, "simulate", path, "--format", fmt)
     assert rc == 0, err
     target = tmp_path / "nested" / f"result.{fmt}"
-    rc, out_with_file, err = cli(capsys, "simulate", path, "--format", fmt, "--output", target)
+    rc, out_with_file, err = cli(capsys, "simulate", path, "--format", fmt, "-o", target)
     assert rc == 0, err
     assert out_with_file == ""
     assert target.read_text() == out
@@ -601,7 +603,9 @@ def test_records_of_a_sweep_too_large_are_refused_and_columns_stay_available():
 def test_every_result_key_is_documented_in_the_repo():
     # Users have no SPEC.md: docs/results.md names every key a record carries.
     text = (ROOT / "docs" / "results.md").read_text()
-    rec = roofline.simulate({"model": "llama-3.1-8b", "hardware": "h100-sxm"}).records()[0]
+    rec = roofline.simulate(
+        {"model": "llama-3.1-8b", "hardware": "h100-sxm", "workload": {"prompt_tokens": 4096}}
+    ).records()[0]
     for key, value in rec.items():
         assert f"`{key}`" in text, key
         if isinstance(value, dict) and key not in ("point", "breakdown"):
@@ -647,7 +651,9 @@ def test_registries_print_json_with_a_schema_version(capsys):
     assert q["parameters"]["token_budget"]["required"] and q["parameters"]["page_size"]["default"] == 16
     assert main(["methods", "--format", "json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["methods"]) == 21
-    rec = roofline.simulate({"model": "llama-3.1-8b", "hardware": "h100-sxm"}).records()[0]
+    rec = roofline.simulate(
+        {"model": "llama-3.1-8b", "hardware": "h100-sxm", "workload": {"prompt_tokens": 4096}}
+    ).records()[0]
     assert rec["schema_version"] == 1
 
 
@@ -671,7 +677,12 @@ def test_roofline_schema_describes_every_field_and_accepts_the_shipped_scenarios
     for path in SCENARIOS:
         assert not list(validator.iter_errors(yaml.safe_load(path.read_text()))), path
     bad = {"model": "x", "hardware": "h100-sxm", "workload": {"batch": 0, "promt_tokens": 5}}
-    assert len(list(validator.iter_errors(bad))) == 2
+    assert len(list(validator.iter_errors(bad))) == 3  # batch 0, the typo, and so no prompt length
+    for doc in ({"workload": {"prompt_tokens": "128k"}}, {"sweep": {"workload.prompt_tokens": [4096, "1M"]}}):
+        assert not list(validator.iter_errors({"model": "x", "hardware": "h100-sxm", **doc})), doc
+    assert list(
+        validator.iter_errors({"model": "x", "hardware": "h100-sxm", "workload": {"prompt_tokens": "12q"}})
+    )
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)

@@ -25,7 +25,7 @@ from roofline.simulator.model import ModelConfigError
 from roofline.simulator.scenario import ScenarioError
 from roofline.simulator.scenario_checks import model_dependent_problems
 
-BASE = {"model": "llama-3.1-8b", "hardware": "h100-sxm"}
+BASE = {"model": "llama-3.1-8b", "hardware": "h100-sxm", "workload": {"prompt_tokens": 4096}}
 
 
 @pytest.mark.parametrize(

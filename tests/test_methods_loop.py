@@ -85,6 +85,7 @@ def test_draft_must_share_the_vocabulary():
     doc = {
         "model": "llama-3.1-8b",
         "hardware": "h100-sxm",
+        "workload": {"prompt_tokens": 4096},
         "methods": [
             {"name": "speculative", "draft_model": "llama-68m", "draft_tokens": 4, "acceptance_rate": 0.8}
         ],

@@ -121,11 +121,21 @@ overrides = st.lists(
 )
 
 
+def _tp_choices(model: str) -> list:
+    """The TP_CHOICES that shard the model's attention heads evenly (others are refused)."""
+    from roofline.api import load_model
+    from roofline.simulator.scenario_checks import tp_shards_evenly
+
+    mixers = [g.mixer for g in load_model(model).layer_groups if g.mixer.kind in ("attention", "mla")]
+    return [tp for tp in TP_CHOICES if all(tp_shards_evenly(m, tp) for m in mixers)]
+
+
 @st.composite
 def valid_scenarios(draw):
-    tp = draw(st.sampled_from(TP_CHOICES))
+    model = draw(st.sampled_from(MODELS))
+    tp = draw(st.sampled_from(_tp_choices(model)))
     return {
-        "model": draw(st.sampled_from(MODELS)),
+        "model": model,
         "hardware": draw(st.sampled_from(HARDWARE)),
         "gpus": tp,
         "parallelism": {"tp": tp},
@@ -473,6 +483,8 @@ def test_sweep_equals_single_points(scenario, prompts, hardware, batches):
     kv=st.lists(st.sampled_from(DTYPE_CHOICES), min_size=1, max_size=2, unique=True),
 )
 def test_sweep_with_structural_axes_equals_single_points(scenario, models, prompts, kv):
+    tp = scenario["parallelism"]["tp"]
+    models = [m for m in models if tp in _tp_choices(m)] or [scenario["model"]]  # others refuse this tp
     sweep = {"model": models, "workload.prompt_tokens": prompts, "dtype.kv": kv}
     records = roofline.simulate(dict(scenario, sweep=sweep)).records()
     i = 0

@@ -27,7 +27,7 @@ NOT_A_TRANSFORMER = FIXTURES / "not_a_transformer_config.json"
 TINY_LLAMA = FIXTURES / "tiny_llama_config.json"
 MAPPING_SOURCE = "<scenario>"
 
-BASE = {"model": "llama-3.1-8b", "hardware": "h100-sxm"}
+BASE = {"model": "llama-3.1-8b", "hardware": "h100-sxm", "workload": {"prompt_tokens": 4096}}
 
 
 def doc(**fields) -> dict:
@@ -339,7 +339,11 @@ def test_bad_file_error_names_the_file(tmp_path, scenario, fragments):
 
 def test_every_problem_is_reported_at_once():
     message = error_message(
-        doc(workloads={}, workload={"batch": "8", "output_tokens": 0}, dtype={"kv": "bf61"})
+        doc(
+            workloads={},
+            workload={"batch": "8", "output_tokens": 0, "prompt_tokens": 4096},
+            dtype={"kv": "bf61"},
+        )
     )
     assert_mentions(message, "'workloads'", "workload.batch", "workload.output_tokens", "dtype.kv")
     assert len(message.splitlines()) == 4

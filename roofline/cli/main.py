@@ -9,6 +9,7 @@ import sys
 from roofline.cli import (
     calibrate_cmd,
     compare_cmd,
+    completion_cmd,
     dashboard_cmd,
     hw_cmd,
     methods_cmd,
@@ -30,6 +31,7 @@ SUBCOMMANDS = {
     "dashboard": dashboard_cmd,
     "calibrate": calibrate_cmd,
     "validate": validate_cmd,
+    "completion": completion_cmd,
 }
 
 

@@ -39,7 +39,11 @@ def run(args) -> int:
     if args.kv_dtype not in DTYPE_BYTES:
         raise ScenarioError([f"--kv-dtype {args.kv_dtype!r}: valid: {', '.join(DTYPE_BYTES)}"])
     m = load_model(args.name)
-    entry, kv_bytes = zoo_index().get(args.name), DTYPE_BYTES[args.kv_dtype]
+    from pathlib import Path
+
+    # a zoo model by any of its names; a local folder or file named like one is not that model
+    entry = None if Path(args.name).exists() else zoo_index().get(m.name)
+    kv_bytes = DTYPE_BYTES[args.kv_dtype]
     if json_out:
         print(document("model", model_record(args.name, m, entry, kv_bytes, args.kv_dtype)))
     else:

@@ -1,8 +1,11 @@
-"""`roofline plan SCENARIO --gpus-max N [--ttft-max S] [--tpot-max S]`: the layout planner.
+"""`roofline plan [SCENARIO] --gpus-max N [--ttft-max S] [--tpot-max S]`: the layout planner.
 
 Evaluates every valid (tp, pp, cp, dp, ep) layout up to N GPUs on each hardware choice for the
 scenario's workload, and prints the Pareto front of $ per million output tokens vs latency, marking
-the layouts that fit in memory and meet the SLA.
+the layouts that fit in memory and meet the SLA. The workload comes from a scenario file, the
+one-line flags (--model, --prompt, --output, --batch, --method) or both; the hardware choices from
+--hardware, else the scenario's `sweep.hardware` (`--set sweep.hardware=[h100-sxm,h200]`), else its
+hardware.
 """
 
 from __future__ import annotations
@@ -13,29 +16,37 @@ import sys
 
 
 def add_parser(sub) -> None:
+    from roofline.cli.scenario_flags import TOKENS_EPILOG, add_scenario_arguments
+
     p = sub.add_parser(
         "plan",
         help="search parallel layouts and hardware for the cost/latency Pareto front",
         description="Enumerate tensor/pipeline/context/data/expert-parallel layouts up to --gpus-max GPUs on "
         "each hardware choice, cost each with the scenario's workload and methods, and print the Pareto front "
-        "of $ per million output tokens vs latency, marking which layouts meet the SLA.",
+        "of $ per million output tokens vs latency, marking which layouts meet the SLA, e.g.\n"
+        "  roofline plan --model llama-3.1-70b --prompt 128k --output 1k --hardware h100-sxm,h200 --gpus-max 16",
+        epilog=TOKENS_EPILOG,
     )
-    p.add_argument(
-        "scenario", help="scenario YAML (its parallelism and any sweep are replaced by the search)"
+    add_scenario_arguments(
+        p,
+        layout=False,
+        skip=("--hardware",),
+        scenario_help="scenario YAML (its parallelism and any sweep are replaced by the search); optional "
+        "with --model, --hardware and --prompt",
     )
     p.add_argument("--gpus-max", type=int, required=True, help="largest number of GPUs to consider")
     p.add_argument("--gpus-min", type=int, default=1, help="smallest number of GPUs to consider (default 1)")
     p.add_argument("--ttft-max", type=float, help="SLA: time to first token, seconds")
     p.add_argument("--tpot-max", type=float, help="SLA: time per output token, seconds")
-    p.add_argument("--hardware", help="comma-separated hardware names (default: the scenario's)")
+    p.add_argument(
+        "--hardware",
+        help="comma-separated hardware names (default: the scenario's sweep.hardware, else its hardware)",
+    )
     p.add_argument(
         "--latency", choices=("tpot", "ttft", "e2e"), default="tpot", help="latency axis of the front"
     )
     p.add_argument("--max-tp", type=int, help="largest tensor-parallel degree (default: no limit)")
     p.add_argument("--all", action="store_true", help="list every layout that fits, not only the front")
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE", help="override a field"
-    )
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
 
@@ -52,12 +63,13 @@ def run(args) -> int:
         evaluate_layouts,
         list_hardware,
         load_model,
-        load_scenario,
         pareto_front,
-        read_scenario_file,
+        parse_override,
+        set_path,
         simulate,
         unknown_name_message,
     )
+    from roofline.cli.scenario_flags import load, scenario_doc
     from roofline.report.tables import plan_table, to_csv
 
     if args.gpus_max < 1 or args.gpus_max > 4096:
@@ -65,18 +77,24 @@ def run(args) -> int:
     for flag, v in (("--ttft-max", args.ttft_max), ("--tpot-max", args.tpot_max)):
         if v is not None and not v > 0:
             raise _problem(f"{flag} {v}: must be a positive number of seconds")
-    doc = read_scenario_file(args.scenario)
-    if not isinstance(doc, dict):
-        raise _problem(f"{args.scenario}: a scenario must be a YAML mapping")
-    base = load_scenario(copy.deepcopy(doc), args.overrides, name=None)  # validates the rest first
-    hardware = [h.strip() for h in args.hardware.split(",")] if args.hardware else [base.base["hardware"]]
-    for h in hardware:
+    known = {h.lower(): h for h in list_hardware()}  # names in any case
+    choices = [known.get(h.strip().lower(), h.strip()) for h in (args.hardware or "").split(",") if h.strip()]
+    for h in choices:
         if h not in list_hardware():
             raise _problem("--hardware: " + unknown_name_message("hardware", h, list_hardware()))
+    if choices and not args.scenario:
+        args.field_hardware = choices[0]  # the scenario's hardware field, for the one-line form
+    doc, where, _ = scenario_doc(args)
+    for text in args.overrides:  # applied once, here: the search then replaces layout and sweep
+        set_path(doc, *parse_override(text))
+    if doc.get("name") is None:  # records name the scenario as simulate's do (the file's stem)
+        doc["name"] = where.rsplit("/", 1)[-1].rsplit(".", 1)[0] if args.scenario else where
+    base = load(copy.deepcopy(doc), (), where)  # validates the rest first
+    hardware = choices or dict(base.sweep).get("hardware") or [base.base["hardware"]]
     model = load_model(base.base["model"])
     moe = any(isinstance(g.ffn, MoEFFN) for g in model.layer_groups)
     layouts = enumerate_layouts(args.gpus_max, moe, args.max_tp, args.gpus_min)
-    rows = evaluate_layouts(doc, args.overrides, layouts, hardware, simulate)  # skips layouts it refuses
+    rows = evaluate_layouts(doc, (), layouts, hardware, simulate)  # skips layouts it refuses
     if not rows:
         raise _problem("no valid layout: raise --gpus-max or check the model's heads and experts")
     key = {"tpot": "tpot_s", "ttft": "ttft_s", "e2e": "e2e_s"}[args.latency]

@@ -1,4 +1,5 @@
-"""`roofline simulate SCENARIO.yaml`: evaluate a scenario (and its sweep) and print or save results."""
+"""`roofline simulate [SCENARIO.yaml] [--model ... --prompt 128k ...]`: evaluate a scenario (and its
+sweep), given as a file, one-line flags or both, and print or save the results."""
 
 from __future__ import annotations
 
@@ -9,24 +10,27 @@ from roofline.report.catalog import scenario_fields
 
 
 def add_parser(sub) -> None:
+    from roofline.cli.scenario_flags import TOKENS_EPILOG, add_scenario_arguments
+
     fields = scenario_fields()
     p = sub.add_parser(
         "simulate",
-        help="simulate a scenario YAML (TTFT, TPOT, memory, cost, bounds)",
-        description="Simulate a scenario YAML file. Fields (override with --set PATH=VALUE):\n" + fields,
+        help="simulate a scenario (TTFT, TPOT, memory, cost, bounds): a YAML file or one-line flags",
+        description="Simulate a scenario: a YAML file, one-line flags, or both (flags override the file, "
+        "--set overrides both), e.g.\n"
+        "  roofline simulate --model llama-3.1-70b --hardware h100-sxm --gpus 8 --tp 8 --prompt 128k --output 1k\n"
+        "Fields (override with --set PATH=VALUE):\n" + fields,
+        epilog=TOKENS_EPILOG,
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
     )
-    p.add_argument("scenario", help="scenario YAML file (see scenarios/)")
+    add_scenario_arguments(p)
     p.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="output format (default: table)"
     )
     p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="override a field, e.g. --set workload.batch=8 (repeatable; VALUE is read as YAML)",
+        "--force",
+        action="store_true",
+        help="report latency, throughput and cost of points that do not fit in memory too (default: null)",
     )
     p.add_argument(
         "--plot",
@@ -37,7 +41,11 @@ def add_parser(sub) -> None:
         "--point", type=int, default=0, help="which sweep point to detail in the table and --plot (default 0)"
     )
     p.add_argument(
-        "-o", "--output", metavar="FILE", help="write the output to FILE (atomically) instead of stdout"
+        "-o",
+        "--output-file",
+        dest="output_file",
+        metavar="FILE",
+        help="write the output to FILE (atomically; missing folders are made) instead of stdout",
     )
 
 
@@ -47,22 +55,24 @@ def run(args) -> int:
         ScenarioError,
         check_output,
         load_hardware,
-        load_scenario,
         op_table,
         simulate,
+        without_unfit_figures,
         write_atomic,
     )
+    from roofline.cli.scenario_flags import changed_fields, load, scenario_doc
+    from roofline.report.format import dim, wants_colour
     from roofline.report.tables import single_table, sweep_table, to_csv
 
-    inputs = (args.scenario,)
-    for target in (args.output, args.plot):
+    doc, where, inputs = scenario_doc(args)
+    for target in (args.output_file, args.plot):
         if target:  # refused before any work: the scenario itself, a link, a FIFO, a device
             check_output(target, inputs)
-    scenario = load_scenario(args.scenario, args.overrides)
+    scenario = load(doc, args.overrides, where)
     if scenario.points > MAX_RECORDS:  # refused before running: one row per point is printed
         raise ScenarioError(
             [
-                f"{args.scenario}: sweep: {scenario.points:,} points; the CLI writes one row per point, at most "
+                f"{where}: sweep: {scenario.points:,} points; the CLI writes one row per point, at most "
                 f"{MAX_RECORDS:,}: sweep fewer values, or take columns from the Python API (roofline.sweep)"
             ]
         )
@@ -71,29 +81,42 @@ def run(args) -> int:
         raise ScenarioError(
             [f"--point {args.point}: the sweep has {result.n} points (valid: 0..{result.n - 1})"]
         )
-    records = result.records()
+    full = result.records()
+    records = full if args.force else [without_unfit_figures(r) for r in full]
+    changed = changed_fields(args) if args.scenario else ""
+    grey = dim if args.format == "table" and not args.output_file and wants_colour(sys.stdout) else None
     if args.format == "json":
         text = json.dumps(records, indent=2)
     elif args.format == "csv":
         text = to_csv(records)
     elif result.n == 1:
-        text = single_table(records[0], op_table(result, 0, "prefill"), op_table(result, 0, "decode"))
+        text = single_table(
+            records[0],
+            op_table(result, 0, "prefill"),
+            op_table(result, 0, "decode"),
+            changed=changed,
+            grey=grey,
+        )
     else:
-        text = sweep_table(records)
+        text = sweep_table(records, changed=changed, grey=grey)
         if args.point:
             i = args.point
             text += "\n\n" + single_table(
-                records[i], op_table(result, i, "prefill"), op_table(result, i, "decode")
+                records[i],
+                op_table(result, i, "prefill"),
+                op_table(result, i, "decode"),
+                changed=changed,
+                grey=grey,
             )
-    if args.output:
-        write_atomic(args.output, text + "\n", inputs)
+    if args.output_file:
+        write_atomic(args.output_file, text + "\n", inputs)
     else:
         sys.stdout.write(text + "\n")
     if args.plot:
         from roofline.report.figures import make_report_html
 
         i = args.point
-        rec = records[i]
+        rec = full[i]
         html = make_report_html(
             load_hardware(rec["hardware"]), rec, op_table(result, i, "prefill"), op_table(result, i, "decode")
         )

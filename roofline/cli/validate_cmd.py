@@ -47,8 +47,11 @@ def add_parser(sub) -> None:
         "--trace",
         metavar="FILE",
         help="JSON list or CSV of your measurements: model, hardware, batch, prompt_tokens, output_tokens, "
-        "[tp, ...], ttft_s, tpot_s; compared without running a model",
+        "[tp, ...], ttft_s, tpot_s; or a vLLM benchmark_serving result JSON, or SGLang bench_serving / "
+        "bench_one_batch JSONL, as they are (give --hardware, and --model/--tp where the file's differ); "
+        "compared without running a model",
     )
+    p.add_argument("--tp", type=int, help="tensor-parallel degree of trace rows that give none (default 1)")
     p.add_argument(
         "--out",
         metavar="DIR",
@@ -102,7 +105,12 @@ def run(args) -> int:
     if args.trace:
         from roofline.profilers.validate_trace import validate_trace
 
-        defaults = {"model": args.model, "hardware": args.hardware, "calibration": args.calibration}
+        defaults = {
+            "model": args.model,
+            "hardware": args.hardware,
+            "calibration": args.calibration,
+            "tp": args.tp,
+        }
         return _finish(validate_trace(args.trace, defaults), args.out)  # a TraceError is a UserError
 
     try:

@@ -20,6 +20,11 @@ def scenario_fields() -> str:
     return "\n".join(f"  {path:<32} {spec.help}" for path, spec in SCHEMA.items())
 
 
+def field_help(path: str) -> str:
+    """A scenario field's help text (for the one-line flags' --help)."""
+    return SCHEMA[path].help
+
+
 def hardware_list(specs: list) -> str:
     """One line per SKU: memory, HBM bandwidth, bf16 and fp8 peaks, TDP, price, display name.
     `specs` is [(registry name, HardwareSpec)]."""

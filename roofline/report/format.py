@@ -9,6 +9,10 @@ from roofline.simulator.units import GIB  # noqa: F401  (bytes per GiB, for the 
 def si_time(s) -> str:
     if s is None:
         return "-"
+    if s >= 3600:
+        return f"{s / 3600:.3g} h"
+    if s >= 60:
+        return f"{s / 60:.3g} min"
     if s >= 1:
         return f"{s:.3g} s"
     if s >= 1e-3:
@@ -27,3 +31,15 @@ def si_count(x, unit="") -> str:
 
 def gib(x) -> str:
     return f"{x / GIB:.2f} GiB"
+
+
+def wants_colour(stream) -> bool:
+    """Whether to grey text on `stream`: a terminal, and no NO_COLOR (https://no-color.org)."""
+    import os
+
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+
+
+def dim(text: str) -> str:
+    """`text` greyed (ANSI faint) for a terminal."""
+    return f"\x1b[2m{text}\x1b[0m"

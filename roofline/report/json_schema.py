@@ -11,18 +11,25 @@ from __future__ import annotations
 
 from roofline.simulator.columns import SCHEMA_VERSION
 from roofline.simulator.scenario import REQUIRED, SCHEMA, SECTIONS, TOP_LEVEL
+from roofline.simulator.units import is_token_field
+
+TOKEN_PATTERN = r"^[0-9]+(\.[0-9]+)?[kKmM]?$"  # units.parse_token_count: 131072, 128k, 1M, 1.5k
 
 _TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str": "string", "name": "string"}
 
 
-def field_schema(spec) -> dict:
-    """One field: its JSON type (null where allowed), choices, bounds and help text."""
+def field_schema(spec, name: str = "") -> dict:
+    """One field: its JSON type (null where allowed), choices, bounds and help text; a token count
+    (`name` a token field) may also be a string such as 128k."""
     out: dict = {"description": spec.help}
     if spec.kind == "choice":
         out["enum"] = list(spec.choices) + ([None] if spec.nullable else [])
     else:
-        kind = _TYPES[spec.kind]
-        out["type"] = [kind, "null"] if spec.nullable else kind
+        kinds = [_TYPES[spec.kind]] + (["string"] if spec.kind == "int" and is_token_field(name) else [])
+        kinds += ["null"] if spec.nullable else []
+        out["type"] = kinds if len(kinds) > 1 else kinds[0]
+        if "string" in kinds and spec.kind == "int":
+            out["pattern"] = TOKEN_PATTERN
         if spec.minimum is not None:
             out["exclusiveMinimum" if spec.exclusive_minimum else "minimum"] = spec.minimum
         if spec.maximum is not None:
@@ -38,7 +45,7 @@ def method_schema(cls) -> dict:
 
     props = {"name": {"const": cls.name, "description": f"{cls.summary} ({cls.citation})"}}
     for name, p in cls.params.items():
-        props[name] = field_schema(p)
+        props[name] = field_schema(p, name)
         if p.default is NEEDED:  # the registry's marker for "no default": the entry must give it
             props[name].pop("default", None)
     needed = ["name"] + [name for name, p in cls.params.items() if p.default is NEEDED]
@@ -48,11 +55,14 @@ def method_schema(cls) -> dict:
 def scenario_schema() -> dict:
     from roofline.simulator.methods import REGISTRY
 
-    top: dict = {path: field_schema(spec) for path, spec in SCHEMA.items() if "." not in path}
+    top: dict = {path: field_schema(spec, path) for path, spec in SCHEMA.items() if "." not in path}
     for section in SECTIONS:
         fields = {
-            p.split(".", 1)[1]: field_schema(s) for p, s in SCHEMA.items() if p.startswith(section + ".")
+            p.split(".", 1)[1]: field_schema(s, p) for p, s in SCHEMA.items() if p.startswith(section + ".")
         }
+        for p in REQUIRED:  # a required field's schema default is no default (a sweep may give it instead)
+            if p.startswith(section + "."):
+                fields[p.split(".", 1)[1]].pop("default", None)
         top[section] = {"type": "object", "properties": fields, "additionalProperties": False}
     top["methods"] = {
         "type": "array",
@@ -60,7 +70,7 @@ def scenario_schema() -> dict:
         "items": {"oneOf": [method_schema(cls) for cls in REGISTRY.values()]},
     }
     sweepable = {
-        path: {"type": "array", "minItems": 1, "items": field_schema(spec)}
+        path: {"type": "array", "minItems": 1, "items": field_schema(spec, path)}
         for path, spec in SCHEMA.items()
         if spec.sweepable
     }
@@ -77,6 +87,20 @@ def scenario_schema() -> dict:
         "description": f"A roofline scenario file (result schema_version {SCHEMA_VERSION}).",
         "type": "object",
         "properties": top,
-        "required": list(REQUIRED),
+        "required": [p for p in REQUIRED if "." not in p],
+        # a section field that is required: given in its section, or swept
+        "allOf": [
+            {
+                "anyOf": [
+                    {
+                        "required": [p.split(".")[0]],
+                        "properties": {p.split(".")[0]: {"required": [p.split(".")[1]]}},
+                    },
+                    {"required": ["sweep"], "properties": {"sweep": {"required": [p]}}},
+                ]
+            }
+            for p in REQUIRED
+            if "." in p
+        ],
         "additionalProperties": False,
     }

@@ -49,8 +49,33 @@ def _kv(lines: list, label: str, value: str) -> None:
     lines.append(f"  {label:<28} {value}")
 
 
-def single_table(rec: dict, prefill_ops: list, decode_ops: list, top: int = 8) -> str:
-    lines = [f"{rec['scenario']}: {rec['model']} on {rec['gpus']} x {rec['hardware']}"]
+def _g(x, spec: str = ".4g") -> str:
+    """A number for a table cell, '-' for null (a figure hidden because the point does not fit)."""
+    return "-" if x is None else format(x, spec)
+
+
+def _batch(rec: dict) -> int:
+    return (rec.get("configuration") or {}).get("workload", {}).get("batch", 1)
+
+
+def ttft_footnote(records: list) -> list:
+    """The line saying what TTFT means where a batch of several sequences is in the table."""
+    batches = sorted({_batch(r) for r in records})
+    if batches[-1:] and batches[-1] > 1:
+        return [
+            f"TTFT: time to the first token of the whole batch (batch {', '.join(map(str, batches))}): "
+            "the prefill of every prompt in it, not one request's wait"
+        ]
+    return []
+
+
+def single_table(
+    rec: dict, prefill_ops: list, decode_ops: list, top: int = 8, changed: str = "", grey=None
+) -> str:
+    """One point in full. `changed`: the flags and overrides applied over the scenario file, named
+    in the header; `grey(text)`: how a terminal greys the lines of a point that does not fit."""
+    name = f"{rec['scenario']} with {changed}" if changed else rec["scenario"]
+    lines = [f"{name}: {rec['model']} on {rec['gpus']} x {rec['hardware']}"]
     if rec["point"]:
         lines.append("  point: " + ", ".join(f"{k}={v}" for k, v in rec["point"].items()))
     config = rec.get("configuration") or {}
@@ -70,21 +95,27 @@ def single_table(rec: dict, prefill_ops: list, decode_ops: list, top: int = 8) -
             + "".join(f" + {m.get('name')}" for m in config.get("methods") or [] if isinstance(m, dict))
         )
     lines.append("latency")
-    whole = f", the whole batch of {batch}" if batch > 1 else ""
-    _kv(
-        lines,
-        "TTFT",
-        f"{si_time(rec['ttft_s'])}  (prefill {rec['prefill']['bound']}-bound, MFU {rec['prefill']['mfu']:.0%}{whole})",
-    )
-    _kv(
-        lines,
-        "time per output token",
-        f"{si_time(rec['tpot_s'])}  (decode {rec['decode']['bound']}-bound, MBU {rec['decode']['mbu']:.0%})",
-    )
-    _kv(lines, "end to end", si_time(rec["e2e_s"]))
+    if rec["ttft_s"] is None and not rec["fits"]:  # hidden: the point does not fit (--force shows it)
+        unfit = f"  does not fit: {rec.get('fit_reason', '')} (--force reports its latency and cost anyway)"
+        lines.append(grey(unfit) if grey else unfit)
+        for label in ("TTFT", "time per output token", "end to end"):
+            _kv(lines, label, "-")
+    else:
+        whole = f", the whole batch of {batch}" if batch > 1 else ""
+        _kv(
+            lines,
+            "TTFT",
+            f"{si_time(rec['ttft_s'])}  (prefill {rec['prefill']['bound']}-bound, MFU {rec['prefill']['mfu']:.0%}{whole})",
+        )
+        _kv(
+            lines,
+            "time per output token",
+            f"{si_time(rec['tpot_s'])}  (decode {rec['decode']['bound']}-bound, MBU {rec['decode']['mbu']:.0%})",
+        )
+        _kv(lines, "end to end", si_time(rec["e2e_s"]))
     lines.append("throughput")
-    _kv(lines, "decode tokens/s (deployment)", f"{rec['decode_tokens_per_s']:.4g}")
-    _kv(lines, "output tokens/s per GPU", f"{rec['throughput_tokens_per_s_per_gpu']:.4g}")
+    _kv(lines, "decode tokens/s (deployment)", _g(rec["decode_tokens_per_s"]))
+    _kv(lines, "output tokens/s per GPU", _g(rec["throughput_tokens_per_s_per_gpu"]))
     m = rec["memory"]
     lines.append("memory per GPU")
     for key in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes"):
@@ -102,9 +133,9 @@ def single_table(rec: dict, prefill_ops: list, decode_ops: list, top: int = 8) -
     lines.append("cost and energy")
     c = rec["cost"]
     _kv(lines, "$ per hour", f"{c['usd_per_hour']:.2f}")
-    _kv(lines, "$ per million output tokens", f"{c['usd_per_million_output_tokens']:.4g}")
-    _kv(lines, "$ per million prompt tokens", f"{c['usd_per_million_prompt_tokens']:.4g}")
-    _kv(lines, "J per output token", f"{rec['energy']['joules_per_output_token']:.4g}")
+    _kv(lines, "$ per million output tokens", _g(c["usd_per_million_output_tokens"]))
+    _kv(lines, "$ per million prompt tokens", _g(c["usd_per_million_prompt_tokens"]))
+    _kv(lines, "J per output token", _g(rec["energy"]["joules_per_output_token"]))
     for title, ops in (
         ("prefill ops (top by time)", prefill_ops),
         ("decode step ops (mean over output, top by time)", decode_ops),
@@ -141,7 +172,20 @@ def _max_ctx(r: dict) -> str:
 _SHORT = {"compute": "compute", "memory": "memory", "communication": "comm", "host-link": "host"}
 
 
-def sweep_table(records: list) -> str:
+def _mark_unfit(lines: list, records: list, grey) -> list:
+    """Table lines (header first) with each row of a point that does not fit marked with its reason,
+    and greyed by `grey` (a terminal) when given."""
+    out = lines[:1]
+    for line, r in zip(lines[1:], records):
+        if not r["fits"]:
+            line = f"{line.rstrip()}  does not fit: {r.get('fit_reason', '')}"
+            line = grey(line) if grey else line
+        out.append(line)
+    return out
+
+
+def sweep_table(records: list, changed: str = "", grey=None) -> str:
+    """One row per sweep point; `changed` (flags and overrides over the file) heads the table."""
     if not records:
         return ""
     axes = list(records[0]["point"])
@@ -165,17 +209,20 @@ def sweep_table(records: list) -> str:
             + [
                 si_time(r["ttft_s"]),
                 si_time(r["tpot_s"]),
-                f"{r['throughput_tokens_per_s_per_gpu']:.4g}",
+                _g(r["throughput_tokens_per_s_per_gpu"]),
                 gib(r["memory"]["total_bytes"]),
                 *([gib(r["memory"]["host_bytes"])] if host else []),
                 "yes" if r["fits"] else "no",
                 str(r["max_batch"]),
                 _max_ctx(r),
-                f"{r['cost']['usd_per_million_output_tokens']:.4g}",
+                _g(r["cost"]["usd_per_million_output_tokens"]),
                 f"{_SHORT[r['prefill']['bound']]}/{_SHORT[r['decode']['bound']]}",
             ]
         )
-    out = columns(head, rows)
+    out = ([f"{records[0]['scenario']} with {changed}"] if changed else []) + _mark_unfit(
+        columns(head, rows), records, grey
+    )
+    out += ttft_footnote(records)
     warnings = sorted({w for r in records for w in r["provenance"]["warnings"]})
     out += [f"warning: {w}" for w in warnings]
     out += [f"note: {n}" for n in sorted({n for r in records for n in r["provenance"]["notes"]})]
@@ -186,9 +233,13 @@ def _point_key(rec: dict) -> str:
     return json.dumps(rec["point"], sort_keys=True)
 
 
-def compare_records(rows: list) -> list:
+def compare_records(rows: list, hide_unfit: bool = False) -> list:
     """[(label, record)] of method stacks (the dense baseline's label is 'dense') -> JSON records
-    with the stack and its TTFT/TPOT speedups over dense at the same sweep point."""
+    with the stack and its TTFT/TPOT speedups over dense at the same sweep point (over dense's
+    modelled times, also where dense does not fit). `hide_unfit`: a stack that does not fit has its
+    figures and speedups null (`results.without_unfit_figures`)."""
+    from roofline.simulator.results import without_unfit_figures
+
     base = {_point_key(r): r for label, r in rows if label == "dense"}
     out = []
     for label, r in rows:
@@ -196,15 +247,24 @@ def compare_records(rows: list) -> list:
         out.append(
             {
                 "stack": label,
-                "ttft_speedup": b["ttft_s"] / r["ttft_s"],
-                "tpot_speedup": b["tpot_s"] / r["tpot_s"],
+                "ttft_speedup": _ratio(b["ttft_s"], r["ttft_s"]),
+                "tpot_speedup": _ratio(b["tpot_s"], r["tpot_s"]),
                 **r,
             }
         )
+    if hide_unfit:
+        out = [
+            c if c["fits"] else dict(without_unfit_figures(c), ttft_speedup=None, tpot_speedup=None)
+            for c in out
+        ]
     return out
 
 
-def compare_table(rows: list) -> str:
+def _ratio(a, b):
+    return None if a is None or b is None else a / b
+
+
+def compare_table(rows: list, grey=None, hide_unfit: bool = False) -> str:
     """`roofline compare`'s table of [(label, record)]: each stack's latency with its speedup over
     dense, memory, fit, max batch/context and cost, then the stacks' warnings."""
     head = [
@@ -226,20 +286,22 @@ def compare_table(rows: list) -> str:
             c["stack"],
             ",".join(f"{v}" for v in c["point"].values()) or "-",
             si_time(c["ttft_s"]),
-            f"{c['ttft_speedup']:.2f}",
+            _g(c["ttft_speedup"], ".2f"),
             si_time(c["tpot_s"]),
-            f"{c['tpot_speedup']:.2f}",
+            _g(c["tpot_speedup"], ".2f"),
             gib(c["memory"]["kv_cache_bytes"]),
             gib(c["memory"]["total_bytes"]),
             "yes" if c["fits"] else "no",
             str(c["max_batch"]),
             _max_ctx(c),
-            f"{c['cost']['usd_per_million_output_tokens']:.4g}",
+            _g(c["cost"]["usd_per_million_output_tokens"]),
         ]
-        for c in compare_records(rows)
+        for c in compare_records(rows, hide_unfit)
     ]
     warnings = sorted({f"[{label}] {w}" for label, r in rows for w in r["provenance"]["warnings"]})
-    return "\n".join(columns(head, table) + [f"warning: {w}" for w in warnings])
+    records = [r for _, r in rows]
+    lines = _mark_unfit(columns(head, table), records, grey) + ttft_footnote(records)
+    return "\n".join(lines + [f"warning: {w}" for w in warnings])
 
 
 def plan_table(rows: list, cost: list, meets: list) -> str:
@@ -258,4 +320,4 @@ def plan_table(rows: list, cost: list, meets: list) -> str:
         ]
         for (layout, r), c, m in zip(rows, cost, meets)
     ]
-    return "\n".join(columns(head, table))
+    return "\n".join(columns(head, table) + ttft_footnote([r for _, r in rows]))

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from roofline.simulator.errors import did_you_mean, short
 from roofline.simulator.scenario import FieldSpec, check_value
+from roofline.simulator.units import is_token_field, parse_token_count
 
 REQUIRED = object()
 
@@ -60,6 +61,12 @@ class Method:
     def parse(cls, spec: dict, where: str) -> tuple:
         """(method or None, problems) from a scenario's {name: ..., <params>} mapping."""
         problems = []
+        spec = {  # a token count may be written 4k (units.parse_token_count)
+            k: parse_token_count(v)
+            if k in cls.params and cls.params[k].kind == "int" and is_token_field(k)
+            else v
+            for k, v in spec.items()
+        }
         unknown = [k for k in spec if k != "name" and k not in cls.params]
         for k in unknown:
             problems.append(

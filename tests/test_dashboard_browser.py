@@ -194,6 +194,65 @@ def test_pages_load_without_console_errors(page, server, shots):
     assert page.console.errors == []
 
 
+# Before each frame is painted (until the KPIs have been painted), every visible sidebar control
+# must hold its input: a label painted alone (its dropdown not rendered yet) is recorded.
+LABELS_ALONE_JS = """
+window.__paintedFrames = 0; window.__labelsAlone = [];
+(function frame() {
+  const kpi = document.querySelector('#kpi-ttft-value');
+  let painted = false;
+  for (const c of document.querySelectorAll('.sidebar .control')) {
+    if (getComputedStyle(c).visibility !== 'visible') continue;
+    painted = true;
+    if (!c.querySelector('input, button, select, textarea')) window.__labelsAlone.push(c.innerText);
+  }
+  window.__paintedFrames += painted;
+  if (!(painted && kpi && getComputedStyle(kpi).visibility === 'visible')) requestAnimationFrame(frame);
+})();
+"""
+
+# Whether the points at 5%, 50% and 95% of an element's width (mid-height) hit the element itself:
+# false where something covers it or it lies outside the window.
+UNCOVERED_JS = """
+(e) => { const r = e.getBoundingClientRect();
+  return [0.05, 0.5, 0.95].every(f => e.contains(document.elementFromPoint(r.left + f * r.width, r.top + r.height / 2))); }
+"""
+
+
+def test_sidebar_dropdowns_paint_with_the_page_search_and_sit_on_top(page, server, shots):
+    page.add_init_script(LABELS_ALONE_JS)
+    open_plan(page, server + "/")
+    page.wait_for_function("() => window.__paintedFrames > 0")
+    assert page.evaluate("() => window.__labelsAlone") == []
+    slots = page.locator(".sidebar .dropdown-slot")
+    assert (
+        slots.count() >= 8 and page.locator(".sidebar .dropdown-slot .dash-dropdown").count() == slots.count()
+    )
+    ttft = kpi(page, "ttft")
+    page.click(field("model"))
+    options = page.locator(".dash-dropdown-content [role=option]")
+    options.first.wait_for()
+    assert options.count() > 10
+    for i in range(options.count()):  # every option whole and uncovered: none under the charts
+        options.nth(i).scroll_into_view_if_needed()
+        assert options.nth(i).evaluate(UNCOVERED_JS), options.nth(i).inner_text()
+    page.keyboard.type("qwen3")  # typing filters (the focus starts on the selected option)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.dash-dropdown-content [role=option]')]"
+        ".every(o => o.innerText.includes('qwen3'))"
+    )
+    names = options.all_inner_texts()
+    assert names and all("qwen3" in n for n in names)
+    page.screenshot(path=str(shots / "plan-model-menu.png"))
+    target = options.filter(has_text="qwen3-30b-a3b")
+    box = target.bounding_box()
+    target.click(position={"x": box["width"] * 0.9, "y": box["height"] / 2})  # its far end, over the charts
+    wait_changed(page, "ttft", ttft)
+    assert page.inner_text(field("model")) == "qwen3-30b-a3b"
+    page.wait_for_function("() => window.location.search.includes('model=qwen3-30b-a3b')")
+    assert page.console.errors == []
+
+
 def test_context_length_updates_kpis_curves_and_url(page, server, shots):
     open_plan(page, server + "/")
     ttft, tpot = kpi(page, "ttft"), kpi(page, "tpot")

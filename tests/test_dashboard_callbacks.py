@@ -435,6 +435,8 @@ def control_tips(layout) -> dict:
     for c in walk(layout):
         if getattr(c, "className", None) == "control":
             label, widget = c.children
+            if getattr(widget, "className", None) == "dropdown-slot":  # controls.dropdown_slot
+                widget = widget.children
             tips[json.dumps(widget.id, sort_keys=True)] = label.title
     return tips
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, dcc, html
 
-from roofline.dashboards import budget, codec_query, codec_scenario, evaluate, figures, state
+from roofline.dashboards import budget, codec_query, codec_scenario, controls, evaluate, figures, state
 from roofline.dashboards.components import alert, table
 from roofline.dashboards.settings import settings, user_message
 from roofline.report.format import si_time
@@ -81,11 +81,13 @@ def build_layout(values: dict, problems: list, cat: dict):
                         title="GPUs to compare (hardware is swept in one pass)",
                         className="control-label",
                     ),
-                    dcc.Dropdown(
-                        id="compare-hardware",
-                        options=[{"label": h, "value": h} for h in cat["hardware"]],
-                        value=list(dict.fromkeys([values["hardware"], "h100-sxm", "h200"])),
-                        multi=True,
+                    controls.dropdown_slot(
+                        dcc.Dropdown(
+                            id="compare-hardware",
+                            options=[{"label": h, "value": h} for h in cat["hardware"]],
+                            value=list(dict.fromkeys([values["hardware"], "h100-sxm", "h200"])),
+                            multi=True,
+                        )
                     ),
                 ],
                 className="control control-stacked",

@@ -19,19 +19,21 @@ def alert(messages, kind: str = "error", title: str | None = None):
 
 
 def kpi_cards(items: list):
-    """One card per KPI (figures.kpi_items); a card whose `ok` is false is marked."""
-    return [
-        html.Div(
-            [
-                html.Div(item["label"], className="kpi-label"),
-                html.Div(item["value"], className="kpi-value", id=f"kpi-{item['key']}-value"),
-                html.Div(item["detail"], className="kpi-detail"),
-            ],
-            className="kpi" + ("" if item["ok"] else " kpi-bad"),
-            id=f"kpi-{item['key']}",
-        )
-        for item in items
-    ]
+    """One card per KPI (figures.kpi_items, figures.delta_items); a card whose `ok` is false is
+    marked, and an `infeasible` one (a plan that does not fit) is struck through and badged."""
+    cards = []
+    for item in items:
+        infeasible = item.get("infeasible", False)
+        children = [
+            html.Div(item["label"], className="kpi-label"),
+            html.Div(item["value"], className="kpi-value", id=f"kpi-{item['key']}-value"),
+            html.Div(item["detail"], className="kpi-detail"),
+        ]
+        if infeasible:
+            children.append(html.Span("does not fit", className="badge-infeasible"))
+        cls = "kpi" + ("" if item["ok"] else " kpi-bad") + (" kpi-infeasible" if infeasible else "")
+        cards.append(html.Div(children, className=cls, id=f"kpi-{item['key']}"))
+    return cards
 
 
 def table(head: list, rows: list, row_classes: list | None = None, table_id: str | None = None):

@@ -72,15 +72,22 @@ class PlanPoint:
     prefill_ops: list
     decode_ops: list
     hardware: object  # roofline.simulator.hardware.Hardware
+    baseline: dict | None = None  # the same scenario without its methods (None: it has none)
 
 
 def plan_point(doc: dict) -> PlanPoint:
-    """Simulate one scenario mapping (no sweep)."""
+    """Simulate one scenario mapping (no sweep) and, when it has methods, its dense baseline (the
+    same scenario with `methods: []`, as `roofline compare` runs it)."""
     check_references(doc)
     result = simulate(doc)
     rec = result.records()[0]
+    baseline = simulate(dict(doc, methods=[])).records()[0] if doc.get("methods") else None
     return PlanPoint(
-        rec, op_table(result, 0, "prefill"), op_table(result, 0, "decode"), load_hardware(rec["hardware"])
+        rec,
+        op_table(result, 0, "prefill"),
+        op_table(result, 0, "decode"),
+        load_hardware(rec["hardware"]),
+        baseline,
     )
 
 

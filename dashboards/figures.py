@@ -43,6 +43,7 @@ __all__ = [
     "make_fit_figure",
     "make_validation_figure",
     "kpi_items",
+    "delta_items",
     "message_figure",
 ]
 
@@ -143,8 +144,24 @@ def _tokens(n) -> str:
     return "unlimited" if n is None else f"{n:,}"
 
 
+# The KPIs that describe running the plan: meaningless when it does not fit in memory, so then
+# they are marked (struck through, "does not fit") and never shown as ordinary numbers.
+RUN_KPIS = ("ttft", "tpot", "throughput", "cost", "energy")
+
+
 def kpi_items(rec: dict) -> list:
-    """[{key, label, value, detail, ok}] for the Plan page's cards, from one SPEC.md record."""
+    """[{key, label, value, detail, ok, infeasible}] for the Plan page's cards, from one SPEC.md
+    record; `infeasible` marks the run KPIs of a plan that does not fit in memory."""
+    items = _kpi_items(rec)
+    for item in items:
+        item["infeasible"] = not rec["fits"] and item["key"] in RUN_KPIS
+        if item["infeasible"]:
+            item["ok"] = False
+            item["detail"] = "does not fit in memory: not a runnable plan"
+    return items
+
+
+def _kpi_items(rec: dict) -> list:
     m = rec["memory"]
     cost = rec["cost"]
     usd = cost["usd_per_million_output_tokens"]
@@ -217,6 +234,74 @@ def kpi_items(rec: dict) -> list:
     ]
 
 
+def _speedup(x) -> str:
+    return f"x{x:.2f}"
+
+
+def _signed(x: float, fmt: str) -> str:
+    return ("saves " if x >= 0 else "costs ") + fmt.format(abs(x))
+
+
+def delta_items(stack: str, rec: dict, base: dict) -> list:
+    """[{key, label, value, detail, ok, infeasible}]: the plan's method stack against the dense
+    baseline at the same workload, as `roofline compare` reports it (its speedups come from the
+    same `compare_records`): TTFT and TPOT speedup, memory and $ per million output tokens saved,
+    max batch. A side that does not fit in memory is marked, never compared as a number."""
+    from roofline.report.tables import compare_records
+
+    _, cmp = compare_records([("dense", base), (stack, rec)])
+    fits = rec["fits"] and base["fits"]
+    which = " and ".join(name for name, r in (("the dense baseline", base), (stack, rec)) if not r["fits"])
+    saved_bytes = base["memory"]["total_bytes"] - rec["memory"]["total_bytes"]
+    usd_b = base["cost"]["usd_per_million_output_tokens"]
+    usd_s = rec["cost"]["usd_per_million_output_tokens"]
+    items = [
+        {
+            "key": "delta-ttft",
+            "label": "TTFT speedup",
+            "value": _speedup(cmp["ttft_speedup"]),
+            "detail": f"{si_time(base['ttft_s'])} -> {si_time(rec['ttft_s'])}",
+            "run": True,
+        },
+        {
+            "key": "delta-tpot",
+            "label": "TPOT speedup",
+            "value": _speedup(cmp["tpot_speedup"]),
+            "detail": f"{si_time(base['tpot_s'])} -> {si_time(rec['tpot_s'])}",
+            "run": True,
+        },
+        {
+            "key": "delta-memory",
+            "label": "Memory / GPU",
+            "value": _signed(saved_bytes / GIB, "{:.1f} GiB"),
+            "detail": f"{base['memory']['total_bytes'] / GIB:.1f} -> {rec['memory']['total_bytes'] / GIB:.1f} GiB"
+            f" (KV {base['memory']['kv_cache_bytes'] / GIB:.1f} -> {rec['memory']['kv_cache_bytes'] / GIB:.1f})",
+            "run": False,
+        },
+        {
+            "key": "delta-cost",
+            "label": "$ / M output tokens",
+            "value": "-" if usd_b is None or usd_s is None else _signed(usd_b - usd_s, "${:,.4g}"),
+            "detail": "" if usd_b is None or usd_s is None else f"${usd_b:,.4g} -> ${usd_s:,.4g}",
+            "run": True,
+        },
+        {
+            "key": "delta-max-batch",
+            "label": "Max batch",
+            "value": f"{base['max_batch']:,} -> {rec['max_batch']:,}",
+            "detail": "at this prompt + output",
+            "run": False,
+        },
+    ]
+    for item in items:
+        run = item.pop("run")
+        item["infeasible"] = run and not fits
+        item["ok"] = not item["infeasible"]
+        if item["infeasible"]:
+            item["detail"] = f"{which} does not fit in memory"
+    return items
+
+
 # --- context-length curves -------------------------------------------------------------------------
 
 
@@ -225,7 +310,8 @@ CURVE_ROWS = ((1, "ttft_s", 1.0), (2, "tpot_s", 1e3), (3, "memory.total_bytes", 
 
 def make_curves_figure(curves: dict, prompt_tokens: int | None = None) -> dict:
     """TTFT, TPOT and memory per GPU over the prompt length (log axis), one line per stack
-    (baseline dashed), the capacity as a dotted line and the plan's prompt as a vertical line."""
+    (baseline dashed), the capacity as a dotted line and the plan's prompt as a vertical line.
+    Prompt lengths where a stack does not fit in memory are a faded dotted "does not fit" trace."""
     notes, data, ttft = [], [], []
     capacity = None
     for i, (label, cols) in enumerate(curves.items()):
@@ -235,25 +321,35 @@ def make_curves_figure(curves: dict, prompt_tokens: int | None = None) -> dict:
         x = typed_array(np.asarray(cols["prompt_tokens"]))
         colour = PALETTE[i % len(PALETTE)]
         dash = "dash" if label == "baseline" else "solid"
+        fits = np.asarray(cols["fits"], dtype=bool)
+        # Where the plan does not fit, its latencies are not a runnable plan's: they go to a
+        # separate dotted, faded trace named "does not fit", which shares the fitting neighbours
+        # of those points so the line stays continuous.
+        edge = fits & (np.r_[~fits[1:], False] | np.r_[False, ~fits[:-1]])
+        parts = [(label, fits, dash, 1.0)]
+        if not fits.all():
+            parts.append((f"{label}: does not fit", ~fits | edge, "dot", 0.5))
         for row, key, scale in CURVE_ROWS:
             y = np.asarray(cols[key], dtype=float) * scale
             if row == 1:
                 ttft.append(y)
             axis = "" if row == 1 else str(row)
-            data.append(
-                {
-                    "legendgroup": label,
-                    "line": {"color": colour, "dash": dash},
-                    "mode": "lines",
-                    "name": plain(label),
-                    "showlegend": row == 1,
-                    "x": x,
-                    "y": typed_array(y),
-                    "type": "scatter",
-                    "xaxis": f"x{axis}",
-                    "yaxis": f"y{axis}",
-                }
-            )
+            for name, mask, line_dash, opacity in parts:
+                data.append(
+                    {
+                        "legendgroup": name,
+                        "line": {"color": colour, "dash": line_dash},
+                        "mode": "lines",
+                        "name": plain(name),
+                        "opacity": opacity,
+                        "showlegend": row == 1,
+                        "x": x,
+                        "y": typed_array(np.where(mask, y, np.nan)),
+                        "type": "scatter",
+                        "xaxis": f"x{axis}",
+                        "yaxis": f"y{axis}",
+                    }
+                )
         capacity = float(np.max(cols["memory.capacity_bytes"])) / GIB
     # rows from the top; make_subplots(rows=3, shared_xaxes=True, vertical_spacing=0.06)
     bottom, middle, top = grid_domains(3, 0.06)

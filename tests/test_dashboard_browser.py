@@ -289,6 +289,34 @@ def test_adding_a_method_changes_tpot_and_memory(page, server, shots):
     assert page.console.errors == []
 
 
+def test_a_plan_that_does_not_fit_is_struck_through_and_the_stack_is_set_against_dense(page, server, shots):
+    open_plan(page, server + "/?workload.prompt_tokens=1048576")
+    assert kpi(page, "fits") == "no"
+    for key in ("ttft", "tpot", "cost"):
+        card = page.locator(f"#kpi-{key}")
+        assert card.locator(".badge-infeasible").inner_text() == "does not fit"
+        assert card.locator(".badge-infeasible").is_visible()
+        style = page.eval_on_selector(f"#kpi-{key}-value", "e => getComputedStyle(e).textDecorationLine")
+        assert "line-through" in style, key
+    assert page.locator("#kpi-max-context .badge-infeasible").count() == 0
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#plan-curves .legendtext')].some(e => e.textContent === 'baseline: does not fit')"
+    )
+    page.screenshot(path=str(shots / "plan-does-not-fit.png"), full_page=True)
+    # with a 4-bit KV cache the plan fits; the baseline it is compared with does not
+    page.fill(field("workload.prompt_tokens"), "600000")
+    page.press(field("workload.prompt_tokens"), "Enter")
+    page.wait_for_function("() => window.location.search.includes('workload.prompt_tokens=600000')")
+    page.check(method_switch("kv_quant"))
+    page.wait_for_selector("#kpi-delta-tpot-value")
+    assert kpi(page, "fits") == "yes"
+    assert page.locator("#kpi-delta-tpot .badge-infeasible").is_visible()
+    assert "the dense baseline does not fit" in page.inner_text("#kpi-delta-tpot")
+    assert kpi(page, "delta-memory").startswith("saves ")
+    page.screenshot(path=str(shots / "plan-deltas.png"))
+    assert page.console.errors == []
+
+
 def test_bad_number_shows_the_simulators_message(page, server):
     open_plan(page, server + "/")
     page.fill(field("workload.batch"), "0")

@@ -224,7 +224,7 @@ def test_uploaded_model_only_from_the_upload_folder(tmp_path):
 
 
 def test_update_plan_shows_every_kpi_and_the_figures():
-    alert, cards, warnings, roof, breakdown, memory, gpus, query = run_plan(state.DEFAULTS)
+    alert, cards, warnings, roof, breakdown, memory, gpus, deltas, query = run_plan(state.DEFAULTS)
     assert alert is None and query == ""
     values = kpis(cards)
     assert set(values) == {"ttft", "tpot", "throughput", "max-batch", "max-context", "cost", "energy", "fits"}
@@ -235,6 +235,7 @@ def test_update_plan_shows_every_kpi_and_the_figures():
     assert {t["name"] for t in breakdown["data"]} >= {"gemm", "attention_prefill", "attention_decode"}
     assert memory["layout"]["shapes"]  # the capacity line
     assert gpus.startswith("1 GPU")
+    assert deltas is None  # no methods: nothing to compare against
 
 
 def test_export_yaml_reproduces_the_plan_exactly(tmp_path, capsys):
@@ -688,3 +689,77 @@ def test_simulate_never_imports_dash():
     root = ROOT
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+# --- plans that do not fit; the stack against the dense baseline ----------------------------------
+
+
+def cards_by_key(cards) -> dict:
+    return {c.id.removeprefix("kpi-"): c for c in cards}
+
+
+def test_a_plan_that_does_not_fit_is_marked_not_shown_as_numbers():
+    values = dict(state.DEFAULTS, **{"workload.prompt_tokens": 1_048_576})
+    rec = roofline.simulate(codec_scenario.to_scenario(values)).records()[0]
+    assert not rec["fits"]
+    _, cards, *_ = run_plan(values)
+    cards = cards_by_key(cards)
+    for key in figures.RUN_KPIS:
+        card = cards[key]
+        assert "kpi-infeasible" in card.className and "does not fit" in text_of(card), key
+    for key in ("max-batch", "max-context", "fits"):
+        assert "kpi-infeasible" not in cards[key].className
+    assert cards["fits"].children[1].children == "no"
+    # the curves: past the point where memory runs out, a separate "does not fit" trace
+    curves = plan.update_curves(*plan.callback_args(values))
+    names = [t["name"] for t in curves["data"]]
+    assert names.count("baseline") == 3 and names.count("baseline: does not fit") == 3
+    fit_ttft, nofit_ttft = (typed_values(t["y"]) for t in curves["data"][:2])
+    xs = typed_values(curves["data"][0]["x"])
+    sweep = roofline.simulate(
+        dict(codec_scenario.to_scenario(values), sweep={"workload.prompt_tokens": [int(x) for x in xs]})
+    ).columns
+    fits = np.asarray(sweep["fits"], dtype=bool)
+    assert fits.any() and not fits.all()
+    assert np.isnan(fit_ttft[~fits]).all() and np.allclose(fit_ttft[fits], np.asarray(sweep["ttft_s"])[fits])
+    assert np.allclose(nofit_ttft[~fits], np.asarray(sweep["ttft_s"])[~fits])
+
+
+def compare_cli(values: dict, stack: str, tmp_path, capsys) -> dict:
+    """`roofline compare --format json` on the plan's exported YAML: {stack: record}."""
+    path = tmp_path / "plan.yaml"
+    path.write_text(codec_scenario.export_yaml(values))
+    assert main(["compare", str(path), "--methods", stack, "--format", "json"]) == 0
+    return {r["stack"]: r for r in json.loads(capsys.readouterr().out)}
+
+
+def test_plan_shows_the_stack_against_the_dense_baseline_as_compare_does(tmp_path, capsys):
+    values = with_methods(
+        {"name": "kv_quant", "bits": 4}, {"name": "quest", "token_budget": 4096}, **{"workload.batch": 2}
+    )
+    *_, deltas, _ = run_plan(values)
+    assert "kv_quant+quest vs the dense baseline" in text_of(deltas)
+    shown = kpis(deltas[1].children)
+    cli = compare_cli(values, "kv_quant+quest", tmp_path, capsys)
+    dense, stack = cli["dense"], cli["kv_quant+quest"]
+    assert shown["delta-ttft"] == f"x{stack['ttft_speedup']:.2f}"
+    assert shown["delta-tpot"] == f"x{stack['tpot_speedup']:.2f}"
+    assert stack["tpot_speedup"] > 1  # a 4-bit KV cache and sparse reads speed decode up
+    saved = (dense["memory"]["total_bytes"] - stack["memory"]["total_bytes"]) / 2**30
+    assert saved > 0 and shown["delta-memory"] == f"saves {saved:.1f} GiB"
+    usd = dense["cost"]["usd_per_million_output_tokens"] - stack["cost"]["usd_per_million_output_tokens"]
+    assert shown["delta-cost"] == ("saves " if usd >= 0 else "costs ") + f"${abs(usd):,.4g}"
+    assert shown["delta-max-batch"] == f"{dense['max_batch']:,} -> {stack['max_batch']:,}"
+
+
+def test_deltas_mark_a_baseline_that_does_not_fit():
+    # 600K tokens of bf16 KV (~73 GiB) + 15 GiB of weights overflow an 80 GiB H100; 4-bit KV fits
+    values = with_methods({"name": "kv_quant", "bits": 4}, **{"workload.prompt_tokens": 600_000})
+    _, cards, *_, deltas, _ = run_plan(values)
+    assert all("kpi-infeasible" not in c.className for c in cards)  # the plan itself fits
+    by_key = cards_by_key(deltas[1].children)
+    for key in ("delta-ttft", "delta-tpot", "delta-cost"):
+        assert "kpi-infeasible" in by_key[key].className
+        assert "the dense baseline does not fit in memory" in text_of(by_key[key])
+    assert "kpi-infeasible" not in by_key["delta-memory"].className
+    assert text_of(by_key["delta-memory"]).startswith("Memory / GPU saves")

@@ -85,6 +85,7 @@ def build_layout(values: dict, problems: list, cat: dict):
         [
             html.Div(id="plan-alert"),
             html.Div(id="plan-kpis", className="kpis"),
+            html.Div(id="plan-deltas"),
             html.Div(id="plan-warnings"),
             html.Div(
                 [
@@ -138,8 +139,22 @@ def _gpus_note(values: dict):
     return f"{n} GPU{'s' if n != 1 else ''} (tp x pp x cp x dp)" if n else "GPUs: tp x pp x cp x dp"
 
 
+def deltas_section(values: dict, point) -> list | None:
+    """The method stack against the dense baseline (figures.delta_items), or None without methods."""
+    if point.baseline is None:
+        return None
+    stack = state.stack_label(values)
+    return [
+        html.Div(
+            f"{stack} vs the dense baseline (same workload, as roofline compare)", className="deltas-title"
+        ),
+        html.Div(kpi_cards(figures.delta_items(stack, point.record, point.baseline)), className="kpis"),
+    ]
+
+
 def update_plan(field_values, field_ids, method_values, method_ids, param_values, param_ids):
-    """Controls -> (alert, KPI cards, warnings, roofline, breakdown, memory, GPU note, URL query)."""
+    """Controls -> (alert, KPI cards, warnings, roofline, breakdown, memory, GPU note, deltas
+    against the dense baseline, URL query)."""
     values = values_from(field_values, field_ids, method_values, method_ids, param_values, param_ids)
     query = codec_query.to_query(values)
     empty = figures.message_figure("no result")
@@ -148,7 +163,7 @@ def update_plan(field_values, field_ids, method_values, method_ids, param_values
         point = evaluate.plan_point(doc)
     except Exception as exc:
         msg = user_message(exc, "simulating the plan")
-        return alert(msg, "error"), [], None, empty, empty, empty, _gpus_note(values), query
+        return alert(msg, "error"), [], None, empty, empty, empty, _gpus_note(values), None, query
     rec = point.record
     warnings = alert(rec["provenance"]["warnings"], "warning", "Warnings")
     return (
@@ -161,6 +176,7 @@ def update_plan(field_values, field_ids, method_values, method_ids, param_values
         figures.compact(figures.make_breakdown_figure(rec)),
         figures.compact(figures.make_memory_figure(rec)),
         _gpus_note(values),
+        deltas_section(values, point),
         query,
     )
 
@@ -297,7 +313,7 @@ def check_controls(field_ids, method_ids, param_ids) -> None:
 
 def refused_plan(message, *args):
     empty = figures.message_figure("no result")
-    return alert(message, "error"), [], None, empty, empty, empty, no_update, no_update
+    return alert(message, "error"), [], None, empty, empty, empty, no_update, None, no_update
 
 
 def refused_curves(message, *args):
@@ -329,6 +345,7 @@ def register_callbacks(app) -> None:
         Output("plan-breakdown", "figure"),
         Output("plan-memory", "figure"),
         Output("plan-gpus", "children"),
+        Output("plan-deltas", "children"),
         Output("shared-query", "data"),
         *control_inputs,
         *ids,

@@ -185,6 +185,15 @@ def test_pages_load_without_console_errors(page, server, shots):
     page.click("#nav-compare")
     page.wait_for_selector("#compare-rows")
     page.wait_for_function("() => document.querySelectorAll('#compare-pareto .point').length > 0")
+    # the plan on H100, H200 and B200 over 32K..1M tokens, and over the batch
+    page.wait_for_function("() => document.querySelectorAll('#compare-range .trace').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#compare-batch .trace').length > 0")
+    ticks = page.eval_on_selector_all(
+        "#compare-range .xaxislayer-above text", "es => es.map(e => e.textContent)"
+    )
+    assert "32K" in ticks and "1M" in ticks
+    legend = page.eval_on_selector_all("#compare-range .legendtext", "es => es.map(e => e.textContent)")
+    assert {"h100-sxm / dense", "h200 / dense", "b200 / dense"} <= set(legend)
     page.screenshot(path=str(shots / "compare.png"), full_page=True)
     page.click("#nav-calibration")
     page.wait_for_selector("#calibration-page")

@@ -763,3 +763,67 @@ def test_deltas_mark_a_baseline_that_does_not_fit():
         assert "the dense baseline does not fit in memory" in text_of(by_key[key])
     assert "kpi-infeasible" not in by_key["delta-memory"].className
     assert text_of(by_key["delta-memory"]).startswith("Memory / GPU saves")
+
+
+# --- Compare: a context range on several GPUs, and the batch axis ----------------------------------
+
+RANGE_HW = ["h100-sxm", "h200", "b200"]
+
+
+def traces_named(fig: dict, name: str) -> list:
+    return [t for t in fig["data"] if t["name"] == name]
+
+
+def test_context_range_on_three_gpus_matches_simulate():
+    alert, fig, _ = compare.update_range("workload.prompt_tokens=32768", RANGE_HW, "dense", 32, 1024)
+    assert alert is None
+    ttft, tpot, cost = traces_named(fig, "h200 / dense")  # one trace per row: TTFT, TPOT, $/M
+    xs = [int(x) for x in typed_values(ttft["x"])]
+    assert xs[0] == 32768 and xs[-1] == 1048576 and len(xs) == 16
+    assert fig["layout"]["xaxis3"]["ticktext"] == ["32K", "64K", "128K", "256K", "512K", "1M"]
+    doc = codec_scenario.to_scenario(dict(state.DEFAULTS, **{"workload.prompt_tokens": 32768}))
+    recs = roofline.simulate(dict(doc, hardware="h200", sweep={"workload.prompt_tokens": xs})).records()
+    fits = np.array([r["fits"] for r in recs])
+    assert fits[0] and not fits[-1]  # llama-3.1-8b's 1M-token KV cache overflows 141 GB
+    for trace, key, scale in ((ttft, "ttft_s", 1), (tpot, "tpot_s", 1e3)):
+        expected = np.array([r[key] * scale for r in recs])
+        assert np.allclose(typed_values(trace["y"])[fits], expected[fits])
+        assert np.isnan(typed_values(trace["y"])[~fits]).all()  # never drawn as an ordinary point
+    usd = np.array([r["cost"]["usd_per_million_output_tokens"] for r in recs])
+    assert np.allclose(typed_values(cost["y"])[fits], usd[fits])
+    nofit = traces_named(fig, "h200 / dense: does not fit")
+    assert len(nofit) == 3 and np.allclose(
+        typed_values(nofit[0]["y"])[~fits], [r["ttft_s"] for r in recs if not r["fits"]]
+    )
+    assert {t["name"] for t in fig["data"] if t["showlegend"]} >= {f"{hw} / dense" for hw in RANGE_HW}
+
+
+def test_batch_axis_runs_to_the_max_batch_with_simulated_cost():
+    _, _, fig = compare.update_range("workload.prompt_tokens=32768", RANGE_HW, "dense, kv_quant", 32, 1024)
+    doc = codec_scenario.to_scenario(dict(state.DEFAULTS, **{"workload.prompt_tokens": 32768}))
+    one = roofline.simulate(dict(doc, hardware="b200")).records()[0]
+    assert one["max_batch"] > 8
+    tpot, cost = traces_named(fig, f"b200 / dense (max batch {one['max_batch']})")
+    batches = [int(b) for b in typed_values(tpot["x"])]
+    assert batches[0] == 1 and batches[-1] == one["max_batch"] and batches[1:4] == [2, 4, 8]
+    recs = roofline.simulate(dict(doc, hardware="b200", sweep={"workload.batch": batches})).records()
+    assert all(r["fits"] for r in recs)
+    assert np.allclose(typed_values(tpot["y"]), [r["tpot_s"] * 1e3 for r in recs])
+    usd = [r["cost"]["usd_per_million_output_tokens"] for r in recs]
+    assert np.allclose(typed_values(cost["y"]), usd) and usd[-1] < usd[0]  # batching is cheaper per token
+    assert any(t["name"].startswith("h100-sxm / kv_quant (max batch") for t in fig["data"])
+
+
+def test_context_range_bad_inputs_say_why():
+    alert, fig, batch = compare.update_range("", [], "dense, warp", 0, "lots")
+    text = text_of(alert)
+    assert "at least one hardware" in text and "context from: give 1..16384 K tokens" in text
+    assert "context to: give" in text and "unknown method 'warp'" in text
+    assert fig["layout"]["annotations"][0]["text"] == "nothing to show yet"
+    alert, *_ = compare.update_range("", ["h200"], "dense", 512, 64)
+    assert "'from' (512K) must be below 'to' (64K)" in text_of(alert)
+
+
+def test_batch_axis_says_when_nothing_fits_at_batch_one():
+    _, _, fig = compare.update_range("workload.prompt_tokens=1048576", ["h100-sxm"], "dense", 32, 64)
+    assert "does not fit in memory even at batch 1" in fig["layout"]["annotations"][0]["text"]

@@ -10,7 +10,17 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, dcc, html
 
-from roofline.dashboards import budget, codec_query, codec_scenario, controls, evaluate, figures, state
+from roofline.dashboards import (
+    budget,
+    codec_query,
+    codec_scenario,
+    controls,
+    evaluate,
+    figures,
+    figures_sweeps,
+    state,
+    sweeps,
+)
 from roofline.dashboards.components import alert, table
 from roofline.dashboards.settings import settings, user_message
 from roofline.report.format import si_time
@@ -21,6 +31,10 @@ except dash.exceptions.PageError:  # imported outside an app (tests call the fun
     pass
 
 GPUS_MAX_LIMIT = 64
+DEFAULT_HARDWARE = ("h100-sxm", "h200", "b200")
+# The context range, in K tokens (K = 1024): the issue's 32K to 1M by default, at most 16M.
+RANGE_DEFAULT_K = (32, 1024)
+RANGE_MAX_K = 16384
 
 
 def layout(**query):
@@ -85,7 +99,7 @@ def build_layout(values: dict, problems: list, cat: dict):
                         dcc.Dropdown(
                             id="compare-hardware",
                             options=[{"label": h, "value": h} for h in cat["hardware"]],
-                            value=list(dict.fromkeys([values["hardware"], "h100-sxm", "h200"])),
+                            value=list(dict.fromkeys([values["hardware"], *DEFAULT_HARDWARE])),
                             multi=True,
                         )
                     ),
@@ -143,6 +157,31 @@ def build_layout(values: dict, problems: list, cat: dict):
                 options=[{"label": "list every layout that fits (not only the front)", "value": "all"}],
                 value=[],
             ),
+            html.Div(
+                [
+                    html.Strong("Context range and batch"),
+                    html.Div(
+                        "The plan (its layout and the stacks above) on each chosen GPU over a "
+                        "range of prompt lengths, and over the batch up to its max batch.",
+                        className="note",
+                    ),
+                ],
+                className="section-head",
+            ),
+            _number(
+                "compare-range-from",
+                RANGE_DEFAULT_K[0],
+                "context from (K tokens)",
+                "Shortest prompt of the range, in K tokens (1K = 1024 tokens)",
+                minimum=1,
+            ),
+            _number(
+                "compare-range-to",
+                RANGE_DEFAULT_K[1],
+                "context to (K tokens)",
+                f"Longest prompt of the range, in K tokens (1024 = 1M tokens; at most {RANGE_MAX_K})",
+                minimum=1,
+            ),
             dcc.Store(id="compare-base", data=query),
         ],
         className="sidebar",
@@ -153,6 +192,14 @@ def build_layout(values: dict, problems: list, cat: dict):
             dcc.Graph(id="compare-pareto", className="card", config={"displaylogo": False}),
             html.Div(id="compare-summary", className="note"),
             html.Div(id="compare-table"),
+            html.Div(id="compare-range-alert"),
+            html.Div(
+                [
+                    dcc.Graph(id="compare-range", className="card", config={"displaylogo": False}),
+                    dcc.Graph(id="compare-batch", className="card", config={"displaylogo": False}),
+                ],
+                className="grid",
+            ),
         ],
         className="content",
     )
@@ -247,6 +294,49 @@ def update_compare(base_query, hardware, gpus_max, stacks_text, latency, ttft_ma
     )
 
 
+def update_range(base_query, hardware, stacks_text, from_k, to_k):
+    """Controls -> (alert, context-range figure, batch figure) for the plan on each hardware."""
+    empty = figures.message_figure("nothing to show yet")
+    upload_dir = settings()["upload_dir"]
+    try:
+        values, _ = codec_query.from_query(
+            codec_query.parse_query(base_query or ""),
+            evaluate.catalog(settings()["calibration_dir"]),
+            upload_dir,
+        )
+        problems = []
+        if not hardware:
+            problems.append("choose at least one hardware")
+        for name, v in (("context from", from_k), ("context to", to_k)):
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 1 <= v <= RANGE_MAX_K:
+                problems.append(f"{name}: give 1..{RANGE_MAX_K} K tokens (1024 = 1M tokens)")
+        if not problems and from_k >= to_k:
+            problems.append(f"context range: 'from' ({from_k:g}K) must be below 'to' ({to_k:g}K)")
+        stacks, stack_problems = state.parse_stacks(stacks_text, values["methods"])
+        problems += stack_problems
+        if problems:
+            return alert(problems), empty, empty
+        doc = codec_scenario.to_scenario(values, upload_dir)
+        lo, hi = int(from_k * sweeps.K), int(to_k * sweeps.K)
+        series, range_notes = sweeps.context_range(doc, hardware, stacks, lo, hi)
+        batches, batch_notes = sweeps.batch_range(doc, hardware, stacks)
+    except Exception as exc:
+        return alert(user_message(exc, "sweeping the context range")), empty, empty
+    return (
+        None,
+        figures_sweeps.make_context_range_figure(series, range_notes),
+        figures_sweeps.make_batch_figure(batches, batch_notes),
+    )
+
+
+def refused_range(message, *args):
+    return (
+        alert(message),
+        figures.message_figure("nothing to show"),
+        figures.message_figure("nothing to show"),
+    )
+
+
 def refused_compare(message, *args):
     return alert(message), figures.message_figure("nothing to compare"), None, None
 
@@ -266,3 +356,13 @@ def register_callbacks(app) -> None:
         Input("compare-tpot-max", "value"),
         Input("compare-all", "value"),
     )(budget.bounded(update_compare, refused_compare, "comparing layouts"))
+    app.callback(
+        Output("compare-range-alert", "children"),
+        Output("compare-range", "figure"),
+        Output("compare-batch", "figure"),
+        State("compare-base", "data"),
+        Input("compare-hardware", "value"),
+        Input("compare-stacks", "value"),
+        Input("compare-range-from", "value"),
+        Input("compare-range-to", "value"),
+    )(budget.bounded(update_range, refused_range, "sweeping the context range"))

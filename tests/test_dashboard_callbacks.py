@@ -506,8 +506,27 @@ def test_compare_table_and_pareto():
     assert {t.name for t in fig.data} >= {"dense on h100-sxm", "kv_quant on h200", "Pareto front"}
     assert any(s.x0 == 20 for s in fig.layout.shapes)  # the TPOT SLA line, in ms
     assert "on the Pareto front" in summary
-    rows = tbl.children[1].children
-    assert rows and all(r.className == "front" for r in rows)
+    rows = tbl.data
+    assert rows and all(r["front"] == "yes" for r in rows)
+    assert tbl.sort_action == "native" and tbl.export_format == "csv"
+    # each row's numbers are the simulator's for that stack, hardware and layout
+    doc = codec_scenario.to_scenario(dict(state.DEFAULTS, **{"workload.prompt_tokens": 32768}))
+    for row in rows:
+        par = {k[:2]: int(k[2:]) for k in row["layout"].split()}
+        stacks, _ = state.parse_stacks(row["stack"], [])
+        rec = roofline.simulate(
+            dict(
+                doc,
+                hardware=row["hardware"],
+                gpus=None,
+                methods=stacks[0][1],
+                parallelism=dict(doc["parallelism"], **par),
+            )
+        ).records()[0]
+        assert row["gpus"] == rec["gpus"]
+        assert row["tpot_ms"] == pytest.approx(rec["tpot_s"] * 1e3, rel=1e-3)
+        assert row["ttft_s"] == pytest.approx(rec["ttft_s"], rel=1e-3)
+        assert row["usd_per_m"] == pytest.approx(rec["cost"]["usd_per_million_output_tokens"], rel=1e-3)
 
 
 def test_compare_bad_inputs_say_why():
@@ -827,3 +846,44 @@ def test_context_range_bad_inputs_say_why():
 def test_batch_axis_says_when_nothing_fits_at_batch_one():
     _, _, fig = compare.update_range("workload.prompt_tokens=1048576", ["h100-sxm"], "dense", 32, 64)
     assert "does not fit in memory even at batch 1" in fig["layout"]["annotations"][0]["text"]
+
+
+# --- saved plans -----------------------------------------------------------------------------------
+
+
+def test_saved_plans_are_recomputed_and_a_plan_that_does_not_fit_has_no_numbers():
+    fits_query = codec_query.to_query(dict(state.DEFAULTS, **{"workload.prompt_tokens": 65536}))
+    big_query = codec_query.to_query(dict(state.DEFAULTS, **{"workload.prompt_tokens": 1_048_576}))
+    stored, message = plan.save_plan("plan-save", 1, fits_query, None)
+    assert message is None and len(stored) == 1
+    stored, _ = plan.save_plan("plan-save", 2, big_query, stored)
+    stored, _ = plan.save_plan("plan-save", 3, fits_query, stored)  # the same plan again: kept once
+    assert [r["query"] for r in stored] == [big_query, fits_query]
+    # the browser's copy is not trusted: numbers come from its query, through roofline.simulate
+    stored[1]["tpot_ms"] = 0.001
+    rows = plan.show_saved(stored + [{"query": 5}, "junk"])
+    assert len(rows) == 2
+    rec = roofline.simulate(
+        codec_scenario.to_scenario(dict(state.DEFAULTS, **{"workload.prompt_tokens": 65536}))
+    )
+    rec = rec.records()[0]
+    good = rows[1]
+    assert good["fits"] == "yes" and good["tpot_ms"] == pytest.approx(rec["tpot_s"] * 1e3, rel=1e-3)
+    assert good["usd_per_m"] == pytest.approx(rec["cost"]["usd_per_million_output_tokens"], rel=1e-3)
+    assert good["max_batch"] == rec["max_batch"] and good["open"] == f"[open](/?{fits_query})"
+    bad = rows[0]
+    assert bad["fits"] == "does not fit"
+    assert all(bad[c] is None for c in ("ttft_s", "tpot_ms", "usd_per_m", "tok_s_gpu"))
+    assert plan.save_plan("plan-saved-clear", 3, fits_query, stored) == ([], None)
+
+
+def test_saving_a_bad_plan_says_why_and_the_table_link_is_plain():
+    stored, message = plan.save_plan("plan-save", 1, "workload.batch=0", [])
+    assert stored is no_update and "workload.batch: must be >= 1" in text_of(message)
+    from roofline.dashboards import saved
+
+    assert (
+        saved.link("name=a)[x](javascript:alert(1)")
+        == "[open](/?name=a%29%5Bx%5D%28javascript%3Aalert%281%29)"
+    )
+    assert len(saved.save([{"query": f"workload.batch={b}"} for b in range(1, 40)], "")) == saved.MAX_SAVED

@@ -21,9 +21,8 @@ from roofline.dashboards import (
     state,
     sweeps,
 )
-from roofline.dashboards.components import alert, table
+from roofline.dashboards.components import alert, results_table
 from roofline.dashboards.settings import settings, user_message
-from roofline.report.format import si_time
 
 try:
     dash.register_page(__name__, path="/compare", name="Compare", title="roofline: compare", order=1)
@@ -206,6 +205,27 @@ def build_layout(values: dict, problems: list, cat: dict):
     return html.Div([sidebar, main], className="page compare")
 
 
+# The results table: sortable, exported as CSV as shown (SLA units as the CLI's: s and ms).
+TABLE_COLUMNS = [
+    ("stack", "stack", "text"),
+    ("hardware", "hardware", "text"),
+    ("gpus", "GPUs", "numeric"),
+    ("layout", "layout", "text"),
+    ("ttft_s", "TTFT (s)", "numeric"),
+    ("tpot_ms", "TPOT (ms)", "numeric"),
+    ("usd_per_m", "$ / M out", "numeric"),
+    ("joules", "J / token", "numeric"),
+    ("bound", "bound p/d", "text"),
+    ("sla", "SLA", "text"),
+    ("front", "front", "text"),
+]
+
+
+def _sig(x, digits: int = 4):
+    """A number rounded to `digits` significant digits (it stays a number, so it sorts)."""
+    return None if x is None else float(f"{x:.{digits}g}")
+
+
 def _layout_cells(layout: dict) -> str:
     return " ".join(f"{k}{v}" for k, v in layout.items())
 
@@ -247,36 +267,22 @@ def update_compare(base_query, hardware, gpus_max, stacks_text, latency, ttft_ma
             r["record"][latency] or 0,
         )
     )
-    head = [
-        "stack",
-        "hardware",
-        "GPUs",
-        "layout",
-        "TTFT",
-        "TPOT",
-        "$/M out",
-        "J/token",
-        "bound p/d",
-        "SLA",
-        "front",
-    ]
     cells = [
-        [
-            r["stack"],
-            r["record"]["hardware"],
-            r["record"]["gpus"],
-            _layout_cells(r["layout"]),
-            si_time(r["record"]["ttft_s"]),
-            si_time(r["record"]["tpot_s"]),
-            f"{r['record']['cost']['usd_per_million_output_tokens']:.4g}",
-            f"{r['record']['energy']['joules_per_output_token']:.3g}",
-            f"{r['record']['prefill']['bound']}/{r['record']['decode']['bound']}",
-            "meets" if r["meets_sla"] else "-",
-            "yes" if r["pareto"] else "",
-        ]
+        {
+            "stack": r["stack"],
+            "hardware": r["record"]["hardware"],
+            "gpus": r["record"]["gpus"],
+            "layout": _layout_cells(r["layout"]),
+            "ttft_s": _sig(r["record"]["ttft_s"]),
+            "tpot_ms": _sig(r["record"]["tpot_s"] * 1e3),
+            "usd_per_m": _sig(r["record"]["cost"]["usd_per_million_output_tokens"]),
+            "joules": _sig(r["record"]["energy"]["joules_per_output_token"]),
+            "bound": f"{r['record']['prefill']['bound']}/{r['record']['decode']['bound']}",
+            "sla": "meets" if r["meets_sla"] else "-",
+            "front": "yes" if r["pareto"] else "",
+        }
         for r in shown
     ]
-    classes = ["front" if r["pareto"] else "" for r in shown]
     sla = (
         f"{sum(r['meets_sla'] for r in rows)} meet the SLA"
         if ttft_max or tpot_max
@@ -290,7 +296,7 @@ def update_compare(base_query, hardware, gpus_max, stacks_text, latency, ttft_ma
         alert(run_problems, "warning", "Stacks that no layout could run:"),
         fig,
         summary,
-        table(head, cells, classes, table_id="compare-rows"),
+        results_table("compare-rows", TABLE_COLUMNS, cells, highlight="front"),
     )
 
 

@@ -21,10 +21,11 @@ from roofline.dashboards import (
     figures,
     memo,
     model_refs,
+    saved,
     state,
     uploads,
 )
-from roofline.dashboards.components import alert, kpi_cards
+from roofline.dashboards.components import alert, kpi_cards, results_table
 from roofline.dashboards.settings import LOG, settings, user_message
 
 try:
@@ -63,6 +64,12 @@ def build_layout(values: dict, problems: list, cat: dict):
                 accept=".json,application/json",
             ),
             html.Button("Export YAML", id="plan-export", className="button"),
+            html.Button(
+                "Save for comparison",
+                id="plan-save",
+                className="button",
+                title="Keep this plan (in this browser) in the 'Saved plans' table below the charts",
+            ),
             dcc.Link("Reset", href="/", className="button button-link", refresh=False),
             dcc.Download(id="plan-download"),
             dcc.Store(id="plan-upload-store"),
@@ -96,6 +103,23 @@ def build_layout(values: dict, problems: list, cat: dict):
                 className="grid plan-grid",
             ),
             dcc.Graph(id="plan-curves", className="card", **graph),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.Strong("Saved plans"),
+                            html.Span(" (sort by a column header; Export writes CSV)", className="note"),
+                            html.Button("Clear saved plans", id="plan-saved-clear", className="button"),
+                        ],
+                        className="saved-head",
+                    ),
+                    html.Div(id="plan-saved-alert"),
+                    # plans saved for comparison (saved.py), kept in this browser across visits
+                    dcc.Store(id="saved-plans", storage_type="local"),
+                    results_table("plan-saved-table", saved.COLUMNS, [], marked=("fits", "does not fit")),
+                ],
+                className="card saved-plans",
+            ),
         ],
         className="content",
     )
@@ -273,6 +297,24 @@ def import_scenario(text: str, name: str, cat: dict, upload_dir) -> tuple:
     return codec_scenario.from_scenario(doc, cat, upload_dir)
 
 
+def save_plan(trigger, save_clicks, query, stored):
+    """Save / Clear (`trigger`: the button's id) -> (the saved plans for the browser's store, a
+    message)."""
+    if trigger == "plan-saved-clear":
+        return [], None
+    if not save_clicks:
+        return no_update, None
+    try:
+        return saved.save(stored, query or ""), None
+    except Exception as exc:
+        return no_update, alert(user_message(exc, "saving the plan"), "error", "Could not save the plan:")
+
+
+def show_saved(stored):
+    """The browser's saved plans -> the table's rows (recomputed from their queries)."""
+    return saved.table_rows(stored)
+
+
 # Reads an upload in the browser and hands the server at most MAX_UPLOAD_BYTES: larger files get
 # a message without being sent.
 UPLOAD_JS = """
@@ -384,6 +426,26 @@ def register_callbacks(app) -> None:
         check_controls(fi, mi, pi)
         return load_upload(data, *interleave([fv, mv, pv], [fi, mi, pi]))
 
+    app.callback(
+        Output("saved-plans", "data"),
+        Output("plan-saved-alert", "children"),
+        Input("plan-save", "n_clicks"),
+        Input("plan-saved-clear", "n_clicks"),
+        State("shared-query", "data"),
+        State("saved-plans", "data"),
+        prevent_initial_call=True,
+    )(
+        budget.bounded(
+            lambda save_clicks, clear_clicks, query, stored: save_plan(
+                dash.callback_context.triggered_id, save_clicks, query, stored
+            ),
+            lambda message, *args: (no_update, alert(message, "error")),
+            "saving the plan",
+        )
+    )
+    app.callback(Output("plan-saved-table", "data"), Input("saved-plans", "data"))(
+        budget.bounded(show_saved, lambda message, *args: [], "listing the saved plans")
+    )
     app.clientside_callback(
         UPLOAD_JS,
         Output("plan-upload-store", "data"),

@@ -9,30 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from roofline.dashboards.figures import log_axis, message_figure
+from roofline.dashboards.figures import log_axis, message_figure, token_axis, tokens_text
 from roofline.report.figures import PALETTE, figure, grid_domains, plain, subplot_title, typed_array
 from roofline.report.format import si_time
 
 STACK_DASHES = ("solid", "dash", "dashdot", "longdash", "dot")
-
-
-def tokens_text(n: float) -> str:
-    """32768 -> '32K', 1048576 -> '1M', 1536 -> '1.5K' (K = 1024, as the CLI reads them)."""
-    for scale, suffix in ((1024**2, "M"), (1024, "K")):
-        if n >= scale:
-            return f"{n / scale:.4g}{suffix}"
-    return f"{n:.4g}"
-
-
-def token_axis(values) -> dict:
-    """A log axis over token counts with ticks at powers of two, labelled 32K, 64K, ..., 1M."""
-    v = np.asarray([x for x in np.ravel(values) if x > 0], dtype=float)
-    if v.size == 0:
-        return {"type": "log"}
-    lo, hi = int(np.floor(np.log2(v.min()))), int(np.ceil(np.log2(v.max())))
-    step = max(1, (hi - lo + 1) // 8)  # at most ~8 labels
-    ticks = [2.0**k for k in range(lo, hi + 1, step) if v.min() / 1.01 <= 2.0**k <= v.max() * 1.01]
-    return {"type": "log", "tickvals": ticks, "ticktext": [tokens_text(t) for t in ticks]}
 
 
 def _series_traces(key, cols: dict, x_key: str, rows: tuple, colour: str, dash: str, x_label) -> list:

@@ -500,11 +500,11 @@ def test_layout_from_a_bad_url_lists_the_problems():
 
 def test_compare_table_and_pareto():
     alert, fig, summary, tbl = compare.update_compare(
-        "workload.prompt_tokens=32768", ["h100-sxm", "h200"], 4, "dense, kv_quant", "tpot_s", None, 20, []
+        "workload.prompt_tokens=32768", ["h100-sxm", "h200"], 4, "dense, kv_quant", "tpot_s", None, 0.02, []
     )
     assert alert is None
     assert {t.name for t in fig.data} >= {"dense on h100-sxm", "kv_quant on h200", "Pareto front"}
-    assert any(s.x0 == 20 for s in fig.layout.shapes)  # the TPOT SLA line, in ms
+    assert any(s.x0 == 20 for s in fig.layout.shapes)  # the TPOT SLA (0.02 s, as the CLI) on the ms axis
     assert "on the Pareto front" in summary
     rows = tbl.data
     assert rows and all(r["front"] == "yes" for r in rows)
@@ -887,3 +887,83 @@ def test_saving_a_bad_plan_says_why_and_the_table_link_is_plain():
         == "[open](/?name=a%29%5Bx%5D%28javascript%3Aalert%281%29)"
     )
     assert len(saved.save([{"query": f"workload.batch={b}"} for b in range(1, 40)], "")) == saved.MAX_SAVED
+
+
+def test_sla_far_from_the_points_does_not_stretch_the_pareto_axis():
+    args = ("workload.prompt_tokens=32768", ["h100-sxm"], 2, "dense", "tpot_s", None)
+    _, near, *_ = compare.update_compare(*args, 0.01, [])
+    _, far, *_ = compare.update_compare(*args, 100.0, [])  # 100 s per token: far right of every point
+    assert near.layout.xaxis.range[0] <= np.log10(10) <= near.layout.xaxis.range[1]  # the line, in ms
+    assert any(s.x0 == 10 for s in near.layout.shapes)
+    none = compare.update_compare(*args, None, [])[1]
+    assert tuple(far.layout.xaxis.range) == tuple(none.layout.xaxis.range)  # the same as without an SLA
+    assert not far.layout.shapes and "TPOT SLA 100 s (100000 ms) &rarr;" in far.layout.annotations[0].text
+
+
+# --- the Plan's roofline ---------------------------------------------------------------------------
+
+
+def roofline_of(values):
+    return run_plan(values)[3]
+
+
+def test_communication_ops_are_drawn_as_such_and_kind_colours_are_stable():
+    from roofline.dashboards import figures_roofline
+
+    one = roofline_of(state.DEFAULTS)
+    two = roofline_of(dict(state.DEFAULTS, **{"parallelism.tp": 2}))
+    comm = [t for t in two["data"] if t.get("name") == "comm"]
+    assert comm and all(set(t["marker"]["symbol"]) <= {"x", "x-open"} for t in comm)
+    assert all(t["marker"]["color"] == figures_roofline.KIND_COLOURS["comm"] for t in comm)
+    assert any("attn_allreduce (comm), communication-bound" in text for t in comm for text in t["text"])
+    assert not [t for t in one["data"] if t.get("name") == "comm"]
+    colour = [{t["name"]: t["marker"]["color"] for t in f["data"] if "marker" in t} for f in (one, two)]
+    assert (
+        colour[0]["gemm"] == colour[1]["gemm"]
+        and colour[0]["attention_decode"] == colour[1]["attention_decode"]
+    )
+
+
+def test_overhead_bound_ops_are_marked():
+    from roofline.dashboards import figures_roofline
+
+    point = evaluate.plan_point(codec_scenario.to_scenario(state.DEFAULTS))
+    hw = point.hardware
+    norm = next(o for o in point.decode_ops if o["name"] == "input_norm")
+    attained = norm["flops"] / norm["time_s"]
+    roof = min(hw.peak("bf16"), norm["intensity"] * hw.memory_bandwidth)
+    assert attained < 0.5 * roof  # a decode norm is mostly kernel launches
+    assert figures_roofline.op_bound(norm, hw.peak("bf16"), hw.memory_bandwidth) == "overhead"
+    fig = roofline_of(state.DEFAULTS)
+    assert any(
+        "input_norm (norm), overhead-bound" in text for t in fig["data"] for text in t.get("text") or []
+    )
+
+
+SIMULATABLE_PROFILE = """
+profile_id: h100-sxm-test
+hardware: h100-sxm
+kernel_overhead_s: 4.5e-06
+provenance: {device: NVIDIA H100 80GB HBM3 (synthetic test profile), driver: 550.54.15, date: '2025-01-01'}
+curves:
+  gemm_bf16:
+    fit: {e_max: 0.8, x_half: 900.0, p: 1.6}
+    residual: 0.03
+    points:
+      - {x: 256, efficiency: 0.11}
+      - {x: 1024, efficiency: 0.46}
+      - {x: 4096, efficiency: 0.73}
+      - {x: 16384, efficiency: 0.80}
+"""
+
+
+def test_calibrated_ceiling_comes_from_the_profile(tmp_path):
+    (tmp_path / "h100-sxm.yaml").write_text(SIMULATABLE_PROFILE)
+    doc = codec_scenario.to_scenario(dict(state.DEFAULTS, calibration=str(tmp_path / "h100-sxm.yaml")))
+    hw = evaluate.load_hardware("h100-sxm")
+    datasheet, calibrated = evaluate.ceilings(doc, hw)
+    assert datasheet.kind == "datasheet" and datasheet.peak == hw.peak("bf16")
+    assert calibrated.kind == "calibrated" and calibrated.label.startswith("calibrated (h100-sxm-test)")
+    attainable = evaluate.ceilings(codec_scenario.to_scenario(dict(state.DEFAULTS)), hw)[1]
+    assert attainable.kind == "attainable" and calibrated.peak != attainable.peak
+    assert calibrated.peak <= 0.8 * hw.peak("bf16") + 1  # the profile's GEMM curve tops out at e_max 0.8

@@ -143,13 +143,13 @@ def build_layout(values: dict, problems: list, cat: dict):
                 "compare-ttft-max",
                 None,
                 "SLA: TTFT at most (s)",
-                "Time to first token, seconds; empty = no limit",
+                "Time to first token, seconds (as roofline plan --ttft-max); empty = no limit",
             ),
             _number(
                 "compare-tpot-max",
                 None,
-                "SLA: TPOT at most (ms)",
-                "Time per output token, milliseconds; empty = no limit",
+                "SLA: TPOT at most (s)",
+                "Time per output token, seconds (as roofline plan --tpot-max; 0.02 = 20 ms); empty = no limit",
             ),
             dcc.Checklist(
                 id="compare-all",
@@ -230,7 +230,7 @@ def _layout_cells(layout: dict) -> str:
     return " ".join(f"{k}{v}" for k, v in layout.items())
 
 
-def update_compare(base_query, hardware, gpus_max, stacks_text, latency, ttft_max, tpot_max_ms, show_all):
+def update_compare(base_query, hardware, gpus_max, stacks_text, latency, ttft_max, tpot_max, show_all):
     """Controls -> (alert, Pareto figure, summary line, table)."""
     empty = figures.message_figure("nothing to compare yet")
     upload_dir = settings()["upload_dir"]
@@ -245,7 +245,7 @@ def update_compare(base_query, hardware, gpus_max, stacks_text, latency, ttft_ma
             problems.append("choose at least one hardware")
         if not isinstance(gpus_max, (int, float)) or not 1 <= gpus_max <= GPUS_MAX_LIMIT:
             problems.append(f"GPU budget: give 1..{GPUS_MAX_LIMIT}")
-        for name, v in (("TTFT SLA", ttft_max), ("TPOT SLA", tpot_max_ms)):
+        for name, v in (("TTFT SLA", ttft_max), ("TPOT SLA", tpot_max)):
             if v is not None and not v > 0:
                 problems.append(f"{name}: must be a positive number (or empty for no limit)")
         stacks, stack_problems = state.parse_stacks(stacks_text, values["methods"])
@@ -254,7 +254,7 @@ def update_compare(base_query, hardware, gpus_max, stacks_text, latency, ttft_ma
             return alert(problems), empty, None, None
         doc = codec_scenario.to_scenario(values, upload_dir)
         rows, run_problems = evaluate.compare_rows(doc, hardware, int(gpus_max), stacks)
-        tpot_max = tpot_max_ms / 1e3 if tpot_max_ms else None
+        tpot_max = tpot_max or None  # seconds, as `roofline plan --tpot-max`
         evaluate.mark_front(rows, latency, ttft_max or None, tpot_max)
     except Exception as exc:
         return alert(user_message(exc, "comparing layouts")), empty, None, None

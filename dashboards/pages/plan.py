@@ -19,6 +19,7 @@ from roofline.dashboards import (
     controls,
     evaluate,
     figures,
+    figures_roofline,
     memo,
     model_refs,
     saved,
@@ -182,27 +183,26 @@ def update_plan(field_values, field_ids, method_values, method_ids, param_values
     values = values_from(field_values, field_ids, method_values, method_ids, param_values, param_ids)
     query = codec_query.to_query(values)
     empty = figures.message_figure("no result")
-    try:
+    try:  # the figures too: whatever fails, the page gets a message, never a traceback
         doc = codec_scenario.to_scenario(values, settings()["upload_dir"])
         point = evaluate.plan_point(doc)
+        rec = point.record
+        return (
+            None,
+            kpi_cards(figures.kpi_items(rec)),
+            alert(rec["provenance"]["warnings"], "warning", "Warnings"),
+            figures_roofline.make_plan_roofline_figure(
+                point.hardware, rec, point.prefill_ops, point.decode_ops, point.ceilings
+            ),
+            figures.breakdown_card(figures_roofline.recolour_by_kind(figures.make_breakdown_figure(rec))),
+            figures.compact(figures.make_memory_figure(rec)),
+            _gpus_note(values),
+            deltas_section(values, point),
+            query,
+        )
     except Exception as exc:
         msg = user_message(exc, "simulating the plan")
         return alert(msg, "error"), [], None, empty, empty, empty, _gpus_note(values), None, query
-    rec = point.record
-    warnings = alert(rec["provenance"]["warnings"], "warning", "Warnings")
-    return (
-        None,
-        kpi_cards(figures.kpi_items(rec)),
-        warnings,
-        figures.make_plan_roofline_figure(
-            point.hardware, rec, point.prefill_ops, point.decode_ops, values["dtype.activations"]
-        ),
-        figures.compact(figures.make_breakdown_figure(rec)),
-        figures.compact(figures.make_memory_figure(rec)),
-        _gpus_note(values),
-        deltas_section(values, point),
-        query,
-    )
 
 
 def update_curves(field_values, field_ids, method_values, method_ids, param_values, param_ids):

@@ -490,20 +490,24 @@ def make_pareto_figure(rows: list, latency_key: str = "tpot_s", ttft_max=None, t
                 xref="x",
                 y=1.0,
                 yref="paper",
-                text=("&larr; " if left else "") + label + ("" if left else " &rarr;"),
+                text=("← " if left else "") + label + ("" if left else " →"),
                 showarrow=False,
                 xanchor="left" if left else "right",
                 font={"color": "#d62728"},
             )
     fig.update_layout(
-        title=f"$ per million output tokens vs {name} (faded: off the Pareto front; hollow: misses the SLA)",
+        title={
+            "text": f"$ per million output tokens vs {name}"
+            "<br><sup>faded: off the Pareto front; hollow: misses the SLA</sup>",
+            "font": {"size": 14},
+        },
         xaxis={**log_axis(xs), "title": f"{name} ({unit})", "range": x_range},
         yaxis={
             **log_axis([r["record"]["cost"]["usd_per_million_output_tokens"] for r in fits]),
             "title": "$ / M output tokens",
         },
         height=520,
-        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        margin={"l": 60, "r": 20, "t": 64, "b": 50},
     )
     return fig
 

@@ -156,11 +156,12 @@ def make_plan_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list
     annotations = [
         {
             "x": np.log10(ridge),
-            "y": 1.0,
+            "y": 0.0,
             "xref": "x",
             "yref": "paper",
             "text": f"ridge {ridge:.0f} FLOP/B",
             "showarrow": False,
+            "xanchor": "left",
             "yanchor": "bottom",
             "font": {"size": 11},
         }
@@ -174,32 +175,23 @@ def make_plan_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list
             "text": plain(f"{c.peak / 1e12:.0f} TFLOP/s"),
             "showarrow": False,
             "xanchor": "right",
-            "yanchor": "bottom",
-            "font": {"size": 10, "color": CEILING_STYLES.get(c.kind, CEILING_STYLES["datasheet"])["color"]},
+            "yanchor": "top",
+            "font": {"size": 10, "color": CEILING_STYLES["datasheet"]["color"]},
         }
-        for c in ceilings
+        for c in ceilings[:1]  # the others are named in the legend (labels a few pixels apart overlapped)
     ]
-    if strip:
-        annotations.append(
-            {
-                "x": np.log10(INTENSITIES[0] * 3),
-                "y": np.log10(floor),
-                "xref": "x",
-                "yref": "y",
-                "text": "no FLOPs: communication / transfers (hover for time)",
-                "showarrow": False,
-                "xanchor": "left",
-                "yanchor": "bottom",
-                "font": {"size": 10, "color": "#2ca02c"},
-            }
-        )
     return figure(
         data,
         {
             "title": {
                 "text": plain(f"Roofline: {rec['model']} on {hw.name}")
                 + "<br><sup>colour: op kind; filled: prefill, open: decode</sup>"
-                + "<br><sup>● compute ■ memory ▼ overhead-bound × communication</sup>",
+                + "<br><sup>● compute ■ memory ▼ overhead-bound × communication</sup>"
+                + (
+                    "<br><sup>ops without FLOPs (collectives, transfers): on the bottom edge</sup>"
+                    if strip
+                    else ""
+                ),
                 "font": {"size": 14},
             },
             "xaxis": {"type": "log", "title": {"text": "arithmetic intensity (FLOP/byte)"}},
@@ -217,7 +209,12 @@ def make_plan_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list
                 }
             ],
             "annotations": annotations,
-            "margin": {"l": 60, "r": 20, "t": 84, "b": 60 + 20 * ((len(shown) + len(ceilings) + 2) // 3)},
+            "margin": {
+                "l": 60,
+                "r": 20,
+                "t": 84 + 14 * bool(strip),
+                "b": 60 + 20 * ((len(shown) + len(ceilings) + 2) // 3),
+            },
             "height": 420 + 20 * ((len(shown) + len(ceilings) + 2) // 3),
             "legend": {
                 "orientation": "h",

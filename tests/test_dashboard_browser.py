@@ -262,6 +262,46 @@ def test_sidebar_dropdowns_paint_with_the_page_search_and_sit_on_top(page, serve
     assert page.console.errors == []
 
 
+# Pairs of overlapping text boxes (figure titles, subplot titles and other annotations) within
+# each plot of the page: [plot id, text a, text b].
+OVERLAPPING_TITLES_JS = """
+() => {
+  const out = [];
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const boxes = [...plot.querySelectorAll('.gtitle, .annotation-text-g')]
+      .map(e => [e.textContent, e.getBoundingClientRect()]).filter(([t, r]) => t && r.width > 0);
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+      const [a, r] = boxes[i], [b, q] = boxes[j];
+      if (r.left < q.right - 1 && q.left < r.right - 1 && r.top < q.bottom - 1 && q.top < r.bottom - 1)
+        out.push([plot.parentElement.id, a, b]);
+    }
+  }
+  return out;
+}
+"""
+
+
+def test_no_overlapping_titles_at_1024_px(page, server, shots):
+    page.set_viewport_size({"width": 1024, "height": 900})
+    open_plan(
+        page, server + "/?methods=kv_quant&kv_quant.bits=4&parallelism.tp=2&workload.prompt_tokens=32768"
+    )
+    page.wait_for_function("() => document.querySelectorAll('#plan-breakdown .trace').length > 0")
+    assert page.evaluate(OVERLAPPING_TITLES_JS) == []
+    page.screenshot(path=str(shots / "plan-1024.png"), full_page=True)
+    page.click("#nav-compare")
+    page.wait_for_function("() => document.querySelectorAll('#compare-batch .trace').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#compare-pareto .point').length > 0")
+    page.fill("#compare-tpot-max", "100")  # seconds, as roofline plan --tpot-max: far right of every point
+    page.press("#compare-tpot-max", "Enter")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#compare-pareto .annotation-text')].some(e => e.textContent.includes('SLA'))"
+    )
+    assert page.evaluate(OVERLAPPING_TITLES_JS) == []
+    page.screenshot(path=str(shots / "compare-1024.png"), full_page=True)
+    assert page.console.errors == []
+
+
 def test_context_length_updates_kpis_curves_and_url(page, server, shots):
     open_plan(page, server + "/")
     ttft, tpot = kpi(page, "ttft"), kpi(page, "tpot")

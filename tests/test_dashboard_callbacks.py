@@ -897,7 +897,7 @@ def test_sla_far_from_the_points_does_not_stretch_the_pareto_axis():
     assert any(s.x0 == 10 for s in near.layout.shapes)
     none = compare.update_compare(*args, None, [])[1]
     assert tuple(far.layout.xaxis.range) == tuple(none.layout.xaxis.range)  # the same as without an SLA
-    assert not far.layout.shapes and "TPOT SLA 100 s (100000 ms) &rarr;" in far.layout.annotations[0].text
+    assert not far.layout.shapes and "TPOT SLA 100 s (100000 ms) →" in far.layout.annotations[0].text
 
 
 # --- the Plan's roofline ---------------------------------------------------------------------------

@@ -140,6 +140,20 @@ def breakdown_card(fig: dict) -> dict:
     return fig
 
 
+UNFIT_NOTE = '<br><span style="color:#b91c1c">does not fit in memory: not a runnable plan</span>'
+
+
+def mark_unfit(fig: dict) -> dict:
+    """A figure of a plan that does not fit in memory, saying so under its title."""
+    title = fig["layout"].setdefault("title", {})
+    title["text"] = title.get("text", "") + UNFIT_NOTE
+    fig["layout"]["margin"] = {
+        **fig["layout"].get("margin", {}),
+        "t": fig["layout"].get("margin", {}).get("t", 80) + 18,
+    }
+    return fig
+
+
 # --- KPIs ------------------------------------------------------------------------------------------
 
 

@@ -729,6 +729,10 @@ def test_a_plan_that_does_not_fit_is_marked_not_shown_as_numbers():
     for key in ("max-batch", "max-context", "fits"):
         assert "kpi-infeasible" not in cards[key].className
     assert cards["fits"].children[1].children == "no"
+    roof, breakdown = run_plan(values)[3:5]
+    for fig in (roof, breakdown):  # the charts of the plan say so too
+        assert "does not fit in memory" in fig["layout"]["title"]["text"]
+    assert "does not fit" not in run_plan(state.DEFAULTS)[3]["layout"]["title"]["text"]
     # the curves: past the point where memory runs out, a separate "does not fit" trace
     curves = plan.update_curves(*plan.callback_args(values))
     names = [t["name"] for t in curves["data"]]
@@ -839,6 +843,8 @@ def test_context_range_bad_inputs_say_why():
     assert "at least one hardware" in text and "context from: give 1..16384 K tokens" in text
     assert "context to: give" in text and "unknown method 'warp'" in text
     assert fig["layout"]["annotations"][0]["text"] == "nothing to show yet"
+    alert, *_ = compare.update_range("", ["h200", "/etc/passwd"] * 500, "dense", 32, 64)
+    assert text_of(alert) == "hardware: choose from the list"
     alert, *_ = compare.update_range("", ["h200"], "dense", 512, 64)
     assert "'from' (512K) must be below 'to' (64K)" in text_of(alert)
 

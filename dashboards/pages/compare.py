@@ -311,8 +311,13 @@ def update_range(base_query, hardware, stacks_text, from_k, to_k):
             upload_dir,
         )
         problems = []
+        known = evaluate.catalog(settings()["calibration_dir"])["hardware"]
         if not hardware:
             problems.append("choose at least one hardware")
+        elif not isinstance(hardware, list) or any(h not in known for h in hardware):
+            problems.append("hardware: choose from the list")  # a crafted request, not the dropdown
+        else:
+            hardware = list(dict.fromkeys(hardware))
         for name, v in (("context from", from_k), ("context to", to_k)):
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 1 <= v <= RANGE_MAX_K:
                 problems.append(f"{name}: give 1..{RANGE_MAX_K} K tokens (1024 = 1M tokens)")

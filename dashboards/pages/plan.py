@@ -187,14 +187,19 @@ def update_plan(field_values, field_ids, method_values, method_ids, param_values
         doc = codec_scenario.to_scenario(values, settings()["upload_dir"])
         point = evaluate.plan_point(doc)
         rec = point.record
+        mark = (lambda fig: fig) if rec["fits"] else figures.mark_unfit
         return (
             None,
             kpi_cards(figures.kpi_items(rec)),
             alert(rec["provenance"]["warnings"], "warning", "Warnings"),
-            figures_roofline.make_plan_roofline_figure(
-                point.hardware, rec, point.prefill_ops, point.decode_ops, point.ceilings
+            mark(
+                figures_roofline.make_plan_roofline_figure(
+                    point.hardware, rec, point.prefill_ops, point.decode_ops, point.ceilings
+                )
             ),
-            figures.breakdown_card(figures_roofline.recolour_by_kind(figures.make_breakdown_figure(rec))),
+            mark(
+                figures.breakdown_card(figures_roofline.recolour_by_kind(figures.make_breakdown_figure(rec)))
+            ),
             figures.compact(figures.make_memory_figure(rec)),
             _gpus_note(values),
             deltas_section(values, point),

@@ -20,7 +20,7 @@ def alert(messages, kind: str = "error", title: str | None = None):
 
 
 def kpi_cards(items: list):
-    """One card per KPI (figures.kpi_items, figures.delta_items); a card whose `ok` is false is
+    """One card per KPI (kpis.kpi_items, kpis.delta_items); a card whose `ok` is false is
     marked, and an `infeasible` one (a plan that does not fit) is struck through and badged."""
     cards = []
     for item in items:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 import roofline
-from roofline.dashboards import figures
+from roofline.dashboards import kpis
 
 pytestmark = pytest.mark.browser
 
@@ -428,7 +428,7 @@ def test_export_then_simulate_gives_the_same_numbers(page, server, tmp_path):
     path = tmp_path / "plan.yaml"
     download.value.save_as(path)
     rec = roofline.simulate(yaml.safe_load(path.read_text())).records()[0]
-    for item in figures.kpi_items(rec):
+    for item in kpis.kpi_items(rec):
         assert kpi(page, item["key"]) == item["value"], item["key"]
     assert page.console.errors == []
 

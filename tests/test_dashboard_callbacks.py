@@ -25,7 +25,7 @@ from roofline.dashboards import (
     codec_query,
     codec_scenario,
     evaluate,
-    figures,
+    kpis,
     profiles,
     state,
     uploads,
@@ -75,7 +75,7 @@ def walk(component):
             yield from walk(option.get("label"))
 
 
-def kpis(cards) -> dict:
+def kpi_values(cards) -> dict:
     return {c.id.removeprefix("kpi-"): c.children[1].children for c in cards}
 
 
@@ -226,10 +226,10 @@ def test_uploaded_model_only_from_the_upload_folder(tmp_path):
 def test_update_plan_shows_every_kpi_and_the_figures():
     alert, cards, warnings, roof, breakdown, memory, gpus, deltas, query = run_plan(state.DEFAULTS)
     assert alert is None and query == ""
-    values = kpis(cards)
+    values = kpi_values(cards)
     assert set(values) == {"ttft", "tpot", "throughput", "max-batch", "max-context", "cost", "energy", "fits"}
     rec = evaluate.plan_point(codec_scenario.to_scenario(state.DEFAULTS)).record
-    assert values == {item["key"]: item["value"] for item in figures.kpi_items(rec)}
+    assert values == {item["key"]: item["value"] for item in kpis.kpi_items(rec)}
     assert values["fits"] == "yes"
     assert "Roofline" in roof["layout"]["title"]["text"] and len(roof["data"]) >= 2
     assert {t["name"] for t in breakdown["data"]} >= {"gemm", "attention_prefill", "attention_decode"}
@@ -272,8 +272,8 @@ def test_prompt_beyond_memory_is_a_result_with_the_reason():
 
 
 def test_adding_a_method_changes_tpot_and_memory():
-    base = kpis(run_plan(state.DEFAULTS)[1])
-    quant = kpis(run_plan(with_methods({"name": "kv_quant", "bits": 4}))[1])
+    base = kpi_values(run_plan(state.DEFAULTS)[1])
+    quant = kpi_values(run_plan(with_methods({"name": "kv_quant", "bits": 4}))[1])
     assert quant["tpot"] != base["tpot"] and quant["max-batch"] != base["max-batch"]
 
 
@@ -378,7 +378,7 @@ def test_good_config_json_becomes_the_model(fixtures_dir, tmp_path, monkeypatch)
     assert "loaded as model" in text_of(message)
     values = dict(state.DEFAULTS, model=model, **{"workload.prompt_tokens": 1024})
     alert, cards, *_ = run_plan(values)
-    assert alert is None and kpis(cards)["fits"] == "yes"
+    assert alert is None and kpi_values(cards)["fits"] == "yes"
 
 
 def test_upload_limits():
@@ -723,7 +723,7 @@ def test_a_plan_that_does_not_fit_is_marked_not_shown_as_numbers():
     assert not rec["fits"]
     _, cards, *_ = run_plan(values)
     cards = cards_by_key(cards)
-    for key in figures.RUN_KPIS:
+    for key in kpis.RUN_KPIS:
         card = cards[key]
         assert "kpi-infeasible" in card.className and "does not fit" in text_of(card), key
     for key in ("max-batch", "max-context", "fits"):
@@ -762,7 +762,7 @@ def test_plan_shows_the_stack_against_the_dense_baseline_as_compare_does(tmp_pat
     )
     *_, deltas, _ = run_plan(values)
     assert "kv_quant+quest vs the dense baseline" in text_of(deltas)
-    shown = kpis(deltas[1].children)
+    shown = kpi_values(deltas[1].children)
     cli = compare_cli(values, "kv_quant+quest", tmp_path, capsys)
     dense, stack = cli["dense"], cli["kv_quant+quest"]
     assert shown["delta-ttft"] == f"x{stack['ttft_speedup']:.2f}"

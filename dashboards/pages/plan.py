@@ -20,6 +20,7 @@ from roofline.dashboards import (
     evaluate,
     figures,
     figures_roofline,
+    kpis,
     memo,
     model_refs,
     saved,
@@ -165,7 +166,7 @@ def _gpus_note(values: dict):
 
 
 def deltas_section(values: dict, point) -> list | None:
-    """The method stack against the dense baseline (figures.delta_items), or None without methods."""
+    """The method stack against the dense baseline (kpis.delta_items), or None without methods."""
     if point.baseline is None:
         return None
     stack = state.stack_label(values)
@@ -173,7 +174,7 @@ def deltas_section(values: dict, point) -> list | None:
         html.Div(
             f"{stack} vs the dense baseline (same workload, as roofline compare)", className="deltas-title"
         ),
-        html.Div(kpi_cards(figures.delta_items(stack, point.record, point.baseline)), className="kpis"),
+        html.Div(kpi_cards(kpis.delta_items(stack, point.record, point.baseline)), className="kpis"),
     ]
 
 
@@ -190,7 +191,7 @@ def update_plan(field_values, field_ids, method_values, method_ids, param_values
         mark = (lambda fig: fig) if rec["fits"] else figures.mark_unfit
         return (
             None,
-            kpi_cards(figures.kpi_items(rec)),
+            kpi_cards(kpis.kpi_items(rec)),
             alert(rec["provenance"]["warnings"], "warning", "Warnings"),
             mark(
                 figures_roofline.make_plan_roofline_figure(

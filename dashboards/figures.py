@@ -1,5 +1,5 @@
 """Pure builders of what the pages show, from simulator results (records, op tables, sweep
-columns) and calibration data: plotly figures and the KPI list. No I/O, no Dash, no cost formulas.
+columns) and calibration data: plotly figures (the KPI cards are `kpis`). No I/O, no Dash, no cost formulas.
 
 The time-by-op-kind and memory figures are the report layer's (`roofline.report.figures`), shared
 with `roofline simulate --plot`; the Plan's roofline is `figures_roofline`'s (labelled ceilings,

@@ -302,6 +302,31 @@ def test_no_overlapping_titles_at_1024_px(page, server, shots):
     assert page.console.errors == []
 
 
+def test_compare_hardware_dropdown_filters_and_sits_on_top(page, server):
+    page.add_init_script(LABELS_ALONE_JS)
+    page.goto(server + "/compare")
+    page.wait_for_function("() => document.querySelectorAll('#compare-pareto .point').length > 0")
+    page.wait_for_function("() => window.__paintedFrames > 0")
+    assert page.evaluate("() => window.__labelsAlone") == []
+    page.click("#compare-hardware")
+    page.keyboard.type("mi3")
+    options = page.locator(".dash-dropdown-content [role=option]")
+    page.wait_for_function(
+        "() => { const o = [...document.querySelectorAll('.dash-dropdown-content [role=option]')];"
+        " return o.length > 0 && o.every(e => e.innerText.includes('mi3')); }"
+    )
+    for i in range(options.count()):
+        options.nth(i).scroll_into_view_if_needed()
+        assert options.nth(i).evaluate(UNCOVERED_JS), options.nth(i).inner_text()
+    box = options.first.bounding_box()
+    options.first.click(position={"x": box["width"] * 0.9, "y": box["height"] / 2})
+    page.keyboard.press("Escape")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#compare-range .legendtext')].some(e => e.textContent.startsWith('mi3'))"
+    )
+    assert page.console.errors == []
+
+
 def test_context_length_updates_kpis_curves_and_url(page, server, shots):
     open_plan(page, server + "/")
     ttft, tpot = kpi(page, "ttft"), kpi(page, "tpot")

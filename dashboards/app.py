@@ -55,6 +55,10 @@ def create_app(calibration_dir=None, validation_dir=None, upload_dir=None):
             cfg[key] = Path(value)
     if upload_dir is None:
         cfg["upload_dir"] = private_upload_dir()
+    # dcc.Dropdown's code is a lazily fetched chunk: without this the sidebar's labels were painted
+    # alone and the dropdowns appeared once that chunk arrived. As a page script it is there before
+    # the first render (the other lazy chunks, mathjax's 2 MB among them, stay lazy).
+    app.scripts.append_script({"relative_package_path": "dcc/async-dropdown.js", "namespace": "dash"})
     app.server.config[CONFIG_KEY] = cfg
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 

@@ -72,8 +72,17 @@ def _number_input(cid, value, placeholder=None):
     )
 
 
+def dropdown_slot(dropdown):
+    """A dcc.Dropdown in the box the page's stylesheet waits for: Dash renders a dropdown a frame
+    or more after the rest of the page (its code is a lazy chunk behind React.Suspense), and
+    while any slot is still empty the page stays hidden, so no label is ever painted alone."""
+    return html.Div(dropdown, className="dropdown-slot")
+
+
 def _dropdown(cid, options, value):
-    return dcc.Dropdown(id=cid, options=options, value=value, clearable=False, className="dropdown")
+    return dropdown_slot(
+        dcc.Dropdown(id=cid, options=options, value=value, clearable=False, className="dropdown")
+    )
 
 
 def model_options(catalog: dict, current=None) -> list:

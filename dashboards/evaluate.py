@@ -67,20 +67,81 @@ def check_references(doc: dict) -> None:
 
 
 @dataclass
+class Ceiling:
+    """A roof of the roofline chart: peak FLOP/s and bandwidth, with what they come from."""
+
+    label: str
+    peak: float  # FLOP/s
+    bandwidth: float  # bytes/s
+    kind: str  # datasheet | attainable | calibrated
+
+
+def ceilings(doc: dict, hw, activations: str = "bf16") -> list:
+    """The chart's roofs for the plan's hardware: the datasheet's (bf16, and the activation format's
+    when it differs) and the attainable one that the simulator prices ops against: the GEMM curve's
+    best fraction of peak and the HBM streaming fraction, from the plan's calibration profile
+    (`calibrated`) or the datasheet efficiencies (`attainable`). The fractions are the simulator's
+    own (`roofline.api.attainable_roof`), read, never re-derived here."""
+    from roofline.api import attainable_roof
+
+    out = [
+        Ceiling(
+            f"datasheet bf16: {hw.peak('bf16') / 1e12:.0f} TFLOP/s",
+            hw.peak("bf16"),
+            hw.memory_bandwidth,
+            "datasheet",
+        )
+    ]
+    if activations not in ("bf16", "fp16") and hw.peak(activations) != hw.peak("bf16"):
+        out.append(
+            Ceiling(
+                f"datasheet {activations}: {hw.peak(activations) / 1e12:.0f} TFLOP/s",
+                hw.peak(activations),
+                hw.memory_bandwidth,
+                "datasheet",
+            )
+        )
+    gemm, hbm, source = attainable_roof(dict(doc, sweep=None), hw, activations)
+    profile = source != "datasheet"
+    kind = "calibrated" if profile else "attainable"
+    name = f"calibrated ({source})" if profile else "attainable (datasheet efficiencies)"
+    out.append(
+        Ceiling(
+            f"{name}: {gemm:.0%} of peak, {hbm:.0%} of HBM",
+            hw.peak(activations) * gemm,
+            hw.memory_bandwidth * hbm,
+            kind,
+        )
+    )
+    return out
+
+
+@dataclass
 class PlanPoint:
     record: dict
     prefill_ops: list
     decode_ops: list
     hardware: object  # roofline.simulator.hardware.Hardware
+    baseline: dict | None = None  # the same scenario without its methods (None: it has none)
+    ceilings: list | None = None  # [Ceiling] of the roofline chart
 
 
 def plan_point(doc: dict) -> PlanPoint:
-    """Simulate one scenario mapping (no sweep)."""
+    """Simulate one scenario mapping (no sweep) and, when it has methods, its dense baseline (the
+    same scenario with `methods: []`, as `roofline compare` runs it)."""
     check_references(doc)
     result = simulate(doc)
     rec = result.records()[0]
+    baseline = simulate(dict(doc, methods=[])).records()[0] if doc.get("methods") else None
+    hw = load_hardware(rec["hardware"])
+    activations = (doc.get("dtype") or {}).get("activations") or "bf16"
     return PlanPoint(
-        rec, op_table(result, 0, "prefill"), op_table(result, 0, "decode"), load_hardware(rec["hardware"])
+        rec,
+        op_table(result, 0, "prefill"),
+        op_table(result, 0, "decode"),
+        hw,
+        baseline,
+        ceilings(doc, hw, activations),
     )
 
 

@@ -1,8 +1,9 @@
 """Pure builders of what the pages show, from simulator results (records, op tables, sweep
-columns) and calibration data: plotly figures and the KPI list. No I/O, no Dash, no cost formulas.
+columns) and calibration data: plotly figures (the KPI cards are `kpis`). No I/O, no Dash, no cost formulas.
 
-The roofline, time-by-op-kind and memory figures are the report layer's (`roofline.report.figures`),
-shared with `roofline simulate --plot`. The Plan page's figures (those, the context curves and the
+The time-by-op-kind and memory figures are the report layer's (`roofline.report.figures`), shared
+with `roofline simulate --plot`; the Plan's roofline is `figures_roofline`'s (labelled ceilings,
+op kinds, bounds) and the Compare page's sweeps are `figures_sweeps`'. The Plan page's figures (those, the context curves and the
 message figure) are plain figure dicts in `go.Figure.to_dict()` form, built without plotly's graph
 objects: constructing and validating those was most of a Plan update's server time. The Compare
 and Calibration figures are still graph objects (Dash takes both). Every name or message that reaches a plotly label goes
@@ -26,7 +27,6 @@ from roofline.report.figures import (
     make_memory_figure,
     make_roofline_figure,
     plain,
-    roof_trace,
     subplot_title,
     typed_array,
     vline,
@@ -37,12 +37,10 @@ __all__ = [
     "make_roofline_figure",
     "make_breakdown_figure",
     "make_memory_figure",
-    "make_plan_roofline_figure",
     "make_curves_figure",
     "make_pareto_figure",
     "make_fit_figure",
     "make_validation_figure",
-    "kpi_items",
     "message_figure",
 ]
 
@@ -75,6 +73,25 @@ def log_axis(values) -> dict:
     return {"type": "log", "tickvals": ticks, "ticktext": [f"{t:.10g}" for t in ticks]}
 
 
+def tokens_text(n: float) -> str:
+    """32768 -> '32K', 1048576 -> '1M', 1536 -> '1.5K' (K = 1024, as the CLI reads them)."""
+    for scale, suffix in ((1024**2, "M"), (1024, "K")):
+        if n >= scale:
+            return f"{n / scale:.4g}{suffix}"
+    return f"{n:.4g}"
+
+
+def token_axis(values) -> dict:
+    """A log axis over token counts with ticks at powers of two, labelled 32K, 64K, ..., 1M."""
+    v = np.asarray([x for x in np.ravel(values) if x > 0], dtype=float)
+    if v.size == 0:
+        return {"type": "log"}
+    lo, hi = int(np.floor(np.log2(v.min()))), int(np.ceil(np.log2(v.max())))
+    step = max(1, (hi - lo + 1) // 8)  # at most ~8 labels
+    ticks = [2.0**k for k in range(lo, hi + 1, step) if v.min() / 1.01 <= 2.0**k <= v.max() * 1.01]
+    return {"type": "log", "tickvals": ticks, "ticktext": [tokens_text(t) for t in ticks]}
+
+
 def message_figure(text: str) -> dict:
     """An empty figure that says why there is nothing to plot."""
     return figure(
@@ -97,33 +114,6 @@ def message_figure(text: str) -> dict:
     )
 
 
-def make_plan_roofline_figure(
-    hw, rec: dict, prefill_ops: list, decode_ops: list, activations: str = "bf16"
-) -> dict:
-    """The CLI's roofline plus the roof of the activation format when it is not bf16 (fp8 GEMMs
-    run against the fp8 peak)."""
-    fig = make_roofline_figure(hw, rec, prefill_ops, decode_ops)
-    if activations not in ("bf16", "fp16") and hw.peak(activations) != hw.peak("bf16"):
-        fig["data"].append(
-            roof_trace(
-                hw.peak(activations),
-                hw.memory_bandwidth,
-                plain(f"roofline ({activations})"),
-                (("color", "grey"), ("dash", "dot")),
-            )
-        )
-    fig["layout"].update(
-        COMPACT,
-        title={
-            "text": plain(f"Roofline: {rec['model']} on {hw.name}")
-            + f"<br><sup>{plain(hw.display_name)}, ridge {hw.ridge_point:.0f} FLOP/byte</sup>",
-            "font": {"size": 14},
-        },
-        legend={"orientation": "h", "y": -0.25},
-    )
-    return fig
-
-
 def compact(fig: dict) -> dict:
     """A CLI figure sized for a dashboard card: legend below, room for subplot titles."""
     layout = fig["layout"]
@@ -136,85 +126,30 @@ def compact(fig: dict) -> dict:
     return fig
 
 
-# --- KPIs ------------------------------------------------------------------------------------------
+def breakdown_card(fig: dict) -> dict:
+    """The time-by-kind bars for a card: compact, with the two subplot titles on two lines each
+    (side by side on one line they overlapped in a card at a 1024 px window)."""
+    fig = compact(fig)
+    fig["layout"]["margin"]["t"] = 100
+    for note, text in zip(
+        fig["layout"].get("annotations", []), ("prefill<br>(TTFT, s)", "decode step<br>(TPOT, ms)")
+    ):
+        note["text"] = text
+    return fig
 
 
-def _tokens(n) -> str:
-    return "unlimited" if n is None else f"{n:,}"
+UNFIT_NOTE = '<br><span style="color:#b91c1c">does not fit in memory: not a runnable plan</span>'
 
 
-def kpi_items(rec: dict) -> list:
-    """[{key, label, value, detail, ok}] for the Plan page's cards, from one SPEC.md record."""
-    m = rec["memory"]
-    cost = rec["cost"]
-    usd = cost["usd_per_million_output_tokens"]
-    joules = rec["energy"]["joules_per_output_token"]
-    tput = rec["throughput_tokens_per_s_per_gpu"]
-    fits = rec["fits"]
-    return [
-        {
-            "key": "ttft",
-            "label": "TTFT",
-            "value": si_time(rec["ttft_s"]),
-            "detail": f"prefill {rec['prefill']['bound']}-bound",
-            "ok": True,
-        },
-        {
-            "key": "tpot",
-            "label": "TPOT",
-            "value": si_time(rec["tpot_s"]),
-            "detail": f"decode {rec['decode']['bound']}-bound",
-            "ok": True,
-        },
-        {
-            "key": "throughput",
-            "label": "Throughput / GPU",
-            "value": "-" if tput is None else f"{tput:,.4g} tok/s",
-            "detail": f"output tokens, {rec['gpus']} GPU(s)",
-            "ok": True,
-        },
-        {
-            "key": "max-batch",
-            "label": "Max batch",
-            "value": f"{rec['max_batch']:,}",
-            "detail": "at this prompt + output",
-            "ok": rec["max_batch"] > 0,
-        },
-        {
-            "key": "max-context",
-            "label": "Max context",
-            "value": _tokens(rec["max_context_tokens"]),
-            "detail": "tokens at this batch",
-            "ok": True,
-        },
-        {
-            "key": "cost",
-            "label": "$ / M output tokens",
-            "value": "-" if usd is None else f"${usd:,.4g}",
-            "detail": f"${cost['usd_per_hour']:,.4g}/h for {rec['gpus']} GPU(s)"
-            if cost["usd_per_hour"] is not None
-            else "",
-            "ok": True,
-        },
-        {
-            "key": "energy",
-            "label": "J / output token",
-            "value": "-" if joules is None else f"{joules:,.4g} J",
-            "detail": "at TDP",
-            "ok": True,
-        },
-        {
-            "key": "fits",
-            "label": "Fits in memory",
-            "value": "yes" if fits else "no",
-            "detail": (
-                f"{m['total_bytes'] / GIB:.1f} of {m['capacity_bytes'] / GIB:.1f} GiB per GPU"
-                if fits
-                else rec.get("fit_reason", "")
-            ),
-            "ok": fits,
-        },
-    ]
+def mark_unfit(fig: dict) -> dict:
+    """A figure of a plan that does not fit in memory, saying so under its title."""
+    title = fig["layout"].setdefault("title", {})
+    title["text"] = title.get("text", "") + UNFIT_NOTE
+    fig["layout"]["margin"] = {
+        **fig["layout"].get("margin", {}),
+        "t": fig["layout"].get("margin", {}).get("t", 80) + 18,
+    }
+    return fig
 
 
 # --- context-length curves -------------------------------------------------------------------------
@@ -225,35 +160,47 @@ CURVE_ROWS = ((1, "ttft_s", 1.0), (2, "tpot_s", 1e3), (3, "memory.total_bytes", 
 
 def make_curves_figure(curves: dict, prompt_tokens: int | None = None) -> dict:
     """TTFT, TPOT and memory per GPU over the prompt length (log axis), one line per stack
-    (baseline dashed), the capacity as a dotted line and the plan's prompt as a vertical line."""
-    notes, data, ttft = [], [], []
+    (baseline dashed), the capacity as a dotted line and the plan's prompt as a vertical line.
+    Prompt lengths where a stack does not fit in memory are a faded dotted "does not fit" trace."""
+    notes, data, ttft, xs = [], [], [], []
     capacity = None
     for i, (label, cols) in enumerate(curves.items()):
         if "error" in cols:
             notes.append(f"{label}: {cols['error']}")
             continue
-        x = typed_array(np.asarray(cols["prompt_tokens"]))
+        xs.append(np.asarray(cols["prompt_tokens"]))
+        x = typed_array(xs[-1])
         colour = PALETTE[i % len(PALETTE)]
         dash = "dash" if label == "baseline" else "solid"
+        fits = np.asarray(cols["fits"], dtype=bool)
+        # Where the plan does not fit, its latencies are not a runnable plan's: they go to a
+        # separate dotted, faded trace named "does not fit", which shares the fitting neighbours
+        # of those points so the line stays continuous.
+        edge = fits & (np.r_[~fits[1:], False] | np.r_[False, ~fits[:-1]])
+        parts = [(label, fits, dash, 1.0)]
+        if not fits.all():
+            parts.append((f"{label}: does not fit", ~fits | edge, "dot", 0.5))
         for row, key, scale in CURVE_ROWS:
             y = np.asarray(cols[key], dtype=float) * scale
             if row == 1:
                 ttft.append(y)
             axis = "" if row == 1 else str(row)
-            data.append(
-                {
-                    "legendgroup": label,
-                    "line": {"color": colour, "dash": dash},
-                    "mode": "lines",
-                    "name": plain(label),
-                    "showlegend": row == 1,
-                    "x": x,
-                    "y": typed_array(y),
-                    "type": "scatter",
-                    "xaxis": f"x{axis}",
-                    "yaxis": f"y{axis}",
-                }
-            )
+            for name, mask, line_dash, opacity in parts:
+                data.append(
+                    {
+                        "legendgroup": name,
+                        "line": {"color": colour, "dash": line_dash},
+                        "mode": "lines",
+                        "name": plain(name),
+                        "opacity": opacity,
+                        "showlegend": row == 1,
+                        "x": x,
+                        "y": typed_array(np.where(mask, y, np.nan)),
+                        "type": "scatter",
+                        "xaxis": f"x{axis}",
+                        "yaxis": f"y{axis}",
+                    }
+                )
         capacity = float(np.max(cols["memory.capacity_bytes"])) / GIB
     # rows from the top; make_subplots(rows=3, shared_xaxes=True, vertical_spacing=0.06)
     bottom, middle, top = grid_domains(3, 0.06)
@@ -270,7 +217,7 @@ def make_curves_figure(curves: dict, prompt_tokens: int | None = None) -> dict:
         "xaxis3": {
             "anchor": "y3",
             "domain": [0.0, 1.0],
-            "type": "log",
+            **token_axis(np.concatenate(xs) if xs else []),
             "title": {"text": "prompt tokens"},
         },
         "yaxis3": {"anchor": "x3", "domain": bottom},
@@ -371,22 +318,43 @@ def make_pareto_figure(rows: list, latency_key: str = "tpot_s", ttft_max=None, t
             )
         )
     sla = tpot_max if latency_key == "tpot_s" else ttft_max
+    xs = [r["record"][latency_key] * scale for r in fits]
+    # The x range is the points' own: an SLA far outside it is an arrow at the edge, not a line
+    # that stretches the axis and squashes the points into a corner.
+    lo, hi = math.log10(min(xs)), math.log10(max(xs))
+    pad = max(0.05, (hi - lo) * 0.05)
+    x_range = [lo - pad, hi + pad]
     if sla:
-        fig.add_vline(
-            x=sla * scale,
-            line_dash="dash",
-            line_color="#d62728",
-            annotation_text=f"{name} SLA {sla * scale:g} {unit}",
-        )
+        label = f"{name} SLA {sla:g} s" + (f" ({sla * scale:g} {unit})" if scale != 1 else "")
+        at = math.log10(sla * scale)
+        if x_range[0] - 0.5 <= at <= x_range[1] + 0.5:  # near the points: widen to it and draw it
+            x_range = [min(x_range[0], at - pad), max(x_range[1], at + pad)]
+            fig.add_vline(x=sla * scale, line_dash="dash", line_color="#d62728", annotation_text=label)
+        else:
+            left = at < x_range[0]
+            fig.add_annotation(
+                x=x_range[0] if left else x_range[1],
+                xref="x",
+                y=1.0,
+                yref="paper",
+                text=("← " if left else "") + label + ("" if left else " →"),
+                showarrow=False,
+                xanchor="left" if left else "right",
+                font={"color": "#d62728"},
+            )
     fig.update_layout(
-        title=f"$ per million output tokens vs {name} (faded: off the Pareto front; hollow: misses the SLA)",
-        xaxis={**log_axis([r["record"][latency_key] * scale for r in fits]), "title": f"{name} ({unit})"},
+        title={
+            "text": f"$ per million output tokens vs {name}"
+            "<br><sup>faded: off the Pareto front; hollow: misses the SLA</sup>",
+            "font": {"size": 14},
+        },
+        xaxis={**log_axis(xs), "title": f"{name} ({unit})", "range": x_range},
         yaxis={
             **log_axis([r["record"]["cost"]["usd_per_million_output_tokens"] for r in fits]),
             "title": "$ / M output tokens",
         },
         height=520,
-        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        margin={"l": 60, "r": 20, "t": 64, "b": 50},
     )
     return fig
 

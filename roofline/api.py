@@ -271,6 +271,18 @@ def sweep(scenario, overrides=()) -> dict:
     return simulate(scenario, overrides).columns
 
 
+def attainable_roof(scenario, hw, dtype: str = "bf16") -> tuple:
+    """(best GEMM fraction of `dtype`'s peak, HBM streaming fraction, source) that the simulator
+    prices `hw`'s ops with under the scenario's calibration: the profile's curves where it has one
+    (source: its profile id), else the datasheet efficiencies (source 'datasheet'). The rows are
+    `efficiency.profile_row` / `datasheet_row`, the ones `simulate` builds its table from."""
+    from roofline.simulator.efficiency import datasheet_row, profile_row
+
+    profile = profiles_for(load_scenario(scenario)).get(hw.name)
+    row = profile_row(hw, profile, dtype) if profile else datasheet_row(hw, dtype)
+    return float(np.max(row[1])), float(row[0]), row[4]
+
+
 # The public surface the faces (dashboard, profilers) use besides simulate/load_scenario: the schema
 # and methods registry their controls are generated from, the planner, op tables, the count
 # functions measurements are reported with, and the model types the PyTorch reference builds from.
@@ -319,6 +331,7 @@ __all__ = [
     "simulate",
     "sweep",
     "step_model",
+    "attainable_roof",
     "load_scenario",
     "UserError",
     "ScenarioError",

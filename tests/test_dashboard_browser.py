@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 import roofline
-from roofline.dashboards import figures
+from roofline.dashboards import kpis
 
 pytestmark = pytest.mark.browser
 
@@ -185,12 +185,145 @@ def test_pages_load_without_console_errors(page, server, shots):
     page.click("#nav-compare")
     page.wait_for_selector("#compare-rows")
     page.wait_for_function("() => document.querySelectorAll('#compare-pareto .point').length > 0")
+    # the plan on H100, H200 and B200 over 32K..1M tokens, and over the batch
+    page.wait_for_function("() => document.querySelectorAll('#compare-range .trace').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#compare-batch .trace').length > 0")
+    ticks = page.eval_on_selector_all(
+        "#compare-range .xaxislayer-above text", "es => es.map(e => e.textContent)"
+    )
+    assert "32K" in ticks and "1M" in ticks
+    legend = page.eval_on_selector_all("#compare-range .legendtext", "es => es.map(e => e.textContent)")
+    assert {"h100-sxm / dense", "h200 / dense", "b200 / dense"} <= set(legend)
     page.screenshot(path=str(shots / "compare.png"), full_page=True)
     page.click("#nav-calibration")
     page.wait_for_selector("#calibration-page")
     page.wait_for_function("() => document.querySelectorAll('#calibration-page .js-plotly-plot').length >= 2")
     assert "driver" in page.inner_text("#calibration-page")
     page.screenshot(path=str(shots / "calibration.png"), full_page=True)
+    assert page.console.errors == []
+
+
+# Before each frame is painted (until the KPIs have been painted), every visible sidebar control
+# must hold its input: a label painted alone (its dropdown not rendered yet) is recorded.
+LABELS_ALONE_JS = """
+window.__paintedFrames = 0; window.__labelsAlone = [];
+(function frame() {
+  const kpi = document.querySelector('#kpi-ttft-value');
+  let painted = false;
+  for (const c of document.querySelectorAll('.sidebar .control')) {
+    if (getComputedStyle(c).visibility !== 'visible') continue;
+    painted = true;
+    if (!c.querySelector('input, button, select, textarea')) window.__labelsAlone.push(c.innerText);
+  }
+  window.__paintedFrames += painted;
+  if (!(painted && kpi && getComputedStyle(kpi).visibility === 'visible')) requestAnimationFrame(frame);
+})();
+"""
+
+# Whether the points at 5%, 50% and 95% of an element's width (mid-height) hit the element itself:
+# false where something covers it or it lies outside the window.
+UNCOVERED_JS = """
+(e) => { const r = e.getBoundingClientRect();
+  return [0.05, 0.5, 0.95].every(f => e.contains(document.elementFromPoint(r.left + f * r.width, r.top + r.height / 2))); }
+"""
+
+
+def test_sidebar_dropdowns_paint_with_the_page_search_and_sit_on_top(page, server, shots):
+    page.add_init_script(LABELS_ALONE_JS)
+    open_plan(page, server + "/")
+    page.wait_for_function("() => window.__paintedFrames > 0")
+    assert page.evaluate("() => window.__labelsAlone") == []
+    slots = page.locator(".sidebar .dropdown-slot")
+    assert (
+        slots.count() >= 8 and page.locator(".sidebar .dropdown-slot .dash-dropdown").count() == slots.count()
+    )
+    ttft = kpi(page, "ttft")
+    page.click(field("model"))
+    options = page.locator(".dash-dropdown-content [role=option]")
+    options.first.wait_for()
+    assert options.count() > 10
+    for i in range(options.count()):  # every option whole and uncovered: none under the charts
+        options.nth(i).scroll_into_view_if_needed()
+        assert options.nth(i).evaluate(UNCOVERED_JS), options.nth(i).inner_text()
+    page.keyboard.type("qwen3")  # typing filters (the focus starts on the selected option)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.dash-dropdown-content [role=option]')]"
+        ".every(o => o.innerText.includes('qwen3'))"
+    )
+    names = options.all_inner_texts()
+    assert names and all("qwen3" in n for n in names)
+    page.screenshot(path=str(shots / "plan-model-menu.png"))
+    target = options.filter(has_text="qwen3-30b-a3b")
+    box = target.bounding_box()
+    target.click(position={"x": box["width"] * 0.9, "y": box["height"] / 2})  # its far end, over the charts
+    wait_changed(page, "ttft", ttft)
+    assert page.inner_text(field("model")) == "qwen3-30b-a3b"
+    page.wait_for_function("() => window.location.search.includes('model=qwen3-30b-a3b')")
+    assert page.console.errors == []
+
+
+# Pairs of overlapping text boxes (figure titles, subplot titles and other annotations) within
+# each plot of the page: [plot id, text a, text b].
+OVERLAPPING_TITLES_JS = """
+() => {
+  const out = [];
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const boxes = [...plot.querySelectorAll('.gtitle, .annotation-text-g')]
+      .map(e => [e.textContent, e.getBoundingClientRect()]).filter(([t, r]) => t && r.width > 0);
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+      const [a, r] = boxes[i], [b, q] = boxes[j];
+      if (r.left < q.right - 1 && q.left < r.right - 1 && r.top < q.bottom - 1 && q.top < r.bottom - 1)
+        out.push([plot.parentElement.id, a, b]);
+    }
+  }
+  return out;
+}
+"""
+
+
+def test_no_overlapping_titles_at_1024_px(page, server, shots):
+    page.set_viewport_size({"width": 1024, "height": 900})
+    open_plan(
+        page, server + "/?methods=kv_quant&kv_quant.bits=4&parallelism.tp=2&workload.prompt_tokens=32768"
+    )
+    page.wait_for_function("() => document.querySelectorAll('#plan-breakdown .trace').length > 0")
+    assert page.evaluate(OVERLAPPING_TITLES_JS) == []
+    page.screenshot(path=str(shots / "plan-1024.png"), full_page=True)
+    page.click("#nav-compare")
+    page.wait_for_function("() => document.querySelectorAll('#compare-batch .trace').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#compare-pareto .point').length > 0")
+    page.fill("#compare-tpot-max", "100")  # seconds, as roofline plan --tpot-max: far right of every point
+    page.press("#compare-tpot-max", "Enter")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#compare-pareto .annotation-text')].some(e => e.textContent.includes('SLA'))"
+    )
+    assert page.evaluate(OVERLAPPING_TITLES_JS) == []
+    page.screenshot(path=str(shots / "compare-1024.png"), full_page=True)
+    assert page.console.errors == []
+
+
+def test_compare_hardware_dropdown_filters_and_sits_on_top(page, server):
+    page.add_init_script(LABELS_ALONE_JS)
+    page.goto(server + "/compare")
+    page.wait_for_function("() => document.querySelectorAll('#compare-pareto .point').length > 0")
+    page.wait_for_function("() => window.__paintedFrames > 0")
+    assert page.evaluate("() => window.__labelsAlone") == []
+    page.click("#compare-hardware")
+    page.keyboard.type("mi3")
+    options = page.locator(".dash-dropdown-content [role=option]")
+    page.wait_for_function(
+        "() => { const o = [...document.querySelectorAll('.dash-dropdown-content [role=option]')];"
+        " return o.length > 0 && o.every(e => e.innerText.includes('mi3')); }"
+    )
+    for i in range(options.count()):
+        options.nth(i).scroll_into_view_if_needed()
+        assert options.nth(i).evaluate(UNCOVERED_JS), options.nth(i).inner_text()
+    box = options.first.bounding_box()
+    options.first.click(position={"x": box["width"] * 0.9, "y": box["height"] / 2})
+    page.keyboard.press("Escape")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#compare-range .legendtext')].some(e => e.textContent.startsWith('mi3'))"
+    )
     assert page.console.errors == []
 
 
@@ -230,6 +363,78 @@ def test_adding_a_method_changes_tpot_and_memory(page, server, shots):
     assert page.console.errors == []
 
 
+def test_a_plan_that_does_not_fit_is_struck_through_and_the_stack_is_set_against_dense(page, server, shots):
+    open_plan(page, server + "/?workload.prompt_tokens=1048576")
+    assert kpi(page, "fits") == "no"
+    for key in ("ttft", "tpot", "cost"):
+        card = page.locator(f"#kpi-{key}")
+        assert card.locator(".badge-infeasible").inner_text() == "does not fit"
+        assert card.locator(".badge-infeasible").is_visible()
+        style = page.eval_on_selector(f"#kpi-{key}-value", "e => getComputedStyle(e).textDecorationLine")
+        assert "line-through" in style, key
+    assert page.locator("#kpi-max-context .badge-infeasible").count() == 0
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#plan-curves .legendtext')].some(e => e.textContent === 'baseline: does not fit')"
+    )
+    page.screenshot(path=str(shots / "plan-does-not-fit.png"), full_page=True)
+    # with a 4-bit KV cache the plan fits; the baseline it is compared with does not
+    page.fill(field("workload.prompt_tokens"), "600000")
+    page.press(field("workload.prompt_tokens"), "Enter")
+    page.wait_for_function("() => window.location.search.includes('workload.prompt_tokens=600000')")
+    page.check(method_switch("kv_quant"))
+    page.wait_for_selector("#kpi-delta-tpot-value")
+    assert kpi(page, "fits") == "yes"
+    assert page.locator("#kpi-delta-tpot .badge-infeasible").is_visible()
+    assert "the dense baseline does not fit" in page.inner_text("#kpi-delta-tpot")
+    assert kpi(page, "delta-memory").startswith("saves ")
+    page.screenshot(path=str(shots / "plan-deltas.png"))
+    assert page.console.errors == []
+
+
+def saved_cells(page, column: str) -> list:
+    return page.eval_on_selector_all(
+        f"#plan-saved-table td[data-dash-column='{column}']", "es => es.map(e => e.innerText.trim())"
+    )
+
+
+def test_saved_plans_table_sorts_and_exports_csv(page, server, tmp_path):
+    open_plan(page, server + "/?workload.prompt_tokens=65536")
+    page.click("#plan-saved-clear")
+    page.click("#plan-save")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#plan-saved-table td[data-dash-column=plan]').length === 1"
+    )
+    ttft = kpi(page, "ttft")
+    page.fill(field("workload.prompt_tokens"), "16384")
+    page.press(field("workload.prompt_tokens"), "Enter")
+    wait_changed(page, "ttft", ttft)
+    page.click("#plan-save")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#plan-saved-table td[data-dash-column=plan]').length === 2"
+    )
+    assert float(saved_cells(page, "tpot_ms")[1]) == pytest.approx(
+        float(kpi(page, "tpot").split()[0]), rel=5e-3
+    )
+    page.click("#plan-saved-table th[data-dash-column='tpot_ms'] .column-header--sort")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#plan-saved-table td[data-dash-column=tpot_ms]')]"
+        ".map(e => parseFloat(e.innerText)).every((v, i, a) => i === 0 || a[i - 1] <= v)"
+    )
+    assert "16,384" in saved_cells(page, "plan")[0]  # the shorter prompt decodes faster
+    with page.expect_download() as download:
+        page.click("#plan-saved-table .export")
+    path = tmp_path / "saved.csv"
+    download.value.save_as(path)
+    lines = path.read_text(encoding="utf-8-sig").splitlines()  # DataTable writes a BOM
+    assert lines[0].startswith("plan,fits,TTFT (s),TPOT (ms)") and len(lines) == 3
+    # saved in this browser: still there on a new visit
+    open_plan(page, server + "/")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#plan-saved-table td[data-dash-column=plan]').length === 2"
+    )
+    assert page.console.errors == []
+
+
 def test_bad_number_shows_the_simulators_message(page, server):
     open_plan(page, server + "/")
     page.fill(field("workload.batch"), "0")
@@ -248,7 +453,7 @@ def test_export_then_simulate_gives_the_same_numbers(page, server, tmp_path):
     path = tmp_path / "plan.yaml"
     download.value.save_as(path)
     rec = roofline.simulate(yaml.safe_load(path.read_text())).records()[0]
-    for item in figures.kpi_items(rec):
+    for item in kpis.kpi_items(rec):
         assert kpi(page, item["key"]) == item["value"], item["key"]
     assert page.console.errors == []
 

@@ -25,7 +25,7 @@ from roofline.dashboards import (
     codec_query,
     codec_scenario,
     evaluate,
-    figures,
+    kpis,
     profiles,
     state,
     uploads,
@@ -75,7 +75,7 @@ def walk(component):
             yield from walk(option.get("label"))
 
 
-def kpis(cards) -> dict:
+def kpi_values(cards) -> dict:
     return {c.id.removeprefix("kpi-"): c.children[1].children for c in cards}
 
 
@@ -224,17 +224,18 @@ def test_uploaded_model_only_from_the_upload_folder(tmp_path):
 
 
 def test_update_plan_shows_every_kpi_and_the_figures():
-    alert, cards, warnings, roof, breakdown, memory, gpus, query = run_plan(state.DEFAULTS)
+    alert, cards, warnings, roof, breakdown, memory, gpus, deltas, query = run_plan(state.DEFAULTS)
     assert alert is None and query == ""
-    values = kpis(cards)
+    values = kpi_values(cards)
     assert set(values) == {"ttft", "tpot", "throughput", "max-batch", "max-context", "cost", "energy", "fits"}
     rec = evaluate.plan_point(codec_scenario.to_scenario(state.DEFAULTS)).record
-    assert values == {item["key"]: item["value"] for item in figures.kpi_items(rec)}
+    assert values == {item["key"]: item["value"] for item in kpis.kpi_items(rec)}
     assert values["fits"] == "yes"
     assert "Roofline" in roof["layout"]["title"]["text"] and len(roof["data"]) >= 2
     assert {t["name"] for t in breakdown["data"]} >= {"gemm", "attention_prefill", "attention_decode"}
     assert memory["layout"]["shapes"]  # the capacity line
     assert gpus.startswith("1 GPU")
+    assert deltas is None  # no methods: nothing to compare against
 
 
 def test_export_yaml_reproduces_the_plan_exactly(tmp_path, capsys):
@@ -271,8 +272,8 @@ def test_prompt_beyond_memory_is_a_result_with_the_reason():
 
 
 def test_adding_a_method_changes_tpot_and_memory():
-    base = kpis(run_plan(state.DEFAULTS)[1])
-    quant = kpis(run_plan(with_methods({"name": "kv_quant", "bits": 4}))[1])
+    base = kpi_values(run_plan(state.DEFAULTS)[1])
+    quant = kpi_values(run_plan(with_methods({"name": "kv_quant", "bits": 4}))[1])
     assert quant["tpot"] != base["tpot"] and quant["max-batch"] != base["max-batch"]
 
 
@@ -377,7 +378,7 @@ def test_good_config_json_becomes_the_model(fixtures_dir, tmp_path, monkeypatch)
     assert "loaded as model" in text_of(message)
     values = dict(state.DEFAULTS, model=model, **{"workload.prompt_tokens": 1024})
     alert, cards, *_ = run_plan(values)
-    assert alert is None and kpis(cards)["fits"] == "yes"
+    assert alert is None and kpi_values(cards)["fits"] == "yes"
 
 
 def test_upload_limits():
@@ -435,6 +436,8 @@ def control_tips(layout) -> dict:
     for c in walk(layout):
         if getattr(c, "className", None) == "control":
             label, widget = c.children
+            if getattr(widget, "className", None) == "dropdown-slot":  # controls.dropdown_slot
+                widget = widget.children
             tips[json.dumps(widget.id, sort_keys=True)] = label.title
     return tips
 
@@ -497,14 +500,33 @@ def test_layout_from_a_bad_url_lists_the_problems():
 
 def test_compare_table_and_pareto():
     alert, fig, summary, tbl = compare.update_compare(
-        "workload.prompt_tokens=32768", ["h100-sxm", "h200"], 4, "dense, kv_quant", "tpot_s", None, 20, []
+        "workload.prompt_tokens=32768", ["h100-sxm", "h200"], 4, "dense, kv_quant", "tpot_s", None, 0.02, []
     )
     assert alert is None
     assert {t.name for t in fig.data} >= {"dense on h100-sxm", "kv_quant on h200", "Pareto front"}
-    assert any(s.x0 == 20 for s in fig.layout.shapes)  # the TPOT SLA line, in ms
+    assert any(s.x0 == 20 for s in fig.layout.shapes)  # the TPOT SLA (0.02 s, as the CLI) on the ms axis
     assert "on the Pareto front" in summary
-    rows = tbl.children[1].children
-    assert rows and all(r.className == "front" for r in rows)
+    rows = tbl.data
+    assert rows and all(r["front"] == "yes" for r in rows)
+    assert tbl.sort_action == "native" and tbl.export_format == "csv"
+    # each row's numbers are the simulator's for that stack, hardware and layout
+    doc = codec_scenario.to_scenario(dict(state.DEFAULTS, **{"workload.prompt_tokens": 32768}))
+    for row in rows:
+        par = {k[:2]: int(k[2:]) for k in row["layout"].split()}
+        stacks, _ = state.parse_stacks(row["stack"], [])
+        rec = roofline.simulate(
+            dict(
+                doc,
+                hardware=row["hardware"],
+                gpus=None,
+                methods=stacks[0][1],
+                parallelism=dict(doc["parallelism"], **par),
+            )
+        ).records()[0]
+        assert row["gpus"] == rec["gpus"]
+        assert row["tpot_ms"] == pytest.approx(rec["tpot_s"] * 1e3, rel=1e-3)
+        assert row["ttft_s"] == pytest.approx(rec["ttft_s"], rel=1e-3)
+        assert row["usd_per_m"] == pytest.approx(rec["cost"]["usd_per_million_output_tokens"], rel=1e-3)
 
 
 def test_compare_bad_inputs_say_why():
@@ -686,3 +708,268 @@ def test_simulate_never_imports_dash():
     root = ROOT
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+# --- plans that do not fit; the stack against the dense baseline ----------------------------------
+
+
+def cards_by_key(cards) -> dict:
+    return {c.id.removeprefix("kpi-"): c for c in cards}
+
+
+def test_a_plan_that_does_not_fit_is_marked_not_shown_as_numbers():
+    values = dict(state.DEFAULTS, **{"workload.prompt_tokens": 1_048_576})
+    rec = roofline.simulate(codec_scenario.to_scenario(values)).records()[0]
+    assert not rec["fits"]
+    _, cards, *_ = run_plan(values)
+    cards = cards_by_key(cards)
+    for key in kpis.RUN_KPIS:
+        card = cards[key]
+        assert "kpi-infeasible" in card.className and "does not fit" in text_of(card), key
+    for key in ("max-batch", "max-context", "fits"):
+        assert "kpi-infeasible" not in cards[key].className
+    assert cards["fits"].children[1].children == "no"
+    roof, breakdown = run_plan(values)[3:5]
+    for fig in (roof, breakdown):  # the charts of the plan say so too
+        assert "does not fit in memory" in fig["layout"]["title"]["text"]
+    assert "does not fit" not in run_plan(state.DEFAULTS)[3]["layout"]["title"]["text"]
+    # the curves: past the point where memory runs out, a separate "does not fit" trace
+    curves = plan.update_curves(*plan.callback_args(values))
+    names = [t["name"] for t in curves["data"]]
+    assert names.count("baseline") == 3 and names.count("baseline: does not fit") == 3
+    fit_ttft, nofit_ttft = (typed_values(t["y"]) for t in curves["data"][:2])
+    xs = typed_values(curves["data"][0]["x"])
+    sweep = roofline.simulate(
+        dict(codec_scenario.to_scenario(values), sweep={"workload.prompt_tokens": [int(x) for x in xs]})
+    ).columns
+    fits = np.asarray(sweep["fits"], dtype=bool)
+    assert fits.any() and not fits.all()
+    assert np.isnan(fit_ttft[~fits]).all() and np.allclose(fit_ttft[fits], np.asarray(sweep["ttft_s"])[fits])
+    assert np.allclose(nofit_ttft[~fits], np.asarray(sweep["ttft_s"])[~fits])
+
+
+def compare_cli(values: dict, stack: str, tmp_path, capsys) -> dict:
+    """`roofline compare --format json` on the plan's exported YAML: {stack: record}."""
+    path = tmp_path / "plan.yaml"
+    path.write_text(codec_scenario.export_yaml(values))
+    assert main(["compare", str(path), "--methods", stack, "--format", "json"]) == 0
+    return {r["stack"]: r for r in json.loads(capsys.readouterr().out)}
+
+
+def test_plan_shows_the_stack_against_the_dense_baseline_as_compare_does(tmp_path, capsys):
+    values = with_methods(
+        {"name": "kv_quant", "bits": 4}, {"name": "quest", "token_budget": 4096}, **{"workload.batch": 2}
+    )
+    *_, deltas, _ = run_plan(values)
+    assert "kv_quant+quest vs the dense baseline" in text_of(deltas)
+    shown = kpi_values(deltas[1].children)
+    cli = compare_cli(values, "kv_quant+quest", tmp_path, capsys)
+    dense, stack = cli["dense"], cli["kv_quant+quest"]
+    assert shown["delta-ttft"] == f"x{stack['ttft_speedup']:.2f}"
+    assert shown["delta-tpot"] == f"x{stack['tpot_speedup']:.2f}"
+    assert stack["tpot_speedup"] > 1  # a 4-bit KV cache and sparse reads speed decode up
+    saved = (dense["memory"]["total_bytes"] - stack["memory"]["total_bytes"]) / 2**30
+    assert saved > 0 and shown["delta-memory"] == f"saves {saved:.1f} GiB"
+    usd = dense["cost"]["usd_per_million_output_tokens"] - stack["cost"]["usd_per_million_output_tokens"]
+    assert shown["delta-cost"] == ("saves " if usd >= 0 else "costs ") + f"${abs(usd):,.4g}"
+    assert shown["delta-max-batch"] == f"{dense['max_batch']:,} -> {stack['max_batch']:,}"
+
+
+def test_deltas_mark_a_baseline_that_does_not_fit():
+    # 600K tokens of bf16 KV (~73 GiB) + 15 GiB of weights overflow an 80 GiB H100; 4-bit KV fits
+    values = with_methods({"name": "kv_quant", "bits": 4}, **{"workload.prompt_tokens": 600_000})
+    _, cards, *_, deltas, _ = run_plan(values)
+    assert all("kpi-infeasible" not in c.className for c in cards)  # the plan itself fits
+    by_key = cards_by_key(deltas[1].children)
+    for key in ("delta-ttft", "delta-tpot", "delta-cost"):
+        assert "kpi-infeasible" in by_key[key].className
+        assert "the dense baseline does not fit in memory" in text_of(by_key[key])
+    assert "kpi-infeasible" not in by_key["delta-memory"].className
+    assert text_of(by_key["delta-memory"]).startswith("Memory / GPU saves")
+
+
+# --- Compare: a context range on several GPUs, and the batch axis ----------------------------------
+
+RANGE_HW = ["h100-sxm", "h200", "b200"]
+
+
+def traces_named(fig: dict, name: str) -> list:
+    return [t for t in fig["data"] if t["name"] == name]
+
+
+def test_context_range_on_three_gpus_matches_simulate():
+    alert, fig, _ = compare.update_range("workload.prompt_tokens=32768", RANGE_HW, "dense", 32, 1024)
+    assert alert is None
+    ttft, tpot, cost = traces_named(fig, "h200 / dense")  # one trace per row: TTFT, TPOT, $/M
+    xs = [int(x) for x in typed_values(ttft["x"])]
+    assert xs[0] == 32768 and xs[-1] == 1048576 and len(xs) == 16
+    assert fig["layout"]["xaxis3"]["ticktext"] == ["32K", "64K", "128K", "256K", "512K", "1M"]
+    doc = codec_scenario.to_scenario(dict(state.DEFAULTS, **{"workload.prompt_tokens": 32768}))
+    recs = roofline.simulate(dict(doc, hardware="h200", sweep={"workload.prompt_tokens": xs})).records()
+    fits = np.array([r["fits"] for r in recs])
+    assert fits[0] and not fits[-1]  # llama-3.1-8b's 1M-token KV cache overflows 141 GB
+    for trace, key, scale in ((ttft, "ttft_s", 1), (tpot, "tpot_s", 1e3)):
+        expected = np.array([r[key] * scale for r in recs])
+        assert np.allclose(typed_values(trace["y"])[fits], expected[fits])
+        assert np.isnan(typed_values(trace["y"])[~fits]).all()  # never drawn as an ordinary point
+    usd = np.array([r["cost"]["usd_per_million_output_tokens"] for r in recs])
+    assert np.allclose(typed_values(cost["y"])[fits], usd[fits])
+    nofit = traces_named(fig, "h200 / dense: does not fit")
+    assert len(nofit) == 3 and np.allclose(
+        typed_values(nofit[0]["y"])[~fits], [r["ttft_s"] for r in recs if not r["fits"]]
+    )
+    assert {t["name"] for t in fig["data"] if t["showlegend"]} >= {f"{hw} / dense" for hw in RANGE_HW}
+
+
+def test_batch_axis_runs_to_the_max_batch_with_simulated_cost():
+    _, _, fig = compare.update_range("workload.prompt_tokens=32768", RANGE_HW, "dense, kv_quant", 32, 1024)
+    doc = codec_scenario.to_scenario(dict(state.DEFAULTS, **{"workload.prompt_tokens": 32768}))
+    one = roofline.simulate(dict(doc, hardware="b200")).records()[0]
+    assert one["max_batch"] > 8
+    tpot, cost = traces_named(fig, f"b200 / dense (max batch {one['max_batch']})")
+    batches = [int(b) for b in typed_values(tpot["x"])]
+    assert batches[0] == 1 and batches[-1] == one["max_batch"] and batches[1:4] == [2, 4, 8]
+    recs = roofline.simulate(dict(doc, hardware="b200", sweep={"workload.batch": batches})).records()
+    assert all(r["fits"] for r in recs)
+    assert np.allclose(typed_values(tpot["y"]), [r["tpot_s"] * 1e3 for r in recs])
+    usd = [r["cost"]["usd_per_million_output_tokens"] for r in recs]
+    assert np.allclose(typed_values(cost["y"]), usd) and usd[-1] < usd[0]  # batching is cheaper per token
+    assert any(t["name"].startswith("h100-sxm / kv_quant (max batch") for t in fig["data"])
+
+
+def test_context_range_bad_inputs_say_why():
+    alert, fig, batch = compare.update_range("", [], "dense, warp", 0, "lots")
+    text = text_of(alert)
+    assert "at least one hardware" in text and "context from: give 1..16384 K tokens" in text
+    assert "context to: give" in text and "unknown method 'warp'" in text
+    assert fig["layout"]["annotations"][0]["text"] == "nothing to show yet"
+    alert, *_ = compare.update_range("", ["h200", "/etc/passwd"] * 500, "dense", 32, 64)
+    assert text_of(alert) == "hardware: choose from the list"
+    alert, *_ = compare.update_range("", ["h200"], "dense", 512, 64)
+    assert "'from' (512K) must be below 'to' (64K)" in text_of(alert)
+
+
+def test_batch_axis_says_when_nothing_fits_at_batch_one():
+    _, _, fig = compare.update_range("workload.prompt_tokens=1048576", ["h100-sxm"], "dense", 32, 64)
+    assert "does not fit in memory even at batch 1" in fig["layout"]["annotations"][0]["text"]
+
+
+# --- saved plans -----------------------------------------------------------------------------------
+
+
+def test_saved_plans_are_recomputed_and_a_plan_that_does_not_fit_has_no_numbers():
+    fits_query = codec_query.to_query(dict(state.DEFAULTS, **{"workload.prompt_tokens": 65536}))
+    big_query = codec_query.to_query(dict(state.DEFAULTS, **{"workload.prompt_tokens": 1_048_576}))
+    stored, message = plan.save_plan("plan-save", 1, fits_query, None)
+    assert message is None and len(stored) == 1
+    stored, _ = plan.save_plan("plan-save", 2, big_query, stored)
+    stored, _ = plan.save_plan("plan-save", 3, fits_query, stored)  # the same plan again: kept once
+    assert [r["query"] for r in stored] == [big_query, fits_query]
+    # the browser's copy is not trusted: numbers come from its query, through roofline.simulate
+    stored[1]["tpot_ms"] = 0.001
+    rows = plan.show_saved(stored + [{"query": 5}, "junk"])
+    assert len(rows) == 2
+    rec = roofline.simulate(
+        codec_scenario.to_scenario(dict(state.DEFAULTS, **{"workload.prompt_tokens": 65536}))
+    )
+    rec = rec.records()[0]
+    good = rows[1]
+    assert good["fits"] == "yes" and good["tpot_ms"] == pytest.approx(rec["tpot_s"] * 1e3, rel=1e-3)
+    assert good["usd_per_m"] == pytest.approx(rec["cost"]["usd_per_million_output_tokens"], rel=1e-3)
+    assert good["max_batch"] == rec["max_batch"] and good["open"] == f"[open](/?{fits_query})"
+    bad = rows[0]
+    assert bad["fits"] == "does not fit"
+    assert all(bad[c] is None for c in ("ttft_s", "tpot_ms", "usd_per_m", "tok_s_gpu"))
+    assert plan.save_plan("plan-saved-clear", 3, fits_query, stored) == ([], None)
+
+
+def test_saving_a_bad_plan_says_why_and_the_table_link_is_plain():
+    stored, message = plan.save_plan("plan-save", 1, "workload.batch=0", [])
+    assert stored is no_update and "workload.batch: must be >= 1" in text_of(message)
+    from roofline.dashboards import saved
+
+    assert (
+        saved.link("name=a)[x](javascript:alert(1)")
+        == "[open](/?name=a%29%5Bx%5D%28javascript%3Aalert%281%29)"
+    )
+    assert len(saved.save([{"query": f"workload.batch={b}"} for b in range(1, 40)], "")) == saved.MAX_SAVED
+
+
+def test_sla_far_from_the_points_does_not_stretch_the_pareto_axis():
+    args = ("workload.prompt_tokens=32768", ["h100-sxm"], 2, "dense", "tpot_s", None)
+    _, near, *_ = compare.update_compare(*args, 0.01, [])
+    _, far, *_ = compare.update_compare(*args, 100.0, [])  # 100 s per token: far right of every point
+    assert near.layout.xaxis.range[0] <= np.log10(10) <= near.layout.xaxis.range[1]  # the line, in ms
+    assert any(s.x0 == 10 for s in near.layout.shapes)
+    none = compare.update_compare(*args, None, [])[1]
+    assert tuple(far.layout.xaxis.range) == tuple(none.layout.xaxis.range)  # the same as without an SLA
+    assert not far.layout.shapes and "TPOT SLA 100 s (100000 ms) →" in far.layout.annotations[0].text
+
+
+# --- the Plan's roofline ---------------------------------------------------------------------------
+
+
+def roofline_of(values):
+    return run_plan(values)[3]
+
+
+def test_communication_ops_are_drawn_as_such_and_kind_colours_are_stable():
+    from roofline.dashboards import figures_roofline
+
+    one = roofline_of(state.DEFAULTS)
+    two = roofline_of(dict(state.DEFAULTS, **{"parallelism.tp": 2}))
+    comm = [t for t in two["data"] if t.get("name") == "comm"]
+    assert comm and all(set(t["marker"]["symbol"]) <= {"x", "x-open"} for t in comm)
+    assert all(t["marker"]["color"] == figures_roofline.KIND_COLOURS["comm"] for t in comm)
+    assert any("attn_allreduce (comm), communication-bound" in text for t in comm for text in t["text"])
+    assert not [t for t in one["data"] if t.get("name") == "comm"]
+    colour = [{t["name"]: t["marker"]["color"] for t in f["data"] if "marker" in t} for f in (one, two)]
+    assert (
+        colour[0]["gemm"] == colour[1]["gemm"]
+        and colour[0]["attention_decode"] == colour[1]["attention_decode"]
+    )
+
+
+def test_overhead_bound_ops_are_marked():
+    from roofline.dashboards import figures_roofline
+
+    point = evaluate.plan_point(codec_scenario.to_scenario(state.DEFAULTS))
+    hw = point.hardware
+    norm = next(o for o in point.decode_ops if o["name"] == "input_norm")
+    attained = norm["flops"] / norm["time_s"]
+    roof = min(hw.peak("bf16"), norm["intensity"] * hw.memory_bandwidth)
+    assert attained < 0.5 * roof  # a decode norm is mostly kernel launches
+    assert figures_roofline.op_bound(norm, hw.peak("bf16"), hw.memory_bandwidth) == "overhead"
+    fig = roofline_of(state.DEFAULTS)
+    assert any(
+        "input_norm (norm), overhead-bound" in text for t in fig["data"] for text in t.get("text") or []
+    )
+
+
+SIMULATABLE_PROFILE = """
+profile_id: h100-sxm-test
+hardware: h100-sxm
+kernel_overhead_s: 4.5e-06
+provenance: {device: NVIDIA H100 80GB HBM3 (synthetic test profile), driver: 550.54.15, date: '2025-01-01'}
+curves:
+  gemm_bf16:
+    fit: {e_max: 0.8, x_half: 900.0, p: 1.6}
+    residual: 0.03
+    points:
+      - {x: 256, efficiency: 0.11}
+      - {x: 1024, efficiency: 0.46}
+      - {x: 4096, efficiency: 0.73}
+      - {x: 16384, efficiency: 0.80}
+"""
+
+
+def test_calibrated_ceiling_comes_from_the_profile(tmp_path):
+    (tmp_path / "h100-sxm.yaml").write_text(SIMULATABLE_PROFILE)
+    doc = codec_scenario.to_scenario(dict(state.DEFAULTS, calibration=str(tmp_path / "h100-sxm.yaml")))
+    hw = evaluate.load_hardware("h100-sxm")
+    datasheet, calibrated = evaluate.ceilings(doc, hw)
+    assert datasheet.kind == "datasheet" and datasheet.peak == hw.peak("bf16")
+    assert calibrated.kind == "calibrated" and calibrated.label.startswith("calibrated (h100-sxm-test)")
+    attainable = evaluate.ceilings(codec_scenario.to_scenario(dict(state.DEFAULTS)), hw)[1]
+    assert attainable.kind == "attainable" and calibrated.peak != attainable.peak
+    assert calibrated.peak <= 0.8 * hw.peak("bf16") + 1  # the profile's GEMM curve tops out at e_max 0.8

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from test_dashboard_callbacks import typed_values, with_methods
 
-from roofline.dashboards import codec_scenario, evaluate, figures, state
+from roofline.dashboards import codec_scenario, evaluate, figures, figures_roofline, state
 from roofline.dashboards.pages import plan
 from roofline.report import figures as report_figures
 
@@ -20,7 +20,6 @@ go = pytest.importorskip("plotly.graph_objects")
 VALUES = with_methods(
     {"name": "kv_quant", "bits": 4}, **{"dtype.activations": "fp8", "workload.prompt_tokens": 5000}
 )
-OPS = "(red: compute-bound, blue: memory-bound)"
 
 
 def canonical(fig: dict) -> dict:
@@ -54,35 +53,39 @@ def test_message_figure_is_plotlys_own():
     assert "<b>" not in json.dumps(figures.message_figure(text))
 
 
-def test_roofline_traces_and_labels(plan_figures):
+def test_roofline_ceilings_ridge_and_ops(plan_figures):
     fig, point = plan_figures["roof"], plan_figures["point"]
     hw = point.hardware
-    assert [t["name"] for t in fig["data"]] == [
-        "h100-sxm roofline (bf16)",
-        f"prefill ops {OPS}",
-        f"decode ops {OPS}",
-        "roofline (fp8)",
+    names = [t["name"] for t in fig["data"][:3]]
+    assert names == [
+        "datasheet bf16: 989 TFLOP/s",
+        "datasheet fp8: 1979 TFLOP/s",
+        "attainable (datasheet efficiencies): 70% of peak, 89% of HBM",
     ]
     x = typed_values(fig["data"][0]["x"])
     assert x == pytest.approx(np.logspace(-2, 5, 200))
     assert typed_values(fig["data"][0]["y"]) == pytest.approx(
         np.minimum(hw.peak("bf16"), x * hw.memory_bandwidth)
     )
-    assert typed_values(fig["data"][3]["y"]) == pytest.approx(
+    assert typed_values(fig["data"][1]["y"]) == pytest.approx(
         np.minimum(hw.peak("fp8"), x * hw.memory_bandwidth)
     )
-    prefill = [o for o in point.prefill_ops if o["flops"] > 0 and o["bytes"] > 0 and o["time_s"] > 0]
-    assert fig["data"][1]["x"] == [o["intensity"] for o in prefill]
-    assert fig["data"][1]["marker"]["color"] == [report_figures.BOUND_COLOURS[o["bound"]] for o in prefill]
-    assert fig["data"][2]["marker"]["symbol"] == "diamond"
+    ridge = [s for s in fig["layout"]["shapes"] if s["type"] == "line"][0]
+    assert ridge["x0"] == pytest.approx(hw.ridge_point)
+    assert any(a["text"] == f"ridge {hw.ridge_point:.0f} FLOP/B" for a in fig["layout"]["annotations"])
+    # every prefill op with FLOPs and bytes sits at (its intensity, its FLOPs / its time)
+    ops = [t for t in fig["data"][3:] if "prefill" in t["text"][0]]
+    placed = {(x, y) for t in ops for x, y in zip(t["x"], t["y"])}
+    for o in point.prefill_ops:
+        if o["flops"] > 0 and o["bytes"] > 0:
+            assert (o["intensity"], o["flops"] / o["time_s"]) in placed
+    gemm = next(t for t in ops if t["name"] == "gemm")
+    assert gemm["marker"]["color"] == figures_roofline.KIND_COLOURS["gemm"]
+    hover = gemm["text"][0]
+    assert "FLOPs" in hover and "bytes" in hover and "FLOP/s" in hover and "B/s" in hover and "time" in hover
     layout = fig["layout"]
-    assert layout["title"] == {
-        "text": "Roofline: llama-3.1-8b on h100-sxm<br><sup>NVIDIA H100 SXM5 80GB, ridge 295 FLOP/byte</sup>",
-        "font": {"size": 14},
-    }
     assert layout["xaxis"] == {"type": "log", "title": {"text": "arithmetic intensity (FLOP/byte)"}}
-    assert layout["yaxis"] == {"type": "log", "title": {"text": "attained FLOP/s"}}
-    assert layout["height"] == 380 and layout["legend"] == {"orientation": "h", "y": -0.25}
+    assert layout["title"]["text"].startswith("Roofline: llama-3.1-8b on h100-sxm<br>")
 
 
 def test_breakdown_and_memory(plan_figures):
@@ -93,7 +96,8 @@ def test_breakdown_and_memory(plan_figures):
     assert [t["xaxis"] for t in bars] == ["x", "x2"] * len(kinds)
     assert bars[1]["y"] == [rec["decode"]["breakdown"].get(kinds[0], 0.0) * 1e3]
     layout = plan_figures["breakdown"]["layout"]
-    assert [a["text"] for a in layout["annotations"]] == ["prefill (TTFT), s", "decode step (TPOT), ms"]
+    assert [a["text"] for a in layout["annotations"]] == ["prefill<br>(TTFT, s)", "decode step<br>(TPOT, ms)"]
+    assert all(t["marker"]["color"] == figures_roofline.KIND_COLOURS[t["name"]] for t in bars)
     assert layout["xaxis"]["domain"] == [0.0, 0.45] and layout["xaxis2"]["domain"] == [0.55, 1.0]
     assert layout["title"] == {"text": "Time by op kind", "font": {"size": 14}}
     memory = plan_figures["memory"]

@@ -19,12 +19,15 @@ from roofline.dashboards import (
     controls,
     evaluate,
     figures,
+    figures_roofline,
+    kpis,
     memo,
     model_refs,
+    saved,
     state,
     uploads,
 )
-from roofline.dashboards.components import alert, kpi_cards
+from roofline.dashboards.components import alert, kpi_cards, results_table
 from roofline.dashboards.settings import LOG, settings, user_message
 
 try:
@@ -63,6 +66,12 @@ def build_layout(values: dict, problems: list, cat: dict):
                 accept=".json,application/json",
             ),
             html.Button("Export YAML", id="plan-export", className="button"),
+            html.Button(
+                "Save for comparison",
+                id="plan-save",
+                className="button",
+                title="Keep this plan (in this browser) in the 'Saved plans' table below the charts",
+            ),
             dcc.Link("Reset", href="/", className="button button-link", refresh=False),
             dcc.Download(id="plan-download"),
             dcc.Store(id="plan-upload-store"),
@@ -85,6 +94,7 @@ def build_layout(values: dict, problems: list, cat: dict):
         [
             html.Div(id="plan-alert"),
             html.Div(id="plan-kpis", className="kpis"),
+            html.Div(id="plan-deltas"),
             html.Div(id="plan-warnings"),
             html.Div(
                 [
@@ -95,6 +105,23 @@ def build_layout(values: dict, problems: list, cat: dict):
                 className="grid plan-grid",
             ),
             dcc.Graph(id="plan-curves", className="card", **graph),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.Strong("Saved plans"),
+                            html.Span(" (sort by a column header; Export writes CSV)", className="note"),
+                            html.Button("Clear saved plans", id="plan-saved-clear", className="button"),
+                        ],
+                        className="saved-head",
+                    ),
+                    html.Div(id="plan-saved-alert"),
+                    # plans saved for comparison (saved.py), kept in this browser across visits
+                    dcc.Store(id="saved-plans", storage_type="local"),
+                    results_table("plan-saved-table", saved.COLUMNS, [], marked=("fits", "does not fit")),
+                ],
+                className="card saved-plans",
+            ),
         ],
         className="content",
     )
@@ -138,31 +165,50 @@ def _gpus_note(values: dict):
     return f"{n} GPU{'s' if n != 1 else ''} (tp x pp x cp x dp)" if n else "GPUs: tp x pp x cp x dp"
 
 
+def deltas_section(values: dict, point) -> list | None:
+    """The method stack against the dense baseline (kpis.delta_items), or None without methods."""
+    if point.baseline is None:
+        return None
+    stack = state.stack_label(values)
+    return [
+        html.Div(
+            f"{stack} vs the dense baseline (same workload, as roofline compare)", className="deltas-title"
+        ),
+        html.Div(kpi_cards(kpis.delta_items(stack, point.record, point.baseline)), className="kpis"),
+    ]
+
+
 def update_plan(field_values, field_ids, method_values, method_ids, param_values, param_ids):
-    """Controls -> (alert, KPI cards, warnings, roofline, breakdown, memory, GPU note, URL query)."""
+    """Controls -> (alert, KPI cards, warnings, roofline, breakdown, memory, GPU note, deltas
+    against the dense baseline, URL query)."""
     values = values_from(field_values, field_ids, method_values, method_ids, param_values, param_ids)
     query = codec_query.to_query(values)
     empty = figures.message_figure("no result")
-    try:
+    try:  # the figures too: whatever fails, the page gets a message, never a traceback
         doc = codec_scenario.to_scenario(values, settings()["upload_dir"])
         point = evaluate.plan_point(doc)
+        rec = point.record
+        mark = (lambda fig: fig) if rec["fits"] else figures.mark_unfit
+        return (
+            None,
+            kpi_cards(kpis.kpi_items(rec)),
+            alert(rec["provenance"]["warnings"], "warning", "Warnings"),
+            mark(
+                figures_roofline.make_plan_roofline_figure(
+                    point.hardware, rec, point.prefill_ops, point.decode_ops, point.ceilings
+                )
+            ),
+            mark(
+                figures.breakdown_card(figures_roofline.recolour_by_kind(figures.make_breakdown_figure(rec)))
+            ),
+            figures.compact(figures.make_memory_figure(rec)),
+            _gpus_note(values),
+            deltas_section(values, point),
+            query,
+        )
     except Exception as exc:
         msg = user_message(exc, "simulating the plan")
-        return alert(msg, "error"), [], None, empty, empty, empty, _gpus_note(values), query
-    rec = point.record
-    warnings = alert(rec["provenance"]["warnings"], "warning", "Warnings")
-    return (
-        None,
-        kpi_cards(figures.kpi_items(rec)),
-        warnings,
-        figures.make_plan_roofline_figure(
-            point.hardware, rec, point.prefill_ops, point.decode_ops, values["dtype.activations"]
-        ),
-        figures.compact(figures.make_breakdown_figure(rec)),
-        figures.compact(figures.make_memory_figure(rec)),
-        _gpus_note(values),
-        query,
-    )
+        return alert(msg, "error"), [], None, empty, empty, empty, _gpus_note(values), None, query
 
 
 def update_curves(field_values, field_ids, method_values, method_ids, param_values, param_ids):
@@ -257,6 +303,24 @@ def import_scenario(text: str, name: str, cat: dict, upload_dir) -> tuple:
     return codec_scenario.from_scenario(doc, cat, upload_dir)
 
 
+def save_plan(trigger, save_clicks, query, stored):
+    """Save / Clear (`trigger`: the button's id) -> (the saved plans for the browser's store, a
+    message)."""
+    if trigger == "plan-saved-clear":
+        return [], None
+    if not save_clicks:
+        return no_update, None
+    try:
+        return saved.save(stored, query or ""), None
+    except Exception as exc:
+        return no_update, alert(user_message(exc, "saving the plan"), "error", "Could not save the plan:")
+
+
+def show_saved(stored):
+    """The browser's saved plans -> the table's rows (recomputed from their queries)."""
+    return saved.table_rows(stored)
+
+
 # Reads an upload in the browser and hands the server at most MAX_UPLOAD_BYTES: larger files get
 # a message without being sent.
 UPLOAD_JS = """
@@ -297,7 +361,7 @@ def check_controls(field_ids, method_ids, param_ids) -> None:
 
 def refused_plan(message, *args):
     empty = figures.message_figure("no result")
-    return alert(message, "error"), [], None, empty, empty, empty, no_update, no_update
+    return alert(message, "error"), [], None, empty, empty, empty, no_update, None, no_update
 
 
 def refused_curves(message, *args):
@@ -329,6 +393,7 @@ def register_callbacks(app) -> None:
         Output("plan-breakdown", "figure"),
         Output("plan-memory", "figure"),
         Output("plan-gpus", "children"),
+        Output("plan-deltas", "children"),
         Output("shared-query", "data"),
         *control_inputs,
         *ids,
@@ -367,6 +432,26 @@ def register_callbacks(app) -> None:
         check_controls(fi, mi, pi)
         return load_upload(data, *interleave([fv, mv, pv], [fi, mi, pi]))
 
+    app.callback(
+        Output("saved-plans", "data"),
+        Output("plan-saved-alert", "children"),
+        Input("plan-save", "n_clicks"),
+        Input("plan-saved-clear", "n_clicks"),
+        State("shared-query", "data"),
+        State("saved-plans", "data"),
+        prevent_initial_call=True,
+    )(
+        budget.bounded(
+            lambda save_clicks, clear_clicks, query, stored: save_plan(
+                dash.callback_context.triggered_id, save_clicks, query, stored
+            ),
+            lambda message, *args: (no_update, alert(message, "error")),
+            "saving the plan",
+        )
+    )
+    app.callback(Output("plan-saved-table", "data"), Input("saved-plans", "data"))(
+        budget.bounded(show_saved, lambda message, *args: [], "listing the saved plans")
+    )
     app.clientside_callback(
         UPLOAD_JS,
         Output("plan-upload-store", "data"),

@@ -234,7 +234,8 @@ def make_curves_figure(curves: dict, prompt_tokens: int | None = None) -> dict:
     if capacity is not None:
         layout["shapes"].append(hline(capacity, "3", {"color": "black", "dash": "dot"}))
         layout["annotations"].append(line_label("capacity", capacity, "3", side="left"))
-    if prompt_tokens:
+    if prompt_tokens and xs:  # no curve (every stack failed): nothing to mark, and a line alone on
+        # empty log axes is what Plotly cannot scale
         layout["shapes"] += [
             vline(prompt_tokens, axis, {"color": "grey", "dash": "dot"}) for axis in ("", "2", "3")
         ]

@@ -34,6 +34,7 @@ KIND_COLOURS = {
     "ssm_scan": "#bcbd22",
     "linear_attention": "#aec7e8",
     "encoder": "#ffbb78",
+    "framework": "#525252",
 }
 # The symbol says what bounds an op.
 BOUND_SYMBOLS = {
@@ -42,6 +43,7 @@ BOUND_SYMBOLS = {
     "overhead": "triangle-down",
     "communication": "x",
     "host-link": "x",
+    "framework": "diamond",
 }
 OVERHEAD_FRACTION = 0.5  # attained under half the roof above it: launch overhead / efficiency bound
 INTENSITIES = np.logspace(-2, 5, 200)
@@ -66,7 +68,7 @@ def recolour_by_kind(fig: dict) -> dict:
 def op_bound(op: dict, peak: float, bandwidth: float) -> str:
     """The simulator's bound, or 'overhead' where the op attains under OVERHEAD_FRACTION of the
     datasheet roof at its intensity."""
-    if op["bound"] in ("communication", "host-link") or not (
+    if op["bound"] in ("communication", "host-link", "framework") or not (
         op["flops"] > 0 and op["bytes"] > 0 and op["time_s"] > 0
     ):
         return op["bound"]
@@ -109,8 +111,8 @@ def make_plan_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list
     placed, strip = [], []
     for phase, ops in (("prefill", prefill_ops), ("decode", decode_ops)):
         for op in ops:
-            if op["time_s"] <= 0:
-                continue
+            if op["time_s"] <= 0 or op["kind"] == "framework":
+                continue  # the framework's CPU iteration is no kernel: the time-by-kind bars show it
             bound = op_bound(op, base.peak, base.bandwidth)
             (placed if op["flops"] > 0 and op["bytes"] > 0 else strip).append((phase, op, bound))
     ys = [op["flops"] / op["time_s"] for _, op, _ in placed]

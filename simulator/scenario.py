@@ -54,6 +54,7 @@ class FieldSpec:
     nullable: bool = False
     sweepable: bool = True
     exclusive_minimum: bool = False  # the minimum itself is invalid (> rather than >=)
+    check: object = None  # kind "custom": a function (path, value) -> problem or None
 
 
 DTYPES = tuple(DTYPE_BYTES)
@@ -190,6 +191,7 @@ TOP_LEVEL = (
     "pricing",
     "runtime",
     "topology",
+    "serving",
     "sweep",
 )
 SECTIONS = ("parallelism", "dtype", "workload", "pricing", "runtime", "topology")
@@ -207,6 +209,8 @@ def check_value(path: str, value, spec: FieldSpec, names: dict) -> str | None:
     """Return a problem description for `value` at `path`, or None if it is valid."""
     if value is None:
         return None if spec.nullable else f"{path}: must not be null. {spec.help}"
+    if spec.kind == "custom":
+        return spec.check(path, value)
     if spec.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             return f"{path}: must be an integer, got {short(value)}. {spec.help}"
@@ -249,6 +253,7 @@ class Scenario:
     methods: list = field(default_factory=list)
     sweep: list = field(default_factory=list)  # [(path, [values...])]
     stack: tuple = ()  # parsed Method objects, in the order given
+    serving: dict | None = None  # `serving.*` path -> value (defaults filled) when the file has the section
 
     @property
     def points(self) -> int:
@@ -280,16 +285,45 @@ def flatten(doc: dict, source: str, problems: list) -> dict:
                     )
                 else:
                     flat[f"{key}.{sub}"] = v
+        elif key == "serving":
+            _flatten_serving(value, "serving", source, problems, flat)
         elif key not in ("methods", "sweep"):
             flat[key] = value
     return flat
 
 
+def _flatten_serving(node, prefix: str, source: str, problems: list, flat: dict) -> None:
+    """The nested `serving:` section -> flat `serving.*` paths (its subsections nest one level
+    deeper than the other sections; a field such as a length distribution may itself be a mapping)."""
+    from roofline.simulator.serving.config import SERVING_SCHEMA
+
+    if node is None:
+        return
+    if not isinstance(node, dict):
+        problems.append(f"{source}: field {prefix!r} must be a mapping, got {short(node)}")
+        return
+    depth = prefix.count(".") + 1
+    valid = sorted({p.split(".")[depth] for p in SERVING_SCHEMA if p.startswith(prefix + ".")})
+    for sub, v in node.items():
+        path = f"{prefix}.{sub}"
+        if path in SERVING_SCHEMA:
+            flat[path] = v
+        elif sub in valid:
+            _flatten_serving(v, path, source, problems, flat)
+        else:
+            problems.append(
+                f"{source}: unknown field {path}.{did_you_mean(sub, valid)} Valid: {', '.join(valid)}"
+            )
+
+
 def set_path(doc: dict, path: str, value) -> None:
     """Apply a `--set path=value` override to a nested scenario mapping (in place)."""
-    if path not in SCHEMA and path not in ("methods",):
+    from roofline.simulator.serving.config import SERVING_SCHEMA
+
+    if path not in SCHEMA and path not in SERVING_SCHEMA and path not in ("methods",):
+        valid = list(SERVING_SCHEMA if str(path).startswith("serving") else SCHEMA)
         raise ScenarioError(
-            [f"--set {str(path)[:60]}: unknown field.{did_you_mean(path, SCHEMA)} Valid: {', '.join(SCHEMA)}"]
+            [f"--set {str(path)[:60]}: unknown field.{did_you_mean(path, valid)} Valid: {', '.join(valid)}"]
         )
     parts = path.split(".")
     node = doc
@@ -334,12 +368,26 @@ def validate(doc, source: str, names: dict) -> Scenario:
     for req in REQUIRED:
         if flat.get(req) is None:
             problems.append(f"{source}: missing required field {req!r}. {SCHEMA[req].help}")
+    from roofline.simulator.serving.config import SERVING_SCHEMA, serving_problems
+
+    serving = {p: v for p, v in flat.items() if p.startswith("serving.")}
+    flat = {p: v for p, v in flat.items() if not p.startswith("serving.")}
     base = {p: spec.default for p, spec in SCHEMA.items()}
     base.update(flat)
     for path, value in flat.items():
         problem = check_value(path, value, SCHEMA[path], names)
         if problem:
             problems.append(f"{source}: {problem}")
+    if serving or isinstance(doc.get("serving"), dict):
+        for path, value in serving.items():
+            problem = check_value(path, value, SERVING_SCHEMA[path], names)
+            if problem:
+                problems.append(f"{source}: {problem}")
+        serving = {**{p: spec.default for p, spec in SERVING_SCHEMA.items()}, **serving}
+        if not problems:
+            problems += [f"{source}: {p}" for p in serving_problems(serving)]
+    else:
+        serving = None
 
     sweep = []
     raw_sweep = doc.get("sweep") or {}
@@ -396,7 +444,9 @@ def validate(doc, source: str, names: dict) -> Scenario:
     if problems:
         raise ScenarioError(problems)
     name = base.get("name") or source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    return Scenario(name=name, base=base, methods=copy.deepcopy(methods), sweep=sweep, stack=tuple(stack))
+    return Scenario(
+        name=name, base=base, methods=copy.deepcopy(methods), sweep=sweep, stack=tuple(stack), serving=serving
+    )
 
 
 def structural_groups(sweep: list) -> int:

@@ -18,7 +18,9 @@ _TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str": "string
 def field_schema(spec) -> dict:
     """One field: its JSON type (null where allowed), choices, bounds and help text."""
     out: dict = {"description": spec.help}
-    if spec.kind == "choice":
+    if spec.kind == "custom":  # a token length: a number, or a distribution mapping (serving.config)
+        out["oneOf"] = [{"type": "integer", "minimum": 1}, {"type": "object", "required": ["dist"]}]
+    elif spec.kind == "choice":
         out["enum"] = list(spec.choices) + ([None] if spec.nullable else [])
     else:
         kind = _TYPES[spec.kind]
@@ -45,6 +47,22 @@ def method_schema(cls) -> dict:
     return {"type": "object", "properties": props, "required": needed, "additionalProperties": False}
 
 
+def serving_schema() -> dict:
+    """The nested `serving:` section (`serving.<field>` and `serving.<subsection>.<field>` paths)."""
+    from roofline.simulator.serving.config import SERVING_SCHEMA
+
+    root: dict = {"type": "object", "properties": {}, "additionalProperties": False}
+    for path, spec in SERVING_SCHEMA.items():
+        node = root
+        for part in path.split(".")[1:-1]:
+            node = node["properties"].setdefault(
+                part, {"type": "object", "properties": {}, "additionalProperties": False}
+            )
+        node["properties"][path.rsplit(".", 1)[1]] = field_schema(spec)
+    root["description"] = "Request-level serving traffic and scheduler (`roofline serve`, docs/serving.md)."
+    return root
+
+
 def scenario_schema() -> dict:
     from roofline.simulator.methods import REGISTRY
 
@@ -54,6 +72,7 @@ def scenario_schema() -> dict:
             p.split(".", 1)[1]: field_schema(s) for p, s in SCHEMA.items() if p.startswith(section + ".")
         }
         top[section] = {"type": "object", "properties": fields, "additionalProperties": False}
+    top["serving"] = serving_schema()
     top["methods"] = {
         "type": "array",
         "description": "Long-context methods, applied in their declared stage order (`roofline methods`).",

@@ -251,6 +251,14 @@ def step_model(scenario, overrides=(), name: str | None = None):
     return build_step_model(sc, load_model, load_hardware, load_fabric, profiles_for(sc))
 
 
+def serve(scenario, overrides=(), name: str | None = None):
+    """Request-level serving simulation of a scenario with a `serving:` section (docs/serving.md):
+    a `ServeResult` whose `.record` holds SPEC's serve keys and `.timelines` every request's times."""
+    from roofline.serving_api import serve as run_serve
+
+    return run_serve(scenario, overrides, name)
+
+
 def sweep(scenario, overrides=()) -> dict:
     """Column arrays (flattened result keys, e.g. 'prefill.time_s') over the sweep grid."""
     return simulate(scenario, overrides).columns
@@ -281,6 +289,7 @@ from roofline.simulator.model import Attention, ModelArch, MoEFFN  # noqa: E402,
 from roofline.simulator.planner import enumerate_layouts, evaluate_layouts, pareto_front  # noqa: E402, F401
 from roofline.simulator.results import op_table  # noqa: E402, F401
 from roofline.simulator.scenario import flatten  # noqa: E402, F401
+from roofline.simulator.serving.config import SERVING_SCHEMA  # noqa: E402, F401
 from roofline.simulator.units import DTYPE_BYTES, GIB, dtype_bytes  # noqa: E402, F401
 
 FACE_API = [
@@ -290,6 +299,7 @@ FACE_API = [
     "pareto_front", "op_table", "SCHEMA", "SECTIONS", "flatten", "GIB", "dtype_bytes", "CalibrationError",
     "DTYPE_BYTES", "did_you_mean", "set_path", "read_scenario_file", "parse_override", "write_atomic", "check_output",
     "list_hardware", "load_hardware", "unknown_name_message", "list_models", "load_model", "zoo_index",
+    "SERVING_SCHEMA",
 ]  # fmt: skip
 
 __all__ = [
@@ -297,6 +307,7 @@ __all__ = [
     "simulate",
     "sweep",
     "step_model",
+    "serve",
     "load_scenario",
     "UserError",
     "ScenarioError",

@@ -18,8 +18,8 @@ from roofline.simulator.errors import UserError
 from roofline.simulator.memory import KVModel
 from roofline.simulator.scenario import ScenarioError
 from roofline.simulator.serving.config import ServingConfig
+from roofline.simulator.serving.replica import Engine
 from roofline.simulator.serving.results import resample, summarise
-from roofline.simulator.serving.scheduler import Engine
 from roofline.simulator.serving.scheduler import simulate as run_replica
 from roofline.simulator.serving.stepcost import FastStep
 from roofline.simulator.serving.traces import parse_trace
@@ -73,6 +73,13 @@ def kv_capacity(sc, steps, cfg: ServingConfig, simulate) -> tuple:
     rec = simulate(replace(sc, base=base)).records()[0]
     mem = rec["memory"]
     room = mem["capacity_bytes"] - mem["weights_bytes"] - mem["overhead_bytes"] - mem["activation_bytes"]
+    if room <= 0:
+        raise UserError(
+            f"{sc.name}: nothing is left for the KV cache: weights {mem['weights_bytes'] / GIB:.1f} GiB + activations "
+            f"{mem['activation_bytes'] / GIB:.1f} GiB + overhead {mem['overhead_bytes'] / GIB:.1f} GiB per GPU fill its "
+            f"{mem['capacity_bytes'] / GIB:.1f} GiB; use more GPUs (tp, pp), lower-precision weights, or a smaller "
+            "max_batched_tokens"
+        )
     lay, fmt = steps.layout, steps.dep.fmt
     kv = KVModel(steps.model, lay.tp, lay.pp, fmt.kb, fmt.ab, steps.plan, lay.cp)
     b = cfg.block_tokens

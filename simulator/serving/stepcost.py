@@ -36,6 +36,7 @@ from roofline.simulator.ops import KVLinear, cost_op
 
 # Per-slot quantities of the attention core: compute time, memory time, fixed time, FLOPs, bytes.
 _TC, _TM, _FIX, _FL, _BY = range(5)
+_STREAM = {"compute": 0, "comm": 1, "host": 2}
 TABLE_CHUNK = 4096
 PREFETCH = 48  # chunk sizes built either side of a missed prefill pair  # decode tables grow in whole chunks of cached lengths
 VERIFY_REL = 1e-9
@@ -66,7 +67,7 @@ class FastStep:
         self.overhead = float(np.asarray(steps.dep.overhead_s))
         self._dense: dict = {}
         self._pairs: dict = {}
-        self._dec = np.zeros((0, 5, 0))
+        self._dec = np.zeros((0, 0, 5))  # (cached length, slot, term)
         self._dec_meta: list = []
         self._pre_meta: list = []
         self._calls = {"decode": self._record("decode"), "prefill": self._record("prefill")}
@@ -112,11 +113,12 @@ class FastStep:
         )
 
     def dense(self, phase, rows, batch, prompt) -> np.ndarray:
-        """[compute, comm, host time, FLOPs, bytes] of the token-parallel ops of a pass."""
+        """[compute, comm, host time, FLOPs, bytes] of the token-parallel ops of a pass (`prompt`,
+        the longest context, only matters where `_reads_prompt`; None stands for any)."""
         key = (phase, rows, batch, prompt if self._prompt_key[phase] else None)
         got = self._dense.get(key)
         if got is None:
-            costs, _ = self._forward(phase, rows, batch, prompt)
+            costs, _ = self._forward(phase, rows, batch, 0 if prompt is None else prompt)
             got = np.zeros(5)
             for c in costs:
                 got[("compute", "comm", "host").index(c.stream)] += float(c.time_s)
@@ -151,25 +153,25 @@ class FastStep:
 
     def _grow_decode(self, upto: int) -> None:
         """Tabulate decode terms for cached lengths 0 .. at least `upto`."""
-        have = self._dec.shape[2]
+        have = self._dec.shape[0]
         size = max(TABLE_CHUNK, int(np.ceil((upto + 1) / TABLE_CHUNK)) * TABLE_CHUNK, 2 * have)
         cached = np.arange(size, dtype=float)
         ops = self._core_ops("decode", None, cached)
         self._dec_meta = self._meta(ops)
-        self._dec = (
+        table = (
             np.stack([_per_sequence(op, size, cached + 1.0) for op in ops]) if ops else np.zeros((0, 5, size))
         )
+        self._dec = np.ascontiguousarray(table.transpose(2, 0, 1))  # rows gathered per step
 
     def _prefill_terms(self, new, cached, until=None) -> np.ndarray:
         """(slots, 5) summed terms of the prefill chunks (new[i], cached[i]). On a miss, the pairs a
         scheduler asks next are built in the same call: the chunk sizes around it (the budget left
         beside a few more or fewer decoders) and, given each prefill's end `until`, the chunk that
         would complete it."""
-        if new.size == 1:
-            got = self._pairs.get((int(new[0]), int(cached[0])))
-            if got is not None:
-                return got
         keys = list(zip(new.tolist(), cached.tolist()))
+        pairs = self._pairs
+        if len(keys) <= 2 and all(k in pairs for k in keys):
+            return pairs[keys[0]] if len(keys) == 1 else pairs[keys[0]] + pairs[keys[1]]
         missing = [k for k in dict.fromkeys(keys) if k not in self._pairs]
         if missing:
             extra = []
@@ -197,16 +199,19 @@ class FastStep:
             )
             for j, k in enumerate(missing):
                 self._pairs[k] = terms[:, :, j]
-        if len(keys) == 1:
-            return self._pairs[keys[0]]
-        return np.sum([self._pairs[k] for k in keys], axis=0)
+        pairs = self._pairs
+        total = pairs[keys[0]]
+        for k in keys[1:]:
+            total = total + pairs[k]
+        return total
 
-    def _core_time(self, terms: np.ndarray, meta: list, acc: np.ndarray) -> None:
-        for (count, kernels, stream), t in zip(meta, terms):
-            time = count * (max(t[_TC], t[_TM]) + kernels * self.overhead + t[_FIX])
-            acc[("compute", "comm", "host").index(stream)] += time
-            acc[3] += count * t[_FL]
-            acc[4] += count * t[_BY]
+    def _core_time(self, terms: np.ndarray, meta: list, acc: list) -> None:
+        """Add the summed per-sequence terms of each core op, costed as `cost_op` costs the op
+        `step._summed` builds from them: count x (max(compute, memory) + launches + fixed)."""
+        for (count, kernels, stream), (tc, tm, fix, fl, by) in zip(meta, terms.tolist()):
+            acc[_STREAM[stream]] += count * ((tc if tc > tm else tm) + kernels * self.overhead + fix)
+            acc[3] += count * fl
+            acc[4] += count * by
 
     def _combine(self, acc) -> float:
         """Stream times to the step time, as `PhaseTotals.of`."""
@@ -226,19 +231,33 @@ class FastStep:
             c = self.steps.cost(new, cached)
             return c.time_s, c.flops, c.bytes
         decoding = (new == 1) & (cached > 0)
-        prefilling = not bool(decoding.all())
-        phase = "prefill" if prefilling else "decode"
-        acc = self.dense(phase, int(new.sum()), int(new.size), int((cached + new).max())).copy()
-        if prefilling:
-            pre = ~decoding
-            hint = None if until is None else np.asarray(until)[pre]
-            self._core_time(self._prefill_terms(new[pre], cached[pre], hint), self._pre_meta, acc)
-        if decoding.any():
-            dc = cached[decoding]
-            top = int(dc.max())
-            if top >= self._dec.shape[2]:
+        pre = ~decoding
+        hint = None if until is None else np.asarray(until)[pre]
+        return self.cost_parts(cached[decoding], new[pre], cached[pre], hint)
+
+    def cost_parts(self, dec_cached, pre_new, pre_cached, pre_until=None) -> tuple:
+        """`cost` with the batch already split by StepModel's rule: decoding sequences' cached
+        lengths, and the prefill chunks (new, cached) (none with new == 1 on a non-empty cache)."""
+        nd, npre = dec_cached.size, pre_new.size
+        if not self.exact:
+            return self.cost(
+                np.concatenate([np.ones(nd, np.int64), pre_new]), np.concatenate([dec_cached, pre_cached])
+            )
+        phase = "prefill" if npre else "decode"
+        if self._prompt_key[phase]:
+            prompt = max(
+                int((pre_cached + pre_new).max()) if npre else 0, int(dec_cached.max()) + 1 if nd else 0
+            )
+        else:
+            prompt = None
+        acc = self.dense(phase, nd + int(pre_new.sum()), nd + npre, prompt).tolist()
+        if npre:
+            self._core_time(self._prefill_terms(pre_new, pre_cached, pre_until), self._pre_meta, acc)
+        if nd:
+            top = int(dec_cached.max())
+            if top >= self._dec.shape[0]:
                 self._grow_decode(top)
-            self._core_time(self._dec[:, :, dc].sum(axis=2), self._dec_meta, acc)
+            self._core_time(self._dec[dec_cached].sum(axis=0), self._dec_meta, acc)
         return self._combine(acc), acc[3], acc[4]
 
     def decode_run(self, cached, k: int) -> tuple:
@@ -249,12 +268,12 @@ class FastStep:
             out = [self.cost(np.ones_like(cached), cached + j) for j in range(k)]
             return tuple(np.array(col) for col in zip(*out))
         top = int(cached.max()) + k
-        if top >= self._dec.shape[2]:
+        if top >= self._dec.shape[0]:
             self._grow_decode(top)
         n = cached.size
-        base = self.dense("decode", n, n, top)
+        base = self.dense("decode", n, n, top if self._prompt_key["decode"] else None)
         steps = np.arange(k)
-        terms = self._dec[:, :, cached[:, None] + steps[None, :]].sum(axis=2)  # (slots, 5, k)
+        terms = self._dec[cached[:, None] + steps[None, :]].sum(axis=0).transpose(1, 2, 0)  # (slots, 5, k)
         acc = np.zeros((5, k)) + base[:, None]
         for (count, kernels, stream), t in zip(self._dec_meta, terms):
             acc[("compute", "comm", "host").index(stream)] += count * (

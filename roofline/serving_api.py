@@ -14,19 +14,25 @@ from pathlib import Path
 import numpy as np
 
 from roofline.fileio import read_text
+from roofline.simulator.economics import gpu_power_w
 from roofline.simulator.errors import UserError
 from roofline.simulator.memory import KVModel
 from roofline.simulator.scenario import ScenarioError
 from roofline.simulator.serving.config import ServingConfig
+from roofline.simulator.serving.disagg import Link, decode_requests, transfer_s
 from roofline.simulator.serving.replica import Engine
-from roofline.simulator.serving.results import resample, summarise
+from roofline.simulator.serving.results import request_view, resample, summarise
 from roofline.simulator.serving.scheduler import simulate as run_replica
 from roofline.simulator.serving.stepcost import FastStep
 from roofline.simulator.serving.traces import parse_trace
-from roofline.simulator.serving.workload import Requests, from_trace, generate, parse_histogram, subset
+from roofline.simulator.serving.workload import Requests, from_trace, generate, parse_histogram, split
 from roofline.simulator.units import GIB
 
 MAX_TRACE_BYTES = 512 * 2**20
+# The KV hand-off over NVLink: the datasheet bandwidth at the efficiency and step latency
+# `topology.nvlink` gives a scale-up link without a measured fit.
+NVLINK_EFFICIENCY = 0.95
+NVLINK_LATENCY_S = 2.5e-6
 
 
 @dataclass
@@ -91,33 +97,25 @@ def kv_capacity(sc, steps, cfg: ServingConfig, simulate) -> tuple:
     return blocks, block_bytes, state_blocks, rec
 
 
-def serve(scenario, overrides=(), name: str | None = None) -> ServeResult:
-    """Simulate serving the scenario's traffic (its `serving:` section) on its deployment."""
-    from roofline.api import load_hardware, load_scenario, simulate, step_model, versions
+@dataclass
+class Pool:
+    """One kind of replica: its layout, step costs, KV cache and scheduler settings."""
 
-    sc = load_scenario(scenario, overrides, name)
-    if sc.serving is None:
-        raise ScenarioError(
-            [f"{sc.name}: no serving: section; `roofline serve` needs one (see docs/serving.md)"]
-        )
-    if sc.sweep:
-        raise ScenarioError([f"{sc.name}: sweep: `roofline serve` runs one configuration; remove the sweep"])
-    cfg = ServingConfig.from_values(sc.serving)
-    base_dir = Path(scenario).parent if isinstance(scenario, (str, Path)) else None
-    req = _requests(cfg, base_dir)
+    engine: Engine
+    fast: FastStep
+    gpus: int  # per replica
+    blocks: int
+    block_bytes: float
+    state_blocks: int
+    power: object
+    rec: dict  # the `simulate` record its memory was sized from
+    steps: object
+
+
+def _pool(sc, cfg: ServingConfig, hw, simulate, step_model) -> Pool:
     steps = step_model(sc)
     fast = FastStep(steps)
     blocks, block_bytes, state_blocks, rec = kv_capacity(sc, steps, cfg, simulate)
-    b = cfg.block_tokens
-    need = -(-(req.prompt + req.output) // b) + state_blocks
-    worst = int(np.argmax(need))
-    if need[worst] > blocks:
-        raise UserError(
-            f"{sc.name}: request {worst} ({int(req.prompt[worst])} prompt + {int(req.output[worst])} output tokens) "
-            f"needs {int(need[worst])} KV blocks of {b} tokens, but the KV cache holds {blocks} on this deployment; "
-            "use more GPUs (tp), a KV-compressing method, or shorter requests"
-        )
-    hw = load_hardware(sc.base["hardware"])
     host_bytes = (
         sc.base["runtime.host_memory_GiB"] * GIB
         if sc.base["runtime.host_memory_GiB"] is not None
@@ -127,14 +125,12 @@ def serve(scenario, overrides=(), name: str | None = None) -> ServeResult:
     lay = steps.layout
     engine = Engine(
         step=fast,
-        block_tokens=b,
+        block_tokens=cfg.block_tokens,
         total_blocks=blocks,
         state_blocks=state_blocks,
         block_bytes=block_bytes,
         host_rate=float(np.asarray(steps.dep.rates.host_rate)),
-        swap_blocks=int(max(host_bytes - host_cache, 0.0) // block_bytes)
-        if cfg.host_GiB
-        else int(host_bytes // block_bytes),
+        swap_blocks=int(max(host_bytes - (host_cache if cfg.prefix_cache else 0.0), 0.0) // block_bytes),
         host_cache_blocks=int(host_cache // block_bytes) if cfg.prefix_cache else 0,
         max_num_seqs=cfg.max_num_seqs,
         max_batched_tokens=cfg.max_batched_tokens,
@@ -148,43 +144,174 @@ def serve(scenario, overrides=(), name: str | None = None) -> ServeResult:
     pp = lay.pp
 
     def power(flops, byts, dt):
+        """Watts per GPU of each step: economics.gpu_power_w at the busier of MFU and MBU."""
         with np.errstate(invalid="ignore", divide="ignore"):
             util = np.maximum(flops / pp / (dt * peak), byts / pp / (dt * bw))
-        return gpu_power(hw.tdp_w, np.nan_to_num(util))
+        return gpu_power_w(hw.tdp_w, np.nan_to_num(util))
 
-    from roofline.simulator.economics import gpu_power_w as gpu_power
+    return Pool(engine, fast, lay.gpus // lay.dp, blocks, block_bytes, state_blocks, power, rec, steps)
 
-    dp = lay.dp
-    parts = [subset(req, r, dp) for r in range(dp)]
-    timelines = [run_replica(p, engine, power) for p in parts if p.n]
+
+def _check_fits(name: str, req, pool: Pool, b: int) -> None:
+    need = -(-(req.prompt + req.output) // b) + pool.state_blocks
+    worst = int(np.argmax(need))
+    if need[worst] > pool.blocks:
+        raise UserError(
+            f"{name}: request {worst} ({int(req.prompt[worst])} prompt + {int(req.output[worst])} output tokens) "
+            f"needs {int(need[worst])} KV blocks of {b} tokens, but the KV cache holds {pool.blocks} on this "
+            "deployment; use more GPUs (tp), a KV-compressing method, or shorter requests"
+        )
+
+
+def _with_layout(sc, tp: int, cp: int):
+    base = dict(sc.base)
+    base.update({"parallelism.tp": tp, "parallelism.cp": cp, "parallelism.pp": 1, "parallelism.dp": 1})
+    base.update({"parallelism.ep": 1, "gpus": None})
+    return replace(sc, base=base)
+
+
+def _link(sc, hw, cfg: ServingConfig, load_fabric) -> Link:
+    """NVLink when one scale-up domain holds both pools, else the scenario's fabric."""
+    lanes = min(cfg.prefill_tp * cfg.prefill_cp, cfg.decode_tp)
+    if cfg.prefill_gpus + cfg.decode_gpus <= hw.scale_up_domain and hw.scale_up_bandwidth > 0:
+        return Link("nvlink", float(hw.scale_up_bandwidth) * NVLINK_EFFICIENCY, NVLINK_LATENCY_S, lanes)
+    fab = load_fabric(sc.base["topology.fabric"])
+    return Link(fab.name, float(fab.bandwidth) * float(fab.efficiency), float(fab.step_latency_s), lanes)
+
+
+def _provenance(rec, pools, versions) -> dict:
+    exact = all(p.fast.exact for p in pools)
+    return {
+        "calibration": rec["provenance"]["calibration"],
+        "step_cost": "exact fast path" if exact else "StepModel.cost per step (fast path disagreed)",
+        "versions": versions(),
+        "warnings": list(rec["provenance"].get("warnings", [])),
+    }
+
+
+def serve(scenario, overrides=(), name: str | None = None) -> ServeResult:
+    """Simulate serving the scenario's traffic (its `serving:` section) on its deployment."""
+    from roofline.api import load_fabric, load_hardware, load_scenario, simulate, step_model, versions
+
+    sc = load_scenario(scenario, overrides, name)
+    if sc.serving is None:
+        raise ScenarioError(
+            [f"{sc.name}: no serving: section; `roofline serve` needs one (see docs/serving.md)"]
+        )
+    if sc.sweep:
+        raise ScenarioError([f"{sc.name}: sweep: `roofline serve` runs one configuration; remove the sweep"])
+    cfg = ServingConfig.from_values(sc.serving)
+    base_dir = Path(scenario).parent if isinstance(scenario, (str, Path)) else None
+    req = _requests(cfg, base_dir)
+    hw = load_hardware(sc.base["hardware"])
     price = sc.base["pricing.usd_per_gpu_hour"]
     price = hw.usd_per_gpu_hour if price is None else price
+    common = {
+        "usd_per_gpu_hour": price,
+        "tdp_w": hw.tdp_w,
+        "slo_ttft": cfg.slo_ttft_s,
+        "slo_tpot": cfg.slo_tpot_s,
+    }
+    b = cfg.block_tokens
+    if cfg.prefill_gpus is not None:
+        return _serve_disaggregated(sc, cfg, req, hw, common, load_fabric, simulate, step_model, versions)
+    pool = _pool(sc, cfg, hw, simulate, step_model)
+    _check_fits(sc.name, req, pool, b)
+    lay = pool.steps.layout
+    parts = [p for _, p in split(req, lay.dp) if p.n]
+    timelines = [run_replica(p, pool.engine, pool.power) for p in parts]
     record = {
         "scenario": sc.name,
-        "model": rec["model"],
-        "hardware": rec["hardware"],
+        "model": pool.rec["model"],
+        "hardware": pool.rec["hardware"],
         **summarise(
-            [p for p in parts if p.n],
+            request_view(parts, timelines),
             timelines,
+            replica_gpus=[pool.gpus] * len(timelines),
+            replica_blocks=[pool.blocks] * len(timelines),
             gpus=lay.gpus,
-            total_blocks=blocks,
-            usd_per_gpu_hour=price,
-            tdp_w=hw.tdp_w,
-            slo_ttft=cfg.slo_ttft_s,
-            slo_tpot=cfg.slo_tpot_s,
+            **common,
         ),
-        "kv_cache": {
-            "blocks": blocks,
-            "block_tokens": b,
-            "block_bytes": block_bytes,
-            "tokens": blocks * b,
-        },
-        "time_series": resample(timelines[0].series, blocks),
-        "provenance": {
-            "calibration": rec["provenance"]["calibration"],
-            "step_cost": "exact fast path" if fast.exact else "StepModel.cost per step (fast path disagreed)",
-            "versions": versions(),
-            "warnings": list(rec["provenance"].get("warnings", [])),
-        },
+        "kv_cache": _kv_cache(pool, b),
+        "time_series": resample(timelines[0].series, pool.blocks),
+        "provenance": _provenance(pool.rec, [pool], versions),
     }
     return ServeResult(record, timelines, parts)
+
+
+def _kv_cache(pool: Pool, b: int) -> dict:
+    return {
+        "blocks": pool.blocks,
+        "block_tokens": b,
+        "block_bytes": pool.block_bytes,
+        "tokens": pool.blocks * b,
+    }
+
+
+def _serve_disaggregated(
+    sc, cfg, req, hw, common, load_fabric, simulate, step_model, versions
+) -> ServeResult:
+    """Prefill pool -> KV over the link -> decode pool (`simulator.serving.disagg`)."""
+    b = cfg.block_tokens
+    pre = _pool(_with_layout(sc, cfg.prefill_tp, cfg.prefill_cp), cfg, hw, simulate, step_model)
+    dec = _pool(_with_layout(sc, cfg.decode_tp, 1), cfg, hw, simulate, step_model)
+    n_pre = cfg.prefill_gpus // pre.gpus
+    n_dec = cfg.decode_gpus // dec.gpus
+    _check_fits(sc.name, replace(req, output=np.ones_like(req.output)), pre, b)
+    _check_fits(sc.name, req, dec, b)
+    # The prefill pool generates each request's first token.
+    first_only = replace(req, output=np.ones_like(req.output))
+    n = req.n
+    first, sched, moved = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
+    timelines, gpus, blocks = [], [], []
+    for idx, part in split(first_only, n_pre):
+        if part.n:
+            tl = run_replica(part, pre.engine, pre.power)
+            first[idx], sched[idx], moved[idx] = tl.first_token_s, tl.scheduled_s, tl.kv_transfer_s
+            timelines.append(tl)
+            gpus.append(pre.gpus)
+            blocks.append(pre.blocks)
+    link = _link(sc, hw, cfg, load_fabric)
+    st = dec.steps
+    kv = KVModel(st.model, 1, 1, st.dep.fmt.kb, st.dep.fmt.ab, st.plan, 1)  # the whole replica's KV
+    per_token = float(np.asarray(kv.per_sequence(b, b) - kv.state)) / b
+    hand = transfer_s(req.prompt, per_token, float(kv.state), link)
+    di, dreq = decode_requests(req, first, hand)
+    finish = first.copy()
+    for idx, part in split(dreq, n_dec):
+        if part.n:
+            tl = run_replica(part, dec.engine, dec.power)
+            finish[di[idx]] = tl.finish_s
+            moved[di[idx]] += tl.kv_transfer_s
+            timelines.append(tl)
+            gpus.append(dec.gpus)
+            blocks.append(dec.blocks)
+    view = {
+        "arrival": req.arrival_s.astype(float),
+        "first": first,
+        "finish": finish,
+        "scheduled": sched,
+        "transfer": moved + hand,
+        "output": req.output,
+        "prompt": req.prompt,
+    }
+    total = cfg.prefill_gpus + cfg.decode_gpus
+    decode_tl = timelines[-1] if len(timelines) > n_pre else timelines[0]
+    record = {
+        "scenario": sc.name,
+        "model": dec.rec["model"],
+        "hardware": dec.rec["hardware"],
+        **summarise(view, timelines, replica_gpus=gpus, replica_blocks=blocks, gpus=total, **common),
+        "kv_cache": _kv_cache(dec, b),
+        "disaggregation": {
+            "prefill_replicas": n_pre,
+            "decode_replicas": n_dec,
+            "prefill_kv_cache": _kv_cache(pre, b),
+            "link": link.name,
+            "link_bandwidth_Bps": link.bandwidth * link.lanes,
+            "kv_bytes_per_token": per_token,
+        },
+        "time_series": resample(decode_tl.series, dec.blocks),
+        "provenance": _provenance(dec.rec, [pre, dec], versions),
+    }
+    return ServeResult(record, timelines, [first_only, dreq])

@@ -61,9 +61,15 @@ def test_decode_run_equals_stepping(model, methods):
         assert times[j] == pytest.approx(want.time_s, rel=1e-9)
 
 
-def test_overlap_and_tensor_parallel_layouts_stay_exact():
-    steps = _steps("llama-3.1-70b", [], parallelism={"tp": 4}, runtime={"overlap": "overlap"})
+@pytest.mark.parametrize(
+    "layout",
+    [{"parallelism": {"tp": 4}, "runtime": {"overlap": "overlap"}}, {"parallelism": {"tp": 2, "cp": 2}}],
+    ids=["tp4-overlap", "tp2-cp2"],
+)
+def test_parallel_layouts_stay_exact(layout):
+    steps = _steps("llama-3.1-70b", [], **layout)
     fast = FastStep(steps)
+    assert fast.exact
     rng = np.random.default_rng(11)
     for _ in range(10):
         new, cached = _random_batch(rng)

@@ -133,6 +133,18 @@ SERVING_SCHEMA: dict = {
         "float", "Host-DRAM tier for evicted prefix blocks, per GPU (0 = none; null = runtime.host_memory_GiB "
         "or the hardware's host memory).", 0.0, minimum=0, maximum=1e6, nullable=True,
     ),
+    "serving.disaggregation.prefill_gpus": _f(
+        "int", "Prefill/decode disaggregation: GPUs of the prefill pool (null: one pool does both).", None,
+        minimum=1, maximum=1e6, nullable=True,
+    ),
+    "serving.disaggregation.decode_gpus": _f(
+        "int", "GPUs of the decode pool (with prefill_gpus).", None, minimum=1, maximum=1e6, nullable=True
+    ),
+    "serving.disaggregation.prefill_parallelism.tp": _f("int", "Tensor-parallel degree of a prefill replica.", 1, minimum=1, maximum=1e6),
+    "serving.disaggregation.prefill_parallelism.cp": _f(
+        "int", "Context-parallel degree of a prefill replica (long prompts split over GPUs).", 1, minimum=1, maximum=1e6
+    ),
+    "serving.disaggregation.decode_parallelism.tp": _f("int", "Tensor-parallel degree of a decode replica.", 1, minimum=1, maximum=1e6),
     "serving.slo.ttft_s": _f(
         "float", "Time-to-first-token objective (s); null = none.", None, minimum=0, exclusive_minimum=True,
         maximum=1e7, nullable=True,
@@ -155,12 +167,32 @@ def serving_problems(values: dict) -> list:
         )
         if on
     ]
+    problems = []
+    pg, dg = values["serving.disaggregation.prefill_gpus"], values["serving.disaggregation.decode_gpus"]
+    if (pg is None) != (dg is None):
+        problems.append("serving.disaggregation: give both prefill_gpus and decode_gpus, or neither")
+    elif pg is not None:
+        ptp = values["serving.disaggregation.prefill_parallelism.tp"]
+        pcp = values["serving.disaggregation.prefill_parallelism.cp"]
+        dtp = values["serving.disaggregation.decode_parallelism.tp"]
+        if pg % (ptp * pcp):
+            problems.append(
+                f"serving.disaggregation.prefill_gpus: {pg} is not a multiple of a prefill replica's tp*cp = {ptp * pcp}"
+            )
+        if dg % dtp:
+            problems.append(
+                f"serving.disaggregation.decode_gpus: {dg} is not a multiple of a decode replica's tp = {dtp}"
+            )
+        if values["serving.sessions.turns"] > 1:
+            problems.append(
+                "serving.disaggregation: multi-turn sessions are not simulated across pools yet; use turns: 1"
+            )
     if len(kinds) != 1:
-        return [
+        return problems + [
             "serving.arrival: give exactly one of rate_per_s (Poisson/gamma), offline: true, or trace: FILE; "
             f"got {', '.join(kinds) if kinds else 'none'}"
         ]
-    return []
+    return problems
 
 
 @dataclass(frozen=True)
@@ -188,6 +220,11 @@ class ServingConfig:
     host_GiB: float | None
     slo_ttft_s: float | None
     slo_tpot_s: float | None
+    prefill_gpus: int | None = None
+    decode_gpus: int | None = None
+    prefill_tp: int = 1
+    prefill_cp: int = 1
+    decode_tp: int = 1
 
     @classmethod
     def from_values(cls, v: dict) -> ServingConfig:
@@ -213,4 +250,9 @@ class ServingConfig:
             host_GiB=v["serving.prefix_cache.host_GiB"],
             slo_ttft_s=v["serving.slo.ttft_s"],
             slo_tpot_s=v["serving.slo.tpot_s"],
+            prefill_gpus=v["serving.disaggregation.prefill_gpus"],
+            decode_gpus=v["serving.disaggregation.decode_gpus"],
+            prefill_tp=v["serving.disaggregation.prefill_parallelism.tp"],
+            prefill_cp=v["serving.disaggregation.prefill_parallelism.cp"],
+            decode_tp=v["serving.disaggregation.decode_parallelism.tp"],
         )

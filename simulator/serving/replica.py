@@ -269,6 +269,8 @@ class Replica:
                             recompute_s = eng.step.cost([on_host * B], [hit * B])[0]
                             loaded = on_host if load_s < recompute_s else 0
                 start = (hit + loaded) * B
+                if req.preloaded is not None and not tl.preempted[w]:
+                    start = max(start, int(req.preloaded[w]))  # KV handed over by a prefill pool
                 nw = min(int(self.target[w]) - start, budget)
                 upto = int(req.prompt[w] + req.output[w]) if eng.reserve else start + nw
                 need = blocks_of(upto, B) + eng.state_blocks - hit

@@ -52,17 +52,36 @@ def resample(series: dict, total_blocks: int, points: int = SERIES_POINTS) -> di
     return out
 
 
+def request_view(req: list, timelines: list) -> dict:
+    """Per-request arrays over replicas that each served whole requests (arrival to last token)."""
+    return {
+        "arrival": np.concatenate([tl.arrival_s for tl in timelines]),
+        "first": np.concatenate([tl.first_token_s for tl in timelines]),
+        "finish": np.concatenate([tl.finish_s for tl in timelines]),
+        "scheduled": np.concatenate([tl.scheduled_s for tl in timelines]),
+        "transfer": np.concatenate([tl.kv_transfer_s for tl in timelines]),
+        "output": np.concatenate([r.output for r in req]),
+        "prompt": np.concatenate([r.prompt for r in req]),
+    }
+
+
 def summarise(
-    req, timelines: list, *, gpus, total_blocks, usd_per_gpu_hour, tdp_w, slo_ttft, slo_tpot
+    view: dict,
+    timelines: list,
+    *,
+    replica_gpus,
+    replica_blocks,
+    gpus,
+    usd_per_gpu_hour,
+    tdp_w,
+    slo_ttft,
+    slo_tpot,
 ) -> dict:
-    """The SPEC result keys of a run over one or more replicas (timelines of their requests)."""
-    arrival = np.concatenate([tl.arrival_s for tl in timelines])
-    first = np.concatenate([tl.first_token_s for tl in timelines])
-    finish = np.concatenate([tl.finish_s for tl in timelines])
-    sched = np.concatenate([tl.scheduled_s for tl in timelines])
-    output = np.concatenate([r.output for r in req])
-    prompt = np.concatenate([r.prompt for r in req])
-    transfer = np.concatenate([tl.kv_transfer_s for tl in timelines])
+    """The SPEC result keys of a run: `view` holds each request's times (`request_view`);
+    `timelines` every replica's steps, with its GPUs and KV blocks in `replica_gpus` and
+    `replica_blocks`."""
+    arrival, first, finish, sched = view["arrival"], view["first"], view["finish"], view["scheduled"]
+    transfer, output, prompt = view["transfer"], view["output"], view["prompt"]
     n = arrival.size
     span = float(finish.max() - arrival.min())
     ttft = first - arrival
@@ -76,13 +95,11 @@ def summarise(
     out_rate = float(output.sum()) / span if span > 0 else float("inf")
     in_rate = float(prompt.sum()) / span if span > 0 else float("inf")
     usd_per_hour = usd_per_gpu_hour * gpus
-    dts = np.concatenate([tl.step_dt for tl in timelines])
-    watts = np.concatenate([tl.step_watts for tl in timelines])
-    per_replica = gpus / len(timelines)
-    busy_j = float(np.sum(watts * dts)) * per_replica
-    idle_s = max(span * len(timelines) - float(dts.sum()), 0.0)
-    joules = busy_j + idle_s * per_replica * float(gpu_power_w(tdp_w, 0.0))
-    kv_used = np.concatenate([tl.series["kv_blocks"] for tl in timelines]) / max(total_blocks, 1)
+    joules = 0.0
+    for tl, g in zip(timelines, replica_gpus):  # each replica's GPUs: busy steps, then idle
+        idle_s = max(span - float(tl.step_dt.sum()), 0.0)
+        joules += g * (float(np.sum(tl.step_watts * tl.step_dt)) + idle_s * float(gpu_power_w(tdp_w, 0.0)))
+    kv_used = np.concatenate([tl.series["kv_blocks"] / max(b, 1) for tl, b in zip(timelines, replica_blocks)])
     kv_dt = np.concatenate([tl.series["dt_s"] for tl in timelines])
     in_system = np.concatenate([tl.series["running"] + tl.series["queued"] for tl in timelines])
     hits = sum(tl.hit_tokens for tl in timelines)

@@ -70,6 +70,7 @@ class FastStep:
         self._dec = np.zeros((0, 0, 5))  # (cached length, slot, term)
         self._dec_meta: list = []
         self._pre_meta: list = []
+        self._dec_once = self._pre_once = np.zeros(0, bool)
         self._calls = {"decode": self._record("decode"), "prefill": self._record("prefill")}
         self._prompt_key = {phase: self._reads_prompt(phase) for phase in ("decode", "prefill")}
         self.exact = True
@@ -151,6 +152,21 @@ class FastStep:
     def _meta(ops) -> list:
         return [(float(op.count), float(op.kernels), op.stream) for op in ops]
 
+    @staticmethod
+    def _once(ops, L) -> np.ndarray:
+        """Ops whose FLOPs, bytes and fixed time do not vary per sequence: `step._summed` broadcasts
+        them to a scalar and counts them once per step, not once per sequence."""
+        return np.array(
+            [
+                all(
+                    np.ndim(q.at(L) if isinstance(q, KVLinear) else q) == 0
+                    for q in (op.flops, op.bytes, op.fixed_s)
+                )
+                for op in ops
+            ],
+            bool,
+        )
+
     def _grow_decode(self, upto: int) -> None:
         """Tabulate decode terms for cached lengths 0 .. at least `upto`."""
         have = self._dec.shape[0]
@@ -158,6 +174,7 @@ class FastStep:
         cached = np.arange(size, dtype=float)
         ops = self._core_ops("decode", None, cached)
         self._dec_meta = self._meta(ops)
+        self._dec_once = self._once(ops, cached + 1.0)
         table = (
             np.stack([_per_sequence(op, size, cached + 1.0) for op in ops]) if ops else np.zeros((0, 5, size))
         )
@@ -170,8 +187,8 @@ class FastStep:
         would complete it."""
         keys = list(zip(new.tolist(), cached.tolist()))
         pairs = self._pairs
-        if len(keys) <= 2 and all(k in pairs for k in keys):
-            return pairs[keys[0]] if len(keys) == 1 else pairs[keys[0]] + pairs[keys[1]]
+        if len(keys) == 1 and keys[0] in pairs:
+            return pairs[keys[0]]
         missing = [k for k in dict.fromkeys(keys) if k not in self._pairs]
         if missing:
             extra = []
@@ -192,6 +209,7 @@ class FastStep:
             mc = np.array([k[1] for k in missing], float)
             ops = self._core_ops("prefill", mn, mc)
             self._pre_meta = self._meta(ops)
+            self._pre_once = self._once(ops, None)
             terms = (
                 np.stack([_per_sequence(op, len(missing), None) for op in ops])
                 if ops
@@ -199,10 +217,11 @@ class FastStep:
             )
             for j, k in enumerate(missing):
                 self._pairs[k] = terms[:, :, j]
-        pairs = self._pairs
         total = pairs[keys[0]]
         for k in keys[1:]:
             total = total + pairs[k]
+        if len(keys) > 1 and self._pre_once.any():
+            total[self._pre_once] = pairs[keys[0]][self._pre_once]
         return total
 
     def _core_time(self, terms: np.ndarray, meta: list, acc: list) -> None:
@@ -257,7 +276,10 @@ class FastStep:
             top = int(dec_cached.max())
             if top >= self._dec.shape[0]:
                 self._grow_decode(top)
-            self._core_time(self._dec[dec_cached].sum(axis=0), self._dec_meta, acc)
+            terms = self._dec[dec_cached].sum(axis=0)
+            if self._dec_once.any():
+                terms[self._dec_once] = self._dec[0][self._dec_once]
+            self._core_time(terms, self._dec_meta, acc)
         return self._combine(acc), acc[3], acc[4]
 
     def decode_run(self, cached, k: int) -> tuple:
@@ -274,6 +296,8 @@ class FastStep:
         base = self.dense("decode", n, n, top if self._prompt_key["decode"] else None)
         steps = np.arange(k)
         terms = self._dec[cached[:, None] + steps[None, :]].sum(axis=0).transpose(1, 2, 0)  # (slots, 5, k)
+        if self._dec_once.any():
+            terms[self._dec_once] = self._dec[0][self._dec_once][:, :, None]
         acc = np.zeros((5, k)) + base[:, None]
         for (count, kernels, stream), t in zip(self._dec_meta, terms):
             acc[("compute", "comm", "host").index(stream)] += count * (

@@ -34,6 +34,7 @@ class Requests:
     prefix_tokens: np.ndarray  # tokens of the prompt shared under prefix_key
     cache_tokens: np.ndarray  # tokens stored under prefix_key when the request ends (sessions: all)
     hash_ids: list  # Mooncake block ids (tuple) per request
+    preloaded: np.ndarray | None = None  # KV tokens already in place at admission (a decode pool's)
 
     @property
     def n(self) -> int:
@@ -206,19 +207,19 @@ def block_keys(req: Requests, i: int, tokens: int, block_tokens: int) -> list:
     return out
 
 
-def subset(req: Requests, replica: int, replicas: int) -> Requests:
-    """The requests data-parallel replica `replica` of `replicas` serves: sessions (else requests)
-    dealt round-robin, a session's turns staying on one replica (its KV lives there)."""
-    if replicas == 1:
-        return req
-    owner = np.zeros(req.n, np.int64)
+def owners(req: Requests, replicas: int) -> np.ndarray:
+    """The data-parallel replica of each request: sessions (else requests) dealt round-robin, a
+    session's turns staying on one replica (its KV lives there)."""
     sid = np.arange(req.n)
     for i in range(req.n):  # a later turn belongs to the session of the turn that points to it
         if req.next_turn[i] >= 0:
             sid[req.next_turn[i]] = sid[i]
     _, dense_sid = np.unique(sid, return_inverse=True)
-    owner = dense_sid % replicas
-    idx = np.flatnonzero(owner == replica)
+    return dense_sid % replicas
+
+
+def take(req: Requests, idx: np.ndarray) -> Requests:
+    """The requests `idx` (session links kept among them)."""
     remap = np.full(req.n, -1)
     remap[idx] = np.arange(idx.size)
     nxt = req.next_turn[idx]
@@ -232,4 +233,13 @@ def subset(req: Requests, replica: int, replicas: int) -> Requests:
         prefix_tokens=req.prefix_tokens[idx],
         cache_tokens=req.cache_tokens[idx],
         hash_ids=[req.hash_ids[i] for i in idx],
+        preloaded=None if req.preloaded is None else req.preloaded[idx],
     )
+
+
+def split(req: Requests, replicas: int) -> list:
+    """(indices, Requests) of each data-parallel replica (`owners`)."""
+    if replicas == 1:
+        return [(np.arange(req.n), req)]
+    own = owners(req, replicas)
+    return [(idx, take(req, idx)) for idx in (np.flatnonzero(own == r) for r in range(replicas))]

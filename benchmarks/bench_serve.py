@@ -109,15 +109,17 @@ def speed() -> None:
         },
     }
     roofline.serve({**doc, "serving": {**doc["serving"], "requests": 50}})  # warm imports
-    best = np.inf
+    best, best_cpu = np.inf, np.inf
     for _ in range(3):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = roofline.serve(doc)
         best = min(best, time.perf_counter() - t0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
     rec = res.record
     print(
-        f"speed: 10,000 requests of 8K/512 (Llama 3.1 8B, 1 x H100, offline): {best:.2f} s wall "
-        f"(best of 3, one core), {rec['steps']:,} steps, {rec['preemptions']:,} preemptions, "
+        f"speed: 10,000 requests of 8K/512 (Llama 3.1 8B, 1 x H100, offline): {best:.2f} s wall, "
+        f"{best_cpu:.2f} s CPU (best of 3, one thread; CPU time is the figure on a shared machine), "
+        f"{rec['steps']:,} steps, {rec['preemptions']:,} preemptions, "
         f"{rec['throughput']['output_tokens_per_s']:,.0f} output tok/s"
     )
 

@@ -123,15 +123,18 @@ def _pool(sc, cfg: ServingConfig, hw, simulate, step_model) -> Pool:
     )
     host_cache = host_bytes if cfg.host_GiB is None else cfg.host_GiB * GIB
     lay = steps.layout
+    host_rate = float(np.asarray(steps.dep.rates.host_rate))
     engine = Engine(
         step=fast,
         block_tokens=cfg.block_tokens,
         total_blocks=blocks,
         state_blocks=state_blocks,
         block_bytes=block_bytes,
-        host_rate=float(np.asarray(steps.dep.rates.host_rate)),
+        host_rate=host_rate,
         swap_blocks=int(max(host_bytes - (host_cache if cfg.prefix_cache else 0.0), 0.0) // block_bytes),
         host_cache_blocks=int(host_cache // block_bytes) if cfg.prefix_cache else 0,
+        ssd_cache_blocks=int(cfg.ssd_GiB * GIB // block_bytes) if cfg.prefix_cache else 0,
+        ssd_rate=min(cfg.ssd_GBps * 1e9, host_rate),
         max_num_seqs=cfg.max_num_seqs,
         max_batched_tokens=cfg.max_batched_tokens,
         preemption=cfg.preemption,

@@ -253,3 +253,19 @@ def test_cli_serve_json_keys_plot_and_set(tmp_path, capsys):
     assert main(["serve", str(path), "--set", "serving.arrival.rate_per_s=fast"]) == 2
     err = capsys.readouterr().err
     assert "serving.arrival.rate_per_s: must be a number" in err and err.count("\n") == 1
+
+
+def test_ssd_tier_below_a_small_host_tier_keeps_more_prefixes():
+    sv = {
+        "requests": 60,
+        "arrival": {"rate_per_s": 4.0},
+        "prompt_tokens": 6000,
+        "output_tokens": 20,
+        "sessions": {"turns": 3, "think_time_s": 2.0},
+        "scheduler": {"kv_memory_fraction": 0.05},
+    }
+    host_only = _serve({**sv, "prefix_cache": {"host_GiB": 0.5}}).record
+    with_ssd = _serve({**sv, "prefix_cache": {"host_GiB": 0.5, "ssd_GiB": 200}}).record
+    assert with_ssd["prefix_hit_rate"] > host_only["prefix_hit_rate"]
+    with pytest.raises(UserError, match="sits below the host tier"):
+        _serve({**sv, "prefix_cache": {"ssd_GiB": 10}})

@@ -145,6 +145,14 @@ SERVING_SCHEMA: dict = {
         "int", "Context-parallel degree of a prefill replica (long prompts split over GPUs).", 1, minimum=1, maximum=1e6
     ),
     "serving.disaggregation.decode_parallelism.tp": _f("int", "Tensor-parallel degree of a decode replica.", 1, minimum=1, maximum=1e6),
+    "serving.prefix_cache.ssd_GiB": _f(
+        "float", "Local-SSD tier below the host tier, per GPU (0 = none); needs a host tier.", 0.0,
+        minimum=0, maximum=1e9,
+    ),
+    "serving.prefix_cache.ssd_GBps": _f(
+        "float", "Read bandwidth of the SSD tier per GPU (GB/s; 7 = one PCIe 4.0 x4 NVMe drive's sequential "
+        "read, e.g. Samsung PM9A3 datasheet 6.9 GB/s).", 7.0, minimum=0, exclusive_minimum=True, maximum=1e6,
+    ),
     "serving.slo.ttft_s": _f(
         "float", "Time-to-first-token objective (s); null = none.", None, minimum=0, exclusive_minimum=True,
         maximum=1e7, nullable=True,
@@ -187,6 +195,10 @@ def serving_problems(values: dict) -> list:
             problems.append(
                 "serving.disaggregation: multi-turn sessions are not simulated across pools yet; use turns: 1"
             )
+    if values["serving.prefix_cache.ssd_GiB"] and values["serving.prefix_cache.host_GiB"] == 0:
+        problems.append(
+            "serving.prefix_cache.ssd_GiB: the SSD tier sits below the host tier; set host_GiB too"
+        )
     if len(kinds) != 1:
         return problems + [
             "serving.arrival: give exactly one of rate_per_s (Poisson/gamma), offline: true, or trace: FILE; "
@@ -220,6 +232,8 @@ class ServingConfig:
     host_GiB: float | None
     slo_ttft_s: float | None
     slo_tpot_s: float | None
+    ssd_GiB: float = 0.0
+    ssd_GBps: float = 7.0
     prefill_gpus: int | None = None
     decode_gpus: int | None = None
     prefill_tp: int = 1
@@ -250,6 +264,8 @@ class ServingConfig:
             host_GiB=v["serving.prefix_cache.host_GiB"],
             slo_ttft_s=v["serving.slo.ttft_s"],
             slo_tpot_s=v["serving.slo.tpot_s"],
+            ssd_GiB=v["serving.prefix_cache.ssd_GiB"],
+            ssd_GBps=v["serving.prefix_cache.ssd_GBps"],
             prefill_gpus=v["serving.disaggregation.prefill_gpus"],
             decode_gpus=v["serving.disaggregation.decode_gpus"],
             prefill_tp=v["serving.disaggregation.prefill_parallelism.tp"],

@@ -1,12 +1,14 @@
-"""Paged KV blocks of one replica and the prefix cache over them (LRU over blocks), with an
-optional host-DRAM tier for evicted prefix blocks.
+"""Paged KV blocks of one replica and the prefix cache over them (LRU over blocks), with optional
+host-DRAM and local-SSD tiers for evicted prefix blocks.
 
 A request holds private blocks (its own tokens) and references shared blocks, each named by a
 content key (equal key = equal prefix tokens at equal positions: `workload.block_keys`). A shared
 block nobody references stays cached until a new allocation needs its space; the least recently
 released goes first (vLLM's and SGLang's LRU eviction). With a host tier, an evicted block is kept
-in host memory (its own LRU, `host_blocks` capacity) and a later request can load it back over the
-host link instead of recomputing it (the scheduler chooses the cheaper).
+in host memory (its own LRU, `host_blocks` capacity), and a block the host tier evicts moves on to
+the SSD tier (`ssd_blocks`, LRU) when there is one (LMCache's and Mooncake's store hierarchy). A
+later request loads the blocks back (host: over the host link; SSD: at the slower of the disk and the
+host link) instead of recomputing them when that is cheaper (the scheduler chooses).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from collections import OrderedDict
 class BlockPool:
     """Block accounting: `free` unused blocks, `inuse` {key: refcount}, `lru` keys cached but unused."""
 
-    def __init__(self, total: int, host_blocks: int = 0):
+    def __init__(self, total: int, host_blocks: int = 0, ssd_blocks: int = 0):
         self.total = int(total)
+        self.ssd_blocks = int(ssd_blocks)
+        self.ssd: OrderedDict = OrderedDict()
         self.free = int(total)
         self.inuse: dict = {}
         self.lru: OrderedDict = OrderedDict()
@@ -45,7 +49,12 @@ class BlockPool:
                 self.host[key] = True
                 self.host.move_to_end(key)
                 if len(self.host) > self.host_blocks:
-                    self.host.popitem(last=False)
+                    old, _ = self.host.popitem(last=False)
+                    if self.ssd_blocks:
+                        self.ssd[old] = True
+                        self.ssd.move_to_end(old)
+                        if len(self.ssd) > self.ssd_blocks:
+                            self.ssd.popitem(last=False)
             self.free += 1
             short -= 1
         self.free -= n
@@ -62,6 +71,18 @@ class BlockPool:
             else:
                 break
         return n
+
+    def match_tiers(self, keys: list) -> tuple:
+        """(host, ssd): of the leading keys after the HBM hits, how many the host tier holds, then
+        how many of the rest the SSD tier holds (a prefix is used up to its first miss)."""
+        on_host = self.match_host(keys)
+        on_ssd = 0
+        for k in keys[on_host:]:
+            if k in self.ssd:
+                on_ssd += 1
+            else:
+                break
+        return on_host, on_ssd
 
     def match_host(self, keys: list) -> int:
         """How many leading keys (after the HBM hits) the host tier holds."""
@@ -89,6 +110,7 @@ class BlockPool:
             return False
         self.inuse[key] = 1
         self.host.pop(key, None)
+        self.ssd.pop(key, None)
         return True
 
     def unref(self, keys: list) -> None:

@@ -30,6 +30,8 @@ class Engine:
     host_rate: float  # bytes/s over the host link
     swap_blocks: int  # host memory for swapped-out blocks
     host_cache_blocks: int  # host tier of the prefix cache
+    ssd_cache_blocks: int  # SSD tier below it
+    ssd_rate: float  # bytes/s reading the SSD tier back (the slower of the disk and the host link)
     max_num_seqs: int
     max_batched_tokens: int
     preemption: str
@@ -106,7 +108,7 @@ class Replica:
     def __init__(self, req: Requests, eng: Engine):
         n = req.n
         self.req, self.eng, self.B = req, eng, eng.block_tokens
-        self.pool = BlockPool(eng.total_blocks, eng.host_cache_blocks)
+        self.pool = BlockPool(eng.total_blocks, eng.host_cache_blocks, eng.ssd_cache_blocks)
         self.computed = np.zeros(n, np.int64)
         self.target = req.prompt.astype(np.int64).copy()
         self.generated = np.zeros(n, np.int64)
@@ -263,11 +265,13 @@ class Replica:
                     keys = block_keys(req, w, min(int(req.prefix_tokens[w]), int(self.target[w]) - 1), B)
                     hit = pool.match(keys)
                     if eng.host_cache_blocks:
-                        on_host = pool.match_host(keys[hit:])
-                        if on_host:
+                        on_host, on_ssd = pool.match_tiers(keys[hit:])
+                        if on_host + on_ssd:
                             load_s = on_host * eng.block_bytes / eng.host_rate
-                            recompute_s = eng.step.cost([on_host * B], [hit * B])[0]
-                            loaded = on_host if load_s < recompute_s else 0
+                            load_s += on_ssd * eng.block_bytes / eng.ssd_rate if on_ssd else 0.0
+                            recompute_s = eng.step.cost([(on_host + on_ssd) * B], [hit * B])[0]
+                            loaded = on_host + on_ssd if load_s < recompute_s else 0
+                            load_wait = load_s
                 start = (hit + loaded) * B
                 if req.preloaded is not None and not tl.preempted[w]:
                     start = max(start, int(req.preloaded[w]))  # KV handed over by a prefill pool
@@ -285,8 +289,8 @@ class Replica:
                 self.held[w] = need
                 self.computed[w] = start
                 if loaded:
-                    wait += loaded * eng.block_bytes / eng.host_rate
-                    tl.kv_transfer_s[w] += loaded * eng.block_bytes / eng.host_rate
+                    wait += load_wait
+                    tl.kv_transfer_s[w] += load_wait
                 if tl.preempted[w] == 0:
                     tl.hit_tokens += start
                     tl.prompt_tokens += int(req.prompt[w])

@@ -253,7 +253,8 @@ def step_model(scenario, overrides=(), name: str | None = None):
 
 def serve(scenario, overrides=(), name: str | None = None):
     """Request-level serving simulation of a scenario with a `serving:` section (docs/serving.md):
-    a `ServeResult` whose `.record` holds SPEC's serve keys and `.timelines` every request's times."""
+    a `ServeResult` whose `.record` holds SPEC's serve keys and `.timelines` every request's times
+    (a list of them, one per point, when the scenario sweeps)."""
     from roofline.serving_api import serve as run_serve
 
     return run_serve(scenario, overrides, name)

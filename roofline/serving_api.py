@@ -8,6 +8,7 @@ per-request timelines and the full step series).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from roofline.simulator.economics import gpu_power_w
 from roofline.simulator.errors import UserError
 from roofline.simulator.memory import KVModel
 from roofline.simulator.scenario import ScenarioError
-from roofline.simulator.serving.config import ServingConfig
+from roofline.simulator.serving.config import ServingConfig, serving_problems
 from roofline.simulator.serving.disagg import Link, decode_requests, transfer_s
 from roofline.simulator.serving.replica import Engine
 from roofline.simulator.serving.results import request_view, resample, summarise
@@ -29,6 +30,7 @@ from roofline.simulator.serving.workload import Requests, from_trace, generate, 
 from roofline.simulator.units import GIB
 
 MAX_TRACE_BYTES = 512 * 2**20
+MAX_SERVE_POINTS = 1000  # a sweep runs the simulation once per point
 # The KV hand-off over NVLink: the datasheet bandwidth at the efficiency and step latency
 # `topology.nvlink` gives a scale-up link without a measured fit.
 NVLINK_EFFICIENCY = 0.95
@@ -192,17 +194,47 @@ def _provenance(rec, pools, versions) -> dict:
     }
 
 
-def serve(scenario, overrides=(), name: str | None = None) -> ServeResult:
-    """Simulate serving the scenario's traffic (its `serving:` section) on its deployment."""
-    from roofline.api import load_fabric, load_hardware, load_scenario, simulate, step_model, versions
+def serve(scenario, overrides=(), name: str | None = None):
+    """Simulate serving the scenario's traffic (its `serving:` section) on its deployment: a
+    ServeResult, or with a sweep (over any scenario field, `serving.*` ones included) a list of
+    them, one per point (the first axis outermost), each record's `point` naming its values."""
+    from roofline.api import load_scenario
 
     sc = load_scenario(scenario, overrides, name)
     if sc.serving is None:
         raise ScenarioError(
             [f"{sc.name}: no serving: section; `roofline serve` needs one (see docs/serving.md)"]
         )
-    if sc.sweep:
-        raise ScenarioError([f"{sc.name}: sweep: `roofline serve` runs one configuration; remove the sweep"])
+    axes = [*sc.sweep, *sc.serving_sweep]
+    if not axes:
+        return _serve_point(sc, scenario, {})
+    points = 1
+    for _, values in axes:
+        points *= len(values)
+    if points > MAX_SERVE_POINTS:
+        raise ScenarioError(
+            [
+                f"{sc.name}: sweep: {points:,} points; `roofline serve` runs at most {MAX_SERVE_POINTS} (one run each)"
+            ]
+        )
+    out = []
+    for combo in itertools.product(*(values for _, values in axes)):
+        point = {path: value for (path, _), value in zip(axes, combo)}
+        base, serving = dict(sc.base), dict(sc.serving)
+        for path, value in point.items():
+            (serving if path.startswith("serving.") else base)[path] = value
+        problems = serving_problems(serving)
+        if problems:
+            where = ", ".join(f"{k}={v}" for k, v in point.items())
+            raise ScenarioError([f"{sc.name}: sweep point {where}: {p}" for p in problems])
+        one = replace(sc, base=base, serving=serving, sweep=[], serving_sweep=[])
+        out.append(_serve_point(one, scenario, point))
+    return out
+
+
+def _serve_point(sc, scenario, point: dict) -> ServeResult:
+    from roofline.api import load_fabric, load_hardware, simulate, step_model, versions
+
     cfg = ServingConfig.from_values(sc.serving)
     base_dir = Path(scenario).parent if isinstance(scenario, (str, Path)) else None
     req = _requests(cfg, base_dir)
@@ -217,7 +249,9 @@ def serve(scenario, overrides=(), name: str | None = None) -> ServeResult:
     }
     b = cfg.block_tokens
     if cfg.prefill_gpus is not None:
-        return _serve_disaggregated(sc, cfg, req, hw, common, load_fabric, simulate, step_model, versions)
+        res = _serve_disaggregated(sc, cfg, req, hw, common, load_fabric, simulate, step_model, versions)
+        res.record = {"scenario": sc.name, "point": point, **res.record}
+        return res
     pool = _pool(sc, cfg, hw, simulate, step_model)
     _check_fits(sc.name, req, pool, b)
     lay = pool.steps.layout
@@ -225,6 +259,7 @@ def serve(scenario, overrides=(), name: str | None = None) -> ServeResult:
     timelines = [run_replica(p, pool.engine, pool.power) for p in parts]
     record = {
         "scenario": sc.name,
+        "point": point,
         "model": pool.rec["model"],
         "hardware": pool.rec["hardware"],
         **summarise(

@@ -254,6 +254,7 @@ class Scenario:
     sweep: list = field(default_factory=list)  # [(path, [values...])]
     stack: tuple = ()  # parsed Method objects, in the order given
     serving: dict | None = None  # `serving.*` path -> value (defaults filled) when the file has the section
+    serving_sweep: list = field(default_factory=list)  # [(serving.* path, [values...])]: `serve` only
 
     @property
     def points(self) -> int:
@@ -395,7 +396,21 @@ def validate(doc, source: str, names: dict) -> Scenario:
         problems.append(f"{source}: sweep must map field paths to lists of values, got {short(raw_sweep)}")
         raw_sweep = {}
     sweepable = [p for p, s in SCHEMA.items() if s.sweepable]
+    serving_sweep = []
     for path, values in raw_sweep.items():
+        if isinstance(path, str) and path in SERVING_SCHEMA and isinstance(doc.get("serving"), dict):
+            # A serving field sweeps `roofline serve` runs (one per point); `simulate` ignores it.
+            if not isinstance(values, list) or not values:
+                problems.append(
+                    f"{source}: sweep.{path}: must be a non-empty list of values, got {short(values)}"
+                )
+                continue
+            for v in values:
+                problem = check_value(path, v, SERVING_SCHEMA[path], names)
+                if problem:
+                    problems.append(f"{source}: sweep.{problem}")
+            serving_sweep.append((path, list(values)))
+            continue
         if path not in SCHEMA or not SCHEMA[path].sweepable:
             problems.append(
                 f"{source}: sweep.{path}: not a sweepable field.{did_you_mean(path, sweepable)} Valid: {', '.join(sweepable)}"
@@ -445,7 +460,13 @@ def validate(doc, source: str, names: dict) -> Scenario:
         raise ScenarioError(problems)
     name = base.get("name") or source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     return Scenario(
-        name=name, base=base, methods=copy.deepcopy(methods), sweep=sweep, stack=tuple(stack), serving=serving
+        name=name,
+        base=base,
+        methods=copy.deepcopy(methods),
+        sweep=sweep,
+        stack=tuple(stack),
+        serving=serving,
+        serving_sweep=serving_sweep,
     )
 
 

@@ -269,3 +269,57 @@ def test_ssd_tier_below_a_small_host_tier_keeps_more_prefixes():
     assert with_ssd["prefix_hit_rate"] > host_only["prefix_hit_rate"]
     with pytest.raises(UserError, match="sits below the host tier"):
         _serve({**sv, "prefix_cache": {"ssd_GiB": 10}})
+
+
+def test_a_sweep_runs_one_serving_simulation_per_point(tmp_path, capsys):
+    doc = _doc(
+        {"requests": 80, "arrival": {"rate_per_s": 2.0}, "prompt_tokens": 1000, "output_tokens": 50},
+        sweep={"serving.arrival.rate_per_s": [2.0, 50.0], "hardware": ["h100-sxm", "h200"]},
+    )
+    results = roofline.serve(doc)
+    assert [r.record["point"] for r in results] == [
+        {"hardware": h, "serving.arrival.rate_per_s": x} for h in ("h100-sxm", "h200") for x in (2.0, 50.0)
+    ]
+    assert results[1].record["ttft_s"]["p50"] > results[0].record["ttft_s"]["p50"]
+    assert results[2].record["hardware"] == "h200"
+    # `simulate` ignores the serving axis: one point per hardware.
+    assert roofline.simulate(doc).n == 2
+    path = tmp_path / "sweep.yaml"
+    path.write_text(json.dumps(doc))
+    assert main(["serve", str(path), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert isinstance(out, list) and len(out) == 4
+    bad = _doc({"arrival": {"offline": True}}, sweep={"serving.arrival.rate_per_s": [1.0]})
+    with pytest.raises(UserError, match="sweep point serving.arrival.rate_per_s=1.0: serving.arrival: give exactly"):
+        roofline.serve(bad)
+
+
+def test_errors_leave_no_output_file(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "model: llama-3.1-8b\nhardware: h100-sxm\nserving:\n  arrival: {trace: bad.jsonl}\n"
+    )
+    (tmp_path / "bad.jsonl").write_text('{"arrival_s": 0, "prompt_tokens": 5, "output_tokens": 1}\n{"arrival_s": 1}\n')
+    out = tmp_path / "out.json"
+    assert main(["serve", str(path), "--format", "json", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.jsonl:2: missing field 'prompt_tokens'" in err and err.count("\n") == 1
+    assert not out.exists()
+    path.write_text(
+        "model: llama-3.1-8b\nhardware: h100-sxm\nserving:\n  arrival: {offline: true}\n"
+        "  prompt_tokens: {dist: histogram, file: h.csv}\n"
+    )
+    (tmp_path / "h.csv").write_text("tokens,weight\n100,1\n-5,2\n")
+    assert main(["serve", str(path), "-o", str(out)]) == 2
+    assert "h.csv:3: tokens must be a whole number" in capsys.readouterr().err and not out.exists()
+
+
+def test_mooncake_trace_shares_prefix_blocks_end_to_end():
+    from pathlib import Path
+
+    trace = Path(__file__).parent / "fixtures" / "serving" / "mooncake.jsonl"
+    rec = _serve({"arrival": {"trace": str(trace)}}).record
+    # Request 2 (arriving 250 ms later, after request 1 finished) reuses the 1,024 tokens of hash
+    # ids [1, 2] that request 1 computed: 64 blocks of 16.
+    assert rec["requests"] == 3
+    assert rec["prefix_hit_rate"] == pytest.approx(1024 / (1400 + 1100 + 600))

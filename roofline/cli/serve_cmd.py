@@ -31,7 +31,9 @@ def add_parser(sub) -> None:
         help="override a field, e.g. --set serving.arrival.rate_per_s=8 (repeatable; VALUE is read as YAML)",
     )
     p.add_argument(
-        "--plot", metavar="OUT.html", help="write the time series (running, queued, KV use) as a plotly page"
+        "--plot",
+        metavar="OUT.html",
+        help="write the time series (running, queued, KV use) as a plotly page (the first point of a sweep)",
     )
     p.add_argument(
         "-o", "--output", metavar="FILE", help="write the output to FILE (atomically) instead of stdout"
@@ -47,13 +49,13 @@ def run(args) -> int:
         if target:
             check_output(target, inputs)
     result = serve(args.scenario, args.overrides)
-    rec = result.record
-    if args.format == "json":
-        text = json.dumps(rec, indent=2)
+    records = [r.record for r in result] if isinstance(result, list) else [result.record]
+    if args.format == "json":  # one object; an array, one per point, when the scenario sweeps
+        text = json.dumps([r for r in records] if isinstance(result, list) else records[0], indent=2)
     elif args.format == "csv":
-        text = serve_csv(rec)
+        text = serve_csv(records)
     else:
-        text = serve_table(rec)
+        text = "\n\n".join(serve_table(r) for r in records)
     if args.output:
         write_atomic(args.output, text + "\n", inputs)
     else:
@@ -61,6 +63,6 @@ def run(args) -> int:
     if args.plot:
         from roofline.report.serve_figures import make_serve_html
 
-        write_atomic(args.plot, make_serve_html(rec), inputs)
+        write_atomic(args.plot, make_serve_html(records[0]), inputs)
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0

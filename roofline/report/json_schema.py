@@ -78,10 +78,12 @@ def scenario_schema() -> dict:
         "description": "Long-context methods, applied in their declared stage order (`roofline methods`).",
         "items": {"oneOf": [method_schema(cls) for cls in REGISTRY.values()]},
     }
+    from roofline.simulator.serving.config import SERVING_SCHEMA
+
     sweepable = {
         path: {"type": "array", "minItems": 1, "items": field_schema(spec)}
-        for path, spec in SCHEMA.items()
-        if spec.sweepable
+        for path, spec in [*SCHEMA.items(), *SERVING_SCHEMA.items()]
+        if spec.sweepable or path in SERVING_SCHEMA
     }
     top["sweep"] = {
         "type": "object",

@@ -12,8 +12,9 @@ def _t(v) -> str:
 
 def serve_table(rec: dict) -> str:
     tp = rec["throughput"]
+    point = ", ".join(f"{k}={v}" for k, v in rec.get("point", {}).items())
     lines = [
-        f"{rec['scenario']}: {rec['model']} on {rec['gpus']} x {rec['hardware']}, "
+        f"{rec['scenario']}{' [' + point + ']' if point else ''}: {rec['model']} on {rec['gpus']} x {rec['hardware']}, "
         f"{rec['requests']} requests over {si_time(rec['duration_s'])} ({rec['steps']:,} steps)",
         f"  {'throughput':<26} {tp['requests_per_s']:.3g} req/s, {tp['output_tokens_per_s']:,.0f} output tok/s "
         f"({tp['output_tokens_per_s_per_gpu']:,.0f}/GPU), {tp['input_tokens_per_s']:,.0f} input tok/s",
@@ -44,7 +45,11 @@ def serve_table(rec: dict) -> str:
     return "\n".join(lines)
 
 
-def serve_csv(rec: dict) -> str:
-    """One CSV row of the scalar keys (the time series is left to --format json / --plot)."""
-    rec = {k: v for k, v in rec.items() if k != "time_series"}
-    return to_csv([rec])
+def serve_csv(records: list) -> str:
+    """One CSV row per record of the scalar keys, a sweep point's values first (the time series is
+    left to --format json / --plot)."""
+    rows = []
+    for rec in records:
+        point = {f"point.{k}": v for k, v in rec.get("point", {}).items()}
+        rows.append({**point, **{k: v for k, v in rec.items() if k not in ("time_series", "point")}})
+    return to_csv(rows)

@@ -290,16 +290,18 @@ def test_a_sweep_runs_one_serving_simulation_per_point(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert isinstance(out, list) and len(out) == 4
     bad = _doc({"arrival": {"offline": True}}, sweep={"serving.arrival.rate_per_s": [1.0]})
-    with pytest.raises(UserError, match="sweep point serving.arrival.rate_per_s=1.0: serving.arrival: give exactly"):
+    with pytest.raises(
+        UserError, match="sweep point serving.arrival.rate_per_s=1.0: serving.arrival: give exactly"
+    ):
         roofline.serve(bad)
 
 
 def test_errors_leave_no_output_file(tmp_path, capsys):
     path = tmp_path / "s.yaml"
-    path.write_text(
-        "model: llama-3.1-8b\nhardware: h100-sxm\nserving:\n  arrival: {trace: bad.jsonl}\n"
+    path.write_text("model: llama-3.1-8b\nhardware: h100-sxm\nserving:\n  arrival: {trace: bad.jsonl}\n")
+    (tmp_path / "bad.jsonl").write_text(
+        '{"arrival_s": 0, "prompt_tokens": 5, "output_tokens": 1}\n{"arrival_s": 1}\n'
     )
-    (tmp_path / "bad.jsonl").write_text('{"arrival_s": 0, "prompt_tokens": 5, "output_tokens": 1}\n{"arrival_s": 1}\n')
     out = tmp_path / "out.json"
     assert main(["serve", str(path), "--format", "json", "-o", str(out)]) == 2
     err = capsys.readouterr().err

@@ -85,6 +85,7 @@ def test_every_request_finishes_and_decode_is_isolated_from_prefill():
     # Decode steps carry no prefill chunks: every request's TPOT is smoother than colocated.
     assert dis["tpot_s"]["p99"] < co["tpot_s"]["p99"]
     assert dis["requests"] == 300
+    assert dis["prefix_hit_rate"] == 0.0  # a handed-over prompt is not a prefix-cache hit
 
 
 def test_context_parallel_prefill_shortens_long_prompts():

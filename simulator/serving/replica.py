@@ -272,9 +272,10 @@ class Replica:
                             recompute_s = eng.step.cost([(on_host + on_ssd) * B], [hit * B])[0]
                             loaded = on_host + on_ssd if load_s < recompute_s else 0
                             load_wait = load_s
-                start = (hit + loaded) * B
-                if req.preloaded is not None and not tl.preempted[w]:
-                    start = max(start, int(req.preloaded[w]))  # KV handed over by a prefill pool
+                from_cache = start = (hit + loaded) * B
+                handed = req.preloaded is not None  # a decode pool's request: its KV came over the link
+                if handed and not tl.preempted[w]:
+                    start = max(start, int(req.preloaded[w]))
                 nw = min(int(self.target[w]) - start, budget)
                 upto = int(req.prompt[w] + req.output[w]) if eng.reserve else start + nw
                 need = blocks_of(upto, B) + eng.state_blocks - hit
@@ -291,8 +292,8 @@ class Replica:
                 if loaded:
                     wait += load_wait
                     tl.kv_transfer_s[w] += load_wait
-                if tl.preempted[w] == 0:
-                    tl.hit_tokens += start
+                if tl.preempted[w] == 0 and not handed:  # (the prefill pool counts a handed-over prompt)
+                    tl.hit_tokens += from_cache
                     tl.prompt_tokens += int(req.prompt[w])
             if tl.scheduled_s[w] != tl.scheduled_s[w]:  # NaN: first time scheduled
                 tl.scheduled_s[w] = t

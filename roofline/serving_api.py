@@ -40,8 +40,8 @@ NVLINK_LATENCY_S = 2.5e-6
 @dataclass
 class ServeResult:
     record: dict
-    timelines: list  # one scheduler.Timeline per data-parallel replica
-    requests: list  # the Requests each replica served
+    timelines: list  # one replica.Timeline per replica (disaggregated: prefill replicas, then decode)
+    requests: list  # the Requests each of those replicas served
 
 
 def _read(path: str, base: Path | None, what: str) -> str:
@@ -301,10 +301,11 @@ def _serve_disaggregated(
     first_only = replace(req, output=np.ones_like(req.output))
     n = req.n
     first, sched, moved = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
-    timelines, gpus, blocks = [], [], []
+    timelines, gpus, blocks, served = [], [], [], []
     for idx, part in split(first_only, n_pre):
         if part.n:
             tl = run_replica(part, pre.engine, pre.power)
+            served.append(part)
             first[idx], sched[idx], moved[idx] = tl.first_token_s, tl.scheduled_s, tl.kv_transfer_s
             timelines.append(tl)
             gpus.append(pre.gpus)
@@ -319,6 +320,7 @@ def _serve_disaggregated(
     for idx, part in split(dreq, n_dec):
         if part.n:
             tl = run_replica(part, dec.engine, dec.power)
+            served.append(part)
             finish[di[idx]] = tl.finish_s
             moved[di[idx]] += tl.kv_transfer_s
             timelines.append(tl)
@@ -352,4 +354,4 @@ def _serve_disaggregated(
         "time_series": resample(decode_tl.series, dec.blocks),
         "provenance": _provenance(dec.rec, [pre, dec], versions),
     }
-    return ServeResult(record, timelines, [first_only, dreq])
+    return ServeResult(record, timelines, served)

@@ -52,11 +52,8 @@ class Timeline:
     generated: np.ndarray
     kv_transfer_s: np.ndarray  # host-tier loads and swaps waited for
     series: dict = field(default_factory=dict)  # t_s, dt_s, running, queued, kv_blocks (arrays)
-    flops: float = 0.0  # per GPU, summed over steps
-    bytes: float = 0.0
-    busy_s: float = 0.0
-    hit_tokens: int = 0
-    prompt_tokens: int = 0
+    hit_tokens: int = 0  # prompt tokens whose KV came from the prefix cache (first admissions)
+    prompt_tokens: int = 0  # prompt tokens of first admissions
     steps: int = 0
     step_dt: np.ndarray = None  # every step's time
     step_watts: np.ndarray = None  # each GPU's power during it

@@ -129,9 +129,7 @@ def simulate(req: Requests, eng: Engine, power) -> Timeline:
             raise RuntimeError(
                 f"serving: request {r.waiting.peek()} cannot be scheduled with {pool.total} blocks"
             )
-        dt, fl, by = eng.step.cost_parts(
-            dec_cached, np.array(p_n, np.int64), np.array(p_c, np.int64), np.array(p_t, np.int64)
-        )
+        dt, fl, by = eng.step.cost_parts(dec_cached, p_n, p_c, p_t)
         dt += wait
         ser_t.append(t)
         ser_run.append(r.d_id.size + len(chunk_ids))

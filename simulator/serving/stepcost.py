@@ -120,9 +120,9 @@ class FastStep:
         got = self._dense.get(key)
         if got is None:
             costs, _ = self._forward(phase, rows, batch, 0 if prompt is None else prompt)
-            got = np.zeros(5)
+            got = [0.0] * 5
             for c in costs:
-                got[("compute", "comm", "host").index(c.stream)] += float(c.time_s)
+                got[_STREAM[c.stream]] += float(c.time_s)
                 got[3] += float(c.flops)
                 got[4] += float(c.bytes)
             self._dense[key] = got
@@ -185,14 +185,14 @@ class FastStep:
         scheduler asks next are built in the same call: the chunk sizes around it (the budget left
         beside a few more or fewer decoders) and, given each prefill's end `until`, the chunk that
         would complete it."""
-        keys = list(zip(new.tolist(), cached.tolist()))
+        keys = list(zip(new, cached))
         pairs = self._pairs
         if len(keys) == 1 and keys[0] in pairs:
             return pairs[keys[0]]
         missing = [k for k in dict.fromkeys(keys) if k not in self._pairs]
         if missing:
             extra = []
-            ends = until.tolist() if until is not None else [None] * len(keys)
+            ends = list(until) if until is not None else [None] * len(keys)
             for (n, c), end in zip(keys, ends):
                 if (n, c) not in missing:
                     continue
@@ -251,25 +251,30 @@ class FastStep:
             return c.time_s, c.flops, c.bytes
         decoding = (new == 1) & (cached > 0)
         pre = ~decoding
-        hint = None if until is None else np.asarray(until)[pre]
-        return self.cost_parts(cached[decoding], new[pre], cached[pre], hint)
+        hint = None if until is None else np.asarray(until)[pre].tolist()
+        return self.cost_parts(cached[decoding], new[pre].tolist(), cached[pre].tolist(), hint)
 
     def cost_parts(self, dec_cached, pre_new, pre_cached, pre_until=None) -> tuple:
         """`cost` with the batch already split by StepModel's rule: decoding sequences' cached
-        lengths, and the prefill chunks (new, cached) (none with new == 1 on a non-empty cache)."""
-        nd, npre = dec_cached.size, pre_new.size
+        lengths (an integer array), and the prefill chunks' new and cached tokens (lists of ints;
+        none with new == 1 on a non-empty cache) with, optionally, each one's prefill end."""
+        pre_new, pre_cached = list(pre_new), list(pre_cached)
+        nd, npre = dec_cached.size, len(pre_new)
         if not self.exact:
             return self.cost(
-                np.concatenate([np.ones(nd, np.int64), pre_new]), np.concatenate([dec_cached, pre_cached])
+                np.concatenate([np.ones(nd, np.int64), np.array(pre_new, np.int64)]),
+                np.concatenate([dec_cached, np.array(pre_cached, np.int64)]),
             )
         phase = "prefill" if npre else "decode"
+        prompt = None
         if self._prompt_key[phase]:
             prompt = max(
-                int((pre_cached + pre_new).max()) if npre else 0, int(dec_cached.max()) + 1 if nd else 0
+                max((c + n for n, c in zip(pre_new, pre_cached)), default=0),
+                int(dec_cached.max()) + 1 if nd else 0,
             )
-        else:
-            prompt = None
-        acc = self.dense(phase, nd + int(pre_new.sum()), nd + npre, prompt).tolist()
+        key = (phase, nd + sum(pre_new), nd + npre, prompt)
+        got = self._dense.get(key)
+        acc = list(got if got is not None else self.dense(*key))
         if npre:
             self._core_time(self._prefill_terms(pre_new, pre_cached, pre_until), self._pre_meta, acc)
         if nd:
@@ -293,7 +298,7 @@ class FastStep:
         if top >= self._dec.shape[0]:
             self._grow_decode(top)
         n = cached.size
-        base = self.dense("decode", n, n, top if self._prompt_key["decode"] else None)
+        base = np.array(self.dense("decode", n, n, top if self._prompt_key["decode"] else None))
         steps = np.arange(k)
         terms = self._dec[cached[:, None] + steps[None, :]].sum(axis=0).transpose(1, 2, 0)  # (slots, 5, k)
         if self._dec_once.any():

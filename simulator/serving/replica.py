@@ -195,13 +195,14 @@ class Replica:
             heapq.heappush(self.arrivals, (self.tl.arrival_s[nxt], nxt))
 
     def _finish_decoders(self, t: float) -> None:
+        if not self.d_left.size or self.d_left.min() > 0:
+            return
         fin = self.d_left <= 0
-        if fin.any():
-            idx = np.flatnonzero(fin)
-            self._sync(idx)
-            for i in self.d_id[idx].tolist():
-                self._finish(i, t)
-            self._drop(~fin)
+        idx = np.flatnonzero(fin)
+        self._sync(idx)
+        for i in self.d_id[idx].tolist():
+            self._finish(i, t)
+        self._drop(~fin)
 
     # -- preemption ------------------------------------------------------------------------------
     def _preempt_latest(self) -> tuple:

@@ -80,14 +80,14 @@ def simulate(req: Requests, eng: Engine, power) -> Timeline:
         wait = 0.0
         budget = mbt
         nd_go = min(nd, budget)
-        need_d = np.maximum(blocks_of(r.d_c[:nd_go] + 1, B) + S - r.d_h[:nd_go], 0)
+        need_d = np.maximum(-(-(r.d_c[:nd_go] + 1) // B) + (S - r.d_h[:nd_go]), 0)  # blocks_of, inline
         budget -= nd_go
         p_new, p_need = [], []
         for i in r.pre:
             n = min(int(r.target[i] - r.computed[i]), budget)
             budget -= n
             p_new.append(n)
-            p_need.append(max(blocks_of(int(r.computed[i]) + n, B) + S - int(r.held[i]), 0) if n else 0)
+            p_need.append(max(-(-(int(r.computed[i]) + n) // B) + S - int(r.held[i]), 0) if n else 0)
         total = int(need_d.sum()) + sum(p_need)
         while total > pool.available and (r.d_id.size or r.pre):
             decoder, pos, w = r._preempt_latest()

@@ -187,8 +187,19 @@ class FastStep:
         would complete it."""
         keys = list(zip(new, cached))
         pairs = self._pairs
-        if len(keys) == 1 and keys[0] in pairs:
-            return pairs[keys[0]]
+        try:
+            found = [pairs[k] for k in keys]
+        except KeyError:
+            found = None
+        if found is not None:
+            if len(found) == 1:
+                return found[0]
+            total = found[0] + found[1]
+            for f in found[2:]:
+                total = total + f
+            if self._pre_once.any():
+                total[self._pre_once] = found[0][self._pre_once]
+            return total
         missing = [k for k in dict.fromkeys(keys) if k not in self._pairs]
         if missing:
             extra = []

@@ -7,9 +7,9 @@ regenerates docs/validation/published.md. `--framework NAME` forces one framewor
 
 Categories: prefill (TTFT of one request), decode (per-step time or throughput), layer (kernel
 times of one layer, no framework), serving (offline max-throughput runs, all requests queued at
-t = 0). Serving points run through `roofline serve`'s simulator where it is installed, and through
-the static-batch estimate otherwise (batch = the largest that fits, capped at the engine's
-2048-sequence default; output tokens/s = batch x OSL / (TTFT + (OSL - 1) x TPOT)).
+t = 0), run through `roofline serve` (continuous batching, as benchmarks/bench_serve.py maps
+trtllm-bench's defaults), or with `--static` through the static-batch estimate (batch = the
+largest that fits, capped at 2048; output tokens/s = batch x OSL / (TTFT + (OSL - 1) x TPOT)).
 
 Run:  python benchmarks/published_report.py [--write] [--framework hf] [--set runtime.overlap=overlap]
 """
@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEVSET = ROOT / "benchmarks" / "published_devset.yaml"
 OUT = ROOT / "docs" / "validation" / "published.md"
 TARGET = {"median": 0.08, "p90": 0.25}  # issue 11's end-to-end target
+SERVE_REQUESTS = 1000  # per offline serving row (3,000 move rows by under 1.5 points: bench_serve.py)
+STATIC = False  # --static: the static-batch estimate instead of the serving simulator
 
 
 def _sim(doc, overrides):
@@ -124,15 +126,16 @@ def _static_throughput(doc, overrides, isl, osl):
     return batch * osl / (rec["ttft_s"] + (osl - 1) * rec["tpot_s"])
 
 
-def _serve_throughput(doc, overrides, isl, osl):
-    try:
-        from roofline.api import serve  # the serving simulator, where installed
-    except ImportError:
-        return None
-    requests = 2000 if isl * osl < 4e6 else 500
-    doc = {**doc, "serving": {"requests": requests, "arrival": {"offline": True}}}
-    out = serve(doc, overrides)
-    return out["throughput"]["output_tokens_per_s"]
+def _serve_throughput(model, tp, isl, osl, forced, overrides):
+    """Output tokens/s of `roofline serve` offline, as benchmarks/bench_serve.py runs the rows
+    (trtllm-bench's defaults mapped onto the serving scheduler)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_serve import trtllm_doc
+
+    doc = trtllm_doc(model, tp, isl, osl, SERVE_REQUESTS)
+    if forced:
+        doc["runtime"] = {"framework": forced}
+    return roofline.serve(doc, overrides).record["throughput"]["output_tokens_per_s"]
 
 
 def trtllm_serving(entry, forced, overrides):
@@ -150,10 +153,10 @@ def trtllm_serving(entry, forced, overrides):
                 "runtime": _runtime(entry, forced),
                 "workload": {"batch": 1, "prompt_tokens": isl, "output_tokens": osl},
             }
-            got = _serve_throughput(doc, overrides, isl, osl)
-            how = "serve"
-            if got is None:
-                got, how = _static_throughput(doc, overrides, isl, osl), "static"
+            if STATIC:
+                got, how = _static_throughput(doc, overrides, isl, osl), "static batch"
+            else:
+                got, how = _serve_throughput(model, tp, isl, osl, forced, overrides), "serve"
             label = f"TRT-LLM {model} TP{tp} {key} ({how})"
             yield "serving", label, got, measured, "tok/s"
 
@@ -227,7 +230,10 @@ def main(argv=None) -> int:
     parser.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
     parser.add_argument("--framework", help="force one runtime.framework on every entry")
     parser.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=VALUE")
+    parser.add_argument("--static", action="store_true", help="serving rows from the static-batch estimate")
     args = parser.parse_args(argv)
+    global STATIC
+    STATIC = args.static
     rows = collect(args.framework, tuple(args.sets))
     text = render(rows, args.framework)
     print(text)

@@ -5,7 +5,7 @@ imported by the profilers and the dashboard alone.
 """
 
 __version__ = "0.1.0"
-__all__ = ["simulate", "sweep", "step_model"]
+__all__ = ["simulate", "sweep", "step_model", "serve"]
 
 
 def __getattr__(name):  # lazy, so `import roofline.hwspecs` stays light

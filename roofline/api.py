@@ -141,7 +141,7 @@ def _canonical_hardware(doc: dict) -> None:
         sweep["hardware"] = [fix(v) for v in sweep["hardware"]]
 
 
-def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
+def load_scenario(source, overrides=(), name: str | None = None, require_workload: bool = True) -> Scenario:
     """Validate a scenario from a file path or a mapping, applying `--set` style overrides.
 
     The one pipeline every face goes through: read, override, `validate` (fields, names, layout;
@@ -162,6 +162,7 @@ def load_scenario(source, overrides=(), name: str | None = None) -> Scenario:
         doc,
         where,
         {"model": _model_problem, "hardware": _hardware_problem, "topology.fabric": _fabric_problem},
+        require_workload,
     )
     problem = _calibration_problem(
         scenario.base["calibration"], where, dict(scenario.sweep).get("hardware", [scenario.base["hardware"]])
@@ -262,8 +263,17 @@ def step_model(scenario, overrides=(), name: str | None = None):
     """The step-cost model of a one-configuration scenario: `.cost(new_tokens, cached_tokens)` gives
     the time, FLOPs and bytes of one forward pass over sequences in any mix of prefill chunks and
     decode steps (arrays), as a serving scheduler needs them."""
-    sc = load_scenario(scenario, overrides, name)
+    sc = load_scenario(scenario, overrides, name, require_workload=False)  # batches are given per call
     return build_step_model(sc, load_model, load_hardware, load_fabric, profiles_for(sc))
+
+
+def serve(scenario, overrides=(), name: str | None = None):
+    """Request-level serving simulation of a scenario with a `serving:` section (docs/serving.md):
+    a `ServeResult` whose `.record` holds SPEC's serve keys and `.timelines` every request's times
+    (a list of them, one per point, when the scenario sweeps)."""
+    from roofline.serving_api import serve as run_serve
+
+    return run_serve(scenario, overrides, name)
 
 
 def sweep(scenario, overrides=()) -> dict:
@@ -308,6 +318,7 @@ from roofline.simulator.model import Attention, ModelArch, MoEFFN  # noqa: E402,
 from roofline.simulator.planner import enumerate_layouts, evaluate_layouts, pareto_front  # noqa: E402, F401
 from roofline.simulator.results import op_table, without_unfit_figures  # noqa: E402, F401
 from roofline.simulator.scenario import flatten  # noqa: E402, F401
+from roofline.simulator.serving.config import SERVING_SCHEMA  # noqa: E402, F401
 from roofline.simulator.units import (  # noqa: E402, F401
     DTYPE_BYTES,
     GIB,
@@ -324,6 +335,7 @@ FACE_API = [
     "pareto_front", "op_table", "without_unfit_figures", "SCHEMA", "SECTIONS", "flatten", "GIB", "dtype_bytes", "CalibrationError",
     "DTYPE_BYTES", "TOKEN_COUNT_HELP", "is_token_field", "parse_token_count", "did_you_mean", "set_path", "read_scenario_file", "parse_override", "write_atomic", "check_output",
     "list_hardware", "load_hardware", "unknown_name_message", "list_models", "load_model", "zoo_index",
+    "SERVING_SCHEMA",
 ]  # fmt: skip
 
 __all__ = [
@@ -332,6 +344,7 @@ __all__ = [
     "sweep",
     "step_model",
     "attainable_roof",
+    "serve",
     "load_scenario",
     "UserError",
     "ScenarioError",

@@ -79,6 +79,8 @@ def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
     fmt = Formats(
         wb=dtypes.weight_bytes or dtype_bytes(dtypes.weights),
         ab=dtype_bytes(dtypes.activations),
+        # W8A8 / FP8 quantise a GEMM's input on the fly; the residual stream stays 16-bit
+        rb=max(dtype_bytes(dtypes.activations), 2.0),
         kb=dtype_bytes(dtypes.kv),
         qb=dtype_bytes(attn_dtype),
         w_stream=w_stream,
@@ -116,7 +118,7 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
             host_transfer("weight_fetch", host_weights, ctx.rates.host_rate, ctx.shape.passes, kernels=0.0)
         )
     if above_one(layout.pp):  # (pp may be an array over points: pp = 1 points get no hand-off)
-        t = ctx.shard.groups["pp"].p2p(ctx.shape.rows * model.hidden_size * ctx.fmt.ab)
+        t = ctx.shard.groups["pp"].p2p(ctx.shape.rows * model.hidden_size * ctx.fmt.rb)
         ops.append(
             Op(
                 name="pp_send_recv",

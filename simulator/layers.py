@@ -30,7 +30,7 @@ from roofline.simulator.recurrent_ops import gated_deltanet_ops, mamba2_ops, sca
 def allreduce(ctx: OpInputs, name: str, count) -> list:
     if ctx.shard.tp <= 1:
         return []
-    t = ctx.shard.groups["tp"].allreduce(ctx.shape.rows * ctx.shape.hidden * ctx.fmt.ab)
+    t = ctx.shard.groups["tp"].allreduce(ctx.shape.rows * ctx.shape.hidden * ctx.fmt.rb)
     return [
         Op(
             name=name,
@@ -123,7 +123,7 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, count) -> l
                 name,
                 F.matmul_flops(pairs, n_, k_),
                 touched * n_ * k_ * ctx.fmt.wb,
-                pairs * (n_ + k_) * ctx.fmt.ab,
+                pairs * (k_ * ctx.fmt.ab + n_ * ctx.fmt.rb),
                 eff,
                 count * ctx.shape.passes,
             )
@@ -217,7 +217,7 @@ def model_edge_ops(ctx: OpInputs, vocab: int) -> list:
             name="embedding",
             kind="embedding",
             flops=0.0,
-            bytes=ctx.shape.rows * h * (ctx.fmt.wb + ctx.fmt.ab),
+            bytes=ctx.shape.rows * h * (ctx.fmt.wb + ctx.fmt.rb),
             compute_rate=ctx.rates.peak16,
             memory_rate=ctx.rates.mem_rate,
             count=ctx.shape.passes,

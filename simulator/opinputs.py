@@ -150,6 +150,8 @@ class Formats:
     ab: float  # activation
     kb: float  # KV-cache element at the kv dtype
     qb: float  # attention's Q, O and prefill K/V operands
+    rb: float = 2.0  # the residual stream's element (16-bit unless activations are 32-bit): norms,
+    # elementwise kernels, GEMM outputs and the collectives carry it even when GEMMs take 8-bit inputs
     w_stream: float = 1.0  # weight-only GEMMs: weight-stream efficiency relative to a 16-bit GEMM's
     w_dequant: float = 1.0  # weight-only GEMMs: compute-time factor of the in-kernel dequantisation
 
@@ -193,7 +195,13 @@ def gemm(x: OpInputs, name: str, n, k, count, weight_elems=None, rows=None) -> O
     log2_m = x.shape.log2_rows if rows is None else np.log2(np.maximum(rows, 1.0))
     eff = gemm_efficiency(x.rates.eff, x.rates.gemm_offset, log2_m, n, k)
     return weight_gemm_op(
-        x, name, F.matmul_flops(m, n, k), w * x.fmt.wb, m * (k + n) * x.fmt.ab, eff, count * x.shape.passes
+        x,
+        name,
+        F.matmul_flops(m, n, k),
+        w * x.fmt.wb,
+        m * (k * x.fmt.ab + n * x.fmt.rb),
+        eff,
+        count * x.shape.passes,
     )
 
 
@@ -217,7 +225,7 @@ def elementwise(x: OpInputs, name: str, kind: str, elems_in, elems_out, flops_pe
         name=name,
         kind=kind,
         flops=flops_per_elem * elems_out,
-        bytes=(elems_in + elems_out) * x.fmt.ab,
+        bytes=(elems_in + elems_out) * x.fmt.rb,
         compute_rate=x.rates.vector_rate,
         memory_rate=x.rates.mem_rate,
         count=count * x.shape.passes,

@@ -57,9 +57,9 @@ def cp_prefill_comm(ctx, m, heads: int, cached: float, count) -> list:
     if ctx.shard.cp_variant == "ulysses":
         return ulysses_prefill_comm(ctx, m, heads, g, count)
     if ctx.shard.cp_variant == "pass-q":
-        q_block = ctx.shape.rows * heads * m.qk_dim * ctx.fmt.ab
+        q_block = ctx.shape.rows * heads * m.qk_dim * ctx.fmt.qb  # attention operands: its format
         partial = (
-            ctx.shape.rows * heads * (m.v_dim + 1) * ctx.fmt.ab * n
+            ctx.shape.rows * heads * (m.v_dim + 1) * ctx.fmt.qb * n
         )  # outputs + LSE for every rank's block
         return [_comm("cp_pass_q", (n - 1) * g.p2p(q_block) + g.alltoall(partial), count * ctx.shape.passes)]
     # pass-KV: each rank's resident K/V block (its share of the tokens visible so far) goes around.
@@ -84,7 +84,7 @@ def ulysses_prefill_comm(ctx, m, heads: int, g, count) -> list:
       all-gathered (every head shard needs the whole sequence's latent and rope key) and each rank
       up-projects its own heads; Q goes by all-to-all, O comes back the same way.
     """
-    rows, ab, n = ctx.shape.rows, ctx.fmt.ab, ctx.shard.cp
+    rows, ab, n = ctx.shape.rows, ctx.fmt.qb, ctx.shard.cp  # attention operands: its format
     q = rows * heads * m.qk_dim * ab
     out = rows * heads * m.v_dim * ab
     if isinstance(m, MLA):
@@ -102,8 +102,8 @@ def cp_decode_comm(ctx, m, heads: int, count) -> list:
     if not above_one(ctx.shard.cp):
         return []
     g = ctx.shard.groups["cp"]
-    q = ctx.shape.batch * ctx.shape.queries * heads * m.qk_dim * ctx.fmt.ab
-    partial = ctx.shape.batch * ctx.shape.queries * heads * (m.v_dim + 1) * ctx.fmt.ab
+    q = ctx.shape.batch * ctx.shape.queries * heads * m.qk_dim * ctx.fmt.qb  # attention operands
+    partial = ctx.shape.batch * ctx.shape.queries * heads * (m.v_dim + 1) * ctx.fmt.qb
     return [_comm("cp_decode_exchange", g.allgather(q) + g.alltoall(partial), count)]
 
 
@@ -166,7 +166,7 @@ def ep_moe_ops(ctx, f, count, expert_ops) -> list:
         ops.append(
             _comm(
                 "ep_tp_allgather",
-                ctx.shard.groups["tp"].allgather(ctx.shape.rows * h * ctx.fmt.ab),
+                ctx.shard.groups["tp"].allgather(ctx.shape.rows * h * ctx.fmt.rb),
                 count * ctx.shape.passes,
             )
         )

@@ -54,6 +54,7 @@ class FieldSpec:
     nullable: bool = False
     sweepable: bool = True
     exclusive_minimum: bool = False  # the minimum itself is invalid (> rather than >=)
+    check: object = None  # kind "custom": a function (path, value) -> problem or None
 
 
 DTYPES = tuple(DTYPE_BYTES)
@@ -203,6 +204,7 @@ TOP_LEVEL = (
     "pricing",
     "runtime",
     "topology",
+    "serving",
     "sweep",
 )
 SECTIONS = ("parallelism", "dtype", "workload", "pricing", "runtime", "topology")
@@ -222,6 +224,8 @@ def check_value(path: str, value, spec: FieldSpec, names: dict) -> str | None:
     """Return a problem description for `value` at `path`, or None if it is valid."""
     if value is None:
         return None if spec.nullable else f"{path}: must not be null. {spec.help}"
+    if spec.kind == "custom":
+        return spec.check(path, value)
     if spec.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             what = TOKEN_COUNT_HELP if is_token_field(path) else "an integer"
@@ -265,6 +269,8 @@ class Scenario:
     methods: list = field(default_factory=list)
     sweep: list = field(default_factory=list)  # [(path, [values...])]
     stack: tuple = ()  # parsed Method objects, in the order given
+    serving: dict | None = None  # `serving.*` path -> value (defaults filled) when the file has the section
+    serving_sweep: list = field(default_factory=list)  # [(serving.* path, [values...])]: `serve` only
 
     @property
     def points(self) -> int:
@@ -296,9 +302,35 @@ def flatten(doc: dict, source: str, problems: list) -> dict:
                     )
                 else:
                     flat[f"{key}.{sub}"] = v
+        elif key == "serving":
+            _flatten_serving(value, "serving", source, problems, flat)
         elif key not in ("methods", "sweep"):
             flat[key] = value
     return flat
+
+
+def _flatten_serving(node, prefix: str, source: str, problems: list, flat: dict) -> None:
+    """The nested `serving:` section -> flat `serving.*` paths (its subsections nest one level
+    deeper than the other sections; a field such as a length distribution may itself be a mapping)."""
+    from roofline.simulator.serving.config import SERVING_SCHEMA
+
+    if node is None:
+        return
+    if not isinstance(node, dict):
+        problems.append(f"{source}: field {prefix!r} must be a mapping, got {short(node)}")
+        return
+    depth = prefix.count(".") + 1
+    valid = sorted({p.split(".")[depth] for p in SERVING_SCHEMA if p.startswith(prefix + ".")})
+    for sub, v in node.items():
+        path = f"{prefix}.{sub}"
+        if path in SERVING_SCHEMA:
+            flat[path] = v
+        elif sub in valid:
+            _flatten_serving(v, path, source, problems, flat)
+        else:
+            problems.append(
+                f"{source}: unknown field {path}.{did_you_mean(sub, valid)} Valid: {', '.join(valid)}"
+            )
 
 
 def token_count(path: str, value):
@@ -322,9 +354,12 @@ def set_path(doc: dict, path: str, value) -> None:
             doc["sweep"] = {}
         doc["sweep"][axis] = value if isinstance(value, list) else [value]
         return
-    if path not in SCHEMA and path not in ("methods",):
+    from roofline.simulator.serving.config import SERVING_SCHEMA
+
+    if path not in SCHEMA and path not in SERVING_SCHEMA and path not in ("methods",):
+        valid = list(SERVING_SCHEMA if str(path).startswith("serving") else SCHEMA)
         raise ScenarioError(
-            [f"--set {str(path)[:60]}: unknown field.{did_you_mean(path, SCHEMA)} Valid: {', '.join(SCHEMA)}"]
+            [f"--set {str(path)[:60]}: unknown field.{did_you_mean(path, valid)} Valid: {', '.join(valid)}"]
         )
     parts = path.split(".")
     node = doc
@@ -354,10 +389,12 @@ def _layout_problems(values: dict, where: str) -> list:
     return problems
 
 
-def validate(doc, source: str, names: dict) -> Scenario:
+def validate(doc, source: str, names: dict, require_workload: bool = True) -> Scenario:
     """Check a parsed scenario mapping and parse its methods (the only place they are parsed).
     `names` maps 'model'/'hardware'/'topology.fabric' to a function returning a problem string (or
-    None) for a name. Checks that need the model itself are `scenario_checks.model_dependent_problems`."""
+    None) for a name. Checks that need the model itself are `scenario_checks.model_dependent_problems`.
+    `require_workload=False`: the workload's required lengths may be absent (a step-cost model
+    prices whatever batches it is given)."""
     from roofline.simulator.methods import parse_methods  # methods' parameters use this module's FieldSpec
 
     if not isinstance(doc, dict):
@@ -370,20 +407,48 @@ def validate(doc, source: str, names: dict) -> Scenario:
     if not isinstance(raw_sweep, dict):
         problems.append(f"{source}: sweep must map field paths to lists of values, got {short(raw_sweep)}")
         raw_sweep = {}
+    serving_doc = isinstance(doc.get("serving"), dict)  # its lengths come from the serving section
     for req in REQUIRED:
-        if flat.get(req) is None and req not in raw_sweep:
+        if flat.get(req) is None and req not in raw_sweep and require_workload and not serving_doc:
             problems.append(f"{source}: missing required field {req!r}. {SCHEMA[req].help}")
-    flat = {path: token_count(path, value) for path, value in flat.items()}
+    from roofline.simulator.serving.config import SERVING_SCHEMA, serving_problems
+
+    serving = {p: v for p, v in flat.items() if p.startswith("serving.")}
+    flat = {path: token_count(path, value) for path, value in flat.items() if not path.startswith("serving.")}
     base = {p: spec.default for p, spec in SCHEMA.items()}
     base.update(flat)
     for path, value in flat.items():
         problem = check_value(path, value, SCHEMA[path], names)
         if problem:
             problems.append(f"{source}: {problem}")
+    if serving or isinstance(doc.get("serving"), dict):
+        for path, value in serving.items():
+            problem = check_value(path, value, SERVING_SCHEMA[path], names)
+            if problem:
+                problems.append(f"{source}: {problem}")
+        serving = {**{p: spec.default for p, spec in SERVING_SCHEMA.items()}, **serving}
+        if not problems:
+            problems += [f"{source}: {p}" for p in serving_problems(serving)]
+    else:
+        serving = None
 
     sweep = []
     sweepable = [p for p, s in SCHEMA.items() if s.sweepable]
+    serving_sweep = []
     for path, values in raw_sweep.items():
+        if isinstance(path, str) and path in SERVING_SCHEMA and isinstance(doc.get("serving"), dict):
+            # A serving field sweeps `roofline serve` runs (one per point); `simulate` ignores it.
+            if not isinstance(values, list) or not values:
+                problems.append(
+                    f"{source}: sweep.{path}: must be a non-empty list of values, got {short(values)}"
+                )
+                continue
+            for v in values:
+                problem = check_value(path, v, SERVING_SCHEMA[path], names)
+                if problem:
+                    problems.append(f"{source}: sweep.{problem}")
+            serving_sweep.append((path, list(values)))
+            continue
         if path not in SCHEMA or not SCHEMA[path].sweepable:
             problems.append(
                 f"{source}: sweep.{path}: not a sweepable field.{did_you_mean(path, sweepable)} Valid: {', '.join(sweepable)}"
@@ -439,7 +504,15 @@ def validate(doc, source: str, names: dict) -> Scenario:
         else m
         for m in copy.deepcopy(methods)
     ]
-    return Scenario(name=name, base=base, methods=methods, sweep=sweep, stack=tuple(stack))
+    return Scenario(
+        name=name,
+        base=base,
+        methods=methods,
+        sweep=sweep,
+        stack=tuple(stack),
+        serving=serving,
+        serving_sweep=serving_sweep,
+    )
 
 
 def structural_groups(sweep: list) -> int:

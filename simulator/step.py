@@ -52,7 +52,10 @@ def _summed(op: Op, L=None) -> Op:
     at each sequence's KV length L): work adds up, and so do compute and memory times."""
     flops = op.flops.at(L) if isinstance(op.flops, KVLinear) else op.flops
     byts = op.bytes.at(L) if isinstance(op.bytes, KVLinear) else op.bytes
-    flops, byts = np.broadcast_arrays(np.asarray(flops, float), np.asarray(byts, float))
+    # (a context-parallel exchange has no FLOPs or bytes but a per-sequence fixed time)
+    flops, byts, fixed = np.broadcast_arrays(
+        np.asarray(flops, float), np.asarray(byts, float), np.asarray(op.fixed_s, float)
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         t_c = np.sum(flops / op.compute_rate)
         t_m = np.sum(byts / op.memory_rate)
@@ -65,7 +68,7 @@ def _summed(op: Op, L=None) -> Op:
         bytes=total_b,
         compute_rate=rate_c,
         memory_rate=rate_m,
-        fixed_s=float(np.sum(np.broadcast_to(op.fixed_s, np.shape(flops)))),
+        fixed_s=float(np.sum(fixed)),
     )
 
 

@@ -123,7 +123,12 @@ def test_curves(plan_figures):
     ]
     assert [(s["xref"], s["x0"]) for s in layout["shapes"][1:]] == [("x", 5000), ("x2", 5000), ("x3", 5000)]
     assert layout["yaxis"]["domain"] == pytest.approx([0.7066666666666667, 1.0])
-    assert layout["yaxis"]["type"] == "log" and layout["yaxis"]["ticktext"][0] == "0.02"
+    # 1-2-5 ticks spanning the plotted TTFTs, labelled in full
+    ttft = np.concatenate([typed_values(t["y"]) for t in fig["data"] if t["yaxis"] == "y"])
+    ttft = ttft[np.isfinite(ttft)]
+    ticks = layout["yaxis"]["tickvals"]
+    assert layout["yaxis"]["type"] == "log" and layout["yaxis"]["ticktext"] == [f"{t:.10g}" for t in ticks]
+    assert ttft.min() / 1.05 <= ticks[0] <= 2.5 * ttft.min() and ticks[-1] <= ttft.max() * 1.05
     assert layout["xaxis"]["matches"] == "x3" and layout["xaxis3"]["title"] == {"text": "prompt tokens"}
 
 

@@ -87,3 +87,23 @@ def test_auto_attention_follows_16_bit_activations():
     _, fp16 = run(workload=WL, dtype={"activations": "fp16", "attention": "auto"})
     _, explicit = run(workload=WL, dtype={"attention": "bf16"})
     assert bf[0]["ttft_s"] == explicit[0]["ttft_s"] == pytest.approx(fp16[0]["ttft_s"], rel=1e-12)
+
+
+@pytest.mark.parametrize("fmt", ["w8a8", "fp8"])
+def test_8_bit_gemm_inputs_leave_the_residual_stream_and_its_all_reduces_16_bit(fmt):
+    # W8A8 / FP8 quantise each GEMM's input on the fly; the residual stream, its norms and the tensor-
+    # parallel all-reduces stay bf16 (TensorRT-LLM, vLLM): the same collective bytes and time as bf16.
+    wl = {"batch": 16, "prompt_tokens": 4096, "output_tokens": 64}
+    dense, _ = run(model="llama-3.1-70b", gpus=4, parallelism={"tp": 4}, workload=wl)
+    quant, _ = run(
+        model="llama-3.1-70b",
+        gpus=4,
+        parallelism={"tp": 4},
+        workload=wl,
+        methods=[{"name": "weight_quant", "format": fmt}],
+    )
+    for phase in ("prefill", "decode"):
+        comm = [sum(o["time_s"] for o in ops(r, 0, phase) if o["kind"] == "comm") for r in (dense, quant)]
+        assert comm[0] > 0 and comm[1] == pytest.approx(comm[0], rel=1e-12)
+        norms = [sum(o["bytes"] for o in ops(r, 0, phase) if o["kind"] == "norm") for r in (dense, quant)]
+        assert norms[1] == pytest.approx(norms[0], rel=1e-12)

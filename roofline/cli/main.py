@@ -16,12 +16,14 @@ from roofline.cli import (
     models_cmd,
     plan_cmd,
     schema_cmd,
+    serve_cmd,
     simulate_cmd,
     validate_cmd,
 )
 
 SUBCOMMANDS = {
     "simulate": simulate_cmd,
+    "serve": serve_cmd,
     "compare": compare_cmd,
     "methods": methods_cmd,
     "plan": plan_cmd,

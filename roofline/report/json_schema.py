@@ -22,7 +22,9 @@ def field_schema(spec, name: str = "") -> dict:
     """One field: its JSON type (null where allowed), choices, bounds and help text; a token count
     (`name` a token field) may also be a string such as 128k."""
     out: dict = {"description": spec.help}
-    if spec.kind == "choice":
+    if spec.kind == "custom":  # a token length: a number, or a distribution mapping (serving.config)
+        out["oneOf"] = [{"type": "integer", "minimum": 1}, {"type": "object", "required": ["dist"]}]
+    elif spec.kind == "choice":
         out["enum"] = list(spec.choices) + ([None] if spec.nullable else [])
     else:
         kinds = [_TYPES[spec.kind]] + (["string"] if spec.kind == "int" and is_token_field(name) else [])
@@ -52,6 +54,22 @@ def method_schema(cls) -> dict:
     return {"type": "object", "properties": props, "required": needed, "additionalProperties": False}
 
 
+def serving_schema() -> dict:
+    """The nested `serving:` section (`serving.<field>` and `serving.<subsection>.<field>` paths)."""
+    from roofline.simulator.serving.config import SERVING_SCHEMA
+
+    root: dict = {"type": "object", "properties": {}, "additionalProperties": False}
+    for path, spec in SERVING_SCHEMA.items():
+        node = root
+        for part in path.split(".")[1:-1]:
+            node = node["properties"].setdefault(
+                part, {"type": "object", "properties": {}, "additionalProperties": False}
+            )
+        node["properties"][path.rsplit(".", 1)[1]] = field_schema(spec)
+    root["description"] = "Request-level serving traffic and scheduler (`roofline serve`, docs/serving.md)."
+    return root
+
+
 def scenario_schema() -> dict:
     from roofline.simulator.methods import REGISTRY
 
@@ -64,15 +82,18 @@ def scenario_schema() -> dict:
             if p.startswith(section + "."):
                 fields[p.split(".", 1)[1]].pop("default", None)
         top[section] = {"type": "object", "properties": fields, "additionalProperties": False}
+    top["serving"] = serving_schema()
     top["methods"] = {
         "type": "array",
         "description": "Long-context methods, applied in their declared stage order (`roofline methods`).",
         "items": {"oneOf": [method_schema(cls) for cls in REGISTRY.values()]},
     }
+    from roofline.simulator.serving.config import SERVING_SCHEMA
+
     sweepable = {
         path: {"type": "array", "minItems": 1, "items": field_schema(spec, path)}
-        for path, spec in SCHEMA.items()
-        if spec.sweepable
+        for path, spec in [*SCHEMA.items(), *SERVING_SCHEMA.items()]
+        if spec.sweepable or path in SERVING_SCHEMA
     }
     top["sweep"] = {
         "type": "object",
@@ -88,7 +109,8 @@ def scenario_schema() -> dict:
         "type": "object",
         "properties": top,
         "required": [p for p in REQUIRED if "." not in p],
-        # a section field that is required: given in its section, or swept
+        # a section field that is required: given in its section, or swept (a serving scenario's
+        # lengths come from its serving section)
         "allOf": [
             {
                 "anyOf": [
@@ -97,6 +119,7 @@ def scenario_schema() -> dict:
                         "properties": {p.split(".")[0]: {"required": [p.split(".")[1]]}},
                     },
                     {"required": ["sweep"], "properties": {"sweep": {"required": [p]}}},
+                    {"required": ["serving"]},
                 ]
             }
             for p in REQUIRED

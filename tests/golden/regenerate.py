@@ -66,6 +66,7 @@ CLI_CASES = {
         "--ttft-max",
         "1e-9",
     ],
+    "serve": ["serve", _scenario("serve-llama3-8b-h100")],
     "hw-list": ["hw", "list"],
     "hw-show": ["hw", "show", "h100-sxm"],
     "models-list": ["models", "list"],

@@ -1,0 +1,159 @@
+"""`roofline serve` against published serving points, and its speed and saturation figures.
+
+1. Offline max-throughput points of TensorRT-LLM (NVIDIA, "TensorRT-LLM Performance Overview",
+   nvidia.github.io/TensorRT-LLM/performance/perf-overview.html: `trtllm-bench` throughput runs,
+   all requests queued at t = 0, fixed input/output lengths per row; output tokens/s of the whole
+   deployment). Our run of each row: `serving.arrival.offline`, the row's ISL/OSL, and the
+   scheduler trtllm-bench configures by default, as its documentation states: max_batch_size 2048
+   (-> max_num_seqs), max_num_tokens 8192 (-> max_batched_tokens), kv_cache_free_gpu_mem_fraction
+   0.9 (-> kv_memory_fraction), the GUARANTEED_NO_EVICT capacity scheduler (-> admission: reserve),
+   tokens_per_block 32 (-> block_tokens). Assumed, not stated in the table: the FP8 checkpoints keep
+   an FP8 KV cache (dtype.kv fp8) and attention runs in 16-bit (dtype.attention auto).
+   Nothing here is fitted to these points. The simulator prices each step as the engine does, with
+   no per-step framework host cost yet (scheduling, sampling, detokenisation): where a row's step
+   is short (small models, short contexts) the prediction is high by about that cost.
+2. Speed: 10,000 requests of 8K prompt / 512 output tokens, offline, Llama 3.1 8B on one H100, one
+   core (the issue's target: < 1 s; Vidur needs minutes).
+3. Saturation: offered rates at 0.5x .. 4x the offline capacity; past it the served rate is flat and
+   the queue shows in TTFT.
+
+Prints figures; asserts nothing (tests/test_serving.py holds the checks).
+
+    python benchmarks/bench_serve.py [--requests 3000] [--skip-published]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as the target states
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import roofline  # noqa: E402
+
+# Output tokens/s (TensorRT-LLM performance overview, see the module docstring), keyed "ISL/OSL".
+TRTLLM_8B_FP8_H200_TP1 = {
+    "128/128": 27911, "128/2048": 26221, "128/4096": 18027, "500/2000": 20770, "1000/1000": 17744,
+    "1000/2000": 16828, "2048/128": 3538, "2048/2048": 12194, "5000/500": 3902, "20000/2000": 1804,
+}  # fmt: skip
+TRTLLM_405B_FP8_H200_TP8 = {
+    "128/128": 3814, "128/2048": 5348, "128/4096": 4741, "500/2000": 4724, "1000/1000": 3330,
+    "1000/2000": 3722, "2048/128": 456, "2048/2048": 2948, "5000/500": 650, "20000/2000": 505,
+}  # fmt: skip
+TRTLLM_SCHEDULER = {
+    "max_num_seqs": 2048,
+    "max_batched_tokens": 8192,
+    "kv_memory_fraction": 0.9,
+    "admission": "reserve",
+    "block_tokens": 32,
+}
+
+
+def trtllm_doc(model: str, tp: int, isl: int, osl: int, requests: int) -> dict:
+    return {
+        "name": f"trtllm-{model}-{isl}-{osl}",
+        "model": model,
+        "hardware": "h200",
+        "parallelism": {"tp": tp},
+        "dtype": {"weights": "fp8", "activations": "fp8", "kv": "fp8"},
+        "runtime": {"framework": "trtllm"},  # its kernels, C++ runtime and overlap scheduler
+        "serving": {
+            "requests": requests,
+            "arrival": {"offline": True},
+            "prompt_tokens": isl,
+            "output_tokens": osl,
+            "scheduler": TRTLLM_SCHEDULER,
+        },
+    }
+
+
+def published(requests: int) -> None:
+    print(f"TensorRT-LLM offline max-throughput points (output tok/s), {requests} requests per row")
+    errors = []
+    for label, model, tp, table in (
+        ("Llama 3.1 8B FP8, 1 x H200", "llama-3.1-8b", 1, TRTLLM_8B_FP8_H200_TP1),
+        ("Llama 3.1 405B FP8, 8 x H200 (TP8)", "llama-3.1-405b", 8, TRTLLM_405B_FP8_H200_TP8),
+    ):
+        print(f"  {label}")
+        print(
+            f"    {'ISL/OSL':>11} {'published':>10} {'predicted':>10} {'error':>8} {'batch':>6} {'wall':>6}"
+        )
+        for key, want in table.items():
+            isl, osl = (int(x) for x in key.split("/"))
+            t0 = time.perf_counter()
+            res = roofline.serve(trtllm_doc(model, tp, isl, osl, requests))
+            wall = time.perf_counter() - t0
+            got = res.record["throughput"]["output_tokens_per_s"]
+            series = res.timelines[0].series
+            batch = float(np.sum(series["running"] * series["dt_s"]) / np.sum(series["dt_s"]))
+            err = got / want - 1.0
+            errors.append(err)
+            print(f"    {key:>11} {want:>10,} {got:>10,.0f} {err:>+8.1%} {batch:>6.0f} {wall:>5.1f}s")
+    errs = np.abs(errors)
+    print(f"  median |error| {np.median(errs):.1%} (max {errs.max():.1%}) over {len(errs)} rows")
+    print(f"  signed median {np.median(errors):+.1%}")
+
+
+def speed() -> None:
+    doc = {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "serving": {
+            "requests": 10_000,
+            "arrival": {"offline": True},
+            "prompt_tokens": 8192,
+            "output_tokens": 512,
+        },
+    }
+    roofline.serve({**doc, "serving": {**doc["serving"], "requests": 50}})  # warm imports
+    best, best_cpu = np.inf, np.inf
+    for _ in range(3):
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = roofline.serve(doc)
+        best = min(best, time.perf_counter() - t0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    rec = res.record
+    print(
+        f"speed: 10,000 requests of 8K/512 (Llama 3.1 8B, 1 x H100, offline): {best:.2f} s wall, "
+        f"{best_cpu:.2f} s CPU (best of 3, one thread; CPU time is the figure on a shared machine), "
+        f"{rec['steps']:,} steps, {rec['preemptions']:,} preemptions, "
+        f"{rec['throughput']['output_tokens_per_s']:,.0f} output tok/s"
+    )
+
+
+def saturation() -> None:
+    serving = {
+        "requests": 2000,
+        "prompt_tokens": {"dist": "lognormal", "mean": 2048, "sigma": 0.8, "max": 32768},
+        "output_tokens": {"dist": "lognormal", "mean": 256, "sigma": 0.6, "max": 2048},
+    }
+    doc = {"model": "llama-3.1-8b", "hardware": "h100-sxm"}
+    cap = roofline.serve({**doc, "serving": {**serving, "arrival": {"offline": True}}}).record
+    rate = cap["throughput"]["requests_per_s"]
+    print(f"saturation (Llama 3.1 8B, 1 x H100, lognormal 2K/256): offline capacity {rate:.2f} req/s")
+    print(f"  {'offered':>8} {'served':>8} {'TTFT p50':>9} {'TTFT p99':>9} {'queue mean':>10}")
+    for f in (0.5, 0.8, 1.0, 1.5, 2.0, 4.0):
+        rec = roofline.serve({**doc, "serving": {**serving, "arrival": {"rate_per_s": f * rate}}}).record
+        print(
+            f"  {f:>7.1f}x {rec['throughput']['requests_per_s']:>8.2f} {rec['ttft_s']['p50']:>8.3f}s "
+            f"{rec['ttft_s']['p99']:>8.3f}s {rec['queue_s']['mean']:>9.3f}s"
+        )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--requests", type=int, default=3000, help="requests per published row (default 3000)")
+    p.add_argument("--skip-published", action="store_true")
+    args = p.parse_args()
+    speed()
+    saturation()
+    if not args.skip_published:
+        published(args.requests)
+
+
+if __name__ == "__main__":
+    main()

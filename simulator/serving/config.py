@@ -1,0 +1,274 @@
+"""The `serving:` section of a scenario: its fields (help text, defaults, bounds), the length
+distributions' shapes, the checks between fields, and the typed `ServingConfig` the simulator reads.
+
+Field paths are `serving.<field>` or `serving.<subsection>.<field>`; `--set` takes them as is
+(`--set serving.arrival.rate_per_s=8`). Defaults follow vLLM's engine arguments where the engines
+agree (block size 16, recompute preemption, FCFS) and say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from roofline.simulator.errors import short
+from roofline.simulator.scenario import FieldSpec
+
+DISTRIBUTIONS = {
+    "fixed": ("value",),
+    "uniform": ("min", "max"),
+    "lognormal": ("mean", "sigma"),
+    "histogram": ("file",),
+}
+OPTIONAL_DIST_KEYS = ("min", "max")  # clip bounds any distribution may add
+MAX_TOKENS = 1e8
+
+
+def length_problem(path: str, value) -> str | None:
+    """A token-length field: a whole number, or {dist: fixed|uniform|lognormal|histogram, ...}."""
+    valid = ", ".join(f"{{dist: {d}, {', '.join(k)}}}" for d, k in DISTRIBUTIONS.items())
+    if isinstance(value, bool):
+        return (
+            f"{path}: must be a token count or a distribution, got {short(value)}. Valid: a number, {valid}"
+        )
+    if isinstance(value, int):
+        return None if 1 <= value <= MAX_TOKENS else f"{path}: must be 1..{MAX_TOKENS:g} tokens, got {value}"
+    if not isinstance(value, dict):
+        return (
+            f"{path}: must be a token count or a distribution, got {short(value)}. Valid: a number, {valid}"
+        )
+    dist = value.get("dist")
+    if dist not in DISTRIBUTIONS:
+        return f"{path}.dist: {short(dist)} is not a distribution. Valid: {', '.join(DISTRIBUTIONS)}"
+    need = DISTRIBUTIONS[dist]
+    allowed = ("dist", *need, *OPTIONAL_DIST_KEYS)
+    for key in value:
+        if key not in allowed:
+            return f"{path}: unknown key {key!r} for dist {dist}. Valid: {', '.join(allowed)}"
+    for key in need:
+        if key not in value:
+            return f"{path}: dist {dist} needs {key!r} ({', '.join(need)})"
+    for key, v in value.items():
+        if key in ("dist", "file"):
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= MAX_TOKENS or v != v:
+            return f"{path}.{key}: must be a number in 0..{MAX_TOKENS:g}, got {short(v)}"
+    if dist == "histogram" and not isinstance(value["file"], str):
+        return f"{path}.file: must be a path to a CSV of `tokens,weight` rows, got {short(value['file'])}"
+    if dist == "uniform" and not 1 <= value["min"] <= value["max"]:
+        return f"{path}: uniform needs 1 <= min <= max, got min={value['min']}, max={value['max']}"
+    if dist == "lognormal" and value["mean"] < 1:
+        return f"{path}.mean: must be >= 1 token, got {value['mean']}"
+    return None
+
+
+def _length(help_text, default) -> FieldSpec:
+    return FieldSpec("custom", help_text, default, check=length_problem, sweepable=False)
+
+
+def _f(kind, help_text, default=None, **kw) -> FieldSpec:
+    return FieldSpec(kind, help_text, default, sweepable=False, **kw)
+
+
+SERVING_SCHEMA: dict = {
+    "serving.requests": _f("int", "Requests to simulate (a trace: the first this many lines).", 1000, minimum=1, maximum=1e7),
+    "serving.seed": _f("int", "Seed of every random draw (arrivals, lengths, think times).", 0, minimum=0, maximum=2**63 - 1),
+    "serving.arrival.rate_per_s": _f(
+        "float", "Mean arrival rate (requests/s); Poisson unless arrival.cv is set.", None,
+        minimum=0, exclusive_minimum=True, maximum=1e9, nullable=True,
+    ),
+    "serving.arrival.cv": _f(
+        "float", "Coefficient of variation of inter-arrival gaps (gamma; 1 = Poisson, > 1 bursty).", 1.0,
+        minimum=0, exclusive_minimum=True, maximum=1e3,
+    ),
+    "serving.arrival.offline": _f("bool", "All requests queued at t = 0 (offline max-throughput run).", False),
+    "serving.arrival.trace": _f(
+        "str", "Trace file (JSONL or CSV: arrival time, prompt and output tokens, optional session/prefix_id; "
+        "vLLM benchmark-serving and Mooncake formats read as is).", None, nullable=True,
+    ),
+    "serving.prompt_tokens": _length(
+        "Prompt tokens per request: a number or {dist: uniform|lognormal|histogram|fixed, ...}.", 1024
+    ),
+    "serving.output_tokens": _length(
+        "Output tokens per request: a number or {dist: uniform|lognormal|histogram|fixed, ...}.", 128
+    ),
+    "serving.sessions.turns": _f(
+        "int", "Turns per session: each later turn's prompt is the conversation so far plus new prompt tokens.",
+        1, minimum=1, maximum=1e4,
+    ),
+    "serving.sessions.think_time_s": _f(
+        "float", "Mean user think time between a turn's last token and the next turn (exponential).", 0.0,
+        minimum=0, maximum=1e7,
+    ),
+    "serving.scheduler.max_num_seqs": _f(
+        "int", "Most sequences running at once (vLLM max_num_seqs, TensorRT-LLM max_batch_size).", 256,
+        minimum=1, maximum=1e6,
+    ),
+    "serving.scheduler.max_batched_tokens": _f(
+        "int", "Token budget of one step: decode tokens plus prefill chunks (vLLM max_num_batched_tokens, "
+        "TensorRT-LLM max_num_tokens).", 8192, minimum=1, maximum=1e8,
+    ),
+    "serving.scheduler.block_tokens": _f("int", "Tokens per KV-cache block (paged attention).", 16, minimum=1, maximum=1e6),
+    "serving.scheduler.kv_memory_fraction": _f(
+        "float", "Share of the memory left after weights, activations and runtime overhead given to KV "
+        "blocks (TensorRT-LLM kv_cache_free_gpu_mem_fraction, default 0.9).", 0.9,
+        minimum=0, exclusive_minimum=True, maximum=1.0,
+    ),
+    "serving.scheduler.preemption": _f(
+        "choice", "When KV blocks run out: recompute (drop the KV, prefill again later) or swap (to host "
+        "memory over the host link and back).", "recompute", choices=("recompute", "swap"),
+    ),
+    "serving.scheduler.admission": _f(
+        "choice", "KV blocks taken at admission: on_demand (the next chunk's; more run at once, preempting when "
+        "KV runs out: vLLM) or reserve (the whole prompt + output; never preempts: TensorRT-LLM's default "
+        "GUARANTEED_NO_EVICT).", "on_demand", choices=("on_demand", "reserve"),
+    ),
+    "serving.scheduler.policy": _f(
+        "choice", "Queue order: fcfs (arrival order) or sjf (shortest prompt first).", "fcfs",
+        choices=("fcfs", "sjf"),
+    ),
+    "serving.prefix_cache.enabled": _f(
+        "bool", "Reuse KV blocks of shared prefixes across requests and turns (LRU over blocks).", True
+    ),
+    "serving.prefix_cache.host_GiB": _f(
+        "float", "Host-DRAM tier for evicted prefix blocks, per GPU (0 = none; null = runtime.host_memory_GiB "
+        "or the hardware's host memory).", 0.0, minimum=0, maximum=1e6, nullable=True,
+    ),
+    "serving.disaggregation.prefill_gpus": _f(
+        "int", "Prefill/decode disaggregation: GPUs of the prefill pool (null: one pool does both).", None,
+        minimum=1, maximum=1e6, nullable=True,
+    ),
+    "serving.disaggregation.decode_gpus": _f(
+        "int", "GPUs of the decode pool (with prefill_gpus).", None, minimum=1, maximum=1e6, nullable=True
+    ),
+    "serving.disaggregation.prefill_parallelism.tp": _f("int", "Tensor-parallel degree of a prefill replica.", 1, minimum=1, maximum=1e6),
+    "serving.disaggregation.prefill_parallelism.cp": _f(
+        "int", "Context-parallel degree of a prefill replica (long prompts split over GPUs).", 1, minimum=1, maximum=1e6
+    ),
+    "serving.disaggregation.decode_parallelism.tp": _f("int", "Tensor-parallel degree of a decode replica.", 1, minimum=1, maximum=1e6),
+    "serving.prefix_cache.ssd_GiB": _f(
+        "float", "Local-SSD tier below the host tier, per GPU (0 = none); needs a host tier.", 0.0,
+        minimum=0, maximum=1e9,
+    ),
+    "serving.prefix_cache.ssd_GBps": _f(
+        "float", "Read bandwidth of the SSD tier per GPU (GB/s; 7 = one PCIe 4.0 x4 NVMe drive's sequential "
+        "read, e.g. Samsung PM9A3 datasheet 6.9 GB/s).", 7.0, minimum=0, exclusive_minimum=True, maximum=1e6,
+    ),
+    "serving.slo.ttft_s": _f(
+        "float", "Time-to-first-token objective (s); null = none.", None, minimum=0, exclusive_minimum=True,
+        maximum=1e7, nullable=True,
+    ),
+    "serving.slo.tpot_s": _f(
+        "float", "Time-per-output-token objective (s); null = none.", None, minimum=0, exclusive_minimum=True,
+        maximum=1e7, nullable=True,
+    ),
+}  # fmt: skip
+
+
+def serving_problems(values: dict) -> list:
+    """Checks between serving fields (each field alone is already valid)."""
+    kinds = [
+        k
+        for k, on in (
+            ("rate_per_s", values["serving.arrival.rate_per_s"] is not None),
+            ("offline", values["serving.arrival.offline"]),
+            ("trace", values["serving.arrival.trace"] is not None),
+        )
+        if on
+    ]
+    problems = []
+    pg, dg = values["serving.disaggregation.prefill_gpus"], values["serving.disaggregation.decode_gpus"]
+    if (pg is None) != (dg is None):
+        problems.append("serving.disaggregation: give both prefill_gpus and decode_gpus, or neither")
+    elif pg is not None:
+        ptp = values["serving.disaggregation.prefill_parallelism.tp"]
+        pcp = values["serving.disaggregation.prefill_parallelism.cp"]
+        dtp = values["serving.disaggregation.decode_parallelism.tp"]
+        if pg % (ptp * pcp):
+            problems.append(
+                f"serving.disaggregation.prefill_gpus: {pg} is not a multiple of a prefill replica's tp*cp = {ptp * pcp}"
+            )
+        if dg % dtp:
+            problems.append(
+                f"serving.disaggregation.decode_gpus: {dg} is not a multiple of a decode replica's tp = {dtp}"
+            )
+        if values["serving.sessions.turns"] > 1:
+            problems.append(
+                "serving.disaggregation: multi-turn sessions are not simulated across pools yet; use turns: 1"
+            )
+    if values["serving.prefix_cache.ssd_GiB"] and values["serving.prefix_cache.host_GiB"] == 0:
+        problems.append(
+            "serving.prefix_cache.ssd_GiB: the SSD tier sits below the host tier; set host_GiB too"
+        )
+    if len(kinds) != 1:
+        return problems + [
+            "serving.arrival: give exactly one of rate_per_s (Poisson/gamma), offline: true, or trace: FILE; "
+            f"got {', '.join(kinds) if kinds else 'none'}"
+        ]
+    return problems
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """The serving section, typed (see SERVING_SCHEMA for each field's meaning)."""
+
+    requests: int
+    seed: int
+    rate_per_s: float | None
+    cv: float
+    offline: bool
+    trace: str | None
+    prompt_tokens: object
+    output_tokens: object
+    turns: int
+    think_time_s: float
+    max_num_seqs: int
+    max_batched_tokens: int
+    block_tokens: int
+    kv_memory_fraction: float
+    preemption: str
+    admission: str
+    policy: str
+    prefix_cache: bool
+    host_GiB: float | None
+    slo_ttft_s: float | None
+    slo_tpot_s: float | None
+    ssd_GiB: float = 0.0
+    ssd_GBps: float = 7.0
+    prefill_gpus: int | None = None
+    decode_gpus: int | None = None
+    prefill_tp: int = 1
+    prefill_cp: int = 1
+    decode_tp: int = 1
+
+    @classmethod
+    def from_values(cls, v: dict) -> ServingConfig:
+        return cls(
+            requests=v["serving.requests"],
+            seed=v["serving.seed"],
+            rate_per_s=v["serving.arrival.rate_per_s"],
+            cv=v["serving.arrival.cv"],
+            offline=v["serving.arrival.offline"],
+            trace=v["serving.arrival.trace"],
+            prompt_tokens=v["serving.prompt_tokens"],
+            output_tokens=v["serving.output_tokens"],
+            turns=v["serving.sessions.turns"],
+            think_time_s=v["serving.sessions.think_time_s"],
+            max_num_seqs=v["serving.scheduler.max_num_seqs"],
+            max_batched_tokens=v["serving.scheduler.max_batched_tokens"],
+            block_tokens=v["serving.scheduler.block_tokens"],
+            kv_memory_fraction=v["serving.scheduler.kv_memory_fraction"],
+            preemption=v["serving.scheduler.preemption"],
+            admission=v["serving.scheduler.admission"],
+            policy=v["serving.scheduler.policy"],
+            prefix_cache=v["serving.prefix_cache.enabled"],
+            host_GiB=v["serving.prefix_cache.host_GiB"],
+            slo_ttft_s=v["serving.slo.ttft_s"],
+            slo_tpot_s=v["serving.slo.tpot_s"],
+            ssd_GiB=v["serving.prefix_cache.ssd_GiB"],
+            ssd_GBps=v["serving.prefix_cache.ssd_GBps"],
+            prefill_gpus=v["serving.disaggregation.prefill_gpus"],
+            decode_gpus=v["serving.disaggregation.decode_gpus"],
+            prefill_tp=v["serving.disaggregation.prefill_parallelism.tp"],
+            prefill_cp=v["serving.disaggregation.prefill_parallelism.cp"],
+            decode_tp=v["serving.disaggregation.decode_parallelism.tp"],
+        )

@@ -96,7 +96,7 @@ def _ceiling_trace(c) -> dict:
         "mode": "lines",
         "name": plain(c.label),
         "legendgroup": "ceilings",
-        "hoverinfo": "name",
+        "hoverinfo": "skip",  # named in the legend; hover and clicks go to the ops on them
         "x": typed_array(INTENSITIES),
         "y": typed_array(np.minimum(c.peak, INTENSITIES * c.bandwidth)),
         "type": "scatter",
@@ -135,7 +135,8 @@ def make_plan_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list
                     "name": plain(kind),
                     "legendgroup": plain(kind),
                     "showlegend": kind not in shown and not shown.add(kind),
-                    "customdata": [o["name"] for o, _ in pts],
+                    # what a click shows: the op, its phase and the layer groups it runs in
+                    "customdata": [[o["name"], phase, o.get("layers", [])] for o, _ in pts],
                     "marker": {
                         "color": kind_colour(kind),
                         "size": 10,
@@ -226,5 +227,47 @@ def make_plan_roofline_figure(hw, rec: dict, prefill_ops: list, decode_ops: list
                 "font": {"size": 10},
             },
             "hovermode": "closest",
+        },
+    )
+
+
+def make_layers_figure(click: dict | None) -> dict:
+    """The layers of the roofline op a user clicked (Plotly clickData): time per layer and layer
+    count of each layer group it runs in. Before any click, or for an op outside the layers (the
+    model's edges, the framework), a figure that says so."""
+    from roofline.dashboards.figures import message_figure
+
+    points = (click or {}).get("points") or []
+    data = points[0].get("customdata") if points else None
+    if not (isinstance(data, list) and len(data) == 3 and isinstance(data[2], list)):
+        return message_figure("click an op on the roofline to see its layers")
+    name, phase, layers = data
+    if not layers:
+        return message_figure(f"{name} ({phase}) runs once per pass, outside the decoder layers")
+    groups = [str(g.get("group", "")) for g in layers]
+    per_layer = [float(g.get("time_per_layer_s", 0.0)) for g in layers]
+    counts = [int(g.get("layers", 0)) for g in layers]
+    return figure(
+        [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "y": [plain(g) for g in groups],
+                "x": [t * 1e3 for t in per_layer],
+                "text": [f"{n} layers, {si_time(t * n)} in all" for n, t in zip(counts, per_layer)],
+                "textposition": "auto",
+                "hovertemplate": "%{y}: %{x:.4g} ms per layer<extra></extra>",
+                "marker": {"color": "#1f77b4"},
+            }
+        ],
+        {
+            "title": {
+                "text": plain(f"{name} ({phase}): time per layer by layer group"),
+                "font": {"size": 14},
+            },
+            "xaxis": {"title": {"text": "ms per layer"}},
+            "yaxis": {"automargin": True},
+            "margin": {"l": 20, "r": 20, "t": 50, "b": 40},
+            "height": 80 + 40 * len(groups),
         },
     )

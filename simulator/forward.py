@@ -22,6 +22,7 @@ from roofline.simulator.efficiency import (
 )
 from roofline.simulator.layers import layer_ops, model_edge_ops
 from roofline.simulator.memory import weight_bytes_per_gpu
+from roofline.simulator.model import group_label
 from roofline.simulator.opinputs import Formats, OpInputs, Rates, Shard, above_one
 from roofline.simulator.ops import Op, host_transfer
 from roofline.simulator.topology import groups as topology_groups
@@ -94,16 +95,22 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
     in sequence); `attention_core` replaces the softmax layers' attention core (see attention_ops)."""
     ops: list = []
     dense_left = ctx.plan.dense_first_layers
+
+    def grouped(group_ops, g, suffix=""):  # each layer op says which layers it runs in
+        return [replace(op, group=(group_label(g) + suffix, g.count)) for op in group_ops]
+
     for g in model.layer_groups:
         if dense_left and g.mixer.kind in ("attention", "mla"):
             n_dense = min(dense_left, g.count)
             dense_left -= n_dense
             dense = replace(ctx, shape=replace(ctx.shape, skip_selection=True))
-            ops += layer_ops(dense, replace(g, count=n_dense), attention_core)
+            first = replace(g, count=n_dense)
+            ops += grouped(layer_ops(dense, first, attention_core), first, " (dense, leading)")
             if g.count > n_dense:
-                ops += layer_ops(ctx, replace(g, count=g.count - n_dense), attention_core)
+                rest = replace(g, count=g.count - n_dense)
+                ops += grouped(layer_ops(ctx, rest, attention_core), rest)
         else:
-            ops += layer_ops(ctx, g, attention_core)
+            ops += grouped(layer_ops(ctx, g, attention_core), g)
     ops += model_edge_ops(ctx, model.vocab_size)
     if ctx.shape.phase == "prefill":
         for extra in ctx.extras.at("prefill_once"):

@@ -336,6 +336,17 @@ class LayerGroup:
     norms: int = 2
 
 
+def group_label(g: LayerGroup) -> str:
+    """A layer group's "mixer+ffn" description, e.g. 'gqa(window=4096)+dense', 'mamba2'."""
+    m = g.mixer
+    label = m.kind
+    if m.kind == "attention":
+        label = "mha" if m.num_kv_heads == m.num_heads else ("mqa" if m.num_kv_heads == 1 else "gqa")
+        if m.window:
+            label += f"({'chunk' if m.chunked else 'window'}={m.window})"
+    return label if g.ffn is None else f"{label}+{g.ffn.kind}"
+
+
 @dataclass(frozen=True)
 class ModelArch:
     """A decoder-only model's shapes. Sizes are element counts; bytes depend on the dtype chosen."""
@@ -356,13 +367,7 @@ class ModelArch:
         """Layer count by "mixer+ffn" description, e.g. {'attention(window=4096)+dense': 21}."""
         out: dict = {}
         for g in self.layer_groups:
-            m = g.mixer
-            label = m.kind
-            if m.kind == "attention":
-                label = "mha" if m.num_kv_heads == m.num_heads else ("mqa" if m.num_kv_heads == 1 else "gqa")
-                if m.window:
-                    label += f"({'chunk' if m.chunked else 'window'}={m.window})"
-            key = label if g.ffn is None else f"{label}+{g.ffn.kind}"
+            key = group_label(g)
             out[key] = out.get(key, 0) + g.count
         return out
 

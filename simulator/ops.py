@@ -111,6 +111,7 @@ class Op:
     kernels: float = 1.0  # kernel launches per run
     fixed_s: object = 0.0  # time not on the roofline (communication), per run
     latency_s: object = 0.0  # a kernel's fixed time beyond its launch, per run (not per sequence)
+    group: tuple = ()  # (layer-group label, layers) the op runs in; () for the model's edges
     stream: str = "compute"
 
 
@@ -138,6 +139,7 @@ class OpCost:
     bytes: np.ndarray
     bound: np.ndarray  # COMPUTE / MEMORY / COMM per point
     stream: str
+    group: tuple = ()  # Op.group
 
 
 def _as_kv(q) -> KVLinear:
@@ -184,4 +186,4 @@ def cost_op(op: Op, overhead_s, kv_range=None) -> OpCost:
             else (COMPUTE if compute_bound else MEMORY)
         )
     time_s = op.count * (roof + op.kernels * overhead_s + op.fixed_s + op.latency_s)
-    return OpCost(op.name, op.kind, time_s, op.count * flops, op.count * byts, bound, op.stream)
+    return OpCost(op.name, op.kind, time_s, op.count * flops, op.count * byts, bound, op.stream, op.group)

@@ -136,9 +136,24 @@ def without_unfit_figures(rec: dict) -> dict:
     return out
 
 
+def _add_layers(row: dict, group: tuple, t: float) -> None:
+    """Add an op's time to its layer group's entry in an op-table row."""
+    if not group:
+        return
+    label, n = group
+    for entry in row["layers"]:
+        if entry["group"] == label:  # another group of the same kind (e.g. interleaved layer types)
+            entry["time_s"] += t
+            entry["layers"] += int(n)
+            entry["time_per_layer_s"] = entry["time_s"] / max(entry["layers"], 1)
+            return
+    row["layers"].append({"group": label, "layers": int(n), "time_s": t, "time_per_layer_s": t / max(n, 1)})
+
+
 def op_table(result, i: int, phase: str) -> list:
     """Per-op rows for point i (ops of the same name and kind summed): name, kind, time_s, flops,
-    bytes, intensity, bound (of the longest contributor)."""
+    bytes, intensity, bound (of the longest contributor), and `layers`: the layer groups the op
+    runs in, [{group, layers, time_s, time_per_layer_s}] (empty for the model's edges)."""
     group, pos = result.group_of(i)
     rows: dict = {}
     for oc in getattr(group.columns, phase).ops:
@@ -147,6 +162,7 @@ def op_table(result, i: int, phase: str) -> list:
         key = (oc.name, oc.kind)
         if key in rows:
             row = rows[key]
+            _add_layers(row, oc.group, t)
             if t > row["_max_t"]:
                 row["bound"], row["_max_t"] = bound, t
             row["time_s"] += t
@@ -161,7 +177,9 @@ def op_table(result, i: int, phase: str) -> list:
                 "bytes": by,
                 "bound": bound,
                 "_max_t": t,
+                "layers": [],
             }
+            _add_layers(rows[key], oc.group, t)
     out = []
     for row in rows.values():
         row.pop("_max_t")

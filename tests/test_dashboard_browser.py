@@ -540,3 +540,24 @@ def test_dashboard_shows_markup_in_names_literally(page, server):
     assert page.evaluate("() => window.__pwned") is None
     assert dialogs == []
     assert page.evaluate("() => document.querySelectorAll('main img, aside img').length") == 0
+
+
+def test_clicking_a_roofline_op_shows_its_layers(page, server):
+    open_plan(page, server + "/")
+    page.wait_for_selector("#plan-layers .annotation-text")  # before a click: what to do
+    assert "click an op" in page.inner_text("#plan-layers")
+    # the GEMM trace: its ops run in every decoder layer
+    index = page.evaluate(
+        "() => document.querySelector('#plan-roofline .js-plotly-plot').data"
+        ".findIndex(t => t.name === 'gemm' && t.customdata)"
+    )
+    assert index >= 0
+    trace = page.locator("#plan-roofline .scatterlayer .trace").nth(index)
+    box = trace.locator(".points path").first.bounding_box()
+    # Plotly takes clicks on its drag layer at the point's position, not on the marker element
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function(
+        "() => (document.querySelector('#plan-layers .gtitle') || {}).textContent?.includes('time per layer')"
+    )
+    assert "gqa+dense" in page.inner_text("#plan-layers")  # Llama-3.1-8B: one group of 32 layers
+    assert page.console.errors == []

@@ -148,3 +148,22 @@ def test_plan_updates_build_no_graph_objects(monkeypatch):
     plan.update_curves(*args)
     plan.update_plan(*plan.callback_args(dict(state.DEFAULTS, model="no-such-model")))  # the error path
     assert built == []
+
+
+def test_clicking_an_op_shows_its_layers(plan_figures):
+    # A click on the roofline's attention point (Plotly clickData carries the trace's customdata):
+    # one bar per layer group, at the op table's time per layer; an op of the model's edges or no
+    # click says so instead.
+    point = plan_figures["point"]
+    trace = next(t for t in plan_figures["roof"]["data"] if t.get("name") == "attention_prefill")
+    custom = trace["customdata"][0]
+    assert custom[0] == "attention" and custom[1] == "prefill"
+    fig = figures_roofline.make_layers_figure({"points": [{"customdata": custom}]})
+    (bars,) = fig["data"]
+    row = next(o for o in point.prefill_ops if o["name"] == "attention" and o["kind"] == "attention_prefill")
+    assert bars["y"] == [g["group"] for g in row["layers"]] == ["gqa+dense"]
+    assert bars["x"] == pytest.approx([g["time_per_layer_s"] * 1e3 for g in row["layers"]])
+    assert bars["x"][0] == pytest.approx(row["time_s"] / 32 * 1e3)  # 32 identical Llama layers
+    edge = figures_roofline.make_layers_figure({"points": [{"customdata": ["lm_head", "decode", []]}]})
+    assert "outside the decoder layers" in edge["layout"]["annotations"][0]["text"]
+    assert "click an op" in figures_roofline.make_layers_figure(None)["layout"]["annotations"][0]["text"]

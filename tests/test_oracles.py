@@ -202,3 +202,21 @@ def test_decode_attention_streams_by_sequences_times_kv_heads():
         rate = hw.memory_bandwidth * HBM_EFFICIENCY["h100-sxm"] * decode_parallel_efficiency(batch * 1)
         expected = attn["bytes"] / rate + 80 * DECODE_ATTENTION_FIXED_S
         assert attn["time_s"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_op_table_names_the_layer_groups_each_op_runs_in():
+    # Gemma-2-9B alternates sliding-window (4096) and global layers, 21 of each: the attention op's
+    # row splits into the two groups, whose times add up to the row's; an FFN GEMM runs in both; the
+    # LM head runs in no layer.
+    res, _ = run(model="gemma-2-9b", workload={"batch": 1, "prompt_tokens": 32768, "output_tokens": 2})
+    rows = {(o["name"], o["kind"]): o for o in ops(res, 0, "prefill")}
+    attn = rows[("attention", "attention_prefill")]
+    groups = {g["group"]: g for g in attn["layers"]}
+    assert sorted(groups) == ["gqa(window=4096)+dense", "gqa+dense"]
+    assert [groups[k]["layers"] for k in sorted(groups)] == [21, 21]
+    assert sum(g["time_s"] for g in attn["layers"]) == pytest.approx(attn["time_s"], rel=1e-12)
+    assert groups["gqa+dense"]["time_per_layer_s"] > groups["gqa(window=4096)+dense"]["time_per_layer_s"]
+    up = rows[("ffn_up", "gemm")]["layers"]
+    assert {g["group"] for g in up} == set(groups)
+    assert up[0]["time_per_layer_s"] == pytest.approx(up[1]["time_per_layer_s"], rel=1e-12)
+    assert rows[("lm_head", "gemm")]["layers"] == []

@@ -104,6 +104,8 @@ def build_layout(values: dict, problems: list, cat: dict):
                 ],
                 className="grid plan-grid",
             ),
+            # click an op on the roofline: its layers (figures_roofline.make_layers_figure)
+            dcc.Graph(id="plan-layers", className="card", **graph),
             dcc.Graph(id="plan-curves", className="card", **graph),
             html.Div(
                 [
@@ -402,6 +404,14 @@ def register_callbacks(app) -> None:
     def _update_plan(fv, mv, pv, fi, mi, pi):
         check_controls(fi, mi, pi)
         return plan_memo(*interleave([fv, mv, pv], [fi, mi, pi]))
+
+    app.callback(Output("plan-layers", "figure"), Input("plan-roofline", "clickData"))(
+        budget.bounded(
+            figures_roofline.make_layers_figure,
+            lambda message, *args: figures.message_figure(message[:200]),
+            "showing the layers",
+        )
+    )
 
     @app.callback(Output("plan-curves", "figure"), *control_inputs, *ids)
     @budget.bounded_callback(refused_curves, "computing the context curves")

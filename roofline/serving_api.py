@@ -96,7 +96,22 @@ def kv_capacity(sc, steps, cfg: ServingConfig, simulate) -> tuple:
         block_bytes = float(max(kv.state, 1.0))
     state_blocks = int(np.ceil(float(kv.state) / block_bytes)) if kv.state else 0
     blocks = int(max(room, 0.0) * cfg.kv_memory_fraction // block_bytes)
-    return blocks, block_bytes, state_blocks, rec
+    return blocks, block_bytes, state_blocks, rec, _capped_kv(kv, b)
+
+
+def _capped_kv(kv, b: int):
+    """Context tokens -> KV bytes a sequence holds, where a window or a method caps it (the
+    scheduler's blocks follow it: `Engine.blocks`); None where every token keeps its KV (one block
+    per b tokens, exactly)."""
+
+    def held(tokens):
+        return np.asarray(kv.per_sequence(tokens, tokens), float) - float(kv.state)
+
+    probe = np.array([b, 1e3 * b, 1e5], float)
+    per_token = float(held(np.array([float(b)]))[0]) / b
+    if np.allclose(held(probe), probe * per_token, rtol=1e-12):
+        return None
+    return held
 
 
 @dataclass
@@ -117,7 +132,7 @@ class Pool:
 def _pool(sc, cfg: ServingConfig, hw, simulate, step_model) -> Pool:
     steps = step_model(sc)
     fast = FastStep(steps)
-    blocks, block_bytes, state_blocks, rec = kv_capacity(sc, steps, cfg, simulate)
+    blocks, block_bytes, state_blocks, rec, kv_bytes = kv_capacity(sc, steps, cfg, simulate)
     host_bytes = (
         sc.base["runtime.host_memory_GiB"] * GIB
         if sc.base["runtime.host_memory_GiB"] is not None
@@ -143,6 +158,7 @@ def _pool(sc, cfg: ServingConfig, hw, simulate, step_model) -> Pool:
         reserve=cfg.admission == "reserve",
         policy=cfg.policy,
         prefix_cache=cfg.prefix_cache,
+        kv_bytes=kv_bytes,
     )
     peak = float(np.asarray(steps.dep.rates.gemm_peak))
     bw = float(np.asarray(steps.dep.rates.bw))

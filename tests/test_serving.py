@@ -325,3 +325,24 @@ def test_mooncake_trace_shares_prefix_blocks_end_to_end():
     # ids [1, 2] that request 1 computed: 64 blocks of 16.
     assert rec["requests"] == 3
     assert rec["prefix_hit_rate"] == pytest.approx(1024 / (1400 + 1100 + 600))
+
+
+def test_a_capped_cache_holds_only_the_blocks_it_keeps():
+    # StreamingLLM keeps 4 sinks + 4,092 recent tokens: a 32K-token request holds 4,096 / 16 = 256
+    # blocks at most, not 2,048 + (its output), so the same KV cache runs all 60 requests at once
+    # where the dense cache holds 14 (~466K tokens of cache / 33.8K per request).
+    base = {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "serving": {"requests": 60, "arrival": {"offline": True}, "prompt_tokens": 32768, "output_tokens": 1024},
+    }
+    stream = [{"name": "streaming_llm", "sink_tokens": 4, "window_tokens": 4092}]
+    runs = {}
+    for label, methods in (("dense", []), ("streaming", stream)):
+        series = roofline.serve(dict(base, methods=methods)).timelines[0].series
+        running, blocks = np.asarray(series["running"]), np.asarray(series["kv_blocks"])
+        busy = running > 0
+        runs[label] = (float(np.max(blocks[busy] / running[busy])), float(np.max(running)))
+    assert runs["streaming"][0] == 256
+    assert runs["dense"][0] > 2048
+    assert runs["dense"][1] == 14 and runs["streaming"][1] == 60

@@ -38,6 +38,17 @@ class Engine:
     reserve: bool  # admission takes blocks for the whole prompt + output (no preemption)
     policy: str
     prefix_cache: bool
+    kv_bytes: object = None  # context tokens -> KV bytes a sequence holds (None: tokens x block bytes / B)
+
+    def blocks(self, tokens):
+        """Blocks a sequence holds at `tokens` tokens of context (ints or arrays): one per block of
+        tokens, or, where a method or a sliding window caps what a sequence keeps, the blocks its
+        capped KV fills (`kv_bytes`)."""
+        if self.kv_bytes is None:
+            return blocks_of(tokens, self.block_tokens)
+        filled = np.ceil(np.asarray(self.kv_bytes(np.asarray(tokens, float))) / self.block_bytes - 1e-9)
+        out = np.maximum(filled, 0).astype(np.int64)
+        return int(out) if np.ndim(out) == 0 else out
 
 
 @dataclass
@@ -246,7 +257,7 @@ class Replica:
             if self.swapped[w]:
                 sw = int(self.swapped[w])
                 nw = min(int(max(self.target[w] - self.computed[w], 1)), budget)
-                need = max(blocks_of(int(self.computed[w]) + nw, B) + eng.state_blocks - sw, 0) + sw
+                need = max(eng.blocks(int(self.computed[w]) + nw) + eng.state_blocks - sw, 0) + sw
                 if need > pool.available:
                     break
                 self.waiting.pop()
@@ -276,7 +287,7 @@ class Replica:
                     start = max(start, int(req.preloaded[w]))
                 nw = min(int(self.target[w]) - start, budget)
                 upto = int(req.prompt[w] + req.output[w]) if eng.reserve else start + nw
-                need = blocks_of(upto, B) + eng.state_blocks - hit
+                need = eng.blocks(upto) + eng.state_blocks - hit
                 lru_hits = sum(1 for k in keys[:hit] if k in pool.lru) if hit else 0
                 if need > pool.available - lru_hits:
                     break
@@ -316,4 +327,4 @@ class Replica:
             if eng.reserve
             else min(int(self.target[h]), eng.max_batched_tokens - self.d_id.size)
         )
-        return blocks_of(tokens, self.B) + eng.state_blocks > self.pool.available
+        return eng.blocks(tokens) + eng.state_blocks > self.pool.available

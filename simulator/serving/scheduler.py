@@ -23,7 +23,7 @@ import heapq
 
 import numpy as np
 
-from roofline.simulator.serving.replica import Engine, Replica, Timeline, blocks_of
+from roofline.simulator.serving.replica import Engine, Replica, Timeline
 from roofline.simulator.serving.workload import Requests
 
 MAX_RUN_STEPS = 2048  # longest decode run priced at once (bounds the n x k index matrix)
@@ -32,7 +32,7 @@ MAX_RUN_STEPS = 2048  # longest decode run priced at once (bounds the n x k inde
 def simulate(req: Requests, eng: Engine, power) -> Timeline:
     """Run every request to completion; `power(flops, bytes, dt)` -> watts per GPU of each step."""
     r = Replica(req, eng)
-    B, S, mbt, tl, pool = eng.block_tokens, eng.state_blocks, eng.max_batched_tokens, r.tl, r.pool
+    S, mbt, tl, pool = eng.state_blocks, eng.max_batched_tokens, r.tl, r.pool
     t = 0.0
     ser_t, ser_dt, ser_run, ser_q, ser_kv = [], [], [], [], []
     run_dt, run_work, one_dt, one_work = [], [], [], []  # decode runs' and single steps' times and work
@@ -49,7 +49,7 @@ def simulate(req: Requests, eng: Engine, power) -> Timeline:
         if nd and not r.pre and nd <= mbt and r.head_blocked():
             k = int(min(MAX_RUN_STEPS, r.d_left.min()))
             j = np.arange(1, k + 1)
-            extra = np.maximum(blocks_of(r.d_c[:, None] + j[None, :], B) + S - r.d_h[:, None], 0)
+            extra = np.maximum(eng.blocks(r.d_c[:, None] + j[None, :]) + S - r.d_h[:, None], 0)
             fits = extra.sum(axis=0) <= pool.available
             m = int(np.argmin(fits)) if not fits.all() else k
             if m > 0:
@@ -65,7 +65,7 @@ def simulate(req: Requests, eng: Engine, power) -> Timeline:
                 ser_q.append(len(r.waiting))
                 r.d_c += m
                 r.d_left -= m
-                need = np.maximum(blocks_of(r.d_c, B) + S - r.d_h, 0)
+                need = np.maximum(eng.blocks(r.d_c) + S - r.d_h, 0)
                 pool.take(int(need.sum()))
                 r.d_h += need
                 ser_kv.append(pool.used)
@@ -80,14 +80,14 @@ def simulate(req: Requests, eng: Engine, power) -> Timeline:
         wait = 0.0
         budget = mbt
         nd_go = min(nd, budget)
-        need_d = np.maximum(-(-(r.d_c[:nd_go] + 1) // B) + (S - r.d_h[:nd_go]), 0)  # blocks_of, inline
+        need_d = np.maximum(eng.blocks(r.d_c[:nd_go] + 1) + (S - r.d_h[:nd_go]), 0)
         budget -= nd_go
         p_new, p_need = [], []
         for i in r.pre:
             n = min(int(r.target[i] - r.computed[i]), budget)
             budget -= n
             p_new.append(n)
-            p_need.append(max(-(-(int(r.computed[i]) + n) // B) + S - int(r.held[i]), 0) if n else 0)
+            p_need.append(max(eng.blocks(int(r.computed[i]) + n) + S - int(r.held[i]), 0) if n else 0)
         total = int(need_d.sum()) + sum(p_need)
         while total > pool.available and (r.d_id.size or r.pre):
             decoder, pos, w = r._preempt_latest()

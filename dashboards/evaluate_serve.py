@@ -66,7 +66,9 @@ def rate_curve(doc: dict, multiples=RATE_MULTIPLES, budget_s: float | None = Non
     check(doc)
     rate = (doc["serving"].get("arrival") or {}).get("rate_per_s")
     if rate is None:
-        raise ScenarioError(["the rate curve needs an arrival rate (offline runs have none)"])
+        raise ScenarioError(
+            ["the rate curve needs an arrival rate (serving.arrival.rate_per_s); offline runs have none"]
+        )
     order = sorted(multiples, key=lambda m: (m != 1.0, m))
     start, slowest = time.monotonic(), 0.0
     points = {}

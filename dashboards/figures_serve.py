@@ -86,6 +86,8 @@ def make_serve_timeseries_figure(rec: dict) -> dict:
         height=COMPACT["height"],
         legend={"orientation": "h", "y": -0.2},
     )
+    # plotly.js syncs an overlaying axis's ticks to the main axis's by default (ticks at 0.222, ...)
+    layout["yaxis2"] = {**layout["yaxis2"], "tickmode": "auto", "tickformat": ".0%"}
     return figure(fig["data"], layout)
 
 
@@ -130,7 +132,8 @@ def make_rate_curve_figure(
                 "x": chosen,
                 "xref": "x",
                 "xanchor": "left",
-                "y": 1.0,
+                "y": 0.02,
+                "yanchor": "bottom",
                 "yref": "paper",
             }
         )
@@ -143,7 +146,8 @@ def make_rate_curve_figure(
                 "x": knee,
                 "xref": "x",
                 "xanchor": "right",
-                "y": 0.92,
+                "y": 0.85,
+                "yanchor": "top",
                 "yref": "paper",
                 "font": {"color": "#b91c1c"},
             }
@@ -160,6 +164,7 @@ def make_rate_curve_figure(
                 "side": "right",
                 "range": [0, 1.05],
                 "tickformat": ".0%",
+                "tickmode": "auto",
             },
             "shapes": shapes,
             "annotations": notes,

@@ -237,8 +237,10 @@ def test_bad_inputs_give_a_message_never_a_traceback(fields, message):
     text = text_of(alert)
     assert message in text and "Traceback" not in text and "Internal error" not in text
     assert cards == []
-    fig, _ = page.update_rate_curve(*page.callback_args(small(**fields)))
-    assert fig["data"] == [] and "Internal error" not in json.dumps(fig)
+    fig, note = page.update_rate_curve(*page.callback_args(small(**fields)))
+    curve_text = text_of(note)  # no rate: the curve says it needs one; else the run's own message
+    assert fig["data"] == [] and (message in curve_text or "needs an arrival rate" in curve_text)
+    assert "Internal error" not in curve_text
 
 
 def test_rate_curve_callback_notes_the_runs_and_offline_has_none():
@@ -336,3 +338,10 @@ def test_a_served_page_over_http_shows_kpis(app):
     assert client.get("/serve").status_code == 200
     resp = post_serve(client, small())
     assert resp.status_code == 200 and "kpi-serve-goodput-value" in resp.get_data(as_text=True)
+
+
+def test_refused_updates_fill_every_output_with_the_message():
+    out = page.refused_serve("simulating the serving run took too long (over 20 s) and was stopped")
+    assert len(out) == 6 and "took too long" in text_of(out[0]) and out[1] == []
+    fig, note = page.refused_curve("computing the rate curve took too long")
+    assert fig["data"] == [] and "took too long" in text_of(note)

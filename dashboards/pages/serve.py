@@ -101,7 +101,7 @@ def build_layout(values: dict, problems: list, cat: dict):
             html.Div(id="serve-alert"),
             html.Div(id="serve-kpis", className="kpis"),
             html.Div(id="serve-warnings"),
-            html.Div(id="serve-percentiles", className="card"),
+            html.Div(id="serve-percentiles"),
             html.Div(
                 [
                     dcc.Graph(id="serve-timeseries", className="card", **graph),
@@ -185,7 +185,7 @@ def update_rate_curve(field_values, field_ids):
         doc = serve_state.to_scenario(values, settings()["upload_dir"])
         curve = evaluate_serve.rate_curve(doc, budget_s=budget.TIME_BUDGET_S * CURVE_BUDGET_SHARE)
     except Exception as exc:
-        return figures.message_figure(user_message(exc, "computing the rate curve")[:200]), None
+        return refused_curve(user_message(exc, "computing the rate curve"))
     knee = curve.knee()
     fig = figures_serve.make_rate_curve_figure(
         curve.rates, curve.records, values["serving.arrival.rate_per_s"], knee, evaluate_serve.KNEE_ATTAINMENT
@@ -217,7 +217,8 @@ def refused_serve(message, *args):
 
 
 def refused_curve(message, *args):
-    return figures.message_figure(message[:200]), None
+    """No curve; the message (which can be long) below the empty figure."""
+    return figures.message_figure("no rate curve"), alert(message, "error")
 
 
 # Keeps the address bar in step with the Serve page's state (history.replaceState; no reload).

@@ -192,7 +192,7 @@ def update_rate_curve(field_values, field_ids):
     )
     notes = [
         f"{len(curve.rates)} runs of the same {values['serving.requests']:,} requests (seed "
-        f"{values['serving.seed']}) at {', '.join(f'{m:g}x' for m in evaluate_serve.RATE_MULTIPLES)} the rate."
+        f"{values['serving.seed']}) at {', '.join(f'{m:g}x' for m in sorted(evaluate_serve.RATE_MULTIPLES))} the rate."
     ]
     if knee is None:
         notes.append(
@@ -236,7 +236,11 @@ function(query) {
 
 def register_callbacks(app) -> None:
     inputs = [Input(FIELDS, "value"), State(FIELDS, "id")]
+    # a shared setting is computed once per worker; an error or a curve cut short is never kept
     serve_memo = memo.memoized(update_serve, keep=lambda out: out[0] is None)
+    curve_memo = memo.memoized(
+        update_rate_curve, keep=lambda out: len(out[0]["data"]) > 0 and "Left out" not in str(out[1])
+    )
 
     @app.callback(
         Output("serve-alert", "children"),
@@ -256,7 +260,7 @@ def register_callbacks(app) -> None:
     @budget.bounded_callback(refused_curve, "computing the rate curve")
     def _update_curve(fv, fi):
         check_controls(fi)
-        return update_rate_curve(fv, fi)
+        return curve_memo(fv, fi)
 
     app.clientside_callback(
         URL_SYNC_JS.replace("SERVE", app.get_relative_path("/serve")),

@@ -142,7 +142,11 @@ def make_rate_curve_figure(
         notes.append(
             {
                 "showarrow": False,
-                "text": plain(f"knee: {knee:.3g} req/s (SLO attainment >= {target:.0%})"),
+                "text": plain(
+                    f"SLO attainment >= {target:.0%} at every rate shown: knee beyond {knee:.3g} req/s"
+                    if knee >= max(rates)
+                    else f"knee: {knee:.3g} req/s (SLO attainment >= {target:.0%})"
+                ),
                 "x": knee,
                 "xref": "x",
                 "xanchor": "right",

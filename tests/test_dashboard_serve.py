@@ -246,7 +246,7 @@ def test_bad_inputs_give_a_message_never_a_traceback(fields, message):
 def test_rate_curve_callback_notes_the_runs_and_offline_has_none():
     fig, note = page.update_rate_curve(*page.callback_args(small()))
     assert len(fig["data"][1]["y"]) == len(evaluate_serve.RATE_MULTIPLES)
-    assert "7 runs of the same 200 requests" in note
+    assert "The same 200 requests (seed 0) at 0.25x" in note and "(7 shown)" in note
     fig, note = page.update_rate_curve(*page.callback_args(small(arrival="offline")))
     assert "offline" in fig["layout"]["annotations"][0]["text"] and note is None
 
@@ -345,3 +345,11 @@ def test_refused_updates_fill_every_output_with_the_message():
     assert len(out) == 6 and "took too long" in text_of(out[0]) and out[1] == []
     fig, note = page.refused_curve("computing the rate curve took too long")
     assert fig["data"] == [] and "took too long" in text_of(note)
+
+
+def test_a_curve_that_never_falls_says_the_knee_is_beyond_it(served):
+    doc, _ = served
+    curve = evaluate_serve.rate_curve(doc, multiples=(0.25, 0.5))
+    assert curve.knee() == 4.0
+    fig = figures_serve.make_rate_curve_figure(curve.rates, curve.records, 8.0, curve.knee())
+    assert "knee beyond 4 req/s" in fig["layout"]["annotations"][1]["text"]

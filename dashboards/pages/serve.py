@@ -142,14 +142,17 @@ def _slo(values: dict) -> dict:
 
 
 def percentile_table(rec: dict):
-    return [
-        html.Div("Latency percentiles (per request)", className="card-title"),
-        table(
-            ["", *figures_serve.PERCENTILES],
-            figures_serve.percentile_rows(rec),
-            table_id="serve-percentile-table",
-        ),
-    ]
+    return html.Div(
+        [
+            html.Div("Latency percentiles (per request)", className="card-title"),
+            table(
+                ["", *figures_serve.PERCENTILES],
+                figures_serve.percentile_rows(rec),
+                table_id="serve-percentile-table",
+            ),
+        ],
+        className="card percentiles",
+    )
 
 
 def update_serve(field_values, field_ids):
@@ -190,14 +193,16 @@ def update_rate_curve(field_values, field_ids):
     fig = figures_serve.make_rate_curve_figure(
         curve.rates, curve.records, values["serving.arrival.rate_per_s"], knee, evaluate_serve.KNEE_ATTAINMENT
     )
+    multiples = ", ".join(f"{m:g}x" for m in sorted(evaluate_serve.RATE_MULTIPLES))
     notes = [
-        f"{len(curve.rates)} runs of the same {values['serving.requests']:,} requests (seed "
-        f"{values['serving.seed']}) at {', '.join(f'{m:g}x' for m in sorted(evaluate_serve.RATE_MULTIPLES))} the rate."
+        f"The same {values['serving.requests']:,} requests (seed {values['serving.seed']}) at {multiples} "
+        f"the rate, one run each ({len(curve.rates)} shown)."
     ]
+    target = f"{evaluate_serve.KNEE_ATTAINMENT:.0%}"
     if knee is None:
-        notes.append(
-            f"Below {evaluate_serve.KNEE_ATTAINMENT:.0%} SLO attainment already at the lowest rate: no knee."
-        )
+        notes.append(f"Below {target} SLO attainment already at the lowest rate: no knee.")
+    elif knee >= max(curve.rates):
+        notes.append(f"At least {target} of requests meet the SLOs at every rate shown: the knee is beyond.")
     if curve.skipped:
         notes.append(
             "Left out to stay within the time budget: "

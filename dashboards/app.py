@@ -1,4 +1,4 @@
-"""The Dash app: `create_app()` wires the Plan, Compare and Calibration pages (discovered in
+"""The Dash app: `create_app()` wires the Plan, Compare, Serve and Calibration pages (discovered in
 `pages/` by Dash pages), the navigation bar and the URL state.
 
 Dash is imported here and in the pages only; `roofline dashboard` imports this module lazily, so
@@ -73,6 +73,7 @@ def create_app(calibration_dir=None, validation_dir=None, upload_dir=None):
                         [
                             dcc.Link("Plan", href=plan_path, id="nav-plan"),
                             dcc.Link("Compare", href=compare_path, id="nav-compare"),
+                            dcc.Link("Serve", href=app.get_relative_path("/serve"), id="nav-serve"),
                             dcc.Link(
                                 "Calibration",
                                 href=app.get_relative_path("/calibration"),
@@ -88,7 +89,7 @@ def create_app(calibration_dir=None, validation_dir=None, upload_dir=None):
             dash.page_container,
         ]
     )
-    for name in ("plan", "compare"):  # Dash has imported the pages by now
+    for name in ("plan", "compare", "serve"):  # Dash has imported the pages by now
         importlib.import_module(f"roofline.dashboards.pages.{name}").register_callbacks(app)
     app.clientside_callback(
         URL_SYNC_JS.replace("PLAN", plan_path).replace("COMPARE", compare_path),

@@ -92,10 +92,12 @@ def model_options(catalog: dict, current=None) -> list:
     return options
 
 
-def field_control(path: str, value, catalog: dict):
-    """Label (tooltip: the schema's help) and input for one scenario field."""
-    spec = SCHEMA[path]
-    cid = field_id(path)
+def field_control(path: str, value, catalog: dict, spec=None, cid=None, label: str | None = None):
+    """Label (tooltip: the schema's help) and input for one scenario field. Another page passes
+    its own `cid` (so the Plan page's callbacks never see it) and, for a field of its own, a `spec`
+    with the schema's kind, help, choices and nullable."""
+    spec = SCHEMA[path] if spec is None else spec
+    cid = field_id(path) if cid is None else cid
     if path == "model":
         widget = _dropdown(cid, model_options(catalog, value), value)
     elif spec.kind == "name" and path in catalog:
@@ -112,7 +114,7 @@ def field_control(path: str, value, catalog: dict):
         widget = _number_input(cid, value, "none (null)" if spec.nullable else None)
     else:
         widget = dcc.Input(id=cid, type="text", value=value, debounce=True, className="text-input")
-    return html.Div([_label(label_text(path), spec.help), widget], className="control")
+    return html.Div([_label(label or label_text(path), spec.help), widget], className="control")
 
 
 def param_tip(p) -> str:

@@ -561,3 +561,44 @@ def test_clicking_a_roofline_op_shows_its_layers(page, server):
     )
     assert "gqa+dense" in page.inner_text("#plan-layers")  # Llama-3.1-8B: one group of 32 layers
     assert page.console.errors == []
+
+
+def serve_field(path: str) -> str:
+    return f"[id='{json.dumps({'path': path, 'type': 'serve-field'}, separators=(',', ':'))}']"
+
+
+def test_serve_page_rate_changes_kpis_curve_and_url(page, server, shots):
+    page.goto(server + "/")
+    page.wait_for_selector("#kpi-ttft-value")
+    page.click("#nav-serve")
+    page.wait_for_selector("#kpi-serve-throughput-value")
+    page.wait_for_function("() => document.querySelectorAll('#serve-timeseries .trace').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#serve-rate-curve .trace').length > 0")
+    assert "p99" in page.inner_text("#serve-percentile-table")
+    knee = page.evaluate(
+        "() => [...document.querySelectorAll('#serve-rate-curve .annotation-text')].map(e => e.textContent)"
+    )
+    assert any(t.startswith("knee:") for t in knee), knee
+    page.screenshot(path=str(shots / "serve.png"), full_page=True)
+    throughput, slo = kpi(page, "serve-throughput"), kpi(page, "serve-slo")
+    page.fill(serve_field("serving.arrival.rate_per_s"), "30")
+    page.press(serve_field("serving.arrival.rate_per_s"), "Enter")
+    wait_changed(page, "serve-throughput", throughput)
+    assert kpi(page, "serve-slo") != slo
+    page.wait_for_function("() => window.location.search.includes('serving.arrival.rate_per_s=30')")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#serve-rate-curve .annotation-text')]"
+        ".some(e => e.textContent.startsWith('this rate: 30'))"
+    )
+    # the URL is the setting: opening it again shows the same numbers
+    shown = kpi(page, "serve-throughput")
+    page.goto(page.url)
+    page.wait_for_selector("#kpi-serve-throughput-value")
+    assert page.input_value(serve_field("serving.arrival.rate_per_s")) == "30"
+    assert kpi(page, "serve-throughput") == shown
+    # a bad number gets the simulator's message
+    page.fill(serve_field("serving.requests"), "5000")
+    page.press(serve_field("serving.requests"), "Enter")
+    page.wait_for_function("() => (document.querySelector('#serve-alert') || {}).innerText.includes('2,000')")
+    page.screenshot(path=str(shots / "serve-error.png"), full_page=True)
+    assert page.console.errors == []

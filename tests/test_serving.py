@@ -334,7 +334,12 @@ def test_a_capped_cache_holds_only_the_blocks_it_keeps():
     base = {
         "model": "llama-3.1-8b",
         "hardware": "h100-sxm",
-        "serving": {"requests": 60, "arrival": {"offline": True}, "prompt_tokens": 32768, "output_tokens": 1024},
+        "serving": {
+            "requests": 60,
+            "arrival": {"offline": True},
+            "prompt_tokens": 32768,
+            "output_tokens": 1024,
+        },
     }
     stream = [{"name": "streaming_llm", "sink_tokens": 4, "window_tokens": 4092}]
     runs = {}

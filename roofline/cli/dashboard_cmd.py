@@ -11,7 +11,7 @@ from __future__ import annotations
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "dashboard",
-        help="serve the planning dashboard (Plan, Compare, Calibration pages)",
+        help="serve the planning dashboard (Plan, Compare, Serve, Calibration pages)",
         description="Start the Dash planning dashboard and print its URL. The plan's state is in the URL, "
         "so a plan can be shared as a link.",
     )

@@ -313,24 +313,24 @@ def _serve_disaggregated(
     n_dec = cfg.decode_gpus // dec.gpus
     _check_fits(sc.name, replace(req, output=np.ones_like(req.output)), pre, b)
     _check_fits(sc.name, req, dec, b)
-    # The prefill pool generates each request's first token.
+    link = _link(sc, hw, cfg, load_fabric)
+    st = dec.steps
+    kv = KVModel(st.model, 1, 1, st.dep.fmt.kb, st.dep.fmt.ab, st.plan, 1)  # the whole replica's KV
+    per_token = float(np.asarray(kv.per_sequence(b, b) - kv.state)) / b
+    hand = transfer_s(req.prompt, per_token, float(kv.state), link)
+    # The prefill pool generates each request's first token; its KV stays until the transfer ends.
     first_only = replace(req, output=np.ones_like(req.output))
     n = req.n
     first, sched, moved = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
     timelines, gpus, blocks, served = [], [], [], []
     for idx, part in split(first_only, n_pre):
         if part.n:
-            tl = run_replica(part, pre.engine, pre.power)
+            tl = run_replica(part, pre.engine, pre.power, np.where(req.output[idx] > 1, hand[idx], 0.0))
             served.append(part)
             first[idx], sched[idx], moved[idx] = tl.first_token_s, tl.scheduled_s, tl.kv_transfer_s
             timelines.append(tl)
             gpus.append(pre.gpus)
             blocks.append(pre.blocks)
-    link = _link(sc, hw, cfg, load_fabric)
-    st = dec.steps
-    kv = KVModel(st.model, 1, 1, st.dep.fmt.kb, st.dep.fmt.ab, st.plan, 1)  # the whole replica's KV
-    per_token = float(np.asarray(kv.per_sequence(b, b) - kv.state)) / b
-    hand = transfer_s(req.prompt, per_token, float(kv.state), link)
     di, dreq = decode_requests(req, first, hand)
     finish = first.copy()
     for idx, part in split(dreq, n_dec):

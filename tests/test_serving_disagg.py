@@ -106,3 +106,29 @@ def test_bad_disaggregation_specs(dis, needle):
     with pytest.raises(UserError) as err:
         roofline.serve(_doc({"arrival": {"offline": True}, "requests": 2, "disaggregation": dis}))
     assert needle in str(err.value)
+
+
+def test_the_prefill_pool_holds_each_kv_until_its_transfer_ends():
+    # Llama-2-7B (MHA: 512 KB of KV per token) prefilled on a TP8 node, decoded on one GPU of another
+    # node: each 8K-token KV (4.3 GB) takes ~0.1 s over InfiniBand and ~0.57 s over 100 Gb/s TCP,
+    # longer than the ~0.1 s prefill. The prefill pool keeps each request's blocks until its transfer
+    # ends, so its peak KV use covers the requests still in transfer: ~4x more over the slow link.
+    def prefill_peak(fabric):
+        sv = {
+            "requests": 24,
+            "arrival": {"offline": True},
+            "prompt_tokens": 8192,
+            "output_tokens": 16,
+            "disaggregation": {"prefill_gpus": 8, "decode_gpus": 1, "prefill_parallelism": {"tp": 8}},
+        }
+        doc = {"model": "llama-2-7b", "hardware": "h100-sxm", "serving": sv, "topology": {"fabric": fabric}}
+        res = roofline.serve(doc)
+        series = res.timelines[0].series  # the prefill replica
+        return float(np.max(series["kv_blocks"])), res.record["kv_transfer_s"]["mean"]
+
+    fast_kv, fast_move = prefill_peak("ib-ndr-400")
+    slow_kv, slow_move = prefill_peak("tcp-100")
+    blocks_per_request = 8192 // 16
+    assert slow_move > 5 * fast_move
+    assert fast_kv >= 2 * blocks_per_request  # the next prefill runs while the last one moves
+    assert slow_kv >= 3 * fast_kv

@@ -113,9 +113,13 @@ def blocks_of(tokens, b: int):
 class Replica:
     """One replica's requests, KV blocks and queue (see the module docstring)."""
 
-    def __init__(self, req: Requests, eng: Engine):
+    def __init__(self, req: Requests, eng: Engine, hold_s=None):
         n = req.n
         self.req, self.eng, self.B = req, eng, eng.block_tokens
+        # seconds a finished request keeps its KV (a disaggregated prefill pool's KV stays until its
+        # transfer to the decode pool is done); freed by `release_due`
+        self.hold_s = hold_s
+        self.deferred: list = []  # heap of (release time, request)
         self.pool = BlockPool(eng.total_blocks, eng.host_cache_blocks, eng.ssd_cache_blocks)
         self.computed = np.zeros(n, np.int64)
         self.target = req.prompt.astype(np.int64).copy()
@@ -168,6 +172,11 @@ class Replica:
         self.held[i] = 0
         self.published[i] = 0
 
+    def release_due(self, t: float) -> None:
+        """Free the KV of finished requests whose hold has ended by time t."""
+        while self.deferred and self.deferred[0][0] <= t:
+            self.release(heapq.heappop(self.deferred)[1])
+
     # -- decoders --------------------------------------------------------------------------------
     def _sync(self, idx) -> None:
         """Write decoders `idx` (positions in the d_ arrays) back to the per-request arrays."""
@@ -198,7 +207,10 @@ class Replica:
 
     def _finish(self, i: int, t: float) -> None:
         self.tl.finish_s[i] = t
-        self.release(i)
+        if self.hold_s is not None and self.hold_s[i] > 0:
+            heapq.heappush(self.deferred, (t + float(self.hold_s[i]), i))
+        else:
+            self.release(i)
         self.done += 1
         nxt = int(self.req.next_turn[i])
         if nxt >= 0:

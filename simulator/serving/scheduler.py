@@ -29,15 +29,18 @@ from roofline.simulator.serving.workload import Requests
 MAX_RUN_STEPS = 2048  # longest decode run priced at once (bounds the n x k index matrix)
 
 
-def simulate(req: Requests, eng: Engine, power) -> Timeline:
-    """Run every request to completion; `power(flops, bytes, dt)` -> watts per GPU of each step."""
-    r = Replica(req, eng)
+def simulate(req: Requests, eng: Engine, power, hold_s=None) -> Timeline:
+    """Run every request to completion; `power(flops, bytes, dt)` -> watts per GPU of each step;
+    `hold_s`: per request, seconds its KV stays after it finishes (a disaggregated prefill pool's
+    transfer to the decode pool)."""
+    r = Replica(req, eng, hold_s)
     S, mbt, tl, pool = eng.state_blocks, eng.max_batched_tokens, r.tl, r.pool
     t = 0.0
     ser_t, ser_dt, ser_run, ser_q, ser_kv = [], [], [], [], []
     run_dt, run_work, one_dt, one_work = [], [], [], []  # decode runs' and single steps' times and work
     n_req = req.n
     while r.done < n_req:
+        r.release_due(t)
         while r.arrivals and r.arrivals[0][0] <= t:
             r.waiting.push(heapq.heappop(r.arrivals)[1])
         nd = r.d_id.size
@@ -125,6 +128,9 @@ def simulate(req: Requests, eng: Engine, power) -> Timeline:
         dec_cached = r.d_c[:nd_go]
         if dec_extra:
             dec_cached = np.concatenate([dec_cached, np.array(dec_extra, np.int64)])
+        if not dec_cached.size and not p_ids and r.deferred:  # blocks held for transfers: idle until one ends
+            t = max(t, r.deferred[0][0])
+            continue
         if not dec_cached.size and not p_ids:  # the caller checks every request fits alone
             raise RuntimeError(
                 f"serving: request {r.waiting.peek()} cannot be scheduled with {pool.total} blocks"

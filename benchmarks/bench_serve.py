@@ -9,9 +9,8 @@
    0.9 (-> kv_memory_fraction), the GUARANTEED_NO_EVICT capacity scheduler (-> admission: reserve),
    tokens_per_block 32 (-> block_tokens). Assumed, not stated in the table: the FP8 checkpoints keep
    an FP8 KV cache (dtype.kv fp8) and attention runs in 16-bit (dtype.attention auto).
-   Nothing here is fitted to these points. The simulator prices each step as the engine does, with
-   no per-step framework host cost yet (scheduling, sampling, detokenisation): where a row's step
-   is short (small models, short contexts) the prediction is high by about that cost.
+   Nothing here is fitted to these points. The simulator prices each step as the engine does with
+   `runtime.framework: trtllm` (its measured kernels, C++ runtime, overlap scheduler).
 2. Speed: 10,000 requests of 8K prompt / 512 output tokens, offline, Llama 3.1 8B on one H100, one
    core (the issue's target: < 1 s; Vidur needs minutes).
 3. Saturation: offered rates at 0.5x .. 4x the offline capacity; past it the served rate is flat and
@@ -19,7 +18,7 @@
 
 Prints figures; asserts nothing (tests/test_serving.py holds the checks).
 
-    python benchmarks/bench_serve.py [--requests 3000] [--skip-published]
+    python benchmarks/bench_serve.py [--requests 3000] [--skip-published] [--write]
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -71,15 +71,16 @@ def trtllm_doc(model: str, tp: int, isl: int, osl: int, requests: int) -> dict:
     }
 
 
-def published(requests: int) -> None:
-    print(f"TensorRT-LLM offline max-throughput points (output tok/s), {requests} requests per row")
+def published(requests: int) -> list:
+    lines: list = []
+    lines.append(f"TensorRT-LLM offline max-throughput points (output tok/s), {requests} requests per row")
     errors = []
     for label, model, tp, table in (
         ("Llama 3.1 8B FP8, 1 x H200", "llama-3.1-8b", 1, TRTLLM_8B_FP8_H200_TP1),
         ("Llama 3.1 405B FP8, 8 x H200 (TP8)", "llama-3.1-405b", 8, TRTLLM_405B_FP8_H200_TP8),
     ):
-        print(f"  {label}")
-        print(
+        lines.append(f"  {label}")
+        lines.append(
             f"    {'ISL/OSL':>11} {'published':>10} {'predicted':>10} {'error':>8} {'batch':>6} {'wall':>6}"
         )
         for key, want in table.items():
@@ -92,13 +93,15 @@ def published(requests: int) -> None:
             batch = float(np.sum(series["running"] * series["dt_s"]) / np.sum(series["dt_s"]))
             err = got / want - 1.0
             errors.append(err)
-            print(f"    {key:>11} {want:>10,} {got:>10,.0f} {err:>+8.1%} {batch:>6.0f} {wall:>5.1f}s")
+            lines.append(f"    {key:>11} {want:>10,} {got:>10,.0f} {err:>+8.1%} {batch:>6.0f} {wall:>5.1f}s")
     errs = np.abs(errors)
-    print(f"  median |error| {np.median(errs):.1%} (max {errs.max():.1%}) over {len(errs)} rows")
-    print(f"  signed median {np.median(errors):+.1%}")
+    lines.append(f"  median |error| {np.median(errs):.1%} (max {errs.max():.1%}) over {len(errs)} rows")
+    lines.append(f"  signed median {np.median(errors):+.1%}")
+    return lines
 
 
-def speed() -> None:
+def speed() -> list:
+    lines: list = []
     doc = {
         "model": "llama-3.1-8b",
         "hardware": "h100-sxm",
@@ -117,15 +120,17 @@ def speed() -> None:
         best = min(best, time.perf_counter() - t0)
         best_cpu = min(best_cpu, time.process_time() - c0)
     rec = res.record
-    print(
+    lines.append(
         f"speed: 10,000 requests of 8K/512 (Llama 3.1 8B, 1 x H100, offline): {best:.2f} s wall, "
         f"{best_cpu:.2f} s CPU (best of 3, one thread; CPU time is the figure on a shared machine), "
         f"{rec['steps']:,} steps, {rec['preemptions']:,} preemptions, "
         f"{rec['throughput']['output_tokens_per_s']:,.0f} output tok/s"
     )
+    return lines
 
 
-def saturation() -> None:
+def saturation() -> list:
+    lines: list = []
     serving = {
         "requests": 2000,
         "prompt_tokens": {"dist": "lognormal", "mean": 2048, "sigma": 0.8, "max": 32768},
@@ -134,25 +139,44 @@ def saturation() -> None:
     doc = {"model": "llama-3.1-8b", "hardware": "h100-sxm"}
     cap = roofline.serve({**doc, "serving": {**serving, "arrival": {"offline": True}}}).record
     rate = cap["throughput"]["requests_per_s"]
-    print(f"saturation (Llama 3.1 8B, 1 x H100, lognormal 2K/256): offline capacity {rate:.2f} req/s")
-    print(f"  {'offered':>8} {'served':>8} {'TTFT p50':>9} {'TTFT p99':>9} {'queue mean':>10}")
+    lines.append(f"saturation (Llama 3.1 8B, 1 x H100, lognormal 2K/256): offline capacity {rate:.2f} req/s")
+    lines.append(f"  {'offered':>8} {'served':>8} {'TTFT p50':>9} {'TTFT p99':>9} {'queue mean':>10}")
     for f in (0.5, 0.8, 1.0, 1.5, 2.0, 4.0):
         rec = roofline.serve({**doc, "serving": {**serving, "arrival": {"rate_per_s": f * rate}}}).record
-        print(
+        lines.append(
             f"  {f:>7.1f}x {rec['throughput']['requests_per_s']:>8.2f} {rec['ttft_s']['p50']:>8.3f}s "
             f"{rec['ttft_s']['p99']:>8.3f}s {rec['queue_s']['mean']:>9.3f}s"
         )
+    return lines
+
+
+OUT = Path(__file__).resolve().parent.parent / "docs" / "validation" / "serving.md"
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--requests", type=int, default=3000, help="requests per published row (default 3000)")
     p.add_argument("--skip-published", action="store_true")
+    p.add_argument("--write", action="store_true", help="regenerate docs/validation/serving.md")
     args = p.parse_args()
-    speed()
-    saturation()
+    sections = [("Speed", speed()), ("Saturation", saturation())]
     if not args.skip_published:
-        published(args.requests)
+        sections.insert(0, ("TensorRT-LLM offline max-throughput points", published(args.requests)))
+    for _, lines in sections:
+        print("\n".join(lines))
+    if args.write:
+        from roofline.fileio import write_atomic
+
+        head = [
+            "# `roofline serve` against published serving points",
+            "",
+            f"Generated by `python benchmarks/bench_serve.py --write` on {time.strftime('%Y-%m-%d')}; what each",
+            "section runs and assumes is in the script's docstring. Nothing is fitted to these points;",
+            "signed error = predicted / published - 1. Speed is CPU time on one thread of this machine.",
+        ]
+        body = [line for title, lines in sections for line in ("", f"## {title}", "", "```", *lines, "```")]
+        write_atomic(OUT, "\n".join(head + body) + "\n")
+        print(f"wrote {OUT}")
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def kv_capacity(sc, steps, cfg: ServingConfig, simulate) -> tuple:
             "max_batched_tokens"
         )
     lay, fmt = steps.layout, steps.dep.fmt
-    kv = KVModel(steps.model, lay.tp, lay.pp, fmt.kb, fmt.ab, steps.plan, lay.cp)
+    kv = KVModel(steps.model, lay.tp, lay.pp, fmt.kb, fmt.rb, steps.plan, lay.cp)
     b = cfg.block_tokens
     block_bytes = float(np.asarray(kv.per_sequence(b, b) - kv.state))
     if block_bytes <= 0:  # attention-free model: only recurrent state
@@ -315,7 +315,7 @@ def _serve_disaggregated(
     _check_fits(sc.name, req, dec, b)
     link = _link(sc, hw, cfg, load_fabric)
     st = dec.steps
-    kv = KVModel(st.model, 1, 1, st.dep.fmt.kb, st.dep.fmt.ab, st.plan, 1)  # the whole replica's KV
+    kv = KVModel(st.model, 1, 1, st.dep.fmt.kb, st.dep.fmt.rb, st.plan, 1)  # the whole replica's KV
     per_token = float(np.asarray(kv.per_sequence(b, b) - kv.state)) / b
     hand = transfer_s(req.prompt, per_token, float(kv.state), link)
     # The prefill pool generates each request's first token; its KV stays until the transfer ends.

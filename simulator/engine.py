@@ -117,7 +117,8 @@ def evaluate(
     gpus = layout.gpus
     dep = resolve(model, layout, dtypes, hw, eff, fabric)
     shard, rates, fmt, overhead_s = dep.shard, dep.rates, dep.fmt, dep.overhead_s
-    wb, ab, kb = fmt.wb, fmt.ab, fmt.kb
+    # Memory holds the 16-bit residual stream and recurrent state even when GEMMs take 8-bit inputs.
+    wb, ab, kb = fmt.wb, fmt.rb, fmt.kb
     gemm_peak, bw = rates.gemm_peak, rates.bw
     b = np.ceil(wl.batch / dp)  # sequences per data-parallel replica
     P, O, S, chunk = wl.prompt, wl.output, wl.shared, wl.chunk

@@ -107,3 +107,6 @@ def test_8_bit_gemm_inputs_leave_the_residual_stream_and_its_all_reduces_16_bit(
         assert comm[0] > 0 and comm[1] == pytest.approx(comm[0], rel=1e-12)
         norms = [sum(o["bytes"] for o in ops(r, 0, phase) if o["kind"] == "norm") for r in (dense, quant)]
         assert norms[1] == pytest.approx(norms[0], rel=1e-12)
+    # and the activations held in memory are the same 16-bit tensors
+    act = [r.records()[0]["memory"]["activation_bytes"] for r in (dense, quant)]
+    assert act[1] == act[0] > 0

@@ -68,6 +68,22 @@ class ServingPlan:
     def best(self) -> dict | None:
         return self.rows[self.ranked[0]] if self.ranked else None
 
+    def unmet_reason(self, gpus_max: int) -> str:
+        """Why no deployment is feasible: the best max sustainable rate against the requested one, or
+        (when none ran) the first refusal."""
+        ran = [r for r in self.rows if r["error"] is None]
+        slo = " and ".join(f"{k[:4].upper()} <= {v:g} s" for k, v in self.slo.items() if v is not None)
+        target = f"{self.attainment:.0%} of requests within {slo}"
+        if not ran:
+            return f"no deployment within {gpus_max} GPUs runs: {self.rows[0]['error']}"
+        best = max(ran, key=lambda r: (r["max_rate_per_s"], -r["gpus"]))
+        return (
+            f"no deployment within {gpus_max} GPUs meets the SLO ({target}) at {self.rate_per_s:g} req/s: "
+            f"the max sustainable rate of the best one ({best['hardware']} {best['label']}, {best['layout']['stack']}, "
+            f"max_num_seqs {best['layout']['max_num_seqs']}) is {best['max_rate_per_s']:.4g} req/s < the requested "
+            f"{self.rate_per_s:g}"
+        )
+
 
 def _run(spec: SearchSpec, layout, rate: float) -> dict:
     """The serve record of the deployment at arrival rate `rate` (the scenario's seed kept)."""
@@ -120,7 +136,7 @@ def evaluate_unit(unit: tuple) -> dict:
         "usd_per_hour": rec["cost"]["usd_per_hour"],
         "usd_per_million_output_tokens": rec["cost"]["usd_per_million_output_tokens"],
         "max_rate_per_s": cap.rate_per_s,
-        "max_rate_bracket_per_s": [cap.lo, cap.hi],
+        "max_rate_missed_per_s": cap.hi,
         "usd_per_million_output_tokens_at_max_rate": (
             at_max["cost"]["usd_per_million_output_tokens"] if at_max else None
         ),
@@ -139,7 +155,7 @@ _FIGURES = (
     "usd_per_hour",
     "usd_per_million_output_tokens",
     "max_rate_per_s",
-    "max_rate_bracket_per_s",
+    "max_rate_missed_per_s",
     "usd_per_million_output_tokens_at_max_rate",
 )
 
@@ -283,21 +299,4 @@ def search_serving(
     slo = {"ttft_s": cfg.slo_ttft_s, "tpot_s": cfg.slo_tpot_s}
     return ServingPlan(
         rows, ranked, [bool(f) for f in front], float(cfg.rate_per_s), attainment, slo, latency, executor.name
-    )
-
-
-def unmet_reason(plan: ServingPlan, gpus_max: int) -> str:
-    """Why no deployment is feasible: the best max sustainable rate against the requested one, or
-    (when none ran) the first refusal."""
-    ran = [r for r in plan.rows if r["error"] is None]
-    slo = " and ".join(f"{k[:4].upper()} <= {v:g} s" for k, v in plan.slo.items() if v is not None)
-    target = f"{plan.attainment:.0%} of requests within {slo}"
-    if not ran:
-        return f"no deployment within {gpus_max} GPUs runs: {plan.rows[0]['error']}"
-    best = max(ran, key=lambda r: (r["max_rate_per_s"], -r["gpus"]))
-    return (
-        f"no deployment within {gpus_max} GPUs meets the SLO ({target}) at {plan.rate_per_s:g} req/s: "
-        f"the max sustainable rate of the best one ({best['hardware']} {best['label']}, {best['layout']['stack']}, "
-        f"max_num_seqs {best['layout']['max_num_seqs']}) is {best['max_rate_per_s']:.4g} req/s < the requested "
-        f"{plan.rate_per_s:g}"
     )

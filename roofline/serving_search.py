@@ -37,6 +37,11 @@ from roofline.simulator.serving.search_space import (
 )
 
 LATENCY_KEYS = {"tpot": "tpot_p90_s", "ttft": "ttft_p90_s", "e2e": "e2e_p90_s"}
+# A run at the max rate whose arrivals span fewer end-to-end latencies (p90) than this is flagged
+# `max_rate_short_run`: its queue had little time to grow, so the rate may be above what a long
+# run sustains (`simulator.serving.capacity`). Ten: an overload of 10% then adds about one E2E of
+# queueing to the last arrivals, enough to break a TTFT objective of that order.
+SHORT_RUN_E2E = 10.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,8 @@ def evaluate_unit(unit: tuple) -> dict:
     ok = rec["slo_attainment"] >= spec.attainment
     cap = max_sustainable_rate(meets, spec.rate_per_s, ok, spec.rel_tol)
     at_max = records.get(cap.lo) if cap.lo > 0 else None
+    window = at_max["requests"] / cap.lo if at_max else None
+    short = bool(at_max and window < SHORT_RUN_E2E * at_max["e2e_s"]["p90"])
     return {
         **row,
         "feasible": ok,
@@ -140,6 +147,8 @@ def evaluate_unit(unit: tuple) -> dict:
         "usd_per_million_output_tokens_at_max_rate": (
             at_max["cost"]["usd_per_million_output_tokens"] if at_max else None
         ),
+        "max_rate_arrival_window_s": window,
+        "max_rate_short_run": short,
         "runs": 1 + cap.runs,
     }
 
@@ -157,6 +166,8 @@ _FIGURES = (
     "max_rate_per_s",
     "max_rate_missed_per_s",
     "usd_per_million_output_tokens_at_max_rate",
+    "max_rate_arrival_window_s",
+    "max_rate_short_run",
 )
 
 

@@ -316,3 +316,11 @@ def test_plan_help_names_the_serving_search(capsys):
         main(["plan", "--help"])
     out = capsys.readouterr().out
     assert "--serving FILE" in out and "--ray ADDRESS" in out and "--attainment" in out
+
+
+def test_every_search_record_key_is_documented(two_gpu_plan):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "serving.md").read_text()
+    for key in [*two_gpu_plan.rows[0], *two_gpu_plan.rows[0]["layout"], "cheapest", "pareto", "meets_slo"]:
+        assert f"`{key}`" in text, key

@@ -26,6 +26,7 @@ SERVING_ONLY = (
     ("output_file", "--output-file"),
 )
 DEFAULT_GPUS_MAX = 8  # one HGX/DGX node
+SHORT_RUN_E2E = 10  # as roofline.serving_search flags max_rate_short_run
 
 
 def add_arguments(p) -> None:
@@ -262,6 +263,12 @@ def _render(plan, fmt: str, show_all: bool) -> str:
         ),
         plan_serving_table([plan.rows[i] for i in chosen], marks),
     ]
+    short = [plan.rows[i] for i in chosen if plan.rows[i].get("max_rate_short_run")]
+    if short:
+        lines.append(
+            f"note: {len(short)} max rates above come from runs whose arrivals span under {SHORT_RUN_E2E:g} p90 E2E "
+            "latencies and may exceed what a long run sustains; raise serving.requests (docs/serving.md)"
+        )
     if refused:
         lines.append(
             f"{len(refused)} refused by the simulator, e.g. {refused[0]['label']}: {refused[0]['error']}"

@@ -202,8 +202,9 @@ def _with_dense(text: str, palette, stacks_from) -> list:
 
 
 def _chosen(plan, show_all: bool) -> list:
-    """Row indices to print: every row (--all), else the feasible front; the cheapest first."""
-    if show_all:
+    """Row indices to print: every row (--all, or when none is feasible), else the feasible front;
+    the cheapest first."""
+    if show_all or not plan.ranked:
         rest = [i for i in range(len(plan.rows)) if i not in set(plan.ranked)]
         return plan.ranked + rest
     return [i for i in plan.ranked if plan.front[i]]
@@ -254,7 +255,7 @@ def _render(plan, fmt: str, show_all: bool) -> str:
             marks.append("meets" if r["feasible"] else "misses")
     refused = [r for r in plan.rows if r["error"] is not None]
     lines = [
-        f"{len(plan.rows)} deployments evaluated at {plan.rate_per_s:g} req/s ({plan.executor}); "
+        f"{len(plan.rows)} deployment{'s' * (len(plan.rows) != 1)} evaluated at {plan.rate_per_s:g} req/s ({plan.executor}); "
         f"{len(plan.ranked)} have {plan.attainment:.0%} of requests within {slo}. "
         + (
             "Every deployment, cheapest feasible first:"

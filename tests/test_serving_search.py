@@ -324,3 +324,23 @@ def test_every_search_record_key_is_documented(two_gpu_plan):
     text = (Path(__file__).resolve().parents[1] / "docs" / "serving.md").read_text()
     for key in [*two_gpu_plan.rows[0], *two_gpu_plan.rows[0]["layout"], "cheapest", "pareto", "meets_slo"]:
         assert f"`{key}`" in text, key
+
+
+def test_stacks_and_max_num_seqs_are_searched_and_change_the_answer():
+    """One GPU at 6 req/s: 4-bit KV reads fewer bytes per decode step than dense, so its p90 TPOT is
+    lower at the same layout; max_num_seqs 1 serves one request at a time (a ~4 s E2E each), so
+    the queue breaks the TTFT objective and only max_num_seqs 256 is feasible."""
+    plan = search_serving(
+        SCEN,
+        SMALL,
+        gpus_max=1,
+        rate_per_s=6.0,
+        max_num_seqs=[1, 256],
+        stacks=[("dense", []), ("kv_quant", [{"name": "kv_quant", "bits": 4}])],
+    )
+    rows = {(r["layout"]["stack"], r["layout"]["max_num_seqs"]): r for r in plan.rows}
+    assert set(rows) == {("dense", 1), ("dense", 256), ("kv_quant", 1), ("kv_quant", 256)}
+    assert rows["kv_quant", 256]["tpot_p90_s"] < rows["dense", 256]["tpot_p90_s"]
+    assert not rows["dense", 1]["feasible"] and not rows["kv_quant", 1]["feasible"]
+    assert rows["dense", 256]["feasible"]
+    assert rows["dense", 1]["max_rate_per_s"] < rows["dense", 256]["max_rate_per_s"]

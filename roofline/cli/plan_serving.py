@@ -158,9 +158,12 @@ def run(args) -> int:
     stacks = None
     if args.methods:
         from roofline.cli.compare_cmd import stacks_from
+        from roofline.cli.scenario_flags import parse_method_flag
 
         doc = read_scenario_file(args.serving)
         palette = doc.get("methods") if isinstance(doc, dict) else None
+        if args.method_flags:  # --method NAME:KEY=VALUE gives the stacks' parameters, as for compare
+            palette = [parse_method_flag(t) for t in args.method_flags]
         stacks = [(label, specs) for label, specs in _with_dense(args.methods, palette, stacks_from)]
     plan = search_serving(
         args.serving,

@@ -276,6 +276,23 @@ def serve(scenario, overrides=(), name: str | None = None):
     return run_serve(scenario, overrides, name)
 
 
+def search_serving(scenario, overrides=(), **options):
+    """`roofline plan --serving`: the cheapest deployments (aggregated, disaggregated, tp/cp/dp,
+    P:D ratios, method stacks, max_num_seqs) meeting the scenario's serving SLOs at its rate, and
+    each one's max sustainable rate: a `ServingPlan` (`roofline.serving_search` lists the options;
+    `executor=make_executor(workers, ray_address)` runs the candidates in parallel)."""
+    from roofline.serving_search import search_serving as run_search
+
+    return run_search(scenario, overrides, **options)
+
+
+def make_executor(workers: int | None = None, ray_address: str | None = None):
+    """In process (workers 1), a local process pool (default: one process per CPU), or Ray tasks."""
+    from roofline.executors import make_executor as make
+
+    return make(workers, ray_address)
+
+
 def sweep(scenario, overrides=()) -> dict:
     """Column arrays (flattened result keys, e.g. 'prefill.time_s') over the sweep grid."""
     return simulate(scenario, overrides).columns
@@ -345,6 +362,8 @@ __all__ = [
     "step_model",
     "attainable_roof",
     "serve",
+    "search_serving",
+    "make_executor",
     "load_scenario",
     "UserError",
     "ScenarioError",

@@ -1,4 +1,5 @@
 """`roofline plan [SCENARIO] --gpus-max N [--ttft-max S] [--tpot-max S]`: the layout planner.
+With `--serving FILE` it runs the serving search instead (`plan_serving`).
 
 Evaluates every valid (tp, pp, cp, dp, ep) layout up to N GPUs on each hardware choice for the
 scenario's workload, and prints the Pareto front of $ per million output tokens vs latency, marking
@@ -13,6 +14,8 @@ from __future__ import annotations
 import copy
 import json
 import sys
+
+from roofline.cli import plan_serving
 
 
 def add_parser(sub) -> None:
@@ -34,7 +37,9 @@ def add_parser(sub) -> None:
         scenario_help="scenario YAML (its parallelism and any sweep are replaced by the search); optional "
         "with --model, --hardware and --prompt",
     )
-    p.add_argument("--gpus-max", type=int, required=True, help="largest number of GPUs to consider")
+    p.add_argument(
+        "--gpus-max", type=int, help="largest number of GPUs to consider (required, except with --serving)"
+    )
     p.add_argument("--gpus-min", type=int, default=1, help="smallest number of GPUs to consider (default 1)")
     p.add_argument("--ttft-max", type=float, help="SLA: time to first token, seconds")
     p.add_argument("--tpot-max", type=float, help="SLA: time per output token, seconds")
@@ -48,6 +53,7 @@ def add_parser(sub) -> None:
     p.add_argument("--max-tp", type=int, help="largest tensor-parallel degree (default: no limit)")
     p.add_argument("--all", action="store_true", help="list every layout that fits, not only the front")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    plan_serving.add_arguments(p)
 
 
 def _problem(text: str):
@@ -72,6 +78,11 @@ def run(args) -> int:
     from roofline.cli.scenario_flags import load, scenario_doc
     from roofline.report.tables import plan_table, to_csv
 
+    if args.serving:
+        return plan_serving.run(args)
+    plan_serving.refuse_serving_flags(args)
+    if args.gpus_max is None:
+        raise _problem("--gpus-max: required; give the largest number of GPUs to consider, e.g. --gpus-max 8")
     if args.gpus_max < 1 or args.gpus_max > 4096:
         raise _problem(f"--gpus-max {args.gpus_max}: give 1..4096")
     for flag, v in (("--ttft-max", args.ttft_max), ("--tpot-max", args.tpot_max)):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from roofline.report.format import si_count, si_time
-from roofline.report.tables import to_csv
+from roofline.report.tables import columns, to_csv
 
 
 def _t(v) -> str:
@@ -53,3 +53,36 @@ def serve_csv(records: list) -> str:
         point = {f"point.{k}": v for k, v in rec.get("point", {}).items()}
         rows.append({**point, **{k: v for k, v in rec.items() if k not in ("time_series", "point")}})
     return to_csv(rows)
+
+
+def plan_serving_table(rows: list, marks: list) -> str:
+    """`roofline plan --serving`'s table: one line per deployment row (`roofline.serving_search`),
+    `marks` saying what each is (cheapest, Pareto, meets, misses, refused)."""
+    head = ["", "hardware", "deployment", "stack", "seqs", "GPUs", "attain", "TTFT p90", "TPOT p90"]
+    head += ["goodput/s", "$/M out", "max rate/s"]
+    table = []
+    for r, mark in zip(rows, marks):
+        if r["error"] is not None:
+            figures = ["-"] * 6
+        else:
+            figures = [
+                f"{r['slo_attainment']:.1%}",
+                _t(r["ttft_p90_s"]),
+                _t(r["tpot_p90_s"]),
+                f"{r['goodput_requests_per_s']:.3g}",
+                f"{r['usd_per_million_output_tokens']:.3g}",
+                f"{r['max_rate_per_s']:.3g}",
+            ]
+        lay = r["layout"]
+        table.append(
+            [
+                mark,
+                r["hardware"],
+                r["label"],
+                lay["stack"],
+                str(lay["max_num_seqs"]),
+                str(r["gpus"]),
+                *figures,
+            ]
+        )
+    return "\n".join(columns(head, table))

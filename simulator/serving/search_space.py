@@ -1,0 +1,168 @@
+"""The candidate deployments of `roofline plan --serving`: aggregated and disaggregated serving layouts.
+
+A `ServingLayout` is one deployment to simulate: the hardware, either one pool of `dp` identical
+replicas of `tp × cp` GPUs (aggregated) or a prefill pool of `prefill_replicas` replicas of
+`prefill_tp × prefill_cp` GPUs beside a decode pool of `decode_replicas` replicas of `decode_tp` GPUs
+(disaggregated, `serving.disaggregation`), the scheduler's `max_num_seqs` and a method stack's label.
+`enumerate_serving_layouts` lists every such deployment within a GPU budget; running them is the
+caller's (`roofline.serving_search`).
+
+Assumptions: pipeline and expert parallelism are not searched (every candidate has pp = ep = 1), since
+the serving simulator's replicas are priced without a pipeline schedule of their own; replica counts
+(`dp`, prefill and decode replicas) take every whole number within the budget, so a deployment can be
+sized to the traffic; tp and cp take the given choices, and a tp that does not split the model's
+attention heads (`tp_ok`) is left out here rather than refused later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+AGGREGATED, DISAGGREGATED = "aggregated", "disaggregated"
+MAX_SERVING_LAYOUTS = 20_000  # each candidate is several serving simulations
+
+
+class TooManyLayouts(ValueError):
+    """The search space exceeds MAX_SERVING_LAYOUTS; the message says by how much it was cut off."""
+
+
+@dataclass(frozen=True, order=True)
+class ServingLayout:
+    """One deployment. Fields that do not apply to its kind are 0 (e.g. `dp` of a disaggregated one)."""
+
+    hardware: str
+    kind: str  # AGGREGATED or DISAGGREGATED
+    tp: int = 0
+    cp: int = 0
+    dp: int = 0
+    prefill_replicas: int = 0
+    prefill_tp: int = 0
+    prefill_cp: int = 0
+    decode_replicas: int = 0
+    decode_tp: int = 0
+    max_num_seqs: int = 0
+    stack: str = "dense"
+
+    @property
+    def gpus(self) -> int:
+        if self.kind == AGGREGATED:
+            return self.tp * self.cp * self.dp
+        return self.prefill_gpus + self.decode_gpus
+
+    @property
+    def prefill_gpus(self) -> int:
+        return self.prefill_replicas * self.prefill_tp * self.prefill_cp
+
+    @property
+    def decode_gpus(self) -> int:
+        return self.decode_replicas * self.decode_tp
+
+    @property
+    def label(self) -> str:
+        """`tp2 cp1 x dp3`, or `P2x(tp1 cp1) : D3x(tp2)` (replicas x replica layout per pool)."""
+        if self.kind == AGGREGATED:
+            return f"tp{self.tp} cp{self.cp} x dp{self.dp}"
+        return f"P{self.prefill_replicas}x(tp{self.prefill_tp} cp{self.prefill_cp}) : D{self.decode_replicas}x(tp{self.decode_tp})"
+
+    def fields(self) -> dict:
+        """The layout's own values, as the search's records list them."""
+        if self.kind == AGGREGATED:
+            shape = {"tp": self.tp, "cp": self.cp, "dp": self.dp}
+        else:
+            shape = {
+                "prefill_replicas": self.prefill_replicas,
+                "prefill_tp": self.prefill_tp,
+                "prefill_cp": self.prefill_cp,
+                "decode_replicas": self.decode_replicas,
+                "decode_tp": self.decode_tp,
+            }
+        return {"kind": self.kind, **shape, "max_num_seqs": self.max_num_seqs, "stack": self.stack}
+
+    def overrides(self) -> list:
+        """(field path, value) pairs that turn a serving scenario into this deployment."""
+        out = [("hardware", self.hardware), ("gpus", None), ("parallelism.pp", 1), ("parallelism.ep", 1)]
+        out.append(("serving.scheduler.max_num_seqs", self.max_num_seqs))
+        if self.kind == AGGREGATED:
+            out += [("parallelism.tp", self.tp), ("parallelism.cp", self.cp), ("parallelism.dp", self.dp)]
+            out += [
+                ("serving.disaggregation.prefill_gpus", None),
+                ("serving.disaggregation.decode_gpus", None),
+            ]
+            return out
+        # The scenario's own layout is replaced by the pools; it is set to a decode replica's so that
+        # the scenario-level checks (heads per tp) see a layout the deployment uses.
+        out += [("parallelism.tp", self.decode_tp), ("parallelism.cp", 1), ("parallelism.dp", 1)]
+        d = "serving.disaggregation."
+        out += [
+            (d + "prefill_gpus", self.prefill_gpus),
+            (d + "decode_gpus", self.decode_gpus),
+            (d + "prefill_parallelism.tp", self.prefill_tp),
+            (d + "prefill_parallelism.cp", self.prefill_cp),
+            (d + "decode_parallelism.tp", self.decode_tp),
+        ]
+        return out
+
+
+def enumerate_serving_layouts(
+    hardware: list,
+    gpus_max: int,
+    tp_choices: list,
+    cp_choices: list,
+    max_num_seqs: list,
+    stacks: list,
+    *,
+    aggregated: bool = True,
+    disaggregated: bool = True,
+    gpus_min: int = 1,
+    tp_ok=lambda tp: True,
+) -> list:
+    """Every deployment with gpus_min <= GPUs <= gpus_max, sorted (hardware, kind, layout, ...).
+
+    Aggregated: tp x cp x dp. Disaggregated: prefill replicas of tp x cp and decode replicas of tp
+    (context parallelism splits long prompts, so only prefill replicas take it), at least one of
+    each; every P:D ratio of replica counts that fits is a candidate. Each is crossed with every
+    `max_num_seqs` value and stack label."""
+    tps = sorted({t for t in tp_choices if t <= gpus_max and tp_ok(t)})
+    cps = sorted({c for c in cp_choices if c <= gpus_max})
+    per_shape = len(hardware) * len(max_num_seqs) * len(stacks)
+    shapes: list = []
+
+    def check() -> None:
+        if len(shapes) * per_shape > MAX_SERVING_LAYOUTS:
+            raise TooManyLayouts(
+                f"more than {MAX_SERVING_LAYOUTS:,} candidate deployments; lower --gpus-max or give fewer "
+                "--tp/--cp/--max-num-seqs/--methods choices or hardware"
+            )
+
+    if aggregated:
+        for tp in tps:
+            for cp in cps:
+                for dp in range(1, gpus_max // (tp * cp) + 1):
+                    shapes.append({"kind": AGGREGATED, "tp": tp, "cp": cp, "dp": dp})
+                check()
+    if disaggregated:
+        for ptp in tps:
+            for pcp in cps:
+                for dtp in tps:
+                    for n_pre in range(1, (gpus_max - dtp) // (ptp * pcp) + 1):
+                        room = gpus_max - n_pre * ptp * pcp
+                        for n_dec in range(1, room // dtp + 1):
+                            shapes.append(
+                                {
+                                    "kind": DISAGGREGATED,
+                                    "prefill_replicas": n_pre,
+                                    "prefill_tp": ptp,
+                                    "prefill_cp": pcp,
+                                    "decode_replicas": n_dec,
+                                    "decode_tp": dtp,
+                                }
+                            )
+                        check()
+    out = [
+        ServingLayout(hardware=h, max_num_seqs=m, stack=s, **shape)
+        for h in hardware
+        for shape in shapes
+        for m in max_num_seqs
+        for s in stacks
+    ]
+    return sorted(x for x in out if x.gpus >= gpus_min)

@@ -1,0 +1,346 @@
+"""`roofline plan --serving`: the candidate deployments, the max-sustainable-rate search, the ranking
+against serve runs made by hand, dp scaling, executors that agree, and the CLI's errors and exit codes.
+Small request counts keep each serving run near 0.1 s."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import roofline
+from roofline.cli.main import main
+from roofline.executors import InProcess, LocalPool, RayCluster, make_executor
+from roofline.serving_search import search_serving
+from roofline.simulator.errors import UserError
+from roofline.simulator.serving.capacity import MAX_DOUBLINGS, MAX_HALVINGS, max_sustainable_rate
+from roofline.simulator.serving.search_space import (
+    AGGREGATED,
+    DISAGGREGATED,
+    enumerate_serving_layouts,
+)
+
+SCEN = "scenarios/serve-llama3-8b-h100.yaml"
+SMALL = ["serving.requests=120"]
+
+
+@pytest.fixture(scope="module")
+def two_gpu_plan():
+    """Every deployment of up to 2 H100s at 12 req/s: tp1 x dp1, tp1 x dp2, tp2 x dp1, P1:D1."""
+    return search_serving(SCEN, SMALL, gpus_max=2, rate_per_s=12.0)
+
+
+# --- the candidates -------------------------------------------------------------------------------
+
+
+def test_enumeration_counts_every_layout_and_ratio():
+    """Up to 4 GPUs, tp in {1, 2, 4}: aggregated tp1 x dp1..4, tp2 x dp1..2, tp4 = 7; disaggregated
+    (prefill tp, decode tp) with n_pre * ptp + n_dec * dtp <= 4: (1,1): 6 ratios, (1,2): 2, (2,1): 2,
+    (2,2): 1 = 11."""
+    layouts = enumerate_serving_layouts(["h100-sxm"], 4, [1, 2, 4], [1], [256], ["dense"])
+    assert sum(x.kind == AGGREGATED for x in layouts) == 7
+    assert sum(x.kind == DISAGGREGATED for x in layouts) == 11
+    assert all(1 <= x.gpus <= 4 for x in layouts)
+    assert layouts == sorted(layouts) and len(set(layouts)) == len(layouts)
+    ratios = {(x.prefill_replicas, x.decode_replicas) for x in layouts if x.prefill_tp == x.decode_tp == 1}
+    assert ratios == {(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (3, 1)}
+    # crossed with each hardware, max_num_seqs and stack; a tp the heads refuse is left out
+    crossed = enumerate_serving_layouts(
+        ["h100-sxm", "h200"], 4, [1, 2, 4], [1], [64, 256], ["dense", "kv_quant"]
+    )
+    assert len(crossed) == 18 * 2 * 2 * 2
+    no_tp2 = enumerate_serving_layouts(
+        ["h100-sxm"], 4, [1, 2, 4], [1], [256], ["dense"], tp_ok=lambda t: t != 2
+    )
+    assert all(2 not in (x.tp, x.prefill_tp, x.decode_tp) for x in no_tp2)
+    assert any(x.gpus == 1 for x in no_tp2)
+
+
+def test_layout_overrides_set_exactly_its_deployment():
+    (agg,) = [
+        x
+        for x in enumerate_serving_layouts(["h200"], 4, [2], [1], [64], ["dense"], disaggregated=False)
+        if x.dp == 2
+    ]
+    o = dict(agg.overrides())
+    assert (o["parallelism.tp"], o["parallelism.cp"], o["parallelism.dp"], o["hardware"]) == (2, 1, 2, "h200")
+    assert o["serving.scheduler.max_num_seqs"] == 64 and o["serving.disaggregation.prefill_gpus"] is None
+    dis = enumerate_serving_layouts(["h200"], 4, [1, 2], [1], [64], ["dense"], aggregated=False)
+    x = next(
+        d for d in dis if (d.prefill_replicas, d.prefill_tp, d.decode_replicas, d.decode_tp) == (2, 1, 1, 2)
+    )
+    o = dict(x.overrides())
+    assert (o["serving.disaggregation.prefill_gpus"], o["serving.disaggregation.decode_gpus"]) == (2, 2)
+    assert x.gpus == 4 and x.label == "P2x(tp1 cp1) : D1x(tp2)"
+
+
+# --- the max sustainable rate ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("start", [0.3, 7.0, 7.3, 20.0, 500.0])
+def test_rate_bisection_brackets_a_threshold_within_the_tolerance(start):
+    boundary, tol = 7.3, 0.05
+    asked = []
+
+    def meets(r):
+        asked.append(r)
+        return r <= boundary
+
+    out = max_sustainable_rate(meets, start, start <= boundary, tol)
+    assert out.lo <= boundary < out.hi and out.hi / out.lo <= 1 + tol
+    assert out.rate_per_s == out.lo and out.runs == len(asked)
+
+
+def test_rate_search_limits():
+    none = max_sustainable_rate(lambda r: False, 8.0, False, 0.05)
+    assert none.rate_per_s == 0.0 and none.runs == MAX_HALVINGS
+    always = max_sustainable_rate(lambda r: True, 8.0, True, 0.05)
+    assert always.rate_per_s == 8.0 * 2**MAX_DOUBLINGS and always.hi is None
+    with pytest.raises(ValueError):
+        max_sustainable_rate(lambda r: True, 0.0, True, 0.05)
+
+
+# --- the search against serve runs made by hand -------------------------------------------------------
+
+
+def _by_hand(row: dict, rate: float) -> dict:
+    """The serve record of a row's deployment at `rate`, from --set texts written here."""
+    lay = row["layout"]
+    sets = [
+        *SMALL,
+        f"serving.arrival.rate_per_s={rate}",
+        f"serving.scheduler.max_num_seqs={lay['max_num_seqs']}",
+    ]
+    if lay["kind"] == "aggregated":
+        sets += [f"parallelism.tp={lay['tp']}", f"parallelism.cp={lay['cp']}", f"parallelism.dp={lay['dp']}"]
+    else:
+        d = "serving.disaggregation."
+        sets += [
+            f"{d}prefill_gpus={lay['prefill_replicas'] * lay['prefill_tp'] * lay['prefill_cp']}",
+            f"{d}decode_gpus={lay['decode_replicas'] * lay['decode_tp']}",
+            f"{d}prefill_parallelism.tp={lay['prefill_tp']}",
+            f"{d}prefill_parallelism.cp={lay['prefill_cp']}",
+            f"{d}decode_parallelism.tp={lay['decode_tp']}",
+            f"parallelism.tp={lay['decode_tp']}",
+        ]
+    return roofline.serve(SCEN, sets).record
+
+
+def test_best_is_the_cheapest_feasible_of_serving_each_candidate_by_hand(two_gpu_plan):
+    plan = two_gpu_plan
+    assert len(plan.rows) == 4
+    runs = [_by_hand(r, 12.0) for r in plan.rows]
+    for row, rec in zip(plan.rows, runs):
+        assert row["slo_attainment"] == rec["slo_attainment"]
+        assert row["usd_per_million_output_tokens"] == rec["cost"]["usd_per_million_output_tokens"]
+        assert row["tpot_p90_s"] == rec["tpot_s"]["p90"] and row["gpus"] == rec["gpus"]
+        assert row["feasible"] == (rec["slo_attainment"] >= 0.9)
+    feasible = [i for i, rec in enumerate(runs) if rec["slo_attainment"] >= 0.9]
+    cheapest = min(feasible, key=lambda i: runs[i]["cost"]["usd_per_million_output_tokens"])
+    assert plan.best is plan.rows[cheapest]
+    # the max rate met the target, and the rate one tolerance step above it missed
+    best = plan.best
+    assert _by_hand(best, best["max_rate_per_s"])["slo_attainment"] >= 0.9
+    assert _by_hand(best, best["max_rate_missed_per_s"])["slo_attainment"] < 0.9
+    assert best["max_rate_missed_per_s"] / best["max_rate_per_s"] <= 1.05
+
+
+def test_the_front_is_not_dominated(two_gpu_plan):
+    plan = two_gpu_plan
+    on = [r for r, f in zip(plan.rows, plan.front) if f]
+    assert on and all(r["feasible"] for r in on)
+    for r in on:
+        for other in plan.rows:
+            if other["feasible"] and other is not r:
+                assert not (
+                    other["usd_per_million_output_tokens"] < r["usd_per_million_output_tokens"]
+                    and other["tpot_p90_s"] < r["tpot_p90_s"]
+                )
+
+
+def test_a_layout_whose_p90_ttft_misses_the_slo_is_infeasible():
+    """With a 150 ms TTFT objective the 1-GPU deployments' p90 TTFT at 12 req/s exceeds it: more
+    than 10% of requests miss, so at a 90% target they are infeasible."""
+    plan = search_serving(SCEN, SMALL, gpus_max=2, rate_per_s=12.0, ttft_s=0.15, disaggregated=False)
+    slow = [r for r in plan.rows if r["ttft_p90_s"] > 0.15]
+    assert slow and all(not r["feasible"] for r in slow)
+    assert all(r["feasible"] == (r["slo_attainment"] >= 0.9) for r in plan.rows)
+
+
+def test_more_replicas_raise_the_max_rate_about_linearly():
+    """The same per-replica layout (tp1) with dp = 1, 2, 4 and the same requests per replica: the max
+    sustainable rate grows with dp, within [0.9, 1.3] x dp of dp = 1's. Above linear because
+    round-robin dealing gives each replica Erlang-dp gaps (CV 1/sqrt(dp)), smoother than Poisson,
+    plus the bisection's 5% tolerance either way."""
+    rates = {}
+    for dp in (1, 2, 4):
+        plan = search_serving(
+            SCEN,
+            [f"serving.requests={150 * dp}"],
+            gpus_min=dp,
+            gpus_max=dp,
+            tp=[1],
+            disaggregated=False,
+            rate_per_s=8.0,
+        )
+        (row,) = plan.rows
+        assert row["layout"]["dp"] == dp
+        rates[dp] = row["max_rate_per_s"]
+    assert rates[1] < rates[2] < rates[4]
+    for dp in (2, 4):
+        assert 0.9 * dp <= rates[dp] / rates[1] <= 1.3 * dp
+
+
+# --- executors ----------------------------------------------------------------------------------------
+
+
+def test_the_process_pool_and_in_process_give_identical_results(two_gpu_plan):
+    pooled = search_serving(SCEN, SMALL, gpus_max=2, rate_per_s=12.0, executor=LocalPool(2))
+    assert pooled.rows == two_gpu_plan.rows
+    assert (pooled.ranked, pooled.front) == (two_gpu_plan.ranked, two_gpu_plan.front)
+
+
+class FakeRay:
+    """Ray's API as RayCluster uses it; tasks run here, finished in reverse order."""
+
+    def __init__(self):
+        self.address, self.started = None, False
+
+    def is_initialized(self):
+        return self.started
+
+    def init(self, address=None, ignore_reinit_error=False):
+        self.address, self.started = address, True
+
+    def remote(self, fn):
+        class Task:
+            @staticmethod
+            def remote(item):
+                return ("ref", fn, item)
+
+        return Task
+
+    def get(self, refs):
+        done = {id(r): r[1](r[2]) for r in reversed(refs)}
+        return [done[id(r)] for r in refs]
+
+
+def test_ray_dispatch_runs_the_same_units(two_gpu_plan):
+    fake = FakeRay()
+    plan = search_serving(
+        SCEN, SMALL, gpus_max=2, rate_per_s=12.0, executor=RayCluster("ray://head:10001", fake)
+    )
+    assert fake.address == "ray://head:10001"
+    assert plan.rows == two_gpu_plan.rows and plan.executor == "Ray cluster at ray://head:10001"
+
+
+def test_make_executor_choices(monkeypatch):
+    assert isinstance(make_executor(1), InProcess)
+    assert isinstance(make_executor(3), LocalPool) and make_executor(3).workers == 3
+    import builtins
+
+    real = builtins.__import__
+
+    def no_ray(name, *a, **k):
+        if name == "ray":
+            raise ImportError("no ray")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(UserError, match=r"roofline\[ray\]"):
+        make_executor(ray_address="auto")
+
+
+# --- the CLI ------------------------------------------------------------------------------------------
+
+
+def test_cli_json_names_the_best_and_writes_atomically(tmp_path, capsys, two_gpu_plan):
+    out = tmp_path / "plan.json"
+    args = ["plan", "--serving", SCEN, "--gpus-max", "2", "--rate", "12", "--set", "serving.requests=120"]
+    assert main([*args, "--workers", "1", "--format", "json", "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["best"]["label"] == two_gpu_plan.best["label"] and doc["best"]["cheapest"]
+    assert doc["evaluated"] == 4 and all(d["pareto"] for d in doc["deployments"])
+    assert main([*args, "--workers", "1", "--format", "csv", "--all"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 + 4 and "max_rate_per_s" in lines[0]
+
+
+def test_cli_exits_1_with_the_reason_when_nothing_meets_the_slo(capsys):
+    code = main(
+        [
+            "plan",
+            "--serving",
+            SCEN,
+            "--gpus-max",
+            "1",
+            "--rate",
+            "400",
+            "--set",
+            "serving.requests=120",
+            "--workers",
+            "1",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "max sustainable rate of the best one" in err and "< the requested 400" in err
+
+
+@pytest.mark.parametrize(
+    "flags, needle",
+    [
+        (["--serving", SCEN, "--rate", "-2"], "--rate"),
+        (["--serving", SCEN, "--tp", "two"], "--tp"),
+        (["--serving", SCEN, "--max-num-seqs", "0"], "--max-num-seqs"),
+        (["--serving", SCEN, "--attainment", "2"], "--attainment"),
+        (["--serving", SCEN, "--rate-tol", "0"], "--rate-tol"),
+        (["--serving", SCEN, "--workers", "0"], "--workers"),
+        (["--serving", SCEN, "--methods", "nosuch"], "--methods"),
+        (["--serving", SCEN, "--prompt", "4k"], "--prompt"),
+        (["--serving", SCEN, "--hardware", "h100-sxmm"], "--hardware"),
+        (["--serving", "scenarios/llama3-8b-4k-h100.yaml"], "serving"),
+        (["--serving", SCEN, "--set", "serving.arrival.rate_per_s=null"], "serving.arrival"),
+        (["--serving", SCEN, "--set", "serving.slo={ttft_s: null, tpot_s: null}"], "serving.slo"),
+        (["scenarios/llama3-8b-4k-h100.yaml", "--gpus-max", "2", "--workers", "2"], "--workers"),
+    ],
+)
+def test_cli_bad_flags_give_one_line(flags, needle, capsys):
+    assert main(["plan", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
+
+
+def test_plan_help_names_the_serving_search(capsys):
+    with pytest.raises(SystemExit):
+        main(["plan", "--help"])
+    out = capsys.readouterr().out
+    assert "--serving FILE" in out and "--ray ADDRESS" in out and "--attainment" in out
+
+
+def test_every_search_record_key_is_documented(two_gpu_plan):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "serving.md").read_text()
+    for key in [*two_gpu_plan.rows[0], *two_gpu_plan.rows[0]["layout"], "cheapest", "pareto", "meets_slo"]:
+        assert f"`{key}`" in text, key
+
+
+def test_stacks_and_max_num_seqs_are_searched_and_change_the_answer():
+    """One GPU at 6 req/s: 4-bit KV reads fewer bytes per decode step than dense, so its p90 TPOT is
+    lower at the same layout; max_num_seqs 1 serves one request at a time (a ~4 s E2E each), so
+    the queue breaks the TTFT objective and only max_num_seqs 256 is feasible."""
+    plan = search_serving(
+        SCEN,
+        SMALL,
+        gpus_max=1,
+        rate_per_s=6.0,
+        max_num_seqs=[1, 256],
+        stacks=[("dense", []), ("kv_quant", [{"name": "kv_quant", "bits": 4}])],
+    )
+    rows = {(r["layout"]["stack"], r["layout"]["max_num_seqs"]): r for r in plan.rows}
+    assert set(rows) == {("dense", 1), ("dense", 256), ("kv_quant", 1), ("kv_quant", 256)}
+    assert rows["kv_quant", 256]["tpot_p90_s"] < rows["dense", 256]["tpot_p90_s"]
+    assert not rows["dense", 1]["feasible"] and not rows["kv_quant", 1]["feasible"]
+    assert rows["dense", 256]["feasible"]
+    assert rows["dense", 1]["max_rate_per_s"] < rows["dense", 256]["max_rate_per_s"]

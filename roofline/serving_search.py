@@ -101,6 +101,21 @@ def _run(spec: SearchSpec, layout, rate: float) -> dict:
     return serve(spec.doc, overrides, spec.name).record
 
 
+def serve_offline(spec: SearchSpec, layout) -> dict:
+    """The serve record of the deployment with the same requests all queued at t = 0."""
+    from roofline.api import serve
+
+    doc = copy.deepcopy(spec.doc)
+    serving = doc.setdefault("serving", {})
+    arrival = {k: v for k, v in (serving.get("arrival") or {}).items() if k not in ("rate_per_s", "cv")}
+    serving["arrival"] = {**arrival, "offline": True}
+    overrides = list(layout.overrides())
+    methods = dict(spec.stacks)[layout.stack]
+    if methods is not None:
+        overrides.append(("methods", copy.deepcopy(methods)))
+    return serve(doc, overrides, spec.name).record
+
+
 def evaluate_unit(unit: tuple) -> dict:
     """One work unit, (SearchSpec, ServingLayout) -> its row: the run at the requested rate and the
     max sustainable rate. A deployment the simulator refuses (KV cache too small for a request,
@@ -126,7 +141,9 @@ def evaluate_unit(unit: tuple) -> dict:
         return records[rate]["slo_attainment"] >= spec.attainment
 
     ok = rec["slo_attainment"] >= spec.attainment
-    cap = max_sustainable_rate(meets, spec.rate_per_s, ok, spec.rel_tol)
+    # the same requests all queued at t = 0: the throughput no arrival rate can exceed
+    offline = serve_offline(spec, layout)["throughput"]["requests_per_s"]
+    cap = max_sustainable_rate(meets, spec.rate_per_s, ok, spec.rel_tol, ceiling=offline)
     at_max = records.get(cap.lo) if cap.lo > 0 else None
     window = at_max["requests"] / cap.lo if at_max else None
     short = bool(at_max and window < SHORT_RUN_E2E * at_max["e2e_s"]["p90"])
@@ -149,7 +166,8 @@ def evaluate_unit(unit: tuple) -> dict:
         ),
         "max_rate_arrival_window_s": window,
         "max_rate_short_run": short,
-        "runs": 1 + cap.runs,
+        "saturated_requests_per_s": offline,
+        "runs": 2 + cap.runs,
     }
 
 

@@ -20,7 +20,9 @@ still be non-monotone near the boundary, by about the run's sampling noise, whic
 the bisection lands.
 
 What "sustainable" can mean for a finite run: a run of N requests at a rate somewhat above the
-deployment's capacity ends before its queue has grown enough to break the SLO, so it can pass.
+deployment's capacity ends before its queue has grown enough to break the SLO, so it can pass. The
+search therefore caps the rate at the deployment's saturated throughput (`ceiling`: the same requests
+all queued at t = 0, served at its steady-state capacity), which no sustained arrival rate can exceed.
 The fewer requests a run has (per replica), the further above capacity that happens; a run that
 spans many end-to-end latencies (`serving.requests` in the thousands for chat-like traffic) keeps
 the answer near the steady-state boundary. The search reports what the runs it was given show.
@@ -43,19 +45,29 @@ class RateSearch:
     runs: int  # serving runs this search made (not counting the requested rate's)
 
 
-def max_sustainable_rate(meets, rate: float, meets_at_rate: bool, rel_tol: float) -> RateSearch:
-    """See the module docstring. `rate` > 0, 0 < rel_tol."""
+def max_sustainable_rate(
+    meets, rate: float, meets_at_rate: bool, rel_tol: float, ceiling: float | None = None
+) -> RateSearch:
+    """See the module docstring. `rate` > 0, 0 < rel_tol. `ceiling`: the deployment's saturated
+    throughput (requests/s of the same requests all queued at t = 0): no arrival rate above it is
+    sustainable, whatever a finite run shows, so the bracket never goes past it and a rate that
+    meets the target there is capped to it."""
     if not rate > 0 or not rel_tol > 0:
         raise ValueError(f"rate {rate} and rel_tol {rel_tol} must be positive")
     runs = 0
+    if meets_at_rate and ceiling is not None and rate >= ceiling:
+        return RateSearch(ceiling, ceiling, None, runs)
     if meets_at_rate:
         lo, hi = rate, None
         for _ in range(MAX_DOUBLINGS):
             runs += 1
-            if meets(lo * 2):
-                lo *= 2
+            up = lo * 2 if ceiling is None else min(lo * 2, ceiling)
+            if meets(up):
+                lo = up
+                if ceiling is not None and up >= ceiling:
+                    return RateSearch(lo, lo, None, runs)
             else:
-                hi = lo * 2
+                hi = up
                 break
         if hi is None:
             return RateSearch(lo, lo, None, runs)

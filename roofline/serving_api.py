@@ -216,7 +216,7 @@ def serve(scenario, overrides=(), name: str | None = None):
     them, one per point (the first axis outermost), each record's `point` naming its values."""
     from roofline.api import load_scenario
 
-    sc = load_scenario(scenario, overrides, name)
+    sc = load_scenario(scenario, overrides, name, require_workload=False)  # lengths: its serving section
     if sc.serving is None:
         raise ScenarioError(
             [f"{sc.name}: no serving: section; `roofline serve` needs one (see docs/serving.md)"]

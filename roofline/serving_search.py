@@ -259,7 +259,8 @@ def search_serving(
     if tpot_s is not None:
         set_path(doc, "serving.slo.tpot_s", tpot_s)
     _absolute_files(doc, base)
-    sc = load_scenario(doc, (), name)  # validates everything the search leaves as it is
+    # validates everything the search leaves as it is (lengths: the serving section)
+    sc = load_scenario(doc, (), name, require_workload=False)
     if sc.serving is None:
         raise ScenarioError([f"{name}: no serving: section; plan --serving needs one (docs/serving.md)"])
     cfg = ServingConfig.from_values(sc.serving)

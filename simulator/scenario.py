@@ -407,10 +407,11 @@ def validate(doc, source: str, names: dict, require_workload: bool = True) -> Sc
     if not isinstance(raw_sweep, dict):
         problems.append(f"{source}: sweep must map field paths to lists of values, got {short(raw_sweep)}")
         raw_sweep = {}
-    serving_doc = isinstance(doc.get("serving"), dict)  # its lengths come from the serving section
     for req in REQUIRED:
-        if flat.get(req) is None and req not in raw_sweep and require_workload and not serving_doc:
-            problems.append(f"{source}: missing required field {req!r}. {SCHEMA[req].help}")
+        if flat.get(req) is None and req not in raw_sweep and require_workload:
+            serving = " (a serving scenario: `roofline serve` takes its lengths from `serving:`)"
+            hint = serving if isinstance(doc.get("serving"), dict) else ""
+            problems.append(f"{source}: missing required field {req!r}{hint}. {SCHEMA[req].help}")
     from roofline.simulator.serving.config import SERVING_SCHEMA, serving_problems
 
     serving = {p: v for p, v in flat.items() if p.startswith("serving.")}

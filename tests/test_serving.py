@@ -282,8 +282,10 @@ def test_a_sweep_runs_one_serving_simulation_per_point(tmp_path, capsys):
     ]
     assert results[1].record["ttft_s"]["p50"] > results[0].record["ttft_s"]["p50"]
     assert results[2].record["hardware"] == "h200"
-    # `simulate` ignores the serving axis: one point per hardware.
-    assert roofline.simulate(doc).n == 2
+    # `simulate` needs a static workload: a serving scenario says where its lengths are.
+    with pytest.raises(ScenarioError, match="a serving scenario"):
+        roofline.simulate(doc)
+    assert roofline.simulate(doc, ["workload.prompt_tokens=1000"]).n == 2  # the serving axis ignored
     path = tmp_path / "sweep.yaml"
     path.write_text(json.dumps(doc))
     assert main(["serve", str(path), "--format", "json"]) == 0

@@ -21,8 +21,20 @@ HERE = Path(__file__).resolve().parent
 SCENARIOS = HERE.parents[1] / "scenarios"
 
 
+def is_serving(path) -> bool:
+    """A scenario with a `serving:` section runs through `roofline serve`, not `simulate`."""
+    import yaml
+
+    doc = yaml.safe_load(Path(path).read_text())
+    return isinstance(doc, dict) and isinstance(doc.get("serving"), dict)
+
+
 def records(path: Path) -> list:
-    out = roofline.simulate(str(path)).records()
+    if is_serving(path):
+        res = roofline.serve(str(path))
+        out = [r.record for r in (res if isinstance(res, list) else [res])]
+    else:
+        out = roofline.simulate(str(path)).records()
     for rec in out:
         rec["provenance"].pop("versions", None)
     return out

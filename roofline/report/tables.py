@@ -93,6 +93,11 @@ def single_table(
             f"  tp {par['tp']}, pp {par['pp']}, cp {par['cp']}, dp {par['dp']}, ep {par['ep']}; "
             f"weights/activations/KV {dt['weights']}/{dt['activations']}/{dt['kv']}"
             + "".join(f" + {m.get('name')}" for m in config.get("methods") or [] if isinstance(m, dict))
+            + (
+                f"; framework {config['runtime']['framework']}"
+                if (config.get("runtime") or {}).get("framework")
+                else ""
+            )
         )
     lines.append("latency")
     if rec["ttft_s"] is None and not rec["fits"]:  # hidden: the point does not fit (--force shows it)

@@ -139,8 +139,8 @@ def evaluate(
     largest_share = np.minimum(largest / np.maximum(tokens, 1.0), 1.0)
 
     fw = framework(layout.framework)
-    prefill_overhead = overhead_s + fw.launch_extra_s("prefill")
-    decode_overhead = overhead_s + fw.launch_extra_s("decode")
+    prefill_overhead = fw.kernel_s(overhead_s, "prefill")
+    decode_overhead = fw.kernel_s(overhead_s, "decode")
 
     def totals(costs):
         return PhaseTotals.of(

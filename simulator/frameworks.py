@@ -67,6 +67,15 @@ class Framework:
         eager = self.prefill_eager if phase == "prefill" else not self.decode_graphs
         return self.launch_s if eager else 0.0
 
+    def kernel_s(self, overhead_s, phase: str):
+        """Time per kernel launch in a pass of `phase`: the GPU-side gap `overhead_s` plus, launched
+        eagerly, the host's launch."""
+        return overhead_s + self.launch_extra_s(phase)
+
+    def cpu_s(self, sequences):
+        """CPU time of one iteration over `sequences` sequences."""
+        return self.step_s + self.per_sequence_s * sequences
+
     def step_op(self, sequences, passes=1.0) -> Op:
         """The CPU work of `passes` iterations over `sequences` sequences, as an op on the
         framework's stream (added to the step, or overlapped with it: `overlap`)."""
@@ -77,7 +86,7 @@ class Framework:
             bytes=0.0,
             count=passes,
             kernels=0.0,
-            fixed_s=self.step_s + self.per_sequence_s * sequences,
+            fixed_s=self.cpu_s(sequences),
             stream="cpu",
         )
 

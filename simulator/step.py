@@ -146,7 +146,7 @@ class StepModel:
         # A pass with a prompt chunk runs as the framework runs prefill; a pure decode step as its
         # decode (a captured CUDA graph where the framework has one).
         overhead = self.dep.overhead_s
-        launch = overhead + fw.launch_extra_s("prefill" if prefilling else "decode")
+        launch = fw.kernel_s(overhead, "prefill" if prefilling else "decode")
         costs = [cost_op(op, launch) for op in ops] + [cost_op(fw.step_op(new.size), overhead)]
         by_kind: dict = {}
         for c in costs:

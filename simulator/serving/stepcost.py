@@ -74,9 +74,7 @@ class FastStep:
         self.overhead = float(np.asarray(steps.dep.overhead_s))
         self.fw = framework(steps.layout.framework)
         # A step with a prompt chunk launches as the framework's prefill, a pure decode step as its decode.
-        self.launch = {
-            phase: self.overhead + self.fw.launch_extra_s(phase) for phase in ("prefill", "decode")
-        }
+        self.launch = {phase: self.fw.kernel_s(self.overhead, phase) for phase in ("prefill", "decode")}
         self._dec_scale: dict = {}  # decoders in the kernel -> per-slot memory-time factor
         self._dense: dict = {}
         self._pairs: dict = {}
@@ -285,16 +283,12 @@ class FastStep:
             acc[3] += count * fl
             acc[4] += count * by
 
-    def _cpu(self, sequences):
-        """The framework's CPU iteration over `sequences` sequences (`Framework.step_op`)."""
-        return self.fw.step_s + self.fw.per_sequence_s * sequences
-
     def _combine(self, acc, sequences) -> float:
         """Stream times to the step time, as `PhaseTotals.of`."""
         compute, comm, host = acc[0], acc[1], acc[2]
         t = max(compute, comm) if self.overlap == "overlap" else compute + comm
         t = max(t, host) if self.host_overlap else t + host
-        cpu = self._cpu(sequences)
+        cpu = self.fw.cpu_s(sequences)
         return max(t, cpu) if self.fw.overlap else t + cpu
 
     # -- public ----------------------------------------------------------------------------------
@@ -374,7 +368,7 @@ class FastStep:
         compute, comm, host = acc[0], acc[1], acc[2]
         t = np.maximum(compute, comm) if self.overlap == "overlap" else compute + comm
         t = np.maximum(t, host) if self.host_overlap else t + host
-        cpu = self._cpu(n)
+        cpu = self.fw.cpu_s(n)
         t = np.maximum(t, cpu) if self.fw.overlap else t + cpu
         return t, acc[3], acc[4]
 

@@ -29,21 +29,19 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as the target states
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import roofline  # noqa: E402
 
-# Output tokens/s (TensorRT-LLM performance overview, see the module docstring), keyed "ISL/OSL".
-TRTLLM_8B_FP8_H200_TP1 = {
-    "128/128": 27911, "128/2048": 26221, "128/4096": 18027, "500/2000": 20770, "1000/1000": 17744,
-    "1000/2000": 16828, "2048/128": 3538, "2048/2048": 12194, "5000/500": 3902, "20000/2000": 1804,
-}  # fmt: skip
-TRTLLM_405B_FP8_H200_TP8 = {
-    "128/128": 3814, "128/2048": 5348, "128/4096": 4741, "500/2000": 4724, "1000/1000": 3330,
-    "1000/2000": 3722, "2048/128": 456, "2048/2048": 2948, "5000/500": 650, "20000/2000": 505,
-}  # fmt: skip
+# Output tokens/s (TensorRT-LLM performance overview, see the module docstring), keyed "ISL/OSL":
+# the development set's rows (benchmarks/published_devset.yaml, transcribed once with their source).
+_DEVSET = yaml.safe_load((Path(__file__).resolve().parent / "published_devset.yaml").read_text())
+_ROWS = _DEVSET["trtllm_max_throughput"]["rows"]
+TRTLLM_8B_FP8_H200_TP1 = _ROWS["llama-3.1-8b"]["isl_osl"]
+TRTLLM_405B_FP8_H200_TP8 = _ROWS["llama-3.1-405b"]["isl_osl"]
 TRTLLM_SCHEDULER = {
     "max_num_seqs": 2048,
     "max_batched_tokens": 8192,

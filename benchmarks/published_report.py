@@ -31,7 +31,6 @@ DEVSET = ROOT / "benchmarks" / "published_devset.yaml"
 OUT = ROOT / "docs" / "validation" / "published.md"
 TARGET = {"median": 0.08, "p90": 0.25}  # issue 11's end-to-end target
 SERVE_REQUESTS = 1000  # per offline serving row (3,000 move rows by under 1.5 points: bench_serve.py)
-STATIC = False  # --static: the static-batch estimate instead of the serving simulator
 
 
 def _sim(doc, overrides):
@@ -42,7 +41,7 @@ def _runtime(entry, forced, **extra):
     return {"framework": forced or entry["framework"], **extra}
 
 
-def vllm_prefill(entry, forced, overrides):
+def vllm_prefill(entry, forced, overrides, static=False):
     for prompt, measured in entry["points"].items():
         doc = {
             "model": entry["model"],
@@ -54,7 +53,7 @@ def vllm_prefill(entry, forced, overrides):
         yield "prefill", f"vLLM prefill {prompt // 1000}K, A100", rec["ttft_s"], measured, "s"
 
 
-def shadowkv_layers(entry, forced, overrides):
+def shadowkv_layers(entry, forced, overrides, static=False):
     for prompt in entry["attention_ms"]:
         doc = {
             "model": entry["model"],
@@ -71,7 +70,7 @@ def shadowkv_layers(entry, forced, overrides):
         yield "layer", f"ShadowKV FFN/layer {k}K", ffn, entry["ffn_ms"][prompt], "ms"
 
 
-def shadowkv_decode(entry, forced, overrides):
+def shadowkv_decode(entry, forced, overrides, static=False):
     for ctx_k, row in entry["ctx_k"].items():
         for batch, measured in row.items():
             if measured is None:
@@ -92,7 +91,7 @@ def shadowkv_decode(entry, forced, overrides):
             yield "decode", label, rec["decode_tokens_per_s"], measured, "tok/s"
 
 
-def cp_table6(entry, forced, overrides):
+def cp_table6(entry, forced, overrides, static=False):
     layouts = {"tp8": {"tp": 8}, "cp2_tp8": {"tp": 8, "cp": 2}}
     for name, par in layouts.items():
         for prompt in entry["ttft_ms"][name]:
@@ -126,37 +125,25 @@ def _static_throughput(doc, overrides, isl, osl):
     return batch * osl / (rec["ttft_s"] + (osl - 1) * rec["tpot_s"])
 
 
-def _serve_throughput(model, tp, isl, osl, forced, overrides):
-    """Output tokens/s of `roofline serve` offline, as benchmarks/bench_serve.py runs the rows
-    (trtllm-bench's defaults mapped onto the serving scheduler)."""
+def trtllm_serving(entry, forced, overrides, static=False):
+    # The rows as benchmarks/bench_serve.py runs them (trtllm-bench's defaults mapped onto the
+    # serving scheduler); --static replaces the serving section by one static batch.
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_serve import trtllm_doc
 
-    doc = trtllm_doc(model, tp, isl, osl, SERVE_REQUESTS)
-    if forced:
-        doc["runtime"] = {"framework": forced}
-    return roofline.serve(doc, overrides).record["throughput"]["output_tokens_per_s"]
-
-
-def trtllm_serving(entry, forced, overrides):
     for model, row in entry["rows"].items():
         tp = row["tp"]
         for key, measured in row["isl_osl"].items():
             isl, osl = (int(x) for x in key.split("/"))
-            doc = {
-                "model": model,
-                "hardware": row["hardware"],
-                "gpus": tp,
-                "parallelism": {"tp": tp},
-                # FP8 checkpoints (nvidia/*-FP8): FP8 weights, activations and KV cache.
-                "dtype": {"weights": "fp8", "activations": "fp8", "kv": "fp8"},
-                "runtime": _runtime(entry, forced),
-                "workload": {"batch": 1, "prompt_tokens": isl, "output_tokens": osl},
-            }
-            if STATIC:
+            doc = trtllm_doc(model, tp, isl, osl, SERVE_REQUESTS)
+            assert doc["hardware"] == row["hardware"], (doc["hardware"], row["hardware"])
+            doc["runtime"] = _runtime(entry, forced)
+            if static:
+                doc.pop("serving")
+                doc["workload"] = {"batch": 1, "prompt_tokens": isl, "output_tokens": osl}
                 got, how = _static_throughput(doc, overrides, isl, osl), "static batch"
             else:
-                got, how = _serve_throughput(model, tp, isl, osl, forced, overrides), "serve"
+                got, how = roofline.serve(doc, overrides).record["throughput"]["output_tokens_per_s"], "serve"
             label = f"TRT-LLM {model} TP{tp} {key} ({how})"
             yield "serving", label, got, measured, "tok/s"
 
@@ -170,12 +157,12 @@ RUNNERS = {
 }
 
 
-def collect(forced=None, overrides=()):
+def collect(forced=None, overrides=(), static=False):
     devset = yaml.safe_load(DEVSET.read_text())
     rows = []
     for key, runner in RUNNERS.items():
         entry = devset[key]
-        for category, label, got, measured, unit in runner(entry, forced, overrides):
+        for category, label, got, measured, unit in runner(entry, forced, overrides, static):
             rows.append(
                 {
                     "category": category,
@@ -232,9 +219,7 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=VALUE")
     parser.add_argument("--static", action="store_true", help="serving rows from the static-batch estimate")
     args = parser.parse_args(argv)
-    global STATIC
-    STATIC = args.static
-    rows = collect(args.framework, tuple(args.sets))
+    rows = collect(args.framework, tuple(args.sets), args.static)
     text = render(rows, args.framework)
     print(text)
     if args.write:

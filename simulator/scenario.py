@@ -303,34 +303,12 @@ def flatten(doc: dict, source: str, problems: list) -> dict:
                 else:
                     flat[f"{key}.{sub}"] = v
         elif key == "serving":
-            _flatten_serving(value, "serving", source, problems, flat)
+            from roofline.simulator.serving.config import flatten_serving
+
+            flatten_serving(value, "serving", source, problems, flat)
         elif key not in ("methods", "sweep"):
             flat[key] = value
     return flat
-
-
-def _flatten_serving(node, prefix: str, source: str, problems: list, flat: dict) -> None:
-    """The nested `serving:` section -> flat `serving.*` paths (its subsections nest one level
-    deeper than the other sections; a field such as a length distribution may itself be a mapping)."""
-    from roofline.simulator.serving.config import SERVING_SCHEMA
-
-    if node is None:
-        return
-    if not isinstance(node, dict):
-        problems.append(f"{source}: field {prefix!r} must be a mapping, got {short(node)}")
-        return
-    depth = prefix.count(".") + 1
-    valid = sorted({p.split(".")[depth] for p in SERVING_SCHEMA if p.startswith(prefix + ".")})
-    for sub, v in node.items():
-        path = f"{prefix}.{sub}"
-        if path in SERVING_SCHEMA:
-            flat[path] = v
-        elif sub in valid:
-            _flatten_serving(v, path, source, problems, flat)
-        else:
-            problems.append(
-                f"{source}: unknown field {path}.{did_you_mean(sub, valid)} Valid: {', '.join(valid)}"
-            )
 
 
 def token_count(path: str, value):
@@ -412,7 +390,7 @@ def validate(doc, source: str, names: dict, require_workload: bool = True) -> Sc
             serving = " (a serving scenario: `roofline serve` takes its lengths from `serving:`)"
             hint = serving if isinstance(doc.get("serving"), dict) else ""
             problems.append(f"{source}: missing required field {req!r}{hint}. {SCHEMA[req].help}")
-    from roofline.simulator.serving.config import SERVING_SCHEMA, serving_problems
+    from roofline.simulator.serving.config import SERVING_SCHEMA, checked_serving
 
     serving = {p: v for p, v in flat.items() if p.startswith("serving.")}
     flat = {path: token_count(path, value) for path, value in flat.items() if not path.startswith("serving.")}
@@ -422,16 +400,7 @@ def validate(doc, source: str, names: dict, require_workload: bool = True) -> Sc
         problem = check_value(path, value, SCHEMA[path], names)
         if problem:
             problems.append(f"{source}: {problem}")
-    if serving or isinstance(doc.get("serving"), dict):
-        for path, value in serving.items():
-            problem = check_value(path, value, SERVING_SCHEMA[path], names)
-            if problem:
-                problems.append(f"{source}: {problem}")
-        serving = {**{p: spec.default for p, spec in SERVING_SCHEMA.items()}, **serving}
-        if not problems:
-            problems += [f"{source}: {p}" for p in serving_problems(serving)]
-    else:
-        serving = None
+    serving = checked_serving(serving, isinstance(doc.get("serving"), dict), source, names, problems)
 
     sweep = []
     sweepable = [p for p, s in SCHEMA.items() if s.sweepable]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from roofline.simulator.errors import short
+from roofline.simulator.errors import did_you_mean, short
 from roofline.simulator.scenario import FieldSpec
 
 DISTRIBUTIONS = {
@@ -272,3 +272,43 @@ class ServingConfig:
             prefill_cp=v["serving.disaggregation.prefill_parallelism.cp"],
             decode_tp=v["serving.disaggregation.decode_parallelism.tp"],
         )
+
+
+def flatten_serving(node, prefix: str, source: str, problems: list, flat: dict) -> None:
+    """The nested `serving:` section -> flat `serving.*` paths (its subsections nest one level
+    deeper than the other sections; a field such as a length distribution may itself be a mapping)."""
+    if node is None:
+        return
+    if not isinstance(node, dict):
+        problems.append(f"{source}: field {prefix!r} must be a mapping, got {short(node)}")
+        return
+    depth = prefix.count(".") + 1
+    valid = sorted({p.split(".")[depth] for p in SERVING_SCHEMA if p.startswith(prefix + ".")})
+    for sub, v in node.items():
+        path = f"{prefix}.{sub}"
+        if path in SERVING_SCHEMA:
+            flat[path] = v
+        elif sub in valid:
+            flatten_serving(v, path, source, problems, flat)
+        else:
+            problems.append(
+                f"{source}: unknown field {path}.{did_you_mean(sub, valid)} Valid: {', '.join(valid)}"
+            )
+
+
+def checked_serving(serving: dict, present: bool, source: str, names: dict, problems: list) -> dict | None:
+    """A scenario's `serving.*` values with the defaults filled, each checked against SERVING_SCHEMA
+    and then together (`serving_problems`), problems appended to `problems`; None without a
+    serving section."""
+    from roofline.simulator.scenario import check_value
+
+    if not (serving or present):
+        return None
+    for path, value in serving.items():
+        problem = check_value(path, value, SERVING_SCHEMA[path], names)
+        if problem:
+            problems.append(f"{source}: {problem}")
+    serving = {**{p: spec.default for p, spec in SERVING_SCHEMA.items()}, **serving}
+    if not problems:
+        problems += [f"{source}: {p}" for p in serving_problems(serving)]
+    return serving

@@ -8,7 +8,10 @@ module imports the package, the run stops with one line saying how to install th
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
+import io
+import os
 from pathlib import Path
 
 import pytest
@@ -56,3 +59,33 @@ def pytest_configure(config):
 @pytest.fixture
 def fixtures_dir():
     return Path(__file__).parent / "fixtures"
+
+
+# Shared by the dashboard's security tests (crafted requests open no file).
+@pytest.fixture
+def app(tmp_path):
+    """The dashboard app over empty calibration and validation folders (dash imported here only)."""
+    from roofline.dashboards.app import create_app
+
+    (tmp_path / "calibration").mkdir()
+    return create_app(tmp_path / "calibration", tmp_path / "validation")
+
+
+@pytest.fixture
+def opened(monkeypatch) -> list:
+    """Every path the process opens while the test runs."""
+    seen: list = []
+    real_open, real_os_open = builtins.open, os.open
+
+    def spy_open(file, *args, **kwargs):
+        seen.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    def spy_os_open(path, *args, **kwargs):
+        seen.append(str(path))
+        return real_os_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(io, "open", spy_open)
+    monkeypatch.setattr(os, "open", spy_os_open)
+    return seen

@@ -5,8 +5,6 @@ tags and bombs, oversized input, and a few requests in parallel. No timed assert
 from __future__ import annotations
 
 import base64
-import builtins
-import io
 import json
 import os
 import stat
@@ -36,32 +34,6 @@ def secrets(tmp_path) -> dict:
     ym = folder / "secret.yaml"
     ym.write_text(f"hardware: {SECRET_YAML}\npassword: {SECRET_YAML}\ncurves: {SECRET_YAML}\n")
     return {"json": js, "yaml": ym}
-
-
-@pytest.fixture
-def app(tmp_path):
-    (tmp_path / "calibration").mkdir()
-    return create_app(tmp_path / "calibration", tmp_path / "validation")
-
-
-@pytest.fixture
-def opened(monkeypatch) -> list:
-    """Every path the process opens while the test runs."""
-    seen: list = []
-    real_open, real_os_open = builtins.open, os.open
-
-    def spy_open(file, *args, **kwargs):
-        seen.append(str(file))
-        return real_open(file, *args, **kwargs)
-
-    def spy_os_open(path, *args, **kwargs):
-        seen.append(str(path))
-        return real_os_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", spy_open)
-    monkeypatch.setattr(io, "open", spy_open)
-    monkeypatch.setattr(os, "open", spy_os_open)
-    return seen
 
 
 def dependency(client, output: str) -> dict:

@@ -4,16 +4,12 @@ crafted requests over HTTP that name trace or histogram files (refused, never op
 
 from __future__ import annotations
 
-import builtins
-import io
 import json
-import os
 
 import pytest
 
 import roofline
 from roofline.dashboards import budget, evaluate, evaluate_serve, figures_serve, serve_state
-from roofline.dashboards.app import create_app
 from roofline.dashboards.pages import serve as page
 from roofline.report.serve_figures import make_serve_figure
 
@@ -266,31 +262,6 @@ def test_layout_builds_from_a_query_and_lists_bad_parameters():
 
 
 # --- over HTTP: crafted requests open no file ---------------------------------------------------------
-
-
-@pytest.fixture
-def app(tmp_path):
-    (tmp_path / "calibration").mkdir()
-    return create_app(tmp_path / "calibration", tmp_path / "validation")
-
-
-@pytest.fixture
-def opened(monkeypatch) -> list:
-    seen: list = []
-    real_open, real_os_open = builtins.open, os.open
-
-    def spy_open(file, *args, **kwargs):
-        seen.append(str(file))
-        return real_open(file, *args, **kwargs)
-
-    def spy_os_open(path, *args, **kwargs):
-        seen.append(str(path))
-        return real_os_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", spy_open)
-    monkeypatch.setattr(io, "open", spy_open)
-    monkeypatch.setattr(os, "open", spy_os_open)
-    return seen
 
 
 def post_serve(client, values: dict, extra: tuple = (), output: str = "serve-alert.children", drop=None):

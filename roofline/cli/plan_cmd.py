@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser(
         "plan",
-        help="search parallel layouts and hardware for the cost/latency Pareto front",
+        help="search parallel layouts and hardware for the cost/latency Pareto front (--serving: "
+        "deployments meeting SLOs under traffic)",
         description="Enumerate tensor/pipeline/context/data/expert-parallel layouts up to --gpus-max GPUs on "
         "each hardware choice, cost each with the scenario's workload and methods, and print the Pareto front "
         "of $ per million output tokens vs latency, marking which layouts meet the SLA, e.g.\n"

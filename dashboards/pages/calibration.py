@@ -11,7 +11,7 @@ from __future__ import annotations
 import dash
 from dash import dcc, html
 
-from roofline.dashboards import figures, profiles
+from roofline.dashboards import figures_calibration, profiles
 from roofline.dashboards.components import alert, key_values, table
 from roofline.dashboards.settings import settings, user_message
 
@@ -61,7 +61,7 @@ def profile_section(entry: dict):
     grid = []
     for curve in curves:
         params = key_values(curve["params"]) if curve["params"] else None
-        grid.append(html.Div([_graph(figures.make_fit_figure(curve)), params], className="curve"))
+        grid.append(html.Div([_graph(figures_calibration.make_fit_figure(curve)), params], className="curve"))
     children.append(html.Div(grid, className="grid"))
     return html.Section(children, className="profile", id=f"profile-{entry['file']}")
 
@@ -81,7 +81,9 @@ def report_section(entry: dict):
     if not points:
         children.append(html.P("No points with both a measured and a predicted time."))
         return html.Section(children, className="profile")
-    children.append(_graph(figures.make_validation_figure({"title": entry["title"], "points": points})))
+    children.append(
+        _graph(figures_calibration.make_validation_figure({"title": entry["title"], "points": points}))
+    )
     rows = [
         [
             p.get("group", ""),

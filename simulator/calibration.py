@@ -13,6 +13,9 @@ boundary is held (no extrapolation), and the result says which points fell outsi
 `kernel_overhead_s` is the measured launch + tail time of an empty kernel. A `collectives:` section
 (profilers/collectives.py) gives measured alpha-beta fits per link; the engine's collectives then
 use them (ring formula, measured step latency and bandwidth) instead of the datasheet defaults.
+An op's `table:` (profilers/COLLECTIVES.md) is its measured latency per message size for each GPU
+count; the engine prices that op on that many GPUs of the scale-up link from it (`CollectiveTable`),
+the framework's own all-reduce from the `custom_all_reduce` entry's table.
 
 This module parses and evaluates profiles; reading files is roofline.hwspecs' job.
 """
@@ -20,10 +23,11 @@ This module parses and evaluates profiles; reading files is roofline.hwspecs' jo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from roofline.simulator.comm import COLLECTIVES
 from roofline.simulator.errors import UserError, short
 
 CURVE_KINDS = (
@@ -63,17 +67,41 @@ class Curve:
 
 
 @dataclass(frozen=True)
+class CollectiveTable:
+    """One collective's measured latency on `gpus` GPUs at increasing message sizes (bytes: the whole
+    buffer, nccl-tests' S). `at` interpolates log(seconds) linearly in log(bytes) between measured
+    sizes; below the smallest size its time is held (the latency floor); beyond the largest, time
+    grows in proportion to bytes (the largest message's bandwidth)."""
+
+    op: str  # comm.COLLECTIVES, or "custom_all_reduce" (the framework's own all-reduce)
+    gpus: int
+    bytes: tuple
+    seconds: tuple
+
+    def at(self, bytes_):
+        lx, ly = np.log(self.bytes), np.log(self.seconds)
+        x = np.log(np.maximum(np.asarray(bytes_, dtype=float), self.bytes[0]))
+        y = np.interp(x, lx, ly)
+        return np.exp(np.where(x > lx[-1], ly[-1] + (x - lx[-1]), y))
+
+
+@dataclass(frozen=True)
 class LinkFit:
-    """A measured link (profilers/collectives.py): ring-step latency and achieved bus bandwidth."""
+    """A measured link (profilers/collectives.py): ring-step latency and achieved bus bandwidth
+    (nan without a fit: a link measured by tables only), and its measured tables."""
 
     alpha_s: float
     beta_Bps: float  # inf when times did not grow with size (bandwidth not resolved)
     op: str
+    tables: tuple = ()  # CollectiveTable, one per (op, GPU count)
 
 
 # Collective link labels by role: inside the scale-up domain, and across nodes.
 INTRA_LABELS = ("nvlink", "xgmi", "pcie")
 INTER_LABELS = ("network", "ib", "roce", "ethernet")
+# The framework's own (one-shot / two-shot) all-reduce: its table prices the scale-up link's
+# all-reduce where the engine uses the framework's kernel (topology.nvlink: custom_allreduce).
+CUSTOM_ALLREDUCE_LABEL = "custom_all_reduce"
 
 
 @dataclass(frozen=True)
@@ -116,6 +144,79 @@ def _parse_links(collectives, source: str) -> dict:
                     raise CalibrationError(f"{at}.beta_Bps: a bandwidth is > 0, got {short(beta)}")
                 links[str(label)] = LinkFit(alpha, beta, str(op))
                 break
+        tables = _parse_tables(ops, where)
+        if tables:
+            fit = links.get(str(label)) or LinkFit(float("nan"), float("nan"), tables[0].op)
+            links[str(label)] = replace(fit, tables=tables)
+    return _attach_custom(links, collectives, source)
+
+
+MAX_TABLE_GPUS = 1 << 20
+MAX_COLLECTIVE_S = 60.0  # one collective call (a 1 GiB all-reduce over PCIe takes ~0.1 s)
+
+
+def _parse_tables(ops: dict, where: str) -> tuple:
+    """CollectiveTable for each `ops.<op>.table.<gpus>: {bytes: [...], seconds: [...]}`."""
+    out = []
+    for op, measured in ops.items():
+        if not isinstance(measured, dict) or measured.get("table") is None:
+            continue
+        at_op = f"{where}.ops.{_key(op)}"
+        if op not in COLLECTIVES:
+            raise CalibrationError(
+                f"{at_op}: a table needs a known collective; valid: {', '.join(COLLECTIVES)}"
+            )
+        table = _mapping(measured["table"], f"{at_op}.table", "GPU counts to {bytes: [...], seconds: [...]}")
+        for gpus, row in table.items():
+            at = f"{at_op}.table.{_key(gpus)}"
+            count = int(gpus) if isinstance(gpus, str) and gpus.isdigit() else gpus
+            if isinstance(count, bool) or not isinstance(count, int) or not 2 <= count <= MAX_TABLE_GPUS:
+                raise CalibrationError(
+                    f"{at}: a table is keyed by GPU count, an integer >= 2, got {short(gpus)}"
+                )
+            row = _mapping(row, at, "bytes: and seconds: lists of equal length")
+            sizes = _num_list(row.get("bytes"), f"{at}.bytes", MAX_X, "a message size in bytes")
+            times = _num_list(row.get("seconds"), f"{at}.seconds", MAX_COLLECTIVE_S, "a collective's time")
+            if len(sizes) < 2:
+                raise CalibrationError(
+                    f"{at}.bytes: a table needs at least 2 message sizes, got {len(sizes)}"
+                )
+            if len(times) != len(sizes):
+                raise CalibrationError(f"{at}.seconds: {len(times)} times for {len(sizes)} message sizes")
+            for i in range(1, len(sizes)):
+                if not sizes[i] > sizes[i - 1]:
+                    raise CalibrationError(
+                        f"{at}.bytes[{i}]: message sizes must increase, got {sizes[i - 1]:g} then {sizes[i]:g}"
+                    )
+            out.append(CollectiveTable(str(op), count, tuple(sizes), tuple(times)))
+    return tuple(out)
+
+
+def _num_list(values, where: str, high: float, what: str) -> list:
+    if not isinstance(values, list):
+        raise CalibrationError(f"{where}: must be a list of numbers, got {short(values)}")
+    return [_num(v, f"{where}[{i}]", 0.0, high, open_low=True, what=what) for i, v in enumerate(values)]
+
+
+def _attach_custom(links: dict, collectives: dict, source: str) -> dict:
+    """The `custom_all_reduce` entry's all-reduce tables, added to the scale-up link's LinkFit as
+    op `custom_all_reduce` (the link it runs on; an entry there without fit or table is enough)."""
+    custom = links.get(CUSTOM_ALLREDUCE_LABEL)
+    tables = tuple(
+        replace(t, op="custom_all_reduce") for t in (custom.tables if custom else ()) if t.op == "all_reduce"
+    )
+    if not tables:
+        return links
+    intra = [label for label in INTRA_LABELS if label in collectives]
+    if not intra:
+        raise CalibrationError(
+            f"{source}: collectives.{CUSTOM_ALLREDUCE_LABEL}: the framework's all-reduce table prices the "
+            f"scale-up link, so collectives needs that link's entry too ({', '.join(INTRA_LABELS)}; "
+            "an empty mapping will do)"
+        )
+    for label in intra:
+        fit = links.get(label) or LinkFit(float("nan"), float("nan"), "all_reduce")
+        links[label] = replace(fit, tables=fit.tables + tables)
     return links
 
 

@@ -23,6 +23,14 @@ fastest algorithm the link offers, as the engines' size thresholds do.
 NVLink defaults are fitted to the Azure ND H100 v5 NCCL all-reduce results (8 GPUs): 1 MB at
 43.70 GB/s and 256 MB at 423.38 GB/s bus bandwidth give ~2.5 us per ring step and ~95% of the
 450 GB/s per-direction NVLink bandwidth.
+
+Measured tables (a calibration profile's `collectives.<link>.ops.<op>.table`, e.g. AIConfigurator's
+nccl_perf and custom_allreduce_perf) replace these formulas where they apply: a link's `tables`
+(`MeasuredTables`) price an op of S bytes on n GPUs from the table of that op and n, interpolated in
+log-log (`calibration.CollectiveTable.at`); at a GPU count without a table the formula stands. For
+the all-reduce, the framework's own kernel's table (`custom_all_reduce`) is used where the link
+offers the peer all-reduce (`p2p`), NCCL's table replaces the ring/NVLS part otherwise (and where
+only NCCL's is measured, the peer formula still competes with it, as without tables).
 """
 
 from __future__ import annotations
@@ -89,6 +97,7 @@ class Link:
     p2p: object = False  # a fully connected peer-to-peer domain: one-shot / two-shot all-reduce
     p2p_latency_s: object = RING_STEP_LATENCY_S  # per shot of the peer all-reduce (P2P_ALLREDUCE)
     p2p_efficiency: object = LINK_EFFICIENCY  # its share of the bandwidth
+    tables: object = None  # MeasuredTables: measured collectives on this link, or None
 
     @property
     def rate(self):
@@ -97,6 +106,46 @@ class Link:
     @property
     def p2p_rate(self):
         return self.bandwidth * self.p2p_efficiency
+
+
+@dataclass(frozen=True)
+class MeasuredTables:
+    """Measured collective tables of a link: per hardware row {(op, GPU count): CollectiveTable}
+    (calibration.py), and each point's hardware row."""
+
+    per_row: tuple
+    row: object
+
+    def price(self, op: str, bytes_, n, fallback):
+        """(time, measured): the table's time where the point's row has a table of `op` for its GPU
+        count n, `fallback` elsewhere; `measured` marks the points priced from a table."""
+        b, count, row, out = np.broadcast_arrays(
+            np.asarray(bytes_, dtype=float), np.asarray(n, dtype=float), np.asarray(self.row), fallback
+        )
+        out = np.array(out, dtype=float)
+        hit = np.zeros(out.shape, dtype=bool)
+        for r, tables in enumerate(self.per_row):
+            for (kind, gpus), table in tables.items():
+                if kind != op:
+                    continue
+                sel = (row == r) & (count == gpus)
+                if sel.any():
+                    out[sel] = table.at(b[sel])
+                    hit |= sel
+        return out, hit
+
+
+def measured_tables(fits, row):
+    """MeasuredTables from each hardware row's LinkFit (or None), or None when none has tables."""
+    per_row = tuple({(t.op, t.gpus): t for t in getattr(fit, "tables", ())} for fit in fits)
+    return MeasuredTables(per_row, row) if any(per_row) else None
+
+
+def _table_or(link: Link, op: str, bytes_, n, formula):
+    """A link's measured time of `op` where it has a table for the GPU count, else the formula."""
+    if link.tables is None:
+        return formula
+    return link.tables.price(op, bytes_, n, formula)[0]
 
 
 def _only_if_group(n, t):
@@ -120,6 +169,8 @@ def allreduce_time(bytes_, n: int, link: Link, algorithm: str = "auto"):
     oneshot = link.p2p_latency_s + (n - 1) * bytes_ / link.p2p_rate
     twoshot = 2 * link.p2p_latency_s + 2.0 * (n - 1) / n * bytes_ / link.p2p_rate
     chosen = {"ring": ring, "tree": tree, "nvls": nvls, "oneshot": oneshot, "twoshot": twoshot}.get(algorithm)
+    if chosen is None and link.tables is not None:
+        return _only_if_group(n, _measured_allreduce(bytes_, n, link, ring, tree, nvls, oneshot, twoshot))
     if chosen is None:
         chosen = np.minimum(ring, tree) if link.tree else ring
         chosen = np.where(link.nvls, np.minimum(chosen, nvls), chosen)
@@ -127,19 +178,37 @@ def allreduce_time(bytes_, n: int, link: Link, algorithm: str = "auto"):
     return _only_if_group(n, chosen)
 
 
+def _measured_allreduce(bytes_, n, link: Link, ring, tree, nvls, oneshot, twoshot):
+    """`auto` on a link with tables: NCCL's table (else ring/tree/NVLS) and, where the link offers
+    the peer all-reduce, the framework's table (else min(NCCL, one-shot, two-shot) as without)."""
+    nccl = np.minimum(ring, tree) if link.tree else ring
+    nccl = np.where(link.nvls, np.minimum(nccl, nvls), nccl)
+    nccl, _ = link.tables.price("all_reduce", bytes_, n, nccl)
+    peer = np.minimum(nccl, np.minimum(oneshot, twoshot))
+    custom, measured = link.tables.price("custom_all_reduce", bytes_, n, peer)
+    return np.where(link.p2p, np.where(measured, custom, peer), nccl)
+
+
 def allgather_time(bytes_, n: int, link: Link):
     """All-gather producing `bytes_` on each GPU (each contributes bytes_/n): (n-1) steps."""
     n = np.maximum(np.asarray(n, dtype=float), 1.0)
-    return _only_if_group(n, (n - 1) * link.step_latency_s + (n - 1) / n * bytes_ / link.rate)
+    t = (n - 1) * link.step_latency_s + (n - 1) / n * bytes_ / link.rate
+    return _only_if_group(n, _table_or(link, "all_gather", bytes_, n, t))
 
 
-reduce_scatter_time = allgather_time  # the mirror image: same steps and bytes
+def reduce_scatter_time(bytes_, n: int, link: Link):
+    """Reduce-scatter of a `bytes_` buffer on each GPU (each keeps bytes_/n): the mirror image of the
+    all-gather, same steps and bytes, with its own measured table."""
+    n = np.maximum(np.asarray(n, dtype=float), 1.0)
+    t = (n - 1) * link.step_latency_s + (n - 1) / n * bytes_ / link.rate
+    return _only_if_group(n, _table_or(link, "reduce_scatter", bytes_, n, t))
 
 
 def alltoall_time(bytes_, n: int, link: Link):
     """All-to-all of `bytes_` per GPU ((n-1)/n of it leaves the GPU): (n-1) steps."""
     n = np.maximum(np.asarray(n, dtype=float), 1.0)
-    return _only_if_group(n, (n - 1) * link.step_latency_s + (n - 1) / n * bytes_ / link.rate)
+    t = (n - 1) * link.step_latency_s + (n - 1) / n * bytes_ / link.rate
+    return _only_if_group(n, _table_or(link, "all_to_all", bytes_, n, t))
 
 
 def send_recv_time(bytes_, link_bw, latency_s=RING_STEP_LATENCY_S):

@@ -154,6 +154,7 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
         result.groups.append(group)
         _group_warnings(result, group, layout, dtypes, wl, profiles)
         _profile_warnings(result, group, profiles, wl, model)
+        _collective_warnings(result, group, profiles, layout, hw_cols, eff.links, fabric)
         for msg in stack_warnings(methods, model):
             result.warnings.append((msg, _mask(result, group, True)))
         for msg in stack_notes(methods, model):
@@ -260,6 +261,35 @@ def _profile_warnings(result: SweepResult, group: Group, profiles: dict, wl, mod
             if np.any(outside):
                 msg = f"{profile.profile_id}: decode GEMMs smaller than the measured range (from {gemm.x_min:g}); efficiency held"
                 result.warnings.append((msg, _mask(result, group, outside)))
+
+
+def _collective_warnings(
+    result: SweepResult, group: Group, profiles: dict, layout, hw_cols, links, fabric
+) -> None:
+    """Points whose tp or cp group spans a GPU count (inside its scale-up domain) that the profile's
+    collective tables do not cover: its alpha-beta fit, or the datasheet link, prices them there."""
+    fits = [lk[0] if lk else None for lk in links]
+    if not any(getattr(fit, "tables", ()) for fit in fits):
+        return
+    from roofline.simulator.topology import groups, host_fabric
+
+    placed = groups(layout, hw_cols, fabric or host_fabric(hw_cols), links)
+    for r, (hw, fit) in enumerate(zip(group.hardware, fits)):
+        counts = sorted({t.gpus for t in getattr(fit, "tables", ())})
+        if not counts:
+            continue
+        how = "its alpha-beta fit" if np.isfinite(fit.beta_Bps) else "the datasheet link model"
+        for name in ("tp", "cp"):
+            n = np.asarray(placed[name].n_intra, dtype=float)
+            off = (group.hw_row == r) & (n > 1) & ~np.isin(n, counts)
+            if not np.any(off):
+                continue
+            sizes = ", ".join(f"{v:g}" for v in np.unique(np.broadcast_to(n, np.shape(off))[off]))
+            msg = (
+                f"{profiles[hw.name].profile_id}: collective tables measured on {', '.join(map(str, counts))} "
+                f"GPUs; {name}'s collectives on {sizes} GPUs of a domain are priced by {how}"
+            )
+            result.warnings.append((msg, _mask(result, group, off)))
 
 
 def step_model(scenario, get_model, get_hardware, get_fabric=None, profiles=None):

@@ -5,7 +5,9 @@ and data parallelism outermost — the usual placement, which keeps the chatties
 fastest links. A group of n GPUs with stride s spans n*s consecutive GPUs: inside one scale-up
 (NVLink / xGMI) domain its collectives use that link; otherwise it has n_intra = domain // s members
 per domain and n_inter = n / n_intra domains, and crosses the inter-node fabric (one NIC per GPU).
-PCIe cards without NVLink talk over the host link inside a node.
+PCIe cards without NVLink talk over the host link inside a node. A profile's measured collective
+tables (comm.MeasuredTables) belong to the scale-up link: they price the collectives inside a domain
+and the in-domain parts of those that cross nodes; the fabric's part keeps the alpha-beta model.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from roofline.simulator.comm import (
     allgather_time,
     alltoall_time,
     hierarchical_allreduce_time,
+    measured_tables,
     p2p_time,
 )
 
@@ -62,7 +65,10 @@ class Group:
         return hierarchical_allreduce_time(bytes_, self.n_intra, self.n_inter, self.intra, self.inter)
 
     def allgather(self, bytes_):
-        return allgather_time(bytes_, self.n, self._slowest())
+        t = allgather_time(bytes_, self.n, self._slowest())
+        if self.intra.tables is None:
+            return t
+        return np.where(self.crosses_nodes, t, allgather_time(bytes_, self.n, self.intra))
 
     def alltoall(self, bytes_):
         """Across domains, the share for peers in the same domain moves over the scale-up link while
@@ -89,7 +95,8 @@ def nvlink(hw, links: tuple = (), custom_allreduce: bool = True) -> Link:
     """The scale-up link of each hardware row (PCIe through the host where there is none); a
     profile's measured fit replaces the datasheet bandwidth, efficiency and step latency. NVLS
     only where the switch has NVLink SHARP (`Hardware.nvlink_sharp`); the engines' peer-to-peer
-    one-shot/two-shot all-reduce on any NVLink/xGMI domain unless `custom_allreduce` is off."""
+    one-shot/two-shot all-reduce on any NVLink/xGMI domain unless `custom_allreduce` is off. The
+    profile's collective tables (calibration.LinkFit.tables) ride on the link (comm.MeasuredTables)."""
     bw = hw.col("scale_up_bandwidth")
     has = bw > 0
     alpha, beta = _measured(links, 0, hw.row) if links else (np.nan, np.nan)
@@ -105,6 +112,7 @@ def nvlink(hw, links: tuple = (), custom_allreduce: bool = True) -> Link:
         p2p=has & custom_allreduce,
         p2p_latency_s=p2p[..., 0],
         p2p_efficiency=p2p[..., 1],
+        tables=measured_tables([lk[0] if lk else None for lk in links], hw.row) if links else None,
     )
 
 

@@ -1,0 +1,223 @@
+"""Measured collective tables in a calibration profile (`collectives.<link>.ops.<op>.table`): bad
+tables are refused naming the field; the engine prices an op of S bytes on n GPUs by log-log
+interpolation of the table measured on n GPUs (held below the smallest size, in proportion to
+bytes beyond the largest); the framework's own all-reduce table where the engine uses the peer
+all-reduce, NCCL's otherwise; GPU counts without a table and profiles without tables are priced
+exactly as before. Profiles here are synthetic, written in the test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+import roofline
+from roofline.hwspecs import read_profile
+from roofline.simulator.calibration import CalibrationError, CollectiveTable
+from roofline.simulator.results import op_table
+
+NVLINK_FIT = {"alpha_s": 10e-6, "beta_Bps": 200e9, "residual": 0.02}
+
+
+def _write(tmp_path, collectives: dict, name: str = "tables.yaml"):
+    doc = {"profile_id": "h100-sxm-tables", "hardware": "h100-sxm", "collectives": collectives}
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _nvlink(tables: dict, fit: bool = True) -> dict:
+    """An nvlink entry: the all-reduce fit and the tables {op: {gpus: (bytes, seconds)}}."""
+    ops = {"all_reduce": {"fit": NVLINK_FIT}} if fit else {}
+    for op, by_gpus in tables.items():
+        ops.setdefault(op, {})["table"] = {
+            n: {"bytes": list(b), "seconds": list(s)} for n, (b, s) in by_gpus.items()
+        }
+    return {"ops": ops}
+
+
+def _per_layer(path, phase: str = "decode", **scenario) -> dict:
+    """name -> seconds per layer of each communication op of one point."""
+    spec = {
+        "model": "llama-3.1-70b",
+        "hardware": "h100-sxm",
+        "parallelism": {"tp": 8},
+        "workload": {"batch": 1, "prompt_tokens": 8192, "output_tokens": 2},
+    }
+    if path is not None:
+        spec["calibration"] = str(path)
+    spec.update(scenario)
+    res = roofline.simulate(spec)
+    rows = [o for o in op_table(res, 0, phase) if o["kind"] == "comm"]
+    out = {o["name"]: o["layers"][0]["time_per_layer_s"] for o in rows}
+    out["warnings"] = res.records()[0]["provenance"]["warnings"]
+    return out
+
+
+GOOD_ROW = {"bytes": [1024, 4096], "seconds": [1e-5, 2e-5]}
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ([1, 2], r"ops\.all_reduce\.table: must map GPU counts"),
+        ({1: GOOD_ROW}, r"ops\.all_reduce\.table\.1: a table is keyed by GPU count, an integer >= 2"),
+        ({"eight": GOOD_ROW}, r"table\.eight: a table is keyed by GPU count"),
+        ({True: GOOD_ROW}, r"table\.True: a table is keyed by GPU count"),
+        ({8: [1024, 1e-5]}, r"table\.8: must map bytes: and seconds:"),
+        ({8: {"seconds": [1e-5, 2e-5]}}, r"table\.8\.bytes: must be a list of numbers, got None"),
+        ({8: {"bytes": [1024, 4096], "seconds": 1e-5}}, r"table\.8\.seconds: must be a list of numbers"),
+        (
+            {8: {"bytes": [4096, 1024], "seconds": [1e-5, 2e-5]}},
+            r"table\.8\.bytes\[1\]: message sizes must increase, got 4096 then 1024",
+        ),
+        (
+            {8: {"bytes": [1024, 1024], "seconds": [1e-5, 2e-5]}},
+            r"table\.8\.bytes\[1\]: message sizes must increase",
+        ),
+        (
+            {8: {"bytes": [0, 1024], "seconds": [1e-5, 2e-5]}},
+            r"table\.8\.bytes\[0\]: a message size in bytes is in \(0, 1e\+18\]",
+        ),
+        (
+            {8: {"bytes": [1024, 4096], "seconds": [-1e-5, 2e-5]}},
+            r"table\.8\.seconds\[0\]: a collective's time is in \(0, 60\]",
+        ),
+        (
+            {8: {"bytes": [1024, 4096], "seconds": [1e-5, 1e9]}},
+            r"table\.8\.seconds\[1\]: a collective's time is in \(0, 60\]",
+        ),
+        (
+            {8: {"bytes": [1024, 4096], "seconds": [1e-5, float("nan")]}},
+            r"table\.8\.seconds\[1\]: must be a finite number",
+        ),
+        (
+            {8: {"bytes": [1024, 4096], "seconds": [1e-5, "fast"]}},
+            r"table\.8\.seconds\[1\]: must be a finite number",
+        ),
+        ({8: {"bytes": [1024, 4096], "seconds": [1e-5]}}, r"table\.8\.seconds: 1 times for 2 message sizes"),
+        (
+            {8: {"bytes": [1024], "seconds": [1e-5]}},
+            r"table\.8\.bytes: a table needs at least 2 message sizes, got 1",
+        ),
+    ],
+)
+def test_bad_tables_name_the_field(tmp_path, table, message):
+    path = _write(tmp_path, {"nvlink": {"ops": {"all_reduce": {"table": table}}}})
+    with pytest.raises(CalibrationError, match=message) as exc:
+        read_profile(path)
+    assert str(exc.value).startswith(f"{path}: collectives.nvlink.ops.all_reduce")  # file, then field
+
+
+def test_a_table_of_an_unknown_collective_or_a_custom_table_without_its_link_is_refused(tmp_path):
+    path = _write(tmp_path, {"nvlink": {"ops": {"allreduce": {"table": {8: GOOD_ROW}}}}})
+    with pytest.raises(
+        CalibrationError,
+        match=r"collectives\.nvlink\.ops\.allreduce: a table needs a known collective; valid: all_reduce",
+    ):
+        read_profile(path)
+    path = _write(tmp_path, {"custom_all_reduce": {"ops": {"all_reduce": {"table": {8: GOOD_ROW}}}}})
+    with pytest.raises(
+        CalibrationError,
+        match=r"collectives\.custom_all_reduce: .* needs that link's entry too \(nvlink, xgmi, pcie",
+    ):
+        read_profile(path)
+    # An empty entry of the link is enough: the custom table rides on it.
+    path = _write(
+        tmp_path, {"nvlink": {}, "custom_all_reduce": {"ops": {"all_reduce": {"table": {8: GOOD_ROW}}}}}
+    )
+    link = read_profile(path).link(("nvlink",))
+    assert [(t.op, t.gpus) for t in link.tables] == [("custom_all_reduce", 8)]
+    assert np.isnan(link.alpha_s) and np.isnan(link.beta_Bps)  # no fit: the datasheet link elsewhere
+
+
+def test_table_interpolates_log_time_in_log_bytes_and_holds_or_scales_at_the_ends():
+    # Two points, 32 KiB at 10 us and 512 KiB at 40 us: 16x the bytes for 4x the time, so inside the
+    # range t = 10 us * (S / 32 KiB)^(1/2); below 32 KiB the 10 us floor is held; beyond 512 KiB
+    # time grows with bytes from the last point (40 us * S / 512 KiB).
+    t = CollectiveTable("all_reduce", 8, (32768.0, 524288.0), (10e-6, 40e-6))
+    sizes = np.array([1024.0, 32768.0, 131072.0, 524288.0, 1048576.0, 4194304.0])
+    expected = np.array([10e-6, 10e-6, 20e-6, 40e-6, 80e-6, 320e-6])
+    np.testing.assert_allclose(t.at(sizes), expected, rtol=1e-12)
+    assert float(t.at(65536.0)) == pytest.approx(10e-6 * 2**0.5, rel=1e-12)
+
+
+@pytest.mark.parametrize("batch, expected", [(1, 10e-6), (8, 20e-6), (64, 80e-6)])
+def test_engine_prices_the_all_reduce_from_the_table(tmp_path, batch, expected):
+    # TP8 decode of Llama-3.1-70B all-reduces one hidden state per sequence: 8192 x 2 bytes x batch
+    # = 16 KiB (below the table: held at 10 us), 128 KiB (inside: 10 us * 4^(1/2) = 20 us) and 1 MiB
+    # (beyond: 40 us * 2 = 80 us). NCCL's table: the peer all-reduce is off.
+    path = _write(tmp_path, {"nvlink": _nvlink({"all_reduce": {8: ([32768, 524288], [10e-6, 40e-6])}})})
+    t = _per_layer(
+        path,
+        runtime={"custom_allreduce": False},
+        workload={"batch": batch, "prompt_tokens": 8192, "output_tokens": 2},
+    )
+    assert t["attn_allreduce"] == pytest.approx(expected, rel=1e-12)
+    assert t["ffn_allreduce"] == pytest.approx(expected, rel=1e-12)
+    assert not any("collective tables" in w for w in t["warnings"])
+
+
+def test_the_framework_decides_between_its_own_all_reduce_table_and_ncclS(tmp_path):
+    flat = ([1024, 1 << 30], [30e-6, 30e-6])  # 30 us at every size in between
+    custom = ([1024, 1 << 30], [6e-6, 6e-6])
+    path = _write(
+        tmp_path,
+        {
+            "nvlink": _nvlink({"all_reduce": {8: flat}}),
+            "custom_all_reduce": {
+                "ops": {"all_reduce": {"table": {8: {"bytes": custom[0], "seconds": custom[1]}}}}
+            },
+        },
+    )
+    assert _per_layer(path)["attn_allreduce"] == pytest.approx(6e-6, rel=1e-12)  # vLLM: its kernel
+    assert _per_layer(path, runtime={"framework": "hf"})["attn_allreduce"] == pytest.approx(30e-6, rel=1e-12)
+    off = _per_layer(path, runtime={"custom_allreduce": False})
+    assert off["attn_allreduce"] == pytest.approx(30e-6, rel=1e-12)
+
+
+def test_without_a_table_for_the_gpu_count_the_engine_prices_as_before_and_warns(tmp_path):
+    # Tables for 2 and 4 GPUs only: TP8 is priced exactly as by the same profile without tables
+    # (the alpha-beta fit, and the engine's peer all-reduce formula), and the record says so.
+    tables = {
+        op: {2: ([1024, 4096], [1e-5, 2e-5]), 4: ([1024, 4096], [1e-5, 2e-5])}
+        for op in ("all_reduce", "all_gather")
+    }
+    with_tables = _write(tmp_path, {"nvlink": _nvlink(tables)}, "with.yaml")
+    without = _write(tmp_path, {"nvlink": _nvlink({})}, "without.yaml")
+    a, b = _per_layer(with_tables), _per_layer(without)
+    assert a["attn_allreduce"] == b["attn_allreduce"]  # bit for bit
+    assert any(
+        "collective tables measured on 2, 4 GPUs; tp's collectives on 8 GPUs of a domain are priced by its alpha-beta fit"
+        in w
+        for w in a["warnings"]
+    )
+    assert not any("collective tables" in w for w in b["warnings"])
+
+
+def test_cp_decode_exchange_and_the_hierarchical_all_reduce_use_the_gather_scatter_tables(tmp_path):
+    # Constant tables (3 us all-gather, 4 us reduce-scatter, 5 us all-to-all at any size in range).
+    wide = [1, 10**15]
+    tables = {
+        "all_gather": {2: (wide, [3e-6, 3e-6]), 8: (wide, [3e-6, 3e-6])},
+        "reduce_scatter": {8: (wide, [4e-6, 4e-6])},
+        "all_to_all": {2: (wide, [5e-6, 5e-6])},
+    }
+    network = {"ops": {"all_reduce": {"fit": {"alpha_s": 30e-6, "beta_Bps": 40e9, "residual": 0.05}}}}
+    path = _write(tmp_path, {"nvlink": _nvlink(tables), "network": network})
+    # CP2 decode (pass-Q): queries all-gathered, partial outputs exchanged by all-to-all: 3 + 5 us.
+    cp = _per_layer(path, model="llama-3.1-8b", parallelism={"cp": 2})
+    assert cp["cp_decode_exchange"] == pytest.approx(8e-6, rel=1e-12)
+    # TP16 over two 8-GPU nodes: reduce-scatter and all-gather inside each node from the tables, the
+    # all-reduce of the 1/8 shards across the two nodes by the network's alpha-beta fit.
+    tp16 = _per_layer(path, parallelism={"tp": 16})
+    ar_inter = 2 * 1 * 30e-6 + 2 * 1 / 2 * (16384 / 8) / 40e9
+    assert tp16["attn_allreduce"] == pytest.approx(4e-6 + ar_inter + 3e-6, rel=1e-12)
+
+
+def test_profiles_without_tables_are_unchanged_by_the_table_path(tmp_path):
+    # The collectives-only profile of test_calibration's ring oracle: 2(n-1) alpha + 2(n-1)/n S / beta.
+    path = _write(tmp_path, {"nvlink": _nvlink({})})
+    t = _per_layer(path, runtime={"custom_allreduce": False})
+    assert t["attn_allreduce"] == pytest.approx(14 * 10e-6 + 1.75 * 8192 * 2 / 200e9, rel=1e-12)
+    assert read_profile(path).link(("nvlink",)).tables == ()

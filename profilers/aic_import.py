@@ -10,10 +10,12 @@ read. Raw points are kept compactly beside the fits (at most RAW_POINTS per tabl
 * kernel_overhead_s: the fastest GEMM in the table (a few-element kernel: launch and tail, an upper
   bound of the empty-kernel time `roofline calibrate` measures).
 * collectives: the NCCL table's ops under the GPU's scale-up link label (`nvlink`, else `pcie`): the
-  op's `fit` is one joint fit over the GPU counts (each point with its own ring's steps and factor,
-  what the engine prices), `by_gpus` the fit of each count. The framework's custom all-reduce
-  (one-shot/two-shot kernels) is under its own label `custom_all_reduce.<backend>`, which the engine
-  does not read yet.
+  op's `fit` is one joint fit over the GPU counts (each point with its own ring's steps and factor),
+  `by_gpus` the fit of each count, and `table` the measured latency per message size of each count,
+  which the engine prices that op from (profilers/COLLECTIVES.md). The framework's custom all-reduce
+  (one-shot/two-shot kernels) is fitted per backend under `custom_all_reduce.<backend>` (CUDA graph,
+  eager); `custom_all_reduce` holds the table the engine reads for it: per GPU count and message
+  size the fastest backend's time, with the backend named per point (`kernel`).
 
 Profiles go to hwspecs/calibration/imported/ by default, which `calibration: auto` does not read
 (hwspecs.find_profile reads hwspecs/calibration/<sku>.yaml only); `calibration: PATH` uses one.
@@ -32,7 +34,7 @@ from roofline.profilers.aic_points import (
     gemm_points,
     prefill_points,
 )
-from roofline.profilers.aic_read import PACKAGE, Source, Table, read_gpu_tables, resolve_gpu
+from roofline.profilers.aic_read import DTYPES, PACKAGE, Source, Table, read_gpu_tables, resolve_gpu
 from roofline.profilers.calibrate_fit import MIN_FIT_POINTS, _net, _sig, _spread, curve_entry
 
 CURVE_POINTS = 48  # measured points written per curve (all are fitted)
@@ -167,8 +169,22 @@ def _ab(sizes: np.ndarray, seconds: np.ndarray, op: str, gpus: np.ndarray) -> di
     return {"alpha_s": _sig(fit.alpha_s), "beta_Bps": _sig(fit.beta_Bps), "residual": _sig(fit.residual)}
 
 
-def collective_entries(table: Table, source: dict) -> dict:
-    """{label: {provenance, ops: {op: {fit, gpus, by_gpus}}}} from one NCCL or custom all-reduce table."""
+def _fastest(sizes, seconds, kernels=None) -> dict:
+    """{bytes: [...], seconds: [...]} with each message size once, at its fastest measurement
+    (plus `kernel` when `kernels` are given: the fastest one's name per size, or one name for all)."""
+    sizes, seconds = np.asarray(sizes, dtype=float), np.asarray(seconds, dtype=float)
+    order = np.lexsort((seconds, sizes))  # by size, fastest first
+    first = order[np.r_[True, np.diff(sizes[order]) > 0]]
+    row = {"bytes": [int(b) for b in sizes[first]], "seconds": [_sig(t) for t in seconds[first]]}
+    if kernels is not None:
+        names = [str(kernels[i]) for i in first]
+        row["kernel"] = names[0] if len(set(names)) == 1 else names
+    return row
+
+
+def collective_entries(table: Table, source: dict, tables: bool = True) -> dict:
+    """{label: {provenance, ops: {op: {fit, gpus, by_gpus, table}}}} from one NCCL or custom
+    all-reduce table (`table` of each GPU count measured at two sizes or more, with `tables`)."""
     from roofline.profilers.fitting import busbw_factor, latency_steps
 
     labels = {}
@@ -192,6 +208,8 @@ def collective_entries(table: Table, source: dict) -> dict:
                 "points": [{"bytes": int(b), "seconds": _sig(x)} for b, x in zip(s, t)],
             }
         ops[op] = {"dtype": dtype, "fit": _ab(sizes, seconds, op, gpus), "gpus": sorted(per), "by_gpus": per}
+        if tables:
+            ops[op]["table"] = {n: _fastest(s, t) for n, (s, t) in by_gpus.items() if np.unique(s).size >= 2}
     return {key: {"provenance": {**source, **table.provenance()}, "ops": ops} for key, ops in labels.items()}
 
 
@@ -204,9 +222,37 @@ def collectives_section(tables: dict, hw, source: dict) -> dict:
                 entry["ops"] = {"all_reduce": entry["ops"]["all_reduce"], **entry["ops"]}
                 out[link] = entry
     if "custom_allreduce" in tables:
-        for backend, entry in collective_entries(tables["custom_allreduce"], source).items():
+        for backend, entry in collective_entries(tables["custom_allreduce"], source, tables=False).items():
             out[f"custom_all_reduce.{backend}"] = entry
+        fastest = custom_allreduce_entry(tables["custom_allreduce"], source)
+        if fastest is not None:
+            out["custom_all_reduce"] = fastest
     return out
+
+
+def custom_allreduce_entry(table: Table, source: dict) -> dict | None:
+    """The framework's all-reduce as the engine prices it: per GPU count and message size, the
+    fastest of the table's backends (16-bit rows; None without two sizes of one count)."""
+    rows = {}  # gpus -> (sizes, seconds, backends)
+    backends, dtype = set(), None
+    for (op, label, backend), by_gpus in collective_points(table).items():
+        if op != "all_reduce" or DTYPES.get(label) not in ("bf16", "fp16") or dtype not in (None, label):
+            continue
+        dtype = label
+        backends.add(backend or label)
+        for n, (s, t) in by_gpus.items():
+            have = rows.setdefault(n, ([], [], []))
+            have[0].extend(s), have[1].extend(t), have[2].extend([backend or label] * s.size)
+    table_rows = {n: _fastest(*r) for n, r in sorted(rows.items()) if np.unique(r[0]).size >= 2}
+    if not table_rows:
+        return None
+    provenance = {
+        **source,
+        **table.provenance(),
+        "backends": sorted(backends),
+        "statistic": "per GPU count and message size, the fastest backend (table: kernel)",
+    }
+    return {"provenance": provenance, "ops": {"all_reduce": {"dtype": dtype, "table": table_rows}}}
 
 
 def kernel_overhead(tables: dict) -> float | None:

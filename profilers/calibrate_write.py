@@ -1,5 +1,6 @@
-"""The calibration profile and its partial file as YAML: raw and curve points one per line, floats to
-six significant figures, written atomically; where the partial file and the default profile live.
+"""The calibration profile and its partial file as YAML: raw and curve points one per line (a
+collective's `table` one line per GPU count), floats to six significant figures, written atomically;
+where the partial file and the default profile live.
 
 What goes in the documents is `calibrate_fit.build_profile`'s and `calibrate.calibrate`'s business.
 """
@@ -46,6 +47,8 @@ def _flow_points(points: list) -> list:
 
 def dump_yaml(doc: dict) -> str:
     def conv(node, key=None):
+        if key == "table" and isinstance(node, dict):  # a collective's table: one line per GPU count
+            return {k: _Flow(v) if isinstance(v, dict) else conv(v) for k, v in node.items()}
         if isinstance(node, dict):
             return {k: conv(v, k) for k, v in node.items()}
         if isinstance(node, list) and node and all(isinstance(p, dict) for p in node):

@@ -1,7 +1,7 @@
 """`roofline calibrate --from aiconfigurator`: the reader on small synthetic tables written here in
 AIConfigurator's layout (<gpu>/<op>/<framework>/<version>/<table>.parquet|csv), the fitted curve
 recovers the Hill curve the latencies were made from, and the written profile drives the engine's
-GEMM times through `calibration: PATH`. No network, no installed aiconfigurator-core."""
+GEMM and all-reduce times through `calibration: PATH`. No network, no installed aiconfigurator-core."""
 
 from __future__ import annotations
 
@@ -84,17 +84,34 @@ def _attention_rows(generation: bool):
     return {key: [r[key] for r in rows] for key in rows[0]}
 
 
+SIZES = (1024, 65536, 1 << 20, 1 << 24)  # message_size, elements (x 2 bytes: half, bfloat16)
+
+
+def _nccl_s(n: int, size: int) -> float:
+    """The synthetic NCCL all-reduce: a ring of 2 us steps at 300 GB/s."""
+    return 2 * (n - 1) * 2e-6 + 2 * (n - 1) / n * size * 2 / 300e9
+
+
+def _custom_s(n: int, size: int, backend: str) -> float:
+    """The synthetic custom all-reduce: the CUDA-graph kernel at half NCCL's time; the eager one
+    20 us slower, except at the largest size where it is the fastest (0.4x NCCL)."""
+    if backend == "vllm_graph":
+        return 0.5 * _nccl_s(n, size)
+    return 0.4 * _nccl_s(n, size) if size == SIZES[-1] else 0.5 * _nccl_s(n, size) + 20e-6
+
+
 def _comm_rows(custom: bool):
     rows = []
-    for n in (2, 4, 8):
-        for size in (1024, 65536, 1 << 20, 1 << 24):
-            seconds = 2 * (n - 1) * 2e-6 + 2 * (n - 1) / n * size * 2 / 300e9
-            row = {"device": DEVICE, "num_gpus": n, "message_size": size, "latency": seconds * 1e3}
-            if custom:
-                row.update(allreduce_dtype="bfloat16", backend="vllm_graph")
-            else:
-                row.update(op_name="all_reduce", nccl_dtype="half")
-            rows.append(row)
+    for backend in ("vllm_graph", "vllm_eager") if custom else ("",):
+        for n in (2, 4, 8):
+            for size in SIZES:
+                seconds = _custom_s(n, size, backend) if custom else _nccl_s(n, size)
+                row = {"device": DEVICE, "num_gpus": n, "message_size": size, "latency": seconds * 1e3}
+                if custom:
+                    row.update(allreduce_dtype="bfloat16", backend=backend)
+                else:
+                    row.update(op_name="all_reduce", nccl_dtype="half")
+                rows.append(row)
     return {key: [r[key] for r in rows] for key in rows[0]}
 
 
@@ -157,6 +174,19 @@ def test_fit_recovers_the_hill_curve_the_latencies_came_from(data):
     assert ar["fit"]["beta_Bps"] == pytest.approx(300e9, rel=0.02)
     assert sorted(ar["by_gpus"]) == [2, 4, 8]
     assert "all_reduce" in doc["collectives"]["custom_all_reduce.vllm_graph"]["ops"]
+    # The tables the engine prices from: NCCL's points per GPU count, and per size the fastest
+    # custom backend (the eager one only at the largest size, where it was made the fastest).
+    assert ar["table"][8] == {
+        "bytes": [2 * s for s in SIZES],
+        "seconds": [pytest.approx(_nccl_s(8, s), rel=1e-3) for s in SIZES],
+    }
+    custom = doc["collectives"]["custom_all_reduce"]
+    assert custom["provenance"]["backends"] == ["vllm_eager", "vllm_graph"]
+    row = custom["ops"]["all_reduce"]["table"][4]
+    assert row["kernel"] == ["vllm_graph"] * 3 + ["vllm_eager"]
+    assert row["seconds"] == [
+        pytest.approx(_custom_s(4, s, k), rel=1e-3) for s, k in zip(SIZES, row["kernel"])
+    ]
 
 
 def test_written_profile_drives_gemm_times_through_calibration_path(data, tmp_path):
@@ -178,3 +208,28 @@ def test_written_profile_drives_gemm_times_through_calibration_path(data, tmp_pa
         up["flops"] / (989.4e12 * hill(x, fit.e_max, fit.x_half, fit.p)) + 32 * profile.kernel_overhead_s
     )
     assert up["time_s"] == pytest.approx(expected, rel=0.02)  # the engine reads the curve on octave grid
+
+
+@pytest.mark.parametrize("framework, measured", [("vllm", "custom"), ("hf", "nccl")])
+def test_imported_tables_price_the_all_reduce_at_a_measured_size(data, tmp_path, framework, measured):
+    # TP8 decode of Llama-3.1-8B at batch 16 all-reduces 16 x 4096 x 2 bytes = 128 KiB, a measured
+    # size (65536 bfloat16 elements): vLLM's step takes the custom all-reduce table's time there,
+    # HuggingFace's (NCCL) the NCCL table's, as the synthetic tables were made.
+    [(_, path, doc)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
+    result = roofline.simulate(
+        {
+            "model": "llama-3.1-8b",
+            "hardware": "h100-sxm",
+            "parallelism": {"tp": 8},
+            "calibration": str(path),
+            "runtime": {"framework": framework},
+            "workload": {"batch": 16, "prompt_tokens": 8192, "output_tokens": 2},
+        }
+    )
+    (ar,) = [o for o in op_table(result, 0, "decode") if o["name"] == "attn_allreduce"]
+    label = "custom_all_reduce" if measured == "custom" else "nvlink"
+    row = doc["collectives"][label]["ops"]["all_reduce"]["table"][8]
+    assert row["bytes"][1] == 16 * 4096 * 2
+    assert ar["layers"][0]["time_per_layer_s"] == pytest.approx(row["seconds"][1], rel=1e-12)
+    made = _custom_s(8, SIZES[1], "vllm_graph") if measured == "custom" else _nccl_s(8, SIZES[1])
+    assert ar["layers"][0]["time_per_layer_s"] == pytest.approx(made, rel=1e-3)  # 4 significant digits

@@ -226,7 +226,7 @@ def collectives_section(tables: dict, hw, source: dict) -> dict:
             out[f"custom_all_reduce.{backend}"] = entry
         fastest = custom_allreduce_entry(tables["custom_allreduce"], source)
         if fastest is not None:
-            out["custom_all_reduce"] = fastest
+            out["custom_all_reduce"] = fastest  # simulator.calibration.CUSTOM_ALLREDUCE_LABEL
     return out
 
 

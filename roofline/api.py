@@ -90,19 +90,22 @@ def _profiles(scenario) -> tuple:
     if setting == "datasheet":
         return {}, []
     if setting == "auto":
+        frameworks = dict(scenario.sweep).get("runtime.framework", [scenario.base["runtime.framework"]])
         profiles, warnings = {}, []
         for h in hardware:
-            try:
-                profile = find_profile(h)
-            except CalibrationError as exc:
-                reason = " ".join(str(exc).split())
-                warnings.append(
-                    f"calibration: auto: the measured profile of {h} is unusable, so datasheet efficiencies "
-                    f"are used ({reason[:300]}{'...' if len(reason) > 300 else ''})"
-                )
-                continue
-            if profile is not None:
-                profiles[h] = profile
+            for fw in frameworks:
+                try:
+                    profile = find_profile(h, framework=fw)
+                except CalibrationError as exc:
+                    reason = " ".join(str(exc).split())
+                    warnings.append(
+                        f"calibration: auto: the measured profile of {h} is unusable, so datasheet efficiencies "
+                        f"are used ({reason[:300]}{'...' if len(reason) > 300 else ''})"
+                    )
+                    continue
+                if profile is not None:
+                    # one framework: keyed by hardware; a framework sweep keys each (hardware, framework)
+                    profiles[h if len(frameworks) == 1 else (h, fw)] = profile
         return profiles, warnings
     profile = read_profile(setting)
     return {profile.hardware: profile}, []

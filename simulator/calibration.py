@@ -78,7 +78,7 @@ GRID_FIELDS = {
     # length, so that the engine's decode sums over output tokens stay closed-form
     "attention_decode": ("fixed_s", "bandwidth_share"),
 }
-GEMM_GRID_FORMATS = ("bf16", "fp16", "fp8", "fp8_block", "int8", "fp4")
+GEMM_GRID_FORMATS = ("bf16", "fp16", "fp8", "int8", "fp4")  # the engine's GEMM formats (units.DTYPE_BYTES)
 GRID_KINDS = tuple(f"gemm_{f}" for f in GEMM_GRID_FORMATS) + ("attention_prefill", "attention_decode")
 MAX_GRID_CELLS = 200_000
 

@@ -161,8 +161,8 @@ def attention_sections(tables: dict, hw, overhead: float, curves: dict, raw: dic
 def grids_section(tables: dict, hw, overhead: float, notes: dict) -> dict:
     """Measured grids (profilers/grid_fit.py) of the GEMM formats the engine runs and of bf16 prefill
     and decode attention at head dim 128, each with its held-out error."""
+    from roofline.api import GEMM_GRID_FORMATS
     from roofline.profilers.grid_fit import attainment_grid, decode_grid, grid_entry
-    from roofline.simulator.calibration import GEMM_GRID_FORMATS
 
     out = {}
     if "gemm" in tables:

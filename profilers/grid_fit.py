@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from roofline.simulator.calibration import GRID_AXES, GRID_FIELDS, Grid, grid_family
+from roofline.api import GRID_AXES, GRID_FIELDS, Grid, grid_family
 
 HOLDOUT_FRACTION = 0.2
 SEED = 0

@@ -320,7 +320,15 @@ def attainable_roof(scenario, hw, dtype: str = "bf16") -> tuple:
 # also reaches the registries (hardware, models), the did-you-mean helper and file writing here.
 from roofline.fileio import check_output, write_atomic  # noqa: E402, F401
 from roofline.models import list_models, zoo_index  # noqa: E402, F401
-from roofline.simulator.calibration import hill  # noqa: E402, F401
+from roofline.simulator.calibration import (  # noqa: E402, F401
+    GEMM_GRID_FORMATS,
+    GRID_AXES,
+    GRID_FIELDS,
+    Grid,
+    grid_family,
+    hill,
+    parse_profile,
+)
 from roofline.simulator.comm import COLLECTIVES, busbw_factor, latency_steps  # noqa: E402, F401
 from roofline.simulator.errors import did_you_mean  # noqa: E402, F401
 from roofline.simulator.flops import (  # noqa: E402, F401

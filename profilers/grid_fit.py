@@ -114,15 +114,19 @@ def attainment_grid(kind: str, X, roof_s, seconds, overhead: float, groups) -> G
     return Grid(kind, grid.start, grid.step, grid.values, holdout)
 
 
-def _affine(byts: np.ndarray, seconds: np.ndarray) -> tuple:
-    """(fixed_s, seconds per byte) of t = fixed + c x bytes, least squares in relative error, >= 0."""
-    from scipy.optimize import nnls
+def _affine(byts: np.ndarray, seconds: np.ndarray, bandwidth: float) -> tuple:
+    """(fixed_s, seconds per byte) of t = fixed + c x bytes, least squares in relative error, with
+    fixed >= 0 and the stream no faster than the datasheet bandwidth (c >= 1 / bandwidth): where a
+    shape was measured at short KV lengths only (large batches), the fixed time dominates and an
+    unbounded slope can come out faster than the memory."""
+    from scipy.optimize import lsq_linear
 
-    M = np.column_stack([np.ones_like(byts), byts]) / seconds[:, None]
     scale = np.array([1.0, 1.0 / max(float(byts.max()), 1.0)])
-    coef, _ = nnls(M * scale, np.ones_like(seconds))
-    fixed, per_byte = coef * scale
-    return max(fixed, 1e-7), max(per_byte, 1e-18)
+    M = np.column_stack([np.ones_like(byts), byts]) / seconds[:, None] * scale
+    low = np.array([0.0, 1.0 / bandwidth]) / scale
+    fit = lsq_linear(M, np.ones_like(seconds), bounds=(low, np.inf))
+    fixed, per_byte = fit.x * scale
+    return max(fixed, 1e-7), max(per_byte, 1.0 / bandwidth)
 
 
 def decode_grid(X, byts, seconds, bandwidth: float, groups) -> Grid:
@@ -138,7 +142,7 @@ def decode_grid(X, byts, seconds, bandwidth: float, groups) -> Grid:
             sel = np.flatnonzero(rows)[inverse == i]
             if sel.size < 3:
                 continue
-            f, c = _affine(byts[sel], seconds[sel])
+            f, c = _affine(byts[sel], seconds[sel], bandwidth)
             pts.append(X[sel[0]])
             fixed.append(f)
             share.append(1.0 / (c * bandwidth))

@@ -7,11 +7,14 @@ group in the fit. The profile is fitted on the rest (`aic_import.build_import_pr
 `roofline calibrate --from aiconfigurator` does), and each held-out kernel time is predicted the way
 the engine prices it:
 
-* GEMM: max(FLOPs / (peak x curve), bytes / (bandwidth x HBM efficiency)) + kernel_overhead_s, the
-  curve read through the engine's own table (`efficiency.build_table`, `gemm_efficiency`).
-* Prefill attention (head dim 128, bf16, no window): the same roofline with `attention_prefill_efficiency`.
-* Decode attention (head dim 128, bf16 KV, no window): bytes / (bandwidth x attention_decode curve)
-  + kernel_overhead_s (the curve as `roofline calibrate` writes it; the engine does not read it yet).
+* GEMM: max(FLOPs / peak, bytes / bandwidth) / attainment + kernel_overhead_s, the attainment read
+  from the profile's `gemm_<format>` grid through the engine's own table (`efficiency.build_table`,
+  `grid_values`), as `opinputs.weight_gemm_op` prices it.
+* Prefill attention (head dim 128, bf16, no window): the same with the `attention_prefill` grid at
+  (sequence length, batch x heads, GQA group).
+* Decode attention (head dim 128, bf16 KV, no window): fixed_s + bytes / (bandwidth x
+  bandwidth_share) from the `attention_decode` grid at (batch x KV heads, GQA group), as
+  `attention._decode_attention` prices it (the profile's launch is inside fixed_s).
 * Collectives (all-reduce, all-gather, reduce-scatter, all-to-all: NCCL; all-reduce: the framework's
   own, at the fastest backend per size as the importer keeps it): the engine's pricing of the op on
   n GPUs of one scale-up domain (`topology.nvlink` with the profile's link, then `comm`'s
@@ -47,7 +50,7 @@ from roofline.profilers.aic_points import (
 from roofline.profilers.aic_read import DTYPES, available_gpus, find_source, read_gpu_tables
 from roofline.simulator.calibration import INTRA_LABELS, CollectiveTable, parse_profile
 from roofline.simulator.comm import allgather_time, allreduce_time, alltoall_time, reduce_scatter_time
-from roofline.simulator.efficiency import attention_prefill_efficiency, build_table, gemm_efficiency
+from roofline.simulator.efficiency import build_table, grid_values
 from roofline.simulator.engine import HardwareColumns
 from roofline.simulator.topology import nvlink
 
@@ -62,17 +65,14 @@ GROUP_COLUMNS = {
     "custom_allreduce": ("message_size",),
 }
 WHY = {
-    "gemm": "memory-bound GEMMs (m <= 64) take the datasheet HBM efficiency, since no STREAM "
-    "table is imported, and small ones their fixed latency beyond `kernel_overhead_s`; the compute-bound "
-    "rows are the ones the curve is fitted to; fp8 ones also miss because at one cbrt(m n k) their efficiency "
-    "spreads with the shape's aspect (a thin m against a wide n k), which one curve over cbrt(m n k) "
-    "cannot hold (the fit's own residual says so: `roofline calibrate` prints it)",
-    "prefill": "the curve is keyed on sequence length only, as the engine's is: at one length the "
-    "measured efficiency spreads with batch x heads (a few heads of a short prompt fill few SMs), and "
-    "short prompts (< 512 tokens) are dominated by the kernel's fixed latency",
-    "decode": "small decode kernels (< 10 MB of KV) cost a fixed ~5-10 us that a Hill curve over bytes "
-    "cannot hold next to the bandwidth-bound large ones, and at one size the efficiency spreads with "
-    "the split of batch x KV heads",
+    "gemm": "a held-out (n, k) is read between measured neighbours one octave apart in n and k; fp8 "
+    "kernels switch tile configurations between shapes (the fastest of several kernels per shape), so "
+    "their attainment is less smooth across (n, k) than bf16's",
+    "prefill": "held-out (batch, heads, KV heads) at short prompts (< 512 tokens), where the kernel's "
+    "fixed time and how many (sequence, head) blocks fill the SMs change fastest",
+    "decode": "the affine form (fixed time + KV stream) per (batch x KV heads, group) cannot follow a "
+    "kernel that changes algorithm with the KV length: TensorRT-LLM's XQA kernel switches to multi-block "
+    "mode near 8K tokens, where a batch-1 step drops from 37 us (4K) to 20 us (8K)",
     "collectives": "the 20% holdout drops whole message sizes, here 1, 8, 16 and 32 MiB: three "
     "neighbours, so 8-32 MiB are interpolated across a 16x gap (4 to 64 MiB) that holds NCCL's protocol "
     "switches and the framework all-reduce's hand-over to NCCL at its size limit (vLLM's custom "
@@ -102,13 +102,12 @@ def _plain_128(cols: dict) -> np.ndarray:
 def gemm_errors(test, hw, profile, overhead: float) -> dict:
     out = {}
     for dtype, cols in gemm_points(test, hw).items():
-        if f"gemm_{dtype}" not in profile.curves:
+        if f"gemm_{dtype}" not in profile.grids:
             continue
         table = build_table([hw], {hw.name: profile}, dtype)
-        eff = gemm_efficiency(table, 0, np.log2(np.maximum(cols["m"], 1.0)), cols["n"], cols["k"])
-        pred = np.maximum(
-            cols["flops"] / (cols["peak"] * eff), cols["bytes"] / (hw.memory_bandwidth * table.hbm[0])
-        )
+        coords = np.log2(np.maximum(cols["m"], 1.0)), np.log2(cols["n"]), np.log2(cols["k"])
+        att, _ = grid_values(table, "gemm", 0, "attainment", coords)
+        pred = np.maximum(cols["flops"] / cols["peak"], cols["bytes"] / hw.memory_bandwidth) / att
         err = (pred + overhead) / cols["seconds"] - 1.0
         out[f"GEMM {dtype}"] = (err, cols["m"], "m")
         cb = cols["compute_bound"]
@@ -121,11 +120,9 @@ def prefill_errors(test, hw, profile, overhead: float) -> dict:
     cols = prefill_points(test, hw)
     sel = _plain_128(cols)
     table = build_table([hw], {hw.name: profile})
-    eff = attention_prefill_efficiency(table, 0, np.log2(cols["seqlen"][sel]), FIT_HEAD_DIM)
-    pred = np.maximum(
-        cols["flops"][sel] / (hw.peak("bf16") * eff),
-        cols["bytes"][sel] / (hw.memory_bandwidth * table.hbm[0]),
-    )
+    b, L, h, kvh = (cols[k][sel] for k in ("batch", "seqlen", "heads", "kv_heads"))
+    att, _ = grid_values(table, "attention_prefill", 0, "attainment", np.log2([L, b * h, h / kvh]))
+    pred = np.maximum(cols["flops"][sel] / hw.peak("bf16"), cols["bytes"][sel] / hw.memory_bandwidth) / att
     err = (pred + overhead) / cols["seconds"][sel] - 1.0
     return {"prefill attention": (err, cols["seqlen"][sel], "seqlen")}
 
@@ -133,9 +130,13 @@ def prefill_errors(test, hw, profile, overhead: float) -> dict:
 def decode_errors(test, hw, profile, overhead: float) -> dict:
     cols = decode_points(test, hw)
     sel = _plain_128(cols)
-    curve = profile.curves["attention_decode"]
+    table = build_table([hw], {hw.name: profile})
+    b, h, kvh = (cols[k][sel] for k in ("batch", "heads", "kv_heads"))
+    coords = np.log2([b * kvh, h / kvh])
+    fixed, _ = grid_values(table, "attention_decode", 0, "fixed_s", coords)
+    share, _ = grid_values(table, "attention_decode", 0, "bandwidth_share", coords)
     x = cols["bytes"][sel]
-    pred = x / (hw.memory_bandwidth * curve.at(x)) + overhead
+    pred = fixed + x / (hw.memory_bandwidth * share)
     return {"decode attention": (pred / cols["seconds"][sel] - 1.0, x, "KV bytes")}
 
 
@@ -228,9 +229,9 @@ def evaluate(source, sku: str, framework: str) -> dict:
     out = {}
     if "gemm" in test:
         out.update(gemm_errors(test["gemm"], hw, profile, overhead))
-    if "context_attention" in test and "attention_prefill" in profile.curves:
+    if "context_attention" in test and "attention_prefill" in profile.grids:
         out.update(prefill_errors(test["context_attention"], hw, profile, overhead))
-    if "generation_attention" in test and "attention_decode" in profile.curves:
+    if "generation_attention" in test and "attention_decode" in profile.grids:
         out.update(decode_errors(test["generation_attention"], hw, profile, overhead))
     fit = profile.link(INTRA_LABELS)
     if "nccl" in test:

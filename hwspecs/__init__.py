@@ -6,7 +6,7 @@ the YAML key names and are converted here, once. Every numeric section must name
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import yaml
@@ -185,7 +185,25 @@ def read_profile(path):
     return parse_profile(read_profile_document(path), str(path))
 
 
-def find_profile(hardware: str, directory=None):
-    """The measured profile of a SKU for `calibration: auto`, or None (datasheet defaults)."""
-    path = Path(directory or CALIBRATION_DIR) / f"{hardware}.yaml"
-    return read_profile(path) if path.is_file() else None
+def profile_path(hardware: str, framework: str | None = None, directory=None):
+    """Where `calibration: auto` finds a SKU's profile, or None: `<hardware>.yaml` (measured by
+    `roofline calibrate` on the GPU itself) first, else `<hardware>.<framework>.yaml` (the serving
+    framework's own kernels, imported from published measurements)."""
+    folder = Path(directory or CALIBRATION_DIR)
+    names = [f"{hardware}.yaml"] + ([f"{hardware}.{framework}.yaml"] if framework else [])
+    return next((folder / n for n in names if (folder / n).is_file()), None)
+
+
+@lru_cache(maxsize=64)
+def _read_cached(path: str, mtime_ns: int, size: int):
+    return read_profile(path)
+
+
+def find_profile(hardware: str, directory=None, framework: str | None = None):
+    """The measured profile of a SKU for `calibration: auto` (see `profile_path`), or None
+    (datasheet defaults). Parsed profiles are cached per file version within the process."""
+    path = profile_path(hardware, framework, directory)
+    if path is None:
+        return None
+    st = path.stat()
+    return _read_cached(str(path), st.st_mtime_ns, st.st_size)

@@ -160,6 +160,60 @@ def attention_sections(tables: dict, hw, overhead: float, curves: dict, raw: dic
         )
 
 
+def grids_section(tables: dict, hw, overhead: float, notes: dict) -> dict:
+    """Measured grids (profilers/grid_fit.py) of the GEMM formats the engine runs and of bf16 prefill
+    and decode attention at head dim 128, each with its held-out error."""
+    from roofline.api import GEMM_GRID_FORMATS
+    from roofline.profilers.grid_fit import attainment_grid, decode_grid, grid_entry
+
+    out = {}
+    if "gemm" in tables:
+        name = tables["gemm"].path.name
+        for dtype, c in gemm_points(tables["gemm"], hw).items():
+            if dtype not in GEMM_GRID_FORMATS:
+                continue
+            roof = np.maximum(c["flops"] / c["peak"], c["bytes"] / hw.memory_bandwidth)
+            X = np.log2(np.column_stack([c["m"], c["n"], c["k"]]))
+            grid = attainment_grid(f"gemm_{dtype}", X, roof, c["seconds"], overhead, X[:, 1:])
+            out[grid.kind] = grid_entry(
+                grid,
+                f"{name}: {dtype} GEMMs, fastest kernel per shape; held out by (n, k)",
+            )
+    if "context_attention" in tables:
+        t = tables["context_attention"]
+        c = prefill_points(t, hw)
+        sel = c["head_dim"] == FIT_HEAD_DIM
+        if sel.sum() > 8:
+            b, L, h, kvh = (c[k][sel] for k in ("batch", "seqlen", "heads", "kv_heads"))
+            roof = np.maximum(c["flops"][sel] / hw.peak("bf16"), c["bytes"][sel] / hw.memory_bandwidth)
+            X = np.log2(np.column_stack([L, b * h, h / kvh]))
+            grid = attainment_grid(
+                "attention_prefill", X, roof, c["seconds"][sel], overhead, np.column_stack([b, h, kvh])
+            )
+            out[grid.kind] = grid_entry(
+                grid,
+                f"{t.path.name}: causal, head dim {FIT_HEAD_DIM}, bf16 attention and KV cache, no window, "
+                "fastest kernel per shape; held out by (batch, heads, KV heads)",
+            )
+    if "generation_attention" in tables:
+        t = tables["generation_attention"]
+        c = decode_points(t, hw)
+        sel = c["head_dim"] == FIT_HEAD_DIM
+        if sel.sum() > 8:
+            b, h, kvh = (c[k][sel] for k in ("batch", "heads", "kv_heads"))
+            X = np.log2(np.column_stack([b * kvh, h / kvh]))
+            groups = np.column_stack([b, h, kvh])
+            grid = decode_grid(X, c["bytes"][sel], c["seconds"][sel], hw.memory_bandwidth, groups)
+            out[grid.kind] = grid_entry(
+                grid,
+                f"{t.path.name}: head dim {FIT_HEAD_DIM}, bf16 KV cache, no window, fastest kernel per "
+                "shape, affine in bytes per (batch, heads, KV heads); held out by that shape",
+            )
+    if not out:
+        notes["grids"] = "no GEMM or attention table to grid"
+    return out
+
+
 def _ab(sizes: np.ndarray, seconds: np.ndarray, op: str, gpus: np.ndarray) -> dict:
     from roofline.profilers.fitting import busbw_factor, fit_alpha_beta, latency_steps
 
@@ -302,6 +356,9 @@ def build_import_profile(tables: dict, sku: str, framework: str, source: Source)
     if overhead is not None:
         doc["kernel_overhead_s"] = overhead
     doc["curves"] = curves
+    grids = grids_section(tables, hw, overhead or 0.0, notes)
+    if grids:
+        doc["grids"] = grids
     if other:
         doc["other_curves"] = other  # formats without an engine curve kind yet; not read by the engine
     if notes:

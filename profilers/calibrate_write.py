@@ -41,6 +41,15 @@ def _represent_float(dumper, value: float):
 _Dumper.add_representer(float, _represent_float)
 
 
+class _FlowList(list):
+    """A list of numbers dumped on one line (a grid's values)."""
+
+
+_Dumper.add_representer(
+    _FlowList, lambda d, data: d.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+)
+
+
 def _flow_points(points: list) -> list:
     return [_Flow(p) for p in points]
 
@@ -53,6 +62,8 @@ def dump_yaml(doc: dict) -> str:
             return {k: conv(v, k) for k, v in node.items()}
         if isinstance(node, list) and node and all(isinstance(p, dict) for p in node):
             return _flow_points(node)
+        if isinstance(node, list) and len(node) > 3 and all(isinstance(p, (int, float)) for p in node):
+            return _FlowList(node)
         return node
 
     return yaml.dump(conv(doc), Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True)

@@ -90,19 +90,22 @@ def _profiles(scenario) -> tuple:
     if setting == "datasheet":
         return {}, []
     if setting == "auto":
+        frameworks = dict(scenario.sweep).get("runtime.framework", [scenario.base["runtime.framework"]])
         profiles, warnings = {}, []
         for h in hardware:
-            try:
-                profile = find_profile(h)
-            except CalibrationError as exc:
-                reason = " ".join(str(exc).split())
-                warnings.append(
-                    f"calibration: auto: the measured profile of {h} is unusable, so datasheet efficiencies "
-                    f"are used ({reason[:300]}{'...' if len(reason) > 300 else ''})"
-                )
-                continue
-            if profile is not None:
-                profiles[h] = profile
+            for fw in frameworks:
+                try:
+                    profile = find_profile(h, framework=fw)
+                except CalibrationError as exc:
+                    reason = " ".join(str(exc).split())
+                    warnings.append(
+                        f"calibration: auto: the measured profile of {h} is unusable, so datasheet efficiencies "
+                        f"are used ({reason[:300]}{'...' if len(reason) > 300 else ''})"
+                    )
+                    continue
+                if profile is not None:
+                    # one framework: keyed by hardware; a framework sweep keys each (hardware, framework)
+                    profiles[h if len(frameworks) == 1 else (h, fw)] = profile
         return profiles, warnings
     profile = read_profile(setting)
     return {profile.hardware: profile}, []
@@ -317,7 +320,15 @@ def attainable_roof(scenario, hw, dtype: str = "bf16") -> tuple:
 # also reaches the registries (hardware, models), the did-you-mean helper and file writing here.
 from roofline.fileio import check_output, write_atomic  # noqa: E402, F401
 from roofline.models import list_models, zoo_index  # noqa: E402, F401
-from roofline.simulator.calibration import hill  # noqa: E402, F401
+from roofline.simulator.calibration import (  # noqa: E402, F401
+    GEMM_GRID_FORMATS,
+    GRID_AXES,
+    GRID_FIELDS,
+    Grid,
+    grid_family,
+    hill,
+    parse_profile,
+)
 from roofline.simulator.comm import COLLECTIVES, busbw_factor, latency_steps  # noqa: E402, F401
 from roofline.simulator.errors import did_you_mean  # noqa: E402, F401
 from roofline.simulator.flops import (  # noqa: E402, F401

@@ -17,6 +17,7 @@ from roofline.simulator.efficiency import (
     attention_decode_efficiency,
     attention_prefill_efficiency,
     decode_parallel_efficiency,
+    grid_values,
 )
 from roofline.simulator.kvplan import resolve
 from roofline.simulator.model import MLA
@@ -54,6 +55,20 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
     eff = attention_prefill_efficiency(ctx.rates.eff, ctx.rates.attn_offset, ctx.shape.log2_prompt, m.qk_dim)
     head_groups = [g for g in plan.groups if g.heads]
     share = 1.0 / len(head_groups)  # one fused kernel per layer, whatever the head groups
+    compute_rate = ctx.rates.attn_peak * eff * ctx.rates.attn_prefill_scale
+    memory_rate = ctx.rates.mem_rate
+    group = 1.0 if isinstance(m, MLA) else heads / ctx.shard.kv_heads(m)
+    grid = grid_values(
+        ctx.rates.eff,
+        "attention_prefill",
+        ctx.rates.row,
+        "attainment",
+        (ctx.shape.log2_prompt, np.log2(np.maximum(ctx.shape.batch, 1.0) * heads), np.log2(group)),
+    )
+    if grid is not None:  # measured roofline attainment of this kernel shape (calibration.Grid)
+        att, has = grid
+        compute_rate = np.where(has, ctx.rates.attn_peak * att, compute_rate)
+        memory_rate = np.where(has, ctx.rates.bw * att, memory_rate)
     for g in head_groups:
         win = (
             m.window
@@ -77,8 +92,8 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
                 flops=F.attention_flops(pairs, heads * g.fraction, m.qk_dim, m.v_dim),
                 bytes=g.fraction
                 * (ctx.shape.tokens * qo * ctx.fmt.qb + kv_reads * kv_io * ctx.fmt.qb + written),
-                compute_rate=ctx.rates.attn_peak * eff * ctx.rates.attn_prefill_scale,
-                memory_rate=ctx.rates.mem_rate,
+                compute_rate=compute_rate,
+                memory_rate=memory_rate,
                 count=count,
                 kernels=ctx.shape.passes * share,
             )
@@ -111,6 +126,18 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
     units = kernel_batch * (1.0 if mla else ctx.shard.kv_heads(m))
     mem_rate = ctx.rates.mem_rate * (1.0 if mla else decode_parallel_efficiency(units))
     latency = (DECODE_ATTENTION_FIXED_S - DEFAULT_KERNEL_OVERHEAD_S) * share
+    if not mla:  # a profile's measured decode kernels: t = fixed_s + bytes / (bandwidth x share)
+        kv_heads = ctx.shard.kv_heads(m)
+        coords = (np.log2(np.maximum(kernel_batch, 1.0) * kv_heads), np.log2(heads / kv_heads))
+        grid = grid_values(ctx.rates.eff, "attention_decode", ctx.rates.row, "fixed_s", coords)
+        if grid is not None:
+            fixed, has = grid
+            bw_share, _ = grid_values(
+                ctx.rates.eff, "attention_decode", ctx.rates.row, "bandwidth_share", coords
+            )
+            launch = ctx.rates.eff.kernel_overhead_s[ctx.rates.row]
+            mem_rate = np.where(has, ctx.rates.bw * bw_share, mem_rate)
+            latency = np.where(has, np.maximum(fixed - launch, 0.0) * share, latency)
     for g in plan.groups:
         f = g.fraction
         read = _selected(resolve(g.read, ctx.shape.prompt).cap(m.window), g, ctx)

@@ -66,6 +66,86 @@ class Curve:
         return hill(np.clip(x, self.x_min, self.x_max), self.e_max, self.x_half, self.p)
 
 
+# Measured grids (`grids:`): kernel times over a uniform grid of log2 shape coordinates, for the
+# kernels whose time one curve over one size cannot hold (their efficiency depends on the shape's
+# aspect, not only its size). Axes per kind, and the fields each cell holds:
+GRID_AXES = {
+    "gemm": ("log2_m", "log2_n", "log2_k"),
+    "attention_prefill": ("log2_seqlen", "log2_batch_heads", "log2_group"),
+    "attention_decode": ("log2_batch_kv_heads", "log2_group"),
+}
+GRID_FIELDS = {
+    # roofline attainment: max(FLOPs / peak, bytes / bandwidth) / (kernel time - kernel_overhead_s)
+    "gemm": ("attainment",),
+    "attention_prefill": ("attainment",),
+    # decode attention time = fixed_s + bytes / (bandwidth x bandwidth_share): affine in the KV
+    # length, so that the engine's decode sums over output tokens stay closed-form
+    "attention_decode": ("fixed_s", "bandwidth_share"),
+}
+GEMM_GRID_FORMATS = ("bf16", "fp16", "fp8", "int8", "fp4")  # the engine's GEMM formats (units.DTYPE_BYTES)
+GRID_KINDS = tuple(f"gemm_{f}" for f in GEMM_GRID_FORMATS) + ("attention_prefill", "attention_decode")
+MAX_GRID_CELLS = 200_000
+
+
+def grid_family(kind: str) -> str:
+    return "gemm" if kind.startswith("gemm_") else kind
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Measured values on a uniform grid of log2 coordinates (`start + i * step` per axis), read by
+    multilinear interpolation of their logarithms; outside the grid the boundary value holds."""
+
+    kind: str
+    start: tuple
+    step: tuple
+    values: dict  # field -> np.ndarray of the grid's shape (positive)
+    holdout: dict = field(default_factory=dict)  # {median, p90, rows}: error on held-out shapes
+
+    @property
+    def shape(self) -> tuple:
+        return next(iter(self.values.values())).shape
+
+    def at(self, name: str, *coords):
+        """The interpolated value of field `name` at log2 coordinates `coords` (arrays broadcast)."""
+        return np.exp(multilinear(self._logs[name], self.start, self.step, coords))
+
+    @property
+    def _logs(self) -> dict:
+        logs = self.__dict__.get("_log_cache")
+        if logs is None:
+            logs = {k: np.log(v) for k, v in self.values.items()}
+            object.__setattr__(self, "_log_cache", logs)
+        return logs
+
+
+def multilinear(table: np.ndarray, start, step, coords):
+    """Multilinear interpolation of `table` (one axis per coordinate, uniform steps) at `coords`;
+    positions outside the grid are clamped to its boundary (no extrapolation)."""
+    coords = np.broadcast_arrays(*[np.asarray(c, dtype=float) for c in coords])
+    flat = table.ravel()
+    strides = np.cumprod((1,) + table.shape[:0:-1])[::-1]
+    base = 0
+    parts = []
+    for axis, c in enumerate(coords):
+        n = table.shape[axis]
+        pos = np.minimum(np.maximum((c - start[axis]) / step[axis], 0.0), float(n - 1))
+        i0 = np.minimum(pos.astype(np.intp), max(n - 2, 0))
+        parts.append((pos - i0, strides[axis] if n > 1 else 0))
+        base = base + i0 * strides[axis]
+    out = 0.0
+    for corner in range(1 << len(coords)):
+        idx, w = base, 1.0
+        for axis, (frac, stride) in enumerate(parts):
+            if corner >> axis & 1:
+                idx = idx + stride
+                w = w * frac
+            else:
+                w = w * (1.0 - frac)
+        out = out + w * flat.take(idx)
+    return out
+
+
 @dataclass(frozen=True)
 class CollectiveTable:
     """One collective's measured latency on `gpus` GPUs at increasing message sizes (bytes: the whole
@@ -113,6 +193,7 @@ class Profile:
     provenance: dict = field(default_factory=dict)
     links: dict = field(default_factory=dict)  # label -> LinkFit
     fractions: dict = field(default_factory=dict)  # efficiency.FRACTIONS name -> measured fraction
+    grids: dict = field(default_factory=dict)  # GRID_KINDS name -> Grid
 
     def link(self, labels: tuple):
         """The first measured link among `labels`, or None."""
@@ -308,6 +389,7 @@ def parse_profile(doc, source: str) -> Profile:
         )
     overhead = doc.get("kernel_overhead_s")
     fractions = _parse_fractions(doc.get("fractions"), source)
+    grids = _parse_grids(doc.get("grids"), source)
     return Profile(
         str(doc["profile_id"]),
         str(doc["hardware"]),
@@ -318,7 +400,73 @@ def parse_profile(doc, source: str) -> Profile:
         dict(_mapping(doc.get("provenance") or {}, f"{source}: provenance", "keys to values")),
         _parse_links(doc.get("collectives"), source),
         fractions,
+        grids,
     )
+
+
+def _parse_grids(section, source: str) -> dict:
+    """`grids: {gemm_bf16: {axes, start, step, shape, attainment: [...]}, ...}` -> kind -> Grid."""
+    if section is None:
+        return {}
+    _mapping(section, f"{source}: grids", "kernel kinds to measured grids")
+    out = {}
+    for kind, g in section.items():
+        where = f"{source}: grids.{_key(kind)}"
+        if kind not in GRID_KINDS:
+            raise CalibrationError(f"{where}: unknown grid kind; valid: {', '.join(GRID_KINDS)}")
+        g = _mapping(g, where, "axes, start, step, shape and the measured values")
+        family = grid_family(kind)
+        axes = GRID_AXES[family]
+        if list(g.get("axes") or []) != list(axes):
+            raise CalibrationError(f"{where}.axes: must be {list(axes)}, got {short(g.get('axes'))}")
+        dims = len(axes)
+        start = _vector(g.get("start"), f"{where}.start", dims, -64.0, 64.0)
+        step = _vector(g.get("step"), f"{where}.step", dims, 1e-3, 8.0)
+        shape = g.get("shape")
+        if (
+            not isinstance(shape, list)
+            or len(shape) != dims
+            or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 4096 for n in shape)
+        ):
+            raise CalibrationError(
+                f"{where}.shape: must be {dims} cell counts in [1, 4096], got {short(shape)}"
+            )
+        cells = int(np.prod(shape))
+        if cells > MAX_GRID_CELLS:
+            raise CalibrationError(f"{where}.shape: {cells} cells is more than {MAX_GRID_CELLS}")
+        values = {}
+        for name in GRID_FIELDS[family]:
+            raw = g.get(name)
+            if not isinstance(raw, list) or len(raw) != cells:
+                raise CalibrationError(
+                    f"{where}.{name}: must be a list of {cells} values (the shape's cells, last axis "
+                    f"fastest), got {short(raw) if not isinstance(raw, list) else f'{len(raw)} values'}"
+                )
+            try:
+                arr = np.array(raw, dtype=float)
+            except (TypeError, ValueError):
+                raise CalibrationError(f"{where}.{name}: must hold numbers only") from None
+            if not np.all(np.isfinite(arr)) or not np.all(arr > 0) or np.any(arr > MAX_X):
+                bad = int(np.flatnonzero(~(np.isfinite(arr) & (arr > 0) & (arr <= MAX_X)))[0])
+                raise CalibrationError(
+                    f"{where}.{name}[{bad}]: must be a positive finite number, got {short(raw[bad])}"
+                )
+            values[name] = arr.reshape(shape)
+        holdout = g.get("holdout") or {}
+        _mapping(holdout, f"{where}.holdout", "median, p90 and rows of the held-out error")
+        holdout = {
+            k: _num(holdout[k], f"{where}.holdout.{k}", 0.0, MAX_X)
+            for k in ("median", "p90", "rows")
+            if k in holdout
+        }
+        out[kind] = Grid(kind, start, step, values, holdout)
+    return out
+
+
+def _vector(value, where: str, dims: int, low: float, high: float) -> tuple:
+    if not isinstance(value, list) or len(value) != dims:
+        raise CalibrationError(f"{where}: must be a list of {dims} numbers, got {short(value)}")
+    return tuple(_num(v, f"{where}[{i}]", low, high) for i, v in enumerate(value))
 
 
 def _parse_fractions(section, source: str) -> dict:

@@ -136,6 +136,7 @@ class EfficiencyTable:
     error_band: tuple = ()  # per row: {curve: relative RMS residual of its fit} or 'uncalibrated'
     links: tuple = ()  # per row: (intra LinkFit or None, inter LinkFit or None) from a profile
     fractions: dict = field(default_factory=dict)  # FRACTIONS name -> (H,) fraction of peak
+    grids: dict = field(default_factory=dict)  # grid family -> per row: a measured Grid or None
 
 
 def eight_bit_gemm(hw, dtype: str) -> bool:
@@ -180,15 +181,35 @@ def profile_row(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> tu
         used.append(key)
     if profile.kernel_overhead_s is not None:
         overhead = profile.kernel_overhead_s
-    return hbm, gemm, attn, overhead, profile.profile_id, error_band(curves, used)
+    grids = profile_grids(hw, profile, dtype, attention)
+    band = error_band(curves, used, [g for g in grids.values() if g is not None])
+    return hbm, gemm, attn, overhead, profile.profile_id, band
 
 
-def error_band(curves: dict, used: list) -> dict:
-    """How far to trust the curves a point used: each one's relative RMS fit residual, and the
-    largest ('max'); a point that used none of the profile's curves is 'uncalibrated'."""
-    if not used:
+def profile_grids(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> dict:
+    """The profile's measured grids the engine uses for GEMMs in `dtype` and attention computing in
+    `attention`: grid family -> Grid or None. As for curves, a 16-bit grid never stands in for an
+    8-bit GEMM; attention grids are measured in 16 bits and price 16-bit attention only."""
+    grids = getattr(profile, "grids", None) or {}
+    key = f"gemm_{dtype}"
+    if key not in grids and not eight_bit_gemm(hw, dtype):
+        key = "gemm_bf16"
+    sixteen = attention in ("bf16", "fp16")
+    return {
+        "gemm": grids.get(key),
+        "attention_prefill": grids.get("attention_prefill") if sixteen else None,
+        "attention_decode": grids.get("attention_decode"),
+    }
+
+
+def error_band(curves: dict, used: list, grids: list = ()) -> dict:
+    """How far to trust the curves a point used: each curve's relative RMS fit residual, each
+    measured grid's median error on held-out shapes, and the largest ('max'); a point that used
+    none of the profile's curves or grids is 'uncalibrated'."""
+    if not used and not grids:
         return UNCALIBRATED
     band = {key: float(curves[key].residual) for key in used}
+    band.update({g.kind: float(g.holdout.get("median", 0.0)) for g in grids})
     band["max"] = max(band.values())
     return band
 
@@ -211,8 +232,17 @@ def build_table(
     fractions = {
         name: np.array([_fraction(profiles.get(hw.name), name) for hw in hardware]) for name in FRACTIONS
     }
+    grids = [
+        profile_grids(hw, profiles[hw.name], dtype, attention) if profiles.get(hw.name) else {}
+        for hw in hardware
+    ]
     return EfficiencyTable(
         fractions=fractions,
+        grids={
+            family: tuple(g.get(family) for g in grids)
+            for family in ("gemm", "attention_prefill", "attention_decode")
+            if any(g.get(family) is not None for g in grids)
+        },
         hbm=np.array([r[0] for r in rows]),
         gemm=np.array([r[1] for r in rows]),
         attn=np.array([r[2] for r in rows]),
@@ -235,6 +265,25 @@ def _links(profile) -> tuple:
     if profile is None:
         return (None, None)
     return (profile.link(INTRA_LABELS), profile.link(INTER_LABELS))
+
+
+def grid_values(table: EfficiencyTable, family: str, row, name: str, coords):
+    """Field `name` of the measured `family` grid at log2 `coords`, for each point of hardware
+    row(s) `row`, and which points have such a grid: (values, mask); None where no row has one."""
+    rows = table.grids.get(family)
+    if not rows:
+        return None
+    if len(rows) == 1:
+        return rows[0].at(name, *coords), True
+    *coords, row = np.broadcast_arrays(*[np.asarray(c, dtype=float) for c in coords], np.asarray(row))
+    out = np.ones(row.shape)
+    mask = np.zeros(row.shape, dtype=bool)
+    for h, grid in enumerate(rows):
+        if grid is not None:
+            sel = row == h
+            out[sel] = grid.at(name, *[c[sel] for c in coords])
+            mask |= sel
+    return out, mask
 
 
 def row_offsets(table: np.ndarray, row) -> object:

@@ -22,7 +22,7 @@ from roofline.simulator.model import (
     Mamba2,
     MoEFFN,
 )
-from roofline.simulator.opinputs import OpInputs, elementwise, gemm, weight_gemm_op
+from roofline.simulator.opinputs import OpInputs, elementwise, gemm, gemm_grid, weight_gemm_op
 from roofline.simulator.ops import Op
 from roofline.simulator.recurrent_ops import gated_deltanet_ops, mamba2_ops, scan_op
 
@@ -126,6 +126,7 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, count) -> l
                 pairs * (k_ * ctx.fmt.ab + n_ * ctx.fmt.rb),
                 eff,
                 count * ctx.shape.passes,
+                gemm_grid(ctx, log2_rows, n_, k_),
             )
         )
     ops.insert(

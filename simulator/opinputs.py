@@ -24,7 +24,7 @@ from functools import cached_property
 import numpy as np
 
 from roofline.simulator import flops as F
-from roofline.simulator.efficiency import EfficiencyTable, gemm_efficiency, row_offsets
+from roofline.simulator.efficiency import EfficiencyTable, gemm_efficiency, grid_values, row_offsets
 from roofline.simulator.ops import Op
 from roofline.simulator.runplan import NO_EXTRAS
 
@@ -156,12 +156,34 @@ class Formats:
     w_dequant: float = 1.0  # weight-only GEMMs: compute-time factor of the in-kernel dequantisation
 
 
-def weight_gemm_op(x: OpInputs, name: str, flops, weight_bytes, act_bytes, eff, count) -> Op:
+def gemm_grid(x: OpInputs, log2_m, n, k):
+    """The profile's measured roofline attainment of (m x k) @ (k x n) GEMMs, and which points have
+    one (efficiency.grid_values); None where no profile measured the GEMM format's grid."""
+    return grid_values(
+        x.rates.eff,
+        "gemm",
+        x.rates.row,
+        "attainment",
+        (log2_m, np.log2(np.asarray(n, dtype=float)), np.log2(np.asarray(k, dtype=float))),
+    )
+
+
+def weight_gemm_op(x: OpInputs, name: str, flops, weight_bytes, act_bytes, eff, count, grid=None) -> Op:
     """A GEMM reading `weight_bytes` of weights and `act_bytes` of activations at `eff` of the GEMM
     peak. Weight-only quantised weights (efficiency.WEIGHT_ONLY) stream at `w_stream` of the HBM
-    rate and the math takes `w_dequant` times longer; bytes stay the real HBM traffic."""
+    rate and the math takes `w_dequant` times longer; bytes stay the real HBM traffic. Where a
+    profile measured the shape's grid (`gemm_grid`: attainment a, mask), the kernel takes
+    max(FLOPs / peak, bytes / bandwidth) / a instead: both rates scale by the measured a."""
     f = x.fmt
     mem = x.rates.mem_rate * x.rates.gemm_memory_scale
+    compute = x.rates.gemm_peak * eff * x.rates.gemm_compute_scale
+    if grid is not None:
+        att, has = grid
+        if has is True:
+            mem, compute = x.rates.bw * att, x.rates.gemm_peak * att
+        else:
+            mem = np.where(has, x.rates.bw * att, mem)
+            compute = np.where(has, x.rates.gemm_peak * att, compute)
     if f.w_stream != 1.0:
         total = weight_bytes + act_bytes
         mem = mem * total / (weight_bytes / f.w_stream + act_bytes)
@@ -170,7 +192,7 @@ def weight_gemm_op(x: OpInputs, name: str, flops, weight_bytes, act_bytes, eff, 
         kind="gemm",
         flops=flops,
         bytes=weight_bytes + act_bytes,
-        compute_rate=x.rates.gemm_peak * eff * x.rates.gemm_compute_scale / f.w_dequant,
+        compute_rate=compute / f.w_dequant,
         memory_rate=mem,
         count=count,
     )
@@ -202,6 +224,7 @@ def gemm(x: OpInputs, name: str, n, k, count, weight_elems=None, rows=None) -> O
         m * (k * x.fmt.ab + n * x.fmt.rb),
         eff,
         count * x.shape.passes,
+        gemm_grid(x, log2_m, n, k),
     )
 
 

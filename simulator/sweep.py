@@ -95,7 +95,15 @@ def run_scenario(scenario, get_model, get_hardware, get_fabric=None, profiles=No
         return _run(scenario, get_model, get_hardware, get_fabric, profiles or {})
 
 
-def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult:
+def for_framework(profiles: dict, framework: str) -> dict:
+    """hardware name -> Profile for one framework: `profiles` keys are hardware names, or (hardware,
+    framework) pairs when `calibration: auto` resolved a framework sweep (roofline.api._profiles)."""
+    out = {k: v for k, v in profiles.items() if isinstance(k, str)}
+    out.update({k[0]: v for k, v in profiles.items() if isinstance(k, tuple) and k[1] == framework})
+    return out
+
+
+def _run(scenario, get_model, get_hardware, get_fabric, all_profiles) -> SweepResult:
     axes = scenario.sweep
     paths = [p for p, _ in axes]
     shape = tuple(len(v) for _, v in axes)
@@ -139,6 +147,7 @@ def _run(scenario, get_model, get_hardware, get_fabric, profiles) -> SweepResult
                 layout = replace(layout, **{axis: col(f"parallelism.{axis}")})
         fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
         model, wl, dtypes, plan, loop = apply_stack(methods, model, wl, Dtypes.from_values(values), get_model)
+        profiles = for_framework(all_profiles, layout.framework)
         eff = build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute)
         hw_cols = HardwareColumns.gather(hardware, hw_row)
         overhead = col("runtime.overhead_GiB") * GIB
@@ -309,7 +318,9 @@ def step_model(scenario, get_model, get_hardware, get_fabric=None, profiles=None
     model, _, dtypes, plan, _ = apply_stack(
         scenario.stack, get_model(values["model"]), _workload(col), Dtypes.from_values(values), get_model
     )
-    eff = build_table(hardware, profiles or {}, dtypes.activations, dtypes.attention_compute)
+    layout = Layout.from_values(values)
+    profiles = for_framework(profiles or {}, layout.framework)
+    eff = build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute)
     hw_cols = HardwareColumns.gather(hardware, np.zeros((), dtype=np.intp))
     fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
-    return StepModel(model, Layout.from_values(values), dtypes, hw_cols, eff, plan, fabric)
+    return StepModel(model, layout, dtypes, hw_cols, eff, plan, fabric)

@@ -1,0 +1,179 @@
+"""Measured kernel times -> the profile's `grids:` (simulator.calibration.Grid), with held-out error.
+
+Some kernels' efficiency is not a function of one size: a GEMM's depends on the aspect of m, n and k
+(a thin m against a wide n k streams weights; tile and wave quantisation bite differently along each
+axis), prefill attention's on how many (sequence, head) blocks fill the SMs and on the GQA group,
+decode attention's fixed time and bandwidth share on sequences x KV heads. For those the profile
+keeps a grid over log2 shape coordinates, which the engine reads by multilinear interpolation:
+
+* GEMMs and prefill attention: roofline attainment a = max(FLOPs / peak, bytes / bandwidth) /
+  (t - kernel_overhead_s) per measured shape; the grid holds log a interpolated linearly (scipy's
+  Delaunay `LinearNDInterpolator`) at its nodes, the nearest measured shape outside their hull.
+* Decode attention: per measured (batch, heads, KV heads) shape, the least-squares affine fit
+  t = fixed_s + bytes / (bandwidth x bandwidth_share) over its KV lengths (relative residuals,
+  non-negative coefficients), then both coefficients gridded the same way over (sequences x KV
+  heads, GQA group). Affine in the KV length, so the engine's sums over decode steps stay exact.
+
+Holdout (issue 11's op-level check): 20% of the shape groups (GEMM (n, k); attention (batch, heads,
+KV heads)) are held out at random (seeded), the grid fitted on the rest, and each held-out kernel's
+time predicted through `Grid.at` exactly as the engine reads it; the grid written is then fitted on
+every group. Its median, p90 and row count go into the grid's `holdout`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from roofline.api import GRID_AXES, GRID_FIELDS, Grid, grid_family
+
+HOLDOUT_FRACTION = 0.2
+SEED = 0
+STEPS = {"gemm": (0.5, 1.0, 1.0), "attention_prefill": (0.5, 1.0, 1.0), "attention_decode": (1.0, 1.0)}
+VALUE_DIGITS = 4  # significant figures written
+
+
+def _sig(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    scale = 10.0 ** (VALUE_DIGITS - 1 - np.floor(np.log10(np.abs(a))))
+    return np.round(a * scale) / scale
+
+
+def _unique_mean(X: np.ndarray, y: np.ndarray) -> tuple:
+    """Coordinates made unique (the mean of y where several shapes share them; Qhull needs unique
+    points)."""
+    keys, inverse = np.unique(X, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    total = np.bincount(inverse, weights=y, minlength=len(keys))
+    return keys, total / np.bincount(inverse, minlength=len(keys))
+
+
+def fit_nodes(X: np.ndarray, y: np.ndarray, start, step, shape) -> np.ndarray:
+    """y (a log value per point at coordinates X) interpolated at the grid's nodes."""
+    from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+
+    X, y = _unique_mean(X, y)
+    axes = [s + d * np.arange(n) for s, d, n in zip(start, step, shape)]
+    nodes = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
+    out = np.full(len(nodes), np.nan)
+    if len(X) > X.shape[1] + 1:
+        try:
+            out = LinearNDInterpolator(X, y)(nodes)
+        except Exception:  # degenerate hull (points on a plane): nearest only
+            pass
+    missing = np.isnan(out)
+    if missing.any():
+        out[missing] = NearestNDInterpolator(X, y)(nodes[missing])
+    return out.reshape(shape)
+
+
+def grid_frame(X: np.ndarray, family: str) -> tuple:
+    """(start, step, shape) covering the measured coordinates on the family's steps."""
+    step = STEPS[family]
+    lo = np.floor(X.min(axis=0) / step) * step
+    hi = np.ceil(X.max(axis=0) / step) * step
+    shape = tuple(int(round((h - low) / s)) + 1 for low, h, s in zip(lo, hi, step))
+    return tuple(float(v) for v in lo), tuple(float(s) for s in step), shape
+
+
+def build_grid(kind: str, X: np.ndarray, logs: dict, frame: tuple) -> Grid:
+    start, step, shape = frame
+    values = {name: _sig(np.exp(fit_nodes(X, y, start, step, shape))) for name, y in logs.items()}
+    return Grid(kind, start, step, values)
+
+
+def held_out(groups: np.ndarray) -> np.ndarray:
+    """Mask of rows whose shape group is held out (HOLDOUT_FRACTION of the distinct groups)."""
+    keys, inverse = np.unique(groups, axis=0, return_inverse=True)
+    pick = np.random.default_rng(SEED).random(len(keys)) < HOLDOUT_FRACTION
+    return pick[inverse.ravel()]
+
+
+def errors_summary(predicted, measured) -> dict:
+    e = np.abs(np.asarray(predicted) / np.asarray(measured) - 1.0)
+    if e.size == 0:
+        return {}
+    return {"median": float(_sig(np.median(e))), "p90": float(_sig(np.quantile(e, 0.9))), "rows": int(e.size)}
+
+
+def attainment_grid(kind: str, X, roof_s, seconds, overhead: float, groups) -> Grid:
+    """GEMM / prefill attention grid: attainment of roof_s (the datasheet roofline time) per shape."""
+    family = grid_family(kind)
+    assert GRID_FIELDS[family] == ("attainment",) and X.shape[1] == len(GRID_AXES[family])
+    # time beyond the launch; floored at 1% of the kernel so that the shortest kernels (about the
+    # launch itself) keep a finite attainment, which then prices them within that 1%
+    net = np.maximum(seconds - overhead, 0.01 * seconds)
+    log_att = np.log(roof_s / net)
+    frame = grid_frame(X, family)
+    test = held_out(groups)
+    holdout = {}
+    if test.any() and (~test).sum() > X.shape[1] + 1:
+        probe = build_grid(kind, X[~test], {"attainment": log_att[~test]}, frame)
+        predicted = roof_s[test] / probe.at("attainment", *X[test].T) + overhead
+        holdout = errors_summary(predicted, seconds[test])
+    grid = build_grid(kind, X, {"attainment": log_att}, frame)
+    return Grid(kind, grid.start, grid.step, grid.values, holdout)
+
+
+def _affine(byts: np.ndarray, seconds: np.ndarray, bandwidth: float) -> tuple:
+    """(fixed_s, seconds per byte) of t = fixed + c x bytes, least squares in relative error, with
+    fixed >= 0 and the stream no faster than the datasheet bandwidth (c >= 1 / bandwidth): where a
+    shape was measured at short KV lengths only (large batches), the fixed time dominates and an
+    unbounded slope can come out faster than the memory."""
+    from scipy.optimize import lsq_linear
+
+    scale = np.array([1.0, 1.0 / max(float(byts.max()), 1.0)])
+    M = np.column_stack([np.ones_like(byts), byts]) / seconds[:, None] * scale
+    low = np.array([0.0, 1.0 / bandwidth]) / scale
+    fit = lsq_linear(M, np.ones_like(seconds), bounds=(low, np.inf))
+    fixed, per_byte = fit.x * scale
+    return max(fixed, 1e-7), max(per_byte, 1.0 / bandwidth)
+
+
+def decode_grid(X, byts, seconds, bandwidth: float, groups) -> Grid:
+    """Decode attention grid over X = (log2 sequences x KV heads, log2 group) per row; each shape
+    group (batch, heads, KV heads) with >= 3 KV lengths gets its affine fit."""
+    kind = "attention_decode"
+
+    def coefficients(rows: np.ndarray) -> tuple:
+        keys, inverse = np.unique(groups[rows], axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        pts, fixed, share = [], [], []
+        for i in range(len(keys)):
+            sel = np.flatnonzero(rows)[inverse == i]
+            if sel.size < 3:
+                continue
+            f, c = _affine(byts[sel], seconds[sel], bandwidth)
+            pts.append(X[sel[0]])
+            fixed.append(f)
+            share.append(1.0 / (c * bandwidth))
+        return np.array(pts), {"fixed_s": np.log(fixed), "bandwidth_share": np.log(share)}
+
+    frame = grid_frame(X, kind)
+    test = held_out(groups)
+    holdout = {}
+    pts, logs = coefficients(~test)
+    if test.any() and len(pts) > X.shape[1] + 1:
+        probe = build_grid(kind, pts, logs, frame)
+        xt = X[test].T
+        predicted = probe.at("fixed_s", *xt) + byts[test] / (bandwidth * probe.at("bandwidth_share", *xt))
+        holdout = errors_summary(predicted, seconds[test])
+    pts, logs = coefficients(np.ones(len(X), dtype=bool))
+    grid = build_grid(kind, pts, logs, frame)
+    return Grid(kind, grid.start, grid.step, grid.values, holdout)
+
+
+def grid_entry(grid: Grid, source: str) -> dict:
+    """The profile's YAML mapping of a grid (values flat, last axis fastest)."""
+    family = grid_family(grid.kind)
+    entry = {
+        "axes": list(GRID_AXES[family]),
+        "start": [float(v) for v in grid.start],
+        "step": [float(v) for v in grid.step],
+        "shape": [int(n) for n in grid.shape],
+    }
+    for name in GRID_FIELDS[family]:
+        entry[name] = [float(v) for v in grid.values[name].ravel()]
+    if grid.holdout:
+        entry["holdout"] = dict(grid.holdout)
+    entry["source"] = source
+    return entry

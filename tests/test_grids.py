@@ -1,0 +1,205 @@
+"""Measured grids in calibration profiles (simulator.calibration.Grid, profilers/grid_fit.py): the
+interpolation is exact where it should be (hand-computed oracles), bad grids are clear errors, the
+engine prices GEMMs, prefill and decode attention from a profile's grids by their closed forms, the
+fits recover known surfaces, and `calibration: auto` picks the framework's profile. Profiles here are
+synthetic (made in the test)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+import roofline
+from roofline.hwspecs import find_profile, profile_path
+from roofline.profilers.grid_fit import attainment_grid, decode_grid, grid_entry
+from roofline.simulator.calibration import CalibrationError, Grid, multilinear, parse_profile
+from roofline.simulator.frameworks import EAGER_LAUNCH_S
+from roofline.simulator.results import op_table
+
+PEAK, BW = 989.4e12, 3.35e12  # H100-SXM dense bf16 and HBM (hwspecs/h100-sxm.yaml)
+OVERHEAD = 3e-6
+
+
+def test_multilinear_is_exact_on_a_linear_function_and_clamps_outside():
+    # f(i, j, k) = 12 i + 4 j + k on a 2 x 3 x 4 grid: multilinear interpolation reproduces it.
+    table = np.arange(24.0).reshape(2, 3, 4)
+    assert multilinear(table, (0, 0, 0), (1, 1, 1), [0.5, 1.5, 2.25]) == pytest.approx(14.25)
+    # start and step: coordinate c sits at position (c - start) / step
+    assert multilinear(table, (10, 0, 0), (2, 1, 1), [11.0, 0, 0]) == pytest.approx(6.0)
+    # outside the grid the boundary holds: (5, 1, 3) -> (1, 1, 3) = 19; (-1, 1, 3) -> (0, 1, 3) = 7
+    assert list(multilinear(table, (0, 0, 0), (1, 1, 1), [np.array([5.0, -1.0]), 1, 3])) == [19.0, 7.0]
+    # a one-cell axis is a constant along it
+    assert multilinear(np.array([[2.0, 4.0]]), (0, 0), (1, 1), [7.0, 0.5]) == pytest.approx(3.0)
+
+
+def test_grid_interpolates_logarithms():
+    # values 1 and 4 at x = 0 and 1: halfway is their geometric mean 2, not 2.5
+    g = Grid("attention_decode", (0.0, 0.0), (1.0, 1.0), {"fixed_s": np.array([[1.0], [4.0]])})
+    assert g.at("fixed_s", 0.5, 0.0) == pytest.approx(2.0)
+
+
+def _doc(grids: dict, overhead=OVERHEAD) -> dict:
+    return {
+        "profile_id": "h100-grid-synthetic",
+        "hardware": "h100-sxm",
+        "provenance": {"device": "synthetic (test)"},
+        "kernel_overhead_s": overhead,
+        "curves": {},
+        "grids": grids,
+    }
+
+
+def _one_cell(kind: str, **values) -> dict:
+    axes = {
+        "gemm": ["log2_m", "log2_n", "log2_k"],
+        "attention_prefill": ["log2_seqlen", "log2_batch_heads", "log2_group"],
+    }
+    names = axes.get("gemm" if kind.startswith("gemm_") else kind, ["log2_batch_kv_heads", "log2_group"])
+    return {
+        "axes": names,
+        "start": [0.0] * len(names),
+        "step": [1.0] * len(names),
+        "shape": [1] * len(names),
+        **{k: [v] for k, v in values.items()},
+        "holdout": {"median": 0.04, "p90": 0.12, "rows": 10},
+    }
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda g: g.update(axes=["log2_m"]), "axes: must be"),
+        (lambda g: g.update(shape=[2, 1, 1]), "must be a list of 2 values"),
+        (lambda g: g.update(attainment=[-0.5]), "attainment[0]: must be a positive finite number"),
+        (lambda g: g.update(attainment=["x"]), "must hold numbers only"),
+        (lambda g: g.update(step=[0.0, 1.0, 1.0]), "step[0]"),
+        (lambda g: g.update(shape=[5000, 1, 1]), "shape: must be 3 cell counts"),
+        (lambda g: g.update(shape=[400, 400, 400]), "is more than"),
+    ],
+)
+def test_bad_grids_are_clear_errors(edit, message):
+    grid = _one_cell("gemm_bf16", attainment=0.5)
+    edit(grid)
+    with pytest.raises(CalibrationError) as err:
+        parse_profile(_doc({"gemm_bf16": grid}), "p.yaml")
+    assert "p.yaml: grids.gemm_bf16" in str(err.value) and message in str(err.value)
+    with pytest.raises(CalibrationError, match="unknown grid kind; valid: gemm_bf16"):
+        parse_profile(_doc({"moe": grid}), "p.yaml")
+
+
+def _simulate_with(tmp_path, grids, **workload):
+    path = tmp_path / "h100-sxm.grid.yaml"
+    path.write_text(yaml.safe_dump(_doc(grids)))
+    wl = {"batch": 1, "prompt_tokens": 8192, "output_tokens": 2, **workload}
+    return roofline.simulate(
+        {"model": "llama-3.1-8b", "hardware": "h100-sxm", "calibration": str(path), "workload": wl}
+    )
+
+
+def test_engine_prices_gemms_and_attention_from_the_grids(tmp_path):
+    grids = {
+        "gemm_bf16": _one_cell("gemm_bf16", attainment=0.5),
+        "attention_prefill": _one_cell("attention_prefill", attainment=0.4),
+        "attention_decode": _one_cell("attention_decode", fixed_s=20e-6, bandwidth_share=0.6),
+    }
+    res = _simulate_with(tmp_path, grids)
+    rec = res.records()[0]
+    assert rec["provenance"]["error_band"] == {
+        "gemm_bf16": 0.04,
+        "attention_prefill": 0.04,
+        "attention_decode": 0.04,
+        "max": 0.04,
+    }
+    layers = 32
+    # GEMM: max(FLOPs / peak, bytes / bandwidth) / attainment + a launch per layer (decode: CUDA graphs)
+    qkv = next(o for o in op_table(res, 0, "decode") if o["name"] == "qkv_proj")
+    roof = max(qkv["flops"] / PEAK, qkv["bytes"] / BW)
+    assert qkv["time_s"] == pytest.approx(roof / 0.5 + layers * OVERHEAD, rel=1e-9)
+    up = next(o for o in op_table(res, 0, "prefill") if o["name"] == "ffn_up")
+    roof = max(up["flops"] / PEAK, up["bytes"] / BW)
+    assert up["time_s"] == pytest.approx(roof / 0.5 + layers * (OVERHEAD + EAGER_LAUNCH_S), rel=1e-9)
+    # prefill attention: the same form at its own attainment (vLLM's prefill launches eagerly)
+    attn = next(o for o in op_table(res, 0, "prefill") if o["kind"] == "attention_prefill")
+    roof = max(attn["flops"] / PEAK, attn["bytes"] / BW)
+    assert attn["time_s"] == pytest.approx(roof / 0.4 + layers * (OVERHEAD + EAGER_LAUNCH_S), rel=1e-9)
+    # decode attention: fixed_s (launch included) + bytes / (bandwidth x share) per layer
+    dec = next(o for o in op_table(res, 0, "decode") if o["kind"] == "attention_decode")
+    assert dec["time_s"] == pytest.approx(dec["bytes"] / (BW * 0.6) + layers * 20e-6, rel=1e-9)
+
+
+def test_grid_lookup_uses_the_kernel_shape(tmp_path):
+    # attainment 0.25 at m = 1 and 1.0 at m = 4 (log2 0 and 2): decode at batch 2 (log2 1) reads their
+    # geometric mean 0.5, batch 8 is held at the boundary 1.0
+    grid = _one_cell("gemm_bf16")
+    grid.update(step=[2.0, 1.0, 1.0], shape=[2, 1, 1], attainment=[0.25, 1.0])
+    for batch, att in ((2, 0.5), (8, 1.0)):
+        res = _simulate_with(tmp_path, {"gemm_bf16": grid}, batch=batch)
+        o = next(o for o in op_table(res, 0, "decode") if o["name"] == "o_proj")
+        roof = max(o["flops"] / PEAK, o["bytes"] / BW)
+        assert o["time_s"] == pytest.approx(roof / att + 32 * OVERHEAD, rel=1e-9)
+
+
+def test_attainment_fit_recovers_a_known_surface_and_reports_holdout():
+    # log attainment linear in the log2 coordinates: multilinear interpolation of logs is exact, so
+    # the held-out shapes are predicted to rounding (the written values keep 4 significant figures)
+    rng = np.random.default_rng(1)
+    m = 2.0 ** rng.integers(0, 12, 3000)
+    n = 2.0 ** rng.integers(8, 15, 3000)
+    k = 2.0 ** rng.integers(8, 15, 3000)
+    X = np.log2(np.column_stack([m, n, k]))
+    att = 0.9 * np.exp(-0.05 * (12 - X[:, 0]) - 0.01 * (15 - X[:, 1]))
+    roof = np.maximum(2 * m * n * k / PEAK, 2 * (n * k + m * k + m * n) / BW)
+    seconds = roof / att + OVERHEAD
+    grid = attainment_grid("gemm_bf16", X, roof, seconds, OVERHEAD, X[:, 1:])
+    assert grid.holdout["median"] < 1e-3 and grid.holdout["p90"] < 2e-3 and grid.holdout["rows"] > 300
+    assert grid.at("attainment", 3.0, 9.0, 10.0) == pytest.approx(0.9 * np.exp(-0.45 - 0.06), rel=1e-3)
+    entry = grid_entry(grid, "synthetic")
+    back = parse_profile(_doc({"gemm_bf16": entry}), "p.yaml").grids["gemm_bf16"]
+    assert back.at("attainment", 3.0, 9.0, 10.0) == pytest.approx(grid.at("attainment", 3.0, 9.0, 10.0))
+
+
+def test_decode_fit_recovers_fixed_time_and_bandwidth_share():
+    # t = fixed + bytes / (BW x share) per (batch, heads, KV heads) shape, fixed and share known
+    rows = []
+    for b in (1, 2, 4, 8, 16, 32):
+        for kvh in (1, 2, 4, 8):
+            for L in (1024, 4096, 16384, 65536):
+                rows.append((b, 4 * kvh, kvh, L))
+    b, h, kvh, L = (np.array(c, dtype=float) for c in zip(*rows))
+    u = b * kvh
+    fixed, share = 8e-6 + 1e-6 * np.log2(u), 0.9 * u / (u + 1)
+    byts = b * L * kvh * 2 * 128 * 2.0
+    seconds = fixed + byts / (BW * share)
+    X = np.log2(np.column_stack([u, h / kvh]))
+    grid = decode_grid(X, byts, seconds, BW, np.column_stack([b, h, kvh]))
+    assert grid.at("fixed_s", np.log2(8.0), 2.0) == pytest.approx(11e-6, rel=1e-3)
+    assert grid.at("bandwidth_share", np.log2(8.0), 2.0) == pytest.approx(0.8, rel=1e-3)
+    assert grid.holdout["median"] < 0.02
+
+
+def test_auto_takes_the_gpus_own_profile_then_the_frameworks(tmp_path):
+    doc = _doc({"gemm_bf16": _one_cell("gemm_bf16", attainment=0.5)})
+    (tmp_path / "h100-sxm.sglang.yaml").write_text(yaml.safe_dump(dict(doc, profile_id="sglang-imported")))
+    assert profile_path("h100-sxm", "vllm", tmp_path) is None
+    assert find_profile("h100-sxm", tmp_path, framework="sglang").profile_id == "sglang-imported"
+    (tmp_path / "h100-sxm.yaml").write_text(yaml.safe_dump(dict(doc, profile_id="own")))
+    assert find_profile("h100-sxm", tmp_path, framework="sglang").profile_id == "own"
+
+
+def test_auto_picks_each_frameworks_profile_in_a_framework_sweep(tmp_path, monkeypatch):
+    import roofline.api as api
+
+    doc = _doc({"gemm_bf16": _one_cell("gemm_bf16", attainment=0.5)})
+    (tmp_path / "h100-sxm.sglang.yaml").write_text(yaml.safe_dump(dict(doc, profile_id="sglang-imported")))
+    monkeypatch.setattr(api, "find_profile", lambda h, framework=None: find_profile(h, tmp_path, framework))
+    res = roofline.simulate(
+        {
+            "model": "llama-3.1-8b",
+            "hardware": "h100-sxm",
+            "workload": {"prompt_tokens": 1024, "output_tokens": 2},
+            "sweep": {"runtime.framework": ["vllm", "sglang"]},
+        }
+    )
+    ids = {r["point"]["runtime.framework"]: r["provenance"]["calibration"] for r in res.records()}
+    assert ids == {"vllm": "datasheet", "sglang": "sglang-imported"}

@@ -12,7 +12,7 @@ from pathlib import Path
 import roofline
 from roofline.api import UserError
 from roofline.dashboards.uploads import default_upload_dir
-from roofline.hwspecs import HERE as HWSPECS_DIR
+from roofline.hwspecs import calibration_dir
 
 CONFIG_KEY = "ROOFLINE_DASHBOARD"
 LOG = logging.getLogger("roofline.dashboards")
@@ -21,7 +21,7 @@ USER_ERRORS = (UserError,)  # bad input: its message is shown; anything else is 
 
 def default_settings() -> dict:
     return {
-        "calibration_dir": HWSPECS_DIR / "calibration",
+        "calibration_dir": calibration_dir(),
         "validation_dir": Path(roofline.__file__).resolve().parents[1] / "docs" / "validation",
         "upload_dir": default_upload_dir(),
     }

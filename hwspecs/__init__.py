@@ -6,6 +6,7 @@ the YAML key names and are converted here, once. Every numeric section must name
 
 from __future__ import annotations
 
+import os
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -158,6 +159,15 @@ def load_fabric(name: str):
 
 
 CALIBRATION_DIR = HERE / "calibration"
+CALIBRATION_DIR_ENV = "ROOFLINE_CALIBRATION_DIR"
+
+
+def calibration_dir() -> Path:
+    """The folder `calibration: auto` reads and `roofline calibrate` writes by default: the one named
+    by the ROOFLINE_CALIBRATION_DIR environment variable, else hwspecs/calibration/ (which ships the
+    profiles imported from published kernel measurements)."""
+    override = os.environ.get(CALIBRATION_DIR_ENV)
+    return Path(override) if override else Path(CALIBRATION_DIR)
 MAX_PROFILE_BYTES = 8 * 2**20
 
 
@@ -189,7 +199,7 @@ def profile_path(hardware: str, framework: str | None = None, directory=None):
     """Where `calibration: auto` finds a SKU's profile, or None: `<hardware>.yaml` (measured by
     `roofline calibrate` on the GPU itself) first, else `<hardware>.<framework>.yaml` (the serving
     framework's own kernels, imported from published measurements)."""
-    folder = Path(directory or CALIBRATION_DIR)
+    folder = Path(directory or calibration_dir())
     names = [f"{hardware}.yaml"] + ([f"{hardware}.{framework}.yaml"] if framework else [])
     return next((folder / n for n in names if (folder / n).is_file()), None)
 

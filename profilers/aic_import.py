@@ -3,7 +3,11 @@
 The profile is the one `roofline calibrate` writes on a GPU (simulator/calibration.py reads it):
 `gemm_<dtype>` curves over cbrt(m n k) fitted to the compute-bound GEMMs, `attention_prefill` over
 the sequence length (head dim 128), `attention_decode` over bytes moved, efficiencies net of
-`kernel_overhead_s`, plus `collectives:` alpha-beta fits. Formats the engine has no curve kind for
+`kernel_overhead_s`, plus `collectives:` alpha-beta fits. What the engine prices GEMMs and
+attention from is the `grids:` section (profilers/grid_fit.py): per GEMM format a roofline
+attainment over (m, n, k), prefill attention's over (sequence length, batch x heads, GQA group) and
+decode attention's fixed time and bandwidth share over (batch x KV heads, GQA group), each with its
+error on held-out shapes. Formats the engine has no curve kind for
 yet (fp8_block, fp4 GEMMs) are fitted the same way under `other_curves:`, which the engine does not
 read. Raw points are kept compactly beside the fits (at most RAW_POINTS per table, spread over x).
 
@@ -17,8 +21,9 @@ read. Raw points are kept compactly beside the fits (at most RAW_POINTS per tabl
   eager); `custom_all_reduce` holds the table the engine reads for it: per GPU count and message
   size the fastest backend's time, with the backend named per point (`kernel`).
 
-Profiles go to hwspecs/calibration/imported/ by default, which `calibration: auto` does not read
-(hwspecs.find_profile reads hwspecs/calibration/<sku>.yaml only); `calibration: PATH` uses one.
+Profiles go to hwspecs/calibration/<sku>.<framework>.yaml by default (or $ROOFLINE_CALIBRATION_DIR),
+which `calibration: auto` reads for that framework unless a profile measured on the GPU itself
+(<sku>.yaml) exists; the repository ships them for every GPU and framework the data covers.
 """
 
 from __future__ import annotations
@@ -44,9 +49,9 @@ SOURCE_URL = "https://pypi.org/project/aiconfigurator-core/"
 
 
 def default_out_dir() -> Path:
-    from roofline.hwspecs import CALIBRATION_DIR
+    from roofline.hwspecs import calibration_dir
 
-    return Path(CALIBRATION_DIR) / "imported"
+    return calibration_dir()
 
 
 def profile_name(sku: str, framework: str) -> str:

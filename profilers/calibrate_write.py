@@ -81,6 +81,6 @@ def partial_path(out: Path) -> Path:
 
 
 def default_out(hardware: str) -> Path:
-    from roofline.hwspecs import CALIBRATION_DIR
+    from roofline.hwspecs import calibration_dir
 
-    return Path(CALIBRATION_DIR) / f"{hardware}.yaml"
+    return calibration_dir() / f"{hardware}.yaml"

@@ -218,7 +218,7 @@ def test_truncated_profile_is_refused(tmp_path):
 
 def test_auto_falls_back_to_datasheet_with_a_warning(tmp_path, monkeypatch):
     (tmp_path / "h100-sxm.yaml").write_text(yaml.safe_dump(_profile_doc(kernel_overhead_s=-1)))
-    monkeypatch.setattr(roofline.hwspecs, "CALIBRATION_DIR", tmp_path)
+    monkeypatch.setenv("ROOFLINE_CALIBRATION_DIR", str(tmp_path))
     auto = roofline.simulate({**BASE, "calibration": "auto"}).records()[0]
     datasheet = roofline.simulate({**BASE, "calibration": "datasheet"}).records()[0]
     assert auto["ttft_s"] == datasheet["ttft_s"]

@@ -47,18 +47,21 @@ def sweep_scenario(n_axis: int, model: str) -> dict:
     }
 
 
-def bench_engine(n_axis: int, model: str, repeats: int = 3) -> tuple:
-    from roofline.api import load_scenario
+def bench_engine(n_axis: int, model: str, repeats: int = 3, calibrated: bool = False) -> tuple:
+    """(points, best seconds) of the sweep; `calibrated`: with `calibration: auto`'s profiles (the
+    shipped hwspecs/calibration/ ones for the GPUs that have them: measured grids and tables)."""
+    from roofline.api import load_scenario, profiles_for
     from roofline.hwspecs import load_fabric, load_hardware
     from roofline.models import load_model
     from roofline.simulator.sweep import run_scenario
 
     sc = load_scenario(sweep_scenario(n_axis, model))
-    run_scenario(sc, load_model, load_hardware, load_fabric)  # warm caches (spec files, model configs)
+    profiles = profiles_for(sc) if calibrated else {}
+    run_scenario(sc, load_model, load_hardware, load_fabric, profiles)  # warm caches (specs, configs)
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        res = run_scenario(sc, load_model, load_hardware, load_fabric)
+        res = run_scenario(sc, load_model, load_hardware, load_fabric, profiles)
         best = min(best, time.perf_counter() - t0)
     return res.n, best
 
@@ -84,8 +87,12 @@ def main() -> None:
     parser.add_argument("--points-per-axis", type=int, default=10)
     args = parser.parse_args()
     for model in ("llama-3.1-8b", "deepseek-v3", "jamba-1.5-mini"):
-        n, t = bench_engine(args.points_per_axis, model)
-        print(f"engine sweep [{model}]: {n:,} points in {t * 1e3:.1f} ms = {n / t:,.0f} points/s")
+        for calibrated in (False, True):
+            n, t = bench_engine(args.points_per_axis, model, calibrated=calibrated)
+            label = "shipped calibration" if calibrated else "datasheet"
+            print(
+                f"engine sweep [{model}, {label}]: {n:,} points in {t * 1e3:.1f} ms = {n / t:,.0f} points/s"
+            )
     t = bench_cli("scenarios/llama3-8b-128k-h100.yaml")
     print(
         f"roofline simulate scenarios/llama3-8b-128k-h100.yaml: {t * 1e3:.0f} ms wall (best of 5, new process)"

@@ -26,8 +26,10 @@ def add_parser(sub) -> None:
             f"groups, in run order: {', '.join(GROUPS)}\n\n"
             "Without a GPU: --from aiconfigurator fits the same profile from the kernel latencies that\n"
             "AIConfigurator (PyPI aiconfigurator-core, Apache-2.0; pip install -e '.[aic]') measured per GPU\n"
-            "and framework, and writes hwspecs/calibration/imported/<gpu>.<framework>.yaml, which\n"
-            "`calibration: auto` does not read; use one with `calibration: PATH`."
+            "and framework, and writes hwspecs/calibration/<gpu>.<framework>.yaml, which `calibration: auto`\n"
+            "uses for that framework (a profile measured on the GPU itself, <gpu>.yaml, comes first).\n"
+            "The repository ships these for A100, H100, H200, B200, GB200 and L40S x vLLM, SGLang, TRT-LLM.\n"
+            "$ROOFLINE_CALIBRATION_DIR moves the folder that auto reads and calibrate writes."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -194,6 +194,9 @@ def render(rows, forced=None) -> str:
         "(every figure there cites its source). Error = model / measured - 1, each entry run with the",
         "framework that produced it (`runtime.framework`)"
         + (f"; this run forced `{forced}` on every entry." if forced else "."),
+        "Calibration as users get it (`calibration: auto`): the shipped profile of the GPU and framework",
+        "where one exists (vLLM on A100, TensorRT-LLM on H200), datasheet efficiencies elsewhere (`hf`,",
+        "`kernel`, H100-96GB).",
         f"Target (issue 11): median |error| <= {TARGET['median']:.0%}, p90 <= {TARGET['p90']:.0%}.",
         "",
         "| category | points | median abs error | p90 abs error |",

@@ -15,6 +15,9 @@ the engine prices it:
 * Decode attention (head dim 128, bf16 KV, no window): fixed_s + bytes / (bandwidth x
   bandwidth_share) from the `attention_decode` grid at (batch x KV heads, GQA group), as
   `attention._decode_attention` prices it (the profile's launch is inside fixed_s).
+* Fused MoE (balanced routing, no expert parallelism): the two expert GEMMs' roofline times / the
+  `moe_<format>` grid's attainment at (tokens per touched expert, hidden x intermediate, experts
+  touched) + two launches, as `layers.expert_ops` prices them; held out by model shape.
 * Collectives (all-reduce, all-gather, reduce-scatter, all-to-all: NCCL; all-reduce: the framework's
   own, at the fastest backend per size as the importer keeps it): the engine's pricing of the op on
   n GPUs of one scale-up domain (`topology.nvlink` with the profile's link, then `comm`'s
@@ -45,6 +48,7 @@ from roofline.profilers.aic_points import (
     collective_points,
     decode_points,
     gemm_points,
+    moe_points,
     prefill_points,
 )
 from roofline.profilers.aic_read import DTYPES, available_gpus, find_source, read_gpu_tables
@@ -61,6 +65,7 @@ GROUP_COLUMNS = {
     "gemm": ("n", "k"),
     "context_attention": ("batch_size", "num_heads", "num_key_value_heads"),
     "generation_attention": ("batch_size", "num_heads", "num_key_value_heads"),
+    "moe": ("hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size"),
     "nccl": ("message_size",),
     "custom_allreduce": ("message_size",),
 }
@@ -70,6 +75,9 @@ WHY = {
     "their attainment is less smooth across (n, k) than bf16's",
     "prefill": "held-out (batch, heads, KV heads) at short prompts (< 512 tokens), where the kernel's "
     "fixed time and how many (sequence, head) blocks fill the SMs change fastest",
+    "moe": "a held-out model shape (hidden, intermediate, top-k, experts) is extrapolated from the few "
+    "(about 30) measured MoE models; the fused kernels' time at a few tokens is mostly fixed (25-110 us) and "
+    "tile configurations change between model shapes",
     "decode": "the affine form (fixed time + KV stream) per (batch x KV heads, group) cannot follow a "
     "kernel that changes algorithm with the KV length: TensorRT-LLM's XQA kernel switches to multi-block "
     "mode near 8K tokens, where a batch-1 step drops from 37 us (4K) to 20 us (8K)",
@@ -125,6 +133,18 @@ def prefill_errors(test, hw, profile, overhead: float) -> dict:
     pred = np.maximum(cols["flops"][sel] / hw.peak("bf16"), cols["bytes"][sel] / hw.memory_bandwidth) / att
     err = (pred + overhead) / cols["seconds"][sel] - 1.0
     return {"prefill attention": (err, cols["seqlen"][sel], "seqlen")}
+
+
+def moe_errors(test, hw, profile, overhead: float) -> dict:
+    out = {}
+    for dtype, c in moe_points(test, hw).items():
+        table = build_table([hw], {hw.name: profile}, dtype)
+        if table.grids.get("moe") is None:
+            continue
+        att, _ = grid_values(table, "moe", 0, "attainment", c["coords"].T)
+        pred = c["roof"] / att + 2 * overhead  # the engine's two expert GEMM launches
+        out[f"MoE {dtype}"] = (pred / c["seconds"] - 1.0, c["tokens"], "tokens")
+    return out
 
 
 def decode_errors(test, hw, profile, overhead: float) -> dict:
@@ -233,6 +253,8 @@ def evaluate(source, sku: str, framework: str) -> dict:
         out.update(prefill_errors(test["context_attention"], hw, profile, overhead))
     if "generation_attention" in test and "attention_decode" in profile.grids:
         out.update(decode_errors(test["generation_attention"], hw, profile, overhead))
+    if "moe" in test:
+        out.update(moe_errors(test["moe"], hw, profile, overhead))
     fit = profile.link(INTRA_LABELS)
     if "nccl" in test:
         for op, name in NAMES.items():

@@ -37,6 +37,7 @@ from roofline.profilers.aic_points import (
     collective_points,
     decode_points,
     gemm_points,
+    moe_points,
     prefill_points,
 )
 from roofline.profilers.aic_read import DTYPES, PACKAGE, Source, Table, read_gpu_tables, resolve_gpu
@@ -183,6 +184,19 @@ def grids_section(tables: dict, hw, overhead: float, notes: dict) -> dict:
             out[grid.kind] = grid_entry(
                 grid,
                 f"{name}: {dtype} GEMMs, fastest kernel per shape; held out by (n, k)",
+            )
+    if "moe" in tables:
+        name = tables["moe"].path.name
+        for dtype, c in moe_points(tables["moe"], hw).items():
+            if len(c["seconds"]) <= 8:
+                continue
+            groups = np.column_stack([c["hidden"], c["inter"], c["topk"], c["experts"]])
+            # two launches: the engine charges the two expert GEMMs one kernel each
+            grid = attainment_grid(f"moe_{dtype}", c["coords"], c["roof"], c["seconds"], 2 * overhead, groups)
+            out[grid.kind] = grid_entry(
+                grid,
+                f"{name}: {c['label']} fused MoE, balanced routing, no expert parallelism, fastest kernel per "
+                "shape; held out by model shape (hidden, intermediate per GPU, top-k, experts)",
             )
     if "context_attention" in tables:
         t = tables["context_attention"]

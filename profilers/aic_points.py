@@ -82,6 +82,59 @@ def gemm_points(table: Table, hw) -> dict:
     return out
 
 
+def moe_points(table: Table, hw) -> dict:
+    """our format -> column arrays of fused-MoE kernels under balanced routing without expert
+    parallelism (tokens, hidden, inter per GPU, topk, experts, pairs, touched, coords, seconds,
+    roof, peak): `roof` is the two expert GEMMs' roofline times summed as the engine builds them
+    (layers.expert_ops: gated up projection and down projection over the experts the tokens touch,
+    weights and inputs in the format, outputs 16-bit). fp8 takes the plain fp8 kernels, else the
+    block-scaled ones (fp8_block)."""
+    c = table.columns
+    base = (c["distribution"] == "balanced") & (c["moe_ep_size"] == 1)
+    labels = set(c["moe_dtype"][base])
+    out = {}
+    for ours, label in (
+        ("bf16", "bfloat16"),
+        ("fp16", "float16"),
+        ("fp8", "fp8" if "fp8" in labels else "fp8_block"),
+    ):
+        rows = np.flatnonzero(base & (c["moe_dtype"] == label))
+        if rows.size == 0:
+            continue
+        T, H, inter, K, E, tp = (
+            c[k][rows].astype(float)
+            for k in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size")
+        )
+        s = c["latency"][rows] * 1e-3
+        best = _fastest(np.column_stack([T, H, inter, K, E, tp]), s)
+        T, H, inter, K, E, tp, s = (v[best] for v in (T, H, inter, K, E, tp, s))
+        inter = inter / tp
+        pairs = T * K
+        touched = E * -np.expm1(T * np.log1p(-K / E))  # as layers._ffn_ops
+        elem = dtype_bytes(PEAK_DTYPE[ours])
+        peak = hw.peak(PEAK_DTYPE[ours])
+        roof = 0.0
+        for n, k in ((2 * inter, H), (H, inter)):
+            flops = 2.0 * pairs * n * k
+            nbytes = touched * n * k * elem + pairs * (k * elem + n * OUT_BYTES)
+            roof = roof + np.maximum(flops / peak, nbytes / hw.memory_bandwidth)
+        out[ours] = {
+            "tokens": T,
+            "hidden": H,
+            "inter": inter,
+            "topk": K,
+            "experts": E,
+            "touched": touched,
+            "coords": np.log2(
+                np.column_stack([np.maximum(pairs / touched, 1.0), H * inter, np.maximum(touched, 1.0)])
+            ),
+            "seconds": s,
+            "roof": roof,
+            "label": label,
+        }
+    return out
+
+
 def _plain(c: dict, rows: np.ndarray) -> np.ndarray:
     """Rows of bf16 attention over a bf16 KV cache without a sliding window."""
     keep = np.ones(rows.size, dtype=bool)

@@ -85,6 +85,23 @@ TABLES = {
         ("op_name", "nccl_dtype", "num_gpus", "message_size", "latency"),
         framework="nccl",
     ),
+    "moe": TableSpec(
+        "moe",
+        "moe_perf",
+        (
+            "moe_dtype",
+            "num_tokens",
+            "hidden_size",
+            "inter_size",
+            "topk",
+            "num_experts",
+            "moe_tp_size",
+            "moe_ep_size",
+            "distribution",
+            "latency",
+        ),
+        ("kernel_source",),
+    ),
     "custom_allreduce": TableSpec(
         "comm",
         "custom_allreduce_perf",
@@ -102,6 +119,8 @@ NUMERIC = {c for spec in TABLES.values() for c in spec.columns + spec.optional} 
     "nccl_dtype",
     "allreduce_dtype",
     "backend",
+    "moe_dtype",
+    "distribution",
 }
 
 

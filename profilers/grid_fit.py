@@ -14,8 +14,12 @@ keeps a grid over log2 shape coordinates, which the engine reads by multilinear 
   non-negative coefficients), then both coefficients gridded the same way over (sequences x KV
   heads, GQA group). Affine in the KV length, so the engine's sums over decode steps stay exact.
 
+* Fused MoE (router output in, both expert GEMMs and the activation inside): attainment of the two
+  expert GEMMs' roofline times summed, over (tokens per touched expert, hidden x intermediate per
+  GPU, experts touched), net of two launches (the engine's two expert GEMM ops).
+
 Holdout (issue 11's op-level check): 20% of the shape groups (GEMM (n, k); attention (batch, heads,
-KV heads)) are held out at random (seeded), the grid fitted on the rest, and each held-out kernel's
+KV heads); MoE the model shape) are held out at random (seeded), the grid fitted on the rest, and each held-out kernel's
 time predicted through `Grid.at` exactly as the engine reads it; the grid written is then fitted on
 every group. Its median, p90 and row count go into the grid's `holdout`.
 """
@@ -28,7 +32,12 @@ from roofline.api import GRID_AXES, GRID_FIELDS, Grid, grid_family
 
 HOLDOUT_FRACTION = 0.2
 SEED = 0
-STEPS = {"gemm": (0.5, 1.0, 1.0), "attention_prefill": (0.5, 1.0, 1.0), "attention_decode": (1.0, 1.0)}
+STEPS = {
+    "gemm": (0.5, 1.0, 1.0),
+    "moe": (0.5, 1.0, 1.0),
+    "attention_prefill": (0.5, 1.0, 1.0),
+    "attention_decode": (1.0, 1.0),
+}
 VALUE_DIGITS = 4  # significant figures written
 
 

@@ -73,22 +73,30 @@ GRID_AXES = {
     "gemm": ("log2_m", "log2_n", "log2_k"),
     "attention_prefill": ("log2_seqlen", "log2_batch_heads", "log2_group"),
     "attention_decode": ("log2_batch_kv_heads", "log2_group"),
+    # a fused MoE layer (router output in, both expert GEMMs and the activation): tokens per touched
+    # expert, one expert's hidden x intermediate (per GPU), experts touched
+    "moe": ("log2_rows_per_expert", "log2_hidden_inter", "log2_experts_touched"),
 }
 GRID_FIELDS = {
     # roofline attainment: max(FLOPs / peak, bytes / bandwidth) / (kernel time - kernel_overhead_s)
     "gemm": ("attainment",),
     "attention_prefill": ("attainment",),
+    "moe": ("attainment",),  # of the two expert GEMMs' roofline times summed
     # decode attention time = fixed_s + bytes / (bandwidth x bandwidth_share): affine in the KV
     # length, so that the engine's decode sums over output tokens stay closed-form
     "attention_decode": ("fixed_s", "bandwidth_share"),
 }
 GEMM_GRID_FORMATS = ("bf16", "fp16", "fp8", "int8", "fp4")  # the engine's GEMM formats (units.DTYPE_BYTES)
-GRID_KINDS = tuple(f"gemm_{f}" for f in GEMM_GRID_FORMATS) + ("attention_prefill", "attention_decode")
+GRID_KINDS = (
+    tuple(f"gemm_{f}" for f in GEMM_GRID_FORMATS)
+    + tuple(f"moe_{f}" for f in GEMM_GRID_FORMATS)
+    + ("attention_prefill", "attention_decode")
+)
 MAX_GRID_CELLS = 200_000
 
 
 def grid_family(kind: str) -> str:
-    return "gemm" if kind.startswith("gemm_") else kind
+    return kind.split("_", 1)[0] if kind.startswith(("gemm_", "moe_")) else kind
 
 
 @dataclass(frozen=True)

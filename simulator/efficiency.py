@@ -195,8 +195,12 @@ def profile_grids(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> 
     if key not in grids and not eight_bit_gemm(hw, dtype):
         key = "gemm_bf16"
     sixteen = attention in ("bf16", "fp16")
+    moe = f"moe_{dtype}"
+    if moe not in grids and not eight_bit_gemm(hw, dtype):
+        moe = "moe_bf16"
     return {
         "gemm": grids.get(key),
+        "moe": grids.get(moe),
         "attention_prefill": grids.get("attention_prefill") if sixteen else None,
         "attention_decode": grids.get("attention_decode"),
     }
@@ -240,7 +244,7 @@ def build_table(
         fractions=fractions,
         grids={
             family: tuple(g.get(family) for g in grids)
-            for family in ("gemm", "attention_prefill", "attention_decode")
+            for family in ("gemm", "moe", "attention_prefill", "attention_decode")
             if any(g.get(family) is not None for g in grids)
         },
         hbm=np.array([r[0] for r in rows]),

@@ -8,10 +8,12 @@ processes `rows` tokens per pass for `passes` passes (chunks, or prefix + suffix
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from roofline.simulator import flops as F
-from roofline.simulator.efficiency import gemm_efficiency
+from roofline.simulator.efficiency import gemm_efficiency, grid_values
 from roofline.simulator.model import (
     MLA,
     Attention,
@@ -114,9 +116,21 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, count) -> l
     GEMM efficiency."""
     h = ctx.shape.hidden
     log2_rows = np.log2(np.maximum(pairs / np.maximum(touched, 1e-9), 1.0))
+    # A profile's measured fused-MoE kernels (calibration.Grid "moe"): attainment of both GEMMs'
+    # roofline times together, the activation inside the kernel.
+    fused = grid_values(
+        ctx.rates.eff,
+        "moe",
+        ctx.rates.row,
+        "attainment",
+        (log2_rows, np.log2(float(h) * inter), np.log2(np.maximum(touched, 1.0))),
+    )
     ops = []
     for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
         eff = gemm_efficiency(ctx.rates.eff, ctx.rates.gemm_offset, log2_rows, n_, k_)
+        grid = gemm_grid(ctx, log2_rows, n_, k_)
+        if fused is not None:
+            grid = fused if grid is None or fused[1] is True else _either(fused, grid)
         ops.append(
             weight_gemm_op(
                 ctx,
@@ -126,13 +140,26 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, count) -> l
                 pairs * (k_ * ctx.fmt.ab + n_ * ctx.fmt.rb),
                 eff,
                 count * ctx.shape.passes,
-                gemm_grid(ctx, log2_rows, n_, k_),
+                grid,
             )
         )
-    ops.insert(
-        1, elementwise(ctx, "expert_act", "elementwise", pairs * mult * inter, pairs * inter, 5.0, count)
-    )
+    act = elementwise(ctx, "expert_act", "elementwise", pairs * mult * inter, pairs * inter, 5.0, count)
+    if fused is not None:  # inside the measured fused kernel: no time of its own there
+        has = fused[1]
+        act = replace(
+            act,
+            compute_rate=np.where(has, np.inf, act.compute_rate),
+            memory_rate=np.where(has, np.inf, act.memory_rate),
+            kernels=0.0 if has is True else act.kernels,
+        )
+    ops.insert(1, act)
     return ops
+
+
+def _either(first, second) -> tuple:
+    """Grid lookups (values, mask): `first` where it has a value, else `second`."""
+    (a, has_a), (b, has_b) = first, second
+    return np.where(has_a, a, b), np.logical_or(has_a, has_b)
 
 
 def _ffn_ops(ctx: OpInputs, f, count) -> list:

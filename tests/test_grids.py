@@ -203,3 +203,30 @@ def test_auto_picks_each_frameworks_profile_in_a_framework_sweep(tmp_path, monke
     )
     ids = {r["point"]["runtime.framework"]: r["provenance"]["calibration"] for r in res.records()}
     assert ids == {"vllm": "datasheet", "sglang": "sglang-imported"}
+
+
+def test_engine_prices_a_fused_moe_from_its_grid(tmp_path):
+    # Mixtral-8x7B decode at batch 4 on H100 (bf16): with a one-cell moe_bf16 grid at attainment 0.25,
+    # the two expert GEMMs take their roofline times / 0.25 plus one launch each per layer, and the
+    # activation runs inside the fused kernel (no time of its own).
+    grid = _one_cell("gemm_bf16", attainment=0.25)
+    grid["axes"] = ["log2_rows_per_expert", "log2_hidden_inter", "log2_experts_touched"]
+    path = tmp_path / "h100-sxm.moe.yaml"
+    path.write_text(yaml.safe_dump(_doc({"moe_bf16": grid})))
+    scenario = {
+        "model": "mixtral-8x7b",
+        "hardware": "h100-sxm",
+        "workload": {"batch": 4, "prompt_tokens": 1024, "output_tokens": 2},
+    }
+    res = roofline.simulate(dict(scenario, calibration=str(path)))
+    ops = {o["name"]: o for o in op_table(res, 0, "decode")}
+    for name in ("expert_up", "expert_down"):
+        o = ops[name]
+        roof = max(o["flops"] / PEAK, o["bytes"] / BW)
+        assert o["time_s"] == pytest.approx(roof / 0.25 + 32 * OVERHEAD, rel=1e-9)
+    assert ops["expert_act"]["time_s"] == 0.0
+    sheet = {
+        o["name"]: o
+        for o in op_table(roofline.simulate(dict(scenario, calibration="datasheet")), 0, "decode")
+    }
+    assert sheet["expert_act"]["time_s"] > 0

@@ -43,7 +43,8 @@ VALUE_DIGITS = 4  # significant figures written
 
 def _sig(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=float)
-    scale = 10.0 ** (VALUE_DIGITS - 1 - np.floor(np.log10(np.abs(a))))
+    mag = np.where(a == 0, 1.0, np.abs(a))  # zero stays zero (an exact holdout)
+    scale = 10.0 ** (VALUE_DIGITS - 1 - np.floor(np.log10(mag)))
     return np.round(a * scale) / scale
 
 

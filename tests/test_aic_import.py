@@ -5,6 +5,7 @@ GEMM and all-reduce times through `calibration: PATH`. No network, no installed 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pa = pytest.importorskip("pyarrow")
@@ -233,3 +234,49 @@ def test_imported_tables_price_the_all_reduce_at_a_measured_size(data, tmp_path,
     assert ar["layers"][0]["time_per_layer_s"] == pytest.approx(row["seconds"][1], rel=1e-12)
     made = _custom_s(8, SIZES[1], "vllm_graph") if measured == "custom" else _nccl_s(8, SIZES[1])
     assert ar["layers"][0]["time_per_layer_s"] == pytest.approx(made, rel=1e-3)  # 4 significant digits
+
+
+def _moe_rows(attainment: float, overhead_s: float):
+    """Fused-MoE latencies at a known attainment of the two expert GEMMs' roofline (bf16, balanced)."""
+    hw = load_hardware("h100-sxm")
+    cols = {k: [] for k in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "latency")}
+    for hidden, inter, topk, experts in ((4096, 14336, 2, 8), (2048, 1024, 8, 128), (7168, 2048, 8, 256)):
+        for tokens in (1, 4, 16, 64, 256, 1024, 4096):
+            pairs = tokens * topk
+            touched = experts * -np.expm1(tokens * np.log1p(-topk / experts))
+            roof = 0.0
+            for n, k in ((2 * inter, hidden), (hidden, inter)):
+                nbytes = touched * n * k * 2 + pairs * (k * 2 + n * 2)
+                roof += max(2.0 * pairs * n * k / hw.peak("bf16"), nbytes / hw.memory_bandwidth)
+            for key, v in zip(
+                cols, (tokens, hidden, inter, topk, experts, (roof / attainment + 2 * overhead_s) * 1e3)
+            ):
+                cols[key].append(v)
+    rows = len(cols["latency"])
+    fixed = {"framework": "VLLM", "version": "0.24.0", "device": DEVICE, "moe_dtype": "bfloat16"}
+    fixed.update(
+        {"moe_tp_size": 1, "moe_ep_size": 1, "distribution": "balanced", "kernel_source": "fused_moe"}
+    )
+    return {**{k: [v] * rows for k, v in fixed.items()}, **cols}
+
+
+def test_moe_grid_prices_the_fused_kernel_it_was_fitted_to(data, tmp_path):
+    _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", _moe_rows(0.4, OVERHEAD_MS * 1e-3))
+    [(_, path, _)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
+    profile = read_profile(path)
+    grid = profile.grids["moe_bf16"]
+    assert grid.holdout["median"] < 0.01  # a constant attainment is held exactly (4 figures written)
+    result = roofline.simulate(
+        {
+            "model": "mixtral-8x7b",
+            "hardware": "h100-sxm",
+            "calibration": str(path),
+            "workload": {"batch": 4, "prompt_tokens": 1024, "output_tokens": 2},
+        }
+    )
+    ops = {o["name"]: o for o in op_table(result, 0, "decode")}
+    for name in ("expert_up", "expert_down"):
+        o = ops[name]
+        roof = max(o["flops"] / 989.4e12, o["bytes"] / 3.35e12)
+        assert o["time_s"] == pytest.approx(roof / 0.4 + 32 * profile.kernel_overhead_s, rel=2e-3)
+    assert ops["expert_act"]["time_s"] == 0.0

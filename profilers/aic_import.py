@@ -166,70 +166,77 @@ def attention_sections(tables: dict, hw, overhead: float, curves: dict, raw: dic
         )
 
 
-def grids_section(tables: dict, hw, overhead: float, notes: dict) -> dict:
-    """Measured grids (profilers/grid_fit.py) of the GEMM formats the engine runs and of bf16 prefill
-    and decode attention at head dim 128, each with its held-out error."""
+def _gemm_grids(table: Table, hw, overhead: float) -> dict:
     from roofline.api import GEMM_GRID_FORMATS
-    from roofline.profilers.grid_fit import attainment_grid, decode_grid, grid_entry
+    from roofline.profilers.grid_fit import attainment_grid, grid_entry
 
     out = {}
+    for dtype, c in gemm_points(table, hw).items():
+        if dtype not in GEMM_GRID_FORMATS:
+            continue
+        roof = np.maximum(c["flops"] / c["peak"], c["bytes"] / hw.memory_bandwidth)
+        X = np.log2(np.column_stack([c["m"], c["n"], c["k"]]))
+        grid = attainment_grid(f"gemm_{dtype}", X, roof, c["seconds"], overhead, X[:, 1:])
+        out[grid.kind] = grid_entry(
+            grid, f"{table.path.name}: {dtype} GEMMs, fastest kernel per shape; held out by (n, k)"
+        )
+    return out
+
+
+def _moe_grids(table: Table, hw, overhead: float) -> dict:
+    from roofline.profilers.grid_fit import attainment_grid, grid_entry
+
+    out = {}
+    for dtype, c in moe_points(table, hw).items():
+        if len(c["seconds"]) <= 8:
+            continue
+        groups = np.column_stack([c["hidden"], c["inter"], c["topk"], c["experts"]])
+        # two launches: the engine charges the two expert GEMMs one kernel each
+        grid = attainment_grid(f"moe_{dtype}", c["coords"], c["roof"], c["seconds"], 2 * overhead, groups)
+        out[grid.kind] = grid_entry(
+            grid,
+            f"{table.path.name}: {c['label']} fused MoE, balanced routing, no expert parallelism, fastest "
+            "kernel per shape; held out by model shape (hidden, intermediate per GPU, top-k, experts)",
+        )
+    return out
+
+
+def _attention_grid(table: Table, hw, overhead: float, decode: bool) -> dict:
+    from roofline.profilers.grid_fit import attainment_grid, decode_grid, grid_entry
+
+    c = (decode_points if decode else prefill_points)(table, hw)
+    sel = c["head_dim"] == FIT_HEAD_DIM
+    if sel.sum() <= 8:
+        return {}
+    b, h, kvh = (c[k][sel] for k in ("batch", "heads", "kv_heads"))
+    groups = np.column_stack([b, h, kvh])
+    what = f"{table.path.name}: head dim {FIT_HEAD_DIM}, bf16 KV cache, no window, fastest kernel per shape"
+    if decode:
+        X = np.log2(np.column_stack([b * kvh, h / kvh]))
+        grid = decode_grid(X, c["bytes"][sel], c["seconds"][sel], hw.memory_bandwidth, groups)
+        what += ", affine in bytes per (batch, heads, KV heads); held out by that shape"
+    else:
+        roof = np.maximum(c["flops"][sel] / hw.peak("bf16"), c["bytes"][sel] / hw.memory_bandwidth)
+        X = np.log2(np.column_stack([c["seqlen"][sel], b * h, h / kvh]))
+        grid = attainment_grid("attention_prefill", X, roof, c["seconds"][sel], overhead, groups)
+        what += ", causal, bf16 attention; held out by (batch, heads, KV heads)"
+    return {grid.kind: grid_entry(grid, what)}
+
+
+def grids_section(tables: dict, hw, overhead: float, notes: dict) -> dict:
+    """Measured grids (profilers/grid_fit.py) of the GEMM formats the engine runs, of fused MoE, and
+    of bf16 prefill and decode attention at head dim 128, each with its held-out error."""
+    out = {}
     if "gemm" in tables:
-        name = tables["gemm"].path.name
-        for dtype, c in gemm_points(tables["gemm"], hw).items():
-            if dtype not in GEMM_GRID_FORMATS:
-                continue
-            roof = np.maximum(c["flops"] / c["peak"], c["bytes"] / hw.memory_bandwidth)
-            X = np.log2(np.column_stack([c["m"], c["n"], c["k"]]))
-            grid = attainment_grid(f"gemm_{dtype}", X, roof, c["seconds"], overhead, X[:, 1:])
-            out[grid.kind] = grid_entry(
-                grid,
-                f"{name}: {dtype} GEMMs, fastest kernel per shape; held out by (n, k)",
-            )
+        out.update(_gemm_grids(tables["gemm"], hw, overhead))
     if "moe" in tables:
-        name = tables["moe"].path.name
-        for dtype, c in moe_points(tables["moe"], hw).items():
-            if len(c["seconds"]) <= 8:
-                continue
-            groups = np.column_stack([c["hidden"], c["inter"], c["topk"], c["experts"]])
-            # two launches: the engine charges the two expert GEMMs one kernel each
-            grid = attainment_grid(f"moe_{dtype}", c["coords"], c["roof"], c["seconds"], 2 * overhead, groups)
-            out[grid.kind] = grid_entry(
-                grid,
-                f"{name}: {c['label']} fused MoE, balanced routing, no expert parallelism, fastest kernel per "
-                "shape; held out by model shape (hidden, intermediate per GPU, top-k, experts)",
-            )
+        out.update(_moe_grids(tables["moe"], hw, overhead))
     if "context_attention" in tables:
-        t = tables["context_attention"]
-        c = prefill_points(t, hw)
-        sel = c["head_dim"] == FIT_HEAD_DIM
-        if sel.sum() > 8:
-            b, L, h, kvh = (c[k][sel] for k in ("batch", "seqlen", "heads", "kv_heads"))
-            roof = np.maximum(c["flops"][sel] / hw.peak("bf16"), c["bytes"][sel] / hw.memory_bandwidth)
-            X = np.log2(np.column_stack([L, b * h, h / kvh]))
-            grid = attainment_grid(
-                "attention_prefill", X, roof, c["seconds"][sel], overhead, np.column_stack([b, h, kvh])
-            )
-            out[grid.kind] = grid_entry(
-                grid,
-                f"{t.path.name}: causal, head dim {FIT_HEAD_DIM}, bf16 attention and KV cache, no window, "
-                "fastest kernel per shape; held out by (batch, heads, KV heads)",
-            )
+        out.update(_attention_grid(tables["context_attention"], hw, overhead, decode=False))
     if "generation_attention" in tables:
-        t = tables["generation_attention"]
-        c = decode_points(t, hw)
-        sel = c["head_dim"] == FIT_HEAD_DIM
-        if sel.sum() > 8:
-            b, h, kvh = (c[k][sel] for k in ("batch", "heads", "kv_heads"))
-            X = np.log2(np.column_stack([b * kvh, h / kvh]))
-            groups = np.column_stack([b, h, kvh])
-            grid = decode_grid(X, c["bytes"][sel], c["seconds"][sel], hw.memory_bandwidth, groups)
-            out[grid.kind] = grid_entry(
-                grid,
-                f"{t.path.name}: head dim {FIT_HEAD_DIM}, bf16 KV cache, no window, fastest kernel per "
-                "shape, affine in bytes per (batch, heads, KV heads); held out by that shape",
-            )
+        out.update(_attention_grid(tables["generation_attention"], hw, overhead, decode=True))
     if not out:
-        notes["grids"] = "no GEMM or attention table to grid"
+        notes["grids"] = "no GEMM, MoE or attention table to grid"
     return out
 
 

@@ -29,6 +29,16 @@ import numpy as np
 
 from roofline.simulator.comm import COLLECTIVES
 from roofline.simulator.errors import UserError, short
+from roofline.simulator.grids import (  # noqa: F401 (the profile's grid types, re-exported)
+    GEMM_GRID_FORMATS,
+    GRID_AXES,
+    GRID_FIELDS,
+    GRID_KINDS,
+    MAX_GRID_CELLS,
+    Grid,
+    grid_family,
+    multilinear,
+)
 
 CURVE_KINDS = (
     "hbm",
@@ -64,94 +74,6 @@ class Curve:
     def at(self, x):
         """Fitted efficiency, held at the measured boundary outside [x_min, x_max]."""
         return hill(np.clip(x, self.x_min, self.x_max), self.e_max, self.x_half, self.p)
-
-
-# Measured grids (`grids:`): kernel times over a uniform grid of log2 shape coordinates, for the
-# kernels whose time one curve over one size cannot hold (their efficiency depends on the shape's
-# aspect, not only its size). Axes per kind, and the fields each cell holds:
-GRID_AXES = {
-    "gemm": ("log2_m", "log2_n", "log2_k"),
-    "attention_prefill": ("log2_seqlen", "log2_batch_heads", "log2_group"),
-    "attention_decode": ("log2_batch_kv_heads", "log2_group"),
-    # a fused MoE layer (router output in, both expert GEMMs and the activation): tokens per touched
-    # expert, one expert's hidden x intermediate (per GPU), experts touched
-    "moe": ("log2_rows_per_expert", "log2_hidden_inter", "log2_experts_touched"),
-}
-GRID_FIELDS = {
-    # roofline attainment: max(FLOPs / peak, bytes / bandwidth) / (kernel time - kernel_overhead_s)
-    "gemm": ("attainment",),
-    "attention_prefill": ("attainment",),
-    "moe": ("attainment",),  # of the two expert GEMMs' roofline times summed
-    # decode attention time = fixed_s + bytes / (bandwidth x bandwidth_share): affine in the KV
-    # length, so that the engine's decode sums over output tokens stay closed-form
-    "attention_decode": ("fixed_s", "bandwidth_share"),
-}
-GEMM_GRID_FORMATS = ("bf16", "fp16", "fp8", "int8", "fp4")  # the engine's GEMM formats (units.DTYPE_BYTES)
-GRID_KINDS = (
-    tuple(f"gemm_{f}" for f in GEMM_GRID_FORMATS)
-    + tuple(f"moe_{f}" for f in GEMM_GRID_FORMATS)
-    + ("attention_prefill", "attention_decode")
-)
-MAX_GRID_CELLS = 200_000
-
-
-def grid_family(kind: str) -> str:
-    return kind.split("_", 1)[0] if kind.startswith(("gemm_", "moe_")) else kind
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Measured values on a uniform grid of log2 coordinates (`start + i * step` per axis), read by
-    multilinear interpolation of their logarithms; outside the grid the boundary value holds."""
-
-    kind: str
-    start: tuple
-    step: tuple
-    values: dict  # field -> np.ndarray of the grid's shape (positive)
-    holdout: dict = field(default_factory=dict)  # {median, p90, rows}: error on held-out shapes
-
-    @property
-    def shape(self) -> tuple:
-        return next(iter(self.values.values())).shape
-
-    def at(self, name: str, *coords):
-        """The interpolated value of field `name` at log2 coordinates `coords` (arrays broadcast)."""
-        return np.exp(multilinear(self._logs[name], self.start, self.step, coords))
-
-    @property
-    def _logs(self) -> dict:
-        logs = self.__dict__.get("_log_cache")
-        if logs is None:
-            logs = {k: np.log(v) for k, v in self.values.items()}
-            object.__setattr__(self, "_log_cache", logs)
-        return logs
-
-
-def multilinear(table: np.ndarray, start, step, coords):
-    """Multilinear interpolation of `table` (one axis per coordinate, uniform steps) at `coords`;
-    positions outside the grid are clamped to its boundary (no extrapolation)."""
-    coords = np.broadcast_arrays(*[np.asarray(c, dtype=float) for c in coords])
-    flat = table.ravel()
-    strides = np.cumprod((1,) + table.shape[:0:-1])[::-1]
-    base = 0
-    parts = []
-    for axis, c in enumerate(coords):
-        n = table.shape[axis]
-        pos = np.minimum(np.maximum((c - start[axis]) / step[axis], 0.0), float(n - 1))
-        i0 = np.minimum(pos.astype(np.intp), max(n - 2, 0))
-        parts.append((pos - i0, strides[axis] if n > 1 else 0))
-        base = base + i0 * strides[axis]
-    out = 0.0
-    for corner in range(1 << len(coords)):
-        idx, w = base, 1.0
-        for axis, (frac, stride) in enumerate(parts):
-            if corner >> axis & 1:
-                idx = idx + stride
-                w = w * frac
-            else:
-                w = w * (1.0 - frac)
-        out = out + w * flat.take(idx)
-    return out
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ read is listed with the reason.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import math
 from pathlib import Path
@@ -58,9 +60,11 @@ def _first(keys, mapping: dict):
 
 
 def read_file(path: Path):
-    """A validation report (.json) or a calibration profile (YAML, read by `roofline.report.profiles`)."""
+    """A validation report (.json) or a calibration profile (YAML, read by `roofline.report.profiles`;
+    parsed once per file version: shipped profiles hold large grids)."""
     if path.suffix != ".json":
-        return read_profile_document(path, ProfileError)
+        st = path.stat()
+        return copy.deepcopy(_read_profile_cached(str(path), st.st_mtime_ns, st.st_size))
     text = read_text(path, MAX_FILE_BYTES, "validation report", ProfileError)
     try:
         return json.loads(text)
@@ -68,6 +72,31 @@ def read_file(path: Path):
         raise ProfileError(f"not valid JSON: {str(exc)[:300]}") from None
     except RecursionError:
         raise ProfileError("nested too deeply") from None
+
+
+def grid_summary(grids: dict) -> list:
+    """[(grid kind, what it is)] of a profile's measured grids: axes, cells and held-out error (their
+    thousands of values are for the engine, not for reading)."""
+    out = []
+    for kind, g in grids.items():
+        if not isinstance(g, dict):
+            out.append((str(kind), str(g)[:200]))
+            continue
+        shape = g.get("shape") if isinstance(g.get("shape"), list) else []
+        hold = g.get("holdout") if isinstance(g.get("holdout"), dict) else {}
+        text = f"over {', '.join(map(str, g.get('axes') or []))}; {' x '.join(map(str, shape))} cells"
+        if hold:
+            text += (
+                f"; held-out shapes: median {hold.get('median', float('nan')):.1%}, "
+                f"p90 {hold.get('p90', float('nan')):.1%} ({hold.get('rows', '?')} kernels)"
+            )
+        out.append((str(kind), text))
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _read_profile_cached(path: str, mtime_ns: int, size: int):
+    return read_profile_document(Path(path), ProfileError)
 
 
 def flat_items(mapping: dict, prefix: str = "") -> list:
@@ -227,7 +256,7 @@ def load_profiles(directory) -> list:
                 )
             )
         entry["sections"] = [
-            (k, flat_items(v))
+            (k, grid_summary(v) if k == "grids" else flat_items(v))
             for k, v in doc.items()
             if isinstance(v, dict) and k not in ("curves", "collectives", "raw", "provenance")
         ]

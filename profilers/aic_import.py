@@ -183,12 +183,27 @@ def _gemm_grids(table: Table, hw, overhead: float) -> dict:
     return out
 
 
-def _moe_grids(table: Table, hw, overhead: float) -> dict:
+# A fused-MoE table whose median kernel reaches this share of the two expert GEMMs' roofline is not
+# gridded: vLLM's and SGLang's tables sit at 0.6-0.7 of it (H100), while TensorRT-LLM 1.3.0rc23's
+# reaches 1.00 at the median, which suggests its columns mean something else (per-rank tokens or
+# intermediate size) than the engine's expert_ops assume.
+MOE_PLAUSIBLE_ROOF_SHARE = 0.95
+
+
+def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
     from roofline.profilers.grid_fit import attainment_grid, grid_entry
 
     out = {}
     for dtype, c in moe_points(table, hw).items():
         if len(c["seconds"]) <= 8:
+            continue
+        share = float(np.median(c["roof"] / c["seconds"]))
+        if share >= MOE_PLAUSIBLE_ROOF_SHARE:
+            notes[f"moe_{dtype}"] = (
+                f"not gridded: the median fused-MoE kernel reaches {share:.2f} of the expert GEMMs' roofline "
+                f"(>= {MOE_PLAUSIBLE_ROOF_SHARE}), implausible for these kernels; the table's columns may mean "
+                "something else (per-rank tokens or intermediate size)"
+            )
             continue
         groups = np.column_stack([c["hidden"], c["inter"], c["topk"], c["experts"]])
         # two launches: the engine charges the two expert GEMMs one kernel each
@@ -230,7 +245,7 @@ def grids_section(tables: dict, hw, overhead: float, notes: dict) -> dict:
     if "gemm" in tables:
         out.update(_gemm_grids(tables["gemm"], hw, overhead))
     if "moe" in tables:
-        out.update(_moe_grids(tables["moe"], hw, overhead))
+        out.update(_moe_grids(tables["moe"], hw, overhead, notes))
     if "context_attention" in tables:
         out.update(_attention_grid(tables["context_attention"], hw, overhead, decode=False))
     if "generation_attention" in tables:

@@ -280,3 +280,11 @@ def test_moe_grid_prices_the_fused_kernel_it_was_fitted_to(data, tmp_path):
         roof = max(o["flops"] / 989.4e12, o["bytes"] / 3.35e12)
         assert o["time_s"] == pytest.approx(roof / 0.4 + 32 * profile.kernel_overhead_s, rel=2e-3)
     assert ops["expert_act"]["time_s"] == 0.0
+
+
+def test_moe_table_at_or_beyond_its_roofline_is_not_gridded(data, tmp_path):
+    # a fused MoE whose median kernel beats 95% of the expert GEMMs' roofline is implausible: noted, not used
+    _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", _moe_rows(1.5, 0.0))
+    [(_, path, doc)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
+    assert "moe_bf16" not in read_profile(path).grids
+    assert "implausible" in doc["fit_notes"]["moe_bf16"]

@@ -76,6 +76,7 @@ class FastStep:
         # A step with a prompt chunk launches as the framework's prefill, a pure decode step as its decode.
         self.launch = {phase: self.fw.kernel_s(self.overhead, phase) for phase in ("prefill", "decode")}
         self._dec_scale: dict = {}  # decoders in the kernel -> per-slot memory-time factor
+        self._dec_latency: dict = {}  # decoders in the kernel -> decode core ops' fixed latency
         self._dense: dict = {}
         self._pairs: dict = {}
         self._dec = np.zeros((0, 0, 5))  # (cached length, slot, term)
@@ -187,7 +188,15 @@ class FastStep:
             # an op with no memory rate (inf) does not stream: factor 1
             got = np.array([r1 / rn if np.isfinite(rn) and rn > 0 else 1.0 for r1, rn in rates])
             self._dec_scale[nd] = got
+            # a measured decode kernel's fixed time depends on its decoders too (calibration grids)
+            lat = [float(np.ravel(np.asarray(b.latency_s, float))[0]) for b in many]
+            self._dec_latency[nd] = lat
         return got
+
+    def dec_meta(self, nd: int) -> list:
+        """Decode core ops' (count, kernels, stream, latency) with `nd` decoders in the kernel."""
+        self.dec_scale(nd)
+        return [(c, k, st, la) for (c, k, st, _), la in zip(self._dec_meta, self._dec_latency[nd])]
 
     @staticmethod
     def _once(ops, L) -> np.ndarray:
@@ -338,7 +347,7 @@ class FastStep:
             terms = self._dec[dec_cached].sum(axis=0)
             if self._dec_once.any():
                 terms[self._dec_once] = self._dec[0][self._dec_once]
-            self._core_time(terms, self._dec_meta, acc, launch, self.dec_scale(nd))
+            self._core_time(terms, self.dec_meta(nd), acc, launch, self.dec_scale(nd))
         return self._combine(acc, nd + npre), acc[3], acc[4]
 
     def decode_run(self, cached, k: int) -> tuple:
@@ -359,7 +368,7 @@ class FastStep:
             terms[self._dec_once] = self._dec[0][self._dec_once][:, :, None]
         acc = np.zeros((5, k)) + base[:, None]
         launch = self.launch["decode"]
-        for (count, kernels, stream, latency), t, sc in zip(self._dec_meta, terms, self.dec_scale(n)):
+        for (count, kernels, stream, latency), t, sc in zip(self.dec_meta(n), terms, self.dec_scale(n)):
             acc[_STREAM[stream]] += count * (
                 np.maximum(t[_TC], t[_TM] * sc) + kernels * launch + t[_FIX] + latency
             )

@@ -254,17 +254,24 @@ def _profile_warnings(result: SweepResult, group: Group, profiles: dict, wl, mod
         if profile is None:
             continue
         on_row = group.hw_row == r
+        grids = getattr(profile, "grids", None) or {}
         attn = profile.curves.get("attention_prefill")
-        if attn is not None:
-            outside = on_row & ((wl.prompt < attn.x_min) | (wl.prompt > attn.x_max))
+        span = None
+        if "attention_prefill" in grids:  # the measured grid prices it: its sequence-length axis
+            g = grids["attention_prefill"]
+            span = (2.0 ** g.start[0], 2.0 ** (g.start[0] + g.step[0] * (g.shape[0] - 1)))
+        elif attn is not None:
+            span = (attn.x_min, attn.x_max)
+        if span is not None:
+            outside = on_row & ((wl.prompt < span[0]) | (wl.prompt > span[1]))
             if np.any(outside):
                 msg = (
-                    f"{profile.profile_id}: attention_prefill measured for {attn.x_min:g}..{attn.x_max:g} tokens; "
+                    f"{profile.profile_id}: attention_prefill measured for {span[0]:g}..{span[1]:g} tokens; "
                     "efficiency held at the boundary outside"
                 )
                 result.warnings.append((msg, _mask(result, group, outside)))
         gemm = profile.curves.get("gemm_bf16")
-        if gemm is not None:
+        if gemm is not None and "gemm_bf16" not in grids:  # a GEMM grid is measured down to m = 1
             size = np.cbrt(np.maximum(wl.batch, 1.0) * model.hidden_size * model.hidden_size)
             outside = on_row & (size < gemm.x_min)
             if np.any(outside):

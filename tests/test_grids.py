@@ -230,3 +230,13 @@ def test_engine_prices_a_fused_moe_from_its_grid(tmp_path):
         for o in op_table(roofline.simulate(dict(scenario, calibration="datasheet")), 0, "decode")
     }
     assert sheet["expert_act"]["time_s"] > 0
+
+
+def test_prompts_beyond_the_prefill_grid_warn(tmp_path):
+    grid = _one_cell("attention_prefill")
+    grid.update(start=[10.0, 0.0, 0.0], step=[4.0, 1.0, 1.0], shape=[2, 1, 1], attainment=[0.3, 0.5])
+    inside = _simulate_with(tmp_path, {"attention_prefill": grid}, prompt_tokens=8192)
+    beyond = _simulate_with(tmp_path, {"attention_prefill": grid}, prompt_tokens=65536)
+    text = "attention_prefill measured for 1024..16384 tokens"
+    assert not any(text in w for w in inside.records()[0]["provenance"]["warnings"])
+    assert any(text in w for w in beyond.records()[0]["provenance"]["warnings"])

@@ -168,6 +168,8 @@ def calibration_dir() -> Path:
     profiles imported from published kernel measurements)."""
     override = os.environ.get(CALIBRATION_DIR_ENV)
     return Path(override) if override else Path(CALIBRATION_DIR)
+
+
 MAX_PROFILE_BYTES = 8 * 2**20
 
 

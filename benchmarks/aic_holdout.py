@@ -153,8 +153,7 @@ def decode_errors(test, hw, profile, overhead: float) -> dict:
     table = build_table([hw], {hw.name: profile})
     b, h, kvh = (cols[k][sel] for k in ("batch", "heads", "kv_heads"))
     coords = np.log2([b * kvh, h / kvh])
-    fixed, _ = grid_values(table, "attention_decode", 0, "fixed_s", coords)
-    share, _ = grid_values(table, "attention_decode", 0, "bandwidth_share", coords)
+    (fixed, share), _ = grid_values(table, "attention_decode", 0, ("fixed_s", "bandwidth_share"), coords)
     x = cols["bytes"][sel]
     pred = fixed + x / (hw.memory_bandwidth * share)
     return {"decode attention": (pred / cols["seconds"][sel] - 1.0, x, "KV bytes")}

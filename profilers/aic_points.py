@@ -28,6 +28,7 @@ from roofline.api import (
     flash_kv_hbm_tokens,
     flash_query_block_rows,
     prefill_pairs,
+    touched_experts,
 )
 from roofline.profilers.aic_read import DTYPES, Table
 
@@ -110,7 +111,7 @@ def moe_points(table: Table, hw) -> dict:
         T, H, inter, K, E, tp, s = (v[best] for v in (T, H, inter, K, E, tp, s))
         inter = inter / tp
         pairs = T * K
-        touched = E * -np.expm1(T * np.log1p(-K / E))  # as layers._ffn_ops
+        touched = touched_experts(T, K, E)  # as layers._ffn_ops prices them
         elem = dtype_bytes(PEAK_DTYPE[ours])
         peak = hw.peak(PEAK_DTYPE[ours])
         roof = 0.0

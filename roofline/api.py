@@ -337,6 +337,7 @@ from roofline.simulator.flops import (  # noqa: E402, F401
     flash_query_block_rows,
     matmul_flops,
     prefill_pairs,
+    touched_experts,
 )
 from roofline.simulator.hf_config import from_hf_config  # noqa: E402, F401
 from roofline.simulator.methods import REGISTRY, parse_methods  # noqa: E402, F401

@@ -18,6 +18,7 @@ from roofline.simulator.efficiency import (
     attention_prefill_efficiency,
     decode_parallel_efficiency,
     grid_values,
+    measured_or,
 )
 from roofline.simulator.kvplan import resolve
 from roofline.simulator.model import MLA
@@ -67,8 +68,8 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
     )
     if grid is not None:  # measured roofline attainment of this kernel shape (calibration.Grid)
         att, has = grid
-        compute_rate = np.where(has, ctx.rates.attn_peak * att, compute_rate)
-        memory_rate = np.where(has, ctx.rates.bw * att, memory_rate)
+        compute_rate = measured_or(has, ctx.rates.attn_peak * att, compute_rate)
+        memory_rate = measured_or(has, ctx.rates.bw * att, memory_rate)
     for g in head_groups:
         win = (
             m.window
@@ -129,15 +130,13 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
     if not mla:  # a profile's measured decode kernels: t = fixed_s + bytes / (bandwidth x share)
         kv_heads = ctx.shard.kv_heads(m)
         coords = (np.log2(np.maximum(kernel_batch, 1.0) * kv_heads), np.log2(heads / kv_heads))
-        grid = grid_values(ctx.rates.eff, "attention_decode", ctx.rates.row, "fixed_s", coords)
+        fields = ("fixed_s", "bandwidth_share")
+        grid = grid_values(ctx.rates.eff, "attention_decode", ctx.rates.row, fields, coords)
         if grid is not None:
-            fixed, has = grid
-            bw_share, _ = grid_values(
-                ctx.rates.eff, "attention_decode", ctx.rates.row, "bandwidth_share", coords
-            )
+            (fixed, bw_share), has = grid
             launch = ctx.rates.eff.kernel_overhead_s[ctx.rates.row]
-            mem_rate = np.where(has, ctx.rates.bw * bw_share, mem_rate)
-            latency = np.where(has, np.maximum(fixed - launch, 0.0) * share, latency)
+            mem_rate = measured_or(has, ctx.rates.bw * bw_share, mem_rate)
+            latency = measured_or(has, np.maximum(fixed - launch, 0.0) * share, latency)
     for g in plan.groups:
         f = g.fraction
         read = _selected(resolve(g.read, ctx.shape.prompt).cap(m.window), g, ctx)

@@ -271,23 +271,33 @@ def _links(profile) -> tuple:
     return (profile.link(INTRA_LABELS), profile.link(INTER_LABELS))
 
 
-def grid_values(table: EfficiencyTable, family: str, row, name: str, coords):
-    """Field `name` of the measured `family` grid at log2 `coords`, for each point of hardware
-    row(s) `row`, and which points have such a grid: (values, mask); None where no row has one."""
+def grid_values(table: EfficiencyTable, family: str, row, name, coords):
+    """Field `name` (or a tuple of fields) of the measured `family` grid at log2 `coords`, for each
+    point of hardware row(s) `row`, and which points have such a grid: (values, mask), mask True
+    when every point has one; None where no row has one."""
     rows = table.grids.get(family)
     if not rows:
         return None
+    names = name if isinstance(name, tuple) else (name,)
     if len(rows) == 1:
-        return rows[0].at(name, *coords), True
+        values = tuple(rows[0].at(n, *coords) for n in names)
+        return (values if isinstance(name, tuple) else values[0]), True
     *coords, row = np.broadcast_arrays(*[np.asarray(c, dtype=float) for c in coords], np.asarray(row))
-    out = np.ones(row.shape)
+    out = [np.ones(row.shape) for _ in names]
     mask = np.zeros(row.shape, dtype=bool)
     for h, grid in enumerate(rows):
         if grid is not None:
             sel = row == h
-            out[sel] = grid.at(name, *[c[sel] for c in coords])
+            for o, n in zip(out, names):
+                o[sel] = grid.at(n, *[c[sel] for c in coords])
             mask |= sel
-    return out, mask
+    return (tuple(out) if isinstance(name, tuple) else out[0]), mask
+
+
+def measured_or(has, measured, default):
+    """`measured` where a profile's grid covers the point (`has`: a mask, or True for every point),
+    else `default`."""
+    return measured if has is True else np.where(has, measured, default)
 
 
 def row_offsets(table: np.ndarray, row) -> object:

@@ -15,6 +15,12 @@ def matmul_flops(m, n, k):
     return 2.0 * m * n * k
 
 
+def touched_experts(tokens, top_k: int, experts: int):
+    """Expected distinct experts hit by `tokens` tokens each routed to `top_k` of `experts` uniformly:
+    experts x (1 - (1 - k/e)^tokens) (each expert is missed by a token with probability 1 - k/e)."""
+    return experts * -np.expm1(tokens * np.log1p(-top_k / experts))
+
+
 def causal_pairs_upto(x, window=None):
     """Sum over positions i < x of the keys position i attends to, continuous form: x^2/2 for full
     causal attention; with a sliding window W, W^2/2 + W (x - W) once x > W."""

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from roofline.simulator import flops as F
-from roofline.simulator.efficiency import gemm_efficiency, grid_values
+from roofline.simulator.efficiency import gemm_efficiency, grid_values, measured_or
 from roofline.simulator.model import (
     MLA,
     Attention,
@@ -148,8 +148,8 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, count) -> l
         has = fused[1]
         act = replace(
             act,
-            compute_rate=np.where(has, np.inf, act.compute_rate),
-            memory_rate=np.where(has, np.inf, act.memory_rate),
+            compute_rate=measured_or(has, np.inf, act.compute_rate),
+            memory_rate=measured_or(has, np.inf, act.memory_rate),
             kernels=0.0 if has is True else act.kernels,
         )
     ops.insert(1, act)
@@ -196,7 +196,7 @@ def _ffn_ops(ctx: OpInputs, f, count) -> list:
         return ops
     # MoE: expected distinct experts hit by `rows` tokens under uniform top-k routing.
     e, k = f.num_experts, f.top_k
-    touched = e * -np.expm1(ctx.shape.rows * np.log1p(-k / e))
+    touched = F.touched_experts(ctx.shape.rows, k, e)
     ops.append(gemm(ctx, "router", e, h, count))
     ops += expert_ops(ctx, ctx.shape.rows * k, touched, ctx.shard.split(f.expert_intermediate), mult, count)
     if f.shared_intermediate:

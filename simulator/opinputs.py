@@ -24,7 +24,13 @@ from functools import cached_property
 import numpy as np
 
 from roofline.simulator import flops as F
-from roofline.simulator.efficiency import EfficiencyTable, gemm_efficiency, grid_values, row_offsets
+from roofline.simulator.efficiency import (
+    EfficiencyTable,
+    gemm_efficiency,
+    grid_values,
+    measured_or,
+    row_offsets,
+)
 from roofline.simulator.ops import Op
 from roofline.simulator.runplan import NO_EXTRAS
 
@@ -179,11 +185,8 @@ def weight_gemm_op(x: OpInputs, name: str, flops, weight_bytes, act_bytes, eff, 
     compute = x.rates.gemm_peak * eff * x.rates.gemm_compute_scale
     if grid is not None:
         att, has = grid
-        if has is True:
-            mem, compute = x.rates.bw * att, x.rates.gemm_peak * att
-        else:
-            mem = np.where(has, x.rates.bw * att, mem)
-            compute = np.where(has, x.rates.gemm_peak * att, compute)
+        mem = measured_or(has, x.rates.bw * att, mem)
+        compute = measured_or(has, x.rates.gemm_peak * att, compute)
     if f.w_stream != 1.0:
         total = weight_bytes + act_bytes
         mem = mem * total / (weight_bytes / f.w_stream + act_bytes)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from roofline.simulator import flops as F
 from roofline.simulator.model import MLA
 from roofline.simulator.opinputs import above_one
 from roofline.simulator.ops import Op
@@ -158,7 +159,7 @@ def ep_moe_ops(ctx, f, count, expert_ops) -> list:
     e, k, ep, tp, h = f.num_experts, f.top_k, ctx.shard.ep, ctx.shard.tp, ctx.shape.hidden
     pairs = ctx.shape.rows / tp * k  # tokens split across the tp ranks; balanced by symmetry
     group_tokens = ctx.shape.rows * ep / tp
-    touched = e / ep * -np.expm1(group_tokens * np.log1p(-k / e))  # local experts hit at least once
+    touched = F.touched_experts(group_tokens, k, e) / ep  # local experts hit at least once
     ops = expert_ops(ctx, pairs, touched, f.expert_intermediate, 2 if f.gated else 1, count)
     dispatch = ep_dispatch_time(ctx.shard.groups["ep"], ctx.shape.rows / tp, h * ctx.fmt.ab, f)
     ops.append(_comm("ep_dispatch_combine", 2.0 * dispatch, count * ctx.shape.passes))

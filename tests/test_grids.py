@@ -240,3 +240,37 @@ def test_prompts_beyond_the_prefill_grid_warn(tmp_path):
     text = "attention_prefill measured for 1024..16384 tokens"
     assert not any(text in w for w in inside.records()[0]["provenance"]["warnings"])
     assert any(text in w for w in beyond.records()[0]["provenance"]["warnings"])
+
+
+def test_a_hardware_sweep_mixes_measured_and_datasheet_rows(tmp_path):
+    # one profile (H100) in a sweep over H100 and H200: the H100 points take the grids, the H200
+    # points exactly what the datasheet model gives them alone (the per-row masks of grid_values)
+    grids = {
+        "gemm_bf16": _one_cell("gemm_bf16", attainment=0.5),
+        "attention_decode": _one_cell("attention_decode", fixed_s=20e-6, bandwidth_share=0.6),
+    }
+    path = tmp_path / "h100-sxm.grid.yaml"
+    path.write_text(yaml.safe_dump(_doc(grids)))
+    wl = {"batch": 1, "prompt_tokens": 8192, "output_tokens": 2}
+    res = roofline.simulate(
+        {
+            "model": "llama-3.1-8b",
+            "calibration": str(path),
+            "workload": wl,
+            "sweep": {"hardware": ["h100-sxm", "h200"]},
+        }
+    )
+    by_hw = {
+        r["hardware"]["name"] if isinstance(r["hardware"], dict) else r["hardware"]: i
+        for i, r in enumerate(res.records())
+    }
+    qkv = next(o for o in op_table(res, by_hw["h100-sxm"], "decode") if o["name"] == "qkv_proj")
+    assert qkv["time_s"] == pytest.approx(
+        max(qkv["flops"] / PEAK, qkv["bytes"] / BW) / 0.5 + 32 * OVERHEAD, rel=1e-9
+    )
+    dec = next(o for o in op_table(res, by_hw["h100-sxm"], "decode") if o["kind"] == "attention_decode")
+    assert dec["time_s"] == pytest.approx(dec["bytes"] / (BW * 0.6) + 32 * 20e-6, rel=1e-9)
+    alone = roofline.simulate(
+        {"model": "llama-3.1-8b", "hardware": "h200", "calibration": "datasheet", "workload": wl}
+    )
+    assert res.records()[by_hw["h200"]]["tpot_s"] == pytest.approx(alone.records()[0]["tpot_s"], rel=1e-12)

@@ -14,7 +14,8 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser(
         "calibrate",
-        help="time microbenchmarks on this GPU and write its calibration profile (GPU only)",
+        help="time microbenchmarks on this GPU and write its calibration profile (or, without a GPU, "
+        "--from aiconfigurator: fit one from published kernel tables)",
         description=(
             "Time GEMM, attention, HBM, host-link and launch microbenchmarks on this GPU (CUDA events\n"
             "via triton.testing.do_bench: median, L2 flushed, compile excluded), fit efficiency curves and\n"
@@ -35,7 +36,10 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--quick", action="store_true", help="reduced grid (about 5 minutes on one H100)")
     p.add_argument(
-        "--out", metavar="PATH", help="profile to write (default: hwspecs/calibration/<hardware>.yaml)"
+        "--out",
+        metavar="PATH",
+        help="profile to write (default: hwspecs/calibration/<hardware>.yaml; with --from, "
+        "<gpu>.<framework>.yaml there, or a folder to write them in)",
     )
     p.add_argument(
         "--hardware",

@@ -165,15 +165,19 @@ def test_session_history_hits_the_prefix_cache_exactly():
     assert on["ttft_s"]["p99"] < off["ttft_s"]["p99"]
 
 
+# Three-turn sessions whose KV overflows a small GPU pool: evicted prefixes are what the tiers hold.
+SESSIONS_UNDER_MEMORY_PRESSURE = {
+    "requests": 60,
+    "arrival": {"rate_per_s": 4.0},
+    "prompt_tokens": 6000,
+    "output_tokens": 20,
+    "sessions": {"turns": 3, "think_time_s": 2.0},
+    "scheduler": {"kv_memory_fraction": 0.05},
+}
+
+
 def test_host_tier_loads_evicted_prefixes_back():
-    sv = {
-        "requests": 60,
-        "arrival": {"rate_per_s": 4.0},
-        "prompt_tokens": 6000,
-        "output_tokens": 20,
-        "sessions": {"turns": 3, "think_time_s": 2.0},
-        "scheduler": {"kv_memory_fraction": 0.05},
-    }
+    sv = SESSIONS_UNDER_MEMORY_PRESSURE
     without = _serve(sv).record
     res = _serve({**sv, "prefix_cache": {"host_GiB": 64}})
     assert res.record["prefix_hit_rate"] > without["prefix_hit_rate"]
@@ -256,14 +260,7 @@ def test_cli_serve_json_keys_plot_and_set(tmp_path, capsys):
 
 
 def test_ssd_tier_below_a_small_host_tier_keeps_more_prefixes():
-    sv = {
-        "requests": 60,
-        "arrival": {"rate_per_s": 4.0},
-        "prompt_tokens": 6000,
-        "output_tokens": 20,
-        "sessions": {"turns": 3, "think_time_s": 2.0},
-        "scheduler": {"kv_memory_fraction": 0.05},
-    }
+    sv = SESSIONS_UNDER_MEMORY_PRESSURE
     host_only = _serve({**sv, "prefix_cache": {"host_GiB": 0.5}}).record
     with_ssd = _serve({**sv, "prefix_cache": {"host_GiB": 0.5, "ssd_GiB": 200}}).record
     assert with_ssd["prefix_hit_rate"] > host_only["prefix_hit_rate"]

@@ -13,7 +13,7 @@ the same roof (profilers/CALIBRATE.md):
   efficiency against the bf16 peak. Only bf16 attention over a bf16 KV cache without a window.
 * Decode attention (`generation_attention`): one query token per sequence over kv_len = isl + step
   cached tokens (the table's step is the tokens generated so far), x = bytes moved (the K/V read in
-  the KV format plus q in and o out in bf16), efficiency against HBM bandwidth.
+  the KV format, bf16 or fp8, plus q in and o out in bf16), efficiency against HBM bandwidth.
 
 Fitting the curves is `aic_import`'s job; reading the files `aic_read`'s.
 """
@@ -136,10 +136,13 @@ def moe_points(table: Table, hw) -> dict:
     return out
 
 
-def _plain(c: dict, rows: np.ndarray) -> np.ndarray:
-    """Rows of bf16 attention over a bf16 KV cache without a sliding window."""
+KV_CACHE_DTYPES = {"bf16": "bfloat16", "fp8": "fp8"}  # our KV formats -> the tables' kv_cache_dtype
+
+
+def _plain(c: dict, rows: np.ndarray, kv: str = "bf16") -> np.ndarray:
+    """Rows of bf16 attention over a KV cache in `kv` (bf16 or fp8) without a sliding window."""
     keep = np.ones(rows.size, dtype=bool)
-    for column, value in (("attn_dtype", "bfloat16"), ("kv_cache_dtype", "bfloat16")):
+    for column, value in (("attn_dtype", "bfloat16"), ("kv_cache_dtype", KV_CACHE_DTYPES[kv])):
         if column in c:
             keep &= c[column][rows] == value
     if "window_size" in c:
@@ -180,17 +183,22 @@ def _fastest_attention(c, rows, length_name: str, lengths):
     return {k: v[best] for k, v in cols.items()}, s[best]
 
 
-def decode_points(table: Table, hw) -> dict:
-    """Column arrays {batch, kv_len, heads, kv_heads, head_dim, x, seconds, bytes, efficiency}."""
+def decode_points(table: Table, hw, kv: str = "bf16") -> dict:
+    """Column arrays {batch, kv_len, heads, kv_heads, head_dim, x, seconds, bytes, per_token_bytes,
+    fixed_bytes, efficiency} of decode kernels over a KV cache in `kv` (bf16 or fp8)."""
     c = table.columns
-    rows = _plain(c, np.arange(len(table)))
+    rows = _plain(c, np.arange(len(table)), kv)
     isl = c["isl"][rows] if "isl" in c else np.ones(rows.size)
     cols, s = _fastest_attention(c, rows, "kv_len", isl + c["step"][rows])
     b, L, h, kvh, d = cols["batch"], cols["kv_len"], cols["heads"], cols["kv_heads"], cols["head_dim"]
-    nbytes = b * L * kvh * 2 * d * 2.0 + b * h * 2 * d * 2.0  # bf16 K/V read; q in, o out
+    per_token = b * kvh * 2 * d * dtype_bytes(kv)  # K and V of one cached token, every sequence
+    fixed = b * h * 2 * d * 2.0  # q in, o out (bf16)
+    nbytes = per_token * L + fixed
     flops = attention_flops(b * L, h, d, d)
     return {
         **cols,
+        "per_token_bytes": per_token,
+        "fixed_bytes": fixed,
         "x": nbytes,
         "seconds": s,
         "flops": flops,

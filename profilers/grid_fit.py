@@ -2,17 +2,18 @@
 
 Some kernels' efficiency is not a function of one size: a GEMM's depends on the aspect of m, n and k
 (a thin m against a wide n k streams weights; tile and wave quantisation bite differently along each
-axis), prefill attention's on how many (sequence, head) blocks fill the SMs and on the GQA group,
-decode attention's fixed time and bandwidth share on sequences x KV heads. For those the profile
+axis), prefill attention's on how many (sequence, head) blocks fill the SMs, on the GQA group and
+head dim, decode attention's on sequences x KV heads, group, head dim and, not linearly, on the KV
+length (kernels switch algorithm along it). For those the profile
 keeps a grid over log2 shape coordinates, which the engine reads by multilinear interpolation:
 
 * GEMMs and prefill attention: roofline attainment a = max(FLOPs / peak, bytes / bandwidth) /
   (t - kernel_overhead_s) per measured shape; the grid holds log a interpolated linearly (scipy's
   Delaunay `LinearNDInterpolator`) at its nodes, the nearest measured shape outside their hull.
-* Decode attention: per measured (batch, heads, KV heads) shape, the least-squares affine fit
-  t = fixed_s + bytes / (bandwidth x bandwidth_share) over its KV lengths (relative residuals,
-  non-negative coefficients), then both coefficients gridded the same way over (sequences x KV
-  heads, GQA group). Affine in the KV length, so the engine's sums over decode steps stay exact.
+* Decode attention: the same attainment of the bytes moved (KV read in the cache's format, q in, o
+  out) over (sequences x KV heads, group, head dim, KV length), one KV-length node per octave; the
+  engine takes the kernel time at the length nodes and linear between them (simulator/decode_time.py),
+  so its sums over decode steps stay exact, and the holdout predicts the same way.
 
 * Fused MoE (router output in, both expert GEMMs and the activation inside): attainment of the two
   expert GEMMs' roofline times summed, over (tokens per touched expert, hidden x intermediate per
@@ -28,15 +29,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from roofline.api import GRID_AXES, GRID_FIELDS, Grid, grid_family
+from roofline.api import GRID_AXES, GRID_FIELDS, Grid, decode_kernel_time, grid_family
 
 HOLDOUT_FRACTION = 0.2
 SEED = 0
 STEPS = {
     "gemm": (0.5, 1.0, 1.0),
     "moe": (0.5, 1.0, 1.0),
-    "attention_prefill": (0.5, 1.0, 1.0),
-    "attention_decode": (1.0, 1.0),
+    "attention_prefill": (0.5, 1.0, 1.0, 1.0),
+    "attention_decode": (1.0, 1.0, 1.0, 1.0),  # one KV-length node per octave
 }
 VALUE_DIGITS = 4  # significant figures written
 
@@ -57,8 +58,50 @@ def _unique_mean(X: np.ndarray, y: np.ndarray) -> tuple:
     return keys, total / np.bincount(inverse, minlength=len(keys))
 
 
-def fit_nodes(X: np.ndarray, y: np.ndarray, start, step, shape) -> np.ndarray:
-    """y (a log value per point at coordinates X) interpolated at the grid's nodes."""
+# Axes measured at a few discrete values (head dims; decode's KV lengths, one per octave): the grid
+# is fitted in the other axes for each measured value (a Delaunay triangulation of fewer dimensions,
+# and no mixing of unlike kernels across them), then taken linear between the values at the nodes.
+DISCRETE = {"attention_prefill": (3,), "attention_decode": (2, 3)}
+
+
+def fit_nodes(X: np.ndarray, y: np.ndarray, start, step, shape, discrete=()) -> np.ndarray:
+    """y (a log value per point at coordinates X) interpolated at the grid's nodes; `discrete`
+    axes are fitted per measured value (see DISCRETE)."""
+    if not discrete:
+        return _fit_continuous(X, y, start, step, shape)
+    cont = [a for a in range(X.shape[1]) if a not in discrete]
+    values = [np.unique(X[:, a]) for a in discrete]
+    keys = X[:, list(discrete)]
+    sub = (tuple(start[a] for a in cont), tuple(step[a] for a in cont), tuple(shape[a] for a in cont))
+    lattice = np.full(tuple(len(v) for v in values) + sub[2], np.nan)
+    have = np.zeros(lattice.shape[: len(discrete)], dtype=bool)
+    for idx in np.ndindex(*have.shape):
+        sel = np.all(keys == [v[j] for v, j in zip(values, idx)], axis=1)
+        if sel.any():
+            lattice[idx] = _fit_continuous(X[sel][:, cont], y[sel], *sub)
+            have[idx] = True
+    present = np.argwhere(have)
+    where = np.array([[v[j] for v, j in zip(values, idx)] for idx in present])
+    for idx in np.argwhere(~have):  # a combination never measured: the nearest measured one
+        at = np.array([v[j] for v, j in zip(values, idx)])
+        lattice[tuple(idx)] = lattice[tuple(present[np.argmin(((where - at) ** 2).sum(axis=1))])]
+    out = lattice
+    for i, (a, v) in enumerate(zip(discrete, values)):
+        nodes = start[a] + step[a] * np.arange(shape[a])
+        if v.size == 1:
+            out = np.repeat(np.take(out, [0], axis=i), shape[a], axis=i)
+            continue
+        j = np.clip(np.searchsorted(v, nodes, side="right") - 1, 0, v.size - 2)
+        frac = np.clip((nodes - v[j]) / (v[j + 1] - v[j]), 0.0, 1.0)
+        bshape = [1] * out.ndim
+        bshape[i] = shape[a]
+        frac = frac.reshape(bshape)
+        out = np.take(out, j, axis=i) * (1.0 - frac) + np.take(out, j + 1, axis=i) * frac
+    order = list(discrete) + cont  # out's axes -> the grid's
+    return np.moveaxis(out, range(len(order)), order)
+
+
+def _fit_continuous(X: np.ndarray, y: np.ndarray, start, step, shape) -> np.ndarray:
     from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
 
     X, y = _unique_mean(X, y)
@@ -87,7 +130,8 @@ def grid_frame(X: np.ndarray, family: str) -> tuple:
 
 def build_grid(kind: str, X: np.ndarray, logs: dict, frame: tuple) -> Grid:
     start, step, shape = frame
-    values = {name: _sig(np.exp(fit_nodes(X, y, start, step, shape))) for name, y in logs.items()}
+    discrete = DISCRETE.get(grid_family(kind), ())
+    values = {name: _sig(np.exp(fit_nodes(X, y, start, step, shape, discrete))) for name, y in logs.items()}
     return Grid(kind, start, step, values)
 
 
@@ -105,8 +149,9 @@ def errors_summary(predicted, measured) -> dict:
     return {"median": float(_sig(np.median(e))), "p90": float(_sig(np.quantile(e, 0.9))), "rows": int(e.size)}
 
 
-def attainment_grid(kind: str, X, roof_s, seconds, overhead: float, groups) -> Grid:
-    """GEMM / prefill attention grid: attainment of roof_s (the datasheet roofline time) per shape."""
+def attainment_grid(kind: str, X, roof_s, seconds, overhead: float, groups, predict=None) -> Grid:
+    """Attainment of roof_s (the datasheet roofline time) per shape; `predict(grid, rows)`, where
+    the engine reads the grid otherwise than at each row's coordinates (decode: between nodes)."""
     family = grid_family(kind)
     assert GRID_FIELDS[family] == ("attainment",) and X.shape[1] == len(GRID_AXES[family])
     # time beyond the launch; floored at 1% of the kernel so that the shortest kernels (about the
@@ -118,58 +163,28 @@ def attainment_grid(kind: str, X, roof_s, seconds, overhead: float, groups) -> G
     holdout = {}
     if test.any() and (~test).sum() > X.shape[1] + 1:
         probe = build_grid(kind, X[~test], {"attainment": log_att[~test]}, frame)
-        predicted = roof_s[test] / probe.at("attainment", *X[test].T) + overhead
+        if predict is None:
+            predicted = roof_s[test] / probe.at("attainment", *X[test].T) + overhead
+        else:
+            predicted = predict(probe, test)
         holdout = errors_summary(predicted, seconds[test])
     grid = build_grid(kind, X, {"attainment": log_att}, frame)
     return Grid(kind, grid.start, grid.step, grid.values, holdout)
 
 
-def _affine(byts: np.ndarray, seconds: np.ndarray, bandwidth: float) -> tuple:
-    """(fixed_s, seconds per byte) of t = fixed + c x bytes, least squares in relative error, with
-    fixed >= 0 and the stream no faster than the datasheet bandwidth (c >= 1 / bandwidth): where a
-    shape was measured at short KV lengths only (large batches), the fixed time dominates and an
-    unbounded slope can come out faster than the memory."""
-    from scipy.optimize import lsq_linear
+def decode_grid(kind: str, X, per_token, fixed, seconds, overhead: float, bandwidth: float, groups) -> Grid:
+    """Decode attention grid over X = (log2 sequences x KV heads, log2 group, log2 head dim, log2 KV
+    length): attainment of the bytes moved (per_token x length + fixed); held-out rows predicted as
+    the engine prices them (simulator/decode_time.py: time at the length nodes, linear between)."""
 
-    scale = np.array([1.0, 1.0 / max(float(byts.max()), 1.0)])
-    M = np.column_stack([np.ones_like(byts), byts]) / seconds[:, None] * scale
-    low = np.array([0.0, 1.0 / bandwidth]) / scale
-    fit = lsq_linear(M, np.ones_like(seconds), bounds=(low, np.inf))
-    fixed, per_byte = fit.x * scale
-    return max(fixed, 1e-7), max(per_byte, 1.0 / bandwidth)
+    lengths = 2.0 ** X[:, -1]
+    roof = (per_token * lengths + fixed) / bandwidth
 
+    def predict(probe, rows):
+        t = decode_kernel_time(probe, X[rows, :-1].T, per_token[rows], fixed[rows], lengths[rows], bandwidth)
+        return t + overhead
 
-def decode_grid(X, byts, seconds, bandwidth: float, groups) -> Grid:
-    """Decode attention grid over X = (log2 sequences x KV heads, log2 group) per row; each shape
-    group (batch, heads, KV heads) with >= 3 KV lengths gets its affine fit."""
-    kind = "attention_decode"
-
-    def coefficients(rows: np.ndarray) -> tuple:
-        keys, inverse = np.unique(groups[rows], axis=0, return_inverse=True)
-        inverse = inverse.ravel()
-        pts, fixed, share = [], [], []
-        for i in range(len(keys)):
-            sel = np.flatnonzero(rows)[inverse == i]
-            if sel.size < 3:
-                continue
-            f, c = _affine(byts[sel], seconds[sel], bandwidth)
-            pts.append(X[sel[0]])
-            fixed.append(f)
-            share.append(1.0 / (c * bandwidth))
-        return np.array(pts), {"fixed_s": np.log(fixed), "bandwidth_share": np.log(share)}
-
-    frame = grid_frame(X, kind)
-    test = held_out(groups)
-    holdout = {}
-    pts, logs = coefficients(~test)
-    if test.any() and len(pts) > X.shape[1] + 1:
-        probe = build_grid(kind, pts, logs, frame)
-        xt = X[test].T
-        predicted = probe.at("fixed_s", *xt) + byts[test] / (bandwidth * probe.at("bandwidth_share", *xt))
-        holdout = errors_summary(predicted, seconds[test])
-    pts, logs = coefficients(np.ones(len(X), dtype=bool))
-    grid = build_grid(kind, pts, logs, frame)
-    return Grid(kind, grid.start, grid.step, grid.values, holdout)
+    return attainment_grid(kind, X, roof, seconds, overhead, groups, predict)
 
 
 def grid_entry(grid: Grid, source: str) -> dict:

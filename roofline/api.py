@@ -330,6 +330,7 @@ from roofline.simulator.calibration import (  # noqa: E402, F401
     parse_profile,
 )
 from roofline.simulator.comm import COLLECTIVES, busbw_factor, latency_steps  # noqa: E402, F401
+from roofline.simulator.decode_time import kernel_time as decode_kernel_time  # noqa: E402, F401
 from roofline.simulator.errors import did_you_mean  # noqa: E402, F401
 from roofline.simulator.flops import (  # noqa: E402, F401
     attention_flops,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from roofline.simulator import flops as F
+from roofline.simulator.decode_time import grid_nodes, node_times, piecewise_time
 from roofline.simulator.efficiency import (
     DECODE_ATTENTION_FIXED_S,
     DEFAULT_KERNEL_OVERHEAD_S,
@@ -20,7 +21,7 @@ from roofline.simulator.efficiency import (
     grid_values,
     measured_or,
 )
-from roofline.simulator.kvplan import resolve
+from roofline.simulator.kvplan import ALL, resolve
 from roofline.simulator.model import MLA
 from roofline.simulator.opinputs import gemm
 from roofline.simulator.ops import Op, host_transfer
@@ -64,7 +65,12 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
         "attention_prefill",
         ctx.rates.row,
         "attainment",
-        (ctx.shape.log2_prompt, np.log2(np.maximum(ctx.shape.batch, 1.0) * heads), np.log2(group)),
+        (
+            ctx.shape.log2_prompt,
+            np.log2(np.maximum(ctx.shape.batch, 1.0) * heads),
+            np.log2(group),
+            np.log2(m.qk_dim),
+        ),
     )
     if grid is not None:  # measured roofline attainment of this kernel shape (calibration.Grid)
         att, has = grid
@@ -127,16 +133,18 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
     units = kernel_batch * (1.0 if mla else ctx.shard.kv_heads(m))
     mem_rate = ctx.rates.mem_rate * (1.0 if mla else decode_parallel_efficiency(units))
     latency = (DECODE_ATTENTION_FIXED_S - DEFAULT_KERNEL_OVERHEAD_S) * share
-    if not mla:  # a profile's measured decode kernels: t = fixed_s + bytes / (bandwidth x share)
+    nodes = None
+    if not mla:  # a profile's measured decode kernels (decode_time): attainment at KV-length nodes
         kv_heads = ctx.shard.kv_heads(m)
-        coords = (np.log2(np.maximum(kernel_batch, 1.0) * kv_heads), np.log2(heads / kv_heads))
-        fields = ("fixed_s", "bandwidth_share")
-        grid = grid_values(ctx.rates.eff, "attention_decode", ctx.rates.row, fields, coords)
-        if grid is not None:
-            (fixed, bw_share), has = grid
-            launch = ctx.rates.eff.kernel_overhead_s[ctx.rates.row]
-            mem_rate = measured_or(has, ctx.rates.bw * bw_share, mem_rate)
-            latency = measured_or(has, np.maximum(fixed - launch, 0.0) * share, latency)
+        coords = (
+            np.log2(np.maximum(kernel_batch, 1.0) * kv_heads),
+            np.log2(heads / kv_heads),
+            np.log2(m.qk_dim),
+        )
+        family = "attention_decode_fp8" if np.all(np.asarray(ctx.fmt.kb) == 1) else "attention_decode"
+        nodes = grid_nodes(ctx.rates.eff, family, ctx.rates.row, coords)
+        if nodes is not None:
+            latency = measured_or(nodes[2], 0.0, latency)  # the kernel's fixed time is in its nodes
     for g in plan.groups:
         f = g.fraction
         read = _selected(resolve(g.read, ctx.shape.prompt).cap(m.window), g, ctx)
@@ -152,10 +160,20 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
         if plan.prefix_read_once and read.is_whole_history:
             # Hydragen: every sequence reads the same shared prefix, once for the whole batch. Groups
             # that read a window or a per-sequence selection do not share what they read.
-            byts = byts + (
+            once = (
                 -(b - 1) * ctx.shape.shared * plan.storage_bytes(1.0, ctx.fmt.kb) * cached * f / ctx.shard.cp
             )
+            byts = byts + once
+            fixed = fixed + once
         rate = ctx.rates.attn_peak * eff
+        measured = None
+        if nodes is not None:
+            per_token = plan.bytes_of(ALL, ctx.fmt.kb) * (b * cached * f / ctx.shard.cp)  # in read tokens
+            measured = _measured_time(ctx, nodes, read, per_token, fixed)
+            if nodes[2] is not True:  # hardware rows without the grid: bytes / rate as before
+                measured = measured * np.asarray(nodes[2], float) + byts * np.where(
+                    nodes[2], 0.0, 1.0 / mem_rate
+                )
         ops.append(
             Op(
                 name=f"attention{g.label}",
@@ -167,6 +185,7 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
                 count=count,
                 kernels=share,
                 latency_s=latency,
+                memory_time=measured,
             )
         )
         if not host.is_zero:
@@ -187,6 +206,29 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
                 )
             )
     return ops
+
+
+def _measured_time(ctx, nodes, read, per_token, const):
+    """The decode kernel's time from a measured grid's nodes (decode_time): a KVLinear in L. Bytes at
+    kernel length K: per_token (a KVLinear in the sequence's read tokens, K x cp of them: each
+    context-parallel rank reads 1/cp) + const (q in, o out, the appended token)."""
+    nodes_log2, attainment, _ = nodes
+    cp = ctx.shard.cp
+
+    def bytes_at(lengths):
+        tokens = lengths * cp
+        out = (
+            np.asarray(const + per_token.c0, float)[..., None]
+            + np.asarray(per_token.lin, float)[..., None] * tokens
+        )
+        for coef, w in per_token.clips:
+            out = out + np.asarray(coef, float)[..., None] * np.minimum(
+                tokens, np.asarray(w, float)[..., None]
+            )
+        return out
+
+    times = node_times(bytes_at, nodes_log2, attainment, ctx.rates.bw)
+    return piecewise_time(nodes_log2, times, read, scale=1.0 / cp)
 
 
 def _mla_gemms(ctx, m, heads: int, count) -> tuple:

@@ -203,6 +203,9 @@ def profile_grids(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> 
         "moe": grids.get(moe),
         "attention_prefill": grids.get("attention_prefill") if sixteen else None,
         "attention_decode": grids.get("attention_decode"),
+        # an fp8 KV cache: its own measured kernels where the profile has them, else the 16-bit
+        # cache's attainment applied to the fp8 bytes (simulator/decode_time.py)
+        "attention_decode_fp8": grids.get("attention_decode_fp8") or grids.get("attention_decode"),
     }
 
 
@@ -244,7 +247,7 @@ def build_table(
         fractions=fractions,
         grids={
             family: tuple(g.get(family) for g in grids)
-            for family in ("gemm", "moe", "attention_prefill", "attention_decode")
+            for family in ("gemm", "moe", "attention_prefill", "attention_decode", "attention_decode_fp8")
             if any(g.get(family) is not None for g in grids)
         },
         hbm=np.array([r[0] for r in rows]),

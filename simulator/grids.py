@@ -17,8 +17,11 @@ import numpy as np
 # aspect, not only its size). Axes per kind, and the fields each cell holds:
 GRID_AXES = {
     "gemm": ("log2_m", "log2_n", "log2_k"),
-    "attention_prefill": ("log2_seqlen", "log2_batch_heads", "log2_group"),
-    "attention_decode": ("log2_batch_kv_heads", "log2_group"),
+    "attention_prefill": ("log2_seqlen", "log2_batch_heads", "log2_group", "log2_head_dim"),
+    # decode attention over its KV length too (the last axis, one node per octave): kernels switch
+    # algorithm along it (split-KV / multi-block modes), so the engine reads the kernel time at
+    # the KV-length nodes and takes it linear in the length between them (simulator/decode_time.py)
+    "attention_decode": ("log2_batch_kv_heads", "log2_group", "log2_head_dim", "log2_kv_len"),
     # a fused MoE layer (router output in, both expert GEMMs and the activation): tokens per touched
     # expert, one expert's hidden x intermediate (per GPU), experts touched
     "moe": ("log2_rows_per_expert", "log2_hidden_inter", "log2_experts_touched"),
@@ -28,20 +31,21 @@ GRID_FIELDS = {
     "gemm": ("attainment",),
     "attention_prefill": ("attainment",),
     "moe": ("attainment",),  # of the two expert GEMMs' roofline times summed
-    # decode attention time = fixed_s + bytes / (bandwidth x bandwidth_share): affine in the KV
-    # length, so that the engine's decode sums over output tokens stay closed-form
-    "attention_decode": ("fixed_s", "bandwidth_share"),
+    # of the HBM time of the bytes the kernel moves (KV read in its cache format, q in, o out)
+    "attention_decode": ("attainment",),
 }
 GEMM_GRID_FORMATS = ("bf16", "fp16", "fp8", "int8", "fp4")  # the engine's GEMM formats (units.DTYPE_BYTES)
 GRID_KINDS = (
     tuple(f"gemm_{f}" for f in GEMM_GRID_FORMATS)
     + tuple(f"moe_{f}" for f in GEMM_GRID_FORMATS)
-    + ("attention_prefill", "attention_decode")
+    + ("attention_prefill", "attention_decode", "attention_decode_fp8")  # _fp8: an fp8 KV cache
 )
 MAX_GRID_CELLS = 200_000
 
 
 def grid_family(kind: str) -> str:
+    if kind.startswith("attention_decode"):
+        return "attention_decode"
     return kind.split("_", 1)[0] if kind.startswith(("gemm_", "moe_")) else kind
 
 
@@ -64,6 +68,18 @@ class Grid:
         """The interpolated value of field `name` at log2 coordinates `coords` (arrays broadcast)."""
         return np.exp(multilinear(self._logs[name], self.start, self.step, coords))
 
+    def last_axis_nodes(self) -> np.ndarray:
+        """The log2 coordinates of the last axis' nodes."""
+        return self.start[-1] + self.step[-1] * np.arange(self.shape[-1])
+
+    def at_nodes(self, name: str, *coords) -> np.ndarray:
+        """Field `name` at every node of the last axis, interpolated over the other axes at
+        `coords`: an array of shape broadcast(coords) + (nodes,). Equals `at` with the last
+        coordinate on a node."""
+        logs = self._logs[name]
+        rows = logs.reshape(-1, logs.shape[-1])
+        return np.exp(multilinear(rows, self.start[:-1], self.step[:-1], coords, logs.shape[:-1]))
+
     @property
     def _logs(self) -> dict:
         logs = self.__dict__.get("_log_cache")
@@ -73,16 +89,21 @@ class Grid:
         return logs
 
 
-def multilinear(table: np.ndarray, start, step, coords):
+def multilinear(table: np.ndarray, start, step, coords, shape=None):
     """Multilinear interpolation of `table` (one axis per coordinate, uniform steps) at `coords`;
-    positions outside the grid are clamped to its boundary (no extrapolation)."""
+    positions outside the grid are clamped to its boundary (no extrapolation). With `shape` (the
+    leading axes), `table` is (prod(shape), n) and each point gets the interpolated row of n."""
     coords = np.broadcast_arrays(*[np.asarray(c, dtype=float) for c in coords])
-    flat = table.ravel()
-    strides = np.cumprod((1,) + table.shape[:0:-1])[::-1]
+    if shape is None:
+        flat, shape = table.ravel(), table.shape
+    else:
+        flat = table
+        coords = [c[..., None] for c in coords]
+    strides = np.cumprod((1,) + tuple(shape)[:0:-1])[::-1]
     base = 0
     parts = []
     for axis, c in enumerate(coords):
-        n = table.shape[axis]
+        n = shape[axis]
         pos = np.minimum(np.maximum((c - start[axis]) / step[axis], 0.0), float(n - 1))
         i0 = np.minimum(pos.astype(np.intp), max(n - 2, 0))
         parts.append((pos - i0, strides[axis] if n > 1 else 0))
@@ -96,5 +117,5 @@ def multilinear(table: np.ndarray, start, step, coords):
                 w = w * frac
             else:
                 w = w * (1.0 - frac)
-        out = out + w * flat.take(idx)
+        out = out + w * (flat.take(idx) if flat.ndim == 1 else flat[idx[..., 0]])
     return out

@@ -69,6 +69,21 @@ class KVLinear:
 
     __rmul__ = __mul__
 
+    def restricted(self, lo: float, hi: float) -> KVLinear:
+        """The same function on L in [lo, hi]: clips whose (scalar) window lies outside fold into
+        the constant (window <= lo: min(L, w) = w) or the slope (window >= hi: min(L, w) = L)."""
+        if not self.clips:
+            return self
+        c0, lin, kept = self.c0, self.lin, []
+        for coef, w in self.clips:
+            if np.ndim(w) == 0 and w <= lo:
+                c0 = c0 + coef * w
+            elif np.ndim(w) == 0 and w >= hi:
+                lin = lin + coef
+            else:
+                kept.append((coef, w))
+        return KVLinear(c0, lin, tuple(kept))
+
 
 def kv_edges(a, b, windows: list) -> list:
     """Sorted breakpoints in [a, b]: a, every window clipped into [a, b], b. On each interval between
@@ -111,6 +126,9 @@ class Op:
     kernels: float = 1.0  # kernel launches per run
     fixed_s: object = 0.0  # time not on the roofline (communication), per run
     latency_s: object = 0.0  # a kernel's fixed time beyond its launch, per run (not per sequence)
+    # a measured kernel's memory-side time per run (seconds, array or KVLinear in L), in place of
+    # bytes / memory_rate; `bytes` still counts the traffic (simulator/decode_time.py)
+    memory_time: object = None
     group: tuple = ()  # (layer-group label, layers) the op runs in; () for the model's edges
     stream: str = "compute"
 
@@ -162,19 +180,26 @@ def _mean_time_over_kv(f: KVLinear, m: KVLinear, rc, rm, a, b):
 
 def cost_op(op: Op, overhead_s, kv_range=None) -> OpCost:
     """Roofline time of an op; with kv_range=(a, b), the exact mean over KV length in [a, b]."""
-    kv_dependent = isinstance(op.flops, KVLinear) or isinstance(op.bytes, KVLinear)
+    measured = op.memory_time is not None  # memory side: a measured time, not bytes / rate
+    kv_dependent = any(isinstance(q, KVLinear) for q in (op.flops, op.bytes, op.memory_time))
     if kv_range is not None and kv_dependent:
         a, b = kv_range
-        f, m = _as_kv(op.flops), _as_kv(op.bytes)
-        roof = _mean_time_over_kv(f, m, op.compute_rate, op.memory_rate, a, b)
+        lo, hi = float(np.min(a)), float(np.max(b))
+        f, m = _as_kv(op.flops).restricted(lo, hi), _as_kv(op.bytes)
+        t, rm = (_as_kv(op.memory_time).restricted(lo, hi), 1.0) if measured else (m, op.memory_rate)
+        roof = _mean_time_over_kv(f, t, op.compute_rate, rm, a, b)
         flops, byts = f.mean(a, b), m.mean(a, b)
         mid = (a + b) / 2.0
-        compute_bound = f.at(mid) / op.compute_rate >= m.at(mid) / op.memory_rate
+        compute_bound = f.at(mid) / op.compute_rate >= t.at(mid) / rm
     else:
-        flops = op.flops.at(kv_range[0]) if isinstance(op.flops, KVLinear) else op.flops
-        byts = op.bytes.at(kv_range[0]) if isinstance(op.bytes, KVLinear) else op.bytes
+        at = None if kv_range is None else kv_range[0]
+        flops = op.flops.at(at) if isinstance(op.flops, KVLinear) else op.flops
+        byts = op.bytes.at(at) if isinstance(op.bytes, KVLinear) else op.bytes
         tc = flops / op.compute_rate
-        tm = byts / op.memory_rate
+        if measured:
+            tm = op.memory_time.at(at) if isinstance(op.memory_time, KVLinear) else op.memory_time
+        else:
+            tm = byts / op.memory_rate
         roof = np.maximum(tc, tm)
         compute_bound = tc >= tm
     if op.stream in ("comm", "host", "cpu"):

@@ -58,7 +58,11 @@ def _summed(op: Op, L=None) -> Op:
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         t_c = np.sum(flops / op.compute_rate)
-        t_m = np.sum(byts / op.memory_rate)
+        if op.memory_time is None:
+            t_m = np.sum(byts / op.memory_rate)
+        else:  # a measured kernel time per sequence (decode_time): summed like the memory times
+            mt = op.memory_time
+            t_m = float(np.sum(np.broadcast_to(mt.at(L) if isinstance(mt, KVLinear) else mt, byts.shape)))
         total_f, total_b = float(np.sum(flops)), float(np.sum(byts))
         rate_c = total_f / t_c if t_c > 0 else np.inf
         rate_m = total_b / t_m if t_m > 0 else np.inf
@@ -69,6 +73,7 @@ def _summed(op: Op, L=None) -> Op:
         compute_rate=rate_c,
         memory_rate=rate_m,
         fixed_s=float(np.sum(fixed)),
+        memory_time=None,
     )
 
 

@@ -58,9 +58,17 @@ def _per_sequence(op, n: int, L) -> np.ndarray:
     byts = np.broadcast_to(np.asarray(byts, float), shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         tc = np.broadcast_to(flops / op.compute_rate, shape)
-        tm = np.broadcast_to(byts / op.memory_rate, shape)
+        if op.memory_time is None:
+            tm = np.broadcast_to(byts / op.memory_rate, shape)
+        else:
+            mt = op.memory_time
+            tm = np.broadcast_to(np.asarray(mt.at(L) if isinstance(mt, KVLinear) else mt, float), shape)
     fixed = np.broadcast_to(np.asarray(op.fixed_s, float), shape)
     return np.stack([tc, tm, fixed, flops, byts])
+
+
+def _at(q, L) -> np.ndarray:
+    return np.broadcast_to(np.asarray(q.at(L) if isinstance(q, KVLinear) else q, float), np.shape(L))
 
 
 class FastStep:
@@ -77,6 +85,9 @@ class FastStep:
         self.launch = {phase: self.fw.kernel_s(self.overhead, phase) for phase in ("prefill", "decode")}
         self._dec_scale: dict = {}  # decoders in the kernel -> per-slot memory-time factor
         self._dec_latency: dict = {}  # decoders in the kernel -> decode core ops' fixed latency
+        # decoders in the kernel -> [(slot, memory time in L)] of measured decode kernels, whose
+        # per-sequence time depends on the decoders otherwise than by a factor (decode_time)
+        self._dec_mtime: dict = {}
         self._dense: dict = {}
         self._pairs: dict = {}
         self._dec = np.zeros((0, 0, 5))  # (cached length, slot, term)
@@ -185,8 +196,17 @@ class FastStep:
                 )
                 for a, b in zip(one, many)
             ]
-            # an op with no memory rate (inf) does not stream: factor 1
-            got = np.array([r1 / rn if np.isfinite(rn) and rn > 0 else 1.0 for r1, rn in rates])
+            # an op with no memory rate (inf) does not stream: factor 1; a measured kernel's memory
+            # time is taken per step from its own nodes (`_measured`): factor 1
+            got = np.array(
+                [
+                    r1 / rn if np.isfinite(rn) and rn > 0 and b.memory_time is None else 1.0
+                    for (r1, rn), b in zip(rates, many)
+                ]
+            )
+            self._dec_mtime[nd] = [
+                (i, b.memory_time) for i, b in enumerate(many) if b.memory_time is not None
+            ]
             self._dec_scale[nd] = got
             # a measured decode kernel's fixed time depends on its decoders too (calibration grids)
             lat = [float(np.ravel(np.asarray(b.latency_s, float))[0]) for b in many]
@@ -347,7 +367,10 @@ class FastStep:
             terms = self._dec[dec_cached].sum(axis=0)
             if self._dec_once.any():
                 terms[self._dec_once] = self._dec[0][self._dec_once]
-            self._core_time(terms, self.dec_meta(nd), acc, launch, self.dec_scale(nd))
+            scale = self.dec_scale(nd)
+            for slot, mt in self._dec_mtime[nd]:
+                terms[slot, _TM] = float(np.sum(_at(mt, dec_cached + 1.0)))
+            self._core_time(terms, self.dec_meta(nd), acc, launch, scale)
         return self._combine(acc, nd + npre), acc[3], acc[4]
 
     def decode_run(self, cached, k: int) -> tuple:
@@ -366,6 +389,9 @@ class FastStep:
         terms = self._dec[cached[:, None] + steps[None, :]].sum(axis=0).transpose(1, 2, 0)  # (slots, 5, k)
         if self._dec_once.any():
             terms[self._dec_once] = self._dec[0][self._dec_once][:, :, None]
+        self.dec_scale(n)
+        for slot, mt in self._dec_mtime[n]:
+            terms[slot, _TM] = _at(mt, cached[:, None] + steps[None, :] + 1.0).sum(axis=0)
         acc = np.zeros((5, k)) + base[:, None]
         launch = self.launch["decode"]
         for (count, kernels, stream, latency), t, sc in zip(self.dec_meta(n), terms, self.dec_scale(n)):

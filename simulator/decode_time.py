@@ -1,0 +1,101 @@
+"""Decode attention priced from a measured grid: kernel time piecewise linear in the KV length.
+
+A profile's `attention_decode` grid (simulator/grids.py) holds the roofline attainment of measured
+decode kernels, a = (bytes / bandwidth) / (t - launch), over (sequences x KV heads, GQA group, head
+dim, KV length), one node per octave of the KV length. Kernels change algorithm along the length
+(split-KV and multi-block modes switch on at a few thousand tokens; TensorRT-LLM's XQA runs 8K
+tokens faster than 4K at batch 1), which no single "fixed time + bytes / rate" line follows. So the
+engine takes the kernel time at each KV-length node, t_k = bytes(x_k) / (bandwidth x a_k), and
+linear in the length between nodes (the last segment's slope beyond the last node, the first
+node's time below it). A piecewise-linear function of the length is a `KVLinear` with one clip per
+node, so the exact decode sums over output tokens (simulator/ops.py) still hold.
+
+The bytes are the op's own (its cache format, its share of heads, context-parallel slice), so an
+fp8 or quantised cache read through a bf16 grid streams its fewer bytes at the measured attainment.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from roofline.simulator.ops import KVLinear
+
+
+def grid_nodes(table, family: str, row, coords) -> tuple | None:
+    """(log2 KV-length nodes, attainment at each node: array (points..., nodes), mask of points
+    whose hardware row has the grid) of the `family` decode grid at `coords` (the leading axes);
+    None where no row has one. Rows with different nodes are read at the union of their nodes."""
+    rows = table.grids.get(family)
+    if not rows:
+        return None
+    if len(rows) == 1:
+        g = rows[0]
+        return g.last_axis_nodes(), g.at_nodes("attainment", *coords), True
+    nodes = np.unique(np.concatenate([g.last_axis_nodes() for g in rows if g is not None]))
+    *coords, row = np.broadcast_arrays(*[np.asarray(c, dtype=float) for c in coords], np.asarray(row))
+    out = np.ones(row.shape + (nodes.size,))
+    mask = np.zeros(row.shape, dtype=bool)
+    for h, g in enumerate(rows):
+        if g is None:
+            continue
+        sel = row == h
+        at = [c[sel][:, None] for c in coords]
+        out[sel] = g.at("attainment", *at, nodes[None, :])
+        mask |= sel
+    return nodes, out, mask
+
+
+def node_times(bytes_at, nodes_log2, attainment, bandwidth) -> np.ndarray:
+    """Kernel time at each KV-length node: bytes_at(length) / (bandwidth x attainment), where
+    bytes_at maps an array of lengths (nodes,) to the bytes moved (points..., nodes)."""
+    byts = bytes_at(2.0 ** np.asarray(nodes_log2, float))
+    return np.maximum(byts, 0.0) / (np.asarray(bandwidth, float)[..., None] * attainment)
+
+
+def end_slope(bytes_at, nodes_log2, attainment, bandwidth) -> np.ndarray:
+    """Seconds per token beyond the last node: the bytes of one more token at the last attainment."""
+    last = 2.0 ** np.asarray(nodes_log2, float)[-1:]
+    per_token = (bytes_at(2.0 * last) - bytes_at(last))[..., 0] / last[0]
+    return per_token / (np.asarray(bandwidth, float) * attainment[..., -1])
+
+
+def piecewise_time(nodes_log2, times, slope_after, tokens, scale=1.0) -> KVLinear:
+    """The time t(K) linear between nodes (x_k, times[..., k]) as a KVLinear in L, where the kernel
+    length is K = scale x tokens(L) and tokens(L) = off + min(L, lim) (kvplan.Tokens).
+
+    t(K) = y_0 + sum_k m_k (min(K, x_{k+1}) - min(K, x_k)) + m_n (K - min(K, x_n)), slopes m_k of
+    each segment, m_n = slope_after beyond the last node, flat below the first: so
+    t = y_0 + m_n K + sum_k (m_{k-1} - m_k) min(K, x_k) with m_{-1} = 0. With K = s (off +
+    min(L, lim)): min(K, x) = s (off + min(L, min(lim, x / s - off))).
+    """
+    x = 2.0 ** np.asarray(nodes_log2, float)
+    y = np.asarray(times, float)
+    last = np.asarray(slope_after, float) + np.zeros_like(y[..., 0])
+    slopes = np.diff(y, axis=-1) / np.diff(x)
+    before = np.concatenate([np.zeros_like(y[..., :1]), slopes], axis=-1)  # m_{k-1}
+    after = np.concatenate([slopes, last[..., None]], axis=-1)  # m_k
+    coefs = before - after
+    off, lim = tokens.off, tokens.lim
+    c0 = y[..., 0] + scale * (last + coefs.sum(axis=-1)) * off
+    clips = tuple((scale * coefs[..., k], np.minimum(lim, x[k] / scale - off)) for k in range(x.size))
+    if np.ndim(lim) == 0 and np.isinf(lim):
+        return KVLinear(c0, scale * last, clips)
+    return KVLinear(c0, 0.0, ((scale * last, lim),) + clips)
+
+
+def kernel_time(grid, coords, per_token, fixed, lengths, bandwidth) -> np.ndarray:
+    """One decode kernel's time (beyond its launch) at KV length `lengths`, read from `grid` the way
+    `piecewise_time` prices it: bytes per_token x length + fixed; coords are the leading axes."""
+    nodes_log2 = grid.last_axis_nodes()
+    x = 2.0**nodes_log2
+    per_token, fixed, lengths = (np.asarray(v, float) for v in (per_token, fixed, lengths))
+    att = grid.at_nodes("attainment", *coords)
+    y = node_times(lambda L: per_token[..., None] * L + fixed[..., None], nodes_log2, att, bandwidth)
+    beyond = y[..., -1] + (lengths - x[-1]) * per_token / (np.asarray(bandwidth, float) * att[..., -1])
+    if x.size == 1:
+        return np.where(lengths > x[-1], beyond, y[..., 0])
+    k = np.clip(np.searchsorted(x, lengths, side="right") - 1, 0, x.size - 2)
+    y0 = np.take_along_axis(y, k[..., None], -1)[..., 0]
+    y1 = np.take_along_axis(y, k[..., None] + 1, -1)[..., 0]
+    t = y0 + (y1 - y0) * (lengths - x[k]) / (x[k + 1] - x[k])
+    return np.where(lengths < x[0], y[..., 0], np.where(lengths > x[-1], beyond, t))

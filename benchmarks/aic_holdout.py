@@ -21,7 +21,7 @@ the engine prices it:
 * Collectives (all-reduce, all-gather, reduce-scatter, all-to-all: NCCL; all-reduce: the framework's
   own, at the fastest backend per size as the importer keeps it): the engine's pricing of the op on
   n GPUs of one scale-up domain (`topology.nvlink` with the profile's link, then `comm`'s
-  `allreduce_time` etc.), which interpolates the profile's table of n GPUs in log-log. Sub-rows: the
+  `allreduce_time` etc.), which interpolates the profile's table of n GPUs linearly (an alpha-beta line per segment). Sub-rows: the
   same link without its tables (what the engine did before: the joint alpha-beta fit over GPU
   counts, and for the framework's all-reduce the one-shot/two-shot formula of `P2P_ALLREDUCE` against
   it), and every interior size of the full table left out in turn (its neighbours 2x apart, as the
@@ -84,14 +84,15 @@ WHY = {
     "collectives": "the 20% holdout drops whole message sizes, here 1, 8, 16 and 32 MiB: three "
     "neighbours, so 8-32 MiB are interpolated across a 16x gap (4 to 64 MiB) that holds NCCL's protocol "
     "switches and the framework all-reduce's hand-over to NCCL at its size limit (vLLM's custom "
-    "all-reduce: 8 MiB). There log-log interpolation between the gap's ends over-estimates the convex "
-    "knee of NCCL's curve (median +10% on H100, H200, B200 and GB200) and cannot see a step it has no "
-    "point of (A100's vLLM all-reduce: 25 us at 4 MiB, 90 us at 8 MiB on 2 GPUs, -44%). Each interior "
-    "size left out alone, with measured neighbours 2x away as the engine interpolates in use, has a "
-    "median error of 1.6-3.4% for NCCL's all-reduce. L40S has no NVLink: its rows price the PCIe "
-    "link's NCCL tables (it has no peer all-reduce, so no row of its own), but the engine's topology "
-    "(hwspecs scale_up.domain_size 1) sends its multi-GPU groups over the host-link fabric, which "
-    "reads neither the tables nor the fits",
+    "all-reduce: 8 MiB). Each segment is priced as the alpha-beta line between its ends, exact for one "
+    "protocol; where NCCL's bandwidth still grows with the message across the gap, the curve is "
+    "concave in bytes and the line under-estimates its middle (H100's 8-GPU all-reduce: -11 to -14% at 8-32 MiB), and it cannot see a step it has no point of "
+    "(GB200's 4-GPU all-reduce: 37 us at 4 MiB, 88 us at 8 MiB, -47%; A100's vLLM all-reduce: 25 us, "
+    "90 us on 2 GPUs, -45%). Each interior size left out alone, with measured neighbours 2x away as the "
+    "engine interpolates in use, has a median error of 0.9-3.0% for NCCL's collectives. L40S has no "
+    "NVLink: its rows price the PCIe link's NCCL tables (it has no peer all-reduce, so no row of its "
+    "own), but the engine's topology (hwspecs scale_up.domain_size 1) sends its multi-GPU groups over "
+    "the host-link fabric, which reads neither the tables nor the fits",
 }
 
 

@@ -191,7 +191,7 @@ MOE_PLAUSIBLE_ROOF_SHARE = 0.95
 
 
 def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
-    from roofline.profilers.grid_fit import attainment_grid, grid_entry
+    from roofline.profilers.grid_fit import attainment_grid, grid_entry, median_nodes
 
     out = {}
     for dtype, c in moe_points(table, hw).items():
@@ -207,11 +207,14 @@ def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
             continue
         groups = np.column_stack([c["hidden"], c["inter"], c["topk"], c["experts"]])
         # two launches: the engine charges the two expert GEMMs one kernel each
-        grid = attainment_grid(f"moe_{dtype}", c["coords"], c["roof"], c["seconds"], 2 * overhead, groups)
+        grid = attainment_grid(
+            f"moe_{dtype}", c["coords"], c["roof"], c["seconds"], 2 * overhead, groups, median_nodes
+        )
         out[grid.kind] = grid_entry(
             grid,
             f"{table.path.name}: {c['label']} fused MoE, balanced routing, no expert parallelism, fastest "
-            "kernel per shape; held out by model shape (hidden, intermediate per GPU, top-k, experts)",
+            "kernel per shape, nodes a weighted median over shapes (grid_fit.median_nodes); held out by "
+            "model shape (hidden, intermediate per GPU, top-k, experts)",
         )
     return out
 

@@ -17,7 +17,12 @@ keeps a grid over log2 shape coordinates, which the engine reads by multilinear 
 
 * Fused MoE (router output in, both expert GEMMs and the activation inside): attainment of the two
   expert GEMMs' roofline times summed, over (tokens per touched expert, hidden x intermediate per
-  GPU, experts touched), net of two launches (the engine's two expert GEMM ops).
+  GPU, experts touched), net of two launches (the engine's two expert GEMM ops). Its nodes are a
+  Gaussian-weighted median of the measured log attainment (`median_nodes`), not an interpolation
+  through every point: the tables hold some 30 model shapes, and a shape whose kernel runs an
+  untuned or different configuration (B200's fp8 hidden-2816 models: 2-3x slower than their
+  neighbours) would pass its attainment at full weight to every shape between it and the next
+  one; the median outvotes one such shape with its neighbours.
 
 Holdout (issue 11's op-level check): 20% of the shape groups (GEMM (n, k); attention (batch, heads,
 KV heads); MoE the model shape) are held out at random (seeded), the grid fitted on the rest, and each held-out kernel's
@@ -119,6 +124,28 @@ def _fit_continuous(X: np.ndarray, y: np.ndarray, start, step, shape) -> np.ndar
     return out.reshape(shape)
 
 
+MEDIAN_WIDTH = 0.5  # octaves: median_nodes' Gaussian width, the grid's finest step
+MEDIAN_CHUNK = 256  # nodes per block (nodes x points distances in memory)
+
+
+def median_nodes(X: np.ndarray, y: np.ndarray, start, step, shape, width: float = MEDIAN_WIDTH) -> np.ndarray:
+    """y at the grid's nodes as the weighted median of the measured points, weight exp(-(d^2 -
+    d_min^2) / (2 width^2)) by the distance d (in octaves) from the node, relative to the nearest
+    point's d_min, so that a node far from every measured shape takes its nearest shapes' median
+    (as `fit_nodes` takes the nearest outside the hull). The lower weighted median: the smallest y
+    whose cumulative weight reaches half the total."""
+    axes = [s + d * np.arange(n) for s, d, n in zip(start, step, shape)]
+    nodes = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
+    order = np.argsort(y, kind="stable")
+    X, y = np.asarray(X, dtype=float)[order], np.asarray(y, dtype=float)[order]
+    out = np.empty(len(nodes))
+    for i in range(0, len(nodes), MEDIAN_CHUNK):
+        d2 = (((nodes[i : i + MEDIAN_CHUNK, None, :] - X[None]) / width) ** 2).sum(-1)
+        cw = np.cumsum(np.exp(-0.5 * (d2 - d2.min(axis=1, keepdims=True))), axis=1)
+        out[i : i + MEDIAN_CHUNK] = y[np.argmax(cw >= 0.5 * cw[:, -1:], axis=1)]
+    return out.reshape(shape)
+
+
 def grid_frame(X: np.ndarray, family: str) -> tuple:
     """(start, step, shape) covering the measured coordinates on the family's steps."""
     step = STEPS[family]
@@ -128,10 +155,15 @@ def grid_frame(X: np.ndarray, family: str) -> tuple:
     return tuple(float(v) for v in lo), tuple(float(s) for s in step), shape
 
 
-def build_grid(kind: str, X: np.ndarray, logs: dict, frame: tuple) -> Grid:
+def build_grid(kind: str, X: np.ndarray, logs: dict, frame: tuple, nodes=fit_nodes) -> Grid:
     start, step, shape = frame
-    discrete = DISCRETE.get(grid_family(kind), ())
-    values = {name: _sig(np.exp(fit_nodes(X, y, start, step, shape, discrete))) for name, y in logs.items()}
+    if nodes is fit_nodes:
+        discrete = DISCRETE.get(grid_family(kind), ())
+        values = {
+            name: _sig(np.exp(fit_nodes(X, y, start, step, shape, discrete))) for name, y in logs.items()
+        }
+    else:
+        values = {name: _sig(np.exp(nodes(X, y, start, step, shape))) for name, y in logs.items()}
     return Grid(kind, start, step, values)
 
 
@@ -149,9 +181,12 @@ def errors_summary(predicted, measured) -> dict:
     return {"median": float(_sig(np.median(e))), "p90": float(_sig(np.quantile(e, 0.9))), "rows": int(e.size)}
 
 
-def attainment_grid(kind: str, X, roof_s, seconds, overhead: float, groups, predict=None) -> Grid:
-    """Attainment of roof_s (the datasheet roofline time) per shape; `predict(grid, rows)`, where
-    the engine reads the grid otherwise than at each row's coordinates (decode: between nodes)."""
+def attainment_grid(
+    kind: str, X, roof_s, seconds, overhead: float, groups, predict=None, nodes=fit_nodes
+) -> Grid:
+    """Attainment of roof_s (the datasheet roofline time) per shape, at the nodes by `nodes`
+    (fit_nodes, or median_nodes); `predict(grid, rows)` where the engine reads the grid otherwise
+    than at each row's coordinates (decode: between KV-length nodes)."""
     family = grid_family(kind)
     assert GRID_FIELDS[family] == ("attainment",) and X.shape[1] == len(GRID_AXES[family])
     # time beyond the launch; floored at 1% of the kernel so that the shortest kernels (about the
@@ -162,13 +197,13 @@ def attainment_grid(kind: str, X, roof_s, seconds, overhead: float, groups, pred
     test = held_out(groups)
     holdout = {}
     if test.any() and (~test).sum() > X.shape[1] + 1:
-        probe = build_grid(kind, X[~test], {"attainment": log_att[~test]}, frame)
+        probe = build_grid(kind, X[~test], {"attainment": log_att[~test]}, frame, nodes)
         if predict is None:
             predicted = roof_s[test] / probe.at("attainment", *X[test].T) + overhead
         else:
             predicted = predict(probe, test)
         holdout = errors_summary(predicted, seconds[test])
-    grid = build_grid(kind, X, {"attainment": log_att}, frame)
+    grid = build_grid(kind, X, {"attainment": log_att}, frame, nodes)
     return Grid(kind, grid.start, grid.step, grid.values, holdout)
 
 

@@ -26,11 +26,12 @@ NVLink defaults are fitted to the Azure ND H100 v5 NCCL all-reduce results (8 GP
 
 Measured tables (a calibration profile's `collectives.<link>.ops.<op>.table`, e.g. AIConfigurator's
 nccl_perf and custom_allreduce_perf) replace these formulas where they apply: a link's `tables`
-(`MeasuredTables`) price an op of S bytes on n GPUs from the table of that op and n, interpolated in
-log-log (`calibration.CollectiveTable.at`); at a GPU count without a table the formula stands. For
-the all-reduce, the framework's own kernel's table (`custom_all_reduce`) is used where the link
-offers the peer all-reduce (`p2p`), NCCL's table replaces the ring/NVLS part otherwise (and where
-only NCCL's is measured, the peer formula still competes with it, as without tables).
+(`MeasuredTables`) price an op of S bytes on n GPUs from the table of that op and n, interpolated
+linearly in bytes, an alpha-beta line per segment (`calibration.CollectiveTable.at`); at a GPU count
+without a table the formula stands. For the all-reduce, the framework's own kernel's table
+(`custom_all_reduce`) is used where the link offers the peer all-reduce (`p2p`), NCCL's table
+replaces the ring/NVLS part otherwise (and where only NCCL's is measured, the peer formula still
+competes with it, as without tables).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Measured collective tables in a calibration profile (`collectives.<link>.ops.<op>.table`): bad
-tables are refused naming the field; the engine prices an op of S bytes on n GPUs by log-log
-interpolation of the table measured on n GPUs (held below the smallest size, in proportion to
-bytes beyond the largest); the framework's own all-reduce table where the engine uses the peer
+tables are refused naming the field; the engine prices an op of S bytes on n GPUs by linear
+interpolation (an alpha-beta line per segment) of the table measured on n GPUs (held below the
+smallest size, the last segment's line beyond the largest); the framework's own all-reduce table where the engine uses the peer
 all-reduce, NCCL's otherwise; GPU counts without a table and profiles without tables are priced
 exactly as before. Profiles here are synthetic, written in the test."""
 
@@ -131,22 +131,40 @@ def test_a_table_of_an_unknown_collective_or_a_custom_table_without_its_link_is_
     assert np.isnan(link.alpha_s) and np.isnan(link.beta_Bps)  # no fit: the datasheet link elsewhere
 
 
-def test_table_interpolates_log_time_in_log_bytes_and_holds_or_scales_at_the_ends():
-    # Two points, 32 KiB at 10 us and 512 KiB at 40 us: 16x the bytes for 4x the time, so inside the
-    # range t = 10 us * (S / 32 KiB)^(1/2); below 32 KiB the 10 us floor is held; beyond 512 KiB
-    # time grows with bytes from the last point (40 us * S / 512 KiB).
+def test_table_interpolates_time_linearly_in_bytes_and_holds_or_continues_at_the_ends():
+    # Two points, 32 KiB at 10 us and 512 KiB at 40 us: 30 us more for 480 KiB more, so on and beyond
+    # the segment t = 10 us + (S - 32 KiB) / 16384 us (1 us per 16 KiB); below 32 KiB the 10 us
+    # floor is held.
     t = CollectiveTable("all_reduce", 8, (32768.0, 524288.0), (10e-6, 40e-6))
-    sizes = np.array([1024.0, 32768.0, 131072.0, 524288.0, 1048576.0, 4194304.0])
-    expected = np.array([10e-6, 10e-6, 20e-6, 40e-6, 80e-6, 320e-6])
+    sizes = np.array([1024.0, 32768.0, 65536.0, 131072.0, 524288.0, 1048576.0, 4194304.0])
+    expected = np.array([10e-6, 10e-6, 12e-6, 16e-6, 40e-6, 72e-6, 264e-6])
     np.testing.assert_allclose(t.at(sizes), expected, rtol=1e-12)
-    assert float(t.at(65536.0)) == pytest.approx(10e-6 * 2**0.5, rel=1e-12)
 
 
-@pytest.mark.parametrize("batch, expected", [(1, 10e-6), (8, 20e-6), (64, 80e-6)])
+def test_a_table_of_an_alpha_beta_collective_is_priced_exactly_between_and_beyond_its_sizes():
+    # Measured t = 5 us + S / 100 GB/s at 1 KiB, 1 MiB, 1 GiB: every size from 1 KiB up, measured or
+    # not (1000x gaps), is priced exactly by that line (a log-log chord would over-estimate 4 MiB by
+    # 22%: 15.5 us x 4^0.944 = 57.3 us against 5 + 41.9 = 46.9 us).
+    line = lambda s: 5e-6 + np.asarray(s, dtype=float) / 100e9  # noqa: E731
+    sizes = (1024.0, 1048576.0, 1073741824.0)
+    t = CollectiveTable("all_gather", 4, sizes, tuple(float(line(s)) for s in sizes))
+    query = np.array([1024.0, 3000.0, 4194304.0, 3e8, 1073741824.0, 8e9])
+    np.testing.assert_allclose(t.at(query), line(query), rtol=1e-12)
+
+
+def test_a_table_whose_last_segment_falls_continues_at_the_last_points_bandwidth():
+    # Noise made 2 KiB faster than 1 KiB (20 us, then 10 us): beyond 2 KiB time grows at the last
+    # point's bus bandwidth, 10 us per 2 KiB, never falling or flat.
+    t = CollectiveTable("all_reduce", 2, (1024.0, 2048.0), (20e-6, 10e-6))
+    np.testing.assert_allclose(t.at([1536.0, 4096.0, 8192.0]), [15e-6, 20e-6, 40e-6], rtol=1e-12)
+
+
+@pytest.mark.parametrize("batch, expected", [(1, 10e-6), (8, 16e-6), (64, 72e-6)])
 def test_engine_prices_the_all_reduce_from_the_table(tmp_path, batch, expected):
     # TP8 decode of Llama-3.1-70B all-reduces one hidden state per sequence: 8192 x 2 bytes x batch
-    # = 16 KiB (below the table: held at 10 us), 128 KiB (inside: 10 us * 4^(1/2) = 20 us) and 1 MiB
-    # (beyond: 40 us * 2 = 80 us). NCCL's table: the peer all-reduce is off.
+    # = 16 KiB (below the table: held at 10 us), 128 KiB (inside: 10 us + 96 KiB at 1 us per 16 KiB
+    # = 16 us) and 1 MiB (beyond, on the same line: 10 + 992 / 16 = 72 us). NCCL's table: the peer
+    # all-reduce is off.
     path = _write(tmp_path, {"nvlink": _nvlink({"all_reduce": {8: ([32768, 524288], [10e-6, 40e-6])}})})
     t = _per_layer(
         path,

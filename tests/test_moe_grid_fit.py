@@ -1,0 +1,57 @@
+"""The fused-MoE grid's nodes (profilers/grid_fit.py `median_nodes`): a Gaussian-weighted median of
+the measured log attainment over model shapes, so that one model family whose kernel runs another
+configuration does not pass its attainment to its neighbours; exact hand-computed oracles, synthetic
+points only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from roofline.profilers.grid_fit import attainment_grid, fit_nodes, median_nodes
+
+
+def test_weighted_median_by_distance_in_octaves():
+    # One axis, width 0.5 octave. Node 0: the point at 0 (y 1) weighs 1, the two at 0.5 (y 2, 3)
+    # exp(-0.5) = 0.607 each; half the total (2.213) is 1.107, first reached at y = 2. Node 0.25 is
+    # as far from all three: equal weights, the lower median of (1, 2, 3) is 2. Node 1 is 2 widths
+    # from 0 (weight exp(-0.5 (4 - 1)) = 0.22 relative to the 0.5 points): 1.21 of 2.22 total, 2.
+    X, y = np.array([[0.0], [0.5], [0.5]]), np.array([1.0, 2.0, 3.0])
+    assert list(median_nodes(X, y, (0.0,), (0.25,), (5,))) == [2.0, 2.0, 2.0, 2.0, 2.0]
+    # Two points: the nearer one holds more than half the weight, so it is the median.
+    X2, y2 = np.array([[0.0], [1.0]]), np.array([5.0, 7.0])
+    assert list(median_nodes(X2, y2, (0.0,), (0.25,), (5,))) == [5.0, 5.0, 5.0, 7.0, 7.0]
+
+
+def test_a_node_far_from_every_shape_takes_its_nearest_shapes_median():
+    # Clusters 20 octaves apart (exp(-800) underflows to 0 in absolute weights): each node takes its
+    # own cluster's median, as fit_nodes takes the nearest shape outside the hull.
+    X = np.array([[0.0, 0.0], [0.0, 0.5], [0.5, 0.0], [20.0, 20.0], [20.0, 20.5], [20.5, 20.0]])
+    y = np.array([1.0, 1.0, 4.0, 9.0, 8.0, 8.0])
+    nodes = median_nodes(X, y, (0.0, 0.0), (10.0, 10.0), (3, 3))
+    assert nodes[0, 0] == 1.0 and nodes[2, 2] == 8.0
+    # (20, 0) is 19.5 octaves from (0.5, 0) and 20 or more from the rest (relative weight
+    # exp(-0.5 (1600 - 1521)) = 7e-18): that one shape is the median; (0, 20) likewise (0, 0.5)'s.
+    assert nodes[2, 0] == 4.0 and nodes[0, 2] == 1.0
+
+
+def test_one_outlier_shape_does_not_move_the_moe_grid():
+    # Model shapes at log2(hidden x inter) 18.6, 19.4, 20.6, 21.4 run at attainment 0.5, one at 20.2 at
+    # 0.15 (an untuned kernel), each at 8 token counts and 2 expert counts. At the node 20 (grid step 1)
+    # the outlier weighs exp(-0.5 (0.2 / 0.5)^2) = 0.92 against 2 x 0.49 + 2 x 0.02 = 1.01 for the
+    # others (per row; the rows and expert counts weigh alike for every shape), so the weighted median
+    # holds 0.5 at every node; interpolating through every point takes the outlier's pull at node 20:
+    # 0.5 x 0.3^(0.6 / 0.8) = 0.203, between 19.4 and 20.2.
+    X, att = [], []
+    for hi, a in ((18.6, 0.5), (19.4, 0.5), (20.2, 0.15), (20.6, 0.5), (21.4, 0.5)):
+        for r in range(8):
+            for touched in (3.0, 4.0):
+                X.append((float(r), hi, touched))
+                att.append(a)
+    X, att = np.array(X), np.array(att)
+    roof = np.full(len(att), 1e-4)
+    grid = attainment_grid("moe_bf16", X, roof, roof / att, 0.0, X[:, 1:], median_nodes)
+    assert grid.start[1] == 18.0 and grid.shape[1] == 5
+    assert np.all(grid.values["attainment"] == 0.5)
+    linear = np.exp(fit_nodes(X, np.log(att), grid.start, grid.step, grid.shape))
+    assert linear[0, 2, 0] == pytest.approx(0.5 * 0.3**0.75, rel=1e-9)

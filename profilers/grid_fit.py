@@ -14,6 +14,10 @@ keeps a grid over log2 shape coordinates, which the engine reads by multilinear 
   non-negative coefficients), then both coefficients gridded the same way over (sequences x KV
   heads, GQA group). Affine in the KV length, so the engine's sums over decode steps stay exact.
 
+* MLA attention (profilers/aic_mla.py): prefill as an attainment grid; decode the affine fit above
+  with the roofline time max(FLOPs / peak, bytes / bandwidth) in place of the bytes and a bandwidth
+  of 1, so that its "share" is the roofline attainment (MLA decode can be compute-bound).
+
 * Fused MoE (router output in, both expert GEMMs and the activation inside): attainment of the two
   expert GEMMs' roofline times summed, over (tokens per touched expert, hidden x intermediate per
   GPU, experts touched), net of two launches (the engine's two expert GEMM ops).
@@ -37,6 +41,8 @@ STEPS = {
     "moe": (0.5, 1.0, 1.0),
     "attention_prefill": (0.5, 1.0, 1.0),
     "attention_decode": (1.0, 1.0),
+    "mla_prefill": (0.5, 1.0, 1.0, 1.0),
+    "mla_decode": (1.0, 1.0, 1.0),
 }
 VALUE_DIGITS = 4  # significant figures written
 
@@ -139,10 +145,12 @@ def _affine(byts: np.ndarray, seconds: np.ndarray, bandwidth: float) -> tuple:
     return max(fixed, 1e-7), max(per_byte, 1.0 / bandwidth)
 
 
-def decode_grid(X, byts, seconds, bandwidth: float, groups) -> Grid:
+def decode_grid(X, byts, seconds, bandwidth: float, groups, kind: str = "attention_decode") -> Grid:
     """Decode attention grid over X = (log2 sequences x KV heads, log2 group) per row; each shape
-    group (batch, heads, KV heads) with >= 3 KV lengths gets its affine fit."""
-    kind = "attention_decode"
+    group (batch, heads, KV heads) with >= 3 KV lengths gets its affine fit. `mla_decode`: X its
+    axes, `byts` the roofline seconds max(FLOPs / peak, bytes / bandwidth) and `bandwidth` 1, so
+    that the share fitted is the roofline attainment (<= 1)."""
+    fixed_name, share_name = GRID_FIELDS[grid_family(kind)]
 
     def coefficients(rows: np.ndarray) -> tuple:
         keys, inverse = np.unique(groups[rows], axis=0, return_inverse=True)
@@ -156,7 +164,7 @@ def decode_grid(X, byts, seconds, bandwidth: float, groups) -> Grid:
             pts.append(X[sel[0]])
             fixed.append(f)
             share.append(1.0 / (c * bandwidth))
-        return np.array(pts), {"fixed_s": np.log(fixed), "bandwidth_share": np.log(share)}
+        return np.array(pts), {fixed_name: np.log(fixed), share_name: np.log(share)}
 
     frame = grid_frame(X, kind)
     test = held_out(groups)
@@ -165,7 +173,7 @@ def decode_grid(X, byts, seconds, bandwidth: float, groups) -> Grid:
     if test.any() and len(pts) > X.shape[1] + 1:
         probe = build_grid(kind, pts, logs, frame)
         xt = X[test].T
-        predicted = probe.at("fixed_s", *xt) + byts[test] / (bandwidth * probe.at("bandwidth_share", *xt))
+        predicted = probe.at(fixed_name, *xt) + byts[test] / (bandwidth * probe.at(share_name, *xt))
         holdout = errors_summary(predicted, seconds[test])
     pts, logs = coefficients(np.ones(len(X), dtype=bool))
     grid = build_grid(kind, pts, logs, frame)

@@ -6,8 +6,8 @@ the sequence length (head dim 128), `attention_decode` over bytes moved, efficie
 `kernel_overhead_s`, plus `collectives:` alpha-beta fits. What the engine prices GEMMs and
 attention from is the `grids:` section (profilers/grid_fit.py): per GEMM format a roofline
 attainment over (m, n, k), prefill attention's over (sequence length, batch x heads, GQA group) and
-decode attention's fixed time and bandwidth share over (batch x KV heads, GQA group), each with its
-error on held-out shapes. Formats the engine has no curve kind for
+decode attention's fixed time and bandwidth share over (batch x KV heads, GQA group), MLA attention's
+over its own tables (profilers/aic_mla.py), each with its error on held-out shapes. Formats the engine has no curve kind for
 yet (fp8_block, fp4 GEMMs) are fitted the same way under `other_curves:`, which the engine does not
 read. Raw points are kept compactly beside the fits (at most RAW_POINTS per table, spread over x).
 
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from roofline.profilers.aic_mla import mla_grids
 from roofline.profilers.aic_points import (
     FIT_HEAD_DIM,
     collective_points,
@@ -250,6 +251,7 @@ def grids_section(tables: dict, hw, overhead: float, notes: dict) -> dict:
         out.update(_attention_grid(tables["context_attention"], hw, overhead, decode=False))
     if "generation_attention" in tables:
         out.update(_attention_grid(tables["generation_attention"], hw, overhead, decode=True))
+    out.update(mla_grids(tables, hw, overhead))  # MLA's own tables, where the framework has them
     if not out:
         notes["grids"] = "no GEMM, MoE or attention table to grid"
     return out

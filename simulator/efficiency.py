@@ -203,6 +203,9 @@ def profile_grids(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> 
         "moe": grids.get(moe),
         "attention_prefill": grids.get("attention_prefill") if sixteen else None,
         "attention_decode": grids.get("attention_decode"),
+        # MLA's own kernels, measured with bf16 compute (the KV format is a grid axis)
+        "mla_prefill": grids.get("mla_prefill") if sixteen else None,
+        "mla_decode": grids.get("mla_decode") if sixteen else None,
     }
 
 
@@ -244,7 +247,14 @@ def build_table(
         fractions=fractions,
         grids={
             family: tuple(g.get(family) for g in grids)
-            for family in ("gemm", "moe", "attention_prefill", "attention_decode")
+            for family in (
+                "gemm",
+                "moe",
+                "attention_prefill",
+                "attention_decode",
+                "mla_prefill",
+                "mla_decode",
+            )
             if any(g.get(family) is not None for g in grids)
         },
         hbm=np.array([r[0] for r in rows]),

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from roofline.api import (
+    MLA,
     attention_flops,
     dtype_bytes,
     flash_kv_hbm_tokens,
@@ -40,7 +41,6 @@ from roofline.api import (
 )
 from roofline.profilers.aic_points import _fastest
 from roofline.profilers.aic_read import DTYPES, Table
-from roofline.simulator.model import MLA
 
 # The MLA the tables measure: DeepSeek-V3's (config.json of deepseek-ai/DeepSeek-V3; Kimi K2 shares it)
 DEEPSEEK_V3_MLA = MLA(

@@ -7,7 +7,8 @@ the sequence length (head dim 128), `attention_decode` over bytes moved, efficie
 attention from is the `grids:` section (profilers/grid_fit.py): per GEMM format a roofline
 attainment over (m, n, k), prefill attention's over (sequence length, batch x heads, GQA group,
 head dim) and decode attention's over (batch x KV heads, GQA group, head dim, KV length) for bf16
-and fp8 KV caches, each with its error on held-out shapes. Formats the engine has no curve kind for
+and fp8 KV caches, MLA attention's over its own tables (profilers/aic_mla.py), each with its error
+on held-out shapes. Formats the engine has no curve kind for
 yet (fp8_block, fp4 GEMMs) are fitted the same way under `other_curves:`, which the engine does not
 read. Raw points are kept compactly beside the fits (at most RAW_POINTS per table, spread over x).
 
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from roofline.profilers.aic_mla import mla_grids
 from roofline.profilers.aic_points import (
     FIT_HEAD_DIM,
     collective_points,
@@ -208,7 +210,7 @@ def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
         groups = np.column_stack([c["hidden"], c["inter"], c["topk"], c["experts"]])
         # two launches: the engine charges the two expert GEMMs one kernel each
         grid = attainment_grid(
-            f"moe_{dtype}", c["coords"], c["roof"], c["seconds"], 2 * overhead, groups, median_nodes
+            f"moe_{dtype}", c["coords"], c["roof"], c["seconds"], 2 * overhead, groups, nodes=median_nodes
         )
         out[grid.kind] = grid_entry(
             grid,
@@ -282,6 +284,7 @@ def grids_section(tables: dict, hw, overhead: float, notes: dict) -> dict:
         out.update(_attention_grid(tables["context_attention"], hw, overhead, decode=False))
     if "generation_attention" in tables:
         out.update(_attention_grid(tables["generation_attention"], hw, overhead, decode=True))
+    out.update(mla_grids(tables, hw, overhead))  # MLA's own tables, where the framework has them
     if not out:
         notes["grids"] = "no GEMM, MoE or attention table to grid"
     return out

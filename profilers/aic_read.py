@@ -108,6 +108,19 @@ TABLES = {
         ("allreduce_dtype", "num_gpus", "message_size", "latency"),
         ("backend", "kernel_source"),
     ),
+    # DeepSeek-V3 MLA attention alone (SGLang, TensorRT-LLM; profilers/aic_mla.py); num_heads per GPU
+    "context_mla": TableSpec(
+        "mla",
+        "context_mla_perf",
+        ("batch_size", "isl", "num_heads", "latency"),
+        ("mla_dtype", "kv_cache_dtype", "kernel_source"),
+    ),
+    "generation_mla": TableSpec(
+        "mla",
+        "generation_mla_perf",
+        ("batch_size", "step", "num_heads", "latency"),
+        ("isl", "mla_dtype", "kv_cache_dtype", "kernel_source"),
+    ),
 }
 SUFFIXES = (".parquet", ".csv")
 NUMERIC = {c for spec in TABLES.values() for c in spec.columns + spec.optional} - {
@@ -121,6 +134,7 @@ NUMERIC = {c for spec in TABLES.values() for c in spec.columns + spec.optional} 
     "backend",
     "moe_dtype",
     "distribution",
+    "mla_dtype",
 }
 
 

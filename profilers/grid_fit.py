@@ -15,6 +15,10 @@ keeps a grid over log2 shape coordinates, which the engine reads by multilinear 
   engine takes the kernel time at the length nodes and linear between them (simulator/decode_time.py),
   so its sums over decode steps stay exact, and the holdout predicts the same way.
 
+* MLA attention (profilers/aic_mla.py): prefill as an attainment grid; decode the affine fit above
+  with the roofline time max(FLOPs / peak, bytes / bandwidth) in place of the bytes and a bandwidth
+  of 1, so that its "share" is the roofline attainment (MLA decode can be compute-bound).
+
 * Fused MoE (router output in, both expert GEMMs and the activation inside): attainment of the two
   expert GEMMs' roofline times summed, over (tokens per touched expert, hidden x intermediate per
   GPU, experts touched), net of two launches (the engine's two expert GEMM ops). Its nodes are a
@@ -43,6 +47,8 @@ STEPS = {
     "moe": (0.5, 1.0, 1.0),
     "attention_prefill": (0.5, 1.0, 1.0, 1.0),
     "attention_decode": (1.0, 1.0, 1.0, 1.0),  # one KV-length node per octave
+    "mla_prefill": (0.5, 1.0, 1.0, 1.0),
+    "mla_decode": (1.0, 1.0, 1.0),
 }
 VALUE_DIGITS = 4  # significant figures written
 
@@ -220,6 +226,56 @@ def decode_grid(kind: str, X, per_token, fixed, seconds, overhead: float, bandwi
         return t + overhead
 
     return attainment_grid(kind, X, roof, seconds, overhead, groups, predict)
+
+
+def _affine(byts: np.ndarray, seconds: np.ndarray, bandwidth: float) -> tuple:
+    """(fixed_s, seconds per byte) of t = fixed + c x bytes, least squares in relative error, with
+    fixed >= 0 and the stream no faster than the datasheet bandwidth (c >= 1 / bandwidth): where a
+    shape was measured at short KV lengths only (large batches), the fixed time dominates and an
+    unbounded slope can come out faster than the memory."""
+    from scipy.optimize import lsq_linear
+
+    scale = np.array([1.0, 1.0 / max(float(byts.max()), 1.0)])
+    M = np.column_stack([np.ones_like(byts), byts]) / seconds[:, None] * scale
+    low = np.array([0.0, 1.0 / bandwidth]) / scale
+    fit = lsq_linear(M, np.ones_like(seconds), bounds=(low, np.inf))
+    fixed, per_byte = fit.x * scale
+    return max(fixed, 1e-7), max(per_byte, 1.0 / bandwidth)
+
+
+def affine_decode_grid(X, byts, seconds, bandwidth: float, groups, kind: str = "mla_decode") -> Grid:
+    """An affine-in-KV-length decode grid (`mla_decode`): each shape group with >= 3 KV lengths gets
+    the fit t = fixed + byts / (bandwidth x share), both coefficients gridded over X. For MLA, `byts`
+    is the roofline seconds max(FLOPs / peak, bytes / bandwidth) and `bandwidth` 1, so that the
+    share fitted is the roofline attainment (<= 1)."""
+    fixed_name, share_name = GRID_FIELDS[grid_family(kind)]
+
+    def coefficients(rows: np.ndarray) -> tuple:
+        keys, inverse = np.unique(groups[rows], axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        pts, fixed, share = [], [], []
+        for i in range(len(keys)):
+            sel = np.flatnonzero(rows)[inverse == i]
+            if sel.size < 3:
+                continue
+            f, c = _affine(byts[sel], seconds[sel], bandwidth)
+            pts.append(X[sel[0]])
+            fixed.append(f)
+            share.append(1.0 / (c * bandwidth))
+        return np.array(pts), {fixed_name: np.log(fixed), share_name: np.log(share)}
+
+    frame = grid_frame(X, kind)
+    test = held_out(groups)
+    holdout = {}
+    pts, logs = coefficients(~test)
+    if test.any() and len(pts) > X.shape[1] + 1:
+        probe = build_grid(kind, pts, logs, frame)
+        xt = X[test].T
+        predicted = probe.at(fixed_name, *xt) + byts[test] / (bandwidth * probe.at(share_name, *xt))
+        holdout = errors_summary(predicted, seconds[test])
+    pts, logs = coefficients(np.ones(len(X), dtype=bool))
+    grid = build_grid(kind, pts, logs, frame)
+    return Grid(kind, grid.start, grid.step, grid.values, holdout)
 
 
 def grid_entry(grid: Grid, source: str) -> dict:

@@ -344,7 +344,7 @@ from roofline.simulator.hf_config import from_hf_config  # noqa: E402, F401
 from roofline.simulator.methods import REGISTRY, parse_methods  # noqa: E402, F401
 from roofline.simulator.methods.base_method import REQUIRED  # noqa: E402, F401
 from roofline.simulator.methods.kv_quant import SCALE_BYTES_PER_GROUP  # noqa: E402, F401
-from roofline.simulator.model import Attention, ModelArch, MoEFFN  # noqa: E402, F401
+from roofline.simulator.model import MLA, Attention, ModelArch, MoEFFN  # noqa: E402, F401
 from roofline.simulator.planner import enumerate_layouts, evaluate_layouts, pareto_front  # noqa: E402, F401
 from roofline.simulator.results import op_table, without_unfit_figures  # noqa: E402, F401
 from roofline.simulator.scenario import flatten  # noqa: E402, F401
@@ -361,7 +361,7 @@ from roofline.simulator.units import (  # noqa: E402, F401
 FACE_API = [
     "hill", "COLLECTIVES", "busbw_factor", "latency_steps", "attention_flops", "flash_kv_hbm_tokens",
     "flash_query_block_rows", "matmul_flops", "prefill_pairs", "from_hf_config", "REGISTRY", "parse_methods",
-    "REQUIRED", "SCALE_BYTES_PER_GROUP", "Attention", "ModelArch", "MoEFFN", "enumerate_layouts", "evaluate_layouts",
+    "REQUIRED", "SCALE_BYTES_PER_GROUP", "Attention", "MLA", "ModelArch", "MoEFFN", "enumerate_layouts", "evaluate_layouts",
     "pareto_front", "op_table", "without_unfit_figures", "SCHEMA", "SECTIONS", "flatten", "GIB", "dtype_bytes", "CalibrationError",
     "DTYPE_BYTES", "TOKEN_COUNT_HELP", "is_token_field", "parse_token_count", "did_you_mean", "set_path", "read_scenario_file", "parse_override", "write_atomic", "check_output",
     "list_hardware", "load_hardware", "unknown_name_message", "list_models", "load_model", "zoo_index",

@@ -76,6 +76,14 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
         att, has = grid
         compute_rate = measured_or(has, ctx.rates.attn_peak * att, compute_rate)
         memory_rate = measured_or(has, ctx.rates.bw * att, memory_rate)
+    if isinstance(m, MLA):  # MLA's own prefill kernel, where measured (profilers/aic_mla.py)
+        blocks = np.log2(np.maximum(ctx.shape.batch, 1.0) * heads)
+        coords = (ctx.shape.log2_prompt, blocks, np.log2(heads), np.log2(ctx.fmt.kb))
+        grid = grid_values(ctx.rates.eff, "mla_prefill", ctx.rates.row, "attainment", coords)
+        if grid is not None:
+            att, has = grid
+            compute_rate = measured_or(has, ctx.rates.attn_peak * att, compute_rate)
+            memory_rate = measured_or(has, ctx.rates.bw * att, memory_rate)
     for g in head_groups:
         win = (
             m.window
@@ -145,6 +153,16 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
         nodes = grid_nodes(ctx.rates.eff, family, ctx.rates.row, coords)
         if nodes is not None:
             latency = measured_or(nodes[2], 0.0, latency)  # the kernel's fixed time is in its nodes
+    rate = ctx.rates.attn_peak * eff
+    if mla:  # measured MLA decode: t = fixed_s + max(FLOPs / peak, bytes / bandwidth) / attainment
+        coords = (np.log2(np.maximum(kernel_batch, 1.0)), np.log2(heads), np.log2(ctx.fmt.kb))
+        grid = grid_values(ctx.rates.eff, "mla_decode", ctx.rates.row, ("fixed_s", "attainment"), coords)
+        if grid is not None:
+            (fixed, att), has = grid
+            launch = ctx.rates.eff.kernel_overhead_s[ctx.rates.row]
+            rate = measured_or(has, ctx.rates.attn_peak * att, rate)
+            mem_rate = measured_or(has, ctx.rates.bw * att, mem_rate)
+            latency = measured_or(has, np.maximum(fixed - launch, 0.0) * share, latency)
     for g in plan.groups:
         f = g.fraction
         read = _selected(resolve(g.read, ctx.shape.prompt).cap(m.window), g, ctx)
@@ -165,7 +183,6 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
             )
             byts = byts + once
             fixed = fixed + once
-        rate = ctx.rates.attn_peak * eff
         measured = None
         if nodes is not None:
             per_token = plan.bytes_of(ALL, ctx.fmt.kb) * (b * cached * f / ctx.shard.cp)  # in read tokens

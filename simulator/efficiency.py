@@ -206,6 +206,9 @@ def profile_grids(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> 
         # an fp8 KV cache: its own measured kernels where the profile has them, else the 16-bit
         # cache's attainment applied to the fp8 bytes (simulator/decode_time.py)
         "attention_decode_fp8": grids.get("attention_decode_fp8") or grids.get("attention_decode"),
+        # MLA's own kernels, measured with bf16 compute (the KV format is a grid axis)
+        "mla_prefill": grids.get("mla_prefill") if sixteen else None,
+        "mla_decode": grids.get("mla_decode") if sixteen else None,
     }
 
 
@@ -247,7 +250,15 @@ def build_table(
         fractions=fractions,
         grids={
             family: tuple(g.get(family) for g in grids)
-            for family in ("gemm", "moe", "attention_prefill", "attention_decode", "attention_decode_fp8")
+            for family in (
+                "gemm",
+                "moe",
+                "attention_prefill",
+                "attention_decode",
+                "attention_decode_fp8",
+                "mla_prefill",
+                "mla_decode",
+            )
             if any(g.get(family) is not None for g in grids)
         },
         hbm=np.array([r[0] for r in rows]),

@@ -25,6 +25,11 @@ GRID_AXES = {
     # a fused MoE layer (router output in, both expert GEMMs and the activation): tokens per touched
     # expert, one expert's hidden x intermediate (per GPU), experts touched
     "moe": ("log2_rows_per_expert", "log2_hidden_inter", "log2_experts_touched"),
+    # MLA (DeepSeek-V2/V3, Kimi K2) attention, heads per GPU, KV cache bytes per element (bf16 1,
+    # fp8 0): prefill over the per-head K/V materialised from the latent (group 1), decode over the
+    # latent with weight absorption (FlashMLA-style)
+    "mla_prefill": ("log2_seqlen", "log2_batch_heads", "log2_heads", "log2_kv_bytes"),
+    "mla_decode": ("log2_batch", "log2_heads", "log2_kv_bytes"),
 }
 GRID_FIELDS = {
     # roofline attainment: max(FLOPs / peak, bytes / bandwidth) / (kernel time - kernel_overhead_s)
@@ -33,12 +38,18 @@ GRID_FIELDS = {
     "moe": ("attainment",),  # of the two expert GEMMs' roofline times summed
     # of the HBM time of the bytes the kernel moves (KV read in its cache format, q in, o out)
     "attention_decode": ("attainment",),
+    "mla_prefill": ("attainment",),
+    # MLA decode time = fixed_s + max(FLOPs / peak, bytes / bandwidth) / attainment: per shape both
+    # roofs grow linearly in the KV length, so this too is affine in it (compute can bind: 128 heads
+    # per GPU attend over the shared latent at ~240 FLOPs per byte, near an H100's ridge)
+    "mla_decode": ("fixed_s", "attainment"),
 }
 GEMM_GRID_FORMATS = ("bf16", "fp16", "fp8", "int8", "fp4")  # the engine's GEMM formats (units.DTYPE_BYTES)
 GRID_KINDS = (
     tuple(f"gemm_{f}" for f in GEMM_GRID_FORMATS)
     + tuple(f"moe_{f}" for f in GEMM_GRID_FORMATS)
     + ("attention_prefill", "attention_decode", "attention_decode_fp8")  # _fp8: an fp8 KV cache
+    + ("mla_prefill", "mla_decode")
 )
 MAX_GRID_CELLS = 200_000
 

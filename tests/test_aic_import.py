@@ -288,3 +288,60 @@ def test_moe_table_at_or_beyond_its_roofline_is_not_gridded(data, tmp_path):
     [(_, path, doc)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
     assert "moe_bf16" not in read_profile(path).grids
     assert "implausible" in doc["fit_notes"]["moe_bf16"]
+
+
+def _mla_rows(generation: bool, attainment: float, fixed_s: float):
+    """MLA kernels (DeepSeek-V3's per-head dims) at a known roofline attainment: decode fixed_s +
+    roof / attainment (FLOPs 2 b h (2 x 512 + 64) per KV token, bytes the 576-element latent in the KV
+    format plus q, o and the new token), prefill roof / attainment + fixed_s (the launch)."""
+    from roofline.api import attention_flops, flash_kv_hbm_tokens, flash_query_block_rows, prefill_pairs
+
+    hw = load_hardware("h100-sxm")
+    rows = []
+    for b in (1, 4, 16):
+        for h in (16, 32, 128):
+            for kv, kb in (("bfloat16", 2), ("fp8", 1)):
+                for L in (128, 1024, 8192) if generation else (16, 256, 1024, 4096):
+                    if generation:
+                        flops = 2.0 * b * h * 1088 * L
+                        nbytes = b * L * 576 * kb + b * (h * 320 * 2 + 576 * kb)
+                    else:
+                        pairs = prefill_pairs(b, L, 0)
+                        flops = attention_flops(pairs, h, 192, 128)
+                        br = flash_query_block_rows(192, hw.smem_per_sm_bytes)
+                        kv_reads = flash_kv_hbm_tokens(pairs, b * L, L, br, hw.sm_count)
+                        nbytes = (b * L + kv_reads) * h * 320 * 2 + b * L * kb * 576
+                    roof = max(flops / hw.peak("bf16"), nbytes / hw.memory_bandwidth)
+                    row = {"device": DEVICE, "mla_dtype": "bfloat16", "kv_cache_dtype": kv, "num_heads": h}
+                    row.update(batch_size=b, isl=1 if generation else L, step=L - 1 if generation else 0)
+                    rows.append({**row, "latency": (fixed_s + roof / attainment) * 1e3})
+    return {key: [r[key] for r in rows] for key in rows[0]}
+
+
+def test_mla_tables_grid_and_price_deepseek_attention(data, tmp_path):
+    # without MLA tables no MLA grid; with them, the grids hold the attainment the latencies were made
+    # at, and the engine prices DeepSeek-V2-Lite's MLA (DeepSeek-V3's per-head dims, 16 heads) by them
+    [(_, path, _)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "before")
+    assert not {"mla_prefill", "mla_decode"} & set(read_profile(path).grids)
+    overhead = OVERHEAD_MS * 1e-3
+    _write(data / "h100_sxm/mla/vllm/0.24.0/context_mla_perf.parquet", _mla_rows(False, 0.4, overhead))
+    _write(data / "h100_sxm/mla/vllm/0.24.0/generation_mla_perf.csv", _mla_rows(True, 0.5, 20e-6), "csv")
+    [(_, path, _)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
+    profile = read_profile(path)
+    assert profile.grids["mla_prefill"].holdout["median"] < 0.01
+    assert profile.grids["mla_decode"].holdout["median"] < 0.01
+    scenario = {
+        "model": "deepseek-v2-lite",
+        "hardware": "h100-sxm",
+        "calibration": str(path),
+        "workload": {"batch": 4, "prompt_tokens": 1024, "output_tokens": 2},
+    }
+    res = roofline.simulate(scenario)
+    peak, bw, layers = 989.4e12, 3.35e12, 27
+    pre = next(o for o in op_table(res, 0, "prefill") if o["kind"] == "attention_prefill")
+    roof = max(pre["flops"] / peak, pre["bytes"] / bw)
+    eager = 4e-6  # vLLM's prefill launches (frameworks.EAGER_LAUNCH_S)
+    assert pre["time_s"] == pytest.approx(roof / 0.4 + layers * (profile.kernel_overhead_s + eager), rel=2e-3)
+    dec = next(o for o in op_table(res, 0, "decode") if o["kind"] == "attention_decode")
+    roof = max(dec["flops"] / peak, dec["bytes"] / bw)
+    assert dec["time_s"] == pytest.approx(roof / 0.5 + layers * 20e-6, rel=2e-3)

@@ -54,6 +54,8 @@ def _one_cell(kind: str, **values) -> dict:
     axes = {
         "gemm": ["log2_m", "log2_n", "log2_k"],
         "attention_prefill": ["log2_seqlen", "log2_batch_heads", "log2_group"],
+        "mla_prefill": ["log2_seqlen", "log2_batch_heads", "log2_heads", "log2_kv_bytes"],
+        "mla_decode": ["log2_batch", "log2_heads", "log2_kv_bytes"],
     }
     names = axes.get("gemm" if kind.startswith("gemm_") else kind, ["log2_batch_kv_heads", "log2_group"])
     return {
@@ -274,3 +276,136 @@ def test_a_hardware_sweep_mixes_measured_and_datasheet_rows(tmp_path):
         {"model": "llama-3.1-8b", "hardware": "h200", "calibration": "datasheet", "workload": wl}
     )
     assert res.records()[by_hw["h200"]]["tpot_s"] == pytest.approx(alone.records()[0]["tpot_s"], rel=1e-12)
+
+
+def _mla_grids() -> dict:
+    """mla_prefill varying along log2_heads (0.2 at 8 heads, 0.8 at 32), mla_decode along the KV
+    format (fp8: 40 us fixed, attainment 0.2; bf16: 25 us, 0.5)."""
+    pre = _one_cell("mla_prefill")
+    pre.update(
+        start=[0.0, 0.0, 3.0, 0.0], step=[1.0, 1.0, 2.0, 1.0], shape=[1, 1, 2, 1], attainment=[0.2, 0.8]
+    )
+    dec = _one_cell("mla_decode")
+    dec.update(shape=[1, 1, 2], fixed_s=[40e-6, 25e-6], attainment=[0.2, 0.5])
+    return {"mla_prefill": pre, "mla_decode": dec}
+
+
+def _mla_scenario(path, kv: str = "bf16", **extra) -> dict:
+    wl = {"batch": 4, "prompt_tokens": 1024, "output_tokens": 2}
+    return {
+        "model": "deepseek-v2-lite",
+        "calibration": str(path),
+        "dtype": {"kv": kv},
+        "workload": wl,
+        **extra,
+    }
+
+
+def test_engine_prices_mla_attention_from_the_mla_grids(tmp_path):
+    # DeepSeek-V2-Lite (MLA, 16 heads, 27 layers) on one H100, vLLM (eager prefill, CUDA-graph decode)
+    path = tmp_path / "h100-sxm.mla.yaml"
+    path.write_text(yaml.safe_dump(_doc(_mla_grids())))
+    layers = 27
+    for kv, fixed, att in (("bf16", 25e-6, 0.5), ("fp8", 40e-6, 0.2)):
+        res = roofline.simulate(dict(_mla_scenario(path, kv), hardware="h100-sxm"))
+        # prefill: 16 heads sit halfway (in log2) between 8 and 32 heads: attainment sqrt(0.2 x 0.8) = 0.4
+        pre = next(o for o in op_table(res, 0, "prefill") if o["kind"] == "attention_prefill")
+        roof = max(pre["flops"] / PEAK, pre["bytes"] / BW)
+        assert pre["time_s"] == pytest.approx(roof / 0.4 + layers * (OVERHEAD + EAGER_LAUNCH_S), rel=1e-9)
+        # decode over the latent: fixed_s (launch included) + max(FLOPs / peak, bytes / BW) / attainment;
+        # bf16 KV is memory-bound (~30 FLOPs per byte), fp8 KV at 0.2 too: both roofs are scaled alike
+        dec = next(o for o in op_table(res, 0, "decode") if o["kind"] == "attention_decode")
+        roof = max(dec["flops"] / PEAK, dec["bytes"] / BW)
+        assert dec["time_s"] == pytest.approx(roof / att + layers * fixed, rel=1e-9)
+
+
+def test_mla_grids_leave_datasheet_rows_and_gqa_models_alone(tmp_path):
+    # a hardware sweep with an H100 profile holding only MLA grids: the H200 points are what the
+    # datasheet gives them alone; a GQA model on the H100 takes no MLA grid (its attention prices
+    # as with an empty grids section)
+    path = tmp_path / "h100-sxm.mla.yaml"
+    path.write_text(yaml.safe_dump(_doc(_mla_grids())))
+    res = roofline.simulate(_mla_scenario(path, sweep={"hardware": ["h100-sxm", "h200"]}))
+    alone = roofline.simulate(dict(_mla_scenario(path), hardware="h200", calibration="datasheet"))
+    h200 = [i for i, r in enumerate(res.records()) if "h200" in str(r["hardware"])]
+    assert res.records()[h200[0]]["tpot_s"] == pytest.approx(alone.records()[0]["tpot_s"], rel=1e-12)
+    gqa = [_simulate_with(tmp_path, g).records()[0]["tpot_s"] for g in (_mla_grids(), {})]
+    assert gqa[0] == pytest.approx(gqa[1], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kind,edit,message",
+    [
+        (
+            "mla_prefill",
+            lambda g: g.update(axes=["log2_seqlen", "log2_batch_heads", "log2_group"]),
+            "axes: must be",
+        ),
+        ("mla_decode", lambda g: g.pop("attainment"), "mla_decode.attainment: must be a list of 1 values"),
+        ("mla_decode", lambda g: g.update(fixed_s=[0.0]), "fixed_s[0]: must be a positive finite number"),
+        ("mla_prefill", lambda g: g.update(shape=[1, 1, 1]), "shape: must be 4 cell counts"),
+    ],
+)
+def test_bad_mla_grids_are_clear_errors(kind, edit, message):
+    grid = _mla_grids()[kind] if kind == "mla_prefill" else _one_cell(kind, fixed_s=2e-5, attainment=0.5)
+    edit(grid)
+    with pytest.raises(CalibrationError) as err:
+        parse_profile(_doc({kind: grid}), "p.yaml")
+    assert f"p.yaml: grids.{kind}" in str(err.value) and message in str(err.value)
+
+
+def test_mla_points_count_flops_and_bytes_as_the_engine_does():
+    # the importer's FLOPs and bytes of a measured MLA kernel (profilers/aic_mla.py) are the engine's
+    # for the same shape: DeepSeek-V2-Lite shares DeepSeek-V3's per-head dims (16 heads on one GPU)
+    from pathlib import Path
+
+    from roofline.api import load_hardware
+    from roofline.profilers.aic_mla import mla_decode_points, mla_prefill_points
+    from roofline.profilers.aic_read import Table
+
+    hw = load_hardware("h100-sxm")
+    res = roofline.simulate(_mla_scenario("datasheet", hardware="h100-sxm"))
+    layers = 27
+
+    def table(name, **cols):
+        cols = {k: np.asarray(v, dtype=float if k != "kv_cache_dtype" else object) for k, v in cols.items()}
+        return Table(name, Path(f"{name}.parquet"), "sglang", "0", "", cols)
+
+    # prefill of 4 x 1024 tokens; decode's mean KV length over its 2 output tokens is 1025
+    pre = mla_prefill_points(
+        table(
+            "context_mla",
+            batch_size=[4],
+            isl=[1024],
+            num_heads=[16],
+            kv_cache_dtype=["bfloat16"],
+            latency=[1],
+        ),
+        hw,
+    )
+    dec = mla_decode_points(
+        table("generation_mla", batch_size=[4], isl=[1], step=[1024], num_heads=[16], latency=[1]), hw
+    )
+    for phase, points in (("prefill", pre), ("decode", dec)):
+        op = next(o for o in op_table(res, 0, phase) if o["kind"] == f"attention_{phase}")
+        assert op["flops"] == pytest.approx(layers * points["flops"][0], rel=1e-12)
+        assert op["bytes"] == pytest.approx(layers * points["bytes"][0], rel=1e-12)
+
+
+def test_mla_decode_fit_recovers_fixed_time_and_attainment():
+    # t = fixed + roof / attainment per (batch, heads, KV format), both known functions of the shape
+    rows = [
+        (b, h, kb, L)
+        for b in (1, 4, 16, 64)
+        for h in (8, 16, 32, 64, 128)
+        for kb in (1, 2)
+        for L in (512, 4096, 32768)
+    ]
+    b, h, kb, L = (np.array(c, dtype=float) for c in zip(*rows))
+    fixed, att = 10e-6 * (1 + 0.1 * np.log2(b)), 0.3 + 0.05 * np.log2(h) / kb
+    roof = np.maximum(2 * b * h * 1088 * L / PEAK, b * L * 576 * kb / BW)
+    X = np.log2(np.column_stack([b, h, kb]))
+    grid = decode_grid(X, roof, fixed + roof / att, 1.0, X, kind="mla_decode")
+    assert grid.at("fixed_s", 2.0, 5.0, 1.0) == pytest.approx(12e-6, rel=1e-3)
+    assert grid.at("attainment", 2.0, 5.0, 0.0) == pytest.approx(0.55, rel=1e-3)
+    assert grid.holdout["median"] < 0.01 and set(grid.values) == {"fixed_s", "attainment"}

@@ -228,7 +228,7 @@ CACHE_RESIDENT_SHARE = 1.0
 
 
 def _attention_grid(table: Table, hw, overhead: float, decode: bool) -> dict:
-    from roofline.profilers.grid_fit import attainment_grid, decode_grid, grid_entry
+    from roofline.profilers.grid_fit import attainment_grid, decode_grid, grid_entry, stream_roof
 
     if decode:
         out = {}
@@ -240,8 +240,8 @@ def _attention_grid(table: Table, hw, overhead: float, decode: bool) -> dict:
             b, h, kvh, d, L = (c[k][sel] for k in ("batch", "heads", "kv_heads", "head_dim", "kv_len"))
             X = np.log2(np.column_stack([b * kvh, h / kvh, d, L]))
             groups = np.column_stack([b, h, kvh, d])
-            pt, fx, secs = c["per_token_bytes"][sel], c["fixed_bytes"][sel], c["seconds"][sel]
-            grid = decode_grid(kind, X, pt, fx, secs, overhead, hw.memory_bandwidth, groups)
+            roof = stream_roof(c["per_token_bytes"][sel], c["fixed_bytes"][sel], hw.memory_bandwidth)
+            grid = decode_grid(kind, X, roof, c["seconds"][sel], overhead, groups)
             dropped = int((~sel).sum())
             out[kind] = grid_entry(
                 grid,

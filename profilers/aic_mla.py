@@ -18,9 +18,10 @@ engine's own formulas:
   2x at a few heads per GPU (held-out p90 on H100 20% -> 15-17%).
 * Decode (`_decode_attention`, MLA): weight absorption attends over the latent, FLOPs
   2 x batch x heads x (2 kv_lora_rank + rope) per KV token; bytes the latent read in the KV format
-  plus q in and o out (bf16) and the new token's latent appended. Per (batch, heads, KV format) the
-  affine fit t = fixed_s + roof / attainment over its KV lengths (roof = max(FLOPs / peak, bytes /
-  bandwidth), affine in the KV length), both gridded over (batch, heads, KV bytes).
+  plus q in and o out (bf16) and the new token's latent appended. Attainment of roof = max(FLOPs /
+  peak, bytes / bandwidth) net of kernel_overhead_s over (batch, heads, KV bytes, KV length), one
+  KV-length node per octave, read as GQA decode is (simulator/decode_time.py: the time at the
+  nodes, linear in the length between them).
 
 vLLM ships only module-level MLA tables (`mla_*_module_perf`: the attention with its projection
 GEMMs in bf16 or fp8_block); they are not gridded (the engine would have to subtract its own GEMM
@@ -102,24 +103,32 @@ def mla_decode_points(table: Table, hw, m: MLA = DEEPSEEK_V3_MLA) -> dict:
     cols, s = _rows(table, isl + c["step"])
     b, L, h, kb = cols["batch"], cols.pop("length"), cols["heads"], cols["kv_bytes"]
     cached = m.kv_elements_per_token()  # kv_lora_rank + rope, shared by the heads
-    flops = 2.0 * b * h * (2 * m.kv_lora_rank + m.qk_rope_head_dim) * L
-    nbytes = b * L * cached * kb + b * (h * (m.qk_dim + m.v_dim) * QB + cached * kb)
-    roof = np.maximum(flops / hw.peak("bf16"), nbytes / hw.memory_bandwidth)
+    flops_per_token = 2.0 * b * h * (2 * m.kv_lora_rank + m.qk_rope_head_dim)
+    bytes_per_token = b * cached * kb
+    fixed = b * (h * (m.qk_dim + m.v_dim) * QB + cached * kb)
+    peak, bw = hw.peak("bf16"), hw.memory_bandwidth
+
+    def roof_at(rows, lengths):
+        """max(FLOPs / peak, bytes / bandwidth) of rows at KV lengths (rows, n)."""
+        compute = flops_per_token[rows, None] * lengths / peak
+        return np.maximum(compute, (bytes_per_token[rows, None] * lengths + fixed[rows, None]) / bw)
+
     return {
         **cols,
         "kv_len": L,
         "seconds": s,
-        "flops": flops,
-        "bytes": nbytes,
-        "roof": roof,
-        "coords": np.log2(np.column_stack([b, h, kb])),
+        "flops": flops_per_token * L,
+        "bytes": bytes_per_token * L + fixed,
+        "roof": roof_at(np.arange(L.size), L[:, None])[:, 0],
+        "roof_at": roof_at,
+        "coords": np.log2(np.column_stack([b, h, kb, L])),
         "groups": np.column_stack([b, h, kb]),
     }
 
 
 def mla_grids(tables: dict, hw, overhead: float) -> dict:
     """`mla_prefill` and `mla_decode` grid entries from the tables present (none without them)."""
-    from roofline.profilers.grid_fit import affine_decode_grid, attainment_grid, grid_entry
+    from roofline.profilers.grid_fit import attainment_grid, decode_grid, grid_entry
 
     out = {}
     if "context_mla" in tables:
@@ -136,13 +145,11 @@ def mla_grids(tables: dict, hw, overhead: float) -> dict:
         t = tables["generation_mla"]
         c = mla_decode_points(t, hw)
         if c["seconds"].size > 8:
-            grid = affine_decode_grid(
-                c["coords"], c["roof"], c["seconds"], 1.0, c["groups"], kind="mla_decode"
-            )
+            grid = decode_grid("mla_decode", c["coords"], c["roof_at"], c["seconds"], overhead, c["groups"])
             out[grid.kind] = grid_entry(
                 grid,
                 f"{t.path.name}: DeepSeek-V3 MLA decode over the latent, bf16/fp8 KV cache, fastest kernel "
-                "per shape, affine in the roofline time per (batch, heads per GPU, KV format); held out by "
-                "that shape",
+                "per shape; attainment of max(FLOPs / peak, bytes / bandwidth) at each KV-length node; held "
+                "out by (batch, heads per GPU, KV format)",
             )
     return out

@@ -48,7 +48,7 @@ STEPS = {
     "attention_prefill": (0.5, 1.0, 1.0, 1.0),
     "attention_decode": (1.0, 1.0, 1.0, 1.0),  # one KV-length node per octave
     "mla_prefill": (0.5, 1.0, 1.0, 1.0),
-    "mla_decode": (1.0, 1.0, 1.0),
+    "mla_decode": (1.0, 1.0, 1.0, 1.0),
 }
 VALUE_DIGITS = 4  # significant figures written
 
@@ -72,7 +72,7 @@ def _unique_mean(X: np.ndarray, y: np.ndarray) -> tuple:
 # Axes measured at a few discrete values (head dims; decode's KV lengths, one per octave): the grid
 # is fitted in the other axes for each measured value (a Delaunay triangulation of fewer dimensions,
 # and no mixing of unlike kernels across them), then taken linear between the values at the nodes.
-DISCRETE = {"attention_prefill": (3,), "attention_decode": (2, 3)}
+DISCRETE = {"attention_prefill": (3,), "attention_decode": (2, 3), "mla_decode": (2, 3)}
 
 
 def fit_nodes(X: np.ndarray, y: np.ndarray, start, step, shape, discrete=()) -> np.ndarray:
@@ -213,69 +213,27 @@ def attainment_grid(
     return Grid(kind, grid.start, grid.step, grid.values, holdout)
 
 
-def decode_grid(kind: str, X, per_token, fixed, seconds, overhead: float, bandwidth: float, groups) -> Grid:
-    """Decode attention grid over X = (log2 sequences x KV heads, log2 group, log2 head dim, log2 KV
-    length): attainment of the bytes moved (per_token x length + fixed); held-out rows predicted as
-    the engine prices them (simulator/decode_time.py: time at the length nodes, linear between)."""
+def stream_roof(per_token, fixed, bandwidth):
+    """roof_at for decode_grid of kernels that stream their bytes: (per_token x length + fixed) /
+    bandwidth, per row."""
+    return lambda rows, lengths: (per_token[rows, None] * lengths + fixed[rows, None]) / bandwidth
 
+
+def decode_grid(kind: str, X, roof_at, seconds, overhead: float, groups) -> Grid:
+    """Decode attention grid over X (its leading axes, then log2 KV length, one node per octave):
+    attainment of the roofline time roof_at(rows, lengths) (rows: indices, lengths (rows, n) -> the
+    rows' roofline seconds there); held-out rows predicted as the engine prices them
+    (simulator/decode_time.py: the time at the length nodes, linear between)."""
+    rows = np.arange(len(X))
     lengths = 2.0 ** X[:, -1]
-    roof = (per_token * lengths + fixed) / bandwidth
+    roof = roof_at(rows, lengths[:, None])[:, 0]
 
-    def predict(probe, rows):
-        t = decode_kernel_time(probe, X[rows, :-1].T, per_token[rows], fixed[rows], lengths[rows], bandwidth)
+    def predict(probe, test):
+        idx = rows[test]
+        t = decode_kernel_time(probe, X[idx, :-1].T, lambda L: roof_at(idx, L), lengths[idx])
         return t + overhead
 
     return attainment_grid(kind, X, roof, seconds, overhead, groups, predict)
-
-
-def _affine(byts: np.ndarray, seconds: np.ndarray, bandwidth: float) -> tuple:
-    """(fixed_s, seconds per byte) of t = fixed + c x bytes, least squares in relative error, with
-    fixed >= 0 and the stream no faster than the datasheet bandwidth (c >= 1 / bandwidth): where a
-    shape was measured at short KV lengths only (large batches), the fixed time dominates and an
-    unbounded slope can come out faster than the memory."""
-    from scipy.optimize import lsq_linear
-
-    scale = np.array([1.0, 1.0 / max(float(byts.max()), 1.0)])
-    M = np.column_stack([np.ones_like(byts), byts]) / seconds[:, None] * scale
-    low = np.array([0.0, 1.0 / bandwidth]) / scale
-    fit = lsq_linear(M, np.ones_like(seconds), bounds=(low, np.inf))
-    fixed, per_byte = fit.x * scale
-    return max(fixed, 1e-7), max(per_byte, 1.0 / bandwidth)
-
-
-def affine_decode_grid(X, byts, seconds, bandwidth: float, groups, kind: str = "mla_decode") -> Grid:
-    """An affine-in-KV-length decode grid (`mla_decode`): each shape group with >= 3 KV lengths gets
-    the fit t = fixed + byts / (bandwidth x share), both coefficients gridded over X. For MLA, `byts`
-    is the roofline seconds max(FLOPs / peak, bytes / bandwidth) and `bandwidth` 1, so that the
-    share fitted is the roofline attainment (<= 1)."""
-    fixed_name, share_name = GRID_FIELDS[grid_family(kind)]
-
-    def coefficients(rows: np.ndarray) -> tuple:
-        keys, inverse = np.unique(groups[rows], axis=0, return_inverse=True)
-        inverse = inverse.ravel()
-        pts, fixed, share = [], [], []
-        for i in range(len(keys)):
-            sel = np.flatnonzero(rows)[inverse == i]
-            if sel.size < 3:
-                continue
-            f, c = _affine(byts[sel], seconds[sel], bandwidth)
-            pts.append(X[sel[0]])
-            fixed.append(f)
-            share.append(1.0 / (c * bandwidth))
-        return np.array(pts), {fixed_name: np.log(fixed), share_name: np.log(share)}
-
-    frame = grid_frame(X, kind)
-    test = held_out(groups)
-    holdout = {}
-    pts, logs = coefficients(~test)
-    if test.any() and len(pts) > X.shape[1] + 1:
-        probe = build_grid(kind, pts, logs, frame)
-        xt = X[test].T
-        predicted = probe.at(fixed_name, *xt) + byts[test] / (bandwidth * probe.at(share_name, *xt))
-        holdout = errors_summary(predicted, seconds[test])
-    pts, logs = coefficients(np.ones(len(X), dtype=bool))
-    grid = build_grid(kind, pts, logs, frame)
-    return Grid(kind, grid.start, grid.step, grid.values, holdout)
 
 
 def grid_entry(grid: Grid, source: str) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from roofline.simulator import flops as F
-from roofline.simulator.decode_time import grid_nodes, node_times, piecewise_time
+from roofline.simulator.decode_time import end_slope, grid_nodes, node_times, piecewise_time
 from roofline.simulator.efficiency import (
     DECODE_ATTENTION_FIXED_S,
     DEFAULT_KERNEL_OVERHEAD_S,
@@ -141,28 +141,23 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
     units = kernel_batch * (1.0 if mla else ctx.shard.kv_heads(m))
     mem_rate = ctx.rates.mem_rate * (1.0 if mla else decode_parallel_efficiency(units))
     latency = (DECODE_ATTENTION_FIXED_S - DEFAULT_KERNEL_OVERHEAD_S) * share
-    nodes = None
-    if not mla:  # a profile's measured decode kernels (decode_time): attainment at KV-length nodes
+    # A profile's measured decode kernels (decode_time): roofline attainment at KV-length nodes.
+    if mla:  # over the latent: (sequences, heads per GPU, KV bytes)
+        family = "mla_decode"
+        coords = (np.log2(np.maximum(kernel_batch, 1.0)), np.log2(heads), np.log2(ctx.fmt.kb))
+    else:
         kv_heads = ctx.shard.kv_heads(m)
+        family = "attention_decode_fp8" if np.all(np.asarray(ctx.fmt.kb) == 1) else "attention_decode"
         coords = (
             np.log2(np.maximum(kernel_batch, 1.0) * kv_heads),
             np.log2(heads / kv_heads),
             np.log2(m.qk_dim),
         )
-        family = "attention_decode_fp8" if np.all(np.asarray(ctx.fmt.kb) == 1) else "attention_decode"
-        nodes = grid_nodes(ctx.rates.eff, family, ctx.rates.row, coords)
-        if nodes is not None:
-            latency = measured_or(nodes[2], 0.0, latency)  # the kernel's fixed time is in its nodes
+    nodes = grid_nodes(ctx.rates.eff, family, ctx.rates.row, coords)
     rate = ctx.rates.attn_peak * eff
-    if mla:  # measured MLA decode: t = fixed_s + max(FLOPs / peak, bytes / bandwidth) / attainment
-        coords = (np.log2(np.maximum(kernel_batch, 1.0)), np.log2(heads), np.log2(ctx.fmt.kb))
-        grid = grid_values(ctx.rates.eff, "mla_decode", ctx.rates.row, ("fixed_s", "attainment"), coords)
-        if grid is not None:
-            (fixed, att), has = grid
-            launch = ctx.rates.eff.kernel_overhead_s[ctx.rates.row]
-            rate = measured_or(has, ctx.rates.attn_peak * att, rate)
-            mem_rate = measured_or(has, ctx.rates.bw * att, mem_rate)
-            latency = measured_or(has, np.maximum(fixed - launch, 0.0) * share, latency)
+    if nodes is not None:
+        latency = measured_or(nodes[2], 0.0, latency)  # the kernel's fixed time is in its nodes
+        rate = measured_or(nodes[2], ctx.rates.attn_peak, rate)  # ... and its compute (MLA)
     for g in plan.groups:
         f = g.fraction
         read = _selected(resolve(g.read, ctx.shape.prompt).cap(m.window), g, ctx)
@@ -186,7 +181,8 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
         measured = None
         if nodes is not None:
             per_token = plan.bytes_of(ALL, ctx.fmt.kb) * (b * cached * f / ctx.shard.cp)  # in read tokens
-            measured = _measured_time(ctx, nodes, read, per_token, fixed)
+            flops = per_token_flops * f / ctx.shard.cp if mla else None  # MLA's compute can bind
+            measured = _measured_time(ctx, nodes, read, per_token, fixed, flops)
             if nodes[2] is not True:  # hardware rows without the grid: bytes / rate as before
                 measured = measured * np.asarray(nodes[2], float) + byts * np.where(
                     nodes[2], 0.0, 1.0 / mem_rate
@@ -225,14 +221,16 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
     return ops
 
 
-def _measured_time(ctx, nodes, read, per_token, const):
-    """The decode kernel's time from a measured grid's nodes (decode_time): a KVLinear in L. Bytes at
-    kernel length K: per_token (a KVLinear in the sequence's read tokens, K x cp of them: each
-    context-parallel rank reads 1/cp) + const (q in, o out, the appended token)."""
+def _measured_time(ctx, nodes, read, per_token, const, flops_per_token=None):
+    """The decode kernel's time from a measured grid's nodes (decode_time): a KVLinear in L. At
+    kernel length K (a context-parallel rank reads 1/cp of the sequence's read tokens): bytes
+    per_token (a KVLinear in read tokens) + const (q in, o out, the appended token) over the
+    bandwidth, or with flops_per_token (per read token) the larger of that and FLOPs / peak."""
     nodes_log2, attainment, _ = nodes
     cp = ctx.shard.cp
+    bw = np.asarray(ctx.rates.bw, float)[..., None]
 
-    def bytes_at(lengths):
+    def roof_at(lengths):
         tokens = lengths * cp
         out = (
             np.asarray(const + per_token.c0, float)[..., None]
@@ -242,10 +240,15 @@ def _measured_time(ctx, nodes, read, per_token, const):
             out = out + np.asarray(coef, float)[..., None] * np.minimum(
                 tokens, np.asarray(w, float)[..., None]
             )
+        out = out / bw
+        if flops_per_token is not None:
+            peak = np.asarray(ctx.rates.attn_peak, float)[..., None]
+            out = np.maximum(out, np.asarray(flops_per_token, float)[..., None] * tokens / peak)
         return out
 
-    times = node_times(bytes_at, nodes_log2, attainment, ctx.rates.bw)
-    return piecewise_time(nodes_log2, times, read, scale=1.0 / cp)
+    times = node_times(roof_at, nodes_log2, attainment)
+    after = end_slope(roof_at, nodes_log2, attainment)
+    return piecewise_time(nodes_log2, times, after, read, scale=1.0 / cp)
 
 
 def _mla_gemms(ctx, m, heads: int, count) -> tuple:

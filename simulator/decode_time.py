@@ -45,18 +45,18 @@ def grid_nodes(table, family: str, row, coords) -> tuple | None:
     return nodes, out, mask
 
 
-def node_times(bytes_at, nodes_log2, attainment, bandwidth) -> np.ndarray:
-    """Kernel time at each KV-length node: bytes_at(length) / (bandwidth x attainment), where
-    bytes_at maps an array of lengths (nodes,) to the bytes moved (points..., nodes)."""
-    byts = bytes_at(2.0 ** np.asarray(nodes_log2, float))
-    return np.maximum(byts, 0.0) / (np.asarray(bandwidth, float)[..., None] * attainment)
+def node_times(roof_at, nodes_log2, attainment) -> np.ndarray:
+    """Kernel time at each KV-length node: roof_at(length) / attainment, where roof_at maps the
+    nodes' lengths (nodes,) to the roofline seconds there (points..., nodes): bytes / bandwidth, or
+    for a kernel that can be compute-bound max(FLOPs / peak, bytes / bandwidth)."""
+    return np.maximum(roof_at(2.0 ** np.asarray(nodes_log2, float)), 0.0) / attainment
 
 
-def end_slope(bytes_at, nodes_log2, attainment, bandwidth) -> np.ndarray:
-    """Seconds per token beyond the last node: the bytes of one more token at the last attainment."""
+def end_slope(roof_at, nodes_log2, attainment) -> np.ndarray:
+    """Seconds per token beyond the last node: one more token's roofline time at the last attainment."""
     last = 2.0 ** np.asarray(nodes_log2, float)[-1:]
-    per_token = (bytes_at(2.0 * last) - bytes_at(last))[..., 0] / last[0]
-    return per_token / (np.asarray(bandwidth, float) * attainment[..., -1])
+    per_token = (roof_at(2.0 * last) - roof_at(last))[..., 0] / last[0]
+    return per_token / attainment[..., -1]
 
 
 def piecewise_time(nodes_log2, times, slope_after, tokens, scale=1.0) -> KVLinear:
@@ -83,15 +83,17 @@ def piecewise_time(nodes_log2, times, slope_after, tokens, scale=1.0) -> KVLinea
     return KVLinear(c0, 0.0, ((scale * last, lim),) + clips)
 
 
-def kernel_time(grid, coords, per_token, fixed, lengths, bandwidth) -> np.ndarray:
-    """One decode kernel's time (beyond its launch) at KV length `lengths`, read from `grid` the way
-    `piecewise_time` prices it: bytes per_token x length + fixed; coords are the leading axes."""
+def kernel_time(grid, coords, roof_at, lengths) -> np.ndarray:
+    """Measured decode kernels' times (beyond the launch) at KV lengths `lengths` (rows,), read from
+    `grid` the way `piecewise_time` prices them; coords: the leading axes per row; roof_at maps a
+    (rows, n) array of lengths to each row's roofline seconds there."""
     nodes_log2 = grid.last_axis_nodes()
     x = 2.0**nodes_log2
-    per_token, fixed, lengths = (np.asarray(v, float) for v in (per_token, fixed, lengths))
+    lengths = np.asarray(lengths, float)
     att = grid.at_nodes("attainment", *coords)
-    y = node_times(lambda L: per_token[..., None] * L + fixed[..., None], nodes_log2, att, bandwidth)
-    beyond = y[..., -1] + (lengths - x[-1]) * per_token / (np.asarray(bandwidth, float) * att[..., -1])
+    y = node_times(lambda L: roof_at(np.broadcast_to(L, att.shape)), nodes_log2, att)
+    after = end_slope(lambda L: roof_at(np.broadcast_to(L, att.shape[:-1] + (1,))), nodes_log2, att)
+    beyond = y[..., -1] + (lengths - x[-1]) * after
     if x.size == 1:
         return np.where(lengths > x[-1], beyond, y[..., 0])
     k = np.clip(np.searchsorted(x, lengths, side="right") - 1, 0, x.size - 2)

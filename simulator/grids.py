@@ -29,7 +29,7 @@ GRID_AXES = {
     # fp8 0): prefill over the per-head K/V materialised from the latent (group 1), decode over the
     # latent with weight absorption (FlashMLA-style)
     "mla_prefill": ("log2_seqlen", "log2_batch_heads", "log2_heads", "log2_kv_bytes"),
-    "mla_decode": ("log2_batch", "log2_heads", "log2_kv_bytes"),
+    "mla_decode": ("log2_batch", "log2_heads", "log2_kv_bytes", "log2_kv_len"),
 }
 GRID_FIELDS = {
     # roofline attainment: max(FLOPs / peak, bytes / bandwidth) / (kernel time - kernel_overhead_s)
@@ -39,10 +39,10 @@ GRID_FIELDS = {
     # of the HBM time of the bytes the kernel moves (KV read in its cache format, q in, o out)
     "attention_decode": ("attainment",),
     "mla_prefill": ("attainment",),
-    # MLA decode time = fixed_s + max(FLOPs / peak, bytes / bandwidth) / attainment: per shape both
-    # roofs grow linearly in the KV length, so this too is affine in it (compute can bind: 128 heads
-    # per GPU attend over the shared latent at ~240 FLOPs per byte, near an H100's ridge)
-    "mla_decode": ("fixed_s", "attainment"),
+    # MLA decode: of max(FLOPs / peak, bytes / bandwidth) (compute can bind: 128 heads per GPU
+    # attend over the shared latent at ~240 FLOPs per byte, near an H100's ridge), at KV-length
+    # nodes as GQA decode (simulator/decode_time.py)
+    "mla_decode": ("attainment",),
 }
 GEMM_GRID_FORMATS = ("bf16", "fp16", "fp8", "int8", "fp4")  # the engine's GEMM formats (units.DTYPE_BYTES)
 GRID_KINDS = (

@@ -12,7 +12,7 @@ import yaml
 
 import roofline
 from roofline.hwspecs import find_profile, profile_path
-from roofline.profilers.grid_fit import attainment_grid, decode_grid, grid_entry
+from roofline.profilers.grid_fit import attainment_grid, grid_entry
 from roofline.simulator.calibration import CalibrationError, Grid, multilinear, parse_profile
 from roofline.simulator.frameworks import EAGER_LAUNCH_S
 from roofline.simulator.results import op_table
@@ -53,11 +53,12 @@ def _doc(grids: dict, overhead=OVERHEAD) -> dict:
 def _one_cell(kind: str, **values) -> dict:
     axes = {
         "gemm": ["log2_m", "log2_n", "log2_k"],
-        "attention_prefill": ["log2_seqlen", "log2_batch_heads", "log2_group"],
+        "attention_prefill": ["log2_seqlen", "log2_batch_heads", "log2_group", "log2_head_dim"],
         "mla_prefill": ["log2_seqlen", "log2_batch_heads", "log2_heads", "log2_kv_bytes"],
-        "mla_decode": ["log2_batch", "log2_heads", "log2_kv_bytes"],
+        "mla_decode": ["log2_batch", "log2_heads", "log2_kv_bytes", "log2_kv_len"],
     }
-    names = axes.get("gemm" if kind.startswith("gemm_") else kind, ["log2_batch_kv_heads", "log2_group"])
+    decode = ["log2_batch_kv_heads", "log2_group", "log2_head_dim", "log2_kv_len"]
+    names = axes.get("gemm" if kind.startswith("gemm_") else kind, decode)
     return {
         "axes": names,
         "start": [0.0] * len(names),
@@ -103,7 +104,7 @@ def test_engine_prices_gemms_and_attention_from_the_grids(tmp_path):
     grids = {
         "gemm_bf16": _one_cell("gemm_bf16", attainment=0.5),
         "attention_prefill": _one_cell("attention_prefill", attainment=0.4),
-        "attention_decode": _one_cell("attention_decode", fixed_s=20e-6, bandwidth_share=0.6),
+        "attention_decode": _one_cell("attention_decode", attainment=0.6),
     }
     res = _simulate_with(tmp_path, grids)
     rec = res.records()[0]
@@ -125,9 +126,10 @@ def test_engine_prices_gemms_and_attention_from_the_grids(tmp_path):
     attn = next(o for o in op_table(res, 0, "prefill") if o["kind"] == "attention_prefill")
     roof = max(attn["flops"] / PEAK, attn["bytes"] / BW)
     assert attn["time_s"] == pytest.approx(roof / 0.4 + layers * (OVERHEAD + EAGER_LAUNCH_S), rel=1e-9)
-    # decode attention: fixed_s (launch included) + bytes / (bandwidth x share) per layer
+    # decode attention: bytes / (bandwidth x attainment) + a launch per layer (one KV-length node:
+    # the attainment holds at every length; tests/test_decode_time.py covers several nodes)
     dec = next(o for o in op_table(res, 0, "decode") if o["kind"] == "attention_decode")
-    assert dec["time_s"] == pytest.approx(dec["bytes"] / (BW * 0.6) + layers * 20e-6, rel=1e-9)
+    assert dec["time_s"] == pytest.approx(dec["bytes"] / (BW * 0.6) + layers * OVERHEAD, rel=1e-9)
 
 
 def test_grid_lookup_uses_the_kernel_shape(tmp_path):
@@ -159,25 +161,6 @@ def test_attainment_fit_recovers_a_known_surface_and_reports_holdout():
     entry = grid_entry(grid, "synthetic")
     back = parse_profile(_doc({"gemm_bf16": entry}), "p.yaml").grids["gemm_bf16"]
     assert back.at("attainment", 3.0, 9.0, 10.0) == pytest.approx(grid.at("attainment", 3.0, 9.0, 10.0))
-
-
-def test_decode_fit_recovers_fixed_time_and_bandwidth_share():
-    # t = fixed + bytes / (BW x share) per (batch, heads, KV heads) shape, fixed and share known
-    rows = []
-    for b in (1, 2, 4, 8, 16, 32):
-        for kvh in (1, 2, 4, 8):
-            for L in (1024, 4096, 16384, 65536):
-                rows.append((b, 4 * kvh, kvh, L))
-    b, h, kvh, L = (np.array(c, dtype=float) for c in zip(*rows))
-    u = b * kvh
-    fixed, share = 8e-6 + 1e-6 * np.log2(u), 0.9 * u / (u + 1)
-    byts = b * L * kvh * 2 * 128 * 2.0
-    seconds = fixed + byts / (BW * share)
-    X = np.log2(np.column_stack([u, h / kvh]))
-    grid = decode_grid(X, byts, seconds, BW, np.column_stack([b, h, kvh]))
-    assert grid.at("fixed_s", np.log2(8.0), 2.0) == pytest.approx(11e-6, rel=1e-3)
-    assert grid.at("bandwidth_share", np.log2(8.0), 2.0) == pytest.approx(0.8, rel=1e-3)
-    assert grid.holdout["median"] < 0.02
 
 
 def test_auto_takes_the_gpus_own_profile_then_the_frameworks(tmp_path):
@@ -236,7 +219,9 @@ def test_engine_prices_a_fused_moe_from_its_grid(tmp_path):
 
 def test_prompts_beyond_the_prefill_grid_warn(tmp_path):
     grid = _one_cell("attention_prefill")
-    grid.update(start=[10.0, 0.0, 0.0], step=[4.0, 1.0, 1.0], shape=[2, 1, 1], attainment=[0.3, 0.5])
+    grid.update(
+        start=[10.0, 0.0, 0.0, 0.0], step=[4.0, 1.0, 1.0, 1.0], shape=[2, 1, 1, 1], attainment=[0.3, 0.5]
+    )
     inside = _simulate_with(tmp_path, {"attention_prefill": grid}, prompt_tokens=8192)
     beyond = _simulate_with(tmp_path, {"attention_prefill": grid}, prompt_tokens=65536)
     text = "attention_prefill measured for 1024..16384 tokens"
@@ -249,7 +234,7 @@ def test_a_hardware_sweep_mixes_measured_and_datasheet_rows(tmp_path):
     # points exactly what the datasheet model gives them alone (the per-row masks of grid_values)
     grids = {
         "gemm_bf16": _one_cell("gemm_bf16", attainment=0.5),
-        "attention_decode": _one_cell("attention_decode", fixed_s=20e-6, bandwidth_share=0.6),
+        "attention_decode": _one_cell("attention_decode", attainment=0.6),
     }
     path = tmp_path / "h100-sxm.grid.yaml"
     path.write_text(yaml.safe_dump(_doc(grids)))
@@ -271,7 +256,7 @@ def test_a_hardware_sweep_mixes_measured_and_datasheet_rows(tmp_path):
         max(qkv["flops"] / PEAK, qkv["bytes"] / BW) / 0.5 + 32 * OVERHEAD, rel=1e-9
     )
     dec = next(o for o in op_table(res, by_hw["h100-sxm"], "decode") if o["kind"] == "attention_decode")
-    assert dec["time_s"] == pytest.approx(dec["bytes"] / (BW * 0.6) + 32 * 20e-6, rel=1e-9)
+    assert dec["time_s"] == pytest.approx(dec["bytes"] / (BW * 0.6) + 32 * OVERHEAD, rel=1e-9)
     alone = roofline.simulate(
         {"model": "llama-3.1-8b", "hardware": "h200", "calibration": "datasheet", "workload": wl}
     )
@@ -286,7 +271,7 @@ def _mla_grids() -> dict:
         start=[0.0, 0.0, 3.0, 0.0], step=[1.0, 1.0, 2.0, 1.0], shape=[1, 1, 2, 1], attainment=[0.2, 0.8]
     )
     dec = _one_cell("mla_decode")
-    dec.update(shape=[1, 1, 2], fixed_s=[40e-6, 25e-6], attainment=[0.2, 0.5])
+    dec.update(shape=[1, 1, 2, 1], attainment=[0.2, 0.5])
     return {"mla_prefill": pre, "mla_decode": dec}
 
 
@@ -306,17 +291,18 @@ def test_engine_prices_mla_attention_from_the_mla_grids(tmp_path):
     path = tmp_path / "h100-sxm.mla.yaml"
     path.write_text(yaml.safe_dump(_doc(_mla_grids())))
     layers = 27
-    for kv, fixed, att in (("bf16", 25e-6, 0.5), ("fp8", 40e-6, 0.2)):
+    for kv, att in (("bf16", 0.5), ("fp8", 0.2)):
         res = roofline.simulate(dict(_mla_scenario(path, kv), hardware="h100-sxm"))
         # prefill: 16 heads sit halfway (in log2) between 8 and 32 heads: attainment sqrt(0.2 x 0.8) = 0.4
         pre = next(o for o in op_table(res, 0, "prefill") if o["kind"] == "attention_prefill")
         roof = max(pre["flops"] / PEAK, pre["bytes"] / BW)
         assert pre["time_s"] == pytest.approx(roof / 0.4 + layers * (OVERHEAD + EAGER_LAUNCH_S), rel=1e-9)
-        # decode over the latent: fixed_s (launch included) + max(FLOPs / peak, bytes / BW) / attainment;
-        # bf16 KV is memory-bound (~30 FLOPs per byte), fp8 KV at 0.2 too: both roofs are scaled alike
+        # decode over the latent: max(FLOPs / peak, bytes / bandwidth) / attainment + a launch per
+        # layer (one KV-length node: the attainment holds at every length; bf16 KV is memory-bound at
+        # ~30 FLOPs per byte, fp8 at ~60, so the roof is linear in the length and so is its mean)
         dec = next(o for o in op_table(res, 0, "decode") if o["kind"] == "attention_decode")
         roof = max(dec["flops"] / PEAK, dec["bytes"] / BW)
-        assert dec["time_s"] == pytest.approx(roof / att + layers * fixed, rel=1e-9)
+        assert dec["time_s"] == pytest.approx(roof / att + layers * OVERHEAD, rel=1e-9)
 
 
 def test_mla_grids_leave_datasheet_rows_and_gqa_models_alone(tmp_path):
@@ -342,12 +328,16 @@ def test_mla_grids_leave_datasheet_rows_and_gqa_models_alone(tmp_path):
             "axes: must be",
         ),
         ("mla_decode", lambda g: g.pop("attainment"), "mla_decode.attainment: must be a list of 1 values"),
-        ("mla_decode", lambda g: g.update(fixed_s=[0.0]), "fixed_s[0]: must be a positive finite number"),
+        (
+            "mla_decode",
+            lambda g: g.update(attainment=[0.0]),
+            "attainment[0]: must be a positive finite number",
+        ),
         ("mla_prefill", lambda g: g.update(shape=[1, 1, 1]), "shape: must be 4 cell counts"),
     ],
 )
 def test_bad_mla_grids_are_clear_errors(kind, edit, message):
-    grid = _mla_grids()[kind] if kind == "mla_prefill" else _one_cell(kind, fixed_s=2e-5, attainment=0.5)
+    grid = _mla_grids()[kind] if kind == "mla_prefill" else _one_cell(kind, attainment=0.5)
     edit(grid)
     with pytest.raises(CalibrationError) as err:
         parse_profile(_doc({kind: grid}), "p.yaml")
@@ -392,20 +382,30 @@ def test_mla_points_count_flops_and_bytes_as_the_engine_does():
         assert op["bytes"] == pytest.approx(layers * points["bytes"][0], rel=1e-12)
 
 
-def test_mla_decode_fit_recovers_fixed_time_and_attainment():
-    # t = fixed + roof / attainment per (batch, heads, KV format), both known functions of the shape
+def test_mla_decode_fit_recovers_a_known_kernel_at_its_length_nodes():
+    # t = fixed(batch) + roof / attainment(heads, KV format), roof = max(FLOPs / peak, bytes / BW) of
+    # the latent read; measured at every octave of the KV length as AIConfigurator does
+    from roofline.api import decode_kernel_time
+    from roofline.profilers.grid_fit import decode_grid
+
     rows = [
         (b, h, kb, L)
         for b in (1, 4, 16, 64)
         for h in (8, 16, 32, 64, 128)
         for kb in (1, 2)
-        for L in (512, 4096, 32768)
+        for L in 2.0 ** np.arange(6, 16)
     ]
     b, h, kb, L = (np.array(c, dtype=float) for c in zip(*rows))
+
+    def roof_at(i, lengths):
+        compute = 2 * b[i, None] * h[i, None] * 1088 * lengths / PEAK
+        return np.maximum(compute, b[i, None] * lengths * 576 * kb[i, None] / BW)
+
     fixed, att = 10e-6 * (1 + 0.1 * np.log2(b)), 0.3 + 0.05 * np.log2(h) / kb
-    roof = np.maximum(2 * b * h * 1088 * L / PEAK, b * L * 576 * kb / BW)
-    X = np.log2(np.column_stack([b, h, kb]))
-    grid = decode_grid(X, roof, fixed + roof / att, 1.0, X, kind="mla_decode")
-    assert grid.at("fixed_s", 2.0, 5.0, 1.0) == pytest.approx(12e-6, rel=1e-3)
-    assert grid.at("attainment", 2.0, 5.0, 0.0) == pytest.approx(0.55, rel=1e-3)
-    assert grid.holdout["median"] < 0.01 and set(grid.values) == {"fixed_s", "attainment"}
+    seconds = fixed + roof_at(np.arange(L.size), L[:, None])[:, 0] / att + OVERHEAD
+    X = np.log2(np.column_stack([b, h, kb, L]))
+    grid = decode_grid("mla_decode", X, roof_at, seconds, OVERHEAD, X[:, :3])
+    assert set(grid.values) == {"attainment"} and grid.holdout["median"] < 0.03
+    i = np.array([77, 301])  # measured shapes: their own times at their lengths (nodes)
+    got = decode_kernel_time(grid, X[i, :3].T, lambda lengths: roof_at(i, lengths), L[i]) + OVERHEAD
+    assert got == pytest.approx(seconds[i], rel=1e-3)

@@ -50,7 +50,7 @@ def test_one_outlier_shape_does_not_move_the_moe_grid():
                 att.append(a)
     X, att = np.array(X), np.array(att)
     roof = np.full(len(att), 1e-4)
-    grid = attainment_grid("moe_bf16", X, roof, roof / att, 0.0, X[:, 1:], median_nodes)
+    grid = attainment_grid("moe_bf16", X, roof, roof / att, 0.0, X[:, 1:], nodes=median_nodes)
     assert grid.start[1] == 18.0 and grid.shape[1] == 5
     assert np.all(grid.values["attainment"] == 0.5)
     linear = np.exp(fit_nodes(X, np.log(att), grid.start, grid.step, grid.shape))

@@ -248,7 +248,8 @@ def _measured_time(ctx, nodes, read, per_token, const, flops_per_token=None):
 
     times = node_times(roof_at, nodes_log2, attainment)
     after = end_slope(roof_at, nodes_log2, attainment)
-    return piecewise_time(nodes_log2, times, after, read, scale=1.0 / cp)
+    zero = np.maximum(roof_at(np.zeros(1))[..., 0], 0.0) / attainment[..., 0]  # no KV: q, o, the new token
+    return piecewise_time(nodes_log2, times, after, read, scale=1.0 / cp, at_zero=zero)
 
 
 def _mla_gemms(ctx, m, heads: int, count) -> tuple:

@@ -6,9 +6,11 @@ dim, KV length), one node per octave of the KV length. Kernels change algorithm 
 (split-KV and multi-block modes switch on at a few thousand tokens; TensorRT-LLM's XQA runs 8K
 tokens faster than 4K at batch 1), which no single "fixed time + bytes / rate" line follows. So the
 engine takes the kernel time at each KV-length node, t_k = bytes(x_k) / (bandwidth x a_k), and
-linear in the length between nodes (the last segment's slope beyond the last node, the first
-node's time below it). A piecewise-linear function of the length is a `KVLinear` with one clip per
-node, so the exact decode sums over output tokens (simulator/ops.py) still hold.
+linear in the length between nodes; beyond the last node the last attainment holds (each further
+token streams at it), and below the first node the time falls linearly to that of no KV at all
+(the first attainment on the bytes that do not depend on the length). A piecewise-linear function
+of the length is a `KVLinear` with one clip per node (`NodeKV`, which keeps the nodes for the
+serving fast path), so the exact decode sums over output tokens (simulator/ops.py) still hold.
 
 The bytes are the op's own (its cache format, its share of heads, context-parallel slice), so an
 fp8 or quantised cache read through a bf16 grid streams its fewer bytes at the measured attainment.
@@ -16,9 +18,23 @@ fp8 or quantised cache read through a bf16 grid streams its fewer bytes at the m
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from roofline.simulator.ops import KVLinear
+
+
+@dataclass(frozen=True)
+class NodeKV(KVLinear):
+    """A KVLinear built by `piecewise_time`, with what it was built from: the time is
+    np.interp(scale x tokens(L), x, y) (x from 0; `after` the slope beyond the last node)."""
+
+    x: object = None  # node lengths, x[0] = 0
+    y: object = None  # (..., nodes) times at them
+    after: object = None  # seconds per token beyond the last node
+    tokens: object = None  # kvplan.Tokens: the read tokens as a function of L
+    scale: float = 1.0  # kernel length per read token (1 / cp)
 
 
 def grid_nodes(table, family: str, row, coords) -> tuple | None:
@@ -59,28 +75,37 @@ def end_slope(roof_at, nodes_log2, attainment) -> np.ndarray:
     return per_token / attainment[..., -1]
 
 
-def piecewise_time(nodes_log2, times, slope_after, tokens, scale=1.0) -> KVLinear:
-    """The time t(K) linear between nodes (x_k, times[..., k]) as a KVLinear in L, where the kernel
-    length is K = scale x tokens(L) and tokens(L) = off + min(L, lim) (kvplan.Tokens).
+def piecewise_time(nodes_log2, times, slope_after, tokens, scale=1.0, at_zero=0.0) -> NodeKV:
+    """The time t(K) linear between nodes (x_k, times[..., k]) and from (0, at_zero) to the first,
+    as a KVLinear in L, where the kernel length is K = scale x tokens(L) and tokens(L) = off +
+    min(L, lim) (kvplan.Tokens).
 
-    t(K) = y_0 + sum_k m_k (min(K, x_{k+1}) - min(K, x_k)) + m_n (K - min(K, x_n)), slopes m_k of
-    each segment, m_n = slope_after beyond the last node, flat below the first: so
-    t = y_0 + m_n K + sum_k (m_{k-1} - m_k) min(K, x_k) with m_{-1} = 0. With K = s (off +
+    With the node at 0 as x_0: t(K) = y_0 + sum_k m_k (min(K, x_{k+1}) - min(K, x_k)) + m_n (K -
+    min(K, x_n)), slopes m_k of each segment and m_n = slope_after beyond the last node, so t = y_0
+    + m_n K + sum_{k >= 1} (m_{k-1} - m_k) min(K, x_k) (min(K, 0) = 0 for K >= 0). With K = s (off +
     min(L, lim)): min(K, x) = s (off + min(L, min(lim, x / s - off))).
     """
-    x = 2.0 ** np.asarray(nodes_log2, float)
     y = np.asarray(times, float)
+    y = np.concatenate([np.asarray(at_zero, float)[..., None] + np.zeros_like(y[..., :1]), y], axis=-1)
+    x = np.concatenate([[0.0], 2.0 ** np.asarray(nodes_log2, float)])
     last = np.asarray(slope_after, float) + np.zeros_like(y[..., 0])
     slopes = np.diff(y, axis=-1) / np.diff(x)
-    before = np.concatenate([np.zeros_like(y[..., :1]), slopes], axis=-1)  # m_{k-1}
-    after = np.concatenate([slopes, last[..., None]], axis=-1)  # m_k
-    coefs = before - after
+    coefs = slopes[..., :-1] - slopes[..., 1:]  # m_{k-1} - m_k at x_1 .. x_{n-1}
+    coefs = np.concatenate([coefs, (slopes[..., -1] - last)[..., None]], axis=-1)  # ... and at x_n
     off, lim = tokens.off, tokens.lim
     c0 = y[..., 0] + scale * (last + coefs.sum(axis=-1)) * off
-    clips = tuple((scale * coefs[..., k], np.minimum(lim, x[k] / scale - off)) for k in range(x.size))
+    clips = tuple((scale * coefs[..., k - 1], np.minimum(lim, x[k] / scale - off)) for k in range(1, x.size))
     if np.ndim(lim) == 0 and np.isinf(lim):
-        return KVLinear(c0, scale * last, clips)
-    return KVLinear(c0, 0.0, ((scale * last, lim),) + clips)
+        c1, clips = scale * last, clips
+    else:
+        c1, clips = 0.0, ((scale * last, lim),) + clips
+    return NodeKV(c0, c1, clips, x=x, y=y, after=last, tokens=tokens, scale=scale)
+
+
+def extended_nodes(q: NodeKV) -> tuple:
+    """(x, y) of a NodeKV with one far node added along its last slope, for np.interp."""
+    far = q.x[-1] * 2.0**30
+    return np.append(q.x, far), np.append(q.y, q.y[..., -1] + (far - q.x[-1]) * q.after)
 
 
 def kernel_time(grid, coords, roof_at, lengths) -> np.ndarray:
@@ -88,16 +113,16 @@ def kernel_time(grid, coords, roof_at, lengths) -> np.ndarray:
     `grid` the way `piecewise_time` prices them; coords: the leading axes per row; roof_at maps a
     (rows, n) array of lengths to each row's roofline seconds there."""
     nodes_log2 = grid.last_axis_nodes()
-    x = 2.0**nodes_log2
     lengths = np.asarray(lengths, float)
     att = grid.at_nodes("attainment", *coords)
     y = node_times(lambda L: roof_at(np.broadcast_to(L, att.shape)), nodes_log2, att)
     after = end_slope(lambda L: roof_at(np.broadcast_to(L, att.shape[:-1] + (1,))), nodes_log2, att)
+    zero = roof_at(np.zeros(att.shape[:-1] + (1,)))[..., 0] / att[..., 0]
+    x = np.concatenate([[0.0], 2.0**nodes_log2])
+    y = np.concatenate([np.maximum(zero, 0.0)[..., None], y], axis=-1)
     beyond = y[..., -1] + (lengths - x[-1]) * after
-    if x.size == 1:
-        return np.where(lengths > x[-1], beyond, y[..., 0])
     k = np.clip(np.searchsorted(x, lengths, side="right") - 1, 0, x.size - 2)
     y0 = np.take_along_axis(y, k[..., None], -1)[..., 0]
     y1 = np.take_along_axis(y, k[..., None] + 1, -1)[..., 0]
     t = y0 + (y1 - y0) * (lengths - x[k]) / (x[k + 1] - x[k])
-    return np.where(lengths < x[0], y[..., 0], np.where(lengths > x[-1], beyond, t))
+    return np.where(lengths > x[-1], beyond, t)

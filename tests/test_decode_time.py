@@ -20,8 +20,9 @@ BW = 3.35e12  # H100-SXM HBM (hwspecs/h100-sxm.yaml)
 OVERHEAD = 3e-6
 
 
-def _oracle(x, y, slope_after, K):
-    """Linear between nodes, flat below the first, slope_after beyond the last."""
+def _oracle(x, y, slope_after, K, at_zero=0.0):
+    """Linear between nodes and from (0, at_zero) to the first, slope_after beyond the last."""
+    x, y = np.concatenate([[0.0], x]), np.concatenate([[at_zero], y])
     return np.where(K > x[-1], y[-1] + (K - x[-1]) * slope_after, np.interp(K, x, y))
 
 
@@ -41,14 +42,16 @@ def test_piecewise_time_is_linear_between_nodes_for_every_token_form(tokens, sca
     x = 2.0**nodes_log2
     y = np.array([20e-6, 18e-6, 30e-6, 45e-6, 90e-6])  # non-monotone, as multi-block kernels are
     after = 7e-9
-    q = piecewise_time(nodes_log2, y, after, tokens, scale)
+    q = piecewise_time(nodes_log2, y, after, tokens, scale, at_zero=5e-6)
     L = np.linspace(0.0, 40000.0, 4001)
     K = scale * tokens.at(L)
-    assert q.at(L) == pytest.approx(_oracle(x, y, after, K), rel=1e-12, abs=1e-15)
+    assert q.at(L) == pytest.approx(_oracle(x, y, after, K, 5e-6), rel=1e-12, abs=1e-15)
     # and its exact mean over a range equals the numerical one (ops.KVLinear.mean)
     a, b = 1500.0, 21000.0
     fine = np.linspace(a, b, 400_001)
-    assert q.mean(a, b) == pytest.approx(np.mean(_oracle(x, y, after, scale * tokens.at(fine))), rel=1e-6)
+    assert q.mean(a, b) == pytest.approx(
+        np.mean(_oracle(x, y, after, scale * tokens.at(fine), 5e-6)), rel=1e-6
+    )
 
 
 def _one_grid(nodes_log2, attainment) -> dict:
@@ -81,7 +84,8 @@ def test_engine_decode_sums_the_measured_kernel_time_over_a_range_crossing_nodes
     # Llama-3.1-8B, batch 1, bf16: per layer a decode step moves 4096 B per cached token (8 KV heads
     # x K and V x 128 x 2 B) + 20480 B (q in and o out: 32 heads x 256 x 2 B; the new K/V: 4096 B).
     # Attainment 0.3 at 4K tokens, 0.8 at 8K: node times bytes / (BW x a), linear between, the 8K
-    # attainment beyond. Decode runs KV lengths P + 1 .. P + O - 1 = 3001 .. 10999.
+    # attainment beyond, and below 4K linear down to the time of no KV (20480 B at the 4K attainment).
+    # Decode runs KV lengths P + 1 .. P + O - 1 = 3001 .. 10999.
     nodes = [12.0, 13.0]
     path = _profile(tmp_path, {"attention_decode": _one_grid(nodes, [0.3, 0.8])})
     res = roofline.simulate(
@@ -97,7 +101,7 @@ def test_engine_decode_sums_the_measured_kernel_time_over_a_range_crossing_nodes
     def t(L):
         x = np.array([4096.0, 8192.0])
         y = (4096.0 * x + 20480.0) / (BW * np.array([0.3, 0.8]))
-        return _oracle(x, y, 4096.0 / (BW * 0.8), L)
+        return _oracle(x, y, 4096.0 / (BW * 0.8), L, 20480.0 / (BW * 0.3))  # no KV: the first attainment
 
     L = np.linspace(3001.0, 10999.0, 800_001)
     want = 32 * (np.mean(t(L)) + OVERHEAD)
@@ -173,13 +177,26 @@ def test_grid_at_nodes_equals_at_on_the_nodes():
         assert rows[:, k] == pytest.approx(g.at("attainment", *coords, np.full(3, node)), rel=1e-12)
 
 
-@pytest.mark.parametrize("model", ["llama-3.1-8b", "mixtral-8x7b"])
-def test_the_serving_fast_step_stays_exact_with_measured_decode_kernels(tmp_path, model):
+@pytest.mark.parametrize(
+    "model,methods",
+    [
+        ("llama-3.1-8b", []),
+        ("mixtral-8x7b", []),
+        # read tokens that depend on the prompt (SnapKV), a share of heads on a window, a quantised
+        # cache with a full-precision residual, a selection budget, groups that read no tokens
+        ("llama-3.1-8b", [{"name": "snapkv", "budget_tokens": 2048}]),
+        ("llama-3.1-8b", [{"name": "duo_attention", "retrieval_head_fraction": 0.5}]),
+        ("llama-3.1-8b", [{"name": "kv_quant", "bits": 4}]),
+        ("llama-3.1-8b", [{"name": "quest", "token_budget": 4096}]),
+        ("llama-3.1-8b", [{"name": "shadowkv"}]),
+    ],
+)
+def test_the_serving_fast_step_stays_exact_with_measured_decode_kernels(tmp_path, model, methods):
     from roofline.api import step_model
     from roofline.simulator.serving.stepcost import FastStep
 
     path = _profile(tmp_path, {"attention_decode": _one_grid([10.0, 11.0, 12.0, 13.0], [0.2, 0.6, 0.4, 0.8])})
-    steps = step_model({"model": model, "hardware": "h100-sxm", "calibration": path})
+    steps = step_model({"model": model, "hardware": "h100-sxm", "calibration": path, "methods": methods})
     fast = FastStep(steps)
     assert fast.exact
     rng = np.random.default_rng(0)

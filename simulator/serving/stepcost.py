@@ -36,6 +36,7 @@ from dataclasses import replace
 import numpy as np
 
 from roofline.simulator.attention import attention_core_ops
+from roofline.simulator.decode_time import NodeKV, extended_nodes
 from roofline.simulator.forward import forward_ops
 from roofline.simulator.frameworks import framework
 from roofline.simulator.opinputs import Shape
@@ -86,8 +87,10 @@ class FastStep:
         self._dec_scale: dict = {}  # decoders in the kernel -> per-slot memory-time factor
         self._dec_latency: dict = {}  # decoders in the kernel -> decode core ops' fixed latency
         # decoders in the kernel -> [(slot, memory time in L)] of measured decode kernels, whose
-        # per-sequence time depends on the decoders otherwise than by a factor (decode_time)
+        # per-sequence time depends on the decoders otherwise than by a factor (decode_time): the
+        # nodes (x, y) of a NodeKV, read at each sequence's kernel length (`_dec_kernel_len`)
         self._dec_mtime: dict = {}
+        self._dec_kernel_len: dict = {}  # slot -> kernel length per cached length (NodeKV slots)
         self._dense: dict = {}
         self._pairs: dict = {}
         self._dec = np.zeros((0, 0, 5))  # (cached length, slot, term)
@@ -205,7 +208,9 @@ class FastStep:
                 ]
             )
             self._dec_mtime[nd] = [
-                (i, b.memory_time) for i, b in enumerate(many) if b.memory_time is not None
+                (i, extended_nodes(b.memory_time) if isinstance(b.memory_time, NodeKV) else b.memory_time)
+                for i, b in enumerate(many)
+                if b.memory_time is not None
             ]
             self._dec_scale[nd] = got
             # a measured decode kernel's fixed time depends on its decoders too (calibration grids)
@@ -217,6 +222,12 @@ class FastStep:
         """Decode core ops' (count, kernels, stream, latency) with `nd` decoders in the kernel."""
         self.dec_scale(nd)
         return [(c, k, st, la) for (c, k, st, _), la in zip(self._dec_meta, self._dec_latency[nd])]
+
+    def _measured(self, slot: int, mt, cached) -> np.ndarray:
+        """Per-sequence times of a measured decode kernel (`_dec_mtime`) at cached lengths."""
+        if isinstance(mt, tuple):  # a NodeKV's nodes: its kernel length per cached length, interpolated
+            return np.interp(self._dec_kernel_len[slot][cached], *mt)
+        return _at(mt, cached + 1.0)
 
     @staticmethod
     def _once(ops, L) -> np.ndarray:
@@ -241,6 +252,11 @@ class FastStep:
         ops = self._core_ops("decode", None, cached)
         self._dec_meta = self._meta(ops)
         self._dec_once = self._once(ops, cached + 1.0)
+        self._dec_kernel_len = {
+            i: np.broadcast_to(op.memory_time.scale * op.memory_time.tokens.at(cached + 1.0), cached.shape)
+            for i, op in enumerate(ops)
+            if isinstance(op.memory_time, NodeKV)
+        }
         table = (
             np.stack([_per_sequence(op, size, cached + 1.0) for op in ops]) if ops else np.zeros((0, 5, size))
         )
@@ -369,7 +385,7 @@ class FastStep:
                 terms[self._dec_once] = self._dec[0][self._dec_once]
             scale = self.dec_scale(nd)
             for slot, mt in self._dec_mtime[nd]:
-                terms[slot, _TM] = float(np.sum(_at(mt, dec_cached + 1.0)))
+                terms[slot, _TM] = float(np.sum(self._measured(slot, mt, dec_cached)))
             self._core_time(terms, self.dec_meta(nd), acc, launch, scale)
         return self._combine(acc, nd + npre), acc[3], acc[4]
 
@@ -391,7 +407,7 @@ class FastStep:
             terms[self._dec_once] = self._dec[0][self._dec_once][:, :, None]
         self.dec_scale(n)
         for slot, mt in self._dec_mtime[n]:
-            terms[slot, _TM] = _at(mt, cached[:, None] + steps[None, :] + 1.0).sum(axis=0)
+            terms[slot, _TM] = self._measured(slot, mt, cached[:, None] + steps[None, :]).sum(axis=0)
         acc = np.zeros((5, k)) + base[:, None]
         launch = self.launch["decode"]
         for (count, kernels, stream, latency), t, sc in zip(self.dec_meta(n), terms, self.dec_scale(n)):

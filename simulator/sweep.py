@@ -22,6 +22,7 @@ from roofline.simulator.columns import flatten
 from roofline.simulator.efficiency import FP8_ATTENTION_WARNING, build_table
 from roofline.simulator.engine import Dtypes, HardwareColumns, Layout, Workload, evaluate
 from roofline.simulator.methods import apply_stack, stack_notes, stack_warnings
+from roofline.simulator.model import MLA
 from roofline.simulator.units import GIB
 
 VECTOR_AXES = {
@@ -268,6 +269,17 @@ def _profile_warnings(result: SweepResult, group: Group, profiles: dict, wl, mod
                 msg = (
                     f"{profile.profile_id}: attention_prefill measured for {span[0]:g}..{span[1]:g} tokens; "
                     "efficiency held at the boundary outside"
+                )
+                result.warnings.append((msg, _mask(result, group, outside)))
+        mla = any(isinstance(g.mixer, MLA) for g in model.layer_groups)
+        decode = grids.get("mla_decode" if mla else "attention_decode")
+        if decode is not None:  # its KV-length axis: beyond the last node the last attainment holds
+            top = 2.0 ** decode.last_axis_nodes()[-1]
+            outside = on_row & (np.asarray(wl.prompt + wl.output, dtype=float) > top)
+            if np.any(outside):
+                msg = (
+                    f"{profile.profile_id}: {decode.kind} measured up to {top:g} KV tokens; each further "
+                    "token streams at the last measured attainment"
                 )
                 result.warnings.append((msg, _mask(result, group, outside)))
         gemm = profile.curves.get("gemm_bf16")

@@ -209,3 +209,22 @@ def test_the_serving_fast_step_stays_exact_with_measured_decode_kernels(tmp_path
     for j in range(4):
         want = steps.cost(np.ones(3, int), np.array([100, 5000, 9000]) + j).time_s
         assert times[j] == pytest.approx(want, rel=1e-9)
+
+
+def test_decode_beyond_the_measured_kv_lengths_warns(tmp_path):
+    path = _profile(tmp_path, {"attention_decode": _one_grid([12.0, 13.0], [0.3, 0.8])})
+    text = "attention_decode measured up to 8192 KV tokens"
+
+    def warnings(prompt):
+        res = roofline.simulate(
+            {
+                "model": "llama-3.1-8b",
+                "hardware": "h100-sxm",
+                "calibration": path,
+                "workload": {"batch": 1, "prompt_tokens": prompt, "output_tokens": 100},
+            }
+        )
+        return res.records()[0]["provenance"]["warnings"]
+
+    assert not any(text in w for w in warnings(4000))
+    assert any(text in w for w in warnings(9000))

@@ -186,9 +186,9 @@ def _gemm_grids(table: Table, hw, overhead: float) -> dict:
 
 
 # A fused-MoE table whose median kernel reaches this share of the two expert GEMMs' roofline is not
-# gridded: vLLM's and SGLang's tables sit at 0.6-0.7 of it (H100), while TensorRT-LLM 1.3.0rc23's
-# reaches 1.00 at the median, which suggests its columns mean something else (per-rank tokens or
-# intermediate size) than the engine's expert_ops assume.
+# gridded (implausible: vLLM's, SGLang's and TensorRT-LLM's tables sit at 0.55-0.7 of it on H100).
+# TensorRT-LLM 1.3's H100/H200 tables reached 1.0 until their kernel, `moe_torch_flow_nongated`, was
+# read as the non-gated MLP it measures (aic_points.moe_points); the gate stays as a check on columns.
 MOE_PLAUSIBLE_ROOF_SHARE = 0.95
 
 

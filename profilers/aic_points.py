@@ -88,7 +88,9 @@ def moe_points(table: Table, hw) -> dict:
     parallelism (tokens, hidden, inter per GPU, topk, experts, pairs, touched, coords, seconds,
     roof, peak): `roof` is the two expert GEMMs' roofline times summed as the engine builds them
     (layers.expert_ops: gated up projection and down projection over the experts the tokens touch,
-    weights and inputs in the format, outputs 16-bit). fp8 takes the plain fp8 kernels, else the
+    weights and inputs in the format, outputs 16-bit), for the MLP the kernel measured (a
+    non-gated one's up projection is inter wide, not 2 x inter), so that its attainment carries
+    over to the engine's gated experts. fp8 takes the plain fp8 kernels, else the
     block-scaled ones (fp8_block)."""
     c = table.columns
     base = (c["distribution"] == "balanced") & (c["moe_ep_size"] == 1)
@@ -107,15 +109,19 @@ def moe_points(table: Table, hw) -> dict:
             for k in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size")
         )
         s = c["latency"][rows] * 1e-3
+        # the up projection's width: gate and up (SwiGLU, 2 x inter), or up alone where the kernel
+        # measured a non-gated MLP (TensorRT-LLM's `moe_torch_flow_nongated` on H100/H200)
+        source = c["kernel_source"][rows] if "kernel_source" in c else np.full(rows.size, "", dtype=object)
+        up = np.where([("nongated" in str(k)) for k in source], 1.0, 2.0)
         best = _fastest(np.column_stack([T, H, inter, K, E, tp]), s)
-        T, H, inter, K, E, tp, s = (v[best] for v in (T, H, inter, K, E, tp, s))
+        T, H, inter, K, E, tp, s, up = (v[best] for v in (T, H, inter, K, E, tp, s, up))
         inter = inter / tp
         pairs = T * K
         touched = touched_experts(T, K, E)  # as layers._ffn_ops prices them
         elem = dtype_bytes(PEAK_DTYPE[ours])
         peak = hw.peak(PEAK_DTYPE[ours])
         roof = 0.0
-        for n, k in ((2 * inter, H), (H, inter)):
+        for n, k in ((up * inter, H), (H, inter)):
             flops = 2.0 * pairs * n * k
             nbytes = touched * n * k * elem + pairs * (k * elem + n * OUT_BYTES)
             roof = roof + np.maximum(flops / peak, nbytes / hw.memory_bandwidth)

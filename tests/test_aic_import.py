@@ -236,8 +236,9 @@ def test_imported_tables_price_the_all_reduce_at_a_measured_size(data, tmp_path,
     assert ar["layers"][0]["time_per_layer_s"] == pytest.approx(made, rel=1e-3)  # 4 significant digits
 
 
-def _moe_rows(attainment: float, overhead_s: float):
-    """Fused-MoE latencies at a known attainment of the two expert GEMMs' roofline (bf16, balanced)."""
+def _moe_rows(attainment: float, overhead_s: float, gated: bool = True):
+    """Fused-MoE latencies at a known attainment of the two expert GEMMs' roofline (bf16, balanced);
+    not gated: the up projection is inter wide (TensorRT-LLM's `moe_torch_flow_nongated`)."""
     hw = load_hardware("h100-sxm")
     cols = {k: [] for k in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "latency")}
     for hidden, inter, topk, experts in ((4096, 14336, 2, 8), (2048, 1024, 8, 128), (7168, 2048, 8, 256)):
@@ -245,7 +246,7 @@ def _moe_rows(attainment: float, overhead_s: float):
             pairs = tokens * topk
             touched = experts * -np.expm1(tokens * np.log1p(-topk / experts))
             roof = 0.0
-            for n, k in ((2 * inter, hidden), (hidden, inter)):
+            for n, k in (((2 if gated else 1) * inter, hidden), (hidden, inter)):
                 nbytes = touched * n * k * 2 + pairs * (k * 2 + n * 2)
                 roof += max(2.0 * pairs * n * k / hw.peak("bf16"), nbytes / hw.memory_bandwidth)
             for key, v in zip(
@@ -255,13 +256,21 @@ def _moe_rows(attainment: float, overhead_s: float):
     rows = len(cols["latency"])
     fixed = {"framework": "VLLM", "version": "0.24.0", "device": DEVICE, "moe_dtype": "bfloat16"}
     fixed.update(
-        {"moe_tp_size": 1, "moe_ep_size": 1, "distribution": "balanced", "kernel_source": "fused_moe"}
+        {
+            "moe_tp_size": 1,
+            "moe_ep_size": 1,
+            "distribution": "balanced",
+            "kernel_source": "fused_moe" if gated else "moe_torch_flow_nongated",
+        }
     )
     return {**{k: [v] * rows for k, v in fixed.items()}, **cols}
 
 
-def test_moe_grid_prices_the_fused_kernel_it_was_fitted_to(data, tmp_path):
-    _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", _moe_rows(0.4, OVERHEAD_MS * 1e-3))
+@pytest.mark.parametrize("gated", [True, False])
+def test_moe_grid_prices_the_fused_kernel_it_was_fitted_to(data, tmp_path, gated):
+    # a non-gated kernel's attainment (of its own, narrower up projection) carries over to the
+    # engine's gated experts
+    _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", _moe_rows(0.4, OVERHEAD_MS * 1e-3, gated))
     [(_, path, _)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
     profile = read_profile(path)
     grid = profile.grids["moe_bf16"]

@@ -354,3 +354,31 @@ def test_mla_tables_grid_and_price_deepseek_attention(data, tmp_path):
     dec = next(o for o in op_table(res, 0, "decode") if o["kind"] == "attention_decode")
     roof = max(dec["flops"] / peak, dec["bytes"] / bw)
     assert dec["time_s"] == pytest.approx(roof / 0.5 + layers * profile.kernel_overhead_s, rel=2e-3)
+
+
+def test_fp8_moe_takes_the_faster_of_per_tensor_and_block_scaled_kernels():
+    # one shape measured with both fp8 kernel families: the engine's fp8 MoE is priced from the faster
+    from pathlib import Path
+
+    from roofline.profilers.aic_points import moe_points
+    from roofline.profilers.aic_read import Table
+
+    cols = {
+        "moe_dtype": np.array(["fp8", "fp8_block", "fp8_block"], dtype=object),
+        "num_tokens": np.array([16.0, 16.0, 64.0]),
+        "hidden_size": np.full(3, 4096.0),
+        "inter_size": np.full(3, 14336.0),
+        "topk": np.full(3, 2.0),
+        "num_experts": np.full(3, 8.0),
+        "moe_tp_size": np.ones(3),
+        "moe_ep_size": np.ones(3),
+        "distribution": np.full(3, "balanced", dtype=object),
+        "kernel_source": np.full(3, "fused_moe", dtype=object),
+        "latency": np.array([0.4, 0.1, 0.2]),  # ms
+    }
+    points = moe_points(
+        Table("moe", Path("moe_perf.parquet"), "vllm", "0", "", cols), load_hardware("h100-sxm")
+    )
+    fp8 = points["fp8"]
+    assert list(fp8["tokens"]) == [16.0, 64.0] and list(fp8["seconds"]) == pytest.approx([1e-4, 2e-4])
+    assert fp8["label"] == "fp8 and fp8_block"

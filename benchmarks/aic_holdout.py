@@ -87,7 +87,10 @@ WHY = {
     "fixed time and how many (sequence, head) blocks fill the SMs change fastest",
     "moe": "a held-out model shape (hidden, intermediate, top-k, experts) is extrapolated from the few "
     "(about 30) measured MoE models; the fused kernels' time at a few tokens is mostly fixed (25-110 us) and "
-    "tile configurations change between model shapes",
+    "tile configurations change between model shapes (errors are mostly a constant bias per model shape). "
+    "fp8 takes the faster of the per-tensor and block-scaled kernels per shape (vLLM's per-tensor fp8 MoE "
+    "on H100/H200 is 3.5-4.3x slower than its block-scaled one), so a grid mixes two kernel families "
+    "where both were measured",
     "decode": "the kernel time is read at each measured KV-length octave and taken linear between, so "
     "the length is not where it misses (TensorRT-LLM's XQA switch to multi-block mode near 8K tokens is "
     "followed); a held-out (batch, heads, KV heads, head dim) is read between measured neighbours in "

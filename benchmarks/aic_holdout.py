@@ -48,7 +48,8 @@ from pathlib import Path
 import numpy as np
 
 from roofline.api import decode_kernel_time, load_hardware
-from roofline.profilers.aic_import import CACHE_RESIDENT_SHARE, build_import_profile
+from roofline.profilers.aic_grids import CACHE_RESIDENT_SHARE
+from roofline.profilers.aic_import import build_import_profile
 from roofline.profilers.aic_mla import mla_decode_points, mla_prefill_points
 from roofline.profilers.aic_points import (
     collective_points,
@@ -172,7 +173,7 @@ def moe_errors(test, hw, profile, overhead: float) -> dict:
 def decode_errors(test, hw, profile, overhead: float) -> dict:
     """Decode attention per KV format with its grid (an fp8 cache without one: the bf16 grid, as the
     engine reads it), rows measured faster than the datasheet bandwidth left out as the importer
-    leaves them (aic_import.CACHE_RESIDENT_SHARE), each priced by `decode_kernel_time`: the time at
+    leaves them (aic_grids.CACHE_RESIDENT_SHARE), each priced by `decode_kernel_time`: the time at
     the grid's KV-length nodes, linear between, as `attention._decode_attention` prices it."""
     out = {}
     for kv, kind in (("bf16", "attention_decode"), ("fp8", "attention_decode_fp8")):

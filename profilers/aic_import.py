@@ -33,13 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from roofline.profilers.aic_mla import mla_grids
+from roofline.profilers.aic_grids import grids_section
 from roofline.profilers.aic_points import (
     FIT_HEAD_DIM,
     collective_points,
     decode_points,
     gemm_points,
-    moe_points,
     prefill_points,
 )
 from roofline.profilers.aic_read import DTYPES, PACKAGE, Source, Table, read_gpu_tables, resolve_gpu
@@ -166,128 +165,6 @@ def attention_sections(tables: dict, hw, overhead: float, curves: dict, raw: dic
         raw[kind] = _raw(
             cols, (length, "batch", "heads", "kv_heads", "head_dim", "x", "seconds", "efficiency")
         )
-
-
-def _gemm_grids(table: Table, hw, overhead: float) -> dict:
-    from roofline.api import GEMM_GRID_FORMATS
-    from roofline.profilers.grid_fit import attainment_grid, grid_entry
-
-    out = {}
-    for dtype, c in gemm_points(table, hw).items():
-        if dtype not in GEMM_GRID_FORMATS:
-            continue
-        roof = np.maximum(c["flops"] / c["peak"], c["bytes"] / hw.memory_bandwidth)
-        X = np.log2(np.column_stack([c["m"], c["n"], c["k"]]))
-        grid = attainment_grid(f"gemm_{dtype}", X, roof, c["seconds"], overhead, X[:, 1:])
-        out[grid.kind] = grid_entry(
-            grid, f"{table.path.name}: {dtype} GEMMs, fastest kernel per shape; held out by (n, k)"
-        )
-    return out
-
-
-# A fused-MoE table whose median kernel reaches this share of the two expert GEMMs' roofline is not
-# gridded (implausible: vLLM's, SGLang's and TensorRT-LLM's tables sit at 0.55-0.7 of it on H100).
-# TensorRT-LLM 1.3's H100/H200 tables reached 1.0 until their kernel, `moe_torch_flow_nongated`, was
-# read as the non-gated MLP it measures (aic_points.moe_points); the gate stays as a check on columns.
-MOE_PLAUSIBLE_ROOF_SHARE = 0.95
-
-
-def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
-    from roofline.profilers.grid_fit import attainment_grid, grid_entry, median_nodes
-
-    out = {}
-    for dtype, c in moe_points(table, hw).items():
-        if len(c["seconds"]) <= 8:
-            continue
-        share = float(np.median(c["roof"] / c["seconds"]))
-        if share >= MOE_PLAUSIBLE_ROOF_SHARE:
-            notes[f"moe_{dtype}"] = (
-                f"not gridded: the median fused-MoE kernel reaches {share:.2f} of the expert GEMMs' roofline "
-                f"(>= {MOE_PLAUSIBLE_ROOF_SHARE}), implausible for these kernels; the table's columns may mean "
-                "something else (per-rank tokens or intermediate size)"
-            )
-            continue
-        groups = np.column_stack([c["hidden"], c["inter"], c["topk"], c["experts"]])
-        # two launches: the engine charges the two expert GEMMs one kernel each
-        grid = attainment_grid(
-            f"moe_{dtype}", c["coords"], c["roof"], c["seconds"], 2 * overhead, groups, nodes=median_nodes
-        )
-        out[grid.kind] = grid_entry(
-            grid,
-            f"{table.path.name}: {c['label']} fused MoE, balanced routing, no expert parallelism, fastest "
-            "kernel per shape, nodes a weighted median over shapes (grid_fit.median_nodes); held out by "
-            "model shape (hidden, intermediate per GPU, top-k, experts)",
-        )
-    return out
-
-
-# A decode kernel measured faster than the datasheet bandwidth streams its bytes re-read from the
-# L2 cache (the microbenchmark repeats the same small cache); a serving step streams each layer's
-# cache once, cold, so such rows are not kernel times the engine should learn (L40S: 96 MB of L2).
-CACHE_RESIDENT_SHARE = 1.0
-
-
-def _attention_grid(table: Table, hw, overhead: float, decode: bool) -> dict:
-    from roofline.profilers.grid_fit import attainment_grid, decode_grid, grid_entry, stream_roof
-
-    if decode:
-        out = {}
-        for kv, kind in (("bf16", "attention_decode"), ("fp8", "attention_decode_fp8")):
-            c = decode_points(table, hw, kv)
-            sel = c["bytes"] <= CACHE_RESIDENT_SHARE * hw.memory_bandwidth * c["seconds"]
-            if sel.sum() <= 8:
-                continue
-            b, h, kvh, d, L = (c[k][sel] for k in ("batch", "heads", "kv_heads", "head_dim", "kv_len"))
-            X = np.log2(np.column_stack([b * kvh, h / kvh, d, L]))
-            groups = np.column_stack([b, h, kvh, d])
-            roof = stream_roof(c["per_token_bytes"][sel], c["fixed_bytes"][sel], hw.memory_bandwidth)
-            grid = decode_grid(kind, X, roof, c["seconds"][sel], overhead, groups)
-            dropped = int((~sel).sum())
-            out[kind] = grid_entry(
-                grid,
-                f"{table.path.name}: {kv} KV cache, bf16 attention, no window, fastest kernel per shape; "
-                "attainment of the bytes moved at each KV-length node; held out by (batch, heads, KV heads, "
-                f"head dim)"
-                + (
-                    f"; {dropped} rows faster than the datasheet bandwidth (L2-resident) left out"
-                    if dropped
-                    else ""
-                ),
-            )
-        return out
-    c = prefill_points(table, hw)
-    sel = np.ones(len(c["seconds"]), dtype=bool)
-    if sel.sum() <= 8:
-        return {}
-    b, h, kvh, d = (c[k] for k in ("batch", "heads", "kv_heads", "head_dim"))
-    groups = np.column_stack([b, h, kvh, d])
-    roof = np.maximum(c["flops"] / hw.peak("bf16"), c["bytes"] / hw.memory_bandwidth)
-    X = np.log2(np.column_stack([c["seqlen"], b * h, h / kvh, d]))
-    grid = attainment_grid("attention_prefill", X, roof, c["seconds"], overhead, groups)
-    what = (
-        f"{table.path.name}: bf16 attention and KV cache, no window, causal, fastest kernel per shape; "
-        "held out by (batch, heads, KV heads, head dim)"
-    )
-    return {grid.kind: grid_entry(grid, what)}
-
-
-def grids_section(tables: dict, hw, overhead: float, notes: dict) -> dict:
-    """Measured grids (profilers/grid_fit.py) of the GEMM formats the engine runs, of fused MoE, of
-    bf16 prefill attention and of decode attention over bf16 and fp8 KV caches (every head dim the
-    table measured), each with its held-out error."""
-    out = {}
-    if "gemm" in tables:
-        out.update(_gemm_grids(tables["gemm"], hw, overhead))
-    if "moe" in tables:
-        out.update(_moe_grids(tables["moe"], hw, overhead, notes))
-    if "context_attention" in tables:
-        out.update(_attention_grid(tables["context_attention"], hw, overhead, decode=False))
-    if "generation_attention" in tables:
-        out.update(_attention_grid(tables["generation_attention"], hw, overhead, decode=True))
-    out.update(mla_grids(tables, hw, overhead))  # MLA's own tables, where the framework has them
-    if not out:
-        notes["grids"] = "no GEMM, MoE or attention table to grid"
-    return out
 
 
 def _ab(sizes: np.ndarray, seconds: np.ndarray, op: str, gpus: np.ndarray) -> dict:

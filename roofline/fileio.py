@@ -121,6 +121,7 @@ def load_yaml(text: str, max_alias_expansion: int = MAX_ALIAS_EXPANSION, max_dep
     and YAMLLimitError (with the bound in the message) for nesting deeper than `max_depth` or
     aliases adding more than `max_alias_expansion` nodes; both checks run before construction."""
     depth = 0
+    aliases = False
     for event in yaml.parse(text, Loader=_LOADER):
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             depth += 1
@@ -128,12 +129,14 @@ def load_yaml(text: str, max_alias_expansion: int = MAX_ALIAS_EXPANSION, max_dep
                 raise YAMLLimitError(f"nested more than {max_depth} levels deep")
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases = True
     loader = _LOADER(text)
     try:
         root = loader.get_single_node()
         if root is None:
             return None
-        if "*" in text:
+        if aliases:  # (a '*' in a string is no alias: the walk only runs where the events had one)
             growth = _alias_growth(root)
             if growth > max_alias_expansion:
                 raise YAMLLimitError(

@@ -85,6 +85,11 @@ class KVLinear:
         return KVLinear(c0, lin, tuple(kept))
 
 
+def value_at(q, L):
+    """q at KV length L: a KVLinear evaluated there, anything else as it is."""
+    return q.at(L) if isinstance(q, KVLinear) else q
+
+
 def kv_edges(a, b, windows: list) -> list:
     """Sorted breakpoints in [a, b]: a, every window clipped into [a, b], b. On each interval between
     consecutive edges every KVLinear with these windows is affine."""
@@ -131,6 +136,13 @@ class Op:
     memory_time: object = None
     group: tuple = ()  # (layer-group label, layers) the op runs in; () for the model's edges
     stream: str = "compute"
+
+    def memory_s(self, L=None):
+        """Memory-side seconds per run at KV length L: the measured kernel time where the op has one,
+        else its bytes over the memory rate."""
+        if self.memory_time is not None:
+            return value_at(self.memory_time, L)
+        return value_at(self.bytes, L) / self.memory_rate
 
 
 def host_transfer(name, bytes, host_rate, count, *, stream="host", kernels=1.0) -> Op:
@@ -193,13 +205,9 @@ def cost_op(op: Op, overhead_s, kv_range=None) -> OpCost:
         compute_bound = f.at(mid) / op.compute_rate >= t.at(mid) / rm
     else:
         at = None if kv_range is None else kv_range[0]
-        flops = op.flops.at(at) if isinstance(op.flops, KVLinear) else op.flops
-        byts = op.bytes.at(at) if isinstance(op.bytes, KVLinear) else op.bytes
+        flops, byts = value_at(op.flops, at), value_at(op.bytes, at)
         tc = flops / op.compute_rate
-        if measured:
-            tm = op.memory_time.at(at) if isinstance(op.memory_time, KVLinear) else op.memory_time
-        else:
-            tm = byts / op.memory_rate
+        tm = op.memory_s(at)
         roof = np.maximum(tc, tm)
         compute_bound = tc >= tm
     if op.stream in ("comm", "host", "cpu"):

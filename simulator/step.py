@@ -29,7 +29,7 @@ from roofline.simulator.errors import UserError
 from roofline.simulator.forward import forward_ops, resolve
 from roofline.simulator.frameworks import framework
 from roofline.simulator.opinputs import OpInputs, Shape
-from roofline.simulator.ops import KVLinear, Op, cost_op
+from roofline.simulator.ops import Op, cost_op, value_at
 from roofline.simulator.phases import PhaseTotals
 from roofline.simulator.runplan import StackPlan
 
@@ -50,19 +50,14 @@ class StepCost:
 def _summed(op: Op, L=None) -> Op:
     """One op for all sequences of a per-sequence op (arrays over sequences; KVLinear costs taken
     at each sequence's KV length L): work adds up, and so do compute and memory times."""
-    flops = op.flops.at(L) if isinstance(op.flops, KVLinear) else op.flops
-    byts = op.bytes.at(L) if isinstance(op.bytes, KVLinear) else op.bytes
+    flops, byts = value_at(op.flops, L), value_at(op.bytes, L)
     # (a context-parallel exchange has no FLOPs or bytes but a per-sequence fixed time)
     flops, byts, fixed = np.broadcast_arrays(
         np.asarray(flops, float), np.asarray(byts, float), np.asarray(op.fixed_s, float)
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         t_c = np.sum(flops / op.compute_rate)
-        if op.memory_time is None:
-            t_m = np.sum(byts / op.memory_rate)
-        else:  # a measured kernel time per sequence (decode_time): summed like the memory times
-            mt = op.memory_time
-            t_m = float(np.sum(np.broadcast_to(mt.at(L) if isinstance(mt, KVLinear) else mt, byts.shape)))
+        t_m = float(np.sum(np.broadcast_to(op.memory_s(L), byts.shape)))
         total_f, total_b = float(np.sum(flops)), float(np.sum(byts))
         rate_c = total_f / t_c if t_c > 0 else np.inf
         rate_m = total_b / t_m if t_m > 0 else np.inf

@@ -40,7 +40,7 @@ from roofline.simulator.decode_time import NodeKV, extended_nodes
 from roofline.simulator.forward import forward_ops
 from roofline.simulator.frameworks import framework
 from roofline.simulator.opinputs import Shape
-from roofline.simulator.ops import KVLinear, cost_op
+from roofline.simulator.ops import cost_op, value_at
 
 # Per-slot quantities of the attention core: compute time, memory time, fixed time, FLOPs, bytes.
 _TC, _TM, _FIX, _FL, _BY = range(5)
@@ -52,24 +52,15 @@ VERIFY_REL = 1e-9
 
 def _per_sequence(op, n: int, L) -> np.ndarray:
     """(5, n) per-sequence terms of a per-sequence op, as `step._summed` reads them."""
-    flops = op.flops.at(L) if isinstance(op.flops, KVLinear) else op.flops
-    byts = op.bytes.at(L) if isinstance(op.bytes, KVLinear) else op.bytes
+    flops, byts = value_at(op.flops, L), value_at(op.bytes, L)
     shape = (n,)
     flops = np.broadcast_to(np.asarray(flops, float), shape)
     byts = np.broadcast_to(np.asarray(byts, float), shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         tc = np.broadcast_to(flops / op.compute_rate, shape)
-        if op.memory_time is None:
-            tm = np.broadcast_to(byts / op.memory_rate, shape)
-        else:
-            mt = op.memory_time
-            tm = np.broadcast_to(np.asarray(mt.at(L) if isinstance(mt, KVLinear) else mt, float), shape)
+        tm = np.broadcast_to(np.asarray(op.memory_s(L), float), shape)
     fixed = np.broadcast_to(np.asarray(op.fixed_s, float), shape)
     return np.stack([tc, tm, fixed, flops, byts])
-
-
-def _at(q, L) -> np.ndarray:
-    return np.broadcast_to(np.asarray(q.at(L) if isinstance(q, KVLinear) else q, float), np.shape(L))
 
 
 class FastStep:
@@ -85,10 +76,9 @@ class FastStep:
         # A step with a prompt chunk launches as the framework's prefill, a pure decode step as its decode.
         self.launch = {phase: self.fw.kernel_s(self.overhead, phase) for phase in ("prefill", "decode")}
         self._dec_scale: dict = {}  # decoders in the kernel -> per-slot memory-time factor
-        self._dec_latency: dict = {}  # decoders in the kernel -> decode core ops' fixed latency
-        # decoders in the kernel -> [(slot, memory time in L)] of measured decode kernels, whose
-        # per-sequence time depends on the decoders otherwise than by a factor (decode_time): the
-        # nodes (x, y) of a NodeKV, read at each sequence's kernel length (`_dec_kernel_len`)
+        # decoders in the kernel -> [(slot, (x, y))] of measured decode kernels (a NodeKV's nodes),
+        # whose per-sequence time depends on the decoders otherwise than by a factor: read at each
+        # sequence's kernel length (`_dec_kernel_len`) by np.interp
         self._dec_mtime: dict = {}
         self._dec_kernel_len: dict = {}  # slot -> kernel length per cached length (NodeKV slots)
         self._dense: dict = {}
@@ -207,40 +197,27 @@ class FastStep:
                     for (r1, rn), b in zip(rates, many)
                 ]
             )
+            # (a measured kernel time that is no NodeKV -- hardware rows mixed in one sweep -- never
+            # reaches a serving step; the construction's verification would catch it)
             self._dec_mtime[nd] = [
-                (i, extended_nodes(b.memory_time) if isinstance(b.memory_time, NodeKV) else b.memory_time)
+                (i, extended_nodes(b.memory_time))
                 for i, b in enumerate(many)
-                if b.memory_time is not None
+                if isinstance(b.memory_time, NodeKV)
             ]
             self._dec_scale[nd] = got
-            # a measured decode kernel's fixed time depends on its decoders too (calibration grids)
-            lat = [float(np.ravel(np.asarray(b.latency_s, float))[0]) for b in many]
-            self._dec_latency[nd] = lat
         return got
 
-    def dec_meta(self, nd: int) -> list:
-        """Decode core ops' (count, kernels, stream, latency) with `nd` decoders in the kernel."""
-        self.dec_scale(nd)
-        return [(c, k, st, la) for (c, k, st, _), la in zip(self._dec_meta, self._dec_latency[nd])]
-
-    def _measured(self, slot: int, mt, cached) -> np.ndarray:
-        """Per-sequence times of a measured decode kernel (`_dec_mtime`) at cached lengths."""
-        if isinstance(mt, tuple):  # a NodeKV's nodes: its kernel length per cached length, interpolated
-            return np.interp(self._dec_kernel_len[slot][cached], *mt)
-        return _at(mt, cached + 1.0)
+    def _measured(self, slot: int, nodes, cached) -> np.ndarray:
+        """Per-sequence times of a measured decode kernel at cached lengths: its nodes (`_dec_mtime`)
+        read at each sequence's kernel length."""
+        return np.interp(self._dec_kernel_len[slot][cached], *nodes)
 
     @staticmethod
     def _once(ops, L) -> np.ndarray:
         """Ops whose FLOPs, bytes and fixed time do not vary per sequence: `step._summed` broadcasts
         them to a scalar and counts them once per step, not once per sequence."""
         return np.array(
-            [
-                all(
-                    np.ndim(q.at(L) if isinstance(q, KVLinear) else q) == 0
-                    for q in (op.flops, op.bytes, op.fixed_s)
-                )
-                for op in ops
-            ],
+            [all(np.ndim(value_at(q, L)) == 0 for q in (op.flops, op.bytes, op.fixed_s)) for op in ops],
             bool,
         )
 
@@ -386,7 +363,7 @@ class FastStep:
             scale = self.dec_scale(nd)
             for slot, mt in self._dec_mtime[nd]:
                 terms[slot, _TM] = float(np.sum(self._measured(slot, mt, dec_cached)))
-            self._core_time(terms, self.dec_meta(nd), acc, launch, scale)
+            self._core_time(terms, self._dec_meta, acc, launch, scale)
         return self._combine(acc, nd + npre), acc[3], acc[4]
 
     def decode_run(self, cached, k: int) -> tuple:
@@ -410,7 +387,7 @@ class FastStep:
             terms[slot, _TM] = self._measured(slot, mt, cached[:, None] + steps[None, :]).sum(axis=0)
         acc = np.zeros((5, k)) + base[:, None]
         launch = self.launch["decode"]
-        for (count, kernels, stream, latency), t, sc in zip(self.dec_meta(n), terms, self.dec_scale(n)):
+        for (count, kernels, stream, latency), t, sc in zip(self._dec_meta, terms, self.dec_scale(n)):
             acc[_STREAM[stream]] += count * (
                 np.maximum(t[_TC], t[_TM] * sc) + kernels * launch + t[_FIX] + latency
             )

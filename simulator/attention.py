@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from roofline.simulator import flops as F
-from roofline.simulator.decode_time import end_slope, grid_nodes, node_times, piecewise_time
+from roofline.simulator.decode_time import grid_nodes, measured_time
 from roofline.simulator.efficiency import (
     DECODE_ATTENTION_FIXED_S,
     DEFAULT_KERNEL_OVERHEAD_S,
@@ -246,10 +246,7 @@ def _measured_time(ctx, nodes, read, per_token, const, flops_per_token=None):
             out = np.maximum(out, np.asarray(flops_per_token, float)[..., None] * tokens / peak)
         return out
 
-    times = node_times(roof_at, nodes_log2, attainment)
-    after = end_slope(roof_at, nodes_log2, attainment)
-    zero = np.maximum(roof_at(np.zeros(1))[..., 0], 0.0) / attainment[..., 0]  # no KV: q, o, the new token
-    return piecewise_time(nodes_log2, times, after, read, scale=1.0 / cp, at_zero=zero)
+    return measured_time(roof_at, nodes_log2, attainment, read, scale=1.0 / cp)
 
 
 def _mla_gemms(ctx, m, heads: int, count) -> tuple:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from roofline.simulator.kvplan import Tokens
 from roofline.simulator.ops import KVLinear
 
 
@@ -108,21 +109,25 @@ def extended_nodes(q: NodeKV) -> tuple:
     return np.append(q.x, far), np.append(q.y, q.y[..., -1] + (far - q.x[-1]) * q.after)
 
 
+def measured_time(roof_at, nodes_log2, attainment, tokens, scale=1.0) -> NodeKV:
+    """A measured decode kernel's time as a KVLinear in L (`piecewise_time`): roof_at maps kernel
+    lengths (n,) to the kernel's roofline seconds there (points..., n); the time at each node is
+    its roof / attainment, the last attainment holds beyond, and the roof of no KV at all at the
+    first attainment is the time at length 0."""
+    times = node_times(roof_at, nodes_log2, attainment)
+    after = end_slope(roof_at, nodes_log2, attainment)
+    zero = np.maximum(roof_at(np.zeros(1))[..., 0], 0.0) / attainment[..., 0]
+    return piecewise_time(nodes_log2, times, after, tokens, scale, at_zero=zero)
+
+
 def kernel_time(grid, coords, roof_at, lengths) -> np.ndarray:
     """Measured decode kernels' times (beyond the launch) at KV lengths `lengths` (rows,), read from
-    `grid` the way `piecewise_time` prices them; coords: the leading axes per row; roof_at maps a
-    (rows, n) array of lengths to each row's roofline seconds there."""
-    nodes_log2 = grid.last_axis_nodes()
-    lengths = np.asarray(lengths, float)
+    `grid` exactly as the engine prices them (`measured_time` over the whole history); coords: the
+    leading axes per row; roof_at maps a (rows, n) array of lengths to each row's roofline seconds."""
     att = grid.at_nodes("attainment", *coords)
-    y = node_times(lambda L: roof_at(np.broadcast_to(L, att.shape)), nodes_log2, att)
-    after = end_slope(lambda L: roof_at(np.broadcast_to(L, att.shape[:-1] + (1,))), nodes_log2, att)
-    zero = roof_at(np.zeros(att.shape[:-1] + (1,)))[..., 0] / att[..., 0]
-    x = np.concatenate([[0.0], 2.0**nodes_log2])
-    y = np.concatenate([np.maximum(zero, 0.0)[..., None], y], axis=-1)
-    beyond = y[..., -1] + (lengths - x[-1]) * after
-    k = np.clip(np.searchsorted(x, lengths, side="right") - 1, 0, x.size - 2)
-    y0 = np.take_along_axis(y, k[..., None], -1)[..., 0]
-    y1 = np.take_along_axis(y, k[..., None] + 1, -1)[..., 0]
-    t = y0 + (y1 - y0) * (lengths - x[k]) / (x[k + 1] - x[k])
-    return np.where(lengths > x[-1], beyond, t)
+    lengths = np.asarray(lengths, float)
+
+    def roof(L):  # the nodes' lengths (n,) -> (rows, n)
+        return roof_at(np.broadcast_to(L, att.shape[:-1] + np.shape(L)))
+
+    return measured_time(roof, grid.last_axis_nodes(), att, Tokens()).at(lengths)

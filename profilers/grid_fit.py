@@ -15,9 +15,9 @@ keeps a grid over log2 shape coordinates, which the engine reads by multilinear 
   engine takes the kernel time at the length nodes and linear between them (simulator/decode_time.py),
   so its sums over decode steps stay exact, and the holdout predicts the same way.
 
-* MLA attention (profilers/aic_mla.py): prefill as an attainment grid; decode the affine fit above
-  with the roofline time max(FLOPs / peak, bytes / bandwidth) in place of the bytes and a bandwidth
-  of 1, so that its "share" is the roofline attainment (MLA decode can be compute-bound).
+* MLA attention (profilers/aic_mla.py): prefill as an attainment grid; decode as GQA decode, the
+  attainment of max(FLOPs / peak, bytes / bandwidth) at each KV-length node (MLA decode can be
+  compute-bound).
 
 * Fused MoE (router output in, both expert GEMMs and the activation inside): attainment of the two
   expert GEMMs' roofline times summed, over (tokens per touched expert, hidden x intermediate per
@@ -35,6 +35,8 @@ every group. Its median, p90 and row count go into the grid's `holdout`.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 
@@ -161,15 +163,12 @@ def grid_frame(X: np.ndarray, family: str) -> tuple:
     return tuple(float(v) for v in lo), tuple(float(s) for s in step), shape
 
 
-def build_grid(kind: str, X: np.ndarray, logs: dict, frame: tuple, nodes=fit_nodes) -> Grid:
+def build_grid(kind: str, X: np.ndarray, logs: dict, frame: tuple, nodes=None) -> Grid:
+    """The grid of `kind` at `frame`, its nodes from the points by `nodes` (default: fit_nodes with
+    the kind's DISCRETE axes)."""
     start, step, shape = frame
-    if nodes is fit_nodes:
-        discrete = DISCRETE.get(grid_family(kind), ())
-        values = {
-            name: _sig(np.exp(fit_nodes(X, y, start, step, shape, discrete))) for name, y in logs.items()
-        }
-    else:
-        values = {name: _sig(np.exp(nodes(X, y, start, step, shape))) for name, y in logs.items()}
+    nodes = nodes or partial(fit_nodes, discrete=DISCRETE.get(grid_family(kind), ()))
+    values = {name: _sig(np.exp(nodes(X, y, start, step, shape))) for name, y in logs.items()}
     return Grid(kind, start, step, values)
 
 
@@ -187,11 +186,9 @@ def errors_summary(predicted, measured) -> dict:
     return {"median": float(_sig(np.median(e))), "p90": float(_sig(np.quantile(e, 0.9))), "rows": int(e.size)}
 
 
-def attainment_grid(
-    kind: str, X, roof_s, seconds, overhead: float, groups, predict=None, nodes=fit_nodes
-) -> Grid:
+def attainment_grid(kind: str, X, roof_s, seconds, overhead: float, groups, predict=None, nodes=None) -> Grid:
     """Attainment of roof_s (the datasheet roofline time) per shape, at the nodes by `nodes`
-    (fit_nodes, or median_nodes); `predict(grid, rows)` where the engine reads the grid otherwise
+    (build_grid's default, or median_nodes); `predict(grid, rows)` where the engine reads the grid otherwise
     than at each row's coordinates (decode: between KV-length nodes)."""
     family = grid_family(kind)
     assert GRID_FIELDS[family] == ("attainment",) and X.shape[1] == len(GRID_AXES[family])

@@ -250,15 +250,7 @@ def build_table(
         fractions=fractions,
         grids={
             family: tuple(g.get(family) for g in grids)
-            for family in (
-                "gemm",
-                "moe",
-                "attention_prefill",
-                "attention_decode",
-                "attention_decode_fp8",
-                "mla_prefill",
-                "mla_decode",
-            )
+            for family in dict.fromkeys(k for g in grids for k in g)  # profile_grids' families
             if any(g.get(family) is not None for g in grids)
         },
         hbm=np.array([r[0] for r in rows]),

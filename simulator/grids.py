@@ -79,9 +79,12 @@ class Grid:
         """The interpolated value of field `name` at log2 coordinates `coords` (arrays broadcast)."""
         return np.exp(multilinear(self._logs[name], self.start, self.step, coords))
 
+    def axis_nodes(self, axis: int) -> np.ndarray:
+        """The log2 coordinates of an axis' nodes."""
+        return self.start[axis] + self.step[axis] * np.arange(self.shape[axis])
+
     def last_axis_nodes(self) -> np.ndarray:
-        """The log2 coordinates of the last axis' nodes."""
-        return self.start[-1] + self.step[-1] * np.arange(self.shape[-1])
+        return self.axis_nodes(-1)
 
     def at_nodes(self, name: str, *coords) -> np.ndarray:
         """Field `name` at every node of the last axis, interpolated over the other axes at

@@ -259,8 +259,8 @@ def _profile_warnings(result: SweepResult, group: Group, profiles: dict, wl, mod
         attn = profile.curves.get("attention_prefill")
         span = None
         if "attention_prefill" in grids:  # the measured grid prices it: its sequence-length axis
-            g = grids["attention_prefill"]
-            span = (2.0 ** g.start[0], 2.0 ** (g.start[0] + g.step[0] * (g.shape[0] - 1)))
+            seqlen = grids["attention_prefill"].axis_nodes(0)
+            span = (2.0 ** seqlen[0], 2.0 ** seqlen[-1])
         elif attn is not None:
             span = (attn.x_min, attn.x_max)
         if span is not None:

@@ -34,6 +34,14 @@ def _random_batch(rng):
     return new, cached
 
 
+def _assert_random_batches_match(fast, steps, seed: int, batches: int) -> None:
+    """The fast step's time equals StepModel.cost's (rel 1e-9) on random mixed batches."""
+    rng = np.random.default_rng(seed)
+    for _ in range(batches):
+        new, cached = _random_batch(rng)
+        assert fast.cost(new, cached)[0] == pytest.approx(steps.cost(new, cached).time_s, rel=1e-9)
+
+
 @pytest.mark.parametrize("model, methods", CASES, ids=IDS)
 def test_fast_step_equals_step_model(model, methods):
     steps = _steps(model, methods)
@@ -70,10 +78,7 @@ def test_parallel_layouts_stay_exact(layout):
     steps = _steps("llama-3.1-70b", [], **layout)
     fast = FastStep(steps)
     assert fast.exact
-    rng = np.random.default_rng(11)
-    for _ in range(10):
-        new, cached = _random_batch(rng)
-        assert fast.cost(new, cached)[0] == pytest.approx(steps.cost(new, cached).time_s, rel=1e-9)
+    _assert_random_batches_match(fast, steps, 11, 10)
 
 
 class _Changed(StepModel):
@@ -98,17 +103,15 @@ def test_falls_back_to_step_model_when_the_parts_disagree():
 
 @pytest.mark.parametrize("model", ["llama-3.1-8b", "mixtral-8x7b"])
 def test_fast_step_stays_exact_with_the_shipped_calibration(shipped_profiles, model):
-    # measured grids: the decode kernel's fixed time depends on its decoders, the GEMMs' and fused
-    # MoE's attainment on the step's rows; the fast path must still reproduce StepModel.cost
+    # measured grids: the decode kernel's time at its KV-length nodes depends on its decoders, the
+    # GEMMs' and fused MoE's attainment on the step's rows; the fast path must still reproduce
+    # StepModel.cost
     steps = _steps(model, [])
     assert steps.cost([1], [10]).time_s > 0
     fast = FastStep(steps)
     assert fast.exact
-    rng = np.random.default_rng(11)
-    for _ in range(15):
-        new, cached = _random_batch(rng)
-        assert fast.cost(new, cached)[0] == pytest.approx(steps.cost(new, cached).time_s, rel=1e-9)
-    cached = rng.integers(1, 9000, 40)
+    _assert_random_batches_match(fast, steps, 11, 15)
+    cached = np.random.default_rng(12).integers(1, 9000, 40)
     times, _, _ = fast.decode_run(cached, 4)
     for j in range(4):
         assert times[j] == pytest.approx(steps.cost(np.ones(cached.size), cached + j).time_s, rel=1e-9)

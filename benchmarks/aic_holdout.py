@@ -136,8 +136,7 @@ def gemm_errors(test, hw, profile, overhead: float) -> dict:
         table = build_table([hw], {hw.name: profile}, dtype)
         coords = np.log2(np.maximum(cols["m"], 1.0)), np.log2(cols["n"]), np.log2(cols["k"])
         att, _ = grid_values(table, "gemm", 0, "attainment", coords)
-        pred = np.maximum(cols["flops"] / cols["peak"], cols["bytes"] / hw.memory_bandwidth) / att
-        err = (pred + overhead) / cols["seconds"] - 1.0
+        err = (cols["roof"] / att + overhead) / cols["seconds"] - 1.0
         out[f"GEMM {dtype}"] = (err, cols["m"], "m")
         cb = cols["compute_bound"]
         out[f"  compute-bound {dtype}"] = (err[cb], cols["m"][cb], "m")

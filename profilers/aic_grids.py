@@ -25,9 +25,8 @@ def _gemm_grids(table: Table, hw, overhead: float) -> dict:
     for dtype, c in gemm_points(table, hw).items():
         if dtype not in GEMM_GRID_FORMATS:
             continue
-        roof = np.maximum(c["flops"] / c["peak"], c["bytes"] / hw.memory_bandwidth)
         X = np.log2(np.column_stack([c["m"], c["n"], c["k"]]))
-        grid = attainment_grid(f"gemm_{dtype}", X, roof, c["seconds"], overhead, X[:, 1:])
+        grid = attainment_grid(f"gemm_{dtype}", X, c["roof"], c["seconds"], overhead, X[:, 1:])
         out[grid.kind] = grid_entry(
             grid, f"{table.path.name}: {dtype} GEMMs, fastest kernel per shape; held out by (n, k)"
         )
@@ -63,9 +62,9 @@ def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
         )
         out[grid.kind] = grid_entry(
             grid,
-            f"{table.path.name}: {c['label']} fused MoE, balanced routing, no expert parallelism, fastest "
-            "kernel per shape, nodes a weighted median over shapes (grid_fit.median_nodes); held out by "
-            "model shape (hidden, intermediate per GPU, top-k, experts)",
+            f"{table.path.name}: {c['label']} fused MoE, balanced routing, no expert parallelism, "
+            f"{c['experts_kind']} experts, fastest kernel per shape, nodes a weighted median over shapes "
+            "(grid_fit.median_nodes); held out by model shape (hidden, intermediate per GPU, top-k, experts)",
         )
     return out
 

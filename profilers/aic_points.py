@@ -27,6 +27,7 @@ from roofline.api import (
     dtype_bytes,
     flash_kv_hbm_tokens,
     flash_query_block_rows,
+    gemm_tile_share,
     prefill_pairs,
     touched_experts,
 )
@@ -79,8 +80,48 @@ def gemm_points(table: Table, hw) -> dict:
             "efficiency": flops / (s * peak),
             "compute_bound": flops / peak >= nbytes / hw.memory_bandwidth,
             "peak": peak,
+            # the grid's roof: FLOPs over the rows padded to whole tiles, or the bytes
+            "roof": np.maximum(flops / gemm_tile_share(m) / peak, nbytes / hw.memory_bandwidth),
         }
     return out
+
+
+# Expert shapes (intermediate, top-k, experts) of MoE models whose experts are a non-gated MLP
+# (up -> ReLU^2 -> down, `mlp_hidden_act: relu2` in their config.json on Hugging Face): NVIDIA
+# Nemotron 3 Nano 30B-A3B (and Nemotron 3.5 Lightning, same shape): 1856, top-6 of 128; Nemotron 3
+# Super 120B-A12B: 2688, top-22 of 512; Nemotron 3 Ultra 550B-A55B: 5120, top-22 of 512 (Super and
+# Ultra route a latent of 1024 / 2048; the tables measure both the latent and the full hidden).
+# The tables carry no activation column; read as gated, these shapes reach 1.2-1.3x the bandwidth
+# roof at a few tokens (vLLM H100), impossible, and 0.8-0.87x read as the MLP they are.
+NON_GATED_EXPERTS = {(1856, 6, 128), (2688, 22, 512), (5120, 22, 512)}
+
+
+def _non_gated(c: dict) -> np.ndarray:
+    """True for the rows of a MoE table that measured a non-gated expert MLP: a NON_GATED_EXPERTS
+    shape, or a kernel named so (TensorRT-LLM's `moe_torch_flow_nongated`, on exactly those shapes)."""
+    keys = zip(*(c[k].astype(int).tolist() for k in ("inter_size", "topk", "num_experts")))
+    shape = np.array([k in NON_GATED_EXPERTS for k in keys], dtype=bool)
+    source = c.get("kernel_source", np.full(shape.size, "", dtype=object))
+    return shape | np.array(["nongated" in str(k) for k in source], dtype=bool)
+
+
+_MOE_KEY = ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size")
+
+
+def _faster_label(c: dict, base: np.ndarray, labels: tuple) -> str:
+    """Of two MoE dtype labels, the one whose fastest kernel per (tokens, shape) is faster at the
+    median over the rows both measured (the first where they share none)."""
+    best = []
+    for label in labels:
+        rows = np.flatnonzero(base & (c["moe_dtype"] == label))
+        keys = np.column_stack([c[k][rows] for k in _MOE_KEY]).astype(float)
+        keep = _fastest(keys, c["latency"][rows])
+        best.append({tuple(k): t for k, t in zip(keys[keep].tolist(), c["latency"][rows][keep].tolist())})
+    shared = best[0].keys() & best[1].keys()
+    if not shared:
+        return labels[0]
+    ratio = np.median([best[0][k] / best[1][k] for k in shared])
+    return labels[0] if ratio <= 1.0 else labels[1]
 
 
 def moe_points(table: Table, hw) -> dict:
@@ -88,30 +129,35 @@ def moe_points(table: Table, hw) -> dict:
     parallelism (tokens, hidden, inter per GPU, topk, experts, pairs, touched, coords, seconds,
     roof, peak): `roof` is the two expert GEMMs' roofline times summed as the engine builds them
     (layers.expert_ops: gated up projection and down projection over the experts the tokens touch,
-    weights and inputs in the format, outputs 16-bit), for the MLP the kernel measured (a
-    non-gated one's up projection is inter wide, not 2 x inter), so that its attainment carries
-    over to the engine's gated experts. fp8: the faster of the per-tensor (fp8) and block-scaled
-    (fp8_block) kernels per shape, as a deployment picks its checkpoint (vLLM 0.24's per-tensor
-    fp8 MoE on H100/H200 runs 3.5-4.3x slower than its block-scaled one). fp8 takes the plain fp8 kernels, else the
-    block-scaled ones (fp8_block)."""
+    each expert's rows padded to whole tiles as grids.gemm_tile_share counts them, weights and
+    inputs in the format, outputs 16-bit). Only gated experts, as the engine prices
+    (every MoE family it reads is SwiGLU/GeGLU): non-gated rows (`_non_gated`) measure another
+    kernel path (SGLang H100 bf16: 0.15-0.2 of the roof, its gated shapes 0.5-0.85) and are left
+    out, unless a format has no gated row at all (TensorRT-LLM 1.3 on H100/H200 measured only
+    Nemotron 3): then they stand in, read as the non-gated MLP they measured (up projection inter
+    wide, not 2 x inter), so that their attainment carries over. fp8: the per-tensor (fp8) or the block-scaled (fp8_block)
+    kernels, whichever format runs faster on the shapes both measured (`_faster_label`), as a
+    deployment picks its checkpoint; one format per grid, since the two are different kernels
+    measured on different model shapes (vLLM 0.24's per-tensor fp8 MoE runs 3.6x slower than its
+    block-scaled one on H100, its block-scaled one 1.25x slower than per-tensor on B200)."""
     c = table.columns
     base = (c["distribution"] == "balanced") & (c["moe_ep_size"] == 1)
+    nongated = _non_gated(c)
     labels = set(c["moe_dtype"][base])
     out = {}
     for ours, label in (("bf16", ("bfloat16",)), ("fp16", ("float16",)), ("fp8", ("fp8", "fp8_block"))):
         label = tuple(x for x in label if x in labels)
-        rows = np.flatnonzero(base & np.isin(c["moe_dtype"], label))
+        pool = base & np.isin(c["moe_dtype"], label)
+        if (pool & ~nongated).any():
+            pool &= ~nongated
+        if len(label) > 1:
+            label = (_faster_label(c, pool, label),)
+        rows = np.flatnonzero(pool & np.isin(c["moe_dtype"], label))
         if rows.size == 0:
             continue
-        T, H, inter, K, E, tp = (
-            c[k][rows].astype(float)
-            for k in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size")
-        )
+        T, H, inter, K, E, tp = (c[k][rows].astype(float) for k in _MOE_KEY)
         s = c["latency"][rows] * 1e-3
-        # the up projection's width: gate and up (SwiGLU, 2 x inter), or up alone where the kernel
-        # measured a non-gated MLP (TensorRT-LLM's `moe_torch_flow_nongated` on H100/H200)
-        source = c["kernel_source"][rows] if "kernel_source" in c else np.full(rows.size, "", dtype=object)
-        up = np.where([("nongated" in str(k)) for k in source], 1.0, 2.0)
+        up = np.where(nongated[rows], 1.0, 2.0)  # the up projection: gate and up (2 x inter), or up alone
         best = _fastest(np.column_stack([T, H, inter, K, E, tp]), s)
         T, H, inter, K, E, tp, s, up = (v[best] for v in (T, H, inter, K, E, tp, s, up))
         inter = inter / tp
@@ -120,8 +166,9 @@ def moe_points(table: Table, hw) -> dict:
         elem = dtype_bytes(PEAK_DTYPE[ours])
         peak = hw.peak(PEAK_DTYPE[ours])
         roof = 0.0
+        tiles = gemm_tile_share(pairs / np.maximum(touched, 1e-9))  # each expert's rows in whole tiles
         for n, k in ((up * inter, H), (H, inter)):
-            flops = 2.0 * pairs * n * k
+            flops = 2.0 * pairs * n * k / tiles
             nbytes = touched * n * k * elem + pairs * (k * elem + n * OUT_BYTES)
             roof = roof + np.maximum(flops / peak, nbytes / hw.memory_bandwidth)
         out[ours] = {
@@ -137,6 +184,7 @@ def moe_points(table: Table, hw) -> dict:
             "seconds": s,
             "roof": roof,
             "label": " and ".join(label),
+            "experts_kind": "non-gated (no gated shape measured)" if up.min() == 1.0 else "gated",
         }
     return out
 

@@ -54,6 +54,20 @@ GRID_KINDS = (
 MAX_GRID_CELLS = 200_000
 
 
+# A GEMM kernel computes whole tiles of rows: m rows take ceil(m / GEMM_M_TILE) tiles of
+# GEMM_M_TILE rows (128: the CTA tile M of Hopper and Blackwell tensor-core GEMMs, two consumer
+# warpgroups of 64-row WGMMA; CUTLASS 3 and cuBLAS default to it), so a measured grid's attainment is
+# of the compute roof over the padded rows (AIConfigurator's GEMM tables measure m and m + 1 side by
+# side: vLLM H100 fp8 at m = 1025...1793 runs 10-40% slower per FLOP than at m = 1024...1792).
+GEMM_M_TILE = 128
+
+
+def gemm_tile_share(m):
+    """The share of a GEMM's computed rows that are real: m / (ceil(m / GEMM_M_TILE) x GEMM_M_TILE)."""
+    m = np.maximum(np.asarray(m, dtype=float), 1.0)
+    return m / (np.ceil(m / GEMM_M_TILE - 1e-9) * GEMM_M_TILE)
+
+
 def grid_family(kind: str) -> str:
     if kind.startswith("attention_decode"):
         return "attention_decode"

@@ -141,6 +141,7 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, count) -> l
                 eff,
                 count * ctx.shape.passes,
                 grid,
+                pairs / np.maximum(touched, 1e-9),  # each expert's rows are its own GEMM's
             )
         )
     act = elementwise(ctx, "expert_act", "elementwise", pairs * mult * inter, pairs * inter, 5.0, count)

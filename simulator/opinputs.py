@@ -31,6 +31,7 @@ from roofline.simulator.efficiency import (
     measured_or,
     row_offsets,
 )
+from roofline.simulator.grids import gemm_tile_share
 from roofline.simulator.ops import Op
 from roofline.simulator.runplan import NO_EXTRAS
 
@@ -174,19 +175,23 @@ def gemm_grid(x: OpInputs, log2_m, n, k):
     )
 
 
-def weight_gemm_op(x: OpInputs, name: str, flops, weight_bytes, act_bytes, eff, count, grid=None) -> Op:
+def weight_gemm_op(
+    x: OpInputs, name: str, flops, weight_bytes, act_bytes, eff, count, grid=None, rows=None
+) -> Op:
     """A GEMM reading `weight_bytes` of weights and `act_bytes` of activations at `eff` of the GEMM
     peak. Weight-only quantised weights (efficiency.WEIGHT_ONLY) stream at `w_stream` of the HBM
     rate and the math takes `w_dequant` times longer; bytes stay the real HBM traffic. Where a
     profile measured the shape's grid (`gemm_grid`: attainment a, mask), the kernel takes
-    max(FLOPs / peak, bytes / bandwidth) / a instead: both rates scale by the measured a."""
+    max(FLOPs over the `rows` padded to whole tiles / peak, bytes / bandwidth) / a instead
+    (grids.gemm_tile_share: the grid's attainment is of that roof)."""
     f = x.fmt
     mem = x.rates.mem_rate * x.rates.gemm_memory_scale
     compute = x.rates.gemm_peak * eff * x.rates.gemm_compute_scale
     if grid is not None:
         att, has = grid
+        tiles = 1.0 if rows is None else gemm_tile_share(rows)
         mem = measured_or(has, x.rates.bw * att, mem)
-        compute = measured_or(has, x.rates.gemm_peak * att, compute)
+        compute = measured_or(has, x.rates.gemm_peak * att * tiles, compute)
     if f.w_stream != 1.0:
         total = weight_bytes + act_bytes
         mem = mem * total / (weight_bytes / f.w_stream + act_bytes)
@@ -228,6 +233,7 @@ def gemm(x: OpInputs, name: str, n, k, count, weight_elems=None, rows=None) -> O
         eff,
         count * x.shape.passes,
         gemm_grid(x, log2_m, n, k),
+        m,
     )
 
 

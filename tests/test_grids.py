@@ -132,6 +132,22 @@ def test_engine_prices_gemms_and_attention_from_the_grids(tmp_path):
     assert dec["time_s"] == pytest.approx(dec["bytes"] / (BW * 0.6) + layers * OVERHEAD, rel=1e-9)
 
 
+@pytest.mark.parametrize("prompt,padded", [(8192, 8192), (8193, 8320), (1025, 1152), (100, 128)])
+def test_measured_gemm_computes_whole_row_tiles(tmp_path, prompt, padded):
+    # a grid's attainment is of the compute roof over rows padded to GEMM_M_TILE (128) rows: a
+    # prefill of 8193 tokens computes 8320 rows; FLOPs reported stay the real ones
+    from roofline.api import GEMM_M_TILE
+
+    assert GEMM_M_TILE == 128
+    res = _simulate_with(
+        tmp_path, {"gemm_bf16": _one_cell("gemm_bf16", attainment=0.5)}, prompt_tokens=prompt
+    )
+    up = next(o for o in op_table(res, 0, "prefill") if o["name"] == "ffn_up")
+    assert up["flops"] == pytest.approx(2.0 * prompt * 2 * 14336 * 4096 * 32)  # gate and up, 32 layers
+    roof = max(up["flops"] * padded / prompt / PEAK, up["bytes"] / BW)
+    assert up["time_s"] == pytest.approx(roof / 0.5 + 32 * (OVERHEAD + EAGER_LAUNCH_S), rel=1e-9)
+
+
 def test_grid_lookup_uses_the_kernel_shape(tmp_path):
     # attainment 0.25 at m = 1 and 1.0 at m = 4 (log2 0 and 2): decode at batch 2 (log2 1) reads their
     # geometric mean 0.5, batch 8 is held at the boundary 1.0

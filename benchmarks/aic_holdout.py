@@ -83,15 +83,22 @@ GROUP_COLUMNS = {
 WHY = {
     "gemm": "a held-out (n, k) is read between measured neighbours one octave apart in n and k; fp8 "
     "kernels switch tile configurations between shapes (the fastest of several kernels per shape), so "
-    "their attainment is less smooth across (n, k) than bf16's",
+    "their attainment is less smooth across (n, k) than bf16's. The tables measure m and m + 1 side by "
+    "side (1024 and 1025, ...): the grid's roof counts the rows padded to 128-row tiles "
+    "(grids.gemm_tile_share), which halves the m + 1 rows' bias (vLLM H100 fp8, compute-bound: -12% to "
+    "-9% with 128-row tiles); the kernels' own tiles vary (up to 256 rows), so part remains. Kernels "
+    "under 50 us carry most of the p90 (B200 SGLang bf16: p90 25-27% below 20 us, 10% above 200 us)",
     "prefill": "held-out (batch, heads, KV heads) at short prompts (< 512 tokens), where the kernel's "
     "fixed time and how many (sequence, head) blocks fill the SMs change fastest",
     "moe": "a held-out model shape (hidden, intermediate, top-k, experts) is extrapolated from the few "
     "(about 30) measured MoE models; the fused kernels' time at a few tokens is mostly fixed (25-110 us) and "
-    "tile configurations change between model shapes (errors are mostly a constant bias per model shape). "
-    "fp8 takes the faster of the per-tensor and block-scaled kernels per shape (vLLM's per-tensor fp8 MoE "
-    "on H100/H200 is 3.5-4.3x slower than its block-scaled one), so a grid mixes two kernel families "
-    "where both were measured",
+    "tile configurations change between model shapes (errors are mostly a constant bias per model shape: "
+    "vLLM H100 bf16, Llama 4's top-1 shapes -15 to -31%, Mixtral's +14%). Frameworks pick the kernel by "
+    "model (SGLang B200: FlashInfer TensorRT-LLM kernels for some models, Triton for others, 0.4-0.6 "
+    "and 0.15-0.3 of the roof at many tokens), which a shape cannot tell. Gated experts only (Nemotron 3's "
+    "non-gated shapes run another path: SGLang H100 0.15-0.2 of the roof, left out), and one fp8 format "
+    "per grid, the faster where both measured (was the fastest kernel per shape: vLLM H100's slow "
+    "per-tensor kernel priced the shapes only it measured, p90 81% -> 29%)",
     "decode": "the kernel time is read at each measured KV-length octave and taken linear between, so "
     "the length is not where it misses (TensorRT-LLM's XQA switch to multi-block mode near 8K tokens is "
     "followed); a held-out (batch, heads, KV heads, head dim) is read between measured neighbours in "

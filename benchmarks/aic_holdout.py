@@ -55,6 +55,7 @@ from roofline.profilers.aic_points import (
     collective_points,
     decode_points,
     gemm_points,
+    gemm_roof,
     moe_points,
     prefill_points,
 )
@@ -143,7 +144,8 @@ def gemm_errors(test, hw, profile, overhead: float) -> dict:
         table = build_table([hw], {hw.name: profile}, dtype)
         coords = np.log2(np.maximum(cols["m"], 1.0)), np.log2(cols["n"]), np.log2(cols["k"])
         att, _ = grid_values(table, "gemm", 0, "attainment", coords)
-        err = (cols["roof"] / att + overhead) / cols["seconds"] - 1.0
+        roof = gemm_roof(cols, hw.memory_bandwidth, profile.grids[f"gemm_{dtype}"].m_tile)
+        err = (roof / att + overhead) / cols["seconds"] - 1.0
         out[f"GEMM {dtype}"] = (err, cols["m"], "m")
         cb = cols["compute_bound"]
         out[f"  compute-bound {dtype}"] = (err[cb], cols["m"][cb], "m")

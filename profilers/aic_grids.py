@@ -13,22 +13,26 @@ from __future__ import annotations
 import numpy as np
 
 from roofline.profilers.aic_mla import mla_grids
-from roofline.profilers.aic_points import decode_points, gemm_points, moe_points, prefill_points
+from roofline.profilers.aic_points import decode_points, gemm_points, gemm_roof, moe_points, prefill_points
 from roofline.profilers.aic_read import Table
 
 
 def _gemm_grids(table: Table, hw, overhead: float) -> dict:
     from roofline.api import GEMM_GRID_FORMATS
-    from roofline.profilers.grid_fit import attainment_grid, grid_entry
+    from roofline.profilers.grid_fit import attainment_grid, fit_m_tile, grid_entry
 
     out = {}
     for dtype, c in gemm_points(table, hw).items():
         if dtype not in GEMM_GRID_FORMATS:
             continue
+        tile = fit_m_tile(c["m"], c["n"], c["k"], c["seconds"], c["compute_bound"])
         X = np.log2(np.column_stack([c["m"], c["n"], c["k"]]))
-        grid = attainment_grid(f"gemm_{dtype}", X, c["roof"], c["seconds"], overhead, X[:, 1:])
+        roof = gemm_roof(c, hw.memory_bandwidth, tile)
+        grid = attainment_grid(f"gemm_{dtype}", X, roof, c["seconds"], overhead, X[:, 1:], m_tile=tile)
         out[grid.kind] = grid_entry(
-            grid, f"{table.path.name}: {dtype} GEMMs, fastest kernel per shape; held out by (n, k)"
+            grid,
+            f"{table.path.name}: {dtype} GEMMs, fastest kernel per shape, rows in tiles of {tile} (fitted "
+            "from the times at m and m + 1 rows); held out by (n, k)",
         )
     return out
 

@@ -80,10 +80,14 @@ def gemm_points(table: Table, hw) -> dict:
             "efficiency": flops / (s * peak),
             "compute_bound": flops / peak >= nbytes / hw.memory_bandwidth,
             "peak": peak,
-            # the grid's roof: FLOPs over the rows padded to whole tiles, or the bytes
-            "roof": np.maximum(flops / gemm_tile_share(m) / peak, nbytes / hw.memory_bandwidth),
         }
     return out
+
+
+def gemm_roof(c: dict, bandwidth: float, m_tile: int = 1) -> np.ndarray:
+    """A GEMM grid's roof of gemm_points' columns `c`: max(FLOPs over the rows padded to whole
+    `m_tile`-row tiles / peak, bytes / bandwidth) (grids.gemm_tile_share)."""
+    return np.maximum(c["flops"] / gemm_tile_share(c["m"], m_tile) / c["peak"], c["bytes"] / bandwidth)
 
 
 # Expert shapes (intermediate, top-k, experts) of MoE models whose experts are a non-gated MLP
@@ -129,8 +133,7 @@ def moe_points(table: Table, hw) -> dict:
     parallelism (tokens, hidden, inter per GPU, topk, experts, pairs, touched, coords, seconds,
     roof, peak): `roof` is the two expert GEMMs' roofline times summed as the engine builds them
     (layers.expert_ops: gated up projection and down projection over the experts the tokens touch,
-    each expert's rows padded to whole tiles as grids.gemm_tile_share counts them, weights and
-    inputs in the format, outputs 16-bit). Only gated experts, as the engine prices
+    weights and inputs in the format, outputs 16-bit). Only gated experts, as the engine prices
     (every MoE family it reads is SwiGLU/GeGLU): non-gated rows (`_non_gated`) measure another
     kernel path (SGLang H100 bf16: 0.15-0.2 of the roof, its gated shapes 0.5-0.85) and are left
     out, unless a format has no gated row at all (TensorRT-LLM 1.3 on H100/H200 measured only
@@ -166,9 +169,8 @@ def moe_points(table: Table, hw) -> dict:
         elem = dtype_bytes(PEAK_DTYPE[ours])
         peak = hw.peak(PEAK_DTYPE[ours])
         roof = 0.0
-        tiles = gemm_tile_share(pairs / np.maximum(touched, 1e-9))  # each expert's rows in whole tiles
         for n, k in ((up * inter, H), (H, inter)):
-            flops = 2.0 * pairs * n * k / tiles
+            flops = 2.0 * pairs * n * k
             nbytes = touched * n * k * elem + pairs * (k * elem + n * OUT_BYTES)
             roof = roof + np.maximum(flops / peak, nbytes / hw.memory_bandwidth)
         out[ours] = {

@@ -40,7 +40,7 @@ from functools import partial
 
 import numpy as np
 
-from roofline.api import GRID_AXES, GRID_FIELDS, Grid, decode_kernel_time, grid_family
+from roofline.api import GRID_AXES, GRID_FIELDS, M_TILES, Grid, decode_kernel_time, grid_family
 
 HOLDOUT_FRACTION = 0.2
 SEED = 0
@@ -53,6 +53,7 @@ STEPS = {
     "mla_decode": (1.0, 1.0, 1.0, 1.0),
 }
 VALUE_DIGITS = 4  # significant figures written
+MIN_TILE_PAIRS = 20  # (m, m + 1) pairs fit_m_tile needs to tell a tile from none
 
 
 def _sig(a: np.ndarray) -> np.ndarray:
@@ -186,7 +187,30 @@ def errors_summary(predicted, measured) -> dict:
     return {"median": float(_sig(np.median(e))), "p90": float(_sig(np.quantile(e, 0.9))), "rows": int(e.size)}
 
 
-def attainment_grid(kind: str, X, roof_s, seconds, overhead: float, groups, predict=None, nodes=None) -> Grid:
+def fit_m_tile(m, n, k, seconds, compute_bound) -> int:
+    """The rows per tile (grids.M_TILES) a GEMM kernel computes, from its times at m and m + 1 rows
+    where the table measured both (m >= 256 a multiple of 256, compute-bound): the tile whose
+    padding ratio ceil((m + 1) / tile) / ceil(m / tile) is nearest the measured t(m + 1) / t(m) in
+    log, at the median over the pairs; 1 (no padding) with fewer than MIN_TILE_PAIRS pairs."""
+    times = {key: t for key, t, cb in zip(zip(m, n, k), seconds, compute_bound) if cb}
+    ratio, rows = [], []
+    for (a, b, c), t in times.items():
+        if a >= 256 and a % 256 == 0 and (a + 1, b, c) in times:
+            ratio.append(times[(a + 1, b, c)] / t)
+            rows.append(a)
+    if len(ratio) < MIN_TILE_PAIRS:
+        return 1
+    ratio, rows = np.log(ratio), np.asarray(rows, dtype=float)
+    miss = [
+        np.median(np.abs(ratio - np.log(np.ceil((rows + 1) / T) / np.ceil(rows / T)))) for T in M_TILES[1:]
+    ]
+    miss.insert(0, np.median(np.abs(ratio - np.log1p(1.0 / rows))))
+    return int(M_TILES[int(np.argmin(miss))])
+
+
+def attainment_grid(
+    kind: str, X, roof_s, seconds, overhead: float, groups, predict=None, nodes=None, m_tile: int = 1
+) -> Grid:
     """Attainment of roof_s (the datasheet roofline time) per shape, at the nodes by `nodes`
     (build_grid's default, or median_nodes); `predict(grid, rows)` where the engine reads the grid otherwise
     than at each row's coordinates (decode: between KV-length nodes)."""
@@ -207,7 +231,7 @@ def attainment_grid(kind: str, X, roof_s, seconds, overhead: float, groups, pred
             predicted = predict(probe, test)
         holdout = errors_summary(predicted, seconds[test])
     grid = build_grid(kind, X, {"attainment": log_att}, frame, nodes)
-    return Grid(kind, grid.start, grid.step, grid.values, holdout)
+    return Grid(kind, grid.start, grid.step, grid.values, holdout, m_tile)
 
 
 def stream_roof(per_token, fixed, bandwidth):
@@ -246,5 +270,7 @@ def grid_entry(grid: Grid, source: str) -> dict:
         entry[name] = [float(v) for v in grid.values[name].ravel()]
     if grid.holdout:
         entry["holdout"] = dict(grid.holdout)
+    if grid.m_tile != 1:
+        entry["m_tile"] = int(grid.m_tile)
     entry["source"] = source
     return entry

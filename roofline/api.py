@@ -340,7 +340,7 @@ from roofline.simulator.flops import (  # noqa: E402, F401
     prefill_pairs,
     touched_experts,
 )
-from roofline.simulator.grids import GEMM_M_TILE, gemm_tile_share  # noqa: E402, F401
+from roofline.simulator.grids import M_TILES, gemm_tile_share  # noqa: E402, F401
 from roofline.simulator.hf_config import from_hf_config  # noqa: E402, F401
 from roofline.simulator.methods import REGISTRY, parse_methods  # noqa: E402, F401
 from roofline.simulator.methods.base_method import REQUIRED  # noqa: E402, F401

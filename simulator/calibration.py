@@ -34,6 +34,7 @@ from roofline.simulator.grids import (  # noqa: F401 (the profile's grid types, 
     GRID_AXES,
     GRID_FIELDS,
     GRID_KINDS,
+    M_TILES,
     MAX_GRID_CELLS,
     Grid,
     grid_family,
@@ -395,7 +396,14 @@ def _parse_grids(section, source: str) -> dict:
             for k in ("median", "p90", "rows")
             if k in holdout
         }
-        out[kind] = Grid(kind, start, step, values, holdout)
+        tile = g.get("m_tile", 1)
+        if family != "gemm" and "m_tile" in g:
+            raise CalibrationError(f"{where}.m_tile: only GEMM grids count rows in tiles")
+        if tile not in M_TILES or isinstance(tile, bool):
+            raise CalibrationError(
+                f"{where}.m_tile: must be one of {', '.join(map(str, M_TILES))} (rows per tile), got {short(tile)}"
+            )
+        out[kind] = Grid(kind, start, step, values, holdout, int(tile))
     return out
 
 

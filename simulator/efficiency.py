@@ -300,6 +300,14 @@ def grid_values(table: EfficiencyTable, family: str, row, name, coords):
     return (tuple(out) if isinstance(name, tuple) else out[0]), mask
 
 
+def grid_m_tile(table: EfficiencyTable, family: str, row):
+    """The rows per tile (Grid.m_tile) of the measured `family` grid for each point of hardware
+    row(s) `row`; 1 where a row has none."""
+    rows = table.grids.get(family) or [None]
+    tiles = np.array([g.m_tile if g is not None else 1 for g in rows])
+    return int(tiles[0]) if len(tiles) == 1 else tiles[np.asarray(row)]
+
+
 def measured_or(has, measured, default):
     """`measured` where a profile's grid covers the point (`has`: a mask, or True for every point),
     else `default`."""

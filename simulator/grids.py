@@ -54,18 +54,20 @@ GRID_KINDS = (
 MAX_GRID_CELLS = 200_000
 
 
-# A GEMM kernel computes whole tiles of rows: m rows take ceil(m / GEMM_M_TILE) tiles of
-# GEMM_M_TILE rows (128: the CTA tile M of Hopper and Blackwell tensor-core GEMMs, two consumer
-# warpgroups of 64-row WGMMA; CUTLASS 3 and cuBLAS default to it), so a measured grid's attainment is
-# of the compute roof over the padded rows (AIConfigurator's GEMM tables measure m and m + 1 side by
-# side: vLLM H100 fp8 at m = 1025...1793 runs 10-40% slower per FLOP than at m = 1024...1792).
-GEMM_M_TILE = 128
+# A GEMM kernel may compute whole tiles of rows: m rows then take ceil(m / tile) tiles, and a
+# measured GEMM grid's attainment is of the compute roof over the padded rows. The tile is the
+# grid's own (`Grid.m_tile`), fitted from the kernel's times at m and m + 1 rows
+# (profilers/grid_fit.py `fit_m_tile`); kernels differ: vLLM's and SGLang's Hopper fp8 GEMMs run
+# m = 1025 ~13% slower than 1024 (tile 256), TensorRT-LLM's and cuBLAS' bf16 ones at the same
+# speed (1: no padding).
+M_TILES = (1, 64, 128, 256)
 
 
-def gemm_tile_share(m):
-    """The share of a GEMM's computed rows that are real: m / (ceil(m / GEMM_M_TILE) x GEMM_M_TILE)."""
+def gemm_tile_share(m, tile=1):
+    """The share of a GEMM's computed rows that are real: m / (ceil(m / tile) x tile)."""
     m = np.maximum(np.asarray(m, dtype=float), 1.0)
-    return m / (np.ceil(m / GEMM_M_TILE - 1e-9) * GEMM_M_TILE)
+    tile = np.asarray(tile, dtype=float)
+    return m / (np.ceil(m / tile - 1e-9) * tile)
 
 
 def grid_family(kind: str) -> str:
@@ -84,6 +86,7 @@ class Grid:
     step: tuple
     values: dict  # field -> np.ndarray of the grid's shape (positive)
     holdout: dict = field(default_factory=dict)  # {median, p90, rows}: error on held-out shapes
+    m_tile: int = 1  # GEMM grids: rows per tile their compute roof counts (gemm_tile_share)
 
     @property
     def shape(self) -> tuple:

@@ -13,7 +13,8 @@ from dataclasses import replace
 import numpy as np
 
 from roofline.simulator import flops as F
-from roofline.simulator.efficiency import gemm_efficiency, grid_values, measured_or
+from roofline.simulator.efficiency import gemm_efficiency, grid_m_tile, grid_values, measured_or
+from roofline.simulator.grids import gemm_tile_share
 from roofline.simulator.model import (
     MLA,
     Attention,
@@ -125,6 +126,12 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, count) -> l
         "attainment",
         (log2_rows, np.log2(float(h) * inter), np.log2(np.maximum(touched, 1.0))),
     )
+    # each expert's rows are its own GEMM's: a GEMM grid counts them in its tiles, the fused
+    # kernel's grid as they are
+    rows = pairs / np.maximum(touched, 1e-9)
+    real = gemm_tile_share(rows, grid_m_tile(ctx.rates.eff, "gemm", ctx.rates.row))
+    if fused is not None:
+        real = measured_or(fused[1], 1.0, real)
     ops = []
     for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
         eff = gemm_efficiency(ctx.rates.eff, ctx.rates.gemm_offset, log2_rows, n_, k_)
@@ -141,7 +148,7 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, count) -> l
                 eff,
                 count * ctx.shape.passes,
                 grid,
-                pairs / np.maximum(touched, 1e-9),  # each expert's rows are its own GEMM's
+                real,
             )
         )
     act = elementwise(ctx, "expert_act", "elementwise", pairs * mult * inter, pairs * inter, 5.0, count)

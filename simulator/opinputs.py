@@ -27,6 +27,7 @@ from roofline.simulator import flops as F
 from roofline.simulator.efficiency import (
     EfficiencyTable,
     gemm_efficiency,
+    grid_m_tile,
     grid_values,
     measured_or,
     row_offsets,
@@ -176,22 +177,22 @@ def gemm_grid(x: OpInputs, log2_m, n, k):
 
 
 def weight_gemm_op(
-    x: OpInputs, name: str, flops, weight_bytes, act_bytes, eff, count, grid=None, rows=None
+    x: OpInputs, name: str, flops, weight_bytes, act_bytes, eff, count, grid=None, real_rows=1.0
 ) -> Op:
     """A GEMM reading `weight_bytes` of weights and `act_bytes` of activations at `eff` of the GEMM
     peak. Weight-only quantised weights (efficiency.WEIGHT_ONLY) stream at `w_stream` of the HBM
     rate and the math takes `w_dequant` times longer; bytes stay the real HBM traffic. Where a
     profile measured the shape's grid (`gemm_grid`: attainment a, mask), the kernel takes
-    max(FLOPs over the `rows` padded to whole tiles / peak, bytes / bandwidth) / a instead
-    (grids.gemm_tile_share: the grid's attainment is of that roof)."""
+    max(FLOPs / real_rows / peak, bytes / bandwidth) / a instead: `real_rows` is the share of the
+    rows computed that are real (grids.gemm_tile_share at the grid's tile; its attainment is of
+    that roof)."""
     f = x.fmt
     mem = x.rates.mem_rate * x.rates.gemm_memory_scale
     compute = x.rates.gemm_peak * eff * x.rates.gemm_compute_scale
     if grid is not None:
         att, has = grid
-        tiles = 1.0 if rows is None else gemm_tile_share(rows)
         mem = measured_or(has, x.rates.bw * att, mem)
-        compute = measured_or(has, x.rates.gemm_peak * att * tiles, compute)
+        compute = measured_or(has, x.rates.gemm_peak * att * real_rows, compute)
     if f.w_stream != 1.0:
         total = weight_bytes + act_bytes
         mem = mem * total / (weight_bytes / f.w_stream + act_bytes)
@@ -233,7 +234,7 @@ def gemm(x: OpInputs, name: str, n, k, count, weight_elems=None, rows=None) -> O
         eff,
         count * x.shape.passes,
         gemm_grid(x, log2_m, n, k),
-        m,
+        gemm_tile_share(m, grid_m_tile(x.rates.eff, "gemm", x.rates.row)),
     )
 
 

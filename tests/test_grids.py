@@ -132,20 +132,51 @@ def test_engine_prices_gemms_and_attention_from_the_grids(tmp_path):
     assert dec["time_s"] == pytest.approx(dec["bytes"] / (BW * 0.6) + layers * OVERHEAD, rel=1e-9)
 
 
-@pytest.mark.parametrize("prompt,padded", [(8192, 8192), (8193, 8320), (1025, 1152), (100, 128)])
-def test_measured_gemm_computes_whole_row_tiles(tmp_path, prompt, padded):
-    # a grid's attainment is of the compute roof over rows padded to GEMM_M_TILE (128) rows: a
-    # prefill of 8193 tokens computes 8320 rows; FLOPs reported stay the real ones
-    from roofline.api import GEMM_M_TILE
-
-    assert GEMM_M_TILE == 128
-    res = _simulate_with(
-        tmp_path, {"gemm_bf16": _one_cell("gemm_bf16", attainment=0.5)}, prompt_tokens=prompt
-    )
+@pytest.mark.parametrize(
+    "tile,prompt,padded",
+    [(128, 8192, 8192), (128, 8193, 8320), (256, 1025, 1280), (1, 1025, 1025), (64, 100, 128)],
+)
+def test_measured_gemm_computes_whole_row_tiles(tmp_path, tile, prompt, padded):
+    # a GEMM grid's attainment is of the compute roof over rows padded to its m_tile: a prefill of
+    # 8193 tokens computes 8320 rows in 128-row tiles; FLOPs reported stay the real ones
+    grid = _one_cell("gemm_bf16", attainment=0.5)
+    if tile != 1:
+        grid["m_tile"] = tile
+    res = _simulate_with(tmp_path, {"gemm_bf16": grid}, prompt_tokens=prompt)
     up = next(o for o in op_table(res, 0, "prefill") if o["name"] == "ffn_up")
     assert up["flops"] == pytest.approx(2.0 * prompt * 2 * 14336 * 4096 * 32)  # gate and up, 32 layers
     roof = max(up["flops"] * padded / prompt / PEAK, up["bytes"] / BW)
     assert up["time_s"] == pytest.approx(roof / 0.5 + 32 * (OVERHEAD + EAGER_LAUNCH_S), rel=1e-9)
+
+
+@pytest.mark.parametrize("tile", [100, 0, True, "128"])
+def test_m_tile_must_be_a_known_tile_of_a_gemm_grid(tile):
+    grid = _one_cell("gemm_bf16", attainment=0.5)
+    grid["m_tile"] = tile
+    with pytest.raises(CalibrationError, match=r"grids.gemm_bf16.m_tile: must be one of 1, 64, 128, 256"):
+        parse_profile(_doc({"gemm_bf16": grid}), "p.yaml")
+    decode = _one_cell("attention_decode", attainment=0.5)
+    decode["m_tile"] = 128
+    with pytest.raises(CalibrationError, match="only GEMM grids count rows in tiles"):
+        parse_profile(_doc({"attention_decode": decode}), "p.yaml")
+
+
+@pytest.mark.parametrize("tile", [1, 64, 128, 256])
+def test_fit_m_tile_recovers_the_tile_from_m_and_m_plus_one(tile):
+    # compute-bound kernels timed at m and m + 1 rows (m a multiple of 256) with padding to `tile`,
+    # 3% noise: the fit names the tile
+    from roofline.profilers.grid_fit import fit_m_tile
+
+    rng = np.random.default_rng(tile)
+    m0 = np.repeat([256.0, 512.0, 1024.0, 1280.0, 2048.0], 8)
+    n = np.tile(np.arange(1, 9) * 1024.0, 5)
+    m = np.concatenate([m0, m0 + 1])
+    nn = np.concatenate([n, n])
+    padded = m if tile == 1 else np.ceil(m / tile) * tile
+    seconds = 2 * padded * nn * 4096 / PEAK * rng.lognormal(0.0, 0.03, m.size)
+    assert fit_m_tile(m, nn, np.full(m.size, 4096.0), seconds, np.ones(m.size, dtype=bool)) == tile
+    # too few pairs to tell: no padding
+    assert fit_m_tile(m[:5], nn[:5], np.full(5, 4096.0), seconds[:5], np.ones(5, dtype=bool)) == 1
 
 
 def test_grid_lookup_uses_the_kernel_shape(tmp_path):

@@ -85,10 +85,11 @@ WHY = {
     "gemm": "a held-out (n, k) is read between measured neighbours one octave apart in n and k; fp8 "
     "kernels switch tile configurations between shapes (the fastest of several kernels per shape), so "
     "their attainment is less smooth across (n, k) than bf16's. The tables measure m and m + 1 side by "
-    "side (1024 and 1025, ...): the grid's roof counts the rows padded to 128-row tiles "
-    "(grids.gemm_tile_share), which halves the m + 1 rows' bias (vLLM H100 fp8, compute-bound: -12% to "
-    "-9% with 128-row tiles); the kernels' own tiles vary (up to 256 rows), so part remains. Kernels "
-    "under 50 us carry most of the p90 (B200 SGLang bf16: p90 25-27% below 20 us, 10% above 200 us)",
+    "side (1024 and 1025, ...); the grid's roof counts the rows in the kernel's own tiles, fitted from "
+    "those pairs (grid_fit.fit_m_tile: vLLM's and SGLang's Hopper fp8 kernels 256 rows, TensorRT-LLM's "
+    "fp8 and cuBLAS' bf16 none), which takes vLLM H100 fp8 from 4.2%, p90 16.5% to 3.9%, 14.4%. Kernels "
+    "under 50 us carry most of the remaining p90 (B200 SGLang bf16: p90 25-27% below 20 us, 10% above "
+    "200 us)",
     "prefill": "held-out (batch, heads, KV heads) at short prompts (< 512 tokens), where the kernel's "
     "fixed time and how many (sequence, head) blocks fill the SMs change fastest",
     "moe": "a held-out model shape (hidden, intermediate, top-k, experts) is extrapolated from the few "

@@ -100,7 +100,7 @@ WHY = {
     "and 0.15-0.3 of the roof at many tokens), which a shape cannot tell. Gated experts only (Nemotron 3's "
     "non-gated shapes run another path: SGLang H100 0.15-0.2 of the roof, left out), and one fp8 format "
     "per grid, the faster where both measured (was the fastest kernel per shape: vLLM H100's slow "
-    "per-tensor kernel priced the shapes only it measured, p90 81% -> 29%)",
+    "per-tensor kernel priced the shapes only it measured, p90 67% -> 28%)",
     "decode": "the kernel time is read at each measured KV-length octave and taken linear between, so "
     "the length is not where it misses (TensorRT-LLM's XQA switch to multi-block mode near 8K tokens is "
     "followed); a held-out (batch, heads, KV heads, head dim) is read between measured neighbours in "

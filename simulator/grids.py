@@ -124,6 +124,8 @@ def multilinear(table: np.ndarray, start, step, coords, shape=None):
     """Multilinear interpolation of `table` (one axis per coordinate, uniform steps) at `coords`;
     positions outside the grid are clamped to its boundary (no extrapolation). With `shape` (the
     leading axes), `table` is (prod(shape), n) and each point gets the interpolated row of n."""
+    if shape is None and len(coords) > 1 and any(np.ndim(c) == 0 for c in coords):
+        return _fold_scalar_axes(table, start, step, coords)
     coords = np.broadcast_arrays(*[np.asarray(c, dtype=float) for c in coords])
     if shape is None:
         flat, shape = table.ravel(), table.shape
@@ -150,3 +152,26 @@ def multilinear(table: np.ndarray, start, step, coords, shape=None):
                 w = w * (1.0 - frac)
         out = out + w * (flat.take(idx) if flat.ndim == 1 else flat[idx[..., 0]])
     return out
+
+
+def _fold_scalar_axes(table: np.ndarray, start, step, coords):
+    """multilinear where some coordinates are one number for every point (a GEMM's n and k in a
+    sweep over m): the table is interpolated along those axes first, then read at the others, so
+    each point pays for 2^(array axes) corners, not 2^(all axes). Multilinear interpolation is a
+    product of linear ones along each axis, so the order does not change the value."""
+    keep = []
+    for axis in reversed(range(len(coords))):  # from the last, so the axes before keep their place
+        c = coords[axis]
+        if np.ndim(c) != 0:
+            keep.append(axis)
+            continue
+        n = table.shape[axis]
+        pos = min(max((float(c) - start[axis]) / step[axis], 0.0), float(n - 1))
+        i0 = min(int(pos), max(n - 2, 0))
+        frac = pos - i0
+        lo = table.take(i0, axis=axis)
+        table = lo if n == 1 else (1.0 - frac) * lo + frac * table.take(i0 + 1, axis=axis)
+    keep.reverse()
+    if not keep:
+        return float(table)
+    return multilinear(table, [start[a] for a in keep], [step[a] for a in keep], [coords[a] for a in keep])

@@ -106,9 +106,9 @@ def _integral_pos_affine(d0, d1, span):
     """Integral of max(0, d(x)) over an interval of length span where d is affine, d0 -> d1."""
     same_sign = d0 * d1 >= 0
     both = np.where(d0 + d1 > 0, 0.5 * (d0 + d1) * span, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):  # d0 == d1 only where same_sign
         cross = 0.5 * (np.maximum(d0, 0) ** 2 + np.maximum(d1, 0) ** 2) / np.abs(d0 - d1) * span
-    return np.where(same_sign, both, np.nan_to_num(cross))
+    return np.where(same_sign, both, cross)
 
 
 def integral_max_affine(f0, f1, g0, g1, span):
@@ -180,13 +180,13 @@ def _mean_time_over_kv(f: KVLinear, m: KVLinear, rc, rm, a, b):
     """Exact mean of max(f(L)/rc, m(L)/rm) over L in [a, b] (the value at a when b == a)."""
     span = b - a
     edges = kv_edges(a, b, f.windows + m.windows)
+    fv = [f.at(x) / rc for x in edges]  # each edge read once, not once per side (edges[0] is a)
+    mv = [m.at(x) / rm for x in edges]
     integral = 0.0
-    for x0, x1 in zip(edges[:-1], edges[1:]):
-        integral = integral + integral_max_affine(
-            f.at(x0) / rc, f.at(x1) / rc, m.at(x0) / rm, m.at(x1) / rm, x1 - x0
-        )
+    for i in range(len(edges) - 1):
+        integral = integral + integral_max_affine(fv[i], fv[i + 1], mv[i], mv[i + 1], edges[i + 1] - edges[i])
     with np.errstate(invalid="ignore", divide="ignore"):
-        point = np.maximum(f.at(a) / rc, m.at(a) / rm)
+        point = np.maximum(fv[0], mv[0])
         return np.where(span > 0, integral / np.where(span > 0, span, 1.0), point)
 
 

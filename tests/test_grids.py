@@ -33,6 +33,23 @@ def test_multilinear_is_exact_on_a_linear_function_and_clamps_outside():
     assert multilinear(np.array([[2.0, 4.0]]), (0, 0), (1, 1), [7.0, 0.5]) == pytest.approx(3.0)
 
 
+def test_multilinear_folds_scalar_axes_to_the_same_values():
+    # coordinates that are one number for every point are interpolated first (a sweep's GEMM n, k):
+    # the value equals the full 2^d-corner interpolation with those numbers broadcast to arrays
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        d = int(rng.integers(2, 5))
+        table = rng.normal(size=tuple(int(n) for n in rng.integers(1, 6, d)))
+        start, step = rng.uniform(-2, 2, d), rng.uniform(0.3, 2, d)
+        coords = [
+            float(rng.uniform(-4, 12)) if rng.random() < 0.5 else rng.uniform(-4, 12, 7) for _ in range(d)
+        ]
+        full = [np.full(7, c) if np.ndim(c) == 0 else c for c in coords]
+        assert multilinear(table, start, step, coords) == pytest.approx(
+            multilinear(table, start, step, full), abs=1e-12
+        )
+
+
 def test_grid_interpolates_logarithms():
     # values 1 and 4 at x = 0 and 1: halfway is their geometric mean 2, not 2.5
     g = Grid("attention_decode", (0.0, 0.0), (1.0, 1.0), {"fixed_s": np.array([[1.0], [4.0]])})

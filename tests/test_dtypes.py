@@ -60,7 +60,7 @@ def _attention_prefill(res, phase="prefill"):
 @pytest.mark.parametrize("fmt", ["w8a8", "fp8"])
 def test_quantised_gemms_leave_attention_in_bf16(fmt):
     # W8A8 / FP8 weight formats speed up the GEMMs, not FlashAttention (vLLM runs it in bf16). vLLM's
-    # measured fp8 GEMMs reach 0.74-0.76 of the cuBLASLt fp8 curve (efficiency.GEMM_SCALE): the
+    # measured fp8 GEMMs reach 0.74-0.76 of the cuBLASLt fp8 curve (frameworks.GEMM_SCALE): the
     # prefill GEMMs take < 0.85 of the bf16 time.
     dense, _ = run(workload=WL)
     quant, recs = run(workload=WL, methods=[{"name": "weight_quant", "format": fmt}])

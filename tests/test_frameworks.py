@@ -21,7 +21,7 @@ WL = {"prompt_tokens": 16384, "output_tokens": 2}
 
 
 def _tpot(framework, batch=1, model="llama-3.1-8b", hardware="mi300x", **wl):
-    # MI300X: no framework kernel tables (efficiency.GEMM_SCALE), so the kernels are the same under
+    # MI300X: no framework kernel tables (frameworks.GEMM_SCALE), so the kernels are the same under
     # every framework and the difference is the framework's step alone.
     _, recs = run(
         model=model,
@@ -104,9 +104,9 @@ def test_unknown_framework_names_the_valid_ones():
 )
 def test_prefill_attention_runs_at_the_frameworks_measured_share_of_the_curve(framework, hardware):
     # A compute-bound 32K prefill's attention: FLOPs / (peak x curve x the framework's measured
-    # scale), the launches aside (efficiency.ATTENTION_PREFILL_SCALE; 1 for hf, the FlashAttention
+    # scale), the launches aside (frameworks.ATTENTION_PREFILL_SCALE; 1 for hf, the FlashAttention
     # package the curves come from).
-    from roofline.simulator.efficiency import attention_prefill_scale
+    from roofline.simulator.frameworks import attention_prefill_scale
 
     def attention(fw):
         res, _ = run(

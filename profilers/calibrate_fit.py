@@ -190,7 +190,8 @@ def refit(doc: dict) -> dict:
 
 
 def summary_table(profile: dict) -> str:
-    """The fitted curves as a short text table."""
+    """The fitted curves, and the measured grids the engine prefers to them (cells, error on
+    held-out shapes, a GEMM grid's row tile), as a short text table."""
     lines = [f"profile {profile['profile_id']} ({profile['hardware']})"]
     if profile.get("kernel_overhead_s") is not None:
         lines.append(f"  kernel overhead {profile['kernel_overhead_s'] * 1e6:.2f} us")
@@ -201,6 +202,20 @@ def summary_table(profile: dict) -> str:
             f"  {kind:<18} {f['e_max']:>6.3f} {f['x_half']:>10.4g} {f['p']:>5.2f} {c['residual']:>6.1%} "
             f"{len(c['points']):>6}  {c.get('x', '')}"
         )
+    grids = profile.get("grids") or {}
+    if grids:
+        lines.append(
+            f"  {'grid':<20} {'cells':>16} {'held-out median':>15} {'p90':>6} {'rows':>6}  rows per tile"
+        )
+        for kind, g in grids.items():
+            h = g.get("holdout") or {}
+            cells = "x".join(str(n) for n in g["shape"])
+            median = f"{h['median']:.1%}" if "median" in h else "-"
+            p90 = f"{h['p90']:.1%}" if "p90" in h else "-"
+            rows = f"{int(h['rows'])}" if "rows" in h else "-"
+            tile = f"  {g['m_tile']}" if "m_tile" in g else ""
+            lines.append(f"  {kind:<20} {cells:>16} {median:>15} {p90:>6} {rows:>6}{tile}")
     for kind, why in (profile.get("fit_notes") or {}).items():
-        lines.append(f"  {kind:<18} no curve: {why}")
+        grid_note = kind == "grids" or kind.startswith("moe_")  # their notes say what was not gridded
+        lines.append(f"  {kind:<18} {why}" if grid_note else f"  {kind:<18} no curve: {why}")
     return "\n".join(lines)

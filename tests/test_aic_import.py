@@ -412,3 +412,31 @@ def test_moe_grid_is_of_gated_experts_unless_a_table_measured_only_non_gated_one
     weights = 6 * 3 * 2688 * 1856 * 2.0  # six experts' up and down, bf16: one token touches six
     roof = weights * 2 / 3 / hw.memory_bandwidth
     assert alone["roof"][0] == pytest.approx(roof, rel=0.01)  # activations are < 1% of the bytes
+
+
+def test_calibrate_from_aiconfigurator_prints_the_grids_it_fitted(data, tmp_path, capsys):
+    # the summary lists each measured grid with its cells and its error on held-out shapes, the
+    # numbers the written profile carries
+    from roofline.cli.main import main
+
+    out = tmp_path / "out"
+    args = [
+        "calibrate",
+        "--from",
+        "aiconfigurator",
+        "--data",
+        str(data),
+        "--gpu",
+        "h100-sxm",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    grid = read_profile(out / "h100-sxm.vllm.yaml").grids["gemm_bf16"]
+    line = next(x for x in text.splitlines() if x.split()[:1] == ["gemm_bf16"] and "x" in x.split()[1])
+    assert line.split()[1] == "x".join(str(n) for n in grid.shape)
+    assert line.split()[2] == f"{grid.holdout['median']:.1%}" and line.split()[4] == str(
+        int(grid.holdout["rows"])
+    )
+    assert "held-out median" in text

@@ -90,6 +90,8 @@ def grid_summary(grids: dict) -> list:
                 f"; held-out shapes: median {hold.get('median', float('nan')):.1%}, "
                 f"p90 {hold.get('p90', float('nan')):.1%} ({hold.get('rows', '?')} kernels)"
             )
+        if g.get("m_tile"):
+            text += f"; rows computed in tiles of {g['m_tile']}"
         out.append((str(kind), text))
     return out
 

@@ -671,6 +671,22 @@ def test_profiles_tolerate_odd_shapes():
     )
 
 
+def test_grid_summary_names_cells_holdout_and_row_tile():
+    grids = {
+        "gemm_fp8": {
+            "axes": ["log2_m", "log2_n", "log2_k"],
+            "shape": [31, 12, 12],
+            "holdout": {"median": 0.037, "p90": 0.145, "rows": 7104},
+            "m_tile": 256,
+        },
+        "attention_decode": {"axes": ["a"], "shape": [3]},
+    }
+    (gemm, gemm_text), (_, decode_text) = profiles.grid_summary(grids)
+    assert gemm == "gemm_fp8" and "31 x 12 x 12 cells" in gemm_text
+    assert "median 3.7%, p90 14.5% (7104 kernels)" in gemm_text and "tiles of 256" in gemm_text
+    assert "tiles" not in decode_text and "held-out" not in decode_text
+
+
 # --- app and CLI -----------------------------------------------------------------------------------
 
 

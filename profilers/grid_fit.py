@@ -54,6 +54,7 @@ STEPS = {
 }
 VALUE_DIGITS = 4  # significant figures written
 MIN_TILE_PAIRS = 20  # (m, m + 1) pairs fit_m_tile needs to tell a tile from none
+GRID_POINTS = 200  # measured shapes written beside each grid (Grid.points), for the Calibration page
 
 
 def _sig(a: np.ndarray) -> np.ndarray:
@@ -231,7 +232,16 @@ def attainment_grid(
             predicted = predict(probe, test)
         holdout = errors_summary(predicted, seconds[test])
     grid = build_grid(kind, X, {"attainment": log_att}, frame, nodes)
-    return Grid(kind, grid.start, grid.step, grid.values, holdout, m_tile)
+    return Grid(kind, grid.start, grid.step, grid.values, holdout, m_tile, _sample(grid, X, log_att))
+
+
+def _sample(grid: Grid, X, log_att) -> tuple:
+    """GRID_POINTS of the measured shapes (a fixed random sample), each as (its first coordinate,
+    measured attainment, the grid's attainment there), for Grid.points."""
+    pick = np.sort(np.random.default_rng(SEED).permutation(len(X))[:GRID_POINTS])
+    fitted = grid.at("attainment", *X[pick].T)
+    rows = np.column_stack([X[pick, 0], np.exp(log_att[pick]), fitted])
+    return tuple(tuple(float(v) for v in _sig(r)) for r in rows)
 
 
 def stream_roof(per_token, fixed, bandwidth):
@@ -273,4 +283,7 @@ def grid_entry(grid: Grid, source: str) -> dict:
     if grid.m_tile != 1:
         entry["m_tile"] = int(grid.m_tile)
     entry["source"] = source
+    if grid.points:  # the Calibration page draws them: measured and the grid's value, by the first axis
+        entry["x"] = GRID_AXES[family][0]
+        entry["points"] = [list(p) for p in grid.points]
     return entry

@@ -87,6 +87,9 @@ class Grid:
     values: dict  # field -> np.ndarray of the grid's shape (positive)
     holdout: dict = field(default_factory=dict)  # {median, p90, rows}: error on held-out shapes
     m_tile: int = 1  # GEMM grids: rows per tile their compute roof counts (gemm_tile_share)
+    # a sample of the measured shapes it was fitted to, [(first coordinate, measured, grid value)],
+    # written by the importer for the dashboard's Calibration page; the engine does not read it
+    points: tuple = ()
 
     @property
     def shape(self) -> tuple:

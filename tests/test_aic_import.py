@@ -275,6 +275,14 @@ def test_moe_grid_prices_the_fused_kernel_it_was_fitted_to(data, tmp_path, gated
     profile = read_profile(path)
     grid = profile.grids["moe_bf16"]
     assert grid.holdout["median"] < 0.01  # a constant attainment is held exactly (4 figures written)
+    # beside the grid, a sample of the measured shapes: (first axis, measured, the grid's value)
+    import yaml
+
+    entry = yaml.safe_load(path.read_text())["grids"]["moe_bf16"]
+    assert entry["x"] == "log2_rows_per_expert" and 0 < len(entry["points"]) <= 200
+    assert all(
+        m == pytest.approx(0.4, rel=2e-3) and f == pytest.approx(0.4, rel=2e-3) for _, m, f in entry["points"]
+    )
     result = roofline.simulate(
         {
             "model": "mixtral-8x7b",

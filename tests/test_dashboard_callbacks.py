@@ -687,6 +687,26 @@ def test_grid_summary_names_cells_holdout_and_row_tile():
     assert "tiles" not in decode_text and "held-out" not in decode_text
 
 
+def test_calibration_page_draws_a_grids_measured_shapes(tmp_path):
+    # an imported profile keeps a sample of the shapes each grid was fitted to: (first axis,
+    # measured attainment, the grid's value); the page draws them as it draws a curve's points
+    grid = {
+        "axes": ["log2_m", "log2_n", "log2_k"],
+        "shape": [1, 1, 1],
+        "start": [0.0, 0.0, 0.0],
+        "step": [1.0, 1.0, 1.0],
+        "attainment": [0.5],
+        "x": "log2_m",
+        "points": [[4.0, 0.4, 0.5], [10.0, 0.55, 0.5]],
+    }
+    (tmp_path / "h100-sxm.yaml").write_text(yaml.safe_dump({"profile_id": "p", "grids": {"gemm_bf16": grid}}))
+    page = calibration.build_layout(tmp_path, tmp_path)
+    (graph,) = [c for c in walk(page) if type(c).__name__ == "Graph"]
+    assert graph.figure.layout.title.text == "grids / gemm_bf16"
+    residual = next(t for t in graph.figure.data if t.name == "residual")
+    assert list(residual.y) == pytest.approx([(0.4 / 0.5 - 1) * 100, (0.55 / 0.5 - 1) * 100])
+
+
 # --- app and CLI -----------------------------------------------------------------------------------
 
 

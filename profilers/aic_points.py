@@ -138,11 +138,12 @@ def moe_points(table: Table, hw) -> dict:
     kernel path (SGLang H100 bf16: 0.15-0.2 of the roof, its gated shapes 0.5-0.85) and are left
     out, unless a format has no gated row at all (TensorRT-LLM 1.3 on H100/H200 measured only
     Nemotron 3): then they stand in, read as the non-gated MLP they measured (up projection inter
-    wide, not 2 x inter), so that their attainment carries over. fp8: the per-tensor (fp8) or the block-scaled (fp8_block)
-    kernels, whichever format runs faster on the shapes both measured (`_faster_label`), as a
-    deployment picks its checkpoint; one format per grid, since the two are different kernels
-    measured on different model shapes (vLLM 0.24's per-tensor fp8 MoE runs 3.6x slower than its
-    block-scaled one on H100, its block-scaled one 1.25x slower than per-tensor on B200)."""
+    wide, not 2 x inter), so that their attainment carries over. fp8: the per-tensor (fp8) or the
+    block-scaled (fp8_block) kernels, whichever format runs faster on the shapes both measured
+    (`_faster_label`), as a deployment picks its checkpoint; one format per grid, since the two
+    are different kernels measured on different model shapes (vLLM 0.24's per-tensor fp8 MoE runs
+    3.6x slower than its block-scaled one on H100, its block-scaled one 1.25x slower than
+    per-tensor on B200)."""
     c = table.columns
     base = (c["distribution"] == "balanced") & (c["moe_ep_size"] == 1)
     nongated = _non_gated(c)

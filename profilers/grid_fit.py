@@ -9,7 +9,9 @@ keeps a grid over log2 shape coordinates, which the engine reads by multilinear 
 
 * GEMMs and prefill attention: roofline attainment a = max(FLOPs / peak, bytes / bandwidth) /
   (t - kernel_overhead_s) per measured shape; the grid holds log a interpolated linearly (scipy's
-  Delaunay `LinearNDInterpolator`) at its nodes, the nearest measured shape outside their hull.
+  Delaunay `LinearNDInterpolator`) at its nodes, the nearest measured shape outside their hull. A
+  GEMM's FLOPs count its rows in whole tiles of the kernel's own size, fitted from the tables' times
+  at m and m + 1 rows (`fit_m_tile`, written as the grid's `m_tile`).
 * Decode attention: the same attainment of the bytes moved (KV read in the cache's format, q in, o
   out) over (sequences x KV heads, group, head dim, KV length), one KV-length node per octave; the
   engine takes the kernel time at the length nodes and linear between them (simulator/decode_time.py),
@@ -31,7 +33,8 @@ keeps a grid over log2 shape coordinates, which the engine reads by multilinear 
 Holdout (issue 11's op-level check): 20% of the shape groups (GEMM (n, k); attention (batch, heads,
 KV heads); MoE the model shape) are held out at random (seeded), the grid fitted on the rest, and each held-out kernel's
 time predicted through `Grid.at` exactly as the engine reads it; the grid written is then fitted on
-every group. Its median, p90 and row count go into the grid's `holdout`.
+every group. Its median, p90 and row count go into the grid's `holdout`; a sample of the measured
+shapes with the grid's value at each (`points`) goes beside it for the dashboard's Calibration page.
 """
 
 from __future__ import annotations

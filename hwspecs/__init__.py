@@ -174,14 +174,16 @@ MAX_PROFILE_BYTES = 8 * 2**20
 
 
 def read_profile_document(path, fail=None):
-    """The parsed YAML of a calibration profile file, unchecked (size-limited, safe_load only);
-    `fail(message)` builds the error (default CalibrationError; messages name the file)."""
+    """The parsed YAML of a calibration profile file, unchecked (size-limited, safe_load only; a
+    large file's parse is kept in the user's cache, roofline/yaml_cache.py); `fail(message)` builds
+    the error (default CalibrationError; messages name the file)."""
     from roofline.fileio import parse_yaml, read_text
     from roofline.simulator.calibration import CalibrationError
+    from roofline.yaml_cache import parse_cached
 
     fail = fail or CalibrationError
     text = read_text(path, MAX_PROFILE_BYTES, "calibration profile", fail)
-    doc = parse_yaml(text, path, "calibration profile", fail)
+    doc = parse_cached(text, lambda t: parse_yaml(t, path, "calibration profile", fail))
     if text.strip() and not text.endswith("\n"):
         raise fail(
             f"{path}: ends without a newline, so the file looks truncated (profiles written by "

@@ -8,10 +8,13 @@ module imports the package, the run stops with one line saying how to install th
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import importlib.util
 import io
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -62,6 +65,12 @@ def pytest_configure(config):
     if problem:
         pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
     os.environ["ROOFLINE_CALIBRATION_DIR"] = str(EMPTY_CALIBRATION_DIR)
+    # parsed profiles are cached in a folder of this run's, removed at exit, not the user's
+    # (roofline/yaml_cache.py)
+    if "ROOFLINE_CACHE_DIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="roofline-test-cache-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        os.environ["ROOFLINE_CACHE_DIR"] = folder
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ The shipped profiles are 0.5-0.8 MB of YAML each (measured grids); PyYAML takes 
 one, JSON about 5 ms. `parse_cached(text, parse)` keys the parsed document by the SHA-256 of the
 file's text (so an edited file is parsed anew), keeps it as JSON under the user's cache folder
 (`ROOFLINE_CACHE_DIR`, else `$XDG_CACHE_HOME/roofline`, else `~/.cache/roofline`; `off` turns it
-off), and reads it from there the next time. JSON, not pickle: reading a cache file never runs code.
+off), and reads it from there the next time; it keeps the MAX_ENTRIES most recently used. JSON,
+not pickle: reading a cache file never runs code.
 Mapping keys that are not strings (the collective tables' GPU counts) are kept with their types.
 A cache that cannot be read or written is skipped silently: it only saves time.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 CACHE_ENV = "ROOFLINE_CACHE_DIR"
 FORMAT = "1"  # bump when the encoding changes: old entries are then never read
 MIN_BYTES = 64 * 1024  # smaller files parse in milliseconds: not worth a cache entry
+MAX_ENTRIES = 64  # beyond this many, writing an entry removes the least recently used ones
 _KEYS = "\x00keys"  # a mapping whose keys are not all strings: {_KEYS: [[key, value], ...]}
 
 
@@ -59,16 +61,28 @@ def parse_cached(text: str, parse):
     entry = folder / f"{hashlib.sha256((FORMAT + text).encode()).hexdigest()}.json"
     try:
         doc = json.loads(entry.read_text(encoding="utf-8"), object_hook=_decode)
-        if isinstance(doc, dict):
-            return doc
     except (OSError, ValueError):
-        pass
+        doc = None
+    if isinstance(doc, dict):
+        try:
+            os.utime(entry)  # used now: the last to be pruned
+        except OSError:
+            pass
+        return doc
     doc = parse(text)
     if isinstance(doc, dict):
         try:
             from roofline.fileio import write_atomic
 
             write_atomic(entry, json.dumps(encode(doc)))
+            _prune(folder)
         except (OSError, TypeError, ValueError):
             pass
     return doc
+
+
+def _prune(folder: Path) -> None:
+    """Keep the MAX_ENTRIES most recently used entries (one per profile version read)."""
+    entries = sorted(folder.glob("*.json"), key=lambda f: f.stat().st_mtime_ns, reverse=True)
+    for old in entries[MAX_ENTRIES:]:
+        old.unlink(missing_ok=True)

@@ -80,3 +80,27 @@ def test_cache_off_small_files_and_what_json_cannot_hold(tmp_path, monkeypatch):
     assert not list(tmp_path.rglob("*.json"))
     with pytest.raises(TypeError):
         yaml_cache.encode({"s": {1, 2}})
+
+
+def test_cache_keeps_the_most_recently_used_entries(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    monkeypatch.setenv("ROOFLINE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(yaml_cache, "MAX_ENTRIES", 3)
+    texts = [f"{i}" + "x" * yaml_cache.MIN_BYTES for i in range(5)]
+
+    def entry(text):
+        return (
+            tmp_path / "profiles" / f"{hashlib.sha256((yaml_cache.FORMAT + text).encode()).hexdigest()}.json"
+        )
+
+    for i, text in enumerate(texts[:3]):
+        yaml_cache.parse_cached(text, lambda t, i=i: {"n": i})
+        os.utime(entry(text), ns=(i + 1, i + 1))  # used in the order 0, 1, 2 (long ago)
+    assert yaml_cache.parse_cached(texts[0], lambda t: {"n": "parsed"}) == {"n": 0}  # read: now the newest
+    yaml_cache.parse_cached(texts[3], lambda t: {"n": 3})  # a fourth entry: the least recent (1) goes
+    yaml_cache.parse_cached(texts[4], lambda t: {"n": 4})  # a fifth: then 2
+    assert sorted(f.name for f in (tmp_path / "profiles").glob("*.json")) == sorted(
+        entry(t).name for t in (texts[0], texts[3], texts[4])
+    )

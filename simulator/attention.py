@@ -229,18 +229,11 @@ def _measured_time(ctx, nodes, read, per_token, const, flops_per_token=None):
     nodes_log2, attainment, _ = nodes
     cp = ctx.shard.cp
     bw = np.asarray(ctx.rates.bw, float)[..., None]
+    moved = (per_token + const).per_length()  # bytes at each of n kernel lengths: (points..., n)
 
     def roof_at(lengths):
         tokens = lengths * cp
-        out = (
-            np.asarray(const + per_token.c0, float)[..., None]
-            + np.asarray(per_token.lin, float)[..., None] * tokens
-        )
-        for coef, w in per_token.clips:
-            out = out + np.asarray(coef, float)[..., None] * np.minimum(
-                tokens, np.asarray(w, float)[..., None]
-            )
-        out = out / bw
+        out = moved.at(tokens) / bw
         if flops_per_token is not None:
             peak = np.asarray(ctx.rates.attn_peak, float)[..., None]
             out = np.maximum(out, np.asarray(flops_per_token, float)[..., None] * tokens / peak)

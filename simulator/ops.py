@@ -69,6 +69,15 @@ class KVLinear:
 
     __rmul__ = __mul__
 
+    def per_length(self) -> KVLinear:
+        """The same expression with a trailing axis on every coefficient and window, so that `at`
+        of an array of n lengths gives (points..., n): each point's value at each length."""
+
+        def last(v):
+            return np.asarray(v, dtype=float)[..., None]
+
+        return KVLinear(last(self.c0), last(self.lin), tuple((last(c), last(w)) for c, w in self.clips))
+
     def restricted(self, lo: float, hi: float) -> KVLinear:
         """The same function on L in [lo, hi]: clips whose (scalar) window lies outside fold into
         the constant (window <= lo: min(L, w) = w) or the slope (window >= hi: min(L, w) = L)."""

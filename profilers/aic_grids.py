@@ -79,43 +79,49 @@ def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
 CACHE_RESIDENT_SHARE = 1.0
 
 
-def _attention_grid(table: Table, hw, overhead: float, decode: bool) -> dict:
-    from roofline.profilers.grid_fit import attainment_grid, decode_grid, grid_entry, stream_roof
+def _decode_grids(table: Table, hw, overhead: float) -> dict:
+    """`attention_decode` (bf16 KV cache) and `attention_decode_fp8` from the generation table."""
+    from roofline.profilers.grid_fit import decode_grid, grid_entry, stream_roof
 
-    if decode:
-        out = {}
-        for kv, kind in (("bf16", "attention_decode"), ("fp8", "attention_decode_fp8")):
-            c = decode_points(table, hw, kv)
-            sel = c["bytes"] <= CACHE_RESIDENT_SHARE * hw.memory_bandwidth * c["seconds"]
-            if sel.sum() <= 8:
-                continue
-            b, h, kvh, d, L = (c[k][sel] for k in ("batch", "heads", "kv_heads", "head_dim", "kv_len"))
-            X = np.log2(np.column_stack([b * kvh, h / kvh, d, L]))
-            groups = np.column_stack([b, h, kvh, d])
-            roof = stream_roof(c["per_token_bytes"][sel], c["fixed_bytes"][sel], hw.memory_bandwidth)
-            grid = decode_grid(kind, X, roof, c["seconds"][sel], overhead, groups)
-            dropped = int((~sel).sum())
-            out[kind] = grid_entry(
-                grid,
-                f"{table.path.name}: {kv} KV cache, bf16 attention, no window, fastest kernel per shape; "
-                "attainment of the bytes moved at each KV-length node; held out by (batch, heads, KV heads, "
-                f"head dim)"
-                + (
-                    f"; {dropped} rows faster than the datasheet bandwidth (L2-resident) left out"
-                    if dropped
-                    else ""
-                ),
-            )
-        return out
+    out = {}
+    for kv, kind in (("bf16", "attention_decode"), ("fp8", "attention_decode_fp8")):
+        c = decode_points(table, hw, kv)
+        sel = c["bytes"] <= CACHE_RESIDENT_SHARE * hw.memory_bandwidth * c["seconds"]
+        if sel.sum() <= 8:
+            continue
+        b, h, kvh, d, L = (c[k][sel] for k in ("batch", "heads", "kv_heads", "head_dim", "kv_len"))
+        X = np.log2(np.column_stack([b * kvh, h / kvh, d, L]))
+        groups = np.column_stack([b, h, kvh, d])
+        roof = stream_roof(c["per_token_bytes"][sel], c["fixed_bytes"][sel], hw.memory_bandwidth)
+        grid = decode_grid(kind, X, roof, c["seconds"][sel], overhead, groups)
+        dropped = int((~sel).sum())
+        out[kind] = grid_entry(
+            grid,
+            f"{table.path.name}: {kv} KV cache, bf16 attention, no window, fastest kernel per shape; "
+            "attainment of the bytes moved at each KV-length node; held out by (batch, heads, KV heads, "
+            "head dim)"
+            + (
+                f"; {dropped} rows faster than the datasheet bandwidth (L2-resident) left out"
+                if dropped
+                else ""
+            ),
+        )
+    return out
+
+
+def _prefill_grid(table: Table, hw, overhead: float) -> dict:
+    """`attention_prefill` from the context table."""
+    from roofline.profilers.grid_fit import attainment_grid, grid_entry
+
     c = prefill_points(table, hw)
-    sel = np.ones(len(c["seconds"]), dtype=bool)
-    if sel.sum() <= 8:
+    if len(c["seconds"]) <= 8:
         return {}
     b, h, kvh, d = (c[k] for k in ("batch", "heads", "kv_heads", "head_dim"))
-    groups = np.column_stack([b, h, kvh, d])
     roof = np.maximum(c["flops"] / hw.peak("bf16"), c["bytes"] / hw.memory_bandwidth)
     X = np.log2(np.column_stack([c["seqlen"], b * h, h / kvh, d]))
-    grid = attainment_grid("attention_prefill", X, roof, c["seconds"], overhead, groups)
+    grid = attainment_grid(
+        "attention_prefill", X, roof, c["seconds"], overhead, np.column_stack([b, h, kvh, d])
+    )
     what = (
         f"{table.path.name}: bf16 attention and KV cache, no window, causal, fastest kernel per shape; "
         "held out by (batch, heads, KV heads, head dim)"
@@ -133,9 +139,9 @@ def grids_section(tables: dict, hw, overhead: float, notes: dict) -> dict:
     if "moe" in tables:
         out.update(_moe_grids(tables["moe"], hw, overhead, notes))
     if "context_attention" in tables:
-        out.update(_attention_grid(tables["context_attention"], hw, overhead, decode=False))
+        out.update(_prefill_grid(tables["context_attention"], hw, overhead))
     if "generation_attention" in tables:
-        out.update(_attention_grid(tables["generation_attention"], hw, overhead, decode=True))
+        out.update(_decode_grids(tables["generation_attention"], hw, overhead))
     out.update(mla_grids(tables, hw, overhead))  # MLA's own tables, where the framework has them
     if not out:
         notes["grids"] = "no GEMM, MoE or attention table to grid"

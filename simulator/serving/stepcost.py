@@ -360,7 +360,7 @@ class FastStep:
             terms = self._dec[dec_cached].sum(axis=0)
             if self._dec_once.any():
                 terms[self._dec_once] = self._dec[0][self._dec_once]
-            scale = self.dec_scale(nd)
+            scale = self.dec_scale(nd)  # (also tabulates _dec_mtime[nd])
             for slot, mt in self._dec_mtime[nd]:
                 terms[slot, _TM] = float(np.sum(self._measured(slot, mt, dec_cached)))
             self._core_time(terms, self._dec_meta, acc, launch, scale)
@@ -382,12 +382,12 @@ class FastStep:
         terms = self._dec[cached[:, None] + steps[None, :]].sum(axis=0).transpose(1, 2, 0)  # (slots, 5, k)
         if self._dec_once.any():
             terms[self._dec_once] = self._dec[0][self._dec_once][:, :, None]
-        self.dec_scale(n)
+        scale = self.dec_scale(n)  # (also tabulates the measured kernels' nodes, _dec_mtime[n])
         for slot, mt in self._dec_mtime[n]:
             terms[slot, _TM] = self._measured(slot, mt, cached[:, None] + steps[None, :]).sum(axis=0)
         acc = np.zeros((5, k)) + base[:, None]
         launch = self.launch["decode"]
-        for (count, kernels, stream, latency), t, sc in zip(self._dec_meta, terms, self.dec_scale(n)):
+        for (count, kernels, stream, latency), t, sc in zip(self._dec_meta, terms, scale):
             acc[_STREAM[stream]] += count * (
                 np.maximum(t[_TC], t[_TM] * sc) + kernels * launch + t[_FIX] + latency
             )

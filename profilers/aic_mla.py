@@ -130,26 +130,24 @@ def mla_grids(tables: dict, hw, overhead: float) -> dict:
     """`mla_prefill` and `mla_decode` grid entries from the tables present (none without them)."""
     from roofline.profilers.grid_fit import attainment_grid, decode_grid, grid_entry
 
+    prefill = (
+        "DeepSeek-V3 MLA prefill, bf16 attention, bf16/fp8 KV cache, fastest kernel per shape; held out by "
+        "(batch, heads per GPU, KV format)"
+    )
+    decode = (
+        "DeepSeek-V3 MLA decode over the latent, bf16/fp8 KV cache, fastest kernel per shape; attainment of "
+        "max(FLOPs / peak, bytes / bandwidth) at each KV-length node; held out by (batch, heads per GPU, KV "
+        "format)"
+    )
     out = {}
-    if "context_mla" in tables:
-        t = tables["context_mla"]
-        c = mla_prefill_points(t, hw)
+    for name, kind, points, build, roof, what in (
+        ("context_mla", "mla_prefill", mla_prefill_points, attainment_grid, "roof", prefill),
+        ("generation_mla", "mla_decode", mla_decode_points, decode_grid, "roof_at", decode),
+    ):
+        if name not in tables:
+            continue
+        c = points(tables[name], hw)
         if c["seconds"].size > 8:
-            grid = attainment_grid("mla_prefill", c["coords"], c["roof"], c["seconds"], overhead, c["groups"])
-            out[grid.kind] = grid_entry(
-                grid,
-                f"{t.path.name}: DeepSeek-V3 MLA prefill, bf16 attention, bf16/fp8 KV cache, fastest kernel "
-                "per shape; held out by (batch, heads per GPU, KV format)",
-            )
-    if "generation_mla" in tables:
-        t = tables["generation_mla"]
-        c = mla_decode_points(t, hw)
-        if c["seconds"].size > 8:
-            grid = decode_grid("mla_decode", c["coords"], c["roof_at"], c["seconds"], overhead, c["groups"])
-            out[grid.kind] = grid_entry(
-                grid,
-                f"{t.path.name}: DeepSeek-V3 MLA decode over the latent, bf16/fp8 KV cache, fastest kernel "
-                "per shape; attainment of max(FLOPs / peak, bytes / bandwidth) at each KV-length node; held "
-                "out by (batch, heads per GPU, KV format)",
-            )
+            grid = build(kind, c["coords"], c[roof], c["seconds"], overhead, c["groups"])
+            out[kind] = grid_entry(grid, f"{tables[name].path.name}: {what}")
     return out

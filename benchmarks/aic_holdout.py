@@ -15,9 +15,9 @@ the engine prices it:
 * Decode attention (head dim 128, bf16 KV, no window): fixed_s + bytes / (bandwidth x
   bandwidth_share) from the `attention_decode` grid at (batch x KV heads, GQA group), as
   `attention._decode_attention` prices it (the profile's launch is inside fixed_s).
-* Fused MoE (balanced routing, no expert parallelism): the two expert GEMMs' roofline times / the
-  `moe_<format>` grid's attainment at (tokens per touched expert, hidden x intermediate, experts
-  touched) + two launches, as `layers.expert_ops` prices them; held out by model shape.
+* Fused MoE (balanced routing, no expert parallelism): the two expert GEMMs' roofline times plus the
+  activation's and the top-k combine's HBM passes / the `moe_<format>` grid's attainment at (tokens
+  per touched expert, hidden, intermediate, experts touched) + two launches, as `layers.expert_ops` prices them; held out by model shape.
 * MLA attention (DeepSeek-V3's, SGLang and TensorRT-LLM; bf16 and fp8 KV): prefill roof /
   attainment + kernel_overhead_s from the `mla_prefill` grid at (sequence length, batch x heads,
   heads, KV bytes), decode fixed_s + roof / attainment from `mla_decode` at (batch, heads, KV bytes),

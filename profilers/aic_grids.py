@@ -1,7 +1,7 @@
 """AIConfigurator's kernel tables -> a profile's measured `grids:` (profilers/grid_fit.py fits them).
 
 Per GEMM format the roofline attainment over (m, n, k); fused MoE's over (tokens per touched expert,
-hidden x intermediate, experts touched), nodes a weighted median over model shapes; bf16 prefill
+hidden, intermediate, experts touched), nodes a weighted median over model shapes; bf16 prefill
 attention's over (sequence length, batch x heads, GQA group, head dim); decode attention's over
 (batch x KV heads, group, head dim, KV length) for bf16 and fp8 KV caches; MLA's from its own
 tables (profilers/aic_mla.py). Each grid carries its error on held-out shapes. Used by

@@ -21,9 +21,10 @@ keeps a grid over log2 shape coordinates, which the engine reads by multilinear 
   attainment of max(FLOPs / peak, bytes / bandwidth) at each KV-length node (MLA decode can be
   compute-bound).
 
-* Fused MoE (router output in, both expert GEMMs and the activation inside): attainment of the two
-  expert GEMMs' roofline times summed, over (tokens per touched expert, hidden x intermediate per
-  GPU, experts touched), net of two launches (the engine's two expert GEMM ops). Its nodes are a
+* Fused MoE (router output in; both expert GEMMs, the activation and the top-k combine inside):
+  attainment of the two expert GEMMs' roofline times plus the activation's and the combine's HBM
+  passes, over (tokens per touched expert, hidden, intermediate per GPU, experts touched), net of
+  two launches (the engine's two expert GEMM ops). Its nodes are a
   Gaussian-weighted median of the measured log attainment (`median_nodes`), not an interpolation
   through every point: the tables hold some 30 model shapes, and a shape whose kernel runs an
   untuned or different configuration (B200's fp8 hidden-2816 models: 2-3x slower than their
@@ -49,7 +50,7 @@ HOLDOUT_FRACTION = 0.2
 SEED = 0
 STEPS = {
     "gemm": (0.5, 1.0, 1.0),
-    "moe": (0.5, 1.0, 1.0),
+    "moe": (0.5, 1.0, 1.0, 1.0),
     "attention_prefill": (0.5, 1.0, 1.0, 1.0),
     "attention_decode": (1.0, 1.0, 1.0, 1.0),  # one KV-length node per octave
     "mla_prefill": (0.5, 1.0, 1.0, 1.0),

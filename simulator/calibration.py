@@ -341,6 +341,9 @@ def parse_profile(doc, source: str) -> Profile:
     )
 
 
+OLD_AXES = (["log2_rows_per_expert", "log2_hidden_inter", "log2_experts_touched"],)
+
+
 def _parse_grids(section, source: str) -> dict:
     """`grids: {gemm_bf16: {axes, start, step, shape, attainment: [...]}, ...}` -> kind -> Grid."""
     if section is None:
@@ -355,7 +358,14 @@ def _parse_grids(section, source: str) -> dict:
         family = grid_family(kind)
         axes = GRID_AXES[family]
         if list(g.get("axes") or []) != list(axes):
-            raise CalibrationError(f"{where}.axes: must be {list(axes)}, got {short(g.get('axes'))}")
+            # an earlier roofline's layout (the fused-MoE grid had one hidden x intermediate axis)
+            again = (
+                "; that is an earlier roofline's layout: create the profile again with the `roofline calibrate` "
+                "command in its provenance (imported_by)"
+                if g.get("axes") in OLD_AXES
+                else ""
+            )
+            raise CalibrationError(f"{where}.axes: must be {list(axes)}, got {short(g.get('axes'))}{again}")
         dims = len(axes)
         start = _vector(g.get("start"), f"{where}.start", dims, -64.0, 64.0)
         step = _vector(g.get("step"), f"{where}.step", dims, 1e-3, 8.0)

@@ -22,9 +22,11 @@ GRID_AXES = {
     # algorithm along it (split-KV / multi-block modes), so the engine reads the kernel time at
     # the KV-length nodes and takes it linear in the length between them (simulator/decode_time.py)
     "attention_decode": ("log2_batch_kv_heads", "log2_group", "log2_head_dim", "log2_kv_len"),
-    # a fused MoE layer (router output in, both expert GEMMs and the activation): tokens per touched
-    # expert, one expert's hidden x intermediate (per GPU), experts touched
-    "moe": ("log2_rows_per_expert", "log2_hidden_inter", "log2_experts_touched"),
+    # a fused MoE layer (router output in; both expert GEMMs, the activation and the top-k combine):
+    # tokens per touched expert, hidden, one expert's intermediate (per GPU), experts touched.
+    # Hidden and intermediate are separate axes: at one product, a narrow intermediate (the down
+    # GEMM's short K loop, the up GEMM's narrow N) runs another kernel configuration
+    "moe": ("log2_rows_per_expert", "log2_hidden", "log2_intermediate", "log2_experts_touched"),
     # MLA (DeepSeek-V2/V3, Kimi K2) attention, heads per GPU, KV cache bytes per element (bf16 1,
     # fp8 0): prefill over the per-head K/V materialised from the latent (group 1), decode over the
     # latent with weight absorption (FlashMLA-style)
@@ -35,7 +37,8 @@ GRID_FIELDS = {
     # roofline attainment: max(FLOPs / peak, bytes / bandwidth) / (kernel time - kernel_overhead_s)
     "gemm": ("attainment",),
     "attention_prefill": ("attainment",),
-    "moe": ("attainment",),  # of the two expert GEMMs' roofline times summed
+    # of the two expert GEMMs' roofline times plus the activation's and the combine's HBM passes
+    "moe": ("attainment",),
     # of the HBM time of the bytes the kernel moves (KV read in its cache format, q in, o out)
     "attention_decode": ("attainment",),
     "mla_prefill": ("attainment",),

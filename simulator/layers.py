@@ -111,20 +111,21 @@ def _mamba_ops(ctx: OpInputs, m: Mamba, count) -> list:
     return ops
 
 
-def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, count) -> list:
+def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int, count) -> list:
     """Routed-expert GEMMs for `pairs` (token, expert) assignments spread over `touched` experts of
     width `inter`: each touched expert's weights are read once per pass, rows per expert set the
-    GEMM efficiency."""
+    GEMM efficiency; then the activation, and the combine that sums each token's `top_k` expert
+    outputs (pairs x hidden in, pairs / top_k x hidden out)."""
     h = ctx.shape.hidden
     log2_rows = np.log2(np.maximum(pairs / np.maximum(touched, 1e-9), 1.0))
-    # A profile's measured fused-MoE kernels (calibration.Grid "moe"): attainment of both GEMMs'
-    # roofline times together, the activation inside the kernel.
+    # A profile's measured fused-MoE kernels (calibration.Grid "moe"): attainment of the two GEMMs'
+    # roofline times plus the activation's and the combine's HBM passes, all inside the kernel.
     fused = grid_values(
         ctx.rates.eff,
         "moe",
         ctx.rates.row,
         "attainment",
-        (log2_rows, np.log2(float(h) * inter), np.log2(np.maximum(touched, 1.0))),
+        (log2_rows, np.log2(float(h)), np.log2(float(inter)), np.log2(np.maximum(touched, 1.0))),
     )
     # each expert's rows are its own GEMM's: a GEMM grid counts them in its tiles, the fused
     # kernel's grid as they are
@@ -152,15 +153,23 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, count) -> l
             )
         )
     act = elementwise(ctx, "expert_act", "elementwise", pairs * mult * inter, pairs * inter, 5.0, count)
-    if fused is not None:  # inside the measured fused kernel: no time of its own there
-        has = fused[1]
-        act = replace(
-            act,
-            compute_rate=measured_or(has, np.inf, act.compute_rate),
-            memory_rate=measured_or(has, np.inf, act.memory_rate),
-            kernels=0.0 if has is True else act.kernels,
+    # each output element sums top_k weighted expert outputs: a multiply and an add per expert
+    combine = elementwise(
+        ctx, "expert_combine", "elementwise", pairs * h, pairs / top_k * h, 2.0 * top_k, count
+    )
+    if fused is not None:  # passes of the measured fused kernel: its attainment, no launch of their own
+        att, has = fused
+        act, combine = (
+            replace(
+                op,
+                compute_rate=measured_or(has, np.inf, op.compute_rate),
+                memory_rate=measured_or(has, ctx.rates.bw * att, op.memory_rate),
+                kernels=0.0 if has is True else op.kernels,
+            )
+            for op in (act, combine)
         )
     ops.insert(1, act)
+    ops.append(combine)
     return ops
 
 
@@ -206,7 +215,9 @@ def _ffn_ops(ctx: OpInputs, f, count) -> list:
     e, k = f.num_experts, f.top_k
     touched = F.touched_experts(ctx.shape.rows, k, e)
     ops.append(gemm(ctx, "router", e, h, count))
-    ops += expert_ops(ctx, ctx.shape.rows * k, touched, ctx.shard.split(f.expert_intermediate), mult, count)
+    ops += expert_ops(
+        ctx, ctx.shape.rows * k, touched, ctx.shard.split(f.expert_intermediate), mult, k, count
+    )
     if f.shared_intermediate:
         shared = ctx.shard.split(f.shared_intermediate)
         ops.append(gemm(ctx, "shared_up", mult * shared, h, count))

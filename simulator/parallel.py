@@ -160,7 +160,7 @@ def ep_moe_ops(ctx, f, count, expert_ops) -> list:
     pairs = ctx.shape.rows / tp * k  # tokens split across the tp ranks; balanced by symmetry
     group_tokens = ctx.shape.rows * ep / tp
     touched = F.touched_experts(group_tokens, k, e) / ep  # local experts hit at least once
-    ops = expert_ops(ctx, pairs, touched, f.expert_intermediate, 2 if f.gated else 1, count)
+    ops = expert_ops(ctx, pairs, touched, f.expert_intermediate, 2 if f.gated else 1, k, count)
     dispatch = ep_dispatch_time(ctx.shard.groups["ep"], ctx.shape.rows / tp, h * ctx.fmt.ab, f)
     ops.append(_comm("ep_dispatch_combine", 2.0 * dispatch, count * ctx.shape.passes))
     if tp > 1:

@@ -73,9 +73,10 @@ def _one_cell(kind: str, **values) -> dict:
         "attention_prefill": ["log2_seqlen", "log2_batch_heads", "log2_group", "log2_head_dim"],
         "mla_prefill": ["log2_seqlen", "log2_batch_heads", "log2_heads", "log2_kv_bytes"],
         "mla_decode": ["log2_batch", "log2_heads", "log2_kv_bytes", "log2_kv_len"],
+        "moe": ["log2_rows_per_expert", "log2_hidden", "log2_intermediate", "log2_experts_touched"],
     }
     decode = ["log2_batch_kv_heads", "log2_group", "log2_head_dim", "log2_kv_len"]
-    names = axes.get("gemm" if kind.startswith("gemm_") else kind, decode)
+    names = axes.get(kind.split("_")[0] if kind.startswith(("gemm_", "moe_")) else kind, decode)
     return {
         "axes": names,
         "start": [0.0] * len(names),
@@ -106,6 +107,16 @@ def test_bad_grids_are_clear_errors(edit, message):
     assert "p.yaml: grids.gemm_bf16" in str(err.value) and message in str(err.value)
     with pytest.raises(CalibrationError, match="unknown grid kind; valid: gemm_bf16"):
         parse_profile(_doc({"moe": grid}), "p.yaml")
+
+
+def test_a_moe_grid_of_the_earlier_layout_says_to_create_the_profile_again():
+    grid = _one_cell("gemm_bf16", attainment=0.5)
+    grid["axes"] = ["log2_rows_per_expert", "log2_hidden_inter", "log2_experts_touched"]
+    with pytest.raises(CalibrationError) as err:
+        parse_profile(_doc({"moe_bf16": grid}), "p.yaml")
+    text = str(err.value)
+    assert "grids.moe_bf16.axes: must be ['log2_rows_per_expert', 'log2_hidden', 'log2_intermediate'" in text
+    assert "earlier roofline's layout: create the profile again with the `roofline calibrate`" in text
 
 
 def _simulate_with(tmp_path, grids, **workload):
@@ -257,9 +268,9 @@ def test_auto_picks_each_frameworks_profile_in_a_framework_sweep(tmp_path, monke
 def test_engine_prices_a_fused_moe_from_its_grid(tmp_path):
     # Mixtral-8x7B decode at batch 4 on H100 (bf16): with a one-cell moe_bf16 grid at attainment 0.25,
     # the two expert GEMMs take their roofline times / 0.25 plus one launch each per layer, and the
-    # activation runs inside the fused kernel (no time of its own).
-    grid = _one_cell("gemm_bf16", attainment=0.25)
-    grid["axes"] = ["log2_rows_per_expert", "log2_hidden_inter", "log2_experts_touched"]
+    # activation and the top-2 combine run inside the fused kernel: their HBM passes / 0.25, no
+    # launch of their own.
+    grid = _one_cell("moe_bf16", attainment=0.25)
     path = tmp_path / "h100-sxm.moe.yaml"
     path.write_text(yaml.safe_dump(_doc({"moe_bf16": grid})))
     scenario = {
@@ -273,12 +284,18 @@ def test_engine_prices_a_fused_moe_from_its_grid(tmp_path):
         o = ops[name]
         roof = max(o["flops"] / PEAK, o["bytes"] / BW)
         assert o["time_s"] == pytest.approx(roof / 0.25 + 32 * OVERHEAD, rel=1e-9)
-    assert ops["expert_act"]["time_s"] == 0.0
+    # decode at batch 4, top-2: 8 (token, expert) pairs of 14336 (gate and up) in and 14336 out,
+    # then 8 x 4096 in and 4 x 4096 out, 16-bit, in each of 32 layers
+    passes = {"expert_act": 8 * (2 + 1) * 14336 * 2, "expert_combine": (8 + 4) * 4096 * 2}
+    for name, nbytes in passes.items():
+        assert ops[name]["bytes"] == pytest.approx(32 * nbytes, rel=1e-12)
+        assert ops[name]["time_s"] == pytest.approx(32 * nbytes / (BW * 0.25), rel=1e-9)
     sheet = {
         o["name"]: o
         for o in op_table(roofline.simulate(dict(scenario, calibration="datasheet")), 0, "decode")
     }
-    assert sheet["expert_act"]["time_s"] > 0
+    assert sheet["expert_combine"]["bytes"] == ops["expert_combine"]["bytes"]
+    assert sheet["expert_act"]["time_s"] > ops["expert_act"]["bytes"] / BW  # below the roof, plus a launch
 
 
 def test_prompts_beyond_the_prefill_grid_warn(tmp_path):

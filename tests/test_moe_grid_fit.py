@@ -36,22 +36,28 @@ def test_a_node_far_from_every_shape_takes_its_nearest_shapes_median():
 
 
 def test_one_outlier_shape_does_not_move_the_moe_grid():
-    # Model shapes at log2(hidden x inter) 18.6, 19.4, 20.6, 21.4 run at attainment 0.5, one at 20.2 at
-    # 0.15 (an untuned kernel), each at 8 token counts and 2 expert counts. At the node 20 (grid step 1)
+    # Model shapes of hidden 4096 at log2 intermediate 6.6, 7.4, 8.6, 9.4 run at attainment 0.5, one at
+    # 8.2 at 0.15 (an untuned kernel), each at 8 token counts and 2 expert counts. At the node 8 (grid step 1)
     # the outlier weighs exp(-0.5 (0.2 / 0.5)^2) = 0.92 against 2 x 0.49 + 2 x 0.02 = 1.01 for the
     # others (per row; the rows and expert counts weigh alike for every shape), so the weighted median
     # holds 0.5 at every node; interpolating through every point takes the outlier's pull at node 20:
-    # 0.5 x 0.3^(0.6 / 0.8) = 0.203, between 19.4 and 20.2.
+    # 0.5 x 0.3^(0.6 / 0.8) = 0.203, between 7.4 and 8.2.
     X, att = [], []
-    for hi, a in ((18.6, 0.5), (19.4, 0.5), (20.2, 0.15), (20.6, 0.5), (21.4, 0.5)):
+    for inter, a in ((6.6, 0.5), (7.4, 0.5), (8.2, 0.15), (8.6, 0.5), (9.4, 0.5)):
         for r in range(8):
             for touched in (3.0, 4.0):
-                X.append((float(r), hi, touched))
+                X.append((float(r), 12.0, inter, touched))
                 att.append(a)
     X, att = np.array(X), np.array(att)
     roof = np.full(len(att), 1e-4)
     grid = attainment_grid("moe_bf16", X, roof, roof / att, 0.0, X[:, 1:], nodes=median_nodes)
-    assert grid.start[1] == 18.0 and grid.shape[1] == 5
+    assert grid.start[1:3] == (12.0, 6.0) and grid.shape[1:3] == (1, 5)
     assert np.all(grid.values["attainment"] == 0.5)
-    linear = np.exp(fit_nodes(X, np.log(att), grid.start, grid.step, grid.shape))
+    flat = X[:, [0, 2, 3]]  # the hidden axis is one value: Delaunay needs the others alone
+    start, step, shape = (
+        (grid.start[0], 6.0, grid.start[3]),
+        (0.5, 1.0, 1.0),
+        (grid.shape[0], 5, grid.shape[3]),
+    )
+    linear = np.exp(fit_nodes(flat, np.log(att), start, step, shape))
     assert linear[0, 2, 0] == pytest.approx(0.5 * 0.3**0.75, rel=1e-9)

@@ -344,6 +344,41 @@ def test_a_hardware_sweep_mixes_measured_and_datasheet_rows(tmp_path):
     assert res.records()[by_hw["h200"]]["tpot_s"] == pytest.approx(alone.records()[0]["tpot_s"], rel=1e-12)
 
 
+def test_a_sweep_over_kv_formats_reads_each_formats_decode_grid(tmp_path):
+    # bf16 KV: one cell at 0.6; fp8 KV: nodes at 1K and 16K tokens (0.3, 0.5). Formats are
+    # structural in a sweep (simulator/sweep.py groups), so each point of a sweep over dtype.kv
+    # reads its own format's grid and equals the same scenario alone.
+    fp8 = _one_cell("attention_decode")
+    fp8.update(
+        start=[0.0, 0.0, 0.0, 10.0], step=[1.0, 1.0, 1.0, 4.0], shape=[1, 1, 1, 2], attainment=[0.3, 0.5]
+    )
+    grids = {"attention_decode": _one_cell("attention_decode", attainment=0.6), "attention_decode_fp8": fp8}
+    path = tmp_path / "h100-sxm.kv.yaml"
+    path.write_text(yaml.safe_dump(_doc(grids)))
+    base = {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "calibration": str(path),
+        "workload": {"batch": 4, "prompt_tokens": 8192, "output_tokens": 64},
+    }
+    swept = roofline.simulate(dict(base, sweep={"dtype.kv": ["bf16", "fp8"]})).records()
+    for rec in swept:
+        kv = rec["point"]["dtype.kv"]
+        alone = roofline.simulate(dict(base, dtype={"kv": kv})).records()[0]
+        assert rec["tpot_s"] == pytest.approx(alone["tpot_s"], rel=1e-12)
+        assert rec["ttft_s"] == pytest.approx(alone["ttft_s"], rel=1e-12)
+    # and the fp8 grid is the one read: at 8K tokens (between its nodes) its attainment is under 0.5
+    dec = {
+        r["point"]["dtype.kv"]: next(
+            o for o in op_table(swept_res, i, "decode") if o["kind"] == "attention_decode"
+        )
+        for swept_res in [roofline.simulate(dict(base, sweep={"dtype.kv": ["bf16", "fp8"]}))]
+        for i, r in enumerate(swept_res.records())
+    }
+    assert dec["bf16"]["bytes"] / dec["bf16"]["time_s"] > 0.55 * BW
+    assert dec["fp8"]["bytes"] / dec["fp8"]["time_s"] < 0.5 * BW
+
+
 def _mla_grids() -> dict:
     """mla_prefill varying along log2_heads (0.2 at 8 heads, 0.8 at 32), mla_decode along the KV
     format (fp8: 40 us fixed, attainment 0.2; bf16: 25 us, 0.5)."""

@@ -46,6 +46,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from aic_repeat import lines as table_spread
 
 from roofline.api import decode_kernel_time, load_hardware
 from roofline.profilers.aic_grids import CACHE_RESIDENT_SHARE
@@ -89,7 +90,9 @@ WHY = {
     "those pairs (grid_fit.fit_m_tile: vLLM's and SGLang's Hopper fp8 kernels 256 rows, TensorRT-LLM's "
     "fp8 and cuBLAS' bf16 none), which takes vLLM H100 fp8 from 4.2%, p90 16.5% to 3.9%, 14.4%. Kernels "
     "under 50 us carry most of the remaining p90 (B200 SGLang bf16: p90 25-27% below 20 us, 10% above "
-    "200 us)",
+    "200 us). The tables themselves disagree on the same call: SGLang's bf16 GEMM table against "
+    "vLLM's (both cuBLAS through torch, same shapes) differs by p90 14-40% per GPU (TensorRT-LLM's by 8-25%; "
+    "the table under the summary), so a held-out p90 near those figures is the data's own spread)",
     "prefill": "held-out (batch, heads, KV heads) at short prompts (< 512 tokens), where the kernel's "
     "fixed time and how many (sequence, head) blocks fill the SMs change fastest",
     "moe": "a held-out model shape (hidden, intermediate, top-k, experts) is extrapolated from the few "
@@ -418,6 +421,7 @@ def report(by_framework: dict, source) -> str:
         "",
     ]
     body = _summary(by_framework)
+    body += table_spread(source, sorted({sku for results in by_framework.values() for sku in results}))
     for fw, results in by_framework.items():
         body += ["", f"## {fw}", ""] + _rows(results)
     why = ["", "## Where it misses, and why", ""] + [f"- **{k}**: {v}." for k, v in WHY.items()]

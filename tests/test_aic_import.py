@@ -452,3 +452,30 @@ def test_calibrate_from_aiconfigurator_prints_the_grids_it_fitted(data, tmp_path
         int(grid.holdout["rows"])
     )
     assert "held-out median" in text
+
+
+def test_table_agreement_compares_two_frameworks_bf16_gemms_on_shared_shapes(tmp_path):
+    # SGLang's table holds vLLM's 26 bf16 shapes at 1.02x (25 of them) and 1.5x (one), plus an
+    # fp8 row that is not compared: |ratio - 1| is 0.02 for 25 shapes and 0.5 for one, so the
+    # median is 2% and the p90 (numpy's linear quantile, position 22.5 of 0..25) 2%. No TensorRT-LLM
+    # table: no row for that pair.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from aic_repeat import agreement
+
+    vllm = _gemm_rows()
+    _write(tmp_path / "h100_sxm/gemm/vllm/0.24.0/gemm_perf.parquet", vllm)
+    sglang = {k: list(v) for k, v in vllm.items()}
+    sglang["latency"] = [t * (1.5 if i == 3 else 1.02) for i, t in enumerate(vllm["latency"])]
+    sglang["framework"] = ["SGLANG"] * len(sglang["m"])
+    sglang["version"] = ["0.5.14"] * len(sglang["m"])
+    for key in sglang:
+        sglang[key].append({"gemm_dtype": "fp8", "latency": 9.0}.get(key, sglang[key][-1]))
+    _write(tmp_path / "h100_sxm/gemm/sglang/0.5.14/gemm_perf.parquet", sglang)
+    out = agreement(find_source(tmp_path), ["h100-sxm"])
+    assert list(out["h100-sxm"]) == [("vllm", "sglang")]
+    med, p90, shapes = out["h100-sxm"][("vllm", "sglang")]
+    assert shapes == len(vllm["m"]) == 26
+    assert med == pytest.approx(0.02, rel=1e-9) and p90 == pytest.approx(0.02, rel=1e-9)

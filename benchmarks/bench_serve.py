@@ -39,9 +39,7 @@ import roofline  # noqa: E402
 # Output tokens/s (TensorRT-LLM performance overview, see the module docstring), keyed "ISL/OSL":
 # the development set's rows (benchmarks/published_devset.yaml, transcribed once with their source).
 _DEVSET = yaml.safe_load((Path(__file__).resolve().parent / "published_devset.yaml").read_text())
-_ROWS = _DEVSET["trtllm_max_throughput"]["rows"]
-TRTLLM_8B_FP8_H200_TP1 = _ROWS["llama-3.1-8b"]["isl_osl"]
-TRTLLM_405B_FP8_H200_TP8 = _ROWS["llama-3.1-405b"]["isl_osl"]
+TRTLLM_ROWS = _DEVSET["trtllm_max_throughput"]["rows"]  # name -> model, hardware, tp, isl_osl
 TRTLLM_SCHEDULER = {
     "max_num_seqs": 2048,
     "max_batched_tokens": 8192,
@@ -51,11 +49,11 @@ TRTLLM_SCHEDULER = {
 }
 
 
-def trtllm_doc(model: str, tp: int, isl: int, osl: int, requests: int) -> dict:
+def trtllm_doc(model: str, tp: int, isl: int, osl: int, requests: int, hardware: str = "h200") -> dict:
     return {
         "name": f"trtllm-{model}-{isl}-{osl}",
         "model": model,
-        "hardware": "h200",
+        "hardware": hardware,
         "parallelism": {"tp": tp},
         "dtype": {"weights": "fp8", "activations": "fp8", "kv": "fp8"},
         "runtime": {"framework": "trtllm"},  # its kernels, C++ runtime and overlap scheduler
@@ -73,18 +71,16 @@ def published(requests: int) -> list:
     lines: list = []
     lines.append(f"TensorRT-LLM offline max-throughput points (output tok/s), {requests} requests per row")
     errors = []
-    for label, model, tp, table in (
-        ("Llama 3.1 8B FP8, 1 x H200", "llama-3.1-8b", 1, TRTLLM_8B_FP8_H200_TP1),
-        ("Llama 3.1 405B FP8, 8 x H200 (TP8)", "llama-3.1-405b", 8, TRTLLM_405B_FP8_H200_TP8),
-    ):
-        lines.append(f"  {label}")
+    for name, row in TRTLLM_ROWS.items():
+        model, tp, hardware, table = row["model"], row["tp"], row["hardware"], row["isl_osl"]
+        lines.append(f"  {name} FP8, TP{tp} on {tp} x {hardware}")
         lines.append(
             f"    {'ISL/OSL':>11} {'published':>10} {'predicted':>10} {'error':>8} {'batch':>6} {'wall':>6}"
         )
         for key, want in table.items():
             isl, osl = (int(x) for x in key.split("/"))
             t0 = time.perf_counter()
-            res = roofline.serve(trtllm_doc(model, tp, isl, osl, requests))
+            res = roofline.serve(trtllm_doc(model, tp, isl, osl, requests, hardware))
             wall = time.perf_counter() - t0
             got = res.record["throughput"]["output_tokens_per_s"]
             series = res.timelines[0].series

@@ -131,12 +131,11 @@ def trtllm_serving(entry, forced, overrides, static=False):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_serve import trtllm_doc
 
-    for model, row in entry["rows"].items():
+    for name, row in entry["rows"].items():
         tp = row["tp"]
         for key, measured in row["isl_osl"].items():
             isl, osl = (int(x) for x in key.split("/"))
-            doc = trtllm_doc(model, tp, isl, osl, SERVE_REQUESTS)
-            assert doc["hardware"] == row["hardware"], (doc["hardware"], row["hardware"])
+            doc = trtllm_doc(row["model"], tp, isl, osl, SERVE_REQUESTS, row["hardware"])
             doc["runtime"] = _runtime(entry, forced)
             if static:
                 doc.pop("serving")
@@ -144,7 +143,7 @@ def trtllm_serving(entry, forced, overrides, static=False):
                 got, how = _static_throughput(doc, overrides, isl, osl), "static batch"
             else:
                 got, how = roofline.serve(doc, overrides).record["throughput"]["output_tokens_per_s"], "serve"
-            label = f"TRT-LLM {model} TP{tp} {key} ({how})"
+            label = f"TRT-LLM {name} TP{tp} {key} ({how})"
             yield "serving", label, got, measured, "tok/s"
 
 
@@ -195,7 +194,7 @@ def render(rows, forced=None) -> str:
         "framework that produced it (`runtime.framework`)"
         + (f"; this run forced `{forced}` on every entry." if forced else "."),
         "Calibration as users get it (`calibration: auto`): the shipped profile of the GPU and framework",
-        "where one exists (vLLM on A100, TensorRT-LLM on H200), datasheet efficiencies elsewhere (`hf`,",
+        "where one exists (vLLM on A100, TensorRT-LLM on H100 and H200), datasheet efficiencies elsewhere (`hf`,",
         "`kernel`, H100-96GB).",
         f"Target (issue 11): median |error| <= {TARGET['median']:.0%}, p90 <= {TARGET['p90']:.0%}.",
         "",

@@ -92,7 +92,7 @@ WHY = {
     "under 50 us carry most of the remaining p90 (B200 SGLang bf16: p90 25-27% below 20 us, 10% above "
     "200 us). The tables themselves disagree on the same call: SGLang's bf16 GEMM table against "
     "vLLM's (both cuBLAS through torch, same shapes) differs by p90 14-40% per GPU (TensorRT-LLM's by 8-25%; "
-    "the table under the summary), so a held-out p90 near those figures is the data's own spread)",
+    "the table under the summary), so a held-out p90 near those figures is the data's own spread",
     "prefill": "held-out (batch, heads, KV heads) at short prompts (< 512 tokens), where the kernel's "
     "fixed time and how many (sequence, head) blocks fill the SMs change fastest",
     "moe": "a held-out model shape (hidden, intermediate, top-k, experts) is extrapolated from the few "

@@ -87,7 +87,7 @@ def shadowkv_decode(entry, forced, overrides, static=False):
                 },
             }
             rec = _sim(doc, overrides).records()[0]
-            label = f"ShadowKV baseline decode {ctx_k}K x{batch}"
+            label = f"ShadowKV baseline {entry['label']} decode {ctx_k}K x{batch}"
             yield "decode", label, rec["decode_tokens_per_s"], measured, "tok/s"
 
 
@@ -151,6 +151,8 @@ RUNNERS = {
     "vllm_prefill_a100": vllm_prefill,
     "shadowkv_layer_breakdown": shadowkv_layers,
     "shadowkv_full_attention_decode": shadowkv_decode,
+    "shadowkv_table3_llama31": shadowkv_decode,
+    "shadowkv_table3_glm4": shadowkv_decode,
     "cp_paper_table6": cp_table6,
     "trtllm_max_throughput": trtllm_serving,
 }

@@ -201,16 +201,25 @@ def test_lserve_streaming_heads_plus_page_selection():
 
 def test_shadowkv_gpu_shadows_and_host_values():
     # GPU: rank-160 pre-RoPE key factors (160 elements per token and layer), one landmark key
-    # (8 x 128 elements) per 8-token chunk, and 48 outlier chunks kept exactly; host: all values.
-    # Each step fetches the values of the 2,048 selected tokens over the host link.
-    P, rank, chunk, outliers, budget = 32767, 160, 8, 48, 2048
+    # (8 x 128 elements) per 8-token chunk, 48 outlier chunks kept exactly, and the selected tokens'
+    # keys and values (1.56% of the prompt: 511.2 tokens); host: all values. Each step fetches the
+    # 40% of the selected values not already on the GPU (a 60% hit rate) over the host link.
+    P, rank, chunk, outliers = 32767, 160, 8, 48
+    budget = 0.0156 * P
     C, L = P + 2, P + 1
     res, rec = one([{"name": "shadowkv"}], workload=wl(P, 2))
-    gpu = LAYERS * 2 * (C * (rank + KV_HEADS * HEAD_DIM / chunk) + min(C, outliers * chunk) * KV_ELEMS)
+    gpu = (
+        LAYERS
+        * 2
+        * (C * (rank + KV_HEADS * HEAD_DIM / chunk) + (min(C, outliers * chunk) + min(C, budget)) * KV_ELEMS)
+    )
     assert rec["memory"]["kv_cache_bytes"] == pytest.approx(gpu, abs=1)
     values = KV_HEADS * HEAD_DIM * 2  # bytes per token and layer
     assert res.columns["memory.host_bytes"][0] == pytest.approx(LAYERS * C * values)
-    assert decode_bytes(res, "host_transfer") == pytest.approx(LAYERS * min(L, budget) * values)
+    assert decode_bytes(res, "host_transfer") == pytest.approx(LAYERS * min(L, 0.4 * budget) * values)
+    # a fixed count instead of the share: 2,048 selected tokens, whatever the prompt
+    res, rec = one([{"name": "shadowkv", "sparse_budget_tokens": 2048}], workload=wl(P, 2))
+    assert decode_bytes(res, "host_transfer") == pytest.approx(LAYERS * 0.4 * 2048 * values)
 
 
 def test_kv_offload_splits_cache_between_gpu_and_host():
@@ -356,12 +365,9 @@ def test_streaming_llm_speedup_over_sliding_window_recomputation():
 def test_shadowkv_batch_and_throughput_at_122k():
     # ShadowKV (arXiv:2410.21465) abstract: up to 6x larger batches and up to 3.04x throughput on an
     # A100; Table 4, Llama-3-8B-1M (llama-3.1-8b shapes) at 122K: full attention fits batch 4
-    # (80.77 tokens/s, tests/test_published.py), ShadowKV runs batch 24.
-    # Batch: the model fits 28 (7x): it counts only the GPU shadows and per-row activations, not the
-    # per-sequence key factors (160 x 1024 per layer) and reconstruction buffers; +-20% of 6x.
-    # Throughput at batch 24 vs full at 4: the model gives 2.3x, host-link bound (the values of 2,048
-    # tokens x 32 layers per sequence cross PCIe every step); ShadowKV's cache of recently fetched
-    # values ("reduces data fetching by 60%") is not modelled. Band 0.7x to 1.1x of 3.04.
+    # (80.77 tokens/s, tests/test_published.py), ShadowKV runs batch 24 (239.51 tokens/s, 2.97x).
+    # Batch: the model fits 26 (6.5x), +-20% of 6x. Throughput at batch 24 vs full at 4: 3.4x here,
+    # band 0.9x to 1.25x of 3.04 (the model's ShadowKV step is faster than Table 4's: see below).
     P = 122 * 1024
 
     def point(methods, batch):
@@ -371,7 +377,32 @@ def test_shadowkv_batch_and_throughput_at_122k():
     assert full["max_batch"] == 4
     assert shadow["max_batch"] / 4 == pytest.approx(6, rel=0.20)
     gain = shadow["decode_tokens_per_s"] / full["decode_tokens_per_s"]
-    assert 0.7 <= gain / 3.04 <= 1.1
+    assert 0.9 <= gain / 3.04 <= 1.25
+
+
+# ShadowKV Table 4 (Llama-3-8B-1M, A100): the largest batch ShadowKV ran at each context (OOM
+# beyond), decode tokens/s.
+SHADOWKV_TABLE4_MAX = [(60, 48, 455.14), (122, 24, 239.51), (244, 12, 119.01), (488, 6, 53.46)]
+
+
+@pytest.mark.parametrize("kilo,batch,tokens_per_s", SHADOWKV_TABLE4_MAX)
+def test_shadowkv_largest_batches_of_table4(kilo, batch, tokens_per_s):
+    # Batch: the paper's fits and at most 10% more (51, 26, 13, 6 here): the GPU holds the key
+    # factors, landmarks, outliers and the selected tokens' keys and values (Appendix A.2), with a
+    # budget of 1.56% of the context (Appendix B.1). Throughput 0% to +30%: the step is bound by
+    # fetching the 40% of the selected values not cached (Sec. 5.3's 60% hit rate) over PCIe, as in
+    # Table 13 (Fetch V 1.84 ms of 3.2 ms per layer at 48 x 64K, here 1.58 ms); the paper's FFN
+    # streams its weights at about half the HBM rate (0.33 ms per layer there, 0.22 here) and its
+    # fixed time per step is not modelled: +12% to +26% at the time of writing (+58% to -58%
+    # before, with a fixed 2,048-token budget fetched in full behind the compute).
+    rec = one(
+        [{"name": "shadowkv"}],
+        hardware=A100,
+        runtime={"framework": "hf"},  # the paper's own PyTorch stack, as its baselines
+        workload=wl(kilo * 1024, 128, batch, prefill_chunk_tokens=8192),
+    )[1]
+    assert batch <= rec["max_batch"] <= 1.1 * batch
+    assert 1.0 <= rec["decode_tokens_per_s"] / tokens_per_s <= 1.30
 
 
 def test_kivi_memory_and_batch_claims_lie_within_the_modelled_range():

@@ -29,7 +29,7 @@ CHUNK = 8192  # prefill chunk: the points are about the decode step, not the pre
 
 
 def decode_rows(entry: dict) -> list:
-    """(label, batch, measured tokens/s, model tokens/s, model's largest batch) per point."""
+    """(label, measured tokens/s, model tokens/s, model's largest batch) per point."""
     rows = []
     for ctx_k, by_batch in entry["ctx_k"].items():
         for batch, measured in by_batch.items():
@@ -47,7 +47,7 @@ def decode_rows(entry: dict) -> list:
             }
             rec = roofline.simulate(doc).records()[0]
             label = f"{entry['label']} {ctx_k}K x{batch}"
-            rows.append((label, batch, measured, rec["decode_tokens_per_s"], rec["max_batch"]))
+            rows.append((label, measured, rec["decode_tokens_per_s"], rec["max_batch"]))
     return rows
 
 
@@ -67,7 +67,7 @@ def report(data: dict) -> str:
     detail, everything = [], []
     for key, entry in data.items():
         rows = decode_rows(entry)
-        err = np.array([got / want - 1.0 for _, _, want, got, _ in rows])
+        err = np.array([got / want - 1.0 for _, want, got, _ in rows])
         everything.append(err)
         a = np.abs(err)
         lines.append(
@@ -78,7 +78,7 @@ def report(data: dict) -> str:
             "| point | measured tok/s | model tok/s | error | largest batch (model) |",
             "|---|---|---|---|---|",
         ]
-        for (label, batch, want, got, most), e in zip(rows, err):
+        for (label, want, got, most), e in zip(rows, err):
             detail.append(f"| {label} | {want:.2f} | {got:.2f} | {e:+.1%} | {most} |")
     allerr = np.concatenate(everything)
     a = np.abs(allerr)

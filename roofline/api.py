@@ -320,15 +320,7 @@ def attainable_roof(scenario, hw, dtype: str = "bf16") -> tuple:
 # also reaches the registries (hardware, models), the did-you-mean helper and file writing here.
 from roofline.fileio import check_output, write_atomic  # noqa: E402, F401
 from roofline.models import list_models, zoo_index  # noqa: E402, F401
-from roofline.simulator.calibration import (  # noqa: E402, F401
-    GEMM_GRID_FORMATS,
-    GRID_AXES,
-    GRID_FIELDS,
-    Grid,
-    grid_family,
-    hill,
-    parse_profile,
-)
+from roofline.simulator.calibration import hill, parse_profile  # noqa: E402, F401
 from roofline.simulator.comm import COLLECTIVES, busbw_factor, latency_steps  # noqa: E402, F401
 from roofline.simulator.decode_time import kernel_time as decode_kernel_time  # noqa: E402, F401
 from roofline.simulator.errors import did_you_mean  # noqa: E402, F401
@@ -340,7 +332,15 @@ from roofline.simulator.flops import (  # noqa: E402, F401
     prefill_pairs,
     touched_experts,
 )
-from roofline.simulator.grids import M_TILES, gemm_tile_share  # noqa: E402, F401
+from roofline.simulator.grids import (  # noqa: E402, F401
+    GEMM_GRID_FORMATS,
+    GRID_AXES,
+    GRID_FIELDS,
+    M_TILES,
+    Grid,
+    gemm_tile_share,
+    grid_family,
+)
 from roofline.simulator.hf_config import from_hf_config  # noqa: E402, F401
 from roofline.simulator.methods import REGISTRY, parse_methods  # noqa: E402, F401
 from roofline.simulator.methods.base_method import REQUIRED  # noqa: E402, F401

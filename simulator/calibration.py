@@ -29,17 +29,7 @@ import numpy as np
 from roofline.simulator.calibration_grids import parse_grids
 from roofline.simulator.comm import COLLECTIVES
 from roofline.simulator.errors import short
-from roofline.simulator.grids import (  # noqa: F401 (the profile's grid types, re-exported)
-    GEMM_GRID_FORMATS,
-    GRID_AXES,
-    GRID_FIELDS,
-    GRID_KINDS,
-    M_TILES,
-    MAX_GRID_CELLS,
-    Grid,
-    grid_family,
-    multilinear,
-)
+from roofline.simulator.grids import Grid, multilinear  # noqa: F401 (a profile's grids, re-exported)
 from roofline.simulator.profile_fields import (  # noqa: F401 (CalibrationError re-exported)
     MAX_ALPHA_S,
     MAX_HILL_P,
@@ -51,6 +41,7 @@ from roofline.simulator.profile_fields import (  # noqa: F401 (CalibrationError 
     key_path,
     mapping,
     number,
+    section_items,
 )
 
 CURVE_KINDS = (
@@ -259,15 +250,13 @@ def parse_profile(doc, source: str) -> Profile:
             raise CalibrationError(
                 f"{source}: missing {key!r} (a profile has profile_id, hardware, provenance, curves)"
             )
-    mapping(doc["curves"], f"{source}: curves", "op kinds to fitted curves")
     for key in ("profile_id", "hardware"):
         if not isinstance(doc[key], (str, int)) or isinstance(doc[key], bool):
             raise CalibrationError(f"{source}: {key} must be a name, got {short(doc[key])}")
     curves = {}
-    for kind, c in doc["curves"].items():
-        where = f"{source}: curves.{key_path(kind)}"
-        if kind not in CURVE_KINDS:
-            raise CalibrationError(f"{where}: unknown op kind; valid: {', '.join(CURVE_KINDS)}")
+    for kind, c, where in section_items(
+        doc["curves"], f"{source}: curves", "op kinds to fitted curves", CURVE_KINDS, "op kind"
+    ):
         if not isinstance(c, dict) or not isinstance(c.get("fit"), dict):
             raise CalibrationError(f"{where}: needs fit: {{e_max, x_half, p}} and points")
         fit = c["fit"]
@@ -318,14 +307,11 @@ def _parse_fractions(section, source: str) -> dict:
     have no curve of their own (efficiency.FRACTIONS names them)."""
     from roofline.simulator.efficiency import FRACTIONS
 
-    if section is None:
-        return {}
-    mapping(section, f"{source}: fractions", "kernel families to fractions of peak")
     out = {}
-    for name, value in section.items():
-        where = f"{source}: fractions.{key_path(name)}"
-        if name not in FRACTIONS:
-            raise CalibrationError(f"{where}: unknown kernel family; valid: {', '.join(FRACTIONS)}")
+    what = "kernel families to fractions of peak"
+    for name, value, where in section_items(
+        section, f"{source}: fractions", what, FRACTIONS, "kernel family"
+    ):
         value = number(value, where)
         if not 0 < value <= 1.2:
             raise CalibrationError(f"{where}: a fraction of peak is in (0, 1.2], got {value}")

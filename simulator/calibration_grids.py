@@ -17,21 +17,18 @@ from roofline.simulator.grids import (
     Grid,
     grid_family,
 )
-from roofline.simulator.profile_fields import MAX_X, CalibrationError, key_path, mapping, number, vector
+from roofline.simulator.profile_fields import MAX_X, CalibrationError, mapping, number, section_items, vector
 
 OLD_AXES = (["log2_rows_per_expert", "log2_hidden_inter", "log2_experts_touched"],)
 
 
 def parse_grids(section, source: str) -> dict:
     """`grids: {gemm_bf16: {axes, start, step, shape, attainment: [...]}, ...}` -> kind -> Grid."""
-    if section is None:
-        return {}
-    mapping(section, f"{source}: grids", "kernel kinds to measured grids")
     out = {}
-    for kind, g in section.items():
-        where = f"{source}: grids.{key_path(kind)}"
-        if kind not in GRID_KINDS:
-            raise CalibrationError(f"{where}: unknown grid kind; valid: {', '.join(GRID_KINDS)}")
+    items = section_items(
+        section, f"{source}: grids", "kernel kinds to measured grids", GRID_KINDS, "grid kind"
+    )
+    for kind, g, where in items:
         g = mapping(g, where, "axes, start, step, shape and the measured values")
         family = grid_family(kind)
         axes = GRID_AXES[family]

@@ -56,3 +56,18 @@ def vector(value, where: str, dims: int, low: float, high: float) -> tuple:
     if not isinstance(value, list) or len(value) != dims:
         raise CalibrationError(f"{where}: must be a list of {dims} numbers, got {short(value)}")
     return tuple(number(v, f"{where}[{i}]", low, high) for i, v in enumerate(value))
+
+
+def section_items(section, where: str, what: str, valid, noun: str) -> list:
+    """(key, value, the key's field path) of a profile section mapping `what` (None: empty), each
+    key one of `valid` (else an error naming the `noun` and the valid keys)."""
+    if section is None:
+        return []
+    mapping(section, where, what)
+    out = []
+    for key, value in section.items():
+        at = f"{where}.{key_path(key)}"
+        if key not in valid:
+            raise CalibrationError(f"{at}: unknown {noun}; valid: {', '.join(valid)}")
+        out.append((key, value, at))
+    return out

@@ -50,7 +50,8 @@ def vllm_prefill(entry, forced, overrides, static=False):
             "workload": {"batch": 1, "prompt_tokens": prompt, "output_tokens": 1},
         }
         rec = _sim(doc, overrides).records()[0]
-        yield "prefill", f"vLLM prefill {prompt // 1000}K, A100", rec["ttft_s"], measured, "s"
+        label = entry.get("label", "vLLM prefill")
+        yield "prefill", f"{label} {prompt // 1000}K, A100", rec["ttft_s"], measured, "s"
 
 
 def shadowkv_layers(entry, forced, overrides, static=False):
@@ -149,6 +150,7 @@ def trtllm_serving(entry, forced, overrides, static=False):
 
 RUNNERS = {
     "vllm_prefill_a100": vllm_prefill,
+    "hf_prefill_a100": vllm_prefill,
     "shadowkv_layer_breakdown": shadowkv_layers,
     "shadowkv_full_attention_decode": shadowkv_decode,
     "shadowkv_table3_llama31": shadowkv_decode,

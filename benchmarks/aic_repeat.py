@@ -18,20 +18,19 @@ import argparse
 
 import numpy as np
 
-from roofline.profilers.aic_read import available_gpus, find_source, read_gpu_tables
+from roofline.profilers.aic_read import available_gpus, find_source, read_table, resolve_gpu, table_path
 
 PAIRS = (("vllm", "sglang"), ("vllm", "trtllm"))
 DTYPE = "bfloat16"
 
 
 def _times(source, sku: str, framework: str) -> dict:
-    """(m, n, k) -> milliseconds of the framework's bf16 GEMM table on `sku` ({} without one)."""
-    if sku not in available_gpus(source, framework):
+    """(m, n, k) -> milliseconds of the framework's bf16 GEMM table on `sku` ({} without one); only
+    that table is read."""
+    path = table_path(source, resolve_gpu(sku)[0], "gemm", framework)
+    if path is None:
         return {}
-    table = read_gpu_tables(source, sku, framework).get("gemm")
-    if table is None:
-        return {}
-    c = table.columns
+    c = read_table(path, "gemm").columns
     rows = np.flatnonzero(c["gemm_dtype"] == DTYPE)
     keys = zip(c["m"][rows].tolist(), c["n"][rows].tolist(), c["k"][rows].tolist())
     return dict(zip(keys, c["latency"][rows].tolist()))

@@ -18,37 +18,21 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
-import roofline
+from published_report import decode_points
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "methods_published.yaml"
 OUT = ROOT / "docs" / "validation" / "methods.md"
-DECODE_OUTPUT = 128  # decode tokens per sequence in each throughput point
-CHUNK = 8192  # prefill chunk: the points are about the decode step, not the prefill peak
 
 
 def decode_rows(entry: dict) -> list:
-    """(label, measured tokens/s, model tokens/s, model's largest batch) per point."""
-    rows = []
-    for ctx_k, by_batch in entry["ctx_k"].items():
-        for batch, measured in by_batch.items():
-            doc = {
-                "model": entry["model"],
-                "hardware": entry["hardware"],
-                "runtime": {"framework": entry["framework"]},
-                "methods": [entry["method"]],
-                "workload": {
-                    "batch": batch,
-                    "prompt_tokens": ctx_k * 1024,
-                    "output_tokens": DECODE_OUTPUT,
-                    "prefill_chunk_tokens": CHUNK,
-                },
-            }
-            rec = roofline.simulate(doc).records()[0]
-            label = f"{entry['label']} {ctx_k}K x{batch}"
-            rows.append((label, measured, rec["decode_tokens_per_s"], rec["max_batch"]))
-    return rows
+    """(label, measured tokens/s, model tokens/s, model's largest batch) per point, each run as the
+    dev set runs its decode tables (published_report.decode_points)."""
+    runtime = {"framework": entry["framework"]}
+    return [
+        (f"{entry['label']} {ctx_k}K x{batch}", measured, rec["decode_tokens_per_s"], rec["max_batch"])
+        for ctx_k, batch, measured, rec in decode_points(entry, runtime)
+    ]
 
 
 def report(data: dict) -> str:
@@ -74,6 +58,8 @@ def report(data: dict) -> str:
             f"| {key} | {len(rows)} | {np.median(a):.1%} | {np.quantile(a, 0.9):.1%} | {np.median(err):+.1%} |"
         )
         detail += ["", f"## {key}", "", entry["source"], ""]
+        if entry.get("note"):
+            detail += [entry["note"], ""]
         detail += [
             "| point | measured tok/s | model tok/s | error | largest batch (model) |",
             "|---|---|---|---|---|",
@@ -85,14 +71,6 @@ def report(data: dict) -> str:
     lines.append(
         f"| all | {a.size} | {np.median(a):.1%} | {np.quantile(a, 0.9):.1%} | {np.median(allerr):+.1%} |"
     )
-    lines += [
-        "",
-        "What the model leaves out, where known: ShadowKV's implementation spends a fixed time per step",
-        "that does not shrink with the batch, and its FFN streams weights at about half the HBM rate",
-        "(Table 13: 0.33 ms per layer at 48 x 64K), so the model is faster than the paper most at small",
-        "batches; at the largest batches the step is bound by fetching the values not cached on the GPU",
-        "over PCIe, as in Table 13.",
-    ]
     return "\n".join(lines + detail) + "\n"
 
 

@@ -71,7 +71,11 @@ def shadowkv_layers(entry, forced, overrides, static=False):
         yield "layer", f"ShadowKV FFN/layer {k}K", ffn, entry["ffn_ms"][prompt], "ms"
 
 
-def shadowkv_decode(entry, forced, overrides, static=False):
+def decode_points(entry, runtime, overrides=()):
+    """(context in K, batch, measured, record) of each point of a decode-throughput table (`ctx_k`:
+    {K tokens: {batch: tokens/s}}, None = out of memory, skipped): 128 tokens decoded after a
+    prompt of K x `kilo` tokens prefilled in 8K chunks, with the entry's `method` if it has one
+    (benchmarks/methods_report.py reads methods' tables the same way)."""
     for ctx_k, row in entry["ctx_k"].items():
         for batch, measured in row.items():
             if measured is None:
@@ -79,7 +83,8 @@ def shadowkv_decode(entry, forced, overrides, static=False):
             doc = {
                 "model": entry["model"],
                 "hardware": entry["hardware"],
-                "runtime": _runtime(entry, forced),
+                "runtime": runtime,
+                "methods": [entry["method"]] if "method" in entry else [],
                 "workload": {
                     "batch": batch,
                     "prompt_tokens": ctx_k * entry["kilo"],
@@ -87,9 +92,13 @@ def shadowkv_decode(entry, forced, overrides, static=False):
                     "prefill_chunk_tokens": 8192,
                 },
             }
-            rec = _sim(doc, overrides).records()[0]
-            label = f"ShadowKV baseline {entry['label']} decode {ctx_k}K x{batch}"
-            yield "decode", label, rec["decode_tokens_per_s"], measured, "tok/s"
+            yield ctx_k, batch, measured, _sim(doc, overrides).records()[0]
+
+
+def shadowkv_decode(entry, forced, overrides, static=False):
+    for ctx_k, batch, measured, rec in decode_points(entry, _runtime(entry, forced), overrides):
+        label = f"ShadowKV baseline {entry['label']} decode {ctx_k}K x{batch}"
+        yield "decode", label, rec["decode_tokens_per_s"], measured, "tok/s"
 
 
 def cp_table6(entry, forced, overrides, static=False):

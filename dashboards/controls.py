@@ -121,12 +121,8 @@ def param_tip(p) -> str:
     """A parameter's help with its kind, default and ranges (the tooltip)."""
     default = "required" if p.default is REQUIRED else f"default {p.default!r}"
     extra = [p.kind, default]
-    if p.choices:
-        extra.append("one of " + ", ".join(map(str, p.choices)))
-    elif p.minimum is not None or p.maximum is not None:
-        lo = "" if p.minimum is None else f"{p.minimum:g}"
-        hi = "" if p.maximum is None else f"{p.maximum:g}"
-        extra.append(f"range [{lo}, {hi}]")
+    if p.range_text():
+        extra.append(p.range_text())
     if p.validated:
         extra.append(f"paper evaluated {p.validated[0]:g}..{p.validated[1]:g}")
     return f"{p.help} ({'; '.join(extra)})"

@@ -401,3 +401,16 @@ def test_kv_offload_and_quest_do_not_depend_on_list_order():
     first = one([offload, quest], workload=wl(32767, 2))[1]
     second = one([quest, offload], workload=wl(32767, 2))[1]
     assert first["tpot_s"] == pytest.approx(second["tpot_s"], rel=1e-9)
+
+
+def test_parameter_ranges_state_a_refused_minimum_as_an_open_bracket():
+    # `roofline methods` and the dashboard's hints read Param.range_text: ShadowKV's budget share
+    # refuses 0 itself (exclusive minimum), its rank starts at 1 inclusive, KIVI's bits are choices.
+    from roofline.simulator.methods import REGISTRY
+
+    shadow, quant = REGISTRY["shadowkv"].params, REGISTRY["kv_quant"].params
+    assert shadow["sparse_budget"].range_text() == "range (0, 1]"
+    assert shadow["rank"].range_text() == "range [1, ]"
+    assert quant["bits"].range_text() == "one of 16, 8, 4, 2"
+    with pytest.raises(ScenarioError, match="sparse_budget"):
+        run(methods=[{"name": "shadowkv", "sparse_budget": 0}])

@@ -174,12 +174,6 @@ def _param_line(name, p) -> str:
     from roofline.simulator.methods.base_method import REQUIRED  # numpy: only when a method is shown
 
     default = "required" if p.default is REQUIRED else f"default {p.default!r}"
-    rng = ""
-    if p.choices:
-        rng = f"; one of {', '.join(map(str, p.choices))}"
-    elif p.minimum is not None or p.maximum is not None:
-        lo = "" if p.minimum is None else f"{p.minimum:g}"
-        hi = "" if p.maximum is None else f"{p.maximum:g}"
-        rng = f"; range [{lo}, {hi}]"
+    rng = f"; {p.range_text()}" if p.range_text() else ""
     validated = f"; paper evaluated {p.validated[0]:g}..{p.validated[1]:g}" if p.validated else ""
     return f"    {name:<24} {p.help} ({p.kind}, {default}{rng}{validated})"

@@ -30,6 +30,17 @@ class Param(FieldSpec):
     default: object = REQUIRED
     validated: tuple | None = None  # (lo, hi) the paper evaluated; outside -> provenance warning
 
+    def range_text(self) -> str:
+        """How `roofline methods` and the dashboard state the valid values: "one of a, b", "range
+        [lo, hi]" (a refused minimum opens the bracket: "(0, 1]"), or "" when unbounded."""
+        if self.choices:
+            return "one of " + ", ".join(map(str, self.choices))
+        if self.minimum is None and self.maximum is None:
+            return ""
+        lo = "" if self.minimum is None else f"{self.minimum:g}"
+        hi = "" if self.maximum is None else f"{self.maximum:g}"
+        return f"range {'(' if self.exclusive_minimum else '['}{lo}, {hi}]"
+
     def problem(self, name: str, value) -> str | None:
         spec = self
         if self.kind in ("int", "float") and self.maximum is None:

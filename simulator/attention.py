@@ -232,7 +232,7 @@ def _measured_time(ctx, nodes, read, per_token, const, flops_per_token=None):
     moved = (per_token + const).per_length()  # bytes at each of n kernel lengths: (points..., n)
 
     def roof_at(lengths):
-        tokens = lengths * cp
+        tokens = np.asarray(cp, float)[..., None] * lengths  # (points..., n): cp may be swept
         out = moved.at(tokens) / bw
         if flops_per_token is not None:
             peak = np.asarray(ctx.rates.attn_peak, float)[..., None]

@@ -164,7 +164,7 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
                 op,
                 compute_rate=measured_or(has, np.inf, op.compute_rate),
                 memory_rate=measured_or(has, ctx.rates.bw * att, op.memory_rate),
-                kernels=0.0 if has is True else op.kernels,
+                kernels=measured_or(has, 0.0, op.kernels),  # per point: a hardware sweep mixes rows
             )
             for op in (act, combine)
         )

@@ -30,6 +30,8 @@ from roofline.simulator.ops import BOUND_NAMES
 from roofline.simulator.scenario import SCHEMA, Scenario, ScenarioError
 from roofline.simulator.units import DTYPE_BYTES
 
+from helpers import assert_same
+
 MODELS = list_models()
 HARDWARE = list_hardware()
 DTYPE_CHOICES = ["bf16", "fp8", "int8"]
@@ -435,17 +437,6 @@ def test_throughput_counts_the_batch_when_dp_divides_it(batch, dp):
 # --- (d) a sweep equals its points run one by one --------------------------------------------------
 
 
-def _assert_same(a, b, path=""):
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), (path, sorted(a), sorted(b))
-        for key in a:
-            _assert_same(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, float) and isinstance(b, float):
-        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0), (path, a, b)
-    else:
-        assert a == b, (path, a, b)
-
-
 def _without_point(rec):
     return {k: v for k, v in rec.items() if k != "point"}
 
@@ -471,7 +462,7 @@ def test_sweep_equals_single_points(scenario, prompts, hardware, batches):
                     "hardware": hw,
                     "workload.batch": batch,
                 }
-                _assert_same(_without_point(records[i]), _without_point(alone))
+                assert_same(_without_point(records[i]), _without_point(alone))
                 i += 1
 
 
@@ -493,7 +484,7 @@ def test_sweep_with_structural_axes_equals_single_points(scenario, models, promp
             for kv_dtype in kv:
                 alone = dict(with_workload(scenario, prompt_tokens=prompt), model=model)
                 alone["dtype"] = dict(alone["dtype"], kv=kv_dtype)
-                _assert_same(_without_point(records[i]), _without_point(single(alone)))
+                assert_same(_without_point(records[i]), _without_point(single(alone)))
                 i += 1
 
 

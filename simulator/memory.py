@@ -146,7 +146,9 @@ class KVModel:
             return after
         shared = self._sum(P, P, S, prefill=True)
         held = shared + b * (self._sum(P, P, prefill=True) + self.state - shared)
-        whole = np.where(chunk > 0, 1.0, 1.0 / max(self.attention_layers, 1.0))
+        whole = np.where(
+            chunk > 0, 1.0, 1.0 / np.maximum(self.attention_layers, 1.0)
+        )  # per rank: pp may be swept
         return after + whole * (held - after)
 
     def host_bytes(self, b, C, P):

@@ -149,3 +149,25 @@ def test_a_sweep_over_context_ranks_equals_separate_runs(variant, profiles, requ
         alone = roofline.simulate({**base, "hardware": p["hardware"], "parallelism": layout}).records()[0]
         alone.pop("point")
         assert_same(rec, alone)
+
+
+def test_a_sweep_over_pipeline_stages_with_a_compressing_method_equals_separate_runs():
+    # SnapKV holds the whole prompt in one layer per stage while it compresses (memory.py); a pp
+    # sweep once stopped there with numpy's "truth value of an array" error.
+    base = {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "gpus": None,
+        "workload": {"batch": 2, "prompt_tokens": 30000, "output_tokens": 16},
+        "methods": [{"name": "snapkv", "budget_tokens": 2048}],
+    }
+    records = roofline.simulate(
+        {**base, "sweep": {"parallelism.pp": [2, 1], "parallelism.dp": [1, 2]}}
+    ).records()
+    assert len(records) == 4
+    for rec in records:
+        p = rec.pop("point")
+        layout = {"pp": p["parallelism.pp"], "dp": p["parallelism.dp"]}
+        alone = roofline.simulate({**base, "parallelism": layout}).records()[0]
+        alone.pop("point")
+        assert_same(rec, alone)

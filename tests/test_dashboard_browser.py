@@ -73,6 +73,7 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("dashboard")
     (root / "calibration").mkdir()
     (root / "calibration" / "h100-sxm.yaml").write_text(PROFILE)
+    (root / "calibration" / "h200.yaml").write_text(PROFILE.replace("h100-sxm", "h200"))
     (root / "validation").mkdir()
     (root / "validation" / "llama-3.1-8b-h100.json").write_text(
         json.dumps(
@@ -200,6 +201,12 @@ def test_pages_load_without_console_errors(page, server, shots):
     page.wait_for_function("() => document.querySelectorAll('#calibration-page .js-plotly-plot').length >= 2")
     assert "driver" in page.inner_text("#calibration-page")
     page.screenshot(path=str(shots / "calibration.png"), full_page=True)
+    # the index lists both profiles and draws the first; a click on the other draws it instead
+    assert page.locator("#profile-index tbody tr").count() == 2
+    assert page.locator('[id="profile-h100-sxm.yaml"]').count() == 1
+    page.click("#profile-index >> text=h200.yaml")
+    page.wait_for_selector('[id="profile-h200.yaml"]')
+    assert "profile=h200.yaml" in page.url and page.locator('[id="profile-h100-sxm.yaml"]').count() == 0
     assert page.console.errors == []
 
 

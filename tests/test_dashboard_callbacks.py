@@ -625,6 +625,34 @@ def test_calibration_page_shows_profiles_and_reports(tmp_path):
     assert "+10.0%" in text
 
 
+def test_calibration_page_indexes_the_shipped_profiles_and_draws_one(tmp_path):
+    # 18 shipped profiles hold ~500 fits: the page lists them all and draws the one chosen
+    from roofline.hwspecs import CALIBRATION_DIR
+
+    shipped = sorted(p.name for p in CALIBRATION_DIR.glob("*.yaml"))
+    page = calibration.build_layout(CALIBRATION_DIR, tmp_path)
+    (index,) = [c for c in walk(page) if getattr(c, "id", None) == "profile-index"]
+    rows = [r for r in walk(index) if type(r).__name__ == "Tr"][1:]
+    assert [text_of(r.children[0]) for r in rows] == shipped
+    assert text_of(rows[0]).count("aiconfigurator-core") == 1 and "NVIDIA A100-SXM4-80GB" in text_of(rows[0])
+    assert [r.className for r in rows].count("selected") == 1 and rows[0].className == "selected"
+    titles = {g.figure.layout.title.text for g in walk(page) if type(g).__name__ == "Graph"}
+    sections = [c for c in walk(page) if type(c).__name__ == "Section"]
+    assert [s.id for s in sections] == [f"profile-{shipped[0]}"]
+    assert "grids / gemm_bf16" in titles and "grids / moe_bf16" in titles
+
+    chosen = calibration.build_layout(CALIBRATION_DIR, tmp_path, "h200.trtllm.yaml")
+    sections = [c for c in walk(chosen) if type(c).__name__ == "Section"]
+    assert [s.id for s in sections] == ["profile-h200.trtllm.yaml"]
+    assert "TensorRT-LLM" in text_of(sections[0]) or "trtllm" in text_of(sections[0])
+
+    # a name that is not listed (a crafted path included) opens nothing: a message, and the default
+    page = calibration.build_layout(CALIBRATION_DIR, tmp_path, "../../etc/passwd")
+    text = text_of(page)
+    assert "no such profile here" in text and "h100-sxm.vllm.yaml" in text
+    assert [s.id for s in walk(page) if type(s).__name__ == "Section"] == [f"profile-{shipped[0]}"]
+
+
 def test_calibration_page_reads_roofline_validate_reports(tmp_path):
     from roofline.profilers.validate_report import point, summarize, write_report
 

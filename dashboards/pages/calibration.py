@@ -1,12 +1,20 @@
-"""Calibration page: for each profile in hwspecs/calibration/, its provenance and, per op kind
-(and per collective), the measured points against the fitted curve with the residuals; for each
-validation report in docs/validation/, measured vs predicted.
+"""Calibration page: an index of the profiles in hwspecs/calibration/ (GPU, framework, source,
+device, how many fits each keeps) and, for the one chosen (`/calibration?profile=<file>`, the first
+readable profile by default), its provenance and, per op kind (and per collective), the measured
+points against the fitted curve with the residuals; for each validation report in
+docs/validation/, measured vs predicted.
+
+One profile is drawn at a time: the 18 shipped profiles hold about 500 fits, 8.5 MB of figures
+that took 9 s to build on every visit when the page drew them all.
 
 Static: built when the page is opened, from the folders the app was created with (tests pass
-their own folders to `build_layout`).
+their own folders to `build_layout`). `profile` only selects among the files listed: it never
+names a path to open.
 """
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 import dash
 from dash import dcc, html
@@ -28,10 +36,10 @@ NO_PROFILES = (
 )
 
 
-def layout(**_query):
+def layout(profile=None, **_query):
     cfg = settings()
     try:
-        return build_layout(cfg["calibration_dir"], cfg["validation_dir"])
+        return build_layout(cfg["calibration_dir"], cfg["validation_dir"], profile)
     except Exception as exc:
         return html.Div(alert(user_message(exc, "reading the calibration files")), className="page-single")
 
@@ -98,12 +106,73 @@ def report_section(entry: dict):
     return html.Section(children, className="profile")
 
 
-def build_layout(calibration_dir, validation_dir):
+def _provenance_value(entry: dict, key: str) -> str:
+    top = dict(entry.get("provenance", [("", [])])[0][1]) if entry.get("provenance") else {}
+    return str(top.get(key, ""))
+
+
+def profile_index(entries: list, shown: str | None):
+    """One row per profile file: what it calibrates and where it came from, the file a link that
+    draws it (the one drawn is marked)."""
+    rows, classes = [], []
+    for e in entries:
+        fields = dict(e.get("fields", []))
+        framework = " ".join(
+            v for v in (_provenance_value(e, "framework"), _provenance_value(e, "framework_version")) if v
+        )
+        source = " ".join(
+            v for v in (_provenance_value(e, "source"), _provenance_value(e, "source_version")) if v
+        )
+        link = dcc.Link(e["file"], href=f"/calibration?profile={quote(e['file'])}", refresh=False)
+        if e.get("error"):
+            rows.append([e["file"], "", "", "", "", f"cannot be read: {e['error']}"])
+        else:
+            fits = len(e.get("curves", []))
+            rows.append(
+                [
+                    link,
+                    fields.get("hardware", ""),
+                    framework,
+                    source,
+                    _provenance_value(e, "device"),
+                    str(fits),
+                ]
+            )
+        classes.append("selected" if e["file"] == shown else "")
+    return table(
+        ["profile", "hardware", "framework", "source", "device", "fits"], rows, classes, "profile-index"
+    )
+
+
+def _chosen(entries: list, profile) -> tuple:
+    """(entry to draw or None, a message when `profile` names no listed file)."""
+    readable = [e for e in entries if not e.get("error")]
+    if profile is None or profile == "":
+        return (readable[0] if readable else None), None
+    for e in entries:
+        if e["file"] == profile:
+            return e, None
+    names = ", ".join(e["file"] for e in entries)
+    return (
+        readable[0] if readable else None
+    ), f"profile={str(profile)[:80]!r}: no such profile here; listed: {names}"
+
+
+def build_layout(calibration_dir, validation_dir, profile=None):
     entries = profiles.load_profiles(calibration_dir)
     reports = profiles.load_validation_reports(validation_dir)
     body = [html.H2("Calibration profiles"), html.P(f"Folder: {calibration_dir}", className="note")]
     if entries:
-        body += [profile_section(e) for e in entries]
+        entry, problem = _chosen(entries, profile)
+        if problem:
+            body.append(alert(problem, "warning"))
+        body.append(profile_index(entries, entry["file"] if entry else None))
+        if len(entries) > 1:
+            body.append(
+                html.P("Choose a profile above to draw its fits; one is drawn at a time.", className="note")
+            )
+        if entry is not None:
+            body.append(profile_section(entry))
     else:
         body.append(alert(NO_PROFILES, "info"))
     body += [html.H2("Validation reports"), html.P(f"Folder: {validation_dir}", className="note")]

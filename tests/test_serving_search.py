@@ -362,3 +362,18 @@ def test_the_max_rate_never_exceeds_the_saturated_throughput():
     assert 5.0 / 1.05 <= below.rate_per_s < 5.0 and below.hi <= 8.0
     at_cap = max_sustainable_rate(lambda r: True, 12.0, True, 0.05, ceiling=8.0)
     assert at_cap.rate_per_s == 8.0 and at_cap.runs == 0
+    # missed above the cap: the cap is tried first, and the search goes on below it (it once
+    # bisected between the requested rate and its half: 26 req/s over a 6.6 req/s saturation)
+    missed = max_sustainable_rate(lambda r: r < 20.0, 30.0, False, 0.05, ceiling=8.0)
+    assert missed.rate_per_s == 8.0 and missed.hi is None and missed.runs == 1
+    slow = max_sustainable_rate(lambda r: r < 3.0, 30.0, False, 0.05, ceiling=8.0)
+    assert 3.0 / 1.05 <= slow.rate_per_s < 3.0 and slow.hi <= 8.0
+
+
+def test_every_rows_max_rate_is_within_its_saturated_throughput():
+    # at 30 req/s the 1-GPU layout misses the SLO; its search once bisected up to 26 req/s
+    # against a 6.6 req/s saturated throughput
+    plan = search_serving(SCEN, SMALL, gpus_max=1, rate_per_s=30.0, disaggregated=False)
+    assert plan.rows and any(r["slo_attainment"] < 0.9 for r in plan.rows)
+    for r in plan.rows:
+        assert 0 < r["max_rate_per_s"] <= r["saturated_requests_per_s"]

@@ -73,6 +73,13 @@ def max_sustainable_rate(
             return RateSearch(lo, lo, None, runs)
     else:
         lo, hi = None, rate
+        if ceiling is not None and ceiling < rate:
+            # missed above the cap: the cap itself first (meeting there, it is the answer), and
+            # below it the search as usual; a rate over the cap is never the answer
+            runs += 1
+            if meets(ceiling):
+                return RateSearch(ceiling, ceiling, None, runs)
+            hi = ceiling
         for _ in range(MAX_HALVINGS):
             runs += 1
             if meets(hi / 2):

@@ -208,6 +208,7 @@ def test_a_request_larger_than_the_kv_cache_is_one_clear_line():
     "serving, needle",
     [
         ({"arrival": {"rate_per_s": 1, "offline": True}}, "give exactly one of"),
+        ({"arrival": {"rate_per_s": 1, "offline": True}}, "--set serving.arrival.rate_per_s=null"),
         ({"arrival": {"rate": 1}}, "unknown field serving.arrival.rate. Did you mean 'rate_per_s'?"),
         ({"arrival": {"offline": True}, "prompt_tokens": {"dist": "zipf"}}, "serving.prompt_tokens.dist"),
         ({"arrival": {"offline": True}, "output_tokens": {"dist": "uniform", "min": 5}}, "needs 'max'"),

@@ -200,9 +200,13 @@ def serving_problems(values: dict) -> list:
             "serving.prefix_cache.ssd_GiB: the SSD tier sits below the host tier; set host_GiB too"
         )
     if len(kinds) != 1:
+        # a --set of one kind over a file that names another gives two: say how to drop one
+        unset = (
+            f"; to switch, set the other to null, e.g. --set serving.arrival.{kinds[0]}=null" if kinds else ""
+        )
         return problems + [
             "serving.arrival: give exactly one of rate_per_s (Poisson/gamma), offline: true, or trace: FILE; "
-            f"got {', '.join(kinds) if kinds else 'none'}"
+            f"got {', '.join(kinds) if kinds else 'none'}{unset if len(kinds) > 1 else ''}"
         ]
     return problems
 

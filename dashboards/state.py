@@ -41,7 +41,6 @@ SUGGESTED = {
     ("lserve", "streaming_head_fraction"): 0.5,
     ("lserve", "token_budget"): 4096,
     ("kv_offload", "resident_fraction"): 0.5,
-    ("minference", "density"): 0.1,
     ("block_sparse_prefill", "density"): 0.1,
     ("prefix_sharing", "shared_prefix_tokens"): 1024,
     ("weight_quant", "format"): "fp8",

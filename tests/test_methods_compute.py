@@ -73,6 +73,46 @@ def test_minference_prefill_flops_scale_with_density_plus_index(pattern):
         assert sparse["minference_index"]["flops"] == pytest.approx(index, rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    "spec, budget",
+    [
+        ({}, 7096),  # vertical-slash: 1000 vertical + 6096 slash lines
+        ({"pattern": "block-sparse"}, 6400),  # top 100 blocks of 64
+        ({"pattern": "a-shape", "budget_tokens": 1024}, 1024),
+        ({"budget_tokens": 3000}, 3000),
+    ],
+)
+@pytest.mark.parametrize("P", [4096, 65536, 1_000_000])
+def test_minference_budget_computes_a_fixed_number_of_keys_per_query(spec, budget, P):
+    # Each query attends to `budget` keys (or all before it): pairs = sum_i min(i, B), in the
+    # engine's continuous form B^2/2 + B (P - B) against P^2/2, so the share of the causal pairs
+    # falls as 2B/P at long prompts (at 1M: 1.4% for vertical-slash's 7096), where a fixed
+    # density stays quadratic.
+    dense = op_rows(one([], hardware=A100, workload=wl(P))[0], "prefill", "attention_prefill")
+    sparse = op_rows(
+        one([{"name": "minference", **spec}], hardware=A100, workload=wl(P))[0],
+        "prefill",
+        "attention_prefill",
+    )
+    w = min(P, budget)
+    share = (w * w / 2 + (P - w) * budget) / (P * P / 2)
+    assert sparse["attention"]["flops"] == pytest.approx(share * dense["attention"]["flops"], rel=1e-9)
+    if P == 1_000_000 and budget == 7096:
+        assert share == pytest.approx(0.01414, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ({"pattern": "a-shape"}, "pattern a-shape has no default budget; give budget_tokens"),
+        ({"density": 0.1, "budget_tokens": 4096}, "give density or budget_tokens, not both"),
+    ],
+)
+def test_minference_budget_or_density_is_one_clear_choice(spec, needle):
+    with pytest.raises(ScenarioError, match=needle):
+        one([{"name": "minference", **spec}], workload=wl(4096))
+
+
 def test_block_sparse_prefill_scales_attention_flops_only():
     P = 65536
     dense_res, dense = one([], hardware=A100, workload=wl(P, 64))

@@ -1,9 +1,17 @@
 """Sparse prefill attention: MInference and generic block-sparse prefill.
 
 * MInference (Jiang et al., arXiv:2407.02490): per head, one of three patterns (A-shape,
-  vertical-slash, block-sparse) computes a `density` share of the causal pairs. Index building is a
-  real cost: vertical-slash scores the last 64 queries against all keys; block-sparse scores
-  mean-pooled 64-token blocks of Q and K; A-shape needs no index.
+  vertical-slash, block-sparse). Each keeps a fixed number of keys per query, whatever the context
+  (Sec. 3.2: the pattern's budget of vertical and slash lines, or of top-k blocks), so the pairs
+  computed grow linearly with the prompt: sum_i min(i, B) for a budget of B keys, the causal
+  window's count (a share 2B/N of the causal pairs at N >> B). `budget_tokens` is B; by default
+  the pattern's own in MInference's implementation (microsoft/MInference, the per-head fallback
+  of `minference_prefill_kernel` and its block-sparse forward): vertical-slash 1,000 vertical +
+  6,096 slash lines = 7,096 keys, block-sparse the top 100 blocks of 64 = 6,400 keys; A-shape has
+  no default (its sink + local sizes come from the pattern search: give budget_tokens). `density`
+  instead fixes the share of the causal pairs at every length. Index building is a real cost:
+  vertical-slash scores the last 64 queries against all keys; block-sparse scores mean-pooled
+  64-token blocks of Q and K; A-shape needs no index.
 * block_sparse_prefill: a given block mask of `density` (e.g. from a static pattern): pairs and
   K/V block reads scale with density; no index cost.
 
@@ -12,7 +20,8 @@ close to it on dense blocks); decode is unchanged.
 
 Against the paper: dense prefill of 1M tokens for an 8B model on one A100 takes 23 min here vs
 "~30 min" (the FlashAttention-2 efficiency curve is held constant beyond its 16K measurements); a
-10x speedup needs ~6% density with the vertical-slash index cost.
+10x speedup needs ~6% density with the vertical-slash index cost. The repository's own tables
+(HF and vLLM, 10K-1M) are in docs/validation/methods.md, with what the model leaves out.
 """
 
 from __future__ import annotations
@@ -25,6 +34,9 @@ from roofline.simulator.runplan import ExtraOp
 
 LAST_Q = 64  # vertical-slash: queries used to estimate the pattern (MInference §3.2)
 POOL = 64  # block-sparse: pooling block
+# Keys each query attends to by default (microsoft/MInference: vertical_size 1000 + slash_size 6096
+# in the per-head fallback pattern; top-100 blocks of 64 in the block-sparse forward)
+DEFAULT_BUDGET = {"vertical-slash": 1000 + 6096, "block-sparse": 100 * POOL}
 
 
 def _with_density(plan, density):
@@ -49,15 +61,20 @@ class MInference(Method):
     name = "minference"
     summary = "Dynamic sparse prefill attention (A-shape / vertical-slash / block-sparse heads)"
     citation = "MInference 1.0, Jiang et al. 2024 (arXiv:2407.02490)"
-    changes = "prefill attention FLOPs and K/V reads x density, plus index building"
+    changes = (
+        "prefill attention: a budget of keys per query (or a density share of the pairs), plus index building"
+    )
     stage = PREFILL
     exclusive = ("sparse_prefill",)
     params = {
         "density": Param(
             "float",
-            "Share of the causal (query, key) pairs computed.",
+            "A fixed share of the causal (query, key) pairs computed at every length, instead of "
+            "budget_tokens (null: the budget).",
+            None,
             minimum=1e-6,
             maximum=1.0,
+            nullable=True,
             validated=(0.02, 0.5),
         ),
         "pattern": Param(
@@ -66,10 +83,35 @@ class MInference(Method):
             "vertical-slash",
             choices=("a-shape", "vertical-slash", "block-sparse"),
         ),
+        "budget_tokens": Param(
+            "int",
+            "Keys each query attends to (null: the pattern's default, vertical-slash 1000 vertical + "
+            "6096 slash lines = 7096, block-sparse 100 blocks of 64 = 6400; A-shape has none).",
+            None,
+            minimum=1,
+            nullable=True,
+        ),
     }
 
+    def check_values(self) -> list:
+        if self.density is not None and self.budget_tokens is not None:
+            return ["minference: give density or budget_tokens, not both"]
+        if self.density is None and self.budget_tokens is None and self.pattern not in DEFAULT_BUDGET:
+            return [
+                f"minference: pattern {self.pattern} has no default budget; give budget_tokens (its sink + "
+                "local tokens per query) or density"
+            ]
+        return []
+
     def apply_plan(self, plan, model):
-        return _with_density(plan, self.density)
+        if self.density is not None:
+            return _with_density(plan, self.density)
+        budget = self.budget_tokens if self.budget_tokens is not None else DEFAULT_BUDGET[self.pattern]
+        # B keys per query: the causal window's pair count, sum_i min(i, B)
+        return plan.with_groups(
+            replace(g, prefill_window=budget if g.prefill_window is None else min(budget, g.prefill_window))
+            for g in plan.groups
+        )
 
     def apply_extras(self, extras, model, plan):
         if self.pattern == "a-shape":  # a static pattern: no index to build

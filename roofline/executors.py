@@ -1,9 +1,11 @@
 """Where a search's independent work units run: in this process, a local process pool, or Ray tasks.
 
-Each executor has one method, `map(fn, items) -> list`, returning `fn(item)` for every item in the
-items' order whatever order they finished in, so a search's results never depend on which executor
-ran it (the work units themselves are deterministic: fixed seeds, no shared state). `fn` must be a
-module-level function and the items picklable (the pool and Ray ship them to other processes).
+Each executor has one method, `map(fn, items, progress=None) -> list`, returning `fn(item)` for
+every item in the items' order whatever order they finished in, so a search's results never depend
+on which executor ran it (the work units themselves are deterministic: fixed seeds, no shared
+state). `fn` must be a module-level function and the items picklable (the pool and Ray ship them to
+other processes). `progress(done, total)`, when given, is called here as units finish (Ray: once,
+when all have).
 
 Ray is an optional extra (`pip install 'roofline[ray]'`), imported only when `--ray` is given.
 """
@@ -11,7 +13,7 @@ Ray is an optional extra (`pip install 'roofline[ray]'`), imported only when `--
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from roofline.simulator.errors import UserError
 
@@ -21,8 +23,14 @@ class InProcess:
 
     name = "in-process"
 
-    def map(self, fn, items) -> list:
-        return [fn(item) for item in items]
+    def map(self, fn, items, progress=None) -> list:
+        items = list(items)
+        out = []
+        for item in items:
+            out.append(fn(item))
+            if progress:
+                progress(len(out), len(items))
+        return out
 
 
 class LocalPool:
@@ -33,10 +41,14 @@ class LocalPool:
         self.workers = workers
         self.name = f"{workers} local processes"
 
-    def map(self, fn, items) -> list:
+    def map(self, fn, items, progress=None) -> list:
         items = list(items)
         with ProcessPoolExecutor(max_workers=min(self.workers, max(len(items), 1))) as pool:
-            return list(pool.map(fn, items, chunksize=1))
+            futures = [pool.submit(fn, item) for item in items]
+            for done, _ in enumerate(as_completed(futures), 1):
+                if progress:
+                    progress(done, len(items))
+            return [f.result() for f in futures]
 
 
 class RayCluster:
@@ -50,12 +62,15 @@ class RayCluster:
         self.address = address
         self.name = f"Ray cluster at {address}"
 
-    def map(self, fn, items) -> list:
+    def map(self, fn, items, progress=None) -> list:
         ray = self.ray
         if not ray.is_initialized():
             ray.init(address=None if self.address == "local" else self.address, ignore_reinit_error=True)
         task = ray.remote(fn)
-        return list(ray.get([task.remote(item) for item in items]))
+        out = list(ray.get([task.remote(item) for item in items]))
+        if progress:
+            progress(len(out), len(out))
+        return out
 
 
 def _import_ray():

@@ -225,6 +225,7 @@ def search_serving(
     rel_tol: float = 0.05,
     latency: str = "tpot",
     executor=None,
+    progress=None,
 ) -> ServingPlan:
     """Search the deployments of a serving scenario (a path or a mapping with a `serving:` section).
 
@@ -232,7 +233,7 @@ def search_serving(
     `gpus_max` that splits the model's heads, cp 1, the scenario's `max_num_seqs`, its own methods;
     `rate_per_s`, `ttft_s`, `tpot_s` default to the scenario's `serving.arrival.rate_per_s` and
     `serving.slo`. `stacks` is [(label, [method specs])]. `executor` (`roofline.executors`) defaults
-    to running in this process."""
+    to running in this process; `progress(done, total)` hears of each deployment evaluated."""
     from roofline.api import load_model, load_scenario, read_scenario_file, set_path
     from roofline.executors import InProcess
 
@@ -315,7 +316,7 @@ def search_serving(
         )
     spec = SearchSpec(doc, name, float(cfg.rate_per_s), attainment, rel_tol, tuple(stack_list))
     executor = executor or InProcess()
-    rows = executor.map(evaluate_unit, [(spec, layout) for layout in layouts])
+    rows = executor.map(evaluate_unit, [(spec, layout) for layout in layouts], progress)
     feasible = [i for i, r in enumerate(rows) if r["feasible"]]
     ranked = sorted(
         feasible, key=lambda i: (rows[i]["usd_per_million_output_tokens"], -rows[i]["max_rate_per_s"], i)

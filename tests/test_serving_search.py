@@ -377,3 +377,46 @@ def test_every_rows_max_rate_is_within_its_saturated_throughput():
     assert plan.rows and any(r["slo_attainment"] < 0.9 for r in plan.rows)
     for r in plan.rows:
         assert 0 < r["max_rate_per_s"] <= r["saturated_requests_per_s"]
+
+
+def _square(x):
+    return x * x
+
+
+@pytest.mark.parametrize("executor", [InProcess(), LocalPool(2)], ids=["in-process", "pool"])
+def test_executors_report_progress_and_keep_the_items_order(executor):
+    seen = []
+    assert executor.map(_square, range(7), lambda done, total: seen.append((done, total))) == [
+        x * x for x in range(7)
+    ]
+    assert seen == [(i, 7) for i in range(1, 8)]
+
+
+def test_progress_lines_on_a_log_and_redraws_on_a_terminal():
+    import io
+
+    from roofline.cli.plan_serving import Progress
+
+    times = iter([0.0, 10.0, 20.0, 30.0])  # the clock is read at the start and for each line
+    log = io.StringIO()
+    p = Progress(log, clock=lambda: next(times))
+    for done in (1, 4, 5, 8, 40):  # a log gets a line at each tenth of the search and at the end
+        p(done, 40)
+    assert log.getvalue().splitlines() == [
+        "plan --serving: 4/40 deployments evaluated in 10 s, about 90 s left",
+        "plan --serving: 8/40 deployments evaluated in 20 s, about 80 s left",
+        "plan --serving: 40/40 deployments evaluated in 30 s",
+    ]
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Tty()
+    p = Progress(term, clock=iter([0.0, 5.0, 10.0]).__next__)
+    p(1, 2)
+    p(2, 2)
+    assert term.getvalue() == (
+        "\rplan --serving: 1/2 deployments evaluated in 5 s, about 5 s left"
+        "\rplan --serving: 2/2 deployments evaluated in 10 s\n"
+    )

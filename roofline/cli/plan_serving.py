@@ -184,6 +184,7 @@ def run(args) -> int:
         rel_tol=0.05 if args.rate_tol is None else args.rate_tol,
         latency=args.latency,
         executor=make_executor(args.workers, args.ray),
+        progress=Progress(sys.stderr),
     )
     text = _render(plan, args.format, args.all)
     if args.output_file:
@@ -194,6 +195,32 @@ def run(args) -> int:
         print(plan.unmet_reason(gpus_max), file=sys.stderr)
         return 1
     return 0
+
+
+class Progress:
+    """Deployments evaluated so far, on stderr: redrawn in place on a terminal, else a line at each
+    tenth of the search (logs stay short); elapsed time and a linear estimate of what is left."""
+
+    def __init__(self, stream, clock=None):
+        import time
+
+        self.stream, self.clock = stream, clock or time.monotonic
+        self.start = self.clock()
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.shown = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.tty and done < total and done * 10 // total == self.shown * 10 // total:
+            return
+        self.shown = done
+        elapsed = self.clock() - self.start
+        left = f", about {elapsed * (total - done) / done:.0f} s left" if done < total else ""
+        text = f"plan --serving: {done}/{total} deployments evaluated in {elapsed:.0f} s{left}"
+        if self.tty:
+            self.stream.write("\r" + text + ("\n" if done == total else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
 
 
 def _with_dense(text: str, palette, stacks_from) -> list:

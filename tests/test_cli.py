@@ -634,6 +634,10 @@ def test_plan_and_compare_write_csv_and_an_unmet_sla_exits_nonzero(capsys):
     assert [r["stack"] for r in rows] == ["dense", "weight_quant+kv_quant"]
     assert rows[0]["scenario"] == "llama3-8b-1m-decode-a100-stack"  # the scenario's name, not its path
     assert float(rows[1]["tpot_speedup"]) > 1
+    # a stack naming no method says which exist
+    assert main(["compare", stack, "--methods", "kvquant"]) == 2
+    err = capsys.readouterr().err
+    assert "--methods kvquant: unknown method. Did you mean 'kv_quant'?" in err and "Valid: kv_quant," in err
 
 
 def test_registries_print_json_with_a_schema_version(capsys):

@@ -56,7 +56,7 @@ def stacks_from(text: str, palette: list) -> list:
         return {"name": name}, problem
 
     def unknown(label: str, name: str) -> str:
-        return f"--methods {name}: unknown method.{did_you_mean(name, REGISTRY)}"
+        return f"--methods {name}: unknown method.{did_you_mean(name, REGISTRY)} Valid: {', '.join(REGISTRY)}"
 
     out, problems = parse_stacks(text, palette, fill, unknown, baseline_labels=())
     if problems:

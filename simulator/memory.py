@@ -146,9 +146,8 @@ class KVModel:
             return after
         shared = self._sum(P, P, S, prefill=True)
         held = shared + b * (self._sum(P, P, prefill=True) + self.state - shared)
-        whole = np.where(
-            chunk > 0, 1.0, 1.0 / np.maximum(self.attention_layers, 1.0)
-        )  # per rank: pp may be swept
+        # one layer of the rank's stage in full (attention_layers is per point: pp may be swept)
+        whole = np.where(chunk > 0, 1.0, 1.0 / np.maximum(self.attention_layers, 1.0))
         return after + whole * (held - after)
 
     def host_bytes(self, b, C, P):

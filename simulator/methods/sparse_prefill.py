@@ -2,9 +2,10 @@
 
 * MInference (Jiang et al., arXiv:2407.02490): per head, one of three patterns (A-shape,
   vertical-slash, block-sparse). Each keeps a fixed number of keys per query, whatever the context
-  (Sec. 3.2: the pattern's budget of vertical and slash lines, or of top-k blocks), so the pairs
-  computed grow linearly with the prompt: sum_i min(i, B) for a budget of B keys, the causal
-  window's count (a share 2B/N of the causal pairs at N >> B). `budget_tokens` is B; by default
+  (the offline pattern search fixes each head's numbers of vertical and slash lines, or of top-k
+  blocks, not a share of the pairs), so the pairs computed grow linearly with the prompt:
+  sum_i min(i, B) for a budget of B keys, the causal window's count (a share 2B/N of the causal
+  pairs at N >> B). `budget_tokens` is B; by default
   the pattern's own in MInference's implementation (microsoft/MInference, the per-head fallback
   of `minference_prefill_kernel` and its block-sparse forward): vertical-slash 1,000 vertical +
   6,096 slash lines = 7,096 keys, block-sparse the top 100 blocks of 64 = 6,400 keys; A-shape has

@@ -7,8 +7,11 @@
    scheduler trtllm-bench configures by default, as its documentation states: max_batch_size 2048
    (-> max_num_seqs), max_num_tokens 8192 (-> max_batched_tokens), kv_cache_free_gpu_mem_fraction
    0.9 (-> kv_memory_fraction), the GUARANTEED_NO_EVICT capacity scheduler (-> admission: reserve),
-   tokens_per_block 32 (-> block_tokens). Assumed, not stated in the table: the FP8 checkpoints keep
-   an FP8 KV cache (dtype.kv fp8) and attention runs in 16-bit (dtype.attention auto).
+   tokens_per_block 32 (-> block_tokens); and the number of requests the page states for each
+   ISL/OSL ("$num_requests": 30,000 at 128/128 down to 1,000 at 20000/2000, so that short requests
+   reach a steady state; NUM_REQUESTS below). Assumed, not stated in the table: the FP8 and FP4
+   checkpoints keep an FP8 KV cache (dtype.kv fp8) and attention runs in 16-bit (dtype.attention
+   auto); an FP4 column runs NVFP4 weights and activations (dtype fp4).
    Nothing here is fitted to these points. The simulator prices each step as the engine does with
    `runtime.framework: trtllm` (its measured kernels, C++ runtime, overlap scheduler).
 2. Speed: 10,000 requests of 8K prompt / 512 output tokens, offline, Llama 3.1 8B on one H100, one
@@ -18,7 +21,9 @@
 
 Prints figures; asserts nothing (tests/test_serving.py holds the checks).
 
-    python benchmarks/bench_serve.py [--requests 3000] [--skip-published] [--write]
+    python benchmarks/bench_serve.py [--requests N] [--skip-published] [--write]
+
+(--requests N runs every row with N requests instead of the page's count.)
 """
 
 from __future__ import annotations
@@ -39,7 +44,22 @@ import roofline  # noqa: E402
 # Output tokens/s (TensorRT-LLM performance overview, see the module docstring), keyed "ISL/OSL":
 # the development set's rows (benchmarks/published_devset.yaml, transcribed once with their source).
 _DEVSET = yaml.safe_load((Path(__file__).resolve().parent / "published_devset.yaml").read_text())
-TRTLLM_ROWS = _DEVSET["trtllm_max_throughput"]["rows"]  # name -> model, hardware, tp, isl_osl
+TRTLLM_ROWS = _DEVSET["trtllm_max_throughput"]["rows"]  # name -> model, hardware, tp, [dtype], isl_osl
+# Requests per run by ISL/OSL: the page's "$num_requests" table (section "Preparing a Dataset")
+NUM_REQUESTS = {
+    "128/128": 30000,
+    "128/2048": 3000,
+    "128/4096": 1500,
+    "1000/2000": 1500,
+    "2048/128": 3000,
+    "2048/2048": 1500,
+    "5000/500": 1500,
+    "1000/1000": 3000,
+    "500/2000": 3000,
+    "20000/2000": 1000,
+}
+FP8 = {"weights": "fp8", "activations": "fp8", "kv": "fp8"}
+FP4 = {"weights": "fp4", "activations": "fp4", "kv": "fp8"}
 TRTLLM_SCHEDULER = {
     "max_num_seqs": 2048,
     "max_batched_tokens": 8192,
@@ -49,16 +69,25 @@ TRTLLM_SCHEDULER = {
 }
 
 
-def trtllm_doc(model: str, tp: int, isl: int, osl: int, requests: int, hardware: str = "h200") -> dict:
+def trtllm_doc(
+    model: str,
+    tp: int,
+    isl: int,
+    osl: int,
+    requests: int | None = None,
+    hardware: str = "h200",
+    fmt: str = "fp8",
+) -> dict:
+    """One row's scenario; `requests` None: the page's count for its ISL/OSL (NUM_REQUESTS)."""
     return {
         "name": f"trtllm-{model}-{isl}-{osl}",
         "model": model,
         "hardware": hardware,
         "parallelism": {"tp": tp},
-        "dtype": {"weights": "fp8", "activations": "fp8", "kv": "fp8"},
+        "dtype": dict(FP4 if fmt == "fp4" else FP8),
         "runtime": {"framework": "trtllm"},  # its kernels, C++ runtime and overlap scheduler
         "serving": {
-            "requests": requests,
+            "requests": NUM_REQUESTS[f"{isl}/{osl}"] if requests is None else requests,
             "arrival": {"offline": True},
             "prompt_tokens": isl,
             "output_tokens": osl,
@@ -67,20 +96,22 @@ def trtllm_doc(model: str, tp: int, isl: int, osl: int, requests: int, hardware:
     }
 
 
-def published(requests: int) -> list:
+def published(requests: int | None) -> list:
     lines: list = []
-    lines.append(f"TensorRT-LLM offline max-throughput points (output tok/s), {requests} requests per row")
+    count = "the page's request count per ISL/OSL" if requests is None else f"{requests} requests per row"
+    lines.append(f"TensorRT-LLM offline max-throughput points (output tok/s), {count}")
     errors = []
     for name, row in TRTLLM_ROWS.items():
         model, tp, hardware, table = row["model"], row["tp"], row["hardware"], row["isl_osl"]
-        lines.append(f"  {name} FP8, TP{tp} on {tp} x {hardware}")
+        fmt = row.get("dtype", "fp8")
+        lines.append(f"  {name} {fmt.upper()}, TP{tp} on {tp} x {hardware}")
         lines.append(
             f"    {'ISL/OSL':>11} {'published':>10} {'predicted':>10} {'error':>8} {'batch':>6} {'wall':>6}"
         )
         for key, want in table.items():
             isl, osl = (int(x) for x in key.split("/"))
             t0 = time.perf_counter()
-            res = roofline.serve(trtllm_doc(model, tp, isl, osl, requests, hardware))
+            res = roofline.serve(trtllm_doc(model, tp, isl, osl, requests, hardware, fmt))
             wall = time.perf_counter() - t0
             got = res.record["throughput"]["output_tokens_per_s"]
             series = res.timelines[0].series
@@ -149,7 +180,12 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "validation" / "serving.
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--requests", type=int, default=3000, help="requests per published row (default 3000)")
+    p.add_argument(
+        "--requests",
+        type=int,
+        default=None,
+        help="requests per published row (default: the page's per ISL/OSL)",
+    )
     p.add_argument("--skip-published", action="store_true")
     p.add_argument("--write", action="store_true", help="regenerate docs/validation/serving.md")
     args = p.parse_args()

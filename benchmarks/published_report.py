@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DEVSET = ROOT / "benchmarks" / "published_devset.yaml"
 OUT = ROOT / "docs" / "validation" / "published.md"
 TARGET = {"median": 0.08, "p90": 0.25}  # issue 11's end-to-end target
-SERVE_REQUESTS = 1000  # per offline serving row (3,000 move rows by under 1.5 points: bench_serve.py)
 
 
 def _sim(doc, overrides):
@@ -145,7 +144,8 @@ def trtllm_serving(entry, forced, overrides, static=False):
         tp = row["tp"]
         for key, measured in row["isl_osl"].items():
             isl, osl = (int(x) for x in key.split("/"))
-            doc = trtllm_doc(row["model"], tp, isl, osl, SERVE_REQUESTS, row["hardware"])
+            # the page's request count for the ISL/OSL (bench_serve.NUM_REQUESTS), its checkpoint format
+            doc = trtllm_doc(row["model"], tp, isl, osl, None, row["hardware"], row.get("dtype", "fp8"))
             doc["runtime"] = _runtime(entry, forced)
             if static:
                 doc.pop("serving")

@@ -136,7 +136,11 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
     ops = []
     for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
         eff = gemm_efficiency(ctx.rates.eff, ctx.rates.gemm_offset, log2_rows, n_, k_)
-        grid = gemm_grid(ctx, log2_rows, n_, k_)
+        # Without a fused-MoE grid, the GEMM grid at the grouped launch's shape: the experts' weights
+        # side by side (touched x n wide) through tiles of each expert's rows, one launch. Read at
+        # one expert's (rows, n, k), a small GEMM's fixed time (10-16 us for an FP8/FP4 GEMM of
+        # 64 x 1536 x 2048 on B200, with its activation quantisation) was charged once per expert.
+        grid = gemm_grid(ctx, log2_rows, n_ * np.maximum(touched, 1.0), k_)
         if fused is not None:
             grid = fused if grid is None or fused[1] is True else _either(fused, grid)
         ops.append(

@@ -298,6 +298,33 @@ def test_engine_prices_a_fused_moe_from_its_grid(tmp_path):
     assert sheet["expert_act"]["time_s"] > ops["expert_act"]["bytes"] / BW  # below the roof, plus a launch
 
 
+def test_without_a_moe_grid_experts_read_the_gemm_grid_at_the_grouped_launch(tmp_path):
+    # No fused-MoE grid: each expert GEMM reads the GEMM grid at (rows per expert, touched x n, k),
+    # one launch streaming the touched experts' weights side by side. A gemm_bf16 grid that
+    # varies along log2 n (0.4 at 2^10, 0.8 at 2^18, interpolated in log attainment) tells the
+    # two readings apart: Mixtral's expert_up is 28672 wide, its grouped launch touched x 28672
+    # (read at one expert, a small GEMM's fixed time was once charged per expert: FP8 MoEs on
+    # B200 came out 7x too slow).
+    grid = _one_cell("gemm_bf16")
+    grid.update(start=[0.0, 10.0, 0.0], step=[1.0, 8.0, 1.0], shape=[1, 2, 1], attainment=[0.4, 0.8])
+    path = tmp_path / "h100-sxm.gemm.yaml"
+    path.write_text(yaml.safe_dump(_doc({"gemm_bf16": grid})))
+    scenario = {
+        "model": "mixtral-8x7b",
+        "hardware": "h100-sxm",
+        "calibration": str(path),
+        "workload": {"batch": 4, "prompt_tokens": 1024, "output_tokens": 2},
+    }
+    ops = {o["name"]: o for o in op_table(roofline.simulate(scenario), 0, "decode")}
+    touched = 8 * (1 - (1 - 2 / 8) ** 4)  # uniform top-2 routing of 4 tokens over 8 experts
+    for name, n in (("expert_up", 2 * 14336), ("expert_down", 4096)):
+        o = ops[name]
+        attainment = 0.4 * 2 ** min((np.log2(n * touched) - 10) / 8, 1.0)  # geometric, then held
+        assert attainment != pytest.approx(0.4 * 2 ** ((np.log2(n) - 10) / 8), rel=0.01)  # not one expert's
+        roof = max(o["flops"] / PEAK, o["bytes"] / BW)
+        assert o["time_s"] == pytest.approx(roof / attainment + 32 * OVERHEAD, rel=1e-9)
+
+
 def test_prompts_beyond_the_prefill_grid_warn(tmp_path):
     grid = _one_cell("attention_prefill")
     grid.update(

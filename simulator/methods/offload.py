@@ -151,6 +151,19 @@ class ShadowKV(Method):
     def check_model(self, model):
         return _only_gqa(model, self.name)
 
+    def warnings(self, model):
+        out = super().warnings(model)
+        windows = sorted(
+            {g.mixer.window for g in model.layer_groups if getattr(g.mixer, "window", None) is not None}
+        )
+        if windows:
+            out.append(
+                f"shadowkv: {model.name} has sliding-window layers (window {', '.join(map(str, windows))} "
+                "tokens): their dense cache is already that small, and ShadowKV's low-rank keys, outliers "
+                "and selected tokens beside it can hold more than it (the paper evaluates full-attention models)"
+            )
+        return out
+
     def apply_plan(self, plan, model):
         kv_elems = max(
             g.mixer.kv_elements_per_token() for g in model.layer_groups if g.mixer.kind == "attention"

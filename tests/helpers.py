@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import os
+from contextlib import contextmanager
 
 import roofline
+from roofline.api import set_path
 from roofline.simulator.results import op_table
 
 
@@ -31,3 +35,24 @@ def assert_same(a, b, path=""):
         assert math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0), (path, a, b)
     else:
         assert a == b, (path, a, b)
+
+
+def point_alone(base: dict, point: dict) -> dict:
+    """The one-point scenario of a sweep record's `point` ({"parallelism.cp": 2, "hardware": ...})
+    over `base`, each field set as `--set` sets it."""
+    doc = copy.deepcopy(base)
+    for path, value in point.items():
+        set_path(doc, path, value)
+    return doc
+
+
+@contextmanager
+def shipped_profiles_env():
+    """`calibration: auto` on the shipped profiles for the block (the `shipped_profiles` fixture,
+    for tests that cannot take a function-scoped fixture: hypothesis)."""
+    saved = os.environ.pop("ROOFLINE_CALIBRATION_DIR", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["ROOFLINE_CALIBRATION_DIR"] = saved

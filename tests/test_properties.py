@@ -30,7 +30,7 @@ from roofline.simulator.ops import BOUND_NAMES
 from roofline.simulator.scenario import SCHEMA, Scenario, ScenarioError
 from roofline.simulator.units import DTYPE_BYTES
 
-from helpers import assert_same
+from helpers import assert_same, point_alone, shipped_profiles_env
 
 MODELS = list_models()
 HARDWARE = list_hardware()
@@ -527,28 +527,17 @@ def test_sweep_equals_single_points_on_the_shipped_profiles(model, axes, data, c
     }
     if chunked:
         base["workload"]["prefill_chunk_tokens"] = 8192
-    saved = os.environ.pop("ROOFLINE_CALIBRATION_DIR", None)
-    try:
+    with shipped_profiles_env():
         try:
             records = roofline.simulate(dict(base, sweep=sweep)).records()
         except ScenarioError:
             assume(False)  # a layout this model refuses (e.g. too many pipeline stages)
         for rec in records:
             point = rec["point"]
-            alone = copy.deepcopy(base)
-            for key, value in point.items():
-                section, _, field = key.partition(".")
-                if field:
-                    alone.setdefault(section, {})[field] = value
-                else:
-                    alone[section] = value
             assert (
                 "aiconfigurator" in rec["provenance"]["calibration"] or point.get("runtime.framework") == "hf"
             )
-            assert_same(_without_point(rec), _without_point(single(alone)))
-    finally:
-        if saved is not None:
-            os.environ["ROOFLINE_CALIBRATION_DIR"] = saved
+            assert_same(_without_point(rec), _without_point(single(point_alone(base, point))))
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import roofline
 from roofline.hwspecs import CALIBRATION_DIR, list_hardware, read_profile
 from roofline.simulator.results import op_table
 
-from helpers import assert_same
+from helpers import assert_same, point_alone
 
 GPUS = ("a100-80gb-sxm", "h100-sxm", "h200", "b200", "gb200", "l40s")
 FRAMEWORKS = ("vllm", "sglang", "trtllm")
@@ -141,13 +141,6 @@ def test_a_sweep_on_the_shipped_profiles_equals_its_points_alone(model, sweep, s
     }
     for rec in roofline.simulate({**base, "sweep": sweep}).records():
         point = rec.pop("point")
-        alone = {**base, **{k: dict(v) for k, v in base.items() if isinstance(v, dict)}}
-        for key, value in point.items():
-            section, _, field = key.partition(".")
-            if field:
-                alone.setdefault(section, {})[field] = value
-            else:
-                alone[section] = value
-        one = roofline.simulate(alone).records()[0]
+        one = roofline.simulate(point_alone(base, point)).records()[0]
         one.pop("point")
         assert_same(rec, one)

@@ -68,7 +68,6 @@ from roofline.simulator.comm import allgather_time, allreduce_time, alltoall_tim
 from roofline.simulator.efficiency import build_table, grid_values
 from roofline.simulator.engine import HardwareColumns
 from roofline.simulator.topology import nvlink
-from roofline.simulator.units import DTYPE_BYTES
 
 HOLDOUT = 5  # one group in five
 LONG_KV = 1024  # decode rows past the launch-bound lengths, where this tool's long contexts live
@@ -134,29 +133,24 @@ def moe_errors(test, hw, profile, overhead: float) -> dict:
         pred = c["roof"] / att + 2 * overhead  # the engine's two expert GEMM launches
         out[f"MoE {dtype}"] = (pred / c["seconds"] - 1.0, c["tokens"], "tokens")
         if table.grids.get("gemm") is not None:
-            fallback = _moe_without_grid(c, hw, table, dtype, overhead)
+            fallback = _moe_without_grid(c, table, overhead)
             name = f"  MoE {dtype}, without the MoE table (the engine's fallback: the GEMM grid at the grouped launch)"
             out[name] = (fallback / c["seconds"] - 1.0, c["tokens"], "tokens")
     return out
 
 
-def _moe_without_grid(c: dict, hw, table, dtype: str, overhead: float) -> np.ndarray:
+def _moe_without_grid(c: dict, table, overhead: float) -> np.ndarray:
     """The fused-MoE rows priced as the engine prices experts on a GPU whose profile has a GEMM grid
-    but no MoE grid (layers.expert_ops): each expert GEMM at its roofline over the GEMM grid's
-    attainment at (rows per expert, touched x n, k), one launch each; the activation and the
-    combine as HBM passes at the datasheet bandwidth, one launch each."""
-    tokens, touched, h, inter, topk = (
-        np.asarray(c[k], float) for k in ("tokens", "touched", "hidden", "inter", "topk")
-    )
-    pairs = tokens * topk
-    wb, peak, bw = DTYPE_BYTES[dtype], hw.peak_flops[dtype], hw.memory_bandwidth
-    rows = np.log2(np.maximum(pairs / np.maximum(touched, 1.0), 1.0))
-    t = 4 * overhead + (pairs * 3 * inter * 2 + (pairs + tokens) * h * 2) / bw
-    for n, k in ((2 * inter, h), (h, inter)):
-        roof = np.maximum(2 * pairs * n * k / peak, (touched * n * k * wb + pairs * (k * wb + n * 2)) / bw)
-        att, _ = grid_values(
-            table, "gemm", 0, "attainment", (rows, np.log2(n * np.maximum(touched, 1.0)), np.log2(k))
-        )
+    but no MoE grid (layers.expert_ops): each expert GEMM's roofline over the GEMM grid's attainment
+    at (rows per expert, touched x n, k), one launch each; the activation and the combine as HBM
+    passes at the datasheet bandwidth, one launch each."""
+    touched = np.maximum(c["touched"], 1.0)
+    rows = np.log2(np.maximum(c["tokens"] * c["topk"] / touched, 1.0))
+    t = 4 * overhead + c["pass_roof"]
+    for roof, (n, k) in zip(
+        c["gemm_roofs"], ((c["up"] * c["inter"], c["hidden"]), (c["hidden"], c["inter"]))
+    ):
+        att, _ = grid_values(table, "gemm", 0, "attainment", (rows, np.log2(n * touched), np.log2(k)))
         t = t + roof / att
     return t
 

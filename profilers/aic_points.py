@@ -28,6 +28,7 @@ from roofline.api import (
     flash_kv_hbm_tokens,
     flash_query_block_rows,
     gemm_tile_share,
+    moe_passes,
     prefill_pairs,
 )
 from roofline.profilers.aic_read import DTYPES, Table
@@ -134,7 +135,7 @@ def moe_points(table: Table, hw) -> dict:
     (layers.expert_ops), each at its roofline: the gated up projection and the down projection over
     the experts the tokens touch (weights and inputs in the format, outputs 16-bit), plus the HBM
     passes of the activation (2 x inter in, inter out per pair) and of the top-k combine (pairs x
-    hidden in, tokens x hidden out), 16-bit. Balanced routing spreads the tokens' pairs evenly, so
+    hidden in, tokens x hidden out), 16-bit (`pass_roof` and the two GEMMs' `gemm_roofs` apart). Balanced routing spreads the tokens' pairs evenly, so
     they touch min(pairs, experts) experts: the tables' times double with the tokens until every
     expert is hit (vLLM H100, Llama 4's 128 experts, top-1: 2.64 ms at 32 tokens, 5.26 ms at 64),
     where uniform random routing (flops.touched_experts, which the engine prices) would touch 28 and
@@ -174,12 +175,15 @@ def moe_points(table: Table, hw) -> dict:
         touched = np.minimum(pairs, E)  # balanced: the pairs spread evenly over the experts
         elem = dtype_bytes(PEAK_DTYPE[ours])
         peak = hw.peak(PEAK_DTYPE[ours])
-        passes = (pairs * (up + 1.0) * inter + (pairs + T) * H) * OUT_BYTES  # activation, combine
-        roof = passes / hw.memory_bandwidth
-        for n, k in ((up * inter, H), (H, inter)):
-            flops = 2.0 * pairs * n * k
-            nbytes = touched * n * k * elem + pairs * (k * elem + n * OUT_BYTES)
-            roof = roof + np.maximum(flops / peak, nbytes / hw.memory_bandwidth)
+        passes = sum(i + o for i, o in moe_passes(pairs, T, inter, H, up)) * OUT_BYTES  # act, combine
+        pass_roof = passes / hw.memory_bandwidth
+        gemm_roofs = tuple(  # the up and the down projection over the touched experts
+            np.maximum(
+                2.0 * pairs * n * k / peak,
+                (touched * n * k * elem + pairs * (k * elem + n * OUT_BYTES)) / hw.memory_bandwidth,
+            )
+            for n, k in ((up * inter, H), (H, inter))
+        )
         out[ours] = {
             "tokens": T,
             "hidden": H,
@@ -191,7 +195,10 @@ def moe_points(table: Table, hw) -> dict:
                 np.column_stack([np.maximum(pairs / touched, 1.0), H, inter, np.maximum(touched, 1.0)])
             ),
             "seconds": s,
-            "roof": roof,
+            "roof": pass_roof + sum(gemm_roofs),
+            "pass_roof": pass_roof,
+            "gemm_roofs": gemm_roofs,
+            "up": up,
             "label": " and ".join(label),
             "experts_kind": "non-gated (no gated shape measured)" if up.min() == 1.0 else "gated",
         }

@@ -329,6 +329,7 @@ from roofline.simulator.flops import (  # noqa: E402, F401
     flash_kv_hbm_tokens,
     flash_query_block_rows,
     matmul_flops,
+    moe_passes,
     prefill_pairs,
     touched_experts,
 )

@@ -21,6 +21,14 @@ def touched_experts(tokens, top_k: int, experts: int):
     return experts * -np.expm1(tokens * np.log1p(-top_k / experts))
 
 
+def moe_passes(pairs, tokens, inter, hidden, up):
+    """Elements read and written by a fused MoE kernel's two memory passes, as the engine prices them
+    (layers.expert_ops) and the importer reads the measured kernels (aic_points.moe_points): the
+    activation, `up` x `inter` in and `inter` out per (token, expert) pair, and the top-k combine,
+    `hidden` in per pair and `hidden` out per token. ((act_in, act_out), (combine_in, combine_out))."""
+    return (pairs * up * inter, pairs * inter), (pairs * hidden, tokens * hidden)
+
+
 def causal_pairs_upto(x, window=None):
     """Sum over positions i < x of the keys position i attends to, continuous form: x^2/2 for full
     causal attention; with a sliding window W, W^2/2 + W (x - W) once x > W."""

@@ -156,11 +156,10 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
                 real,
             )
         )
-    act = elementwise(ctx, "expert_act", "elementwise", pairs * mult * inter, pairs * inter, 5.0, count)
+    (act_in, act_out), (combine_in, combine_out) = F.moe_passes(pairs, pairs / top_k, inter, h, mult)
+    act = elementwise(ctx, "expert_act", "elementwise", act_in, act_out, 5.0, count)
     # each output element sums top_k weighted expert outputs: a multiply and an add per expert
-    combine = elementwise(
-        ctx, "expert_combine", "elementwise", pairs * h, pairs / top_k * h, 2.0 * top_k, count
-    )
+    combine = elementwise(ctx, "expert_combine", "elementwise", combine_in, combine_out, 2.0 * top_k, count)
     if fused is not None:  # passes of the measured fused kernel: its attainment, no launch of their own
         att, has = fused
         act, combine = (

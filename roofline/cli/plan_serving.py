@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 SERVING_ONLY = (
     ("rate", "--rate"),
@@ -201,10 +202,8 @@ class Progress:
     """Deployments evaluated so far, on stderr: redrawn in place on a terminal, else a line at each
     tenth of the search (logs stay short); elapsed time and a linear estimate of what is left."""
 
-    def __init__(self, stream, clock=None):
-        import time
-
-        self.stream, self.clock = stream, clock or time.monotonic
+    def __init__(self, stream, clock=time.monotonic):
+        self.stream, self.clock = stream, clock
         self.start = self.clock()
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.shown = 0

@@ -55,6 +55,13 @@ def max_sustainable_rate(
     if not rate > 0 or not rel_tol > 0:
         raise ValueError(f"rate {rate} and rel_tol {rel_tol} must be positive")
     runs = 0
+    if ceiling is not None and rate > ceiling:
+        # no rate above the saturated throughput is sustainable: the search starts at it (a run that
+        # met the target above it meets it there too, as attainment does not rise with the rate)
+        if not meets_at_rate:
+            runs += 1
+            meets_at_rate = meets(ceiling)
+        rate = ceiling
     if meets_at_rate and ceiling is not None and rate >= ceiling:
         return RateSearch(ceiling, ceiling, None, runs)
     if meets_at_rate:
@@ -73,13 +80,6 @@ def max_sustainable_rate(
             return RateSearch(lo, lo, None, runs)
     else:
         lo, hi = None, rate
-        if ceiling is not None and ceiling < rate:
-            # missed above the cap: the cap itself first (meeting there, it is the answer), and
-            # below it the search as usual; a rate over the cap is never the answer
-            runs += 1
-            if meets(ceiling):
-                return RateSearch(ceiling, ceiling, None, runs)
-            hi = ceiling
         for _ in range(MAX_HALVINGS):
             runs += 1
             if meets(hi / 2):

@@ -106,9 +106,8 @@ def report_section(entry: dict):
     return html.Section(children, className="profile")
 
 
-def _provenance_value(entry: dict, key: str) -> str:
-    top = dict(entry.get("provenance", [("", [])])[0][1]) if entry.get("provenance") else {}
-    return str(top.get(key, ""))
+def _joined(provenance: dict, *keys) -> str:
+    return " ".join(str(provenance[k]) for k in keys if k in provenance)
 
 
 def profile_index(entries: list, shown: str | None):
@@ -116,26 +115,21 @@ def profile_index(entries: list, shown: str | None):
     draws it (the one drawn is marked)."""
     rows, classes = [], []
     for e in entries:
-        fields = dict(e.get("fields", []))
-        framework = " ".join(
-            v for v in (_provenance_value(e, "framework"), _provenance_value(e, "framework_version")) if v
-        )
-        source = " ".join(
-            v for v in (_provenance_value(e, "source"), _provenance_value(e, "source_version")) if v
-        )
-        link = dcc.Link(e["file"], href=f"/calibration?profile={quote(e['file'])}", refresh=False)
         if e.get("error"):
             rows.append([e["file"], "", "", "", "", f"cannot be read: {e['error']}"])
         else:
-            fits = len(e.get("curves", []))
+            top = dict(e["provenance"][0][1]) if e.get("provenance") else {}  # the profile's own
+            link = dcc.Link(e["file"], href=f"/calibration?profile={quote(e['file'])}", refresh=False)
+            hardware = dict(e.get("fields", [])).get("hardware", "")
+            fits = str(len(e.get("curves", [])))
             rows.append(
                 [
                     link,
-                    fields.get("hardware", ""),
-                    framework,
-                    source,
-                    _provenance_value(e, "device"),
-                    str(fits),
+                    hardware,
+                    _joined(top, "framework", "framework_version"),
+                    _joined(top, "source", "source_version"),
+                    _joined(top, "device"),
+                    fits,
                 ]
             )
         classes.append("selected" if e["file"] == shown else "")
@@ -147,7 +141,7 @@ def profile_index(entries: list, shown: str | None):
 def _chosen(entries: list, profile) -> tuple:
     """(entry to draw or None, a message when `profile` names no listed file)."""
     readable = [e for e in entries if not e.get("error")]
-    if profile is None or profile == "":
+    if not profile:
         return (readable[0] if readable else None), None
     for e in entries:
         if e["file"] == profile:

@@ -58,8 +58,11 @@ NUM_REQUESTS = {
     "500/2000": 3000,
     "20000/2000": 1000,
 }
-FP8 = {"weights": "fp8", "activations": "fp8", "kv": "fp8"}
-FP4 = {"weights": "fp4", "activations": "fp4", "kv": "fp8"}
+# A column's checkpoint format -> the scenario's dtypes (an FP8 KV cache either way)
+FORMATS = {
+    "fp8": {"weights": "fp8", "activations": "fp8", "kv": "fp8"},
+    "fp4": {"weights": "fp4", "activations": "fp4", "kv": "fp8"},
+}
 TRTLLM_SCHEDULER = {
     "max_num_seqs": 2048,
     "max_batched_tokens": 8192,
@@ -84,7 +87,7 @@ def trtllm_doc(
         "model": model,
         "hardware": hardware,
         "parallelism": {"tp": tp},
-        "dtype": dict(FP4 if fmt == "fp4" else FP8),
+        "dtype": dict(FORMATS[fmt]),
         "runtime": {"framework": "trtllm"},  # its kernels, C++ runtime and overlap scheduler
         "serving": {
             "requests": NUM_REQUESTS[f"{isl}/{osl}"] if requests is None else requests,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from published_report import decode_points
+from published_report import decode_points, prefill_doc
 
 import roofline
 
@@ -40,17 +40,14 @@ def decode_rows(entry: dict) -> list:
 def prefill_rows(entry: dict) -> list:
     """(label, measured s, model s, measured speedup, model speedup) per prompt length of a
     prefill table (`points`: the method's seconds; `baseline`: the same table's dense column), one
-    prompt at batch 1, with and without the method."""
-    rows = []
+    prompt at batch 1 as the dev set runs its prefill tables (published_report.prefill_doc), with
+    and without the method."""
+    rows, runtime = [], {"framework": entry["framework"]}
     for prompt, measured in entry["points"].items():
-        doc = {
-            "model": entry["model"],
-            "hardware": entry["hardware"],
-            "runtime": {"framework": entry["framework"]},
-            "workload": {"batch": 1, "prompt_tokens": prompt, "output_tokens": 1},
-        }
-        dense = roofline.simulate({**doc, "methods": []}).records()[0]["ttft_s"]
-        got = roofline.simulate({**doc, "methods": [entry["method"]]}).records()[0]["ttft_s"]
+        dense, got = (
+            roofline.simulate(prefill_doc(entry, prompt, runtime, methods)).records()[0]["ttft_s"]
+            for methods in ([], [entry["method"]])
+        )
         base = entry["baseline"][prompt]
         rows.append((f"{entry['label']} {prompt // 1000}K", measured, got, base / measured, dense / got))
     return rows

@@ -40,15 +40,21 @@ def _runtime(entry, forced, **extra):
     return {"framework": forced or entry["framework"], **extra}
 
 
+def prefill_doc(entry, prompt: int, runtime: dict, methods=()) -> dict:
+    """One prompt of a prefill-latency table at batch 1 (benchmarks/methods_report.py runs its
+    methods' tables the same way, with and without the method)."""
+    return {
+        "model": entry["model"],
+        "hardware": entry["hardware"],
+        "runtime": runtime,
+        "methods": list(methods),
+        "workload": {"batch": 1, "prompt_tokens": prompt, "output_tokens": 1},
+    }
+
+
 def vllm_prefill(entry, forced, overrides, static=False):
     for prompt, measured in entry["points"].items():
-        doc = {
-            "model": entry["model"],
-            "hardware": entry["hardware"],
-            "runtime": _runtime(entry, forced),
-            "workload": {"batch": 1, "prompt_tokens": prompt, "output_tokens": 1},
-        }
-        rec = _sim(doc, overrides).records()[0]
+        rec = _sim(prefill_doc(entry, prompt, _runtime(entry, forced)), overrides).records()[0]
         label = entry.get("label", "vLLM prefill")
         yield "prefill", f"{label} {prompt // 1000}K, A100", rec["ttft_s"], measured, "s"
 

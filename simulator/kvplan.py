@@ -109,6 +109,13 @@ class HeadGroup:
     # groups that only account storage or reads (ShadowKV's factors, Quest's page metadata)
     label: str = ""
 
+    def prefill_window_within(self, window: float | None) -> float | None:
+        """The group's prefill window narrowed to `window` (None: unchanged): two policies that each
+        let a query see at most some keys let it see the fewer."""
+        if window is None:
+            return self.prefill_window
+        return window if self.prefill_window is None else min(window, self.prefill_window)
+
     def attended_tokens(self) -> Tokens:
         if self.attended is not None:
             return self.attended

@@ -103,9 +103,7 @@ def _evict(g: HeadGroup, kept, prefill_window=None, hold_prompt=False) -> HeadGr
         stored=stored,
         read=restrict(g.read, kept),
         attended=None if g.attended is None else restrict(g.attended, kept),
-        prefill_window=g.prefill_window
-        if prefill_window is None
-        else min(prefill_window, g.prefill_window or prefill_window),
+        prefill_window=g.prefill_window_within(prefill_window),
         prefill_stored=g.stored if hold_prompt else g.prefill_stored,
     )
 

@@ -64,7 +64,7 @@ def _split(plan, retrieval_fraction, keep, selection_budget=None, page_size=None
                 stored=restrict(g.stored, window(keep)),
                 read=restrict(g.read, window(keep)),
                 attended=None if g.attended is None else restrict(g.attended, window(keep)),
-                prefill_window=keep if g.prefill_window is None else min(keep, g.prefill_window),
+                prefill_window=g.prefill_window_within(keep),
                 selection_budget=None,  # a short window needs no page selection
                 selection_page_size=None,
                 label=f"{g.label}_streaming",

@@ -110,8 +110,7 @@ class MInference(Method):
         budget = self.budget_tokens if self.budget_tokens is not None else DEFAULT_BUDGET[self.pattern]
         # B keys per query: the causal window's pair count, sum_i min(i, B)
         return plan.with_groups(
-            replace(g, prefill_window=budget if g.prefill_window is None else min(budget, g.prefill_window))
-            for g in plan.groups
+            replace(g, prefill_window=g.prefill_window_within(budget)) for g in plan.groups
         )
 
     def apply_extras(self, extras, model, plan):

@@ -18,6 +18,9 @@ the engine prices it:
 * Fused MoE (balanced routing, no expert parallelism): the two expert GEMMs' roofline times plus the
   activation's and the top-k combine's HBM passes / the `moe_<format>` grid's attainment at (tokens
   per touched expert, hidden, intermediate, experts touched) + two launches, as `layers.expert_ops` prices them; held out by model shape.
+  Sub-row: the same kernels without the MoE table, as the engine prices MoE on a GPU whose profile
+  has none (the GEMM grid at the grouped launch x `efficiency.MOE_GROUPED_SHARE`; that share is the
+  median over every table, this one included: aic_moe_share.py checks it with each chip left out).
 * MLA attention (DeepSeek-V3's, SGLang and TensorRT-LLM; bf16 and fp8 KV): prefill roof /
   attainment + kernel_overhead_s from the `mla_prefill` grid at (sequence length, batch x heads,
   heads, KV bytes), decode fixed_s + roof / attainment from `mla_decode` at (batch, heads, KV bytes),
@@ -65,7 +68,7 @@ from roofline.profilers.aic_read import DTYPES, available_gpus, find_source, rea
 from roofline.profilers.grid_fit import stream_roof
 from roofline.simulator.calibration import INTRA_LABELS, CollectiveTable, parse_profile
 from roofline.simulator.comm import allgather_time, allreduce_time, alltoall_time, reduce_scatter_time
-from roofline.simulator.efficiency import build_table, grid_values
+from roofline.simulator.efficiency import build_table, grid_values, grouped_attainment, moe_grouped_share
 from roofline.simulator.engine import HardwareColumns
 from roofline.simulator.topology import nvlink
 
@@ -134,24 +137,30 @@ def moe_errors(test, hw, profile, overhead: float) -> dict:
         out[f"MoE {dtype}"] = (pred / c["seconds"] - 1.0, c["tokens"], "tokens")
         if table.grids.get("gemm") is not None:
             fallback = _moe_without_grid(c, table, overhead)
-            name = f"  MoE {dtype}, without the MoE table (the engine's fallback: the GEMM grid at the grouped launch)"
+            name = f"  MoE {dtype}, without the MoE table (the engine's fallback: the GEMM grid at the grouped launch x the MoE share)"
             out[name] = (fallback / c["seconds"] - 1.0, c["tokens"], "tokens")
     return out
 
 
-def _moe_without_grid(c: dict, table, overhead: float) -> np.ndarray:
+def _moe_without_grid(c: dict, table, overhead: float, share=None) -> np.ndarray:
     """The fused-MoE rows priced as the engine prices experts on a GPU whose profile has a GEMM grid
     but no MoE grid (layers.expert_ops): each expert GEMM's roofline over the GEMM grid's attainment
-    at (rows per expert, touched x n, k), one launch each; the activation and the combine as HBM
-    passes at the datasheet bandwidth, one launch each."""
+    at (rows per expert, touched x n, k) times the grouped kernel's share of it
+    (efficiency.moe_grouped_share; `share`: values at log2 rows 0, 1, .. to use instead), one
+    launch each; the activation and the combine as HBM passes at the datasheet bandwidth, one launch
+    each."""
     touched = np.maximum(c["touched"], 1.0)
     rows = np.log2(np.maximum(c["tokens"] * c["topk"] / touched, 1.0))
+    if share is None:
+        s = moe_grouped_share(rows, c["narrow"])
+    else:
+        s = np.interp(rows, np.arange(len(share)), share)
     t = 4 * overhead + c["pass_roof"]
     for roof, (n, k) in zip(
         c["gemm_roofs"], ((c["up"] * c["inter"], c["hidden"]), (c["hidden"], c["inter"]))
     ):
         att, _ = grid_values(table, "gemm", 0, "attainment", (rows, np.log2(n * touched), np.log2(k)))
-        t = t + roof / att
+        t = t + roof / grouped_attainment(att, s)
     return t
 
 

@@ -199,6 +199,7 @@ def moe_points(table: Table, hw) -> dict:
             "pass_roof": pass_roof,
             "gemm_roofs": gemm_roofs,
             "up": up,
+            "narrow": ours == "fp8",  # 8-bit GEMM inputs
             "label": " and ".join(label),
             "experts_kind": "non-gated (no gated shape measured)" if up.min() == 1.0 else "gated",
         }

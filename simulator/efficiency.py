@@ -350,6 +350,45 @@ def gemm_efficiency(table: EfficiencyTable, offset, log2_m, n, k):
     )
 
 
+# A fused-MoE kernel against the dense GEMM it is priced as where a profile has a GEMM grid but no
+# fused-MoE grid (layers.expert_ops: the GEMM grid read at the grouped launch's shape, rows per
+# expert x (touched experts x n) x k). Once the math bounds it, the grouped kernel runs well below
+# the dense GEMM of the same tiles (it gathers each expert's rows through an index, and the tables'
+# MoE kernels are the frameworks' own Triton/CUTLASS grouped GEMMs, not the vendor's tuned dense
+# ones); at a few rows per expert the 8-bit one beats the dense grid, whose small GEMMs pay the
+# activations' quantisation apart. Measured: AIConfigurator's fused-MoE tables against the same
+# framework's GEMM table on the same GPU (aiconfigurator-core 0.12.0; vLLM, SGLang and TensorRT-LLM
+# on A100, H100, H200, B200, GB200 and L40S; balanced routing, no expert parallelism): the share of
+# the GEMM grid's attainment that reproduces each measured kernel, median per table and octave of
+# rows per expert, then the median over the tables (14 16-bit, 12 8-bit), at log2 rows 0, 1, .. 12
+# (the boundary holds beyond). The tables spread widely around it (0.3-1.0 at >= 512 rows). Checked
+# with each chip's own tables left out of the median (benchmarks/aic_moe_share.py, which regenerates
+# it): over 46,233 rows the fallback's median |error| 19.4% -> 17.8%, p90 58% -> 52%, and at >= 512
+# rows per expert its bias -34% -> 0%; L40S, whose dense GEMMs already run far below the datasheet,
+# gets worse on 3 of its 5 tables (vLLM bf16 6.5% -> 16.0%). Applied to measured grids only: the
+# datasheet curve is not the dense kernels the share was measured against.
+MOE_GROUPED_SHARE = {
+    False: np.array(
+        [0.87, 1.02, 0.98, 0.95, 0.86, 0.92, 0.84, 0.71, 0.71, 0.61, 0.6, 0.61, 0.62]
+    ),  # 16-bit GEMM inputs
+    True: np.array(
+        [1.08, 1.38, 1.28, 1.23, 1.1, 1.11, 1.0, 0.82, 0.68, 0.65, 0.55, 0.56, 0.58]
+    ),  # 8-bit or narrower (FP4 takes the 8-bit kernels' share: no FP4 table)
+}
+
+
+def moe_grouped_share(log2_rows, narrow: bool):
+    """MOE_GROUPED_SHARE at log2 rows per expert, linear between octaves."""
+    curve = MOE_GROUPED_SHARE[bool(narrow)]
+    return np.interp(log2_rows, np.arange(curve.size), curve)
+
+
+def grouped_attainment(attainment, share):
+    """A dense GEMM grid's attainment scaled by a grouped kernel's `share`; a share above 1 (fixed
+    costs the fused kernel saves) does not lift it past the roofline the grid did not pass."""
+    return np.minimum(attainment * share, np.maximum(attainment, 1.0))
+
+
 def attention_prefill_efficiency(table: EfficiencyTable, offset, log2_seqlen, head_dim: int):
     """Fraction of its format's peak for causal prefill attention at this sequence length."""
     eff = interp_log2(table.attn, ATTN_GRID, offset, log2_seqlen)

@@ -13,7 +13,14 @@ from dataclasses import replace
 import numpy as np
 
 from roofline.simulator import flops as F
-from roofline.simulator.efficiency import gemm_efficiency, grid_m_tile, grid_values, measured_or
+from roofline.simulator.efficiency import (
+    gemm_efficiency,
+    grid_m_tile,
+    grid_values,
+    grouped_attainment,
+    measured_or,
+    moe_grouped_share,
+)
 from roofline.simulator.grids import gemm_tile_share
 from roofline.simulator.model import (
     MLA,
@@ -133,6 +140,7 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
     real = gemm_tile_share(rows, grid_m_tile(ctx.rates.eff, "gemm", ctx.rates.row))
     if fused is not None:
         real = measured_or(fused[1], 1.0, real)
+    share = moe_grouped_share(log2_rows, ctx.fmt.ab < 2.0)
     ops = []
     for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
         eff = gemm_efficiency(ctx.rates.eff, ctx.rates.gemm_offset, log2_rows, n_, k_)
@@ -140,7 +148,10 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
         # side by side (touched x n wide) through tiles of each expert's rows, one launch. Read at
         # one expert's (rows, n, k), a small GEMM's fixed time (10-16 us for an FP8/FP4 GEMM of
         # 64 x 1536 x 2048 on B200, with its activation quantisation) was charged once per expert.
+        # The grouped kernel attains its measured share of the dense grid (MOE_GROUPED_SHARE).
         grid = gemm_grid(ctx, log2_rows, n_ * np.maximum(touched, 1.0), k_)
+        if grid is not None:
+            grid = (grouped_attainment(grid[0], share), grid[1])
         if fused is not None:
             grid = fused if grid is None or fused[1] is True else _either(fused, grid)
         ops.append(

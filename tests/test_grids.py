@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 import roofline
-from roofline.hwspecs import find_profile, profile_path
+from roofline.hwspecs import CALIBRATION_DIR, find_profile, profile_path
 from roofline.profilers.grid_fit import attainment_grid, grid_entry
 from roofline.simulator.calibration import CalibrationError, Grid, multilinear, parse_profile
+from roofline.simulator.efficiency import MOE_GROUPED_SHARE, grouped_attainment, moe_grouped_share
 from roofline.simulator.frameworks import EAGER_LAUNCH_S
 from roofline.simulator.results import op_table
 
@@ -317,12 +318,31 @@ def test_without_a_moe_grid_experts_read_the_gemm_grid_at_the_grouped_launch(tmp
     }
     ops = {o["name"]: o for o in op_table(roofline.simulate(scenario), 0, "decode")}
     touched = 8 * (1 - (1 - 2 / 8) ** 4)  # uniform top-2 routing of 4 tokens over 8 experts
+    # the grouped kernel's measured share of the dense grid (16-bit), linear between octaves of
+    # rows per expert: 8 pairs over 4.6 experts is 2^0.80 rows
+    log2_rows = np.log2(4 * 2 / touched)
+    share = MOE_GROUPED_SHARE[False][0] + log2_rows * (
+        MOE_GROUPED_SHARE[False][1] - MOE_GROUPED_SHARE[False][0]
+    )
     for name, n in (("expert_up", 2 * 14336), ("expert_down", 4096)):
         o = ops[name]
         attainment = 0.4 * 2 ** min((np.log2(n * touched) - 10) / 8, 1.0)  # geometric, then held
         assert attainment != pytest.approx(0.4 * 2 ** ((np.log2(n) - 10) / 8), rel=0.01)  # not one expert's
         roof = max(o["flops"] / PEAK, o["bytes"] / BW)
-        assert o["time_s"] == pytest.approx(roof / attainment + 32 * OVERHEAD, rel=1e-9)
+        assert o["time_s"] == pytest.approx(roof / (attainment * share) + 32 * OVERHEAD, rel=1e-9)
+
+
+def test_the_grouped_share_holds_its_boundary_and_never_lifts_a_grid_past_the_roofline():
+    # the curve's octaves, linear between, the last one held past 2^12 rows; a share above 1 (fixed
+    # costs a fused kernel saves) lifts a grid's attainment at most to 1
+    curve = MOE_GROUPED_SHARE[True]
+    assert moe_grouped_share(np.array([1.0, 1.5, 20.0]), True) == pytest.approx(
+        [curve[1], (curve[1] + curve[2]) / 2, curve[-1]]
+    )
+    assert curve[1] > 1.0
+    assert grouped_attainment(0.9, curve[1]) == 1.0
+    assert grouped_attainment(0.5, curve[1]) == pytest.approx(0.5 * curve[1])
+    assert grouped_attainment(1.2, 0.5) == pytest.approx(0.6)
 
 
 def test_prompts_beyond_the_prefill_grid_warn(tmp_path):
@@ -547,3 +567,43 @@ def test_mla_decode_fit_recovers_a_known_kernel_at_its_length_nodes():
     i = np.array([77, 301])  # measured shapes: their own times at their lengths (nodes)
     got = decode_kernel_time(grid, X[i, :3].T, lambda lengths: roof_at(i, lengths), L[i]) + OVERHEAD
     assert got == pytest.approx(seconds[i], rel=1e-3)
+
+
+def _expert_seconds(calibration, framework, hardware, dtype, tokens):
+    scenario = {
+        "model": "qwen3-30b-a3b",
+        "hardware": hardware,
+        "calibration": str(calibration),
+        "runtime": {"framework": framework},
+        "dtype": {"weights": dtype, "activations": dtype},
+        "workload": {"batch": 1, "prompt_tokens": tokens, "output_tokens": 2, "prefill_chunk_tokens": tokens},
+    }
+    ops = op_table(roofline.simulate(scenario), 0, "prefill")
+    return sum(o["time_s"] for o in ops if o["name"].startswith("expert"))
+
+
+def test_without_a_moe_grid_large_prefills_price_experts_near_the_measured_kernels(tmp_path):
+    # Shipped profiles that measured fused MoE, read as if they had not (their moe_* grids removed):
+    # the fallback (GEMM grid at the grouped launch x MOE_GROUPED_SHARE) against the measured grids,
+    # Qwen3-30B-A3B prefill chunks of 8K and 16K tokens (512-1,024 rows per expert). Without the
+    # share it came out 0.39-0.6x (the dense grid's rate); the share is a median over tables that
+    # spread 0.3-1.0, so each cell is held to 0.6-1.7x and their median to within 20%.
+    ratios = []
+    for name, framework, hardware in (
+        ("h200.sglang", "sglang", "h200"),
+        ("b200.vllm", "vllm", "b200"),
+        ("h100-sxm.vllm", "vllm", "h100-sxm"),
+        ("h200.trtllm", "trtllm", "h200"),
+    ):
+        shipped = CALIBRATION_DIR / f"{name}.yaml"
+        doc = yaml.safe_load(shipped.read_text())
+        doc["grids"] = {k: v for k, v in doc["grids"].items() if not k.startswith("moe_")}
+        doc["profile_id"] += ".without-moe"
+        without = tmp_path / f"{name}.yaml"
+        without.write_text(yaml.safe_dump(doc))
+        for dtype in ("bf16", "fp8"):
+            for tokens in (8192, 16384):
+                measured = _expert_seconds(shipped, framework, hardware, dtype, tokens)
+                ratios.append(_expert_seconds(without, framework, hardware, dtype, tokens) / measured)
+    assert all(0.6 < r < 1.7 for r in ratios), ratios
+    assert 0.8 < np.median(ratios) < 1.2, ratios

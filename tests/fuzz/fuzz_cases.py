@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+import roofline.hwspecs as hwspecs
 from roofline.api import REGISTRY, SCHEMA, list_hardware, list_models, zoo_index
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +31,7 @@ ODD_VALUES = [
     "../../etc/passwd", "-1", "1e9", [], [1, 2], {}, {"a": 1}, [[[[[]]]]], "<img src=x onerror=alert(7)>",
 ]  # fmt: skip
 BIG_INTS = [0, -1, 1, 2, 3, 5, 7, 8, 16, 64, 1000, 10**5, 10**6, 10**8, 10**9, 10**12, 2**62, 10**30]
+SHIPPED_SHARE = 0.2  # of scenario cases without a calibration of their own: `auto` on the shipped profiles
 LAYOUT_VALUES = [1, 1, 1, 2, 2, 3, 4, 5, 7, 8, 16, 32, 64, 128, 1024, 10**6]
 CONFIG_SIZE_FIELDS = [
     "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
@@ -419,6 +421,18 @@ def make_case(seed: int, workdir: Path) -> Case:
     else:
         case.kind = "cli"
         case.argv = cli_argv(rng, doc, workdir, labels)
+    if (
+        case.kind == "api"
+        and not case.path
+        and isinstance(doc, dict)
+        and "calibration" not in doc
+        and rng.random() < SHIPPED_SHARE
+    ):
+        # the profiles the package ships: measured grids take paths the datasheet model never does
+        # (sweeps over cp, hardware or pp on them once crashed or priced points apart wrongly)
+        doc["calibration"] = "auto"
+        case.auto_profiles = str(hwspecs.CALIBRATION_DIR)
+        labels.append("shipped-profiles")
     case.doc = doc
     case.what = "+".join(sorted(set(labels))) or "unchanged"
     return case

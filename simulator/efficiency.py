@@ -365,8 +365,9 @@ def gemm_efficiency(table: EfficiencyTable, offset, log2_m, n, k):
 # with each chip's own tables left out of the median (benchmarks/aic_moe_share.py, which regenerates
 # it): over 46,233 rows the fallback's median |error| 19.4% -> 17.8%, p90 58% -> 52%, and at >= 512
 # rows per expert its bias -34% -> 0%; L40S, whose dense GEMMs already run far below the datasheet,
-# gets worse on 3 of its 5 tables (vLLM bf16 6.5% -> 16.0%). Applied to measured grids only: the
-# datasheet curve is not the dense kernels the share was measured against.
+# gets worse on 3 of its 5 tables (vLLM bf16 6.5% -> 16.0%). Measured grids take the share per
+# octave; the datasheet curve, which is not those dense kernels, takes its last octave as a ceiling
+# (grouped_gemm_efficiency).
 MOE_GROUPED_SHARE = {
     False: np.array(
         [0.87, 1.02, 0.98, 0.95, 0.86, 0.92, 0.84, 0.71, 0.71, 0.61, 0.6, 0.61, 0.62]
@@ -387,6 +388,18 @@ def grouped_attainment(attainment, share):
     """A dense GEMM grid's attainment scaled by a grouped kernel's `share`; a share above 1 (fixed
     costs the fused kernel saves) does not lift it past the roofline the grid did not pass."""
     return np.minimum(attainment * share, np.maximum(attainment, 1.0))
+
+
+def grouped_gemm_efficiency(table: EfficiencyTable, offset, log2_rows, wide, k, narrow: bool):
+    """The datasheet model's fraction of peak for a grouped expert GEMM: the GEMM curve at the grouped
+    launch's shape (rows per expert x `wide` = touched experts x n x k), at most the grouped kernels'
+    share at many rows (MOE_GROUPED_SHARE's last octave) of that curve's plateau for the shape (its
+    value at 2^30 rows, where the boundary holds). A ceiling rather than the share per octave: the
+    curve is not the dense grids the share was measured against, and min() of two curves that never
+    fall keeps the time per row from rising with the rows (a longer prompt is never faster)."""
+    curve = gemm_efficiency(table, offset, log2_rows, wide, k)
+    plateau = gemm_efficiency(table, offset, 30.0, wide, k)
+    return np.minimum(curve, MOE_GROUPED_SHARE[bool(narrow)][-1] * plateau)
 
 
 def attention_prefill_efficiency(table: EfficiencyTable, offset, log2_seqlen, head_dim: int):

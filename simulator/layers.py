@@ -14,10 +14,10 @@ import numpy as np
 
 from roofline.simulator import flops as F
 from roofline.simulator.efficiency import (
-    gemm_efficiency,
     grid_m_tile,
     grid_values,
     grouped_attainment,
+    grouped_gemm_efficiency,
     measured_or,
     moe_grouped_share,
 )
@@ -143,13 +143,16 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
     share = moe_grouped_share(log2_rows, ctx.fmt.ab < 2.0)
     ops = []
     for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
-        eff = gemm_efficiency(ctx.rates.eff, ctx.rates.gemm_offset, log2_rows, n_, k_)
+        wide = n_ * np.maximum(touched, 1.0)  # the grouped launch: touched experts side by side
+        eff = grouped_gemm_efficiency(
+            ctx.rates.eff, ctx.rates.gemm_offset, log2_rows, wide, k_, ctx.fmt.ab < 2.0
+        )
         # Without a fused-MoE grid, the GEMM grid at the grouped launch's shape: the experts' weights
         # side by side (touched x n wide) through tiles of each expert's rows, one launch. Read at
         # one expert's (rows, n, k), a small GEMM's fixed time (10-16 us for an FP8/FP4 GEMM of
         # 64 x 1536 x 2048 on B200, with its activation quantisation) was charged once per expert.
         # The grouped kernel attains its measured share of the dense grid (MOE_GROUPED_SHARE).
-        grid = gemm_grid(ctx, log2_rows, n_ * np.maximum(touched, 1.0), k_)
+        grid = gemm_grid(ctx, log2_rows, wide, k_)
         if grid is not None:
             grid = (grouped_attainment(grid[0], share), grid[1])
         if fused is not None:

@@ -119,13 +119,17 @@ def tables(source):
                 continue
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def data_source(argv, description: str):
+    """The AIConfigurator data a script reads: `--data DIR`, else the installed package."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--data", help="AIConfigurator's systems/data folder (default: the installed package)"
     )
-    args = parser.parse_args(argv)
-    source = find_source(args.data)
+    return find_source(parser.parse_args(argv).data)
+
+
+def main(argv=None) -> int:
+    source = data_source(argv, __doc__.splitlines()[0])
     print("Prefill attention (ATTENTION_PREFILL_SCALE)")
     print("| GPU | framework | shapes | median | p10 | p90 |")
     print("|---|---|---:|---:|---:|---:|")

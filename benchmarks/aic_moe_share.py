@@ -16,15 +16,14 @@ Run:  python benchmarks/aic_moe_share.py [--data DIR]   (needs pyarrow and the d
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 from aic_holdout import _moe_without_grid
+from aic_kernel_scales import data_source
 
 from roofline.api import load_hardware
 from roofline.profilers.aic_import import build_import_profile
 from roofline.profilers.aic_points import moe_points
-from roofline.profilers.aic_read import available_gpus, find_source, read_gpu_tables
+from roofline.profilers.aic_read import available_gpus, read_gpu_tables
 from roofline.simulator.calibration import parse_profile
 from roofline.simulator.efficiency import MOE_GROUPED_SHARE, build_table, grid_values
 
@@ -99,12 +98,7 @@ def _stats(err: np.ndarray) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data", help="AIConfigurator's systems/data folder (default: the installed package)"
-    )
-    args = parser.parse_args(argv)
-    source = find_source(args.data)
+    source = data_source(argv, __doc__.splitlines()[0])
     found = list(tables(source))
     for t in found:
         t["curve"] = share_curve(t)

@@ -21,8 +21,9 @@ the bisection lands.
 
 What "sustainable" can mean for a finite run: a run of N requests at a rate somewhat above the
 deployment's capacity ends before its queue has grown enough to break the SLO, so it can pass. The
-search therefore caps the rate at the deployment's saturated throughput (`ceiling`: the same requests
-all queued at t = 0, served at its steady-state capacity), which no sustained arrival rate can exceed.
+search therefore caps the rate at the deployment's saturated throughput (`ceiling`: requests all
+queued at t = 0, enough of them for the batches to turn over: roofline.serving_search's
+`saturated_requests`), which no sustained arrival rate can exceed.
 The fewer requests a run has (per replica), the further above capacity that happens; a run that
 spans many end-to-end latencies (`serving.requests` in the thousands for chat-like traffic) keeps
 the answer near the steady-state boundary. The search reports what the runs it was given show.
@@ -49,7 +50,7 @@ def max_sustainable_rate(
     meets, rate: float, meets_at_rate: bool, rel_tol: float, ceiling: float | None = None
 ) -> RateSearch:
     """See the module docstring. `rate` > 0, 0 < rel_tol. `ceiling`: the deployment's saturated
-    throughput (requests/s of the same requests all queued at t = 0): no arrival rate above it is
+    throughput (requests/s of requests all queued at t = 0): no arrival rate above it is
     sustainable, whatever a finite run shows, so the bracket never goes past it and a rate that
     meets the target there is capped to it."""
     if not rate > 0 or not rel_tol > 0:

@@ -211,6 +211,8 @@ def test_a_request_larger_than_the_kv_cache_is_one_clear_line():
         ({"arrival": {"rate_per_s": 1, "offline": True}}, "--set serving.arrival.rate_per_s=null"),
         ({"arrival": {"rate": 1}}, "unknown field serving.arrival.rate. Did you mean 'rate_per_s'?"),
         ({"arrival": {"offline": True}, "prompt_tokens": {"dist": "zipf"}}, "serving.prompt_tokens.dist"),
+        # found by the fuzz: a list as the distribution's name (unhashable) was a TypeError
+        ({"arrival": {"offline": True}, "prompt_tokens": {"dist": []}}, "[] is not a distribution"),
         ({"arrival": {"offline": True}, "output_tokens": {"dist": "uniform", "min": 5}}, "needs 'max'"),
         ({"arrival": {"offline": True}, "scheduler": {"preemption": "drop"}}, "serving.scheduler.preemption"),
         ({"arrival": {"trace": "no/such/trace.jsonl"}}, "no such trace file"),

@@ -37,7 +37,7 @@ def length_problem(path: str, value) -> str | None:
             f"{path}: must be a token count or a distribution, got {short(value)}. Valid: a number, {valid}"
         )
     dist = value.get("dist")
-    if dist not in DISTRIBUTIONS:
+    if not isinstance(dist, str) or dist not in DISTRIBUTIONS:  # (a list or a mapping is unhashable)
         return f"{path}.dist: {short(dist)} is not a distribution. Valid: {', '.join(DISTRIBUTIONS)}"
     need = DISTRIBUTIONS[dist]
     allowed = ("dist", *need, *OPTIONAL_DIST_KEYS)

@@ -83,7 +83,9 @@ def _run(case) -> Outcome:
         text = err.getvalue()
         if rc == 0:
             return Outcome("result")
-        if rc == 2 and "Traceback" not in text:
+        # 2: a usage or input error; 1: a command's own "no answer" (`plan` with no layout that fits
+        # or meets the SLO), both with a message; an internal error raises under --debug
+        if rc in (1, 2) and "Traceback" not in text and "internal error" not in text:
             return Outcome("long message" if len(text) > MAX_MESSAGE_CHARS else "clean error", text[:200])
         return Outcome("traceback", f"exit {rc}: {text[:120]}")
     source = case.path if case.path else case.doc

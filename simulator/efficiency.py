@@ -402,6 +402,26 @@ def grouped_gemm_efficiency(table: EfficiencyTable, offset, log2_rows, wide, k, 
     return np.minimum(curve, MOE_GROUPED_SHARE[bool(narrow)][-1] * plateau)
 
 
+def _stream_curve(narrow: bool) -> np.ndarray:
+    """MOE_GROUPED_SHARE up to 1 from 2 rows per expert on, as its running minimum; 1 row takes the
+    2-row value (the 16-bit tables dip to 0.87 there and are back at 1.0 at 2 rows: the dip, kept,
+    would cap every octave above it)."""
+    curve = np.minimum.accumulate(np.minimum(MOE_GROUPED_SHARE[narrow][1:], 1.0))
+    return np.concatenate([curve[:1], curve])
+
+
+STREAM_SHARE = {narrow: _stream_curve(narrow) for narrow in (False, True)}
+
+
+def grouped_stream_share(log2_rows, narrow: bool):
+    """The datasheet model's share of its streaming rate for a grouped expert GEMM (where no profile
+    measured one): the grouped kernels' measured share, never rising with the rows, so that with the
+    same weights more rows never stream faster (a longer prompt or a larger batch is never faster):
+    1.0 at 1-2 rows per expert, 0.86 at 16-32, 0.71 at 128-256 (16-bit)."""
+    curve = STREAM_SHARE[bool(narrow)]
+    return np.interp(log2_rows, np.arange(curve.size), curve)
+
+
 def attention_prefill_efficiency(table: EfficiencyTable, offset, log2_seqlen, head_dim: int):
     """Fraction of its format's peak for causal prefill attention at this sequence length."""
     eff = interp_log2(table.attn, ATTN_GRID, offset, log2_seqlen)

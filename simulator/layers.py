@@ -18,6 +18,7 @@ from roofline.simulator.efficiency import (
     grid_values,
     grouped_attainment,
     grouped_gemm_efficiency,
+    grouped_stream_share,
     measured_or,
     moe_grouped_share,
 )
@@ -141,6 +142,7 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
     if fused is not None:
         real = measured_or(fused[1], 1.0, real)
     share = moe_grouped_share(log2_rows, ctx.fmt.ab < 2.0)
+    stream = grouped_stream_share(log2_rows, ctx.fmt.ab < 2.0)  # the datasheet model's streaming
     ops = []
     for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
         wide = n_ * np.maximum(touched, 1.0)  # the grouped launch: touched experts side by side
@@ -168,6 +170,7 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
                 count * ctx.shape.passes,
                 grid,
                 real,
+                stream,
             )
         )
     (act_in, act_out), (combine_in, combine_out) = F.moe_passes(pairs, pairs / top_k, inter, h, mult)

@@ -177,17 +177,17 @@ def gemm_grid(x: OpInputs, log2_m, n, k):
 
 
 def weight_gemm_op(
-    x: OpInputs, name: str, flops, weight_bytes, act_bytes, eff, count, grid=None, real_rows=1.0
+    x: OpInputs, name: str, flops, weight_bytes, act_bytes, eff, count, grid=None, real_rows=1.0, stream=1.0
 ) -> Op:
     """A GEMM reading `weight_bytes` of weights and `act_bytes` of activations at `eff` of the GEMM
-    peak. Weight-only quantised weights (efficiency.WEIGHT_ONLY) stream at `w_stream` of the HBM
+    peak, streaming at `stream` of the datasheet model's rate (a grouped expert GEMM's share). Weight-only quantised weights (efficiency.WEIGHT_ONLY) stream at `w_stream` of the HBM
     rate and the math takes `w_dequant` times longer; bytes stay the real HBM traffic. Where a
     profile measured the shape's grid (`gemm_grid`: attainment a, mask), the kernel takes
     max(FLOPs / real_rows / peak, bytes / bandwidth) / a instead: `real_rows` is the share of the
     rows computed that are real (grids.gemm_tile_share at the grid's tile; its attainment is of
     that roof)."""
     f = x.fmt
-    mem = x.rates.mem_rate * x.rates.gemm_memory_scale
+    mem = x.rates.mem_rate * x.rates.gemm_memory_scale * stream
     compute = x.rates.gemm_peak * eff * x.rates.gemm_compute_scale
     if grid is not None:
         att, has = grid

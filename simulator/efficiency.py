@@ -353,9 +353,9 @@ def gemm_efficiency(table: EfficiencyTable, offset, log2_m, n, k):
 # A fused-MoE kernel against the dense GEMM it is priced as where a profile has a GEMM grid but no
 # fused-MoE grid (layers.expert_ops: the GEMM grid read at the grouped launch's shape, rows per
 # expert x (touched experts x n) x k). Once the math bounds it, the grouped kernel runs well below
-# the dense GEMM of the same tiles (it gathers each expert's rows through an index, and the tables'
-# MoE kernels are the frameworks' own Triton/CUTLASS grouped GEMMs, not the vendor's tuned dense
-# ones); at a few rows per expert the 8-bit one beats the dense grid, whose small GEMMs pay the
+# the dense GEMM of the same tiles (likely causes, which the tables do not separate: it gathers each
+# expert's rows through an index, and the tables' MoE kernels are the frameworks' own Triton/CUTLASS
+# grouped GEMMs, not the vendor's tuned dense ones); at a few rows per expert the 8-bit one beats the dense grid, whose small GEMMs pay the
 # activations' quantisation apart. Measured: AIConfigurator's fused-MoE tables against the same
 # framework's GEMM table on the same GPU (aiconfigurator-core 0.12.0; vLLM, SGLang and TensorRT-LLM
 # on A100, H100, H200, B200, GB200 and L40S; balanced routing, no expert parallelism): the share of
@@ -367,7 +367,8 @@ def gemm_efficiency(table: EfficiencyTable, offset, log2_m, n, k):
 # rows per expert its bias -34% -> 0%; L40S, whose dense GEMMs already run far below the datasheet,
 # gets worse on 3 of its 5 tables (vLLM bf16 6.5% -> 16.0%). Measured grids take the share per
 # octave; the datasheet curve, which is not those dense kernels, takes its last octave as a ceiling
-# (grouped_gemm_efficiency).
+# on the math (grouped_gemm_efficiency) and its running minimum on the streaming rate
+# (grouped_stream_share), so that time never falls as rows grow.
 MOE_GROUPED_SHARE = {
     False: np.array(
         [0.87, 1.02, 0.98, 0.95, 0.86, 0.92, 0.84, 0.71, 0.71, 0.61, 0.6, 0.61, 0.62]

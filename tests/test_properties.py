@@ -597,3 +597,28 @@ def test_sweeping_the_prefill_chunk_equals_separate_runs():
         ).records()[0]
         assert rec["ttft_s"] == pytest.approx(alone["ttft_s"], rel=1e-12)
         assert rec["memory"]["total_bytes"] == alone["memory"]["total_bytes"]
+
+
+@pytest.mark.parametrize("model", ["qwen3-30b-a3b", "mixtral-8x7b", "deepseek-v2-lite"])
+@pytest.mark.parametrize("dtype", ["bf16", "fp8"])
+def test_more_tokens_never_make_the_experts_faster(model, dtype):
+    # The datasheet path's grouped expert GEMMs take a ceiling on the math and a running-minimum
+    # share on the streaming rate (efficiency.grouped_gemm_efficiency, grouped_stream_share): with
+    # them, the experts' time over one prefill pass never falls as its tokens grow (the per-octave
+    # share itself falls faster than the curve rises, and once made a longer prompt faster).
+    from roofline.simulator.results import op_table
+
+    tokens = sorted({int(16 * 1.19**i) for i in range(42)})
+    doc = {
+        "model": model,
+        "hardware": "h100-sxm",
+        "dtype": {"weights": dtype, "activations": dtype},
+        "workload": {"batch": 1, "output_tokens": 2, "prefill_chunk_tokens": 32768},
+        "sweep": {"workload.prompt_tokens": tokens},
+    }
+    res = roofline.simulate(doc)
+    times = [
+        sum(o["time_s"] for o in op_table(res, i, "prefill") if o["name"].startswith("expert"))
+        for i in range(len(tokens))
+    ]
+    assert all(b >= a * (1 - 1e-12) for a, b in zip(times, times[1:])), list(zip(tokens, times))

@@ -19,7 +19,7 @@ the engine prices it:
   activation's and the top-k combine's HBM passes / the `moe_<format>` grid's attainment at (tokens
   per touched expert, hidden, intermediate, experts touched) + two launches, as `layers.expert_ops` prices them; held out by model shape.
   Sub-row: the same kernels without the MoE table, as the engine prices MoE on a GPU whose profile
-  has none (the GEMM grid at the grouped launch x `efficiency.MOE_GROUPED_SHARE`; that share is the
+  has none (the GEMM grid at the grouped launch x `grouped_gemm.MOE_GROUPED_SHARE`; that share is the
   median over every table, this one included: aic_moe_share.py checks it with each chip left out).
 * MLA attention (DeepSeek-V3's, SGLang and TensorRT-LLM; bf16 and fp8 KV): prefill roof /
   attainment + kernel_overhead_s from the `mla_prefill` grid at (sequence length, batch x heads,
@@ -68,8 +68,9 @@ from roofline.profilers.aic_read import DTYPES, available_gpus, find_source, rea
 from roofline.profilers.grid_fit import stream_roof
 from roofline.simulator.calibration import INTRA_LABELS, CollectiveTable, parse_profile
 from roofline.simulator.comm import allgather_time, allreduce_time, alltoall_time, reduce_scatter_time
-from roofline.simulator.efficiency import build_table, grid_values, grouped_attainment, moe_grouped_share
+from roofline.simulator.efficiency import build_table, grid_values
 from roofline.simulator.engine import HardwareColumns
+from roofline.simulator.grouped_gemm import grouped_attainment, moe_grouped_share
 from roofline.simulator.topology import nvlink
 
 HOLDOUT = 5  # one group in five
@@ -144,18 +145,29 @@ def moe_errors(test, hw, profile, overhead: float) -> dict:
 
 def _moe_without_grid(c: dict, table, overhead: float, share=None) -> np.ndarray:
     """The fused-MoE rows priced as the engine prices experts on a GPU whose profile has a GEMM grid
-    but no MoE grid (layers.expert_ops): each expert GEMM's roofline over the GEMM grid's attainment
-    at (rows per expert, touched x n, k) times the grouped kernel's share of it
-    (efficiency.moe_grouped_share; `share`: values at log2 rows 0, 1, .. to use instead), one
-    launch each; the activation and the combine as HBM passes at the datasheet bandwidth, one launch
-    each."""
+    but no MoE grid (layers.expert_ops): the two expert GEMMs (`grouped_gemm_seconds`), one launch
+    each; the activation and the combine as HBM passes at the datasheet bandwidth, one launch each."""
+    return 4 * overhead + c["pass_roof"] + grouped_gemm_seconds(c, table, share)
+
+
+def moe_log2_rows(c: dict) -> np.ndarray:
+    """log2 of the rows per touched expert of fused-MoE rows (moe_points' columns)."""
+    return np.log2(np.maximum(c["tokens"] * c["topk"] / np.maximum(c["touched"], 1.0), 1.0))
+
+
+def grouped_gemm_seconds(c: dict, table, share=None) -> np.ndarray:
+    """The up and the down expert GEMMs of fused-MoE rows: each one's roofline over the GEMM grid's
+    attainment at (rows per expert, touched x n, k) times the grouped kernel's share of it
+    (grouped_gemm.moe_grouped_share; `share`: values at log2 rows 0, 1, .. to use instead, (1.0,)
+    for the dense grid alone)."""
     touched = np.maximum(c["touched"], 1.0)
-    rows = np.log2(np.maximum(c["tokens"] * c["topk"] / touched, 1.0))
-    if share is None:
-        s = moe_grouped_share(rows, c["narrow"])
-    else:
-        s = np.interp(rows, np.arange(len(share)), share)
-    t = 4 * overhead + c["pass_roof"]
+    rows = moe_log2_rows(c)
+    s = (
+        moe_grouped_share(rows, c["narrow"])
+        if share is None
+        else np.interp(rows, np.arange(len(share)), share)
+    )
+    t = 0.0
     for roof, (n, k) in zip(
         c["gemm_roofs"], ((c["up"] * c["inter"], c["hidden"]), (c["hidden"], c["inter"]))
     ):

@@ -1,5 +1,5 @@
 """A fused-MoE kernel against the dense GEMM it is priced as without a MoE table: the source of
-`efficiency.MOE_GROUPED_SHARE`, and its check with each GPU's own tables left out.
+`grouped_gemm.MOE_GROUPED_SHARE`, and its check with each GPU's own tables left out.
 
 Where a profile has a GEMM grid but no fused-MoE grid, the engine prices each expert GEMM as the
 GEMM grid at the grouped launch's shape (rows per expert, touched experts x n, k; layers.expert_ops).
@@ -17,7 +17,7 @@ Run:  python benchmarks/aic_moe_share.py [--data DIR]   (needs pyarrow and the d
 from __future__ import annotations
 
 import numpy as np
-from aic_holdout import _moe_without_grid
+from aic_holdout import _moe_without_grid, grouped_gemm_seconds, moe_log2_rows
 from aic_kernel_scales import data_source
 
 from roofline.api import load_hardware
@@ -25,7 +25,8 @@ from roofline.profilers.aic_import import build_import_profile
 from roofline.profilers.aic_points import moe_points
 from roofline.profilers.aic_read import available_gpus, read_gpu_tables
 from roofline.simulator.calibration import parse_profile
-from roofline.simulator.efficiency import MOE_GROUPED_SHARE, build_table, grid_values
+from roofline.simulator.efficiency import build_table
+from roofline.simulator.grouped_gemm import MOE_GROUPED_SHARE
 
 FRAMEWORKS = ("vllm", "sglang", "trtllm")
 OCTAVES = np.arange(MOE_GROUPED_SHARE[False].size)  # log2 rows per expert 0, 1, ..
@@ -67,17 +68,10 @@ def tables(source):
 def share_curve(t: dict) -> dict:
     """octave of rows per expert -> median share over the table's rows in it."""
     c = t["c"]
-    touched = np.maximum(c["touched"], 1.0)
-    rows = np.log2(np.maximum(c["tokens"] * c["topk"] / touched, 1.0))
-    dense = 0.0
-    for roof, (n, k) in zip(
-        c["gemm_roofs"], ((c["up"] * c["inter"], c["hidden"]), (c["hidden"], c["inter"]))
-    ):
-        att, _ = grid_values(t["table"], "gemm", 0, "attainment", (rows, np.log2(n * touched), np.log2(k)))
-        dense = dense + roof / att
+    dense = grouped_gemm_seconds(c, t["table"], share=(1.0,))
     rest = c["seconds"] - c["pass_roof"] - 4 * t["overhead"]
     share = dense / np.maximum(rest, 1e-12)
-    octave = np.round(rows).astype(int)
+    octave = np.round(moe_log2_rows(c)).astype(int)
     return {int(o): float(np.median(share[octave == o])) for o in np.unique(octave)}
 
 
@@ -102,7 +96,6 @@ def main(argv=None) -> int:
     found = list(tables(source))
     for t in found:
         t["curve"] = share_curve(t)
-        t["narrow"] = t["dtype"] == "fp8"
     print(f"Fused MoE vs the GEMM grid at the grouped launch ({source.package} {source.version})")
     print("Share of the grid's attainment per octave of rows per expert (log2 rows 0..12), per table:")
     for t in found:
@@ -111,7 +104,7 @@ def main(argv=None) -> int:
     print()
     print("MOE_GROUPED_SHARE (median over the tables):")
     for narrow, label in ((False, "16-bit"), (True, "8-bit")):
-        curves = [t["curve"] for t in found if t["narrow"] == narrow]
+        curves = [t["curve"] for t in found if t["c"]["narrow"] == narrow]
         curve = pooled(curves)
         print(f"  {label} ({len(curves)} tables): [{', '.join(f'{v:.2f}' for v in curve)}]")
     print()
@@ -122,7 +115,9 @@ def main(argv=None) -> int:
     before_all, after_all, big_all = [], [], []
     for t in found:
         others = [
-            u["curve"] for u in found if u["narrow"] == t["narrow"] and chip(u["sku"]) != chip(t["sku"])
+            u["curve"]
+            for u in found
+            if u["c"]["narrow"] == t["c"]["narrow"] and chip(u["sku"]) != chip(t["sku"])
         ]
         c = t["c"]
         before = _moe_without_grid(c, t["table"], t["overhead"], share=(1.0,)) / c["seconds"] - 1.0

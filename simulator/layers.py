@@ -13,16 +13,14 @@ from dataclasses import replace
 import numpy as np
 
 from roofline.simulator import flops as F
-from roofline.simulator.efficiency import (
-    grid_m_tile,
-    grid_values,
+from roofline.simulator.efficiency import grid_m_tile, grid_values, measured_or
+from roofline.simulator.grids import gemm_tile_share
+from roofline.simulator.grouped_gemm import (
     grouped_attainment,
     grouped_gemm_efficiency,
     grouped_stream_share,
-    measured_or,
     moe_grouped_share,
 )
-from roofline.simulator.grids import gemm_tile_share
 from roofline.simulator.model import (
     MLA,
     Attention,
@@ -141,14 +139,13 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
     real = gemm_tile_share(rows, grid_m_tile(ctx.rates.eff, "gemm", ctx.rates.row))
     if fused is not None:
         real = measured_or(fused[1], 1.0, real)
-    share = moe_grouped_share(log2_rows, ctx.fmt.ab < 2.0)
-    stream = grouped_stream_share(log2_rows, ctx.fmt.ab < 2.0)  # the datasheet model's streaming
+    narrow = ctx.fmt.ab < 2.0  # 8-bit or narrower GEMM inputs
+    share = moe_grouped_share(log2_rows, narrow)  # of a measured GEMM grid
+    stream = grouped_stream_share(log2_rows, narrow)  # of the datasheet model's streaming rate
     ops = []
     for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
         wide = n_ * np.maximum(touched, 1.0)  # the grouped launch: touched experts side by side
-        eff = grouped_gemm_efficiency(
-            ctx.rates.eff, ctx.rates.gemm_offset, log2_rows, wide, k_, ctx.fmt.ab < 2.0
-        )
+        eff = grouped_gemm_efficiency(ctx.rates.eff, ctx.rates.gemm_offset, log2_rows, wide, k_, narrow)
         # Without a fused-MoE grid, the GEMM grid at the grouped launch's shape: the experts' weights
         # side by side (touched x n wide) through tiles of each expert's rows, one launch. Read at
         # one expert's (rows, n, k), a small GEMM's fixed time (10-16 us for an FP8/FP4 GEMM of

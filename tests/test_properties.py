@@ -603,7 +603,7 @@ def test_sweeping_the_prefill_chunk_equals_separate_runs():
 @pytest.mark.parametrize("dtype", ["bf16", "fp8"])
 def test_more_tokens_never_make_the_experts_faster(model, dtype):
     # The datasheet path's grouped expert GEMMs take a ceiling on the math and a running-minimum
-    # share on the streaming rate (efficiency.grouped_gemm_efficiency, grouped_stream_share): with
+    # share on the streaming rate (grouped_gemm.grouped_gemm_efficiency, grouped_stream_share): with
     # them, the experts' time over one prefill pass never falls as its tokens grow (the per-octave
     # share itself falls faster than the curve rises, and once made a longer prompt faster).
     from roofline.simulator.results import op_table

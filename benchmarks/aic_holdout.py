@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 from aic_holdout_notes import WHY
+from aic_moe_share import moe_without_grid
 from aic_repeat import lines as table_spread
 
 from roofline.api import decode_kernel_time, load_hardware
@@ -70,7 +71,6 @@ from roofline.simulator.calibration import INTRA_LABELS, CollectiveTable, parse_
 from roofline.simulator.comm import allgather_time, allreduce_time, alltoall_time, reduce_scatter_time
 from roofline.simulator.efficiency import build_table, grid_values
 from roofline.simulator.engine import HardwareColumns
-from roofline.simulator.grouped_gemm import grouped_attainment, moe_grouped_share
 from roofline.simulator.topology import nvlink
 
 HOLDOUT = 5  # one group in five
@@ -137,43 +137,10 @@ def moe_errors(test, hw, profile, overhead: float) -> dict:
         pred = c["roof"] / att + 2 * overhead  # the engine's two expert GEMM launches
         out[f"MoE {dtype}"] = (pred / c["seconds"] - 1.0, c["tokens"], "tokens")
         if table.grids.get("gemm") is not None:
-            fallback = _moe_without_grid(c, table, overhead)
+            fallback = moe_without_grid(c, table, overhead)
             name = f"  MoE {dtype}, without the MoE table (the engine's fallback: the GEMM grid at the grouped launch x the MoE share)"
             out[name] = (fallback / c["seconds"] - 1.0, c["tokens"], "tokens")
     return out
-
-
-def _moe_without_grid(c: dict, table, overhead: float, share=None) -> np.ndarray:
-    """The fused-MoE rows priced as the engine prices experts on a GPU whose profile has a GEMM grid
-    but no MoE grid (layers.expert_ops): the two expert GEMMs (`grouped_gemm_seconds`), one launch
-    each; the activation and the combine as HBM passes at the datasheet bandwidth, one launch each."""
-    return 4 * overhead + c["pass_roof"] + grouped_gemm_seconds(c, table, share)
-
-
-def moe_log2_rows(c: dict) -> np.ndarray:
-    """log2 of the rows per touched expert of fused-MoE rows (moe_points' columns)."""
-    return np.log2(np.maximum(c["tokens"] * c["topk"] / np.maximum(c["touched"], 1.0), 1.0))
-
-
-def grouped_gemm_seconds(c: dict, table, share=None) -> np.ndarray:
-    """The up and the down expert GEMMs of fused-MoE rows: each one's roofline over the GEMM grid's
-    attainment at (rows per expert, touched x n, k) times the grouped kernel's share of it
-    (grouped_gemm.moe_grouped_share; `share`: values at log2 rows 0, 1, .. to use instead, (1.0,)
-    for the dense grid alone)."""
-    touched = np.maximum(c["touched"], 1.0)
-    rows = moe_log2_rows(c)
-    s = (
-        moe_grouped_share(rows, c["narrow"])
-        if share is None
-        else np.interp(rows, np.arange(len(share)), share)
-    )
-    t = 0.0
-    for roof, (n, k) in zip(
-        c["gemm_roofs"], ((c["up"] * c["inter"], c["hidden"]), (c["hidden"], c["inter"]))
-    ):
-        att, _ = grid_values(table, "gemm", 0, "attainment", (rows, np.log2(n * touched), np.log2(k)))
-        t = t + roof / grouped_attainment(att, s)
-    return t
 
 
 def decode_errors(test, hw, profile, overhead: float) -> dict:

@@ -17,7 +17,6 @@ Run:  python benchmarks/aic_moe_share.py [--data DIR]   (needs pyarrow and the d
 from __future__ import annotations
 
 import numpy as np
-from aic_holdout import _moe_without_grid, grouped_gemm_seconds, moe_log2_rows
 from aic_kernel_scales import data_source
 
 from roofline.api import load_hardware
@@ -25,11 +24,44 @@ from roofline.profilers.aic_import import build_import_profile
 from roofline.profilers.aic_points import moe_points
 from roofline.profilers.aic_read import available_gpus, read_gpu_tables
 from roofline.simulator.calibration import parse_profile
-from roofline.simulator.efficiency import build_table
-from roofline.simulator.grouped_gemm import MOE_GROUPED_SHARE
+from roofline.simulator.efficiency import build_table, grid_values
+from roofline.simulator.grouped_gemm import MOE_GROUPED_SHARE, grouped_attainment, moe_grouped_share
 
 FRAMEWORKS = ("vllm", "sglang", "trtllm")
 OCTAVES = np.arange(MOE_GROUPED_SHARE[False].size)  # log2 rows per expert 0, 1, ..
+
+
+def moe_without_grid(c: dict, table, overhead: float, share=None) -> np.ndarray:
+    """The fused-MoE rows priced as the engine prices experts on a GPU whose profile has a GEMM grid
+    but no MoE grid (layers.expert_ops): the two expert GEMMs (`grouped_gemm_seconds`), one launch
+    each; the activation and the combine as HBM passes at the datasheet bandwidth, one launch each."""
+    return 4 * overhead + c["pass_roof"] + grouped_gemm_seconds(c, table, share)
+
+
+def moe_log2_rows(c: dict) -> np.ndarray:
+    """log2 of the rows per touched expert of fused-MoE rows (moe_points' columns)."""
+    return np.log2(np.maximum(c["tokens"] * c["topk"] / np.maximum(c["touched"], 1.0), 1.0))
+
+
+def grouped_gemm_seconds(c: dict, table, share=None) -> np.ndarray:
+    """The up and the down expert GEMMs of fused-MoE rows: each one's roofline over the GEMM grid's
+    attainment at (rows per expert, touched x n, k) times the grouped kernel's share of it
+    (grouped_gemm.moe_grouped_share; `share`: values at log2 rows 0, 1, .. to use instead, (1.0,)
+    for the dense grid alone)."""
+    touched = np.maximum(c["touched"], 1.0)
+    rows = moe_log2_rows(c)
+    s = (
+        moe_grouped_share(rows, c["narrow"])
+        if share is None
+        else np.interp(rows, np.arange(len(share)), share)
+    )
+    t = 0.0
+    for roof, (n, k) in zip(
+        c["gemm_roofs"], ((c["up"] * c["inter"], c["hidden"]), (c["hidden"], c["inter"]))
+    ):
+        att, _ = grid_values(table, "gemm", 0, "attainment", (rows, np.log2(n * touched), np.log2(k)))
+        t = t + roof / grouped_attainment(att, s)
+    return t
 
 
 def chip(sku: str) -> str:
@@ -120,8 +152,8 @@ def main(argv=None) -> int:
             if u["c"]["narrow"] == t["c"]["narrow"] and chip(u["sku"]) != chip(t["sku"])
         ]
         c = t["c"]
-        before = _moe_without_grid(c, t["table"], t["overhead"], share=(1.0,)) / c["seconds"] - 1.0
-        after = _moe_without_grid(c, t["table"], t["overhead"], share=pooled(others)) / c["seconds"] - 1.0
+        before = moe_without_grid(c, t["table"], t["overhead"], share=(1.0,)) / c["seconds"] - 1.0
+        after = moe_without_grid(c, t["table"], t["overhead"], share=pooled(others)) / c["seconds"] - 1.0
         big = c["tokens"] * c["topk"] / np.maximum(c["touched"], 1.0) >= 512
         before_all.append(before)
         after_all.append(after)

@@ -50,6 +50,12 @@ def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
     out = {}
     for dtype, c in moe_points(table, hw).items():
         if len(c["seconds"]) <= 8:
+            if c["shapes"] > len(c["seconds"]):
+                notes[f"moe_{dtype}"] = (
+                    f"not gridded: {c['shapes'] - len(c['seconds'])} of {c['shapes']} measured shapes ran "
+                    "faster than the expert GEMMs' roofline under the routing they name (fewer experts "
+                    f"read than it touches), leaving {len(c['seconds'])}"
+                )
             continue
         share = float(np.median(c["roof"] / c["seconds"]))
         if share >= MOE_PLAUSIBLE_ROOF_SHARE:

@@ -36,6 +36,9 @@ from roofline.profilers.aic_read import DTYPES, Table
 # Our GEMM formats -> the dtype whose dense peak they run at, and whose bytes their inputs take.
 PEAK_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "fp4": "fp4", "int8": "int8"}
 OUT_BYTES = 2.0  # bf16/fp16 output, as vLLM's linear layers write it
+# A row measured faster than its datasheet roofline time cannot be the kernel the engine prices:
+# it did less work (fewer experts' weights read) than the routing the row names
+PHYSICAL_SHARE = 1.0
 FIT_HEAD_DIM = 128  # the prefill and decode curves are for head dim 128, as `roofline calibrate` measures
 
 
@@ -149,13 +152,20 @@ def moe_points(table: Table, hw) -> dict:
     (`_faster_label`), as a deployment picks its checkpoint; one format per grid, since the two
     are different kernels measured on different model shapes (vLLM 0.24's per-tensor fp8 MoE runs
     3.6x slower than its block-scaled one on H100, its block-scaled one 1.25x slower than
-    per-tensor on B200)."""
+    per-tensor on B200). fp4: NVFP4 (fp4 weights and activations with fp8 block scales), as the
+    GEMM grid's fp4; the MXFP4 mixes (w4a16_mxfp4, w4a8_mxfp4_mxfp8) compute in another format."""
     c = table.columns
     base = (c["distribution"] == "balanced") & (c["moe_ep_size"] == 1)
     nongated = _non_gated(c)
     labels = set(c["moe_dtype"][base])
     out = {}
-    for ours, label in (("bf16", ("bfloat16",)), ("fp16", ("float16",)), ("fp8", ("fp8", "fp8_block"))):
+    formats = (
+        ("bf16", ("bfloat16",)),
+        ("fp16", ("float16",)),
+        ("fp8", ("fp8", "fp8_block")),
+        ("fp4", ("nvfp4",)),
+    )
+    for ours, label in formats:
         label = tuple(x for x in label if x in labels)
         pool = base & np.isin(c["moe_dtype"], label)
         if (pool & ~nongated).any():
@@ -168,8 +178,6 @@ def moe_points(table: Table, hw) -> dict:
         T, H, inter, K, E, tp = (c[k][rows].astype(float) for k in _MOE_KEY)
         s = c["latency"][rows] * 1e-3
         up = np.where(nongated[rows], 1.0, 2.0)  # the up projection: gate and up (2 x inter), or up alone
-        best = _fastest(np.column_stack([T, H, inter, K, E, tp]), s)
-        T, H, inter, K, E, tp, s, up = (v[best] for v in (T, H, inter, K, E, tp, s, up))
         inter = inter / tp
         pairs = T * K
         touched = np.minimum(pairs, E)  # balanced: the pairs spread evenly over the experts
@@ -184,6 +192,21 @@ def moe_points(table: Table, hw) -> dict:
             )
             for n, k in ((up * inter, H), (H, inter))
         )
+        roof = pass_roof + sum(gemm_roofs)
+        # The fastest kernel per shape among those not faster than the roofline: a time under it
+        # reads fewer experts' weights than the routing the engine prices touches
+        # (TensorRT-LLM 1.3's min-latency kernel on B200, NVFP4, 8 experts, top-2: 46 us at 1, 2 and
+        # 4 tokens, where 4 tokens' 8 pairs read all 8 experts, 157 us at the datasheet bandwidth;
+        # its cutlass kernel 92, 143, 241 us)
+        keys = np.column_stack([T, H, inter, K, E, tp])
+        best = np.flatnonzero(roof <= s * PHYSICAL_SHARE)
+        if best.size:
+            best = best[_fastest(keys[best], s[best])]
+        shapes = len(np.unique(keys, axis=0))
+        T, H, inter, K, E, s, up, pairs, touched, roof, pass_roof = (
+            v[best] for v in (T, H, inter, K, E, s, up, pairs, touched, roof, pass_roof)
+        )
+        gemm_roofs = tuple(g[best] for g in gemm_roofs)
         out[ours] = {
             "tokens": T,
             "hidden": H,
@@ -195,13 +218,14 @@ def moe_points(table: Table, hw) -> dict:
                 np.column_stack([np.maximum(pairs / touched, 1.0), H, inter, np.maximum(touched, 1.0)])
             ),
             "seconds": s,
-            "roof": pass_roof + sum(gemm_roofs),
+            "roof": roof,
             "pass_roof": pass_roof,
             "gemm_roofs": gemm_roofs,
             "up": up,
-            "narrow": ours == "fp8",  # 8-bit GEMM inputs
+            "bits": {"fp8": 8, "fp4": 4}.get(ours, 16),  # GEMM inputs' width (grouped_gemm.share_bits)
             "label": " and ".join(label),
-            "experts_kind": "non-gated (no gated shape measured)" if up.min() == 1.0 else "gated",
+            "experts_kind": "non-gated (no gated shape measured)" if up.size and up.min() == 1.0 else "gated",
+            "shapes": shapes,  # measured shapes, with those whose every kernel beat the roofline
         }
     return out
 

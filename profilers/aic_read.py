@@ -260,8 +260,11 @@ def version_key(text: str) -> tuple:
     return (0, tuple(int(p) if p.isdigit() else -1 for p in re.findall(r"\d+|[a-z]+", text.lower())))
 
 
-def table_path(source: Source, gpu_folder: str, name: str, framework: str) -> Path | None:
-    """The newest version's file of table `name` for this GPU and framework, or None."""
+def table_path(
+    source: Source, gpu_folder: str, name: str, framework: str, prefer: str | None = None
+) -> Path | None:
+    """The file of table `name` for this GPU and framework from version `prefer` where that version
+    has it, else from the newest version that does; None where no version has it."""
     spec = TABLES[name]
     base = source.root / gpu_folder / spec.op / (spec.framework or framework)
     if not base.is_dir():
@@ -275,6 +278,9 @@ def table_path(source: Source, gpu_folder: str, name: str, framework: str) -> Pa
                 break
     if not candidates:
         return None
+    for path in candidates:
+        if prefer is not None and path.parent.name == prefer:
+            return path
     return max(candidates, key=lambda p: version_key(p.parent.name))
 
 
@@ -330,9 +336,16 @@ def read_gpu_tables(source: Source, gpu: str, framework: str) -> dict:
     folder, _ = resolve_gpu(gpu)
     if not (source.root / folder).is_dir():
         raise AicDataError(f"{source.root / folder}: no data for {gpu} in {source.root}")
+    # One framework release for the whole profile: the GEMM table's newest, and every other table
+    # from that same release where it was measured there. A later release folder can hold a
+    # supplement of a few formats or shapes (TensorRT-LLM 1.3.0rc23's MoE table: 4,212 rows of one
+    # MXFP4 format on B200 beside 1.3.0rc20's 218,295 rows of six), which the newest-folder rule
+    # took instead of the full table.
+    gemm = table_path(source, folder, "gemm", framework)
+    release = gemm.parent.name if gemm is not None else None
     tables = {}
     for name in TABLES:
-        path = table_path(source, folder, name, framework)
+        path = table_path(source, folder, name, framework, prefer=None if TABLES[name].framework else release)
         if path is not None:
             tables[name] = read_table(path, name)
     if not tables:

@@ -28,7 +28,7 @@ from roofline.simulator.efficiency import build_table, grid_values
 from roofline.simulator.grouped_gemm import MOE_GROUPED_SHARE, grouped_attainment, moe_grouped_share
 
 FRAMEWORKS = ("vllm", "sglang", "trtllm")
-OCTAVES = np.arange(MOE_GROUPED_SHARE[False].size)  # log2 rows per expert 0, 1, ..
+OCTAVES = np.arange(MOE_GROUPED_SHARE[16].size)  # log2 rows per expert 0, 1, ..
 
 
 def moe_without_grid(c: dict, table, overhead: float, share=None) -> np.ndarray:
@@ -50,11 +50,7 @@ def grouped_gemm_seconds(c: dict, table, share=None) -> np.ndarray:
     for the dense grid alone)."""
     touched = np.maximum(c["touched"], 1.0)
     rows = moe_log2_rows(c)
-    s = (
-        moe_grouped_share(rows, c["narrow"])
-        if share is None
-        else np.interp(rows, np.arange(len(share)), share)
-    )
+    s = moe_grouped_share(rows, c["bits"]) if share is None else np.interp(rows, np.arange(len(share)), share)
     t = 0.0
     for roof, (n, k) in zip(
         c["gemm_roofs"], ((c["up"] * c["inter"], c["hidden"]), (c["hidden"], c["inter"]))
@@ -135,8 +131,9 @@ def main(argv=None) -> int:
         print(f"  {t['sku']:14s} {t['framework']:7s} {t['dtype']:5s} {line}")
     print()
     print("MOE_GROUPED_SHARE (median over the tables):")
-    for narrow, label in ((False, "16-bit"), (True, "8-bit")):
-        curves = [t["curve"] for t in found if t["c"]["narrow"] == narrow]
+    for bits in MOE_GROUPED_SHARE:
+        label = f"{bits}-bit"
+        curves = [t["curve"] for t in found if t["c"]["bits"] == bits]
         curve = pooled(curves)
         print(f"  {label} ({len(curves)} tables): [{', '.join(f'{v:.2f}' for v in curve)}]")
     print()
@@ -147,11 +144,14 @@ def main(argv=None) -> int:
     before_all, after_all, big_all = [], [], []
     for t in found:
         others = [
-            u["curve"]
-            for u in found
-            if u["c"]["narrow"] == t["c"]["narrow"] and chip(u["sku"]) != chip(t["sku"])
+            u["curve"] for u in found if u["c"]["bits"] == t["c"]["bits"] and chip(u["sku"]) != chip(t["sku"])
         ]
         c = t["c"]
+        if not others:  # every table of the format is this chip's (FP4: B200 and GB200 only)
+            print(
+                f"| {t['sku']} | {t['framework']} | {t['dtype']} | {c['seconds'].size} | no other chip's table |"
+            )
+            continue
         before = moe_without_grid(c, t["table"], t["overhead"], share=(1.0,)) / c["seconds"] - 1.0
         after = moe_without_grid(c, t["table"], t["overhead"], share=pooled(others)) / c["seconds"] - 1.0
         big = c["tokens"] * c["topk"] / np.maximum(c["touched"], 1.0) >= 512

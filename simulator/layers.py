@@ -20,6 +20,7 @@ from roofline.simulator.grouped_gemm import (
     grouped_gemm_efficiency,
     grouped_stream_share,
     moe_grouped_share,
+    share_bits,
 )
 from roofline.simulator.model import (
     MLA,
@@ -139,13 +140,13 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
     real = gemm_tile_share(rows, grid_m_tile(ctx.rates.eff, "gemm", ctx.rates.row))
     if fused is not None:
         real = measured_or(fused[1], 1.0, real)
-    narrow = ctx.fmt.ab < 2.0  # 8-bit or narrower GEMM inputs
-    share = moe_grouped_share(log2_rows, narrow)  # of a measured GEMM grid
-    stream = grouped_stream_share(log2_rows, narrow)  # of the datasheet model's streaming rate
+    bits = share_bits(ctx.fmt.ab)  # the GEMM inputs' width
+    share = moe_grouped_share(log2_rows, bits)  # of a measured GEMM grid
+    stream = grouped_stream_share(log2_rows, bits)  # of the datasheet model's streaming rate
     ops = []
     for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
         wide = n_ * np.maximum(touched, 1.0)  # the grouped launch: touched experts side by side
-        eff = grouped_gemm_efficiency(ctx.rates.eff, ctx.rates.gemm_offset, log2_rows, wide, k_, narrow)
+        eff = grouped_gemm_efficiency(ctx.rates.eff, ctx.rates.gemm_offset, log2_rows, wide, k_, bits)
         # Without a fused-MoE grid, the GEMM grid at the grouped launch's shape: the experts' weights
         # side by side (touched x n wide) through tiles of each expert's rows, one launch. Read at
         # one expert's (rows, n, k), a small GEMM's fixed time (10-16 us for an FP8/FP4 GEMM of

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from roofline.simulator.columns import COST_KEYS, MEMORY_KEYS, SCHEMA_VERSION
+from roofline.simulator.grouped_gemm import model_error_band
 from roofline.simulator.layout import Layout
 from roofline.simulator.ops import BOUND_NAMES
 from roofline.simulator.units import GIB
@@ -87,7 +88,9 @@ def record(result, i: int, versions: dict) -> dict:
         "energy": {"joules_per_output_token": _f(c["energy.joules_per_output_token"][i])},
         "provenance": {
             "calibration": calib,
-            "error_band": group.error_band[hw_row] if group.error_band else "uncalibrated",
+            "error_band": model_error_band(group.error_band[hw_row], group.model)
+            if group.error_band
+            else "uncalibrated",
             "versions": versions,
             "warnings": [msg for msg, mask in result.warnings if mask[i]],
             "notes": [msg for msg, mask in result.notes if mask[i]],

@@ -321,9 +321,7 @@ def test_without_a_moe_grid_experts_read_the_gemm_grid_at_the_grouped_launch(tmp
     # the grouped kernel's measured share of the dense grid (16-bit), linear between octaves of
     # rows per expert: 8 pairs over 4.6 experts is 2^0.80 rows
     log2_rows = np.log2(4 * 2 / touched)
-    share = MOE_GROUPED_SHARE[False][0] + log2_rows * (
-        MOE_GROUPED_SHARE[False][1] - MOE_GROUPED_SHARE[False][0]
-    )
+    share = MOE_GROUPED_SHARE[16][0] + log2_rows * (MOE_GROUPED_SHARE[16][1] - MOE_GROUPED_SHARE[16][0])
     for name, n in (("expert_up", 2 * 14336), ("expert_down", 4096)):
         o = ops[name]
         attainment = 0.4 * 2 ** min((np.log2(n * touched) - 10) / 8, 1.0)  # geometric, then held

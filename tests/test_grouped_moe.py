@@ -10,15 +10,22 @@ import yaml
 
 import roofline
 from roofline.hwspecs import CALIBRATION_DIR
-from roofline.simulator.grouped_gemm import MOE_GROUPED_SHARE, grouped_attainment, moe_grouped_share
+from roofline.simulator.grouped_gemm import (
+    MOE_GROUPED_SHARE,
+    grouped_attainment,
+    moe_grouped_share,
+    share_bits,
+)
 from roofline.simulator.results import op_table
 
 
 def test_the_grouped_share_holds_its_boundary_and_never_lifts_a_grid_past_the_roofline():
     # the curve's octaves, linear between, the last one held past 2^12 rows; a share above 1 (fixed
-    # costs a fused kernel saves) lifts a grid's attainment at most to 1
-    curve = MOE_GROUPED_SHARE[True]
-    assert moe_grouped_share(np.array([1.0, 1.5, 20.0]), True) == pytest.approx(
+    # costs a fused kernel saves) lifts a grid's attainment at most to 1; the curve is picked by the
+    # GEMM inputs' width (bf16 16 bits, fp8 8, fp4 4)
+    assert [share_bits(b) for b in (2.0, 1.0, 0.5)] == [16, 8, 4]
+    curve = MOE_GROUPED_SHARE[8]
+    assert moe_grouped_share(np.array([1.0, 1.5, 20.0]), 8) == pytest.approx(
         [curve[1], (curve[1] + curve[2]) / 2, curve[-1]]
     )
     assert curve[1] > 1.0
@@ -94,3 +101,29 @@ def test_the_datasheet_model_prices_moe_prefills_near_the_measured_kernels(shipp
     assert all(0.5 < r < 1.6 for r in ratios[8192]), np.round(ratios[8192], 2)
     assert 0.85 < np.median(ratios[8192]) < 1.2, np.round(ratios[8192], 2)
     assert all(0.75 < r < 1.4 for r in ratios[512]), np.round(ratios[512], 2)
+
+
+def test_error_band_names_the_grids_a_model_reads_and_the_fallbacks_own_error(shipped_profiles):
+    # provenance.error_band lists what the point's ops priced from: a dense model reads no MoE or
+    # MLA grid; a MoE model on a profile without a fused-MoE grid (TensorRT-LLM on A100) is priced
+    # by the grouped share, whose leave-one-chip-out median error it carries (and which then bounds
+    # the band's max); with a measured MoE grid, that grid's held-out error instead
+    from roofline.simulator.grouped_gemm import MOE_GROUPED_SHARE_ERROR
+
+    def band(model, hardware):
+        scenario = {
+            "model": model,
+            "hardware": hardware,
+            "runtime": {"framework": "trtllm"},
+            "workload": {"batch": 1, "prompt_tokens": 1024, "output_tokens": 4},
+        }
+        return roofline.simulate(scenario).records()[0]["provenance"]["error_band"]
+
+    dense = band("llama-3.1-8b", "h200")
+    assert not any(k.startswith(("moe_", "mla_")) for k in dense) and "gemm_bf16" in dense
+    fallback = band("qwen3-30b-a3b", "a100-80gb-sxm")
+    assert fallback["moe_grouped_share"] == MOE_GROUPED_SHARE_ERROR == fallback["max"]
+    assert not any(k.startswith(("moe_", "mla_")) for k in fallback if k != "moe_grouped_share")
+    measured = band("deepseek-v3", "h200")
+    assert "moe_bf16" in measured and "mla_decode" in measured and "moe_grouped_share" not in measured
+    assert measured["max"] == max(v for k, v in measured.items() if k != "max")

@@ -16,7 +16,6 @@ from roofline.simulator.columns import MemoryColumns, PointColumns
 from roofline.simulator.decode_loop import SpecLevel, draft_models, level_ops
 from roofline.simulator.efficiency import EfficiencyTable
 from roofline.simulator.forward import forward_ops, resolve
-from roofline.simulator.frameworks import framework
 from roofline.simulator.kvplan import NONE, HeadGroup, KVPlan, window
 from roofline.simulator.layout import Layout
 from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
@@ -138,7 +137,7 @@ def evaluate(
     largest = np.where(chunk > 0, np.minimum(chunk, largest), largest)
     largest_share = np.minimum(largest / np.maximum(tokens, 1.0), 1.0)
 
-    fw = framework(layout.framework)
+    fw = layout.stack()
     prefill_overhead = fw.kernel_s(overhead_s, "prefill")
     decode_overhead = fw.kernel_s(overhead_s, "decode")
 

@@ -7,9 +7,9 @@ GPUs is defined here once (`Layout.gpus`). What each degree does to the ops is t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from roofline.simulator.frameworks import framework
+from roofline.simulator.frameworks import Framework, framework
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,14 @@ class Layout:
     cp_variant: str = "pass-kv"  # pass-kv | pass-q | ulysses
     custom_allreduce: bool = True  # one-shot/two-shot peer all-reduce inside an NVLink domain
     framework: str = "vllm"  # the serving stack (simulator/frameworks.py)
+    cuda_graphs: bool | None = None  # decode from captured CUDA graphs; None: the framework's default
+
+    def stack(self) -> Framework:
+        """The framework as this layout runs it (`runtime.cuda_graphs` overriding its decode launches)."""
+        fw = framework(self.framework)
+        if self.cuda_graphs is None or self.cuda_graphs == fw.decode_graphs:
+            return fw
+        return replace(fw, decode_graphs=self.cuda_graphs)
 
     @property
     def gpus(self) -> int:
@@ -45,4 +53,5 @@ class Layout:
             else framework(values["runtime.framework"]).custom_allreduce,
             cp_variant=values["parallelism.cp_variant"],
             framework=values["runtime.framework"],
+            cuda_graphs=values["runtime.cuda_graphs"],
         )

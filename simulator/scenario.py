@@ -158,6 +158,15 @@ SCHEMA: dict = {
         None,
         nullable=True,
     ),
+    "runtime.cuda_graphs": FieldSpec(
+        "bool",
+        "Whether decode steps replay captured CUDA graphs (each kernel pays only the GPU-side gap) or "
+        "are launched op by op from Python (+4 us per kernel): false = vLLM's --enforce-eager, "
+        "SGLang's --disable-cuda-graph, TensorRT-LLM without cuda_graph_config; null = the "
+        "framework's default (graphs for vllm, sglang and trtllm; eager for hf).",
+        None,
+        nullable=True,
+    ),
     "runtime.framework": FieldSpec(
         "choice",
         "The serving stack: its per-step CPU cost (scheduling, sampling), kernel launch mode (CUDA "

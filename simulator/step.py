@@ -27,7 +27,6 @@ import numpy as np
 from roofline.simulator.attention import attention_core_ops
 from roofline.simulator.errors import UserError
 from roofline.simulator.forward import forward_ops, resolve
-from roofline.simulator.frameworks import framework
 from roofline.simulator.opinputs import OpInputs, Shape
 from roofline.simulator.ops import Op, cost_op, value_at
 from roofline.simulator.phases import PhaseTotals
@@ -142,7 +141,7 @@ class StepModel:
             prompt=float(np.max(cached + new)),
         )
         ops = forward_ops(self._inputs(shape), self.model, self.layout, core)
-        fw = framework(self.layout.framework)
+        fw = self.layout.stack()
         # A pass with a prompt chunk runs as the framework runs prefill; a pure decode step as its
         # decode (a captured CUDA graph where the framework has one).
         overhead = self.dep.overhead_s

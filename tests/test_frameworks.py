@@ -20,13 +20,14 @@ from helpers import ops, run
 WL = {"prompt_tokens": 16384, "output_tokens": 2}
 
 
-def _tpot(framework, batch=1, model="llama-3.1-8b", hardware="mi300x", **wl):
+def _tpot(framework, batch=1, model="llama-3.1-8b", hardware="mi300x", graphs=None, **wl):
     # MI300X: no framework kernel tables (frameworks.GEMM_SCALE), so the kernels are the same under
     # every framework and the difference is the framework's step alone.
+    runtime = {"framework": framework} if graphs is None else {"framework": framework, "cuda_graphs": graphs}
     _, recs = run(
         model=model,
         hardware=hardware,
-        runtime={"framework": framework},
+        runtime=runtime,
         workload={**WL, "batch": batch, **wl},
     )
     return recs[0]["tpot_s"]
@@ -123,3 +124,38 @@ def test_prefill_attention_runs_at_the_frameworks_measured_share_of_the_curve(fr
     assert attention(framework) - overhead == pytest.approx(
         (attention("kernel") - overhead) / scale, rel=1e-9
     )
+
+
+@pytest.mark.parametrize("batch", [1, 16])
+def test_cuda_graphs_switch_decode_launches_and_nothing_else(batch):
+    # runtime.cuda_graphs: false (vLLM --enforce-eager) launches decode op by op: the same extra
+    # per step as HuggingFace's eager decode over the same kernels; true makes HuggingFace's decode
+    # a graph replay (its CPU iteration stays). Prefill is untouched either way.
+    hf = FRAMEWORKS["hf"]
+    eager_extra = _tpot("hf", batch) - _tpot("kernel", batch) - hf.step_s
+    assert eager_extra > 0
+    assert _tpot("vllm", batch, graphs=False) == pytest.approx(_tpot("vllm", batch) + eager_extra, rel=1e-12)
+    assert _tpot("vllm", batch, graphs=True) == _tpot("vllm", batch)
+    assert _tpot("hf", batch, graphs=True) == pytest.approx(_tpot("kernel", batch) + hf.step_s, rel=1e-12)
+
+    def ttft(**runtime):
+        _, recs = run(
+            model="llama-3.1-8b", hardware="mi300x", runtime=runtime, workload={**WL, "batch": batch}
+        )
+        return recs[0]["ttft_s"]
+
+    assert ttft(framework="vllm", cuda_graphs=False) == ttft(framework="vllm")
+
+
+def test_cuda_graphs_reach_the_serving_step_model_and_bad_values_are_named():
+    doc = {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "runtime": {"framework": "vllm", "cuda_graphs": False},
+        "workload": {"batch": 1, "prompt_tokens": 16384, "output_tokens": 2},
+    }
+    rec = roofline.simulate(doc).records()[0]
+    assert roofline.step_model(doc).cost([1], [16384]).time_s == pytest.approx(rec["tpot_s"], rel=1e-12)
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario({**doc, "runtime": {"cuda_graphs": "yes"}})
+    assert "runtime.cuda_graphs" in str(exc.value) and "true or false" in str(exc.value)

@@ -38,7 +38,6 @@ import numpy as np
 from roofline.simulator.attention import attention_core_ops
 from roofline.simulator.decode_time import NodeKV, extended_nodes
 from roofline.simulator.forward import forward_ops
-from roofline.simulator.frameworks import framework
 from roofline.simulator.opinputs import Shape
 from roofline.simulator.ops import cost_op, value_at
 
@@ -72,7 +71,7 @@ class FastStep:
         self.overlap = steps.layout.overlap
         self.host_overlap = bool(steps.extras.host_overlap)
         self.overhead = float(np.asarray(steps.dep.overhead_s))
-        self.fw = framework(steps.layout.framework)
+        self.fw = steps.layout.stack()
         # A step with a prompt chunk launches as the framework's prefill, a pure decode step as its decode.
         self.launch = {phase: self.fw.kernel_s(self.overhead, phase) for phase in ("prefill", "decode")}
         self._dec_scale: dict = {}  # decoders in the kernel -> per-slot memory-time factor

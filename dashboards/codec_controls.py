@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from roofline.api import REGISTRY, REQUIRED, SCHEMA
-from roofline.dashboards.codec_scalar import coerce_number, parse_scalar
+from roofline.dashboards.codec_scalar import NULL_OPTION, coerce_number, parse_scalar
 from roofline.dashboards.state import DEFAULTS, FIELD_PATHS, suggested
 
 
@@ -19,7 +19,7 @@ def values_from_controls(fields: dict, enabled, params: dict) -> dict:
                     v = parse_scalar(v, SCHEMA[path].kind, nullable=SCHEMA[path].nullable)
                 except ValueError:
                     pass  # simulate() names the field and the expected type
-            elif v == "" and SCHEMA[path].nullable:
+            elif v in ("", NULL_OPTION) and SCHEMA[path].nullable and SCHEMA[path].kind != "choice":
                 v = None
             values[path] = coerce_number(v, SCHEMA[path].kind)
     on = set(enabled or ())
@@ -44,6 +44,9 @@ def control_values(values: dict) -> tuple:
     """values -> (fields, enabled, params), the inverse of `values_from_controls`; disabled
     methods' controls hold their suggested values."""
     fields = {p: values.get(p, DEFAULTS[p]) for p in FIELD_PATHS}
+    for p in FIELD_PATHS:  # a nullable switch's null is its dropdown's "default" option
+        if fields[p] is None and SCHEMA[p].kind == "bool" and SCHEMA[p].nullable:
+            fields[p] = NULL_OPTION
     by_name = {m["name"]: m for m in values.get("methods") or []}
     params = {}
     for name, cls in REGISTRY.items():

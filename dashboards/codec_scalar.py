@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+NULL_OPTION = "null"  # a nullable field's "default" choice in a dropdown (Dash options cannot be None)
+
 
 def format_scalar(value) -> str:
     if value is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dash import dcc, html
 
 from roofline.api import REGISTRY, REQUIRED, SCHEMA
+from roofline.dashboards.codec_scalar import NULL_OPTION
 from roofline.dashboards.model_refs import UPLOAD_PREFIX
 from roofline.dashboards.state import FIELD_PATHS, is_model_param
 
@@ -112,6 +113,12 @@ def field_control(path: str, value, catalog: dict, spec=None, cid=None, label: s
         widget = _dropdown(cid, options, value)
     elif spec.kind in ("int", "float"):
         widget = _number_input(cid, value, "none (null)" if spec.nullable else None)
+    elif spec.kind == "bool":
+        # a dropdown: typed text "false" is a string, which the scenario refuses
+        options = [{"label": "true", "value": True}, {"label": "false", "value": False}]
+        if spec.nullable:
+            options.append({"label": "default (null)", "value": NULL_OPTION})
+        widget = _dropdown(cid, options, NULL_OPTION if value is None and spec.nullable else value)
     else:
         widget = dcc.Input(id=cid, type="text", value=value, debounce=True, className="text-input")
     return html.Div([_label(label or label_text(path), spec.help), widget], className="control")

@@ -24,6 +24,7 @@ from roofline.dashboards import (
     codec_controls,
     codec_query,
     codec_scenario,
+    controls,
     evaluate,
     kpis,
     profiles,
@@ -106,7 +107,35 @@ ROUND_TRIP = [
         {"name": "minference", "density": 0.05, "pattern": "a-shape"},
         **{"hardware": "a100-80gb-sxm", "dtype.kv": "fp8", "runtime.overlap": "overlap", "name": "my plan"},
     ),
+    with_methods(**{"runtime.cuda_graphs": False, "runtime.custom_allreduce": True}),
 ]
+
+
+def test_switch_fields_are_dropdowns_of_true_false_and_the_default():
+    # a nullable bool (runtime.cuda_graphs) was a text box, where "false" arrives as a string the
+    # scenario refuses; its dropdown's choices map to False, True and null (the framework's)
+    from dash import dcc
+
+    from roofline.dashboards.codec_scalar import NULL_OPTION
+
+    def dropdown(component):
+        if isinstance(component, dcc.Dropdown):
+            return component
+        children = getattr(component, "children", None)  # not `or []`: a component without children is falsy
+        for child in children if isinstance(children, (list, tuple)) else [children]:
+            if child is None:
+                continue
+            if not isinstance(child, str) and (found := dropdown(child)) is not None:
+                return found
+        return None
+
+    box = dropdown(controls.field_control("runtime.cuda_graphs", None, CATALOG))
+    assert [o["value"] for o in box.options] == [True, False, NULL_OPTION] and box.value == NULL_OPTION
+    fields, enabled, params = codec_controls.control_values(state.DEFAULTS)
+    assert fields["runtime.cuda_graphs"] == NULL_OPTION
+    for choice, value in ((False, False), (True, True), (NULL_OPTION, None)):
+        got = codec_controls.values_from_controls({**fields, "runtime.cuda_graphs": choice}, enabled, params)
+        assert got["runtime.cuda_graphs"] is value
 
 
 @pytest.mark.parametrize("values", ROUND_TRIP, ids=range(len(ROUND_TRIP)))

@@ -53,5 +53,5 @@ class Layout:
             else framework(values["runtime.framework"]).custom_allreduce,
             cp_variant=values["parallelism.cp_variant"],
             framework=values["runtime.framework"],
-            cuda_graphs=values["runtime.cuda_graphs"],
+            cuda_graphs=values.get("runtime.cuda_graphs"),  # absent from values of older callers: the default
         )

@@ -194,6 +194,27 @@ def test_the_framework_decides_between_its_own_all_reduce_table_and_ncclS(tmp_pa
     assert off["attn_allreduce"] == pytest.approx(30e-6, rel=1e-12)
 
 
+def test_large_all_reduces_go_to_nccl_where_it_beats_the_frameworks_kernel(tmp_path):
+    # The engines hand large messages to NCCL (vLLM's custom all-reduce serves up to 8 MB;
+    # TensorRT-LLM's AUTO strategy switches above its thresholds): their own kernel's table prices
+    # an all-reduce only where it is the faster. Here it is 6 us flat below 64 KiB and 500 us from
+    # 1 MiB; NCCL is 30 us flat. TP8 decode at batch 1 (16 KiB): the kernel's 6 us; batch 64 (1 MiB):
+    # NCCL's 30 us, not the kernel's 500 us.
+    nccl = ([1024, 1 << 30], [30e-6, 30e-6])
+    custom = {"bytes": [1024, 65536, 1 << 20, 1 << 30], "seconds": [6e-6, 6e-6, 500e-6, 500e-6]}
+    path = _write(
+        tmp_path,
+        {
+            "nvlink": _nvlink({"all_reduce": {8: nccl}}),
+            "custom_all_reduce": {"ops": {"all_reduce": {"table": {8: custom}}}},
+        },
+    )
+    small = _per_layer(path)
+    large = _per_layer(path, workload={"batch": 64, "prompt_tokens": 8192, "output_tokens": 2})
+    assert small["attn_allreduce"] == pytest.approx(6e-6, rel=1e-12)
+    assert large["attn_allreduce"] == pytest.approx(30e-6, rel=1e-12)
+
+
 def test_without_a_table_for_the_gpu_count_the_engine_prices_as_before_and_warns(tmp_path):
     # Tables for 2 and 4 GPUs only: TP8 is priced exactly as by the same profile without tables
     # (the alpha-beta fit, and the engine's peer all-reduce formula), and the record says so.

@@ -24,13 +24,20 @@ class Layout:
     custom_allreduce: bool = True  # one-shot/two-shot peer all-reduce inside an NVLink domain
     framework: str = "vllm"  # the serving stack (simulator/frameworks.py)
     cuda_graphs: bool | None = None  # decode from captured CUDA graphs; None: the framework's default
+    cpu_step_s: float | None = None  # CPU time per iteration; None: the framework's
+    cpu_per_sequence_s: float | None = None  # and per sequence in the batch
 
     def stack(self) -> Framework:
-        """The framework as this layout runs it (`runtime.cuda_graphs` overriding its decode launches)."""
+        """The framework as this layout runs it: `runtime.cuda_graphs` overriding its decode
+        launches, `runtime.cpu_step_ms` / `cpu_per_sequence_us` its CPU iteration."""
         fw = framework(self.framework)
-        if self.cuda_graphs is None or self.cuda_graphs == fw.decode_graphs:
-            return fw
-        return replace(fw, decode_graphs=self.cuda_graphs)
+        changes = {
+            "decode_graphs": self.cuda_graphs,
+            "step_s": self.cpu_step_s,
+            "per_sequence_s": self.cpu_per_sequence_s,
+        }
+        changes = {k: v for k, v in changes.items() if v is not None and v != getattr(fw, k)}
+        return replace(fw, **changes) if changes else fw
 
     @property
     def gpus(self) -> int:
@@ -53,5 +60,12 @@ class Layout:
             else framework(values["runtime.framework"]).custom_allreduce,
             cp_variant=values["parallelism.cp_variant"],
             framework=values["runtime.framework"],
-            cuda_graphs=values.get("runtime.cuda_graphs"),  # absent from values of older callers: the default
+            # absent from the values of older callers: the framework's
+            cuda_graphs=values.get("runtime.cuda_graphs"),
+            cpu_step_s=_scaled(values.get("runtime.cpu_step_ms"), 1e-3),
+            cpu_per_sequence_s=_scaled(values.get("runtime.cpu_per_sequence_us"), 1e-6),
         )
+
+
+def _scaled(value, unit: float):
+    return None if value is None else float(value) * unit

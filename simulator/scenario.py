@@ -167,6 +167,23 @@ SCHEMA: dict = {
         None,
         nullable=True,
     ),
+    "runtime.cpu_step_ms": FieldSpec(
+        "float",
+        "CPU time of one iteration, fixed part (scheduling, input preparation), in ms; null = the "
+        "framework's (0.5 for the serving engines, 1 for hf). Set it from a profile of your own host.",
+        None,
+        minimum=0,
+        nullable=True,
+    ),
+    "runtime.cpu_per_sequence_us": FieldSpec(
+        "float",
+        "CPU time of one iteration per sequence in the batch (sampling, stop checks, output "
+        "processing, block tables), in us; null = the framework's (2 for the serving engines). It "
+        "bounds throughput at large batches of small models, more so on slower hosts.",
+        None,
+        minimum=0,
+        nullable=True,
+    ),
     "runtime.framework": FieldSpec(
         "choice",
         "The serving stack: its per-step CPU cost (scheduling, sampling), kernel launch mode (CUDA "

@@ -159,3 +159,37 @@ def test_cuda_graphs_reach_the_serving_step_model_and_bad_values_are_named():
     with pytest.raises(ScenarioError) as exc:
         load_scenario({**doc, "runtime": {"cuda_graphs": "yes"}})
     assert "runtime.cuda_graphs" in str(exc.value) and "true or false" in str(exc.value)
+
+
+def test_cpu_iteration_fields_replace_the_frameworks_assumption():
+    # runtime.cpu_step_ms / cpu_per_sequence_us: a measured host's CPU iteration instead of the
+    # framework's assumed 0.5 ms + 2 us per sequence. vLLM adds it to the step; an overlap
+    # scheduler (TensorRT-LLM) takes the longer of it and the GPU step, so a slow host bounds a
+    # small model's large batches.
+    def tpot(framework, batch, **runtime):
+        _, recs = run(
+            model="llama-3.2-1b",
+            hardware="mi300x",
+            runtime={"framework": framework, **runtime},
+            workload={**WL, "prompt_tokens": 128, "batch": batch},
+        )
+        return recs[0]["tpot_s"]
+
+    vllm = FRAMEWORKS["vllm"]
+    assert tpot("vllm", 8, cpu_step_ms=2.0) == pytest.approx(tpot("vllm", 8) + 2e-3 - vllm.step_s, rel=1e-12)
+    assert tpot("vllm", 8, cpu_per_sequence_us=10.0) == pytest.approx(
+        tpot("vllm", 8) + 8 * (10e-6 - vllm.per_sequence_s), rel=1e-12
+    )
+    gpu = tpot("kernel", 256)
+    cpu = 0.5e-3 + 256 * 40e-6
+    assert cpu > gpu  # the host bounds this step
+    assert tpot("trtllm", 256, cpu_per_sequence_us=40.0) == pytest.approx(cpu, rel=1e-12)
+    doc = {
+        "model": "llama-3.2-1b",
+        "hardware": "mi300x",
+        "runtime": {"framework": "trtllm", "cpu_per_sequence_us": 40.0},
+        "workload": {**WL, "prompt_tokens": 128, "batch": 256},
+    }
+    assert roofline.step_model(doc).cost([1] * 256, [128] * 256).breakdown["framework"] == pytest.approx(cpu)
+    with pytest.raises(ScenarioError, match="runtime.cpu_step_ms"):
+        load_scenario({**doc, "runtime": {"cpu_step_ms": -1}})

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import roofline
-from roofline.api import MoEFFN, enumerate_layouts, evaluate_layouts, load_model, read_scenario_file
+from roofline.api import enumerate_layouts, evaluate_layouts, load_model, read_scenario_file
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN_CASES = (  # (label, scenario, --gpus-max, hardware)
@@ -41,7 +41,7 @@ def single_simulate_ms(repeats: int) -> float:
 
 def plan_rate(scenario: str, gpus_max: int, hardware: list, repeats: int = 3) -> tuple:
     doc = read_scenario_file(ROOT / scenario)
-    moe = any(isinstance(g.ffn, MoEFFN) for g in load_model(doc["model"]).layer_groups)
+    moe = load_model(doc["model"]).has_moe
     layouts = enumerate_layouts(gpus_max, moe)
     rows = evaluate_layouts(doc, [], layouts, hardware, roofline.simulate)  # warm
     best = float("inf")

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from roofline.api import (
-    MoEFFN,
     ScenarioError,
     enumerate_layouts,
     op_table,
@@ -199,7 +198,7 @@ def compare_rows(doc: dict, hardware: list, gpus_max: int, stacks: list) -> tupl
     for _label, methods in stacks or [("dense", doc.get("methods") or [])]:
         check_references(dict(doc, methods=methods))
     model = load_model(doc["model"])
-    moe = any(isinstance(g.ffn, MoEFFN) for g in model.layer_groups)
+    moe = model.has_moe
     rows, problems = [], []
     for label, methods in stacks:
         errors: list = []

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 
 from roofline.simulator.efficiency import EfficiencyTable, gemm_efficiency
-from roofline.simulator.model import MLA, MoEFFN
 
 # A fused-MoE kernel against the dense GEMM it is priced as where a profile has a GEMM grid but no
 # fused-MoE grid (layers.expert_ops: the GEMM grid read at the grouped launch's shape, rows per
@@ -40,27 +39,6 @@ MOE_GROUPED_SHARE = {  # GEMM inputs' width in bits -> share at log2 rows per ex
 # The fallback's median |error| over the tables' rows with each chip's own tables left out of the
 # share (benchmarks/aic_moe_share.py): how far to trust experts priced without a MoE grid
 MOE_GROUPED_SHARE_ERROR = 0.18
-
-
-def model_error_band(band, model):
-    """efficiency.error_band of a hardware row narrowed to the grids `model`'s ops read: MoE grids
-    for MoE models, MLA grids for MLA models; a MoE model on a profile without a fused-MoE grid gets
-    the fallback's own error (`moe_grouped_share`) instead. 'uncalibrated' stays as it is."""
-    if not isinstance(band, dict):
-        return band
-    moe = any(isinstance(g.ffn, MoEFFN) for g in model.layer_groups)
-    mla = any(isinstance(g.mixer, MLA) for g in model.layer_groups)
-    out = {
-        k: v
-        for k, v in band.items()
-        if k != "max" and (moe or not k.startswith("moe_")) and (mla or not k.startswith("mla_"))
-    }
-    if moe and not any(k.startswith("moe_") for k in out):
-        out["moe_grouped_share"] = MOE_GROUPED_SHARE_ERROR
-    if not out:
-        return band
-    out["max"] = max(out.values())
-    return out
 
 
 def share_bits(input_bytes: float) -> int:

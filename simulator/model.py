@@ -363,6 +363,16 @@ class ModelArch:
     def num_layers(self) -> int:
         return sum(g.count for g in self.layer_groups)
 
+    @property
+    def has_moe(self) -> bool:
+        """Any layer's FFN is a mixture of experts."""
+        return any(isinstance(g.ffn, MoEFFN) for g in self.layer_groups)
+
+    @property
+    def has_mla(self) -> bool:
+        """Any layer attends with multi-head latent attention."""
+        return any(isinstance(g.mixer, MLA) for g in self.layer_groups)
+
     def layer_kinds(self) -> dict:
         """Layer count by "mixer+ffn" description, e.g. {'attention(window=4096)+dense': 21}."""
         out: dict = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from roofline.simulator.columns import COST_KEYS, MEMORY_KEYS, SCHEMA_VERSION
-from roofline.simulator.grouped_gemm import model_error_band
+from roofline.simulator.grouped_gemm import MOE_GROUPED_SHARE_ERROR
 from roofline.simulator.layout import Layout
 from roofline.simulator.ops import BOUND_NAMES
 from roofline.simulator.units import GIB
@@ -35,6 +35,26 @@ def fit_reason(mem: dict, hardware: str) -> str:
             f"overhead {mem['overhead_bytes'] / GIB:.1f}) but {hardware} has {mem['capacity_bytes'] / GIB:.1f} GiB",
         )
     return "; ".join(reasons)
+
+
+def model_error_band(band, model):
+    """efficiency.error_band of a hardware row narrowed to the grids `model`'s ops read: MoE grids
+    for MoE models, MLA grids for MLA models; a MoE model on a profile without a fused-MoE grid gets
+    the fallback's own error (`moe_grouped_share`) instead. 'uncalibrated' stays as it is."""
+    if not isinstance(band, dict):
+        return band
+    moe, mla = model.has_moe, model.has_mla
+    out = {
+        k: v
+        for k, v in band.items()
+        if k != "max" and (moe or not k.startswith("moe_")) and (mla or not k.startswith("mla_"))
+    }
+    if moe and not any(k.startswith("moe_") for k in out):
+        out["moe_grouped_share"] = MOE_GROUPED_SHARE_ERROR
+    if not out:
+        return band
+    out["max"] = max(out.values())
+    return out
 
 
 def record(result, i: int, versions: dict) -> dict:

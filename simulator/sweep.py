@@ -22,7 +22,6 @@ from roofline.simulator.columns import flatten
 from roofline.simulator.efficiency import FP8_ATTENTION_WARNING, build_table
 from roofline.simulator.engine import Dtypes, HardwareColumns, Layout, Workload, evaluate
 from roofline.simulator.methods import apply_stack, stack_notes, stack_warnings
-from roofline.simulator.model import MLA
 from roofline.simulator.units import GIB
 
 VECTOR_AXES = {
@@ -271,7 +270,7 @@ def _profile_warnings(result: SweepResult, group: Group, profiles: dict, wl, mod
                     "efficiency held at the boundary outside"
                 )
                 result.warnings.append((msg, _mask(result, group, outside)))
-        mla = any(isinstance(g.mixer, MLA) for g in model.layer_groups)
+        mla = model.has_mla
         decode = grids.get("mla_decode" if mla else "attention_decode")
         if decode is not None:  # its KV-length axis: beyond the last node the last attainment holds
             top = 2.0 ** decode.last_axis_nodes()[-1]

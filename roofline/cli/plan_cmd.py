@@ -65,7 +65,6 @@ def _problem(text: str):
 
 def run(args) -> int:
     from roofline.api import (
-        MoEFFN,
         enumerate_layouts,
         evaluate_layouts,
         list_hardware,
@@ -104,7 +103,7 @@ def run(args) -> int:
     base = load(copy.deepcopy(doc), (), where)  # validates the rest first
     hardware = choices or dict(base.sweep).get("hardware") or [base.base["hardware"]]
     model = load_model(base.base["model"])
-    moe = any(isinstance(g.ffn, MoEFFN) for g in model.layer_groups)
+    moe = model.has_moe
     layouts = enumerate_layouts(args.gpus_max, moe, args.max_tp, args.gpus_min)
     rows = evaluate_layouts(doc, (), layouts, hardware, simulate)  # skips layouts it refuses
     if not rows:

@@ -25,11 +25,10 @@ from dataclasses import replace
 from roofline.simulator.kvplan import restrict, window
 from roofline.simulator.methods.base_method import KV_POLICY, Method, Param
 from roofline.simulator.methods.selection import page_metadata_op
-from roofline.simulator.model import MLA
 
 
 def _no_mla(model, name) -> list:
-    if any(isinstance(g.mixer, MLA) for g in model.layer_groups):
+    if model.has_mla:
         return [
             f"{name} splits KV heads, but {model.name} uses MLA, whose latent cache is shared by all heads"
         ]

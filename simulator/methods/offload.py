@@ -40,7 +40,7 @@ from roofline.simulator.runplan import ExtraOp
 
 
 def _only_gqa(model, name):
-    if any(isinstance(g.mixer, MLA) for g in model.layer_groups):
+    if model.has_mla:
         return [f"{name} models per-head K/V tensors; {model.name} caches an MLA latent"]
     if not any(g.mixer.kind == "attention" for g in model.layer_groups):
         return [f"{name} compresses a softmax-attention KV cache; {model.name} has no attention layers"]

@@ -78,9 +78,8 @@ class Quest(Method):
     }
 
     def check_model(self, model):
-        from roofline.simulator.model import MLA
 
-        if any(isinstance(g.mixer, MLA) for g in model.layer_groups):
+        if model.has_mla:
             return [f"quest keeps per-head min/max key metadata, but {model.name} caches an MLA latent"]
         return []
 

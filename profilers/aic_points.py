@@ -30,15 +30,13 @@ from roofline.api import (
     gemm_tile_share,
     moe_passes,
     prefill_pairs,
+    share_bits,
 )
 from roofline.profilers.aic_read import DTYPES, Table
 
 # Our GEMM formats -> the dtype whose dense peak they run at, and whose bytes their inputs take.
 PEAK_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "fp4": "fp4", "int8": "int8"}
 OUT_BYTES = 2.0  # bf16/fp16 output, as vLLM's linear layers write it
-# A row measured faster than its datasheet roofline time cannot be the kernel the engine prices:
-# it did less work (fewer experts' weights read) than the routing the row names
-PHYSICAL_SHARE = 1.0
 FIT_HEAD_DIM = 128  # the prefill and decode curves are for head dim 128, as `roofline calibrate` measures
 
 
@@ -199,7 +197,7 @@ def moe_points(table: Table, hw) -> dict:
         # 4 tokens, where 4 tokens' 8 pairs read all 8 experts, 157 us at the datasheet bandwidth;
         # its cutlass kernel 92, 143, 241 us)
         keys = np.column_stack([T, H, inter, K, E, tp])
-        best = np.flatnonzero(roof <= s * PHYSICAL_SHARE)
+        best = np.flatnonzero(roof <= s)
         if best.size:
             best = best[_fastest(keys[best], s[best])]
         shapes = len(np.unique(keys, axis=0))
@@ -222,7 +220,7 @@ def moe_points(table: Table, hw) -> dict:
             "pass_roof": pass_roof,
             "gemm_roofs": gemm_roofs,
             "up": up,
-            "bits": {"fp8": 8, "fp4": 4}.get(ours, 16),  # GEMM inputs' width (grouped_gemm.share_bits)
+            "bits": share_bits(elem),  # the GEMM inputs' width
             "label": " and ".join(label),
             "experts_kind": "non-gated (no gated shape measured)" if up.size and up.min() == 1.0 else "gated",
             "shapes": shapes,  # measured shapes, with those whose every kernel beat the roofline

@@ -342,6 +342,7 @@ from roofline.simulator.grids import (  # noqa: E402, F401
     gemm_tile_share,
     grid_family,
 )
+from roofline.simulator.grouped_gemm import share_bits  # noqa: E402, F401
 from roofline.simulator.hf_config import from_hf_config  # noqa: E402, F401
 from roofline.simulator.methods import REGISTRY, parse_methods  # noqa: E402, F401
 from roofline.simulator.methods.base_method import REQUIRED  # noqa: E402, F401
@@ -367,7 +368,7 @@ FACE_API = [
     "pareto_front", "op_table", "without_unfit_figures", "SCHEMA", "SECTIONS", "flatten", "GIB", "dtype_bytes", "CalibrationError",
     "DTYPE_BYTES", "TOKEN_COUNT_HELP", "is_token_field", "parse_token_count", "did_you_mean", "set_path", "read_scenario_file", "parse_override", "write_atomic", "check_output",
     "list_hardware", "load_hardware", "unknown_name_message", "list_models", "load_model", "zoo_index",
-    "SERVING_SCHEMA",
+    "SERVING_SCHEMA", "share_bits",
 ]  # fmt: skip
 
 __all__ = [

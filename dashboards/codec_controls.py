@@ -19,8 +19,8 @@ def values_from_controls(fields: dict, enabled, params: dict) -> dict:
                     v = parse_scalar(v, SCHEMA[path].kind, nullable=SCHEMA[path].nullable)
                 except ValueError:
                     pass  # simulate() names the field and the expected type
-            elif v in ("", NULL_OPTION) and SCHEMA[path].nullable and SCHEMA[path].kind != "choice":
-                v = None
+            elif SCHEMA[path].nullable and (v == "" or (v == NULL_OPTION and SCHEMA[path].kind == "bool")):
+                v = None  # an empty box, or a switch's "default" option
             values[path] = coerce_number(v, SCHEMA[path].kind)
     on = set(enabled or ())
     methods = []

@@ -60,10 +60,9 @@ class Layout:
             else framework(values["runtime.framework"]).custom_allreduce,
             cp_variant=values["parallelism.cp_variant"],
             framework=values["runtime.framework"],
-            # absent from the values of older callers: the framework's
-            cuda_graphs=values.get("runtime.cuda_graphs"),
-            cpu_step_s=_scaled(values.get("runtime.cpu_step_ms"), 1e-3),
-            cpu_per_sequence_s=_scaled(values.get("runtime.cpu_per_sequence_us"), 1e-6),
+            cuda_graphs=values["runtime.cuda_graphs"],
+            cpu_step_s=_scaled(values["runtime.cpu_step_ms"], 1e-3),
+            cpu_per_sequence_s=_scaled(values["runtime.cpu_per_sequence_us"], 1e-6),
         )
 
 

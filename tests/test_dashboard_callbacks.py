@@ -118,18 +118,11 @@ def test_switch_fields_are_dropdowns_of_true_false_and_the_default():
 
     from roofline.dashboards.codec_scalar import NULL_OPTION
 
-    def dropdown(component):
-        if isinstance(component, dcc.Dropdown):
-            return component
-        children = getattr(component, "children", None)  # not `or []`: a component without children is falsy
-        for child in children if isinstance(children, (list, tuple)) else [children]:
-            if child is None:
-                continue
-            if not isinstance(child, str) and (found := dropdown(child)) is not None:
-                return found
-        return None
-
-    box = dropdown(controls.field_control("runtime.cuda_graphs", None, CATALOG))
+    [box] = [
+        c
+        for c in walk(controls.field_control("runtime.cuda_graphs", None, CATALOG))
+        if isinstance(c, dcc.Dropdown)
+    ]
     assert [o["value"] for o in box.options] == [True, False, NULL_OPTION] and box.value == NULL_OPTION
     fields, enabled, params = codec_controls.control_values(state.DEFAULTS)
     assert fields["runtime.cuda_graphs"] == NULL_OPTION

@@ -116,6 +116,9 @@ def test_layout_gpus_is_the_product_of_the_degrees():
         "runtime.overlap": "overlap",
         "runtime.custom_allreduce": False,
         "runtime.framework": "vllm",
+        "runtime.cuda_graphs": None,
+        "runtime.cpu_step_ms": None,
+        "runtime.cpu_per_sequence_us": None,
     }
     layout = Layout.from_values(values)
     # Unset (null), the peer all-reduce is the framework's: the serving engines', not eager PyTorch's.

@@ -20,17 +20,20 @@ from helpers import ops, run
 WL = {"prompt_tokens": 16384, "output_tokens": 2}
 
 
-def _tpot(framework, batch=1, model="llama-3.1-8b", hardware="mi300x", graphs=None, **wl):
+def _record(framework, batch=1, model="llama-3.1-8b", hardware="mi300x", runtime=None, **wl) -> dict:
     # MI300X: no framework kernel tables (frameworks.GEMM_SCALE), so the kernels are the same under
-    # every framework and the difference is the framework's step alone.
-    runtime = {"framework": framework} if graphs is None else {"framework": framework, "cuda_graphs": graphs}
+    # every framework and the difference is the framework's step alone. `runtime`: other fields.
     _, recs = run(
         model=model,
         hardware=hardware,
-        runtime=runtime,
+        runtime={"framework": framework, **(runtime or {})},
         workload={**WL, "batch": batch, **wl},
     )
-    return recs[0]["tpot_s"]
+    return recs[0]
+
+
+def _tpot(framework, batch=1, model="llama-3.1-8b", hardware="mi300x", runtime=None, **wl):
+    return _record(framework, batch, model, hardware, runtime, **wl)["tpot_s"]
 
 
 @pytest.mark.parametrize("batch", [1, 8, 64])
@@ -134,17 +137,11 @@ def test_cuda_graphs_switch_decode_launches_and_nothing_else(batch):
     hf = FRAMEWORKS["hf"]
     eager_extra = _tpot("hf", batch) - _tpot("kernel", batch) - hf.step_s
     assert eager_extra > 0
-    assert _tpot("vllm", batch, graphs=False) == pytest.approx(_tpot("vllm", batch) + eager_extra, rel=1e-12)
-    assert _tpot("vllm", batch, graphs=True) == _tpot("vllm", batch)
-    assert _tpot("hf", batch, graphs=True) == pytest.approx(_tpot("kernel", batch) + hf.step_s, rel=1e-12)
-
-    def ttft(**runtime):
-        _, recs = run(
-            model="llama-3.1-8b", hardware="mi300x", runtime=runtime, workload={**WL, "batch": batch}
-        )
-        return recs[0]["ttft_s"]
-
-    assert ttft(framework="vllm", cuda_graphs=False) == ttft(framework="vllm")
+    eager, graphs = {"cuda_graphs": False}, {"cuda_graphs": True}
+    assert _tpot("vllm", batch, runtime=eager) == pytest.approx(_tpot("vllm", batch) + eager_extra, rel=1e-12)
+    assert _tpot("vllm", batch, runtime=graphs) == _tpot("vllm", batch)
+    assert _tpot("hf", batch, runtime=graphs) == pytest.approx(_tpot("kernel", batch) + hf.step_s, rel=1e-12)
+    assert _record("vllm", batch, runtime=eager)["ttft_s"] == _record("vllm", batch)["ttft_s"]
 
 
 def test_cuda_graphs_reach_the_serving_step_model_and_bad_values_are_named():
@@ -167,13 +164,7 @@ def test_cpu_iteration_fields_replace_the_frameworks_assumption():
     # scheduler (TensorRT-LLM) takes the longer of it and the GPU step, so a slow host bounds a
     # small model's large batches.
     def tpot(framework, batch, **runtime):
-        _, recs = run(
-            model="llama-3.2-1b",
-            hardware="mi300x",
-            runtime={"framework": framework, **runtime},
-            workload={**WL, "prompt_tokens": 128, "batch": batch},
-        )
-        return recs[0]["tpot_s"]
+        return _tpot(framework, batch, "llama-3.2-1b", runtime=runtime, prompt_tokens=128)
 
     vllm = FRAMEWORKS["vllm"]
     assert tpot("vllm", 8, cpu_step_ms=2.0) == pytest.approx(tpot("vllm", 8) + 2e-3 - vllm.step_s, rel=1e-12)

@@ -112,6 +112,23 @@ def _non_gated(c: dict) -> np.ndarray:
 
 _MOE_KEY = ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size")
 
+# TensorRT-LLM's CUTLASS fused MoE has a min-latency mode (`cutlass_min_latency_mode`), defined for
+# at most 128 tokens: its one caller, the Llama 4 decoder layer of TensorRT-LLM's PyTorch flow, asks
+# for it only when hidden_states.size(0) <= 128 on Blackwell with quantised experts (and ships it
+# disabled); AIConfigurator's engine reads its rows (kernel_source `moe_torch_flow_min_latency`)
+# only for gated NVFP4 queries of <= 128 tokens and the CUTLASS flow's above. The B200/GB200 tables
+# time the mode at every token count: 3-4x under the CUTLASS flow from 1,024 tokens on (Qwen3-30B-A3B's
+# experts, NVFP4, 8,192 tokens: 0.25 ms, CUTLASS 1.0 ms), where no deployment runs it.
+MIN_LATENCY_MAX_TOKENS = 128
+
+
+def _runnable(c: dict) -> np.ndarray:
+    """False for MoE rows that time a kernel mode the framework does not run at their token count:
+    the min-latency mode above MIN_LATENCY_MAX_TOKENS."""
+    source = c.get("kernel_source", np.full(c["num_tokens"].size, "", dtype=object))
+    min_latency = np.array(["min_latency" in str(k) for k in source], dtype=bool)
+    return ~(min_latency & (c["num_tokens"].astype(float) > MIN_LATENCY_MAX_TOKENS))
+
 
 def _faster_label(c: dict, base: np.ndarray, labels: tuple) -> str:
     """Of two MoE dtype labels, the one whose fastest kernel per (tokens, shape) is faster at the
@@ -151,9 +168,10 @@ def moe_points(table: Table, hw) -> dict:
     are different kernels measured on different model shapes (vLLM 0.24's per-tensor fp8 MoE runs
     3.6x slower than its block-scaled one on H100, its block-scaled one 1.25x slower than
     per-tensor on B200). fp4: NVFP4 (fp4 weights and activations with fp8 block scales), as the
-    GEMM grid's fp4; the MXFP4 mixes (w4a16_mxfp4, w4a8_mxfp4_mxfp8) compute in another format."""
+    GEMM grid's fp4; the MXFP4 mixes (w4a16_mxfp4, w4a8_mxfp4_mxfp8) compute in another format.
+    TensorRT-LLM's min-latency rows count only where that mode runs (`_runnable`: <= 128 tokens)."""
     c = table.columns
-    base = (c["distribution"] == "balanced") & (c["moe_ep_size"] == 1)
+    base = (c["distribution"] == "balanced") & (c["moe_ep_size"] == 1) & _runnable(c)
     nongated = _non_gated(c)
     labels = set(c["moe_dtype"][base])
     out = {}

@@ -450,6 +450,29 @@ def test_moe_rows_faster_than_their_roofline_are_not_learned_and_nvfp4_is_the_fp
     assert np.all(fp4["roof"] <= fp4["seconds"]) and fp4["label"] == "nvfp4"
 
 
+def test_min_latency_moe_rows_count_only_up_to_128_tokens():
+    # TensorRT-LLM's min-latency MoE mode runs only for <= 128 tokens: above, the table's far faster
+    # min-latency rows (Qwen3-30B-A3B's experts, NVFP4, B200: 0.25 ms at 8,192 tokens where the
+    # CUTLASS flow takes 1.0 ms) time a mode no deployment runs, and the CUTLASS row is the point;
+    # at 128 tokens the min-latency row is still the fastest kernel
+    from roofline.profilers.aic_points import moe_points
+
+    rows = [
+        ("nvfp4", 128, 2048, 768, 8, 128, "moe_torch_flow_min_latency", 0.0541),
+        ("nvfp4", 128, 2048, 768, 8, 128, "moe_torch_flow_cutlass", 0.1669),
+        ("nvfp4", 129, 2048, 768, 8, 128, "moe_torch_flow_min_latency", 0.0545),
+        ("nvfp4", 129, 2048, 768, 8, 128, "moe_torch_flow_cutlass", 0.1672),
+        ("nvfp4", 8192, 2048, 768, 8, 128, "moe_torch_flow_min_latency", 0.2542),
+        ("nvfp4", 8192, 2048, 768, 8, 128, "moe_torch_flow_cutlass", 1.0086),
+    ]
+    fp4 = moe_points(_moe_table(rows), load_hardware("b200"))["fp4"]
+    assert sorted(zip(fp4["tokens"], fp4["seconds"])) == [
+        (128.0, pytest.approx(54.1e-6)),
+        (129.0, pytest.approx(167.2e-6)),
+        (8192.0, pytest.approx(1.0086e-3)),
+    ]
+
+
 def test_moe_grid_is_of_gated_experts_unless_a_table_measured_only_non_gated_ones():
     # Nemotron 3 Nano's experts (1856 wide, top-6 of 128) are a non-gated MLP: next to gated shapes
     # they are left out (another kernel path); alone they stand in, read with an up projection

@@ -19,8 +19,9 @@ the engine prices it:
   activation's and the top-k combine's HBM passes / the `moe_<format>` grid's attainment at (tokens
   per touched expert, hidden, intermediate, experts touched) + two launches, as `layers.expert_ops` prices them; held out by model shape.
   Sub-row: the same kernels without the MoE table, as the engine prices MoE on a GPU whose profile
-  has none (the GEMM grid at the grouped launch x `grouped_gemm.MOE_GROUPED_SHARE`; that share is the
-  median over every table, this one included: aic_moe_share.py checks it with each chip left out).
+  has none (the GEMM grid at the grouped launch x `grouped_gemm.MOE_GROUPED_SHARE`, plus
+  `MOE_FIXED_S`; both are medians over every table, this one included: aic_moe_share.py checks them
+  with each chip left out).
 * MLA attention (DeepSeek-V3's, SGLang and TensorRT-LLM; bf16 and fp8 KV): prefill roof /
   attainment + kernel_overhead_s from the `mla_prefill` grid at (sequence length, batch x heads,
   heads, KV bytes), decode fixed_s + roof / attainment from `mla_decode` at (batch, heads, KV bytes),

@@ -16,6 +16,7 @@ from roofline.simulator import flops as F
 from roofline.simulator.efficiency import grid_m_tile, grid_values, measured_or
 from roofline.simulator.grids import gemm_tile_share
 from roofline.simulator.grouped_gemm import (
+    MOE_FIXED_S,
     grouped_attainment,
     grouped_gemm_efficiency,
     grouped_stream_share,
@@ -143,6 +144,7 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
     bits = share_bits(ctx.fmt.ab)  # the GEMM inputs' width
     share = moe_grouped_share(log2_rows, bits)  # of a measured GEMM grid
     stream = grouped_stream_share(log2_rows, bits)  # of the datasheet model's streaming rate
+    fallback = False  # the points priced by a GEMM grid without a fused-MoE grid
     ops = []
     for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
         wide = n_ * np.maximum(touched, 1.0)  # the grouped launch: touched experts side by side
@@ -154,6 +156,7 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
         # The grouped kernel attains its measured share of the dense grid (MOE_GROUPED_SHARE).
         grid = gemm_grid(ctx, log2_rows, wide, k_)
         if grid is not None:
+            fallback = grid[1] if fused is None else np.logical_and(grid[1], np.logical_not(fused[1]))
             grid = (grouped_attainment(grid[0], share), grid[1])
         if fused is not None:
             grid = fused if grid is None or fused[1] is True else _either(fused, grid)
@@ -171,6 +174,9 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
                 stream,
             )
         )
+    # the fused kernel's fixed time (routing, permutation) that the GEMM grid does not hold, once
+    fixed = MOE_FIXED_S[bits] * np.asarray(fallback, dtype=float)
+    ops[0] = replace(ops[0], latency_s=float(fixed) if fixed.ndim == 0 else fixed)
     (act_in, act_out), (combine_in, combine_out) = F.moe_passes(pairs, pairs / top_k, inter, h, mult)
     act = elementwise(ctx, "expert_act", "elementwise", act_in, act_out, 5.0, count)
     # each output element sums top_k weighted expert outputs: a multiply and an add per expert

@@ -1,6 +1,6 @@
 """Fused-MoE experts priced where no profile measured the fused kernel: the grouped kernels' measured
-share of a GEMM grid (grouped_gemm.MOE_GROUPED_SHARE) and the datasheet model's grouped form, against
-the shipped profiles' measured MoE grids."""
+share of a GEMM grid and fixed time (grouped_gemm.MOE_GROUPED_SHARE, MOE_FIXED_S) and the datasheet
+model's grouped form, against the shipped profiles' measured MoE grids."""
 
 from __future__ import annotations
 
@@ -72,6 +72,24 @@ def test_without_a_moe_grid_large_prefills_price_experts_near_the_measured_kerne
                 ratios.append(_expert_seconds(without, framework, hardware, dtype, tokens) / measured)
     assert all(0.6 < r < 1.7 for r in ratios), ratios
     assert 0.8 < np.median(ratios) < 1.2, ratios
+
+
+def test_the_fused_kernels_fixed_time_is_charged_only_where_the_gemm_grid_prices_experts(
+    shipped_profiles, monkeypatch
+):
+    # MOE_FIXED_S is what a GEMM grid lacks of a fused-MoE kernel: charged once per layer and pass
+    # where a profile has a GEMM grid and no MoE grid (TensorRT-LLM on A100), never where a MoE grid
+    # measured the whole kernel (TensorRT-LLM on H200) nor on the datasheet path. Set to 1 s, it
+    # moves the A100 prefill's experts by Qwen3-30B-A3B's 48 layers x 1 s and the others not at all.
+    from roofline.simulator import grouped_gemm
+
+    cases = (("auto", "a100-80gb-sxm"), ("auto", "h200"), ("datasheet", "a100-80gb-sxm"))
+    before = [_expert_seconds(cal, "trtllm", hw, "bf16", 2048) for cal, hw in cases]
+    shipped = grouped_gemm.MOE_FIXED_S[16]
+    monkeypatch.setitem(grouped_gemm.MOE_FIXED_S, 16, 1.0)
+    after = [_expert_seconds(cal, "trtllm", hw, "bf16", 2048) for cal, hw in cases]
+    assert after[0] - before[0] == pytest.approx(48 * (1.0 - shipped), rel=1e-9)
+    assert after[1:] == pytest.approx(before[1:], rel=1e-12)
 
 
 def test_the_datasheet_model_prices_moe_prefills_near_the_measured_kernels(shipped_profiles):

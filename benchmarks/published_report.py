@@ -163,6 +163,29 @@ def trtllm_serving(entry, forced, overrides, static=False):
             yield "serving", label, got, measured, "tok/s"
 
 
+def fixed_concurrency(entry, forced, overrides, static=False):
+    # A closed-loop client keeping `concurrency` requests in flight: the serving scheduler with at
+    # most that many sequences (trtllm-bench's other defaults, as bench_serve.py maps them), all
+    # requests queued at t = 0. --static: one static batch of `concurrency`.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_serve import TRTLLM_SCHEDULER, trtllm_doc
+
+    n = entry["concurrency"]
+    for key, measured in entry["isl_osl"].items():
+        isl, osl = (int(x) for x in key.split("/"))
+        doc = trtllm_doc(entry["model"], 1, isl, osl, entry["requests"], entry["hardware"], entry["dtype"])
+        doc["runtime"] = _runtime(entry, forced)
+        doc["serving"]["scheduler"] = {**TRTLLM_SCHEDULER, "max_num_seqs": n}
+        if static:
+            doc.pop("serving")
+            doc["workload"] = {"batch": n, "prompt_tokens": isl, "output_tokens": osl}
+            rec = _sim(doc, overrides).records()[0]
+            got, how = n * osl / (rec["ttft_s"] + (osl - 1) * rec["tpot_s"]), "static batch"
+        else:
+            got, how = roofline.serve(doc, overrides).record["throughput"]["output_tokens_per_s"], "serve"
+        yield "serving", f"{entry['label']} {n} in flight {key} ({how})", got, measured, "tok/s"
+
+
 RUNNERS = {
     "vllm_prefill_a100": vllm_prefill,
     "hf_prefill_a100": vllm_prefill,
@@ -172,6 +195,8 @@ RUNNERS = {
     "shadowkv_table3_glm4": shadowkv_decode,
     "cp_paper_table6": cp_table6,
     "trtllm_max_throughput": trtllm_serving,
+    "concurrency_64_b200_trtllm": fixed_concurrency,
+    "concurrency_64_b200_vllm": fixed_concurrency,
 }
 
 

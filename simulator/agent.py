@@ -30,10 +30,12 @@ class AgentCalls:
 
 
 def _combine_phase(parts: list, totals) -> PhaseTotals:
-    """Phase totals over [(PhaseTotals, weight, tag)] by re-totalling their scaled, tagged ops."""
+    """Phase totals over [(PhaseTotals, weight, tag)], run one after another: their scaled, tagged
+    ops at the time each adds to its own phase (`exposed_ops`: an overlapped stream's hidden part
+    left out), re-totalled serially, so the time is the weighted sum of the phases' times."""
     costs = []
     for phase, weight, tag in parts:
-        costs += tagged(scaled(phase.ops, weight), tag)
+        costs += tagged(scaled(phase.exposed_ops(), weight), tag)
     return totals(costs)
 
 
@@ -78,10 +80,8 @@ def evaluate_agent(
     peak = hw.peak(dtypes.activations)
     bw = hw.col("memory_bandwidth")
 
-    def totals(costs):
-        return PhaseTotals.of(
-            costs, layout.overlap, peak, bw, (layout.tp, layout.pp, layout.dp), plan.extras.host_overlap
-        )
+    def totals(costs):  # each phase's overlap is in its exposed ops already
+        return PhaseTotals.of(costs, "serial", peak, bw, (layout.tp, layout.pp, layout.dp))
 
     prefill = _combine_phase(
         [

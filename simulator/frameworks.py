@@ -17,9 +17,11 @@ The roofline prices kernels. A real step also pays the framework: the CPU work o
 * `step_s`, `per_sequence_s` — CPU time of one iteration: a fixed part and a part per sequence in the
   batch (sampling, stop checks, output processing, block tables).
 * `overlap` — whether that CPU work overlaps the GPU's next step. SGLang's zero-overhead scheduler
-  (LMSYS blog, "SGLang v0.4", 2024-12-04) and TensorRT-LLM's overlap scheduler (TensorRT-LLM docs,
-  "Overlap Scheduler", enabled by default) launch step n+1 before processing step n, so a step costs
-  max(GPU, CPU); vLLM (synchronous scheduler loop by default) and HuggingFace `generate` add the two.
+  (LMSYS blog, "SGLang v0.4", 2024-12-04), TensorRT-LLM's overlap scheduler (TensorRT-LLM docs,
+  "Overlap Scheduler", enabled by default) and vLLM's async scheduling (on by default since vLLM
+  0.14.0, January 2026: release notes, "Async scheduling is now enabled by default", vLLM PR #27614;
+  `--no-async-scheduling` turns it off) schedule step n+1 while the GPU runs step n, so a step costs
+  max(GPU, CPU); HuggingFace `generate` (and vLLM before 0.14) adds the two.
 
 Values (assumptions, with their derivation; a calibration run on the deployment replaces them):
 
@@ -35,7 +37,7 @@ Values (assumptions, with their derivation; a calibration run on the deployment 
   (multi-step scheduling, asynchronous output processing, V1's engine core) we take 0.5 ms per
   iteration plus 2 us per sequence. HuggingFace `generate` pays a synchronising `.item()`/stopping
   check and its logits processors every step: 1 ms. SGLang and TensorRT-LLM: the same work, hidden
-  by overlap whenever the GPU step is longer.
+  by overlap whenever the GPU step is longer (vLLM's too, since 0.14).
 * `kernel`: kernel time alone (no framework), for comparing against kernel benchmarks.
 """
 
@@ -103,8 +105,8 @@ FRAMEWORKS = {
         EAGER_LAUNCH_S,
         5e-4,
         2e-6,
-        False,
-        "vLLM: CUDA-graph decode, synchronous scheduler",
+        True,
+        "vLLM: CUDA-graph decode, async scheduling (vLLM >= 0.14)",
     ),
     "sglang": Framework(
         "sglang", True, True, EAGER_LAUNCH_S, 5e-4, 2e-6, True, "SGLang: CUDA-graph decode, overlap scheduler"

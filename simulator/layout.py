@@ -24,15 +24,18 @@ class Layout:
     custom_allreduce: bool = True  # one-shot/two-shot peer all-reduce inside an NVLink domain
     framework: str = "vllm"  # the serving stack (simulator/frameworks.py)
     cuda_graphs: bool | None = None  # decode from captured CUDA graphs; None: the framework's default
+    cpu_overlap: bool | None = None  # CPU iteration hidden behind the GPU step; None: the framework's
     cpu_step_s: float | None = None  # CPU time per iteration; None: the framework's
     cpu_per_sequence_s: float | None = None  # and per sequence in the batch
 
     def stack(self) -> Framework:
         """The framework as this layout runs it: `runtime.cuda_graphs` overriding its decode
-        launches, `runtime.cpu_step_ms` / `cpu_per_sequence_us` its CPU iteration."""
+        launches, `runtime.cpu_overlap` whether its CPU iteration hides behind the GPU step,
+        `runtime.cpu_step_ms` / `cpu_per_sequence_us` that iteration's time."""
         fw = framework(self.framework)
         changes = {
             "decode_graphs": self.cuda_graphs,
+            "overlap": self.cpu_overlap,
             "step_s": self.cpu_step_s,
             "per_sequence_s": self.cpu_per_sequence_s,
         }
@@ -61,6 +64,7 @@ class Layout:
             cp_variant=values["parallelism.cp_variant"],
             framework=values["runtime.framework"],
             cuda_graphs=values["runtime.cuda_graphs"],
+            cpu_overlap=values["runtime.cpu_overlap"],
             cpu_step_s=_scaled(values["runtime.cpu_step_ms"], 1e-3),
             cpu_per_sequence_s=_scaled(values["runtime.cpu_per_sequence_us"], 1e-6),
         )

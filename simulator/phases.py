@@ -3,14 +3,15 @@ deployment's overlap policy, with what bounds the phase and how busy it keeps th
 
 `PhaseTotals.of(costs, ...)` is the one place where op costs become a phase time: compute-stream
 ops add up; communication adds to them (`serial`) or hides behind them (`overlap`); host-link
-transfers add, or overlap compute where the method prefetches (`host_overlap`). `tagged` and
+transfers add, or overlap compute where the method prefetches (`host_overlap`); the framework's CPU
+iteration adds, or hides behind the GPU's step (an overlapping scheduler). `tagged` and
 `scaled` re-label and re-weight op costs (a draft model's ops, ops that run w times per token)
 before totalling.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,6 +30,7 @@ class PhaseTotals:
     mbu: object
     breakdown: dict  # time by op kind
     ops: tuple = ()  # the OpCosts, for per-op tables
+    exposure: dict = field(default_factory=dict)  # stream -> share of its time that extends the phase
 
     @classmethod
     def of(
@@ -37,14 +39,20 @@ class PhaseTotals:
         """Total `costs` (OpCosts on one GPU) under `overlap` (`serial` | `overlap`); MFU and MBU
         against `peak` FLOP/s and `bw` bytes/s per GPU (a pipeline's stages run one at a time).
         The framework's CPU work (stream `cpu`) adds to the GPU's time, or with an overlapping
-        scheduler (`cpu_overlap`) hides behind it: the step is the longer of the two."""
-        compute_t = sum((c.time_s for c in costs if c.stream == "compute"), 0.0)
-        comm_t = sum((c.time_s for c in costs if c.stream == "comm"), 0.0)
-        host_t = sum((c.time_s for c in costs if c.stream == "host"), 0.0)
-        time_s = np.maximum(compute_t, comm_t) if overlap == "overlap" else compute_t + comm_t
-        time_s = np.maximum(time_s, host_t) if host_overlap else time_s + host_t
-        cpu_t = sum((c.time_s for c in costs if c.stream == "cpu"), 0.0)
-        time_s = np.maximum(time_s, cpu_t) if cpu_overlap else time_s + cpu_t
+        scheduler (`cpu_overlap`) hides behind it: the step is the longer of the two. The breakdown
+        sums to the time: a stream that overlaps what precedes it (communication, host transfers,
+        CPU work) counts only the part that extends the phase, shared among its ops by their time."""
+        stream_t = {
+            name: sum((c.time_s for c in costs if c.stream == name), 0.0)
+            for name in ("compute", "comm", "host", "cpu")
+        }
+        time_s = stream_t["compute"]
+        exposed = {"compute": 1.0}
+        for name, hidden in (("comm", overlap == "overlap"), ("host", host_overlap), ("cpu", cpu_overlap)):
+            before, t = time_s, stream_t[name]
+            time_s = np.maximum(before, t) if hidden else before + t
+            with np.errstate(divide="ignore", invalid="ignore"):
+                exposed[name] = np.where(t > 0, (time_s - before) / t, 0.0) if hidden else 1.0
         flops = sum((c.flops for c in costs), 0.0)
         byts = sum((c.bytes for c in costs), 0.0)
         # Each op's time is attributed to what bounds it; the phase is bound by the largest share.
@@ -55,12 +63,18 @@ class PhaseTotals:
         bound = np.argmax(np.stack(np.broadcast_arrays(*by_bound)), axis=0)
         breakdown: dict = {}
         for c in costs:
-            breakdown[c.kind] = breakdown.get(c.kind, 0.0) + c.time_s
+            breakdown[c.kind] = breakdown.get(c.kind, 0.0) + c.time_s * exposed[c.stream]
         tp, pp, dp = tp_pp_dp
         with np.errstate(divide="ignore", invalid="ignore"):
             mfu = flops / pp / (time_s * peak)
             mbu = byts / pp / (time_s * bw)
-        return cls(time_s, flops * tp * dp, byts * tp * dp, bound, mfu, mbu, breakdown, tuple(costs))
+        return cls(time_s, flops * tp * dp, byts * tp * dp, bound, mfu, mbu, breakdown, tuple(costs), exposed)
+
+    def exposed_ops(self) -> list:
+        """The ops with each one's time cut to the part that extends the phase (an overlapped
+        stream's share, `exposure`): they add up to the phase's time, so phases run one after
+        another combine by re-totalling them serially."""
+        return [replace(c, time_s=c.time_s * self.exposure.get(c.stream, 1.0)) for c in self.ops]
 
     @property
     def utilisation(self):

@@ -167,6 +167,16 @@ SCHEMA: dict = {
         None,
         nullable=True,
     ),
+    "runtime.cpu_overlap": FieldSpec(
+        "bool",
+        "Whether the framework's CPU iteration (scheduling, input preparation, output processing) "
+        "runs while the GPU runs the previous step, so a step takes the longer of the two, or adds "
+        "to it: false = vLLM's --no-async-scheduling (and vLLM before 0.14), SGLang's "
+        "--disable-overlap-schedule, TensorRT-LLM's disable_overlap_scheduler; null = the "
+        "framework's default (true for vllm, sglang and trtllm; false for hf).",
+        None,
+        nullable=True,
+    ),
     "runtime.cpu_step_ms": FieldSpec(
         "float",
         "CPU time of one iteration, fixed part (scheduling, input preparation), in ms; null = the "

@@ -117,6 +117,7 @@ def test_layout_gpus_is_the_product_of_the_degrees():
         "runtime.custom_allreduce": False,
         "runtime.framework": "vllm",
         "runtime.cuda_graphs": None,
+        "runtime.cpu_overlap": None,
         "runtime.cpu_step_ms": None,
         "runtime.cpu_per_sequence_us": None,
     }

@@ -1,8 +1,8 @@
 """The serving framework's share of a step (`runtime.framework`, simulator/frameworks.py).
 
-Oracles: against `kernel` (kernel time alone), a CUDA-graph framework's decode step adds exactly its
-CPU iteration (step_s + per_sequence_s x batch); an overlapping scheduler's step is the longer of
-the GPU step and that CPU work; eager launches add the same time per kernel whatever the batch or
+Oracles: against `kernel` (kernel time alone), a CUDA-graph framework's decode step without overlap
+adds exactly its CPU iteration (step_s + per_sequence_s x batch); an overlapping scheduler's step is
+the longer of the GPU step and that CPU work, and its breakdown still sums to the step; eager launches add the same time per kernel whatever the batch or
 KV length; the step-cost function prices the same iteration.
 """
 
@@ -37,19 +37,30 @@ def _tpot(framework, batch=1, model="llama-3.1-8b", hardware="mi300x", runtime=N
 
 
 @pytest.mark.parametrize("batch", [1, 8, 64])
-def test_graph_decode_adds_one_cpu_iteration(batch):
+def test_graph_decode_without_overlap_adds_one_cpu_iteration(batch):
+    # vLLM --no-async-scheduling (runtime.cpu_overlap: false): the step waits for the CPU iteration
     vllm = FRAMEWORKS["vllm"]
     cpu = vllm.step_s + vllm.per_sequence_s * batch
-    assert _tpot("vllm", batch) == pytest.approx(_tpot("kernel", batch) + cpu, rel=1e-12)
+    sync = _record("vllm", batch, runtime={"cpu_overlap": False})
+    assert sync["tpot_s"] == pytest.approx(_tpot("kernel", batch) + cpu, rel=1e-12)
+    assert sync["decode"]["breakdown"]["framework"] == pytest.approx(cpu, rel=1e-12)
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario({"model": "llama-3.1-8b", "hardware": "h100-sxm", "runtime": {"cpu_overlap": "no"}})
+    assert "runtime.cpu_overlap" in str(exc.value) and "true or false" in str(exc.value)
 
 
-@pytest.mark.parametrize("framework", ["sglang", "trtllm"])
+@pytest.mark.parametrize("framework", ["vllm", "sglang", "trtllm"])
 @pytest.mark.parametrize("model, batch", [("llama-3.1-8b", 8), ("llama-3.2-1b", 1)])
 def test_overlap_scheduler_step_is_the_longer_of_gpu_and_cpu(framework, model, batch):
+    # vLLM's async scheduling (default since 0.14), SGLang's and TensorRT-LLM's overlap schedulers;
+    # the breakdown counts only the CPU time that extends the step
     fw = FRAMEWORKS[framework]
     gpu = _tpot("kernel", batch, model, prompt_tokens=128)
     cpu = fw.step_s + fw.per_sequence_s * batch
-    assert _tpot(framework, batch, model, prompt_tokens=128) == pytest.approx(max(gpu, cpu), rel=1e-12)
+    rec = _record(framework, batch, model, prompt_tokens=128)
+    assert rec["tpot_s"] == pytest.approx(max(gpu, cpu), rel=1e-12)
+    assert rec["decode"]["breakdown"].get("framework", 0.0) == pytest.approx(max(cpu - gpu, 0.0), abs=1e-15)
+    assert sum(rec["decode"]["breakdown"].values()) == pytest.approx(rec["tpot_s"], rel=1e-12)
 
 
 def test_eager_launch_cost_is_per_kernel_not_per_byte():
@@ -77,7 +88,9 @@ def test_step_model_prices_the_framework_iteration():
     assert steps.cost([1], [16384]).time_s == pytest.approx(rec["tpot_s"], rel=1e-12)
     assert steps.cost([16384], [0]).time_s == pytest.approx(rec["ttft_s"], rel=1e-12)
     vllm = FRAMEWORKS["vllm"]
-    assert steps.cost([1], [16384]).breakdown["framework"] == pytest.approx(vllm.step_s + vllm.per_sequence_s)
+    sync = roofline.step_model({**doc, "runtime": {"framework": "vllm", "cpu_overlap": False}})
+    assert sync.cost([1], [16384]).breakdown["framework"] == pytest.approx(vllm.step_s + vllm.per_sequence_s)
+    assert sync.cost([1], [16384]).time_s == pytest.approx(rec["tpot_s"] + vllm.step_s + vllm.per_sequence_s)
 
 
 def test_eager_pytorch_reduces_through_nccl_unless_told():
@@ -160,16 +173,19 @@ def test_cuda_graphs_reach_the_serving_step_model_and_bad_values_are_named():
 
 def test_cpu_iteration_fields_replace_the_frameworks_assumption():
     # runtime.cpu_step_ms / cpu_per_sequence_us: a measured host's CPU iteration instead of the
-    # framework's assumed 0.5 ms + 2 us per sequence. vLLM adds it to the step; an overlap
-    # scheduler (TensorRT-LLM) takes the longer of it and the GPU step, so a slow host bounds a
-    # small model's large batches.
+    # framework's assumed 0.5 ms + 2 us per sequence. Without overlap (vLLM --no-async-scheduling)
+    # it adds to the step; an overlap scheduler (TensorRT-LLM) takes the longer of it and the GPU
+    # step, so a slow host bounds a small model's large batches.
     def tpot(framework, batch, **runtime):
         return _tpot(framework, batch, "llama-3.2-1b", runtime=runtime, prompt_tokens=128)
 
     vllm = FRAMEWORKS["vllm"]
-    assert tpot("vllm", 8, cpu_step_ms=2.0) == pytest.approx(tpot("vllm", 8) + 2e-3 - vllm.step_s, rel=1e-12)
-    assert tpot("vllm", 8, cpu_per_sequence_us=10.0) == pytest.approx(
-        tpot("vllm", 8) + 8 * (10e-6 - vllm.per_sequence_s), rel=1e-12
+    sync = {"cpu_overlap": False}
+    assert tpot("vllm", 8, cpu_step_ms=2.0, **sync) == pytest.approx(
+        tpot("vllm", 8, **sync) + 2e-3 - vllm.step_s, rel=1e-12
+    )
+    assert tpot("vllm", 8, cpu_per_sequence_us=10.0, **sync) == pytest.approx(
+        tpot("vllm", 8, **sync) + 8 * (10e-6 - vllm.per_sequence_s), rel=1e-12
     )
     gpu = tpot("kernel", 256)
     cpu = 0.5e-3 + 256 * 40e-6
@@ -181,6 +197,7 @@ def test_cpu_iteration_fields_replace_the_frameworks_assumption():
         "runtime": {"framework": "trtllm", "cpu_per_sequence_us": 40.0},
         "workload": {**WL, "prompt_tokens": 128, "batch": 256},
     }
-    assert roofline.step_model(doc).cost([1] * 256, [128] * 256).breakdown["framework"] == pytest.approx(cpu)
+    step = roofline.step_model(doc).cost([1] * 256, [128] * 256)
+    assert step.time_s == pytest.approx(cpu) and step.bound == "framework"
     with pytest.raises(ScenarioError, match="runtime.cpu_step_ms"):
         load_scenario({**doc, "runtime": {"cpu_step_ms": -1}})

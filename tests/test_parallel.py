@@ -388,3 +388,28 @@ def test_inconsistent_group_limited_routing_is_refused(field, value):
         ModelConfigError, match=field if field == "topk_group" and value == 0.5 else "n_group"
     ):
         from_hf_config(cfg, "v3")
+
+
+@pytest.mark.parametrize("overlap", ["serial", "overlap"])
+def test_breakdown_sums_to_the_phase_with_communication_overlapped_or_not(overlap):
+    # TP8 decode and prefill: serial, communication adds (the breakdown's comm is the op table's);
+    # overlapped, the step is max(compute, comm) and the breakdown counts only the communication
+    # that extends it, so it still sums to the phase's time
+    res, recs = run(
+        model="llama-3.1-70b",
+        gpus=8,
+        parallelism={"tp": 8},
+        runtime={"overlap": overlap},
+        workload={"batch": 8, "prompt_tokens": 8192, "output_tokens": 16},
+    )
+    for phase in ("prefill", "decode"):
+        got = recs[0][phase]
+        assert sum(got["breakdown"].values()) == pytest.approx(got["time_s"], rel=1e-12)
+        table = ops(res, 0, phase)
+        comm = sum(o["time_s"] for o in table if o["kind"] == "comm")
+        rest = sum(o["time_s"] for o in table if o["kind"] not in ("comm", "framework"))
+        assert comm > 0
+        if overlap == "serial":
+            assert got["breakdown"]["comm"] == pytest.approx(comm, rel=1e-12)
+        else:
+            assert got["breakdown"].get("comm", 0.0) == pytest.approx(max(comm - rest, 0.0), abs=1e-15)

@@ -164,18 +164,18 @@ def trtllm_serving(entry, forced, overrides, static=False):
 
 
 def fixed_concurrency(entry, forced, overrides, static=False):
-    # A closed-loop client keeping `concurrency` requests in flight: the serving scheduler with at
-    # most that many sequences (trtllm-bench's other defaults, as bench_serve.py maps them), all
-    # requests queued at t = 0. --static: one static batch of `concurrency`.
+    # A closed-loop client keeping `concurrency` requests in flight (serving.arrival.concurrency;
+    # trtllm-bench's scheduler defaults, as bench_serve.py maps them). --static: one static batch of
+    # `concurrency`.
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_serve import TRTLLM_SCHEDULER, trtllm_doc
+    from bench_serve import trtllm_doc
 
     n = entry["concurrency"]
     for key, measured in entry["isl_osl"].items():
         isl, osl = (int(x) for x in key.split("/"))
         doc = trtllm_doc(entry["model"], 1, isl, osl, entry["requests"], entry["hardware"], entry["dtype"])
         doc["runtime"] = _runtime(entry, forced)
-        doc["serving"]["scheduler"] = {**TRTLLM_SCHEDULER, "max_num_seqs": n}
+        doc["serving"]["arrival"] = {"concurrency": n}
         if static:
             doc.pop("serving")
             doc["workload"] = {"batch": n, "prompt_tokens": isl, "output_tokens": osl}

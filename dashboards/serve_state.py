@@ -23,7 +23,7 @@ from roofline.dashboards.model_refs import model_ref_problem
 # all within the dashboard's time budget); `roofline serve` takes up to 10 million.
 MAX_REQUESTS = 2000
 LENGTH_DISTS = ("fixed", "lognormal")
-ARRIVALS = ("poisson", "offline")
+ARRIVALS = ("poisson", "offline", "closed loop")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,9 @@ PAGE_FIELDS = {
     "arrival": PageField(
         "choice",
         "poisson: requests arrive at the rate below (exponential gaps); offline: all queued at t = 0 "
-        "(a max-throughput run; no rate curve).",
+        "(a max-throughput run; no rate curve); closed loop: a client keeping `concurrency` requests "
+        "in flight, sending the next when one completes (as vllm bench serve --max-concurrency; no rate "
+        "curve).",
         "poisson",
         ARRIVALS,
     ),
@@ -82,6 +84,7 @@ SCENARIO_PATHS = (
 SERVING_PATHS = (
     "serving.requests",
     "serving.arrival.rate_per_s",
+    "serving.arrival.concurrency",
     "serving.scheduler.max_num_seqs",
     "serving.scheduler.max_batched_tokens",
     "serving.slo.ttft_s",
@@ -93,7 +96,16 @@ SERVING_PATHS = (
 GROUPS = (
     ("Model and hardware", ("model", "hardware", "dtype.weights", "dtype.kv", "runtime.framework")),
     ("GPUs and layout", ("parallelism.tp", "parallelism.pp", "parallelism.dp")),
-    ("Traffic", ("serving.requests", "arrival", "serving.arrival.rate_per_s", "serving.seed")),
+    (
+        "Traffic",
+        (
+            "serving.requests",
+            "arrival",
+            "serving.arrival.rate_per_s",
+            "serving.arrival.concurrency",
+            "serving.seed",
+        ),
+    ),
     ("Prompt lengths", ("prompt.dist", "prompt.mean", "prompt.sigma", "prompt.max")),
     ("Output lengths", ("output.dist", "output.mean", "output.sigma", "output.max")),
     ("Scheduler", ("serving.scheduler.max_num_seqs", "serving.scheduler.max_batched_tokens")),
@@ -108,6 +120,7 @@ SERVE_DEFAULTS = {
     **{p: f.default for p, f in PAGE_FIELDS.items()},
     "serving.requests": 1000,
     "serving.arrival.rate_per_s": 8.0,
+    "serving.arrival.concurrency": 64,
     "serving.slo.ttft_s": 1.0,
     "serving.slo.tpot_s": 0.05,
 }
@@ -131,6 +144,7 @@ def label(path: str) -> str:
     return {
         "serving.requests": "requests",
         "serving.arrival.rate_per_s": "rate (req/s)",
+        "serving.arrival.concurrency": "concurrency (closed loop)",
         "serving.slo.ttft_s": "TTFT (s)",
         "serving.slo.tpot_s": "TPOT (s)",
         "runtime.framework": "framework",
@@ -195,13 +209,17 @@ def to_scenario(values: dict, upload_dir=None) -> dict:
         )
     plan = dict(state.DEFAULTS, **{p: values[p] for p in SCENARIO_PATHS}, name="dashboard-serve")
     doc = codec_scenario.to_scenario(plan, upload_dir)
-    offline = values["arrival"] == "offline"
     if values["arrival"] not in ARRIVALS:
         raise ScenarioError([f"arrival: {str(values['arrival'])[:60]!r} is not one of {', '.join(ARRIVALS)}"])
+    arrival = {
+        "poisson": {"rate_per_s": values["serving.arrival.rate_per_s"]},
+        "offline": {"offline": True},
+        "closed loop": {"concurrency": values["serving.arrival.concurrency"]},
+    }[values["arrival"]]
     serving: dict = {
         "requests": requests,
         "seed": values["serving.seed"],
-        "arrival": {"offline": True} if offline else {"rate_per_s": values["serving.arrival.rate_per_s"]},
+        "arrival": arrival,
         "prompt_tokens": _length(values, "prompt"),
         "output_tokens": _length(values, "output"),
         "scheduler": {

@@ -126,7 +126,11 @@ def serve_offline(spec: SearchSpec, layout, requests: int | None = None) -> dict
 
     doc = copy.deepcopy(spec.doc)
     serving = doc.setdefault("serving", {})
-    arrival = {k: v for k, v in (serving.get("arrival") or {}).items() if k not in ("rate_per_s", "cv")}
+    arrival = {
+        k: v
+        for k, v in (serving.get("arrival") or {}).items()
+        if k not in ("rate_per_s", "cv", "concurrency")
+    }
     serving["arrival"] = {**arrival, "offline": True}
     if requests is not None:
         serving["requests"] = requests

@@ -64,6 +64,16 @@ def test_scenario_is_the_readme_example_at_the_dashboards_size(served):
     assert res.record["requests"] == 200
 
 
+def test_closed_loop_arrival_reaches_the_scenario_and_keeps_its_concurrency():
+    values = small(arrival="closed loop", **{"serving.arrival.concurrency": 16})
+    doc = serve_state.to_scenario(values)
+    assert doc["serving"]["arrival"] == {"concurrency": 16}
+    res = roofline.serve(doc)
+    (tl,) = res.timelines
+    assert res.record["requests"] == 200
+    assert (tl.arrival_s == 0.0).sum() == 16  # the rest follow completions
+
+
 def test_fixed_lengths_offline_and_layout_reach_the_scenario():
     values = small(
         arrival="offline",

@@ -198,6 +198,35 @@ def test_data_parallel_replicas_split_the_traffic():
     assert two["ttft_s"]["p50"] <= one["ttft_s"]["p50"]
 
 
+def test_a_closed_loop_client_keeps_n_requests_in_flight():
+    # arrival.concurrency N: requests 0..N-1 at t = 0, request i + N sent the moment request i ends
+    # (no think time), so N are in flight until the last N drain; the engine queues none of them
+    # while N <= max_num_seqs and memory holds them. Its throughput is the offline run's with
+    # max_num_seqs N (the same batches), its TTFT the client's (no engine queue), far below.
+    n, c = 120, 12
+    sv = {"requests": n, "arrival": {"concurrency": c}, "prompt_tokens": 1500, "output_tokens": 60}
+    res = _serve(sv)
+    (tl,) = res.timelines
+    assert np.all(tl.arrival_s[:c] == 0.0)
+    assert tl.arrival_s[c:] == pytest.approx(tl.finish_s[: n - c], abs=0.0)
+    events = sorted(
+        [(a, 1) for a in tl.arrival_s] + [(f, -1) for f in tl.finish_s], key=lambda e: (e[0], e[1])
+    )
+    in_flight = np.cumsum([d for _, d in events])
+    assert in_flight.max() == c
+    # after the first wave (18,000 prompt tokens through an 8,192-token budget), each request is
+    # scheduled the moment it arrives: never a wait in the engine's queue
+    assert np.all(tl.scheduled_s[c:] == tl.arrival_s[c:])
+    offline = _serve({**sv, "arrival": {"offline": True}, "scheduler": {"max_num_seqs": c}}).record
+    assert res.record["throughput"]["output_tokens_per_s"] == pytest.approx(
+        offline["throughput"]["output_tokens_per_s"], rel=1e-9
+    )
+    assert res.record["ttft_s"]["p50"] < offline["ttft_s"]["p50"] / 5
+    # think time between a slot's requests: the same requests take longer
+    slow = _serve({**sv, "sessions": {"think_time_s": 2.0}}).record
+    assert slow["duration_s"] > res.record["duration_s"] + 2.0
+
+
 def test_a_request_larger_than_the_kv_cache_is_one_clear_line():
     with pytest.raises(UserError) as err:
         _serve({"requests": 3, "arrival": {"offline": True}, "prompt_tokens": 2_000_000, "output_tokens": 10})
@@ -216,6 +245,13 @@ def test_a_request_larger_than_the_kv_cache_is_one_clear_line():
         ({"arrival": {"offline": True}, "output_tokens": {"dist": "uniform", "min": 5}}, "needs 'max'"),
         ({"arrival": {"offline": True}, "scheduler": {"preemption": "drop"}}, "serving.scheduler.preemption"),
         ({"arrival": {"trace": "no/such/trace.jsonl"}}, "no such trace file"),
+        ({"arrival": {"concurrency": 8, "offline": True}}, "give exactly one of"),
+        ({"arrival": {"concurrency": 0}}, "serving.arrival.concurrency"),
+        ({"arrival": {"concurrency": 8}, "sessions": {"turns": 3}}, "use sessions.turns: 1"),
+        (
+            {"arrival": {"concurrency": 8}, "disaggregation": {"prefill_gpus": 1, "decode_gpus": 1}},
+            "closed-loop client",
+        ),
     ],
 )
 def test_bad_serving_specs_are_one_line_errors(serving, needle):

@@ -1,5 +1,5 @@
 """Serve page: a deployment under traffic, by `roofline.serve`. Controls for the model, hardware and
-layout (the Plan page's field controls), the traffic (requests, Poisson rate or offline, fixed or
+layout (the Plan page's field controls), the traffic (requests, Poisson rate, offline or closed loop, fixed or
 lognormal prompt and output lengths), the scheduler, the framework and the SLOs; results as KPI
 cards, a latency percentile table, the time series of running and queued requests and KV use,
 and throughput and goodput against the offered rate (0.25x to 2x the chosen rate, within the time
@@ -181,10 +181,9 @@ def update_rate_curve(field_values, field_ids):
     """Controls -> (the throughput-vs-rate figure, a note on what it shows or left out)."""
     try:
         values = values_from(field_values, field_ids)
-        if values["arrival"] == "offline":
-            return figures.message_figure(
-                "offline run: every request at t = 0, no arrival rate to sweep"
-            ), None
+        if values["arrival"] != "poisson":
+            what = {"offline": "offline run: every request at t = 0", "closed loop": "closed-loop client"}
+            return figures.message_figure(f"{what[values['arrival']]}: no arrival rate to sweep"), None
         doc = serve_state.to_scenario(values, settings()["upload_dir"])
         curve = evaluate_serve.rate_curve(doc, budget_s=budget.TIME_BUDGET_S * CURVE_BUDGET_SHARE)
     except Exception as exc:

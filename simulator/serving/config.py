@@ -81,6 +81,12 @@ SERVING_SCHEMA: dict = {
         minimum=0, exclusive_minimum=True, maximum=1e3,
     ),
     "serving.arrival.offline": _f("bool", "All requests queued at t = 0 (offline max-throughput run).", False),
+    "serving.arrival.concurrency": _f(
+        "int", "Closed loop: this many requests in flight from the client, each next one sent when one "
+        "completes (plus sessions.think_time_s), as vllm bench serve --max-concurrency, genai-perf "
+        "--concurrency and trtllm-bench --concurrency load a server.", None,
+        minimum=1, maximum=1e7, nullable=True,
+    ),
     "serving.arrival.trace": _f(
         "str", "Trace file (JSONL or CSV: arrival time, prompt and output tokens, optional session/prefix_id; "
         "vLLM benchmark-serving and Mooncake formats read as is).", None, nullable=True,
@@ -171,6 +177,7 @@ def serving_problems(values: dict) -> list:
         for k, on in (
             ("rate_per_s", values["serving.arrival.rate_per_s"] is not None),
             ("offline", values["serving.arrival.offline"]),
+            ("concurrency", values["serving.arrival.concurrency"] is not None),
             ("trace", values["serving.arrival.trace"] is not None),
         )
         if on
@@ -195,6 +202,16 @@ def serving_problems(values: dict) -> list:
             problems.append(
                 "serving.disaggregation: multi-turn sessions are not simulated across pools yet; use turns: 1"
             )
+        if values["serving.arrival.concurrency"] is not None:
+            problems.append(
+                "serving.disaggregation: a closed-loop client (arrival.concurrency) is not simulated across "
+                "pools yet; use arrival.rate_per_s, offline: true or a trace"
+            )
+    if values["serving.arrival.concurrency"] is not None and values["serving.sessions.turns"] > 1:
+        problems.append(
+            "serving.arrival.concurrency: the closed-loop client sends single-turn requests; use "
+            "sessions.turns: 1 (or arrival.rate_per_s for multi-turn sessions)"
+        )
     if values["serving.prefix_cache.ssd_GiB"] and values["serving.prefix_cache.host_GiB"] == 0:
         problems.append(
             "serving.prefix_cache.ssd_GiB: the SSD tier sits below the host tier; set host_GiB too"
@@ -205,7 +222,8 @@ def serving_problems(values: dict) -> list:
             f"; to switch, set the other to null, e.g. --set serving.arrival.{kinds[0]}=null" if kinds else ""
         )
         return problems + [
-            "serving.arrival: give exactly one of rate_per_s (Poisson/gamma), offline: true, or trace: FILE; "
+            "serving.arrival: give exactly one of rate_per_s (Poisson/gamma), offline: true, concurrency: N "
+            "(closed loop), or trace: FILE; "
             f"got {', '.join(kinds) if kinds else 'none'}{unset if len(kinds) > 1 else ''}"
         ]
     return problems
@@ -243,6 +261,7 @@ class ServingConfig:
     prefill_tp: int = 1
     prefill_cp: int = 1
     decode_tp: int = 1
+    concurrency: int | None = None  # closed-loop client: requests in flight
 
     @classmethod
     def from_values(cls, v: dict) -> ServingConfig:
@@ -252,6 +271,7 @@ class ServingConfig:
             rate_per_s=v["serving.arrival.rate_per_s"],
             cv=v["serving.arrival.cv"],
             offline=v["serving.arrival.offline"],
+            concurrency=v["serving.arrival.concurrency"],
             trace=v["serving.arrival.trace"],
             prompt_tokens=v["serving.prompt_tokens"],
             output_tokens=v["serving.output_tokens"],

@@ -4,7 +4,10 @@ taken from a trace.
 
 Arrivals: Poisson at `rate_per_s`, or gamma-distributed gaps with coefficient of variation `cv`
 (shape 1/cv^2, mean 1/rate: cv > 1 is burstier than Poisson, as in DistServe's and Vidur's
-workload generators); `offline` queues everything at t = 0 (trtllm-bench's max-throughput mode).
+workload generators); `offline` queues everything at t = 0 (trtllm-bench's max-throughput mode);
+`concurrency` N is a closed-loop client: requests 0..N-1 arrive at t = 0 and request i + N when
+request i completes (after `think_time_s`, exponential mean, if set): N client slots, each sending
+its next request when its last one ends.
 Sessions: a session's first turn arrives by the process above, each later turn `think_time_s`
 (exponential mean) after the previous turn's last token; its prompt is the conversation so far
 (earlier prompts and outputs) plus newly drawn prompt tokens, and that history is a shared prefix
@@ -106,7 +109,8 @@ def generate(cfg, histograms: dict | None = None) -> Requests:
     rng = np.random.default_rng(cfg.seed)
     n, turns = cfg.requests, cfg.turns
     sessions = -(-n // turns)
-    starts = np.cumsum(_gaps(cfg, sessions, rng)) if not cfg.offline else np.zeros(sessions)
+    queued = cfg.offline or cfg.concurrency is not None  # no arrival process to draw
+    starts = np.zeros(sessions) if queued else np.cumsum(_gaps(cfg, sessions, rng))
     new_prompt = draw_lengths(cfg.prompt_tokens, n, rng, histograms or {}, "serving.prompt_tokens")
     output = draw_lengths(cfg.output_tokens, n, rng, histograms or {}, "serving.output_tokens")
     think = rng.exponential(cfg.think_time_s, n) if cfg.think_time_s > 0 else np.zeros(n)
@@ -121,6 +125,13 @@ def generate(cfg, histograms: dict | None = None) -> Requests:
     last = (turn == turns - 1) | (np.arange(n) == n - 1)
     next_turn = np.where(last, -1, np.arange(n) + 1)
     arrival = np.where(turn == 0, starts[session], np.nan)
+    if cfg.concurrency is not None:  # closed loop (single-turn: config refuses turns > 1)
+        slots = int(min(cfg.concurrency, n))
+        ids = np.arange(n)
+        arrival = np.where(ids < slots, 0.0, np.nan)
+        next_turn = np.where(ids + slots < n, ids + slots, -1)
+        think = np.where(ids < slots, 0.0, think)
+        turn = np.where(ids < slots, 0, 1)  # a slot's later request waits for its previous one
     multi = turns > 1
     keys = [("s", int(s)) if multi else None for s in session]
     return Requests(

@@ -34,6 +34,11 @@ class Hardware:
     usd_per_gpu_hour: float
     host_memory_bytes: float = float("inf")  # host RAM per GPU (offloaded KV, weights); inf: no limit
     host_memory_system: str = ""  # the reference server or instance the figure comes from
+    # The host CPU's time for the serving stack's Python/PyTorch host work (kernel launches from
+    # Python, the framework's CPU iteration) against the x86 servers the frameworks' figures come
+    # from (simulator/frameworks.py): 1 there; hwspecs' `host_cpu.dispatch_factor` where measured.
+    host_cpu_factor: float = 1.0
+    host_cpu: str = ""  # the host CPU's kind (e.g. grace), where the spec names it
     sources: dict = field(default_factory=dict, compare=False)
     section_sources: dict = field(default_factory=dict, compare=False)
     unconfirmed: tuple = ()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from roofline.simulator.frameworks import Framework, framework
 
 
@@ -28,18 +30,28 @@ class Layout:
     cpu_step_s: float | None = None  # CPU time per iteration; None: the framework's
     cpu_per_sequence_s: float | None = None  # and per sequence in the batch
 
-    def stack(self) -> Framework:
-        """The framework as this layout runs it: `runtime.cuda_graphs` overriding its decode
-        launches, `runtime.cpu_overlap` whether its CPU iteration hides behind the GPU step,
-        `runtime.cpu_step_ms` / `cpu_per_sequence_us` that iteration's time."""
+    def stack(self, host_factor=1.0) -> Framework:
+        """The framework as this layout runs it on a host `host_factor` times as slow as the x86
+        servers its CPU figures come from (Hardware.host_cpu_factor; per point in a sweep):
+        its eager launches and CPU iteration scale by it; then `runtime.cuda_graphs` overrides its
+        decode launches, `runtime.cpu_overlap` whether its CPU iteration hides behind the GPU step,
+        `runtime.cpu_step_ms` / `cpu_per_sequence_us` that iteration's time (a measured host's, not
+        scaled)."""
         fw = framework(self.framework)
+        if np.any(np.asarray(host_factor) != 1.0):
+            fw = replace(
+                fw,
+                launch_s=fw.launch_s * host_factor,
+                step_s=fw.step_s * host_factor,
+                per_sequence_s=fw.per_sequence_s * host_factor,
+            )
         changes = {
             "decode_graphs": self.cuda_graphs,
             "overlap": self.cpu_overlap,
             "step_s": self.cpu_step_s,
             "per_sequence_s": self.cpu_per_sequence_s,
         }
-        changes = {k: v for k, v in changes.items() if v is not None and v != getattr(fw, k)}
+        changes = {k: v for k, v in changes.items() if v is not None}
         return replace(fw, **changes) if changes else fw
 
     @property

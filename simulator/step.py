@@ -86,6 +86,11 @@ class StepModel:
         self.model, self.layout, self.plan = model, layout, plan.kv
         self.extras = plan.extras
         self.dep = resolve(model, layout, dtypes, hw, eff, fabric)
+        self.host_factor = float(np.asarray(hw.col("host_cpu_factor")).ravel()[0])
+
+    def framework(self):
+        """The framework as this deployment runs it on its host (Layout.stack)."""
+        return self.layout.stack(self.host_factor)
 
     def _inputs(self, shape: Shape) -> OpInputs:
         d = self.dep
@@ -141,7 +146,7 @@ class StepModel:
             prompt=float(np.max(cached + new)),
         )
         ops = forward_ops(self._inputs(shape), self.model, self.layout, core)
-        fw = self.layout.stack()
+        fw = self.framework()
         # A pass with a prompt chunk runs as the framework runs prefill; a pure decode step as its
         # decode (a captured CUDA graph where the framework has one).
         overhead = self.dep.overhead_s

@@ -201,3 +201,20 @@ def test_cpu_iteration_fields_replace_the_frameworks_assumption():
     assert step.time_s == pytest.approx(cpu) and step.bound == "framework"
     with pytest.raises(ScenarioError, match="runtime.cpu_step_ms"):
         load_scenario({**doc, "runtime": {"cpu_step_ms": -1}})
+
+
+def test_a_grace_host_runs_the_frameworks_host_work_slower():
+    # GB200's host is a Grace CPU, whose PyTorch host path measured 2.75x an x86 DGX's
+    # (hwspecs/gb200.yaml: TransformerEngine issue #2053): HuggingFace's eager launches and CPU
+    # iteration take 2.75x B200's (an x86 host); a measured host's cpu_step_ms is taken as given
+    from roofline.api import load_hardware
+
+    assert load_hardware("gb200").host_cpu_factor == 2.75 and load_hardware("b200").host_cpu_factor == 1.0
+    hf = FRAMEWORKS["hf"]
+
+    def host_work(hardware, **runtime):  # decode step time beyond the kernels
+        return _tpot("hf", 1, hardware=hardware, runtime=runtime) - _tpot("kernel", 1, hardware=hardware)
+
+    assert host_work("gb200") == pytest.approx(2.75 * host_work("b200"), rel=1e-9)
+    launches = host_work("b200") - hf.step_s
+    assert host_work("gb200", cpu_step_ms=1.0) == pytest.approx(2.75 * launches + 1e-3, rel=1e-9)

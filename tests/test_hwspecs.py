@@ -87,6 +87,21 @@ def test_spec_without_source_is_rejected():
         parse_hardware(doc, "edited.yaml")
 
 
+def test_host_cpu_is_optional_cited_and_positive():
+    # absent: an x86 host like the frameworks' figures (factor 1); present: a source and a factor > 0
+    assert load_hardware("h100-sxm").host_cpu_factor == 1.0 and load_hardware("h100-sxm").host_cpu == ""
+    gb200 = load_hardware("gb200")
+    assert gb200.host_cpu == "grace" and gb200.host_cpu_factor == pytest.approx(37.08 / 13.48, rel=1e-3)
+    doc = yaml.safe_load((HERE / "gb200.yaml").read_text())
+    doc["host_cpu"]["source"] = "nowhere"
+    with pytest.raises(HardwareSpecError, match="host_cpu"):
+        parse_hardware(doc, "edited.yaml")
+    doc = yaml.safe_load((HERE / "gb200.yaml").read_text())
+    doc["host_cpu"]["dispatch_factor"] = 0
+    with pytest.raises(HardwareSpecError, match="dispatch_factor must be > 0"):
+        parse_hardware(doc, "edited.yaml")
+
+
 def test_host_memory_per_gpu_in_si():
     # DGX H100 / H200 / B200: 2 TB of system memory (32 x 64 GiB DIMMs) for 8 GPUs = 256 GiB per GPU.
     for name in ("h100-sxm", "h200", "b200"):

@@ -56,6 +56,11 @@ def hardware_sheet(hw) -> str:
         f"  scale-up           {hw.scale_up_kind} {hw.scale_up_bandwidth / 1e9:g} GB/s per direction, domain {hw.scale_up_domain}   [{src['scale_up']}]",
         f"  price              ${hw.usd_per_gpu_hour:.2f} per GPU-hour   [{src['price']}]",
     ]  # fmt: skip
+    if hw.host_cpu:
+        lines.insert(
+            -2,
+            f"  host CPU           {hw.host_cpu}: host work {hw.host_cpu_factor:g}x an x86 server's   [{src['host_cpu']}]",
+        )
     if hw.unconfirmed:
         lines.append(f"  unconfirmed        {', '.join(hw.unconfirmed)}")
     lines.append("sources:")

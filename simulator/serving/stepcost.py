@@ -71,7 +71,7 @@ class FastStep:
         self.overlap = steps.layout.overlap
         self.host_overlap = bool(steps.extras.host_overlap)
         self.overhead = float(np.asarray(steps.dep.overhead_s))
-        self.fw = steps.layout.stack()
+        self.fw = steps.framework()
         # A step with a prompt chunk launches as the framework's prefill, a pure decode step as its decode.
         self.launch = {phase: self.fw.kernel_s(self.overhead, phase) for phase in ("prefill", "decode")}
         self._dec_scale: dict = {}  # decoders in the kernel -> per-slot memory-time factor

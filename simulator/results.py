@@ -175,12 +175,16 @@ def _add_layers(row: dict, group: tuple, t: float) -> None:
 
 def op_table(result, i: int, phase: str) -> list:
     """Per-op rows for point i (ops of the same name and kind summed): name, kind, time_s, flops,
-    bytes, intensity, bound (of the longest contributor), and `layers`: the layer groups the op
-    runs in, [{group, layers, time_s, time_per_layer_s}] (empty for the model's edges)."""
+    bytes, intensity, bound (of the longest contributor), `exposed_s` (the part of time_s that
+    extends the phase: less where the op overlaps the rest, e.g. an overlap scheduler's CPU
+    iteration), and `layers`: the layer groups the op runs in, [{group, layers, time_s,
+    time_per_layer_s}] (empty for the model's edges)."""
     group, pos = result.group_of(i)
+    totals = getattr(group.columns, phase)
     rows: dict = {}
-    for oc in getattr(group.columns, phase).ops:
+    for oc in totals.ops:
         t, fl, by = (float(group.at(v, pos)) for v in (oc.time_s, oc.flops, oc.bytes))
+        shown = t * float(group.at(totals.exposure.get(oc.stream, 1.0), pos))
         bound = BOUND_NAMES[int(group.at(oc.bound, pos))]
         key = (oc.name, oc.kind)
         if key in rows:
@@ -189,6 +193,7 @@ def op_table(result, i: int, phase: str) -> list:
             if t > row["_max_t"]:
                 row["bound"], row["_max_t"] = bound, t
             row["time_s"] += t
+            row["exposed_s"] += shown
             row["flops"] += fl
             row["bytes"] += by
         else:
@@ -196,6 +201,7 @@ def op_table(result, i: int, phase: str) -> list:
                 "name": oc.name,
                 "kind": oc.kind,
                 "time_s": t,
+                "exposed_s": shown,
                 "flops": fl,
                 "bytes": by,
                 "bound": bound,

@@ -61,6 +61,18 @@ def test_overlap_scheduler_step_is_the_longer_of_gpu_and_cpu(framework, model, b
     assert rec["tpot_s"] == pytest.approx(max(gpu, cpu), rel=1e-12)
     assert rec["decode"]["breakdown"].get("framework", 0.0) == pytest.approx(max(cpu - gpu, 0.0), abs=1e-15)
     assert sum(rec["decode"]["breakdown"].values()) == pytest.approx(rec["tpot_s"], rel=1e-12)
+    # the op table keeps each op's own time and says what of it extends the step
+    res, _ = run(
+        model=model,
+        hardware="mi300x",
+        runtime={"framework": framework},
+        workload={**WL, "batch": batch, "prompt_tokens": 128},
+    )
+    table = ops(res, 0, "decode")
+    step = next(o for o in table if o["kind"] == "framework")
+    assert step["time_s"] == pytest.approx(cpu, rel=1e-12)
+    assert step["exposed_s"] == pytest.approx(max(cpu - gpu, 0.0), abs=1e-15)
+    assert sum(o["exposed_s"] for o in table) == pytest.approx(rec["tpot_s"], rel=1e-12)
 
 
 def test_eager_launch_cost_is_per_kernel_not_per_byte():

@@ -151,9 +151,13 @@ def single_table(
         )
         for op in sorted(ops, key=lambda o: -o["time_s"])[:top]:
             inten = f"{op['intensity']:.3g}" if op["intensity"] else "-"
+            hidden = op["time_s"] - op.get("exposed_s", op["time_s"])
+            overlapped = (
+                f"  (overlapped: adds {si_time(op['exposed_s'])})" if hidden > 1e-3 * op["time_s"] else ""
+            )
             lines.append(
                 f"  {op['name']:<20} {op['kind']:<18} {si_time(op['time_s']):>10} {si_count(op['flops']):>10} "
-                f"{si_count(op['bytes'], 'B'):>10} {inten:>8}  {op['bound']}"
+                f"{si_count(op['bytes'], 'B'):>10} {inten:>8}  {op['bound']}{overlapped}"
             )
     lines.append(f"calibration: {rec['provenance']['calibration']}")
     for w in rec["provenance"]["warnings"]:

@@ -131,13 +131,18 @@ def cp_table6(entry, forced, overrides, static=False):
             yield "decode", f"CP paper {name} decode {k}K", rec["tpot_s"] * 1e3, measured, "ms"
 
 
+def _batch_throughput(doc, overrides, batch: int, isl: int, osl: int):
+    """Output tokens/s of one static batch of `batch` requests of isl / osl tokens."""
+    doc = {**doc, "workload": {"batch": batch, "prompt_tokens": isl, "output_tokens": osl}}
+    rec = _sim(doc, overrides).records()[0]
+    return batch * osl / (rec["ttft_s"] + (osl - 1) * rec["tpot_s"])
+
+
 def _static_throughput(doc, overrides, isl, osl):
     """Output tokens/s of the largest static batch that fits (capped at 2048 sequences)."""
     probe = _sim(doc, overrides).records()[0]
     batch = int(max(1, min(2048, probe["max_batch"] or 1)))
-    doc = {**doc, "workload": {**doc["workload"], "batch": batch}}
-    rec = _sim(doc, overrides).records()[0]
-    return batch * osl / (rec["ttft_s"] + (osl - 1) * rec["tpot_s"])
+    return _batch_throughput(doc, overrides, batch, isl, osl)
 
 
 def trtllm_serving(entry, forced, overrides, static=False):
@@ -178,9 +183,7 @@ def fixed_concurrency(entry, forced, overrides, static=False):
         doc["serving"]["arrival"] = {"concurrency": n}
         if static:
             doc.pop("serving")
-            doc["workload"] = {"batch": n, "prompt_tokens": isl, "output_tokens": osl}
-            rec = _sim(doc, overrides).records()[0]
-            got, how = n * osl / (rec["ttft_s"] + (osl - 1) * rec["tpot_s"]), "static batch"
+            got, how = _batch_throughput(doc, overrides, n, isl, osl), "static batch"
         else:
             got, how = roofline.serve(doc, overrides).record["throughput"]["output_tokens_per_s"], "serve"
         yield "serving", f"{entry['label']} {n} in flight {key} ({how})", got, measured, "tok/s"

@@ -86,12 +86,13 @@ def parse_hardware(doc: dict, where: str) -> Hardware:
     if "bf16" not in peaks and "fp16" not in peaks:
         raise HardwareSpecError(f"{where}: compute_dense_TFLOPs needs bf16 or fp16")
     host_cpu = doc.get("host_cpu")  # optional: a host whose CPU path was measured against x86
+    host_factor = 1.0
     if host_cpu is not None:
         if not isinstance(host_cpu, dict) or host_cpu.get("source") not in sources:
             raise HardwareSpecError(
                 f"{where}: section 'host_cpu' must be a mapping naming a source from `sources:` ({', '.join(sources)})"
             )
-        _positive(doc, "host_cpu.dispatch_factor", where)
+        host_factor = _positive(doc, "host_cpu.dispatch_factor", where)
     return Hardware(
         name=str(doc.get("name")),
         display_name=str(doc.get("display_name", doc.get("name"))),
@@ -113,7 +114,7 @@ def parse_hardware(doc: dict, where: str) -> Hardware:
         usd_per_gpu_hour=_num(doc, "price.usd_per_gpu_hour", where),
         host_memory_bytes=_positive(doc, "host_memory.capacity_GiB_per_gpu", where) * GIB,
         host_memory_system=str(doc["host_memory"].get("system", "")),
-        host_cpu_factor=float(host_cpu["dispatch_factor"]) if host_cpu else 1.0,
+        host_cpu_factor=host_factor,
         host_cpu=str(host_cpu.get("kind", "")) if host_cpu else "",
         sources=dict(sources),
         section_sources={

@@ -101,13 +101,18 @@ def gemm_roof(c: dict, bandwidth: float, m_tile: int = 1) -> np.ndarray:
 NON_GATED_EXPERTS = {(1856, 6, 128), (2688, 22, 512), (5120, 22, 512)}
 
 
+def _source_has(c: dict, text: str) -> np.ndarray:
+    """True for the rows of a table whose `kernel_source` names `text` (none without the column)."""
+    source = c.get("kernel_source", np.full(c["latency"].size, "", dtype=object))
+    return np.array([text in str(k) for k in source], dtype=bool)
+
+
 def _non_gated(c: dict) -> np.ndarray:
     """True for the rows of a MoE table that measured a non-gated expert MLP: a NON_GATED_EXPERTS
     shape, or a kernel named so (TensorRT-LLM's `moe_torch_flow_nongated`, on exactly those shapes)."""
     keys = zip(*(c[k].astype(int).tolist() for k in ("inter_size", "topk", "num_experts")))
     shape = np.array([k in NON_GATED_EXPERTS for k in keys], dtype=bool)
-    source = c.get("kernel_source", np.full(shape.size, "", dtype=object))
-    return shape | np.array(["nongated" in str(k) for k in source], dtype=bool)
+    return shape | _source_has(c, "nongated")
 
 
 _MOE_KEY = ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size")
@@ -125,9 +130,7 @@ MIN_LATENCY_MAX_TOKENS = 128
 def _runnable(c: dict) -> np.ndarray:
     """False for MoE rows that time a kernel mode the framework does not run at their token count:
     the min-latency mode above MIN_LATENCY_MAX_TOKENS."""
-    source = c.get("kernel_source", np.full(c["num_tokens"].size, "", dtype=object))
-    min_latency = np.array(["min_latency" in str(k) for k in source], dtype=bool)
-    return ~(min_latency & (c["num_tokens"].astype(float) > MIN_LATENCY_MAX_TOKENS))
+    return ~(_source_has(c, "min_latency") & (c["num_tokens"].astype(float) > MIN_LATENCY_MAX_TOKENS))
 
 
 def _faster_label(c: dict, base: np.ndarray, labels: tuple) -> str:

@@ -278,10 +278,8 @@ def table_path(
                 break
     if not candidates:
         return None
-    for path in candidates:
-        if prefer is not None and path.parent.name == prefer:
-            return path
-    return max(candidates, key=lambda p: version_key(p.parent.name))
+    preferred = [p for p in candidates if p.parent.name == prefer]
+    return preferred[0] if preferred else max(candidates, key=lambda p: version_key(p.parent.name))
 
 
 def _numeric(values, path: Path, column: str) -> np.ndarray:

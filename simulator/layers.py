@@ -144,7 +144,6 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
     bits = share_bits(ctx.fmt.ab)  # the GEMM inputs' width
     share = moe_grouped_share(log2_rows, bits)  # of a measured GEMM grid
     stream = grouped_stream_share(log2_rows, bits)  # of the datasheet model's streaming rate
-    fallback = False  # the points priced by a GEMM grid without a fused-MoE grid
     ops = []
     for name, n_, k_ in (("expert_up", mult * inter, h), ("expert_down", h, inter)):
         wide = n_ * np.maximum(touched, 1.0)  # the grouped launch: touched experts side by side
@@ -155,8 +154,8 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
         # 64 x 1536 x 2048 on B200, with its activation quantisation) was charged once per expert.
         # The grouped kernel attains its measured share of the dense grid (MOE_GROUPED_SHARE).
         grid = gemm_grid(ctx, log2_rows, wide, k_)
+        fallback = False if grid is None else grid[1]  # the points a GEMM grid prices (both GEMMs alike)
         if grid is not None:
-            fallback = grid[1] if fused is None else np.logical_and(grid[1], np.logical_not(fused[1]))
             grid = (grouped_attainment(grid[0], share), grid[1])
         if fused is not None:
             grid = fused if grid is None or fused[1] is True else _either(fused, grid)
@@ -174,7 +173,10 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
                 stream,
             )
         )
-    # the fused kernel's fixed time (routing, permutation) that the GEMM grid does not hold, once
+    # where the GEMM grid priced them and no fused-MoE grid did: the fused kernel's fixed time
+    # (routing, permutation), which the GEMM grid does not hold, once per pass
+    if fused is not None:
+        fallback = np.logical_and(fallback, np.logical_not(fused[1]))
     fixed = MOE_FIXED_S[bits] * np.asarray(fallback, dtype=float)
     ops[0] = replace(ops[0], latency_s=float(fixed) if fixed.ndim == 0 else fixed)
     (act_in, act_out), (combine_in, combine_out) = F.moe_passes(pairs, pairs / top_k, inter, h, mult)

@@ -20,16 +20,21 @@ from helpers import ops, run
 WL = {"prompt_tokens": 16384, "output_tokens": 2}
 
 
-def _record(framework, batch=1, model="llama-3.1-8b", hardware="mi300x", runtime=None, **wl) -> dict:
+def _result(framework, batch=1, model="llama-3.1-8b", hardware="mi300x", runtime=None, **wl) -> tuple:
     # MI300X: no framework kernel tables (frameworks.GEMM_SCALE), so the kernels are the same under
     # every framework and the difference is the framework's step alone. `runtime`: other fields.
-    _, recs = run(
+    # (result, its record)
+    res, recs = run(
         model=model,
         hardware=hardware,
         runtime={"framework": framework, **(runtime or {})},
         workload={**WL, "batch": batch, **wl},
     )
-    return recs[0]
+    return res, recs[0]
+
+
+def _record(framework, batch=1, model="llama-3.1-8b", hardware="mi300x", runtime=None, **wl) -> dict:
+    return _result(framework, batch, model, hardware, runtime, **wl)[1]
 
 
 def _tpot(framework, batch=1, model="llama-3.1-8b", hardware="mi300x", runtime=None, **wl):
@@ -57,17 +62,11 @@ def test_overlap_scheduler_step_is_the_longer_of_gpu_and_cpu(framework, model, b
     fw = FRAMEWORKS[framework]
     gpu = _tpot("kernel", batch, model, prompt_tokens=128)
     cpu = fw.step_s + fw.per_sequence_s * batch
-    rec = _record(framework, batch, model, prompt_tokens=128)
+    res, rec = _result(framework, batch, model, prompt_tokens=128)
     assert rec["tpot_s"] == pytest.approx(max(gpu, cpu), rel=1e-12)
     assert rec["decode"]["breakdown"].get("framework", 0.0) == pytest.approx(max(cpu - gpu, 0.0), abs=1e-15)
     assert sum(rec["decode"]["breakdown"].values()) == pytest.approx(rec["tpot_s"], rel=1e-12)
     # the op table keeps each op's own time and says what of it extends the step
-    res, _ = run(
-        model=model,
-        hardware="mi300x",
-        runtime={"framework": framework},
-        workload={**WL, "batch": batch, "prompt_tokens": 128},
-    )
     table = ops(res, 0, "decode")
     step = next(o for o in table if o["kind"] == "framework")
     assert step["time_s"] == pytest.approx(cpu, rel=1e-12)

@@ -53,14 +53,10 @@ def hardware_sheet(hw) -> str:
         f"  power              {hw.tdp_w:.0f} W   [{src['power']}]",
         f"  host link          {hw.host_link_kind} {hw.host_link_bandwidth / 1e9:g} GB/s per direction   [{src['host_link']}]",
         f"  host memory        {hw.host_memory_bytes / 2**30:g} GiB per GPU ({hw.host_memory_system})   [{src['host_memory']}]",
+        *([f"  host CPU           {hw.host_cpu}: host work {hw.host_cpu_factor:g}x an x86 server's   [{src['host_cpu']}]"] if hw.host_cpu else []),
         f"  scale-up           {hw.scale_up_kind} {hw.scale_up_bandwidth / 1e9:g} GB/s per direction, domain {hw.scale_up_domain}   [{src['scale_up']}]",
         f"  price              ${hw.usd_per_gpu_hour:.2f} per GPU-hour   [{src['price']}]",
     ]  # fmt: skip
-    if hw.host_cpu:
-        lines.insert(
-            -2,
-            f"  host CPU           {hw.host_cpu}: host work {hw.host_cpu_factor:g}x an x86 server's   [{src['host_cpu']}]",
-        )
     if hw.unconfirmed:
         lines.append(f"  unconfirmed        {', '.join(hw.unconfirmed)}")
     lines.append("sources:")

@@ -151,7 +151,7 @@ def single_table(
         )
         for op in sorted(ops, key=lambda o: -o["time_s"])[:top]:
             inten = f"{op['intensity']:.3g}" if op["intensity"] else "-"
-            hidden = op["time_s"] - op.get("exposed_s", op["time_s"])
+            hidden = op["time_s"] - op["exposed_s"]
             overlapped = (
                 f"  (overlapped: adds {si_time(op['exposed_s'])})" if hidden > 1e-3 * op["time_s"] else ""
             )

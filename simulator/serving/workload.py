@@ -130,8 +130,7 @@ def generate(cfg, histograms: dict | None = None) -> Requests:
         ids = np.arange(n)
         arrival = np.where(ids < slots, 0.0, np.nan)
         next_turn = np.where(ids + slots < n, ids + slots, -1)
-        think = np.where(ids < slots, 0.0, think)
-        turn = np.where(ids < slots, 0, 1)  # a slot's later request waits for its previous one
+        turn = np.where(ids < slots, 0, 1)  # a slot's later request waits think_s after its previous one
     multi = turns > 1
     keys = [("s", int(s)) if multi else None for s in session]
     return Requests(

@@ -29,6 +29,9 @@ NAME_RULES = (
     (r"RTX 6000 ADA( GENERATION)?", "rtx-6000-ada"),
     (r"B200( 180GB)?", "b200"),
     (r"GB200", "gb200"),
+    (r"B300( SXM6)?( AC)?( 288GB)?", "b300"),
+    (r"GB300", "gb300"),
+    (r"RTX PRO 6000 BLACKWELL SERVER EDITION", "rtx-pro-6000-server"),
     (r"(AMD )?INSTINCT MI300X( VF| OAM)?|MI300X", "mi300x"),
     (r"(AMD )?INSTINCT MI325X( VF| OAM)?|MI325X", "mi325x"),
 )

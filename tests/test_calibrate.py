@@ -328,6 +328,9 @@ def test_out_of_memory_is_a_skipped_point(tmp_path):
         ("NVIDIA RTX 6000 Ada Generation", "rtx-6000-ada"),
         ("NVIDIA B200", "b200"),
         ("NVIDIA GB200", "gb200"),
+        ("NVIDIA B300 SXM6 AC", "b300"),
+        ("NVIDIA GB300", "gb300"),
+        ("NVIDIA RTX PRO 6000 Blackwell Server Edition", "rtx-pro-6000-server"),
         ("AMD Instinct MI300X", "mi300x"),
         ("AMD Instinct MI325X", "mi325x"),
         # look-alikes that are other SKUs without a spec here
@@ -336,6 +339,7 @@ def test_out_of_memory_is_a_skipped_point(tmp_path):
         ("NVIDIA H200 NVL", None),
         ("NVIDIA GH200 480GB", None),
         ("NVIDIA A100-PCIE-40GB", None),
+        ("NVIDIA RTX PRO 6000 Blackwell Workstation Edition", None),
         ("Tesla V100-SXM2-16GB", None),
     ],
 )

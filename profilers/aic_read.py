@@ -29,12 +29,15 @@ from roofline.api import UserError
 PACKAGE = "aiconfigurator-core"
 INSTALL_HINT = "pip install -e '.[aic]'"
 # AIConfigurator GPU folder -> hwspecs SKU, checked against each table's `device` column. Folders
-# without a SKU of ours (b300_sxm, gb300, a30, b60, rtx_pro_6000_server) are not imported.
+# without a SKU of ours (a30, and b60: Intel's Arc Pro B60 on oneCCL) are not imported.
 GPUS = {
     "h100_sxm": "h100-sxm",
     "h200_sxm": "h200",
     "b200_sxm": "b200",
     "gb200": "gb200",
+    "b300_sxm": "b300",
+    "gb300": "gb300",
+    "rtx_pro_6000_server": "rtx-pro-6000-server",
     "a100_sxm": "a100-80gb-sxm",
     "a100_pcie": "a100-80gb-pcie",
     "h100_pcie": "h100-pcie",

@@ -17,7 +17,7 @@ from roofline.simulator.results import op_table
 
 from helpers import assert_same, point_alone
 
-GPUS = ("a100-80gb-sxm", "h100-sxm", "h200", "b200", "gb200", "l40s")
+GPUS = ("a100-80gb-sxm", "h100-sxm", "h200", "b200", "gb200", "b300", "gb300", "l40s", "rtx-pro-6000-server")
 FRAMEWORKS = ("vllm", "sglang", "trtllm")
 SHIPPED = sorted(CALIBRATION_DIR.glob("*.yaml"))
 
@@ -51,6 +51,9 @@ def test_shipped_profile_is_valid_and_names_its_source(path):
         ("h100-sxm", "vllm", True),
         ("h200", "trtllm", True),
         ("a100-80gb-sxm", "sglang", True),
+        ("b300", "sglang", True),
+        ("gb300", "vllm", True),
+        ("rtx-pro-6000-server", "trtllm", True),
         ("h100-sxm", "hf", False),  # PyTorch eager: no framework kernels measured
         ("mi300x", "vllm", False),  # a GPU the data does not cover
     ],
@@ -83,19 +86,30 @@ def test_tests_pin_the_datasheet_model():
     assert rec.records()[0]["provenance"]["calibration"] == "datasheet"
 
 
-def test_shipped_gemm_grid_prices_a_measured_llama_shape(shipped_profiles):
-    # Llama-3.1-8B's qkv projection at batch 1 on H100 (vLLM): a 1 x 6144 x 4096 bf16 GEMM, measured
-    # 19.90 us (AIConfigurator vLLM 0.24.0 gemm table, fastest kernel). The grid's nodes are octaves of
-    # n (4096, 8192), so 6144 is read between measured neighbours: within 10% (the grid's held-out p90).
+@pytest.mark.parametrize(
+    "hardware,framework,measured_us",
+    [
+        ("h100-sxm", "vllm", 19.90),
+        ("b300", "vllm", 11.29),
+        ("gb300", "trtllm", 11.38),
+        ("rtx-pro-6000-server", "vllm", 34.24),
+    ],
+)
+def test_shipped_gemm_grid_prices_a_measured_llama_shape(shipped_profiles, hardware, framework, measured_us):
+    # Llama-3.1-8B's qkv projection at batch 1: a 1 x 6144 x 4096 bf16 GEMM, as measured in
+    # AIConfigurator 0.12.0's gemm tables (vLLM 0.24.0 / TensorRT-LLM 1.3.0rc20, torch linear). The
+    # grid's nodes are octaves of n (4096, 8192), so 6144 is read between measured neighbours: within
+    # 10% (the grids' held-out p90).
     res = roofline.simulate(
         {
             "model": "llama-3.1-8b",
-            "hardware": "h100-sxm",
+            "hardware": hardware,
+            "runtime": {"framework": framework},
             "workload": {"batch": 1, "prompt_tokens": 1024, "output_tokens": 2},
         }
     )
     qkv = next(o for o in op_table(res, 0, "decode") if o["name"] == "qkv_proj")
-    assert qkv["time_s"] / 32 == pytest.approx(19.90e-6, rel=0.10)
+    assert qkv["time_s"] / 32 == pytest.approx(measured_us * 1e-6, rel=0.10)
 
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))

@@ -14,7 +14,7 @@ GEMMs, one GPU and framework):
     the median per table and octave of rows per expert, then the median over the tables of one input
     width is MOE_GROUPED_SHARE; with F = 0, MOE_GROSS_SHARE (the datasheet model's).
 Check: the fallback's error on every table with F and the curves pooled from the other GPUs' tables
-only (B200 and GB200 are one chip): the dense grid alone, the gross share, F and the net share.
+only (B200 and GB200 are one chip, B300 and GB300 another): the dense grid alone, the gross share, F and the net share.
 
 Run:  python benchmarks/aic_moe_share.py [--data DIR]   (needs pyarrow and the data: `pip install -e '.[aic]'`)
 """
@@ -106,10 +106,13 @@ def grouped_gemm_seconds(c: dict, table, share=None) -> np.ndarray:
     return t
 
 
+SAME_CHIP = {"gb200": "b200", "gb300": "b300"}  # a Grace superchip's GPU is the HGX part's chip
+
+
 def chip(sku: str) -> str:
-    """GPUs of one chip: GB200 is B200's."""
+    """GPUs of one chip: GB200 is B200's, GB300 B300's."""
     name = sku.split("-", 1)[0]
-    return "b200" if name == "gb200" else name
+    return SAME_CHIP.get(name, name)
 
 
 def tables(source):
@@ -215,7 +218,7 @@ def main(argv=None) -> int:
     for t in found:
         others = [u for u in found if u["c"]["bits"] == t["c"]["bits"] and chip(u["sku"]) != chip(t["sku"])]
         c = t["c"]
-        if not others:  # every table of the format is this chip's (FP4: B200 and GB200 only)
+        if not others:  # every table of the format is this chip's
             print(
                 f"| {t['sku']} | {t['framework']} | {t['dtype']} | {c['seconds'].size} | no other chip's table |"
             )

@@ -20,8 +20,8 @@ from roofline.simulator.efficiency import EfficiencyTable, gemm_efficiency
 #   the tokens' permutation into expert order and back, the activations' quantisation: kernels a
 #   dense GEMM does not run). Per table, the intercept of its one-token rows' time (less the
 #   activation and combine passes and four launches) against the dense grid's price of their two
-#   GEMMs across shapes; the median over the tables of one input width: 16 us (16-bit inputs, 16
-#   tables, 6-34 us), 5 us (8-bit, 14, 0-18 us), 3 us (NVFP4, 6, 0-13 us).
+#   GEMMs across shapes; the median over the tables of one input width: 16 us (16-bit inputs, 25
+#   tables, 6-35 us), 1.5 us (8-bit, 23, 0-20 us), 3.6 us (NVFP4, 15, 0-41 us).
 # * MOE_GROUPED_SHARE, the share of the GEMM grid's attainment that reproduces the rest of each
 #   measured kernel: median per table and octave of rows per expert, then the median over the tables
 #   of one width, at log2 rows 0, 1, .. 12 (the boundary holds beyond). Once the math bounds it the
@@ -29,34 +29,34 @@ from roofline.simulator.efficiency import EfficiencyTable, gemm_efficiency
 #   do not separate: it gathers each expert's rows through an index, and the tables' MoE kernels are
 #   the frameworks' own Triton/CUTLASS grouped GEMMs, not the vendor's tuned dense ones); at a few
 #   rows per expert the 8-bit one beats the dense grid, whose small GEMMs quantise the activations
-#   apart, and the NVFP4 ones (B200/GB200) beat it up to a few hundred rows. The tables spread
+#   apart, and the NVFP4 ones (Blackwell) beat it up to a few hundred rows. The tables spread
 #   widely around it (0.3-1.2 at >= 512 rows).
 #
-# Checked with each chip's own tables left out of both (FP4 has one chip, so no check): over 60,088
-# rows the fallback's median |error| is 15.4% (p90 47%; the dense grid alone 19.4% / 57%, the share
-# without the fixed time 18.0% / 51%), at 1-2 rows per expert 13.7% (19.5% without the fixed time),
-# at >= 512 rows its bias -1%; L40S, whose dense GEMMs already run far below the datasheet, is worse
-# than the dense grid alone on 4 of its 5 tables.
-MOE_FIXED_S = {16: 16.3e-6, 8: 5.0e-6, 4: 3.0e-6}  # GEMM inputs' width in bits -> seconds per pass
+# Checked with each chip's own tables left out of both (B200 and GB200 one chip, B300 and GB300
+# another): over 124,121 rows of nine GPUs the fallback's median |error| is 17.1% (p90 50%; the
+# dense grid alone 22.5% / 62%, the share without the fixed time 18.7% / 51%), at 1-2 rows per
+# expert 17.2% (20.8% without the fixed time), at >= 512 rows its bias -1%; L40S, whose dense GEMMs
+# already run far below the datasheet, is worse than the dense grid alone on 4 of its 5 tables.
+MOE_FIXED_S = {16: 16.0e-6, 8: 1.5e-6, 4: 3.6e-6}  # GEMM inputs' width in bits -> seconds per pass
 MOE_GROUPED_SHARE = {  # GEMM inputs' width in bits -> share at log2 rows per expert 0, 1, .. 12
-    16: np.array([1.06, 1.07, 1.03, 0.98, 0.95, 0.99, 0.93, 0.77, 0.72, 0.63, 0.63, 0.65, 0.69]),
-    8: np.array([1.23, 1.39, 1.35, 1.28, 1.14, 1.15, 1.06, 0.90, 0.72, 0.60, 0.59, 0.74, 0.75]),
-    4: np.array([1.73, 1.63, 1.58, 1.46, 1.29, 1.30, 1.20, 0.99, 1.14, 1.06, 0.91, 0.77, 0.79]),
+    16: np.array([1.04, 1.06, 1.02, 0.95, 0.96, 0.99, 0.92, 0.77, 0.72, 0.62, 0.62, 0.63, 0.65]),
+    8: np.array([1.16, 1.40, 1.32, 1.29, 1.12, 1.12, 1.03, 0.92, 0.72, 0.58, 0.58, 0.73, 0.71]),
+    4: np.array([1.55, 1.61, 1.56, 1.40, 1.29, 1.28, 1.16, 0.96, 1.11, 1.03, 0.89, 0.87, 0.86]),
 }
 # The same share with the fixed time left inside it (no MOE_FIXED_S added), for the datasheet
 # model, which is not those dense kernels: it takes the last octave as a ceiling on the math
 # (grouped_gemm_efficiency) and its running minimum on the streaming rate (grouped_stream_share),
 # so that time never falls as rows grow.
 MOE_GROSS_SHARE = {
-    16: np.array([0.83, 1.00, 0.96, 0.94, 0.86, 0.90, 0.84, 0.71, 0.69, 0.61, 0.60, 0.64, 0.68]),
-    8: np.array([1.09, 1.36, 1.29, 1.24, 1.13, 1.12, 1.02, 0.89, 0.71, 0.60, 0.59, 0.74, 0.74]),
-    4: np.array([1.50, 1.61, 1.55, 1.43, 1.27, 1.27, 1.17, 0.98, 1.14, 1.05, 0.90, 0.76, 0.78]),
+    16: np.array([0.82, 0.99, 0.94, 0.91, 0.86, 0.91, 0.83, 0.72, 0.68, 0.61, 0.59, 0.62, 0.64]),
+    8: np.array([1.12, 1.39, 1.31, 1.27, 1.12, 1.12, 1.02, 0.92, 0.72, 0.58, 0.58, 0.73, 0.71]),
+    4: np.array([1.39, 1.58, 1.53, 1.38, 1.27, 1.25, 1.13, 0.95, 1.10, 1.02, 0.88, 0.86, 0.86]),
 }
 
 
 # The fallback's median |error| over the tables' rows with each chip's own tables left out
 # (benchmarks/aic_moe_share.py): how far to trust experts priced without a MoE grid
-MOE_GROUPED_SHARE_ERROR = 0.15
+MOE_GROUPED_SHARE_ERROR = 0.17
 
 
 def share_bits(input_bytes: float) -> int:

@@ -77,7 +77,9 @@ def evaluate_agent(
     )
     repeats = 1.0 if agent.parallel else k
 
-    peak = hw.peak(dtypes.activations)
+    from roofline.simulator.forward import resolve
+
+    peak = resolve(model, layout, dtypes, hw, eff, fabric).rates.mfu_peak  # as the calls' own phases
     bw = hw.col("memory_bandwidth")
 
     def totals(costs):  # each phase's overlap is in its exposed ops already

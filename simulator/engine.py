@@ -118,7 +118,7 @@ def evaluate(
     shard, rates, fmt, overhead_s = dep.shard, dep.rates, dep.fmt, dep.overhead_s
     # Memory holds the 16-bit residual stream and recurrent state even when GEMMs take 8-bit inputs.
     wb, ab, kb = fmt.wb, fmt.rb, fmt.kb
-    gemm_peak, bw = rates.gemm_peak, rates.bw
+    bw = rates.bw
     b = np.ceil(wl.batch / dp)  # sequences per data-parallel replica
     P, O, S, chunk = wl.prompt, wl.output, wl.shared, wl.chunk
 
@@ -143,7 +143,7 @@ def evaluate(
 
     def totals(costs):
         return PhaseTotals.of(
-            costs, layout.overlap, gemm_peak, bw, (tp, pp, dp), extras.host_overlap, fw.overlap
+            costs, layout.overlap, rates.mfu_peak, bw, (tp, pp, dp), extras.host_overlap, fw.overlap
         )
 
     def prefill_ops(model_, plan_, tag=""):

@@ -159,7 +159,7 @@ class StepModel:
         totals = PhaseTotals.of(
             costs,
             lay.overlap,
-            self.dep.rates.gemm_peak,
+            self.dep.rates.mfu_peak,
             self.dep.rates.bw,
             (lay.tp, lay.pp, 1),
             self.extras.host_overlap,

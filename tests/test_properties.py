@@ -295,6 +295,23 @@ def test_results_are_finite_and_non_negative(scenario):
     assert rec["gpus"] == scenario["gpus"]
 
 
+def test_mfu_is_read_against_the_fastest_format_in_use():
+    # Blackwell Ultra's INT8 runs at 0.15 POPS, 1/15 of its BF16 (hwspecs/b300.yaml): int8 GEMMs
+    # beside bf16 attention would read above 1 against the GEMMs' peak (found by the property above:
+    # 1.000008 for this prefill). MFU is FLOPs / (time x the BF16 peak, the fastest format here).
+    rec = single(
+        {
+            "model": "deepseek-v2-lite",
+            "hardware": "b300",
+            "dtype": {"weights": "bf16", "activations": "int8", "kv": "bf16"},
+            "workload": {"batch": 1, "prompt_tokens": 22352, "output_tokens": 1},
+        }
+    )
+    pre = rec["prefill"]
+    assert pre["mfu"] == pytest.approx(pre["flops"] / (pre["time_s"] * 2.25e15), rel=1e-12)
+    assert pre["mfu"] < 1.0
+
+
 # --- (c) invariants ------------------------------------------------------------------------------------
 
 

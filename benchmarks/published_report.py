@@ -241,7 +241,7 @@ def render(rows, forced=None) -> str:
         "framework that produced it (`runtime.framework`)"
         + (f"; this run forced `{forced}` on every entry." if forced else "."),
         "Calibration as users get it (`calibration: auto`): the shipped profile of the GPU and framework",
-        "where one exists (vLLM on A100 and B200, TensorRT-LLM on H100, H200, B200 and GB200), datasheet efficiencies elsewhere (`hf`,",
+        "where one exists (vLLM on A100 and B200, TensorRT-LLM on H100, H200, B200, GB200 and RTX PRO 6000 Server), datasheet efficiencies elsewhere (`hf`,",
         "`kernel`, H100-96GB).",
         f"Target (issue 11): median |error| <= {TARGET['median']:.0%}, p90 <= {TARGET['p90']:.0%}.",
         "",

@@ -180,7 +180,8 @@ def _check_fits(name: str, req, pool: Pool, b: int) -> None:
         raise UserError(
             f"{name}: request {worst} ({int(req.prompt[worst])} prompt + {int(req.output[worst])} output tokens) "
             f"needs {int(need[worst])} KV blocks of {b} tokens, but the KV cache holds {pool.blocks} on this "
-            "deployment; use more GPUs (tp), a KV-compressing method, or shorter requests"
+            "deployment (per scheduler: one of pp with pipeline parallelism); use more GPUs (tp), a "
+            "KV-compressing method, or shorter requests"
         )
 
 
@@ -268,10 +269,11 @@ def _serve_point(sc, scenario, point: dict) -> ServeResult:
         res = _serve_disaggregated(sc, cfg, req, hw, common, load_fabric, simulate, step_model, versions)
         res.record = {"scenario": sc.name, "point": point, **res.record}
         return res
-    pool = _pool(sc, cfg, hw, simulate, step_model)
+    replica = _pool(sc, cfg, hw, simulate, step_model)
+    lay = replica.steps.layout
+    pool = _micro_batches(replica, lay.pp)
     _check_fits(sc.name, req, pool, b)
-    lay = pool.steps.layout
-    parts = [p for _, p in split(req, lay.dp) if p.n]
+    parts = [p for _, p in split(req, lay.dp * lay.pp) if p.n]
     timelines = [run_replica(p, pool.engine, pool.power) for p in parts]
     record = {
         "scenario": sc.name,
@@ -286,11 +288,36 @@ def _serve_point(sc, scenario, point: dict) -> ServeResult:
             gpus=lay.gpus,
             **common,
         ),
-        "kv_cache": _kv_cache(pool, b),
+        "kv_cache": _kv_cache(replica, b),
         "time_series": resample(timelines[0].series, pool.blocks),
         "provenance": _provenance(pool.rec, [pool], versions),
     }
     return ServeResult(record, timelines, parts)
+
+
+def _micro_batches(pool: Pool, pp: int) -> Pool:
+    """A replica of pp pipeline stages as the engines run it: pp micro-batches in flight, each with
+    its own scheduler, requests and 1/pp of the KV blocks (vLLM's virtual engines: each scheduler
+    gets num_gpu_blocks // pipeline_parallel_size and the full max_num_seqs; TensorRT-LLM keeps pp
+    micro-batches in flight likewise). Each micro-batch's step is the pass through every stage
+    (`stepcost`), and the pp of them keep every stage busy, so the replica serves pp times one
+    scheduler's tokens at the same step time. Each is charged 1/pp of the GPUs, busy at pp times
+    its own step's utilisation."""
+    if pp == 1:
+        return pool
+    base_power = pool.power
+
+    def power(flops, byts, dt):
+        return base_power(flops * pp, byts * pp, dt)
+
+    engine = replace(
+        pool.engine,
+        total_blocks=pool.blocks // pp,
+        swap_blocks=pool.engine.swap_blocks // pp,
+        host_cache_blocks=pool.engine.host_cache_blocks // pp,
+        ssd_cache_blocks=pool.engine.ssd_cache_blocks // pp,
+    )
+    return replace(pool, engine=engine, power=power, gpus=pool.gpus // pp, blocks=pool.blocks // pp)
 
 
 def _kv_cache(pool: Pool, b: int) -> dict:

@@ -389,3 +389,29 @@ def test_a_capped_cache_holds_only_the_blocks_it_keeps():
     assert runs["streaming"][0] == 256
     assert runs["dense"][0] > 2048
     assert runs["dense"][1] == 14 and runs["streaming"][1] == 60
+
+
+def test_pipeline_stages_keep_micro_batches_in_flight():
+    # pp = 2: two schedulers (micro-batches), each with half of the replica's KV blocks, each step
+    # the pass through both stages; a lone request still sees the serial pass (the engine's).
+    sv = {"requests": 1, "arrival": {"offline": True}, "prompt_tokens": 4096, "output_tokens": 300}
+    lone = roofline.serve(_doc(sv, gpus=2, parallelism={"pp": 2})).record
+    ref = roofline.simulate(
+        {
+            "model": "llama-3.1-8b",
+            "hardware": "h100-sxm",
+            "gpus": 2,
+            "parallelism": {"pp": 2},
+            "workload": {"batch": 1, "prompt_tokens": 4096, "output_tokens": 300},
+        }
+    ).records()[0]
+    assert lone["ttft_s"]["mean"] == pytest.approx(ref["ttft_s"], rel=1e-9)
+    assert lone["tpot_s"]["mean"] == pytest.approx(ref["tpot_s"], rel=0.01)
+
+    busy = {"requests": 400, "arrival": {"offline": True}, "prompt_tokens": 8000, "output_tokens": 2000}
+    res = roofline.serve(_doc(busy, gpus=2, parallelism={"pp": 2}))
+    blocks = res.record["kv_cache"]["blocks"]  # the replica's
+    assert len(res.timelines) == 2 and sum(len(p.prompt) for p in res.requests) == 400
+    for tl in res.timelines:
+        assert tl.series["kv_blocks"].max() <= blocks // 2
+    assert res.record["gpus"] == 2

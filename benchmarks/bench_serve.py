@@ -44,7 +44,7 @@ import roofline  # noqa: E402
 # Output tokens/s (TensorRT-LLM performance overview, see the module docstring), keyed "ISL/OSL":
 # the development set's rows (benchmarks/published_devset.yaml, transcribed once with their source).
 _DEVSET = yaml.safe_load((Path(__file__).resolve().parent / "published_devset.yaml").read_text())
-TRTLLM_ROWS = _DEVSET["trtllm_max_throughput"]["rows"]  # name -> model, hardware, tp, [dtype], isl_osl
+TRTLLM_ROWS = _DEVSET["trtllm_max_throughput"]["rows"]  # name -> model, hardware, tp, [pp], [dtype], isl_osl
 # Requests per run by ISL/OSL: the page's "$num_requests" table (section "Preparing a Dataset")
 NUM_REQUESTS = {
     "128/128": 30000,
@@ -80,13 +80,14 @@ def trtllm_doc(
     requests: int | None = None,
     hardware: str = "h200",
     fmt: str = "fp8",
+    pp: int = 1,
 ) -> dict:
     """One row's scenario; `requests` None: the page's count for its ISL/OSL (NUM_REQUESTS)."""
     return {
         "name": f"trtllm-{model}-{isl}-{osl}",
         "model": model,
         "hardware": hardware,
-        "parallelism": {"tp": tp},
+        "parallelism": {"tp": tp, "pp": pp},
         "dtype": dict(FORMATS[fmt]),
         "runtime": {"framework": "trtllm"},  # its kernels, C++ runtime and overlap scheduler
         "serving": {
@@ -106,15 +107,15 @@ def published(requests: int | None) -> list:
     errors = []
     for name, row in TRTLLM_ROWS.items():
         model, tp, hardware, table = row["model"], row["tp"], row["hardware"], row["isl_osl"]
-        fmt = row.get("dtype", "fp8")
-        lines.append(f"  {name} {fmt.upper()}, TP{tp} on {tp} x {hardware}")
+        fmt, pp = row.get("dtype", "fp8"), row.get("pp", 1)
+        lines.append(f"  {name} {fmt.upper()}, TP{tp} PP{pp} on {tp * pp} x {hardware}")
         lines.append(
             f"    {'ISL/OSL':>11} {'published':>10} {'predicted':>10} {'error':>8} {'batch':>6} {'wall':>6}"
         )
         for key, want in table.items():
             isl, osl = (int(x) for x in key.split("/"))
             t0 = time.perf_counter()
-            res = roofline.serve(trtllm_doc(model, tp, isl, osl, requests, hardware, fmt))
+            res = roofline.serve(trtllm_doc(model, tp, isl, osl, requests, hardware, fmt, pp))
             wall = time.perf_counter() - t0
             got = res.record["throughput"]["output_tokens_per_s"]
             series = res.timelines[0].series

@@ -152,11 +152,11 @@ def trtllm_serving(entry, forced, overrides, static=False):
     from bench_serve import trtllm_doc
 
     for name, row in entry["rows"].items():
-        tp = row["tp"]
+        tp, pp = row["tp"], row.get("pp", 1)
         for key, measured in row["isl_osl"].items():
             isl, osl = (int(x) for x in key.split("/"))
             # the page's request count for the ISL/OSL (bench_serve.NUM_REQUESTS), its checkpoint format
-            doc = trtllm_doc(row["model"], tp, isl, osl, None, row["hardware"], row.get("dtype", "fp8"))
+            doc = trtllm_doc(row["model"], tp, isl, osl, None, row["hardware"], row.get("dtype", "fp8"), pp)
             doc["runtime"] = _runtime(entry, forced)
             if static:
                 doc.pop("serving")
@@ -164,7 +164,7 @@ def trtllm_serving(entry, forced, overrides, static=False):
                 got, how = _static_throughput(doc, overrides, isl, osl), "static batch"
             else:
                 got, how = roofline.serve(doc, overrides).record["throughput"]["output_tokens_per_s"], "serve"
-            label = f"TRT-LLM {name} TP{tp} {key} ({how})"
+            label = f"TRT-LLM {name} TP{tp}{f' PP{pp}' if pp > 1 else ''} {key} ({how})"
             yield "serving", label, got, measured, "tok/s"
 
 

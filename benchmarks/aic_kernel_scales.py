@@ -42,7 +42,10 @@ GPUS = {
     "h200_sxm": "h200",
     "b200_sxm": "b200",
     "gb200": "gb200",
+    "b300_sxm": "b300",
+    "gb300": "gb300",
     "l40s": "l40s",
+    "rtx_pro_6000_server": "rtx-pro-6000-server",
 }
 FRAMEWORKS = ("vllm", "sglang", "trtllm")
 

@@ -148,9 +148,39 @@ def framework(name: str) -> Framework:
 # chip share their row, frameworks or GPUs without a table keep 1 (`hf` and `kernel`: the
 # FlashAttention package the curves come from).
 ATTENTION_PREFILL_SCALE = {
-    "vllm": {"a100": 0.877, "h100": 0.983, "h200": 0.968, "b200": 0.852, "gb200": 0.811, "l40s": 0.781},
-    "sglang": {"a100": 1.013, "h100": 0.957, "h200": 0.934, "b200": 0.859, "gb200": 0.827, "l40s": 0.885},
-    "trtllm": {"a100": 0.725, "h100": 0.831, "h200": 0.833, "b200": 0.757, "gb200": 0.753, "l40s": 0.606},
+    "vllm": {
+        "a100": 0.877,
+        "h100": 0.983,
+        "h200": 0.968,
+        "b200": 0.852,
+        "gb200": 0.811,
+        "l40s": 0.781,
+        "b300": 1.034,
+        "gb300": 1.058,
+        "rtx-pro-6000-server": 0.956,
+    },
+    "sglang": {
+        "a100": 1.013,
+        "h100": 0.957,
+        "h200": 0.934,
+        "b200": 0.859,
+        "gb200": 0.827,
+        "l40s": 0.885,
+        "b300": 1.043,
+        "gb300": 1.062,
+        "rtx-pro-6000-server": 1.155,
+    },
+    "trtllm": {
+        "a100": 0.725,
+        "h100": 0.831,
+        "h200": 0.833,
+        "b200": 0.757,
+        "gb200": 0.753,
+        "l40s": 0.606,
+        "b300": 0.884,
+        "gb300": 0.932,
+        "rtx-pro-6000-server": 0.675,
+    },
 }
 
 
@@ -172,7 +202,10 @@ GEMM_SCALE = {
         "h200": {"bf16": (0.924, 1.037), "fp8": (0.694, 0.813)},
         "b200": {"bf16": (0.914, 0.922), "fp8": (0.589, 0.676)},
         "gb200": {"bf16": (0.901, 0.914), "fp8": (0.575, 0.669)},
+        "b300": {"bf16": (0.92, 1.013), "fp8": (0.612, 0.718)},
+        "gb300": {"bf16": (0.89, 1.014), "fp8": (0.58, 0.716)},
         "l40s": {"bf16": (0.953, 0.831), "fp8": (0.825, 0.716)},
+        "rtx-pro-6000-server": {"bf16": (0.961, 1.032), "fp8": (0.894, 1.078)},
     },
     "sglang": {
         "a100": {"bf16": (0.846, 0.983)},
@@ -180,7 +213,10 @@ GEMM_SCALE = {
         "h200": {"bf16": (0.932, 0.928), "fp8": (0.715, 0.843)},
         "b200": {"bf16": (0.901, 0.87), "fp8": (0.573, 0.722)},
         "gb200": {"bf16": (0.89, 0.868), "fp8": (0.561, 0.712)},
+        "b300": {"bf16": (0.909, 0.948), "fp8": (0.567, 0.759)},
+        "gb300": {"bf16": (0.885, 0.97), "fp8": (0.567, 0.798)},
         "l40s": {"bf16": (0.934, 0.681), "fp8": (0.831, 0.625)},
+        "rtx-pro-6000-server": {"bf16": (0.943, 0.991), "fp8": (0.577, 0.996)},
     },
     "trtllm": {
         "a100": {"bf16": (0.885, 1.059)},
@@ -188,21 +224,29 @@ GEMM_SCALE = {
         "h200": {"bf16": (0.906, 1.033), "fp8": (0.57, 0.91)},
         "b200": {"bf16": (0.861, 0.875), "fp8": (0.427, 0.749)},
         "gb200": {"bf16": (0.835, 0.836), "fp8": (0.426, 0.688)},
+        "b300": {"bf16": (0.86, 0.913), "fp8": (0.434, 0.788)},
+        "gb300": {"bf16": (0.825, 0.974), "fp8": (0.427, 0.79)},
         "l40s": {"bf16": (0.965, 0.751), "fp8": (0.918, 0.738)},
+        "rtx-pro-6000-server": {"bf16": (0.947, 1.011), "fp8": (0.836, 0.996)},
     },
 }
+
+
+def chip_of(hardware: str) -> str:
+    """The row of SKU `hardware` in the tables above: its chip, the name's first part (an H100 NVL
+    and PCIe share the H100 SXM's row), except workstation-class cards, whose names share a prefix
+    across chips (an RTX 4090 is not an RTX PRO 6000): those by their whole name."""
+    return hardware if hardware.startswith("rtx-") else hardware.split("-", 1)[0]
 
 
 def gemm_scale(framework: str, hardware: str, dtype: str) -> tuple:
     """(memory share, compute share) of GEMM_SCALE for GEMMs in `dtype` (16-bit floats share bf16's
     row) on the chip of SKU `hardware`; (1, 1) where not measured."""
     fmt = "bf16" if dtype in ("bf16", "fp16") else dtype
-    chip = hardware.split("-", 1)[0]
-    memory, compute = GEMM_SCALE.get(framework, {}).get(chip, {}).get(fmt, (1.0, 1.0))
+    memory, compute = GEMM_SCALE.get(framework, {}).get(chip_of(hardware), {}).get(fmt, (1.0, 1.0))
     return memory, min(compute, 1.0)
 
 
 def attention_prefill_scale(framework: str, hardware: str) -> float:
-    """ATTENTION_PREFILL_SCALE of `framework` on the chip of SKU `hardware` (its name's first part)."""
-    chip = hardware.split("-", 1)[0]
-    return ATTENTION_PREFILL_SCALE.get(framework, {}).get(chip, 1.0)
+    """ATTENTION_PREFILL_SCALE of `framework` on the chip of SKU `hardware` (`chip_of`)."""
+    return ATTENTION_PREFILL_SCALE.get(framework, {}).get(chip_of(hardware), 1.0)

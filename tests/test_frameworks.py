@@ -153,6 +153,21 @@ def test_prefill_attention_runs_at_the_frameworks_measured_share_of_the_curve(fr
     )
 
 
+def test_workstation_cards_keep_their_own_kernel_shares():
+    # The tables' rows are chips (an H100 NVL reads the H100's), but RTX names share a prefix
+    # across chips: the RTX PRO 6000 Server's measured shares (aic_kernel_scales.py: TensorRT-LLM's
+    # prefill attention at 0.675 of the curve) are not an RTX 4090's or RTX 6000 Ada's (unmeasured).
+    from roofline.simulator.frameworks import attention_prefill_scale, chip_of, gemm_scale
+
+    assert chip_of("h100-nvl") == "h100" and chip_of("gb300") == "gb300"
+    assert attention_prefill_scale("trtllm", "rtx-pro-6000-server") == 0.675
+    assert attention_prefill_scale("trtllm", "h100-nvl") == attention_prefill_scale("trtllm", "h100-sxm")
+    for card in ("rtx-4090", "rtx-6000-ada"):
+        assert attention_prefill_scale("trtllm", card) == 1.0
+        assert gemm_scale("vllm", card, "bf16") == (1.0, 1.0)
+    assert gemm_scale("vllm", "rtx-pro-6000-server", "fp8") == (0.894, 1.0)  # compute share capped at 1
+
+
 @pytest.mark.parametrize("batch", [1, 16])
 def test_cuda_graphs_switch_decode_launches_and_nothing_else(batch):
     # runtime.cuda_graphs: false (vLLM --enforce-eager) launches decode op by op: the same extra

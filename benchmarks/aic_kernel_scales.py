@@ -26,7 +26,7 @@ from scipy.optimize import least_squares
 
 from roofline.api import load_hardware
 from roofline.profilers.aic_points import decode_points, gemm_points, prefill_points
-from roofline.profilers.aic_read import find_source, read_gpu_tables
+from roofline.profilers.aic_read import available_gpus, find_source, read_gpu_tables
 from roofline.simulator.efficiency import (
     HBM_EFFICIENCY,
     HBM_EFFICIENCY_DEFAULT,
@@ -36,17 +36,6 @@ from roofline.simulator.efficiency import (
 )
 from roofline.simulator.units import dtype_bytes
 
-GPUS = {
-    "a100_sxm": "a100-80gb-sxm",
-    "h100_sxm": "h100-sxm",
-    "h200_sxm": "h200",
-    "b200_sxm": "b200",
-    "gb200": "gb200",
-    "b300_sxm": "b300",
-    "gb300": "gb300",
-    "l40s": "l40s",
-    "rtx_pro_6000_server": "rtx-pro-6000-server",
-}
 FRAMEWORKS = ("vllm", "sglang", "trtllm")
 
 
@@ -112,14 +101,10 @@ def decode_fit(table, hw) -> dict:
 
 
 def tables(source):
-    """(GPU SKU, framework, its tables) for every pair the data covers."""
-    for gpu, sku in GPUS.items():
-        hw = load_hardware(sku)
-        for fw in FRAMEWORKS:
-            try:
-                yield hw, fw, read_gpu_tables(source, gpu, fw)
-            except Exception:  # noqa: BLE001 - a GPU/framework the data does not cover
-                continue
+    """(GPU, framework, its tables) for every pair the data covers (aic_read.available_gpus)."""
+    for fw in FRAMEWORKS:
+        for sku in available_gpus(source, fw):
+            yield load_hardware(sku), fw, read_gpu_tables(source, sku, fw)
 
 
 def data_source(argv, description: str):

@@ -30,6 +30,7 @@ from roofline.profilers.aic_points import moe_points
 from roofline.profilers.aic_read import available_gpus, read_gpu_tables
 from roofline.simulator.calibration import parse_profile
 from roofline.simulator.efficiency import build_table, grid_values
+from roofline.simulator.frameworks import chip_of
 from roofline.simulator.grouped_gemm import (
     MOE_FIXED_S,
     MOE_GROUPED_SHARE,
@@ -110,8 +111,8 @@ SAME_CHIP = {"gb200": "b200", "gb300": "b300"}  # a Grace superchip's GPU is the
 
 
 def chip(sku: str) -> str:
-    """GPUs of one chip: GB200 is B200's, GB300 B300's."""
-    name = sku.split("-", 1)[0]
+    """GPUs of one chip (frameworks.chip_of): GB200 is B200's, GB300 B300's."""
+    name = chip_of(sku)
     return SAME_CHIP.get(name, name)
 
 

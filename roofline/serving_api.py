@@ -160,7 +160,7 @@ def _pool(sc, cfg: ServingConfig, hw, simulate, step_model) -> Pool:
         prefix_cache=cfg.prefix_cache,
         kv_bytes=kv_bytes,
     )
-    peak = float(np.asarray(steps.dep.rates.gemm_peak))
+    peak = float(np.asarray(steps.dep.rates.mfu_peak))  # as the step's own MFU
     bw = float(np.asarray(steps.dep.rates.bw))
     pp = lay.pp
 

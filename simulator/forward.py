@@ -36,9 +36,31 @@ class Resolved:
     overhead_s: object
 
 
+def format_peaks(hw, dtypes) -> tuple:
+    """Dense peak FLOP/s of the formats a deployment's kernels run in, on the hardware rows `hw`:
+    the GEMMs' (the activations' format), the attention kernel's, and 16-bit (fp32 for fp32
+    attention) for the elementwise, norm and scan kernels, which run on the vector units in 16-bit
+    whatever the GEMM or attention format."""
+    attn_dtype = dtypes.attention_compute
+    return (
+        hw.peak(dtypes.activations),
+        hw.peak(attn_dtype),
+        hw.peak("fp32" if attn_dtype == "fp32" else "bf16"),
+    )
+
+
+def mfu_peak(hw, dtypes):
+    """The FLOP/s a phase's MFU is read against: the fastest of `format_peaks`, so that MFU stays at
+    most 1. It is the GEMMs' peak on every GPU but where their format is slower than 16-bit:
+    Blackwell Ultra's INT8 (B300: 0.15 POPS against 2.25 PFLOPS BF16), whose int8 GEMMs sit beside
+    bf16 attention."""
+    return np.maximum.reduce(np.broadcast_arrays(*format_peaks(hw, dtypes)))
+
+
 def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
     """Shard, rates and formats of `layout` on the hardware rows `hw` (engine.HardwareColumns)."""
     attn_dtype = dtypes.attention_compute
+    gemm_peak, attn_peak, peak16 = format_peaks(hw, dtypes)
     datasheet = [src == "datasheet" for src in eff.source]  # a profile measured the GPU's own kernels
     gemm_shares = np.array(
         [
@@ -47,11 +69,9 @@ def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
         ]
     )[hw.row]
     rates = Rates(
-        gemm_peak=hw.peak(dtypes.activations),
-        attn_peak=hw.peak(attn_dtype),
-        # Elementwise, norm and scan kernels run on the vector units in 16-bit (or fp32) whatever
-        # the GEMM or attention format.
-        peak16=hw.peak("fp32" if attn_dtype == "fp32" else "bf16"),
+        gemm_peak=gemm_peak,
+        attn_peak=attn_peak,
+        peak16=peak16,
         bw=hw.col("memory_bandwidth"),
         hbm_eff=eff.hbm[hw.row],
         host_rate=hw.col("host_link_bandwidth") * HOST_LINK_EFFICIENCY,

@@ -131,10 +131,7 @@ class Rates:
 
     @cached_property
     def mfu_peak(self):
-        """The FLOP/s a phase's MFU is read against: the fastest format its kernels run in (GEMMs',
-        attention's, 16-bit vector work), so that MFU stays at most 1. It is the GEMMs' peak on every
-        GPU but where their format is slower than 16-bit: Blackwell Ultra's INT8 (B300: 0.15 POPS
-        against 2.25 PFLOPS BF16), whose int8 GEMMs sit beside bf16 attention."""
+        """The fastest of the three peaks: what MFU is read against (forward.mfu_peak)."""
         return np.maximum(np.maximum(self.gemm_peak, self.attn_peak), self.peak16)
 
     @cached_property

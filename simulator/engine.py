@@ -180,7 +180,10 @@ def evaluate(
                 for c, g in zip(costs, big)
             ]
         if not tag:  # one scheduler iteration per pass, over the batch's sequences
-            costs.append(cost_op(fw.step_op(np.maximum(b / passes, 1.0), passes), overhead_s))
+            per_pass = np.maximum(b / passes, 1.0)
+            costs.append(cost_op(fw.step_op(per_pass, passes), overhead_s))
+            if above_one(pp):
+                costs.append(cost_op(fw.relay_op(per_pass, pp, passes), overhead_s))
         return tagged(costs, tag)
 
     # Decode: O - 1 steps after the first token, KV length from P + 1 to P + O - 1.
@@ -210,6 +213,8 @@ def evaluate(
         costs = _phase(ctx, model_, layout, decode_overhead, kv_range)
         if not tag:  # the target model's pass: one scheduler iteration over the batch
             costs.append(cost_op(fw.step_op(b), overhead_s))
+            if above_one(pp):
+                costs.append(cost_op(fw.relay_op(micro, pp), overhead_s))
         return tagged(costs, tag)
 
     pre_costs = prefill_ops(model, plan)

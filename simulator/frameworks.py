@@ -16,6 +16,8 @@ The roofline prices kernels. A real step also pays the framework: the CPU work o
   pass runs.
 * `step_s`, `per_sequence_s` — CPU time of one iteration: a fixed part and a part per sequence in the
   batch (sampling, stop checks, output processing, block tables).
+* `pp_hop_s` — with pipeline parallelism, serial host time per sequence per hop between ranks
+  (`relay_s`; TensorRT-LLM only, below).
 * `overlap` — whether that CPU work overlaps the GPU's next step. SGLang's zero-overhead scheduler
   (LMSYS blog, "SGLang v0.4", 2024-12-04), TensorRT-LLM's overlap scheduler (TensorRT-LLM docs,
   "Overlap Scheduler", enabled by default) and vLLM's async scheduling (on by default since vLLM
@@ -38,6 +40,20 @@ Values (assumptions, with their derivation; a calibration run on the deployment 
   iteration plus 2 us per sequence. HuggingFace `generate` pays a synchronising `.item()`/stopping
   check and its logits processors every step: 1 ms. SGLang and TensorRT-LLM: the same work, hidden
   by overlap whenever the GPU step is longer (vLLM's too, since 0.14).
+* `pp_hop_s` (TensorRT-LLM) = 8 us per sequence per hop. TensorRT-LLM's PyTorch executor hands
+  each micro-batch's sampled tokens from rank to rank (last -> 0 -> 1 -> ...): each rank receives
+  the pickled sample state, applies it to its requests and sends it on, inside its executor loop
+  (NVIDIA/TensorRT-LLM PR #10349, 2026-01, which made that loop non-blocking, and PR #16170,
+  2026-07-09, which made the inline relay the default again: "relay recv/apply/isend runs at stage
+  2 of the PP executor loop"). So a relay is pp - 1 hops of per-sequence host work that no GPU
+  work hides, and the pp micro-batches in flight relay in turn: a step of n sequences pays
+  pp (pp - 1) n hops, (pp - 1) hops per output token. The per-hop cost is not published; it is
+  fitted (`benchmarks/pp_relay_fit.py`) on TensorRT-LLM's own pipeline-parallel measurements
+  (performance overview v1.0, RTX PRO 6000 Server, Llama 3.3 70B FP4, TP1 x PP2 / PP4 / PP8, 30
+  rows, each row's hop cost read after removing the model's error on the same ISL/OSL at PP1):
+  median 8.3 us, 7.5 / 9.5 / 7.6 us at PP2 / PP4 / PP8 (one cost per hop fits all three depths,
+  which the form predicts). Llama 3.1 405B's PP8 rows were not used: they check it. vLLM and
+  SGLang send sampled tokens from the last rank in one step: 0 (no measurement to say otherwise).
 * `kernel`: kernel time alone (no framework), for comparing against kernel benchmarks.
 """
 
@@ -59,6 +75,7 @@ class Framework:
     per_sequence_s: float  # CPU time per sequence per iteration
     overlap: bool  # CPU work of step n overlaps the GPU's step n + 1
     help: str
+    pp_hop_s: float = 0.0  # serial host time per sequence per pipeline hop (`relay_s`)
 
     @property
     def custom_allreduce(self) -> bool:
@@ -80,6 +97,25 @@ class Framework:
         """CPU time of one iteration over `sequences` sequences."""
         return self.step_s + self.per_sequence_s * sequences
 
+    def relay_s(self, sequences, pp):
+        """Serial host time a pipeline-parallel step of one micro-batch of `sequences` pays for
+        handing its sampled tokens from rank to rank (`pp_hop_s`): pp - 1 hops per micro-batch, and
+        the pp micro-batches in flight relay one after another, so pp (pp - 1) hops per step."""
+        return self.pp_hop_s * pp * (pp - 1) * sequences
+
+    def relay_op(self, sequences, pp, passes=1.0) -> Op:
+        """`relay_s` as an op on the serial `relay` stream: it adds to the step whatever overlaps."""
+        return Op(
+            name="pp_relay",
+            kind="framework",
+            flops=0.0,
+            bytes=0.0,
+            count=passes,
+            kernels=0.0,
+            fixed_s=self.relay_s(sequences, pp),
+            stream="relay",
+        )
+
     def step_op(self, sequences, passes=1.0) -> Op:
         """The CPU work of `passes` iterations over `sequences` sequences, as an op on the
         framework's stream (added to the step, or overlapped with it: `overlap`)."""
@@ -96,6 +132,7 @@ class Framework:
 
 
 EAGER_LAUNCH_S = 4e-6
+TRTLLM_PP_HOP_S = 8e-6  # per sequence per pipeline hop (module docstring)
 
 FRAMEWORKS = {
     "vllm": Framework(
@@ -120,6 +157,7 @@ FRAMEWORKS = {
         2e-6,
         True,
         "TensorRT-LLM: C++ runtime, CUDA-graph decode, overlap scheduler",
+        TRTLLM_PP_HOP_S,
     ),
     "hf": Framework(
         "hf", False, True, EAGER_LAUNCH_S, 1e-3, 0.0, False, "HuggingFace transformers / eager PyTorch"

@@ -44,11 +44,17 @@ class PhaseTotals:
         CPU work) counts only the part that extends the phase, shared among its ops by their time."""
         stream_t = {
             name: sum((c.time_s for c in costs if c.stream == name), 0.0)
-            for name in ("compute", "comm", "host", "cpu")
+            for name in ("compute", "comm", "host", "cpu", "relay")
         }
         time_s = stream_t["compute"]
         exposed = {"compute": 1.0}
-        for name, hidden in (("comm", overlap == "overlap"), ("host", host_overlap), ("cpu", cpu_overlap)):
+        streams = (
+            ("comm", overlap == "overlap"),
+            ("host", host_overlap),
+            ("cpu", cpu_overlap),
+            ("relay", False),
+        )
+        for name, hidden in streams:
             before, t = time_s, stream_t[name]
             time_s = np.maximum(before, t) if hidden else before + t
             with np.errstate(divide="ignore", invalid="ignore"):

@@ -151,7 +151,13 @@ class StepModel:
         # decode (a captured CUDA graph where the framework has one).
         overhead = self.dep.overhead_s
         launch = fw.kernel_s(overhead, "prefill" if prefilling else "decode")
-        costs = [cost_op(op, launch) for op in ops] + [cost_op(fw.step_op(new.size), overhead)]
+        # With pp > 1 the sequences are one of the pp micro-batches a replica keeps in flight: the
+        # host iterates over all of them (the CPU work of pp x their sequences, as the static decode
+        # round's) and relays their sampled tokens rank to rank (`Framework.relay_s`).
+        pp = self.layout.pp
+        costs = [cost_op(op, launch) for op in ops] + [cost_op(fw.step_op(new.size * pp), overhead)]
+        if pp > 1:
+            costs.append(cost_op(fw.relay_op(new.size, pp), overhead))
         by_kind: dict = {}
         for c in costs:
             by_kind[c.kind] = by_kind.get(c.kind, 0.0) + float(c.flops)

@@ -8,6 +8,8 @@ KV length; the step-cost function prices the same iteration.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 import roofline
@@ -244,3 +246,52 @@ def test_a_grace_host_runs_the_frameworks_host_work_slower():
     assert host_work("gb200") == pytest.approx(2.75 * host_work("b200"), rel=1e-9)
     launches = host_work("b200") - hf.step_s
     assert host_work("gb200", cpu_step_ms=1.0) == pytest.approx(2.75 * launches + 1e-3, rel=1e-9)
+
+
+@pytest.mark.parametrize("pp, batch", [(2, 8), (4, 8), (4, 64), (8, 64)])
+def test_pipeline_relay_adds_its_hops_to_every_decode_round(monkeypatch, pp, batch):
+    # TensorRT-LLM relays each micro-batch's sampled tokens through pp - 1 ranks, and the pp
+    # micro-batches relay in turn: a round of pp micro-batches of batch / pp sequences pays
+    # pp (pp - 1) (batch / pp) = (pp - 1) batch hops of pp_hop_s, serially (no overlap hides it).
+    trt = FRAMEWORKS["trtllm"]
+    assert trt.pp_hop_s == pytest.approx(8e-6)
+    assert all(FRAMEWORKS[f].pp_hop_s == 0.0 for f in ("vllm", "sglang", "hf", "kernel"))
+    assert trt.relay_s(batch / pp, pp) == pytest.approx((pp - 1) * batch * trt.pp_hop_s, rel=1e-12)
+    doc = {
+        "model": "llama-3.1-70b",
+        "hardware": "h100-sxm",
+        "parallelism": {"pp": pp},
+        "runtime": {"framework": "trtllm"},
+        "workload": {**WL, "batch": batch},
+    }
+    with_relay = roofline.simulate(doc).records()[0]
+    monkeypatch.setitem(FRAMEWORKS, "trtllm", replace(trt, pp_hop_s=0.0))
+    without = roofline.simulate(doc).records()[0]
+    hops = (pp - 1) * batch * trt.pp_hop_s
+    assert with_relay["tpot_s"] - without["tpot_s"] == pytest.approx(hops, rel=1e-9)
+    framework = with_relay["decode"]["breakdown"]["framework"] - without["decode"]["breakdown"].get(
+        "framework", 0.0
+    )
+    assert framework == pytest.approx(hops, rel=1e-9)
+    # the serving step of one micro-batch pays the same per round (the framework is read per call)
+    steps = roofline.step_model({k: v for k, v in doc.items() if k != "workload"})
+    new, cached = [1] * (batch // pp), [16384] * (batch // pp)
+    plain = steps.cost(new, cached).time_s
+    monkeypatch.setitem(FRAMEWORKS, "trtllm", trt)
+    assert steps.cost(new, cached).time_s - plain == pytest.approx(hops, rel=1e-9)
+
+
+def test_one_stage_pays_no_relay():
+    # pp = 1: no hop, and no relay op in the tables; at pp = 2 the op is there, with its hops
+    assert FRAMEWORKS["trtllm"].relay_s(64, 1) == 0.0
+    res, _ = _result("trtllm", 8, hardware="h100-sxm", prompt_tokens=4096)
+    assert all(o["name"] != "pp_relay" for o in ops(res, 0, "decode"))
+    two, _ = run(
+        model="llama-3.1-8b",
+        hardware="h100-sxm",
+        parallelism={"pp": 2},
+        runtime={"framework": "trtllm"},
+        workload={**WL, "batch": 8, "prompt_tokens": 4096},
+    )
+    relay = next(o for o in ops(two, 0, "decode") if o["name"] == "pp_relay")
+    assert relay["time_s"] == pytest.approx(8 * FRAMEWORKS["trtllm"].pp_hop_s, rel=1e-12)

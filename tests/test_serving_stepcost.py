@@ -71,14 +71,22 @@ def test_decode_run_equals_stepping(model, methods):
 
 @pytest.mark.parametrize(
     "layout",
-    [{"parallelism": {"tp": 4}, "runtime": {"overlap": "overlap"}}, {"parallelism": {"tp": 2, "cp": 2}}],
-    ids=["tp4-overlap", "tp2-cp2"],
+    [
+        {"parallelism": {"tp": 4}, "runtime": {"overlap": "overlap"}},
+        {"parallelism": {"tp": 2, "cp": 2}},
+        {"parallelism": {"pp": 4}, "runtime": {"framework": "trtllm"}},  # micro-batches + relay
+    ],
+    ids=["tp4-overlap", "tp2-cp2", "pp4-trtllm"],
 )
 def test_parallel_layouts_stay_exact(layout):
     steps = _steps("llama-3.1-70b", [], **layout)
     fast = FastStep(steps)
     assert fast.exact
     _assert_random_batches_match(fast, steps, 11, 10)
+    cached = np.random.default_rng(5).integers(1, 9000, 24)
+    times = fast.decode_run(cached, 3)[0]
+    for j in range(3):
+        assert times[j] == pytest.approx(steps.cost(np.ones(cached.size), cached + j).time_s, rel=1e-9)
 
 
 class _Changed(StepModel):

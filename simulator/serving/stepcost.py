@@ -15,7 +15,8 @@ parts, in a few numpy operations:
   (new, cached) are memoised per pair, built vectorised over a step's unseen pairs;
 * streams combine as in `PhaseTotals.of` (compute + comm under `serial`, their max under `overlap`;
   host-link work added, or overlapped under the plan's `host_overlap`; the framework's CPU iteration
-  added, or overlapped by an overlap scheduler);
+  added, or overlapped by an overlap scheduler; with pp > 1, over the pp micro-batches in flight,
+  and the serial relay of their sampled tokens added);
 * kernels launch as the framework launches a pass of that phase (a step with a prompt chunk as its
   prefill, a pure decode step as its decode); the decode attention kernel streams at the share of
   the bandwidth its decoders x KV heads reach (`efficiency.decode_parallel_efficiency`): the table is
@@ -68,6 +69,7 @@ class FastStep:
     def __init__(self, steps, verify: bool = True):
         self.steps = steps
         self.cp = steps.layout.cp
+        self.pp = steps.layout.pp
         self.overlap = steps.layout.overlap
         self.host_overlap = bool(steps.extras.host_overlap)
         self.overhead = float(np.asarray(steps.dep.overhead_s))
@@ -309,8 +311,9 @@ class FastStep:
         compute, comm, host = acc[0], acc[1], acc[2]
         t = max(compute, comm) if self.overlap == "overlap" else compute + comm
         t = max(t, host) if self.host_overlap else t + host
-        cpu = self.fw.cpu_s(sequences)
-        return max(t, cpu) if self.fw.overlap else t + cpu
+        cpu = self.fw.cpu_s(sequences * self.pp)
+        t = max(t, cpu) if self.fw.overlap else t + cpu
+        return t + self.fw.relay_s(sequences, self.pp)
 
     # -- public ----------------------------------------------------------------------------------
     def cost(self, new, cached, until=None) -> tuple:
@@ -395,9 +398,9 @@ class FastStep:
         compute, comm, host = acc[0], acc[1], acc[2]
         t = np.maximum(compute, comm) if self.overlap == "overlap" else compute + comm
         t = np.maximum(t, host) if self.host_overlap else t + host
-        cpu = self.fw.cpu_s(n)
+        cpu = self.fw.cpu_s(n * self.pp)
         t = np.maximum(t, cpu) if self.fw.overlap else t + cpu
-        return t, acc[3], acc[4]
+        return t + self.fw.relay_s(n, self.pp), acc[3], acc[4]
 
     def _verify(self) -> bool:
         """Whether the parts reproduce StepModel.cost on probe batches (else: fall back)."""

@@ -29,14 +29,15 @@ class Layout:
     cpu_overlap: bool | None = None  # CPU iteration hidden behind the GPU step; None: the framework's
     cpu_step_s: float | None = None  # CPU time per iteration; None: the framework's
     cpu_per_sequence_s: float | None = None  # and per sequence in the batch
+    pp_relay_s: float | None = None  # serial host time per sequence per pipeline hop; None: the framework's
 
     def stack(self, host_factor=1.0) -> Framework:
         """The framework as this layout runs it on a host `host_factor` times as slow as the x86
         servers its CPU figures come from (Hardware.host_cpu_factor; per point in a sweep):
         its eager launches and CPU iteration scale by it; then `runtime.cuda_graphs` overrides its
         decode launches, `runtime.cpu_overlap` whether its CPU iteration hides behind the GPU step,
-        `runtime.cpu_step_ms` / `cpu_per_sequence_us` that iteration's time (a measured host's, not
-        scaled)."""
+        `runtime.cpu_step_ms` / `cpu_per_sequence_us` that iteration's time and `runtime.pp_relay_us`
+        a pipeline hop's (a measured host's, not scaled)."""
         fw = framework(self.framework)
         if np.any(np.asarray(host_factor) != 1.0):
             fw = replace(
@@ -51,6 +52,7 @@ class Layout:
             "overlap": self.cpu_overlap,
             "step_s": self.cpu_step_s,
             "per_sequence_s": self.cpu_per_sequence_s,
+            "pp_hop_s": self.pp_relay_s,
         }
         changes = {k: v for k, v in changes.items() if v is not None}
         return replace(fw, **changes) if changes else fw
@@ -80,6 +82,7 @@ class Layout:
             cpu_overlap=values["runtime.cpu_overlap"],
             cpu_step_s=_scaled(values["runtime.cpu_step_ms"], 1e-3),
             cpu_per_sequence_s=_scaled(values["runtime.cpu_per_sequence_us"], 1e-6),
+            pp_relay_s=_scaled(values["runtime.pp_relay_us"], 1e-6),
         )
 
 

@@ -194,6 +194,15 @@ SCHEMA: dict = {
         minimum=0,
         nullable=True,
     ),
+    "runtime.pp_relay_us": FieldSpec(
+        "float",
+        "With pipeline parallelism, serial host time per sequence per hop of the sampled tokens' "
+        "relay between ranks, in us (pp - 1 hops per output token; docs/frameworks.md); null = the "
+        "framework's (8 for trtllm, 0 for the others). Set 0 for a pipeline whose ranks do not relay.",
+        None,
+        minimum=0,
+        nullable=True,
+    ),
     "runtime.framework": FieldSpec(
         "choice",
         "The serving stack: its per-step CPU cost (scheduling, sampling), kernel launch mode (CUDA "

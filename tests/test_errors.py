@@ -120,6 +120,7 @@ def test_layout_gpus_is_the_product_of_the_degrees():
         "runtime.cpu_overlap": None,
         "runtime.cpu_step_ms": None,
         "runtime.cpu_per_sequence_us": None,
+        "runtime.pp_relay_us": None,
     }
     layout = Layout.from_values(values)
     # Unset (null), the peer all-reduce is the framework's: the serving engines', not eager PyTorch's.

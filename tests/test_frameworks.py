@@ -295,3 +295,26 @@ def test_one_stage_pays_no_relay():
     )
     relay = next(o for o in ops(two, 0, "decode") if o["name"] == "pp_relay")
     assert relay["time_s"] == pytest.approx(8 * FRAMEWORKS["trtllm"].pp_hop_s, rel=1e-12)
+
+
+def test_pp_relay_field_replaces_the_hop_cost():
+    # runtime.pp_relay_us: a measured hop (or 0 for a pipeline without the relay), taken as given
+    doc = {
+        "model": "llama-3.1-70b",
+        "hardware": "h100-sxm",
+        "parallelism": {"pp": 4},
+        "runtime": {"framework": "trtllm"},
+        "workload": {**WL, "batch": 16},
+    }
+
+    def tpot(**runtime):
+        return roofline.simulate({**doc, "runtime": {**doc["runtime"], **runtime}}).records()[0]["tpot_s"]
+
+    shipped, none, slow = tpot(), tpot(pp_relay_us=0), tpot(pp_relay_us=20)
+    assert shipped - none == pytest.approx(3 * 16 * FRAMEWORKS["trtllm"].pp_hop_s, rel=1e-9)
+    assert slow - none == pytest.approx(3 * 16 * 20e-6, rel=1e-9)
+    vllm = roofline.simulate({**doc, "runtime": {"framework": "vllm", "pp_relay_us": 20}}).records()[0]
+    plain = roofline.simulate({**doc, "runtime": {"framework": "vllm"}}).records()[0]
+    assert vllm["tpot_s"] - plain["tpot_s"] == pytest.approx(3 * 16 * 20e-6, rel=1e-9)
+    with pytest.raises(ScenarioError, match="runtime.pp_relay_us"):
+        load_scenario({**doc, "runtime": {"pp_relay_us": -1}})

@@ -106,9 +106,9 @@ def shadowkv_decode(entry, forced, overrides, static=False):
         yield "decode", label, rec["decode_tokens_per_s"], measured, "tok/s"
 
 
-def cp_table6(entry, forced, overrides, static=False):
-    layouts = {"tp8": {"tp": 8}, "cp2_tp8": {"tp": 8, "cp": 2}}
-    for name, par in layouts.items():
+def cp_paper(entry, forced, overrides, static=False):
+    # Each of the entry's layouts (name -> parallelism) at each of its prompt lengths: TTFT and TTIT.
+    for name, par in entry["layouts"].items():
         for prompt in entry["ttft_ms"][name]:
             doc = {
                 "model": entry["model"],
@@ -122,13 +122,19 @@ def cp_table6(entry, forced, overrides, static=False):
             k = prompt // 1024
             yield (
                 "prefill",
-                f"CP paper {name} TTFT {k}K",
+                f"{entry.get('label', 'CP paper')} {name} TTFT {k}K",
                 rec["ttft_s"] * 1e3,
                 entry["ttft_ms"][name][prompt],
                 "ms",
             )
             measured = entry["decode_ms_per_token"][name][prompt]
-            yield "decode", f"CP paper {name} decode {k}K", rec["tpot_s"] * 1e3, measured, "ms"
+            yield (
+                "decode",
+                f"{entry.get('label', 'CP paper')} {name} decode {k}K",
+                rec["tpot_s"] * 1e3,
+                measured,
+                "ms",
+            )
 
 
 def _batch_throughput(doc, overrides, batch: int, isl: int, osl: int):
@@ -196,7 +202,8 @@ RUNNERS = {
     "shadowkv_full_attention_decode": shadowkv_decode,
     "shadowkv_table3_llama31": shadowkv_decode,
     "shadowkv_table3_glm4": shadowkv_decode,
-    "cp_paper_table6": cp_table6,
+    "cp_paper_table6": cp_paper,
+    "cp_paper_table7": cp_paper,
     "trtllm_max_throughput": trtllm_serving,
     "concurrency_64_b200_trtllm": fixed_concurrency,
     "concurrency_64_b200_vllm": fixed_concurrency,

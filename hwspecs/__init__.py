@@ -155,13 +155,24 @@ def fabrics() -> dict:
     for name, f in doc["fabrics"].items():
         if f.get("source") not in doc["sources"]:
             raise HardwareSpecError(f"fabrics.yaml: {name} must name a source from `sources:`")
+        measured = "sendrecv_latency_us" in f or "alltoall_latency_us" in f
+        if measured and f.get("latency_source") not in doc["sources"]:
+            raise HardwareSpecError(
+                f"fabrics.yaml: {name}'s measured latencies must name a `latency_source` from `sources:`"
+            )
         out[name] = Fabric(
             name,
             float(f["bandwidth_Gbps"]) * 1e9 / 8.0,
             float(f["step_latency_us"]) * 1e-6,
             float(f["efficiency"]),
+            _us(f.get("sendrecv_latency_us")),
+            _us(f.get("alltoall_latency_us")),
         )
     return out
+
+
+def _us(value):
+    return None if value is None else float(value) * 1e-6
 
 
 def load_fabric(name: str):

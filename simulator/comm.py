@@ -100,6 +100,22 @@ class Link:
     p2p_latency_s: object = RING_STEP_LATENCY_S  # per shot of the peer all-reduce (P2P_ALLREDUCE)
     p2p_efficiency: object = LINK_EFFICIENCY  # its share of the bandwidth
     tables: object = None  # MeasuredTables: measured collectives on this link, or None
+    sendrecv_latency_s: object = None  # a point-to-point send/recv's latency; None: one step's
+    alltoall_latency_s: object = None  # an all-to-all's latency (every peer at once); None: n - 1 steps
+
+    def sendrecv_latency(self):
+        """Latency of one send/recv pair (a pipeline hand-off, a ring step of ring attention)."""
+        return self.step_latency_s if self.sendrecv_latency_s is None else self.sendrecv_latency_s
+
+    def exchange_latency(self, n):
+        """Latency of an all-to-all among n GPUs over this link: n - 1 steps, or where measured, one
+        exchange (NCCL posts every peer's send and receive together)."""
+        steps = (np.asarray(n, dtype=float) - 1.0) * self.step_latency_s
+        return (
+            steps
+            if self.alltoall_latency_s is None
+            else np.where(np.asarray(n) > 1, self.alltoall_latency_s, 0.0)
+        )
 
     @property
     def rate(self):
@@ -223,7 +239,7 @@ def send_recv_time(bytes_, link_bw, latency_s=RING_STEP_LATENCY_S):
 
 
 def p2p_time(bytes_, link: Link):
-    return link.step_latency_s + bytes_ / link.rate
+    return link.sendrecv_latency() + bytes_ / link.rate
 
 
 def hierarchical_allreduce_time(bytes_, n_intra: int, n_inter: int, intra: Link, inter: Link):

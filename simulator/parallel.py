@@ -99,13 +99,15 @@ def ulysses_prefill_comm(ctx, m, heads: int, g, count) -> list:
 
 
 def cp_decode_comm(ctx, m, heads: int, count) -> list:
-    """Per-layer CP communication of one decode step (pass-Q style for every variant)."""
+    """Per-layer CP communication of one decode step, ring pass-Q for every variant (arXiv:2411.01783
+    Algorithm 4): the queries go around the ring, n - 1 send/recv steps, and the partial outputs
+    with their LSE come back to their ranks by one all-to-all before the merge."""
     if not above_one(ctx.shard.cp):
         return []
-    g = ctx.shard.groups["cp"]
-    q = ctx.shape.batch * ctx.shape.queries * heads * m.qk_dim * ctx.fmt.qb  # attention operands
+    g, n = ctx.shard.groups["cp"], ctx.shard.cp
+    q = ctx.shape.batch * ctx.shape.queries * heads * m.qk_dim * ctx.fmt.qb / n  # one rank's block
     partial = ctx.shape.batch * ctx.shape.queries * heads * (m.v_dim + 1) * ctx.fmt.qb
-    return [_comm("cp_decode_exchange", g.allgather(q) + g.alltoall(partial), count)]
+    return [_comm("cp_decode_exchange", (n - 1) * g.p2p(q) + g.alltoall(partial), count)]
 
 
 def _miss(pool, per, k: int):
@@ -150,7 +152,7 @@ def ep_dispatch_time(g, tokens, token_bytes, f):
     intra_out = tokens * token_bytes * gpus * (n - 1.0) / n
     inter_out = tokens * token_bytes * nodes * (n_inter - 1.0) / n_inter
     within = (n_intra - 1.0) * g.intra.step_latency_s + intra_out / g.intra.rate
-    across = (n_inter - 1.0) * g.inter.step_latency_s + inter_out / g.inter.rate
+    across = g.inter.exchange_latency(n_inter) + inter_out / g.inter.rate
     return np.where(n > 1, np.where(n_inter > 1, np.maximum(within, across), within), 0.0)
 
 

@@ -35,6 +35,8 @@ class Fabric:
     bandwidth: float  # bytes/s per GPU per direction
     step_latency_s: float
     efficiency: float
+    sendrecv_latency_s: float | None = None  # measured send/recv latency across the fabric
+    alltoall_latency_s: float | None = None  # measured all-to-all latency across the fabric
 
 
 @dataclass
@@ -75,13 +77,14 @@ class Group:
         the rest crosses the fabric, in parallel; latency steps are paced by the slowest link."""
         n = np.asarray(self.n, dtype=float)  # (an array where the degree is a sweep axis)
         within = alltoall_time(bytes_ * self.n_intra / n, self.n_intra, self.intra)
-        across = (n - 1) * self.inter.step_latency_s + bytes_ * (n - self.n_intra) / n / self.inter.rate
+        across = self.inter.exchange_latency(n) + bytes_ * (n - self.n_intra) / n / self.inter.rate
         return np.where(
             self.crosses_nodes, np.maximum(within, across), alltoall_time(bytes_, self.n, self.intra)
         )
 
     def p2p(self, bytes_):
-        return np.where(self.n > 1, p2p_time(bytes_, self._slowest()), 0.0)
+        t = np.where(self.crosses_nodes, p2p_time(bytes_, self.inter), p2p_time(bytes_, self.intra))
+        return np.where(self.n > 1, t, 0.0)
 
 
 def _measured(links: tuple, which: int, row):
@@ -129,6 +132,8 @@ def groups(layout, hw, fabric: Fabric, links: tuple = ()) -> dict:
         np.where(np.isnan(alpha), fabric.step_latency_s, alpha),
         np.where(measured, 1.0, fabric.efficiency),
         tree=True,  # NCCL's double binary tree across nodes
+        sendrecv_latency_s=fabric.sendrecv_latency_s,
+        alltoall_latency_s=fabric.alltoall_latency_s,
     )
     out = {}
     stride = 1

@@ -244,9 +244,12 @@ def test_cp_decode_exchange_and_the_hierarchical_all_reduce_use_the_gather_scatt
     }
     network = {"ops": {"all_reduce": {"fit": {"alpha_s": 30e-6, "beta_Bps": 40e9, "residual": 0.05}}}}
     path = _write(tmp_path, {"nvlink": _nvlink(tables), "network": network})
-    # CP2 decode (pass-Q): queries all-gathered, partial outputs exchanged by all-to-all: 3 + 5 us.
+    # CP2 decode (ring pass-Q): one send/recv of the queries (the link's step, no table times a
+    # send/recv) and the partial outputs by the all-to-all table: step + 5 us.
     cp = _per_layer(path, model="llama-3.1-8b", parallelism={"cp": 2})
-    assert cp["cp_decode_exchange"] == pytest.approx(8e-6, rel=1e-12)
+    q = 32 * 128 * 2 / 2  # one rank's queries, bf16
+    step = NVLINK_FIT["alpha_s"] + q / NVLINK_FIT["beta_Bps"]
+    assert cp["cp_decode_exchange"] == pytest.approx(step + 5e-6, rel=1e-12)
     # TP16 over two 8-GPU nodes: reduce-scatter and all-gather inside each node from the tables, the
     # all-reduce of the 1/8 shards across the two nodes by the network's alpha-beta fit.
     tp16 = _per_layer(path, parallelism={"tp": 16})

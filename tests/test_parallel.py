@@ -56,6 +56,35 @@ def test_hierarchical_allreduce_is_rs_ar_ag():
 def test_fabric_spec_in_si():
     f = load_fabric("ib-ndr-400")
     assert f.bandwidth == 50e9 and f.step_latency_s == 8e-6
+    assert f.sendrecv_latency_s == pytest.approx(34e-6) and f.alltoall_latency_s == pytest.approx(76e-6)
+    assert load_fabric("ib-hdr-200").sendrecv_latency_s is None  # unmeasured: one step
+
+
+@pytest.mark.parametrize("cp, sendrecv_us, all2all_us", [(2, 32.3, 81.1), (4, 105.7, 79.9)])
+def test_cp_decode_exchange_across_hosts_is_a_ring_of_sends_and_one_all_to_all(cp, sendrecv_us, all2all_us):
+    # Ring pass-Q decode (arXiv:2411.01783 Algorithm 4) over cp hosts of 8 H100s (TP8 inside each):
+    # the queries go around the ring, cp - 1 send/recvs, and the partial outputs come back by one
+    # all-to-all, whose latency does not grow with the hosts (NCCL posts every peer at once). The
+    # paper's Table 8 measured them per attention call at 128K, batch 1 (the fabric's figures are
+    # the medians over its four rows): within 10%.
+    res, _ = run(
+        model="llama-3.1-405b",
+        hardware="h100-96gb-500w",
+        parallelism={"tp": 8, "cp": cp},
+        runtime={"framework": "hf"},
+        workload={"batch": 1, "prompt_tokens": 131072, "output_tokens": 8},
+    )
+    (op,) = [o for o in ops(res, 0, "decode") if o["name"] == "cp_decode_exchange"]
+    per_layer = op["layers"][0]["time_per_layer_s"]
+    ib = load_fabric("ib-ndr-400")
+    q = 128 / 8 * 128 * 2 / cp  # one rank's queries: 16 heads x 128 dims, bf16, 1/cp of the batch
+    partial = 128 / 8 * (128 + 1) * 2
+    rate = ib.bandwidth * ib.efficiency
+    expect = (
+        (cp - 1) * (ib.sendrecv_latency_s + q / rate) + ib.alltoall_latency_s + partial * (cp - 1) / cp / rate
+    )
+    assert per_layer == pytest.approx(expect, rel=1e-9)
+    assert per_layer * 1e6 == pytest.approx(sendrecv_us + all2all_us, rel=0.10)
 
 
 def test_tp_across_nodes_crosses_the_fabric():
@@ -326,8 +355,11 @@ def test_cp_paper_table6(prompt):
     # of writing (-14%..-19% before the framework was modelled). The paper's 8K -> 128K growth, 1.75
     # ms, would read the 7.9 GB of extra KV per GPU (126 layers, one KV head per GPU) at 4.5 TB/s, above
     # the part's 2.4 TB/s: no bandwidth model follows it, and one KV head at batch 1 streams at about
-    # half the bandwidth in measured decode kernels (efficiency.DECODE_ATTENTION_FIXED_S). CP2+TP8 decode: the paper pays ~167 us per layer for its cross-node exchange,
-    # the model ~16 us (see simulator/parallel.py), so only the direction and a -50%..0 band hold.
+    # half the bandwidth in measured decode kernels (efficiency.DECODE_ATTENTION_FIXED_S). CP2+TP8
+    # decode: the ring pass-Q exchange crosses the hosts, one send/recv and one all-to-all per layer
+    # at the fabric's measured latencies (the paper's Table 8 microbenchmarks: 34 + 76 us; the old
+    # 8 us steps gave -26..-31%); -15%..+5%: -13%, -12%, -9% at the time of writing (the paper's
+    # own Table 7 has 60.23 ms at 128K where Table 6 has 66.63).
     tp8, cp2 = table6("tp8", prompt), table6("cp2_tp8", prompt)
     ttft_tp8, tpot_tp8 = TABLE6["tp8"][prompt]
     ttft_cp2, tpot_cp2 = TABLE6["cp2_tp8"][prompt]
@@ -335,8 +367,8 @@ def test_cp_paper_table6(prompt):
     assert cp2["ttft_s"] * 1e3 == pytest.approx(ttft_cp2, rel=0.20)
     assert cp2["ttft_s"] / tp8["ttft_s"] == pytest.approx(ttft_cp2 / ttft_tp8, rel=0.15)
     assert -0.10 <= tp8["tpot_s"] * 1e3 / tpot_tp8 - 1 <= 0.12
-    assert cp2["tpot_s"] > 0.95 * tp8["tpot_s"]  # halving KV reads offsets the exchange at 128K
-    assert -0.50 <= cp2["tpot_s"] * 1e3 / tpot_cp2 - 1 <= 0.0
+    assert cp2["tpot_s"] > 1.15 * tp8["tpot_s"]  # the exchange outweighs halving the KV reads
+    assert -0.15 <= cp2["tpot_s"] * 1e3 / tpot_cp2 - 1 <= 0.05
     assert tp8["fits"] and cp2["fits"]
     assert np.isfinite(cp2["max_context_tokens"] or np.inf)
 

@@ -105,30 +105,26 @@ class Framework:
 
     def relay_op(self, sequences, pp, passes=1.0) -> Op:
         """`relay_s` as an op on the serial `relay` stream: it adds to the step whatever overlaps."""
-        return Op(
-            name="pp_relay",
-            kind="framework",
-            flops=0.0,
-            bytes=0.0,
-            count=passes,
-            kernels=0.0,
-            fixed_s=self.relay_s(sequences, pp),
-            stream="relay",
-        )
+        return _host_op("pp_relay", self.relay_s(sequences, pp), passes, "relay")
 
     def step_op(self, sequences, passes=1.0) -> Op:
         """The CPU work of `passes` iterations over `sequences` sequences, as an op on the
         framework's stream (added to the step, or overlapped with it: `overlap`)."""
-        return Op(
-            name="framework_step",
-            kind="framework",
-            flops=0.0,
-            bytes=0.0,
-            count=passes,
-            kernels=0.0,
-            fixed_s=self.cpu_s(sequences),
-            stream="cpu",
-        )
+        return _host_op("framework_step", self.cpu_s(sequences), passes, "cpu")
+
+
+def _host_op(name: str, seconds, passes, stream: str) -> Op:
+    """Host time of the framework (no FLOPs, no bytes, no kernels) on `stream`, `passes` times."""
+    return Op(
+        name=name,
+        kind="framework",
+        flops=0.0,
+        bytes=0.0,
+        count=passes,
+        kernels=0.0,
+        fixed_s=seconds,
+        stream=stream,
+    )
 
 
 EAGER_LAUNCH_S = 4e-6

@@ -48,12 +48,13 @@ Values (assumptions, with their derivation; a calibration run on the deployment 
   2 of the PP executor loop"). So a relay is pp - 1 hops of per-sequence host work that no GPU
   work hides, and the pp micro-batches in flight relay in turn: a step of n sequences pays
   pp (pp - 1) n hops, (pp - 1) hops per output token. The per-hop cost is not published; it is
-  fitted (`benchmarks/pp_relay_fit.py`) on TensorRT-LLM's own pipeline-parallel measurements
-  (performance overview v1.0, RTX PRO 6000 Server, Llama 3.3 70B FP4, TP1 x PP2 / PP4 / PP8, 30
-  rows, each row's hop cost read after removing the model's error on the same ISL/OSL at PP1):
-  median 8.3 us, 7.5 / 9.5 / 7.6 us at PP2 / PP4 / PP8 (one cost per hop fits all three depths,
-  which the form predicts). Llama 3.1 405B's PP8 rows were not used: they check it. vLLM and
-  SGLang send sampled tokens from the last rank in one step: 0 (no measurement to say otherwise).
+  fitted (`benchmarks/pp_relay_fit.py`: least squares in log throughput) on TensorRT-LLM's own
+  pipeline-parallel measurements (performance overview v1.0, RTX PRO 6000 Server, Llama 3.3 70B
+  FP4, TP1 x PP2 / PP4 / PP8, 30 rows): 8.35 us. Fitted at one depth alone it falls with the depth,
+  23 / 12 / 7.8 us at PP2 / PP4 / PP8: where the hops are few the fit also absorbs the model's
+  error on these rows at PP1 (-7..+11%), so the form is borne out where the relay dominates, at PP4
+  and PP8. Llama 3.1 405B's PP8 rows were not used: they check it (+1..+8%). vLLM and SGLang send
+  sampled tokens from the last rank in one step: 0 (no measurement to say otherwise).
 * `kernel`: kernel time alone (no framework), for comparing against kernel benchmarks.
 """
 

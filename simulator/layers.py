@@ -33,7 +33,7 @@ from roofline.simulator.model import (
     Mamba2,
     MoEFFN,
 )
-from roofline.simulator.opinputs import OpInputs, elementwise, gemm, gemm_grid, weight_gemm_op
+from roofline.simulator.opinputs import OpInputs, edge_inputs, elementwise, gemm, gemm_grid, weight_gemm_op
 from roofline.simulator.ops import Op
 from roofline.simulator.recurrent_ops import gated_deltanet_ops, mamba2_ops, scan_op
 
@@ -285,12 +285,13 @@ def layer_ops(ctx: OpInputs, group, attention_core=None) -> list:
 def model_edge_ops(ctx: OpInputs, vocab: int) -> list:
     """Embedding lookup for every token; final norm, LM head and sampling for one token per sequence."""
     h = ctx.shape.hidden
+    edge = edge_inputs(ctx)  # 16-bit in quantized checkpoints
     ops = [
         Op(
             name="embedding",
             kind="embedding",
             flops=0.0,
-            bytes=ctx.shape.rows * h * (ctx.fmt.wb + ctx.fmt.rb),
+            bytes=ctx.shape.rows * h * (edge.fmt.wb + ctx.fmt.rb),
             compute_rate=ctx.rates.peak16,
             memory_rate=ctx.rates.mem_rate,
             count=ctx.shape.passes,
@@ -299,7 +300,7 @@ def model_edge_ops(ctx: OpInputs, vocab: int) -> list:
     b = ctx.shape.batch
     v = ctx.shard.split(vocab)
     ops.append(elementwise(ctx, "final_norm", "norm", b * h, b * h, 4.0, 1.0 / ctx.shape.passes))
-    ops.append(gemm(ctx, "lm_head", v, h, 1.0 / ctx.shape.passes, rows=b))
+    ops.append(gemm(edge, "lm_head", v, h, 1.0 / ctx.shape.passes, rows=b))
     ops.append(
         Op(
             name="sampling",

@@ -33,18 +33,20 @@ from roofline.simulator.model import (
     ModelArch,
     MoEFFN,
 )
-from roofline.simulator.opinputs import per_rank
+from roofline.simulator.opinputs import EDGE_BYTES, per_rank
 
 
 def weight_bytes_per_gpu(model: ModelArch, tp: int, pp: int, wb: float, ep: int = 1) -> float:
     """Weights on the most loaded GPU: layers / pp plus the embedding (and untied head) / tp. With
     expert parallelism, routed experts are split over ep GPUs (whole experts) and shared experts
-    and routers are replicated; everything else is split over tp."""
+    and routers are replicated; everything else is split over tp. The embedding and head stay
+    16-bit when the layers are quantized (opinputs.edge_inputs)."""
     if np.ndim(pp):  # pp over sweep points
         emb = np.where(np.asarray(pp) == 1, model.embedding_params(), model.vocab_size * model.hidden_size)
     else:
         emb = model.embedding_params() if pp == 1 else model.vocab_size * model.hidden_size
-    per_gpu = (emb + model.hidden_size) / tp
+    edge = (emb + model.hidden_size) / tp
+    per_gpu = 0.0
     h = model.hidden_size
     for g in model.layer_groups:
         f = g.ffn
@@ -56,7 +58,7 @@ def weight_bytes_per_gpu(model: ModelArch, tp: int, pp: int, wb: float, ep: int 
         else:
             layer += f.params(h) / tp
         per_gpu += g.count / pp * layer
-    return per_gpu * wb
+    return per_gpu * wb + edge * np.maximum(wb, EDGE_BYTES)
 
 
 def _kv_elements_per_gpu(m, tp: int) -> float:

@@ -18,7 +18,7 @@ points or a scalar; nothing is added after construction.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -222,6 +222,28 @@ class OpInputs:
     fmt: Formats
     plan: object = field(default=None)  # kvplan.KVPlan
     extras: object = NO_EXTRAS  # runplan.RunExtras: the methods' own ops
+
+
+EDGE_BYTES = 2.0  # the embedding and LM head of a quantized checkpoint: 16-bit (`edge_inputs`)
+
+
+def edge_inputs(x: OpInputs) -> OpInputs:
+    """The op inputs of the model's edges (embedding, LM head), which quantized checkpoints keep in
+    16 bits: the quantizers convert the decoder layers' linear layers only. TensorRT Model
+    Optimizer's Hugging Face export writes `"exclude_modules": ["lm_head"]` for FP8, INT4-AWQ,
+    NVFP4 and NVFP4-AWQ (NVIDIA/TensorRT-Model-Optimizer, modelopt/torch/export/unified_export_hf.py:
+    the nvidia/*-FP8 and *-FP4 checkpoints TensorRT-LLM and vLLM serve), and an embedding is a lookup
+    table, not a linear layer. So the LM head reads 16-bit weights and 16-bit inputs at the 16-bit
+    peak (the GEMM format's measured attainment at the shape stands in for the 16-bit kernel's);
+    weights of 16 bits or more are unchanged."""
+    f = x.fmt
+    if np.all(np.asarray(f.wb) >= EDGE_BYTES):
+        return x
+    fmt = replace(
+        f, wb=np.maximum(f.wb, EDGE_BYTES), ab=np.maximum(f.ab, EDGE_BYTES), w_stream=1.0, w_dequant=1.0
+    )
+    rates = replace(x.rates, gemm_peak=np.minimum(x.rates.gemm_peak, x.rates.peak16))
+    return replace(x, fmt=fmt, rates=rates)
 
 
 def gemm(x: OpInputs, name: str, n, k, count, weight_elems=None, rows=None) -> Op:

@@ -147,9 +147,14 @@ def test_prefix_sharing_reads_the_shared_prefix_once_per_step():
 @pytest.mark.parametrize("fmt,bytes_per_param", [("w4a16", 0.5 + 2 / 128), ("w8a8", 1.0), ("fp8", 1.0)])
 def test_weight_quant_weight_bytes(fmt, bytes_per_param):
     # w4a16 (AWQ/GPTQ): 4-bit weights + one fp16 scale per 128; w8a8 / fp8: one byte per weight.
+    # The embedding, the untied LM head (128,256 x 4,096 each) and the final norm stay 16-bit
+    # (opinputs.edge_inputs: quantizers convert the decoder layers' linear layers).
     assert PARAMS == 8_030_261_248
+    edge = 2 * 128_256 * 4096 + 4096
     _, rec = one([{"name": "weight_quant", "format": fmt}], workload=wl(4096))
-    assert rec["memory"]["weights_bytes"] == round(PARAMS * bytes_per_param)
+    assert rec["memory"]["weights_bytes"] == pytest.approx(
+        (PARAMS - edge) * bytes_per_param + 2 * edge, rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("hardware,fmt,dtype", [(A100, "w8a8", "int8"), ("h100-sxm", "w8a8", "int8"),
@@ -470,3 +475,30 @@ def test_parameter_ranges_state_a_refused_minimum_as_an_open_bracket():
     assert quant["bits"].range_text() == "one of 16, 8, 4, 2"
     with pytest.raises(ScenarioError, match="sparse_budget"):
         run(methods=[{"name": "shadowkv", "sparse_budget": 0}])
+
+
+@pytest.mark.parametrize("weights, activations", [("fp8", "fp8"), ("fp4", "fp4"), ("int4", "bf16")])
+def test_quantized_checkpoints_keep_a_16_bit_lm_head(weights, activations):
+    # TensorRT Model Optimizer exports FP8 / NVFP4 / INT4-AWQ checkpoints with
+    # exclude_modules: ["lm_head"]: the head reads the same 16-bit weights as a bf16 deployment's,
+    # from 16-bit inputs at the 16-bit peak. Decode at batch 1 streams them: the op equals the bf16
+    # deployment's (kernel time only: no framework shares). The layers' GEMMs do shrink.
+    def decode_ops(dtype):
+        res, _ = run(
+            model="llama-3.1-8b",
+            hardware="b200",
+            dtype=dtype,
+            runtime={"framework": "kernel"},
+            workload={"batch": 1, "prompt_tokens": 4096, "output_tokens": 2},
+        )
+        return {o["name"]: o for o in ops(res, 0, "decode")}
+
+    q = decode_ops({"weights": weights, "activations": activations, "kv": "bf16"})
+    bf16 = decode_ops({"weights": "bf16", "activations": "bf16", "kv": "bf16"})
+    assert (
+        q["lm_head"]["bytes"]
+        == bf16["lm_head"]["bytes"]
+        == pytest.approx(128_256 * 4096 * 2 + 4096 * 2 + 128_256 * 2)
+    )
+    assert q["lm_head"]["time_s"] == pytest.approx(bf16["lm_head"]["time_s"], rel=1e-12)
+    assert q["ffn_up"]["bytes"] < 0.6 * bf16["ffn_up"]["bytes"]

@@ -114,8 +114,8 @@ def cp_paper(entry, forced, overrides, static=False):
                 "model": entry["model"],
                 "hardware": entry["hardware"],
                 "parallelism": par,
-                "dtype": {"weights": "fp8", "activations": "bf16", "kv": "bf16"},
-                "runtime": _runtime(entry, forced),
+                "dtype": entry["dtype"],
+                "runtime": _runtime(entry, forced, **entry.get("runtime", {})),
                 "workload": {"batch": 1, "prompt_tokens": prompt, "output_tokens": 64},
             }
             rec = _sim(doc, overrides).records()[0]

@@ -33,7 +33,10 @@ GROUPS = (
             "parallelism.cp_variant",
         ),
     ),
-    ("Data types", ("dtype.weights", "dtype.activations", "dtype.kv", "dtype.attention")),
+    (
+        "Data types",
+        ("dtype.weights", "dtype.activations", "dtype.kv", "dtype.attention", "dtype.attention_weights"),
+    ),
     (
         "Workload",
         (

@@ -23,7 +23,7 @@ from roofline.simulator.efficiency import (
 )
 from roofline.simulator.kvplan import ALL, resolve
 from roofline.simulator.model import MLA
-from roofline.simulator.opinputs import gemm
+from roofline.simulator.opinputs import gemm, projection_inputs
 from roofline.simulator.ops import Op, host_transfer
 from roofline.simulator.parallel import cp_decode_comm, cp_prefill_comm
 
@@ -288,9 +288,10 @@ def attention_ops(ctx, m, count, core=None) -> list:
     (`core` replaces `attention_core_ops`, e.g. for a step of sequences in different phases),
     output projection."""
     heads = ctx.shard.heads(m)
-    ops, cached = _projections(ctx, m, heads, count)
-    before, after = _mla_gemms(ctx, m, heads, count)
+    proj = projection_inputs(ctx)  # the projections' weights may be 16-bit apart (dtype.attention_weights)
+    ops, cached = _projections(proj, m, heads, count)
+    before, after = _mla_gemms(proj, m, heads, count)
     attend, tail = (core or attention_core_ops)(ctx, m, heads, cached, count)
     ops += before + attend + after + tail
-    ops.append(gemm(ctx, "o_proj", ctx.shape.hidden, heads * m.v_dim, count))
+    ops.append(gemm(proj, "o_proj", ctx.shape.hidden, heads * m.v_dim, count))
     return ops

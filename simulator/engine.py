@@ -35,6 +35,7 @@ class Dtypes:
     kv: str = "bf16"
     weight_bytes: float | None = None  # bytes per weight incl. quantisation scales (None: the dtype's)
     attention: str = "auto"  # the attention kernel's compute format; auto: see `attention_compute`
+    attention_weights: str = "auto"  # the attention projections' weights; auto: `weights`
 
     @classmethod
     def from_values(cls, values: dict) -> Dtypes:
@@ -234,13 +235,13 @@ def evaluate(
     batch_total = wl.batch  # the replicas together serve exactly the requested batch
 
     # Memory per GPU.
-    all_weights = weight_bytes_per_gpu(model, tp, pp, wb, layout.ep)
+    all_weights = weight_bytes_per_gpu(model, tp, pp, wb, layout.ep, fmt.attention_wb)
     weights = np.asarray(all_weights * (1.0 - extras.weight_host_fraction))  # 0-d
     host_weights = np.asarray(all_weights * extras.weight_host_fraction)  # offloaded (weight_offload)
     kvm = KVModel(model, tp, pp, kb, ab, kv, cp)
     for draft, draft_plan, cache_tokens in drafts:
         if draft is not None:
-            weights = weights + weight_bytes_per_gpu(draft, tp, pp, wb)
+            weights = weights + weight_bytes_per_gpu(draft, tp, pp, wb, attention_wb=fmt.attention_wb)
             kvm.add(KVModel(draft, tp, pp, kb, ab, draft_plan, cp))
         if cache_tokens:  # a draft cache of its own, e.g. TriForce's retrieval cache
             kvm.add(

@@ -102,6 +102,7 @@ def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
         qb=dtype_bytes(attn_dtype),
         w_stream=w_stream,
         w_dequant=w_dequant,
+        attention_wb=None if dtypes.attention_weights == "auto" else dtype_bytes(dtypes.attention_weights),
     )
     return Resolved(shard, rates, fmt, eff.kernel_overhead_s[hw.row])
 
@@ -134,7 +135,7 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
     if ctx.extras.weight_host_fraction:  # offloaded weights cross the host link once per pass
         host_weights = (
             ctx.extras.weight_host_fraction
-            * weight_bytes_per_gpu(model, layout.tp, layout.pp, ctx.fmt.wb)
+            * weight_bytes_per_gpu(model, layout.tp, layout.pp, ctx.fmt.wb, attention_wb=ctx.fmt.attention_wb)
             * layout.pp
         )
         ops.append(

@@ -36,21 +36,29 @@ from roofline.simulator.model import (
 from roofline.simulator.opinputs import EDGE_BYTES, per_rank
 
 
-def weight_bytes_per_gpu(model: ModelArch, tp: int, pp: int, wb: float, ep: int = 1) -> float:
+def weight_bytes_per_gpu(
+    model: ModelArch, tp: int, pp: int, wb: float, ep: int = 1, attention_wb: float | None = None
+) -> float:
     """Weights on the most loaded GPU: layers / pp plus the embedding (and untied head) / tp. With
     expert parallelism, routed experts are split over ep GPUs (whole experts) and shared experts
     and routers are replicated; everything else is split over tp. The embedding and head stay
-    16-bit when the layers are quantized (opinputs.edge_inputs)."""
+    16-bit when the layers are quantized (opinputs.edge_inputs); `attention_wb`: the attention
+    projections' bytes per weight where they differ (dtype.attention_weights)."""
     if np.ndim(pp):  # pp over sweep points
         emb = np.where(np.asarray(pp) == 1, model.embedding_params(), model.vocab_size * model.hidden_size)
     else:
         emb = model.embedding_params() if pp == 1 else model.vocab_size * model.hidden_size
     edge = (emb + model.hidden_size) / tp
     per_gpu = 0.0
+    apart = 0.0  # attention projections kept in their own format (attention_wb)
     h = model.hidden_size
     for g in model.layer_groups:
         f = g.ffn
-        layer = g.mixer.params(h) / tp + g.norms * h
+        mixer = g.mixer.params(h) / tp
+        if attention_wb is not None and isinstance(g.mixer, (Attention, MLA)):
+            apart += g.count / pp * mixer
+            mixer = 0.0
+        layer = mixer + g.norms * h
         if f is None:  # mixer-only block (Mamba)
             pass
         elif ep > 1 and isinstance(f, MoEFFN):
@@ -58,7 +66,7 @@ def weight_bytes_per_gpu(model: ModelArch, tp: int, pp: int, wb: float, ep: int 
         else:
             layer += f.params(h) / tp
         per_gpu += g.count / pp * layer
-    return per_gpu * wb + edge * np.maximum(wb, EDGE_BYTES)
+    return per_gpu * wb + apart * (attention_wb or 0.0) + edge * np.maximum(wb, EDGE_BYTES)
 
 
 def _kv_elements_per_gpu(m, tp: int) -> float:

@@ -167,6 +167,7 @@ class Formats:
     # elementwise kernels, GEMM outputs and the collectives carry it even when GEMMs take 8-bit inputs
     w_stream: float = 1.0  # weight-only GEMMs: weight-stream efficiency relative to a 16-bit GEMM's
     w_dequant: float = 1.0  # weight-only GEMMs: compute-time factor of the in-kernel dequantisation
+    attention_wb: float | None = None  # the attention projections' weights when 16-bit apart (None: wb)
 
 
 def gemm_grid(x: OpInputs, log2_m, n, k):
@@ -225,6 +226,12 @@ class OpInputs:
 
 
 EDGE_BYTES = 2.0  # the embedding and LM head of a quantized checkpoint: 16-bit (`edge_inputs`)
+
+
+def projection_inputs(x: OpInputs) -> OpInputs:
+    """The op inputs of the attention projections: 16-bit where `dtype.attention_weights` keeps
+    them so (`attention_wb`), as `edge_inputs` prices a 16-bit GEMM; else `x`."""
+    return x if x.fmt.attention_wb is None else edge_inputs(x)
 
 
 def edge_inputs(x: OpInputs) -> OpInputs:

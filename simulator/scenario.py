@@ -100,6 +100,14 @@ SCHEMA: dict = {
         "auto",
         ("auto", "fp32", "bf16", "fp16", "fp8"),
     ),
+    "dtype.attention_weights": FieldSpec(
+        "choice",
+        "Format of the attention projections' weights (Q/K/V/O, MLA's): auto = dtype.weights; bf16 or "
+        "fp16 keeps them 16-bit while dtype.weights quantizes the rest, as Meta's FP8 Llama 3.1 405B "
+        "does (its feed-forward layers only; Llama 3 paper, arXiv:2407.21783 §6.2).",
+        "auto",
+        ("auto", "bf16", "fp16"),
+    ),
     "workload.batch": FieldSpec(
         "int", "Concurrent sequences in the decode batch (whole deployment).", 1, minimum=1
     ),

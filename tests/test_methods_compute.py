@@ -502,3 +502,34 @@ def test_quantized_checkpoints_keep_a_16_bit_lm_head(weights, activations):
     )
     assert q["lm_head"]["time_s"] == pytest.approx(bf16["lm_head"]["time_s"], rel=1e-12)
     assert q["ffn_up"]["bytes"] < 0.6 * bf16["ffn_up"]["bytes"]
+
+
+def test_attention_weights_can_stay_16_bit_apart():
+    # dtype.attention_weights: bf16 keeps the attention projections 16-bit while dtype.weights
+    # quantizes the rest (Meta's FP8 Llama 3.1 405B: feed-forward layers only). Llama 3.1 8B: 32
+    # layers of q/k/v/o = 4096 x (4096 + 2 x 1024) + 4096 x 4096 per layer; the embedding and head
+    # 16-bit as always; everything else one byte.
+    def decode(dtype):
+        res, recs = run(
+            model="llama-3.1-8b",
+            hardware="h100-sxm",
+            dtype=dtype,
+            runtime={"framework": "kernel"},
+            workload={"batch": 1, "prompt_tokens": 4096, "output_tokens": 2},
+        )
+        return {o["name"]: o for o in ops(res, 0, "decode")}, recs[0]
+
+    fp8 = {"weights": "fp8", "activations": "fp8", "kv": "bf16"}
+    apart, rec = decode({**fp8, "attention_weights": "bf16"})
+    whole, whole_rec = decode(fp8)
+    bf16, _ = decode({"weights": "bf16", "activations": "bf16", "kv": "bf16"})
+    attn = 32 * (4096 * (4096 + 2 * 1024) + 4096 * 4096)
+    assert rec["memory"]["weights_bytes"] - whole_rec["memory"]["weights_bytes"] == pytest.approx(
+        attn, rel=1e-12
+    )
+    for name in ("qkv_proj", "o_proj"):
+        assert apart[name]["bytes"] == bf16[name]["bytes"] > whole[name]["bytes"]
+        assert apart[name]["time_s"] == pytest.approx(bf16[name]["time_s"], rel=1e-12)
+    assert apart["ffn_up"]["bytes"] == whole["ffn_up"]["bytes"] < bf16["ffn_up"]["bytes"]
+    with pytest.raises(ScenarioError, match="dtype.attention_weights"):
+        run(model="llama-3.1-8b", hardware="h100-sxm", dtype={**fp8, "attention_weights": "fp4"})

@@ -477,24 +477,26 @@ def test_parameter_ranges_state_a_refused_minimum_as_an_open_bracket():
         run(methods=[{"name": "shadowkv", "sparse_budget": 0}])
 
 
+def _decode_ops(dtype, hardware):
+    """Llama 3.1 8B's decode ops at batch 1, 4K context, kernel time only (name -> op), and its record."""
+    res, recs = run(
+        model="llama-3.1-8b",
+        hardware=hardware,
+        dtype=dtype,
+        runtime={"framework": "kernel"},
+        workload={"batch": 1, "prompt_tokens": 4096, "output_tokens": 2},
+    )
+    return {o["name"]: o for o in ops(res, 0, "decode")}, recs[0]
+
+
 @pytest.mark.parametrize("weights, activations", [("fp8", "fp8"), ("fp4", "fp4"), ("int4", "bf16")])
 def test_quantized_checkpoints_keep_a_16_bit_lm_head(weights, activations):
     # TensorRT Model Optimizer exports FP8 / NVFP4 / INT4-AWQ checkpoints with
     # exclude_modules: ["lm_head"]: the head reads the same 16-bit weights as a bf16 deployment's,
     # from 16-bit inputs at the 16-bit peak. Decode at batch 1 streams them: the op equals the bf16
     # deployment's (kernel time only: no framework shares). The layers' GEMMs do shrink.
-    def decode_ops(dtype):
-        res, _ = run(
-            model="llama-3.1-8b",
-            hardware="b200",
-            dtype=dtype,
-            runtime={"framework": "kernel"},
-            workload={"batch": 1, "prompt_tokens": 4096, "output_tokens": 2},
-        )
-        return {o["name"]: o for o in ops(res, 0, "decode")}
-
-    q = decode_ops({"weights": weights, "activations": activations, "kv": "bf16"})
-    bf16 = decode_ops({"weights": "bf16", "activations": "bf16", "kv": "bf16"})
+    q, _ = _decode_ops({"weights": weights, "activations": activations, "kv": "bf16"}, "b200")
+    bf16, _ = _decode_ops({"weights": "bf16", "activations": "bf16", "kv": "bf16"}, "b200")
     assert (
         q["lm_head"]["bytes"]
         == bf16["lm_head"]["bytes"]
@@ -509,20 +511,10 @@ def test_attention_weights_can_stay_16_bit_apart():
     # quantizes the rest (Meta's FP8 Llama 3.1 405B: feed-forward layers only). Llama 3.1 8B: 32
     # layers of q/k/v/o = 4096 x (4096 + 2 x 1024) + 4096 x 4096 per layer; the embedding and head
     # 16-bit as always; everything else one byte.
-    def decode(dtype):
-        res, recs = run(
-            model="llama-3.1-8b",
-            hardware="h100-sxm",
-            dtype=dtype,
-            runtime={"framework": "kernel"},
-            workload={"batch": 1, "prompt_tokens": 4096, "output_tokens": 2},
-        )
-        return {o["name"]: o for o in ops(res, 0, "decode")}, recs[0]
-
     fp8 = {"weights": "fp8", "activations": "fp8", "kv": "bf16"}
-    apart, rec = decode({**fp8, "attention_weights": "bf16"})
-    whole, whole_rec = decode(fp8)
-    bf16, _ = decode({"weights": "bf16", "activations": "bf16", "kv": "bf16"})
+    apart, rec = _decode_ops({**fp8, "attention_weights": "bf16"}, "h100-sxm")
+    whole, whole_rec = _decode_ops(fp8, "h100-sxm")
+    bf16, _ = _decode_ops({"weights": "bf16", "activations": "bf16", "kv": "bf16"}, "h100-sxm")
     attn = 32 * (4096 * (4096 + 2 * 1024) + 4096 * 4096)
     assert rec["memory"]["weights_bytes"] - whole_rec["memory"]["weights_bytes"] == pytest.approx(
         attn, rel=1e-12

@@ -13,7 +13,7 @@
    checkpoints keep an FP8 KV cache (dtype.kv fp8) and attention runs in 16-bit (dtype.attention
    auto); an FP4 column runs NVFP4 weights and activations (dtype fp4).
    Nothing here is fitted to these points. The simulator prices each step as the engine does with
-   `runtime.framework: trtllm` (its measured kernels, C++ runtime, overlap scheduler).
+   `runtime.framework: trtllm` (its measured kernels, PyTorch backend, overlap scheduler).
 2. Speed: 10,000 requests of 8K prompt / 512 output tokens, offline, Llama 3.1 8B on one H100, one
    core (the issue's target: < 1 s; Vidur needs minutes).
 3. Saturation: offered rates at 0.5x .. 4x the offline capacity; past it the served rate is flat and
@@ -89,7 +89,7 @@ def trtllm_doc(
         "hardware": hardware,
         "parallelism": {"tp": tp, "pp": pp},
         "dtype": dict(FORMATS[fmt]),
-        "runtime": {"framework": "trtllm"},  # its kernels, C++ runtime and overlap scheduler
+        "runtime": {"framework": "trtllm"},  # its kernels, PyTorch backend and overlap scheduler
         "serving": {
             "requests": NUM_REQUESTS[f"{isl}/{osl}"] if requests is None else requests,
             "arrival": {"offline": True},

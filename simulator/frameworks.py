@@ -11,8 +11,11 @@ The roofline prices kernels. A real step also pays the framework: the CPU work o
   back-to-back: each kernel pays only the GPU-side gap, `kernel_overhead_s` (2 us by default, or a
   calibration profile's measured value).
 * `launch_s` — the extra time per kernel when the pass is launched from Python op by op (eager
-  PyTorch, and every framework's prefill passes, which are too large to capture, except
-  TensorRT-LLM whose C++ runtime enqueues them). Per kernel, not per layer: it scales with what the
+  PyTorch, and every framework's prefill passes, which are too large to capture: TensorRT-LLM's
+  PyTorch backend, its default since 1.0, captures generation-only iterations and runs context
+  and mixed iterations eagerly unless piecewise CUDA graphs are switched on (TensorRT-LLM docs,
+  "Torch Compile & Piecewise CUDA Graph": "Piecewise CUDA Graph only handles context-only and mixed
+  context+generation iterations", an opt-in `torch_compile_config`). Per kernel, not per layer: it scales with what the
   pass runs.
 * `step_s`, `per_sequence_s` — CPU time of one iteration: a fixed part and a part per sequence in the
   batch (sampling, stop checks, output processing, block tables).
@@ -148,12 +151,12 @@ FRAMEWORKS = {
     "trtllm": Framework(
         "trtllm",
         True,
-        False,
+        True,
         EAGER_LAUNCH_S,
         5e-4,
         2e-6,
         True,
-        "TensorRT-LLM: C++ runtime, CUDA-graph decode, overlap scheduler",
+        "TensorRT-LLM (PyTorch backend): CUDA-graph decode, overlap scheduler",
         TRTLLM_PP_HOP_S,
     ),
     "hf": Framework(

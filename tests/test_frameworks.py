@@ -318,3 +318,12 @@ def test_pp_relay_field_replaces_the_hop_cost():
     assert vllm["tpot_s"] - plain["tpot_s"] == pytest.approx(3 * 16 * 20e-6, rel=1e-9)
     with pytest.raises(ScenarioError, match="runtime.pp_relay_us"):
         load_scenario({**doc, "runtime": {"pp_relay_us": -1}})
+
+
+def test_tensorrt_llm_launches_prefill_eagerly_and_replays_decode():
+    # TensorRT-LLM's PyTorch backend captures generation-only iterations; context and mixed
+    # iterations run eagerly unless piecewise CUDA graphs are switched on: a prefill pass pays the
+    # eager launch per kernel, as vLLM's and SGLang's do, and a decode step does not.
+    trt = FRAMEWORKS["trtllm"]
+    assert trt.launch_extra_s("prefill") == FRAMEWORKS["vllm"].launch_extra_s("prefill") == trt.launch_s > 0
+    assert trt.launch_extra_s("decode") == 0.0

@@ -165,14 +165,12 @@ def fabrics() -> dict:
             float(f["bandwidth_Gbps"]) * 1e9 / 8.0,
             float(f["step_latency_us"]) * 1e-6,
             float(f["efficiency"]),
-            _us(f.get("sendrecv_latency_us")),
-            _us(f.get("alltoall_latency_us")),
+            *(
+                _positive(doc, f"fabrics.{name}.{key}", "fabrics.yaml") * 1e-6 if key in f else None
+                for key in ("sendrecv_latency_us", "alltoall_latency_us")
+            ),
         )
     return out
-
-
-def _us(value):
-    return None if value is None else float(value) * 1e-6
 
 
 def load_fabric(name: str):

@@ -306,13 +306,15 @@ class FastStep:
             acc[3] += count * fl
             acc[4] += count * by
 
-    def _combine(self, acc, sequences) -> float:
-        """Stream times to the step time, as `PhaseTotals.of`."""
+    def _combine(self, acc, sequences, longer=max):
+        """Stream times to the step time, as `PhaseTotals.of` (`longer`: np.maximum for arrays of
+        steps): with pp > 1 the CPU iteration serves the pp micro-batches in flight and the relay of
+        their sampled tokens adds."""
         compute, comm, host = acc[0], acc[1], acc[2]
-        t = max(compute, comm) if self.overlap == "overlap" else compute + comm
-        t = max(t, host) if self.host_overlap else t + host
+        t = longer(compute, comm) if self.overlap == "overlap" else compute + comm
+        t = longer(t, host) if self.host_overlap else t + host
         cpu = self.fw.cpu_s(sequences * self.pp)
-        t = max(t, cpu) if self.fw.overlap else t + cpu
+        t = longer(t, cpu) if self.fw.overlap else t + cpu
         return t + self.fw.relay_s(sequences, self.pp)
 
     # -- public ----------------------------------------------------------------------------------
@@ -395,12 +397,7 @@ class FastStep:
             )
             acc[3] += count * t[_FL]
             acc[4] += count * t[_BY]
-        compute, comm, host = acc[0], acc[1], acc[2]
-        t = np.maximum(compute, comm) if self.overlap == "overlap" else compute + comm
-        t = np.maximum(t, host) if self.host_overlap else t + host
-        cpu = self.fw.cpu_s(n * self.pp)
-        t = np.maximum(t, cpu) if self.fw.overlap else t + cpu
-        return t + self.fw.relay_s(n, self.pp), acc[3], acc[4]
+        return self._combine(acc, n, np.maximum), acc[3], acc[4]
 
     def _verify(self) -> bool:
         """Whether the parts reproduce StepModel.cost on probe batches (else: fall back)."""

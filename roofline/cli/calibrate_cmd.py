@@ -29,7 +29,8 @@ def add_parser(sub) -> None:
             "AIConfigurator (PyPI aiconfigurator-core, Apache-2.0; pip install -e '.[aic]') measured per GPU\n"
             "and framework, and writes hwspecs/calibration/<gpu>.<framework>.yaml, which `calibration: auto`\n"
             "uses for that framework (a profile measured on the GPU itself, <gpu>.yaml, comes first).\n"
-            "The repository ships these for A100, H100, H200, B200, GB200 and L40S x vLLM, SGLang, TRT-LLM.\n"
+            "The repository ships these for A100, H100, H200, B200, GB200, B300, GB300, L40S and RTX PRO\n"
+            "6000 Server x vLLM, SGLang, TRT-LLM.\n"
             "$ROOFLINE_CALIBRATION_DIR moves the folder that auto reads and calibrate writes."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -17,7 +17,10 @@ the engine prices it:
   `attention._decode_attention` prices it (the profile's launch is inside fixed_s).
 * Fused MoE (balanced routing, no expert parallelism): the two expert GEMMs' roofline times plus the
   activation's and the top-k combine's HBM passes / the `moe_<format>` grid's attainment at (tokens
-  per touched expert, hidden, intermediate, experts touched) + two launches, as `layers.expert_ops` prices them; held out by model shape.
+  per touched expert, hidden, intermediate, experts touched) + two launches + the grid's fixed time
+  per call (`call_s`), as `layers.expert_ops` prices them; held out by model shape. Rows slower than
+  their model's at a smaller TP share (untuned configurations, `aic_points._untuned`) are left out of
+  the whole table before the split, as the importer leaves them out.
   Sub-row: the same kernels without the MoE table, as the engine prices MoE on a GPU whose profile
   has none (the GEMM grid at the grouped launch x `grouped_gemm.MOE_GROUPED_SHARE`, plus
   `MOE_FIXED_S`; both are medians over every table, this one included: aic_moe_share.py checks them
@@ -63,6 +66,7 @@ from roofline.profilers.aic_points import (
     decode_points,
     gemm_points,
     gemm_roof,
+    moe_kernel_rows,
     moe_points,
     prefill_points,
 )
@@ -70,7 +74,7 @@ from roofline.profilers.aic_read import DTYPES, available_gpus, find_source, rea
 from roofline.profilers.grid_fit import stream_roof
 from roofline.simulator.calibration import INTRA_LABELS, CollectiveTable, parse_profile
 from roofline.simulator.comm import allgather_time, allreduce_time, alltoall_time, reduce_scatter_time
-from roofline.simulator.efficiency import build_table, grid_values
+from roofline.simulator.efficiency import build_table, grid_call_s, grid_values
 from roofline.simulator.engine import HardwareColumns
 from roofline.simulator.topology import nvlink
 
@@ -94,7 +98,8 @@ def holdout_mask(table) -> np.ndarray:
     """True for the rows of the held-out groups (a stable hash of each row's group key)."""
     keys = [table.columns[c] for c in GROUP_COLUMNS[table.name] if c in table.columns]
     return np.array(
-        [zlib.crc32(repr(tuple(float(v) for v in key)).encode()) % HOLDOUT == 0 for key in zip(*keys)]
+        [zlib.crc32(repr(tuple(float(v) for v in key)).encode()) % HOLDOUT == 0 for key in zip(*keys)],
+        dtype=bool,
     )
 
 
@@ -135,7 +140,8 @@ def moe_errors(test, hw, profile, overhead: float) -> dict:
         if table.grids.get("moe") is None:
             continue
         att, _ = grid_values(table, "moe", 0, "attainment", c["coords"].T)
-        pred = c["roof"] / att + 2 * overhead  # the engine's two expert GEMM launches
+        # the engine's two expert GEMM launches and the fused kernel's fixed time per call
+        pred = c["roof"] / att + 2 * overhead + grid_call_s(table, "moe", 0)
         out[f"MoE {dtype}"] = (pred / c["seconds"] - 1.0, c["tokens"], "tokens")
         if table.grids.get("gemm") is not None:
             fallback = moe_without_grid(c, table, overhead)
@@ -273,6 +279,10 @@ def evaluate(source, sku: str, framework: str) -> dict:
     """category -> (signed errors, shape variable, its name) for one GPU."""
     hw = load_hardware(sku)
     tables = read_gpu_tables(source, sku, framework)
+    if "moe" in tables:  # the rows the importer reads of the whole table (untuned ones judged against it)
+        keep = np.zeros(len(tables["moe"]), dtype=bool)
+        keep[moe_kernel_rows(tables["moe"].columns)] = True
+        tables["moe"] = tables["moe"].select(keep)
     masks = {name: holdout_mask(t) for name, t in tables.items()}
     train = {name: t.select(~masks[name]) for name, t in tables.items()}
     test = {name: t.select(masks[name]) for name, t in tables.items()}

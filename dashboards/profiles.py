@@ -92,6 +92,8 @@ def grid_summary(grids: dict) -> list:
             )
         if g.get("m_tile"):
             text += f"; rows computed in tiles of {g['m_tile']}"
+        if isinstance(g.get("call_s"), (int, float)) and g["call_s"]:
+            text += f"; fixed time per call {g['call_s'] * 1e6:.1f} us"
         out.append((str(kind), text))
     return out
 

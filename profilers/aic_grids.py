@@ -45,7 +45,7 @@ MOE_PLAUSIBLE_ROOF_SHARE = 0.95
 
 
 def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
-    from roofline.profilers.grid_fit import attainment_grid, grid_entry, median_nodes
+    from roofline.profilers.grid_fit import attainment_grid, grid_entry, median_nodes, moe_call_s
 
     out = {}
     for dtype, c in moe_points(table, hw).items():
@@ -67,14 +67,25 @@ def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
             continue
         groups = np.column_stack([c["hidden"], c["inter"], c["topk"], c["experts"]])
         # two launches: the engine charges the two expert GEMMs one kernel each
+        call = moe_call_s(groups, c["tokens"], c["seconds"], c["roof"], 2 * overhead)
         grid = attainment_grid(
-            f"moe_{dtype}", c["coords"], c["roof"], c["seconds"], 2 * overhead, groups, nodes=median_nodes
+            f"moe_{dtype}",
+            c["coords"],
+            c["roof"],
+            c["seconds"],
+            2 * overhead,
+            groups,
+            nodes=median_nodes,
+            call_s=call,
         )
         out[grid.kind] = grid_entry(
             grid,
             f"{table.path.name}: {c['label']} fused MoE, balanced routing, no expert parallelism, "
-            f"{c['experts_kind']} experts, fastest kernel per shape, nodes a weighted median over shapes "
-            "(grid_fit.median_nodes); held out by model shape (hidden, intermediate per GPU, top-k, experts)",
+            f"{c['experts_kind']} experts, fastest kernel per shape, no row slower than its model's at a "
+            "smaller TP share; a fixed time per call (call_s: the intercept of the shapes' fewest-token "
+            "times against their roofline, grid_fit.moe_call_s) and attainment of the rest, "
+            "nodes a weighted median over shapes (grid_fit.median_nodes); held out by model shape "
+            "(hidden, intermediate per GPU, top-k, experts)",
         )
     return out
 

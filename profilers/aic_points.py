@@ -133,6 +133,45 @@ def _runnable(c: dict) -> np.ndarray:
     return ~(_source_has(c, "min_latency") & (c["num_tokens"].astype(float) > MIN_LATENCY_MAX_TOKENS))
 
 
+# A fused-MoE kernel given a TP share of the same model's experts does a subset of the work of the
+# kernel at a smaller share (half the intermediate per GPU at twice the TP, the same tokens): a row
+# more than this much slower than the fastest at a smaller share, same tokens and format, ran an
+# untuned kernel configuration (TensorRT-LLM 1.3 H100 bf16, Llama 4 Scout's experts at 64 tokens:
+# TP1 1.30 ms, TP2 3.46 ms, TP4 0.35 ms, TP8 0.19 ms, TP16 0.46 ms, TP32 0.07 ms), not the kernel a
+# shape between its measured neighbours runs. The margin keeps the launch-bound rows at a few
+# tokens, where the time barely moves with the share and neighbouring TPs differ by 5-10% either way.
+UNTUNED_MARGIN = 0.10
+
+
+def _untuned(c: dict, rows: np.ndarray) -> np.ndarray:
+    """Of `rows` (indices into a MoE table's columns), True where the kernel took more than
+    (1 + UNTUNED_MARGIN) x the fastest of the same model, format and tokens at a smaller
+    `moe_tp_size` among `rows`."""
+    family = ("moe_dtype", "num_tokens", "hidden_size", "inter_size", "topk", "num_experts")
+    _, group = np.unique(np.array([c[k][rows].astype(str) for k in family]).T, axis=0, return_inverse=True)
+    group = group.ravel()
+    tp, lat = c["moe_tp_size"][rows].astype(float), c["latency"][rows].astype(float)
+    order = np.lexsort((lat, tp, group))
+    out = np.zeros(rows.size, dtype=bool)
+    best, last_group, last_tp, below = np.inf, None, None, np.inf
+    for i in order:  # by group, then TP, then latency: `below` is the fastest at a smaller TP
+        if group[i] != last_group:
+            best, below, last_group, last_tp = np.inf, np.inf, group[i], tp[i]
+        elif tp[i] != last_tp:
+            below, last_tp = min(below, best), tp[i]
+        out[i] = lat[i] > (1.0 + UNTUNED_MARGIN) * below
+        best = min(best, lat[i])
+    return out
+
+
+def moe_kernel_rows(c: dict) -> np.ndarray:
+    """Indices of the MoE rows moe_points reads: balanced routing, no expert parallelism, a kernel
+    mode the framework runs at the row's tokens (`_runnable`), not an untuned configuration
+    (`_untuned`)."""
+    rows = np.flatnonzero((c["distribution"] == "balanced") & (c["moe_ep_size"] == 1) & _runnable(c))
+    return rows[~_untuned(c, rows)]
+
+
 def _faster_label(c: dict, base: np.ndarray, labels: tuple) -> str:
     """Of two MoE dtype labels, the one whose fastest kernel per (tokens, shape) is faster at the
     median over the rows both measured (the first where they share none)."""
@@ -172,9 +211,11 @@ def moe_points(table: Table, hw) -> dict:
     3.6x slower than its block-scaled one on H100, its block-scaled one 1.25x slower than
     per-tensor on B200). fp4: NVFP4 (fp4 weights and activations with fp8 block scales), as the
     GEMM grid's fp4; the MXFP4 mixes (w4a16_mxfp4, w4a8_mxfp4_mxfp8) compute in another format.
-    TensorRT-LLM's min-latency rows count only where that mode runs (`_runnable`: <= 128 tokens)."""
+    TensorRT-LLM's min-latency rows count only where that mode runs (`_runnable`: <= 128 tokens),
+    and no row slower than its model's at a smaller TP share (`_untuned`)."""
     c = table.columns
-    base = (c["distribution"] == "balanced") & (c["moe_ep_size"] == 1) & _runnable(c)
+    base = np.zeros(len(c["latency"]), dtype=bool)
+    base[moe_kernel_rows(c)] = True
     nongated = _non_gated(c)
     labels = set(c["moe_dtype"][base])
     out = {}

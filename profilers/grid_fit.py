@@ -213,14 +213,49 @@ def fit_m_tile(m, n, k, seconds, compute_bound) -> int:
     return int(M_TILES[int(np.argmin(miss))])
 
 
+def moe_call_s(groups, tokens, seconds, roof_s, overhead: float) -> float:
+    """A fused-MoE kernel's fixed time per call (Grid.call_s): across the measured model shapes
+    (rows of `groups`), each at its fewest tokens, the intercept of the time less `overhead` (its
+    launches) against the roofline time (Siegel's repeated medians, robust to shapes whose kernel runs
+    untuned), at least 0; the slope is the attainment's inverse. A call of one token through small experts is
+    almost all fixed time: routing and the tokens' permutation into expert order and back, kernels of
+    their own (TensorRT-LLM 1.3 H100 bf16: 30 us at one token for experts of 2048 x 48 and 2048 x 96,
+    whose weights stream in 1-3 us). Read as attainment, that time made the grid's value at a few
+    tokens scale with the expert's size, which an unmeasured shape between measured ones does not
+    follow."""
+    from scipy.stats import siegelslopes
+
+    groups = np.asarray(groups, dtype=float)
+    _, group = np.unique(groups, axis=0, return_inverse=True)
+    group = group.ravel()
+    order = np.lexsort((tokens, group))
+    first = order[np.r_[True, group[order][1:] != group[order][:-1]]]
+    if first.size < 3:
+        return 0.0
+    net, roof = np.asarray(seconds)[first] - overhead, np.asarray(roof_s)[first]
+    _, intercept = siegelslopes(net, roof)
+    return max(float(intercept), 0.0)
+
+
 def attainment_grid(
-    kind: str, X, roof_s, seconds, overhead: float, groups, predict=None, nodes=None, m_tile: int = 1
+    kind: str,
+    X,
+    roof_s,
+    seconds,
+    overhead: float,
+    groups,
+    predict=None,
+    nodes=None,
+    m_tile: int = 1,
+    call_s: float = 0.0,
 ) -> Grid:
     """Attainment of roof_s (the datasheet roofline time) per shape, at the nodes by `nodes`
     (build_grid's default, or median_nodes); `predict(grid, rows)` where the engine reads the grid otherwise
-    than at each row's coordinates (decode: between KV-length nodes)."""
+    than at each row's coordinates (decode: between KV-length nodes). `call_s`: a fixed time per
+    call outside the attainment (fused MoE's, moe_call_s), as the engine adds it."""
     family = grid_family(kind)
     assert GRID_FIELDS[family] == ("attainment",) and X.shape[1] == len(GRID_AXES[family])
+    overhead = overhead + call_s
     # time beyond the launch; floored at 1% of the kernel so that the shortest kernels (about the
     # launch itself) keep a finite attainment, which then prices them within that 1%
     net = np.maximum(seconds - overhead, 0.01 * seconds)
@@ -236,7 +271,7 @@ def attainment_grid(
             predicted = predict(probe, test)
         holdout = errors_summary(predicted, seconds[test])
     grid = build_grid(kind, X, {"attainment": log_att}, frame, nodes)
-    return Grid(kind, grid.start, grid.step, grid.values, holdout, m_tile, _sample(grid, X, log_att))
+    return Grid(kind, grid.start, grid.step, grid.values, holdout, m_tile, _sample(grid, X, log_att), call_s)
 
 
 def _sample(grid: Grid, X, log_att) -> tuple:
@@ -286,6 +321,8 @@ def grid_entry(grid: Grid, source: str) -> dict:
         entry["holdout"] = dict(grid.holdout)
     if grid.m_tile != 1:
         entry["m_tile"] = int(grid.m_tile)
+    if grid.call_s:
+        entry["call_s"] = float(_sig(grid.call_s))
     entry["source"] = source
     if grid.points:  # the Calibration page draws them: measured and the grid's value, by the first axis
         entry["x"] = GRID_AXES[family][0]

@@ -20,6 +20,7 @@ from roofline.simulator.grids import (
 from roofline.simulator.profile_fields import MAX_X, CalibrationError, mapping, number, section_items, vector
 
 OLD_AXES = (["log2_rows_per_expert", "log2_hidden_inter", "log2_experts_touched"],)
+MAX_CALL_S = 0.01  # s: a fused-MoE call's fixed time (measured 0-40 us) well inside this
 
 
 def parse_grids(section, source: str) -> dict:
@@ -88,5 +89,9 @@ def parse_grids(section, source: str) -> dict:
             raise CalibrationError(
                 f"{where}.m_tile: must be one of {', '.join(map(str, M_TILES))} (rows per tile), got {short(tile)}"
             )
-        out[kind] = Grid(kind, start, step, values, holdout, int(tile))
+        call_s = g.get("call_s", 0.0)
+        if family != "moe" and "call_s" in g:
+            raise CalibrationError(f"{where}.call_s: only fused-MoE grids have a fixed time per call")
+        call_s = number(call_s, f"{where}.call_s", 0.0, MAX_CALL_S, what="a fixed time per call (s)")
+        out[kind] = Grid(kind, start, step, values, holdout, int(tile), call_s=call_s)
     return out

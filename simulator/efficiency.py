@@ -300,12 +300,24 @@ def grid_values(table: EfficiencyTable, family: str, row, name, coords):
     return (tuple(out) if isinstance(name, tuple) else out[0]), mask
 
 
+def _grid_scalar(table: EfficiencyTable, family: str, row, attr: str, default):
+    """Grid attribute `attr` of the measured `family` grid for each point of hardware row(s) `row`;
+    `default` where a row has none."""
+    rows = table.grids.get(family) or [None]
+    values = np.array([getattr(g, attr) if g is not None else default for g in rows])
+    return values[0].item() if len(values) == 1 else values[np.asarray(row)]
+
+
 def grid_m_tile(table: EfficiencyTable, family: str, row):
     """The rows per tile (Grid.m_tile) of the measured `family` grid for each point of hardware
     row(s) `row`; 1 where a row has none."""
-    rows = table.grids.get(family) or [None]
-    tiles = np.array([g.m_tile if g is not None else 1 for g in rows])
-    return int(tiles[0]) if len(tiles) == 1 else tiles[np.asarray(row)]
+    return _grid_scalar(table, family, row, "m_tile", 1)
+
+
+def grid_call_s(table: EfficiencyTable, family: str, row):
+    """The fixed time per call (Grid.call_s) of the measured `family` grid for each point of
+    hardware row(s) `row`; 0 where a row has none."""
+    return _grid_scalar(table, family, row, "call_s", 0.0)
 
 
 def measured_or(has, measured, default):

@@ -93,6 +93,9 @@ class Grid:
     # a sample of the measured shapes it was fitted to, [(first coordinate, measured, grid value)],
     # written by the importer for the dashboard's Calibration page; the engine does not read it
     points: tuple = ()
+    # MoE grids: the fused kernel's fixed time per call beyond its two launches (routing, the
+    # tokens' permutation into expert order and back), outside the attainment (grid_fit.moe_call_s)
+    call_s: float = 0.0
 
     @property
     def shape(self) -> tuple:

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from roofline.simulator import flops as F
-from roofline.simulator.efficiency import grid_m_tile, grid_values, measured_or
+from roofline.simulator.efficiency import grid_call_s, grid_m_tile, grid_values, measured_or
 from roofline.simulator.grids import gemm_tile_share
 from roofline.simulator.grouped_gemm import (
     MOE_FIXED_S,
@@ -173,11 +173,12 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
                 stream,
             )
         )
-    # where the GEMM grid priced them and no fused-MoE grid did: the fused kernel's fixed time
-    # (routing, permutation), which the GEMM grid does not hold, once per pass
-    if fused is not None:
-        fallback = np.logical_and(fallback, np.logical_not(fused[1]))
+    # the fused kernel's fixed time (routing, permutation), once per pass: a fused-MoE grid's own
+    # (Grid.call_s) where one priced the experts; where the GEMM grid did, the tables' median
+    # (MOE_FIXED_S), which the GEMM grid does not hold
     fixed = MOE_FIXED_S[bits] * np.asarray(fallback, dtype=float)
+    if fused is not None:
+        fixed = np.asarray(measured_or(fused[1], grid_call_s(ctx.rates.eff, "moe", ctx.rates.row), fixed))
     ops[0] = replace(ops[0], latency_s=float(fixed) if fixed.ndim == 0 else fixed)
     (act_in, act_out), (combine_in, combine_out) = F.moe_passes(pairs, pairs / top_k, inter, h, mult)
     act = elementwise(ctx, "expert_act", "elementwise", act_in, act_out, 5.0, count)

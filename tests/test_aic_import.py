@@ -249,11 +249,11 @@ def test_imported_tables_price_the_all_reduce_at_a_measured_size(data, tmp_path,
     assert ar["layers"][0]["time_per_layer_s"] == pytest.approx(made, rel=1e-3)  # 4 significant digits
 
 
-def _moe_rows(attainment: float, overhead_s: float, gated: bool = True):
+def _moe_rows(attainment: float, overhead_s: float, gated: bool = True, fixed_s: float = 0.0):
     """Fused-MoE latencies at a known attainment of the two expert GEMMs' roofline plus the
     activation's and the combine's HBM passes (bf16, balanced routing: the pairs touch
-    min(pairs, experts) experts); not gated: the up projection is inter wide (TensorRT-LLM's
-    `moe_torch_flow_nongated`)."""
+    min(pairs, experts) experts), plus a fixed time per call `fixed_s`; not gated: the up
+    projection is inter wide (TensorRT-LLM's `moe_torch_flow_nongated`)."""
     hw = load_hardware("h100-sxm")
     cols = {k: [] for k in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "latency")}
     for hidden, inter, topk, experts in ((4096, 14336, 2, 8), (2048, 1024, 8, 128), (7168, 2048, 8, 256)):
@@ -266,7 +266,8 @@ def _moe_rows(attainment: float, overhead_s: float, gated: bool = True):
                 nbytes = touched * n * k * 2 + pairs * (k * 2 + n * 2)
                 roof += max(2.0 * pairs * n * k / hw.peak("bf16"), nbytes / hw.memory_bandwidth)
             for key, v in zip(
-                cols, (tokens, hidden, inter, topk, experts, (roof / attainment + 2 * overhead_s) * 1e3)
+                cols,
+                (tokens, hidden, inter, topk, experts, (roof / attainment + 2 * overhead_s + fixed_s) * 1e3),
             ):
                 cols[key].append(v)
     rows = len(cols["latency"])
@@ -282,14 +283,17 @@ def _moe_rows(attainment: float, overhead_s: float, gated: bool = True):
     return {**{k: [v] * rows for k, v in fixed.items()}, **cols}
 
 
-@pytest.mark.parametrize("gated", [True, False])
-def test_moe_grid_prices_the_fused_kernel_it_was_fitted_to(data, tmp_path, gated):
+@pytest.mark.parametrize("gated, fixed_s", [(True, 0.0), (False, 0.0), (True, 20e-6)])
+def test_moe_grid_prices_the_fused_kernel_it_was_fitted_to(data, tmp_path, gated, fixed_s):
     # a non-gated kernel's attainment (of its own, narrower up projection) carries over to the
-    # engine's gated experts
-    _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", _moe_rows(0.4, OVERHEAD_MS * 1e-3, gated))
+    # engine's gated experts; a fixed time per call is read off the one-token calls (call_s) and
+    # charged once per layer, the attainment of the rest held
+    rows = _moe_rows(0.4, OVERHEAD_MS * 1e-3, gated, fixed_s)
+    _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", rows)
     [(_, path, _)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
     profile = read_profile(path)
     grid = profile.grids["moe_bf16"]
+    assert grid.call_s == pytest.approx(fixed_s, abs=1e-9)
     assert grid.holdout["median"] < 0.01  # a constant attainment is held exactly (4 figures written)
     # beside the grid, a sample of the measured shapes: (first axis, measured, the grid's value)
     import yaml
@@ -311,9 +315,35 @@ def test_moe_grid_prices_the_fused_kernel_it_was_fitted_to(data, tmp_path, gated
     for name in ("expert_up", "expert_down"):
         o = ops[name]
         roof = max(o["flops"] / 989.4e12, o["bytes"] / 3.35e12)
-        assert o["time_s"] == pytest.approx(roof / 0.4 + 32 * profile.kernel_overhead_s, rel=2e-3)
+        fixed = fixed_s if name == "expert_up" else 0.0  # the fused call's fixed time, on the first GEMM
+        assert o["time_s"] == pytest.approx(roof / 0.4 + 32 * (profile.kernel_overhead_s + fixed), rel=2e-3)
     for name in ("expert_act", "expert_combine"):  # inside the fused kernel: its attainment, no launch
         assert ops[name]["time_s"] == pytest.approx(ops[name]["bytes"] / (3.35e12 * 0.4), rel=2e-3)
+
+
+def test_moe_rows_slower_than_their_model_at_a_smaller_tp_share_are_left_out():
+    # one model's experts at TP 1, 2, 4, 8 and two token counts: at TP 2 the kernel took 3x its TP1
+    # time (an untuned configuration: half the work, longer), at TP 8 5% longer than TP 4 at one
+    # token (launch-bound, within the margin); another format's rows are their own family
+    from roofline.profilers.aic_points import moe_kernel_rows
+
+    tp = np.array([1, 2, 4, 8] * 2 + [1, 2], dtype=float)
+    tokens = np.array([1] * 4 + [64] * 4 + [64, 64], dtype=float)
+    latency = np.array([0.04, 0.12, 0.03, 0.0315, 0.5, 1.5, 0.14, 0.08, 0.5, 0.45])
+    n = tp.size
+    cols = {
+        "moe_dtype": np.array(["bfloat16"] * 8 + ["fp8", "fp8"], dtype=object),
+        "num_tokens": tokens,
+        "hidden_size": np.full(n, 4096.0),
+        "inter_size": np.full(n, 14336.0),
+        "topk": np.full(n, 2.0),
+        "num_experts": np.full(n, 8.0),
+        "moe_tp_size": tp,
+        "moe_ep_size": np.ones(n),
+        "distribution": np.array(["balanced"] * n, dtype=object),
+        "latency": latency,
+    }
+    assert list(moe_kernel_rows(cols)) == [0, 2, 3, 4, 6, 7, 8, 9]
 
 
 @pytest.mark.parametrize("attainment, why", [(0.97, "implausible"), (1.5, "ran faster than")])

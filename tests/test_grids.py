@@ -299,6 +299,64 @@ def test_engine_prices_a_fused_moe_from_its_grid(tmp_path):
     assert sheet["expert_act"]["time_s"] > ops["expert_act"]["bytes"] / BW  # below the roof, plus a launch
 
 
+@pytest.mark.parametrize("call_s", [0.0, 20e-6])
+def test_a_fused_moe_grid_charges_its_fixed_time_once_per_layer_and_pass(tmp_path, call_s):
+    # the grid's call_s (routing, permutation) is charged on the up projection, once per layer of
+    # each decode step; the GEMMs keep their roof / attainment plus one launch each
+    grid = _one_cell("moe_bf16", attainment=0.25)
+    if call_s:
+        grid["call_s"] = call_s
+    path = tmp_path / "h100-sxm.moe.yaml"
+    path.write_text(yaml.safe_dump(_doc({"moe_bf16": grid})))
+    scenario = {
+        "model": "mixtral-8x7b",
+        "hardware": "h100-sxm",
+        "calibration": str(path),
+        "workload": {"batch": 4, "prompt_tokens": 1024, "output_tokens": 2},
+    }
+    ops = {o["name"]: o for o in op_table(roofline.simulate(scenario), 0, "decode")}
+    for name, fixed in (("expert_up", call_s), ("expert_down", 0.0)):
+        o = ops[name]
+        roof = max(o["flops"] / PEAK, o["bytes"] / BW)
+        assert o["time_s"] == pytest.approx(roof / 0.25 + 32 * (OVERHEAD + fixed), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "kind,value,message",
+    [
+        ("moe_bf16", -1e-6, "grids.moe_bf16.call_s: a fixed time per call (s) is in [0, 0.01]"),
+        ("moe_bf16", "20us", "grids.moe_bf16.call_s: must be a finite number"),
+        ("gemm_bf16", 1e-6, "grids.gemm_bf16.call_s: only fused-MoE grids have a fixed time per call"),
+    ],
+)
+def test_bad_fused_moe_call_times_are_clear_errors(kind, value, message):
+    grid = _one_cell(kind, attainment=0.5)
+    grid["call_s"] = value
+    with pytest.raises(CalibrationError) as err:
+        parse_profile(_doc({kind: grid}), "p.yaml")
+    assert message in str(err.value)
+
+
+def test_moe_call_s_is_the_intercept_of_the_fewest_token_calls():
+    # shapes at their fewest tokens take F + roof / a (a = 0.6), one shape's kernel untuned (4x
+    # slower), 1% noise: the repeated-medians intercept recovers F within the noise; without a fixed time the
+    # intercept is 0 (a constant attainment is all in the grid)
+    from roofline.profilers.grid_fit import moe_call_s
+
+    rng = np.random.default_rng(0)
+    roof = np.geomspace(1e-6, 200e-6, 24)
+    groups = np.column_stack([np.arange(24.0), np.full(24, 8.0)])
+    more = np.repeat(groups, 2, axis=0)  # each shape also at 16 tokens, where the call is longer
+    tokens = np.tile([1.0, 16.0], 24)
+    for fixed in (0.0, 25e-6):
+        t1 = (fixed + roof / 0.6) * rng.lognormal(0.0, 0.01, roof.size)
+        t1[5] *= 4.0
+        seconds = np.column_stack([t1, t1 * 3.0]).ravel()
+        launches = 5e-6
+        got = moe_call_s(more, tokens, seconds + launches, np.repeat(roof, 2), launches)
+        assert got == pytest.approx(fixed, abs=2e-6)
+
+
 def test_without_a_moe_grid_experts_read_the_gemm_grid_at_the_grouped_launch(tmp_path):
     # No fused-MoE grid: each expert GEMM reads the GEMM grid at (rows per expert, touched x n, k),
     # one launch streaming the touched experts' weights side by side. A gemm_bf16 grid that

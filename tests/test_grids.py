@@ -299,6 +299,19 @@ def test_engine_prices_a_fused_moe_from_its_grid(tmp_path):
     assert sheet["expert_act"]["time_s"] > ops["expert_act"]["bytes"] / BW  # below the roof, plus a launch
 
 
+def _mixtral_decode_ops(tmp_path, grids: dict) -> dict:
+    """Op name -> decode op of Mixtral-8x7B at batch 4 on H100 with a profile of `grids`."""
+    path = tmp_path / "h100-sxm.grids.yaml"
+    path.write_text(yaml.safe_dump(_doc(grids)))
+    scenario = {
+        "model": "mixtral-8x7b",
+        "hardware": "h100-sxm",
+        "calibration": str(path),
+        "workload": {"batch": 4, "prompt_tokens": 1024, "output_tokens": 2},
+    }
+    return {o["name"]: o for o in op_table(roofline.simulate(scenario), 0, "decode")}
+
+
 @pytest.mark.parametrize("call_s", [0.0, 20e-6])
 def test_a_fused_moe_grid_charges_its_fixed_time_once_per_layer_and_pass(tmp_path, call_s):
     # the grid's call_s (routing, permutation) is charged on the up projection, once per layer of
@@ -306,15 +319,7 @@ def test_a_fused_moe_grid_charges_its_fixed_time_once_per_layer_and_pass(tmp_pat
     grid = _one_cell("moe_bf16", attainment=0.25)
     if call_s:
         grid["call_s"] = call_s
-    path = tmp_path / "h100-sxm.moe.yaml"
-    path.write_text(yaml.safe_dump(_doc({"moe_bf16": grid})))
-    scenario = {
-        "model": "mixtral-8x7b",
-        "hardware": "h100-sxm",
-        "calibration": str(path),
-        "workload": {"batch": 4, "prompt_tokens": 1024, "output_tokens": 2},
-    }
-    ops = {o["name"]: o for o in op_table(roofline.simulate(scenario), 0, "decode")}
+    ops = _mixtral_decode_ops(tmp_path, {"moe_bf16": grid})
     for name, fixed in (("expert_up", call_s), ("expert_down", 0.0)):
         o = ops[name]
         roof = max(o["flops"] / PEAK, o["bytes"] / BW)
@@ -366,15 +371,7 @@ def test_without_a_moe_grid_experts_read_the_gemm_grid_at_the_grouped_launch(tmp
     # B200 came out 7x too slow).
     grid = _one_cell("gemm_bf16")
     grid.update(start=[0.0, 10.0, 0.0], step=[1.0, 8.0, 1.0], shape=[1, 2, 1], attainment=[0.4, 0.8])
-    path = tmp_path / "h100-sxm.gemm.yaml"
-    path.write_text(yaml.safe_dump(_doc({"gemm_bf16": grid})))
-    scenario = {
-        "model": "mixtral-8x7b",
-        "hardware": "h100-sxm",
-        "calibration": str(path),
-        "workload": {"batch": 4, "prompt_tokens": 1024, "output_tokens": 2},
-    }
-    ops = {o["name"]: o for o in op_table(roofline.simulate(scenario), 0, "decode")}
+    ops = _mixtral_decode_ops(tmp_path, {"gemm_bf16": grid})
     touched = 8 * (1 - (1 - 2 / 8) ** 4)  # uniform top-2 routing of 4 tokens over 8 experts
     # the grouped kernel's measured share of the dense grid (16-bit), linear between octaves of
     # rows per expert: 8 pairs over 4.6 experts is 2^0.80 rows

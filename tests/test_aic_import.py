@@ -288,12 +288,16 @@ def test_moe_grid_prices_the_fused_kernel_it_was_fitted_to(data, tmp_path, gated
     # a non-gated kernel's attainment (of its own, narrower up projection) carries over to the
     # engine's gated experts; a fixed time per call is read off the one-token calls (call_s) and
     # charged once per layer, the attainment of the rest held
+    from roofline.profilers.calibrate_fit import summary_table
+
     rows = _moe_rows(0.4, OVERHEAD_MS * 1e-3, gated, fixed_s)
     _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", rows)
-    [(_, path, _)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
+    [(_, path, doc)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
     profile = read_profile(path)
     grid = profile.grids["moe_bf16"]
     assert grid.call_s == pytest.approx(fixed_s, abs=1e-9)
+    moe_line = next(line for line in summary_table(doc).splitlines() if line.strip().startswith("moe_bf16"))
+    assert moe_line.endswith("20.0 us") == bool(fixed_s)  # the summary names the fixed time
     assert grid.holdout["median"] < 0.01  # a constant attainment is held exactly (4 figures written)
     # beside the grid, a sample of the measured shapes: (first axis, measured, the grid's value)
     import yaml

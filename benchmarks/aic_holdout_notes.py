@@ -47,7 +47,10 @@ WHY = {
     "tables step where the split-KV heuristic changes its number of splits). A100 and L40S misses sit "
     "at small batches, where their kernels' fixed time varies most between neighbouring shapes. Rows "
     "measured faster than the datasheet bandwidth (the benchmark re-reading a cache held in L2: L40S) "
-    "are left out of fit and check",
+    "are left out of fit and check. Head dims have a node every half octave: SGLang's FA3 decode at head dim "
+    "192 is a kernel of its own (15.5 us at a few KV tokens on H100; 128 takes 9.3, 256 11.1), which one node "
+    "per octave read between 128 and 256 (held out: median |error| 30% H100, 47% B200; now about 10% and "
+    "16%); SGLang's prefill at 192 likewise (19% -> 7% on H100)",
     "MLA decode": "a held-out (batch, heads per GPU) is read between measured neighbours; the tables have "
     "single-shape outliers (TensorRT-LLM H100: 1.5 ms at batch 1, 2 heads, 8K tokens, against ~20 us "
     "for its neighbours) and a batch-1 kernel slower than batch 2's, which interpolation between "

@@ -229,11 +229,9 @@ def moe_call_s(groups, tokens, seconds, roof_s, overhead: float) -> float:
     follow."""
     from scipy.stats import siegelslopes
 
-    groups = np.asarray(groups, dtype=float)
-    _, group = np.unique(groups, axis=0, return_inverse=True)
-    group = group.ravel()
-    order = np.lexsort((tokens, group))
-    first = order[np.r_[True, group[order][1:] != group[order][:-1]]]
+    from roofline.profilers.aic_points import _fastest  # the row of least `tokens` per shape
+
+    first = _fastest(np.asarray(groups, dtype=float), np.asarray(tokens, dtype=float))
     if first.size < 3:
         return 0.0
     net, roof = np.asarray(seconds)[first] - overhead, np.asarray(roof_s)[first]

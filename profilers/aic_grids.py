@@ -10,6 +10,8 @@ tables (profilers/aic_mla.py). Each grid carries its error on held-out shapes. U
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from roofline.profilers.aic_mla import mla_grids
@@ -45,7 +47,13 @@ MOE_PLAUSIBLE_ROOF_SHARE = 0.95
 
 
 def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
-    from roofline.profilers.grid_fit import attainment_grid, grid_entry, median_nodes, moe_call_s
+    from roofline.profilers.grid_fit import (
+        attainment_grid,
+        grid_entry,
+        measured_shapes,
+        median_nodes,
+        moe_call_s,
+    )
 
     out = {}
     for dtype, c in moe_points(table, hw).items():
@@ -78,6 +86,10 @@ def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
             nodes=median_nodes,
             call_s=call,
         )
+        shapes = measured_shapes(
+            grid, c["coords"], c["roof"], c["seconds"], 2 * overhead, groups, c["tokens"]
+        )
+        grid = replace(grid, shapes=shapes)
         out[grid.kind] = grid_entry(
             grid,
             f"{table.path.name}: {c['label']} fused MoE, balanced routing, no expert parallelism, "
@@ -85,7 +97,8 @@ def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
             "smaller TP share; a fixed time per call (call_s: the intercept of the shapes' fewest-token "
             "times against their roofline, grid_fit.moe_call_s) and attainment of the rest, "
             "nodes a weighted median over shapes (grid_fit.median_nodes); held out by model shape "
-            "(hidden, intermediate per GPU, top-k, experts)",
+            "(hidden, intermediate per GPU, top-k, experts); each measured model shape's own scale "
+            "of the attainment by tokens (shapes: grid_fit.measured_shapes)",
         )
     return out
 

@@ -44,7 +44,17 @@ from functools import partial
 
 import numpy as np
 
-from roofline.api import GRID_AXES, GRID_FIELDS, M_TILES, Grid, decode_kernel_time, grid_family
+from roofline.api import (
+    GRID_AXES,
+    GRID_FIELDS,
+    M_TILES,
+    MAX_CALL_S,
+    MAX_SHAPE_SCALE,
+    MOE_SHAPE_KEYS,
+    Grid,
+    decode_kernel_time,
+    grid_family,
+)
 
 HOLDOUT_FRACTION = 0.2
 SEED = 0
@@ -232,11 +242,16 @@ def moe_call_s(groups, tokens, seconds, roof_s, overhead: float) -> float:
     from roofline.profilers.aic_points import _fastest  # the row of least `tokens` per shape
 
     first = _fastest(np.asarray(groups, dtype=float), np.asarray(tokens, dtype=float))
-    if first.size < 3:
-        return 0.0
     net, roof = np.asarray(seconds)[first] - overhead, np.asarray(roof_s)[first]
+    # shapes of one roofline time give no slope between them (a pair's slope would divide by
+    # zero): their median time stands for them
+    roof, at = np.unique(roof, return_inverse=True)
+    if roof.size < 3:
+        return 0.0
+    net = np.array([np.median(net[at == i]) for i in range(roof.size)])
     _, intercept = siegelslopes(net, roof)
-    return max(float(intercept), 0.0)
+    # no more than the fastest of those calls beyond its launches: a fixed time inside every call
+    return min(max(float(intercept), 0.0), float(net.min()), MAX_CALL_S)
 
 
 def attainment_grid(
@@ -274,6 +289,30 @@ def attainment_grid(
         holdout = errors_summary(predicted, seconds[test])
     grid = build_grid(kind, X, {"attainment": log_att}, frame, nodes)
     return Grid(kind, grid.start, grid.step, grid.values, holdout, m_tile, _sample(grid, X, log_att), call_s)
+
+
+def measured_shapes(grid: Grid, X, roof_s, seconds, overhead: float, keys, tokens) -> dict:
+    """Grid.shapes of a fused-MoE grid: per measured model shape (`keys`: hidden, intermediate per
+    GPU, top-k, experts per row), at each measured token count, the scale that makes the grid's
+    attainment price the row as measured (roof_s / (attainment x scale) + overhead + call_s =
+    seconds, the time floored as attainment_grid floors it); rows of one shape at one token count
+    (two models, or TP shares, of one per-GPU shape: the same kernel) take their median. The grid
+    smooths over the shapes; a framework picks its kernel and tile configuration per model (vLLM's
+    tuned fused-MoE configurations for some (experts, intermediate) per GPU and format; SGLang's
+    FlashInfer or Triton kernels by model), which no axis of the grid tells apart."""
+    net = np.maximum(seconds - overhead - grid.call_s, 0.01 * seconds)
+    bound = np.log(MAX_SHAPE_SCALE) * 0.999  # within what a profile may hold, after rounding
+    log_scale = np.clip(np.log(roof_s / (grid.at("attainment", *X.T) * net)), -bound, bound)
+    out = {}
+    keys = np.asarray(keys)
+    whole = np.all(keys == np.round(keys), axis=1)
+    for key in np.unique(keys[whole], axis=0):
+        rows = np.all(keys == key, axis=1)
+        x = np.log2(tokens[rows])
+        nodes = np.unique(x)
+        y = np.array([np.median(log_scale[rows][x == v]) for v in nodes])
+        out[tuple(int(v) for v in key)] = (_sig(nodes), np.log(_sig(np.exp(y))))
+    return out
 
 
 def _sample(grid: Grid, X, log_att) -> tuple:
@@ -325,6 +364,15 @@ def grid_entry(grid: Grid, source: str) -> dict:
         entry["m_tile"] = int(grid.m_tile)
     if grid.call_s:
         entry["call_s"] = float(_sig(grid.call_s))
+    if grid.shapes:  # the measured model shapes' own scales (measured_shapes)
+        entry["shapes"] = [
+            {
+                **dict(zip(MOE_SHAPE_KEYS, key)),
+                "log2_tokens": [float(v) for v in x],
+                "scale": [float(v) for v in _sig(np.exp(y))],
+            }
+            for key, (x, y) in sorted(grid.shapes.items())
+        ]
     entry["source"] = source
     if grid.points:  # the Calibration page draws them: measured and the grid's value, by the first axis
         entry["x"] = GRID_AXES[family][0]

@@ -13,14 +13,16 @@ from roofline.simulator.grids import (
     GRID_FIELDS,
     GRID_KINDS,
     M_TILES,
+    MAX_CALL_S,
     MAX_GRID_CELLS,
+    MAX_SHAPE_SCALE,
+    MOE_SHAPE_KEYS,
     Grid,
     grid_family,
 )
 from roofline.simulator.profile_fields import MAX_X, CalibrationError, mapping, number, section_items, vector
 
 OLD_AXES = (["log2_rows_per_expert", "log2_hidden_inter", "log2_experts_touched"],)
-MAX_CALL_S = 0.01  # s: a fused-MoE call's fixed time (measured 0-40 us) well inside this
 
 
 def parse_grids(section, source: str) -> dict:
@@ -93,5 +95,54 @@ def parse_grids(section, source: str) -> dict:
         if family != "moe" and "call_s" in g:
             raise CalibrationError(f"{where}.call_s: only fused-MoE grids have a fixed time per call")
         call_s = number(call_s, f"{where}.call_s", 0.0, MAX_CALL_S, what="a fixed time per call (s)")
-        out[kind] = Grid(kind, start, step, values, holdout, int(tile), call_s=call_s)
+        if family != "moe" and "shapes" in g:
+            raise CalibrationError(f"{where}.shapes: only fused-MoE grids list measured model shapes")
+        shapes = _parse_shapes(g.get("shapes"), f"{where}.shapes")
+        out[kind] = Grid(kind, start, step, values, holdout, int(tile), call_s=call_s, shapes=shapes)
+    return out
+
+
+MAX_LOG2_TOKENS = 30.0
+
+
+def _parse_shapes(entries, where: str) -> dict:
+    """`shapes: [{hidden, intermediate, top_k, experts, log2_tokens: [...], scale: [...]}, ...]` ->
+    (hidden, intermediate, top_k, experts) -> (log2 tokens, log scale) (Grid.shapes)."""
+    if entries is None:
+        return {}
+    if not isinstance(entries, list):
+        raise CalibrationError(
+            f"{where}: must be a list of measured shapes ({', '.join(MOE_SHAPE_KEYS)}, log2_tokens, scale), "
+            f"got {short(entries)}"
+        )
+    out = {}
+    for i, entry in enumerate(entries):
+        at = f"{where}[{i}]"
+        entry = mapping(entry, at, f"{', '.join(MOE_SHAPE_KEYS)}, log2_tokens and scale")
+        key = []
+        for name in MOE_SHAPE_KEYS:
+            v = entry.get(name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_X:
+                raise CalibrationError(f"{at}.{name}: must be a positive whole number, got {short(v)}")
+            key.append(v)
+        key = tuple(key)
+        if key in out:
+            raise CalibrationError(f"{at}: the shape {dict(zip(MOE_SHAPE_KEYS, key))} is listed twice")
+        tokens, scale = entry.get("log2_tokens"), entry.get("scale")
+        if not isinstance(tokens, list) or not tokens:
+            raise CalibrationError(f"{at}.log2_tokens: must be a list of numbers, got {short(tokens)}")
+        if not isinstance(scale, list) or len(scale) != len(tokens):
+            raise CalibrationError(
+                f"{at}.scale: must be a list of {len(tokens)} numbers (one per log2_tokens), got {short(scale)}"
+            )
+        x = np.array(
+            [number(v, f"{at}.log2_tokens[{j}]", 0.0, MAX_LOG2_TOKENS) for j, v in enumerate(tokens)]
+        )
+        if np.any(np.diff(x) <= 0):
+            raise CalibrationError(f"{at}.log2_tokens: must increase, got {short(tokens)}")
+        y = [
+            number(v, f"{at}.scale[{j}]", 0.0, MAX_SHAPE_SCALE, open_low=True, what="an attainment's scale")
+            for j, v in enumerate(scale)
+        ]
+        out[key] = (x, np.log(np.array(y)))
     return out

@@ -320,6 +320,24 @@ def grid_call_s(table: EfficiencyTable, family: str, row):
     return _grid_scalar(table, family, row, "call_s", 0.0)
 
 
+def grid_shape_scale(table: EfficiencyTable, family: str, row, key: tuple, log2_tokens):
+    """The attainment's scale (Grid.shape_scale) of the measured `family` grid for the model shape
+    `key` at `log2_tokens`, for each point of hardware row(s) `row`; 1 where a row's grid did not
+    measure that shape, or has no grid."""
+    rows = table.grids.get(family)
+    if not rows or not any(g is not None and key in g.shapes for g in rows):
+        return 1.0
+    if len(rows) == 1:
+        return rows[0].shape_scale(key, log2_tokens)
+    x, row = np.broadcast_arrays(np.asarray(log2_tokens, dtype=float), np.asarray(row))
+    out = np.ones(row.shape)
+    for h, grid in enumerate(rows):
+        if grid is not None and key in grid.shapes:
+            sel = row == h
+            out[sel] = grid.shape_scale(key, x[sel])
+    return out
+
+
 def measured_or(has, measured, default):
     """`measured` where a profile's grid covers the point (`has`: a mask, or True for every point),
     else `default`."""

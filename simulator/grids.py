@@ -55,6 +55,12 @@ GRID_KINDS = (
     + ("mla_prefill", "mla_decode")
 )
 MAX_GRID_CELLS = 200_000
+MAX_CALL_S = 0.01  # s: a fused-MoE call's fixed time (Grid.call_s; measured 8-61 us) well inside this
+# a fused-MoE grid's measured model shape (Grid.shapes), as the profile's YAML names its fields
+MOE_SHAPE_KEYS = ("hidden", "intermediate", "top_k", "experts")
+# its attainment's scale, either way: the shipped profiles' 0.3-15 (a few-token call that is
+# mostly its fixed time: its attainment is of the little left, grid_fit.measured_shapes)
+MAX_SHAPE_SCALE = 100.0
 
 
 # A GEMM kernel may compute whole tiles of rows: m rows then take ceil(m / tile) tiles, and a
@@ -96,10 +102,24 @@ class Grid:
     # MoE grids: the fused kernel's fixed time per call beyond its two launches (routing, the
     # tokens' permutation into expert order and back), outside the attainment (grid_fit.moe_call_s)
     call_s: float = 0.0
+    # MoE grids: the measured model shapes, (hidden, intermediate per GPU, top-k, experts) ->
+    # (log2 tokens per call, log of the attainment's scale there): each measured shape's own
+    # kernel against the grid's value (a framework picks its kernel and tile configuration per
+    # model), so a scenario of a measured shape is priced as it was measured (shape_scale)
+    shapes: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple:
         return next(iter(self.values.values())).shape
+
+    def shape_scale(self, key: tuple, log2_tokens):
+        """The attainment's scale for the measured model shape `key` (`shapes`) at log2 tokens per
+        call: linear in log2 tokens between measured counts, the end's value beyond them; 1 for a
+        shape not measured."""
+        measured = self.shapes.get(key)
+        if measured is None:
+            return 1.0
+        return np.exp(np.interp(log2_tokens, *measured))
 
     def at(self, name: str, *coords):
         """The interpolated value of field `name` at log2 coordinates `coords` (arrays broadcast)."""

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from roofline.simulator import flops as F
-from roofline.simulator.efficiency import grid_call_s, grid_m_tile, grid_values, measured_or
+from roofline.simulator.efficiency import grid_call_s, grid_m_tile, grid_shape_scale, grid_values, measured_or
 from roofline.simulator.grids import gemm_tile_share
 from roofline.simulator.grouped_gemm import (
     MOE_FIXED_S,
@@ -119,11 +119,15 @@ def _mamba_ops(ctx: OpInputs, m: Mamba, count) -> list:
     return ops
 
 
-def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int, count) -> list:
+def expert_ops(
+    ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int, count, experts: int | None = None
+) -> list:
     """Routed-expert GEMMs for `pairs` (token, expert) assignments spread over `touched` experts of
     width `inter`: each touched expert's weights are read once per pass, rows per expert set the
     GEMM efficiency; then the activation, and the combine that sums each token's `top_k` expert
-    outputs (pairs x hidden in, pairs / top_k x hidden out)."""
+    outputs (pairs x hidden in, pairs / top_k x hidden out). `experts`: the layer's experts, all on
+    this GPU (no expert parallelism), so that a fused-MoE grid that measured this model shape
+    prices it as measured (Grid.shapes)."""
     h = ctx.shape.hidden
     log2_rows = np.log2(np.maximum(pairs / np.maximum(touched, 1e-9), 1.0))
     # A profile's measured fused-MoE kernels (calibration.Grid "moe"): attainment of the two GEMMs'
@@ -135,6 +139,13 @@ def expert_ops(ctx: OpInputs, pairs, touched, inter: int, mult: int, top_k: int,
         "attainment",
         (log2_rows, np.log2(float(h)), np.log2(float(inter)), np.log2(np.maximum(touched, 1.0))),
     )
+    if fused is not None and experts is not None and mult == 2:  # the grids hold gated experts
+        # the measured model shape's own kernel against the grid (per-model kernel and tile choices)
+        key = (int(h), int(inter), int(top_k), int(experts))
+        scale = grid_shape_scale(
+            ctx.rates.eff, "moe", ctx.rates.row, key, np.log2(np.maximum(pairs / top_k, 1.0))
+        )
+        fused = (fused[0] * scale, fused[1])
     # each expert's rows are its own GEMM's: a GEMM grid counts them in its tiles, the fused
     # kernel's grid as they are
     rows = pairs / np.maximum(touched, 1e-9)
@@ -243,7 +254,7 @@ def _ffn_ops(ctx: OpInputs, f, count) -> list:
     touched = F.touched_experts(ctx.shape.rows, k, e)
     ops.append(gemm(ctx, "router", e, h, count))
     ops += expert_ops(
-        ctx, ctx.shape.rows * k, touched, ctx.shard.split(f.expert_intermediate), mult, k, count
+        ctx, ctx.shape.rows * k, touched, ctx.shard.split(f.expert_intermediate), mult, k, count, e
     )
     if f.shared_intermediate:
         shared = ctx.shard.split(f.shared_intermediate)

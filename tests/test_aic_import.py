@@ -249,25 +249,39 @@ def test_imported_tables_price_the_all_reduce_at_a_measured_size(data, tmp_path,
     assert ar["layers"][0]["time_per_layer_s"] == pytest.approx(made, rel=1e-3)  # 4 significant digits
 
 
-def _moe_rows(attainment: float, overhead_s: float, gated: bool = True, fixed_s: float = 0.0):
-    """Fused-MoE latencies at a known attainment of the two expert GEMMs' roofline plus the
-    activation's and the combine's HBM passes (bf16, balanced routing: the pairs touch
-    min(pairs, experts) experts), plus a fixed time per call `fixed_s`; not gated: the up
-    projection is inter wide (TensorRT-LLM's `moe_torch_flow_nongated`)."""
+def _moe_roof(hw, tokens, hidden, inter, topk, experts, up=2):
+    """The roofline time of a fused MoE call as the importer reads the tables (bf16, balanced
+    routing): both expert GEMMs over the touched experts, the activation's and the combine's passes."""
+    pairs = tokens * topk
+    touched = min(pairs, experts)
+    roof = (pairs * (up + 1) * inter + (pairs + tokens) * hidden) * 2 / hw.memory_bandwidth
+    for n, k in ((up * inter, hidden), (hidden, inter)):
+        nbytes = touched * n * k * 2 + pairs * (k * 2 + n * 2)
+        roof += max(2.0 * pairs * n * k / hw.peak("bf16"), nbytes / hw.memory_bandwidth)
+    return roof
+
+
+MOE_SHAPES = (
+    (4096, 14336, 2, 8),
+    (2048, 1024, 8, 128),
+    (7168, 2048, 8, 256),
+)  # hidden, inter, top-k, experts
+
+
+def _moe_rows(attainment, overhead_s: float, gated: bool = True, fixed_s: float = 0.0, shapes=MOE_SHAPES):
+    """Fused-MoE latencies at a known attainment (or hidden -> attainment: one per model shape) of
+    the two expert GEMMs' roofline plus the activation's and the combine's HBM passes (bf16,
+    balanced routing: the pairs touch min(pairs, experts) experts), plus a fixed time per call
+    `fixed_s`; not gated: the up projection is inter wide (TensorRT-LLM's `moe_torch_flow_nongated`)."""
     hw = load_hardware("h100-sxm")
     cols = {k: [] for k in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "latency")}
-    for hidden, inter, topk, experts in ((4096, 14336, 2, 8), (2048, 1024, 8, 128), (7168, 2048, 8, 256)):
+    att = attainment.get if isinstance(attainment, dict) else lambda _: attainment
+    for hidden, inter, topk, experts in shapes:
         for tokens in (1, 4, 16, 64, 256, 1024, 4096):
-            pairs = tokens * topk
-            touched = min(pairs, experts)
-            up = 2 if gated else 1
-            roof = (pairs * (up + 1) * inter + (pairs + tokens) * hidden) * 2 / hw.memory_bandwidth
-            for n, k in ((up * inter, hidden), (hidden, inter)):
-                nbytes = touched * n * k * 2 + pairs * (k * 2 + n * 2)
-                roof += max(2.0 * pairs * n * k / hw.peak("bf16"), nbytes / hw.memory_bandwidth)
+            roof = _moe_roof(hw, tokens, hidden, inter, topk, experts, 2 if gated else 1)
             for key, v in zip(
                 cols,
-                (tokens, hidden, inter, topk, experts, (roof / attainment + 2 * overhead_s + fixed_s) * 1e3),
+                (tokens, hidden, inter, topk, experts, (roof / att(inter) + 2 * overhead_s + fixed_s) * 1e3),
             ):
                 cols[key].append(v)
     rows = len(cols["latency"])
@@ -323,6 +337,63 @@ def test_moe_grid_prices_the_fused_kernel_it_was_fitted_to(data, tmp_path, gated
         assert o["time_s"] == pytest.approx(roof / 0.4 + 32 * (profile.kernel_overhead_s + fixed), rel=2e-3)
     for name in ("expert_act", "expert_combine"):  # inside the fused kernel: its attainment, no launch
         assert ops[name]["time_s"] == pytest.approx(ops[name]["bytes"] / (3.35e12 * 0.4), rel=2e-3)
+
+
+def test_a_measured_model_shape_is_priced_as_measured_beside_the_grid(data, tmp_path):
+    # Mixtral's experts (intermediate 14336) ran at 0.2 of their roof, two neighbouring shapes'
+    # (12288 and 16384) and a small model's at 0.4: the grid's nodes are medians over shapes, so
+    # near Mixtral it holds about 0.4; each measured shape's own scale of it (Grid.shapes) prices
+    # Mixtral as measured. At 1024 prompt tokens the 2048 pairs touch all 8 experts under either
+    # routing, so the engine's roof is the table's.
+    import yaml
+
+    shapes = ((4096, 14336, 2, 8), (4096, 12288, 2, 8), (4096, 16384, 2, 8), (2048, 1024, 8, 128))
+    rows = _moe_rows({14336: 0.2, 12288: 0.4, 16384: 0.4, 1024: 0.4}, OVERHEAD_MS * 1e-3, shapes=shapes)
+    _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", rows)
+    [(_, path, _doc)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
+    grid = read_profile(path).grids["moe_bf16"]
+    assert sorted(grid.shapes) == sorted(shapes)
+    tokens, _ = grid.shapes[(4096, 14336, 2, 8)]
+    assert list(tokens) == [0, 2, 4, 6, 8, 10, 12]  # log2 of the measured token counts
+
+    def expert_ops(profile_path):
+        scenario = {
+            "model": "mixtral-8x7b",
+            "hardware": "h100-sxm",
+            "calibration": str(profile_path),
+            "runtime": {"framework": "kernel"},
+            "workload": {"batch": 1, "prompt_tokens": 1024, "output_tokens": 1},
+        }
+        return {o["name"]: o for o in op_table(roofline.simulate(scenario), 0, "prefill")}
+
+    # the kernel as the table measured it (roof / 0.2 and two launches), in each of 32 layers
+    measured = 32 * (
+        _moe_roof(load_hardware("h100-sxm"), 1024, 4096, 14336, 2, 8) / 0.2 + 2 * OVERHEAD_MS * 1e-3
+    )
+    names = ("expert_up", "expert_act", "expert_down", "expert_combine")
+    priced = sum(expert_ops(path)[n]["time_s"] for n in names)
+    assert priced == pytest.approx(measured, rel=2e-3)  # 4 significant digits of the profile
+    grid_only = sum(expert_ops(_without_shapes(path, tmp_path))[n]["time_s"] for n in names)
+    assert grid_only < 0.8 * measured  # the grid alone reads it near the other shapes' 0.4
+    # the YAML lists the shape's fields by name
+    entry = yaml.safe_load(path.read_text())["grids"]["moe_bf16"]["shapes"][2]  # in order of the shape
+    assert {k: entry[k] for k in ("hidden", "intermediate", "top_k", "experts")} == {
+        "hidden": 4096,
+        "intermediate": 14336,
+        "top_k": 2,
+        "experts": 8,
+    }
+
+
+def _without_shapes(path, tmp_path):
+    import yaml
+
+    doc = yaml.safe_load(path.read_text())
+    for grid in doc["grids"].values():
+        grid.pop("shapes", None)
+    out = tmp_path / "no_shapes.yaml"
+    out.write_text(yaml.safe_dump(doc))
+    return out
 
 
 def test_moe_rows_slower_than_their_model_at_a_smaller_tp_share_are_left_out():

@@ -342,6 +342,107 @@ def test_bad_fused_moe_call_times_are_clear_errors(kind, value, message):
     assert message in str(err.value)
 
 
+MIXTRAL_SHAPE = {"hidden": 4096, "intermediate": 14336, "top_k": 2, "experts": 8}
+
+
+@pytest.mark.parametrize(
+    "batch,scale",
+    [
+        (2, 0.5),  # below the first measured count: its scale holds
+        (4, 0.5),  # on a measured count
+        (8, 1.0),  # between 4 and 16 tokens: linear in log2 tokens, of the log scale (0.5 x 2)^0.5
+        (16, 2.0),
+        (64, 2.0),  # beyond the last: its scale holds
+    ],
+)
+def test_a_measured_model_shape_is_priced_at_its_own_scale_of_the_grid(tmp_path, batch, scale):
+    # a fused-MoE grid that lists Mixtral's shape (TP1, gated) scales its attainment by the shape's
+    # measured scale at the call's tokens (decode: the batch), interpolated in log2 tokens
+    grid = _one_cell("moe_bf16", attainment=0.25)
+    grid["shapes"] = [{**MIXTRAL_SHAPE, "log2_tokens": [2.0, 4.0], "scale": [0.5, 2.0]}]
+    path = tmp_path / "h100-sxm.grids.yaml"
+    path.write_text(yaml.safe_dump(_doc({"moe_bf16": grid})))
+    scenario = {
+        "model": "mixtral-8x7b",
+        "hardware": "h100-sxm",
+        "calibration": str(path),
+        "workload": {"batch": batch, "prompt_tokens": 1024, "output_tokens": 2},
+    }
+    ops = {o["name"]: o for o in op_table(roofline.simulate(scenario), 0, "decode")}
+    for name in ("expert_up", "expert_down"):
+        o = ops[name]
+        roof = max(o["flops"] / PEAK, o["bytes"] / BW)
+        assert o["time_s"] == pytest.approx(roof / (0.25 * scale) + 32 * OVERHEAD, rel=1e-9)
+    # the passes inside the fused kernel take the same attainment
+    act = ops["expert_act"]
+    assert act["time_s"] == pytest.approx(act["bytes"] / (BW * 0.25 * scale), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"parallelism": {"tp": 2}},  # 7168 of each expert's 14336 per GPU: another shape
+        {"parallelism": {"tp": 2, "ep": 2}},  # whole experts per GPU: the grid's shapes have none
+        {"model": "qwen3-30b-a3b"},
+    ],
+)
+def test_a_shape_the_grid_did_not_measure_keeps_the_grid_value(tmp_path, change):
+    grid = _one_cell("moe_bf16", attainment=0.25)
+    path = tmp_path / "h100-sxm.grids.yaml"
+    runs = []
+    for shapes in ((), [{**MIXTRAL_SHAPE, "log2_tokens": [0.0], "scale": [3.0]}]):
+        if shapes:
+            grid["shapes"] = shapes
+        path.write_text(yaml.safe_dump(_doc({"moe_bf16": grid})))
+        scenario = {
+            "model": "mixtral-8x7b",
+            "hardware": "h100-sxm",
+            "calibration": str(path),
+            "workload": {"batch": 4, "prompt_tokens": 1024, "output_tokens": 2},
+            **change,
+        }
+        ops = {o["name"]: o for o in op_table(roofline.simulate(scenario), 0, "decode")}
+        runs.append(ops["expert_up"]["time_s"])
+    assert runs[1] == runs[0]
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda e: e.update(hidden=4096.5), "shapes[0].hidden: must be a positive whole number"),
+        (lambda e: e.update(experts=0), "shapes[0].experts: must be a positive whole number"),
+        (lambda e: e.pop("top_k"), "shapes[0].top_k: must be a positive whole number"),
+        (
+            lambda e: e.update(log2_tokens=[3.0, 1.0], scale=[1.0, 1.0]),
+            "shapes[0].log2_tokens: must increase",
+        ),
+        (lambda e: e.update(scale=[1.0]), "shapes[0].scale: must be a list of 2 numbers"),
+        (lambda e: e.update(scale=[0.0, 1.0]), "shapes[0].scale[0]: an attainment's scale is in (0, 100]"),
+        (lambda e: e.update(log2_tokens="0-4"), "shapes[0].log2_tokens: must be a list of numbers"),
+    ],
+)
+def test_bad_measured_model_shapes_are_clear_errors(edit, message):
+    entry = {**MIXTRAL_SHAPE, "log2_tokens": [0.0, 4.0], "scale": [1.0, 2.0]}
+    edit(entry)
+    grid = _one_cell("moe_bf16", attainment=0.5)
+    grid["shapes"] = [entry]
+    with pytest.raises(CalibrationError) as err:
+        parse_profile(_doc({"moe_bf16": grid}), "p.yaml")
+    assert f"p.yaml: grids.moe_bf16.{message}" in str(err.value)
+
+
+def test_measured_model_shapes_belong_to_fused_moe_grids_and_are_listed_once():
+    entry = {**MIXTRAL_SHAPE, "log2_tokens": [0.0], "scale": [1.0]}
+    grid = _one_cell("moe_bf16", attainment=0.5)
+    grid["shapes"] = [entry, dict(entry)]
+    with pytest.raises(CalibrationError, match=r"shapes\[1\]: the shape .* is listed twice"):
+        parse_profile(_doc({"moe_bf16": grid}), "p.yaml")
+    gemm = _one_cell("gemm_bf16", attainment=0.5)
+    gemm["shapes"] = [entry]
+    with pytest.raises(CalibrationError, match="grids.gemm_bf16.shapes: only fused-MoE grids"):
+        parse_profile(_doc({"gemm_bf16": gemm}), "p.yaml")
+
+
 def test_moe_call_s_is_the_intercept_of_the_fewest_token_calls():
     # shapes at their fewest tokens take F + roof / a (a = 0.6), one shape's kernel untuned (4x
     # slower), 1% noise: the repeated-medians intercept recovers F within the noise; without a fixed time the
@@ -360,6 +461,23 @@ def test_moe_call_s_is_the_intercept_of_the_fewest_token_calls():
         launches = 5e-6
         got = moe_call_s(more, tokens, seconds + launches, np.repeat(roof, 2), launches)
         assert got == pytest.approx(fixed, abs=2e-6)
+
+
+def test_moe_call_s_takes_shapes_of_one_roofline_time_as_one_point():
+    # two of three shapes share a roofline time (no slope between them): their median stands for
+    # them; with fewer than three distinct roofline times there is no intercept to fit (0), never
+    # a value a profile cannot hold (an earlier fit divided by their zero distance: 1.2 s)
+    from roofline.profilers.grid_fit import moe_call_s
+
+    roof = np.array([30e-6, 210e-6, 210e-6])
+    seconds = np.array([75e-6, 1050e-6, 525e-6])
+    groups = np.arange(3.0)[:, None]
+    assert moe_call_s(groups, np.ones(3), seconds, roof, 0.0) == 0.0
+    roof4 = np.append(roof, 100e-6)
+    seconds4 = 20e-6 + roof4 / 0.5
+    seconds4[2] = seconds4[1]  # the tie, at the same time
+    got = moe_call_s(np.arange(4.0)[:, None], np.ones(4), seconds4, roof4, 0.0)
+    assert got == pytest.approx(20e-6, rel=1e-6)
 
 
 def test_without_a_moe_grid_experts_read_the_gemm_grid_at_the_grouped_launch(tmp_path):

@@ -94,6 +94,8 @@ def grid_summary(grids: dict) -> list:
             text += f"; rows computed in tiles of {g['m_tile']}"
         if isinstance(g.get("call_s"), (int, float)) and g["call_s"]:
             text += f"; fixed time per call {g['call_s'] * 1e6:.1f} us"
+        if isinstance(g.get("shapes"), list) and g["shapes"]:
+            text += f"; {len(g['shapes'])} measured model shapes priced as measured"
         out.append((str(kind), text))
     return out
 

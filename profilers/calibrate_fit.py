@@ -206,7 +206,7 @@ def summary_table(profile: dict) -> str:
     if grids:
         lines.append(
             f"  {'grid':<20} {'cells':>16} {'held-out median':>15} {'p90':>6} {'rows':>6}  "
-            "rows per tile / fixed time per call"
+            "rows per tile / fixed time per call, measured model shapes"
         )
         for kind, g in grids.items():
             h = g.get("holdout") or {}
@@ -216,6 +216,7 @@ def summary_table(profile: dict) -> str:
             rows = f"{int(h['rows'])}" if "rows" in h else "-"
             tile = f"  {g['m_tile']}" if "m_tile" in g else ""
             tile += f"  {g['call_s'] * 1e6:.1f} us" if g.get("call_s") else ""
+            tile += f"  {len(g['shapes'])} shapes" if g.get("shapes") else ""
             lines.append(f"  {kind:<20} {cells:>16} {median:>15} {p90:>6} {rows:>6}{tile}")
     for kind, why in (profile.get("fit_notes") or {}).items():
         grid_note = kind == "grids" or kind.startswith("moe_")  # their notes say what was not gridded

@@ -730,13 +730,15 @@ def test_grid_summary_names_cells_holdout_and_row_tile():
             "m_tile": 256,
         },
         "attention_decode": {"axes": ["a"], "shape": [3]},
-        "moe_bf16": {"axes": ["a"], "shape": [2], "call_s": 2.15e-05},
+        "moe_bf16": {"axes": ["a"], "shape": [2], "call_s": 2.15e-05, "shapes": [{}, {}, {}]},
     }
     (gemm, gemm_text), (_, decode_text), (_, moe_text) = profiles.grid_summary(grids)
     assert gemm == "gemm_fp8" and "31 x 12 x 12 cells" in gemm_text
     assert "median 3.7%, p90 14.5% (7104 kernels)" in gemm_text and "tiles of 256" in gemm_text
     assert "tiles" not in decode_text and "held-out" not in decode_text and "per call" not in decode_text
     assert "fixed time per call 21.5 us" in moe_text
+    assert "3 measured model shapes priced as measured" in moe_text
+    assert "measured model shapes" not in gemm_text
 
 
 def test_calibration_page_draws_a_grids_measured_shapes(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import roofline
-from roofline.hwspecs import find_profile, profile_path
+from roofline.hwspecs import find_profile, profile_path, read_profile
 from roofline.profilers.grid_fit import attainment_grid, grid_entry
 from roofline.simulator.calibration import CalibrationError, Grid, multilinear, parse_profile
 from roofline.simulator.frameworks import EAGER_LAUNCH_S
@@ -376,6 +376,28 @@ def test_a_measured_model_shape_is_priced_at_its_own_scale_of_the_grid(tmp_path,
     # the passes inside the fused kernel take the same attainment
     act = ops["expert_act"]
     assert act["time_s"] == pytest.approx(act["bytes"] / (BW * 0.25 * scale), rel=1e-9)
+
+
+def test_in_a_hardware_sweep_each_gpu_takes_its_own_profiles_measured_shape(shipped_profiles):
+    # the shipped H100 and H200 vLLM profiles both measured Mixtral's shape (TP1), each with its own
+    # scale by tokens: a sweep over the two GPUs (grid_shape_scale's per-row branch) prices each
+    # point as that GPU alone does, at a decode batch (4) and a prefill chunk (4096 tokens)
+    wl = {"batch": 4, "prompt_tokens": 4096, "output_tokens": 2}
+    base = {"model": "mixtral-8x7b", "runtime": {"framework": "vllm"}, "workload": wl}
+    res = roofline.simulate(dict(base, sweep={"hardware": ["h100-sxm", "h200"]}))
+    for i, record in enumerate(res.records()):
+        name = record["hardware"]["name"] if isinstance(record["hardware"], dict) else record["hardware"]
+        alone = roofline.simulate(dict(base, hardware=name))
+        for phase in ("prefill", "decode"):
+            swept = {o["name"]: o["time_s"] for o in op_table(res, i, phase)}
+            single = {o["name"]: o["time_s"] for o in op_table(alone, 0, phase)}
+            assert swept["expert_up"] == pytest.approx(single["expert_up"], rel=1e-12)
+            assert swept["expert_down"] == pytest.approx(single["expert_down"], rel=1e-12)
+    # and the measured shape does move the price: the same GPU without the shape's scales
+    profile = read_profile(profile_path("h100-sxm", "vllm"))
+    grid = profile.grids["moe_bf16"]
+    assert (4096, 14336, 2, 8) in grid.shapes
+    assert abs(float(grid.shape_scale((4096, 14336, 2, 8), 2.0)) - 1.0) > 0.05  # 4 tokens
 
 
 @pytest.mark.parametrize(

@@ -386,6 +386,27 @@ def test_a_measured_model_shape_is_priced_as_measured_beside_the_grid(data, tmp_
     }
 
 
+def test_the_measured_shapes_benchmark_prices_the_tables_rows_as_measured(data, tmp_path, monkeypatch):
+    # benchmarks/aic_measured_shapes.py over the same synthetic table: from the grid alone the
+    # slow shape (0.2 of its roof among neighbours at 0.4) is priced too fast; with the shapes'
+    # scales every row is the measured time to the profile's four significant figures
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from aic_measured_shapes import errors
+
+    shapes = ((4096, 14336, 2, 8), (4096, 12288, 2, 8), (4096, 16384, 2, 8), (2048, 1024, 8, 128))
+    rows = _moe_rows({14336: 0.2, 12288: 0.4, 16384: 0.4, 1024: 0.4}, OVERHEAD_MS * 1e-3, shapes=shapes)
+    _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", rows)
+    import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
+    monkeypatch.setenv("ROOFLINE_CALIBRATION_DIR", str(tmp_path / "out"))
+    alone, shaped = errors(find_source(data), "h100-sxm", "vllm")["bf16"]
+    assert alone.size == shaped.size == 4 * 7  # four shapes at seven token counts
+    assert np.max(np.abs(shaped)) < 2e-3
+    assert np.min(alone) < -0.2  # the slow shape, read at its neighbours' attainment
+
+
 def _without_shapes(path, tmp_path):
     import yaml
 

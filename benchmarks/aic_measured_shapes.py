@@ -1,0 +1,99 @@
+"""How the shipped profiles price the fused-MoE model shapes their tables measured (in sample).
+
+A profile's fused-MoE grid (`grids.moe_<format>`) holds an attainment over (tokens per touched
+expert, hidden, intermediate, experts touched) whose nodes are medians over nearby model shapes, and
+beside it each measured model shape's own scale of that attainment by tokens (`shapes`,
+`grid_fit.measured_shapes`): frameworks pick kernels and tile configurations per model, which the
+grid smooths away. For every row of each framework's MoE table that the importer reads (balanced
+routing, no expert parallelism, gated experts, no untuned row), this prices the kernel as the engine
+does (`layers.expert_ops`: roof / attainment + two launches + the grid's call_s) with the shipped
+profile, from the grid alone and with the shape's scale, and prints |predicted / measured - 1|.
+
+In sample by design: it shows that a scenario of a measured shape gets the measured time (to the
+profile's four significant figures), not how well a shape the tables never measured is predicted;
+that is benchmarks/aic_holdout.py's job.
+
+Run:  python benchmarks/aic_measured_shapes.py [--framework vllm sglang trtllm] [--gpu h100-sxm ...] [--data DIR]
+Needs pyarrow and the data (`pip install -e '.[aic]'`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from roofline.api import load_hardware
+from roofline.hwspecs import profile_path, read_profile
+from roofline.profilers.aic_points import moe_kernel_rows, moe_points
+from roofline.profilers.aic_read import available_gpus, find_source, read_gpu_tables
+from roofline.simulator.efficiency import build_table, grid_call_s, grid_values
+
+
+def errors(source, sku: str, framework: str) -> dict:
+    """format -> (errors from the grid alone, errors with the shapes' scales) over the table's rows."""
+    path = profile_path(sku, framework)
+    tables = read_gpu_tables(source, sku, framework)
+    if path is None or "moe" not in tables:
+        return {}
+    hw, profile = load_hardware(sku), read_profile(path)
+    moe = tables["moe"]
+    keep = np.zeros(len(moe), dtype=bool)
+    keep[moe_kernel_rows(moe.columns)] = True
+    out = {}
+    for fmt, c in moe_points(moe.select(keep), hw).items():
+        table = build_table([hw], {hw.name: profile}, fmt)
+        if table.grids.get("moe") is None:
+            continue
+        grid = table.grids["moe"][0]
+        att, _ = grid_values(table, "moe", 0, "attainment", c["coords"].T)
+        keys = zip(c["hidden"], c["inter"], c["topk"], c["experts"])
+        scale = np.array(
+            [
+                grid.shape_scale(tuple(int(v) for v in key), np.log2(tokens))
+                for key, tokens in zip(keys, c["tokens"])
+            ],
+            dtype=float,
+        )
+        fixed = 2 * (profile.kernel_overhead_s or 0.0) + grid_call_s(table, "moe", 0)
+        alone = (c["roof"] / att + fixed) / c["seconds"] - 1.0
+        shaped = (c["roof"] / (att * scale) + fixed) / c["seconds"] - 1.0
+        out[fmt] = (alone, shaped)
+    return out
+
+
+def _stats(err) -> str:
+    err = np.abs(np.asarray(err))
+    return f"median {np.median(err):.2%}, p90 {np.percentile(err, 90):.2%}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--framework", nargs="*", default=["vllm", "sglang", "trtllm"], choices=("vllm", "sglang", "trtllm")
+    )
+    ap.add_argument("--gpu", nargs="*", help="hwspecs names (default: every GPU the data has)")
+    ap.add_argument("--data", help="a folder laid out like aiconfigurator_core/systems/data")
+    args = ap.parse_args(argv)
+    source = find_source(args.data)
+    print(f"Fused-MoE kernels of the shipped profiles' measured model shapes, in sample ({source.version})")
+    for fw in args.framework:
+        alone, shaped = [], []
+        for sku in args.gpu or available_gpus(source, fw):
+            print(f"{fw} {sku} ...", file=sys.stderr)
+            for fmt, (a, s) in errors(source, sku, fw).items():
+                print(
+                    f"  {fw:7s} {sku:20s} {fmt:5s} {a.size:6d} rows: grid alone {_stats(a)}; "
+                    f"with the shape's scale {_stats(s)}"
+                )
+                alone.append(a)
+                shaped.append(s)
+        if alone:
+            a, s = np.concatenate(alone), np.concatenate(shaped)
+            print(f"{fw}: {a.size} rows: grid alone {_stats(a)}; with the shapes' scales {_stats(s)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 from aic_holdout_notes import WHY
+from aic_measured_shapes import lines as measured_shape_lines
 from aic_moe_share import moe_without_grid
 from aic_repeat import lines as table_spread
 
@@ -389,6 +390,7 @@ def report(by_framework: dict, source) -> str:
     ]
     body = _summary(by_framework)
     body += table_spread(source, sorted({sku for results in by_framework.values() for sku in results}))
+    body += measured_shape_lines(source, {fw: list(results) for fw, results in by_framework.items()})
     for fw, results in by_framework.items():
         body += ["", f"## {fw}", ""] + _rows(results)
     why = ["", "## Where it misses, and why", ""] + [f"- **{k}**: {v}." for k, v in WHY.items()]

@@ -63,6 +63,34 @@ def errors(source, sku: str, framework: str) -> dict:
     return out
 
 
+def lines(source, gpus_by_framework: dict) -> list:
+    """Markdown: per framework and format, the rows of the measured model shapes and their error from
+    the grid alone and with the shapes' scales (benchmarks/aic_holdout.py's report includes it)."""
+    out = [
+        "",
+        "## The measured model shapes, as the shipped profiles price them (in sample)",
+        "",
+        "Every fused-MoE row the importer reads, priced with the shipped profile as the engine prices "
+        "it: from the grid alone (a median over neighbouring shapes), and with the row's model shape's "
+        "own scale (`shapes`), which a scenario of that shape gets (benchmarks/aic_measured_shapes.py). "
+        "In sample by design: it shows that a measured shape is priced as measured, not how well an "
+        "unmeasured one is predicted (the summary above, the per-GPU tables below).",
+        "",
+        "| framework | format | GPUs | rows | grid alone: median, p90 abs err | with the shape's scale |",
+        "|---|---|---:|---:|---|---|",
+    ]
+    for fw, gpus in gpus_by_framework.items():
+        by_format: dict = {}
+        for sku in gpus:
+            for fmt, pair in errors(source, sku, fw).items():
+                by_format.setdefault(fmt, []).append(pair)
+        for fmt, pairs in sorted(by_format.items()):
+            a = np.concatenate([p[0] for p in pairs])
+            s = np.concatenate([p[1] for p in pairs])
+            out.append(f"| {fw} | {fmt} | {len(pairs)} | {a.size} | {_stats(a)} | {_stats(s)} |")
+    return out
+
+
 def _stats(err) -> str:
     err = np.abs(np.asarray(err))
     return f"median {np.median(err):.2%}, p90 {np.percentile(err, 90):.2%}"

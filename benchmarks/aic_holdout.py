@@ -75,8 +75,9 @@ from roofline.profilers.aic_read import DTYPES, available_gpus, find_source, rea
 from roofline.profilers.grid_fit import stream_roof
 from roofline.simulator.calibration import INTRA_LABELS, CollectiveTable, parse_profile
 from roofline.simulator.comm import allgather_time, allreduce_time, alltoall_time, reduce_scatter_time
-from roofline.simulator.efficiency import build_table, grid_call_s, grid_values
+from roofline.simulator.efficiency import build_table
 from roofline.simulator.engine import HardwareColumns
+from roofline.simulator.grid_lookup import grid_call_s, grid_values
 from roofline.simulator.topology import nvlink
 
 HOLDOUT = 5  # one group in five

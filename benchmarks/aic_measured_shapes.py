@@ -28,7 +28,8 @@ from roofline.api import load_hardware
 from roofline.hwspecs import profile_path, read_profile
 from roofline.profilers.aic_points import moe_kernel_rows, moe_points
 from roofline.profilers.aic_read import available_gpus, find_source, read_gpu_tables
-from roofline.simulator.efficiency import build_table, grid_call_s, grid_values
+from roofline.simulator.efficiency import build_table
+from roofline.simulator.grid_lookup import grid_call_s, grid_values
 
 
 def errors(source, sku: str, framework: str) -> dict:

@@ -29,8 +29,9 @@ from roofline.profilers.aic_import import build_import_profile
 from roofline.profilers.aic_points import moe_points
 from roofline.profilers.aic_read import available_gpus, read_gpu_tables
 from roofline.simulator.calibration import parse_profile
-from roofline.simulator.efficiency import build_table, grid_values
+from roofline.simulator.efficiency import build_table
 from roofline.simulator.frameworks import chip_of
+from roofline.simulator.grid_lookup import grid_values
 from roofline.simulator.grouped_gemm import (
     MOE_FIXED_S,
     MOE_GROUPED_SHARE,

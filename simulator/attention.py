@@ -18,9 +18,8 @@ from roofline.simulator.efficiency import (
     attention_decode_efficiency,
     attention_prefill_efficiency,
     decode_parallel_efficiency,
-    grid_values,
-    measured_or,
 )
+from roofline.simulator.grid_lookup import grid_values, measured_or
 from roofline.simulator.kvplan import ALL, resolve
 from roofline.simulator.model import MLA
 from roofline.simulator.opinputs import gemm, projection_inputs

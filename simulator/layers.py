@@ -13,7 +13,13 @@ from dataclasses import replace
 import numpy as np
 
 from roofline.simulator import flops as F
-from roofline.simulator.efficiency import grid_call_s, grid_m_tile, grid_shape_scale, grid_values, measured_or
+from roofline.simulator.grid_lookup import (
+    grid_call_s,
+    grid_m_tile,
+    grid_shape_scale,
+    grid_values,
+    measured_or,
+)
 from roofline.simulator.grids import gemm_tile_share
 from roofline.simulator.grouped_gemm import (
     MOE_FIXED_S,

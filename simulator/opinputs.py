@@ -27,11 +27,9 @@ from roofline.simulator import flops as F
 from roofline.simulator.efficiency import (
     EfficiencyTable,
     gemm_efficiency,
-    grid_m_tile,
-    grid_values,
-    measured_or,
     row_offsets,
 )
+from roofline.simulator.grid_lookup import grid_m_tile, grid_values, measured_or
 from roofline.simulator.grids import gemm_tile_share
 from roofline.simulator.ops import Op
 from roofline.simulator.runplan import NO_EXTRAS
@@ -172,7 +170,7 @@ class Formats:
 
 def gemm_grid(x: OpInputs, log2_m, n, k):
     """The profile's measured roofline attainment of (m x k) @ (k x n) GEMMs, and which points have
-    one (efficiency.grid_values); None where no profile measured the GEMM format's grid."""
+    one (grid_lookup.grid_values); None where no profile measured the GEMM format's grid."""
     return grid_values(
         x.rates.eff,
         "gemm",

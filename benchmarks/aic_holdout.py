@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 from aic_holdout_notes import WHY
+from aic_measured_shapes import fused_moe_seconds
 from aic_measured_shapes import lines as measured_shape_lines
 from aic_moe_share import moe_without_grid
 from aic_repeat import lines as table_spread
@@ -77,7 +78,7 @@ from roofline.simulator.calibration import INTRA_LABELS, CollectiveTable, parse_
 from roofline.simulator.comm import allgather_time, allreduce_time, alltoall_time, reduce_scatter_time
 from roofline.simulator.efficiency import build_table
 from roofline.simulator.engine import HardwareColumns
-from roofline.simulator.grid_lookup import grid_call_s, grid_values
+from roofline.simulator.grid_lookup import grid_values
 from roofline.simulator.topology import nvlink
 
 HOLDOUT = 5  # one group in five
@@ -141,9 +142,7 @@ def moe_errors(test, hw, profile, overhead: float) -> dict:
         table = build_table([hw], {hw.name: profile}, dtype)
         if table.grids.get("moe") is None:
             continue
-        att, _ = grid_values(table, "moe", 0, "attainment", c["coords"].T)
-        # the engine's two expert GEMM launches and the fused kernel's fixed time per call
-        pred = c["roof"] / att + 2 * overhead + grid_call_s(table, "moe", 0)
+        pred = fused_moe_seconds(c, table, overhead)  # held-out shapes: the grid alone
         out[f"MoE {dtype}"] = (pred / c["seconds"] - 1.0, c["tokens"], "tokens")
         if table.grids.get("gemm") is not None:
             fallback = moe_without_grid(c, table, overhead)

@@ -26,10 +26,27 @@ import numpy as np
 
 from roofline.api import load_hardware
 from roofline.hwspecs import profile_path, read_profile
-from roofline.profilers.aic_points import moe_kernel_rows, moe_points
+from roofline.profilers.aic_points import moe_points
 from roofline.profilers.aic_read import available_gpus, find_source, read_gpu_tables
 from roofline.simulator.efficiency import build_table
-from roofline.simulator.grid_lookup import grid_call_s, grid_values
+from roofline.simulator.grid_lookup import grid_call_s, grid_shape_scale, grid_values
+
+
+def fused_moe_seconds(c: dict, table, overhead: float, shapes: bool = False) -> np.ndarray:
+    """moe_points' rows `c` priced as `layers.expert_ops` prices a fused MoE call with a profile's
+    `moe` grid (`table`: efficiency.build_table of one GPU): roof / attainment + two launches + the
+    grid's call_s; with `shapes`, the attainment scaled by each row's model shape's own scale
+    (grid_lookup.grid_shape_scale; 1 for a shape the grid did not measure)."""
+    att, _ = grid_values(table, "moe", 0, "attainment", c["coords"].T)
+    if shapes:
+        keys = np.column_stack([c["hidden"], c["inter"], c["topk"], c["experts"]])
+        log2_tokens = np.log2(c["tokens"])
+        att = att.copy()
+        for key in np.unique(keys, axis=0):
+            rows = np.all(keys == key, axis=1)
+            key = tuple(int(v) for v in key)
+            att[rows] *= grid_shape_scale(table, "moe", 0, key, log2_tokens[rows])
+    return c["roof"] / att + 2 * overhead + grid_call_s(table, "moe", 0)
 
 
 def errors(source, sku: str, framework: str) -> dict:
@@ -39,28 +56,15 @@ def errors(source, sku: str, framework: str) -> dict:
     if path is None or "moe" not in tables:
         return {}
     hw, profile = load_hardware(sku), read_profile(path)
-    moe = tables["moe"]
-    keep = np.zeros(len(moe), dtype=bool)
-    keep[moe_kernel_rows(moe.columns)] = True
+    overhead = profile.kernel_overhead_s or 0.0
     out = {}
-    for fmt, c in moe_points(moe.select(keep), hw).items():
+    for fmt, c in moe_points(tables["moe"], hw).items():  # the rows the importer reads
         table = build_table([hw], {hw.name: profile}, fmt)
         if table.grids.get("moe") is None:
             continue
-        grid = table.grids["moe"][0]
-        att, _ = grid_values(table, "moe", 0, "attainment", c["coords"].T)
-        keys = zip(c["hidden"], c["inter"], c["topk"], c["experts"])
-        scale = np.array(
-            [
-                grid.shape_scale(tuple(int(v) for v in key), np.log2(tokens))
-                for key, tokens in zip(keys, c["tokens"])
-            ],
-            dtype=float,
+        out[fmt] = tuple(
+            fused_moe_seconds(c, table, overhead, shapes) / c["seconds"] - 1.0 for shapes in (False, True)
         )
-        fixed = 2 * (profile.kernel_overhead_s or 0.0) + grid_call_s(table, "moe", 0)
-        alone = (c["roof"] / att + fixed) / c["seconds"] - 1.0
-        shaped = (c["roof"] / (att * scale) + fixed) / c["seconds"] - 1.0
-        out[fmt] = (alone, shaped)
     return out
 
 

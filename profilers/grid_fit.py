@@ -311,7 +311,7 @@ def measured_shapes(grid: Grid, X, roof_s, seconds, overhead: float, keys, token
         x = np.log2(tokens[rows])
         nodes = np.unique(x)
         y = np.array([np.median(log_scale[rows][x == v]) for v in nodes])
-        out[tuple(int(v) for v in key)] = (_sig(nodes), np.log(_sig(np.exp(y))))
+        out[tuple(int(v) for v in key)] = (nodes, y)
     return out
 
 
@@ -368,7 +368,7 @@ def grid_entry(grid: Grid, source: str) -> dict:
         entry["shapes"] = [
             {
                 **dict(zip(MOE_SHAPE_KEYS, key)),
-                "log2_tokens": [float(v) for v in x],
+                "log2_tokens": [float(v) for v in _sig(x)],
                 "scale": [float(v) for v in _sig(np.exp(y))],
             }
             for key, (x, y) in sorted(grid.shapes.items())

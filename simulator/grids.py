@@ -55,9 +55,8 @@ GRID_KINDS = (
     + ("mla_prefill", "mla_decode")
 )
 MAX_GRID_CELLS = 200_000
-MAX_CALL_S = (
-    0.01  # s: a fused-MoE call's fixed time (Grid.call_s; the shipped profiles' 0-48 us) well inside this
-)
+# s: a fused-MoE call's fixed time (Grid.call_s; the shipped profiles' 0-48 us) well inside this
+MAX_CALL_S = 0.01
 # a fused-MoE grid's measured model shape (Grid.shapes), as the profile's YAML names its fields
 MOE_SHAPE_KEYS = ("hidden", "intermediate", "top_k", "experts")
 # its attainment's scale, either way: the shipped profiles' 0.03-29, 0.5-1.6 for 98% of the

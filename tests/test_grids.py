@@ -299,15 +299,17 @@ def test_engine_prices_a_fused_moe_from_its_grid(tmp_path):
     assert sheet["expert_act"]["time_s"] > ops["expert_act"]["bytes"] / BW  # below the roof, plus a launch
 
 
-def _mixtral_decode_ops(tmp_path, grids: dict) -> dict:
-    """Op name -> decode op of Mixtral-8x7B at batch 4 on H100 with a profile of `grids`."""
+def _mixtral_decode_ops(tmp_path, grids: dict, batch: int = 4, **change) -> dict:
+    """Op name -> decode op of Mixtral-8x7B at `batch` on H100 with a profile of `grids` (`change`:
+    scenario sections replaced, e.g. parallelism or another model)."""
     path = tmp_path / "h100-sxm.grids.yaml"
     path.write_text(yaml.safe_dump(_doc(grids)))
     scenario = {
         "model": "mixtral-8x7b",
         "hardware": "h100-sxm",
         "calibration": str(path),
-        "workload": {"batch": 4, "prompt_tokens": 1024, "output_tokens": 2},
+        "workload": {"batch": batch, "prompt_tokens": 1024, "output_tokens": 2},
+        **change,
     }
     return {o["name"]: o for o in op_table(roofline.simulate(scenario), 0, "decode")}
 
@@ -360,15 +362,7 @@ def test_a_measured_model_shape_is_priced_at_its_own_scale_of_the_grid(tmp_path,
     # measured scale at the call's tokens (decode: the batch), interpolated in log2 tokens
     grid = _one_cell("moe_bf16", attainment=0.25)
     grid["shapes"] = [{**MIXTRAL_SHAPE, "log2_tokens": [2.0, 4.0], "scale": [0.5, 2.0]}]
-    path = tmp_path / "h100-sxm.grids.yaml"
-    path.write_text(yaml.safe_dump(_doc({"moe_bf16": grid})))
-    scenario = {
-        "model": "mixtral-8x7b",
-        "hardware": "h100-sxm",
-        "calibration": str(path),
-        "workload": {"batch": batch, "prompt_tokens": 1024, "output_tokens": 2},
-    }
-    ops = {o["name"]: o for o in op_table(roofline.simulate(scenario), 0, "decode")}
+    ops = _mixtral_decode_ops(tmp_path, {"moe_bf16": grid}, batch)
     for name in ("expert_up", "expert_down"):
         o = ops[name]
         roof = max(o["flops"] / PEAK, o["bytes"] / BW)
@@ -410,21 +404,11 @@ def test_in_a_hardware_sweep_each_gpu_takes_its_own_profiles_measured_shape(ship
 )
 def test_a_shape_the_grid_did_not_measure_keeps_the_grid_value(tmp_path, change):
     grid = _one_cell("moe_bf16", attainment=0.25)
-    path = tmp_path / "h100-sxm.grids.yaml"
     runs = []
     for shapes in ((), [{**MIXTRAL_SHAPE, "log2_tokens": [0.0], "scale": [3.0]}]):
         if shapes:
             grid["shapes"] = shapes
-        path.write_text(yaml.safe_dump(_doc({"moe_bf16": grid})))
-        scenario = {
-            "model": "mixtral-8x7b",
-            "hardware": "h100-sxm",
-            "calibration": str(path),
-            "workload": {"batch": 4, "prompt_tokens": 1024, "output_tokens": 2},
-            **change,
-        }
-        ops = {o["name"]: o for o in op_table(roofline.simulate(scenario), 0, "decode")}
-        runs.append(ops["expert_up"]["time_s"])
+        runs.append(_mixtral_decode_ops(tmp_path, {"moe_bf16": grid}, **change)["expert_up"]["time_s"])
     assert runs[1] == runs[0]
 
 

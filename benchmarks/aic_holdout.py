@@ -45,7 +45,6 @@ Run:  python benchmarks/aic_holdout.py [--framework vllm sglang trtllm] [--gpu h
 
 from __future__ import annotations
 
-import argparse
 import sys
 import zlib
 from dataclasses import replace
@@ -54,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 from aic_holdout_notes import WHY
+from aic_kernel_scales import table_arguments
 from aic_measured_shapes import fused_moe_seconds
 from aic_measured_shapes import lines as measured_shape_lines
 from aic_moe_share import moe_without_grid
@@ -398,12 +398,7 @@ def report(by_framework: dict, source) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--framework", nargs="*", default=["vllm", "sglang", "trtllm"], choices=("vllm", "sglang", "trtllm")
-    )
-    ap.add_argument("--gpu", nargs="*", help="hwspecs names (default: every GPU the data has)")
-    ap.add_argument("--data", help="a folder laid out like aiconfigurator_core/systems/data")
+    ap = table_arguments(__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(OUT.parents[2])}")
     args = ap.parse_args(argv)
     source = find_source(args.data)

@@ -107,6 +107,16 @@ def tables(source):
             yield load_hardware(sku), fw, read_gpu_tables(source, sku, fw)
 
 
+def table_arguments(description: str) -> argparse.ArgumentParser:
+    """The arguments of the scripts that read every framework's tables per GPU: --framework, --gpu,
+    --data (aic_holdout.py, aic_measured_shapes.py)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--framework", nargs="*", default=list(FRAMEWORKS), choices=FRAMEWORKS)
+    ap.add_argument("--gpu", nargs="*", help="hwspecs names (default: every GPU the data has)")
+    ap.add_argument("--data", help="a folder laid out like aiconfigurator_core/systems/data")
+    return ap
+
+
 def data_source(argv, description: str):
     """The AIConfigurator data a script reads: `--data DIR`, else the installed package."""
     parser = argparse.ArgumentParser(description=description)

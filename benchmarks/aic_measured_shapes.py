@@ -19,10 +19,10 @@ Needs pyarrow and the data (`pip install -e '.[aic]'`).
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
+from aic_kernel_scales import table_arguments
 
 from roofline.api import load_hardware
 from roofline.hwspecs import profile_path, read_profile
@@ -102,12 +102,7 @@ def _stats(err) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--framework", nargs="*", default=["vllm", "sglang", "trtllm"], choices=("vllm", "sglang", "trtllm")
-    )
-    ap.add_argument("--gpu", nargs="*", help="hwspecs names (default: every GPU the data has)")
-    ap.add_argument("--data", help="a folder laid out like aiconfigurator_core/systems/data")
+    ap = table_arguments(__doc__.splitlines()[0])
     args = ap.parse_args(argv)
     source = find_source(args.data)
     print(f"Fused-MoE kernels of the shipped profiles' measured model shapes, in sample ({source.version})")

@@ -10,8 +10,9 @@ the engine prices it:
 * GEMM: max(FLOPs / peak, bytes / bandwidth) / attainment + kernel_overhead_s, the attainment read
   from the profile's `gemm_<format>` grid through the engine's own table (`efficiency.build_table`,
   `grid_values`), as `opinputs.weight_gemm_op` prices it.
-* Prefill attention (head dim 128, bf16, no window): the same with the `attention_prefill` grid at
-  (sequence length, batch x heads, GQA group).
+* Prefill attention (bf16, no window): the same with the `attention_prefill` grid at
+  (sequence length, batch x heads, GQA group, head dim); sub-row: FP8 attention over an FP8 KV cache
+  (TensorRT-LLM's and SGLang's tables) from `attention_prefill_fp8` at the FP8 peak, its own category.
 * Decode attention (head dim 128, bf16 KV, no window): fixed_s + bytes / (bandwidth x
   bandwidth_share) from the `attention_decode` grid at (batch x KV heads, GQA group), as
   `attention._decode_attention` prices it (the profile's launch is inside fixed_s).
@@ -60,7 +61,7 @@ from aic_moe_share import moe_without_grid
 from aic_repeat import lines as table_spread
 
 from roofline.api import decode_kernel_time, load_hardware
-from roofline.profilers.aic_grids import CACHE_RESIDENT_SHARE
+from roofline.profilers.aic_grids import CACHE_RESIDENT_SHARE, PREFILL_GRIDS
 from roofline.profilers.aic_import import build_import_profile
 from roofline.profilers.aic_mla import mla_decode_points, mla_prefill_points
 from roofline.profilers.aic_points import (
@@ -124,15 +125,26 @@ def gemm_errors(test, hw, profile, overhead: float) -> dict:
 
 
 def prefill_errors(test, hw, profile, overhead: float) -> dict:
-    cols = prefill_points(test, hw)
-    table = build_table([hw], {hw.name: profile})
-    b, L, h, kvh, d = (cols[k] for k in ("batch", "seqlen", "heads", "kv_heads", "head_dim"))
-    att, _ = grid_values(table, "attention_prefill", 0, "attainment", np.log2([L, b * h, h / kvh, d]))
-    pred = np.maximum(cols["flops"] / hw.peak("bf16"), cols["bytes"] / hw.memory_bandwidth) / att
-    err = (pred + overhead) / cols["seconds"] - 1.0
-    out = {"prefill attention": (err, L, "seqlen")}
-    for hd in np.unique(d):
-        out[f"  prefill, head dim {int(hd)}"] = (err[d == hd], L[d == hd], "seqlen")
+    """bf16 prefill attention from the bf16 grid, and FP8 attention over an FP8 KV cache (TensorRT-
+    LLM's and SGLang's tables) from the FP8 grid at the FP8 peak, as the engine reads each."""
+    out = {}
+    for fmt, kind in PREFILL_GRIDS:
+        if kind not in profile.grids:
+            continue
+        cols = prefill_points(test, hw, fmt)
+        if not cols["seconds"].size:
+            continue
+        table = build_table([hw], {hw.name: profile}, attention=fmt)
+        b, L, h, kvh, d = (cols[k] for k in ("batch", "seqlen", "heads", "kv_heads", "head_dim"))
+        att, _ = grid_values(table, "attention_prefill", 0, "attainment", np.log2([L, b * h, h / kvh, d]))
+        pred = np.maximum(cols["flops"] / hw.peak(fmt), cols["bytes"] / hw.memory_bandwidth) / att
+        err = (pred + overhead) / cols["seconds"] - 1.0
+        if fmt != "bf16":
+            out[f"prefill attention {fmt}"] = (err, L, "seqlen")  # over an fp8 KV cache
+            continue
+        out["prefill attention"] = (err, L, "seqlen")
+        for hd in np.unique(d):
+            out[f"  prefill, head dim {int(hd)}"] = (err[d == hd], L[d == hd], "seqlen")
     return out
 
 

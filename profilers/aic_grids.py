@@ -1,8 +1,9 @@
 """AIConfigurator's kernel tables -> a profile's measured `grids:` (profilers/grid_fit.py fits them).
 
 Per GEMM format the roofline attainment over (m, n, k); fused MoE's over (tokens per touched expert,
-hidden, intermediate, experts touched), nodes a weighted median over model shapes; bf16 prefill
-attention's over (sequence length, batch x heads, GQA group, head dim); decode attention's over
+hidden, intermediate, experts touched), nodes a weighted median over model shapes; prefill
+attention's over (sequence length, batch x heads, GQA group, head dim), bf16 and, where measured,
+FP8; decode attention's over
 (batch x KV heads, group, head dim, KV length) for bf16 and fp8 KV caches; MLA's from its own
 tables (profilers/aic_mla.py). Each grid carries its error on held-out shapes. Used by
 `aic_import.build_import_profile`.
@@ -139,29 +140,35 @@ def _decode_grids(table: Table, hw, overhead: float) -> dict:
     return out
 
 
-def _prefill_grid(table: Table, hw, overhead: float) -> dict:
-    """`attention_prefill` from the context table."""
+PREFILL_GRIDS = (("bf16", "attention_prefill"), ("fp8", "attention_prefill_fp8"))  # format, grid kind
+
+
+def _prefill_grids(table: Table, hw, overhead: float) -> dict:
+    """`attention_prefill` (bf16 attention and KV cache) and, where the table measured FP8 attention
+    over an FP8 KV cache (TensorRT-LLM's FP8 context FMHA), `attention_prefill_fp8` from the context
+    table: the attainment of each format's own roof (its peak, its bytes)."""
     from roofline.profilers.grid_fit import attainment_grid, grid_entry
 
-    c = prefill_points(table, hw)
-    if len(c["seconds"]) <= 8:
-        return {}
-    b, h, kvh, d = (c[k] for k in ("batch", "heads", "kv_heads", "head_dim"))
-    roof = np.maximum(c["flops"] / hw.peak("bf16"), c["bytes"] / hw.memory_bandwidth)
-    X = np.log2(np.column_stack([c["seqlen"], b * h, h / kvh, d]))
-    grid = attainment_grid(
-        "attention_prefill", X, roof, c["seconds"], overhead, np.column_stack([b, h, kvh, d])
-    )
-    what = (
-        f"{table.path.name}: bf16 attention and KV cache, no window, causal, fastest kernel per shape; "
-        "held out by (batch, heads, KV heads, head dim)"
-    )
-    return {grid.kind: grid_entry(grid, what)}
+    out = {}
+    for fmt, kind in PREFILL_GRIDS:
+        c = prefill_points(table, hw, fmt)
+        if len(c["seconds"]) <= 8:
+            continue
+        b, h, kvh, d = (c[k] for k in ("batch", "heads", "kv_heads", "head_dim"))
+        roof = np.maximum(c["flops"] / hw.peak(fmt), c["bytes"] / hw.memory_bandwidth)
+        X = np.log2(np.column_stack([c["seqlen"], b * h, h / kvh, d]))
+        grid = attainment_grid(kind, X, roof, c["seconds"], overhead, np.column_stack([b, h, kvh, d]))
+        what = (
+            f"{table.path.name}: {fmt} attention and KV cache, no window, causal, fastest kernel per "
+            "shape; held out by (batch, heads, KV heads, head dim)"
+        )
+        out[kind] = grid_entry(grid, what)
+    return out
 
 
 def grids_section(tables: dict, hw, overhead: float, notes: dict) -> dict:
     """Measured grids (profilers/grid_fit.py) of the GEMM formats the engine runs, of fused MoE, of
-    bf16 prefill attention and of decode attention over bf16 and fp8 KV caches (every head dim the
+    bf16 (and FP8) prefill attention and of decode attention over bf16 and fp8 KV caches (every head dim the
     table measured), each with its held-out error."""
     out = {}
     if "gemm" in tables:
@@ -169,7 +176,7 @@ def grids_section(tables: dict, hw, overhead: float, notes: dict) -> dict:
     if "moe" in tables:
         out.update(_moe_grids(tables["moe"], hw, overhead, notes))
     if "context_attention" in tables:
-        out.update(_prefill_grid(tables["context_attention"], hw, overhead))
+        out.update(_prefill_grids(tables["context_attention"], hw, overhead))
     if "generation_attention" in tables:
         out.update(_decode_grids(tables["generation_attention"], hw, overhead))
     out.update(mla_grids(tables, hw, overhead))  # MLA's own tables, where the framework has them

@@ -293,10 +293,11 @@ def moe_points(table: Table, hw) -> dict:
 KV_CACHE_DTYPES = {"bf16": "bfloat16", "fp8": "fp8"}  # our KV formats -> the tables' kv_cache_dtype
 
 
-def _plain(c: dict, rows: np.ndarray, kv: str = "bf16") -> np.ndarray:
-    """Rows of bf16 attention over a KV cache in `kv` (bf16 or fp8) without a sliding window."""
+def _plain(c: dict, rows: np.ndarray, kv: str = "bf16", attn: str = "bf16") -> np.ndarray:
+    """Rows of attention computing in `attn` (bf16 or fp8) over a KV cache in `kv` (bf16 or fp8)
+    without a sliding window."""
     keep = np.ones(rows.size, dtype=bool)
-    for column, value in (("attn_dtype", "bfloat16"), ("kv_cache_dtype", KV_CACHE_DTYPES[kv])):
+    for column, value in (("attn_dtype", KV_CACHE_DTYPES[attn]), ("kv_cache_dtype", KV_CACHE_DTYPES[kv])):
         if column in c:
             keep &= c[column][rows] == value
     if "window_size" in c:
@@ -304,18 +305,21 @@ def _plain(c: dict, rows: np.ndarray, kv: str = "bf16") -> np.ndarray:
     return rows[keep]
 
 
-def prefill_points(table: Table, hw) -> dict:
-    """Column arrays {batch, seqlen, heads, kv_heads, head_dim, x, seconds, flops, bytes, efficiency}."""
+def prefill_points(table: Table, hw, fmt: str = "bf16") -> dict:
+    """Column arrays {batch, seqlen, heads, kv_heads, head_dim, x, seconds, flops, bytes, efficiency}
+    of causal prefill attention computing in `fmt`: bf16 over a bf16 KV cache, or fp8 over an fp8 one
+    (TensorRT-LLM's FP8 context FMHA). Bytes count q, o, k and v in `fmt`, FLOPs against its peak,
+    as the engine counts an attention kernel of that format (simulator/attention.py)."""
     c = table.columns
-    rows = _plain(c, np.arange(len(table)))
+    rows = _plain(c, np.arange(len(table)), fmt, fmt)
     cols, s = _fastest_attention(c, rows, "seqlen", c["isl"][rows])
     b, L, h, kvh, d = cols["batch"], cols["seqlen"], cols["heads"], cols["kv_heads"], cols["head_dim"]
     pairs = prefill_pairs(b, L, 0)
     flops = attention_flops(pairs, h, d, d)
     rows_per_block = flash_query_block_rows(d, hw.smem_per_sm_bytes)
     kv_tokens = flash_kv_hbm_tokens(pairs, b * L, L, rows_per_block, hw.sm_count)
-    nbytes = (b * L * h + kv_tokens * kvh) * 2 * d * 2.0  # q and o, k and v, bf16
-    peak = hw.peak("bf16")
+    nbytes = (b * L * h + kv_tokens * kvh) * 2 * d * dtype_bytes(fmt)  # q and o, k and v
+    peak = hw.peak(fmt)
     return {**cols, "x": L, "seconds": s, "flops": flops, "bytes": nbytes, "efficiency": flops / (s * peak)}
 
 

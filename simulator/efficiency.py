@@ -189,7 +189,8 @@ def profile_row(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> tu
 def profile_grids(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> dict:
     """The profile's measured grids the engine uses for GEMMs in `dtype` and attention computing in
     `attention`: grid family -> Grid or None. As for curves, a 16-bit grid never stands in for an
-    8-bit GEMM; attention grids are measured in 16 bits and price 16-bit attention only."""
+    8-bit GEMM; prefill attention in 16 bits reads the 16-bit grid, FP8 attention its own
+    (`attention_prefill_fp8`, fitted to FP8 kernels at the FP8 peak) or none."""
     grids = getattr(profile, "grids", None) or {}
     key = f"gemm_{dtype}"
     if key not in grids and not eight_bit_gemm(hw, dtype):
@@ -201,7 +202,13 @@ def profile_grids(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> 
     return {
         "gemm": grids.get(key),
         "moe": grids.get(moe),
-        "attention_prefill": grids.get("attention_prefill") if sixteen else None,
+        "attention_prefill": (
+            grids.get("attention_prefill")
+            if sixteen
+            else grids.get("attention_prefill_fp8")
+            if attention == "fp8"
+            else None
+        ),
         "attention_decode": grids.get("attention_decode"),
         # an fp8 KV cache: its own measured kernels where the profile has them, else the 16-bit
         # cache's attainment applied to the fp8 bytes (simulator/decode_time.py)

@@ -51,7 +51,8 @@ GEMM_GRID_FORMATS = ("bf16", "fp16", "fp8", "int8", "fp4")  # the engine's GEMM 
 GRID_KINDS = (
     tuple(f"gemm_{f}" for f in GEMM_GRID_FORMATS)
     + tuple(f"moe_{f}" for f in GEMM_GRID_FORMATS)
-    + ("attention_prefill", "attention_decode", "attention_decode_fp8")  # _fp8: an fp8 KV cache
+    # prefill _fp8: FP8 attention (FP8 queries over an FP8 KV cache); decode _fp8: an FP8 KV cache
+    + ("attention_prefill", "attention_prefill_fp8", "attention_decode", "attention_decode_fp8")
     + ("mla_prefill", "mla_decode")
 )
 MAX_GRID_CELLS = 200_000
@@ -82,8 +83,9 @@ def gemm_tile_share(m, tile=1):
 
 
 def grid_family(kind: str) -> str:
-    if kind.startswith("attention_decode"):
-        return "attention_decode"
+    for family in ("attention_prefill", "attention_decode"):
+        if kind.startswith(family):
+            return family
     return kind.split("_", 1)[0] if kind.startswith(("gemm_", "moe_")) else kind
 
 

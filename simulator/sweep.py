@@ -235,7 +235,7 @@ def _group_warnings(result: SweepResult, group: Group, layout, dtypes, wl, profi
         if dtypes.attention_compute == "fp8":
             if not hw.has_native("fp8"):
                 msg = f"{hw.name} has no fp8 matrix units; attention modelled at its 16-bit peak"
-            elif "attention_prefill_fp8" in getattr((profiles or {}).get(hw.name), "curves", {}):
+            elif _measures_fp8_attention((profiles or {}).get(hw.name)):
                 continue
             else:
                 msg = f"{hw.name}: {FP8_ATTENTION_WARNING}"
@@ -244,6 +244,12 @@ def _group_warnings(result: SweepResult, group: Group, layout, dtypes, wl, profi
     if any(h and h % layout.tp for h in heads):
         msg = f"tp={layout.tp} does not divide {model.name}'s attention heads; shards rounded up"
         result.warnings.append((msg, _mask(result, group, True)))
+
+
+def _measures_fp8_attention(profile) -> bool:
+    """Whether a profile measured FP8 prefill attention: a curve or a grid of its own."""
+    curves, grids = getattr(profile, "curves", {}) or {}, getattr(profile, "grids", {}) or {}
+    return "attention_prefill_fp8" in curves or "attention_prefill_fp8" in grids
 
 
 def _profile_warnings(result: SweepResult, group: Group, profiles: dict, wl, model) -> None:

@@ -510,6 +510,72 @@ def test_mla_tables_grid_and_price_deepseek_attention(data, tmp_path):
     assert dec["time_s"] == pytest.approx(roof / 0.5 + layers * profile.kernel_overhead_s, rel=2e-3)
 
 
+def _context_rows(attainments: dict, fixed_s: float):
+    """Causal prefill kernels (32 heads, 8 KV heads, head dim 128) per attention format at a known
+    roofline attainment of that format's roof (its peak, q/o/k/v in its bytes): fixed_s + roof /
+    attainment; `attainments` maps the tables' attn_dtype (= kv_cache_dtype) to it."""
+    from roofline.api import (
+        attention_flops,
+        dtype_bytes,
+        flash_kv_hbm_tokens,
+        flash_query_block_rows,
+        prefill_pairs,
+    )
+
+    hw = load_hardware("h100-sxm")
+    rows = []
+    for label, attainment in attainments.items():
+        fmt = "fp8" if label == "fp8" else "bf16"
+        for b in (1, 4, 16):
+            for L in (512, 2048, 8192, 16384):
+                for h, kvh in ((32, 8), (64, 8), (16, 16)):
+                    pairs = prefill_pairs(b, L, 0)
+                    flops = attention_flops(pairs, h, 128, 128)
+                    br = flash_query_block_rows(128, hw.smem_per_sm_bytes)
+                    kv_reads = flash_kv_hbm_tokens(pairs, b * L, L, br, hw.sm_count)
+                    nbytes = (b * L * h + kv_reads * kvh) * 2 * 128 * dtype_bytes(fmt)
+                    roof = max(flops / hw.peak(fmt), nbytes / hw.memory_bandwidth)
+                    row = {"device": DEVICE, "batch_size": b, "isl": L, "num_heads": h}
+                    row.update(num_key_value_heads=kvh, head_dim=128, attn_dtype=label, kv_cache_dtype=label)
+                    rows.append({**row, "window_size": 0, "latency": (fixed_s + roof / attainment) * 1e3})
+    return {key: [r[key] for r in rows] for key in rows[0]}
+
+
+def test_fp8_prefill_attention_gets_its_own_grid_and_prices_fp8_attention(data, tmp_path):
+    # TensorRT-LLM's context tables time FP8 attention over an FP8 KV cache beside the bf16 kernels:
+    # the importer grids each at its own format's roof, and the engine prices FP8 attention
+    # (dtype.attention fp8, or auto under TensorRT-LLM's FP8 KV cache) from the FP8 grid at the FP8
+    # peak, 16-bit attention from the bf16 grid, and no longer calls the FP8 curve borrowed
+    overhead = OVERHEAD_MS * 1e-3
+    table = data / "h100_sxm/attention/vllm/0.24.0/context_attention_perf.parquet"
+    _write(table, _context_rows({"bfloat16": 0.5}, overhead))
+    [(_, path, _)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "before")
+    assert "attention_prefill_fp8" not in read_profile(path).grids
+    _write(table, _context_rows({"bfloat16": 0.5, "fp8": 0.3}, overhead))
+    [(_, path, _)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
+    profile = read_profile(path)
+    assert profile.grids["attention_prefill_fp8"].holdout["median"] < 0.01
+    assert profile.grids["attention_prefill"].holdout["median"] < 0.01
+    hw, layers, eager = load_hardware("h100-sxm"), 32, 4e-6  # vLLM's prefill launches eagerly
+    for attention, fmt, attainment in (("fp8", "fp8", 0.3), ("bf16", "bf16", 0.5)):
+        scenario = {
+            "model": "llama-3.1-8b",
+            "hardware": "h100-sxm",
+            "calibration": str(path),
+            "dtype": {"attention": attention},
+            "workload": {"batch": 4, "prompt_tokens": 8192, "output_tokens": 2},
+        }
+        res = roofline.simulate(scenario)
+        pre = next(o for o in op_table(res, 0, "prefill") if o["kind"] == "attention_prefill")
+        roof = max(pre["flops"] / hw.peak(fmt), pre["bytes"] / hw.memory_bandwidth)
+        launches = layers * (profile.kernel_overhead_s + eager)
+        assert pre["time_s"] == pytest.approx(roof / attainment + launches, rel=2e-3)
+        rec = res.records()[0]
+        assert not [w for w in rec["provenance"]["warnings"] if "fp8 attention uses" in w]
+        band = rec["provenance"]["error_band"]
+        assert ("attention_prefill_fp8" in band) == (attention == "fp8")
+
+
 def _moe_table(rows: list):
     """A MoE table of (moe_dtype, tokens, hidden, inter, topk, experts, kernel_source, latency ms)
     rows, balanced routing, TP 1, no expert parallelism."""

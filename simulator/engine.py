@@ -26,6 +26,13 @@ from roofline.simulator.phases import PhaseTotals, scaled, tagged
 from roofline.simulator.runplan import NO_METHODS, StackPlan, split_plan
 
 ATTENTION_FLOATS = ("fp32", "bf16", "fp16")  # formats FlashAttention-style kernels compute in by default
+# TensorRT-LLM's PyTorch backend computes attention in FP8 over an FP8 KV cache when the checkpoint
+# is FP8 or NVFP4 (activation formats here): its context phase reads the paged cache (paged context
+# FMHA, on with KV-cache block reuse -- `KvCacheConfig.enable_block_reuse`, default true -- or
+# chunked prefill), which over an FP8 cache needs FP8 attention (`TrtllmAttention.forward` refuses
+# it otherwise: "paged context FMHA cannot be used without FP8 attention", tensorrt_llm/_torch/
+# attention_backend/trtllm.py), and an FP8 (fp8 qdq) or NVFP4 checkpoint provides it.
+FP8_TRTLLM_ATTENTION = ("fp8", "fp4")
 
 
 @dataclass(frozen=True)
@@ -36,20 +43,26 @@ class Dtypes:
     weight_bytes: float | None = None  # bytes per weight incl. quantisation scales (None: the dtype's)
     attention: str = "auto"  # the attention kernel's compute format; auto: see `attention_compute`
     attention_weights: str = "auto"  # the attention projections' weights; auto: `weights`
+    framework: str = ""  # runtime.framework: how `auto` resolves the attention format
 
     @classmethod
     def from_values(cls, values: dict) -> Dtypes:
-        """The `dtype.*` fields of a scenario's values (the schema names the fields)."""
-        return cls(**{path.split(".", 1)[1]: v for path, v in values.items() if path.startswith("dtype.")})
+        """The `dtype.*` fields of a scenario's values (the schema names the fields), and the
+        framework, whose kernels decide what `dtype.attention: auto` computes in."""
+        fields = {path.split(".", 1)[1]: v for path, v in values.items() if path.startswith("dtype.")}
+        return cls(**fields, framework=str(values.get("runtime.framework") or ""))
 
     @property
     def attention_compute(self) -> str:
         """The format attention computes in. Attention is its own kernel: W8A8 or FP8 GEMMs leave it
-        in 16-bit (vLLM, SGLang and TensorRT-LLM run FlashAttention/FlashInfer in bf16 unless an FP8
-        attention kernel such as FlashAttention-3 FP8 is chosen). `auto` is the activation format
-        when that is a 16- or 32-bit float, else bf16; an explicit format is taken as given."""
+        in 16-bit (vLLM and SGLang run FlashAttention/FlashInfer in bf16 unless an FP8 attention
+        kernel such as FlashAttention-3 FP8 is chosen). `auto` is the activation format when that is
+        a 16- or 32-bit float, else bf16 -- but TensorRT-LLM with an FP8 KV cache under an FP8 or
+        NVFP4 checkpoint (FP8_TRTLLM_ATTENTION); an explicit format is taken as given."""
         if self.attention != "auto":
             return self.attention
+        if self.framework == "trtllm" and self.kv == "fp8" and self.activations in FP8_TRTLLM_ATTENTION:
+            return "fp8"
         return self.activations if self.activations in ATTENTION_FLOATS else "bf16"
 
 

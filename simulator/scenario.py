@@ -95,8 +95,9 @@ SCHEMA: dict = {
     "dtype.attention": FieldSpec(
         "choice",
         "Compute format of the attention kernel, apart from the GEMMs': auto = the activation format "
-        "when it is bf16/fp16/fp32, else bf16 (W8A8/FP8 GEMMs leave attention in 16-bit); fp8 = an FP8 "
-        "attention kernel such as FlashAttention-3 FP8.",
+        "when it is bf16/fp16/fp32, else bf16 (W8A8/FP8 GEMMs leave attention in 16-bit), except under "
+        "runtime.framework trtllm with an fp8 KV cache and fp8/fp4 activations, where TensorRT-LLM runs "
+        "FP8 context attention (fp8); fp8 = an FP8 attention kernel such as FlashAttention-3 FP8.",
         "auto",
         ("auto", "fp32", "bf16", "fp16", "fp8"),
     ),

@@ -82,6 +82,32 @@ def test_explicit_fp8_attention_runs_at_the_fp8_peak_and_says_its_curve_is_borro
     assert any("fp8 attention uses the bf16" in w for w in recs[0]["provenance"]["warnings"])
 
 
+@pytest.mark.parametrize(
+    "framework, dtype, fp8",
+    [
+        # TensorRT-LLM: an FP8 KV cache under an FP8 or NVFP4 checkpoint -> FP8 context FMHA
+        ("trtllm", {"weights": "fp8", "activations": "fp8", "kv": "fp8"}, True),
+        ("trtllm", {"weights": "fp4", "activations": "fp4", "kv": "fp8"}, True),
+        ("trtllm", {"weights": "fp8", "activations": "fp8", "kv": "bf16"}, False),  # a 16-bit cache
+        ("trtllm", {"weights": "int4", "activations": "bf16", "kv": "fp8"}, False),  # weight-only
+        ("trtllm", {"weights": "fp8", "activations": "fp8", "kv": "fp8", "attention": "bf16"}, False),
+        ("vllm", {"weights": "fp8", "activations": "fp8", "kv": "fp8"}, False),  # FlashAttention bf16
+        ("sglang", {"weights": "fp8", "activations": "fp8", "kv": "fp8"}, False),
+    ],
+)
+def test_auto_attention_is_fp8_where_tensorrt_llm_runs_fp8_context_fmha(framework, dtype, fp8):
+    # TensorRT-LLM's PyTorch backend reads the paged FP8 cache in the context phase (KV block reuse
+    # is on by default), which it only does with FP8 attention (engine.FP8_TRTLLM_ATTENTION): auto
+    # then prices attention at the fp8 peak, exactly as an explicit `attention: fp8`
+    wl = {"batch": 1, "prompt_tokens": 32768, "output_tokens": 2}
+    auto, _ = run(workload=wl, dtype=dtype, runtime={"framework": framework})
+    as_fp8, _ = run(workload=wl, dtype={**dtype, "attention": "fp8"}, runtime={"framework": framework})
+    as_bf16, _ = run(workload=wl, dtype={**dtype, "attention": "bf16"}, runtime={"framework": framework})
+    (a,), (f,), (b,) = (_attention_prefill(r) for r in (auto, as_fp8, as_bf16))
+    assert f["time_s"] < 0.7 * b["time_s"]  # the two formats differ here: the check can tell them apart
+    assert a["time_s"] == pytest.approx((f if fp8 else b)["time_s"], rel=1e-12)
+
+
 def test_auto_attention_follows_16_bit_activations():
     _, bf = run(workload=WL)
     _, fp16 = run(workload=WL, dtype={"activations": "fp16", "attention": "auto"})

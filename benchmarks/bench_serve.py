@@ -3,15 +3,18 @@
 1. Offline max-throughput points of TensorRT-LLM (NVIDIA, "TensorRT-LLM Performance Overview",
    nvidia.github.io/TensorRT-LLM/performance/perf-overview.html: `trtllm-bench` throughput runs,
    all requests queued at t = 0, fixed input/output lengths per row; output tokens/s of the whole
-   deployment). Our run of each row: `serving.arrival.offline`, the row's ISL/OSL, and the
+   deployment; the page's later version, developer-guide/perf-overview.md, gives output tokens/s
+   per GPU and adds 8K-32K prompts and outputs: the deployment's throughput over its GPUs is
+   compared there). Our run of each row: `serving.arrival.offline`, the row's ISL/OSL, and the
    scheduler trtllm-bench configures by default, as its documentation states: max_batch_size 2048
    (-> max_num_seqs), max_num_tokens 8192 (-> max_batched_tokens), kv_cache_free_gpu_mem_fraction
    0.9 (-> kv_memory_fraction), the GUARANTEED_NO_EVICT capacity scheduler (-> admission: reserve),
    tokens_per_block 32 (-> block_tokens); and the number of requests the page states for each
    ISL/OSL ("$num_requests": 30,000 at 128/128 down to 1,000 at 20000/2000, so that short requests
    reach a steady state; NUM_REQUESTS below). Assumed, not stated in the table: the FP8 and FP4
-   checkpoints keep an FP8 KV cache (dtype.kv fp8) and attention runs in 16-bit (dtype.attention
-   auto); an FP4 column runs NVFP4 weights and activations (dtype fp4).
+   checkpoints keep an FP8 KV cache (dtype.kv fp8), so attention computes in FP8 (dtype.attention
+   auto: TensorRT-LLM's context FMHA over an FP8 cache, engine.FP8_TRTLLM_ATTENTION); an FP4 column
+   runs NVFP4 weights and activations (dtype fp4).
    Nothing here is fitted to these points. The simulator prices each step as the engine does with
    `runtime.framework: trtllm` (its measured kernels, PyTorch backend, overlap scheduler).
 2. Speed: 10,000 requests of 8K prompt / 512 output tokens, offline, Llama 3.1 8B on one H100, one
@@ -45,6 +48,8 @@ import roofline  # noqa: E402
 # the development set's rows (benchmarks/published_devset.yaml, transcribed once with their source).
 _DEVSET = yaml.safe_load((Path(__file__).resolve().parent / "published_devset.yaml").read_text())
 TRTLLM_ROWS = _DEVSET["trtllm_max_throughput"]["rows"]  # name -> model, hardware, tp, [pp], [dtype], isl_osl
+# the page's later version: output tokens/s per GPU, long contexts (dev set's trtllm_per_gpu_throughput)
+TRTLLM_PER_GPU_ROWS = _DEVSET["trtllm_per_gpu_throughput"]["rows"]
 # Requests per run by ISL/OSL: the page's "$num_requests" table (section "Preparing a Dataset")
 NUM_REQUESTS = {
     "128/128": 30000,
@@ -57,6 +62,13 @@ NUM_REQUESTS = {
     "1000/1000": 3000,
     "500/2000": 3000,
     "20000/2000": 1000,
+    # the page's later version (developer-guide/perf-overview.md; the dev set's
+    # trtllm_per_gpu_throughput): its own "$num_requests" table
+    "1024/1024": 3000,
+    "8192/1024": 1500,
+    "1024/8192": 1500,
+    "32768/1024": 1000,
+    "1024/32768": 1000,
 }
 # A column's checkpoint format -> the scenario's dtypes (an FP8 KV cache either way)
 FORMATS = {
@@ -103,9 +115,27 @@ def trtllm_doc(
 def published(requests: int | None) -> list:
     lines: list = []
     count = "the page's request count per ISL/OSL" if requests is None else f"{requests} requests per row"
-    lines.append(f"TensorRT-LLM offline max-throughput points (output tok/s), {count}")
     errors = []
-    for name, row in TRTLLM_ROWS.items():
+    for title, rows, per_gpu in (
+        (f"TensorRT-LLM offline max-throughput points (output tok/s), {count}", TRTLLM_ROWS, False),
+        (
+            "The page's later version (output tok/s per GPU; 8K-32K prompts, 8K-32K outputs), " + count,
+            TRTLLM_PER_GPU_ROWS,
+            True,
+        ),
+    ):
+        lines.append(title)
+        errors += _published_rows(rows, per_gpu, requests, lines)
+    errs = np.abs(errors)
+    lines.append(f"  median |error| {np.median(errs):.1%} (max {errs.max():.1%}) over {len(errs)} rows")
+    lines.append(f"  signed median {np.median(errors):+.1%}")
+    return lines
+
+
+def _published_rows(rows: dict, per_gpu: bool, requests, lines: list) -> list:
+    """Run one table's rows (throughput per GPU where `per_gpu`), appending their lines; the errors."""
+    errors = []
+    for name, row in rows.items():
         model, tp, hardware, table = row["model"], row["tp"], row["hardware"], row["isl_osl"]
         fmt, pp = row.get("dtype", "fp8"), row.get("pp", 1)
         lines.append(f"  {name} {fmt.upper()}, TP{tp} PP{pp} on {tp * pp} x {hardware}")
@@ -117,16 +147,13 @@ def published(requests: int | None) -> list:
             t0 = time.perf_counter()
             res = roofline.serve(trtllm_doc(model, tp, isl, osl, requests, hardware, fmt, pp))
             wall = time.perf_counter() - t0
-            got = res.record["throughput"]["output_tokens_per_s"]
+            got = res.record["throughput"]["output_tokens_per_s"] / (tp * pp if per_gpu else 1)
             series = res.timelines[0].series
             batch = float(np.sum(series["running"] * series["dt_s"]) / np.sum(series["dt_s"]))
             err = got / want - 1.0
             errors.append(err)
             lines.append(f"    {key:>11} {want:>10,} {got:>10,.0f} {err:>+8.1%} {batch:>6.0f} {wall:>5.1f}s")
-    errs = np.abs(errors)
-    lines.append(f"  median |error| {np.median(errs):.1%} (max {errs.max():.1%}) over {len(errs)} rows")
-    lines.append(f"  signed median {np.median(errors):+.1%}")
-    return lines
+    return errors
 
 
 def speed() -> list:

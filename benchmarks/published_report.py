@@ -157,8 +157,11 @@ def trtllm_serving(entry, forced, overrides, static=False):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_serve import trtllm_doc
 
+    # a `per_gpu` table gives output tokens/s per GPU: the deployment's throughput over its GPUs
+    per_gpu = bool(entry.get("per_gpu"))
     for name, row in entry["rows"].items():
         tp, pp = row["tp"], row.get("pp", 1)
+        gpus = tp * pp if per_gpu else 1
         for key, measured in row["isl_osl"].items():
             isl, osl = (int(x) for x in key.split("/"))
             # the page's request count for the ISL/OSL (bench_serve.NUM_REQUESTS), its checkpoint format
@@ -170,8 +173,8 @@ def trtllm_serving(entry, forced, overrides, static=False):
                 got, how = _static_throughput(doc, overrides, isl, osl), "static batch"
             else:
                 got, how = roofline.serve(doc, overrides).record["throughput"]["output_tokens_per_s"], "serve"
-            label = f"TRT-LLM {name} TP{tp}{f' PP{pp}' if pp > 1 else ''} {key} ({how})"
-            yield "serving", label, got, measured, "tok/s"
+            label = f"TRT-LLM {name} TP{tp}{f' PP{pp}' if pp > 1 else ''} {key} ({how}{', per GPU' if per_gpu else ''})"
+            yield "serving", label, got / gpus, measured, "tok/s/GPU" if per_gpu else "tok/s"
 
 
 def fixed_concurrency(entry, forced, overrides, static=False):
@@ -205,6 +208,7 @@ RUNNERS = {
     "cp_paper_table6": cp_paper,
     "cp_paper_table7": cp_paper,
     "trtllm_max_throughput": trtllm_serving,
+    "trtllm_per_gpu_throughput": trtllm_serving,
     "concurrency_64_b200_trtllm": fixed_concurrency,
     "concurrency_64_b200_vllm": fixed_concurrency,
 }

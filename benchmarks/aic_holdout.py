@@ -12,7 +12,8 @@ the engine prices it:
   `grid_values`), as `opinputs.weight_gemm_op` prices it.
 * Prefill attention (bf16, no window): the same with the `attention_prefill` grid at
   (sequence length, batch x heads, GQA group, head dim); sub-row: FP8 attention over an FP8 KV cache
-  (TensorRT-LLM's and SGLang's tables) from `attention_prefill_fp8` at the FP8 peak, its own category.
+  (TensorRT-LLM's and SGLang's tables) from `attention_prefill_fp8` at the FP8 peak, and bf16
+  attention over an FP8 cache from `attention_prefill_kv_fp8`, categories of their own.
 * Decode attention (head dim 128, bf16 KV, no window): fixed_s + bytes / (bandwidth x
   bandwidth_share) from the `attention_decode` grid at (batch x KV heads, GQA group), as
   `attention._decode_attention` prices it (the profile's launch is inside fixed_s).
@@ -125,22 +126,24 @@ def gemm_errors(test, hw, profile, overhead: float) -> dict:
 
 
 def prefill_errors(test, hw, profile, overhead: float) -> dict:
-    """bf16 prefill attention from the bf16 grid, and FP8 attention over an FP8 KV cache (TensorRT-
-    LLM's and SGLang's tables) from the FP8 grid at the FP8 peak, as the engine reads each."""
+    """bf16 prefill attention from the bf16 grid; FP8 attention over an FP8 KV cache (TensorRT-LLM's
+    and SGLang's tables) from the FP8 grid at the FP8 peak; bf16 attention over an FP8 cache from
+    its own grid: each as the engine reads it."""
     out = {}
-    for fmt, kind in PREFILL_GRIDS:
+    for fmt, kv, kind in PREFILL_GRIDS:
         if kind not in profile.grids:
             continue
-        cols = prefill_points(test, hw, fmt)
+        cols = prefill_points(test, hw, fmt, kv)
         if not cols["seconds"].size:
             continue
         table = build_table([hw], {hw.name: profile}, attention=fmt)
+        family = "attention_prefill_kv_fp8" if kv == "fp8" else "attention_prefill"  # as the engine reads it
         b, L, h, kvh, d = (cols[k] for k in ("batch", "seqlen", "heads", "kv_heads", "head_dim"))
-        att, _ = grid_values(table, "attention_prefill", 0, "attainment", np.log2([L, b * h, h / kvh, d]))
+        att, _ = grid_values(table, family, 0, "attainment", np.log2([L, b * h, h / kvh, d]))
         pred = np.maximum(cols["flops"] / hw.peak(fmt), cols["bytes"] / hw.memory_bandwidth) / att
         err = (pred + overhead) / cols["seconds"] - 1.0
-        if fmt != "bf16":
-            out[f"prefill attention {fmt}"] = (err, L, "seqlen")  # over an fp8 KV cache
+        if kind != "attention_prefill":
+            out[f"prefill attention {fmt}, {kv} KV"] = (err, L, "seqlen")
             continue
         out["prefill attention"] = (err, L, "seqlen")
         for hd in np.unique(d):

@@ -140,18 +140,24 @@ def _decode_grids(table: Table, hw, overhead: float) -> dict:
     return out
 
 
-PREFILL_GRIDS = (("bf16", "attention_prefill"), ("fp8", "attention_prefill_fp8"))  # format, grid kind
+# (attention format, KV cache format, grid kind)
+PREFILL_GRIDS = (
+    ("bf16", "bf16", "attention_prefill"),
+    ("fp8", "fp8", "attention_prefill_fp8"),
+    ("bf16", "fp8", "attention_prefill_kv_fp8"),
+)
 
 
 def _prefill_grids(table: Table, hw, overhead: float) -> dict:
-    """`attention_prefill` (bf16 attention and KV cache) and, where the table measured FP8 attention
-    over an FP8 KV cache (TensorRT-LLM's FP8 context FMHA), `attention_prefill_fp8` from the context
-    table: the attainment of each format's own roof (its peak, its bytes)."""
+    """`attention_prefill` (bf16 attention and KV cache) and, where the table measured them, FP8
+    attention over an FP8 KV cache (TensorRT-LLM's FP8 context FMHA: `attention_prefill_fp8`) and
+    bf16 attention over an FP8 cache (`attention_prefill_kv_fp8`) from the context table: the
+    attainment of each attention format's own roof (its peak, its bytes)."""
     from roofline.profilers.grid_fit import attainment_grid, grid_entry
 
     out = {}
-    for fmt, kind in PREFILL_GRIDS:
-        c = prefill_points(table, hw, fmt)
+    for fmt, kv, kind in PREFILL_GRIDS:
+        c = prefill_points(table, hw, fmt, kv)
         if len(c["seconds"]) <= 8:
             continue
         b, h, kvh, d = (c[k] for k in ("batch", "heads", "kv_heads", "head_dim"))
@@ -159,8 +165,8 @@ def _prefill_grids(table: Table, hw, overhead: float) -> dict:
         X = np.log2(np.column_stack([c["seqlen"], b * h, h / kvh, d]))
         grid = attainment_grid(kind, X, roof, c["seconds"], overhead, np.column_stack([b, h, kvh, d]))
         what = (
-            f"{table.path.name}: {fmt} attention and KV cache, no window, causal, fastest kernel per "
-            "shape; held out by (batch, heads, KV heads, head dim)"
+            f"{table.path.name}: {fmt} attention, {kv} KV cache, no window, causal, fastest kernel "
+            "per shape; held out by (batch, heads, KV heads, head dim)"
         )
         out[kind] = grid_entry(grid, what)
     return out

@@ -305,13 +305,14 @@ def _plain(c: dict, rows: np.ndarray, kv: str = "bf16", attn: str = "bf16") -> n
     return rows[keep]
 
 
-def prefill_points(table: Table, hw, fmt: str = "bf16") -> dict:
+def prefill_points(table: Table, hw, fmt: str = "bf16", kv: str | None = None) -> dict:
     """Column arrays {batch, seqlen, heads, kv_heads, head_dim, x, seconds, flops, bytes, efficiency}
-    of causal prefill attention computing in `fmt`: bf16 over a bf16 KV cache, or fp8 over an fp8 one
-    (TensorRT-LLM's FP8 context FMHA). Bytes count q, o, k and v in `fmt`, FLOPs against its peak,
-    as the engine counts an attention kernel of that format (simulator/attention.py)."""
+    of causal prefill attention computing in `fmt` over a KV cache in `kv` (default `fmt`): bf16 over
+    bf16, fp8 over fp8 (TensorRT-LLM's FP8 context FMHA), or bf16 over fp8. Bytes count q, o, k and v
+    in `fmt`, FLOPs against its peak, as the engine counts an attention kernel of that format
+    (simulator/attention.py)."""
     c = table.columns
-    rows = _plain(c, np.arange(len(table)), fmt, fmt)
+    rows = _plain(c, np.arange(len(table)), kv or fmt, fmt)
     cols, s = _fastest_attention(c, rows, "seqlen", c["isl"][rows])
     b, L, h, kvh, d = cols["batch"], cols["seqlen"], cols["heads"], cols["kv_heads"], cols["head_dim"]
     pairs = prefill_pairs(b, L, 0)

@@ -59,9 +59,11 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
     compute_rate = ctx.rates.attn_peak * eff * ctx.rates.attn_prefill_scale
     memory_rate = ctx.rates.mem_rate
     group = 1.0 if isinstance(m, MLA) else heads / ctx.shard.kv_heads(m)
+    # an FP8 (one-byte) KV cache: the kernels measured over one, where the profile has them
+    family = "attention_prefill_kv_fp8" if np.all(np.asarray(ctx.fmt.kb) == 1) else "attention_prefill"
     grid = grid_values(
         ctx.rates.eff,
-        "attention_prefill",
+        family,
         ctx.rates.row,
         "attainment",
         (

@@ -51,8 +51,10 @@ GEMM_GRID_FORMATS = ("bf16", "fp16", "fp8", "int8", "fp4")  # the engine's GEMM 
 GRID_KINDS = (
     tuple(f"gemm_{f}" for f in GEMM_GRID_FORMATS)
     + tuple(f"moe_{f}" for f in GEMM_GRID_FORMATS)
-    # prefill _fp8: FP8 attention (FP8 queries over an FP8 KV cache); decode _fp8: an FP8 KV cache
-    + ("attention_prefill", "attention_prefill_fp8", "attention_decode", "attention_decode_fp8")
+    # prefill _fp8: FP8 attention (FP8 queries over an FP8 KV cache), _kv_fp8: 16-bit attention over
+    # an FP8 KV cache; decode _fp8: an FP8 KV cache
+    + ("attention_prefill", "attention_prefill_fp8", "attention_prefill_kv_fp8")
+    + ("attention_decode", "attention_decode_fp8")
     + ("mla_prefill", "mla_decode")
 )
 MAX_GRID_CELLS = 200_000

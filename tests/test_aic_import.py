@@ -511,9 +511,9 @@ def test_mla_tables_grid_and_price_deepseek_attention(data, tmp_path):
 
 
 def _context_rows(attainments: dict, fixed_s: float):
-    """Causal prefill kernels (32 heads, 8 KV heads, head dim 128) per attention format at a known
+    """Causal prefill kernels (heads, KV heads; head dim 128) per attention format at a known
     roofline attainment of that format's roof (its peak, q/o/k/v in its bytes): fixed_s + roof /
-    attainment; `attainments` maps the tables' attn_dtype (= kv_cache_dtype) to it."""
+    attainment; `attainments` maps the tables' (attn_dtype, kv_cache_dtype) to it."""
     from roofline.api import (
         attention_flops,
         dtype_bytes,
@@ -524,7 +524,7 @@ def _context_rows(attainments: dict, fixed_s: float):
 
     hw = load_hardware("h100-sxm")
     rows = []
-    for label, attainment in attainments.items():
+    for (label, kv_label), attainment in attainments.items():
         fmt = "fp8" if label == "fp8" else "bf16"
         for b in (1, 4, 16):
             for L in (512, 2048, 8192, 16384):
@@ -536,33 +536,42 @@ def _context_rows(attainments: dict, fixed_s: float):
                     nbytes = (b * L * h + kv_reads * kvh) * 2 * 128 * dtype_bytes(fmt)
                     roof = max(flops / hw.peak(fmt), nbytes / hw.memory_bandwidth)
                     row = {"device": DEVICE, "batch_size": b, "isl": L, "num_heads": h}
-                    row.update(num_key_value_heads=kvh, head_dim=128, attn_dtype=label, kv_cache_dtype=label)
+                    row.update(
+                        num_key_value_heads=kvh, head_dim=128, attn_dtype=label, kv_cache_dtype=kv_label
+                    )
                     rows.append({**row, "window_size": 0, "latency": (fixed_s + roof / attainment) * 1e3})
     return {key: [r[key] for r in rows] for key in rows[0]}
 
 
-def test_fp8_prefill_attention_gets_its_own_grid_and_prices_fp8_attention(data, tmp_path):
-    # TensorRT-LLM's context tables time FP8 attention over an FP8 KV cache beside the bf16 kernels:
-    # the importer grids each at its own format's roof, and the engine prices FP8 attention
-    # (dtype.attention fp8, or auto under TensorRT-LLM's FP8 KV cache) from the FP8 grid at the FP8
-    # peak, 16-bit attention from the bf16 grid, and no longer calls the FP8 curve borrowed
+@pytest.mark.parametrize("over_fp8_cache", [False, True])
+def test_prefill_attention_gets_a_grid_per_format_and_prices_each(data, tmp_path, over_fp8_cache):
+    # The context tables time FP8 attention over an FP8 KV cache (TensorRT-LLM's) and bf16 attention
+    # over an FP8 cache (vLLM's FlashAttention reading one) beside the bf16 kernels: the importer
+    # grids each at its attention format's roof; the engine prices FP8 attention (dtype.attention
+    # fp8, or auto under TensorRT-LLM's FP8 cache) from the FP8 grid at the FP8 peak, bf16 attention
+    # from the grid of its cache's format, and no longer calls the FP8 curve borrowed
     overhead = OVERHEAD_MS * 1e-3
     table = data / "h100_sxm/attention/vllm/0.24.0/context_attention_perf.parquet"
-    _write(table, _context_rows({"bfloat16": 0.5}, overhead))
+    _write(table, _context_rows({("bfloat16", "bfloat16"): 0.5}, overhead))
     [(_, path, _)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "before")
-    assert "attention_prefill_fp8" not in read_profile(path).grids
-    _write(table, _context_rows({"bfloat16": 0.5, "fp8": 0.3}, overhead))
+    assert not {"attention_prefill_fp8", "attention_prefill_kv_fp8"} & set(read_profile(path).grids)
+    rows = {("bfloat16", "bfloat16"): 0.5, ("fp8", "fp8"): 0.3}
+    if over_fp8_cache:
+        rows[("bfloat16", "fp8")] = 0.4
+    _write(table, _context_rows(rows, overhead))
     [(_, path, _)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
     profile = read_profile(path)
-    assert profile.grids["attention_prefill_fp8"].holdout["median"] < 0.01
-    assert profile.grids["attention_prefill"].holdout["median"] < 0.01
+    assert ("attention_prefill_kv_fp8" in profile.grids) == over_fp8_cache
+    assert all(g.holdout["median"] < 0.01 for k, g in profile.grids.items() if k.startswith("attention_pre"))
     hw, layers, eager = load_hardware("h100-sxm"), 32, 4e-6  # vLLM's prefill launches eagerly
-    for attention, fmt, attainment in (("fp8", "fp8", 0.3), ("bf16", "bf16", 0.5)):
+    cases = [("fp8", "fp8", "fp8", 0.3), ("bf16", "bf16", "bf16", 0.5)]
+    cases.append(("bf16", "fp8", "bf16", 0.4 if over_fp8_cache else 0.5))  # else the bf16 cache's grid
+    for attention, kv, fmt, attainment in cases:
         scenario = {
             "model": "llama-3.1-8b",
             "hardware": "h100-sxm",
             "calibration": str(path),
-            "dtype": {"attention": attention},
+            "dtype": {"attention": attention, "kv": kv},
             "workload": {"batch": 4, "prompt_tokens": 8192, "output_tokens": 2},
         }
         res = roofline.simulate(scenario)

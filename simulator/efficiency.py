@@ -174,8 +174,8 @@ def profile_row(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> tu
         gemm = curves[key].at(2.0**GEMM_GRID)
         used.append(key)
     key = f"attention_prefill_{attention}"
-    if key not in curves and attention != "fp8":
-        key = "attention_prefill"  # the profile's 16-bit curve
+    if key not in curves and not eight_bit_gemm(hw, attention):
+        key = "attention_prefill"  # the profile's 16-bit curve (FP8 on a chip without FP8 units too)
     if key in curves:
         attn = curves[key].at(2.0**ATTN_GRID)
         used.append(key)
@@ -196,7 +196,8 @@ def profile_grids(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> 
     key = f"gemm_{dtype}"
     if key not in grids and not eight_bit_gemm(hw, dtype):
         key = "gemm_bf16"
-    sixteen = attention in ("bf16", "fp16")
+    # FP8 attention on a chip without FP8 units runs at its 16-bit peak: the 16-bit kernels' grids
+    sixteen = attention in ("bf16", "fp16") or not eight_bit_gemm(hw, attention)
     fp8_prefill = grids.get("attention_prefill_fp8") if attention == "fp8" else None
     moe = f"moe_{dtype}"
     if moe not in grids and not eight_bit_gemm(hw, dtype):

@@ -78,6 +78,38 @@ def test_auto_uses_the_shipped_profile_of_the_framework(shipped_profiles, hardwa
         assert prov["calibration"] == "datasheet" and prov["error_band"] == "uncalibrated"
 
 
+@pytest.mark.parametrize(
+    "hardware, fp8_grid",
+    [("h100-sxm", True), ("b200", True), ("a100-80gb-sxm", False)],  # A100: no FP8 units
+)
+def test_tensorrt_llm_fp8_cache_prices_fp8_context_attention_from_its_measured_grid(
+    shipped_profiles, hardware, fp8_grid
+):
+    # TensorRT-LLM under an FP8 checkpoint with an FP8 cache: auto attention is FP8, priced from the
+    # profile's measured FP8 context kernels (faster than its bf16 ones at 32K tokens); on a chip
+    # without FP8 units, at the 16-bit peak from the 16-bit kernels' grid, as bf16 attention is
+    def attention(dtype):
+        doc = {
+            "model": "llama-3.1-8b",
+            "hardware": hardware,
+            "runtime": {"framework": "trtllm"},
+            "dtype": {"weights": "fp8", "activations": "fp8", "kv": "fp8", **dtype},
+            "workload": {"prompt_tokens": 32768, "output_tokens": 2},
+        }
+        res = roofline.simulate(doc)
+        op = next(o for o in op_table(res, 0, "prefill") if o["kind"] == "attention_prefill")
+        return op["time_s"], res.records()[0]["provenance"]["error_band"]
+
+    # against 16-bit attention over a 16-bit cache (TensorRT-LLM's bf16-attention rows over an FP8
+    # cache time as fast as its FP8 ones: the same FP8 context kernel)
+    (auto, band), (bf16, _) = attention({}), attention({"attention": "bf16", "kv": "bf16"})
+    assert ("attention_prefill_fp8" in band) == fp8_grid
+    if fp8_grid:
+        assert 0.4 < auto / bf16 < 0.95
+    else:
+        assert auto == pytest.approx(bf16, rel=1e-12)
+
+
 def test_tests_pin_the_datasheet_model():
     # conftest points `calibration: auto` at an empty folder for the engine's own tests
     rec = roofline.simulate(

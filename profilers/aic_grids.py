@@ -3,7 +3,7 @@
 Per GEMM format the roofline attainment over (m, n, k); fused MoE's over (tokens per touched expert,
 hidden, intermediate, experts touched), nodes a weighted median over model shapes; prefill
 attention's over (sequence length, batch x heads, GQA group, head dim), bf16 and, where measured,
-FP8; decode attention's over
+FP8 over an FP8 cache and bf16 over an FP8 cache; decode attention's over
 (batch x KV heads, group, head dim, KV length) for bf16 and fp8 KV caches; MLA's from its own
 tables (profilers/aic_mla.py). Each grid carries its error on held-out shapes. Used by
 `aic_import.build_import_profile`.
@@ -174,8 +174,8 @@ def _prefill_grids(table: Table, hw, overhead: float) -> dict:
 
 def grids_section(tables: dict, hw, overhead: float, notes: dict) -> dict:
     """Measured grids (profilers/grid_fit.py) of the GEMM formats the engine runs, of fused MoE, of
-    bf16 (and FP8) prefill attention and of decode attention over bf16 and fp8 KV caches (every head dim the
-    table measured), each with its held-out error."""
+    prefill attention (PREFILL_GRIDS) and of decode attention over bf16 and fp8 KV caches (every
+    head dim the table measured), each with its held-out error."""
     out = {}
     if "gemm" in tables:
         out.update(_gemm_grids(tables["gemm"], hw, overhead))

@@ -197,7 +197,7 @@ def profile_grids(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> 
     if key not in grids and not eight_bit_gemm(hw, dtype):
         key = "gemm_bf16"
     # FP8 attention on a chip without FP8 units runs at its 16-bit peak: the 16-bit kernels' grids
-    sixteen = attention in ("bf16", "fp16") or not eight_bit_gemm(hw, attention)
+    sixteen = attention in ("bf16", "fp16") or (attention == "fp8" and not eight_bit_gemm(hw, "fp8"))
     fp8_prefill = grids.get("attention_prefill_fp8") if attention == "fp8" else None
     moe = f"moe_{dtype}"
     if moe not in grids and not eight_bit_gemm(hw, dtype):

@@ -12,8 +12,9 @@ the engine prices it:
   `grid_values`), as `opinputs.weight_gemm_op` prices it.
 * Prefill attention (bf16, no window): the same with the `attention_prefill` grid at
   (sequence length, batch x heads, GQA group, head dim); sub-row: FP8 attention over an FP8 KV cache
-  (TensorRT-LLM's and SGLang's tables) from `attention_prefill_fp8` at the FP8 peak, and bf16
-  attention over an FP8 cache from `attention_prefill_kv_fp8`, categories of their own.
+  (TensorRT-LLM's and SGLang's tables) from `attention_prefill_fp8` at the FP8 peak, and the
+  fastest kernel over an FP8 cache from `attention_prefill_kv_fp8` (what 16-bit attention over one
+  reads), categories of their own.
 * Decode attention (head dim 128, bf16 KV, no window): fixed_s + bytes / (bandwidth x
   bandwidth_share) from the `attention_decode` grid at (batch x KV heads, GQA group), as
   `attention._decode_attention` prices it (the profile's launch is inside fixed_s).
@@ -127,13 +128,13 @@ def gemm_errors(test, hw, profile, overhead: float) -> dict:
 
 def prefill_errors(test, hw, profile, overhead: float) -> dict:
     """bf16 prefill attention from the bf16 grid; FP8 attention over an FP8 KV cache (TensorRT-LLM's
-    and SGLang's tables) from the FP8 grid at the FP8 peak; bf16 attention over an FP8 cache from
-    its own grid: each as the engine reads it."""
+    and SGLang's tables) from the FP8 grid at the FP8 peak; the fastest kernel over an FP8 cache
+    from its own grid at the bf16 peak: each as the engine reads it."""
     out = {}
-    for fmt, kv, kind in PREFILL_GRIDS:
+    for fmt, kv, rows_fmt, kind in PREFILL_GRIDS:
         if kind not in profile.grids:
             continue
-        cols = prefill_points(test, hw, fmt, kv)
+        cols = prefill_points(test, hw, fmt, kv, rows_fmt)
         if not cols["seconds"].size:
             continue
         table = build_table([hw], {hw.name: profile}, attention=fmt)
@@ -143,7 +144,8 @@ def prefill_errors(test, hw, profile, overhead: float) -> dict:
         pred = np.maximum(cols["flops"] / hw.peak(fmt), cols["bytes"] / hw.memory_bandwidth) / att
         err = (pred + overhead) / cols["seconds"] - 1.0
         if kind != "attention_prefill":
-            out[f"prefill attention {fmt}, {kv} KV"] = (err, L, "seqlen")
+            name = "fp8" if rows_fmt else "fastest kernel"
+            out[f"prefill attention over an fp8 KV cache, {name}"] = (err, L, "seqlen")
             continue
         out["prefill attention"] = (err, L, "seqlen")
         for hd in np.unique(d):

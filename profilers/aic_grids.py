@@ -140,24 +140,29 @@ def _decode_grids(table: Table, hw, overhead: float) -> dict:
     return out
 
 
-# (attention format, KV cache format, grid kind)
+# (the roof's attention format, KV cache format, the rows' attention format, grid kind). Over an FP8
+# cache the engine's 16-bit attention takes the fastest kernel the table measured per shape, whatever
+# it computes in, as for every grid: the engines' FP8-cache kernels may compute in FP8 (SGLang's
+# FlashAttention-3 backend casts q to the cache's FP8 type for head dims <= 256; TensorRT-LLM's
+# bf16-attention rows over an FP8 cache run as fast as its FP8 ones), vLLM's in 16 bits.
 PREFILL_GRIDS = (
-    ("bf16", "bf16", "attention_prefill"),
-    ("fp8", "fp8", "attention_prefill_fp8"),
-    ("bf16", "fp8", "attention_prefill_kv_fp8"),
+    ("bf16", "bf16", "bf16", "attention_prefill"),
+    ("fp8", "fp8", "fp8", "attention_prefill_fp8"),
+    ("bf16", "fp8", None, "attention_prefill_kv_fp8"),
 )
 
 
 def _prefill_grids(table: Table, hw, overhead: float) -> dict:
     """`attention_prefill` (bf16 attention and KV cache) and, where the table measured them, FP8
     attention over an FP8 KV cache (TensorRT-LLM's FP8 context FMHA: `attention_prefill_fp8`) and
-    bf16 attention over an FP8 cache (`attention_prefill_kv_fp8`) from the context table: the
-    attainment of each attention format's own roof (its peak, its bytes)."""
+    the fastest kernel over an FP8 cache against the bf16 roof (`attention_prefill_kv_fp8`, what 16-bit
+    attention over an FP8 cache reads) from the context table: the attainment of each grid's roof
+    (its format's peak and bytes)."""
     from roofline.profilers.grid_fit import attainment_grid, grid_entry
 
     out = {}
-    for fmt, kv, kind in PREFILL_GRIDS:
-        c = prefill_points(table, hw, fmt, kv)
+    for fmt, kv, rows_fmt, kind in PREFILL_GRIDS:
+        c = prefill_points(table, hw, fmt, kv, rows_fmt)
         if len(c["seconds"]) <= 8:
             continue
         b, h, kvh, d = (c[k] for k in ("batch", "heads", "kv_heads", "head_dim"))
@@ -165,8 +170,8 @@ def _prefill_grids(table: Table, hw, overhead: float) -> dict:
         X = np.log2(np.column_stack([c["seqlen"], b * h, h / kvh, d]))
         grid = attainment_grid(kind, X, roof, c["seconds"], overhead, np.column_stack([b, h, kvh, d]))
         what = (
-            f"{table.path.name}: {fmt} attention, {kv} KV cache, no window, causal, fastest kernel "
-            "per shape; held out by (batch, heads, KV heads, head dim)"
+            f"{table.path.name}: {rows_fmt or 'bf16 or fp8'} attention (roof in {fmt}), {kv} KV cache, "
+            "no window, causal, fastest kernel per shape; held out by (batch, heads, KV heads, head dim)"
         )
         out[kind] = grid_entry(grid, what)
     return out

@@ -293,26 +293,27 @@ def moe_points(table: Table, hw) -> dict:
 KV_CACHE_DTYPES = {"bf16": "bfloat16", "fp8": "fp8"}  # our KV formats -> the tables' kv_cache_dtype
 
 
-def _plain(c: dict, rows: np.ndarray, kv: str = "bf16", attn: str = "bf16") -> np.ndarray:
-    """Rows of attention computing in `attn` (bf16 or fp8) over a KV cache in `kv` (bf16 or fp8)
-    without a sliding window."""
+def _plain(c: dict, rows: np.ndarray, kv: str = "bf16", attn: str | None = "bf16") -> np.ndarray:
+    """Rows of attention computing in `attn` (bf16 or fp8; None: either) over a KV cache in `kv`
+    (bf16 or fp8) without a sliding window."""
     keep = np.ones(rows.size, dtype=bool)
-    for column, value in (("attn_dtype", KV_CACHE_DTYPES[attn]), ("kv_cache_dtype", KV_CACHE_DTYPES[kv])):
-        if column in c:
-            keep &= c[column][rows] == value
+    for column, value in (("attn_dtype", attn), ("kv_cache_dtype", kv)):
+        if column in c and value is not None:
+            keep &= c[column][rows] == KV_CACHE_DTYPES[value]
     if "window_size" in c:
         keep &= c["window_size"][rows] <= 0
     return rows[keep]
 
 
-def prefill_points(table: Table, hw, fmt: str = "bf16", kv: str | None = None) -> dict:
+def prefill_points(table: Table, hw, fmt: str = "bf16", kv: str | None = None, rows_fmt="same") -> dict:
     """Column arrays {batch, seqlen, heads, kv_heads, head_dim, x, seconds, flops, bytes, efficiency}
-    of causal prefill attention computing in `fmt` over a KV cache in `kv` (default `fmt`): bf16 over
-    bf16, fp8 over fp8 (TensorRT-LLM's FP8 context FMHA), or bf16 over fp8. Bytes count q, o, k and v
-    in `fmt`, FLOPs against its peak, as the engine counts an attention kernel of that format
-    (simulator/attention.py)."""
+    of causal prefill attention over a KV cache in `kv` (default `fmt`), the kernels measured
+    computing in `rows_fmt` ("same": `fmt`; None: the fastest of any per shape), their roof in `fmt`:
+    bf16 over bf16, fp8 over fp8 (TensorRT-LLM's FP8 context FMHA), or over an fp8 cache whatever
+    the kernel computes in. Bytes count q, o, k and v in `fmt`, FLOPs against its peak, as the
+    engine counts an attention kernel of that format (simulator/attention.py)."""
     c = table.columns
-    rows = _plain(c, np.arange(len(table)), kv or fmt, fmt)
+    rows = _plain(c, np.arange(len(table)), kv or fmt, fmt if rows_fmt == "same" else rows_fmt)
     cols, s = _fastest_attention(c, rows, "seqlen", c["isl"][rows])
     b, L, h, kvh, d = cols["batch"], cols["seqlen"], cols["heads"], cols["kv_heads"], cols["head_dim"]
     pairs = prefill_pairs(b, L, 0)

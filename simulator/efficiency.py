@@ -206,8 +206,8 @@ def profile_grids(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> 
         "gemm": grids.get(key),
         "moe": grids.get(moe),
         "attention_prefill": grids.get("attention_prefill") if sixteen else fp8_prefill,
-        # over an FP8 KV cache: 16-bit attention's own kernels where measured (vLLM's FlashAttention
-        # reading an FP8 cache runs 12-18% slower on H100), else the 16-bit cache's
+        # over an FP8 KV cache: the fastest kernel measured over one (vLLM's 16-bit kernels run
+        # 12-18% slower on H100, SGLang's Hopper kernels compute in FP8), else the 16-bit cache's
         "attention_prefill_kv_fp8": (
             grids.get("attention_prefill_kv_fp8") or grids.get("attention_prefill")
             if sixteen

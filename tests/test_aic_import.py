@@ -548,8 +548,10 @@ def test_prefill_attention_gets_a_grid_per_format_and_prices_each(data, tmp_path
     # The context tables time FP8 attention over an FP8 KV cache (TensorRT-LLM's) and bf16 attention
     # over an FP8 cache (vLLM's FlashAttention reading one) beside the bf16 kernels: the importer
     # grids each at its attention format's roof; the engine prices FP8 attention (dtype.attention
-    # fp8, or auto under TensorRT-LLM's FP8 cache) from the FP8 grid at the FP8 peak, bf16 attention
-    # from the grid of its cache's format, and no longer calls the FP8 curve borrowed
+    # fp8, or auto under TensorRT-LLM's FP8 cache) from the FP8 grid at the FP8 peak, 16-bit
+    # attention over an FP8 cache from the fastest kernel measured over one (at 8K tokens the FP8
+    # kernel at 0.3 of the FP8 roof is 0.6 of the bf16 roof on an H100; the bf16 one here 0.7), and
+    # no longer calls the FP8 curve borrowed
     overhead = OVERHEAD_MS * 1e-3
     table = data / "h100_sxm/attention/vllm/0.24.0/context_attention_perf.parquet"
     _write(table, _context_rows({("bfloat16", "bfloat16"): 0.5}, overhead))
@@ -557,15 +559,17 @@ def test_prefill_attention_gets_a_grid_per_format_and_prices_each(data, tmp_path
     assert not {"attention_prefill_fp8", "attention_prefill_kv_fp8"} & set(read_profile(path).grids)
     rows = {("bfloat16", "bfloat16"): 0.5, ("fp8", "fp8"): 0.3}
     if over_fp8_cache:
-        rows[("bfloat16", "fp8")] = 0.4
+        rows[("bfloat16", "fp8")] = 0.7
     _write(table, _context_rows(rows, overhead))
     [(_, path, _)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
     profile = read_profile(path)
-    assert ("attention_prefill_kv_fp8" in profile.grids) == over_fp8_cache
-    assert all(g.holdout["median"] < 0.01 for k, g in profile.grids.items() if k.startswith("attention_pre"))
+    assert {"attention_prefill_fp8", "attention_prefill_kv_fp8"} <= set(profile.grids)
+    for kind in ("attention_prefill", "attention_prefill_fp8"):
+        assert profile.grids[kind].holdout["median"] < 0.01
     hw, layers, eager = load_hardware("h100-sxm"), 32, 4e-6  # vLLM's prefill launches eagerly
     cases = [("fp8", "fp8", "fp8", 0.3), ("bf16", "bf16", "bf16", 0.5)]
-    cases.append(("bf16", "fp8", "bf16", 0.4 if over_fp8_cache else 0.5))  # else the bf16 cache's grid
+    fp8_as_bf16 = 0.3 * hw.peak("fp8") / hw.peak("bf16")  # the FP8 kernel against the bf16 roof
+    cases.append(("bf16", "fp8", "bf16", 0.7 if over_fp8_cache else fp8_as_bf16))
     for attention, kv, fmt, attainment in cases:
         scenario = {
             "model": "llama-3.1-8b",

@@ -15,8 +15,8 @@ WHY = {
     "vLLM's (both cuBLAS through torch, same shapes) differs by p90 14-40% per GPU (TensorRT-LLM's by 8-25%; "
     "the table under the summary), so a held-out p90 near those figures is the data's own spread",
     "prefill": "held-out (batch, heads, KV heads) at short prompts (< 512 tokens), where the kernel's "
-    "fixed time and how many (sequence, head) blocks fill the SMs change fastest. The FP8 kernels' "
-    "tables (FP8 attention over an FP8 cache; bf16 attention over an FP8 cache) miss in the same place: "
+    "fixed time and how many (sequence, head) blocks fill the SMs change fastest. The FP8-cache "
+    "kernels (FP8 attention; the fastest kernel over an FP8 cache) miss in the same place: "
     "SGLang's Blackwell FP8 and vLLM's FP8-cache tables at 128-1024 tokens (p90 17-23%), while "
     "TensorRT-LLM's, whose long-prompt serving rows they price, meet the target on every GPU",
     "moe": "a held-out model shape (hidden, intermediate, top-k, experts) is extrapolated from the few "

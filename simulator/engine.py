@@ -16,6 +16,7 @@ from roofline.simulator.columns import MemoryColumns, PointColumns
 from roofline.simulator.decode_loop import SpecLevel, draft_models, level_ops
 from roofline.simulator.efficiency import EfficiencyTable
 from roofline.simulator.forward import forward_ops, resolve
+from roofline.simulator.frameworks import FP8_CACHE_ATTENTION
 from roofline.simulator.kvplan import NONE, HeadGroup, KVPlan, window
 from roofline.simulator.layout import Layout
 from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
@@ -26,13 +27,6 @@ from roofline.simulator.phases import PhaseTotals, scaled, tagged
 from roofline.simulator.runplan import NO_METHODS, StackPlan, split_plan
 
 ATTENTION_FLOATS = ("fp32", "bf16", "fp16")  # formats FlashAttention-style kernels compute in by default
-# TensorRT-LLM's PyTorch backend computes attention in FP8 over an FP8 KV cache when the checkpoint
-# is FP8 or NVFP4 (activation formats here): its context phase reads the paged cache (paged context
-# FMHA, on with KV-cache block reuse -- `KvCacheConfig.enable_block_reuse`, default true -- or
-# chunked prefill), which over an FP8 cache needs FP8 attention (`TrtllmAttention.forward` refuses
-# it otherwise: "paged context FMHA cannot be used without FP8 attention", tensorrt_llm/_torch/
-# attention_backend/trtllm.py), and an FP8 (fp8 qdq) or NVFP4 checkpoint provides it.
-FP8_TRTLLM_ATTENTION = ("fp8", "fp4")
 
 
 @dataclass(frozen=True)
@@ -57,11 +51,12 @@ class Dtypes:
         """The format attention computes in. Attention is its own kernel: W8A8 or FP8 GEMMs leave it
         in 16-bit (vLLM and SGLang run FlashAttention/FlashInfer in bf16 unless an FP8 attention
         kernel such as FlashAttention-3 FP8 is chosen). `auto` is the activation format when that is
-        a 16- or 32-bit float, else bf16 -- but TensorRT-LLM with an FP8 KV cache under an FP8 or
-        NVFP4 checkpoint (FP8_TRTLLM_ATTENTION); an explicit format is taken as given."""
+        a 16- or 32-bit float, else bf16 -- but FP8 where the framework computes in FP8 over an FP8
+        KV cache under these activations (frameworks.FP8_CACHE_ATTENTION: TensorRT-LLM under an FP8 or
+        NVFP4 checkpoint); an explicit format is taken as given."""
         if self.attention != "auto":
             return self.attention
-        if self.framework == "trtllm" and self.kv == "fp8" and self.activations in FP8_TRTLLM_ATTENTION:
+        if self.kv == "fp8" and self.activations in FP8_CACHE_ATTENTION.get(self.framework, ()):
             return "fp8"
         return self.activations if self.activations in ATTENTION_FLOATS else "bf16"
 

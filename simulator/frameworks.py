@@ -185,6 +185,17 @@ def framework(name: str) -> Framework:
 # multiplies the curve's efficiency where no calibration profile measured attention; GPUs of the same
 # chip share their row, frameworks or GPUs without a table keep 1 (`hf` and `kernel`: the
 # FlashAttention package the curves come from).
+# Frameworks whose attention computes in FP8 over an FP8 KV cache, and under which activation
+# (checkpoint) formats: `dtype.attention: auto` resolves to fp8 there (engine.Dtypes). TensorRT-LLM's
+# PyTorch backend reads the paged cache in the context phase (paged context FMHA, on with KV-cache
+# block reuse -- `KvCacheConfig.enable_block_reuse`, default true -- or chunked prefill), which over
+# an FP8 cache needs FP8 attention (`TrtllmAttention.forward` refuses it otherwise: "paged context
+# FMHA cannot be used without FP8 attention", tensorrt_llm/_torch/attention_backend/trtllm.py), and
+# an FP8 (fp8 qdq) or NVFP4 checkpoint provides it. SGLang's FP8-cache kernels compute in FP8 on
+# some GPUs only (its FlashAttention-3 backend, Hopper's default): a measured grid prices them
+# (`attention_prefill_kv_fp8`), not this rule.
+FP8_CACHE_ATTENTION = {"trtllm": ("fp8", "fp4")}
+
 ATTENTION_PREFILL_SCALE = {
     "vllm": {
         "a100": 0.877,

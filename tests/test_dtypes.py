@@ -97,7 +97,7 @@ def test_explicit_fp8_attention_runs_at_the_fp8_peak_and_says_its_curve_is_borro
 )
 def test_auto_attention_is_fp8_where_tensorrt_llm_runs_fp8_context_fmha(framework, dtype, fp8):
     # TensorRT-LLM's PyTorch backend reads the paged FP8 cache in the context phase (KV block reuse
-    # is on by default), which it only does with FP8 attention (engine.FP8_TRTLLM_ATTENTION): auto
+    # is on by default), which it only does with FP8 attention (frameworks.FP8_CACHE_ATTENTION): auto
     # then prices attention at the fp8 peak, exactly as an explicit `attention: fp8`
     wl = {"batch": 1, "prompt_tokens": 32768, "output_tokens": 2}
     auto, _ = run(workload=wl, dtype=dtype, runtime={"framework": framework})

@@ -62,7 +62,7 @@ from aic_measured_shapes import lines as measured_shape_lines
 from aic_moe_share import moe_without_grid
 from aic_repeat import lines as table_spread
 
-from roofline.api import decode_kernel_time, load_hardware
+from roofline.api import decode_kernel_time, dtype_bytes, load_hardware
 from roofline.profilers.aic_grids import CACHE_RESIDENT_SHARE, PREFILL_GRIDS
 from roofline.profilers.aic_import import build_import_profile
 from roofline.profilers.aic_mla import mla_decode_points, mla_prefill_points
@@ -82,6 +82,7 @@ from roofline.simulator.comm import allgather_time, allreduce_time, alltoall_tim
 from roofline.simulator.efficiency import build_table
 from roofline.simulator.engine import HardwareColumns
 from roofline.simulator.grid_lookup import grid_values
+from roofline.simulator.grids import cache_grid
 from roofline.simulator.topology import nvlink
 
 HOLDOUT = 5  # one group in five
@@ -138,7 +139,7 @@ def prefill_errors(test, hw, profile, overhead: float) -> dict:
         if not cols["seconds"].size:
             continue
         table = build_table([hw], {hw.name: profile}, attention=fmt)
-        family = "attention_prefill_kv_fp8" if kv == "fp8" else "attention_prefill"  # as the engine reads it
+        family = cache_grid("attention_prefill", dtype_bytes(kv))  # as the engine reads it
         b, L, h, kvh, d = (cols[k] for k in ("batch", "seqlen", "heads", "kv_heads", "head_dim"))
         att, _ = grid_values(table, family, 0, "attainment", np.log2([L, b * h, h / kvh, d]))
         pred = np.maximum(cols["flops"] / hw.peak(fmt), cols["bytes"] / hw.memory_bandwidth) / att

@@ -305,15 +305,17 @@ def _plain(c: dict, rows: np.ndarray, kv: str = "bf16", attn: str | None = "bf16
     return rows[keep]
 
 
-def prefill_points(table: Table, hw, fmt: str = "bf16", kv: str | None = None, rows_fmt="same") -> dict:
+def prefill_points(
+    table: Table, hw, fmt: str = "bf16", kv: str = "bf16", rows_fmt: str | None = "bf16"
+) -> dict:
     """Column arrays {batch, seqlen, heads, kv_heads, head_dim, x, seconds, flops, bytes, efficiency}
-    of causal prefill attention over a KV cache in `kv` (default `fmt`), the kernels measured
-    computing in `rows_fmt` ("same": `fmt`; None: the fastest of any per shape), their roof in `fmt`:
-    bf16 over bf16, fp8 over fp8 (TensorRT-LLM's FP8 context FMHA), or over an fp8 cache whatever
-    the kernel computes in. Bytes count q, o, k and v in `fmt`, FLOPs against its peak, as the
+    of causal prefill attention over a KV cache in `kv`, the kernels measured computing in `rows_fmt`
+    (None: the fastest of either per shape), their roof in `fmt`: bf16 over bf16, fp8 over fp8
+    (TensorRT-LLM's FP8 context FMHA), or over an fp8 cache whatever the kernel computes in
+    (aic_grids.PREFILL_GRIDS). Bytes count q, o, k and v in `fmt`, FLOPs against its peak, as the
     engine counts an attention kernel of that format (simulator/attention.py)."""
     c = table.columns
-    rows = _plain(c, np.arange(len(table)), kv or fmt, fmt if rows_fmt == "same" else rows_fmt)
+    rows = _plain(c, np.arange(len(table)), kv, rows_fmt)
     cols, s = _fastest_attention(c, rows, "seqlen", c["isl"][rows])
     b, L, h, kvh, d = cols["batch"], cols["seqlen"], cols["heads"], cols["kv_heads"], cols["head_dim"]
     pairs = prefill_pairs(b, L, 0)

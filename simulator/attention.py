@@ -20,6 +20,7 @@ from roofline.simulator.efficiency import (
     decode_parallel_efficiency,
 )
 from roofline.simulator.grid_lookup import grid_values, measured_or
+from roofline.simulator.grids import cache_grid
 from roofline.simulator.kvplan import ALL, resolve
 from roofline.simulator.model import MLA
 from roofline.simulator.opinputs import gemm, projection_inputs
@@ -59,11 +60,9 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
     compute_rate = ctx.rates.attn_peak * eff * ctx.rates.attn_prefill_scale
     memory_rate = ctx.rates.mem_rate
     group = 1.0 if isinstance(m, MLA) else heads / ctx.shard.kv_heads(m)
-    # an FP8 (one-byte) KV cache: the kernels measured over one, where the profile has them
-    family = "attention_prefill_kv_fp8" if np.all(np.asarray(ctx.fmt.kb) == 1) else "attention_prefill"
     grid = grid_values(
         ctx.rates.eff,
-        family,
+        cache_grid("attention_prefill", ctx.fmt.kb),  # over an FP8 cache, its kernels where measured
         ctx.rates.row,
         "attainment",
         (
@@ -148,7 +147,7 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
         coords = (np.log2(np.maximum(kernel_batch, 1.0)), np.log2(heads), np.log2(ctx.fmt.kb))
     else:
         kv_heads = ctx.shard.kv_heads(m)
-        family = "attention_decode_fp8" if np.all(np.asarray(ctx.fmt.kb) == 1) else "attention_decode"
+        family = cache_grid("attention_decode", ctx.fmt.kb)
         coords = (
             np.log2(np.maximum(kernel_batch, 1.0) * kv_heads),
             np.log2(heads / kv_heads),

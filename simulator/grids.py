@@ -84,6 +84,16 @@ def gemm_tile_share(m, tile=1):
     return m / (np.ceil(m / tile - 1e-9) * tile)
 
 
+# The grid a kernel reads over a one-byte (FP8) KV cache, where a profile measured one (else it falls
+# back to the 16-bit cache's: efficiency.profile_grids)
+FP8_CACHE_GRID = {"attention_prefill": "attention_prefill_kv_fp8", "attention_decode": "attention_decode_fp8"}
+
+
+def cache_grid(family: str, kv_bytes) -> str:
+    """The grid family `family`'s kernel reads over a KV cache of `kv_bytes` bytes per element."""
+    return FP8_CACHE_GRID[family] if np.all(np.asarray(kv_bytes) == 1) else family
+
+
 def grid_family(kind: str) -> str:
     for family in ("attention_prefill", "attention_decode"):
         if kind.startswith(family):

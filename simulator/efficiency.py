@@ -139,9 +139,9 @@ class EfficiencyTable:
     grids: dict = field(default_factory=dict)  # grid family -> per row: a measured Grid or None
 
 
-def eight_bit_gemm(hw, dtype: str) -> bool:
-    """Whether GEMMs in `dtype` run on this chip's 8-bit (or narrower) units; a format the chip
-    lacks falls back to its 16-bit peak (`Hardware.peak`) and so to the 16-bit curve."""
+def eight_bit_units(hw, dtype: str) -> bool:
+    """Whether kernels (GEMMs, attention) in `dtype` run on this chip's 8-bit (or narrower) units; a
+    format the chip lacks falls back to its 16-bit peak (`Hardware.peak`) and so to the 16-bit curve."""
     return dtype in EIGHT_BIT and hw.peak(dtype) > hw.peak("bf16")
 
 
@@ -149,7 +149,7 @@ def datasheet_row(hw, dtype: str = "bf16", attention: str = "bf16") -> tuple:
     """(hbm, gemm curve, attention curve, overhead, source) defaults for one Hardware, with GEMMs
     in `dtype` and attention computing in `attention` (each curve a fraction of its format's peak)."""
     hbm = HBM_EFFICIENCY.get(hw.name, HBM_EFFICIENCY_DEFAULT)
-    if eight_bit_gemm(hw, dtype):
+    if eight_bit_units(hw, dtype):
         gemm = GEMM_SHAPE_8BIT * GEMM_PLATEAU_8BIT.get(hw.name, GEMM_PLATEAU_8BIT_DEFAULT)
     else:
         gemm = GEMM_SHAPE * GEMM_PLATEAU.get(hw.name, GEMM_PLATEAU_DEFAULT)
@@ -168,13 +168,13 @@ def profile_row(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> tu
         hbm = float(curves["hbm"].at(curves["hbm"].x_max))  # streaming efficiency of large copies
         used.append("hbm")
     key = f"gemm_{dtype}"
-    if key not in curves and not eight_bit_gemm(hw, dtype):
+    if key not in curves and not eight_bit_units(hw, dtype):
         key = "gemm_bf16"
     if key in curves:
         gemm = curves[key].at(2.0**GEMM_GRID)
         used.append(key)
     key = f"attention_prefill_{attention}"
-    if key not in curves and not eight_bit_gemm(hw, attention):
+    if key not in curves and not eight_bit_units(hw, attention):
         key = "attention_prefill"  # the profile's 16-bit curve (FP8 on a chip without FP8 units too)
     if key in curves:
         attn = curves[key].at(2.0**ATTN_GRID)
@@ -194,13 +194,13 @@ def profile_grids(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> 
     fitted to FP8 kernels at the FP8 peak) or none."""
     grids = getattr(profile, "grids", None) or {}
     key = f"gemm_{dtype}"
-    if key not in grids and not eight_bit_gemm(hw, dtype):
+    if key not in grids and not eight_bit_units(hw, dtype):
         key = "gemm_bf16"
     # FP8 attention on a chip without FP8 units runs at its 16-bit peak: the 16-bit kernels' grids
-    sixteen = attention in ("bf16", "fp16") or (attention == "fp8" and not eight_bit_gemm(hw, "fp8"))
+    sixteen = attention in ("bf16", "fp16") or (attention == "fp8" and not eight_bit_units(hw, "fp8"))
     fp8_prefill = grids.get("attention_prefill_fp8") if attention == "fp8" else None
     moe = f"moe_{dtype}"
-    if moe not in grids and not eight_bit_gemm(hw, dtype):
+    if moe not in grids and not eight_bit_units(hw, dtype):
         moe = "moe_bf16"
     return {
         "gemm": grids.get(key),

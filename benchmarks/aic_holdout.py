@@ -71,6 +71,7 @@ from roofline.profilers.aic_points import (
     decode_points,
     gemm_points,
     gemm_roof,
+    moe_formats,
     moe_kernel_rows,
     moe_points,
     prefill_points,
@@ -157,12 +158,13 @@ def prefill_errors(test, hw, profile, overhead: float) -> dict:
 def moe_errors(test, hw, profile, overhead: float) -> dict:
     out = {}
     for dtype, c in moe_points(test, hw).items():
-        table = build_table([hw], {hw.name: profile}, dtype)
+        activations, weights = moe_formats(dtype)
+        table = build_table([hw], {hw.name: profile}, activations, weights=weights)
         if table.grids.get("moe") is None:
             continue
         pred = fused_moe_seconds(c, table, overhead)  # held-out shapes: the grid alone
         out[f"MoE {dtype}"] = (pred / c["seconds"] - 1.0, c["tokens"], "tokens")
-        if table.grids.get("gemm") is not None:
+        if table.grids.get("gemm") is not None and activations == weights:  # no GEMM table of the mixes
             fallback = moe_without_grid(c, table, overhead)
             name = f"  MoE {dtype}, without the MoE table (the engine's fallback: the GEMM grid at the grouped launch x the MoE share, plus its fixed time)"
             out[name] = (fallback / c["seconds"] - 1.0, c["tokens"], "tokens")

@@ -26,7 +26,7 @@ from aic_kernel_scales import table_arguments
 
 from roofline.api import load_hardware
 from roofline.hwspecs import profile_path, read_profile
-from roofline.profilers.aic_points import moe_points
+from roofline.profilers.aic_points import moe_formats, moe_points
 from roofline.profilers.aic_read import available_gpus, find_source, read_gpu_tables
 from roofline.simulator.efficiency import build_table
 from roofline.simulator.grid_lookup import grid_call_s, grid_shape_scale, grid_values
@@ -59,7 +59,8 @@ def errors(source, sku: str, framework: str) -> dict:
     overhead = profile.kernel_overhead_s or 0.0
     out = {}
     for fmt, c in moe_points(tables["moe"], hw).items():  # the rows the importer reads
-        table = build_table([hw], {hw.name: profile}, fmt)
+        activations, weights = moe_formats(fmt)
+        table = build_table([hw], {hw.name: profile}, activations, weights=weights)
         if table.grids.get("moe") is None:
             continue
         out[fmt] = tuple(

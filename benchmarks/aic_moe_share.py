@@ -26,7 +26,7 @@ from aic_kernel_scales import data_source
 
 from roofline.api import load_hardware
 from roofline.profilers.aic_import import build_import_profile
-from roofline.profilers.aic_points import moe_points
+from roofline.profilers.aic_points import MOE_MIXED_FORMATS, moe_points
 from roofline.profilers.aic_read import available_gpus, read_gpu_tables
 from roofline.simulator.calibration import parse_profile
 from roofline.simulator.efficiency import build_table
@@ -131,6 +131,8 @@ def tables(source):
                 continue
             profile = parse_profile(build_import_profile(data, sku, fw, source), f"{sku} {fw}")
             for dtype, c in moe_points(data["moe"], hw).items():
+                if dtype in MOE_MIXED_FORMATS:  # no GEMM table measures those kernels' formats
+                    continue
                 table = build_table([hw], {hw.name: profile}, dtype)
                 if table.grids.get("gemm") is None:
                     continue

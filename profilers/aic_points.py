@@ -37,7 +37,29 @@ from roofline.profilers.aic_read import DTYPES, Table
 # Our GEMM formats -> the dtype whose dense peak they run at, and whose bytes their inputs take.
 PEAK_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "fp4": "fp4", "int8": "int8"}
 OUT_BYTES = 2.0  # bf16/fp16 output, as vLLM's linear layers write it
+# Fused-MoE kernels of four-bit weights under wider activations: our grid format
+# (`<weights>_<activations>`, simulator/grids.MOE_MIXED_KINDS) -> (the tables' moe_dtype, weights,
+# activations). The weights stream at four bits (half a byte, as the engine counts an int4 or fp4
+# weight) and are converted in the kernel; the GEMMs run at the activations' peak. int4_wo: integer
+# weight-only (W4A16, AWQ/GPTQ-style); w4a16_mxfp4: MXFP4 weights, 16-bit activations (GPT-OSS's
+# experts where no FP4/FP8 path runs: Hopper); w4a8_mxfp4_mxfp8: MXFP4 weights, MXFP8 activations
+# (Blackwell).
+MOE_MIXED_FORMATS = {
+    "int4_bf16": ("int4_wo", "int4", "bf16"),
+    "fp4_bf16": ("w4a16_mxfp4", "fp4", "bf16"),
+    "fp4_fp8": ("w4a8_mxfp4_mxfp8", "fp4", "fp8"),
+}
 FIT_HEAD_DIM = 128  # the prefill and decode curves are for head dim 128, as `roofline calibrate` measures
+
+
+def moe_formats(ours: str) -> tuple:
+    """(GEMM input format, expert weights' format) of a fused-MoE grid format of moe_points: the
+    format itself for both, or a MOE_MIXED_FORMATS pair (efficiency.build_table's `dtype` and
+    `weights`)."""
+    if ours in MOE_MIXED_FORMATS:
+        _, weights, activations = MOE_MIXED_FORMATS[ours]
+        return activations, weights
+    return ours, ours
 
 
 def _fastest(keys: np.ndarray, seconds: np.ndarray) -> np.ndarray:
@@ -210,7 +232,11 @@ def moe_points(table: Table, hw) -> dict:
     are different kernels measured on different model shapes (vLLM 0.24's per-tensor fp8 MoE runs
     3.6x slower than its block-scaled one on H100, its block-scaled one 1.25x slower than
     per-tensor on B200). fp4: NVFP4 (fp4 weights and activations with fp8 block scales), as the
-    GEMM grid's fp4; the MXFP4 mixes (w4a16_mxfp4, w4a8_mxfp4_mxfp8) compute in another format.
+    GEMM grid's fp4. Four-bit weights under wider activations are kernels of their own
+    (MOE_MIXED_FORMATS), each its own grid `<weights>_<activations>`: the weights stream at four
+    bits and are converted in the kernel, which the 16-bit or FP8 kernels' attainment does not
+    hold (TensorRT-LLM H200, GPT-OSS 120B's experts, w4a16_mxfp4: 1.0 ms at 1,024 tokens, 0.54 of
+    the bf16 peak's and four-bit weights' roof at most).
     TensorRT-LLM's min-latency rows count only where that mode runs (`_runnable`: <= 128 tokens),
     and no row slower than its model's at a smaller TP share (`_untuned`)."""
     c = table.columns
@@ -224,7 +250,7 @@ def moe_points(table: Table, hw) -> dict:
         ("fp16", ("float16",)),
         ("fp8", ("fp8", "fp8_block")),
         ("fp4", ("nvfp4",)),
-    )
+    ) + tuple((ours, (label,)) for ours, (label, _, _) in MOE_MIXED_FORMATS.items())
     for ours, label in formats:
         label = tuple(x for x in label if x in labels)
         pool = base & np.isin(c["moe_dtype"], label)
@@ -241,14 +267,15 @@ def moe_points(table: Table, hw) -> dict:
         inter = inter / tp
         pairs = T * K
         touched = np.minimum(pairs, E)  # balanced: the pairs spread evenly over the experts
-        elem = dtype_bytes(PEAK_DTYPE[ours])
-        peak = hw.peak(PEAK_DTYPE[ours])
+        a_dtype, w_dtype = moe_formats(ours)
+        elem, w_elem = dtype_bytes(PEAK_DTYPE[a_dtype]), dtype_bytes(w_dtype)
+        peak = hw.peak(PEAK_DTYPE[a_dtype])
         passes = sum(i + o for i, o in moe_passes(pairs, T, inter, H, up)) * OUT_BYTES  # act, combine
         pass_roof = passes / hw.memory_bandwidth
         gemm_roofs = tuple(  # the up and the down projection over the touched experts
             np.maximum(
                 2.0 * pairs * n * k / peak,
-                (touched * n * k * elem + pairs * (k * elem + n * OUT_BYTES)) / hw.memory_bandwidth,
+                (touched * n * k * w_elem + pairs * (k * elem + n * OUT_BYTES)) / hw.memory_bandwidth,
             )
             for n, k in ((up * inter, H), (H, inter))
         )

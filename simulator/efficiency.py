@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from roofline.simulator.grids import MOE_MIXED_KINDS
+
 # Pinned host<->device copies reach ~80% of the PCIe link: 26.28 of 32 GB/s (A100, Gen4) and 51-52 of
 # 64 GB/s (H100/H200, Gen5) in the Azure nvbandwidth results (published_measurements.yaml).
 HOST_LINK_EFFICIENCY = 0.8
@@ -157,7 +159,9 @@ def datasheet_row(hw, dtype: str = "bf16", attention: str = "bf16") -> tuple:
     return hbm, gemm, attn, DEFAULT_KERNEL_OVERHEAD_S, "datasheet", UNCALIBRATED
 
 
-def profile_row(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> tuple:
+def profile_row(
+    hw, profile, dtype: str = "bf16", attention: str = "bf16", weights: str | None = None
+) -> tuple:
     """The same row from a measured profile: each curve it has for these formats replaces the
     datasheet default. A 16-bit curve never stands in for an 8-bit GEMM or attention (their
     fractions of peak differ: see the module docstring)."""
@@ -181,17 +185,32 @@ def profile_row(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> tu
         used.append(key)
     if profile.kernel_overhead_s is not None:
         overhead = profile.kernel_overhead_s
-    grids = profile_grids(hw, profile, dtype, attention)
+    grids = profile_grids(hw, profile, dtype, attention, weights)
     band = error_band(curves, used, [g for g in grids.values() if g is not None])
     return hbm, gemm, attn, overhead, profile.profile_id, band
 
 
-def profile_grids(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> dict:
+def moe_grid_kind(weights: str | None, activations: str) -> str:
+    """The fused-MoE grid format a profile measured for experts in `weights` under GEMM inputs in
+    `activations`: the activations' format, or `<weights>_<activations>` for four-bit weights under
+    wider activations (grids.MOE_MIXED_KINDS: those kernels convert the weights themselves; a
+    16-bit activation format reads the bf16 pair)."""
+    if weights is None or weights == activations:
+        return activations
+    kind = f"{weights}_{'bf16' if activations in SIXTEEN_BIT else activations}"
+    return kind if kind in MOE_MIXED_KINDS else activations
+
+
+def profile_grids(
+    hw, profile, dtype: str = "bf16", attention: str = "bf16", weights: str | None = None
+) -> dict:
     """The profile's measured grids the engine uses for GEMMs in `dtype` and attention computing in
     `attention`: grid family -> Grid or None. As for curves, a 16-bit grid never stands in for an
     8-bit GEMM; prefill attention in 16 bits reads the 16-bit grid (over an FP8 KV cache its own,
     `attention_prefill_kv_fp8`, where measured), FP8 attention its own (`attention_prefill_fp8`,
-    fitted to FP8 kernels at the FP8 peak) or none."""
+    fitted to FP8 kernels at the FP8 peak) or none. Experts of four-bit `weights` under wider
+    activations read their own measured kernels' grid where the profile has one (`moe_grid_kind`),
+    else the activations' format's."""
     grids = getattr(profile, "grids", None) or {}
     key = f"gemm_{dtype}"
     if key not in grids and not eight_bit_units(hw, dtype):
@@ -200,7 +219,9 @@ def profile_grids(hw, profile, dtype: str = "bf16", attention: str = "bf16") -> 
     sixteen = attention in ("bf16", "fp16") or (attention == "fp8" and not eight_bit_units(hw, "fp8"))
     fp8_prefill = grids.get("attention_prefill_fp8") if attention == "fp8" else None
     moe = f"moe_{dtype}"
-    if moe not in grids and not eight_bit_units(hw, dtype):
+    if f"moe_{moe_grid_kind(weights, dtype)}" in grids:
+        moe = f"moe_{moe_grid_kind(weights, dtype)}"
+    elif moe not in grids and not eight_bit_units(hw, dtype):
         moe = "moe_bf16"
     return {
         "gemm": grids.get(key),
@@ -239,13 +260,18 @@ UNCALIBRATED = "uncalibrated"
 
 
 def build_table(
-    hardware: list, profiles: dict | None = None, dtype: str = "bf16", attention: str = "bf16"
+    hardware: list,
+    profiles: dict | None = None,
+    dtype: str = "bf16",
+    attention: str = "bf16",
+    weights: str | None = None,
 ) -> EfficiencyTable:
     """Rows for each hardware: its profile's curves where one is given (name -> Profile), else
-    the datasheet defaults; GEMM curves for `dtype`, attention curves for `attention`."""
+    the datasheet defaults; GEMM curves for `dtype` (the GEMMs' input format), attention curves for
+    `attention`, fused-MoE grids for experts in `weights` (None: `dtype`)."""
     profiles = profiles or {}
     rows = [
-        profile_row(hw, profiles[hw.name], dtype, attention)
+        profile_row(hw, profiles[hw.name], dtype, attention, weights)
         if profiles.get(hw.name)
         else datasheet_row(hw, dtype, attention)
         for hw in hardware
@@ -254,7 +280,7 @@ def build_table(
         name: np.array([_fraction(profiles.get(hw.name), name) for hw in hardware]) for name in FRACTIONS
     }
     grids = [
-        profile_grids(hw, profiles[hw.name], dtype, attention) if profiles.get(hw.name) else {}
+        profile_grids(hw, profiles[hw.name], dtype, attention, weights) if profiles.get(hw.name) else {}
         for hw in hardware
     ]
     return EfficiencyTable(

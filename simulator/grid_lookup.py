@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from roofline.simulator.efficiency import EfficiencyTable
+from roofline.simulator.grids import MOE_MIXED_KINDS
 
 
 def _by_row(grids, row, arrays, read, fields: int):
@@ -59,6 +60,15 @@ def grid_call_s(table: EfficiencyTable, family: str, row):
     """The fixed time per call (Grid.call_s) of the measured `family` grid for each point of
     hardware row(s) `row`; 0 where a row has none."""
     return _grid_scalar(table, family, row, "call_s", 0.0)
+
+
+def grid_converts_weights(table: EfficiencyTable, family: str, row):
+    """Whether the measured `family` grid of each point's hardware row(s) `row` timed kernels that
+    convert four-bit weights themselves (grids.MOE_MIXED_KINDS), so that its attainment already
+    holds the weight-only GEMMs' conversion (efficiency.WEIGHT_ONLY); False where a row has none."""
+    rows = table.grids.get(family) or [None]
+    values = np.array([g is not None and g.kind.split("_", 1)[-1] in MOE_MIXED_KINDS for g in rows])
+    return values[0].item() if len(values) == 1 else values[np.asarray(row)]
 
 
 def grid_shape_scale(table: EfficiencyTable, family: str, row, key: tuple, log2_tokens):

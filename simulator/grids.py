@@ -48,9 +48,13 @@ GRID_FIELDS = {
     "mla_decode": ("attainment",),
 }
 GEMM_GRID_FORMATS = ("bf16", "fp16", "fp8", "int8", "fp4")  # the engine's GEMM formats (units.DTYPE_BYTES)
+# Fused-MoE kernels of four-bit weights under wider activations, `<weights>_<activations>`: their own
+# measured kernels (in-kernel conversion of the weights; profilers/aic_points.MOE_MIXED_FORMATS),
+# read where the scenario's dtype.weights and dtype.activations are that pair (efficiency.moe_grid_kind)
+MOE_MIXED_KINDS = ("int4_bf16", "fp4_bf16", "fp4_fp8")
 GRID_KINDS = (
     tuple(f"gemm_{f}" for f in GEMM_GRID_FORMATS)
-    + tuple(f"moe_{f}" for f in GEMM_GRID_FORMATS)
+    + tuple(f"moe_{f}" for f in GEMM_GRID_FORMATS + MOE_MIXED_KINDS)
     # prefill _fp8: FP8 attention (FP8 queries over an FP8 KV cache), _kv_fp8: 16-bit attention over
     # an FP8 KV cache; decode _fp8: an FP8 KV cache
     + ("attention_prefill", "attention_prefill_fp8", "attention_prefill_kv_fp8")

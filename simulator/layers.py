@@ -15,6 +15,7 @@ import numpy as np
 from roofline.simulator import flops as F
 from roofline.simulator.grid_lookup import (
     grid_call_s,
+    grid_converts_weights,
     grid_m_tile,
     grid_shape_scale,
     grid_values,
@@ -152,6 +153,12 @@ def expert_ops(
             ctx.rates.eff, "moe", ctx.rates.row, key, np.log2(np.maximum(pairs / top_k, 1.0))
         )
         fused = (fused[0] * scale, fused[1])
+    # points a grid of kernels that convert four-bit weights themselves priced (their time holds it)
+    converted = (
+        np.logical_and(fused[1], grid_converts_weights(ctx.rates.eff, "moe", ctx.rates.row))
+        if fused is not None
+        else False
+    )
     # each expert's rows are its own GEMM's: a GEMM grid counts them in its tiles, the fused
     # kernel's grid as they are
     rows = pairs / np.maximum(touched, 1e-9)
@@ -188,6 +195,7 @@ def expert_ops(
                 grid,
                 real,
                 stream,
+                converted,
             )
         )
     # the fused kernel's fixed time (routing, permutation), once per pass: a fused-MoE grid's own

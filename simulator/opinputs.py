@@ -181,7 +181,17 @@ def gemm_grid(x: OpInputs, log2_m, n, k):
 
 
 def weight_gemm_op(
-    x: OpInputs, name: str, flops, weight_bytes, act_bytes, eff, count, grid=None, real_rows=1.0, stream=1.0
+    x: OpInputs,
+    name: str,
+    flops,
+    weight_bytes,
+    act_bytes,
+    eff,
+    count,
+    grid=None,
+    real_rows=1.0,
+    stream=1.0,
+    converted=False,
 ) -> Op:
     """A GEMM reading `weight_bytes` of weights and `act_bytes` of activations at `eff` of the GEMM
     peak, streaming at `stream` of the datasheet model's rate (a grouped expert GEMM's share). Weight-only quantised weights (efficiency.WEIGHT_ONLY) stream at `w_stream` of the HBM
@@ -189,23 +199,28 @@ def weight_gemm_op(
     profile measured the shape's grid (`gemm_grid`: attainment a, mask), the kernel takes
     max(FLOPs / real_rows / peak, bytes / bandwidth) / a instead: `real_rows` is the share of the
     rows computed that are real (grids.gemm_tile_share at the grid's tile; its attainment is of
-    that roof)."""
+    that roof). `converted` (a mask, or a bool for every point): the points a grid of kernels that
+    convert the weights themselves priced (grid_lookup.grid_converts_weights), whose measured time
+    already holds the conversion, so the weight-only factors do not apply there."""
     f = x.fmt
+    w_stream, w_dequant = f.w_stream, f.w_dequant
+    if np.any(converted):
+        w_stream, w_dequant = np.where(converted, 1.0, w_stream), np.where(converted, 1.0, w_dequant)
     mem = x.rates.mem_rate * x.rates.gemm_memory_scale * stream
     compute = x.rates.gemm_peak * eff * x.rates.gemm_compute_scale
     if grid is not None:
         att, has = grid
         mem = measured_or(has, x.rates.bw * att, mem)
         compute = measured_or(has, x.rates.gemm_peak * att * real_rows, compute)
-    if f.w_stream != 1.0:
+    if np.any(np.asarray(w_stream) != 1.0):
         total = weight_bytes + act_bytes
-        mem = mem * total / (weight_bytes / f.w_stream + act_bytes)
+        mem = mem * total / (weight_bytes / w_stream + act_bytes)
     return Op(
         name=name,
         kind="gemm",
         flops=flops,
         bytes=weight_bytes + act_bytes,
-        compute_rate=compute / f.w_dequant,
+        compute_rate=compute / w_dequant,
         memory_rate=mem,
         count=count,
     )

@@ -148,7 +148,7 @@ def _run(scenario, get_model, get_hardware, get_fabric, all_profiles) -> SweepRe
         fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
         model, wl, dtypes, plan, loop = apply_stack(methods, model, wl, Dtypes.from_values(values), get_model)
         profiles = for_framework(all_profiles, layout.framework)
-        eff = build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute)
+        eff = build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute, dtypes.weights)
         hw_cols = HardwareColumns.gather(hardware, hw_row)
         overhead = col("runtime.overhead_GiB") * GIB
         host = col("runtime.host_memory_GiB") * GIB  # nan: the hardware file's value
@@ -344,7 +344,7 @@ def step_model(scenario, get_model, get_hardware, get_fabric=None, profiles=None
     )
     layout = Layout.from_values(values)
     profiles = for_framework(profiles or {}, layout.framework)
-    eff = build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute)
+    eff = build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute, dtypes.weights)
     hw_cols = HardwareColumns.gather(hardware, np.zeros((), dtype=np.intp))
     fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
     return StepModel(model, layout, dtypes, hw_cols, eff, plan, fabric)

@@ -340,6 +340,76 @@ def test_moe_grid_prices_the_fused_kernel_it_was_fitted_to(data, tmp_path, gated
         assert ops[name]["time_s"] == pytest.approx(ops[name]["bytes"] / (3.35e12 * 0.4), rel=2e-3)
 
 
+def _mixed_moe_rows(label: str, attainment: float, weight_bytes: float, shapes) -> dict:
+    """Fused-MoE latencies of four-bit experts under 16-bit activations (`label`: the tables'
+    moe_dtype) at a known attainment of their roof: the weights at `weight_bytes` each, the GEMMs
+    at the bf16 peak, inputs, outputs and the activation's and combine's passes 16-bit."""
+    hw = load_hardware("h100-sxm")
+    cols = {k: [] for k in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "latency")}
+    for hidden, inter, topk, experts in shapes:
+        for tokens in (1, 4, 16, 64, 256, 1024, 4096):
+            pairs = tokens * topk
+            touched = min(pairs, experts)
+            roof = (pairs * 3 * inter + (pairs + tokens) * hidden) * 2 / hw.memory_bandwidth
+            for n, k in ((2 * inter, hidden), (hidden, inter)):
+                nbytes = touched * n * k * weight_bytes + pairs * (k * 2 + n * 2)
+                roof += max(2.0 * pairs * n * k / hw.peak("bf16"), nbytes / hw.memory_bandwidth)
+            for key, v in zip(
+                cols,
+                (tokens, hidden, inter, topk, experts, (roof / attainment + 2 * OVERHEAD_MS * 1e-3) * 1e3),
+            ):
+                cols[key].append(v)
+    rows = len(cols["latency"])
+    fixed = {"framework": "VLLM", "version": "0.24.0", "device": DEVICE, "moe_dtype": label}
+    fixed.update(moe_tp_size=1, moe_ep_size=1, distribution="balanced", kernel_source="fused_moe")
+    return {**{k: [v] * rows for k, v in fixed.items()}, **cols}
+
+
+@pytest.mark.parametrize(
+    "model, weights, label",
+    [("gpt-oss-120b", "fp4", "w4a16_mxfp4"), ("mixtral-8x7b", "int4", "int4_wo")],
+)
+def test_four_bit_experts_under_16_bit_activations_read_their_own_measured_kernels(
+    data, tmp_path, model, weights, label
+):
+    # W4A16 experts convert their weights in the kernel: the table times that kernel (GPT-OSS's
+    # MXFP4 experts on Hopper, an AWQ/GPTQ int4 MoE) at 0.25 of its roof (four-bit weights, the bf16
+    # peak), the bf16 experts at 0.5. The engine prices dtype.weights fp4/int4 under bf16
+    # activations from the former, and nothing more (the weight-only factors of efficiency.WEIGHT_ONLY
+    # are inside that measured time); bf16 experts from the latter.
+    shapes = ((2880, 2880, 4, 128), (4096, 14336, 2, 8), (2048, 1024, 8, 128), (7168, 2048, 8, 256))
+    moe = {
+        k: a + b
+        for (k, a), b in zip(
+            _mixed_moe_rows(label, 0.25, 0.5, shapes).items(),
+            _mixed_moe_rows("bfloat16", 0.5, 2.0, shapes).values(),
+        )
+    }
+    _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", moe)
+    [(_, path, _)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
+    profile = read_profile(path)
+    kind = f"moe_{weights}_bf16"
+    assert {"moe_bf16", kind} <= set(profile.grids)
+    layers = 36 if model == "gpt-oss-120b" else 32
+    for w, attainment, key in ((weights, 0.25, kind), ("bf16", 0.5, "moe_bf16")):
+        result = roofline.simulate(
+            {
+                "model": model,
+                "hardware": "h100-sxm",
+                "calibration": str(path),
+                "dtype": {"weights": w, "activations": "bf16"},
+                "workload": {"batch": 64, "prompt_tokens": 1024, "output_tokens": 2},
+            }
+        )
+        ops = {o["name"]: o for o in op_table(result, 0, "decode")}
+        for name in ("expert_up", "expert_down"):
+            o = ops[name]
+            roof = max(o["flops"] / 989.4e12, o["bytes"] / 3.35e12)
+            want = roof / attainment + layers * profile.kernel_overhead_s
+            assert o["time_s"] == pytest.approx(want, rel=3e-3), (w, name)
+        assert key in result.records()[0]["provenance"]["error_band"]
+
+
 def test_a_measured_model_shape_is_priced_as_measured_beside_the_grid(data, tmp_path):
     # Mixtral's experts (intermediate 14336) ran at 0.2 of their roof, two neighbouring shapes'
     # (12288 and 16384) and a small model's at 0.4: the grid's nodes are medians over shapes, so

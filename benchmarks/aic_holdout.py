@@ -23,7 +23,9 @@ the engine prices it:
   per touched expert, hidden, intermediate, experts touched) + two launches + the grid's fixed time
   per call (`call_s`), as `layers.expert_ops` prices them; held out by model shape. Rows slower than
   their model's at a smaller TP share (untuned configurations, `aic_points._untuned`) are left out of
-  the whole table before the split, as the importer leaves them out.
+  the whole table before the split, as the importer leaves them out. Four-bit experts under wider
+  activations (`moe_fp4_bf16`, `moe_int4_bf16`, `moe_fp4_fp8`) are categories of their own; their
+  tables measure one to five model shapes, so a held-out shape is often read from one or two others.
   Sub-row: the same kernels without the MoE table, as the engine prices MoE on a GPU whose profile
   has none (the GEMM grid at the grouped launch x `grouped_gemm.MOE_GROUPED_SHARE`, plus
   `MOE_FIXED_S`; both are medians over every table, this one included: aic_moe_share.py checks them
@@ -163,7 +165,8 @@ def moe_errors(test, hw, profile, overhead: float) -> dict:
         if table.grids.get("moe") is None:
             continue
         pred = fused_moe_seconds(c, table, overhead)  # held-out shapes: the grid alone
-        out[f"MoE {dtype}"] = (pred / c["seconds"] - 1.0, c["tokens"], "tokens")
+        label = dtype if activations == weights else f"{weights} weights, {activations} activations"
+        out[f"MoE {label}"] = (pred / c["seconds"] - 1.0, c["tokens"], "tokens")
         if table.grids.get("gemm") is not None and activations == weights:  # no GEMM table of the mixes
             fallback = moe_without_grid(c, table, overhead)
             name = f"  MoE {dtype}, without the MoE table (the engine's fallback: the GEMM grid at the grouped launch x the MoE share, plus its fixed time)"

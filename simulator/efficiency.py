@@ -97,13 +97,23 @@ EIGHT_BIT = ("fp8", "int8", "fp4", "int4", "int2")  # formats whose GEMMs run on
 # at m >= 1024 rows the GEMM takes 1.05x (int4) and 1.02x (int8) the bf16 time. Format: (weight-stream
 # efficiency relative to a 16-bit GEMM's, compute-time factor). A calibration that measures the
 # deployment's kernel (Marlin-style kernels stream closer to 16-bit efficiency) replaces it.
-WEIGHT_ONLY = {"int4": (0.52, 1.05), "int8": (0.79, 1.02)}
+# Four-bit floating-point weights under 16-bit activations (MXFP4 W4A16: GPT-OSS's experts on Hopper)
+# convert in the kernel too. No GEMM table measures them; the fused-MoE tables do (AIConfigurator's
+# w4a16_mxfp4 rows, the profiles' `moe_fp4_bf16` grids), against the same profile's bf16 fused-MoE
+# grid at the same coordinates: on Hopper, the median over 73 (profile, model shape) pairs of vLLM's,
+# SGLang's and TensorRT-LLM's H100 and H200 tables streams at 0.57 of the bf16 kernel's efficiency
+# (2-32 rows per expert) and takes 1.40x its math time (>= 4096 tokens); the frameworks differ
+# (vLLM 0.64-0.82, TensorRT-LLM 0.53-0.59, SGLang 0.27-0.29 stream share):
+# benchmarks/aic_weight_only.py. Where a profile measured those kernels, their grid prices the experts
+# and these factors do not apply (opinputs.weight_gemm_op's `converted`).
+WEIGHT_ONLY = {"int4": (0.52, 1.05), "int8": (0.79, 1.02), "fp4": (0.57, 1.40)}
 SIXTEEN_BIT = ("bf16", "fp16", "fp32")
 
 
 def weight_only(weights: str, activations: str) -> tuple:
     """(weight-stream efficiency factor, compute-time factor) of a GEMM with `weights` x `activations`:
-    (1, 1) unless integer weights meet 16-bit activations (dequantised in the kernel)."""
+    (1, 1) unless integer or four-bit floating-point weights meet 16-bit activations (converted in
+    the kernel)."""
     if activations in SIXTEEN_BIT and weights in WEIGHT_ONLY:
         return WEIGHT_ONLY[weights]
     return (1.0, 1.0)

@@ -14,7 +14,8 @@
    reach a steady state; NUM_REQUESTS below). Assumed, not stated in the table: the FP8 and FP4
    checkpoints keep an FP8 KV cache (dtype.kv fp8), so attention computes in FP8 (dtype.attention
    auto: TensorRT-LLM's context FMHA over an FP8 cache, frameworks.FP8_CACHE_ATTENTION); an FP4 column
-   runs NVFP4 weights and activations (dtype fp4).
+   runs NVFP4 weights and activations (dtype fp4); GPT-OSS's MXFP4 experts run as TensorRT-LLM's
+   GPT-OSS deployment guide states (FORMATS: mxfp4, mxfp4-w4a16).
    Nothing here is fitted to these points. The simulator prices each step as the engine does with
    `runtime.framework: trtllm` (its measured kernels, PyTorch backend, overlap scheduler).
 2. Speed: 10,000 requests of 8K prompt / 512 output tokens, offline, Llama 3.1 8B on one H100, one
@@ -50,6 +51,8 @@ _DEVSET = yaml.safe_load((Path(__file__).resolve().parent / "published_devset.ya
 TRTLLM_ROWS = _DEVSET["trtllm_max_throughput"]["rows"]  # name -> model, hardware, tp, [pp], [dtype], isl_osl
 # the page's later version: output tokens/s per GPU, long contexts (dev set's trtllm_per_gpu_throughput)
 TRTLLM_PER_GPU_ROWS = _DEVSET["trtllm_per_gpu_throughput"]["rows"]
+# its GPT-OSS tables (TP1 columns; the formats: FORMATS' mxfp4 and mxfp4-w4a16)
+TRTLLM_GPT_OSS_ROWS = _DEVSET["trtllm_gpt_oss_throughput"]["rows"]
 # Requests per run by ISL/OSL: the page's "$num_requests" table (section "Preparing a Dataset")
 NUM_REQUESTS = {
     "128/128": 30000,
@@ -70,10 +73,14 @@ NUM_REQUESTS = {
     "32768/1024": 1000,
     "1024/32768": 1000,
 }
-# A column's checkpoint format -> the scenario's dtypes (an FP8 KV cache either way)
+# A column's checkpoint format -> the scenario's dtypes (an FP8 KV cache but on Hopper's GPT-OSS)
 FORMATS = {
     "fp8": {"weights": "fp8", "activations": "fp8", "kv": "fp8"},
     "fp4": {"weights": "fp4", "activations": "fp4", "kv": "fp8"},
+    # GPT-OSS (published_devset.yaml's trtllm_gpt_oss_throughput): MXFP4 experts, bf16 attention
+    # projections; Blackwell under MXFP8 activations with an FP8 cache, Hopper under bf16 with bf16
+    "mxfp4": {"weights": "fp4", "activations": "fp8", "kv": "fp8", "attention_weights": "bf16"},
+    "mxfp4-w4a16": {"weights": "fp4", "activations": "bf16", "kv": "bf16", "attention_weights": "bf16"},
 }
 TRTLLM_SCHEDULER = {
     "max_num_seqs": 2048,
@@ -123,6 +130,7 @@ def published(requests: int | None) -> list:
             TRTLLM_PER_GPU_ROWS,
             True,
         ),
+        ("The page's GPT-OSS tables (output tok/s per GPU, TP1), " + count, TRTLLM_GPT_OSS_ROWS, True),
     ):
         lines.append(title)
         errors += _published_rows(rows, per_gpu, requests, lines)

@@ -209,6 +209,7 @@ RUNNERS = {
     "cp_paper_table7": cp_paper,
     "trtllm_max_throughput": trtllm_serving,
     "trtllm_per_gpu_throughput": trtllm_serving,
+    "trtllm_gpt_oss_throughput": trtllm_serving,
     "concurrency_64_b200_trtllm": fixed_concurrency,
     "concurrency_64_b200_vllm": fixed_concurrency,
 }

@@ -52,7 +52,14 @@ WHY = {
     "show. Gated experts only (Nemotron 3's "
     "non-gated shapes run another path: SGLang H100 0.15-0.2 of the roof, left out), and one fp8 format "
     "per grid, the faster where both measured (was the fastest kernel per shape: vLLM H100's slow "
-    "per-tensor kernel priced the shapes only it measured, p90 67% -> 28%)",
+    "per-tensor kernel priced the shapes only it measured, p90 67% -> 28%). Four-bit experts under "
+    "wider activations (MXFP4 under bf16 or MXFP8, int4 weight-only) are measured on one to six model "
+    "shapes per table (GPT-OSS 20B's and 120B's, a few intermediate sizes of them, and one or two "
+    "others), so a held-out shape is read from one to five neighbours: TensorRT-LLM's two GPT-OSS "
+    "shapes predict each other (32 and 128 experts), L40S SGLang's MXFP4 W4A16 kernel runs its "
+    "held-out shapes at a third of the speed the others give (+127% median); the GPT-OSS shapes "
+    "themselves are priced as measured (the grids' shapes). A table of one shape is not gridded "
+    "(TensorRT-LLM H100's MXFP4: GPT-OSS 20B only), nothing held out to say how far it carries",
     "decode": "the kernel time is read at each measured KV-length octave and taken linear between, so "
     "the length is not where it misses (TensorRT-LLM's XQA switch to multi-block mode near 8K tokens is "
     "followed); a held-out (batch, heads, KV heads, head dim) is read between measured neighbours in "

@@ -66,6 +66,13 @@ def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
                     f"read than it touches), leaving {len(c['seconds'])}"
                 )
             continue
+        groups = np.column_stack([c["hidden"], c["inter"], c["topk"], c["experts"]])
+        if len(np.unique(groups, axis=0)) < 2:  # nothing to hold out, nothing to say of other shapes
+            notes[f"moe_{dtype}"] = (
+                "not gridded: one model shape measured, so no shape can be held out to say how far "
+                "its kernels' attainment carries to others"
+            )
+            continue
         share = float(np.median(c["roof"] / c["seconds"]))
         if share >= MOE_PLAUSIBLE_ROOF_SHARE:
             notes[f"moe_{dtype}"] = (
@@ -74,7 +81,6 @@ def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
                 "something else (per-rank tokens or intermediate size)"
             )
             continue
-        groups = np.column_stack([c["hidden"], c["inter"], c["topk"], c["experts"]])
         # two launches: the engine charges the two expert GEMMs one kernel each
         call = moe_call_s(groups, c["tokens"], c["seconds"], c["roof"], 2 * overhead)
         grid = attainment_grid(

@@ -340,23 +340,25 @@ def test_moe_grid_prices_the_fused_kernel_it_was_fitted_to(data, tmp_path, gated
         assert ops[name]["time_s"] == pytest.approx(ops[name]["bytes"] / (3.35e12 * 0.4), rel=2e-3)
 
 
-def _mixed_moe_rows(label: str, attainment: float, weight_bytes: float, shapes) -> dict:
+def _mixed_moe_rows(
+    label: str, attainment: float, weight_bytes: float, shapes, tokens=(1, 4, 16, 64, 256, 1024, 4096)
+) -> dict:
     """Fused-MoE latencies of four-bit experts under 16-bit activations (`label`: the tables'
     moe_dtype) at a known attainment of their roof: the weights at `weight_bytes` each, the GEMMs
     at the bf16 peak, inputs, outputs and the activation's and combine's passes 16-bit."""
     hw = load_hardware("h100-sxm")
     cols = {k: [] for k in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "latency")}
     for hidden, inter, topk, experts in shapes:
-        for tokens in (1, 4, 16, 64, 256, 1024, 4096):
-            pairs = tokens * topk
+        for t in tokens:
+            pairs = t * topk
             touched = min(pairs, experts)
-            roof = (pairs * 3 * inter + (pairs + tokens) * hidden) * 2 / hw.memory_bandwidth
+            roof = (pairs * 3 * inter + (pairs + t) * hidden) * 2 / hw.memory_bandwidth
             for n, k in ((2 * inter, hidden), (hidden, inter)):
                 nbytes = touched * n * k * weight_bytes + pairs * (k * 2 + n * 2)
                 roof += max(2.0 * pairs * n * k / hw.peak("bf16"), nbytes / hw.memory_bandwidth)
             for key, v in zip(
                 cols,
-                (tokens, hidden, inter, topk, experts, (roof / attainment + 2 * OVERHEAD_MS * 1e-3) * 1e3),
+                (t, hidden, inter, topk, experts, (roof / attainment + 2 * OVERHEAD_MS * 1e-3) * 1e3),
             ):
                 cols[key].append(v)
     rows = len(cols["latency"])
@@ -521,6 +523,16 @@ def test_moe_table_at_or_beyond_its_roofline_is_not_gridded(data, tmp_path, atta
     [(_, path, doc)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
     assert "moe_bf16" not in read_profile(path).grids
     assert why in doc["fit_notes"]["moe_bf16"]
+
+
+def test_a_moe_table_of_one_model_shape_is_not_gridded(data, tmp_path):
+    # one shape (TensorRT-LLM H100's MXFP4 table: GPT-OSS 20B's experts only): no shape to hold out,
+    # nothing to say how its attainment carries to others; noted, and the experts priced as before
+    one = _mixed_moe_rows("w4a16_mxfp4", 0.25, 0.5, ((2880, 2880, 4, 32),), tokens=2 ** np.arange(12))
+    _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", one)
+    [(_, path, doc)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
+    assert "moe_fp4_bf16" not in read_profile(path).grids
+    assert "one model shape" in doc["fit_notes"]["moe_fp4_bf16"]
 
 
 def _mla_rows(generation: bool, attainment: float, fixed_s: float):

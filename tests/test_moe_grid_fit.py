@@ -61,3 +61,18 @@ def test_one_outlier_shape_does_not_move_the_moe_grid():
     )
     linear = np.exp(fit_nodes(flat, np.log(att), start, step, shape))
     assert linear[0, 2, 0] == pytest.approx(0.5 * 0.3**0.75, rel=1e-9)
+
+
+def test_a_few_groups_always_hold_one_out_and_more_keep_their_draw():
+    # 20% of the groups, drawn with a fixed seed; where the draw picks none of a table's few groups
+    # (two GPT-OSS shapes), the one it drew lowest is held out so that the grid has a held-out error.
+    from roofline.profilers.grid_fit import HOLDOUT_FRACTION, SEED, held_out
+
+    two = np.array([[2880, 2880], [2880, 2880], [2880, 720], [2880, 720]])
+    mask = held_out(two)
+    assert mask.sum() == 2 and len({tuple(r) for r in two[mask]}) == 1  # one whole group
+    draw = np.random.default_rng(SEED).random(2)
+    assert np.all(draw >= HOLDOUT_FRACTION)  # the draw alone held out nothing here
+    many = np.arange(50).reshape(-1, 1)
+    plain = np.random.default_rng(SEED).random(50) < HOLDOUT_FRACTION
+    assert plain.any() and np.array_equal(held_out(many), plain)  # unchanged where the draw picked

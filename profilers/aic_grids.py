@@ -67,12 +67,6 @@ def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
                 )
             continue
         groups = np.column_stack([c["hidden"], c["inter"], c["topk"], c["experts"]])
-        if len(np.unique(groups, axis=0)) < 2:  # nothing to hold out, nothing to say of other shapes
-            notes[f"moe_{dtype}"] = (
-                "not gridded: one model shape measured, so no shape can be held out to say how far "
-                "its kernels' attainment carries to others"
-            )
-            continue
         share = float(np.median(c["roof"] / c["seconds"]))
         if share >= MOE_PLAUSIBLE_ROOF_SHARE:
             notes[f"moe_{dtype}"] = (
@@ -104,8 +98,10 @@ def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
             "smaller TP share; a fixed time per call (call_s: the intercept of the shapes' fewest-token "
             "times against their roofline, grid_fit.moe_call_s) and attainment of the rest, "
             "nodes a weighted median over shapes (grid_fit.median_nodes); held out by model shape "
-            "(hidden, intermediate per GPU, top-k, experts); each measured model shape's own scale "
-            "of the attainment by tokens (shapes: grid_fit.measured_shapes)",
+            "(hidden, intermediate per GPU, top-k, experts)"
+            + ("" if len(np.unique(groups, axis=0)) > 1 else ", one measured: by tokens per expert")
+            + "; each measured model shape's own scale of the attainment by tokens (shapes: "
+            "grid_fit.measured_shapes)",
         )
     return out
 

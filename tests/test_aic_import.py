@@ -525,14 +525,25 @@ def test_moe_table_at_or_beyond_its_roofline_is_not_gridded(data, tmp_path, atta
     assert why in doc["fit_notes"]["moe_bf16"]
 
 
-def test_a_moe_table_of_one_model_shape_is_not_gridded(data, tmp_path):
+def test_a_moe_grid_of_one_model_shape_holds_out_token_counts(data, tmp_path):
     # one shape (TensorRT-LLM H100's MXFP4 table: GPT-OSS 20B's experts only): no shape to hold out,
-    # nothing to say how its attainment carries to others; noted, and the experts priced as before
+    # so a fifth of its token counts are (at least one); its error band is that held-out error
+    # (0 for a constant attainment), not a missing figure
     one = _mixed_moe_rows("w4a16_mxfp4", 0.25, 0.5, ((2880, 2880, 4, 32),), tokens=2 ** np.arange(12))
     _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", one)
-    [(_, path, doc)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
-    assert "moe_fp4_bf16" not in read_profile(path).grids
-    assert "one model shape" in doc["fit_notes"]["moe_fp4_bf16"]
+    [(_, path, _)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
+    grid = read_profile(path).grids["moe_fp4_bf16"]
+    assert 1 <= grid.holdout["rows"] < 12 and grid.holdout["median"] < 2e-3
+    rec = roofline.simulate(
+        {
+            "model": "gpt-oss-20b",
+            "hardware": "h100-sxm",
+            "calibration": str(path),
+            "dtype": {"weights": "fp4", "activations": "bf16"},
+            "workload": {"batch": 8, "prompt_tokens": 1024, "output_tokens": 2},
+        }
+    ).records()[0]
+    assert rec["provenance"]["error_band"]["moe_fp4_bf16"] == grid.holdout["median"]
 
 
 def _mla_rows(generation: bool, attainment: float, fixed_s: float):

@@ -87,7 +87,7 @@ def grid_summary(grids: dict) -> list:
         text = f"over {', '.join(map(str, g.get('axes') or []))}; {' x '.join(map(str, shape))} cells"
         if hold:
             text += (
-                f"; held-out shapes: median {hold.get('median', float('nan')):.1%}, "
+                f"; held out: median {hold.get('median', float('nan')):.1%}, "
                 f"p90 {hold.get('p90', float('nan')):.1%} ({hold.get('rows', '?')} kernels)"
             )
         if g.get("m_tile"):

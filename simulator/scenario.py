@@ -87,7 +87,14 @@ SCHEMA: dict = {
         "int", "Expert-parallel degree for MoE layers (within tp*dp GPUs).", 1, minimum=1
     ),
     "parallelism.cp_variant": FieldSpec("choice", "Context-parallel algorithm.", "pass-kv", CP_VARIANTS),
-    "dtype.weights": FieldSpec("choice", "Storage format of the weights.", "bf16", DTYPES),
+    "dtype.weights": FieldSpec(
+        "choice",
+        "Storage format of the weights. Narrower than dtype.activations = weight-only (int4/fp4 under "
+        "bf16: W4A16, as AWQ/GPTQ or GPT-OSS's MXFP4 experts on Hopper; fp4 under fp8: MXFP4 x MXFP8 "
+        "on Blackwell), the weights converted in the kernel.",
+        "bf16",
+        DTYPES,
+    ),
     "dtype.activations": FieldSpec(
         "choice", "Format of activations; GEMMs run at this format's peak.", "bf16", DTYPES
     ),

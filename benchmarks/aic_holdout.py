@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 from aic_holdout_notes import WHY
 from aic_kernel_scales import table_arguments
-from aic_measured_shapes import fused_moe_seconds
+from aic_measured_shapes import fused_moe_seconds, moe_table
 from aic_measured_shapes import lines as measured_shape_lines
 from aic_moe_share import moe_without_grid
 from aic_repeat import lines as table_spread
@@ -161,7 +161,7 @@ def moe_errors(test, hw, profile, overhead: float) -> dict:
     out = {}
     for dtype, c in moe_points(test, hw).items():
         activations, weights = moe_formats(dtype)
-        table = build_table([hw], {hw.name: profile}, activations, weights=weights)
+        table = moe_table(hw, profile, dtype)
         if table.grids.get("moe") is None:
             continue
         pred = fused_moe_seconds(c, table, overhead)  # held-out shapes: the grid alone

@@ -32,6 +32,13 @@ from roofline.simulator.efficiency import build_table
 from roofline.simulator.grid_lookup import grid_call_s, grid_shape_scale, grid_values
 
 
+def moe_table(hw, profile, fmt: str):
+    """efficiency.build_table of one GPU's profile for moe_points' format `fmt` (its GEMM input and
+    expert weights' formats: aic_points.moe_formats), as the engine builds it for such a scenario."""
+    activations, weights = moe_formats(fmt)
+    return build_table([hw], {hw.name: profile}, activations, weights=weights)
+
+
 def fused_moe_seconds(c: dict, table, overhead: float, shapes: bool = False) -> np.ndarray:
     """moe_points' rows `c` priced as `layers.expert_ops` prices a fused MoE call with a profile's
     `moe` grid (`table`: efficiency.build_table of one GPU): roof / attainment + two launches + the
@@ -59,8 +66,7 @@ def errors(source, sku: str, framework: str) -> dict:
     overhead = profile.kernel_overhead_s or 0.0
     out = {}
     for fmt, c in moe_points(tables["moe"], hw).items():  # the rows the importer reads
-        activations, weights = moe_formats(fmt)
-        table = build_table([hw], {hw.name: profile}, activations, weights=weights)
+        table = moe_table(hw, profile, fmt)
         if table.grids.get("moe") is None:
             continue
         out[fmt] = tuple(

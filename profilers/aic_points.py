@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from roofline.api import (
+    MOE_MIXED_KINDS,
     attention_flops,
     dtype_bytes,
     flash_kv_hbm_tokens,
@@ -37,27 +38,23 @@ from roofline.profilers.aic_read import DTYPES, Table
 # Our GEMM formats -> the dtype whose dense peak they run at, and whose bytes their inputs take.
 PEAK_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "fp4": "fp4", "int8": "int8"}
 OUT_BYTES = 2.0  # bf16/fp16 output, as vLLM's linear layers write it
-# Fused-MoE kernels of four-bit weights under wider activations: our grid format
-# (`<weights>_<activations>`, simulator/grids.MOE_MIXED_KINDS) -> (the tables' moe_dtype, weights,
-# activations). The weights stream at four bits (half a byte, as the engine counts an int4 or fp4
-# weight) and are converted in the kernel; the GEMMs run at the activations' peak. int4_wo: integer
-# weight-only (W4A16, AWQ/GPTQ-style); w4a16_mxfp4: MXFP4 weights, 16-bit activations (GPT-OSS's
-# experts where no FP4/FP8 path runs: Hopper); w4a8_mxfp4_mxfp8: MXFP4 weights, MXFP8 activations
-# (Blackwell).
-MOE_MIXED_FORMATS = {
-    "int4_bf16": ("int4_wo", "int4", "bf16"),
-    "fp4_bf16": ("w4a16_mxfp4", "fp4", "bf16"),
-    "fp4_fp8": ("w4a8_mxfp4_mxfp8", "fp4", "fp8"),
-}
+# Fused-MoE kernels of four-bit weights under wider activations: the engine's grid format
+# (simulator/grids.MOE_MIXED_KINDS, named `<weights>_<activations>`) -> the tables' moe_dtype. The
+# weights stream at four bits (half a byte, as the engine counts an int4 or fp4 weight) and are
+# converted in the kernel; the GEMMs run at the activations' peak. int4_wo: integer weight-only
+# (W4A16, AWQ/GPTQ-style); w4a16_mxfp4: MXFP4 weights, 16-bit activations (GPT-OSS's experts where
+# no FP4/FP8 path runs: Hopper); w4a8_mxfp4_mxfp8: MXFP4 weights, MXFP8 activations (Blackwell).
+MOE_MIXED_FORMATS = {"int4_bf16": "int4_wo", "fp4_bf16": "w4a16_mxfp4", "fp4_fp8": "w4a8_mxfp4_mxfp8"}
+assert set(MOE_MIXED_FORMATS) == set(MOE_MIXED_KINDS), "a table label for every mixed MoE grid kind"
 FIT_HEAD_DIM = 128  # the prefill and decode curves are for head dim 128, as `roofline calibrate` measures
 
 
 def moe_formats(ours: str) -> tuple:
     """(GEMM input format, expert weights' format) of a fused-MoE grid format of moe_points: the
-    format itself for both, or a MOE_MIXED_FORMATS pair (efficiency.build_table's `dtype` and
-    `weights`)."""
+    format itself for both, or the pair a MOE_MIXED_FORMATS kind names, `<weights>_<activations>`
+    (efficiency.build_table's `dtype` and `weights`)."""
     if ours in MOE_MIXED_FORMATS:
-        _, weights, activations = MOE_MIXED_FORMATS[ours]
+        weights, activations = ours.split("_")
         return activations, weights
     return ours, ours
 
@@ -250,7 +247,7 @@ def moe_points(table: Table, hw) -> dict:
         ("fp16", ("float16",)),
         ("fp8", ("fp8", "fp8_block")),
         ("fp4", ("nvfp4",)),
-    ) + tuple((ours, (label,)) for ours, (label, _, _) in MOE_MIXED_FORMATS.items())
+    ) + tuple((ours, (label,)) for ours, label in MOE_MIXED_FORMATS.items())
     for ours, label in formats:
         label = tuple(x for x in label if x in labels)
         pool = base & np.isin(c["moe_dtype"], label)

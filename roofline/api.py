@@ -340,6 +340,7 @@ from roofline.simulator.grids import (  # noqa: E402, F401
     M_TILES,
     MAX_CALL_S,
     MAX_SHAPE_SCALE,
+    MOE_MIXED_KINDS,
     MOE_SHAPE_KEYS,
     Grid,
     gemm_tile_share,

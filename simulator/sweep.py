@@ -148,7 +148,7 @@ def _run(scenario, get_model, get_hardware, get_fabric, all_profiles) -> SweepRe
         fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
         model, wl, dtypes, plan, loop = apply_stack(methods, model, wl, Dtypes.from_values(values), get_model)
         profiles = for_framework(all_profiles, layout.framework)
-        eff = build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute, dtypes.weights)
+        eff = efficiency_table(hardware, profiles, dtypes)
         hw_cols = HardwareColumns.gather(hardware, hw_row)
         overhead = col("runtime.overhead_GiB") * GIB
         host = col("runtime.host_memory_GiB") * GIB  # nan: the hardware file's value
@@ -244,6 +244,12 @@ def _group_warnings(result: SweepResult, group: Group, layout, dtypes, wl, profi
     if any(h and h % layout.tp for h in heads):
         msg = f"tp={layout.tp} does not divide {model.name}'s attention heads; shards rounded up"
         result.warnings.append((msg, _mask(result, group, True)))
+
+
+def efficiency_table(hardware: list, profiles: dict, dtypes: Dtypes):
+    """The efficiency rows of `hardware` for a scenario's formats: GEMMs in its activations' format,
+    attention in the format it computes in, fused MoE for its weights under those activations."""
+    return build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute, dtypes.weights)
 
 
 def _measures_fp8_attention(profile) -> bool:
@@ -344,7 +350,7 @@ def step_model(scenario, get_model, get_hardware, get_fabric=None, profiles=None
     )
     layout = Layout.from_values(values)
     profiles = for_framework(profiles or {}, layout.framework)
-    eff = build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute, dtypes.weights)
+    eff = efficiency_table(hardware, profiles, dtypes)
     hw_cols = HardwareColumns.gather(hardware, np.zeros((), dtype=np.intp))
     fabric = get_fabric(values["topology.fabric"]) if get_fabric else None
     return StepModel(model, layout, dtypes, hw_cols, eff, plan, fabric)

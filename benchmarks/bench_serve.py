@@ -48,11 +48,18 @@ import roofline  # noqa: E402
 # Output tokens/s (TensorRT-LLM performance overview, see the module docstring), keyed "ISL/OSL":
 # the development set's rows (benchmarks/published_devset.yaml, transcribed once with their source).
 _DEVSET = yaml.safe_load((Path(__file__).resolve().parent / "published_devset.yaml").read_text())
-TRTLLM_ROWS = _DEVSET["trtllm_max_throughput"]["rows"]  # name -> model, hardware, tp, [pp], [dtype], isl_osl
-# the page's later version: output tokens/s per GPU, long contexts (dev set's trtllm_per_gpu_throughput)
-TRTLLM_PER_GPU_ROWS = _DEVSET["trtllm_per_gpu_throughput"]["rows"]
-# its GPT-OSS tables (TP1 columns; the formats: FORMATS' mxfp4 and mxfp4-w4a16)
-TRTLLM_GPT_OSS_ROWS = _DEVSET["trtllm_gpt_oss_throughput"]["rows"]
+# The dev set's TensorRT-LLM tables, with their titles here: the page's first version (output tok/s of
+# the deployment), its later version (output tok/s per GPU, long contexts) and that version's GPT-OSS
+# tables (TP1 columns; the formats: FORMATS' mxfp4 and mxfp4-w4a16); a `per_gpu` entry compares the
+# record's throughput per GPU
+TRTLLM_TABLES = (
+    ("trtllm_max_throughput", "TensorRT-LLM offline max-throughput points (output tok/s)"),
+    (
+        "trtllm_per_gpu_throughput",
+        "The page's later version (output tok/s per GPU; 8K-32K prompts, 8K-32K outputs)",
+    ),
+    ("trtllm_gpt_oss_throughput", "The page's GPT-OSS tables (output tok/s per GPU, TP1)"),
+)
 # Requests per run by ISL/OSL: the page's "$num_requests" table (section "Preparing a Dataset")
 NUM_REQUESTS = {
     "128/128": 30000,
@@ -123,17 +130,10 @@ def published(requests: int | None) -> list:
     lines: list = []
     count = "the page's request count per ISL/OSL" if requests is None else f"{requests} requests per row"
     errors = []
-    for title, rows, per_gpu in (
-        (f"TensorRT-LLM offline max-throughput points (output tok/s), {count}", TRTLLM_ROWS, False),
-        (
-            "The page's later version (output tok/s per GPU; 8K-32K prompts, 8K-32K outputs), " + count,
-            TRTLLM_PER_GPU_ROWS,
-            True,
-        ),
-        ("The page's GPT-OSS tables (output tok/s per GPU, TP1), " + count, TRTLLM_GPT_OSS_ROWS, True),
-    ):
-        lines.append(title)
-        errors += _published_rows(rows, per_gpu, requests, lines)
+    for key, title in TRTLLM_TABLES:
+        entry = _DEVSET[key]
+        lines.append(f"{title}, {count}")
+        errors += _published_rows(entry["rows"], bool(entry.get("per_gpu")), requests, lines)
     errs = np.abs(errors)
     lines.append(f"  median |error| {np.median(errs):.1%} (max {errs.max():.1%}) over {len(errs)} rows")
     lines.append(f"  signed median {np.median(errors):+.1%}")
@@ -155,7 +155,9 @@ def _published_rows(rows: dict, per_gpu: bool, requests, lines: list) -> list:
             t0 = time.perf_counter()
             res = roofline.serve(trtllm_doc(model, tp, isl, osl, requests, hardware, fmt, pp))
             wall = time.perf_counter() - t0
-            got = res.record["throughput"]["output_tokens_per_s"] / (tp * pp if per_gpu else 1)
+            got = res.record["throughput"][
+                "output_tokens_per_s_per_gpu" if per_gpu else "output_tokens_per_s"
+            ]
             series = res.timelines[0].series
             batch = float(np.sum(series["running"] * series["dt_s"]) / np.sum(series["dt_s"]))
             err = got / want - 1.0

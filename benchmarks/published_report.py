@@ -157,11 +157,11 @@ def trtllm_serving(entry, forced, overrides, static=False):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_serve import trtllm_doc
 
-    # a `per_gpu` table gives output tokens/s per GPU: the deployment's throughput over its GPUs
+    # a `per_gpu` table gives output tokens/s per GPU: the record's throughput per GPU
     per_gpu = bool(entry.get("per_gpu"))
+    rate = "output_tokens_per_s_per_gpu" if per_gpu else "output_tokens_per_s"
     for name, row in entry["rows"].items():
         tp, pp = row["tp"], row.get("pp", 1)
-        gpus = tp * pp if per_gpu else 1
         for key, measured in row["isl_osl"].items():
             isl, osl = (int(x) for x in key.split("/"))
             # the page's request count for the ISL/OSL (bench_serve.NUM_REQUESTS), its checkpoint format
@@ -170,11 +170,12 @@ def trtllm_serving(entry, forced, overrides, static=False):
             if static:
                 doc.pop("serving")
                 doc["workload"] = {"batch": 1, "prompt_tokens": isl, "output_tokens": osl}
-                got, how = _static_throughput(doc, overrides, isl, osl), "static batch"
+                got = _static_throughput(doc, overrides, isl, osl) / (tp * pp if per_gpu else 1)
+                how = "static batch"
             else:
-                got, how = roofline.serve(doc, overrides).record["throughput"]["output_tokens_per_s"], "serve"
+                got, how = roofline.serve(doc, overrides).record["throughput"][rate], "serve"
             label = f"TRT-LLM {name} TP{tp}{f' PP{pp}' if pp > 1 else ''} {key} ({how}{', per GPU' if per_gpu else ''})"
-            yield "serving", label, got / gpus, measured, "tok/s/GPU" if per_gpu else "tok/s"
+            yield "serving", label, got, measured, "tok/s/GPU" if per_gpu else "tok/s"
 
 
 def fixed_concurrency(entry, forced, overrides, static=False):

@@ -249,14 +249,15 @@ def test_imported_tables_price_the_all_reduce_at_a_measured_size(data, tmp_path,
     assert ar["layers"][0]["time_per_layer_s"] == pytest.approx(made, rel=1e-3)  # 4 significant digits
 
 
-def _moe_roof(hw, tokens, hidden, inter, topk, experts, up=2):
-    """The roofline time of a fused MoE call as the importer reads the tables (bf16, balanced
-    routing): both expert GEMMs over the touched experts, the activation's and the combine's passes."""
+def _moe_roof(hw, tokens, hidden, inter, topk, experts, up=2, weight_bytes=2.0):
+    """The roofline time of a fused MoE call as the importer reads the tables (bf16 inputs and
+    outputs at the bf16 peak, weights at `weight_bytes` each, balanced routing): both expert GEMMs
+    over the touched experts, the activation's and the combine's passes."""
     pairs = tokens * topk
     touched = min(pairs, experts)
     roof = (pairs * (up + 1) * inter + (pairs + tokens) * hidden) * 2 / hw.memory_bandwidth
     for n, k in ((up * inter, hidden), (hidden, inter)):
-        nbytes = touched * n * k * 2 + pairs * (k * 2 + n * 2)
+        nbytes = touched * n * k * weight_bytes + pairs * (k * 2 + n * 2)
         roof += max(2.0 * pairs * n * k / hw.peak("bf16"), nbytes / hw.memory_bandwidth)
     return roof
 
@@ -268,24 +269,35 @@ MOE_SHAPES = (
 )  # hidden, inter, top-k, experts
 
 
-def _moe_rows(attainment, overhead_s: float, gated: bool = True, fixed_s: float = 0.0, shapes=MOE_SHAPES):
+def _moe_rows(
+    attainment,
+    overhead_s: float,
+    gated: bool = True,
+    fixed_s: float = 0.0,
+    shapes=MOE_SHAPES,
+    label: str = "bfloat16",
+    weight_bytes: float = 2.0,
+    tokens=(1, 4, 16, 64, 256, 1024, 4096),
+):
     """Fused-MoE latencies at a known attainment (or hidden -> attainment: one per model shape) of
     the two expert GEMMs' roofline plus the activation's and the combine's HBM passes (bf16,
     balanced routing: the pairs touch min(pairs, experts) experts), plus a fixed time per call
-    `fixed_s`; not gated: the up projection is inter wide (TensorRT-LLM's `moe_torch_flow_nongated`)."""
+    `fixed_s`; not gated: the up projection is inter wide (TensorRT-LLM's `moe_torch_flow_nongated`).
+    `label`: the tables' moe_dtype, whose weights take `weight_bytes` each (four-bit experts under
+    bf16 activations: 0.5)."""
     hw = load_hardware("h100-sxm")
     cols = {k: [] for k in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "latency")}
     att = attainment.get if isinstance(attainment, dict) else lambda _: attainment
     for hidden, inter, topk, experts in shapes:
-        for tokens in (1, 4, 16, 64, 256, 1024, 4096):
-            roof = _moe_roof(hw, tokens, hidden, inter, topk, experts, 2 if gated else 1)
+        for t in tokens:
+            roof = _moe_roof(hw, t, hidden, inter, topk, experts, 2 if gated else 1, weight_bytes)
             for key, v in zip(
                 cols,
-                (tokens, hidden, inter, topk, experts, (roof / att(inter) + 2 * overhead_s + fixed_s) * 1e3),
+                (t, hidden, inter, topk, experts, (roof / att(inter) + 2 * overhead_s + fixed_s) * 1e3),
             ):
                 cols[key].append(v)
     rows = len(cols["latency"])
-    fixed = {"framework": "VLLM", "version": "0.24.0", "device": DEVICE, "moe_dtype": "bfloat16"}
+    fixed = {"framework": "VLLM", "version": "0.24.0", "device": DEVICE, "moe_dtype": label}
     fixed.update(
         {
             "moe_tp_size": 1,
@@ -340,33 +352,6 @@ def test_moe_grid_prices_the_fused_kernel_it_was_fitted_to(data, tmp_path, gated
         assert ops[name]["time_s"] == pytest.approx(ops[name]["bytes"] / (3.35e12 * 0.4), rel=2e-3)
 
 
-def _mixed_moe_rows(
-    label: str, attainment: float, weight_bytes: float, shapes, tokens=(1, 4, 16, 64, 256, 1024, 4096)
-) -> dict:
-    """Fused-MoE latencies of four-bit experts under 16-bit activations (`label`: the tables'
-    moe_dtype) at a known attainment of their roof: the weights at `weight_bytes` each, the GEMMs
-    at the bf16 peak, inputs, outputs and the activation's and combine's passes 16-bit."""
-    hw = load_hardware("h100-sxm")
-    cols = {k: [] for k in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "latency")}
-    for hidden, inter, topk, experts in shapes:
-        for t in tokens:
-            pairs = t * topk
-            touched = min(pairs, experts)
-            roof = (pairs * 3 * inter + (pairs + t) * hidden) * 2 / hw.memory_bandwidth
-            for n, k in ((2 * inter, hidden), (hidden, inter)):
-                nbytes = touched * n * k * weight_bytes + pairs * (k * 2 + n * 2)
-                roof += max(2.0 * pairs * n * k / hw.peak("bf16"), nbytes / hw.memory_bandwidth)
-            for key, v in zip(
-                cols,
-                (t, hidden, inter, topk, experts, (roof / attainment + 2 * OVERHEAD_MS * 1e-3) * 1e3),
-            ):
-                cols[key].append(v)
-    rows = len(cols["latency"])
-    fixed = {"framework": "VLLM", "version": "0.24.0", "device": DEVICE, "moe_dtype": label}
-    fixed.update(moe_tp_size=1, moe_ep_size=1, distribution="balanced", kernel_source="fused_moe")
-    return {**{k: [v] * rows for k, v in fixed.items()}, **cols}
-
-
 @pytest.mark.parametrize(
     "model, weights, label",
     [("gpt-oss-120b", "fp4", "w4a16_mxfp4"), ("mixtral-8x7b", "int4", "int4_wo")],
@@ -383,8 +368,8 @@ def test_four_bit_experts_under_16_bit_activations_read_their_own_measured_kerne
     moe = {
         k: a + b
         for (k, a), b in zip(
-            _mixed_moe_rows(label, 0.25, 0.5, shapes).items(),
-            _mixed_moe_rows("bfloat16", 0.5, 2.0, shapes).values(),
+            _moe_rows(0.25, OVERHEAD_MS * 1e-3, shapes=shapes, label=label, weight_bytes=0.5).items(),
+            _moe_rows(0.5, OVERHEAD_MS * 1e-3, shapes=shapes).values(),
         )
     }
     _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", moe)
@@ -529,7 +514,14 @@ def test_a_moe_grid_of_one_model_shape_holds_out_token_counts(data, tmp_path):
     # one shape (TensorRT-LLM H100's MXFP4 table: GPT-OSS 20B's experts only): no shape to hold out,
     # so a fifth of its token counts are (at least one); its error band is that held-out error
     # (0 for a constant attainment), not a missing figure
-    one = _mixed_moe_rows("w4a16_mxfp4", 0.25, 0.5, ((2880, 2880, 4, 32),), tokens=2 ** np.arange(12))
+    one = _moe_rows(
+        0.25,
+        OVERHEAD_MS * 1e-3,
+        shapes=((2880, 2880, 4, 32),),
+        label="w4a16_mxfp4",
+        weight_bytes=0.5,
+        tokens=2 ** np.arange(12),
+    )
     _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", one)
     [(_, path, _)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
     grid = read_profile(path).grids["moe_fp4_bf16"]

@@ -156,6 +156,7 @@ def _pool(sc, cfg: ServingConfig, hw, simulate, step_model) -> Pool:
         max_batched_tokens=cfg.max_batched_tokens,
         preemption=cfg.preemption,
         reserve=cfg.admission == "reserve",
+        chunked=cfg.chunked_prefill,
         policy=cfg.policy,
         prefix_cache=cfg.prefix_cache,
         kv_bytes=kv_bytes,
@@ -174,6 +175,16 @@ def _pool(sc, cfg: ServingConfig, hw, simulate, step_model) -> Pool:
 
 
 def _check_fits(name: str, req, pool: Pool, b: int) -> None:
+    eng = pool.engine
+    if not eng.chunked and req.n and int(req.prompt.max()) > eng.max_batched_tokens:
+        longest = int(np.argmax(req.prompt))
+        raise UserError(
+            f"{name}: request {longest}'s prompt ({int(req.prompt[longest])} tokens) is longer than "
+            f"serving.scheduler.max_batched_tokens ({eng.max_batched_tokens}), and with chunked_prefill false "
+            "a prompt runs whole in one step; raise max_batched_tokens to at least the longest prompt "
+            "(TensorRT-LLM forces max_num_tokens >= the longest input plus max_batch_size) or set "
+            "chunked_prefill true"
+        )
     need = -(-(req.prompt + req.output) // b) + pool.state_blocks
     worst = int(np.argmax(need))
     if need[worst] > pool.blocks:

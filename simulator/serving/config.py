@@ -113,6 +113,12 @@ SERVING_SCHEMA: dict = {
         "int", "Token budget of one step: decode tokens plus prefill chunks (vLLM max_num_batched_tokens, "
         "TensorRT-LLM max_num_tokens).", 8192, minimum=1, maximum=1e8,
     ),
+    "serving.scheduler.chunked_prefill": _f(
+        "bool", "Split a prompt over steps to fill the token budget (chunked prefill: vLLM's default, SGLang's "
+        "chunked_prefill_size); false = each prompt runs whole in one step, admitted only when the budget left "
+        "by the step's decodes holds it (TensorRT-LLM's default; trtllm-bench without enable_chunked_prefill).",
+        True,
+    ),
     "serving.scheduler.block_tokens": _f("int", "Tokens per KV-cache block (paged attention).", 16, minimum=1, maximum=1e6),
     "serving.scheduler.kv_memory_fraction": _f(
         "float", "Share of the memory left after weights, activations and runtime overhead given to KV "
@@ -262,6 +268,7 @@ class ServingConfig:
     prefill_cp: int = 1
     decode_tp: int = 1
     concurrency: int | None = None  # closed-loop client: requests in flight
+    chunked_prefill: bool = True
 
     @classmethod
     def from_values(cls, v: dict) -> ServingConfig:
@@ -279,6 +286,7 @@ class ServingConfig:
             think_time_s=v["serving.sessions.think_time_s"],
             max_num_seqs=v["serving.scheduler.max_num_seqs"],
             max_batched_tokens=v["serving.scheduler.max_batched_tokens"],
+            chunked_prefill=v["serving.scheduler.chunked_prefill"],
             block_tokens=v["serving.scheduler.block_tokens"],
             kv_memory_fraction=v["serving.scheduler.kv_memory_fraction"],
             preemption=v["serving.scheduler.preemption"],

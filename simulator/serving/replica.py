@@ -36,6 +36,7 @@ class Engine:
     max_batched_tokens: int
     preemption: str
     reserve: bool  # admission takes blocks for the whole prompt + output (no preemption)
+    chunked: bool  # a prompt may be split over steps (chunked prefill); False: scheduled whole
     policy: str
     prefix_cache: bool
     kv_bytes: object = None  # context tokens -> KV bytes a sequence holds (None: tokens x block bytes / B)
@@ -268,7 +269,10 @@ class Replica:
             w = self.waiting.peek()
             if self.swapped[w]:
                 sw = int(self.swapped[w])
-                nw = min(int(max(self.target[w] - self.computed[w], 1)), budget)
+                rest = int(max(self.target[w] - self.computed[w], 1))
+                if not self.whole_fits(rest, budget):
+                    break
+                nw = min(rest, budget)
                 need = max(eng.blocks(int(self.computed[w]) + nw) + eng.state_blocks - sw, 0) + sw
                 if need > pool.available:
                     break
@@ -297,6 +301,8 @@ class Replica:
                 handed = req.preloaded is not None  # a decode pool's request: its KV came over the link
                 if handed and not tl.preempted[w]:
                     start = max(start, int(req.preloaded[w]))
+                if not self.whole_fits(int(self.target[w]) - start, budget):
+                    break
                 nw = min(int(self.target[w]) - start, budget)
                 upto = int(req.prompt[w] + req.output[w]) if eng.reserve else start + nw
                 need = eng.blocks(upto) + eng.state_blocks - hit
@@ -325,6 +331,13 @@ class Replica:
             budget -= nw
         return ids, chunks, wait
 
+    def whole_fits(self, rest: int, budget: int) -> bool:
+        """Whether `rest` prompt tokens may start this step with `budget` tokens left: always with
+        chunked prefill; without it only whole (TensorRT-LLM without enable_chunked_prefill, vLLM with
+        it off), except a rest longer than the whole budget (a preempted request's prompt and
+        output so far, recomputed), which no step could take at once and is chunked."""
+        return self.eng.chunked or rest <= budget or rest > self.eng.max_batched_tokens
+
     def head_blocked(self) -> bool:
         """Whether no waiting request can be admitted before a running one finishes (decode steps
         only take blocks, so what cannot be admitted now cannot be until then)."""
@@ -334,6 +347,8 @@ class Replica:
         if self.keyed[h] or self.swapped[h] or self.computed[h]:
             return False  # its blocks depend on cache hits or history: step and see
         eng = self.eng
+        if not self.whole_fits(int(self.target[h]), eng.max_batched_tokens - self.d_id.size):
+            return True  # its prompt waits for the budget a finishing decoder frees
         tokens = (
             int(self.req.prompt[h] + self.req.output[h])
             if eng.reserve

@@ -148,7 +148,6 @@ def evaluate(
 
     fw = layout.stack(hw.col("host_cpu_factor"))
     prefill_overhead = fw.kernel_s(overhead_s, "prefill")
-    decode_overhead = fw.kernel_s(overhead_s, "decode")
 
     def totals(costs):
         return PhaseTotals.of(
@@ -206,11 +205,17 @@ def evaluate(
     # parallelism splits each micro-batch's GEMM rows across cp ranks, while every rank attends
     # all of them over its 1/cp of the KV.
     micro = np.maximum(b / pp, 1.0)
+    # A framework that captured decode graphs for some batch sizes replays the smallest that holds
+    # the micro-batch, padded with dummy sequences (their rows run through every token-parallel op;
+    # each holds one token, so their attention is not counted), or launches the pass eagerly above
+    # the largest (Framework.decode_rows).
+    graph_rows, _ = fw.decode_rows(micro)
+    decode_overhead = fw.decode_kernel_s(overhead_s, micro)
 
     def decode_ops(model_, plan_, queries=1.0, tag=""):
         shape = Shape(
             phase="decode",
-            rows=micro * queries / cp,
+            rows=graph_rows * queries / cp,
             passes=1.0,
             batch=micro,
             hidden=model_.hidden_size,

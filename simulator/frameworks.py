@@ -65,6 +65,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from roofline.simulator.errors import UserError
 from roofline.simulator.ops import Op
 
@@ -80,6 +82,7 @@ class Framework:
     overlap: bool  # CPU work of step n overlaps the GPU's step n + 1
     help: str
     pp_hop_s: float = 0.0  # serial host time per sequence per pipeline hop (`relay_s`)
+    graph_sizes: tuple | None = None  # captured decode batch sizes, ascending; None: every size
 
     @property
     def custom_allreduce(self) -> bool:
@@ -96,6 +99,34 @@ class Framework:
         """Time per kernel launch in a pass of `phase`: the GPU-side gap `overhead_s` plus, launched
         eagerly, the host's launch."""
         return overhead_s + self.launch_extra_s(phase)
+
+    def decode_rows(self, sequences):
+        """(token rows, replayed from a graph) of a decode pass over `sequences` sequences (arrays
+        or scalars). A framework that captures decode graphs for some batch sizes only
+        (`graph_sizes`: TensorRT-LLM's cuda_graph_config.batch_sizes with enable_padding, vLLM's
+        cudagraph_capture_sizes, SGLang's cuda_graph_bs) replays the smallest captured size that
+        holds the batch, padded with dummy sequences: its token-parallel ops (GEMMs, experts, norms,
+        collectives) run that many rows. Above the largest the pass runs without a graph, launched
+        kernel by kernel. Without graphs, or with every size captured, the rows are the sequences."""
+        n = np.asarray(sequences, float)
+        if not self.decode_graphs or self.graph_sizes is None:
+            rows, graphed = n, np.full(n.shape, self.decode_graphs)
+        else:
+            sizes = np.asarray(self.graph_sizes, float)
+            i = np.searchsorted(sizes, n, side="left")
+            graphed = i < sizes.size
+            rows = np.where(graphed, sizes[np.minimum(i, sizes.size - 1)], n)
+        if np.ndim(sequences) == 0:
+            return float(rows), bool(graphed)
+        return rows, graphed
+
+    def decode_kernel_s(self, overhead_s, sequences):
+        """Time per kernel launch in a decode pass over `sequences` sequences: a graph's GPU-side
+        gap, or launched eagerly where no captured graph holds the batch (`decode_rows`)."""
+        _, graphed = self.decode_rows(sequences)
+        if np.ndim(graphed):
+            return np.where(graphed, overhead_s, overhead_s + self.launch_s)
+        return overhead_s if graphed else overhead_s + self.launch_s
 
     def cpu_s(self, sequences):
         """CPU time of one iteration over `sequences` sequences."""

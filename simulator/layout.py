@@ -30,6 +30,7 @@ class Layout:
     cpu_step_s: float | None = None  # CPU time per iteration; None: the framework's
     cpu_per_sequence_s: float | None = None  # and per sequence in the batch
     pp_relay_s: float | None = None  # serial host time per sequence per pipeline hop; None: the framework's
+    cuda_graph_batch_sizes: tuple | None = None  # captured decode batch sizes; None: every size
 
     def stack(self, host_factor=1.0) -> Framework:
         """The framework as this layout runs it on a host `host_factor` times as slow as the x86
@@ -53,6 +54,7 @@ class Layout:
             "step_s": self.cpu_step_s,
             "per_sequence_s": self.cpu_per_sequence_s,
             "pp_hop_s": self.pp_relay_s,
+            "graph_sizes": self.cuda_graph_batch_sizes,
         }
         changes = {k: v for k, v in changes.items() if v is not None}
         return replace(fw, **changes) if changes else fw
@@ -83,7 +85,13 @@ class Layout:
             cpu_step_s=_scaled(values["runtime.cpu_step_ms"], 1e-3),
             cpu_per_sequence_s=_scaled(values["runtime.cpu_per_sequence_us"], 1e-6),
             pp_relay_s=_scaled(values["runtime.pp_relay_us"], 1e-6),
+            cuda_graph_batch_sizes=_sizes(values.get("runtime.cuda_graph_batch_sizes")),
         )
+
+
+def _sizes(value) -> tuple | None:
+    """Captured batch sizes, ascending and once each (None: every size)."""
+    return None if value is None else tuple(sorted({int(v) for v in value}))
 
 
 def _scaled(value, unit: float):

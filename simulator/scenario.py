@@ -55,6 +55,7 @@ class FieldSpec:
     sweepable: bool = True
     exclusive_minimum: bool = False  # the minimum itself is invalid (> rather than >=)
     check: object = None  # kind "custom": a function (path, value) -> problem or None
+    json: dict | None = None  # kind "custom": its JSON Schema (None: a token length, serving.config)
 
 
 DTYPES = tuple(DTYPE_BYTES)
@@ -183,6 +184,19 @@ SCHEMA: dict = {
         None,
         nullable=True,
     ),
+    "runtime.cuda_graph_batch_sizes": FieldSpec(
+        "custom",
+        "Batch sizes the framework captured decode CUDA graphs for, when it pads to them (TensorRT-LLM's "
+        "cuda_graph_config.batch_sizes with enable_padding: true, vLLM's cudagraph_capture_sizes, SGLang's "
+        "cuda_graph_bs): a decode step of n sequences replays the smallest size >= n, padded with dummy "
+        "sequences whose rows the GEMMs, experts and collectives run too; above the largest it is launched "
+        "kernel by kernel. null = a graph for every batch size (no padding). Only with cuda_graphs.",
+        None,
+        nullable=True,
+        sweepable=False,
+        check=lambda path, value: _graph_sizes_problem(path, value),
+        json={"type": ["array", "null"], "items": {"type": "integer", "minimum": 1, "maximum": 1_000_000}},
+    ),
     "runtime.cpu_overlap": FieldSpec(
         "bool",
         "Whether the framework's CPU iteration (scheduling, input preparation, output processing) "
@@ -279,6 +293,21 @@ MAX_SWEEP_POINTS = 250_000  # ~40 float64 result columns (~80 MB), a quarter of 
 # groups, each built and costed on its own (~1-2 ms each): 500 keep a run within about a second.
 MAX_STRUCTURAL_GROUPS = 500
 MAX_METHODS = 32  # a stack uses each method at most once (exclusive categories); 32 leaves room
+
+
+def _graph_sizes_problem(path: str, value) -> str | None:
+    """A list of positive batch sizes (runtime.cuda_graph_batch_sizes), or the problem with it."""
+    ok = (
+        isinstance(value, list)
+        and 0 < len(value) <= 4096
+        and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1_000_000 for v in value)
+    )
+    if ok:
+        return None
+    return (
+        f"{path}: must be a list of batch sizes (integers 1 .. 1,000,000, at most 4,096 of them), "
+        f"e.g. [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], or null; got {short(value)}"
+    )
 
 
 def check_value(path: str, value, spec: FieldSpec, names: dict) -> str | None:

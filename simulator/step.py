@@ -137,20 +137,25 @@ class StepModel:
             return attend, tail
 
         prefilling = bool(pre_new.size)
+        fw = self.framework()
+        overhead = self.dep.overhead_s
+        rows = float(new.sum())
+        if prefilling:
+            launch = fw.kernel_s(overhead, "prefill")  # a pass with a prompt chunk runs as prefill
+        else:
+            # a pure decode step as the framework's decode: a captured CUDA graph where it has one,
+            # padded to the captured size (`Framework.decode_rows`), else launched eagerly
+            rows, _ = fw.decode_rows(new.size)
+            launch = fw.decode_kernel_s(overhead, new.size)
         shape = Shape(
             phase="prefill" if prefilling else "decode",
-            rows=float(new.sum()) / cp,
+            rows=rows / cp,
             passes=1.0,
             batch=float(new.size),
             hidden=h,
             prompt=float(np.max(cached + new)),
         )
         ops = forward_ops(self._inputs(shape), self.model, self.layout, core)
-        fw = self.framework()
-        # A pass with a prompt chunk runs as the framework runs prefill; a pure decode step as its
-        # decode (a captured CUDA graph where the framework has one).
-        overhead = self.dep.overhead_s
-        launch = fw.kernel_s(overhead, "prefill" if prefilling else "decode")
         # With pp > 1 the sequences are one of the pp micro-batches a replica keeps in flight: the
         # host iterates over all of them (the CPU work of pp x their sequences, as the static decode
         # round's) and relays their sampled tokens rank to rank (`Framework.relay_s`).

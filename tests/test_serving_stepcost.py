@@ -75,8 +75,11 @@ def test_decode_run_equals_stepping(model, methods):
         {"parallelism": {"tp": 4}, "runtime": {"overlap": "overlap"}},
         {"parallelism": {"tp": 2, "cp": 2}},
         {"parallelism": {"pp": 4}, "runtime": {"framework": "trtllm"}},  # micro-batches + relay
+        # decode padded to captured graphs (24 decoders -> 32), eager above the largest
+        {"runtime": {"framework": "trtllm", "cuda_graph_batch_sizes": [1, 2, 4, 8, 16, 32]}},
+        {"runtime": {"framework": "trtllm", "cuda_graph_batch_sizes": [1, 2, 4, 8, 16]}},
     ],
-    ids=["tp4-overlap", "tp2-cp2", "pp4-trtllm"],
+    ids=["tp4-overlap", "tp2-cp2", "pp4-trtllm", "graphs-padded", "graphs-eager-above"],
 )
 def test_parallel_layouts_stay_exact(layout):
     steps = _steps("llama-3.1-70b", [], **layout)

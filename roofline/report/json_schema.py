@@ -22,7 +22,9 @@ def field_schema(spec, name: str = "") -> dict:
     """One field: its JSON type (null where allowed), choices, bounds and help text; a token count
     (`name` a token field) may also be a string such as 128k."""
     out: dict = {"description": spec.help}
-    if spec.kind == "custom":  # a token length: a number, or a distribution mapping (serving.config)
+    if spec.kind == "custom" and spec.json is not None:
+        out.update(spec.json)
+    elif spec.kind == "custom":  # a token length: a number, or a distribution mapping (serving.config)
         out["oneOf"] = [{"type": "integer", "minimum": 1}, {"type": "object", "required": ["dist"]}]
     elif spec.kind == "choice":
         out["enum"] = list(spec.choices) + ([None] if spec.nullable else [])

@@ -74,8 +74,10 @@ class FastStep:
         self.host_overlap = bool(steps.extras.host_overlap)
         self.overhead = float(np.asarray(steps.dep.overhead_s))
         self.fw = steps.framework()
-        # A step with a prompt chunk launches as the framework's prefill, a pure decode step as its decode.
+        # A step with a prompt chunk launches as the framework's prefill, a pure decode step as its
+        # decode, or eagerly where no captured graph holds its batch (`Framework.decode_rows`).
         self.launch = {phase: self.fw.kernel_s(self.overhead, phase) for phase in ("prefill", "decode")}
+        self.launch["eager"] = self.overhead + self.fw.launch_s
         self._dec_scale: dict = {}  # decoders in the kernel -> per-slot memory-time factor
         # decoders in the kernel -> [(slot, (x, y))] of measured decode kernels (a NodeKV's nodes),
         # whose per-sequence time depends on the decoders otherwise than by a factor: read at each
@@ -106,7 +108,7 @@ class FastStep:
             prompt=float(prompt),
         )
 
-    def _forward(self, phase, rows, batch, prompt):
+    def _forward(self, phase, rows, batch, prompt, launch=None):
         calls: list = []
 
         def core(ctx, m, heads, elems, count):
@@ -115,7 +117,7 @@ class FastStep:
 
         s = self.steps
         ops = forward_ops(s._inputs(self._shape(phase, rows, batch, prompt)), s.model, s.layout, core)
-        return [cost_op(op, self.launch[phase]) for op in ops], calls
+        return [cost_op(op, self.launch[launch or phase]) for op in ops], calls
 
     def _record(self, phase) -> list:
         return self._forward(phase, 8, 2, 4096)[1]
@@ -130,13 +132,14 @@ class FastStep:
             for x, y in zip(a, b)
         )
 
-    def dense(self, phase, rows, batch, prompt) -> np.ndarray:
+    def dense(self, phase, rows, batch, prompt, launch=None) -> np.ndarray:
         """[compute, comm, host time, FLOPs, bytes] of the token-parallel ops of a pass (`prompt`,
-        the longest context, only matters where `_reads_prompt`; None stands for any)."""
-        key = (phase, rows, batch, prompt if self._prompt_key[phase] else None)
+        the longest context, only matters where `_reads_prompt`; None stands for any; `launch`:
+        a key of `self.launch`, None for the phase's own)."""
+        key = (phase, rows, batch, prompt if self._prompt_key[phase] else None, launch)
         got = self._dense.get(key)
         if got is None:
-            costs, _ = self._forward(phase, rows, batch, 0 if prompt is None else prompt)
+            costs, _ = self._forward(phase, rows, batch, 0 if prompt is None else prompt, launch)
             got = [0.0] * 5
             for c in costs:
                 got[_STREAM[c.stream]] += float(c.time_s)
@@ -295,6 +298,15 @@ class FastStep:
             total[self._pre_once] = pairs[keys[0]][self._pre_once]
         return total
 
+    def _rows(self, nd: int, npre: int, pre_new) -> tuple:
+        """(token rows of the token-parallel ops, launch key) of a step: a pure decode step's rows
+        padded to the captured graph that holds it, or launched eagerly (key 'eager') where none
+        does (`Framework.decode_rows`); a step with prompt chunks, its tokens."""
+        if npre:
+            return nd + sum(pre_new), None
+        rows, graphed = self.fw.decode_rows(nd)
+        return int(rows), (None if graphed or not self.fw.decode_graphs else "eager")
+
     def _core_time(self, terms: np.ndarray, meta: list, acc: list, launch: float, scale=None) -> None:
         """Add the summed per-sequence terms of each core op, costed as `cost_op` costs the op
         `step._summed` builds from them: count x (max(compute, memory) + launches + fixed + latency);
@@ -351,10 +363,11 @@ class FastStep:
                 max((c + n for n, c in zip(pre_new, pre_cached)), default=0),
                 int(dec_cached.max()) + 1 if nd else 0,
             )
-        key = (phase, nd + sum(pre_new), nd + npre, prompt)
+        rows, mode = self._rows(nd, npre, pre_new)
+        key = (phase, rows, nd + npre, prompt, mode)
         got = self._dense.get(key)
         acc = list(got if got is not None else self.dense(*key))
-        launch = self.launch[phase]
+        launch = self.launch[mode or phase]
         if npre:
             self._core_time(self._prefill_terms(pre_new, pre_cached, pre_until), self._pre_meta, acc, launch)
         if nd:
@@ -381,7 +394,8 @@ class FastStep:
         if top >= self._dec.shape[0]:
             self._grow_decode(top)
         n = cached.size
-        base = np.array(self.dense("decode", n, n, top if self._prompt_key["decode"] else None))
+        rows, mode = self._rows(n, 0, ())
+        base = np.array(self.dense("decode", rows, n, top if self._prompt_key["decode"] else None, mode))
         steps = np.arange(k)
         terms = self._dec[cached[:, None] + steps[None, :]].sum(axis=0).transpose(1, 2, 0)  # (slots, 5, k)
         if self._dec_once.any():
@@ -390,7 +404,7 @@ class FastStep:
         for slot, mt in self._dec_mtime[n]:
             terms[slot, _TM] = self._measured(slot, mt, cached[:, None] + steps[None, :]).sum(axis=0)
         acc = np.zeros((5, k)) + base[:, None]
-        launch = self.launch["decode"]
+        launch = self.launch[mode or "decode"]
         for (count, kernels, stream, latency), t, sc in zip(self._dec_meta, terms, scale):
             acc[_STREAM[stream]] += count * (
                 np.maximum(t[_TC], t[_TM] * sc) + kernels * launch + t[_FIX] + latency

@@ -6,10 +6,13 @@
    deployment; the page's later version, developer-guide/perf-overview.md, gives output tokens/s
    per GPU and adds 8K-32K prompts and outputs: the deployment's throughput over its GPUs is
    compared there). Our run of each row: `serving.arrival.offline`, the row's ISL/OSL, and the
-   scheduler trtllm-bench configures by default, as its documentation states: max_batch_size 2048
-   (-> max_num_seqs), max_num_tokens 8192 (-> max_batched_tokens), kv_cache_free_gpu_mem_fraction
-   0.9 (-> kv_memory_fraction), the GUARANTEED_NO_EVICT capacity scheduler (-> admission: reserve),
-   tokens_per_block 32 (-> block_tokens); and the number of requests the page states for each
+   scheduler trtllm-bench configures when the command sets none (the page's commands set none):
+   max_batch_size and max_num_tokens from its heuristic for FP8 and NVFP4 checkpoints, its build
+   defaults 2048 and 8192 for others (`trtllm_bench_limits`; -> max_num_seqs, max_batched_tokens),
+   chunked prefill off (-> chunked_prefill: false), kv_cache_free_gpu_mem_fraction 0.9 (->
+   kv_memory_fraction), the GUARANTEED_NO_EVICT capacity scheduler (-> admission: reserve),
+   tokens_per_block 32 (-> block_tokens); the page's llm_options.yml, whose cuda_graph_config pads
+   decode batches to its listed sizes (`trtllm_graph_sizes` -> runtime.cuda_graph_batch_sizes); and the number of requests the page states for each
    ISL/OSL ("$num_requests": 30,000 at 128/128 down to 1,000 at 20000/2000, so that short requests
    reach a steady state; NUM_REQUESTS below). Assumed, not stated in the table: the FP8 and FP4
    checkpoints keep an FP8 KV cache (dtype.kv fp8), so attention computes in FP8 (dtype.attention
@@ -33,6 +36,7 @@ Prints figures; asserts nothing (tests/test_serving.py holds the checks).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from pathlib import Path
@@ -44,6 +48,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as the target states
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import roofline  # noqa: E402
+from roofline.hwspecs import load_hardware  # noqa: E402
+from roofline.models import load_model  # noqa: E402
 
 # Output tokens/s (TensorRT-LLM performance overview, see the module docstring), keyed "ISL/OSL":
 # the development set's rows (benchmarks/published_devset.yaml, transcribed once with their source).
@@ -90,12 +96,79 @@ FORMATS = {
     "mxfp4-w4a16": {"weights": "fp4", "activations": "bf16", "kv": "bf16", "attention_weights": "bf16"},
 }
 TRTLLM_SCHEDULER = {
-    "max_num_seqs": 2048,
-    "max_batched_tokens": 8192,
     "kv_memory_fraction": 0.9,
     "admission": "reserve",
     "block_tokens": 32,
+    "chunked_prefill": False,
 }
+# trtllm-bench's own defaults where its heuristic does not apply (BuildConfig: max_batch_size 2048,
+# max_num_tokens 8192), and the bytes per weight and KV element its heuristic reads per quantization
+# (tensorrt_llm/bench/build/tuning.py BYTES_PER_ELEM; any other format: 2)
+TRTLLM_DEFAULT_LIMITS = (2048, 8192)
+# The page's llm_options.yml for every model: cuda_graph_config, enable_padding: true, these batch sizes
+PAGE_GRAPH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024, 2048, 4096, 8192)
+
+
+def trtllm_graph_sizes(max_batch_size: int, max_num_tokens: int) -> list:
+    """The decode graphs TensorRT-LLM captures from the page's list (PyTorch model engine,
+    _filter_cuda_graph_batch_sizes): the sizes up to min(max_batch_size, max_num_tokens), and, since
+    padding is on and a listed size exceeds that, that bound itself."""
+    top = min(max_batch_size, max_num_tokens)
+    kept = [b for b in PAGE_GRAPH_SIZES if b <= top]
+    return kept + [top] if top > kept[-1] and max(PAGE_GRAPH_SIZES) > top else kept
+
+
+TRTLLM_TUNED_BYTES = {"fp8": 1.0, "fp4": 0.5}
+
+
+def trtllm_bench_limits(
+    model: str, tp: int, pp: int, isl: int, osl: int, hardware: str, fmt: str, mem_fraction: float = 0.9
+) -> tuple:
+    """(max_batch_size, max_num_tokens) as `trtllm-bench throughput` sets them for the PyTorch backend
+    when the command gives neither (the perf-overview page's commands give neither): its heuristic
+    (tensorrt_llm/bench/build/tuning.py, calc_engine_setting and finetune_setting, via
+    bench/benchmark/utils/general.py get_settings) for FP8 and NVFP4 checkpoints, the build defaults
+    for others (GPT-OSS's MXFP4); chunked prefill off, so max_num_tokens is raised to the longest
+    prompt + max_batch_size. The heuristic: requests the KV cache holds at ISL + OSL each, from the
+    GPU's total memory less the checkpoint (its safetensors element count x bytes per element: NVFP4
+    stores two weights per element and an FP8 scale per 16) times kv_cache_free_gpu_mem_fraction
+    (0.9, the command's default), KV heads at least tp; the batch capped at 4096 / pp and rounded up
+    (to 32s below 256, 128s below 1024, else 256s; at least 64), the tokens at batch x (1 + ISL / OSL)
+    capped at 32768 and rounded up (256s below 4096, at least 2048; 512s below 8192; else 1024s)."""
+    byte = TRTLLM_TUNED_BYTES.get(fmt)
+    if byte is None:
+        bs, tokens = TRTLLM_DEFAULT_LIMITS
+        return bs, max(tokens, isl + bs)
+    m = load_model(model)
+    kv_elems = 0.0
+    for g in m.layer_groups:
+        heads = getattr(g.mixer, "num_kv_heads", 0)
+        if heads:
+            kv_elems += g.count * 2 * max(tp, heads) * g.mixer.head_dim
+    gib = 1024.0**3
+    per_token = kv_elems * 1.0 / gib  # the FP8 and NVFP4 checkpoints keep an FP8 cache (1 byte)
+    stored = float(m.total_params())
+    if fmt == "fp4":  # quantized linear weights: packed pairs plus one scale per 16 weights
+        linear = float(m.layer_params())
+        stored = stored - linear + linear * (0.5 + 1.0 / 16.0)
+    engine = stored * byte / gib
+    memory = load_hardware(hardware).memory_bytes / gib * tp * pp
+    requests = (memory - engine) * mem_fraction / (per_token * (isl + osl))
+    raw_bs = min(requests, 4096) / pp
+    if raw_bs < 256:
+        bs = max(64, 32 * math.ceil(raw_bs / 32))
+    elif raw_bs < 1024:
+        bs = 128 * math.ceil(raw_bs / 128)
+    else:
+        bs = 256 * math.ceil(raw_bs / 256)
+    raw_tokens = min(raw_bs * (1 + isl / osl), 32768)
+    if raw_tokens < 4096:
+        tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
+    elif raw_tokens < 8192:
+        tokens = 512 * math.ceil(raw_tokens / 512)
+    else:
+        tokens = 1024 * math.ceil(raw_tokens / 1024)
+    return bs, max(tokens, isl + bs)
 
 
 def trtllm_doc(
@@ -109,19 +182,21 @@ def trtllm_doc(
     pp: int = 1,
 ) -> dict:
     """One row's scenario; `requests` None: the page's count for its ISL/OSL (NUM_REQUESTS)."""
+    bs, tokens = trtllm_bench_limits(model, tp, pp, isl, osl, hardware, fmt)
     return {
         "name": f"trtllm-{model}-{isl}-{osl}",
         "model": model,
         "hardware": hardware,
         "parallelism": {"tp": tp, "pp": pp},
         "dtype": dict(FORMATS[fmt]),
-        "runtime": {"framework": "trtllm"},  # its kernels, PyTorch backend and overlap scheduler
+        # its kernels, PyTorch backend and overlap scheduler; decode graphs padded to the page's sizes
+        "runtime": {"framework": "trtllm", "cuda_graph_batch_sizes": trtllm_graph_sizes(bs, tokens)},
         "serving": {
             "requests": NUM_REQUESTS[f"{isl}/{osl}"] if requests is None else requests,
             "arrival": {"offline": True},
             "prompt_tokens": isl,
             "output_tokens": osl,
-            "scheduler": TRTLLM_SCHEDULER,
+            "scheduler": dict(TRTLLM_SCHEDULER, max_num_seqs=bs, max_batched_tokens=tokens),
         },
     }
 

@@ -91,7 +91,14 @@ def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
         gemm_compute_scale=gemm_shares[..., 1],
     )
     groups = topology_groups(layout, hw, fabric or host_fabric(hw), eff.links)
-    shard = Shard(tp=layout.tp, cp=layout.cp, ep=layout.ep, cp_variant=layout.cp_variant, groups=groups)
+    shard = Shard(
+        tp=layout.tp,
+        cp=layout.cp,
+        ep=layout.ep,
+        cp_variant=layout.cp_variant,
+        groups=groups,
+        moe_routing=layout.moe_routing,
+    )
     w_stream, w_dequant = weight_only(dtypes.weights, dtypes.activations)
     fmt = Formats(
         wb=dtypes.weight_bytes or dtype_bytes(dtypes.weights),

@@ -55,6 +55,43 @@ MOE_GROSS_SHARE = {
 }
 
 
+# A fused-MoE kernel's time with tokens routed as a trained router routes them, over its time with
+# them spread evenly over the experts (what the grids and the shares above are fitted to): the
+# experts' time under `runtime.moe_routing: power_law` is multiplied by this, per (weight bits, GEMM
+# input bits), at log2 rows per expert 0, 1, .. 12. Measured: AIConfigurator's MoE tables time every
+# shape with balanced routing and with expert loads drawn from a power law (alpha 1.2, its default
+# workload for sizing deployments: aiconfigurator's `workload_distribution: power_law`); the median
+# per table and octave of power_law_1.2 / balanced (gated experts, no expert parallelism), then the
+# median over the tables of one width pair (aiconfigurator-core 0.12.0: 99 (table, width pair)
+# curves, every GPU and framework that timed both but A100's vLLM and TensorRT-LLM tables, which
+# time balanced routing only; benchmarks/aic_moe_skew.py prints them and their spread).
+# From 16 rows per expert on, the busiest experts' rows set the grouped kernel's tail: 3-11% slower
+# at 32-512 rows per expert (p90 over tables 6-15%), 13-19% for four-bit weights under 16-bit inputs
+# (TensorRT-LLM's H200 Triton MXFP4 kernel: 1.4-1.56x), fading to 1-2% at 4K rows per expert, where
+# every expert's GEMM is long. Below 16 rows per expert the skewed routing is faster (0.75-0.97):
+# it leaves more experts idle, so fewer experts' weights are read; the engine's uniform routing
+# already leaves part of them out (flops.touched_experts: 63%, 86%, 98% of the experts at 1, 2, 4
+# pairs per expert, balanced routing 100%), and the tables cannot tell how much of the saving is
+# that, so no factor below 1 is applied (moe_routing_factor): skew slows, never speeds, a step.
+MOE_POWER_LAW_SLOWDOWN = {
+    (16, 16): np.array([0.93, 0.77, 0.88, 0.94, 1.00, 1.03, 1.08, 1.11, 1.10, 1.07, 1.04, 1.02, 1.01]),
+    (8, 8): np.array([0.92, 0.78, 0.87, 0.93, 1.00, 1.05, 1.08, 1.11, 1.10, 1.05, 1.02, 1.01, 1.01]),
+    (4, 16): np.array([0.94, 0.77, 0.97, 1.13, 1.13, 1.19, 1.13, 1.13, 1.09, 1.06, 1.02, 1.01, 1.01]),
+    (4, 8): np.array([0.91, 0.75, 0.88, 1.02, 1.02, 1.06, 1.07, 1.06, 1.03, 1.06, 1.00, 0.98, 0.98]),
+    (4, 4): np.array([0.92, 0.79, 0.90, 0.96, 1.01, 1.04, 1.07, 1.09, 1.10, 1.10, 1.04, 1.02, 1.01]),
+}
+
+
+def moe_routing_factor(log2_rows, weight_bits: int, input_bits: int):
+    """The experts' time under power-law routing over balanced (MOE_POWER_LAW_SLOWDOWN) at log2 rows
+    per expert, linear between octaves, the ends' values beyond, at least 1 (see the table); a width
+    pair the tables did not measure takes its input width's own pair, else the 16-bit curve."""
+    curve = MOE_POWER_LAW_SLOWDOWN.get((weight_bits, input_bits))
+    if curve is None:
+        curve = MOE_POWER_LAW_SLOWDOWN.get((input_bits, input_bits), MOE_POWER_LAW_SLOWDOWN[(16, 16)])
+    return np.maximum(np.interp(log2_rows, np.arange(curve.size, dtype=float), curve), 1.0)
+
+
 # The fallback's median |error| over the tables' rows with each chip's own tables left out
 # (benchmarks/aic_moe_share.py): how far to trust experts priced without a MoE grid
 MOE_GROUPED_SHARE_ERROR = 0.17

@@ -28,6 +28,7 @@ from roofline.simulator.grouped_gemm import (
     grouped_gemm_efficiency,
     grouped_stream_share,
     moe_grouped_share,
+    moe_routing_factor,
     share_bits,
 )
 from roofline.simulator.model import (
@@ -222,6 +223,13 @@ def expert_ops(
         )
     ops.insert(1, act)
     ops.append(combine)
+    if ctx.shard.moe_routing == "power_law":
+        # a trained router's skew: the busiest experts' rows set the grouped kernel's tail (the
+        # grids and shares above are of evenly routed tokens; grouped_gemm.MOE_POWER_LAW_SLOWDOWN)
+        slow = moe_routing_factor(log2_rows, share_bits(ctx.fmt.wb), bits)
+        ops = [
+            replace(op, compute_rate=op.compute_rate / slow, memory_rate=op.memory_rate / slow) for op in ops
+        ]
     return ops
 
 

@@ -31,6 +31,7 @@ class Layout:
     cpu_per_sequence_s: float | None = None  # and per sequence in the batch
     pp_relay_s: float | None = None  # serial host time per sequence per pipeline hop; None: the framework's
     cuda_graph_batch_sizes: tuple | None = None  # captured decode batch sizes; None: every size
+    moe_routing: str = "power_law"  # how the router spreads tokens over experts (grouped_gemm)
 
     def stack(self, host_factor=1.0) -> Framework:
         """The framework as this layout runs it on a host `host_factor` times as slow as the x86
@@ -86,6 +87,7 @@ class Layout:
             cpu_per_sequence_s=_scaled(values["runtime.cpu_per_sequence_us"], 1e-6),
             pp_relay_s=_scaled(values["runtime.pp_relay_us"], 1e-6),
             cuda_graph_batch_sizes=_sizes(values.get("runtime.cuda_graph_batch_sizes")),
+            moe_routing=values.get("runtime.moe_routing", "power_law"),
         )
 
 

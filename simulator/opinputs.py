@@ -91,6 +91,7 @@ class Shard:
     ep: int = 1
     cp_variant: str = "pass-kv"
     groups: dict | None = None  # topology.groups(): tp/cp/ep/pp/dp collectives
+    moe_routing: str = "power_law"  # how a router spreads tokens over experts (runtime.moe_routing)
 
     def split(self, n: int) -> int:
         return per_rank(n, self.tp)

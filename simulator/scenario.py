@@ -197,6 +197,15 @@ SCHEMA: dict = {
         check=lambda path, value: _graph_sizes_problem(path, value),
         json={"type": ["array", "null"], "items": {"type": "integer", "minimum": 1, "maximum": 1_000_000}},
     ),
+    "runtime.moe_routing": FieldSpec(
+        "choice",
+        "How the router spreads tokens over a MoE layer's experts: power_law = as trained routers do, a "
+        "few experts taking much of the load (the experts' kernels 3-19% slower from 16 rows per expert "
+        "on, measured on AIConfigurator's MoE tables, whose default workload it is); balanced = evenly "
+        "(synthetic load-balanced benchmarks, and AIConfigurator's balanced tables the grids are fitted to).",
+        "power_law",
+        choices=("power_law", "balanced"),
+    ),
     "runtime.cpu_overlap": FieldSpec(
         "bool",
         "Whether the framework's CPU iteration (scheduling, input preparation, output processing) "

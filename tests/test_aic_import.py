@@ -386,6 +386,7 @@ def test_four_bit_experts_under_16_bit_activations_read_their_own_measured_kerne
                 "calibration": str(path),
                 "dtype": {"weights": w, "activations": "bf16"},
                 "workload": {"batch": 64, "prompt_tokens": 1024, "output_tokens": 2},
+                "runtime": {"moe_routing": "balanced"},  # as the tables route
             }
         )
         ops = {o["name"]: o for o in op_table(result, 0, "decode")}
@@ -419,7 +420,7 @@ def test_a_measured_model_shape_is_priced_as_measured_beside_the_grid(data, tmp_
             "model": "mixtral-8x7b",
             "hardware": "h100-sxm",
             "calibration": str(profile_path),
-            "runtime": {"framework": "kernel"},
+            "runtime": {"framework": "kernel", "moe_routing": "balanced"},  # as the tables route
             "workload": {"batch": 1, "prompt_tokens": 1024, "output_tokens": 1},
         }
         return {o["name"]: o for o in op_table(roofline.simulate(scenario), 0, "prefill")}

@@ -26,11 +26,10 @@ from collections import defaultdict
 import numpy as np
 from aic_kernel_scales import data_source, tables
 
-from roofline.profilers.aic_points import _MOE_KEY, _non_gated, _runnable
+from roofline.profilers.aic_points import SKEW_OCTAVES as OCTAVES
+from roofline.profilers.aic_points import moe_skew_ratios
 from roofline.simulator.grouped_gemm import MOE_POWER_LAW_SLOWDOWN
 
-OCTAVES = 13  # log2 rows per expert 0 .. 12, as MOE_GROUPED_SHARE
-SKEWED = "power_law_1.2"
 # a table's MoE dtype label -> (weight bits, GEMM input bits)
 BITS = {
     "bfloat16": (16, 16),
@@ -46,26 +45,15 @@ BITS = {
 
 def table_curves(c: dict) -> dict:
     """(weight bits, input bits) -> [per-octave median ratio (NaN where none), rows per octave] of one
-    MoE table."""
-    keep = (c["moe_ep_size"].astype(float) == 1) & _runnable(c) & ~_non_gated(c)
-    times: dict = {}
-    for i in np.flatnonzero(keep):
-        label, dist = str(c["moe_dtype"][i]), str(c["distribution"][i])
-        if label not in BITS or dist not in ("balanced", SKEWED):
-            continue
-        key = (label,) + tuple(float(c[k][i]) for k in _MOE_KEY)
-        slot = times.setdefault(key, {})
-        slot[dist] = min(slot.get(dist, np.inf), float(c["latency"][i]))  # the fastest kernel per shape
-    ratios: dict = defaultdict(lambda: [[] for _ in range(OCTAVES)])
-    for (label, tokens, _h, _inter, topk, experts, _tp), slot in times.items():
-        if len(slot) < 2:
-            continue
-        pairs = tokens * topk
-        octave = int(np.clip(np.round(np.log2(pairs / min(pairs, experts))), 0, OCTAVES - 1))
-        ratios[BITS[label]][octave].append(slot[SKEWED] / slot["balanced"])
+    MoE table (aic_points.moe_skew_ratios, its labels pooled by width pair)."""
+    pooled: dict = defaultdict(lambda: [[] for _ in range(OCTAVES)])
+    for label, per in moe_skew_ratios(c).items():
+        if label in BITS:
+            for octave, ratios in enumerate(per):
+                pooled[BITS[label]][octave] += ratios
     return {
         bits: (np.array([np.median(r) if r else np.nan for r in per]), np.array([len(r) for r in per]))
-        for bits, per in ratios.items()
+        for bits, per in pooled.items()
     }
 
 

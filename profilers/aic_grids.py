@@ -16,7 +16,15 @@ from dataclasses import replace
 import numpy as np
 
 from roofline.profilers.aic_mla import mla_grids
-from roofline.profilers.aic_points import decode_points, gemm_points, gemm_roof, moe_points, prefill_points
+from roofline.profilers.aic_points import (
+    SKEWED_ROUTING,
+    decode_points,
+    gemm_points,
+    gemm_roof,
+    moe_points,
+    moe_skew,
+    prefill_points,
+)
 from roofline.profilers.aic_read import Table
 
 
@@ -90,7 +98,9 @@ def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
         shapes = measured_shapes(
             grid, c["coords"], c["roof"], c["seconds"], 2 * overhead, groups, c["tokens"]
         )
-        grid = replace(grid, shapes=shapes)
+        # the same kernels under skewed routing, over their balanced time (runtime.moe_routing)
+        skew = moe_skew(table.columns, c["label"], gated=c["experts_kind"] == "gated")
+        grid = replace(grid, shapes=shapes, skew=skew)
         out[grid.kind] = grid_entry(
             grid,
             f"{table.path.name}: {c['label']} fused MoE, balanced routing, no expert parallelism, "
@@ -101,7 +111,13 @@ def _moe_grids(table: Table, hw, overhead: float, notes: dict) -> dict:
             "(hidden, intermediate per GPU, top-k, experts)"
             + ("" if len(np.unique(groups, axis=0)) > 1 else ", one measured: by tokens per expert")
             + "; each measured model shape's own scale of the attainment by tokens (shapes: "
-            "grid_fit.measured_shapes)",
+            "grid_fit.measured_shapes)"
+            + (
+                f"; skew: {SKEWED_ROUTING} over balanced routing by log2 rows per expert, the median "
+                "over shapes (aic_points.moe_skew)"
+                if skew
+                else ""
+            ),
         )
     return out
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from roofline.api import (
     MOE_MIXED_KINDS,
+    SKEW_NODES,
     attention_flops,
     dtype_bytes,
     flash_kv_hbm_tokens,
@@ -189,6 +190,50 @@ def moe_kernel_rows(c: dict) -> np.ndarray:
     (`_untuned`)."""
     rows = np.flatnonzero((c["distribution"] == "balanced") & (c["moe_ep_size"] == 1) & _runnable(c))
     return rows[~_untuned(c, rows)]
+
+
+SKEWED_ROUTING = "power_law_1.2"  # the tables' skewed workload whose cost runtime.moe_routing prices
+SKEW_OCTAVES = SKEW_NODES  # log2 rows per expert 0 .. 12 (Grid.skew)
+SKEW_MIN_SHAPES = 3  # shapes an octave of a table's curve needs
+
+
+def moe_skew_ratios(c: dict, gated: bool = True) -> dict:
+    """MoE dtype label -> per octave of rows per expert (round(log2(pairs / min(pairs, experts))),
+    0 .. 12, as the balanced tables' grid coordinate), the ratios SKEWED_ROUTING / balanced of every
+    shape both timed: the fastest kernel per shape and routing, no expert parallelism, kernel modes
+    the framework runs (`_runnable`), gated experts (or the non-gated rows, `gated` False)."""
+    keep = (c["moe_ep_size"].astype(float) == 1) & _runnable(c) & (~_non_gated(c) if gated else _non_gated(c))
+    times: dict = {}
+    for i in np.flatnonzero(keep & np.isin(c["distribution"], ("balanced", SKEWED_ROUTING))):
+        key = (str(c["moe_dtype"][i]),) + tuple(float(c[k][i]) for k in _MOE_KEY)
+        slot = times.setdefault(key, {})
+        dist = str(c["distribution"][i])
+        slot[dist] = min(slot.get(dist, np.inf), float(c["latency"][i]))
+    out: dict = {}
+    for (label, tokens, _h, _inter, topk, experts, _tp), slot in times.items():
+        if len(slot) == 2:
+            pairs = tokens * topk
+            octave = int(np.clip(np.round(np.log2(pairs / min(pairs, experts))), 0, SKEW_OCTAVES - 1))
+            out.setdefault(label, [[] for _ in range(SKEW_OCTAVES)])[octave].append(
+                slot[SKEWED_ROUTING] / slot["balanced"]
+            )
+    return out
+
+
+def moe_skew(c: dict, label: str, gated: bool = True) -> tuple:
+    """The table's own SKEWED_ROUTING / balanced curve of one MoE dtype label (Grid.skew): the median
+    ratio per octave of rows per expert where at least SKEW_MIN_SHAPES shapes measured it, an octave
+    without them holding its nearest measured neighbour's value; () where the table timed no skewed
+    routing for it."""
+    per = moe_skew_ratios(c, gated).get(label)
+    if per is None:
+        return ()
+    med = np.array([np.median(r) if len(r) >= SKEW_MIN_SHAPES else np.nan for r in per])
+    have = np.flatnonzero(np.isfinite(med))
+    if not have.size:
+        return ()
+    nearest = have[np.argmin(np.abs(np.arange(SKEW_OCTAVES)[:, None] - have[None, :]), axis=1)]
+    return tuple(float(v) for v in np.round(med[nearest], 4))
 
 
 def _faster_label(c: dict, base: np.ndarray, labels: tuple) -> str:

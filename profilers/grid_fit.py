@@ -371,6 +371,8 @@ def grid_entry(grid: Grid, source: str) -> dict:
         entry["m_tile"] = int(grid.m_tile)
     if grid.call_s:
         entry["call_s"] = float(_sig(grid.call_s))
+    if grid.skew:  # skewed over balanced routing by log2 rows per expert (aic_points.moe_skew)
+        entry["skew"] = [float(v) for v in _sig(np.array(grid.skew))]
     if grid.shapes:  # the measured model shapes' own scales (measured_shapes)
         entry["shapes"] = [
             {

@@ -342,6 +342,7 @@ from roofline.simulator.grids import (  # noqa: E402, F401
     MAX_SHAPE_SCALE,
     MOE_MIXED_KINDS,
     MOE_SHAPE_KEYS,
+    SKEW_NODES,
     Grid,
     gemm_tile_share,
     grid_family,

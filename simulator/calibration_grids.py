@@ -16,7 +16,9 @@ from roofline.simulator.grids import (
     MAX_CALL_S,
     MAX_GRID_CELLS,
     MAX_SHAPE_SCALE,
+    MAX_SKEW,
     MOE_SHAPE_KEYS,
+    SKEW_NODES,
     Grid,
     grid_family,
 )
@@ -98,11 +100,32 @@ def parse_grids(section, source: str) -> dict:
         if family != "moe" and "shapes" in g:
             raise CalibrationError(f"{where}.shapes: only fused-MoE grids list measured model shapes")
         shapes = _parse_shapes(g.get("shapes"), f"{where}.shapes")
-        out[kind] = Grid(kind, start, step, values, holdout, int(tile), call_s=call_s, shapes=shapes)
+        if family != "moe" and "skew" in g:
+            raise CalibrationError(f"{where}.skew: only fused-MoE grids time skewed routing")
+        skew = _parse_skew(g.get("skew"), f"{where}.skew")
+        out[kind] = Grid(
+            kind, start, step, values, holdout, int(tile), call_s=call_s, shapes=shapes, skew=skew
+        )
     return out
 
 
 MAX_LOG2_TOKENS = 30.0
+
+
+def _parse_skew(values, where: str) -> tuple:
+    """`skew: [13 numbers]` (a skewed routing's time over the balanced one by log2 rows per expert
+    0 .. 12) -> Grid.skew; () where absent."""
+    if values is None:
+        return ()
+    if not isinstance(values, list) or len(values) != SKEW_NODES:
+        raise CalibrationError(
+            f"{where}: must be a list of {SKEW_NODES} ratios (skewed over balanced routing at log2 rows "
+            f"per expert 0 .. {SKEW_NODES - 1}), got {short(values)}"
+        )
+    return tuple(
+        number(v, f"{where}[{i}]", 1.0 / MAX_SKEW, MAX_SKEW, what="a time ratio")
+        for i, v in enumerate(values)
+    )
 
 
 def _parse_shapes(entries, where: str) -> dict:

@@ -83,6 +83,23 @@ def grid_shape_scale(table: EfficiencyTable, family: str, row, key: tuple, log2_
     return _by_row(rows, row, (log2_tokens,), lambda g, x: [g.shape_scale(key, x)], 1)[0][0]
 
 
+def grid_skew(table: EfficiencyTable, family: str, row, log2_rows):
+    """The measured `family` grid's skewed-over-balanced routing time (Grid.skew) at log2 rows per
+    expert, linear between its nodes, for each point of hardware row(s) `row`, and which points have
+    one: (values, mask); None where no row's grid timed skewed routing."""
+    rows = [g if g is not None and g.skew else None for g in table.grids.get(family) or ()]
+    if not any(rows):
+        return None
+
+    def read(g, x):
+        return [np.interp(x, np.arange(len(g.skew), dtype=float), g.skew)]
+
+    if len(rows) == 1:
+        return read(rows[0], np.asarray(log2_rows, dtype=float))[0], True
+    (values,), mask = _by_row(rows, row, (log2_rows,), read, 1)
+    return values, mask
+
+
 def measured_or(has, measured, default):
     """`measured` where a profile's grid covers the point (`has`: a mask, or True for every point),
     else `default`."""

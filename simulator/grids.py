@@ -70,6 +70,9 @@ MOE_SHAPE_KEYS = ("hidden", "intermediate", "top_k", "experts")
 # measured counts (the extremes: a few-token call that is mostly its fixed time, whose attainment is
 # of the little left; grid_fit.measured_shapes)
 MAX_SHAPE_SCALE = 100.0
+# a skewed routing's time over the balanced one (Grid.skew): the shipped profiles' 0.6-1.7
+MAX_SKEW = 10.0
+SKEW_NODES = 13  # log2 rows per expert 0 .. 12
 
 
 # A GEMM kernel may compute whole tiles of rows: m rows then take ceil(m / tile) tiles, and a
@@ -127,6 +130,10 @@ class Grid:
     # kernel against the grid's value (a framework picks its kernel and tile configuration per
     # model), so a scenario of a measured shape is priced as it was measured (shape_scale)
     shapes: dict = field(default_factory=dict)
+    # MoE grids: the kernels' time under a trained router's skewed routing over their balanced time
+    # (the grid's), by log2 rows per expert 0, 1, .. (the table's own grouped_gemm
+    # MOE_POWER_LAW_SLOWDOWN: aic_points.moe_skew); () where the table timed no skewed routing
+    skew: tuple = ()
 
     @property
     def shape(self) -> tuple:

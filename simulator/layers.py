@@ -18,6 +18,7 @@ from roofline.simulator.grid_lookup import (
     grid_converts_weights,
     grid_m_tile,
     grid_shape_scale,
+    grid_skew,
     grid_values,
     measured_or,
 )
@@ -225,8 +226,13 @@ def expert_ops(
     ops.append(combine)
     if ctx.shard.moe_routing == "power_law":
         # a trained router's skew: the busiest experts' rows set the grouped kernel's tail (the
-        # grids and shares above are of evenly routed tokens; grouped_gemm.MOE_POWER_LAW_SLOWDOWN)
+        # grids and shares above are of evenly routed tokens): the measured fused-MoE grid's own
+        # kernels' skewed time (Grid.skew) where it has one, else grouped_gemm.MOE_POWER_LAW_SLOWDOWN;
+        # never below 1 (see there)
         slow = moe_routing_factor(log2_rows, share_bits(ctx.fmt.wb), bits)
+        own = grid_skew(ctx.rates.eff, "moe", ctx.rates.row, log2_rows) if fused is not None else None
+        if own is not None:
+            slow = measured_or(np.logical_and(own[1], fused[1]), np.maximum(own[0], 1.0), slow)
         ops = [
             replace(op, compute_rate=op.compute_rate / slow, memory_rate=op.memory_rate / slow) for op in ops
         ]

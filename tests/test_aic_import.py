@@ -835,3 +835,38 @@ def test_table_agreement_compares_two_frameworks_bf16_gemms_on_shared_shapes(tmp
     med, p90, shapes = out["h100-sxm"][("vllm", "sglang")]
     assert shapes == len(vllm["m"]) == 26
     assert med == pytest.approx(0.02, rel=1e-9) and p90 == pytest.approx(0.02, rel=1e-9)
+
+
+def test_a_moe_grid_carries_its_tables_skewed_routing_over_balanced(data, tmp_path):
+    # the same kernels timed under power-law routing (1.3x at >= 64 rows per expert, 0.9x at a few)
+    # and under power_law_1.01 (not read): the grid's skew is the median ratio per octave of rows
+    # per expert, an octave without three shapes holding its nearest measured neighbour's value
+    tokens = tuple(2**i for i in range(13))
+    balanced = _moe_rows(0.4, OVERHEAD_MS * 1e-3, tokens=tokens)
+    rows = {k: list(v) for k, v in balanced.items()}
+    for dist, slow in (("power_law_1.2", None), ("power_law_1.01", 5.0)):
+        for i, t in enumerate(balanced["num_tokens"]):
+            pairs = t * balanced["topk"][i]
+            octave = np.log2(pairs / min(pairs, balanced["num_experts"][i]))
+            for k in rows:
+                rows[k].append(balanced[k][i])
+            rows["distribution"][-1] = dist
+            rows["latency"][-1] = balanced["latency"][i] * (slow or (1.3 if octave >= 6 else 0.9))
+    _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", rows)
+    [(_, path, _doc)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out")
+    grid = read_profile(path).grids["moe_bf16"]
+    assert len(grid.skew) == 13
+    counts = np.zeros(13, int)
+    for t in tokens:
+        for _, _, k, e in MOE_SHAPES:
+            counts[int(np.clip(np.round(np.log2(t * k / min(t * k, e))), 0, 12))] += 1
+    measured = np.flatnonzero(counts >= 3)
+    assert measured.size >= 8  # octaves 0 .. 9 or so: each shape reaches them
+    for octave in range(13):
+        at = measured[np.argmin(np.abs(measured - octave))]  # itself where measured
+        want = 1.3 if at >= 6 else 0.9
+        assert grid.skew[octave] == pytest.approx(want, rel=1e-3), octave
+    # without skewed rows, no curve (the engine falls back to grouped_gemm's)
+    _write(data / "h100_sxm/moe/vllm/0.24.0/moe_perf.parquet", balanced)
+    [(_, path, _doc)] = import_profiles(find_source(data), ["h100-sxm"], "vllm", tmp_path / "out2")
+    assert read_profile(path).grids["moe_bf16"].skew == ()

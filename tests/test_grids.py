@@ -344,6 +344,46 @@ def test_bad_fused_moe_call_times_are_clear_errors(kind, value, message):
     assert message in str(err.value)
 
 
+SKEW = [0.8, 0.8, 0.9, 1.0, 1.0, 1.1, 1.2, 1.5, 1.5, 1.3, 1.1, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("routing", ["power_law", "balanced"])
+def test_a_fused_moe_grid_prices_skewed_routing_at_its_own_measured_skew(tmp_path, routing):
+    # Mixtral at batch 512: 1,024 pairs over its 8 experts, 128 rows per expert (octave 7): the grid's
+    # kernels took 1.5x their balanced time under skewed routing; the launches and call_s stay
+    grid = dict(_one_cell("moe_bf16", attainment=0.25), skew=SKEW, call_s=10e-6)
+    ops = _mixtral_decode_ops(tmp_path, {"moe_bf16": grid}, batch=512, runtime={"moe_routing": routing})
+    slow = 1.5 if routing == "power_law" else 1.0
+    for name, fixed in (("expert_up", 10e-6), ("expert_down", 0.0)):
+        o = ops[name]
+        roof = max(o["flops"] / PEAK, o["bytes"] / BW)
+        assert o["time_s"] == pytest.approx(slow * roof / 0.25 + 32 * (OVERHEAD + fixed), rel=1e-9)
+    # at 1.2 rows per expert (batch 4: 8 pairs touch 6.9 experts) the measured 0.8 is not taken:
+    # the engine's uniform routing already leaves experts untouched (grouped_gemm)
+    few = _mixtral_decode_ops(tmp_path, {"moe_bf16": grid}, batch=4, runtime={"moe_routing": routing})
+    o = few["expert_down"]
+    assert o["time_s"] == pytest.approx(
+        max(o["flops"] / PEAK, o["bytes"] / BW) / 0.25 + 32 * OVERHEAD, rel=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    "kind,value,message",
+    [
+        ("moe_bf16", [1.0] * 12, "grids.moe_bf16.skew: must be a list of 13 ratios"),
+        ("moe_bf16", [1.0] * 12 + [20.0], "grids.moe_bf16.skew[12]: a time ratio is in [0.1, 10]"),
+        ("moe_bf16", "1.1", "grids.moe_bf16.skew: must be a list of 13 ratios"),
+        ("gemm_bf16", [1.0] * 13, "grids.gemm_bf16.skew: only fused-MoE grids time skewed routing"),
+    ],
+)
+def test_bad_skew_curves_are_clear_errors(kind, value, message):
+    grid = _one_cell(kind, attainment=0.5)
+    grid["skew"] = value
+    with pytest.raises(CalibrationError) as err:
+        parse_profile(_doc({kind: grid}), "p.yaml")
+    assert message in str(err.value)
+
+
 MIXTRAL_SHAPE = {"hidden": 4096, "intermediate": 14336, "top_k": 2, "experts": 8}
 
 

@@ -155,20 +155,17 @@ def trtllm_bench_limits(
     memory = load_hardware(hardware).memory_bytes / gib * tp * pp
     requests = (memory - engine) * mem_fraction / (per_token * (isl + osl))
     raw_bs = min(requests, 4096) / pp
-    if raw_bs < 256:
-        bs = max(64, 32 * math.ceil(raw_bs / 32))
-    elif raw_bs < 1024:
-        bs = 128 * math.ceil(raw_bs / 128)
-    else:
-        bs = 256 * math.ceil(raw_bs / 256)
+    bs = _rounded_up(raw_bs, ((256, 32), (1024, 128), (math.inf, 256)), 64)
     raw_tokens = min(raw_bs * (1 + isl / osl), 32768)
-    if raw_tokens < 4096:
-        tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
-    elif raw_tokens < 8192:
-        tokens = 512 * math.ceil(raw_tokens / 512)
-    else:
-        tokens = 1024 * math.ceil(raw_tokens / 1024)
+    tokens = _rounded_up(raw_tokens, ((4096, 256), (8192, 512), (math.inf, 1024)), 2048)
     return bs, max(tokens, isl + bs)
+
+
+def _rounded_up(x: float, ladder: tuple, least: int) -> int:
+    """`x` rounded up to a multiple of the step of the first (bound, step) it is below, at least
+    `least` (finetune_setting's rounding)."""
+    step = next(step for bound, step in ladder if x < bound)
+    return max(least, step * math.ceil(x / step))
 
 
 def trtllm_doc(

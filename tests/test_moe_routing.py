@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import roofline
+from roofline.profilers.aic_read import TABLES
 from roofline.simulator import flops as F
 from roofline.simulator.grouped_gemm import MOE_POWER_LAW_SLOWDOWN, moe_routing_factor
 from roofline.simulator.scenario import ScenarioError
@@ -103,19 +104,7 @@ def test_the_skew_script_reads_a_table_as_documented():
             for dist, t in (("balanced", 1.0), ("power_law_1.2", ratio), ("power_law_1.01", 9.0)):
                 rows.append(("bfloat16", tokens, 2048, inter, 8, 64, 1, 1, dist, t, "moe_torch_flow"))
     rows.append(("bfloat16", 64, 2048, 768, 8, 64, 1, 8, "power_law_1.2", 50.0, "moe_torch_flow"))
-    names = (
-        "moe_dtype",
-        "num_tokens",
-        "hidden_size",
-        "inter_size",
-        "topk",
-        "num_experts",
-        "moe_tp_size",
-        "moe_ep_size",
-        "distribution",
-        "latency",
-        "kernel_source",
-    )
+    names = TABLES["moe"].columns + TABLES["moe"].optional  # the rows' order: the table's columns
     c = {k: np.array([r[i] for r in rows]) for i, k in enumerate(names)}
     curve, n = table_curves(c)[(16, 16)]
     # 8 tokens x 8 = 64 pairs over 64 experts: octave 0; 64 tokens: 8 rows per expert, octave 3;

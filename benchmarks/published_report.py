@@ -180,8 +180,9 @@ def trtllm_serving(entry, forced, overrides, static=False):
 
 def fixed_concurrency(entry, forced, overrides, static=False):
     # A closed-loop client keeping `concurrency` requests in flight (serving.arrival.concurrency;
-    # trtllm-bench's scheduler defaults, as bench_serve.py maps them). --static: one static batch of
-    # `concurrency`.
+    # TensorRT-LLM: trtllm-bench's scheduler defaults, as bench_serve.py maps them; vLLM: its own
+    # defaults, chunked prefill and KV blocks taken as needed, max_num_seqs 1024, the 8,192-token
+    # budget). --static: one static batch of `concurrency`.
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_serve import trtllm_doc
 
@@ -191,6 +192,8 @@ def fixed_concurrency(entry, forced, overrides, static=False):
         doc = trtllm_doc(entry["model"], 1, isl, osl, entry["requests"], entry["hardware"], entry["dtype"])
         doc["runtime"] = _runtime(entry, forced)
         doc["serving"]["arrival"] = {"concurrency": n}
+        if doc["runtime"]["framework"] == "vllm":  # vLLM's own scheduler: chunked prefill, blocks on demand
+            doc["serving"]["scheduler"] = {"chunked_prefill": True, "admission": "on_demand", "max_num_seqs": 1024}
         if static:
             doc.pop("serving")
             got, how = _batch_throughput(doc, overrides, n, isl, osl), "static batch"

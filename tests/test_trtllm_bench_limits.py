@@ -45,3 +45,15 @@ def test_decode_graphs_are_the_pages_sizes_up_to_the_batch_the_engine_takes():
     assert trtllm_graph_sizes(96, 20096) == [1, 2, 4, 8, 16, 32, 64, 96]
     doc = trtllm_doc("llama-3.1-8b", 1, 1000, 1000, 100, "h200", "fp8")
     assert doc["runtime"]["cuda_graph_batch_sizes"][-1] == 1024
+
+
+def test_a_dep_column_runs_attention_ranks_sharing_the_experts_with_the_heuristics_limits():
+    # DeepSeek R1 (V3's shapes), NVFP4, `--tp 4 --ep 4` on B200 (179.06 GiB each): the heuristic reads
+    # config.json's 128 KV heads x hidden / heads = 56 (no head_dim: not the MLA latent it caches),
+    # 61 layers x 2 x 128 x 56 x 1 byte = 874,496 B per token; checkpoint 176.1 GiB as stored; requests
+    # (4 x 179.06 - 176.1) x 0.9 / (874,496 B x 2,000) = 298 -> 384 (128s); tokens 597 -> 2,048
+    assert trtllm_bench_limits("deepseek-v3", 4, 1, 1000, 1000, "b200", "fp4") == (384, 2048)
+    doc = trtllm_doc("deepseek-v3", 1, 1000, 1000, 100, "b200", "fp4", dep=4)
+    assert doc["parallelism"] == {"tp": 1, "pp": 1, "dp": 4, "ep": 4}
+    sched = doc["serving"]["scheduler"]
+    assert (sched["max_num_seqs"], sched["max_batched_tokens"]) == (384, 2048)  # per attention rank

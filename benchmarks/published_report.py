@@ -193,7 +193,11 @@ def fixed_concurrency(entry, forced, overrides, static=False):
         doc["runtime"] = _runtime(entry, forced)
         doc["serving"]["arrival"] = {"concurrency": n}
         if doc["runtime"]["framework"] == "vllm":  # vLLM's own scheduler: chunked prefill, blocks on demand
-            doc["serving"]["scheduler"] = {"chunked_prefill": True, "admission": "on_demand", "max_num_seqs": 1024}
+            doc["serving"]["scheduler"] = {
+                "chunked_prefill": True,
+                "admission": "on_demand",
+                "max_num_seqs": 1024,
+            }
         if static:
             doc.pop("serving")
             got, how = _batch_throughput(doc, overrides, n, isl, osl), "static batch"

@@ -85,6 +85,7 @@ class FastStep:
         self._dec_mtime: dict = {}
         self._dec_kernel_len: dict = {}  # slot -> kernel length per cached length (NodeKV slots)
         self._dense: dict = {}
+        self._padded: dict = {}  # decoders -> (rows, launch key) of a padded graph (`_rows`)
         self._pairs: dict = {}
         self._dec = np.zeros((0, 0, 5))  # (cached length, slot, term)
         self._dec_meta: list = []
@@ -304,8 +305,13 @@ class FastStep:
         does (`Framework.decode_rows`); a step with prompt chunks, its tokens."""
         if npre:
             return nd + sum(pre_new), None
-        rows, graphed = self.fw.decode_rows(nd)
-        return int(rows), (None if graphed or not self.fw.decode_graphs else "eager")
+        if self.fw.graph_sizes is None:  # every batch size has its graph (or none has): as it is
+            return nd, None
+        got = self._padded.get(nd)
+        if got is None:
+            rows, graphed = self.fw.decode_rows(nd)
+            got = self._padded[nd] = (int(rows), None if graphed or not self.fw.decode_graphs else "eager")
+        return got
 
     def _core_time(self, terms: np.ndarray, meta: list, acc: list, launch: float, scale=None) -> None:
         """Add the summed per-sequence terms of each core op, costed as `cost_op` costs the op

@@ -87,6 +87,7 @@ SERVING_PATHS = (
     "serving.arrival.concurrency",
     "serving.scheduler.max_num_seqs",
     "serving.scheduler.max_batched_tokens",
+    "serving.scheduler.chunked_prefill",
     "serving.slo.ttft_s",
     "serving.slo.tpot_s",
     "serving.seed",
@@ -108,7 +109,14 @@ GROUPS = (
     ),
     ("Prompt lengths", ("prompt.dist", "prompt.mean", "prompt.sigma", "prompt.max")),
     ("Output lengths", ("output.dist", "output.mean", "output.sigma", "output.max")),
-    ("Scheduler", ("serving.scheduler.max_num_seqs", "serving.scheduler.max_batched_tokens")),
+    (
+        "Scheduler",
+        (
+            "serving.scheduler.max_num_seqs",
+            "serving.scheduler.max_batched_tokens",
+            "serving.scheduler.chunked_prefill",
+        ),
+    ),
     ("SLOs (seconds)", ("serving.slo.ttft_s", "serving.slo.tpot_s")),
 )
 PATHS = tuple(p for _, paths in GROUPS for p in paths)
@@ -225,6 +233,7 @@ def to_scenario(values: dict, upload_dir=None) -> dict:
         "scheduler": {
             "max_num_seqs": values["serving.scheduler.max_num_seqs"],
             "max_batched_tokens": values["serving.scheduler.max_batched_tokens"],
+            "chunked_prefill": values["serving.scheduler.chunked_prefill"],
         },
         "slo": {"ttft_s": values["serving.slo.ttft_s"], "tpot_s": values["serving.slo.tpot_s"]},
     }

@@ -88,6 +88,28 @@ def test_fixed_lengths_offline_and_layout_reach_the_scenario():
     assert rec["gpus"] == 4 and rec["requests"] == 200
 
 
+def test_unchunked_prefill_reaches_the_scenario_and_the_url():
+    values = small(
+        arrival="offline",
+        **{"prompt.dist": "fixed", "prompt.mean": 1500, "serving.scheduler.max_batched_tokens": 2048},
+        **{"serving.scheduler.chunked_prefill": False, "runtime.framework": "trtllm"},
+    )
+    doc = serve_state.to_scenario(values)
+    assert doc["serving"]["scheduler"]["chunked_prefill"] is False
+    chunked = roofline.serve(
+        serve_state.to_scenario(dict(values, **{"serving.scheduler.chunked_prefill": True}))
+    )
+    whole = roofline.serve(doc)
+    # whole 1,500-token prompts fit one per 2,048-token step: the first tokens come later
+    assert whole.record["ttft_s"]["p50"] > chunked.record["ttft_s"]["p50"]
+    from roofline.dashboards.codec_query import parse_query
+
+    query = serve_state.to_query(values)
+    assert "chunked_prefill=false" in query
+    back, problems = serve_state.from_query(parse_query(query), CATALOG)
+    assert problems == [] and back == values
+
+
 def test_query_round_trip_keeps_only_changed_values():
     values = small(**{"serving.arrival.rate_per_s": 12.5, "serving.slo.ttft_s": None, "hardware": "h200"})
     query = serve_state.to_query(values)

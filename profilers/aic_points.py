@@ -197,12 +197,15 @@ SKEW_OCTAVES = SKEW_NODES  # log2 rows per expert 0 .. 12 (Grid.skew)
 SKEW_MIN_SHAPES = 3  # shapes an octave of a table's curve needs
 
 
-def moe_skew_ratios(c: dict, gated: bool = True) -> dict:
+def moe_skew_ratios(c: dict, gated: bool = True, ep: int = 1) -> dict:
     """MoE dtype label -> per octave of rows per expert (round(log2(pairs / min(pairs, experts))),
     0 .. 12, as the balanced tables' grid coordinate), the ratios SKEWED_ROUTING / balanced of every
-    shape both timed: the fastest kernel per shape and routing, no expert parallelism, kernel modes
-    the framework runs (`_runnable`), gated experts (or the non-gated rows, `gated` False)."""
-    keep = (c["moe_ep_size"].astype(float) == 1) & _runnable(c) & (~_non_gated(c) if gated else _non_gated(c))
+    shape both timed: the fastest kernel per shape and routing, expert parallelism `ep` (1: none;
+    more: the kernel of one rank's experts, which under skewed routing is the busiest rank's), kernel
+    modes the framework runs (`_runnable`), gated experts (or the non-gated rows, `gated` False)."""
+    keep = (
+        (c["moe_ep_size"].astype(float) == ep) & _runnable(c) & (~_non_gated(c) if gated else _non_gated(c))
+    )
     times: dict = {}
     for i in np.flatnonzero(keep & np.isin(c["distribution"], ("balanced", SKEWED_ROUTING))):
         key = (str(c["moe_dtype"][i]),) + tuple(float(c[k][i]) for k in _MOE_KEY)

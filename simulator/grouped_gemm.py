@@ -82,14 +82,52 @@ MOE_POWER_LAW_SLOWDOWN = {
 }
 
 
-def moe_routing_factor(log2_rows, weight_bits: int, input_bits: int):
-    """The experts' time under power-law routing over balanced (MOE_POWER_LAW_SLOWDOWN) at log2 rows
-    per expert, linear between octaves, the ends' values beyond, at least 1 (see the table); a width
-    pair the tables did not measure takes its input width's own pair, else the 16-bit curve."""
+# With expert parallelism each rank's kernel runs its own experts over the pairs routed to them, and
+# under skewed routing the busiest rank sets the layer's time: the same ratio, skewed over balanced,
+# of the tables' EP rows (one rank's experts, all the tokens' pairs), per EP size, every format
+# pooled (25 tables that timed EP under both routings; benchmarks/aic_moe_skew.py). It grows with the
+# ranks' count and the rows per expert: at 128-512 rows per expert 1.10-1.06 at EP1, 1.25-1.40 at
+# EP4, 1.35-1.59 at EP8 (TensorRT-LLM H200, Qwen3-235B's experts at EP8, 4,096 tokens: 2.3x). The
+# engine takes a row over the EP1 row, the imbalance on top of one kernel's skew (moe_ep_imbalance).
+MOE_POWER_LAW_EP_SLOWDOWN = {
+    1: np.array([0.93, 0.78, 0.88, 0.95, 1.00, 1.04, 1.07, 1.10, 1.08, 1.06, 1.03, 1.01, 1.01]),
+    2: np.array([0.96, 0.79, 0.88, 0.95, 1.00, 1.04, 1.11, 1.16, 1.19, 1.20, 1.26, 1.35, 1.38]),
+    4: np.array([0.99, 0.82, 0.90, 0.95, 1.00, 1.03, 1.15, 1.25, 1.33, 1.40, 1.58, 1.97, 2.06]),
+    8: np.array([0.99, 0.88, 0.93, 0.95, 0.99, 1.04, 1.20, 1.35, 1.44, 1.59, 1.91, 2.98, 3.30]),
+    16: np.array([1.00, 0.92, 0.95, 0.97, 1.01, 1.04, 1.22, 1.37, 1.52, 1.66, 1.93, 1.83, 1.83]),
+    32: np.array([1.00, 0.95, 0.96, 0.98, 1.02, 1.05, 1.24, 1.40, 1.53, 1.71, 1.98, 2.09, 2.09]),
+    64: np.array([1.00, 0.98, 0.98, 0.99, 1.03, 1.06, 1.23, 1.37, 1.52, 1.65, 1.89, 1.89, 1.89]),
+}
+
+
+def moe_skew_curve(log2_rows, weight_bits: int, input_bits: int):
+    """MOE_POWER_LAW_SLOWDOWN of a width pair at log2 rows per expert, linear between octaves, the
+    ends' values beyond (not clamped); a width pair the tables did not measure takes its input
+    width's own pair, else the 16-bit curve."""
     curve = MOE_POWER_LAW_SLOWDOWN.get((weight_bits, input_bits))
     if curve is None:
         curve = MOE_POWER_LAW_SLOWDOWN.get((input_bits, input_bits), MOE_POWER_LAW_SLOWDOWN[(16, 16)])
-    return np.maximum(np.interp(log2_rows, np.arange(curve.size, dtype=float), curve), 1.0)
+    return np.interp(log2_rows, np.arange(curve.size, dtype=float), curve)
+
+
+def moe_ep_imbalance(log2_rows, ep: int):
+    """The busiest of `ep` ranks' skewed time over one kernel's (MOE_POWER_LAW_EP_SLOWDOWN's row over
+    its EP1 row) at log2 rows per expert: linear in log2 ep between the listed sizes, the largest's
+    beyond; 1 without expert parallelism."""
+    if ep <= 1:
+        return 1.0
+    sizes = sorted(MOE_POWER_LAW_EP_SLOWDOWN)
+    rows = np.array([MOE_POWER_LAW_EP_SLOWDOWN[e] / MOE_POWER_LAW_EP_SLOWDOWN[1] for e in sizes])
+    at = min(np.log2(ep), np.log2(sizes[-1]))
+    column = np.array([np.interp(at, np.log2(sizes), rows[:, o]) for o in range(rows.shape[1])])
+    return np.interp(log2_rows, np.arange(column.size, dtype=float), column)
+
+
+def moe_routing_factor(log2_rows, weight_bits: int, input_bits: int, ep: int = 1):
+    """The experts' time under power-law routing over balanced: one kernel's skew (moe_skew_curve)
+    times the EP ranks' imbalance (moe_ep_imbalance), at least 1 (see MOE_POWER_LAW_SLOWDOWN)."""
+    skew = moe_skew_curve(log2_rows, weight_bits, input_bits) * moe_ep_imbalance(log2_rows, ep)
+    return np.maximum(skew, 1.0)
 
 
 # The fallback's median |error| over the tables' rows with each chip's own tables left out

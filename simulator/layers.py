@@ -28,8 +28,9 @@ from roofline.simulator.grouped_gemm import (
     grouped_attainment,
     grouped_gemm_efficiency,
     grouped_stream_share,
+    moe_ep_imbalance,
     moe_grouped_share,
-    moe_routing_factor,
+    moe_skew_curve,
     share_bits,
 )
 from roofline.simulator.model import (
@@ -229,10 +230,12 @@ def expert_ops(
         # grids and shares above are of evenly routed tokens): the measured fused-MoE grid's own
         # kernels' skewed time (Grid.skew) where it has one, else grouped_gemm.MOE_POWER_LAW_SLOWDOWN;
         # never below 1 (see there)
-        slow = moe_routing_factor(log2_rows, share_bits(ctx.fmt.wb), bits)
+        # and with expert parallelism, the busiest rank's imbalance on top (moe_ep_imbalance)
+        skew = moe_skew_curve(log2_rows, share_bits(ctx.fmt.wb), bits)
         own = grid_skew(ctx.rates.eff, "moe", ctx.rates.row, log2_rows) if fused is not None else None
         if own is not None:
-            slow = measured_or(np.logical_and(own[1], fused[1]), np.maximum(own[0], 1.0), slow)
+            skew = measured_or(np.logical_and(own[1], fused[1]), own[0], skew)
+        slow = np.maximum(skew * moe_ep_imbalance(log2_rows, ctx.shard.ep), 1.0)
         ops = [
             replace(op, compute_rate=op.compute_rate / slow, memory_rate=op.memory_rate / slow) for op in ops
         ]

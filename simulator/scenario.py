@@ -201,7 +201,8 @@ SCHEMA: dict = {
         "choice",
         "How the router spreads tokens over a MoE layer's experts: power_law = as trained routers do, a "
         "few experts taking much of the load (the experts' kernels 3-19% slower from 16 rows per expert "
-        "on, measured on AIConfigurator's MoE tables, whose default workload it is); balanced = evenly "
+        "on, and with expert parallelism the busiest rank's more: 1.25-1.6x at EP4-EP8 from 128 rows per "
+        "expert; measured on AIConfigurator's MoE tables, whose default workload it is); balanced = evenly "
         "(synthetic load-balanced benchmarks, and AIConfigurator's balanced tables the grids are fitted to).",
         "power_law",
         choices=("power_law", "balanced"),

@@ -113,3 +113,54 @@ def test_the_skew_script_reads_a_table_as_documented():
         curve[0] == pytest.approx(1.1) and curve[3] == pytest.approx(1.3) and curve[6] == pytest.approx(1.3)
     )
     assert list(n[[0, 3, 6]]) == [2, 2, 2] and n.sum() == 6
+
+
+@pytest.mark.parametrize("ep", [4, 8])
+def test_expert_parallel_ranks_pay_the_busiest_ranks_skew(monkeypatch, ep):
+    # Qwen3-235B-A22B (128 experts, top-8) over ep attention ranks sharing the experts, 256
+    # sequences per rank: each rank's experts take ep x 256 x 8 / 128 = 16 ep rows each; skewed
+    # routing loads the busiest rank most (MOE_POWER_LAW_EP_SLOWDOWN), on top of one kernel's skew
+    import roofline.simulator.step as step
+
+    def ops(routing):
+        seen: dict = {}
+        real = step.cost_op
+
+        def spy(op, *args, **kwargs):
+            seen.setdefault(op.name, op)
+            return real(op, *args, **kwargs)
+
+        doc = {
+            "model": "qwen3-235b-a22b",
+            "hardware": "h200",
+            "dtype": {"weights": "fp8", "activations": "fp8", "kv": "fp8"},
+            "parallelism": {"tp": 1, "dp": ep, "ep": ep},
+            "runtime": {"moe_routing": routing},
+        }
+        monkeypatch.setattr(step, "cost_op", spy)
+        roofline.step_model(doc).cost(np.ones(256), np.full(256, 2000.0))
+        monkeypatch.undo()
+        return seen
+
+    skewed, even = ops("power_law"), ops("balanced")
+    x = math.log2(256 * 8 / (F.touched_experts(256 * ep, 8, 128) / ep))
+    want = float(moe_routing_factor(x, 8, 8, ep))
+    one_kernel = float(moe_routing_factor(x, 8, 8))
+    assert want > one_kernel * 1.05  # the ranks' imbalance adds at least 5% here
+    for name in ("expert_up", "expert_down"):
+        assert even[name].memory_rate / skewed[name].memory_rate == pytest.approx(want, rel=1e-12), name
+    assert even["ep_dispatch_combine"].fixed_s == skewed["ep_dispatch_combine"].fixed_s
+
+
+def test_the_ep_imbalance_reads_its_table_between_sizes():
+    from roofline.simulator.grouped_gemm import MOE_POWER_LAW_EP_SLOWDOWN, moe_ep_imbalance
+
+    t = MOE_POWER_LAW_EP_SLOWDOWN
+    assert moe_ep_imbalance(7.0, 1) == 1.0
+    assert moe_ep_imbalance(7.0, 4) == pytest.approx(t[4][7] / t[1][7], rel=1e-12)
+    # EP 6: linear in log2 ep between EP 4 and EP 8 (log2 6 = 2.585, 58.5% of the way)
+    w = math.log2(6) - 2.0
+    assert moe_ep_imbalance(7.0, 6) == pytest.approx(
+        (1 - w) * t[4][7] / t[1][7] + w * t[8][7] / t[1][7], rel=1e-12
+    )
+    assert moe_ep_imbalance(7.0, 256) == pytest.approx(t[64][7] / t[1][7], rel=1e-12)  # the largest holds

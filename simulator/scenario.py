@@ -203,7 +203,8 @@ SCHEMA: dict = {
         "few experts taking much of the load (the experts' kernels 3-19% slower from 16 rows per expert "
         "on, and with expert parallelism the busiest rank's more: 1.25-1.6x at EP4-EP8 from 128 rows per "
         "expert; measured on AIConfigurator's MoE tables, whose default workload it is); balanced = evenly "
-        "(synthetic load-balanced benchmarks, and AIConfigurator's balanced tables the grids are fitted to).",
+        "(synthetic load-balanced benchmarks, an expert-load balancer with redundant experts (EPLB), and "
+        "AIConfigurator's balanced tables the grids are fitted to).",
         "power_law",
         choices=("power_law", "balanced"),
     ),

@@ -329,16 +329,25 @@ def test_a_fused_moe_grid_charges_its_fixed_time_once_per_layer_and_pass(tmp_pat
 
 
 @pytest.mark.parametrize(
-    "kind,value,message",
+    "field,kind,value,message",
     [
-        ("moe_bf16", -1e-6, "grids.moe_bf16.call_s: a fixed time per call (s) is in [0, 0.01]"),
-        ("moe_bf16", "20us", "grids.moe_bf16.call_s: must be a finite number"),
-        ("gemm_bf16", 1e-6, "grids.gemm_bf16.call_s: only fused-MoE grids have a fixed time per call"),
+        ("call_s", "moe_bf16", -1e-6, "grids.moe_bf16.call_s: a fixed time per call (s) is in [0, 0.01]"),
+        ("call_s", "moe_bf16", "20us", "grids.moe_bf16.call_s: must be a finite number"),
+        (
+            "call_s",
+            "gemm_bf16",
+            1e-6,
+            "grids.gemm_bf16.call_s: only fused-MoE grids have a fixed time per call",
+        ),
+        ("skew", "moe_bf16", [1.0] * 12, "grids.moe_bf16.skew: must be a list of 13 ratios"),
+        ("skew", "moe_bf16", [1.0] * 12 + [20.0], "grids.moe_bf16.skew[12]: a time ratio is in [0.1, 10]"),
+        ("skew", "moe_bf16", "1.1", "grids.moe_bf16.skew: must be a list of 13 ratios"),
+        ("skew", "gemm_bf16", [1.0] * 13, "grids.gemm_bf16.skew: only fused-MoE grids time skewed routing"),
     ],
 )
-def test_bad_fused_moe_call_times_are_clear_errors(kind, value, message):
+def test_bad_fused_moe_fields_are_clear_errors(field, kind, value, message):
     grid = _one_cell(kind, attainment=0.5)
-    grid["call_s"] = value
+    grid[field] = value
     with pytest.raises(CalibrationError) as err:
         parse_profile(_doc({kind: grid}), "p.yaml")
     assert message in str(err.value)
@@ -365,23 +374,6 @@ def test_a_fused_moe_grid_prices_skewed_routing_at_its_own_measured_skew(tmp_pat
     assert o["time_s"] == pytest.approx(
         max(o["flops"] / PEAK, o["bytes"] / BW) / 0.25 + 32 * OVERHEAD, rel=1e-9
     )
-
-
-@pytest.mark.parametrize(
-    "kind,value,message",
-    [
-        ("moe_bf16", [1.0] * 12, "grids.moe_bf16.skew: must be a list of 13 ratios"),
-        ("moe_bf16", [1.0] * 12 + [20.0], "grids.moe_bf16.skew[12]: a time ratio is in [0.1, 10]"),
-        ("moe_bf16", "1.1", "grids.moe_bf16.skew: must be a list of 13 ratios"),
-        ("gemm_bf16", [1.0] * 13, "grids.gemm_bf16.skew: only fused-MoE grids time skewed routing"),
-    ],
-)
-def test_bad_skew_curves_are_clear_errors(kind, value, message):
-    grid = _one_cell(kind, attainment=0.5)
-    grid["skew"] = value
-    with pytest.raises(CalibrationError) as err:
-        parse_profile(_doc({kind: grid}), "p.yaml")
-    assert message in str(err.value)
 
 
 MIXTRAL_SHAPE = {"hidden": 4096, "intermediate": 14336, "top_k": 2, "experts": 8}

@@ -21,6 +21,8 @@ def values_from_controls(fields: dict, enabled, params: dict) -> dict:
                     pass  # simulate() names the field and the expected type
             elif SCHEMA[path].nullable and (v == "" or (v == NULL_OPTION and SCHEMA[path].kind == "bool")):
                 v = None  # an empty box, or a switch's "default" option
+            elif SCHEMA[path].kind == "custom" and isinstance(v, str):
+                v = list_from_text(v)  # a list typed in a text box: 1, 2, 4 or [1, 2, 4]
             values[path] = coerce_number(v, SCHEMA[path].kind)
     on = set(enabled or ())
     methods = []
@@ -40,6 +42,18 @@ def values_from_controls(fields: dict, enabled, params: dict) -> dict:
     return values
 
 
+def list_from_text(text: str):
+    """A text box's list (`1, 2, 4` or `[1, 2, 4]`) as a list of numbers; text that is no such list
+    stays text, for the scenario's check to name."""
+    body = text.strip().removeprefix("[").removesuffix("]").strip()
+    if not body:
+        return None
+    try:
+        return [int(x) if float(x).is_integer() else float(x) for x in body.split(",")]
+    except ValueError:
+        return text
+
+
 def control_values(values: dict) -> tuple:
     """values -> (fields, enabled, params), the inverse of `values_from_controls`; disabled
     methods' controls hold their suggested values."""
@@ -47,6 +61,8 @@ def control_values(values: dict) -> tuple:
     for p in FIELD_PATHS:  # a nullable switch's null is its dropdown's "default" option
         if fields[p] is None and SCHEMA[p].kind == "bool" and SCHEMA[p].nullable:
             fields[p] = NULL_OPTION
+        elif isinstance(fields[p], list):  # a list field's text box shows it as `1, 2, 4`
+            fields[p] = ", ".join(map(str, fields[p]))
     by_name = {m["name"]: m for m in values.get("methods") or []}
     params = {}
     for name, cls in REGISTRY.items():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlencode
 
+import yaml
+
 from roofline.api import REGISTRY, REQUIRED, SCHEMA, SECTIONS
 from roofline.dashboards.codec_scalar import format_scalar, parse_scalar
 from roofline.dashboards.model_refs import model_ref_problem
@@ -37,6 +39,15 @@ def parse_query(search: str) -> dict:
     return {k: v[-1] for k, v in parsed.items()}
 
 
+def _custom_problem(key: str, raw: str) -> str | None:
+    """What is wrong with a structured field's URL text (its YAML, then the field's own check)."""
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return f"{key}={raw[:60]!r}: not a YAML value"
+    return SCHEMA[key].check(key, value) if value is not None or not SCHEMA[key].nullable else None
+
+
 def _last(value):
     return value[-1] if isinstance(value, list) else value
 
@@ -52,6 +63,15 @@ def from_query(query: dict, catalog: dict, upload_dir=None) -> tuple:
         raw = str(_last(raw))
         if key in FIELD_PATHS:
             spec = SCHEMA[key]
+            if (
+                spec.kind == "custom"
+            ):  # a structured value (a list of batch sizes): YAML, checked as a scenario's
+                problem = _custom_problem(key, raw)
+                if problem:
+                    problems.append(f"URL parameter {problem}; kept {DEFAULTS[key]!r}")
+                else:
+                    values[key] = yaml.safe_load(raw)
+                continue
             try:
                 values[key] = parse_scalar(raw, spec.kind, spec.choices, spec.nullable)
             except ValueError as exc:

@@ -108,6 +108,8 @@ ROUND_TRIP = [
         **{"hardware": "a100-80gb-sxm", "dtype.kv": "fp8", "runtime.overlap": "overlap", "name": "my plan"},
     ),
     with_methods(**{"runtime.cuda_graphs": False, "runtime.custom_allreduce": True}),
+    # a list field (a text box of `1, 2, 4` on the page, YAML in the URL) and a routing choice
+    with_methods(**{"runtime.cuda_graph_batch_sizes": [1, 2, 4, 8, 64], "runtime.moe_routing": "balanced"}),
 ]
 
 
@@ -1063,3 +1065,21 @@ def test_calibrated_ceiling_comes_from_the_profile(tmp_path):
     attainable = evaluate.ceilings(codec_scenario.to_scenario(dict(state.DEFAULTS)), hw)[1]
     assert attainable.kind == "attainable" and calibrated.peak != attainable.peak
     assert calibrated.peak <= 0.8 * hw.peak("bf16") + 1  # the profile's GEMM curve tops out at e_max 0.8
+
+
+def test_a_list_field_reads_its_text_box_and_names_bad_text():
+    fields, enabled, params = codec_controls.control_values(state.DEFAULTS)
+    for text, want in (("1, 2, 4", [1, 2, 4]), ("[8, 16]", [8, 16]), ("", None)):
+        got = codec_controls.values_from_controls(
+            {**fields, "runtime.cuda_graph_batch_sizes": text}, enabled, params
+        )
+        assert got["runtime.cuda_graph_batch_sizes"] == want
+    bad = codec_controls.values_from_controls(
+        {**fields, "runtime.cuda_graph_batch_sizes": "1, two"}, enabled, params
+    )
+    from roofline.api import ScenarioError
+
+    with pytest.raises(ScenarioError, match="runtime.cuda_graph_batch_sizes: must be a list of batch sizes"):
+        roofline.simulate(codec_scenario.to_scenario(bad))
+    values, problems = codec_query.from_query({"runtime.cuda_graph_batch_sizes": "[0, 4]"}, CATALOG)
+    assert values["runtime.cuda_graph_batch_sizes"] is None and "must be a list of batch sizes" in problems[0]

@@ -32,7 +32,7 @@ from collections import defaultdict
 import numpy as np
 from aic_kernel_scales import data_source, tables
 
-from roofline.profilers.aic_points import SKEW_OCTAVES as OCTAVES
+from roofline.api import SKEW_NODES as OCTAVES
 from roofline.profilers.aic_points import moe_skew_ratios
 from roofline.simulator.grouped_gemm import MOE_POWER_LAW_EP_SLOWDOWN, MOE_POWER_LAW_SLOWDOWN
 

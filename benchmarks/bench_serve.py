@@ -12,7 +12,8 @@
    chunked prefill off (-> chunked_prefill: false), kv_cache_free_gpu_mem_fraction 0.9 (->
    kv_memory_fraction), the GUARANTEED_NO_EVICT capacity scheduler (-> admission: reserve),
    tokens_per_block 32 (-> block_tokens); the page's llm_options.yml, whose cuda_graph_config pads
-   decode batches to its listed sizes (`trtllm_graph_sizes` -> runtime.cuda_graph_batch_sizes); and the number of requests the page states for each
+   decode batches to its listed sizes (`trtllm_graph_sizes` -> runtime.cuda_graph_batch_sizes);
+   and the number of requests the page states for each
    ISL/OSL ("$num_requests": 30,000 at 128/128 down to 1,000 at 20000/2000, so that short requests
    reach a steady state; NUM_REQUESTS below). Assumed, not stated in the table: the FP8 and FP4
    checkpoints keep an FP8 KV cache (dtype.kv fp8), so attention computes in FP8 (dtype.attention
@@ -21,7 +22,8 @@
    GPT-OSS deployment guide states (FORMATS: mxfp4, mxfp4-w4a16).
    The page's DEP columns (attention data parallelism x expert parallelism) run as `dep` attention
    ranks sharing the experts, printed apart and not counted (published_devset.yaml's
-   trtllm_dep_throughput says why). Nothing here is fitted to these points. The simulator prices each step as the engine does with
+   trtllm_dep_throughput says why). Nothing here is fitted to these points. The simulator prices
+   each step as the engine does with
    `runtime.framework: trtllm` (its measured kernels, PyTorch backend, overlap scheduler).
 2. Speed: 10,000 requests of 8K prompt / 512 output tokens, offline, Llama 3.1 8B on one H100, one
    core (the issue's target: < 1 s; Vidur needs minutes).

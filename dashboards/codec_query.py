@@ -39,13 +39,15 @@ def parse_query(search: str) -> dict:
     return {k: v[-1] for k, v in parsed.items()}
 
 
-def _custom_problem(key: str, raw: str) -> str | None:
-    """What is wrong with a structured field's URL text (its YAML, then the field's own check)."""
+def _structured(key: str, raw: str) -> tuple:
+    """(value, problem) of a structured field's URL text: its YAML, then the field's own check."""
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
-        return f"{key}={raw[:60]!r}: not a YAML value"
-    return SCHEMA[key].check(key, value) if value is not None or not SCHEMA[key].nullable else None
+        return None, f"{key}={raw[:60]!r}: not a YAML value"
+    if value is None and SCHEMA[key].nullable:
+        return None, None
+    return value, SCHEMA[key].check(key, value)
 
 
 def _last(value):
@@ -63,14 +65,12 @@ def from_query(query: dict, catalog: dict, upload_dir=None) -> tuple:
         raw = str(_last(raw))
         if key in FIELD_PATHS:
             spec = SCHEMA[key]
-            if (
-                spec.kind == "custom"
-            ):  # a structured value (a list of batch sizes): YAML, checked as a scenario's
-                problem = _custom_problem(key, raw)
+            if spec.kind == "custom":  # a structured value (a list of batch sizes)
+                value, problem = _structured(key, raw)
                 if problem:
                     problems.append(f"URL parameter {problem}; kept {DEFAULTS[key]!r}")
                 else:
-                    values[key] = yaml.safe_load(raw)
+                    values[key] = value
                 continue
             try:
                 values[key] = parse_scalar(raw, spec.kind, spec.choices, spec.nullable)

@@ -193,7 +193,6 @@ def moe_kernel_rows(c: dict) -> np.ndarray:
 
 
 SKEWED_ROUTING = "power_law_1.2"  # the tables' skewed workload whose cost runtime.moe_routing prices
-SKEW_OCTAVES = SKEW_NODES  # log2 rows per expert 0 .. 12 (Grid.skew)
 SKEW_MIN_SHAPES = 3  # shapes an octave of a table's curve needs
 
 
@@ -216,8 +215,8 @@ def moe_skew_ratios(c: dict, gated: bool = True, ep: int = 1) -> dict:
     for (label, tokens, _h, _inter, topk, experts, _tp), slot in times.items():
         if len(slot) == 2:
             pairs = tokens * topk
-            octave = int(np.clip(np.round(np.log2(pairs / min(pairs, experts))), 0, SKEW_OCTAVES - 1))
-            out.setdefault(label, [[] for _ in range(SKEW_OCTAVES)])[octave].append(
+            octave = int(np.clip(np.round(np.log2(pairs / min(pairs, experts))), 0, SKEW_NODES - 1))
+            out.setdefault(label, [[] for _ in range(SKEW_NODES)])[octave].append(
                 slot[SKEWED_ROUTING] / slot["balanced"]
             )
     return out
@@ -235,7 +234,7 @@ def moe_skew(c: dict, label: str, gated: bool = True) -> tuple:
     have = np.flatnonzero(np.isfinite(med))
     if not have.size:
         return ()
-    nearest = have[np.argmin(np.abs(np.arange(SKEW_OCTAVES)[:, None] - have[None, :]), axis=1)]
+    nearest = have[np.argmin(np.abs(np.arange(SKEW_NODES)[:, None] - have[None, :]), axis=1)]
     return tuple(float(v) for v in np.round(med[nearest], 4))
 
 

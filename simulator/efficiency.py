@@ -228,9 +228,9 @@ def profile_grids(
     # FP8 attention on a chip without FP8 units runs at its 16-bit peak: the 16-bit kernels' grids
     sixteen = attention in ("bf16", "fp16") or (attention == "fp8" and not eight_bit_units(hw, "fp8"))
     fp8_prefill = grids.get("attention_prefill_fp8") if attention == "fp8" else None
-    moe = f"moe_{dtype}"
-    if f"moe_{moe_grid_kind(weights, dtype)}" in grids:
-        moe = f"moe_{moe_grid_kind(weights, dtype)}"
+    moe, own = f"moe_{dtype}", f"moe_{moe_grid_kind(weights, dtype)}"
+    if own in grids:
+        moe = own
     elif moe not in grids and not eight_bit_units(hw, dtype):
         moe = "moe_bf16"
     return {

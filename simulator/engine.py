@@ -209,8 +209,8 @@ def evaluate(
     # the micro-batch, padded with dummy sequences (their rows run through every token-parallel op;
     # each holds one token, so their attention is not counted), or launches the pass eagerly above
     # the largest (Framework.decode_rows).
-    graph_rows, _ = fw.decode_rows(micro)
-    decode_overhead = fw.decode_kernel_s(overhead_s, micro)
+    graph_rows, graphed = fw.decode_rows(micro)
+    decode_overhead = fw.decode_kernel_s(overhead_s, graphed)
 
     def decode_ops(model_, plan_, queries=1.0, tag=""):
         shape = Shape(

@@ -120,10 +120,9 @@ class Framework:
             return float(rows), bool(graphed)
         return rows, graphed
 
-    def decode_kernel_s(self, overhead_s, sequences):
-        """Time per kernel launch in a decode pass over `sequences` sequences: a graph's GPU-side
-        gap, or launched eagerly where no captured graph holds the batch (`decode_rows`)."""
-        _, graphed = self.decode_rows(sequences)
+    def decode_kernel_s(self, overhead_s, graphed):
+        """Time per kernel launch in a decode pass: a graph's GPU-side gap where it replays one
+        (`graphed`, a mask or a bool: `decode_rows`), else launched eagerly."""
         if np.ndim(graphed):
             return np.where(graphed, overhead_s, overhead_s + self.launch_s)
         return overhead_s if graphed else overhead_s + self.launch_s

@@ -110,24 +110,31 @@ def moe_skew_curve(log2_rows, weight_bits: int, input_bits: int):
     return np.interp(log2_rows, np.arange(curve.size, dtype=float), curve)
 
 
+# the EP rows over the EP1 row (the imbalance alone), and the EP sizes' log2, built once
+_EP_LOG2 = np.log2(sorted(MOE_POWER_LAW_EP_SLOWDOWN))
+_EP_IMBALANCE = np.array(
+    [MOE_POWER_LAW_EP_SLOWDOWN[e] / MOE_POWER_LAW_EP_SLOWDOWN[1] for e in sorted(MOE_POWER_LAW_EP_SLOWDOWN)]
+)
+
+
 def moe_ep_imbalance(log2_rows, ep: int):
     """The busiest of `ep` ranks' skewed time over one kernel's (MOE_POWER_LAW_EP_SLOWDOWN's row over
     its EP1 row) at log2 rows per expert: linear in log2 ep between the listed sizes, the largest's
     beyond; 1 without expert parallelism."""
     if ep <= 1:
         return 1.0
-    sizes = sorted(MOE_POWER_LAW_EP_SLOWDOWN)
-    rows = np.array([MOE_POWER_LAW_EP_SLOWDOWN[e] / MOE_POWER_LAW_EP_SLOWDOWN[1] for e in sizes])
-    at = min(np.log2(ep), np.log2(sizes[-1]))
-    column = np.array([np.interp(at, np.log2(sizes), rows[:, o]) for o in range(rows.shape[1])])
+    at = min(np.log2(ep), _EP_LOG2[-1])
+    column = np.array([np.interp(at, _EP_LOG2, _EP_IMBALANCE[:, o]) for o in range(_EP_IMBALANCE.shape[1])])
     return np.interp(log2_rows, np.arange(column.size, dtype=float), column)
 
 
-def moe_routing_factor(log2_rows, weight_bits: int, input_bits: int, ep: int = 1):
-    """The experts' time under power-law routing over balanced: one kernel's skew (moe_skew_curve)
-    times the EP ranks' imbalance (moe_ep_imbalance), at least 1 (see MOE_POWER_LAW_SLOWDOWN)."""
-    skew = moe_skew_curve(log2_rows, weight_bits, input_bits) * moe_ep_imbalance(log2_rows, ep)
-    return np.maximum(skew, 1.0)
+def moe_routing_factor(log2_rows, weight_bits: int, input_bits: int, ep: int = 1, skew=None):
+    """The experts' time under power-law routing over balanced: one kernel's skew (`skew`, values at
+    log2_rows, where a grid measured its own: Grid.skew; else moe_skew_curve) times the EP ranks'
+    imbalance (moe_ep_imbalance), at least 1 (see MOE_POWER_LAW_SLOWDOWN)."""
+    if skew is None:
+        skew = moe_skew_curve(log2_rows, weight_bits, input_bits)
+    return np.maximum(skew * moe_ep_imbalance(log2_rows, ep), 1.0)
 
 
 # The fallback's median |error| over the tables' rows with each chip's own tables left out

@@ -28,8 +28,8 @@ from roofline.simulator.grouped_gemm import (
     grouped_attainment,
     grouped_gemm_efficiency,
     grouped_stream_share,
-    moe_ep_imbalance,
     moe_grouped_share,
+    moe_routing_factor,
     moe_skew_curve,
     share_bits,
 )
@@ -226,16 +226,16 @@ def expert_ops(
     ops.insert(1, act)
     ops.append(combine)
     if ctx.shard.moe_routing == "power_law":
-        # a trained router's skew: the busiest experts' rows set the grouped kernel's tail (the
-        # grids and shares above are of evenly routed tokens): the measured fused-MoE grid's own
-        # kernels' skewed time (Grid.skew) where it has one, else grouped_gemm.MOE_POWER_LAW_SLOWDOWN;
-        # never below 1 (see there)
-        # and with expert parallelism, the busiest rank's imbalance on top (moe_ep_imbalance)
-        skew = moe_skew_curve(log2_rows, share_bits(ctx.fmt.wb), bits)
+        # a trained router's skew: the busiest experts' rows (and with expert parallelism the
+        # busiest rank's) set the grouped kernel's tail, where the grids and shares above are of
+        # evenly routed tokens: the measured fused-MoE grid's own kernels' skew (Grid.skew) where it
+        # has one, else grouped_gemm's medians (moe_routing_factor)
+        wbits, skew = share_bits(ctx.fmt.wb), None
         own = grid_skew(ctx.rates.eff, "moe", ctx.rates.row, log2_rows) if fused is not None else None
         if own is not None:
-            skew = measured_or(np.logical_and(own[1], fused[1]), own[0], skew)
-        slow = np.maximum(skew * moe_ep_imbalance(log2_rows, ctx.shard.ep), 1.0)
+            default = moe_skew_curve(log2_rows, wbits, bits)
+            skew = measured_or(np.logical_and(own[1], fused[1]), own[0], default)
+        slow = moe_routing_factor(log2_rows, wbits, bits, ctx.shard.ep, skew)
         ops = [
             replace(op, compute_rate=op.compute_rate / slow, memory_rate=op.memory_rate / slow) for op in ops
         ]

@@ -86,8 +86,8 @@ class Layout:
             cpu_step_s=_scaled(values["runtime.cpu_step_ms"], 1e-3),
             cpu_per_sequence_s=_scaled(values["runtime.cpu_per_sequence_us"], 1e-6),
             pp_relay_s=_scaled(values["runtime.pp_relay_us"], 1e-6),
-            cuda_graph_batch_sizes=_sizes(values.get("runtime.cuda_graph_batch_sizes")),
-            moe_routing=values.get("runtime.moe_routing", "power_law"),
+            cuda_graph_batch_sizes=_sizes(values["runtime.cuda_graph_batch_sizes"]),
+            moe_routing=values["runtime.moe_routing"],
         )
 
 

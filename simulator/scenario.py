@@ -61,6 +61,22 @@ class FieldSpec:
 DTYPES = tuple(DTYPE_BYTES)
 CP_VARIANTS = ("pass-kv", "pass-q", "ulysses")
 
+
+def _graph_sizes_problem(path: str, value) -> str | None:
+    """A list of positive batch sizes (runtime.cuda_graph_batch_sizes), or the problem with it."""
+    ok = (
+        isinstance(value, list)
+        and 0 < len(value) <= 4096
+        and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1_000_000 for v in value)
+    )
+    if ok:
+        return None
+    return (
+        f"{path}: must be a list of batch sizes (integers 1 .. 1,000,000, at most 4,096 of them), "
+        f"e.g. [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], or null; got {short(value)}"
+    )
+
+
 SCHEMA: dict = {
     "name": FieldSpec("str", "Scenario name; defaults to the file stem.", nullable=True, sweepable=False),
     "model": FieldSpec(
@@ -194,7 +210,7 @@ SCHEMA: dict = {
         None,
         nullable=True,
         sweepable=False,
-        check=lambda path, value: _graph_sizes_problem(path, value),
+        check=_graph_sizes_problem,
         json={"type": ["array", "null"], "items": {"type": "integer", "minimum": 1, "maximum": 1_000_000}},
     ),
     "runtime.moe_routing": FieldSpec(
@@ -304,21 +320,6 @@ MAX_SWEEP_POINTS = 250_000  # ~40 float64 result columns (~80 MB), a quarter of 
 # groups, each built and costed on its own (~1-2 ms each): 500 keep a run within about a second.
 MAX_STRUCTURAL_GROUPS = 500
 MAX_METHODS = 32  # a stack uses each method at most once (exclusive categories); 32 leaves room
-
-
-def _graph_sizes_problem(path: str, value) -> str | None:
-    """A list of positive batch sizes (runtime.cuda_graph_batch_sizes), or the problem with it."""
-    ok = (
-        isinstance(value, list)
-        and 0 < len(value) <= 4096
-        and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1_000_000 for v in value)
-    )
-    if ok:
-        return None
-    return (
-        f"{path}: must be a list of batch sizes (integers 1 .. 1,000,000, at most 4,096 of them), "
-        f"e.g. [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], or null; got {short(value)}"
-    )
 
 
 def check_value(path: str, value, spec: FieldSpec, names: dict) -> str | None:

@@ -145,8 +145,8 @@ class StepModel:
         else:
             # a pure decode step as the framework's decode: a captured CUDA graph where it has one,
             # padded to the captured size (`Framework.decode_rows`), else launched eagerly
-            rows, _ = fw.decode_rows(new.size)
-            launch = fw.decode_kernel_s(overhead, new.size)
+            rows, graphed = fw.decode_rows(new.size)
+            launch = fw.decode_kernel_s(overhead, graphed)
         shape = Shape(
             phase="prefill" if prefilling else "decode",
             rows=rows / cp,

@@ -121,6 +121,8 @@ def test_layout_gpus_is_the_product_of_the_degrees():
         "runtime.cpu_step_ms": None,
         "runtime.cpu_per_sequence_us": None,
         "runtime.pp_relay_us": None,
+        "runtime.cuda_graph_batch_sizes": None,
+        "runtime.moe_routing": "power_law",
     }
     layout = Layout.from_values(values)
     # Unset (null), the peer all-reduce is the framework's: the serving engines', not eager PyTorch's.

@@ -77,7 +77,7 @@ class FastStep:
         # A step with a prompt chunk launches as the framework's prefill, a pure decode step as its
         # decode, or eagerly where no captured graph holds its batch (`Framework.decode_rows`).
         self.launch = {phase: self.fw.kernel_s(self.overhead, phase) for phase in ("prefill", "decode")}
-        self.launch["eager"] = self.overhead + self.fw.launch_s
+        self.launch["eager"] = self.fw.decode_kernel_s(self.overhead, False)
         self._dec_scale: dict = {}  # decoders in the kernel -> per-slot memory-time factor
         # decoders in the kernel -> [(slot, (x, y))] of measured decode kernels (a NodeKV's nodes),
         # whose per-sequence time depends on the decoders otherwise than by a factor: read at each

@@ -20,6 +20,7 @@ are priced in one vectorised call (`FastStep.decode_run`); the timeline is the s
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,59 +30,80 @@ from roofline.simulator.serving.workload import Requests
 MAX_RUN_STEPS = 2048  # longest decode run priced at once (bounds the n x k index matrix)
 
 
-def simulate(req: Requests, eng: Engine, power, hold_s=None) -> Timeline:
-    """Run every request to completion; `power(flops, bytes, dt)` -> watts per GPU of each step;
-    `hold_s`: per request, seconds its KV stays after it finishes (a disaggregated prefill pool's
-    transfer to the decode pool)."""
-    r = Replica(req, eng, hold_s)
-    S, mbt, tl, pool = eng.state_blocks, eng.max_batched_tokens, r.tl, r.pool
-    t = 0.0
-    ser_t, ser_dt, ser_run, ser_q, ser_kv = [], [], [], [], []
-    run_dt, run_work, one_dt, one_work = [], [], [], []  # decode runs' and single steps' times and work
-    n_req = req.n
-    while r.done < n_req:
+class Loop:
+    """One replica's scheduler between steps: what it runs next (a run of pure-decode steps, or one
+    step of decodes, prefill chunks and admissions), and the state and series each step leaves.
+    `simulate` drives one; `lockstep.simulate_group` drives several that share each step's time."""
+
+    def __init__(self, req: Requests, eng: Engine, hold_s=None):
+        self.req, self.eng = req, eng
+        self.r = Replica(req, eng, hold_s)
+        self.ser: tuple = ([], [], [], [], [])  # t_s, dt_s, running, queued, kv_blocks
+        self.run_dt, self.run_work, self.one_dt, self.one_work = [], [], [], []
+
+    @property
+    def finished(self) -> bool:
+        return self.r.done >= self.req.n
+
+    def arrive(self, t: float) -> None:
+        """Free held KV that is due and queue the requests that have arrived by t."""
+        r = self.r
         r.release_due(t)
         while r.arrivals and r.arrivals[0][0] <= t:
             r.waiting.push(heapq.heappop(r.arrivals)[1])
+
+    def busy(self) -> bool:
+        r = self.r
+        return bool(r.d_id.size or r.pre or len(r.waiting))
+
+    def next_arrival(self) -> float:
+        return self.r.arrivals[0][0] if self.r.arrivals else np.inf
+
+    def run_steps(self) -> int:
+        """Steps of pure decoding that may run from here at once (0: step singly): until a request
+        finishes or a KV block would run out (`MAX_RUN_STEPS` at most)."""
+        r, eng = self.r, self.eng
         nd = r.d_id.size
-        if nd == 0 and not r.pre and len(r.waiting) == 0:
-            t = max(t, r.arrivals[0][0])
-            continue
+        if not (nd and not r.pre and nd <= eng.max_batched_tokens and r.head_blocked()):
+            return 0
+        k = int(min(MAX_RUN_STEPS, r.d_left.min()))
+        j = np.arange(1, k + 1)
+        extra = np.maximum(eng.blocks(r.d_c[:, None] + j[None, :]) + eng.state_blocks - r.d_h[:, None], 0)
+        fits = extra.sum(axis=0) <= r.pool.available
+        return int(np.argmin(fits)) if not fits.all() else k
 
-        # -- a run of pure-decode steps, priced at once --------------------------------------------
-        if nd and not r.pre and nd <= mbt and r.head_blocked():
-            k = int(min(MAX_RUN_STEPS, r.d_left.min()))
-            j = np.arange(1, k + 1)
-            extra = np.maximum(eng.blocks(r.d_c[:, None] + j[None, :]) + S - r.d_h[:, None], 0)
-            fits = extra.sum(axis=0) <= pool.available
-            m = int(np.argmin(fits)) if not fits.all() else k
-            if m > 0:
-                dts, fl, by = eng.step.decode_run(r.d_c, m)
-                if r.arrivals:
-                    starts = t + np.concatenate([[0.0], np.cumsum(dts)[:-1]])
-                    m = max(1, int(np.searchsorted(starts, r.arrivals[0][0], side="left")))
-                    dts, fl, by = dts[:m], fl[:m], by[:m]
-                span = float(dts.sum())
-                ser_t.append(t)
-                ser_dt.append(span)
-                ser_run.append(nd)
-                ser_q.append(len(r.waiting))
-                r.d_c += m
-                r.d_left -= m
-                need = np.maximum(eng.blocks(r.d_c) + S - r.d_h, 0)
-                pool.take(int(need.sum()))
-                r.d_h += need
-                ser_kv.append(pool.used)
-                run_dt.append(dts)
-                run_work.append((fl, by))
-                tl.steps += m
-                t += span
-                r._finish_decoders(t)
-                continue
+    def commit_run(self, t: float, dts, fl, by) -> float:
+        """Apply len(dts) pure-decode steps of these times (and work) from t; the time after them."""
+        r, eng = self.r, self.eng
+        m = len(dts)
+        span = float(dts.sum())
+        ser_t, ser_dt, ser_run, ser_q, ser_kv = self.ser
+        ser_t.append(t)
+        ser_dt.append(span)
+        ser_run.append(r.d_id.size)
+        ser_q.append(len(r.waiting))
+        r.d_c += m
+        r.d_left -= m
+        need = np.maximum(eng.blocks(r.d_c) + eng.state_blocks - r.d_h, 0)
+        r.pool.take(int(need.sum()))
+        r.d_h += need
+        ser_kv.append(r.pool.used)
+        self.run_dt.append(dts)
+        self.run_work.append((fl, by))
+        r.tl.steps += m
+        t += span
+        r._finish_decoders(t)
+        return t
 
-        # -- one step ---------------------------------------------------------------------------------
+    def plan(self, t: float):
+        """Schedule one step at t (preempting and admitting as the budget and blocks allow): its
+        batch as `FastStep.cost_parts` takes it, and what `commit` needs; None when the replica can
+        only wait for KV it holds for transfers."""
+        r, eng = self.r, self.eng
+        S, pool = eng.state_blocks, r.pool
+        nd = r.d_id.size
         wait = 0.0
-        budget = mbt
+        budget = eng.max_batched_tokens
         nd_go = min(nd, budget)
         need_d = np.maximum(eng.blocks(r.d_c[:nd_go] + 1) + (S - r.d_h[:nd_go]), 0)
         budget -= nd_go
@@ -114,43 +136,46 @@ def simulate(req: Requests, eng: Engine, power, hold_s=None) -> Timeline:
         chunk_ids = r.pre + adm
         chunk_new = p_new + adm_new
         # StepModel's rule: a one-token chunk on a non-empty cache is a decode step.
-        p_ids, p_n, p_c, p_t, dec_extra = [], [], [], [], []
+        p_n, p_c, p_t, dec_extra = [], [], [], []
         for i, n in zip(chunk_ids, chunk_new):
             if n:
                 c = int(r.computed[i])
                 if n == 1 and c:
                     dec_extra.append(c)
                 else:
-                    p_ids.append(i)
                     p_n.append(n)
                     p_c.append(c)
                     p_t.append(int(r.target[i]))
         dec_cached = r.d_c[:nd_go]
         if dec_extra:
             dec_cached = np.concatenate([dec_cached, np.array(dec_extra, np.int64)])
-        if not dec_cached.size and not p_ids and r.deferred:  # blocks held for transfers: idle until one ends
-            t = max(t, r.deferred[0][0])
-            continue
-        if not dec_cached.size and not p_ids:  # the caller checks every request fits alone
+        if not dec_cached.size and not p_n and r.deferred:  # blocks held for transfers: idle until one ends
+            return None
+        if not dec_cached.size and not p_n:  # the caller checks every request fits alone
             raise RuntimeError(
                 f"serving: request {r.waiting.peek()} cannot be scheduled with {pool.total} blocks"
             )
-        dt, fl, by = eng.step.cost_parts(dec_cached, p_n, p_c, p_t)
-        dt += wait
+        return Plan((dec_cached, p_n, p_c, p_t), wait, nd_go, chunk_ids, chunk_new)
+
+    def commit(self, t: float, plan, dt: float, fl, by) -> float:
+        """Apply a planned step that took dt seconds from t (its work: fl, by); the time after it."""
+        r, req, tl = self.r, self.req, self.r.tl
+        ser_t, ser_dt, ser_run, ser_q, ser_kv = self.ser
         ser_t.append(t)
-        ser_run.append(r.d_id.size + len(chunk_ids))
+        ser_run.append(r.d_id.size + len(plan.chunk_ids))
         ser_q.append(len(r.waiting))
         ser_dt.append(dt)
-        ser_kv.append(pool.used)
-        one_dt.append(dt)
-        one_work.append((fl, by))
+        ser_kv.append(r.pool.used)
+        self.one_dt.append(dt)
+        self.one_work.append((fl, by))
         tl.steps += 1
         t += dt
+        nd_go = plan.nd_go
         if nd_go:
             r.d_c[:nd_go] += 1
             r.d_left[:nd_go] -= 1
         still, became = [], []
-        for i, n in zip(chunk_ids, chunk_new):
+        for i, n in zip(plan.chunk_ids, plan.chunk_new):
             if n == 0:
                 still.append(i)
                 continue
@@ -171,15 +196,62 @@ def simulate(req: Requests, eng: Engine, power, hold_s=None) -> Timeline:
         if became:
             r._add_decoders(became)
         r._finish_decoders(t)
-    dts = np.concatenate([np.array(one_dt), *run_dt])
-    fl = np.concatenate([np.array([w[0] for w in one_work]), *(w[0] for w in run_work)])
-    by = np.concatenate([np.array([w[1] for w in one_work]), *(w[1] for w in run_work)])
-    tl.step_dt, tl.step_watts = dts, power(fl, by, dts)
-    tl.series = {
-        "t_s": np.array(ser_t),
-        "dt_s": np.array(ser_dt),
-        "running": np.array(ser_run),
-        "queued": np.array(ser_q),
-        "kv_blocks": np.array(ser_kv),
-    }
-    return tl
+        return t
+
+    def timeline(self, power) -> Timeline:
+        """The replica's timeline, each step's power from its work (`power(flops, bytes, dt)`)."""
+        tl, one_work, run_work = self.r.tl, self.one_work, self.run_work
+        dts = np.concatenate([np.array(self.one_dt), *self.run_dt])
+        fl = np.concatenate([np.array([w[0] for w in one_work]), *(w[0] for w in run_work)])
+        by = np.concatenate([np.array([w[1] for w in one_work]), *(w[1] for w in run_work)])
+        tl.step_dt, tl.step_watts = dts, power(fl, by, dts)
+        tl.series = dict(zip(("t_s", "dt_s", "running", "queued", "kv_blocks"), map(np.array, self.ser)))
+        return tl
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A scheduled step (`Loop.plan`): its batch (decoders' cached lengths, prefill chunks' new and
+    cached tokens and prefill ends), the transfer seconds it waits for, and what `Loop.commit` updates."""
+
+    batch: tuple
+    wait: float
+    nd_go: int
+    chunk_ids: list
+    chunk_new: list
+
+
+def first_arrival_cut(t: float, dts: np.ndarray, arrival: float) -> int:
+    """Steps of a run starting at t (times dts) that start before `arrival` (at least one): a run
+    stops where a request arrives, whose admission changes the batch."""
+    starts = t + np.concatenate([[0.0], np.cumsum(dts)[:-1]])
+    return max(1, int(np.searchsorted(starts, arrival, side="left")))
+
+
+def simulate(req: Requests, eng: Engine, power, hold_s=None) -> Timeline:
+    """Run every request to completion; `power(flops, bytes, dt)` -> watts per GPU of each step;
+    `hold_s`: per request, seconds its KV stays after it finishes (a disaggregated prefill pool's
+    transfer to the decode pool)."""
+    loop = Loop(req, eng, hold_s)
+    r = loop.r
+    t = 0.0
+    while not loop.finished:
+        loop.arrive(t)
+        if not loop.busy():
+            t = max(t, r.arrivals[0][0])
+            continue
+        m = loop.run_steps()
+        if m > 0:  # a run of pure-decode steps, priced at once
+            dts, fl, by = eng.step.decode_run(r.d_c, m)
+            if r.arrivals:
+                m = first_arrival_cut(t, dts, r.arrivals[0][0])
+                dts, fl, by = dts[:m], fl[:m], by[:m]
+            t = loop.commit_run(t, dts, fl, by)
+            continue
+        plan = loop.plan(t)
+        if plan is None:
+            t = max(t, r.deferred[0][0])
+            continue
+        dt, fl, by = eng.step.cost_parts(*plan.batch)
+        t = loop.commit(t, plan, dt + plan.wait, fl, by)
+    return loop.timeline(power)

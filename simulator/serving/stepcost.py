@@ -48,6 +48,9 @@ _STREAM = {"compute": 0, "comm": 1, "host": 2}
 TABLE_CHUNK = 4096
 PREFETCH = 48  # chunk sizes built either side of a missed prefill pair  # decode tables grow in whole chunks of cached lengths
 VERIFY_REL = 1e-9
+# The routed experts' ops (layers.expert_ops): under expert parallelism every rank's experts serve
+# the tokens of all the ranks that share them
+EXPERT_OPS = frozenset(("expert_up", "expert_act", "expert_down", "expert_combine"))
 
 
 def _per_sequence(op, n: int, L) -> np.ndarray:
@@ -85,6 +88,7 @@ class FastStep:
         self._dec_mtime: dict = {}
         self._dec_kernel_len: dict = {}  # slot -> kernel length per cached length (NodeKV slots)
         self._dense: dict = {}
+        self._experts: dict = {}  # (phase, rows, launch) -> the routed experts' part (`experts`)
         self._padded: dict = {}  # decoders -> (rows, launch key) of a padded graph (`_rows`)
         self._pairs: dict = {}
         self._dec = np.zeros((0, 0, 5))  # (cached length, slot, term)
@@ -362,6 +366,14 @@ class FastStep:
                 np.concatenate([np.ones(nd, np.int64), np.array(pre_new, np.int64)]),
                 np.concatenate([dec_cached, np.array(pre_cached, np.int64)]),
             )
+        acc, _ = self.parts(dec_cached, pre_new, pre_cached, pre_until)
+        return self._combine(acc, nd + npre), acc[3], acc[4]
+
+    def parts(self, dec_cached, pre_new, pre_cached, pre_until=None) -> tuple:
+        """`cost_parts` before the streams combine (exact steps only): the step's [compute, comm,
+        host time, FLOPs, bytes] and (phase, token rows, launch key) of its token-parallel ops."""
+        pre_new, pre_cached = list(pre_new), list(pre_cached)
+        nd, npre = dec_cached.size, len(pre_new)
         phase = "prefill" if npre else "decode"
         prompt = None
         if self._prompt_key[phase]:
@@ -387,7 +399,7 @@ class FastStep:
             for slot, mt in self._dec_mtime[nd]:
                 terms[slot, _TM] = float(np.sum(self._measured(slot, mt, dec_cached)))
             self._core_time(terms, self._dec_meta, acc, launch, scale)
-        return self._combine(acc, nd + npre), acc[3], acc[4]
+        return acc, (phase, rows, mode)
 
     def decode_run(self, cached, k: int) -> tuple:
         """Times, FLOPs and bytes of k consecutive pure-decode steps of the sequences with cached
@@ -396,6 +408,12 @@ class FastStep:
         if not self.exact:
             out = [self.cost(np.ones_like(cached), cached + j) for j in range(k)]
             return tuple(np.array(col) for col in zip(*out))
+        acc, _ = self.run_parts(cached, k)
+        return self._combine(acc, cached.size, np.maximum), acc[3], acc[4]
+
+    def run_parts(self, cached, k: int) -> tuple:
+        """`decode_run` before the streams combine (exact steps only): (5, k) stream sums and
+        ("decode", token rows, launch key) of its token-parallel ops."""
         top = int(cached.max()) + k
         if top >= self._dec.shape[0]:
             self._grow_decode(top)
@@ -417,7 +435,24 @@ class FastStep:
             )
             acc[3] += count * t[_FL]
             acc[4] += count * t[_BY]
-        return self._combine(acc, n, np.maximum), acc[3], acc[4]
+        return acc, ("decode", rows, mode)
+
+    def experts(self, phase: str, rows, launch=None) -> np.ndarray:
+        """[compute, comm, host time, FLOPs, bytes] of the routed experts' ops (`layers.expert_ops`:
+        EXPERT_OPS) in a pass of `rows` token rows: the work that ranks sharing their experts do
+        together (`lockstep`)."""
+        key = (phase, rows, launch)
+        got = self._experts.get(key)
+        if got is None:
+            costs, _ = self._forward(phase, rows, 1, 0, launch)
+            got = np.zeros(5)
+            for c in costs:
+                if c.name in EXPERT_OPS:
+                    got[_STREAM[c.stream]] += float(c.time_s)
+                    got[3] += float(c.flops)
+                    got[4] += float(c.bytes)
+            self._experts[key] = got
+        return got
 
     def _verify(self) -> bool:
         """Whether the parts reproduce StepModel.cost on probe batches (else: fall back)."""

@@ -21,6 +21,8 @@ from roofline.simulator.memory import KVModel
 from roofline.simulator.scenario import ScenarioError
 from roofline.simulator.serving.config import ServingConfig, serving_problems
 from roofline.simulator.serving.disagg import Link, decode_requests, transfer_s
+from roofline.simulator.serving.lockstep import groups as lockstep_groups
+from roofline.simulator.serving.lockstep import simulate_group
 from roofline.simulator.serving.replica import Engine
 from roofline.simulator.serving.results import request_view, resample, summarise
 from roofline.simulator.serving.scheduler import simulate as run_replica
@@ -284,8 +286,7 @@ def _serve_point(sc, scenario, point: dict) -> ServeResult:
     lay = replica.steps.layout
     pool = _micro_batches(replica, lay.pp)
     _check_fits(sc.name, req, pool, b)
-    parts = [p for _, p in split(req, lay.dp * lay.pp) if p.n]
-    timelines = [run_replica(p, pool.engine, pool.power) for p in parts]
+    parts, timelines = _run_replicas([p for _, p in split(req, lay.dp * lay.pp)], pool, lay)
     record = {
         "scenario": sc.name,
         "point": point,
@@ -304,6 +305,23 @@ def _serve_point(sc, scenario, point: dict) -> ServeResult:
         "provenance": _provenance(pool.rec, [pool], versions),
     }
     return ServeResult(record, timelines, parts)
+
+
+def _run_replicas(parts: list, pool: Pool, lay) -> tuple:
+    """(the non-empty parts, their timelines): each replica's scheduler run on its own, or, where
+    expert parallelism spans attention data-parallel ranks (ep > tp: ep / tp ranks share their
+    experts), each group of them in lockstep (`lockstep.simulate_group`)."""
+    share = lay.ep // lay.tp if lay.ep > lay.tp else 1
+    if share == 1:
+        live = [p for p in parts if p.n]
+        return live, [run_replica(p, pool.engine, pool.power) for p in live]
+    out_parts, timelines = [], []
+    for group in lockstep_groups(parts, share):
+        live = [p for p in group if p.n]
+        if live:
+            out_parts += live
+            timelines += simulate_group(live, pool.engine, pool.power, share)
+    return out_parts, timelines
 
 
 def _micro_batches(pool: Pool, pp: int) -> Pool:

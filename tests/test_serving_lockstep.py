@@ -1,0 +1,156 @@
+"""Attention data parallelism under expert parallelism (`simulator/serving/lockstep.py`): the ranks
+that share their experts step together. Oracles: a group of one is the replica's own loop; ranks
+with the same traffic step exactly as each would alone; one joint step is the slowest rank's
+`StepModel.cost` with the routed experts moved to the group's mean rows (those ops costed apart,
+from the engine's op list); a rank's prompt stalls the other rank's decodes, whose steps line up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import roofline
+from roofline.api import load_hardware, load_scenario, simulate, step_model
+from roofline.serving_api import _pool, _requests
+from roofline.simulator.forward import forward_ops
+from roofline.simulator.opinputs import Shape
+from roofline.simulator.ops import cost_op
+from roofline.simulator.serving.config import ServingConfig
+from roofline.simulator.serving.lockstep import joint_run, joint_step, simulate_group
+from roofline.simulator.serving.scheduler import simulate as solo
+from roofline.simulator.serving.stepcost import EXPERT_OPS
+from roofline.simulator.serving.workload import Requests, split
+
+
+def _doc(rate=6.0, n=60, **runtime):
+    return {
+        "model": "qwen3-30b-a3b",
+        "hardware": "h100-sxm",
+        "parallelism": {"tp": 1, "dp": 2, "ep": 2},
+        "runtime": runtime,
+        "serving": {
+            "requests": n,
+            "seed": 3,
+            "arrival": {"rate_per_s": rate},
+            "prompt_tokens": {"dist": "uniform", "min": 100, "max": 6000},
+            "output_tokens": {"dist": "uniform", "min": 5, "max": 200},
+        },
+    }
+
+
+def _setup(doc):
+    sc = load_scenario(doc, (), None, require_workload=False)
+    cfg = ServingConfig.from_values(sc.serving)
+    pool = _pool(sc, cfg, load_hardware(sc.base["hardware"]), simulate, step_model)
+    return pool, _requests(cfg, None)
+
+
+def _same(a, b):
+    for name in ("first_token_s", "finish_s", "scheduled_s", "step_dt"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_a_group_of_one_is_the_replicas_own_loop():
+    pool, req = _setup(_doc())
+    (alone,) = simulate_group([req], pool.engine, pool.power)
+    _same(alone, solo(req, pool.engine, pool.power))
+
+
+def test_ranks_with_the_same_traffic_step_as_each_would_alone():
+    pool, req = _setup(_doc())
+    ref = solo(req, pool.engine, pool.power)
+    for tl in simulate_group([req, req], pool.engine, pool.power):
+        _same(tl, ref)
+
+
+def _experts(steps, phase, rows, launch_s):
+    """The routed experts' ops of a pass of `rows` rows, costed from the engine's own op list."""
+    shape = Shape(phase=phase, rows=float(rows), passes=1.0, batch=1.0, hidden=steps.model.hidden_size)
+    ops = forward_ops(steps._inputs(shape), steps.model, steps.layout, lambda *a: ([], []))
+    return sum(float(c.time_s) for c in (cost_op(op, launch_s) for op in ops) if c.name in EXPERT_OPS)
+
+
+@pytest.mark.parametrize("framework", ["vllm", "hf"])
+def test_one_joint_step_is_the_slowest_rank_with_the_experts_at_the_mean_rows(framework):
+    # serial streams, the CPU iteration not overlapped (hf) or overlapped (vllm: then checked as
+    # the rank's own combine), the experts' compute moved whole
+    pool, _ = _setup(_doc(framework=framework, cpu_overlap=False))
+    steps, fast = pool.steps, pool.engine.step
+    fw = steps.framework()
+    prefill = (np.zeros(0, np.int64), [3000], [0], [3000])  # a rank with a prompt
+    decode = (np.array([900, 4000, 70], np.int64), [], [], [])  # a rank with three decoders
+    idle = 1  # a third rank of the group brings nothing
+    dt, work = joint_step(fast, [prefill, decode], 2 + idle)
+    mean = (3000 + 3) / 3
+    want = []
+    for (dec, pn, pc, _), phase, rows in ((prefill, "prefill", 3000), (decode, "decode", 3)):
+        new = np.concatenate([np.ones(dec.size), pn])
+        cached = np.concatenate([dec, pc])
+        launch = fw.kernel_s(steps.dep.overhead_s, "prefill") if phase == "prefill" else None
+        if launch is None:
+            rows_padded, graphed = fw.decode_rows(dec.size)
+            launch = fw.decode_kernel_s(steps.dep.overhead_s, graphed)
+        moved = _experts(steps, phase, mean, launch) - _experts(steps, phase, rows, launch)
+        want.append(steps.cost(new, cached).time_s + moved)
+    assert dt == pytest.approx(max(want), rel=1e-9)
+    assert dt > steps.cost(np.ones(3), decode[0]).time_s  # the decoders wait for the prompt
+    assert len(work) == 2 and all(fl > 0 and by > 0 for fl, by in work)
+
+
+def test_a_joint_decode_run_equals_stepping_jointly():
+    pool, _ = _setup(_doc())
+    fast = pool.engine.step
+    a, b = np.array([100, 5000, 20], np.int64), np.array([3000] * 7, np.int64)
+    dts, _ = joint_run(fast, [a, b], 4, 2)
+    for j in range(4):
+        dt, _ = joint_step(fast, [(a + j, [], [], []), (b + j, [], [], [])], 2)
+        assert dts[j] == pytest.approx(dt, rel=1e-9)
+
+
+def _single(prompt, output, arrival):
+    one = np.ones(1, np.int64)
+    return Requests(
+        arrival_s=np.array([arrival]),
+        prompt=one * prompt,
+        output=one * output,
+        next_turn=-one,
+        think_s=np.zeros(1),
+        prefix_key=[None],
+        prefix_tokens=0 * one,
+        cache_tokens=0 * one,
+        hash_ids=[None],
+    )
+
+
+def test_a_ranks_prompt_stalls_the_other_ranks_decodes():
+    pool, _ = _setup(_doc())
+    # rank 0 decodes 300 tokens from t = 0; an 8K prompt reaches rank 1 at 0.2 s
+    tl0, tl1 = simulate_group([_single(64, 300, 0.0), _single(8000, 1, 0.2)], pool.engine, pool.power)
+    (prompt_step,) = tl1.step_dt
+    starts0 = tl0.series["t_s"]
+    at = int(np.searchsorted(starts0, tl1.series["t_s"][0]))
+    assert starts0[at] == tl1.series["t_s"][0]  # the ranks' steps line up
+    assert tl0.series["dt_s"][at] == prompt_step  # the decoder waits out the prompt's step
+    decode_steps = tl0.step_dt[1:][tl0.step_dt[1:] != prompt_step]  # (after its own prompt's step)
+    assert prompt_step > 20 * np.max(decode_steps)
+    assert tl1.first_token_s[0] == pytest.approx(tl1.series["t_s"][0] + prompt_step, rel=1e-12)
+
+
+def test_serve_runs_expert_parallel_ranks_in_lockstep():
+    doc = _doc(rate=8.0, n=120)
+    res = roofline.serve(doc)
+    pool, req = _setup(doc)
+    parts = [p for _, p in split(req, 2) if p.n]
+    apart = [solo(p, pool.engine, pool.power) for p in parts]
+    together = simulate_group(parts, pool.engine, pool.power)
+    for got, want in zip(res.timelines, together):
+        _same(got, want)
+    # prompts on one rank stall the other's decodes: the decoders' time per token grows
+    tpot = [
+        np.nanmean((t.finish_s - t.first_token_s) / np.maximum(p.output - 1, 1))
+        for t, p in zip(together, parts)
+    ]
+    alone = [
+        np.nanmean((t.finish_s - t.first_token_s) / np.maximum(p.output - 1, 1)) for t, p in zip(apart, parts)
+    ]
+    assert min(tpot) > max(alone) * 0.99 and np.mean(tpot) > 1.05 * np.mean(alone)

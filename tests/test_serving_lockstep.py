@@ -70,31 +70,47 @@ def _experts(steps, phase, rows, launch_s):
     return sum(float(c.time_s) for c in (cost_op(op, launch_s) for op in ops) if c.name in EXPERT_OPS)
 
 
+def _moved(steps, phase, rows, mean, eager):
+    fw, overhead = steps.framework(), steps.dep.overhead_s
+    launch = (
+        fw.kernel_s(overhead, "prefill") if phase == "prefill" else fw.decode_kernel_s(overhead, not eager)
+    )
+    return _experts(steps, phase, mean, launch) - _experts(steps, phase, rows, launch)
+
+
 @pytest.mark.parametrize("framework", ["vllm", "hf"])
 def test_one_joint_step_is_the_slowest_rank_with_the_experts_at_the_mean_rows(framework):
-    # serial streams, the CPU iteration not overlapped (hf) or overlapped (vllm: then checked as
-    # the rank's own combine), the experts' compute moved whole
-    pool, _ = _setup(_doc(framework=framework, cpu_overlap=False))
-    steps, fast = pool.steps, pool.engine.step
-    fw = steps.framework()
+    pool, _ = _setup(_doc(framework=framework))
+    fast = pool.engine.step
+    # beside a rank's prompt a rank's decoders launch eagerly: StepModel with no graph that holds 3
+    eager = _setup(_doc(framework=framework, cuda_graph_batch_sizes=[1]))[0].steps
     prefill = (np.zeros(0, np.int64), [3000], [0], [3000])  # a rank with a prompt
     decode = (np.array([900, 4000, 70], np.int64), [], [], [])  # a rank with three decoders
-    idle = 1  # a third rank of the group brings nothing
-    dt, work = joint_step(fast, [prefill, decode], 2 + idle)
+    dt, work = joint_step(fast, [prefill, decode], 3)  # a third rank of the group idles: no rows
     mean = (3000 + 3) / 3
-    want = []
-    for (dec, pn, pc, _), phase, rows in ((prefill, "prefill", 3000), (decode, "decode", 3)):
-        new = np.concatenate([np.ones(dec.size), pn])
-        cached = np.concatenate([dec, pc])
-        launch = fw.kernel_s(steps.dep.overhead_s, "prefill") if phase == "prefill" else None
-        if launch is None:
-            rows_padded, graphed = fw.decode_rows(dec.size)
-            launch = fw.decode_kernel_s(steps.dep.overhead_s, graphed)
-        moved = _experts(steps, phase, mean, launch) - _experts(steps, phase, rows, launch)
-        want.append(steps.cost(new, cached).time_s + moved)
-    assert dt == pytest.approx(max(want), rel=1e-9)
-    assert dt > steps.cost(np.ones(3), decode[0]).time_s  # the decoders wait for the prompt
+    want_prefill = pool.steps.cost([3000], [0]).time_s + _moved(pool.steps, "prefill", 3000, mean, False)
+    want_decode = eager.cost(np.ones(3), decode[0]).time_s + _moved(eager, "decode", 3, mean, True)
+    assert dt == pytest.approx(max(want_prefill, want_decode), rel=1e-9)
+    assert dt > pool.steps.cost(np.ones(3), decode[0]).time_s  # the decoders wait for the prompt
     assert len(work) == 2 and all(fl > 0 and by > 0 for fl, by in work)
+    # a long-context rank beside a short prompt: the decoders set the step, launched eagerly
+    long = (np.full(3, 120_000, np.int64), [], [], [])
+    dt, _ = joint_step(fast, [(np.zeros(0, np.int64), [16], [0], [16]), long], 2)
+    want = eager.cost(np.ones(3), long[0]).time_s + _moved(eager, "decode", 3, (16 + 3) / 2, True)
+    assert dt == pytest.approx(want, rel=1e-9)
+
+
+def test_decoding_ranks_replay_the_graph_of_the_largest_batch():
+    graphs = [1, 2, 4, 8, 16]
+    pool, _ = _setup(_doc(framework="trtllm", cuda_graph_batch_sizes=graphs))
+    padded_to_8 = _setup(_doc(framework="trtllm", cuda_graph_batch_sizes=[8, 16]))[0].steps
+    long = np.full(3, 120_000, np.int64)  # 3 decoders over long contexts: the slower rank
+    short = np.full(7, 100, np.int64)  # 7 over short ones: both ranks pad to the graph of 8
+    dt, _ = joint_step(pool.engine.step, [(long, [], [], []), (short, [], [], [])], 2)
+    assert dt == pytest.approx(padded_to_8.cost(np.ones(3), long).time_s, rel=1e-9)
+    assert dt > pool.steps.cost(np.ones(3), long).time_s  # alone it would pad to 4
+    dts, _ = joint_run(pool.engine.step, [long, short], 1, 2)
+    assert dts[0] == pytest.approx(dt, rel=1e-9)
 
 
 def test_a_joint_decode_run_equals_stepping_jointly():

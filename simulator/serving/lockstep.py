@@ -12,7 +12,11 @@ step lasts as long as its slowest rank, each rank's time being its own ops (atte
 norms, shared experts, its dispatch and combine) plus the routed experts at the group's mean token
 rows: with tokens routed evenly, each rank's experts get top_k / experts of the tokens of every rank
 in the group, so the expert GEMMs see the mean rows whatever one rank brings (`FastStep.experts`
-prices that part at a rank's own rows and at the mean; the difference is moved). A rank's prompt
+prices that part at a rank's own rows and at the mean; the difference is moved). The ranks replay
+their decode graphs only when none of them has a prompt chunk, each padded to the graph of the
+largest rank's batch (vLLM and SGLang pad every data-parallel rank's tokens to the largest's,
+TensorRT-LLM gathers the ranks' batch sizes under attention DP likewise); with a prompt chunk on
+any rank, the others' decode steps launch eagerly. A rank's prompt
 chunk therefore stalls the others' decodes for its own (non-expert) time, the cost the independent
 replicas did not see; identical ranks step as they did alone. Runs of pure-decode steps are priced at
 once, as in `scheduler.simulate`, while every busy rank can run them.
@@ -31,13 +35,14 @@ def _shared(step, phase: str, rows, launch, mean) -> np.ndarray:
     return step.experts(phase, mean, launch) - step.experts(phase, rows, launch)
 
 
-def _rank_step(step, batch) -> tuple:
+def _rank_step(step, batch, peers) -> tuple:
     """Parts of one rank's step: (stream sums, sequences, (phase, rows, launch)) where the step
-    model is exact, else (None, (time, FLOPs, bytes), (phase, rows, None))."""
+    model is exact, else (None, (time, FLOPs, bytes), (phase, rows, None)); `peers`: the group's
+    (most decoders, any prompt chunk), which set its decode graphs (`FastStep._rows`)."""
     dec_cached, p_n, p_c, p_t = batch
     seqs = dec_cached.size + len(p_n)
     if step.exact:
-        acc, key = step.parts(dec_cached, p_n, p_c, p_t)
+        acc, key = step.parts(dec_cached, p_n, p_c, p_t, peers=peers)
         return np.asarray(acc, float), seqs, key
     phase = "prefill" if p_n else "decode"
     return None, step.cost_parts(dec_cached, p_n, p_c, p_t), (phase, dec_cached.size + sum(p_n), None)
@@ -47,7 +52,8 @@ def joint_step(step, batches: list, group: int, waits=None) -> tuple:
     """(step time, [(FLOPs, bytes) per rank]) of one lockstep step of the ranks' `batches`
     (`scheduler.Plan.batch`) in a group of `group` ranks (the idle ones bring no rows); `waits`:
     each rank's seconds of KV transfers its step waits for."""
-    ranks = [_rank_step(step, b) for b in batches]
+    peers = (max(b[0].size for b in batches), any(len(b[1]) for b in batches))
+    ranks = [_rank_step(step, b, peers) for b in batches]
     waits = [0.0] * len(ranks) if waits is None else waits
     mean = sum(float(key[1]) for _, _, key in ranks) / group
     dt, work = 0.0, []
@@ -69,7 +75,8 @@ def joint_run(step, cached: list, k: int, group: int) -> tuple:
     """(k step times, [(FLOPs, bytes) arrays per rank]) of k lockstep pure-decode steps of ranks whose
     decoders have cached lengths `cached` (one array per busy rank)."""
     if step.exact:
-        ranks = [step.run_parts(c, k) for c in cached]
+        peers = (max(c.size for c in cached), False)
+        ranks = [step.run_parts(c, k, peers) for c in cached]
         mean = sum(float(key[1]) for _, key in ranks) / group
         dts, work = np.zeros(k), []
         for (acc, (phase, rows, launch)), c in zip(ranks, cached):

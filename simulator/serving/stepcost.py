@@ -303,12 +303,20 @@ class FastStep:
             total[self._pre_once] = pairs[keys[0]][self._pre_once]
         return total
 
-    def _rows(self, nd: int, npre: int, pre_new) -> tuple:
+    def _rows(self, nd: int, npre: int, pre_new, peers=None) -> tuple:
         """(token rows of the token-parallel ops, launch key) of a step: a pure decode step's rows
         padded to the captured graph that holds it, or launched eagerly (key 'eager') where none
-        does (`Framework.decode_rows`); a step with prompt chunks, its tokens."""
+        does (`Framework.decode_rows`); a step with prompt chunks, its tokens. `peers`: (the most
+        decoders of a lockstep group's ranks, whether one of them has a prompt chunk): the ranks
+        replay their graphs only when none has, all padded to the graph of the largest batch (vLLM's
+        and SGLang's data-parallel padding, TensorRT-LLM's under attention DP)."""
         if npre:
             return nd + sum(pre_new), None
+        if peers is not None:
+            most, prefilling = peers
+            if prefilling:
+                return nd, "eager" if self.fw.decode_graphs else None
+            nd = max(nd, most)
         if self.fw.graph_sizes is None:  # every batch size has its graph (or none has): as it is
             return nd, None
         got = self._padded.get(nd)
@@ -369,9 +377,10 @@ class FastStep:
         acc, _ = self.parts(dec_cached, pre_new, pre_cached, pre_until)
         return self._combine(acc, nd + npre), acc[3], acc[4]
 
-    def parts(self, dec_cached, pre_new, pre_cached, pre_until=None) -> tuple:
+    def parts(self, dec_cached, pre_new, pre_cached, pre_until=None, peers=None) -> tuple:
         """`cost_parts` before the streams combine (exact steps only): the step's [compute, comm,
-        host time, FLOPs, bytes] and (phase, token rows, launch key) of its token-parallel ops."""
+        host time, FLOPs, bytes] and (phase, token rows, launch key) of its token-parallel ops;
+        `peers`: a lockstep group's (most decoders, any prompt chunk), see `_rows`."""
         pre_new, pre_cached = list(pre_new), list(pre_cached)
         nd, npre = dec_cached.size, len(pre_new)
         phase = "prefill" if npre else "decode"
@@ -381,7 +390,7 @@ class FastStep:
                 max((c + n for n, c in zip(pre_new, pre_cached)), default=0),
                 int(dec_cached.max()) + 1 if nd else 0,
             )
-        rows, mode = self._rows(nd, npre, pre_new)
+        rows, mode = self._rows(nd, npre, pre_new, peers)
         key = (phase, rows, nd + npre, prompt, mode)
         got = self._dense.get(key)
         acc = list(got if got is not None else self.dense(*key))
@@ -411,14 +420,14 @@ class FastStep:
         acc, _ = self.run_parts(cached, k)
         return self._combine(acc, cached.size, np.maximum), acc[3], acc[4]
 
-    def run_parts(self, cached, k: int) -> tuple:
+    def run_parts(self, cached, k: int, peers=None) -> tuple:
         """`decode_run` before the streams combine (exact steps only): (5, k) stream sums and
-        ("decode", token rows, launch key) of its token-parallel ops."""
+        ("decode", token rows, launch key) of its token-parallel ops; `peers` as for `parts`."""
         top = int(cached.max()) + k
         if top >= self._dec.shape[0]:
             self._grow_decode(top)
         n = cached.size
-        rows, mode = self._rows(n, 0, ())
+        rows, mode = self._rows(n, 0, (), peers)
         base = np.array(self.dense("decode", rows, n, top if self._prompt_key["decode"] else None, mode))
         steps = np.arange(k)
         terms = self._dec[cached[:, None] + steps[None, :]].sum(axis=0).transpose(1, 2, 0)  # (slots, 5, k)

@@ -75,7 +75,7 @@ TRTLLM_GAP_TABLES = (
     (
         "trtllm_dep_throughput",
         "The page's DEP columns (attention data parallelism x expert parallelism; output tok/s per GPU): "
-        "not counted, the attention ranks' lockstep is not modelled",
+        "not counted, a gap whose cause is not found (the ranks' lockstep, modelled, leaves these symmetric offline runs as they were)",
     ),
 )
 # Requests per run by ISL/OSL: the page's "$num_requests" table (section "Preparing a Dataset")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roofline.simulator.errors import UserError
+from roofline.simulator.model import MoEFFN
 from roofline.simulator.planner import pareto_front, powers_of_two
 from roofline.simulator.scenario import ScenarioError
 from roofline.simulator.scenario_checks import tp_shards_evenly
@@ -33,6 +34,7 @@ from roofline.simulator.serving.capacity import max_sustainable_rate
 from roofline.simulator.serving.config import ServingConfig
 from roofline.simulator.serving.search_space import (
     AGGREGATED,
+    EP_ALL,
     TooManyLayouts,
     enumerate_serving_layouts,
 )
@@ -242,6 +244,7 @@ def search_serving(
     gpus_min: int = 1,
     tp: list | None = None,
     cp: list | None = None,
+    ep: list | None = None,
     max_num_seqs: list | None = None,
     stacks: list | None = None,
     aggregated: bool = True,
@@ -258,7 +261,9 @@ def search_serving(
     """Search the deployments of a serving scenario (a path or a mapping with a `serving:` section).
 
     Defaults: the scenario's hardware (or its `sweep.hardware`), tp every power of two up to
-    `gpus_max` that splits the model's heads, cp 1, the scenario's `max_num_seqs`, its own methods;
+    `gpus_max` that splits the model's heads, cp 1, ep 1 (`ep`: whole numbers or "all", expert
+    parallelism over the tp x dp GPUs; aggregated candidates only), the scenario's `max_num_seqs`,
+    its own methods;
     `rate_per_s`, `ttft_s`, `tpot_s` default to the scenario's `serving.arrival.rate_per_s` and
     `serving.slo`. `stacks` is [(label, [method specs])]. `executor` (`roofline.executors`) defaults
     to running in this process; `progress(done, total)` hears of each deployment evaluated."""
@@ -317,6 +322,12 @@ def search_serving(
 
     model = load_model(sc.base["model"])
     mixers = {g.mixer for g in model.layer_groups if g.mixer.kind in ("attention", "mla")}
+    experts = [g.ffn.num_experts for g in model.layer_groups if isinstance(g.ffn, MoEFFN)]
+    for e in ep or ():
+        if e != EP_ALL and (isinstance(e, bool) or not isinstance(e, int) or e < 1):
+            raise ScenarioError([f"{name}: ep choice {e!r}: give positive whole numbers or {EP_ALL!r}"])
+    if ep and any(e != 1 for e in ep) and not experts:
+        raise ScenarioError([f"{name}: --ep: {sc.base['model']} has no experts to split; leave --ep out"])
     hw = list(hardware or swept_hw or [sc.base["hardware"]])
     methods = doc.get("methods") or []
     own = "+".join(m["name"] for m in methods if isinstance(m, dict) and "name" in m) or "dense"
@@ -333,6 +344,8 @@ def search_serving(
             disaggregated=disaggregated,
             gpus_min=gpus_min,
             tp_ok=lambda t: all(tp_shards_evenly(m, t) for m in mixers),
+            ep_choices=ep or [1],
+            ep_ok=lambda e: bool(experts) and all(n % e == 0 for n in experts),
         )
     except TooManyLayouts as exc:
         raise ScenarioError([f"{name}: {exc}"]) from None

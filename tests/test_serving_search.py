@@ -17,8 +17,10 @@ from roofline.simulator.serving.capacity import MAX_DOUBLINGS, MAX_HALVINGS, max
 from roofline.simulator.serving.search_space import (
     AGGREGATED,
     DISAGGREGATED,
+    EP_ALL,
     ServingLayout,
     enumerate_serving_layouts,
+    expert_degrees,
 )
 
 SCEN = "scenarios/serve-llama3-8b-h100.yaml"
@@ -73,6 +75,58 @@ def test_layout_overrides_set_exactly_its_deployment():
     o = dict(x.overrides())
     assert (o["serving.disaggregation.prefill_gpus"], o["serving.disaggregation.decode_gpus"]) == (2, 2)
     assert x.gpus == 4 and x.label == "P2x(tp1 cp1) : D1x(tp2)"
+
+
+def test_expert_parallel_choices_take_whole_tensor_parallel_groups():
+    # ep: 1, or a multiple of tp dividing tp x dp; `all` is tp x dp; the model's experts must split
+    assert expert_degrees([1, EP_ALL], 1, 8) == [1, 8]
+    assert expert_degrees([1, 2, 4, 8, 16], 2, 4) == [1, 2, 4, 8]  # 2 | ep | 8
+    assert expert_degrees([3, EP_ALL], 2, 3) == [6]  # 3 is no multiple of tp = 2
+    assert expert_degrees([EP_ALL], 1, 1) == [1]
+    assert expert_degrees([4, 8], 1, 8, ok=lambda ep: 60 % ep == 0) == [4]  # 60 experts: not over 8
+    # up to 4 GPUs, tp in {1, 2}, ep in {1, all}: tp1 x dp1..4 (dp2..4 twice), tp2 x dp1..2 (twice)
+    layouts = enumerate_serving_layouts(
+        ["h100-sxm"], 4, [1, 2], [1], [256], ["dense"], disaggregated=False, ep_choices=[1, EP_ALL]
+    )
+    shapes = sorted((x.tp, x.dp, x.ep) for x in layouts)
+    assert shapes == [(1, 1, 1), (1, 2, 1), (1, 2, 2), (1, 3, 1), (1, 3, 3), (1, 4, 1), (1, 4, 4)] + [
+        (2, 1, 1),
+        (2, 1, 2),
+        (2, 2, 1),
+        (2, 2, 4),
+    ]
+    x = next(x for x in layouts if (x.tp, x.dp, x.ep) == (1, 4, 4))
+    o = dict(x.overrides())
+    assert (o["parallelism.tp"], o["parallelism.dp"], o["parallelism.ep"]) == (1, 4, 4)
+    assert x.label == "tp1 cp1 x dp4 ep4" and x.fields()["ep"] == 4 and x.gpus == 4
+    assert next(x for x in layouts if x.ep == 1 and x.dp == 4).label == "tp1 cp1 x dp4"
+
+
+def test_the_search_runs_expert_parallel_candidates_as_serve_does():
+    scen = {
+        "model": "qwen3-30b-a3b",
+        "hardware": "h100-sxm",
+        "serving": {
+            "requests": 60,
+            "seed": 1,
+            "arrival": {"rate_per_s": 4.0},
+            "prompt_tokens": {"dist": "uniform", "min": 200, "max": 3000},
+            "output_tokens": {"dist": "uniform", "min": 20, "max": 200},
+            "slo": {"ttft_s": 2.0, "tpot_s": 0.05},
+        },
+    }
+    plan = search_serving(scen, gpus_max=2, tp=[1], ep=[EP_ALL], disaggregated=False)
+    labels = [r["label"] for r in plan.rows]
+    assert labels == ["tp1 cp1 x dp1", "tp1 cp1 x dp2 ep2"]  # `all` on one GPU is ep 1
+    row = plan.rows[1]
+    by_hand = roofline.serve(
+        {**scen, "parallelism": {"tp": 1, "dp": 2, "ep": 2}, "serving": {**scen["serving"]}}
+    ).record
+    assert row["tpot_p90_s"] == pytest.approx(by_hand["tpot_s"]["p90"], rel=1e-12)
+    with pytest.raises(UserError, match="no experts"):
+        search_serving(SCEN, SMALL, gpus_max=2, ep=[2])
+    with pytest.raises(UserError, match="ep choice"):
+        search_serving(scen, gpus_max=2, ep=[0])
 
 
 # --- the max sustainable rate ----------------------------------------------------------------------
@@ -315,6 +369,9 @@ def test_cli_exits_1_with_the_reason_when_nothing_meets_the_slo(capsys):
     [
         (["--serving", SCEN, "--rate", "-2"], "--rate"),
         (["--serving", SCEN, "--tp", "two"], "--tp"),
+        (["--serving", SCEN, "--ep", "1,most"], "--ep"),
+        (["--serving", SCEN, "--ep", "1,all"], "--ep"),  # a dense model: no experts to split
+        (["scenarios/llama3-8b-4k-h100.yaml", "--ep", "2"], "--ep"),  # without --serving
         (["--serving", SCEN, "--max-num-seqs", "0"], "--max-num-seqs"),
         (["--serving", SCEN, "--attainment", "2"], "--attainment"),
         (["--serving", SCEN, "--rate-tol", "0"], "--rate-tol"),

@@ -19,6 +19,7 @@ SERVING_ONLY = (
     ("rate_tol", "--rate-tol"),
     ("tp_choices", "--tp"),
     ("cp_choices", "--cp"),
+    ("ep_choices", "--ep"),
     ("max_num_seqs", "--max-num-seqs"),
     ("methods", "--methods"),
     ("disagg", "--disagg"),
@@ -56,6 +57,14 @@ def add_arguments(p) -> None:
         "--tp", dest="tp_choices", metavar="LIST", help="tp choices, e.g. 1,2,4 (default: powers of 2)"
     )
     g.add_argument("--cp", dest="cp_choices", metavar="LIST", help="cp choices, e.g. 1,2 (default: 1)")
+    g.add_argument(
+        "--ep",
+        dest="ep_choices",
+        metavar="LIST",
+        help="expert-parallel choices for a MoE model's aggregated deployments, e.g. 1,all or 1,8: the "
+        "experts over ep of the tp x dp GPUs (all: every one), the attention ranks stepping in lockstep "
+        "(default: 1)",
+    )
     g.add_argument("--max-num-seqs", metavar="LIST", help="max_num_seqs choices (default: the scenario's)")
     g.add_argument(
         "--methods",
@@ -100,6 +109,28 @@ def _ints(flag: str, text: str | None) -> list | None:
     if not values or any(v < 1 for v in values):
         raise ScenarioError([f"{flag} {text!r}: give comma-separated positive whole numbers, e.g. 1,2,4"])
     return values
+
+
+def _eps(text: str | None) -> list | None:
+    """--ep's choices: whole numbers and `all`."""
+    from roofline.api import ScenarioError
+
+    if text is None:
+        return None
+    tokens = [t.strip().lower() for t in text.split(",") if t.strip()]
+    numbers = [t for t in tokens if t != "all"]
+    try:
+        out = _ints("--ep", ",".join(numbers)) if numbers else []
+    except ScenarioError:
+        raise ScenarioError(
+            [f"--ep {text!r}: give comma-separated positive whole numbers or all, e.g. 1,all"]
+        ) from None
+    out += ["all"] if "all" in tokens else []
+    if not out:
+        raise ScenarioError(
+            [f"--ep {text!r}: give comma-separated positive whole numbers or all, e.g. 1,all"]
+        )
+    return out
 
 
 def _overrides(args) -> list:
@@ -174,6 +205,7 @@ def run(args) -> int:
         gpus_min=args.gpus_min,
         tp=tp,
         cp=_ints("--cp", args.cp_choices),
+        ep=_eps(args.ep_choices),
         max_num_seqs=_ints("--max-num-seqs", args.max_num_seqs),
         stacks=stacks,
         aggregated=args.disagg != "only",

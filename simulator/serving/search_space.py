@@ -1,14 +1,15 @@
 """The candidate deployments of `roofline plan --serving`: aggregated and disaggregated serving layouts.
 
 A `ServingLayout` is one deployment to simulate: the hardware, either one pool of `dp` identical
-replicas of `tp × cp` GPUs (aggregated) or a prefill pool of `prefill_replicas` replicas of
+replicas of `tp × cp` GPUs, their experts split over `ep` of the tp × dp GPUs (aggregated), or a prefill pool of `prefill_replicas` replicas of
 `prefill_tp × prefill_cp` GPUs beside a decode pool of `decode_replicas` replicas of `decode_tp` GPUs
 (disaggregated, `serving.disaggregation`), the scheduler's `max_num_seqs` and a method stack's label.
 `enumerate_serving_layouts` lists every such deployment within a GPU budget; running them is the
 caller's (`roofline.serving_search`).
 
-Assumptions: pipeline and expert parallelism are not searched (every candidate has pp = ep = 1), since
-the serving simulator's replicas are priced without a pipeline schedule of their own; replica counts
+Assumptions: pipeline parallelism is not searched (every candidate has pp = 1); expert parallelism
+only where asked (`ep_choices`, aggregated candidates: over ep / tp of the dp replicas, whose
+attention ranks then step in lockstep, `lockstep`; `EP_ALL` spans all tp × dp GPUs); replica counts
 (`dp`, prefill and decode replicas) take every whole number within the budget, so a deployment can be
 sized to the traffic; tp and cp take the given choices, and a tp that does not split the model's
 attention heads (`tp_ok`) is left out here rather than refused later.
@@ -19,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 AGGREGATED, DISAGGREGATED = "aggregated", "disaggregated"
+EP_ALL = "all"  # an ep choice: the experts over all tp x dp GPUs of an aggregated deployment
 MAX_SERVING_LAYOUTS = 20_000  # each candidate is several serving simulations
 
 
@@ -35,6 +37,7 @@ class ServingLayout:
     tp: int = 0
     cp: int = 0
     dp: int = 0
+    ep: int = 1
     prefill_replicas: int = 0
     prefill_tp: int = 0
     prefill_cp: int = 0
@@ -59,15 +62,16 @@ class ServingLayout:
 
     @property
     def label(self) -> str:
-        """`tp2 cp1 x dp3`, or `P2x(tp1 cp1) : D3x(tp2)` (replicas x replica layout per pool)."""
+        """`tp2 cp1 x dp3` (`tp1 cp1 x dp8 ep8` with expert parallelism), or
+        `P2x(tp1 cp1) : D3x(tp2)` (replicas x replica layout per pool)."""
         if self.kind == AGGREGATED:
-            return f"tp{self.tp} cp{self.cp} x dp{self.dp}"
+            return f"tp{self.tp} cp{self.cp} x dp{self.dp}" + (f" ep{self.ep}" if self.ep > 1 else "")
         return f"P{self.prefill_replicas}x(tp{self.prefill_tp} cp{self.prefill_cp}) : D{self.decode_replicas}x(tp{self.decode_tp})"
 
     def fields(self) -> dict:
         """The layout's own values, as the search's records list them."""
         if self.kind == AGGREGATED:
-            shape = {"tp": self.tp, "cp": self.cp, "dp": self.dp}
+            shape = {"tp": self.tp, "cp": self.cp, "dp": self.dp, "ep": self.ep}
         else:
             shape = {
                 "prefill_replicas": self.prefill_replicas,
@@ -80,7 +84,12 @@ class ServingLayout:
 
     def overrides(self) -> list:
         """(field path, value) pairs that turn a serving scenario into this deployment."""
-        out = [("hardware", self.hardware), ("gpus", None), ("parallelism.pp", 1), ("parallelism.ep", 1)]
+        out = [
+            ("hardware", self.hardware),
+            ("gpus", None),
+            ("parallelism.pp", 1),
+            ("parallelism.ep", self.ep),
+        ]
         out.append(("serving.scheduler.max_num_seqs", self.max_num_seqs))
         if self.kind == AGGREGATED:
             out += [("parallelism.tp", self.tp), ("parallelism.cp", self.cp), ("parallelism.dp", self.dp)]
@@ -115,10 +124,14 @@ def enumerate_serving_layouts(
     disaggregated: bool = True,
     gpus_min: int = 1,
     tp_ok=lambda tp: True,
+    ep_choices=(1,),
+    ep_ok=lambda ep: True,
 ) -> list:
     """Every deployment with gpus_min <= GPUs <= gpus_max, sorted (hardware, kind, layout, ...).
 
-    Aggregated: tp x cp x dp. Disaggregated: prefill replicas of tp x cp and decode replicas of tp
+    Aggregated: tp x cp x dp, each with every ep of `ep_choices` (whole numbers, or EP_ALL: tp x dp)
+    that is 1 or a multiple of tp dividing tp x dp and splits the model's experts (`ep_ok`).
+    Disaggregated: prefill replicas of tp x cp and decode replicas of tp
     (context parallelism splits long prompts, so only prefill replicas take it), at least one of
     each; every P:D ratio of replica counts that fits is a candidate. Each is crossed with every
     `max_num_seqs` value and stack label."""
@@ -138,7 +151,8 @@ def enumerate_serving_layouts(
         for tp in tps:
             for cp in cps:
                 for dp in range(1, gpus_max // (tp * cp) + 1):
-                    shapes.append({"kind": AGGREGATED, "tp": tp, "cp": cp, "dp": dp})
+                    for ep in expert_degrees(ep_choices, tp, dp, ep_ok):
+                        shapes.append({"kind": AGGREGATED, "tp": tp, "cp": cp, "dp": dp, "ep": ep})
                 check()
     if disaggregated:
         for ptp in tps:
@@ -166,3 +180,15 @@ def enumerate_serving_layouts(
         for s in stacks
     ]
     return sorted(x for x in out if x.gpus >= gpus_min)
+
+
+def expert_degrees(choices, tp: int, dp: int, ok=lambda ep: True) -> list:
+    """The ep values of `choices` (whole numbers, or EP_ALL for tp x dp) a layout of tp x dp GPUs
+    takes, ascending: 1, or a multiple of tp that divides tp x dp (whole tensor-parallel groups
+    share the experts) and that `ok` accepts (the model's experts split evenly)."""
+    out = set()
+    for choice in choices:
+        ep = tp * dp if choice == EP_ALL else int(choice)
+        if ep == 1 or (ep % tp == 0 and (tp * dp) % ep == 0 and ok(ep)):
+            out.add(ep)
+    return sorted(out)

@@ -29,6 +29,10 @@
    core (the issue's target: < 1 s; Vidur needs minutes).
 3. Saturation: offered rates at 0.5x .. 4x the offline capacity; past it the served rate is flat and
    the queue shows in TTFT.
+4. Attention data parallelism: MoE models whose experts are split over data-parallel ranks (ep = dp),
+   Poisson traffic of mixed lengths, the ranks stepped in lockstep (as `serve` runs them) against the
+   same ranks' schedulers stepped apart (what `serve` did before): what one rank's prompts cost the
+   others' decodes.
 
 Prints figures; asserts nothing (tests/test_serving.py holds the checks).
 
@@ -308,6 +312,68 @@ def saturation() -> list:
     return lines
 
 
+LOCKSTEP_CASES = (  # (model, hardware, ranks, dtype, offered requests/s)
+    ("qwen3-30b-a3b", "h100-sxm", 2, "bf16", (4.0, 8.0)),
+    ("deepseek-v3", "h200", 8, "fp8", (4.0, 8.0)),
+)
+
+
+def lockstep() -> list:
+    from roofline.api import load_scenario, simulate, step_model
+    from roofline.serving_api import _pool, _requests
+    from roofline.simulator.serving.config import ServingConfig
+    from roofline.simulator.serving.lockstep import simulate_group
+    from roofline.simulator.serving.results import request_view, summarise
+    from roofline.simulator.serving.scheduler import simulate as apart
+    from roofline.simulator.serving.workload import split
+
+    lines = [
+        "lockstep: ranks sharing their experts (tp 1, dp = ep) under Poisson traffic (prompts lognormal",
+        "mean 2,048, outputs lognormal mean 256; 1,000 requests), stepped together vs apart",
+        f"  {'model':<14} {'GPUs':>10} {'req/s':>6} {'':>9} {'TPOT p50':>9} {'TPOT p90':>9} {'TTFT p90':>9} {'out tok/s':>10}",
+    ]
+    for model, hardware, ranks, dtype, rates in LOCKSTEP_CASES:
+        for rate in rates:
+            doc = {
+                "model": model,
+                "hardware": hardware,
+                "dtype": {"weights": dtype, "activations": dtype},
+                "parallelism": {"tp": 1, "dp": ranks, "ep": ranks},
+                "serving": {
+                    "requests": 1000,
+                    "arrival": {"rate_per_s": rate},
+                    "prompt_tokens": {"dist": "lognormal", "mean": 2048, "sigma": 0.8, "max": 16384},
+                    "output_tokens": {"dist": "lognormal", "mean": 256, "sigma": 0.6, "max": 2048},
+                },
+            }
+            sc = load_scenario(doc, (), None, require_workload=False)
+            cfg = ServingConfig.from_values(sc.serving)
+            pool = _pool(sc, cfg, load_hardware(hardware), simulate, step_model)
+            parts = [q for _, q in split(_requests(cfg, None), ranks) if q.n]
+            runs = {
+                "together": simulate_group(parts, pool.engine, pool.power),
+                "apart": [apart(q, pool.engine, pool.power) for q in parts],
+            }
+            for how, tls in runs.items():
+                rec = summarise(
+                    request_view(parts, tls),
+                    tls,
+                    replica_gpus=[1] * len(tls),
+                    replica_blocks=[pool.blocks] * len(tls),
+                    gpus=ranks,
+                    usd_per_gpu_hour=1.0,
+                    tdp_w=700.0,
+                    slo_ttft=None,
+                    slo_tpot=None,
+                )
+                lines.append(
+                    f"  {model:<14} {f'{ranks} x {hardware}':>10} {rate:>6.1f} {how:>9} "
+                    f"{rec['tpot_s']['p50'] * 1e3:>7.1f}ms {rec['tpot_s']['p90'] * 1e3:>7.1f}ms "
+                    f"{rec['ttft_s']['p90']:>8.2f}s {rec['throughput']['output_tokens_per_s']:>10,.0f}"
+                )
+    return lines
+
+
 OUT = Path(__file__).resolve().parent.parent / "docs" / "validation" / "serving.md"
 
 
@@ -322,7 +388,7 @@ def main() -> None:
     p.add_argument("--skip-published", action="store_true")
     p.add_argument("--write", action="store_true", help="regenerate docs/validation/serving.md")
     args = p.parse_args()
-    sections = [("Speed", speed()), ("Saturation", saturation())]
+    sections = [("Speed", speed()), ("Saturation", saturation()), ("Attention data parallelism", lockstep())]
     if not args.skip_published:
         sections.insert(0, ("TensorRT-LLM offline max-throughput points", published(args.requests)))
         gap = published(args.requests, TRTLLM_GAP_TABLES)

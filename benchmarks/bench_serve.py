@@ -322,9 +322,9 @@ def lockstep() -> list:
     from roofline.api import load_scenario, simulate, step_model
     from roofline.serving_api import _pool, _requests
     from roofline.simulator.serving.config import ServingConfig
-    from roofline.simulator.serving.lockstep import simulate_group
     from roofline.simulator.serving.results import request_view, summarise
     from roofline.simulator.serving.scheduler import simulate as apart
+    from roofline.simulator.serving.scheduler import simulate_group
     from roofline.simulator.serving.workload import split
 
     lines = [

@@ -21,11 +21,11 @@ from roofline.simulator.memory import KVModel
 from roofline.simulator.scenario import ScenarioError
 from roofline.simulator.serving.config import ServingConfig, serving_problems
 from roofline.simulator.serving.disagg import Link, decode_requests, transfer_s
-from roofline.simulator.serving.lockstep import groups as lockstep_groups
-from roofline.simulator.serving.lockstep import simulate_group
 from roofline.simulator.serving.replica import Engine
 from roofline.simulator.serving.results import request_view, resample, summarise
+from roofline.simulator.serving.scheduler import groups as lockstep_groups
 from roofline.simulator.serving.scheduler import simulate as run_replica
+from roofline.simulator.serving.scheduler import simulate_group
 from roofline.simulator.serving.stepcost import FastStep
 from roofline.simulator.serving.traces import parse_trace
 from roofline.simulator.serving.workload import Requests, from_trace, generate, parse_histogram, split

@@ -16,7 +16,8 @@ from roofline.simulator.forward import forward_ops
 from roofline.simulator.opinputs import Shape
 from roofline.simulator.ops import cost_op
 from roofline.simulator.serving.config import ServingConfig
-from roofline.simulator.serving.lockstep import joint_run, joint_step, simulate_group
+from roofline.simulator.serving.lockstep import joint_run, joint_step
+from roofline.simulator.serving.scheduler import Loop, Unit, simulate_group
 from roofline.simulator.serving.scheduler import simulate as solo
 from roofline.simulator.serving.stepcost import EXPERT_OPS
 from roofline.simulator.serving.workload import Requests, split
@@ -52,8 +53,12 @@ def _same(a, b):
 
 def test_a_group_of_one_is_the_replicas_own_loop():
     pool, req = _setup(_doc())
-    (alone,) = simulate_group([req], pool.engine, pool.power)
-    _same(alone, solo(req, pool.engine, pool.power))
+    loop = Loop(req, pool.engine)
+    unit = Unit([loop], pool.engine, 1)
+    unit.alone = False  # priced through the joint steps, not the lone replica's own path
+    while not loop.finished:
+        unit.advance()
+    _same(loop.timeline(pool.power), solo(req, pool.engine, pool.power))
 
 
 def test_ranks_with_the_same_traffic_step_as_each_would_alone():

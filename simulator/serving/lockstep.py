@@ -19,15 +19,13 @@ TensorRT-LLM gathers the ranks' batch sizes under attention DP likewise); with a
 any rank, the others' decode steps launch eagerly. A rank's prompt
 chunk therefore stalls the others' decodes for its own (non-expert) time, the cost the independent
 replicas did not see; identical ranks step as they did alone. Runs of pure-decode steps are priced at
-once, as in `scheduler.simulate`, while every busy rank can run them.
+once, as in `scheduler.simulate`, while every busy rank can run them. `scheduler.Unit` steps the
+group; this module prices its steps.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from roofline.simulator.serving.replica import Engine
-from roofline.simulator.serving.scheduler import Loop, first_arrival_cut
 
 
 def _shared(step, phase: str, rows, launch, mean) -> np.ndarray:
@@ -92,46 +90,3 @@ def joint_run(step, cached: list, k: int, group: int) -> tuple:
         dts = np.maximum(dts, t + move[0] + move[1] + move[2])
         work.append((fl + move[3], by + move[4]))
     return dts, work
-
-
-def simulate_group(parts: list, eng: Engine, power, group: int | None = None) -> list:
-    """Run the requests of `group` ranks (one `Requests` each in `parts`; `group` defaults to their
-    number) in lockstep to completion; one `Timeline` per rank, as `scheduler.simulate` gives."""
-    group = len(parts) if group is None else group
-    loops = [Loop(p, eng) for p in parts]
-    step = eng.step
-    t = 0.0
-    while not all(loop.finished for loop in loops):
-        for loop in loops:
-            loop.arrive(t)
-        busy = [loop for loop in loops if loop.busy()]
-        if not busy:
-            t = max(t, min(loop.next_arrival() for loop in loops))
-            continue
-        m = min(loop.run_steps() for loop in busy)
-        if m > 0:  # every busy rank decodes on: a run priced at once, cut where a request arrives
-            dts, work = joint_run(step, [loop.r.d_c for loop in busy], m, group)
-            arrival = min(loop.next_arrival() for loop in loops)
-            if np.isfinite(arrival):
-                m = first_arrival_cut(t, dts, arrival)
-            for loop, (fl, by) in zip(busy, work):
-                end = loop.commit_run(t, dts[:m], fl[:m], by[:m])
-            t = end
-            continue
-        plans = [(loop, loop.plan(t)) for loop in busy]
-        plans = [(loop, plan) for loop, plan in plans if plan is not None]
-        if not plans:  # only KV held for transfers: wait for the first to end
-            t = max(t, min(loop.r.deferred[0][0] for loop in busy if loop.r.deferred))
-            continue
-        dt, work = joint_step(
-            step, [plan.batch for _, plan in plans], group, [plan.wait for _, plan in plans]
-        )
-        for (loop, plan), (fl, by) in zip(plans, work):
-            end = loop.commit(t, plan, dt, fl, by)
-        t = end
-    return [loop.timeline(power) for loop in loops]
-
-
-def groups(parts: list, size: int) -> list:
-    """`parts` (one Requests per rank) dealt into lockstep groups of `size` consecutive ranks."""
-    return [parts[i : i + size] for i in range(0, len(parts), size)]

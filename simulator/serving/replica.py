@@ -114,7 +114,7 @@ def blocks_of(tokens, b: int):
 class Replica:
     """One replica's requests, KV blocks and queue (see the module docstring)."""
 
-    def __init__(self, req: Requests, eng: Engine, hold_s=None):
+    def __init__(self, req: Requests, eng: Engine, hold_s=None, arrivals: bool = True):
         n = req.n
         self.req, self.eng, self.B = req, eng, eng.block_tokens
         # seconds a finished request keeps its KV (a disaggregated prefill pool's KV stays until its
@@ -147,7 +147,9 @@ class Replica:
             generated=self.generated,
             kv_transfer_s=np.zeros(n),
         )
-        self.arrivals = [(float(a), i) for i, a in enumerate(req.arrival_s) if a == a]
+        # (arrival time, request) not yet queued: every first turn, or, where a router deals the
+        # requests as they arrive (`arrivals` False), those it sends here (and their later turns)
+        self.arrivals = [(float(a), i) for i, a in enumerate(req.arrival_s) if a == a] if arrivals else []
         heapq.heapify(self.arrivals)
         self.waiting = WaitQueue(eng.policy, req.prompt)
         self.done = 0

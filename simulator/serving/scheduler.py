@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from roofline.simulator.serving.lockstep import joint_run, joint_step
 from roofline.simulator.serving.replica import Engine, Replica, Timeline
 from roofline.simulator.serving.workload import Requests
 
@@ -35,9 +36,9 @@ class Loop:
     step of decodes, prefill chunks and admissions), and the state and series each step leaves.
     `simulate` drives one; `lockstep.simulate_group` drives several that share each step's time."""
 
-    def __init__(self, req: Requests, eng: Engine, hold_s=None):
+    def __init__(self, req: Requests, eng: Engine, hold_s=None, routed: bool = False):
         self.req, self.eng = req, eng
-        self.r = Replica(req, eng, hold_s)
+        self.r = Replica(req, eng, hold_s, arrivals=not routed)  # routed: a router sends its requests
         self.ser: tuple = ([], [], [], [], [])  # t_s, dt_s, running, queued, kv_blocks
         self.run_dt, self.run_work, self.one_dt, self.one_work = [], [], [], []
 
@@ -58,6 +59,11 @@ class Loop:
 
     def next_arrival(self) -> float:
         return self.r.arrivals[0][0] if self.r.arrivals else np.inf
+
+    def load(self) -> int:
+        """Requests here not yet finished: running, partly prefilled, queued or sent and not arrived."""
+        r = self.r
+        return int(r.d_id.size) + len(r.pre) + len(r.waiting) + len(r.arrivals)
 
     def run_steps(self) -> int:
         """Steps of pure decoding that may run from here at once (0: step singly): until a request
@@ -228,30 +234,87 @@ def first_arrival_cut(t: float, dts: np.ndarray, arrival: float) -> int:
     return max(1, int(np.searchsorted(starts, arrival, side="left")))
 
 
+class Unit:
+    """Ranks that step together and their clock: `group` ranks sharing their experts step in lockstep
+    (`lockstep`); a replica alone is a unit of one, each step priced by its own batch."""
+
+    def __init__(self, loops: list, eng: Engine, group: int = 1):
+        self.loops, self.step, self.group, self.t = loops, eng.step, group, 0.0
+        self.alone = group == 1 and len(loops) == 1
+
+    def pending(self) -> float:
+        """The first arrival queued for one of its ranks (inf: none)."""
+        return min(loop.next_arrival() for loop in self.loops)
+
+    def advance(self, horizon: float = np.inf) -> bool:
+        """From its clock: one step, or a run of pure-decode steps until a request arrives or
+        `horizon`, or an idle wait until an arrival; False where it has nothing to do before
+        `horizon` (its clock then moves on to `horizon` where that is finite)."""
+        t, loops = self.t, self.loops
+        for loop in loops:
+            loop.arrive(t)
+        busy = (loops if loops[0].busy() else []) if self.alone else [loop for loop in loops if loop.busy()]
+        if not busy:
+            nxt = self.pending()
+            if nxt <= horizon and nxt < np.inf:
+                self.t = max(t, nxt)
+                return True
+            self.t = max(t, horizon) if horizon < np.inf else t
+            return False
+        m = busy[0].run_steps() if self.alone else min(loop.run_steps() for loop in busy)
+        if m > 0:  # a run of pure-decode steps, priced at once
+            if self.alone:
+                dts, fl, by = self.step.decode_run(busy[0].r.d_c, m)
+                work = [(fl, by)]
+            else:
+                dts, work = joint_run(self.step, [loop.r.d_c for loop in busy], m, self.group)
+            cut = min(busy[0].next_arrival() if self.alone else self.pending(), horizon)
+            if cut < np.inf:
+                m = first_arrival_cut(t, dts, cut)
+            for loop, (fl, by) in zip(busy, work):
+                self.t = loop.commit_run(t, dts[:m], fl[:m], by[:m])
+            return True
+        if self.alone:
+            loop = busy[0]
+            plan = loop.plan(t)
+            if plan is None:  # only KV held for transfers: wait for the first to end
+                self.t = max(t, loop.r.deferred[0][0])
+                return True
+            dt, fl, by = self.step.cost_parts(*plan.batch)
+            self.t = loop.commit(t, plan, dt + plan.wait, fl, by)
+            return True
+        plans = [(loop, loop.plan(t)) for loop in busy]
+        plans = [(loop, plan) for loop, plan in plans if plan is not None]
+        if not plans:  # only KV held for transfers: wait for the first to end
+            self.t = max(t, min(loop.r.deferred[0][0] for loop in busy if loop.r.deferred))
+            return True
+        dt, work = joint_step(self.step, [p.batch for _, p in plans], self.group, [p.wait for _, p in plans])
+        for (loop, plan), (fl, by) in zip(plans, work):
+            self.t = loop.commit(t, plan, dt, fl, by)
+        return True
+
+
 def simulate(req: Requests, eng: Engine, power, hold_s=None) -> Timeline:
     """Run every request to completion; `power(flops, bytes, dt)` -> watts per GPU of each step;
     `hold_s`: per request, seconds its KV stays after it finishes (a disaggregated prefill pool's
     transfer to the decode pool)."""
     loop = Loop(req, eng, hold_s)
-    r = loop.r
-    t = 0.0
+    unit = Unit([loop], eng)
     while not loop.finished:
-        loop.arrive(t)
-        if not loop.busy():
-            t = max(t, r.arrivals[0][0])
-            continue
-        m = loop.run_steps()
-        if m > 0:  # a run of pure-decode steps, priced at once
-            dts, fl, by = eng.step.decode_run(r.d_c, m)
-            if r.arrivals:
-                m = first_arrival_cut(t, dts, r.arrivals[0][0])
-                dts, fl, by = dts[:m], fl[:m], by[:m]
-            t = loop.commit_run(t, dts, fl, by)
-            continue
-        plan = loop.plan(t)
-        if plan is None:
-            t = max(t, r.deferred[0][0])
-            continue
-        dt, fl, by = eng.step.cost_parts(*plan.batch)
-        t = loop.commit(t, plan, dt + plan.wait, fl, by)
+        unit.advance()
     return loop.timeline(power)
+
+
+def simulate_group(parts: list, eng: Engine, power, group: int | None = None) -> list:
+    """Run the requests of `group` ranks that share their experts (one `Requests` each in `parts`;
+    `group` defaults to their number) in lockstep (`lockstep`) to completion; a `Timeline` each."""
+    loops = [Loop(p, eng) for p in parts]
+    unit = Unit(loops, eng, len(parts) if group is None else group)
+    while not all(loop.finished for loop in loops):
+        unit.advance()
+    return [loop.timeline(power) for loop in loops]
+
+
+def groups(parts: list, size: int) -> list:
+    """`parts` (one Requests per rank) dealt into lockstep groups of `size` consecutive ranks."""
+    return [parts[i : i + size] for i in range(0, len(parts), size)]

@@ -88,6 +88,7 @@ SERVING_PATHS = (
     "serving.scheduler.max_num_seqs",
     "serving.scheduler.max_batched_tokens",
     "serving.scheduler.chunked_prefill",
+    "serving.routing",
     "serving.slo.ttft_s",
     "serving.slo.tpot_s",
     "serving.seed",
@@ -96,7 +97,7 @@ SERVING_PATHS = (
 # The sidebar's sections: (title, paths) in order; every path is a control.
 GROUPS = (
     ("Model and hardware", ("model", "hardware", "dtype.weights", "dtype.kv", "runtime.framework")),
-    ("GPUs and layout", ("parallelism.tp", "parallelism.pp", "parallelism.dp")),
+    ("GPUs and layout", ("parallelism.tp", "parallelism.pp", "parallelism.dp", "serving.routing")),
     (
         "Traffic",
         (
@@ -235,6 +236,7 @@ def to_scenario(values: dict, upload_dir=None) -> dict:
             "max_batched_tokens": values["serving.scheduler.max_batched_tokens"],
             "chunked_prefill": values["serving.scheduler.chunked_prefill"],
         },
+        "routing": values["serving.routing"],
         "slo": {"ttft_s": values["serving.slo.ttft_s"], "tpot_s": values["serving.slo.tpot_s"]},
     }
     doc["serving"] = serving

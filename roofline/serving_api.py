@@ -23,6 +23,7 @@ from roofline.simulator.serving.config import ServingConfig, serving_problems
 from roofline.simulator.serving.disagg import Link, decode_requests, transfer_s
 from roofline.simulator.serving.replica import Engine
 from roofline.simulator.serving.results import request_view, resample, summarise
+from roofline.simulator.serving.routing import simulate_routed
 from roofline.simulator.serving.scheduler import groups as lockstep_groups
 from roofline.simulator.serving.scheduler import simulate as run_replica
 from roofline.simulator.serving.scheduler import simulate_group
@@ -286,7 +287,7 @@ def _serve_point(sc, scenario, point: dict) -> ServeResult:
     lay = replica.steps.layout
     pool = _micro_batches(replica, lay.pp)
     _check_fits(sc.name, req, pool, b)
-    parts, timelines = _run_replicas([p for _, p in split(req, lay.dp * lay.pp)], pool, lay)
+    parts, timelines = _run_replicas(req, pool, lay, cfg.routing)
     record = {
         "scenario": sc.name,
         "point": point,
@@ -307,11 +308,18 @@ def _serve_point(sc, scenario, point: dict) -> ServeResult:
     return ServeResult(record, timelines, parts)
 
 
-def _run_replicas(parts: list, pool: Pool, lay) -> tuple:
-    """(the non-empty parts, their timelines): each replica's scheduler run on its own, or, where
-    expert parallelism spans attention data-parallel ranks (ep > tp: ep / tp ranks share their
-    experts), each group of them in lockstep (`lockstep.simulate_group`)."""
+def _run_replicas(req: Requests, pool: Pool, lay, routing: str) -> tuple:
+    """(the requests each replica served, their timelines) over the dp x pp schedulers: dealt
+    round-robin before the run and each replica's scheduler run on its own, or, where expert
+    parallelism spans attention data-parallel ranks (ep > tp: ep / tp ranks share their experts),
+    each group of them in lockstep (`scheduler.simulate_group`); with `least_loaded` routing, dealt
+    as they arrive (`routing.simulate_routed`)."""
     share = lay.ep // lay.tp if lay.ep > lay.tp else 1
+    replicas = lay.dp * lay.pp
+    if routing == "least_loaded" and replicas > 1:
+        served = simulate_routed(req, pool.engine, pool.power, replicas, share)
+        return [part for _, part, _ in served], [tl for _, _, tl in served]
+    parts = [p for _, p in split(req, replicas)]
     if share == 1:
         live = [p for p in parts if p.n]
         return live, [run_replica(p, pool.engine, pool.power) for p in live]
@@ -322,6 +330,19 @@ def _run_replicas(parts: list, pool: Pool, lay) -> tuple:
             out_parts += live
             timelines += simulate_group(live, pool.engine, pool.power, share)
     return out_parts, timelines
+
+
+def _dealt(req: Requests, replicas: int, pool: Pool, routing: str, hold_s=None) -> list:
+    """[(indices into req, their Requests, their Timeline)] of the replicas of one pool of a
+    disaggregated deployment that served any: dealt round-robin, or as they arrive (`routing`);
+    `hold_s` per request of req (`scheduler.simulate`)."""
+    if routing == "least_loaded" and replicas > 1:
+        return simulate_routed(req, pool.engine, pool.power, replicas, 1, hold_s)
+    return [
+        (idx, part, run_replica(part, pool.engine, pool.power, None if hold_s is None else hold_s[idx]))
+        for idx, part in split(req, replicas)
+        if part.n
+    ]
 
 
 def _micro_batches(pool: Pool, pp: int) -> Pool:
@@ -379,25 +400,21 @@ def _serve_disaggregated(
     n = req.n
     first, sched, moved = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
     timelines, gpus, blocks, served = [], [], [], []
-    for idx, part in split(first_only, n_pre):
-        if part.n:
-            tl = run_replica(part, pre.engine, pre.power, np.where(req.output[idx] > 1, hand[idx], 0.0))
-            served.append(part)
-            first[idx], sched[idx], moved[idx] = tl.first_token_s, tl.scheduled_s, tl.kv_transfer_s
-            timelines.append(tl)
-            gpus.append(pre.gpus)
-            blocks.append(pre.blocks)
+    for idx, part, tl in _dealt(first_only, n_pre, pre, cfg.routing, np.where(req.output > 1, hand, 0.0)):
+        served.append(part)
+        first[idx], sched[idx], moved[idx] = tl.first_token_s, tl.scheduled_s, tl.kv_transfer_s
+        timelines.append(tl)
+        gpus.append(pre.gpus)
+        blocks.append(pre.blocks)
     di, dreq = decode_requests(req, first, hand)
     finish = first.copy()
-    for idx, part in split(dreq, n_dec):
-        if part.n:
-            tl = run_replica(part, dec.engine, dec.power)
-            served.append(part)
-            finish[di[idx]] = tl.finish_s
-            moved[di[idx]] += tl.kv_transfer_s
-            timelines.append(tl)
-            gpus.append(dec.gpus)
-            blocks.append(dec.blocks)
+    for idx, part, tl in _dealt(dreq, n_dec, dec, cfg.routing):
+        served.append(part)
+        finish[di[idx]] = tl.finish_s
+        moved[di[idx]] += tl.kv_transfer_s
+        timelines.append(tl)
+        gpus.append(dec.gpus)
+        blocks.append(dec.blocks)
     view = {
         "arrival": req.arrival_s.astype(float),
         "first": first,

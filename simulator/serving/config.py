@@ -138,6 +138,12 @@ SERVING_SCHEMA: dict = {
         "choice", "Queue order: fcfs (arrival order) or sjf (shortest prompt first).", "fcfs",
         choices=("fcfs", "sjf"),
     ),
+    "serving.routing": _f(
+        "choice", "How requests reach data-parallel replicas: round_robin (whole sessions dealt in turn before "
+        "the run) or least_loaded (each request, as it arrives, to the replica holding the fewest unfinished "
+        "requests: a load balancer, SGLang's shortest_queue; a session's later turns stay on its replica).",
+        "round_robin", choices=("round_robin", "least_loaded"),
+    ),
     "serving.prefix_cache.enabled": _f(
         "bool", "Reuse KV blocks of shared prefixes across requests and turns (LRU over blocks).", True
     ),
@@ -269,6 +275,7 @@ class ServingConfig:
     decode_tp: int = 1
     concurrency: int | None = None  # closed-loop client: requests in flight
     chunked_prefill: bool = True
+    routing: str = "round_robin"  # how requests reach data-parallel replicas (`routing`)
 
     @classmethod
     def from_values(cls, v: dict) -> ServingConfig:
@@ -292,6 +299,7 @@ class ServingConfig:
             preemption=v["serving.scheduler.preemption"],
             admission=v["serving.scheduler.admission"],
             policy=v["serving.scheduler.policy"],
+            routing=v["serving.routing"],
             prefix_cache=v["serving.prefix_cache.enabled"],
             host_GiB=v["serving.prefix_cache.host_GiB"],
             slo_ttft_s=v["serving.slo.ttft_s"],

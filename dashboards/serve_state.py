@@ -77,6 +77,7 @@ SCENARIO_PATHS = (
     "parallelism.tp",
     "parallelism.pp",
     "parallelism.dp",
+    "parallelism.ep",
     "dtype.weights",
     "dtype.kv",
     "runtime.framework",
@@ -97,7 +98,10 @@ SERVING_PATHS = (
 # The sidebar's sections: (title, paths) in order; every path is a control.
 GROUPS = (
     ("Model and hardware", ("model", "hardware", "dtype.weights", "dtype.kv", "runtime.framework")),
-    ("GPUs and layout", ("parallelism.tp", "parallelism.pp", "parallelism.dp", "serving.routing")),
+    (
+        "GPUs and layout",
+        ("parallelism.tp", "parallelism.pp", "parallelism.dp", "parallelism.ep", "serving.routing"),
+    ),
     (
         "Traffic",
         (

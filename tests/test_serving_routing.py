@@ -137,8 +137,14 @@ def test_a_bad_routing_is_one_line(capsys):
     assert "serving.routing" in err and "least_loaded" in err and "Traceback" not in err
 
 
-def test_the_dashboard_carries_the_routing():
-    values = dict(serve_state.SERVE_DEFAULTS, **{"serving.routing": "least_loaded", "parallelism.dp": 2})
+def test_the_dashboard_carries_the_routing_and_expert_parallelism():
+    values = dict(
+        serve_state.SERVE_DEFAULTS,
+        **{"serving.routing": "least_loaded", "parallelism.dp": 2, "parallelism.ep": 2},
+        **{"model": "qwen3-30b-a3b", "serving.requests": 60},
+    )
     doc = serve_state.to_scenario(values)
-    assert doc["serving"]["routing"] == "least_loaded"
-    assert "routing=least_loaded" in serve_state.to_query(values)
+    assert doc["serving"]["routing"] == "least_loaded" and doc["parallelism"]["ep"] == 2
+    query = serve_state.to_query(values)
+    assert "routing=least_loaded" in query and "ep=2" in query
+    _served_once(roofline.serve(doc), 60)

@@ -33,6 +33,9 @@
    Poisson traffic of mixed lengths, the ranks stepped in lockstep (as `serve` runs them) against the
    same ranks' schedulers stepped apart (what `serve` did before): what one rank's prompts cost the
    others' decodes.
+5. Routing: Llama 3.1 8B on 4 x H100 (dp 4), a trace of 2,000 requests at 25/s sharing 6,000-token
+   prefixes of 24 or 150 kinds (system prompts; 150 do not fit one replica's cache): round_robin,
+   least_loaded and prefix_aware (`serving.routing`).
 
 Prints figures; asserts nothing (tests/test_serving.py holds the checks).
 
@@ -374,6 +377,46 @@ def lockstep() -> list:
     return lines
 
 
+def routing() -> list:
+    import json
+    import tempfile
+
+    lines = [
+        "routing: Llama 3.1 8B, 4 x H100 (dp 4), 2,000 requests at 25/s (Poisson), each a 6,000-token shared",
+        "prefix of one of K kinds + 50-2,000 own tokens, 20-300 output tokens",
+        f"  {'K':>4} {'routing':>13} {'prefix hits':>11} {'TTFT p50':>9} {'TTFT p99':>9} {'E2E p90':>8}",
+    ]
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        for kinds in (24, 150):
+            t = np.cumsum(rng.exponential(1 / 25.0, 2000))
+            rows = [
+                {
+                    "arrival_s": float(a),
+                    "prompt_tokens": int(6000 + rng.integers(50, 2000)),
+                    "output_tokens": int(rng.integers(20, 300)),
+                    "prefix_id": f"system-{int(rng.integers(0, kinds))}",
+                    "prefix_tokens": 6000,
+                }
+                for a in t
+            ]
+            path = Path(tmp) / f"prefixes-{kinds}.jsonl"
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            for how in ("round_robin", "least_loaded", "prefix_aware"):
+                doc = {
+                    "model": "llama-3.1-8b",
+                    "hardware": "h100-sxm",
+                    "parallelism": {"dp": 4},
+                    "serving": {"requests": 2000, "arrival": {"trace": str(path)}, "routing": how},
+                }
+                rec = roofline.serve(doc).record
+                lines.append(
+                    f"  {kinds:>4} {how:>13} {rec['prefix_hit_rate']:>10.1%} {rec['ttft_s']['p50']:>8.3f}s "
+                    f"{rec['ttft_s']['p99']:>8.3f}s {rec['e2e_s']['p90']:>7.2f}s"
+                )
+    return lines
+
+
 OUT = Path(__file__).resolve().parent.parent / "docs" / "validation" / "serving.md"
 
 
@@ -388,7 +431,12 @@ def main() -> None:
     p.add_argument("--skip-published", action="store_true")
     p.add_argument("--write", action="store_true", help="regenerate docs/validation/serving.md")
     args = p.parse_args()
-    sections = [("Speed", speed()), ("Saturation", saturation()), ("Attention data parallelism", lockstep())]
+    sections = [
+        ("Speed", speed()),
+        ("Saturation", saturation()),
+        ("Attention data parallelism", lockstep()),
+        ("Routing", routing()),
+    ]
     if not args.skip_published:
         sections.insert(0, ("TensorRT-LLM offline max-throughput points", published(args.requests)))
         gap = published(args.requests, TRTLLM_GAP_TABLES)

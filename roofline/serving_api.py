@@ -312,12 +312,12 @@ def _run_replicas(req: Requests, pool: Pool, lay, routing: str) -> tuple:
     """(the requests each replica served, their timelines) over the dp x pp schedulers: dealt
     round-robin before the run and each replica's scheduler run on its own, or, where expert
     parallelism spans attention data-parallel ranks (ep > tp: ep / tp ranks share their experts),
-    each group of them in lockstep (`scheduler.simulate_group`); with `least_loaded` routing, dealt
-    as they arrive (`routing.simulate_routed`)."""
+    each group of them in lockstep (`scheduler.simulate_group`); with `least_loaded` or `prefix_aware`
+    routing, dealt as they arrive (`routing.simulate_routed`)."""
     share = lay.ep // lay.tp if lay.ep > lay.tp else 1
     replicas = lay.dp * lay.pp
-    if routing == "least_loaded" and replicas > 1:
-        served = simulate_routed(req, pool.engine, pool.power, replicas, share)
+    if routing != "round_robin" and replicas > 1:
+        served = simulate_routed(req, pool.engine, pool.power, replicas, share, policy=routing)
         return [part for _, part, _ in served], [tl for _, _, tl in served]
     parts = [p for _, p in split(req, replicas)]
     if share == 1:
@@ -336,8 +336,8 @@ def _dealt(req: Requests, replicas: int, pool: Pool, routing: str, hold_s=None) 
     """[(indices into req, their Requests, their Timeline)] of the replicas of one pool of a
     disaggregated deployment that served any: dealt round-robin, or as they arrive (`routing`);
     `hold_s` per request of req (`scheduler.simulate`)."""
-    if routing == "least_loaded" and replicas > 1:
-        return simulate_routed(req, pool.engine, pool.power, replicas, 1, hold_s)
+    if routing != "round_robin" and replicas > 1:
+        return simulate_routed(req, pool.engine, pool.power, replicas, 1, hold_s, routing)
     return [
         (idx, part, run_replica(part, pool.engine, pool.power, None if hold_s is None else hold_s[idx]))
         for idx, part in split(req, replicas)

@@ -15,6 +15,8 @@ import pytest
 import roofline
 from roofline.cli.main import main
 from roofline.dashboards import serve_state
+from roofline.simulator.serving.routing import BALANCE_ABS, PrefixRouter
+from roofline.simulator.serving.workload import Requests
 
 
 def _trace(tmp_path, rows):
@@ -148,3 +150,67 @@ def test_the_dashboard_carries_the_routing_and_expert_parallelism():
     query = serve_state.to_query(values)
     assert "routing=least_loaded" in query and "ep=2" in query
     _served_once(roofline.serve(doc), 60)
+
+
+def test_prefix_aware_keeps_each_prefix_on_one_replica(tmp_path):
+    # prefixes A A B B A A B B ... one second apart: each replica idle when the next arrives
+    rows = [
+        {
+            "arrival_s": float(j),
+            "prompt_tokens": 4100,
+            "output_tokens": 4,
+            "prefix_id": "AB"[(j // 2) % 2],
+            "prefix_tokens": 4000,
+        }
+        for j in range(20)
+    ]
+    serving = {"requests": 20, "arrival": {"trace": _trace(tmp_path, rows)}}
+    rate = {}
+    for routing in ("round_robin", "prefix_aware"):
+        res = roofline.serve(_doc({**serving, "routing": routing}))
+        rate[routing] = res.record["prefix_hit_rate"]
+    # 4,000 shared tokens are 250 blocks of 16: every request but each prefix's first hits them all;
+    # round-robin deals A, A, B, B to replicas 0, 1, 0, 1 and misses each prefix once per replica
+    assert rate["prefix_aware"] == pytest.approx(18 * 4000 / (20 * 4100), rel=1e-12)
+    assert rate["round_robin"] == pytest.approx(16 * 4000 / (20 * 4100), rel=1e-12)
+
+
+class _Replica:
+    def __init__(self, load):
+        self.n = load
+
+    def load(self):
+        return self.n
+
+
+def _router(prompts, prefixes):
+    one = np.ones(len(prompts), np.int64)
+    req = Requests(
+        arrival_s=np.zeros(len(prompts)),
+        prompt=np.array(prompts),
+        output=one,
+        next_turn=-one,
+        think_s=np.zeros(len(prompts)),
+        prefix_key=[f"p{k}" for k in prefixes],
+        prefix_tokens=np.array(prompts) - 1,
+        cache_tokens=np.array(prompts),
+        hash_ids=[None] * len(prompts),
+    )
+    eng = type("E", (), {"block_tokens": 16, "total_blocks": 10_000, "prefix_cache": True})()
+    return PrefixRouter(req, eng, [None, None])
+
+
+def test_the_prefix_router_follows_the_cache_unless_loads_are_out_of_balance():
+    route = _router([1600, 1600, 1600, 1600, 1600], [0, 0, 0, 1, 0])
+    busy, idle = _Replica(10), _Replica(0)
+    assert route([idle, busy], 0) == 0  # nothing cached: the least loaded
+    assert route([busy, idle], 1) == 0  # its prefix is on the busier replica: follows it
+    assert route([_Replica(60), _Replica(30)], 2) == 0  # 2x, but not more than 64 apart: the cache
+    assert route([_Replica(0), _Replica(0)], 3) == 0  # another prefix, a tie: the first
+    assert route([_Replica(300), _Replica(230)], 4) == 0  # 70 apart but under 1.5x: the cache
+    # out of balance (more than BALANCE_ABS apart and more than 1.5x): the least loaded
+    assert route([_Replica(BALANCE_ABS + 100), _Replica(BALANCE_ABS - 10)], 4) == 1
+    # a cached prefix covering under 30% of the prompt does not pull the request
+    short = _router([1600, 16000], [0, 0])
+    assert short([_Replica(0), _Replica(0)], 0) == 0  # 99 blocks of prefix p0 now on replica 0
+    assert short([_Replica(5), _Replica(0)], 1) == 1  # 1,584 of its 16,000 tokens cached: 10%

@@ -140,9 +140,11 @@ SERVING_SCHEMA: dict = {
     ),
     "serving.routing": _f(
         "choice", "How requests reach data-parallel replicas: round_robin (whole sessions dealt in turn before "
-        "the run) or least_loaded (each request, as it arrives, to the replica holding the fewest unfinished "
-        "requests: a load balancer, SGLang's shortest_queue; a session's later turns stay on its replica).",
-        "round_robin", choices=("round_robin", "least_loaded"),
+        "the run), least_loaded (each request, as it arrives, to the replica holding the fewest unfinished "
+        "requests: a load balancer, SGLang's shortest_queue) or prefix_aware (to the replica whose cache holds "
+        "the longest run of its prefix, load permitting: the SGLang Model Gateway's cache_aware); a session's "
+        "later turns stay on its replica.",
+        "round_robin", choices=("round_robin", "least_loaded", "prefix_aware"),
     ),
     "serving.prefix_cache.enabled": _f(
         "bool", "Reuse KV blocks of shared prefixes across requests and turns (LRU over blocks).", True

@@ -302,6 +302,11 @@ def _serve_point(sc, scenario, point: dict) -> ServeResult:
             **common,
         ),
         "kv_cache": _kv_cache(replica, b),
+        "replicas": {
+            "count": lay.dp * lay.pp,
+            "routing": cfg.routing,
+            "lockstep_ranks": lay.ep // lay.tp if lay.ep > lay.tp else 1,
+        },
         "time_series": resample(timelines[0].series, pool.blocks),
         "provenance": _provenance(pool.rec, [pool], versions),
     }
@@ -432,6 +437,7 @@ def _serve_disaggregated(
         "hardware": dec.rec["hardware"],
         **summarise(view, timelines, replica_gpus=gpus, replica_blocks=blocks, gpus=total, **common),
         "kv_cache": _kv_cache(dec, b),
+        "replicas": {"count": n_pre + n_dec, "routing": cfg.routing, "lockstep_ranks": 1},
         "disaggregation": {
             "prefill_replicas": n_pre,
             "decode_replicas": n_dec,

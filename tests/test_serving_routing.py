@@ -15,6 +15,7 @@ import pytest
 import roofline
 from roofline.cli.main import main
 from roofline.dashboards import serve_state
+from roofline.report.serve_tables import serve_table
 from roofline.simulator.serving.routing import BALANCE_ABS, PrefixRouter
 from roofline.simulator.serving.workload import Requests
 
@@ -96,6 +97,16 @@ def test_lockstep_groups_and_pipelines_route_too(extra):
     _served_once(routed, 120)
     dealt = roofline.serve(_doc(serving, **extra))
     assert routed.record["gpus"] == dealt.record["gpus"]
+    lay = extra["parallelism"]
+    want = {
+        "count": lay["dp"] * lay.get("pp", 1),
+        "routing": "least_loaded",
+        "lockstep_ranks": lay.get("ep", 1),
+    }
+    assert routed.record["replicas"] == want
+    head = serve_table(routed.record).splitlines()[0]
+    assert f"({want['count']} replicas, least_loaded routing" in head
+    assert ("2 ranks in lockstep" in head) == ("ep" in lay)
 
 
 def test_disaggregated_pools_route_as_they_arrive():

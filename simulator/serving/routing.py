@@ -64,6 +64,8 @@ def simulate_routed(
     """Run `req` over `replicas` replicas (in lockstep units of `group`), each request sent as it
     arrives by `policy` (POLICIES); [(indices into req, their Requests, their Timeline)] per replica
     that served any. `hold_s` as for `scheduler.simulate`."""
+    if policy not in POLICIES:
+        raise ValueError(f"routing policy {policy!r}: one of {', '.join(POLICIES)}")
     loops = [Loop(req, eng, hold_s, routed=True) for _ in range(replicas)]
     choose = PrefixRouter(req, eng, loops) if policy == "prefix_aware" else _least_loaded
     units = [Unit(loops[i : i + group], eng, group) for i in range(0, replicas, group)]

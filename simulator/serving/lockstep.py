@@ -12,15 +12,16 @@ step lasts as long as its slowest rank, each rank's time being its own ops (atte
 norms, shared experts, its dispatch and combine) plus the routed experts at the group's mean token
 rows: with tokens routed evenly, each rank's experts get top_k / experts of the tokens of every rank
 in the group, so the expert GEMMs see the mean rows whatever one rank brings (`FastStep.experts`
-prices that part at a rank's own rows and at the mean; the difference is moved). The ranks replay
-their decode graphs only when none of them has a prompt chunk, each padded to the graph of the
-largest rank's batch (vLLM and SGLang pad every data-parallel rank's tokens to the largest's,
-TensorRT-LLM gathers the ranks' batch sizes under attention DP likewise); with a prompt chunk on
-any rank, the others' decode steps launch eagerly. A rank's prompt
-chunk therefore stalls the others' decodes for its own (non-expert) time, the cost the independent
-replicas did not see; identical ranks step as they did alone. Runs of pure-decode steps are priced at
-once, as in `scheduler.simulate`, while every busy rank can run them. `scheduler.Unit` steps the
-group; this module prices its steps.
+prices that part at a rank's own rows and at the mean; the difference is moved). A rank's prompt
+chunk therefore stalls the others' decodes for its own (non-expert) time, the cost independent
+replicas do not see; identical ranks step as they would alone. The ranks replay their decode graphs
+only when none of them has a prompt chunk, each padded to the graph of the largest rank's batch
+(vLLM and SGLang pad every data-parallel rank's tokens to the largest's, TensorRT-LLM gathers the
+ranks' batch sizes under attention DP likewise); beside a prompt chunk the others' decode steps
+launch eagerly. Runs of pure-decode steps are priced at once, as in `scheduler.simulate`, while
+every busy rank can run them. `scheduler.Unit` steps the group; this module prices its steps. (A
+step model the fast parts do not reproduce, `FastStep.exact` False, adds the experts' difference to
+each rank's whole step time, without the graph rule.)
 """
 
 from __future__ import annotations

@@ -323,7 +323,8 @@ LOCKSTEP_CASES = (  # (model, hardware, ranks, dtype, offered requests/s)
 
 def lockstep() -> list:
     from roofline.api import load_scenario, simulate, step_model
-    from roofline.serving_api import _pool, _requests
+    from roofline.serving_api import _requests
+    from roofline.serving_pools import build_pool
     from roofline.simulator.serving.config import ServingConfig
     from roofline.simulator.serving.results import request_view, summarise
     from roofline.simulator.serving.scheduler import simulate as apart
@@ -351,7 +352,7 @@ def lockstep() -> list:
             }
             sc = load_scenario(doc, (), None, require_workload=False)
             cfg = ServingConfig.from_values(sc.serving)
-            pool = _pool(sc, cfg, load_hardware(hardware), simulate, step_model)
+            pool = build_pool(sc, cfg, load_hardware(hardware), simulate, step_model)
             parts = [q for _, q in split(_requests(cfg, None), ranks) if q.n]
             runs = {
                 "together": simulate_group(parts, pool.engine, pool.power),

@@ -11,7 +11,8 @@ import pytest
 
 import roofline
 from roofline.api import load_hardware, load_scenario, simulate, step_model
-from roofline.serving_api import _pool, _requests
+from roofline.serving_api import _requests
+from roofline.serving_pools import build_pool
 from roofline.simulator.forward import forward_ops
 from roofline.simulator.opinputs import Shape
 from roofline.simulator.ops import cost_op
@@ -42,7 +43,7 @@ def _doc(rate=6.0, n=60, **runtime):
 def _setup(doc):
     sc = load_scenario(doc, (), None, require_workload=False)
     cfg = ServingConfig.from_values(sc.serving)
-    pool = _pool(sc, cfg, load_hardware(sc.base["hardware"]), simulate, step_model)
+    pool = build_pool(sc, cfg, load_hardware(sc.base["hardware"]), simulate, step_model)
     return pool, _requests(cfg, None)
 
 

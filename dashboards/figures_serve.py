@@ -10,6 +10,7 @@ from roofline.dashboards.figures import COMPACT, message_figure
 from roofline.report.figures import PALETTE, figure, plain, vline
 from roofline.report.format import si_time
 from roofline.report.serve_figures import make_serve_figure
+from roofline.report.serve_tables import replicas_text
 
 PERCENTILE_ROWS = (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "E2E"), ("queue_s", "queue"))
 PERCENTILES = ("mean", "p50", "p90", "p99")
@@ -40,7 +41,8 @@ def serve_kpi_items(rec: dict, slo: dict | None = None) -> list:
             "key": "serve-tokens",
             "label": "Output tok/s / GPU",
             "value": f"{tp['output_tokens_per_s_per_gpu']:,.0f}",
-            "detail": f"{tp['output_tokens_per_s']:,.0f} tok/s on {rec['gpus']} GPU(s)",
+            "detail": f"{tp['output_tokens_per_s']:,.0f} tok/s on {rec['gpus']} GPU(s)"
+            f"{replicas_text(rec.get('replicas'))}",
             "ok": True,
         },
         {

@@ -15,6 +15,7 @@ import pytest
 import roofline
 from roofline.cli.main import main
 from roofline.dashboards import serve_state
+from roofline.dashboards.figures_serve import serve_kpi_items
 from roofline.report.serve_tables import serve_table
 from roofline.simulator.serving.routing import BALANCE_ABS, PrefixRouter
 from roofline.simulator.serving.workload import Requests
@@ -160,7 +161,10 @@ def test_the_dashboard_carries_the_routing_and_expert_parallelism():
     assert doc["serving"]["routing"] == "least_loaded" and doc["parallelism"]["ep"] == 2
     query = serve_state.to_query(values)
     assert "routing=least_loaded" in query and "ep=2" in query
-    _served_once(roofline.serve(doc), 60)
+    res = roofline.serve(doc)
+    _served_once(res, 60)
+    tokens = next(item for item in serve_kpi_items(res.record) if item["key"] == "serve-tokens")
+    assert "(2 replicas, least_loaded routing, 2 ranks in lockstep)" in tokens["detail"]
 
 
 def test_prefix_aware_keeps_each_prefix_on_one_replica(tmp_path):

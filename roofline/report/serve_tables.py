@@ -10,7 +10,7 @@ def _t(v) -> str:
     return "-" if v is None else si_time(v)
 
 
-def _replicas(rep) -> str:
+def replicas_text(rep) -> str:
     """` (4 replicas, least_loaded routing, 2 ranks in lockstep)`, or nothing for one replica."""
     if not rep or rep["count"] <= 1:
         return ""
@@ -23,7 +23,7 @@ def serve_table(rec: dict) -> str:
     point = ", ".join(f"{k}={v}" for k, v in rec.get("point", {}).items())
     lines = [
         f"{rec['scenario']}{' [' + point + ']' if point else ''}: {rec['model']} on {rec['gpus']} x {rec['hardware']}"
-        f"{_replicas(rec.get('replicas'))}, "
+        f"{replicas_text(rec.get('replicas'))}, "
         f"{rec['requests']} requests over {si_time(rec['duration_s'])} ({rec['steps']:,} steps)",
         f"  {'throughput':<26} {tp['requests_per_s']:.3g} req/s, {tp['output_tokens_per_s']:,.0f} output tok/s "
         f"({tp['output_tokens_per_s_per_gpu']:,.0f}/GPU), {tp['input_tokens_per_s']:,.0f} input tok/s",

@@ -1,9 +1,10 @@
 """The candidate deployments of `roofline plan --serving`: aggregated and disaggregated serving layouts.
 
 A `ServingLayout` is one deployment to simulate: the hardware, either one pool of `dp` identical
-replicas of `tp × cp` GPUs, their experts split over `ep` of the tp × dp GPUs (aggregated), or a prefill pool of `prefill_replicas` replicas of
-`prefill_tp × prefill_cp` GPUs beside a decode pool of `decode_replicas` replicas of `decode_tp` GPUs
-(disaggregated, `serving.disaggregation`), the scheduler's `max_num_seqs` and a method stack's label.
+replicas of `tp × cp` GPUs, their experts split over `ep` of the tp × dp GPUs (aggregated), or a
+prefill pool of `prefill_replicas` replicas of `prefill_tp × prefill_cp` GPUs beside a decode pool
+of `decode_replicas` replicas of `decode_tp` GPUs (disaggregated, `serving.disaggregation`), the
+scheduler's `max_num_seqs` and a method stack's label.
 `enumerate_serving_layouts` lists every such deployment within a GPU budget; running them is the
 caller's (`roofline.serving_search`).
 

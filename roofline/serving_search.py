@@ -116,7 +116,8 @@ def saturated_requests(layout, requests: int) -> int:
     draining the last (Llama 3.1 8B on one H100, chat traffic, max_num_seqs 256: 120 requests give
     6.6 req/s, 1,200 give 11.8, 2,048 give 11.4, 8,192 give 11.3), so a short search's cap would sit
     far below what the deployment sustains."""
-    replicas = layout.dp if layout.kind == AGGREGATED else layout.decode_replicas
+    # the schedulers: dp replicas of pp micro-batches each, or the decode pool's replicas
+    replicas = layout.dp * layout.pp if layout.kind == AGGREGATED else layout.decode_replicas
     steady = STEADY_TURNOVERS * max(replicas, 1) * max(layout.max_num_seqs, 1)
     return int(max(requests, min(steady, SATURATION_RUN_MAX_SCALE * requests)))
 
@@ -245,6 +246,7 @@ def search_serving(
     tp: list | None = None,
     cp: list | None = None,
     ep: list | None = None,
+    pp: list | None = None,
     max_num_seqs: list | None = None,
     stacks: list | None = None,
     aggregated: bool = True,
@@ -261,8 +263,9 @@ def search_serving(
     """Search the deployments of a serving scenario (a path or a mapping with a `serving:` section).
 
     Defaults: the scenario's hardware (or its `sweep.hardware`), tp every power of two up to
-    `gpus_max` that splits the model's heads, cp 1, ep 1 (`ep`: whole numbers or "all", expert
-    parallelism over the tp x dp GPUs; aggregated candidates only), the scenario's `max_num_seqs`,
+    `gpus_max` that splits the model's heads, cp 1, pp 1 (`pp`: pipeline stages per replica), ep 1
+    (`ep`: whole numbers or "all", expert parallelism over the tp x dp GPUs; pp and ep: aggregated
+    candidates only), the scenario's `max_num_seqs`,
     its own methods;
     `rate_per_s`, `ttft_s`, `tpot_s` default to the scenario's `serving.arrival.rate_per_s` and
     `serving.slo`. `stacks` is [(label, [method specs])]. `executor` (`roofline.executors`) defaults
@@ -345,6 +348,7 @@ def search_serving(
             gpus_min=gpus_min,
             tp_ok=lambda t: all(tp_shards_evenly(m, t) for m in mixers),
             ep_choices=ep or [1],
+            pp_choices=pp or [1],
             ep_ok=lambda e: bool(experts) and all(n % e == 0 for n in experts),
         )
     except TooManyLayouts as exc:

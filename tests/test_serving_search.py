@@ -102,6 +102,22 @@ def test_expert_parallel_choices_take_whole_tensor_parallel_groups():
     assert next(x for x in layouts if x.ep == 1 and x.dp == 4).label == "tp1 cp1 x dp4"
 
 
+def test_pipeline_choices_add_stages_to_the_aggregated_candidates():
+    layouts = enumerate_serving_layouts(
+        ["h100-sxm"], 4, [1, 2], [1], [256], ["dense"], disaggregated=False, pp_choices=[1, 2, 8]
+    )
+    # pp 1: tp1 x dp1..4, tp2 x dp1..2; pp 2: tp1 x dp1..2, tp2 x dp1; pp 8 does not fit 4 GPUs
+    assert sorted((x.tp, x.pp, x.dp) for x in layouts) == [
+        (1, 1, 1), (1, 1, 2), (1, 1, 3), (1, 1, 4), (1, 2, 1), (1, 2, 2), (2, 1, 1), (2, 1, 2), (2, 2, 1)
+    ]  # fmt: skip
+    x = next(x for x in layouts if (x.tp, x.pp, x.dp) == (1, 2, 2))
+    o = dict(x.overrides())
+    assert (o["parallelism.tp"], o["parallelism.pp"], o["parallelism.dp"]) == (1, 2, 2) and x.gpus == 4
+    assert x.label == "tp1 cp1 pp2 x dp2" and x.fields()["pp"] == 2
+    # the saturation run turns over each of the dp x pp schedulers' batches
+    assert saturated_requests(x, 100) == min(8 * 4 * 256, SATURATION_RUN_MAX_SCALE * 100)
+
+
 def test_the_search_runs_expert_parallel_candidates_as_serve_does():
     scen = {
         "model": "qwen3-30b-a3b",
@@ -370,6 +386,7 @@ def test_cli_exits_1_with_the_reason_when_nothing_meets_the_slo(capsys):
         (["--serving", SCEN, "--rate", "-2"], "--rate"),
         (["--serving", SCEN, "--tp", "two"], "--tp"),
         (["--serving", SCEN, "--ep", "1,most"], "--ep"),
+        (["--serving", SCEN, "--pp", "0"], "--pp"),
         (["--serving", SCEN, "--ep", "1,all"], "--ep"),  # a dense model: no experts to split
         (["scenarios/llama3-8b-4k-h100.yaml", "--ep", "2"], "--ep"),  # without --serving
         (["--serving", SCEN, "--max-num-seqs", "0"], "--max-num-seqs"),

@@ -20,6 +20,7 @@ SERVING_ONLY = (
     ("tp_choices", "--tp"),
     ("cp_choices", "--cp"),
     ("ep_choices", "--ep"),
+    ("pp_choices", "--pp"),
     ("max_num_seqs", "--max-num-seqs"),
     ("methods", "--methods"),
     ("disagg", "--disagg"),
@@ -57,6 +58,13 @@ def add_arguments(p) -> None:
         "--tp", dest="tp_choices", metavar="LIST", help="tp choices, e.g. 1,2,4 (default: powers of 2)"
     )
     g.add_argument("--cp", dest="cp_choices", metavar="LIST", help="cp choices, e.g. 1,2 (default: 1)")
+    g.add_argument(
+        "--pp",
+        dest="pp_choices",
+        metavar="LIST",
+        help="pipeline-stage choices for aggregated deployments, e.g. 1,2,4: each replica keeps pp "
+        "micro-batches in flight (default: 1)",
+    )
     g.add_argument(
         "--ep",
         dest="ep_choices",
@@ -206,6 +214,7 @@ def run(args) -> int:
         tp=tp,
         cp=_ints("--cp", args.cp_choices),
         ep=_eps(args.ep_choices),
+        pp=_ints("--pp", args.pp_choices),
         max_num_seqs=_ints("--max-num-seqs", args.max_num_seqs),
         stacks=stacks,
         aggregated=args.disagg != "only",

@@ -1,15 +1,15 @@
 """The candidate deployments of `roofline plan --serving`: aggregated and disaggregated serving layouts.
 
 A `ServingLayout` is one deployment to simulate: the hardware, either one pool of `dp` identical
-replicas of `tp × cp` GPUs, their experts split over `ep` of the tp × dp GPUs (aggregated), or a
+replicas of `tp × cp × pp` GPUs, their experts split over `ep` of the tp × dp GPUs (aggregated), or a
 prefill pool of `prefill_replicas` replicas of `prefill_tp × prefill_cp` GPUs beside a decode pool
 of `decode_replicas` replicas of `decode_tp` GPUs (disaggregated, `serving.disaggregation`), the
 scheduler's `max_num_seqs` and a method stack's label.
 `enumerate_serving_layouts` lists every such deployment within a GPU budget; running them is the
 caller's (`roofline.serving_search`).
 
-Assumptions: pipeline parallelism is not searched (every candidate has pp = 1); expert parallelism
-only where asked (`ep_choices`, aggregated candidates: over ep / tp of the dp replicas, whose
+Assumptions: pipeline and expert parallelism only where asked (`pp_choices`, `ep_choices`; aggregated
+candidates: a replica of pp stages keeps pp micro-batches in flight; experts over ep / tp of the dp replicas, whose
 attention ranks then step in lockstep, `lockstep`; `EP_ALL` spans all tp × dp GPUs); replica counts
 (`dp`, prefill and decode replicas) take every whole number within the budget, so a deployment can be
 sized to the traffic; tp and cp take the given choices, and a tp that does not split the model's
@@ -39,6 +39,7 @@ class ServingLayout:
     cp: int = 0
     dp: int = 0
     ep: int = 1
+    pp: int = 1
     prefill_replicas: int = 0
     prefill_tp: int = 0
     prefill_cp: int = 0
@@ -50,7 +51,7 @@ class ServingLayout:
     @property
     def gpus(self) -> int:
         if self.kind == AGGREGATED:
-            return self.tp * self.cp * self.dp
+            return self.tp * self.cp * self.pp * self.dp
         return self.prefill_gpus + self.decode_gpus
 
     @property
@@ -63,16 +64,18 @@ class ServingLayout:
 
     @property
     def label(self) -> str:
-        """`tp2 cp1 x dp3` (`tp1 cp1 x dp8 ep8` with expert parallelism), or
+        """`tp2 cp1 x dp3` (`tp1 cp1 pp2 x dp4 ep4` with pipeline and expert parallelism), or
         `P2x(tp1 cp1) : D3x(tp2)` (replicas x replica layout per pool)."""
         if self.kind == AGGREGATED:
-            return f"tp{self.tp} cp{self.cp} x dp{self.dp}" + (f" ep{self.ep}" if self.ep > 1 else "")
+            stages = f" pp{self.pp}" if self.pp > 1 else ""
+            experts = f" ep{self.ep}" if self.ep > 1 else ""
+            return f"tp{self.tp} cp{self.cp}{stages} x dp{self.dp}{experts}"
         return f"P{self.prefill_replicas}x(tp{self.prefill_tp} cp{self.prefill_cp}) : D{self.decode_replicas}x(tp{self.decode_tp})"
 
     def fields(self) -> dict:
         """The layout's own values, as the search's records list them."""
         if self.kind == AGGREGATED:
-            shape = {"tp": self.tp, "cp": self.cp, "dp": self.dp, "ep": self.ep}
+            shape = {"tp": self.tp, "cp": self.cp, "pp": self.pp, "dp": self.dp, "ep": self.ep}
         else:
             shape = {
                 "prefill_replicas": self.prefill_replicas,
@@ -88,7 +91,7 @@ class ServingLayout:
         out = [
             ("hardware", self.hardware),
             ("gpus", None),
-            ("parallelism.pp", 1),
+            ("parallelism.pp", self.pp),
             ("parallelism.ep", self.ep),
         ]
         out.append(("serving.scheduler.max_num_seqs", self.max_num_seqs))
@@ -127,10 +130,11 @@ def enumerate_serving_layouts(
     tp_ok=lambda tp: True,
     ep_choices=(1,),
     ep_ok=lambda ep: True,
+    pp_choices=(1,),
 ) -> list:
     """Every deployment with gpus_min <= GPUs <= gpus_max, sorted (hardware, kind, layout, ...).
 
-    Aggregated: tp x cp x dp, each with every ep of `ep_choices` (whole numbers, or EP_ALL: tp x dp)
+    Aggregated: tp x cp x pp x dp (pp from `pp_choices`), each with every ep of `ep_choices` (whole numbers, or EP_ALL: tp x dp)
     that is 1 or a multiple of tp dividing tp x dp and splits the model's experts (`ep_ok`).
     Disaggregated: prefill replicas of tp x cp and decode replicas of tp
     (context parallelism splits long prompts, so only prefill replicas take it), at least one of
@@ -151,10 +155,13 @@ def enumerate_serving_layouts(
     if aggregated:
         for tp in tps:
             for cp in cps:
-                for dp in range(1, gpus_max // (tp * cp) + 1):
-                    for ep in expert_degrees(ep_choices, tp, dp, ep_ok):
-                        shapes.append({"kind": AGGREGATED, "tp": tp, "cp": cp, "dp": dp, "ep": ep})
-                check()
+                for pp in sorted({p for p in pp_choices if tp * cp * p <= gpus_max}):
+                    for dp in range(1, gpus_max // (tp * cp * pp) + 1):
+                        for ep in expert_degrees(ep_choices, tp, dp, ep_ok):
+                            shapes.append(
+                                {"kind": AGGREGATED, "tp": tp, "cp": cp, "pp": pp, "dp": dp, "ep": ep}
+                            )
+                    check()
     if disaggregated:
         for ptp in tps:
             for pcp in cps:

@@ -8,12 +8,12 @@ scheduler's `max_num_seqs` and a method stack's label.
 `enumerate_serving_layouts` lists every such deployment within a GPU budget; running them is the
 caller's (`roofline.serving_search`).
 
-Assumptions: pipeline and expert parallelism only where asked (`pp_choices`, `ep_choices`; aggregated
-candidates: a replica of pp stages keeps pp micro-batches in flight; experts over ep / tp of the dp replicas, whose
-attention ranks then step in lockstep, `lockstep`; `EP_ALL` spans all tp × dp GPUs); replica counts
-(`dp`, prefill and decode replicas) take every whole number within the budget, so a deployment can be
-sized to the traffic; tp and cp take the given choices, and a tp that does not split the model's
-attention heads (`tp_ok`) is left out here rather than refused later.
+Assumptions: pipeline and expert parallelism only where asked (`pp_choices`, `ep_choices`;
+aggregated candidates: a replica of pp stages keeps pp micro-batches in flight; experts over ep / tp
+of the dp replicas, whose attention ranks then step in lockstep, `lockstep`; `EP_ALL` spans all
+tp × dp GPUs); replica counts (`dp`, prefill and decode replicas) take every whole number within the
+budget, so a deployment can be sized to the traffic; tp and cp take the given choices, and a tp that
+does not split the model's attention heads (`tp_ok`) is left out here rather than refused later.
 """
 
 from __future__ import annotations

@@ -72,22 +72,26 @@ def simulate_routed(
     pending = [(float(a), i) for i, a in enumerate(req.arrival_s) if a == a]
     heapq.heapify(pending)
     exhausted: set = set()  # units with nothing to do until a request is sent to them
-    while sum(loop.r.done for loop in loops) < req.n:
+    while True:
         a = pending[0][0] if pending else np.inf
-        behind = [k for k, u in enumerate(units) if u.t < a and k not in exhausted]
-        if behind:
-            k = min(behind, key=lambda j: units[j].t)
+        k, behind = -1, a
+        for j, u in enumerate(units):  # the unit furthest behind the next arrival
+            if u.t < behind and j not in exhausted:
+                k, behind = j, u.t
+        if k >= 0:
             if not units[k].advance(a) and a == np.inf:
                 exhausted.add(k)
             continue
-        if not pending:  # (every request was dealt and every unit is idle: cannot happen)
-            raise RuntimeError("serving: routed replicas stopped with requests unfinished")
+        if not pending:  # every request dealt, every unit done
+            break
         a, i = heapq.heappop(pending)
         to = choose(loops, i)
         heapq.heappush(loops[to].r.arrivals, (a, i))
         unit = to // group
         exhausted.discard(unit)
         units[unit].t = max(units[unit].t, a)
+    if sum(loop.r.done for loop in loops) < req.n:  # (a unit stopped with work left: cannot happen)
+        raise RuntimeError("serving: routed replicas stopped with requests unfinished")
     out = []
     for loop in loops:
         tl = loop.timeline(power)

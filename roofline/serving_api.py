@@ -67,11 +67,34 @@ def _requests(cfg: ServingConfig, base: Path | None) -> Requests:
     return generate(cfg, histograms)
 
 
-def _with_layout(sc, tp: int, cp: int):
+def _with_layout(sc, tp: int, cp: int, ep: int = 1):
+    """The scenario as one replica of a disaggregated pool: tp x cp GPUs, or with expert parallelism
+    over the pool (ep > tp) one of the ep / tp ranks that share their experts."""
     base = dict(sc.base)
-    base.update({"parallelism.tp": tp, "parallelism.cp": cp, "parallelism.pp": 1, "parallelism.dp": 1})
-    base.update({"parallelism.ep": 1, "gpus": None})
+    dp = ep // tp if ep > tp else 1
+    base.update({"parallelism.tp": tp, "parallelism.cp": cp, "parallelism.pp": 1, "parallelism.dp": dp})
+    base.update({"parallelism.ep": ep, "gpus": None})
     return replace(sc, base=base)
+
+
+def _check_pool_experts(sc, cfg) -> None:
+    """A pool's expert parallelism needs experts that split evenly over it."""
+    from roofline.api import load_model
+    from roofline.simulator.model import MoEFFN
+
+    experts = [
+        g.ffn.num_experts for g in load_model(sc.base["model"]).layer_groups if isinstance(g.ffn, MoEFFN)
+    ]
+    for pool, ep in (("prefill", cfg.prefill_ep), ("decode", cfg.decode_ep)):
+        if ep > 1 and not experts:
+            raise UserError(
+                f"{sc.name}: serving.disaggregation.{pool}_parallelism.ep: {sc.base['model']} has no experts to split; use ep: 1"
+            )
+        if ep > 1 and any(n % ep for n in experts):
+            raise UserError(
+                f"{sc.name}: serving.disaggregation.{pool}_parallelism.ep: {sc.base['model']}'s {experts[0]} experts "
+                f"do not split evenly over ep={ep}"
+            )
 
 
 def _link(sc, hw, cfg: ServingConfig, load_fabric) -> Link:
@@ -186,8 +209,13 @@ def _serve_disaggregated(
 ) -> ServeResult:
     """Prefill pool -> KV over the link -> decode pool (`simulator.serving.disagg`)."""
     b = cfg.block_tokens
-    pre = build_pool(_with_layout(sc, cfg.prefill_tp, cfg.prefill_cp), cfg, hw, simulate, step_model)
-    dec = build_pool(_with_layout(sc, cfg.decode_tp, 1), cfg, hw, simulate, step_model)
+    _check_pool_experts(sc, cfg)
+    pre = build_pool(
+        _with_layout(sc, cfg.prefill_tp, cfg.prefill_cp, cfg.prefill_ep), cfg, hw, simulate, step_model
+    )
+    dec = build_pool(_with_layout(sc, cfg.decode_tp, 1, cfg.decode_ep), cfg, hw, simulate, step_model)
+    pre_group = max(cfg.prefill_ep // cfg.prefill_tp, 1)
+    dec_group = max(cfg.decode_ep // cfg.decode_tp, 1)
     n_pre = cfg.prefill_gpus // pre.gpus
     n_dec = cfg.decode_gpus // dec.gpus
     check_fits(sc.name, replace(req, output=np.ones_like(req.output)), pre, b)
@@ -202,7 +230,8 @@ def _serve_disaggregated(
     n = req.n
     first, sched, moved = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
     timelines, gpus, blocks, served = [], [], [], []
-    for idx, part, tl in dealt(first_only, n_pre, pre, cfg.routing, np.where(req.output > 1, hand, 0.0)):
+    hold = np.where(req.output > 1, hand, 0.0)
+    for idx, part, tl in dealt(first_only, n_pre, pre, cfg.routing, hold, pre_group):
         served.append(part)
         first[idx], sched[idx], moved[idx] = tl.first_token_s, tl.scheduled_s, tl.kv_transfer_s
         timelines.append(tl)
@@ -210,7 +239,7 @@ def _serve_disaggregated(
         blocks.append(pre.blocks)
     di, dreq = decode_requests(req, first, hand)
     finish = first.copy()
-    for idx, part, tl in dealt(dreq, n_dec, dec, cfg.routing):
+    for idx, part, tl in dealt(dreq, n_dec, dec, cfg.routing, group=dec_group):
         served.append(part)
         finish[di[idx]] = tl.finish_s
         moved[di[idx]] += tl.kv_transfer_s
@@ -234,10 +263,11 @@ def _serve_disaggregated(
         "hardware": dec.rec["hardware"],
         **summarise(view, timelines, replica_gpus=gpus, replica_blocks=blocks, gpus=total, **common),
         "kv_cache": kv_cache_record(dec, b),
-        "replicas": {"count": n_pre + n_dec, "routing": cfg.routing, "lockstep_ranks": 1},
+        "replicas": {"count": n_pre + n_dec, "routing": cfg.routing, "lockstep_ranks": dec_group},
         "disaggregation": {
             "prefill_replicas": n_pre,
             "decode_replicas": n_dec,
+            "prefill_lockstep_ranks": pre_group,
             "prefill_kv_cache": kv_cache_record(pre, b),
             "link": link.name,
             "link_bandwidth_Bps": link.bandwidth * link.lanes,

@@ -181,17 +181,28 @@ def run_replicas(req: Requests, pool: Pool, lay, routing: str) -> tuple:
     return out_parts, timelines
 
 
-def dealt(req: Requests, replicas: int, pool: Pool, routing: str, hold_s=None) -> list:
+def dealt(req: Requests, replicas: int, pool: Pool, routing: str, hold_s=None, group: int = 1) -> list:
     """[(indices into req, their Requests, their Timeline)] of the replicas of one pool of a
     disaggregated deployment that served any: dealt round-robin, or as they arrive (`routing`);
-    `hold_s` per request of req (`scheduler.simulate`)."""
+    `group` replicas that share their experts step in lockstep; `hold_s` per request of req
+    (`scheduler.simulate`)."""
     if routing != "round_robin" and replicas > 1:
-        return simulate_routed(req, pool.engine, pool.power, replicas, 1, hold_s, routing)
-    return [
-        (idx, part, run_replica(part, pool.engine, pool.power, None if hold_s is None else hold_s[idx]))
-        for idx, part in split(req, replicas)
-        if part.n
-    ]
+        return simulate_routed(req, pool.engine, pool.power, replicas, group, hold_s, routing)
+    split_parts = split(req, replicas)
+    if group == 1:
+        return [
+            (idx, part, run_replica(part, pool.engine, pool.power, None if hold_s is None else hold_s[idx]))
+            for idx, part in split_parts
+            if part.n
+        ]
+    out = []
+    for chunk in lockstep_groups(split_parts, group):
+        live = [(idx, part) for idx, part in chunk if part.n]
+        if live:
+            holds = None if hold_s is None else [hold_s[idx] for idx, _ in live]
+            tls = simulate_group([part for _, part in live], pool.engine, pool.power, group, holds)
+            out += [(idx, part, tl) for (idx, part), tl in zip(live, tls)]
+    return out
 
 
 def micro_batches(pool: Pool, pp: int) -> Pool:

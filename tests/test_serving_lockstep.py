@@ -176,3 +176,58 @@ def test_serve_runs_expert_parallel_ranks_in_lockstep():
         np.nanmean((t.finish_s - t.first_token_s) / np.maximum(p.output - 1, 1)) for t, p in zip(apart, parts)
     ]
     assert min(tpot) > max(alone) * 0.99 and np.mean(tpot) > 1.05 * np.mean(alone)
+
+
+def _disaggregated(prefill, decode, model="qwen3-30b-a3b", routing="round_robin"):
+    return {
+        "model": model,
+        "hardware": "h100-sxm",
+        "serving": {
+            "requests": 80,
+            "arrival": {"rate_per_s": 6.0},
+            "routing": routing,
+            "prompt_tokens": {"dist": "uniform", "min": 100, "max": 4000},
+            "output_tokens": {"dist": "uniform", "min": 2, "max": 150},
+            "disaggregation": {"prefill_gpus": 2, "decode_gpus": 2, **prefill, **decode},
+        },
+    }
+
+
+@pytest.mark.parametrize("routing", ["round_robin", "least_loaded"])
+def test_disaggregated_pools_with_expert_parallelism_step_their_ranks_in_lockstep(routing):
+    doc = _disaggregated(
+        {"prefill_parallelism": {"tp": 1, "ep": 2}},
+        {"decode_parallelism": {"tp": 1, "ep": 2}},
+        routing=routing,
+    )
+    res = roofline.serve(doc)
+    rec = res.record
+    assert rec["requests"] == 80 and np.all(np.isfinite(np.concatenate([t.finish_s for t in res.timelines])))
+    assert rec["replicas"]["lockstep_ranks"] == 2 and rec["disaggregation"]["prefill_lockstep_ranks"] == 2
+    assert rec["disaggregation"]["prefill_replicas"] == 2 and rec["disaggregation"]["decode_replicas"] == 2
+    # the ranks of each pool step together: the decode ranks' step starts coincide
+    decode = res.timelines[-2:]
+    both = np.intersect1d(decode[0].series["t_s"], decode[1].series["t_s"])
+    assert both.size > 0.5 * min(t.series["t_s"].size for t in decode)
+    apart = roofline.serve(_disaggregated({}, {}, routing=routing)).record
+    assert apart["replicas"]["lockstep_ranks"] == 1 and apart["tpot_s"]["p50"] != rec["tpot_s"]["p50"]
+
+
+@pytest.mark.parametrize(
+    "prefill, decode, model, needle",
+    [
+        ({}, {"decode_parallelism": {"tp": 2, "ep": 3}}, "qwen3-30b-a3b", "decode_parallelism.ep"),
+        ({"prefill_parallelism": {"tp": 1, "cp": 2, "ep": 2}}, {}, "qwen3-30b-a3b", "context parallelism"),
+        ({}, {"decode_parallelism": {"ep": 2}}, "llama-3.1-8b", "no experts"),
+    ],
+)
+def test_a_pools_bad_expert_parallelism_is_one_line(prefill, decode, model, needle, capsys, tmp_path):
+    import yaml
+
+    from roofline.cli.main import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(_disaggregated(prefill, decode, model)))
+    assert main(["serve", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err

@@ -165,6 +165,15 @@ SERVING_SCHEMA: dict = {
         "int", "Context-parallel degree of a prefill replica (long prompts split over GPUs).", 1, minimum=1, maximum=1e6
     ),
     "serving.disaggregation.decode_parallelism.tp": _f("int", "Tensor-parallel degree of a decode replica.", 1, minimum=1, maximum=1e6),
+    "serving.disaggregation.prefill_parallelism.ep": _f(
+        "int", "Expert-parallel degree over the prefill pool (a multiple of its tp dividing prefill_gpus; "
+        "ep / tp replicas share their experts and step in lockstep; 1 = none).", 1, minimum=1, maximum=1e6,
+    ),
+    "serving.disaggregation.decode_parallelism.ep": _f(
+        "int", "Expert-parallel degree over the decode pool (a multiple of its tp dividing decode_gpus; "
+        "ep / tp attention-DP ranks share their experts and step in lockstep, as wide-EP decode runs; "
+        "1 = none).", 1, minimum=1, maximum=1e6,
+    ),
     "serving.prefix_cache.ssd_GiB": _f(
         "float", "Local-SSD tier below the host tier, per GPU (0 = none); needs a host tier.", 0.0,
         minimum=0, maximum=1e9,
@@ -211,6 +220,18 @@ def serving_problems(values: dict) -> list:
         if dg % dtp:
             problems.append(
                 f"serving.disaggregation.decode_gpus: {dg} is not a multiple of a decode replica's tp = {dtp}"
+            )
+        for pool, gpus, tp in (("prefill", pg, ptp), ("decode", dg, dtp)):
+            ep = values[f"serving.disaggregation.{pool}_parallelism.ep"]
+            if ep > 1 and (ep % tp or gpus % ep):
+                problems.append(
+                    f"serving.disaggregation.{pool}_parallelism.ep: {ep} must be a multiple of the {pool} "
+                    f"replica's tp = {tp} and divide {pool}_gpus = {gpus} (whole replicas share the experts)"
+                )
+        if values["serving.disaggregation.prefill_parallelism.ep"] > 1 and pcp > 1:
+            problems.append(
+                "serving.disaggregation.prefill_parallelism: expert parallelism with context parallelism "
+                "is not simulated; use cp: 1 or ep: 1"
             )
         if values["serving.sessions.turns"] > 1:
             problems.append(
@@ -275,6 +296,8 @@ class ServingConfig:
     prefill_tp: int = 1
     prefill_cp: int = 1
     decode_tp: int = 1
+    prefill_ep: int = 1
+    decode_ep: int = 1
     concurrency: int | None = None  # closed-loop client: requests in flight
     chunked_prefill: bool = True
     routing: str = "round_robin"  # how requests reach data-parallel replicas (`routing`)
@@ -313,6 +336,8 @@ class ServingConfig:
             prefill_tp=v["serving.disaggregation.prefill_parallelism.tp"],
             prefill_cp=v["serving.disaggregation.prefill_parallelism.cp"],
             decode_tp=v["serving.disaggregation.decode_parallelism.tp"],
+            prefill_ep=v["serving.disaggregation.prefill_parallelism.ep"],
+            decode_ep=v["serving.disaggregation.decode_parallelism.ep"],
         )
 
 

@@ -305,10 +305,11 @@ def simulate(req: Requests, eng: Engine, power, hold_s=None) -> Timeline:
     return loop.timeline(power)
 
 
-def simulate_group(parts: list, eng: Engine, power, group: int | None = None) -> list:
+def simulate_group(parts: list, eng: Engine, power, group: int | None = None, holds=None) -> list:
     """Run the requests of `group` ranks that share their experts (one `Requests` each in `parts`;
-    `group` defaults to their number) in lockstep (`lockstep`) to completion; a `Timeline` each."""
-    loops = [Loop(p, eng) for p in parts]
+    `group` defaults to their number) in lockstep (`lockstep`) to completion; a `Timeline` each.
+    `holds`: per part, its requests' KV hold after they finish, as `simulate`'s `hold_s`."""
+    loops = [Loop(p, eng, None if holds is None else h) for p, h in zip(parts, holds or [None] * len(parts))]
     unit = Unit(loops, eng, len(parts) if group is None else group)
     while not all(loop.finished for loop in loops):
         unit.advance()

@@ -102,6 +102,22 @@ def test_expert_parallel_choices_take_whole_tensor_parallel_groups():
     assert next(x for x in layouts if x.ep == 1 and x.dp == 4).label == "tp1 cp1 x dp4"
 
 
+def test_expert_choices_reach_the_decode_pools_of_disaggregated_candidates():
+    layouts = enumerate_serving_layouts(
+        ["h100-sxm"], 4, [1, 2], [1], [256], ["dense"], aggregated=False, ep_choices=[1, EP_ALL]
+    )
+    plain = enumerate_serving_layouts(["h100-sxm"], 4, [1, 2], [1], [256], ["dense"], aggregated=False)
+    wide = [x for x in layouts if x.decode_ep > 1]
+    # each decode pool of more than one GPU gains its `all`: the experts over its GPUs (one replica
+    # of tp 2: the experts split whole over its two GPUs instead of sharded)
+    assert len(layouts) == len(plain) + len(wide)
+    assert all(x.decode_ep == x.decode_gpus > 1 for x in wide)
+    assert len(wide) == sum(x.decode_gpus > 1 for x in plain)
+    x = next(x for x in wide if (x.prefill_tp, x.decode_replicas, x.decode_tp) == (2, 2, 1))
+    assert x.label == "P1x(tp2 cp1) : D2x(tp1) ep2" and x.fields()["decode_ep"] == 2
+    assert dict(x.overrides())["serving.disaggregation.decode_parallelism.ep"] == 2
+
+
 def test_pipeline_choices_add_stages_to_the_aggregated_candidates():
     layouts = enumerate_serving_layouts(
         ["h100-sxm"], 4, [1, 2], [1], [256], ["dense"], disaggregated=False, pp_choices=[1, 2, 8]

@@ -11,7 +11,7 @@ caller's (`roofline.serving_search`).
 Assumptions: pipeline and expert parallelism only where asked (`pp_choices`, `ep_choices`;
 aggregated candidates: a replica of pp stages keeps pp micro-batches in flight; experts over ep / tp
 of the dp replicas, whose attention ranks then step in lockstep, `lockstep`; `EP_ALL` spans all
-tp × dp GPUs); replica counts (`dp`, prefill and decode replicas) take every whole number within the
+tp × dp GPUs; a disaggregated candidate's decode pool likewise over its replicas); replica counts (`dp`, prefill and decode replicas) take every whole number within the
 budget, so a deployment can be sized to the traffic; tp and cp take the given choices, and a tp that
 does not split the model's attention heads (`tp_ok`) is left out here rather than refused later.
 """
@@ -45,6 +45,7 @@ class ServingLayout:
     prefill_cp: int = 0
     decode_replicas: int = 0
     decode_tp: int = 0
+    decode_ep: int = 1
     max_num_seqs: int = 0
     stack: str = "dense"
 
@@ -65,12 +66,17 @@ class ServingLayout:
     @property
     def label(self) -> str:
         """`tp2 cp1 x dp3` (`tp1 cp1 pp2 x dp4 ep4` with pipeline and expert parallelism), or
-        `P2x(tp1 cp1) : D3x(tp2)` (replicas x replica layout per pool)."""
+        `P2x(tp1 cp1) : D3x(tp2)` (replicas x replica layout per pool; `D4x(tp1) ep4`: the decode
+        pool's experts over its four ranks)."""
         if self.kind == AGGREGATED:
             stages = f" pp{self.pp}" if self.pp > 1 else ""
             experts = f" ep{self.ep}" if self.ep > 1 else ""
             return f"tp{self.tp} cp{self.cp}{stages} x dp{self.dp}{experts}"
-        return f"P{self.prefill_replicas}x(tp{self.prefill_tp} cp{self.prefill_cp}) : D{self.decode_replicas}x(tp{self.decode_tp})"
+        experts = f" ep{self.decode_ep}" if self.decode_ep > 1 else ""
+        return (
+            f"P{self.prefill_replicas}x(tp{self.prefill_tp} cp{self.prefill_cp}) : "
+            f"D{self.decode_replicas}x(tp{self.decode_tp}){experts}"
+        )
 
     def fields(self) -> dict:
         """The layout's own values, as the search's records list them."""
@@ -83,6 +89,7 @@ class ServingLayout:
                 "prefill_cp": self.prefill_cp,
                 "decode_replicas": self.decode_replicas,
                 "decode_tp": self.decode_tp,
+                "decode_ep": self.decode_ep,
             }
         return {"kind": self.kind, **shape, "max_num_seqs": self.max_num_seqs, "stack": self.stack}
 
@@ -112,6 +119,7 @@ class ServingLayout:
             (d + "prefill_parallelism.tp", self.prefill_tp),
             (d + "prefill_parallelism.cp", self.prefill_cp),
             (d + "decode_parallelism.tp", self.decode_tp),
+            (d + "decode_parallelism.ep", self.decode_ep),
         ]
         return out
 
@@ -134,7 +142,8 @@ def enumerate_serving_layouts(
 ) -> list:
     """Every deployment with gpus_min <= GPUs <= gpus_max, sorted (hardware, kind, layout, ...).
 
-    Aggregated: tp x cp x pp x dp (pp from `pp_choices`), each with every ep of `ep_choices` (whole numbers, or EP_ALL: tp x dp)
+    Aggregated: tp x cp x pp x dp (pp from `pp_choices`), each (and each disaggregated decode pool,
+    over its replicas) with every ep of `ep_choices` (whole numbers, or EP_ALL: tp x dp)
     that is 1 or a multiple of tp dividing tp x dp and splits the model's experts (`ep_ok`).
     Disaggregated: prefill replicas of tp x cp and decode replicas of tp
     (context parallelism splits long prompts, so only prefill replicas take it), at least one of
@@ -169,16 +178,18 @@ def enumerate_serving_layouts(
                     for n_pre in range(1, (gpus_max - dtp) // (ptp * pcp) + 1):
                         room = gpus_max - n_pre * ptp * pcp
                         for n_dec in range(1, room // dtp + 1):
-                            shapes.append(
-                                {
-                                    "kind": DISAGGREGATED,
-                                    "prefill_replicas": n_pre,
-                                    "prefill_tp": ptp,
-                                    "prefill_cp": pcp,
-                                    "decode_replicas": n_dec,
-                                    "decode_tp": dtp,
-                                }
-                            )
+                            for dep in expert_degrees(ep_choices, dtp, n_dec, ep_ok):
+                                shapes.append(
+                                    {
+                                        "kind": DISAGGREGATED,
+                                        "prefill_replicas": n_pre,
+                                        "prefill_tp": ptp,
+                                        "prefill_cp": pcp,
+                                        "decode_replicas": n_dec,
+                                        "decode_tp": dtp,
+                                        "decode_ep": dep,
+                                    }
+                                )
                         check()
     out = [
         ServingLayout(hardware=h, max_num_seqs=m, stack=s, **shape)

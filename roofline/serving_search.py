@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roofline.simulator.errors import UserError
-from roofline.simulator.model import MoEFFN
 from roofline.simulator.planner import pareto_front, powers_of_two
 from roofline.simulator.scenario import ScenarioError
-from roofline.simulator.scenario_checks import tp_shards_evenly
+from roofline.simulator.scenario_checks import expert_split_problem, tp_shards_evenly
 from roofline.simulator.serving.capacity import max_sustainable_rate
 from roofline.simulator.serving.config import ServingConfig
 from roofline.simulator.serving.search_space import (
@@ -325,11 +324,10 @@ def search_serving(
 
     model = load_model(sc.base["model"])
     mixers = {g.mixer for g in model.layer_groups if g.mixer.kind in ("attention", "mla")}
-    experts = [g.ffn.num_experts for g in model.layer_groups if isinstance(g.ffn, MoEFFN)]
     for e in ep or ():
         if e != EP_ALL and (isinstance(e, bool) or not isinstance(e, int) or e < 1):
             raise ScenarioError([f"{name}: ep choice {e!r}: give positive whole numbers or {EP_ALL!r}"])
-    if ep and any(e != 1 for e in ep) and not experts:
+    if ep and any(e != 1 for e in ep) and not model.has_moe:
         raise ScenarioError([f"{name}: --ep: {sc.base['model']} has no experts to split; leave --ep out"])
     hw = list(hardware or swept_hw or [sc.base["hardware"]])
     methods = doc.get("methods") or []
@@ -349,7 +347,7 @@ def search_serving(
             tp_ok=lambda t: all(tp_shards_evenly(m, t) for m in mixers),
             ep_choices=ep or [1],
             pp_choices=pp or [1],
-            ep_ok=lambda e: bool(experts) and all(n % e == 0 for n in experts),
+            ep_ok=lambda e: expert_split_problem(model, sc.base["model"], e) is None,
         )
     except TooManyLayouts as exc:
         raise ScenarioError([f"{name}: {exc}"]) from None

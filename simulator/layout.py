@@ -14,6 +14,18 @@ import numpy as np
 from roofline.simulator.frameworks import Framework, framework
 
 
+def ep_splits(ep: int, tp: int, gpus: int) -> bool:
+    """Whether expert parallelism `ep` fits tensor-parallel groups of `tp` inside `gpus` (tp x dp)
+    GPUs: 1, or whole tp groups (a multiple of tp) that divide the GPUs."""
+    return ep == 1 or (ep % tp == 0 and gpus % ep == 0)
+
+
+def lockstep_ranks(ep: int, tp: int) -> int:
+    """The data-parallel ranks of tp GPUs that expert parallelism `ep` makes share their experts
+    (ep / tp where ep > tp, else 1): they step in lockstep (`serving.lockstep`)."""
+    return ep // tp if ep > tp else 1
+
+
 @dataclass(frozen=True)
 class Layout:
     tp: int = 1
@@ -64,6 +76,11 @@ class Layout:
     def gpus(self) -> int:
         """GPUs of one deployment: tp*pp*cp*dp (expert parallelism reuses the tp*dp GPUs)."""
         return self.tp * self.pp * self.cp * self.dp
+
+    @property
+    def lockstep_ranks(self) -> int:
+        """Data-parallel ranks that share their experts and so step together (`lockstep_ranks`)."""
+        return lockstep_ranks(self.ep, self.tp)
 
     @classmethod
     def from_values(cls, values: dict) -> Layout:

@@ -369,6 +369,11 @@ class ModelArch:
         return any(isinstance(g.ffn, MoEFFN) for g in self.layer_groups)
 
     @property
+    def expert_counts(self) -> tuple:
+        """The routed experts of each MoE layer group (empty for a dense model)."""
+        return tuple(g.ffn.num_experts for g in self.layer_groups if isinstance(g.ffn, MoEFFN))
+
+    @property
     def has_mla(self) -> bool:
         """Any layer attends with multi-head latent attention."""
         return any(isinstance(g.mixer, MLA) for g in self.layer_groups)

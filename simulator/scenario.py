@@ -13,7 +13,7 @@ import copy
 from dataclasses import dataclass, field, replace
 
 from roofline.simulator.errors import UserError, did_you_mean, short
-from roofline.simulator.layout import Layout
+from roofline.simulator.layout import Layout, ep_splits
 from roofline.simulator.units import DTYPE_BYTES, TOKEN_COUNT_HELP, is_token_field, parse_token_count
 
 
@@ -461,7 +461,7 @@ def _layout_problems(values: dict, where: str) -> list:
         problems.append(
             f"{where}gpus: {gpus} GPUs but tp*pp*cp*dp = {tp}*{pp}*{cp}*{dp} = {layout.gpus}; make them equal or set gpus: null"
         )
-    if ep > 1 and (ep % tp or (tp * dp) % ep):
+    if not ep_splits(ep, tp, tp * dp):
         problems.append(
             f"{where}parallelism.ep: expert parallelism spans whole tensor-parallel groups inside the tp*dp "
             f"GPUs, so ep must be a multiple of tp={tp} and divide tp*dp={tp * dp}; got ep={ep}"

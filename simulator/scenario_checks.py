@@ -10,7 +10,7 @@ Ulysses split against the attention heads. Every model the scenario sweeps over 
 from __future__ import annotations
 
 from roofline.simulator.methods import model_problems, referenced_models
-from roofline.simulator.model import ModelConfigError, MoEFFN
+from roofline.simulator.model import ModelConfigError
 from roofline.simulator.opinputs import per_rank
 
 
@@ -71,6 +71,16 @@ def _tp_problems(scenario, model, name: str, where: str) -> list:
     return problems
 
 
+def expert_split_problem(model, name: str, ep: int) -> str | None:
+    """Why expert parallelism `ep` cannot split `model`'s routed experts (None: it can)."""
+    experts = model.expert_counts
+    if ep > 1 and not experts:
+        return f"{name} has no experts to split (ep={ep}); use ep: 1"
+    if ep > 1 and any(e % ep for e in experts):
+        return f"{name}'s {experts[0]} experts do not split evenly over ep={ep}"
+    return None
+
+
 def _layout_problems(scenario, get_model, where: str) -> list:
     """Layout constraints that depend on the model: EP needs experts to split, Ulysses needs heads."""
     problems = []
@@ -78,17 +88,11 @@ def _layout_problems(scenario, get_model, where: str) -> list:
     for name in _swept(scenario, "model"):
         model = get_model(name)
         problems += _tp_problems(scenario, model, name, where)
-        experts = [g.ffn.num_experts for g in model.layer_groups if isinstance(g.ffn, MoEFFN)]
         heads = [g.mixer.num_heads for g in model.layer_groups if g.mixer.kind in ("attention", "mla")]
         for ep in _swept(scenario, "parallelism.ep"):
-            if ep > 1 and not experts:
-                problems.append(
-                    f"{where}: parallelism.ep: {name} has no experts to split (ep={ep}); use ep: 1"
-                )
-            elif ep > 1 and any(e % ep for e in experts):
-                problems.append(
-                    f"{where}: parallelism.ep: {name}'s {experts[0]} experts do not split evenly over ep={ep}"
-                )
+            problem = expert_split_problem(model, name, ep)
+            if problem:
+                problems.append(f"{where}: parallelism.ep: {problem}")
         for cp in _swept(scenario, "parallelism.cp"):
             for tp in _swept(scenario, "parallelism.tp"):
                 if cp > 1 and "ulysses" in variants and any(per_rank(h, max(tp, 1)) % cp for h in heads):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from roofline.simulator.errors import did_you_mean, short
+from roofline.simulator.layout import ep_splits
 from roofline.simulator.scenario import FieldSpec
 
 DISTRIBUTIONS = {
@@ -21,6 +22,8 @@ DISTRIBUTIONS = {
 }
 OPTIONAL_DIST_KEYS = ("min", "max")  # clip bounds any distribution may add
 MAX_TOKENS = 1e8
+# How requests reach data-parallel replicas: dealt before the run, or routed as they arrive (`routing`)
+ROUTINGS = ("round_robin", "least_loaded", "prefix_aware")
 
 
 def length_problem(path: str, value) -> str | None:
@@ -144,7 +147,7 @@ SERVING_SCHEMA: dict = {
         "requests: a load balancer, SGLang's shortest_queue) or prefix_aware (to the replica whose cache holds "
         "the longest run of its prefix, load permitting: the SGLang Model Gateway's cache_aware); a session's "
         "later turns stay on its replica.",
-        "round_robin", choices=("round_robin", "least_loaded", "prefix_aware"),
+        "round_robin", choices=ROUTINGS,
     ),
     "serving.prefix_cache.enabled": _f(
         "bool", "Reuse KV blocks of shared prefixes across requests and turns (LRU over blocks).", True
@@ -223,7 +226,7 @@ def serving_problems(values: dict) -> list:
             )
         for pool, gpus, tp in (("prefill", pg, ptp), ("decode", dg, dtp)):
             ep = values[f"serving.disaggregation.{pool}_parallelism.ep"]
-            if ep > 1 and (ep % tp or gpus % ep):
+            if not ep_splits(ep, tp, gpus):
                 problems.append(
                     f"serving.disaggregation.{pool}_parallelism.ep: {ep} must be a multiple of the {pool} "
                     f"replica's tp = {tp} and divide {pool}_gpus = {gpus} (whole replicas share the experts)"

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from roofline.simulator.layout import ep_splits
+
 AGGREGATED, DISAGGREGATED = "aggregated", "disaggregated"
 EP_ALL = "all"  # an ep choice: the experts over all tp x dp GPUs of an aggregated deployment
 MAX_SERVING_LAYOUTS = 20_000  # each candidate is several serving simulations
@@ -208,6 +210,6 @@ def expert_degrees(choices, tp: int, dp: int, ok=lambda ep: True) -> list:
     out = set()
     for choice in choices:
         ep = tp * dp if choice == EP_ALL else int(choice)
-        if ep == 1 or (ep % tp == 0 and (tp * dp) % ep == 0 and ok(ep)):
+        if ep == 1 or (ep_splits(ep, tp, tp * dp) and ok(ep)):
             out.add(ep)
     return sorted(out)

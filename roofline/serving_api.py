@@ -19,14 +19,15 @@ from roofline.fileio import read_text
 from roofline.serving_pools import (
     build_pool,
     check_fits,
-    dealt,
     kv_cache_record,
     micro_batches,
     run_replicas,
 )
 from roofline.simulator.errors import UserError
+from roofline.simulator.layout import lockstep_ranks
 from roofline.simulator.memory import KVModel
 from roofline.simulator.scenario import ScenarioError
+from roofline.simulator.scenario_checks import expert_split_problem
 from roofline.simulator.serving.config import ServingConfig, serving_problems
 from roofline.simulator.serving.disagg import Link, decode_requests, transfer_s
 from roofline.simulator.serving.results import request_view, resample, summarise
@@ -71,30 +72,22 @@ def _with_layout(sc, tp: int, cp: int, ep: int = 1):
     """The scenario as one replica of a disaggregated pool: tp x cp GPUs, or with expert parallelism
     over the pool (ep > tp) one of the ep / tp ranks that share their experts."""
     base = dict(sc.base)
-    dp = ep // tp if ep > tp else 1
+    dp = lockstep_ranks(ep, tp)
     base.update({"parallelism.tp": tp, "parallelism.cp": cp, "parallelism.pp": 1, "parallelism.dp": dp})
     base.update({"parallelism.ep": ep, "gpus": None})
     return replace(sc, base=base)
 
 
 def _check_pool_experts(sc, cfg) -> None:
-    """A pool's expert parallelism needs experts that split evenly over it."""
+    """A pool's expert parallelism needs experts that split evenly over it (as the scenario's own
+    `parallelism.ep` is checked: `scenario_checks.expert_split_problem`)."""
     from roofline.api import load_model
-    from roofline.simulator.model import MoEFFN
 
-    experts = [
-        g.ffn.num_experts for g in load_model(sc.base["model"]).layer_groups if isinstance(g.ffn, MoEFFN)
-    ]
+    model = load_model(sc.base["model"])
     for pool, ep in (("prefill", cfg.prefill_ep), ("decode", cfg.decode_ep)):
-        if ep > 1 and not experts:
-            raise UserError(
-                f"{sc.name}: serving.disaggregation.{pool}_parallelism.ep: {sc.base['model']} has no experts to split; use ep: 1"
-            )
-        if ep > 1 and any(n % ep for n in experts):
-            raise UserError(
-                f"{sc.name}: serving.disaggregation.{pool}_parallelism.ep: {sc.base['model']}'s {experts[0]} experts "
-                f"do not split evenly over ep={ep}"
-            )
+        problem = expert_split_problem(model, sc.base["model"], ep)
+        if problem:
+            raise UserError(f"{sc.name}: serving.disaggregation.{pool}_parallelism.ep: {problem}")
 
 
 def _link(sc, hw, cfg: ServingConfig, load_fabric) -> Link:
@@ -178,7 +171,8 @@ def _serve_point(sc, scenario, point: dict) -> ServeResult:
     lay = replica.steps.layout
     pool = micro_batches(replica, lay.pp)
     check_fits(sc.name, req, pool, b)
-    parts, timelines = run_replicas(req, pool, lay, cfg.routing)
+    served = run_replicas(req, lay.dp * lay.pp, pool, cfg.routing)
+    parts, timelines = [part for _, part, _ in served], [tl for _, _, tl in served]
     record = {
         "scenario": sc.name,
         "point": point,
@@ -196,7 +190,7 @@ def _serve_point(sc, scenario, point: dict) -> ServeResult:
         "replicas": {
             "count": lay.dp * lay.pp,
             "routing": cfg.routing,
-            "lockstep_ranks": lay.ep // lay.tp if lay.ep > lay.tp else 1,
+            "lockstep_ranks": lay.lockstep_ranks,
         },
         "time_series": resample(timelines[0].series, pool.blocks),
         "provenance": _provenance(pool.rec, [pool], versions),
@@ -214,8 +208,7 @@ def _serve_disaggregated(
         _with_layout(sc, cfg.prefill_tp, cfg.prefill_cp, cfg.prefill_ep), cfg, hw, simulate, step_model
     )
     dec = build_pool(_with_layout(sc, cfg.decode_tp, 1, cfg.decode_ep), cfg, hw, simulate, step_model)
-    pre_group = max(cfg.prefill_ep // cfg.prefill_tp, 1)
-    dec_group = max(cfg.decode_ep // cfg.decode_tp, 1)
+    pre_group, dec_group = pre.steps.layout.lockstep_ranks, dec.steps.layout.lockstep_ranks
     n_pre = cfg.prefill_gpus // pre.gpus
     n_dec = cfg.decode_gpus // dec.gpus
     check_fits(sc.name, replace(req, output=np.ones_like(req.output)), pre, b)
@@ -231,7 +224,7 @@ def _serve_disaggregated(
     first, sched, moved = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
     timelines, gpus, blocks, served = [], [], [], []
     hold = np.where(req.output > 1, hand, 0.0)
-    for idx, part, tl in dealt(first_only, n_pre, pre, cfg.routing, hold, pre_group):
+    for idx, part, tl in run_replicas(first_only, n_pre, pre, cfg.routing, hold):
         served.append(part)
         first[idx], sched[idx], moved[idx] = tl.first_token_s, tl.scheduled_s, tl.kv_transfer_s
         timelines.append(tl)
@@ -239,7 +232,7 @@ def _serve_disaggregated(
         blocks.append(pre.blocks)
     di, dreq = decode_requests(req, first, hand)
     finish = first.copy()
-    for idx, part, tl in dealt(dreq, n_dec, dec, cfg.routing, group=dec_group):
+    for idx, part, tl in run_replicas(dreq, n_dec, dec, cfg.routing):
         served.append(part)
         finish[di[idx]] = tl.finish_s
         moved[di[idx]] += tl.kv_transfer_s

@@ -1,6 +1,6 @@
 """The replicas of `roofline serve`: one kind of replica sized and priced (`build_pool`: its KV cache
 from `simulate`'s memory model, its step costs, its power), the checks that every request fits it,
-and the runs of its schedulers (`run_replicas`, `dealt`): dealt round-robin and run one by one, in
+and the runs of its schedulers (`run_replicas`): dealt round-robin and run one by one, in
 lockstep groups where ranks share their experts, or routed as they arrive (`serving.routing`).
 """
 
@@ -157,51 +157,25 @@ def check_fits(name: str, req, pool: Pool, b: int) -> None:
         )
 
 
-def run_replicas(req: Requests, pool: Pool, lay, routing: str) -> tuple:
-    """(the requests each replica served, their timelines) over the dp x pp schedulers: dealt
-    round-robin before the run and each replica's scheduler run on its own, or, where expert
-    parallelism spans attention data-parallel ranks (ep > tp: ep / tp ranks share their experts),
-    each group of them in lockstep (`scheduler.simulate_group`); with `least_loaded` or `prefix_aware`
-    routing, dealt as they arrive (`routing.simulate_routed`)."""
-    share = lay.ep // lay.tp if lay.ep > lay.tp else 1
-    replicas = lay.dp * lay.pp
-    if routing != "round_robin" and replicas > 1:
-        served = simulate_routed(req, pool.engine, pool.power, replicas, share, policy=routing)
-        return [part for _, part, _ in served], [tl for _, _, tl in served]
-    parts = [p for _, p in split(req, replicas)]
-    if share == 1:
-        live = [p for p in parts if p.n]
-        return live, [run_replica(p, pool.engine, pool.power) for p in live]
-    out_parts, timelines = [], []
-    for group in lockstep_groups(parts, share):
-        live = [p for p in group if p.n]
-        if live:
-            out_parts += live
-            timelines += simulate_group(live, pool.engine, pool.power, share)
-    return out_parts, timelines
-
-
-def dealt(req: Requests, replicas: int, pool: Pool, routing: str, hold_s=None, group: int = 1) -> list:
-    """[(indices into req, their Requests, their Timeline)] of the replicas of one pool of a
-    disaggregated deployment that served any: dealt round-robin, or as they arrive (`routing`);
-    `group` replicas that share their experts step in lockstep; `hold_s` per request of req
-    (`scheduler.simulate`)."""
+def run_replicas(req: Requests, replicas: int, pool: Pool, routing: str, hold_s=None) -> list:
+    """[(indices into req, their Requests, their Timeline)] of the `replicas` schedulers of `pool`
+    that served any (an aggregated deployment's dp x pp, or one pool of a disaggregated one): dealt
+    round-robin before the run (`routing` round_robin) or as they arrive (`routing.simulate_routed`);
+    where the pool's ranks share their experts (`Layout.lockstep_ranks`) each group of them steps in
+    lockstep (`scheduler.simulate_group`), else each replica on its own. `hold_s`: per request of
+    req, seconds its KV stays after it finishes (`scheduler.simulate`)."""
+    group = pool.steps.layout.lockstep_ranks
     if routing != "round_robin" and replicas > 1:
         return simulate_routed(req, pool.engine, pool.power, replicas, group, hold_s, routing)
-    split_parts = split(req, replicas)
-    if group == 1:
-        return [
-            (idx, part, run_replica(part, pool.engine, pool.power, None if hold_s is None else hold_s[idx]))
-            for idx, part in split_parts
-            if part.n
-        ]
     out = []
-    for chunk in lockstep_groups(split_parts, group):
+    for chunk in lockstep_groups(split(req, replicas), group):
         live = [(idx, part) for idx, part in chunk if part.n]
-        if live:
-            holds = None if hold_s is None else [hold_s[idx] for idx, _ in live]
+        holds = [None if hold_s is None else hold_s[idx] for idx, _ in live]
+        if group == 1:
+            tls = [run_replica(part, pool.engine, pool.power, h) for (_, part), h in zip(live, holds)]
+        else:
             tls = simulate_group([part for _, part in live], pool.engine, pool.power, group, holds)
-            out += [(idx, part, tl) for (idx, part), tl in zip(live, tls)]
+        out += [(idx, part, tl) for (idx, part), tl in zip(live, tls)]
     return out
 
 

@@ -31,6 +31,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from roofline.simulator.serving.config import ROUTINGS
 from roofline.simulator.serving.replica import Engine, Timeline
 from roofline.simulator.serving.scheduler import Loop, Unit
 from roofline.simulator.serving.workload import Requests, block_keys, take
@@ -40,7 +41,7 @@ from roofline.simulator.serving.workload import Requests, block_keys, take
 CACHE_THRESHOLD = 0.3
 BALANCE_ABS = 64
 BALANCE_REL = 1.5
-POLICIES = ("least_loaded", "prefix_aware")
+POLICIES = tuple(r for r in ROUTINGS if r != "round_robin")  # the routed ones
 PER_REQUEST = (
     "first_token_s",
     "finish_s",

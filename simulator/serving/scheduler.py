@@ -261,20 +261,20 @@ class Unit:
                 return True
             self.t = max(t, horizon) if horizon < np.inf else t
             return False
-        m = busy[0].run_steps() if self.alone else min(loop.run_steps() for loop in busy)
+        m = min(loop.run_steps() for loop in busy)
         if m > 0:  # a run of pure-decode steps, priced at once
             if self.alone:
                 dts, fl, by = self.step.decode_run(busy[0].r.d_c, m)
                 work = [(fl, by)]
             else:
                 dts, work = joint_run(self.step, [loop.r.d_c for loop in busy], m, self.group)
-            cut = min(busy[0].next_arrival() if self.alone else self.pending(), horizon)
+            cut = min(self.pending(), horizon)
             if cut < np.inf:
                 m = first_arrival_cut(t, dts, cut)
             for loop, (fl, by) in zip(busy, work):
                 self.t = loop.commit_run(t, dts[:m], fl[:m], by[:m])
             return True
-        if self.alone:
+        if self.alone:  # one replica's step: its own batch's cost (the joint step of one rank, cheaper)
             loop = busy[0]
             plan = loop.plan(t)
             if plan is None:  # only KV held for transfers: wait for the first to end
@@ -309,7 +309,7 @@ def simulate_group(parts: list, eng: Engine, power, group: int | None = None, ho
     """Run the requests of `group` ranks that share their experts (one `Requests` each in `parts`;
     `group` defaults to their number) in lockstep (`lockstep`) to completion; a `Timeline` each.
     `holds`: per part, its requests' KV hold after they finish, as `simulate`'s `hold_s`."""
-    loops = [Loop(p, eng, None if holds is None else h) for p, h in zip(parts, holds or [None] * len(parts))]
+    loops = [Loop(p, eng, h) for p, h in zip(parts, holds or [None] * len(parts))]
     unit = Unit(loops, eng, len(parts) if group is None else group)
     while not all(loop.finished for loop in loops):
         unit.advance()

@@ -126,19 +126,11 @@ def _eps(text: str | None) -> list | None:
     if text is None:
         return None
     tokens = [t.strip().lower() for t in text.split(",") if t.strip()]
-    numbers = [t for t in tokens if t != "all"]
-    try:
-        out = _ints("--ep", ",".join(numbers)) if numbers else []
-    except ScenarioError:
-        raise ScenarioError(
-            [f"--ep {text!r}: give comma-separated positive whole numbers or all, e.g. 1,all"]
-        ) from None
-    out += ["all"] if "all" in tokens else []
-    if not out:
+    if not tokens or not all(t == "all" or (t.isdigit() and int(t) > 0) for t in tokens):
         raise ScenarioError(
             [f"--ep {text!r}: give comma-separated positive whole numbers or all, e.g. 1,all"]
         )
-    return out
+    return ["all" if t == "all" else int(t) for t in dict.fromkeys(tokens)]
 
 
 def _overrides(args) -> list:

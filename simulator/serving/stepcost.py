@@ -66,6 +66,17 @@ def _per_sequence(op, n: int, L) -> np.ndarray:
     return np.stack([tc, tm, fixed, flops, byts])
 
 
+def _summed_costs(costs, names=None) -> np.ndarray:
+    """[compute, comm, host time, FLOPs, bytes] summed over op costs (those named in `names`)."""
+    got = np.zeros(5)
+    for c in costs:
+        if names is None or c.name in names:
+            got[_STREAM[c.stream]] += float(c.time_s)
+            got[3] += float(c.flops)
+            got[4] += float(c.bytes)
+    return got
+
+
 class FastStep:
     """Step times of a `StepModel` for batches given as (new, cached) integer arrays."""
 
@@ -89,6 +100,7 @@ class FastStep:
         self._dec_kernel_len: dict = {}  # slot -> kernel length per cached length (NodeKV slots)
         self._dense: dict = {}
         self._experts: dict = {}  # (phase, rows, launch) -> the routed experts' part (`experts`)
+        self._moe = steps.model.has_moe
         self._padded: dict = {}  # decoders -> (rows, launch key) of a padded graph (`_rows`)
         self._pairs: dict = {}
         self._dec = np.zeros((0, 0, 5))  # (cached length, slot, term)
@@ -145,12 +157,9 @@ class FastStep:
         got = self._dense.get(key)
         if got is None:
             costs, _ = self._forward(phase, rows, batch, 0 if prompt is None else prompt, launch)
-            got = [0.0] * 5
-            for c in costs:
-                got[_STREAM[c.stream]] += float(c.time_s)
-                got[3] += float(c.flops)
-                got[4] += float(c.bytes)
-            self._dense[key] = got
+            got = self._dense[key] = _summed_costs(costs).tolist()  # floats: summed per step
+            if self._moe:  # the same pass's routed experts, as `experts` prices them (no batch in them)
+                self._experts.setdefault((phase, rows, launch), _summed_costs(costs, EXPERT_OPS))
         return got
 
     # -- attention core --------------------------------------------------------------------------
@@ -453,14 +462,7 @@ class FastStep:
         key = (phase, rows, launch)
         got = self._experts.get(key)
         if got is None:
-            costs, _ = self._forward(phase, rows, 1, 0, launch)
-            got = np.zeros(5)
-            for c in costs:
-                if c.name in EXPERT_OPS:
-                    got[_STREAM[c.stream]] += float(c.time_s)
-                    got[3] += float(c.flops)
-                    got[4] += float(c.bytes)
-            self._experts[key] = got
+            got = self._experts[key] = _summed_costs(self._forward(phase, rows, 1, 0, launch)[0], EXPERT_OPS)
         return got
 
     def _verify(self) -> bool:

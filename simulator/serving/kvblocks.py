@@ -64,35 +64,17 @@ class BlockPool:
 
     def match(self, keys: list) -> int:
         """How many leading keys are cached in HBM (in use or unreferenced)."""
-        n = 0
-        for k in keys:
-            if k in self.inuse or k in self.lru:
-                n += 1
-            else:
-                break
-        return n
+        return leading(keys, self.inuse, self.lru)
 
     def match_tiers(self, keys: list) -> tuple:
         """(host, ssd): of the leading keys after the HBM hits, how many the host tier holds, then
         how many of the rest the SSD tier holds (a prefix is used up to its first miss)."""
         on_host = self.match_host(keys)
-        on_ssd = 0
-        for k in keys[on_host:]:
-            if k in self.ssd:
-                on_ssd += 1
-            else:
-                break
-        return on_host, on_ssd
+        return on_host, leading(keys[on_host:], self.ssd)
 
     def match_host(self, keys: list) -> int:
         """How many leading keys (after the HBM hits) the host tier holds."""
-        n = 0
-        for k in keys:
-            if k in self.host:
-                n += 1
-            else:
-                break
-        return n
+        return leading(keys, self.host)
 
     def ref(self, keys: list) -> None:
         """Reference cached blocks (HBM hits)."""
@@ -122,3 +104,14 @@ class BlockPool:
             else:
                 del self.inuse[k]
                 self.lru[k] = True
+
+
+def leading(keys: list, *held) -> int:
+    """How many of `keys`, from the first, one of the containers `held` holds (a cached prefix is
+    used up to its first miss)."""
+    n = 0
+    for k in keys:
+        if not any(k in h for h in held):
+            break
+        n += 1
+    return n

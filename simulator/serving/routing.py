@@ -32,6 +32,7 @@ from dataclasses import replace
 import numpy as np
 
 from roofline.simulator.serving.config import ROUTINGS
+from roofline.simulator.serving.kvblocks import leading
 from roofline.simulator.serving.replica import Engine, Timeline
 from roofline.simulator.serving.scheduler import Loop, Unit
 from roofline.simulator.serving.workload import Requests, block_keys, take
@@ -127,7 +128,7 @@ class PrefixRouter:
         lo, hi = min(loads), max(loads)
         to = _least_loaded(loops, i)
         if keys and not (hi - lo > BALANCE_ABS and hi > BALANCE_REL * lo):
-            hits = [_leading(tree, keys) for tree in self.trees]
+            hits = [leading(keys, tree) for tree in self.trees]
             best = max(range(len(loops)), key=lambda j: (hits[j], -loads[j], -j))
             if hits[best] * self.B > CACHE_THRESHOLD * int(req.prompt[i]):
                 to = best
@@ -138,16 +139,6 @@ class PrefixRouter:
         while len(tree) > self.capacity:
             tree.popitem(last=False)
         return to
-
-
-def _leading(tree: OrderedDict, keys: list) -> int:
-    """How many of `keys`, from the first, the tree holds."""
-    n = 0
-    for k in keys:
-        if k not in tree:
-            break
-        n += 1
-    return n
 
 
 def _sliced(tl: Timeline, idx: np.ndarray) -> Timeline:

@@ -215,7 +215,8 @@ def _serve_disaggregated(
     check_fits(sc.name, req, dec, b)
     link = _link(sc, hw, cfg, load_fabric)
     st = dec.steps
-    kv = KVModel(st.model, 1, 1, st.dep.fmt.kb, st.dep.fmt.rb, st.plan, 1)  # the whole replica's KV
+    # the whole replica's KV
+    kv = KVModel(st.model, 1, 1, st.dep.fmt.kb, st.dep.fmt.rb, st.plan, 1, st.layout.window_kv_share)
     per_token = float(np.asarray(kv.per_sequence(b, b) - kv.state)) / b
     hand = transfer_s(req.prompt, per_token, float(kv.state), link)
     # The prefill pool generates each request's first token; its KV stays until the transfer ends.

@@ -50,7 +50,7 @@ def kv_capacity(sc, steps, cfg: ServingConfig, simulate) -> tuple:
             "max_batched_tokens"
         )
     lay, fmt = steps.layout, steps.dep.fmt
-    kv = KVModel(steps.model, lay.tp, lay.pp, fmt.kb, fmt.rb, steps.plan, lay.cp)
+    kv = KVModel(steps.model, lay.tp, lay.pp, fmt.kb, fmt.rb, steps.plan, lay.cp, lay.window_kv_share)
     b = cfg.block_tokens
     block_bytes = float(np.asarray(kv.per_sequence(b, b) - kv.state))
     if block_bytes <= 0:  # attention-free model: only recurrent state

@@ -251,11 +251,12 @@ def evaluate(
     all_weights = weight_bytes_per_gpu(model, tp, pp, wb, layout.ep, fmt.attention_wb)
     weights = np.asarray(all_weights * (1.0 - extras.weight_host_fraction))  # 0-d
     host_weights = np.asarray(all_weights * extras.weight_host_fraction)  # offloaded (weight_offload)
-    kvm = KVModel(model, tp, pp, kb, ab, kv, cp)
+    windows = layout.window_kv_share
+    kvm = KVModel(model, tp, pp, kb, ab, kv, cp, windows)
     for draft, draft_plan, cache_tokens in drafts:
         if draft is not None:
             weights = weights + weight_bytes_per_gpu(draft, tp, pp, wb, attention_wb=fmt.attention_wb)
-            kvm.add(KVModel(draft, tp, pp, kb, ab, draft_plan, cp))
+            kvm.add(KVModel(draft, tp, pp, kb, ab, draft_plan, cp, windows))
         if cache_tokens:  # a draft cache of its own, e.g. TriForce's retrieval cache
             kvm.add(
                 KVModel(model, tp, pp, kb, ab, KVPlan(groups=(HeadGroup(1.0, window(cache_tokens), NONE),)))

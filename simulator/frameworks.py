@@ -21,6 +21,26 @@ The roofline prices kernels. A real step also pays the framework: the CPU work o
   batch (sampling, stop checks, output processing, block tables).
 * `pp_hop_s` — with pipeline parallelism, serial host time per sequence per hop between ranks
   (`relay_s`; TensorRT-LLM only, below).
+* `window_kv_share` — the KV memory its cache gives a sliding-window layer, in tokens per token of
+  context, beyond the window itself: a sequence's sliding layers hold max(min(C, window), share x C)
+  tokens (their memory; the kernels attend the window either way). 0: only the window. vLLM's
+  hybrid KV cache manager reserves "slots only for the most recent sliding_window_size tokens" in
+  sliding-window layers (vLLM docs, design/hybrid_kv_cache_manager.md), and HuggingFace's cache
+  keeps a sliding layer's last window (transformers' sliding-window cache layers; HF blog
+  "faster-transformers": gpt-oss's cache "halved"). 0.8: SGLang splits its memory at startup into a
+  full-attention pool and a sliding-window pool of `--swa-full-tokens-ratio` (default 0.8) as many
+  tokens (SGLang docs, "Unified Memory for Hybrid Models": "By default SGLang gives each kind its own
+  pool and fixes the split at startup"; server_args swa_full_tokens_ratio = 0.8), so a token of
+  context takes its full layers' bytes plus 0.8 of its sliding layers' (the window pool's spare
+  room is not lent to the full one). 1: TensorRT-LLM's PyTorch KV cache manager gives every layer
+  one attention window, max_seq_len, unless `kv_cache_config.max_attention_window` lists one per
+  layer (tensorrt_llm/_torch/pyexecutor/resource_manager.py: "Use max_seq_len as default
+  max_attention_window"; the per-window pools exist, but nothing sets them from the model's config:
+  the PR that would have, NVIDIA/TensorRT-LLM #5722, was closed unmerged), so its sliding-window
+  layers hold every token. On TensorRT-LLM's published GPT-OSS throughput
+  (benchmarks/bench_serve.py, 33 rows on four GPUs, nothing fitted) windows read as held ran up to
+  1.7x as many sequences as fit and overstated throughput by a median 18% (+44..59% for 120B on
+  H200); every token held: median |error| 7%.
 * `overlap` — whether that CPU work overlaps the GPU's next step. SGLang's zero-overhead scheduler
   (LMSYS blog, "SGLang v0.4", 2024-12-04), TensorRT-LLM's overlap scheduler (TensorRT-LLM docs,
   "Overlap Scheduler", enabled by default) and vLLM's async scheduling (on by default since vLLM
@@ -83,6 +103,7 @@ class Framework:
     help: str
     pp_hop_s: float = 0.0  # serial host time per sequence per pipeline hop (`relay_s`)
     graph_sizes: tuple | None = None  # captured decode batch sizes, ascending; None: every size
+    window_kv_share: float = 0.0  # sliding-window layers' KV beyond the window, tokens per context token
 
     @property
     def custom_allreduce(self) -> bool:
@@ -163,6 +184,7 @@ def _host_op(name: str, seconds, passes, stream: str) -> Op:
 
 EAGER_LAUNCH_S = 4e-6
 TRTLLM_PP_HOP_S = 8e-6  # per sequence per pipeline hop (module docstring)
+SGLANG_SWA_FULL_TOKENS_RATIO = 0.8  # SGLang server_args default (module docstring: window_kv_share)
 
 FRAMEWORKS = {
     "vllm": Framework(
@@ -176,7 +198,15 @@ FRAMEWORKS = {
         "vLLM: CUDA-graph decode, async scheduling (vLLM >= 0.14)",
     ),
     "sglang": Framework(
-        "sglang", True, True, EAGER_LAUNCH_S, 5e-4, 2e-6, True, "SGLang: CUDA-graph decode, overlap scheduler"
+        "sglang",
+        True,
+        True,
+        EAGER_LAUNCH_S,
+        5e-4,
+        2e-6,
+        True,
+        "SGLang: CUDA-graph decode, overlap scheduler",
+        window_kv_share=SGLANG_SWA_FULL_TOKENS_RATIO,
     ),
     "trtllm": Framework(
         "trtllm",
@@ -188,6 +218,7 @@ FRAMEWORKS = {
         True,
         "TensorRT-LLM (PyTorch backend): CUDA-graph decode, overlap scheduler",
         TRTLLM_PP_HOP_S,
+        window_kv_share=1.0,
     ),
     "hf": Framework(
         "hf", False, True, EAGER_LAUNCH_S, 1e-3, 0.0, False, "HuggingFace transformers / eager PyTorch"

@@ -36,6 +36,7 @@ class Layout:
     overlap: str = "serial"  # serial | overlap: communication hidden behind compute when possible
     cp_variant: str = "pass-kv"  # pass-kv | pass-q | ulysses
     custom_allreduce: bool = True  # one-shot/two-shot peer all-reduce inside an NVLink domain
+    window_kv_share: float = 0.0  # sliding-window layers' KV beyond the window (Framework.window_kv_share)
     framework: str = "vllm"  # the serving stack (simulator/frameworks.py)
     cuda_graphs: bool | None = None  # decode from captured CUDA graphs; None: the framework's default
     cpu_overlap: bool | None = None  # CPU iteration hidden behind the GPU step; None: the framework's
@@ -96,6 +97,9 @@ class Layout:
             custom_allreduce=values["runtime.custom_allreduce"]
             if values["runtime.custom_allreduce"] is not None
             else framework(values["runtime.framework"]).custom_allreduce,
+            window_kv_share=values["runtime.sliding_window_kv_share"]
+            if values["runtime.sliding_window_kv_share"] is not None
+            else framework(values["runtime.framework"]).window_kv_share,
             cp_variant=values["parallelism.cp_variant"],
             framework=values["runtime.framework"],
             cuda_graphs=values["runtime.cuda_graphs"],

@@ -92,10 +92,24 @@ class KVModel:
     output tokens so far) and prompt P: each head group of each attention layer stores
     `stored(C)` tokens per sequence (capped by the layer's window) in the plan's format; the first
     min(S, stored) tokens of a shared prefix are stored once per replica, in groups that keep the
-    whole history (windows, budgets and compression keep per-sequence tokens)."""
+    whole history (windows, budgets and compression keep per-sequence tokens). `window_share`: a
+    cache that gives sliding-window layers more than their window (frameworks.Framework.
+    window_kv_share: SGLang's window pool, TensorRT-LLM's full-length layers) holds max(window,
+    share x C) tokens there; at 1 every token, the shared prefix included."""
 
-    def __init__(self, model: ModelArch, tp: int, pp: int, kb: float, ab: float, plan=DENSE, cp: int = 1):
+    def __init__(
+        self,
+        model: ModelArch,
+        tp: int,
+        pp: int,
+        kb: float,
+        ab: float,
+        plan=DENSE,
+        cp: int = 1,
+        window_share: float = 0.0,
+    ):
         self.plan, self.kb = plan, kb
+        self.window_share = float(window_share)
         self.terms: list = []  # (elements per token per GPU x layers / pp x fraction, group, window)
         self.state = 0.0
         self.extra: list = []
@@ -124,12 +138,17 @@ class KVModel:
             source = hg.host_stored if host else hg.stored
             if prefill and hg.prefill_stored is not None:
                 source = hg.prefill_stored
-            kept = resolve(source, P).cap(win)
+            full = resolve(source, P)
+            kept = full.cap(win)
             tokens = kept.at(C)
+            whole = kept.is_whole_history
+            if win is not None and self.window_share > 0.0:  # the cache gives the window more
+                tokens = np.maximum(tokens, self.window_share * full.at(C))
+                whole = whole or (self.window_share >= 1.0 and full.is_whole_history)
             if S is not None:
                 # Only a cache that keeps the whole history holds the common prefix; a window,
                 # budget or compressed cache keeps different tokens per sequence.
-                tokens = np.minimum(S, tokens) if kept.is_whole_history else 0.0 * tokens
+                tokens = np.minimum(S, tokens) if whole else 0.0 * tokens
             if hg.selection_page_size and not host:  # page min/max metadata beside the cache
                 tokens = tokens * (1.0 + 1.0 / hg.selection_page_size)
             total = total + coef * self.plan.storage_bytes(tokens, self.kb)

@@ -191,6 +191,21 @@ SCHEMA: dict = {
         None,
         nullable=True,
     ),
+    "runtime.sliding_window_kv_share": FieldSpec(
+        "float",
+        "KV memory the cache gives a sliding-window layer (gpt-oss, Gemma, Mistral) per token of "
+        "context, beyond its window: it holds max(window, share x context) tokens of a sequence (the "
+        "kernel attends the window either way; this is memory, and so how many sequences fit). 0 = "
+        "the window only (vLLM's hybrid KV cache manager, HuggingFace); 0.8 = SGLang's window pool "
+        "(--swa-full-tokens-ratio, 0.8 by default); 1 = every token, as full-attention layers "
+        "(TensorRT-LLM, whose cache sizes every layer at max_seq_len unless "
+        "kv_cache_config.max_attention_window lists per-layer windows: set 0 then). null = the "
+        "framework's.",
+        None,
+        minimum=0,
+        maximum=1,
+        nullable=True,
+    ),
     "runtime.cuda_graphs": FieldSpec(
         "bool",
         "Whether decode steps replay captured CUDA graphs (each kernel pays only the GPU-side gap) or "

@@ -115,6 +115,7 @@ def test_layout_gpus_is_the_product_of_the_degrees():
         "parallelism.cp_variant": "pass-q",
         "runtime.overlap": "overlap",
         "runtime.custom_allreduce": False,
+        "runtime.sliding_window_kv_share": None,
         "runtime.framework": "vllm",
         "runtime.cuda_graphs": None,
         "runtime.cpu_overlap": None,
@@ -130,6 +131,11 @@ def test_layout_gpus_is_the_product_of_the_degrees():
     assert not Layout.from_values(
         {**values, "runtime.custom_allreduce": None, "runtime.framework": "hf"}
     ).custom_allreduce
+    # and so is the cache of sliding-window layers: the window in vLLM's, every token in TensorRT-LLM's
+    assert layout.window_kv_share == 0.0
+    assert Layout.from_values({**values, "runtime.framework": "trtllm"}).window_kv_share == 1.0
+    told = {**values, "runtime.framework": "trtllm", "runtime.sliding_window_kv_share": 0.0}
+    assert Layout.from_values(told).window_kv_share == 0.0
     assert layout.gpus == 2 * 3 * 5 * 7
     assert (layout.ep, layout.cp_variant, layout.overlap, layout.custom_allreduce) == (
         2,

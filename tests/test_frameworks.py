@@ -8,6 +8,7 @@ KV length; the step-cost function prices the same iteration.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -327,3 +328,117 @@ def test_tensorrt_llm_launches_prefill_eagerly_and_replays_decode():
     trt = FRAMEWORKS["trtllm"]
     assert trt.launch_extra_s("prefill") == FRAMEWORKS["vllm"].launch_extra_s("prefill") == trt.launch_s > 0
     assert trt.launch_extra_s("decode") == 0.0
+
+
+# gpt-oss-20b: 24 layers alternating a 128-token sliding window and full attention, 8 KV heads of 64:
+# one layer's K and V of one token in bf16 are 2 x 8 x 64 x 2 = 2048 bytes.
+OSS_LAYER_TOKEN_BYTES = 2 * 8 * 64 * 2
+
+
+@pytest.mark.parametrize(
+    "framework, share, prompt, sliding_share",
+    [
+        ("vllm", None, 4096, 0.0),  # the hybrid KV cache manager: the window alone
+        ("hf", None, 4096, 0.0),
+        ("sglang", None, 4096, 0.8),  # a window pool of 0.8 as many tokens as the full one
+        ("sglang", None, 100, 0.8),  # ... which a context inside the window fills itself
+        ("trtllm", None, 4096, 1.0),  # every layer sized at max_seq_len
+        ("trtllm", 0.0, 4096, 0.0),  # kv_cache_config.max_attention_window set per layer
+        ("vllm", 1.0, 4096, 1.0),
+    ],
+)
+def test_sliding_window_layers_hold_what_the_frameworks_cache_gives_them(
+    framework, share, prompt, sliding_share
+):
+    # 12 full layers hold the whole context; the 12 sliding ones max(min(C, 128), share x C)
+    batch, context = 4, prompt + 2
+    rec = _record(
+        framework,
+        batch,
+        "gpt-oss-20b",
+        "h200",
+        {"sliding_window_kv_share": share},
+        prompt_tokens=prompt,
+        output_tokens=2,
+    )
+    sliding = max(min(context, 128), sliding_share * context)
+    want = batch * (12 * context + 12 * sliding) * OSS_LAYER_TOKEN_BYTES
+    assert rec["memory"]["kv_cache_final_bytes"] == pytest.approx(want, abs=1.0)  # records keep whole bytes
+
+
+@pytest.mark.parametrize(
+    "framework, shared_by_sliding", [("trtllm", True), ("sglang", False), ("vllm", False)]
+)
+def test_a_shared_prefix_is_held_once_only_where_sliding_layers_keep_every_token(
+    framework, shared_by_sliding
+):
+    batch, context, prefix = 4, 4096 + 2, 2048
+    rec = _record(
+        framework,
+        batch,
+        "gpt-oss-20b",
+        "h200",
+        prompt_tokens=4096,
+        output_tokens=2,
+        shared_prefix_tokens=prefix,
+    )
+    full = prefix + batch * (context - prefix)
+    share = FRAMEWORKS[framework].window_kv_share
+    sliding = full if shared_by_sliding else batch * max(128, share * context)
+    want = (12 * full + 12 * sliding) * OSS_LAYER_TOKEN_BYTES
+    assert rec["memory"]["kv_cache_final_bytes"] == pytest.approx(want, abs=1.0)  # records keep whole bytes
+
+
+def test_the_sliding_window_share_changes_memory_not_the_kernels():
+    # the kernel attends the window either way: same step times, fewer sequences fit in full windows
+    full = _record("trtllm", 8, "gpt-oss-20b", "h200", prompt_tokens=32768, output_tokens=64)
+    window = _record(
+        "trtllm",
+        8,
+        "gpt-oss-20b",
+        "h200",
+        {"sliding_window_kv_share": 0},
+        prompt_tokens=32768,
+        output_tokens=64,
+    )
+    assert full["tpot_s"] == window["tpot_s"] and full["ttft_s"] == window["ttft_s"]
+    assert full["max_batch"] < window["max_batch"]
+    # a model without windows is unchanged
+    a = _record("trtllm", 8, "llama-3.1-8b", "h200")
+    b = _record("trtllm", 8, "llama-3.1-8b", "h200", {"sliding_window_kv_share": 0})
+    assert a["memory"] == b["memory"] and a["max_batch"] == b["max_batch"]
+    for bad in ("window", 1.5, -0.1):
+        with pytest.raises(ScenarioError) as exc:
+            load_scenario(
+                {"model": "gpt-oss-20b", "hardware": "h200", "runtime": {"sliding_window_kv_share": bad}}
+            )
+        assert "runtime.sliding_window_kv_share" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "framework, share, blocks",
+    [
+        ("trtllm", None, 128),
+        ("trtllm", 0.0, 66),
+        ("vllm", None, 66),
+        ("sglang", None, math.ceil((12 * 4096 + 12 * 0.8 * 4096) / (32 * 24))),
+    ],
+)
+def test_serving_blocks_follow_the_frameworks_window_pools(framework, share, blocks):
+    # a 4,096-token prompt in 32-token blocks of all 24 layers: 128 blocks where every layer holds
+    # every token; (12 x 4096 + 12 x 128) / (32 x 24) = 66 where the sliding layers hold 128
+    doc = {
+        "model": "gpt-oss-20b",
+        "hardware": "h200",
+        "runtime": {"framework": framework, "sliding_window_kv_share": share},
+        "serving": {
+            "requests": 2,
+            "arrival": {"offline": True},
+            "prompt_tokens": 4096,
+            "output_tokens": 4,
+            "scheduler": {"block_tokens": 32},
+        },
+    }
+    res = roofline.serve(doc)
+    assert res.record["kv_cache"]["block_bytes"] == 32 * 24 * OSS_LAYER_TOKEN_BYTES
+    assert int(res.timelines[0].series["kv_blocks"][0]) == 2 * blocks

@@ -12,6 +12,7 @@ import numpy as np
 
 from roofline.simulator.economics import gpu_power_w
 from roofline.simulator.errors import UserError
+from roofline.simulator.frameworks import framework
 from roofline.simulator.memory import KVModel
 from roofline.simulator.serving.config import ServingConfig
 from roofline.simulator.serving.replica import Engine
@@ -26,9 +27,11 @@ from roofline.simulator.units import GIB
 
 def kv_capacity(sc, steps, cfg: ServingConfig, simulate) -> tuple:
     """(KV blocks per replica, bytes per block per GPU, recurrent-state blocks per sequence, host
-    bytes per GPU). The memory left after weights, runtime overhead and the activations of a full
-    step (`max_batched_tokens` rows, from `simulate`'s memory model) times kv_memory_fraction, in
-    blocks of block_tokens tokens of KV (`memory.KVModel`'s bytes per token on the most loaded GPU)."""
+    bytes per GPU). The framework's KV budget (`frameworks.Framework.kv_budget`: vLLM's share of the
+    whole memory less what the rest holds, or a share of the memory the rest leaves) beside weights,
+    runtime overhead and the activations of a full step (`max_batched_tokens` rows, from
+    `simulate`'s memory model), in blocks of block_tokens tokens of KV (`memory.KVModel`'s bytes per
+    token on the most loaded GPU)."""
     base = dict(sc.base)
     base.update(
         {
@@ -41,22 +44,32 @@ def kv_capacity(sc, steps, cfg: ServingConfig, simulate) -> tuple:
     )
     rec = simulate(replace(sc, base=base)).records()[0]
     mem = rec["memory"]
-    room = mem["capacity_bytes"] - mem["weights_bytes"] - mem["overhead_bytes"] - mem["activation_bytes"]
-    if room <= 0:
+    taken = mem["weights_bytes"] + mem["overhead_bytes"] + mem["activation_bytes"]
+    lay, fmt = steps.layout, steps.dep.fmt
+    fw = framework(lay.framework)
+    budget = fw.kv_budget(mem["capacity_bytes"], taken, cfg.kv_memory_fraction, cfg.gpu_memory_utilization)
+    if budget <= 0:
+        share = cfg.gpu_memory_utilization  # the whole memory's share that was given, if any
+        if share is None and cfg.kv_memory_fraction is None:
+            share = fw.gpu_memory_utilization
+        of = (
+            f"{share:g} x {mem['capacity_bytes'] / GIB:.1f} GiB (serving.scheduler.gpu_memory_utilization)"
+            if share
+            else f"its {mem['capacity_bytes'] / GIB:.1f} GiB"
+        )
         raise UserError(
             f"{sc.name}: nothing is left for the KV cache: weights {mem['weights_bytes'] / GIB:.1f} GiB + activations "
-            f"{mem['activation_bytes'] / GIB:.1f} GiB + overhead {mem['overhead_bytes'] / GIB:.1f} GiB per GPU fill its "
-            f"{mem['capacity_bytes'] / GIB:.1f} GiB; use more GPUs (tp, pp), lower-precision weights, or a smaller "
-            "max_batched_tokens"
+            f"{mem['activation_bytes'] / GIB:.1f} GiB + overhead {mem['overhead_bytes'] / GIB:.1f} GiB per GPU fill "
+            f"{of}; use more GPUs (tp, pp), lower-precision weights, or a smaller max_batched_tokens"
+            + (", or a higher gpu_memory_utilization" if share else "")
         )
-    lay, fmt = steps.layout, steps.dep.fmt
     kv = KVModel(steps.model, lay.tp, lay.pp, fmt.kb, fmt.rb, steps.plan, lay.cp, lay.window_kv_share)
     b = cfg.block_tokens
     block_bytes = float(np.asarray(kv.per_sequence(b, b) - kv.state))
     if block_bytes <= 0:  # attention-free model: only recurrent state
         block_bytes = float(max(kv.state, 1.0))
     state_blocks = int(np.ceil(float(kv.state) / block_bytes)) if kv.state else 0
-    blocks = int(max(room, 0.0) * cfg.kv_memory_fraction // block_bytes)
+    blocks = int(budget // block_bytes)
     return blocks, block_bytes, state_blocks, rec, _capped_kv(kv, b)
 
 

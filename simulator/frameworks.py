@@ -41,6 +41,18 @@ The roofline prices kernels. A real step also pays the framework: the CPU work o
   (benchmarks/bench_serve.py, 33 rows on four GPUs, nothing fitted) windows read as held ran up to
   1.7x as many sequences as fit and overstated throughput by a median 18% (+44..59% for 120B on
   H200); every token held: median |error| 7%.
+* `gpu_memory_utilization` — how a serving deployment's KV cache is budgeted (`kv_budget`). vLLM
+  takes a share of the GPU's whole memory for everything: its engine argument
+  `gpu_memory_utilization` (default 0.9, "the fraction of GPU memory to be used for the model
+  executor", vLLM docs, engine arguments), and its worker gives the KV cache that share less what
+  the profiled weights, peak activations and non-torch allocations hold (vLLM's
+  `determine_available_memory`). TensorRT-LLM takes `kv_cache_free_gpu_mem_fraction` (default 0.9)
+  of the memory left free after the model loads and its activations are profiled (TensorRT-LLM docs,
+  KvCacheConfig: "The fraction of GPU memory that should be allocated for the KV cache"; of free
+  memory). The two differ by 0.1 x what the rest holds: 8B in bf16 on an 80 GB GPU, 3% fewer
+  blocks under vLLM; 70B in FP8 over two, 10%. SGLang's `mem_fraction_static` (weights and the KV
+  pool together) has a default derived from the GPU's memory that changes between versions: read as
+  TensorRT-LLM's rule.
 * `overlap` — whether that CPU work overlaps the GPU's next step. SGLang's zero-overhead scheduler
   (LMSYS blog, "SGLang v0.4", 2024-12-04), TensorRT-LLM's overlap scheduler (TensorRT-LLM docs,
   "Overlap Scheduler", enabled by default) and vLLM's async scheduling (on by default since vLLM
@@ -104,6 +116,7 @@ class Framework:
     pp_hop_s: float = 0.0  # serial host time per sequence per pipeline hop (`relay_s`)
     graph_sizes: tuple | None = None  # captured decode batch sizes, ascending; None: every size
     window_kv_share: float = 0.0  # sliding-window layers' KV beyond the window, tokens per context token
+    gpu_memory_utilization: float | None = None  # KV budget a share of the whole memory (`kv_budget`)
 
     @property
     def custom_allreduce(self) -> bool:
@@ -162,6 +175,20 @@ class Framework:
         """`relay_s` as an op on the serial `relay` stream: it adds to the step whatever overlaps."""
         return _host_op("pp_relay", self.relay_s(sequences, pp), passes, "relay")
 
+    def kv_budget(self, capacity, taken, fraction=None, utilization=None):
+        """Bytes per GPU a serving deployment gives its KV cache: `capacity` the GPU's memory, `taken`
+        what weights, activations and the runtime's overhead hold. `utilization`: a share of the whole
+        memory for everything, the KV cache taking what the rest leaves of it (vLLM's
+        gpu_memory_utilization); `fraction`: a share of what the rest leaves (TensorRT-LLM's
+        kv_cache_free_gpu_mem_fraction); neither: the framework's own rule (`gpu_memory_utilization`,
+        else KV_FREE_FRACTION of the rest)."""
+        if fraction is None and utilization is None:
+            utilization = self.gpu_memory_utilization
+            fraction = KV_FREE_FRACTION
+        if utilization is not None:
+            return utilization * capacity - taken
+        return fraction * (capacity - taken)
+
     def step_op(self, sequences, passes=1.0) -> Op:
         """The CPU work of `passes` iterations over `sequences` sequences, as an op on the
         framework's stream (added to the step, or overlapped with it: `overlap`)."""
@@ -185,6 +212,8 @@ def _host_op(name: str, seconds, passes, stream: str) -> Op:
 EAGER_LAUNCH_S = 4e-6
 TRTLLM_PP_HOP_S = 8e-6  # per sequence per pipeline hop (module docstring)
 SGLANG_SWA_FULL_TOKENS_RATIO = 0.8  # SGLang server_args default (module docstring: window_kv_share)
+VLLM_GPU_MEMORY_UTILIZATION = 0.9  # vLLM engine argument default (module docstring)
+KV_FREE_FRACTION = 0.9  # TensorRT-LLM kv_cache_free_gpu_mem_fraction default (module docstring)
 
 FRAMEWORKS = {
     "vllm": Framework(
@@ -196,6 +225,7 @@ FRAMEWORKS = {
         2e-6,
         True,
         "vLLM: CUDA-graph decode, async scheduling (vLLM >= 0.14)",
+        gpu_memory_utilization=VLLM_GPU_MEMORY_UTILIZATION,
     ),
     "sglang": Framework(
         "sglang",

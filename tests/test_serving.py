@@ -455,3 +455,43 @@ def test_without_chunked_prefill_a_prompt_longer_than_the_budget_is_refused():
         UserError, match=r"prompt \(5000 tokens\) is longer than .*max_batched_tokens \(4096\)"
     ):
         _serve(sv)
+
+
+def _blocks(scheduler, framework="vllm", model="llama-3.1-8b"):
+    sv = {
+        "requests": 2,
+        "arrival": {"offline": True},
+        "prompt_tokens": 512,
+        "output_tokens": 4,
+        "scheduler": scheduler,
+    }
+    return _serve(sv, model=model, runtime={"framework": framework}).record["kv_cache"]["blocks"]
+
+
+def test_the_kv_budget_follows_the_frameworks_memory_rule():
+    # Llama 3.1 8B in bf16, blocks of 16 tokens: 16 x 32 layers x 2 x 8 KV heads x 128 x 2 bytes = 2 MiB
+    block = 16 * 32 * 2 * 8 * 128 * 2
+    capacity = 80 * 2**30  # H100 SXM
+    # vLLM's gpu_memory_utilization is a share of the whole memory: 0.1 more of 80 GiB is 4,096 blocks
+    high, low = _blocks({"gpu_memory_utilization": 0.95}), _blocks({"gpu_memory_utilization": 0.85})
+    assert abs((high - low) - 0.1 * capacity / block) <= 1
+    # unset: vLLM's own 0.9 of the whole; TensorRT-LLM's 0.9 of what weights, activations, overhead leave
+    vllm = _blocks({})
+    assert vllm == _blocks({"gpu_memory_utilization": 0.9})
+    free = _blocks({"kv_memory_fraction": 0.9})
+    assert _blocks({}, "trtllm") == _blocks({"kv_memory_fraction": 0.9}, "trtllm")
+    # 0.9 cap - taken = vllm blocks (floored), so 0.9 (cap - taken) = 0.09 cap + 0.9 x vllm blocks
+    assert abs(free - (0.09 * capacity / block + 0.9 * vllm)) <= 2
+    assert free > vllm
+
+
+def test_kv_budget_mistakes_are_one_line():
+    sv = {"requests": 2, "arrival": {"offline": True}, "prompt_tokens": 512, "output_tokens": 4}
+    with pytest.raises(ScenarioError) as exc:
+        _serve({**sv, "scheduler": {"kv_memory_fraction": 0.9, "gpu_memory_utilization": 0.9}})
+    assert "not both" in str(exc.value) and "gpu_memory_utilization" in str(exc.value)
+    # 70B in bf16 on one H100: 0.9 x 80 GiB holds less than its weights
+    with pytest.raises(UserError) as err:
+        _serve(sv, model="llama-3.1-70b")
+    msg = str(err.value)
+    assert "nothing is left for the KV cache" in msg and "0.9 x 80.0 GiB" in msg and "\n" not in msg

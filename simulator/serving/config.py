@@ -125,8 +125,17 @@ SERVING_SCHEMA: dict = {
     "serving.scheduler.block_tokens": _f("int", "Tokens per KV-cache block (paged attention).", 16, minimum=1, maximum=1e6),
     "serving.scheduler.kv_memory_fraction": _f(
         "float", "Share of the memory left after weights, activations and runtime overhead given to KV "
-        "blocks (TensorRT-LLM kv_cache_free_gpu_mem_fraction, default 0.9).", 0.9,
-        minimum=0, exclusive_minimum=True, maximum=1.0,
+        "blocks (TensorRT-LLM kv_cache_free_gpu_mem_fraction, default 0.9). null = the framework's "
+        "budget: vLLM's gpu_memory_utilization (0.9 of the GPU's memory for everything, the KV cache "
+        "taking what the rest leaves), 0.9 of the memory left for the others.", None,
+        minimum=0, exclusive_minimum=True, maximum=1.0, nullable=True,
+    ),
+    "serving.scheduler.gpu_memory_utilization": _f(
+        "float", "Share of each GPU's whole memory the engine may use, the KV cache taking what weights, "
+        "activations and runtime overhead leave of it (vLLM --gpu-memory-utilization, default 0.9). "
+        "null = the framework's (vLLM: 0.9; others: kv_memory_fraction's rule). Give this or "
+        "kv_memory_fraction, not both.", None,
+        minimum=0, exclusive_minimum=True, maximum=1.0, nullable=True,
     ),
     "serving.scheduler.preemption": _f(
         "choice", "When KV blocks run out: recompute (drop the KV, prefill again later) or swap (to host "
@@ -250,6 +259,14 @@ def serving_problems(values: dict) -> list:
             "serving.arrival.concurrency: the closed-loop client sends single-turn requests; use "
             "sessions.turns: 1 (or arrival.rate_per_s for multi-turn sessions)"
         )
+    if (
+        values["serving.scheduler.kv_memory_fraction"] is not None
+        and values["serving.scheduler.gpu_memory_utilization"] is not None
+    ):
+        problems.append(
+            "serving.scheduler: give kv_memory_fraction (a share of the memory left after weights, "
+            "activations and overhead) or gpu_memory_utilization (a share of the whole memory), not both"
+        )
     if values["serving.prefix_cache.ssd_GiB"] and values["serving.prefix_cache.host_GiB"] == 0:
         problems.append(
             "serving.prefix_cache.ssd_GiB: the SSD tier sits below the host tier; set host_GiB too"
@@ -284,7 +301,7 @@ class ServingConfig:
     max_num_seqs: int
     max_batched_tokens: int
     block_tokens: int
-    kv_memory_fraction: float
+    kv_memory_fraction: float | None  # None: the framework's budget (`frameworks.Framework.kv_budget`)
     preemption: str
     admission: str
     policy: str
@@ -304,6 +321,7 @@ class ServingConfig:
     concurrency: int | None = None  # closed-loop client: requests in flight
     chunked_prefill: bool = True
     routing: str = "round_robin"  # how requests reach data-parallel replicas (`routing`)
+    gpu_memory_utilization: float | None = None  # a share of the whole memory (vLLM's rule)
 
     @classmethod
     def from_values(cls, v: dict) -> ServingConfig:
@@ -324,6 +342,7 @@ class ServingConfig:
             chunked_prefill=v["serving.scheduler.chunked_prefill"],
             block_tokens=v["serving.scheduler.block_tokens"],
             kv_memory_fraction=v["serving.scheduler.kv_memory_fraction"],
+            gpu_memory_utilization=v["serving.scheduler.gpu_memory_utilization"],
             preemption=v["serving.scheduler.preemption"],
             admission=v["serving.scheduler.admission"],
             policy=v["serving.scheduler.policy"],

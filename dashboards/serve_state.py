@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from roofline.api import SCHEMA, SERVING_SCHEMA, ScenarioError
 from roofline.dashboards import codec_scenario, state
-from roofline.dashboards.codec_scalar import coerce_number, format_scalar, parse_scalar
+from roofline.dashboards.codec_scalar import NULL_OPTION, coerce_number, format_scalar, parse_scalar
 from roofline.dashboards.model_refs import model_ref_problem
 
 # One run simulates at most this many requests (the rate curve runs it several times per update,
@@ -179,8 +179,8 @@ def values_from_controls(fields: dict) -> dict:
                 v = parse_scalar(v, s.kind, nullable=s.nullable)
             except ValueError:
                 pass  # roofline.serve names the field and the expected type
-        elif v == "" and s.nullable:
-            v = None
+        elif s.nullable and (v == "" or (v == NULL_OPTION and s.kind == "bool")):
+            v = None  # an empty box, or a switch's "default" option
         values[path] = coerce_number(v, s.kind)
     return values
 

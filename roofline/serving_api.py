@@ -22,6 +22,7 @@ from roofline.serving_pools import (
     kv_cache_record,
     micro_batches,
     run_replicas,
+    scheduler_record,
 )
 from roofline.simulator.errors import UserError
 from roofline.simulator.layout import lockstep_ranks
@@ -150,10 +151,10 @@ def serve(scenario, overrides=(), name: str | None = None):
 def _serve_point(sc, scenario, point: dict) -> ServeResult:
     from roofline.api import load_fabric, load_hardware, simulate, step_model, versions
 
+    hw = load_hardware(sc.base["hardware"])
     cfg = ServingConfig.from_values(sc.serving)
     base_dir = Path(scenario).parent if isinstance(scenario, (str, Path)) else None
     req = _requests(cfg, base_dir)
-    hw = load_hardware(sc.base["hardware"])
     price = sc.base["pricing.usd_per_gpu_hour"]
     price = hw.usd_per_gpu_hour if price is None else price
     common = {
@@ -187,6 +188,7 @@ def _serve_point(sc, scenario, point: dict) -> ServeResult:
             **common,
         ),
         "kv_cache": kv_cache_record(replica, b),
+        "scheduler": scheduler_record(replica),
         "replicas": {
             "count": lay.dp * lay.pp,
             "routing": cfg.routing,
@@ -257,12 +259,14 @@ def _serve_disaggregated(
         "hardware": dec.rec["hardware"],
         **summarise(view, timelines, replica_gpus=gpus, replica_blocks=blocks, gpus=total, **common),
         "kv_cache": kv_cache_record(dec, b),
+        "scheduler": scheduler_record(dec),
         "replicas": {"count": n_pre + n_dec, "routing": cfg.routing, "lockstep_ranks": dec_group},
         "disaggregation": {
             "prefill_replicas": n_pre,
             "decode_replicas": n_dec,
             "prefill_lockstep_ranks": pre_group,
             "prefill_kv_cache": kv_cache_record(pre, b),
+            "prefill_scheduler": scheduler_record(pre),
             "link": link.name,
             "link_bandwidth_Bps": link.bandwidth * link.lanes,
             "kv_bytes_per_token": per_token,

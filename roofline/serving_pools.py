@@ -14,7 +14,7 @@ from roofline.simulator.economics import gpu_power_w
 from roofline.simulator.errors import UserError
 from roofline.simulator.frameworks import framework
 from roofline.simulator.memory import KVModel
-from roofline.simulator.serving.config import ServingConfig
+from roofline.simulator.serving.config import ServingConfig, resolved
 from roofline.simulator.serving.replica import Engine
 from roofline.simulator.serving.routing import simulate_routed
 from roofline.simulator.serving.scheduler import groups as lockstep_groups
@@ -105,6 +105,7 @@ class Pool:
 
 def build_pool(sc, cfg: ServingConfig, hw, simulate, step_model) -> Pool:
     steps = step_model(sc)
+    cfg = resolved(cfg, steps.layout.framework, hw)  # the framework's limits where none are given
     fast = FastStep(steps)
     blocks, block_bytes, state_blocks, rec, kv_bytes = kv_capacity(sc, steps, cfg, simulate)
     host_bytes = (
@@ -126,7 +127,7 @@ def build_pool(sc, cfg: ServingConfig, hw, simulate, step_model) -> Pool:
         host_cache_blocks=int(host_cache // block_bytes) if cfg.prefix_cache else 0,
         ssd_cache_blocks=int(cfg.ssd_GiB * GIB // block_bytes) if cfg.prefix_cache else 0,
         ssd_rate=min(cfg.ssd_GBps * 1e9, host_rate),
-        max_num_seqs=cfg.max_num_seqs,
+        max_num_seqs=_running(cfg, lay, blocks, steps.model),
         max_batched_tokens=cfg.max_batched_tokens,
         preemption=cfg.preemption,
         reserve=cfg.admission == "reserve",
@@ -146,6 +147,24 @@ def build_pool(sc, cfg: ServingConfig, hw, simulate, step_model) -> Pool:
         return gpu_power_w(hw.tdp_w, np.nan_to_num(util))
 
     return Pool(engine, fast, lay.gpus // lay.dp, blocks, block_bytes, state_blocks, power, rec, steps)
+
+
+def _running(cfg: ServingConfig, lay, blocks: int, model) -> int:
+    """max_num_seqs as given or the framework's (`serving.config.resolved`), else derived from the KV
+    pool as SGLang does (`frameworks.Framework.max_running`: its tokens, the model's context length)."""
+    if cfg.max_num_seqs is not None:
+        return cfg.max_num_seqs
+    return framework(lay.framework).max_running(blocks * cfg.block_tokens, model.max_context_tokens)
+
+
+def scheduler_record(pool: Pool) -> dict:
+    """The limits the pool's scheduler ran with (the framework's defaults where the scenario gave none)."""
+    eng = pool.engine
+    return {
+        "max_num_seqs": eng.max_num_seqs,
+        "max_batched_tokens": eng.max_batched_tokens,
+        "chunked_prefill": eng.chunked,
+    }
 
 
 def check_fits(name: str, req, pool: Pool, b: int) -> None:

@@ -108,22 +108,27 @@ def _run(spec: SearchSpec, layout, rate: float) -> dict:
     return serve(spec.doc, overrides, spec.name).record
 
 
-def saturated_requests(layout, requests: int) -> int:
+def saturated_requests(layout, requests: int, max_num_seqs: int | None = None) -> int:
     """Requests in the run that measures a deployment's saturated throughput: the search's own count,
     raised towards STEADY_TURNOVERS full batches per replica (at most SATURATION_RUN_MAX_SCALE times the
     count). All queued at t = 0, a run of few batches spends its time filling the first batch and
     draining the last (Llama 3.1 8B on one H100, chat traffic, max_num_seqs 256: 120 requests give
     6.6 req/s, 1,200 give 11.8, 2,048 give 11.4, 8,192 give 11.3), so a short search's cap would sit
-    far below what the deployment sustains."""
+    far below what the deployment sustains. `max_num_seqs`: the limit its scheduler ran with (the
+    framework's where the layout leaves it unset), else the layout's."""
     # the schedulers: dp replicas of pp micro-batches each, or the decode pool's replicas
     replicas = layout.dp * layout.pp if layout.kind == AGGREGATED else layout.decode_replicas
-    steady = STEADY_TURNOVERS * max(replicas, 1) * max(layout.max_num_seqs, 1)
+    seqs = layout.max_num_seqs if max_num_seqs is None else max_num_seqs
+    steady = STEADY_TURNOVERS * max(replicas, 1) * max(seqs, 1)
     return int(max(requests, min(steady, SATURATION_RUN_MAX_SCALE * requests)))
 
 
-def serve_offline(spec: SearchSpec, layout, requests: int | None = None) -> dict:
+def serve_offline(
+    spec: SearchSpec, layout, requests: int | None = None, scheduler: dict | None = None
+) -> dict:
     """The serve record of the deployment with the requests all queued at t = 0 (`requests`: that
-    many instead of the scenario's count)."""
+    many instead of the scenario's count; `scheduler`: the limits the deployment's own run had, so
+    that queueing everything does not switch to a framework's offline defaults)."""
     from roofline.api import serve
 
     doc = copy.deepcopy(spec.doc)
@@ -140,6 +145,8 @@ def serve_offline(spec: SearchSpec, layout, requests: int | None = None) -> dict
     methods = dict(spec.stacks)[layout.stack]
     if methods is not None:
         overrides.append(("methods", copy.deepcopy(methods)))
+    for key, value in (scheduler or {}).items():
+        overrides.append((f"serving.scheduler.{key}", value))
     return serve(doc, overrides, spec.name).record
 
 
@@ -170,9 +177,10 @@ def evaluate_unit(unit: tuple) -> dict:
     ok = rec["slo_attainment"] >= spec.attainment
     # requests all queued at t = 0, enough for the batches to turn over: the throughput no arrival
     # rate can exceed
-    offline = serve_offline(spec, layout, saturated_requests(layout, rec["requests"]))["throughput"][
-        "requests_per_s"
-    ]
+    ran = rec["scheduler"]
+    offline = serve_offline(
+        spec, layout, saturated_requests(layout, rec["requests"], ran["max_num_seqs"]), ran
+    )["throughput"]["requests_per_s"]
     cap = max_sustainable_rate(meets, spec.rate_per_s, ok, spec.rel_tol, ceiling=offline)
     at_max = records.get(cap.lo) if cap.lo > 0 else None
     window = at_max["requests"] / cap.lo if at_max else None

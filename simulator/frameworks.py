@@ -53,6 +53,17 @@ The roofline prices kernels. A real step also pays the framework: the CPU work o
   blocks under vLLM; 70B in FP8 over two, 10%. SGLang's `mem_fraction_static` (weights and the KV
   pool together) has a default derived from the GPU's memory that changes between versions: read as
   TensorRT-LLM's rule.
+* `scheduler_defaults` — the batch limits and chunked prefill a serving deployment gets when the
+  scenario leaves them unset (`serving.scheduler.max_num_seqs`, `max_batched_tokens`,
+  `chunked_prefill`: null). vLLM (engine arguments, `get_batch_defaults`): on a GPU of 70 GiB or more
+  that is not an A100, max_num_seqs 1024 and max_num_batched_tokens 8192 for `vllm serve`, 16384 for
+  the offline `LLM` class (what `vllm bench throughput` runs: `arrival.offline`); elsewhere 256 and
+  2048 (`LLM`: 8192); chunked prefill on. TensorRT-LLM (PyTorch backend, TorchLlmArgs):
+  max_batch_size 2048, max_num_tokens 8192, chunked prefill off. SGLang (server_args
+  `_handle_gpu_memory_settings`): chunked_prefill_size 2048 below 35 GiB of GPU memory, 4096 below
+  60, 8192 below 160 (H100, H200), else 16384 (B200); its running requests are derived from the KV
+  pool (`max_running`): min(max(tokens / context length x 512, 2048), 4096), at most tokens / 2.
+  HuggingFace and `kernel` (no scheduler of their own): 256 and 8192, chunked.
 * `overlap` — whether that CPU work overlaps the GPU's next step. SGLang's zero-overhead scheduler
   (LMSYS blog, "SGLang v0.4", 2024-12-04), TensorRT-LLM's overlap scheduler (TensorRT-LLM docs,
   "Overlap Scheduler", enabled by default) and vLLM's async scheduling (on by default since vLLM
@@ -188,6 +199,30 @@ class Framework:
         if utilization is not None:
             return utilization * capacity - taken
         return fraction * (capacity - taken)
+
+    def scheduler_defaults(self, memory_bytes: float, hardware: str, offline: bool) -> tuple:
+        """(max_num_seqs, max_batched_tokens, chunked_prefill) this framework starts with on a GPU of
+        `memory_bytes` named `hardware` (module docstring: scheduler_defaults); max_num_seqs None:
+        derived from the KV cache (`max_running`)."""
+        gib = memory_bytes / 2**30
+        if self.name == "vllm":
+            big = gib >= 70 and "a100" not in hardware.lower()
+            seqs = 1024 if big else 256
+            tokens = (16384 if big else 8192) if offline else (8192 if big else 2048)
+            return min(seqs, tokens), tokens, True
+        if self.name == "trtllm":
+            return 2048, 8192, False
+        if self.name == "sglang":
+            chunk = 2048 if gib < 35 else 4096 if gib < 60 else 8192 if gib < 160 else 16384
+            return None, chunk, True
+        return 256, 8192, True
+
+    @staticmethod
+    def max_running(kv_tokens: int, context_len: int) -> int:
+        """SGLang's running-request cap when none is given, from its KV pool's tokens and the model's
+        context length (module docstring: scheduler_defaults)."""
+        derived = min(max(int(kv_tokens / max(context_len, 1) * 512), 2048), 4096)
+        return max(min(derived, kv_tokens // 2), 1)
 
     def step_op(self, sequences, passes=1.0) -> Op:
         """The CPU work of `passes` iterations over `sequences` sequences, as an op on the

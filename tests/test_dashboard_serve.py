@@ -356,3 +356,20 @@ def test_a_curve_that_never_falls_says_the_knee_is_beyond_it(served):
     assert curve.knee() == 4.0
     fig = figures_serve.make_rate_curve_figure(curve.rates, curve.records, 8.0, curve.knee())
     assert "knee beyond 4 req/s" in fig["layout"]["annotations"][1]["text"]
+
+
+def test_scheduler_switches_default_to_the_frameworks_limits():
+    # the scheduler's limits are null by default (the framework's); the chunked-prefill switch's
+    # "default" option is null too, and the run reports what it used
+    from roofline.dashboards.codec_scalar import NULL_OPTION
+
+    values = serve_state.values_from_controls(
+        {"serving.scheduler.chunked_prefill": NULL_OPTION, "serving.scheduler.max_num_seqs": ""}
+    )
+    assert values["serving.scheduler.chunked_prefill"] is None
+    assert values["serving.scheduler.max_num_seqs"] is None
+    doc = serve_state.to_scenario({**values, "serving.requests": 20})
+    rec = roofline.serve(doc).record
+    assert rec["scheduler"] == {"max_num_seqs": 1024, "max_batched_tokens": 8192, "chunked_prefill": True}
+    off = serve_state.values_from_controls({"serving.scheduler.chunked_prefill": False})
+    assert serve_state.to_scenario(off)["serving"]["scheduler"]["chunked_prefill"] is False

@@ -217,7 +217,10 @@ def test_a_closed_loop_client_keeps_n_requests_in_flight():
     # after the first wave (18,000 prompt tokens through an 8,192-token budget), each request is
     # scheduled the moment it arrives: never a wait in the engine's queue
     assert np.all(tl.scheduled_s[c:] == tl.arrival_s[c:])
-    offline = _serve({**sv, "arrival": {"offline": True}, "scheduler": {"max_num_seqs": c}}).record
+    # (offline, vLLM's LLM class budgets 16,384 tokens on an H100; the same 8,192 as `vllm serve` here)
+    offline = _serve(
+        {**sv, "arrival": {"offline": True}, "scheduler": {"max_num_seqs": c, "max_batched_tokens": 8192}}
+    ).record
     assert res.record["throughput"]["output_tokens_per_s"] == pytest.approx(
         offline["throughput"]["output_tokens_per_s"], rel=1e-9
     )
@@ -495,3 +498,48 @@ def test_kv_budget_mistakes_are_one_line():
         _serve(sv, model="llama-3.1-70b")
     msg = str(err.value)
     assert "nothing is left for the KV cache" in msg and "0.9 x 80.0 GiB" in msg and "\n" not in msg
+
+
+def _scheduler(framework, hardware="h100-sxm", offline=False, model="llama-3.1-8b", **scheduler):
+    arrival = {"offline": True} if offline else {"rate_per_s": 50.0}
+    sv = {"requests": 4, "arrival": arrival, "prompt_tokens": 256, "output_tokens": 4, "scheduler": scheduler}
+    rec = _serve(sv, model=model, hardware=hardware, runtime={"framework": framework}).record
+    return rec["scheduler"], rec["kv_cache"]
+
+
+@pytest.mark.parametrize(
+    "framework, hardware, offline, want",
+    [
+        # vLLM's get_batch_defaults: 70 GiB or more and not an A100 -> 1024 sequences, 8,192 tokens
+        # (`vllm serve`) or 16,384 (the LLM class, offline); else 256 and 2,048 (8,192 offline)
+        ("vllm", "h100-sxm", False, (1024, 8192, True)),
+        ("vllm", "h100-sxm", True, (1024, 16384, True)),
+        ("vllm", "a100-80gb-sxm", False, (256, 2048, True)),
+        ("vllm", "a100-80gb-sxm", True, (256, 8192, True)),
+        ("vllm", "l40s", False, (256, 2048, True)),
+        # TensorRT-LLM's TorchLlmArgs: max_batch_size 2048, max_num_tokens 8192, no chunked prefill
+        ("trtllm", "h100-sxm", False, (2048, 8192, False)),
+        ("trtllm", "b200", True, (2048, 8192, False)),
+        ("hf", "h100-sxm", False, (256, 8192, True)),
+    ],
+)
+def test_unset_scheduler_limits_are_the_frameworks_defaults(framework, hardware, offline, want):
+    got, _ = _scheduler(framework, hardware, offline)
+    assert (got["max_num_seqs"], got["max_batched_tokens"], got["chunked_prefill"]) == want
+    # given, they are used as given
+    mine, _ = _scheduler(
+        framework, hardware, offline, max_num_seqs=7, max_batched_tokens=3000, chunked_prefill=True
+    )
+    assert (mine["max_num_seqs"], mine["max_batched_tokens"], mine["chunked_prefill"]) == (7, 3000, True)
+
+
+@pytest.mark.parametrize(
+    "hardware, chunk", [("l40s", 4096), ("h100-sxm", 8192), ("h200", 8192), ("b200", 16384)]
+)
+def test_sglang_sizes_its_chunks_by_gpu_memory_and_its_running_requests_by_its_kv_pool(hardware, chunk):
+    got, kv = _scheduler("sglang", hardware)
+    assert got["max_batched_tokens"] == chunk and got["chunked_prefill"]
+    # min(max(KV tokens / context length x 512, 2048), 4096), at most half the KV tokens
+    tokens, context = kv["tokens"], 131072  # Llama 3.1 8B's max_position_embeddings
+    want = min(max(int(tokens / context * 512), 2048), 4096, tokens // 2)
+    assert got["max_num_seqs"] == want

@@ -119,6 +119,7 @@ def test_the_prefill_pool_holds_each_kv_until_its_transfer_ends():
             "arrival": {"offline": True},
             "prompt_tokens": 8192,
             "output_tokens": 16,
+            "scheduler": {"max_batched_tokens": 8192},  # one 8K prompt per prefill step
             "disaggregation": {"prefill_gpus": 8, "decode_gpus": 1, "prefill_parallelism": {"tp": 8}},
         }
         doc = {"model": "llama-2-7b", "hardware": "h100-sxm", "serving": sv, "topology": {"fabric": fabric}}

@@ -73,7 +73,11 @@ def add_arguments(p) -> None:
         "experts over ep of the tp x dp GPUs (all: every one), the attention ranks stepping in lockstep "
         "(default: 1)",
     )
-    g.add_argument("--max-num-seqs", metavar="LIST", help="max_num_seqs choices (default: the scenario's)")
+    g.add_argument(
+        "--max-num-seqs",
+        metavar="LIST",
+        help="max_num_seqs choices (default: the scenario's, else the framework's on each GPU)",
+    )
     g.add_argument(
         "--methods",
         metavar="STACKS",

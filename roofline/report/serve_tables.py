@@ -89,7 +89,7 @@ def plan_serving_table(rows: list, marks: list) -> str:
                 r["hardware"],
                 r["label"],
                 lay["stack"],
-                str(lay["max_num_seqs"]),
+                "default" if lay["max_num_seqs"] is None else str(lay["max_num_seqs"]),
                 str(r["gpus"]),
                 *figures,
             ]

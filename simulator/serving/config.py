@@ -8,9 +8,10 @@ agree (block size 16, recompute preemption, FCFS) and say so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from roofline.simulator.errors import did_you_mean, short
+from roofline.simulator.frameworks import framework
 from roofline.simulator.layout import ep_splits
 from roofline.simulator.scenario import FieldSpec
 
@@ -109,18 +110,24 @@ SERVING_SCHEMA: dict = {
         minimum=0, maximum=1e7,
     ),
     "serving.scheduler.max_num_seqs": _f(
-        "int", "Most sequences running at once (vLLM max_num_seqs, TensorRT-LLM max_batch_size).", 256,
-        minimum=1, maximum=1e6,
+        "int", "Most sequences running at once (vLLM max_num_seqs, TensorRT-LLM max_batch_size, SGLang "
+        "max_running_requests). null = the framework's: vLLM 1024 on GPUs of 70 GiB or more but A100, else "
+        "256; TensorRT-LLM 2048; SGLang derived from its KV pool (2048-4096); hf 256.", None,
+        minimum=1, maximum=1e6, nullable=True,
     ),
     "serving.scheduler.max_batched_tokens": _f(
         "int", "Token budget of one step: decode tokens plus prefill chunks (vLLM max_num_batched_tokens, "
-        "TensorRT-LLM max_num_tokens).", 8192, minimum=1, maximum=1e8,
+        "TensorRT-LLM max_num_tokens, SGLang chunked_prefill_size). null = the framework's: vLLM 8192 on GPUs "
+        "of 70 GiB or more but A100 (16384 offline, the LLM class), else 2048 (8192 offline); TensorRT-LLM 8192; "
+        "SGLang 2048/4096/8192/16384 by GPU memory (<35/<60/<160/more GiB); hf 8192.", None,
+        minimum=1, maximum=1e8, nullable=True,
     ),
     "serving.scheduler.chunked_prefill": _f(
         "bool", "Split a prompt over steps to fill the token budget (chunked prefill: vLLM's default, SGLang's "
         "chunked_prefill_size); false = each prompt runs whole in one step, admitted only when the budget left "
-        "by the step's decodes holds it (TensorRT-LLM's default; trtllm-bench without enable_chunked_prefill).",
-        True,
+        "by the step's decodes holds it (TensorRT-LLM's default; trtllm-bench without enable_chunked_prefill). "
+        "null = the framework's (false for trtllm, true otherwise).",
+        None, nullable=True,
     ),
     "serving.scheduler.block_tokens": _f("int", "Tokens per KV-cache block (paged attention).", 16, minimum=1, maximum=1e6),
     "serving.scheduler.kv_memory_fraction": _f(
@@ -298,8 +305,8 @@ class ServingConfig:
     output_tokens: object
     turns: int
     think_time_s: float
-    max_num_seqs: int
-    max_batched_tokens: int
+    max_num_seqs: int | None  # None: the framework's (`resolved`; SGLang's from its KV pool: Pool)
+    max_batched_tokens: int | None
     block_tokens: int
     kv_memory_fraction: float | None  # None: the framework's budget (`frameworks.Framework.kv_budget`)
     preemption: str
@@ -319,7 +326,7 @@ class ServingConfig:
     prefill_ep: int = 1
     decode_ep: int = 1
     concurrency: int | None = None  # closed-loop client: requests in flight
-    chunked_prefill: bool = True
+    chunked_prefill: bool | None = True
     routing: str = "round_robin"  # how requests reach data-parallel replicas (`routing`)
     gpu_memory_utilization: float | None = None  # a share of the whole memory (vLLM's rule)
 
@@ -361,6 +368,21 @@ class ServingConfig:
             prefill_ep=v["serving.disaggregation.prefill_parallelism.ep"],
             decode_ep=v["serving.disaggregation.decode_parallelism.ep"],
         )
+
+
+def resolved(cfg: ServingConfig, framework_name: str, hw) -> ServingConfig:
+    """`cfg` with the scheduler limits it leaves unset taken from the framework's defaults on this GPU
+    (`frameworks.Framework.scheduler_defaults`); SGLang's max_num_seqs stays None until its KV pool
+    is sized (`serving_pools.build_pool`)."""
+    seqs, tokens, chunked = framework(framework_name).scheduler_defaults(
+        hw.memory_bytes, hw.name, cfg.offline
+    )
+    return replace(
+        cfg,
+        max_num_seqs=seqs if cfg.max_num_seqs is None else cfg.max_num_seqs,
+        max_batched_tokens=tokens if cfg.max_batched_tokens is None else cfg.max_batched_tokens,
+        chunked_prefill=chunked if cfg.chunked_prefill is None else cfg.chunked_prefill,
+    )
 
 
 def flatten_serving(node, prefix: str, source: str, problems: list, flat: dict) -> None:

@@ -250,39 +250,32 @@ SGLANG_SWA_FULL_TOKENS_RATIO = 0.8  # SGLang server_args default (module docstri
 VLLM_GPU_MEMORY_UTILIZATION = 0.9  # vLLM engine argument default (module docstring)
 KV_FREE_FRACTION = 0.9  # TensorRT-LLM kv_cache_free_gpu_mem_fraction default (module docstring)
 
+ENGINE_STEP_S, ENGINE_PER_SEQUENCE_S = 5e-4, 2e-6  # CPU iteration of a serving engine (module docstring)
+
+
+def _serving_engine(name: str, help_text: str, **own) -> Framework:
+    """vLLM, SGLang and TensorRT-LLM alike: decode from CUDA graphs, prefill launched eagerly, the
+    same CPU iteration overlapped with the GPU's step; `own`: what each does its own way."""
+    return Framework(
+        name, True, True, EAGER_LAUNCH_S, ENGINE_STEP_S, ENGINE_PER_SEQUENCE_S, True, help_text, **own
+    )
+
+
 FRAMEWORKS = {
-    "vllm": Framework(
+    "vllm": _serving_engine(
         "vllm",
-        True,
-        True,
-        EAGER_LAUNCH_S,
-        5e-4,
-        2e-6,
-        True,
         "vLLM: CUDA-graph decode, async scheduling (vLLM >= 0.14)",
         gpu_memory_utilization=VLLM_GPU_MEMORY_UTILIZATION,
     ),
-    "sglang": Framework(
+    "sglang": _serving_engine(
         "sglang",
-        True,
-        True,
-        EAGER_LAUNCH_S,
-        5e-4,
-        2e-6,
-        True,
         "SGLang: CUDA-graph decode, overlap scheduler",
         window_kv_share=SGLANG_SWA_FULL_TOKENS_RATIO,
     ),
-    "trtllm": Framework(
+    "trtllm": _serving_engine(
         "trtllm",
-        True,
-        True,
-        EAGER_LAUNCH_S,
-        5e-4,
-        2e-6,
-        True,
         "TensorRT-LLM (PyTorch backend): CUDA-graph decode, overlap scheduler",
-        TRTLLM_PP_HOP_S,
+        pp_hop_s=TRTLLM_PP_HOP_S,
         window_kv_share=1.0,
     ),
     "hf": Framework(

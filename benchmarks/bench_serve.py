@@ -298,6 +298,11 @@ def saturation() -> list:
         "output_tokens": {"dist": "lognormal", "mean": 256, "sigma": 0.6, "max": 2048},
     }
     doc = {"model": "llama-3.1-8b", "hardware": "h100-sxm"}
+    # the capacity of the deployment the online runs have: `vllm serve`'s limits (an offline run
+    # alone would take the LLM class's larger token budget)
+    probe = {**serving, "requests": 20, "arrival": {"rate_per_s": 1.0}}
+    limits = roofline.serve({**doc, "serving": probe}).record["scheduler"]
+    serving["scheduler"] = limits
     cap = roofline.serve({**doc, "serving": {**serving, "arrival": {"offline": True}}}).record
     rate = cap["throughput"]["requests_per_s"]
     lines.append(f"saturation (Llama 3.1 8B, 1 x H100, lognormal 2K/256): offline capacity {rate:.2f} req/s")

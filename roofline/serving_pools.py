@@ -12,7 +12,7 @@ import numpy as np
 
 from roofline.simulator.economics import gpu_power_w
 from roofline.simulator.errors import UserError
-from roofline.simulator.frameworks import framework
+from roofline.simulator.frameworks import framework, sglang_reserved_bytes
 from roofline.simulator.memory import KVModel
 from roofline.simulator.serving.config import ServingConfig, resolved
 from roofline.simulator.serving.replica import Engine
@@ -44,24 +44,34 @@ def kv_capacity(sc, steps, cfg: ServingConfig, simulate) -> tuple:
     )
     rec = simulate(replace(sc, base=base)).records()[0]
     mem = rec["memory"]
-    taken = mem["weights_bytes"] + mem["overhead_bytes"] + mem["activation_bytes"]
     lay, fmt = steps.layout, steps.dep.fmt
     fw = framework(lay.framework)
-    budget = fw.kv_budget(mem["capacity_bytes"], taken, cfg.kv_memory_fraction, cfg.gpu_memory_utilization)
+    budget = fw.kv_budget(
+        mem["capacity_bytes"],
+        mem["weights_bytes"],
+        mem["overhead_bytes"] + mem["activation_bytes"],
+        cfg.kv_memory_fraction,
+        cfg.gpu_memory_utilization,
+        lay.tp * lay.pp,
+        lay.lockstep_ranks > 1,
+    )
     if budget <= 0:
-        share = cfg.gpu_memory_utilization  # the whole memory's share that was given, if any
+        cap = mem["capacity_bytes"]
+        share = cfg.gpu_memory_utilization  # the whole memory's share, given or the framework's
         if share is None and cfg.kv_memory_fraction is None:
             share = fw.gpu_memory_utilization
-        of = (
-            f"{share:g} x {mem['capacity_bytes'] / GIB:.1f} GiB (serving.scheduler.gpu_memory_utilization)"
-            if share
-            else f"its {mem['capacity_bytes'] / GIB:.1f} GiB"
-        )
+        if share is not None:
+            of, more = f"{share:g} x {cap / GIB:.1f} GiB (serving.scheduler.gpu_memory_utilization)", True
+        elif cfg.kv_memory_fraction is None and fw.name == "sglang":
+            kept = sglang_reserved_bytes(cap, lay.tp * lay.pp, lay.lockstep_ranks > 1)
+            of, more = f"{cap / GIB:.1f} GiB less the {kept / GIB:.1f} GiB SGLang keeps beside them", True
+        else:
+            of, more = f"its {cap / GIB:.1f} GiB", False
         raise UserError(
             f"{sc.name}: nothing is left for the KV cache: weights {mem['weights_bytes'] / GIB:.1f} GiB + activations "
             f"{mem['activation_bytes'] / GIB:.1f} GiB + overhead {mem['overhead_bytes'] / GIB:.1f} GiB per GPU fill "
             f"{of}; use more GPUs (tp, pp), lower-precision weights, or a smaller max_batched_tokens"
-            + (", or a higher gpu_memory_utilization" if share else "")
+            + (", or a higher gpu_memory_utilization" if more else "")
         )
     kv = KVModel(steps.model, lay.tp, lay.pp, fmt.kb, fmt.rb, steps.plan, lay.cp, lay.window_kv_share)
     b = cfg.block_tokens
@@ -164,6 +174,7 @@ def scheduler_record(pool: Pool) -> dict:
         "max_num_seqs": eng.max_num_seqs,
         "max_batched_tokens": eng.max_batched_tokens,
         "chunked_prefill": eng.chunked,
+        "admission": "reserve" if eng.reserve else "on_demand",
     }
 
 

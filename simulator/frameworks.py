@@ -50,16 +50,21 @@ The roofline prices kernels. A real step also pays the framework: the CPU work o
   of the memory left free after the model loads and its activations are profiled (TensorRT-LLM docs,
   KvCacheConfig: "The fraction of GPU memory that should be allocated for the KV cache"; of free
   memory). The two differ by 0.1 x what the rest holds: 8B in bf16 on an 80 GB GPU, 3% fewer
-  blocks under vLLM; 70B in FP8 over two, 10%. SGLang's `mem_fraction_static` (weights and the KV
-  pool together) has a default derived from the GPU's memory that changes between versions: read as
-  TensorRT-LLM's rule.
+  blocks under vLLM; 70B in FP8 over two, 10%. SGLang's `mem_fraction_static` is the share of the
+  GPU's memory for weights and the KV pool together (activations and CUDA graphs live outside it);
+  unset, SGLang reserves a fixed amount for those and takes the rest (server_args
+  `_handle_gpu_memory_settings`: (memory - reserved) / memory, reserved 2.8 + n/10 GiB below 35 GiB
+  of GPU memory, 9.5 + n/2 GiB below 90 (H100, A100), 12 + n/2 GiB below 160 (H200), 32 GiB above
+  (B200), n = tp x pp, 4 GiB more with attention data parallelism): `sglang_reserved_bytes`.
 * `scheduler_defaults` — the batch limits and chunked prefill a serving deployment gets when the
   scenario leaves them unset (`serving.scheduler.max_num_seqs`, `max_batched_tokens`,
   `chunked_prefill`: null). vLLM (engine arguments, `get_batch_defaults`): on a GPU of 70 GiB or more
   that is not an A100, max_num_seqs 1024 and max_num_batched_tokens 8192 for `vllm serve`, 16384 for
   the offline `LLM` class (what `vllm bench throughput` runs: `arrival.offline`); elsewhere 256 and
   2048 (`LLM`: 8192); chunked prefill on. TensorRT-LLM (PyTorch backend, TorchLlmArgs):
-  max_batch_size 2048, max_num_tokens 8192, chunked prefill off. SGLang (server_args
+  max_batch_size 2048, max_num_tokens 8192, chunked prefill off, and the GUARANTEED_NO_EVICT capacity
+  scheduler (the whole prompt and output's blocks at admission: `admission: reserve`; the others
+  take blocks as tokens come and preempt). SGLang (server_args
   `_handle_gpu_memory_settings`): chunked_prefill_size 2048 below 35 GiB of GPU memory, 4096 below
   60, 8192 below 160 (H100, H200), else 16384 (B200); its running requests are derived from the KV
   pool (`max_running`): min(max(tokens / context length x 512, 2048), 4096), at most tokens / 2.
@@ -186,36 +191,44 @@ class Framework:
         """`relay_s` as an op on the serial `relay` stream: it adds to the step whatever overlaps."""
         return _host_op("pp_relay", self.relay_s(sequences, pp), passes, "relay")
 
-    def kv_budget(self, capacity, taken, fraction=None, utilization=None):
-        """Bytes per GPU a serving deployment gives its KV cache: `capacity` the GPU's memory, `taken`
-        what weights, activations and the runtime's overhead hold. `utilization`: a share of the whole
-        memory for everything, the KV cache taking what the rest leaves of it (vLLM's
-        gpu_memory_utilization); `fraction`: a share of what the rest leaves (TensorRT-LLM's
-        kv_cache_free_gpu_mem_fraction); neither: the framework's own rule (`gpu_memory_utilization`,
-        else KV_FREE_FRACTION of the rest)."""
+    def kv_budget(
+        self, capacity, weights, others, fraction=None, utilization=None, parallel=1, dp_attention=False
+    ):
+        """Bytes per GPU a serving deployment gives its KV cache: `capacity` the GPU's memory,
+        `weights` its weights, `others` what activations and the runtime's overhead hold.
+        `fraction`: a share of what those leave (TensorRT-LLM's kv_cache_free_gpu_mem_fraction).
+        `utilization`: a share of the whole memory, the KV cache taking what is left of it: after
+        weights, activations and overhead (vLLM's gpu_memory_utilization), or after the weights
+        alone (SGLang's mem_fraction_static: the rest lives outside the share). Neither: the
+        framework's own (vLLM 0.9; SGLang the memory less `sglang_reserved_bytes` for `parallel` =
+        tp x pp GPUs; the others KV_FREE_FRACTION of what the rest leaves)."""
+        sglang = self.name == "sglang"
         if fraction is None and utilization is None:
-            utilization = self.gpu_memory_utilization
+            if sglang:
+                utilization = 1.0 - sglang_reserved_bytes(capacity, parallel, dp_attention) / capacity
+            else:
+                utilization = self.gpu_memory_utilization
             fraction = KV_FREE_FRACTION
         if utilization is not None:
-            return utilization * capacity - taken
-        return fraction * (capacity - taken)
+            return utilization * capacity - weights - (0.0 if sglang else others)
+        return fraction * (capacity - weights - others)
 
     def scheduler_defaults(self, memory_bytes: float, hardware: str, offline: bool) -> tuple:
-        """(max_num_seqs, max_batched_tokens, chunked_prefill) this framework starts with on a GPU of
-        `memory_bytes` named `hardware` (module docstring: scheduler_defaults); max_num_seqs None:
-        derived from the KV cache (`max_running`)."""
+        """(max_num_seqs, max_batched_tokens, chunked_prefill, admission) this framework starts with
+        on a GPU of `memory_bytes` named `hardware` (module docstring: scheduler_defaults);
+        max_num_seqs None: derived from the KV cache (`max_running`)."""
         gib = memory_bytes / 2**30
         if self.name == "vllm":
             big = gib >= 70 and "a100" not in hardware.lower()
             seqs = 1024 if big else 256
             tokens = (16384 if big else 8192) if offline else (8192 if big else 2048)
-            return min(seqs, tokens), tokens, True
+            return min(seqs, tokens), tokens, True, "on_demand"
         if self.name == "trtllm":
-            return 2048, 8192, False
+            return 2048, 8192, False, "reserve"
         if self.name == "sglang":
             chunk = 2048 if gib < 35 else 4096 if gib < 60 else 8192 if gib < 160 else 16384
-            return None, chunk, True
-        return 256, 8192, True
+            return None, chunk, True, "on_demand"
+        return 256, 8192, True, "on_demand"
 
     @staticmethod
     def max_running(kv_tokens: int, context_len: int) -> int:
@@ -283,6 +296,21 @@ FRAMEWORKS = {
     ),
     "kernel": Framework("kernel", True, False, 0.0, 0.0, 0.0, False, "kernel time only (no framework)"),
 }
+
+
+def sglang_reserved_bytes(capacity: float, parallel: int, dp_attention: bool = False) -> float:
+    """Memory SGLang keeps outside its static share (weights and KV pool) on a GPU of `capacity`
+    bytes, with `parallel` = tp x pp GPUs (module docstring: gpu_memory_utilization)."""
+    gib = capacity / 2**30
+    if gib < 35:
+        reserved = 2.8 + parallel / 10
+    elif gib < 90:
+        reserved = 9.5 + parallel / 2
+    elif gib < 160:
+        reserved = 12 + parallel / 2
+    else:
+        reserved = 32.0
+    return (reserved + (4.0 if dp_attention else 0.0)) * 2**30
 
 
 def framework(name: str) -> Framework:

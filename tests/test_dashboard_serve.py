@@ -370,6 +370,11 @@ def test_scheduler_switches_default_to_the_frameworks_limits():
     assert values["serving.scheduler.max_num_seqs"] is None
     doc = serve_state.to_scenario({**values, "serving.requests": 20})
     rec = roofline.serve(doc).record
-    assert rec["scheduler"] == {"max_num_seqs": 1024, "max_batched_tokens": 8192, "chunked_prefill": True}
+    assert rec["scheduler"] == {
+        "max_num_seqs": 1024,
+        "max_batched_tokens": 8192,
+        "chunked_prefill": True,
+        "admission": "on_demand",
+    }
     off = serve_state.values_from_controls({"serving.scheduler.chunked_prefill": False})
     assert serve_state.to_scenario(off)["serving"]["scheduler"]["chunked_prefill"] is False

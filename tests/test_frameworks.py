@@ -436,7 +436,7 @@ def test_serving_blocks_follow_the_frameworks_window_pools(framework, share, blo
             "arrival": {"offline": True},
             "prompt_tokens": 4096,
             "output_tokens": 4,
-            "scheduler": {"block_tokens": 32},
+            "scheduler": {"block_tokens": 32, "admission": "on_demand"},  # the prompt's blocks first
         },
     }
     res = roofline.serve(doc)

@@ -526,11 +526,24 @@ def _scheduler(framework, hardware="h100-sxm", offline=False, model="llama-3.1-8
 def test_unset_scheduler_limits_are_the_frameworks_defaults(framework, hardware, offline, want):
     got, _ = _scheduler(framework, hardware, offline)
     assert (got["max_num_seqs"], got["max_batched_tokens"], got["chunked_prefill"]) == want
+    # TensorRT-LLM's GUARANTEED_NO_EVICT reserves a request's prompt and output at admission
+    assert got["admission"] == ("reserve" if framework == "trtllm" else "on_demand")
     # given, they are used as given
     mine, _ = _scheduler(
-        framework, hardware, offline, max_num_seqs=7, max_batched_tokens=3000, chunked_prefill=True
+        framework,
+        hardware,
+        offline,
+        max_num_seqs=7,
+        max_batched_tokens=3000,
+        chunked_prefill=True,
+        admission="on_demand",
     )
-    assert (mine["max_num_seqs"], mine["max_batched_tokens"], mine["chunked_prefill"]) == (7, 3000, True)
+    assert mine == {
+        "max_num_seqs": 7,
+        "max_batched_tokens": 3000,
+        "chunked_prefill": True,
+        "admission": "on_demand",
+    }
 
 
 @pytest.mark.parametrize(
@@ -543,3 +556,23 @@ def test_sglang_sizes_its_chunks_by_gpu_memory_and_its_running_requests_by_its_k
     tokens, context = kv["tokens"], 131072  # Llama 3.1 8B's max_position_embeddings
     want = min(max(int(tokens / context * 512), 2048), 4096, tokens // 2)
     assert got["max_num_seqs"] == want
+
+
+@pytest.mark.parametrize(
+    "hardware, tp, reserved_gib",
+    [("h100-sxm", 1, 9.5 + 1 / 2), ("h100-sxm", 2, 9.5 + 2 / 2), ("h200", 1, 12 + 1 / 2), ("b200", 1, 32.0)],
+)
+def test_sglang_keeps_a_reserve_beside_weights_and_kv_pool(hardware, tp, reserved_gib):
+    # SGLang's mem_fraction_static, unset: (memory - reserved) / memory for weights and the KV pool;
+    # activations and CUDA graphs live in the reserve (9.5 + tp/2 GiB on an 80 GB GPU, ...)
+    block = 16 * 32 * 2 * 8 * 128 * 2 // tp  # Llama 3.1 8B, bf16, 16-token blocks, KV heads split
+    doc = {"model": "llama-3.1-8b", "hardware": hardware, "parallelism": {"tp": tp}}
+    memory = roofline.simulate({**doc, "workload": {"prompt_tokens": 16}}).records()[0]["memory"]
+    weights, capacity = memory["weights_bytes"], memory["capacity_bytes"]
+    sv = {"requests": 2, "arrival": {"offline": True}, "prompt_tokens": 256, "output_tokens": 4}
+    rec = roofline.serve({**doc, "runtime": {"framework": "sglang"}, "serving": sv}).record
+    assert rec["kv_cache"]["blocks"] == int((capacity - reserved_gib * 2**30 - weights) // block)
+    # given, mem_fraction_static is weights and KV pool's share of the whole memory
+    given = {**sv, "scheduler": {"gpu_memory_utilization": 0.8}}
+    rec = roofline.serve({**doc, "runtime": {"framework": "sglang"}, "serving": given}).record
+    assert rec["kv_cache"]["blocks"] == int((0.8 * capacity - weights) // block)

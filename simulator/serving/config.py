@@ -138,10 +138,12 @@ SERVING_SCHEMA: dict = {
         minimum=0, exclusive_minimum=True, maximum=1.0, nullable=True,
     ),
     "serving.scheduler.gpu_memory_utilization": _f(
-        "float", "Share of each GPU's whole memory the engine may use, the KV cache taking what weights, "
-        "activations and runtime overhead leave of it (vLLM --gpu-memory-utilization, default 0.9). "
-        "null = the framework's (vLLM: 0.9; others: kv_memory_fraction's rule). Give this or "
-        "kv_memory_fraction, not both.", None,
+        "float", "Share of each GPU's whole memory the engine may use, the KV cache taking what is left of "
+        "it: after weights, activations and runtime overhead (vLLM --gpu-memory-utilization, default 0.9), "
+        "or after the weights alone under sglang (--mem-fraction-static: activations and CUDA graphs "
+        "live outside it; unset, SGLang reserves 9.5 + tp x pp / 2 GiB on an 80 GB GPU, 12 + tp x pp / 2 on "
+        "H200, 32 on B200). null = the framework's (vLLM 0.9, SGLang's reserve, others "
+        "kv_memory_fraction's rule). Give this or kv_memory_fraction, not both.", None,
         minimum=0, exclusive_minimum=True, maximum=1.0, nullable=True,
     ),
     "serving.scheduler.preemption": _f(
@@ -151,7 +153,8 @@ SERVING_SCHEMA: dict = {
     "serving.scheduler.admission": _f(
         "choice", "KV blocks taken at admission: on_demand (the next chunk's; more run at once, preempting when "
         "KV runs out: vLLM) or reserve (the whole prompt + output; never preempts: TensorRT-LLM's default "
-        "GUARANTEED_NO_EVICT).", "on_demand", choices=("on_demand", "reserve"),
+        "GUARANTEED_NO_EVICT). null = the framework's (reserve for trtllm, on_demand otherwise).", None,
+        choices=("on_demand", "reserve"), nullable=True,
     ),
     "serving.scheduler.policy": _f(
         "choice", "Queue order: fcfs (arrival order) or sjf (shortest prompt first).", "fcfs",
@@ -310,7 +313,7 @@ class ServingConfig:
     block_tokens: int
     kv_memory_fraction: float | None  # None: the framework's budget (`frameworks.Framework.kv_budget`)
     preemption: str
-    admission: str
+    admission: str | None  # None: the framework's (`resolved`)
     policy: str
     prefix_cache: bool
     host_GiB: float | None
@@ -374,7 +377,7 @@ def resolved(cfg: ServingConfig, framework_name: str, hw) -> ServingConfig:
     """`cfg` with the scheduler limits it leaves unset taken from the framework's defaults on this GPU
     (`frameworks.Framework.scheduler_defaults`); SGLang's max_num_seqs stays None until its KV pool
     is sized (`serving_pools.build_pool`)."""
-    seqs, tokens, chunked = framework(framework_name).scheduler_defaults(
+    seqs, tokens, chunked, admission = framework(framework_name).scheduler_defaults(
         hw.memory_bytes, hw.name, cfg.offline
     )
     return replace(
@@ -382,6 +385,7 @@ def resolved(cfg: ServingConfig, framework_name: str, hw) -> ServingConfig:
         max_num_seqs=seqs if cfg.max_num_seqs is None else cfg.max_num_seqs,
         max_batched_tokens=tokens if cfg.max_batched_tokens is None else cfg.max_batched_tokens,
         chunked_prefill=chunked if cfg.chunked_prefill is None else cfg.chunked_prefill,
+        admission=admission if cfg.admission is None else cfg.admission,
     )
 
 

@@ -576,3 +576,14 @@ def test_sglang_keeps_a_reserve_beside_weights_and_kv_pool(hardware, tp, reserve
     given = {**sv, "scheduler": {"gpu_memory_utilization": 0.8}}
     rec = roofline.serve({**doc, "runtime": {"framework": "sglang"}, "serving": given}).record
     assert rec["kv_cache"]["blocks"] == int((0.8 * capacity - weights) // block)
+
+
+def test_the_serve_table_names_the_schedulers_limits():
+    from roofline.report.serve_tables import serve_table
+
+    rec = _serve(
+        {"requests": 4, "arrival": {"offline": True}, "prompt_tokens": 256, "output_tokens": 4},
+        runtime={"framework": "trtllm"},
+    ).record
+    line = next(x for x in serve_table(rec).splitlines() if x.strip().startswith("scheduler"))
+    assert "up to 2,048 sequences, 8,192 tokens a step, whole prompts, blocks reserved at admission" in line

@@ -69,6 +69,13 @@ The roofline prices kernels. A real step also pays the framework: the CPU work o
   60, 8192 below 160 (H100, H200), else 16384 (B200); its running requests are derived from the KV
   pool (`max_running`): min(max(tokens / context length x 512, 2048), 4096), at most tokens / 2.
   HuggingFace and `kernel` (no scheduler of their own): 256 and 8192, chunked.
+* `graph_sizes` — the decode batch sizes a framework captures CUDA graphs for by default
+  (`runtime.cuda_graph_batch_sizes: null`): a batch replays the smallest that holds it, padded, and
+  runs without graphs above the largest. vLLM: [1, 2, 4] + 8..248 by 8 + 256..512 by 16, its
+  largest min(2 x max_num_seqs, 512, max_num_batched_tokens) (vLLM CompilationConfig
+  cudagraph_capture_sizes and VllmConfig._set_cudagraph_sizes; with max_num_seqs under 256 the
+  batches stay below the cap, so the fixed list pads them as vLLM does). The others: a graph for
+  every size (their defaults depend on options this model does not take; give the list).
 * `overlap` — whether that CPU work overlaps the GPU's next step. SGLang's zero-overhead scheduler
   (LMSYS blog, "SGLang v0.4", 2024-12-04), TensorRT-LLM's overlap scheduler (TensorRT-LLM docs,
   "Overlap Scheduler", enabled by default) and vLLM's async scheduling (on by default since vLLM
@@ -261,6 +268,8 @@ EAGER_LAUNCH_S = 4e-6
 TRTLLM_PP_HOP_S = 8e-6  # per sequence per pipeline hop (module docstring)
 SGLANG_SWA_FULL_TOKENS_RATIO = 0.8  # SGLang server_args default (module docstring: window_kv_share)
 VLLM_GPU_MEMORY_UTILIZATION = 0.9  # vLLM engine argument default (module docstring)
+# vLLM's default CUDA-graph capture sizes up to its 512 cap (module docstring: graph_sizes)
+VLLM_CAPTURE_SIZES = (1, 2, 4, *range(8, 256, 8), *range(256, 513, 16))
 KV_FREE_FRACTION = 0.9  # TensorRT-LLM kv_cache_free_gpu_mem_fraction default (module docstring)
 
 ENGINE_STEP_S, ENGINE_PER_SEQUENCE_S = 5e-4, 2e-6  # CPU iteration of a serving engine (module docstring)
@@ -279,6 +288,7 @@ FRAMEWORKS = {
         "vllm",
         "vLLM: CUDA-graph decode, async scheduling (vLLM >= 0.14)",
         gpu_memory_utilization=VLLM_GPU_MEMORY_UTILIZATION,
+        graph_sizes=VLLM_CAPTURE_SIZES,
     ),
     "sglang": _serving_engine(
         "sglang",

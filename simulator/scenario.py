@@ -221,7 +221,9 @@ SCHEMA: dict = {
         "cuda_graph_config.batch_sizes with enable_padding: true, vLLM's cudagraph_capture_sizes, SGLang's "
         "cuda_graph_bs): a decode step of n sequences replays the smallest size >= n, padded with dummy "
         "sequences whose rows the GEMMs, experts and collectives run too; above the largest it is launched "
-        "kernel by kernel. null = a graph for every batch size (no padding). Only with cuda_graphs.",
+        "kernel by kernel. null = the framework's: vLLM's default capture sizes (1, 2, 4, 8..248 by 8, "
+        "256..512 by 16: above 512 eager); a graph for every size (no padding) for the others. Only with "
+        "cuda_graphs.",
         None,
         nullable=True,
         sweepable=False,

@@ -442,3 +442,17 @@ def test_serving_blocks_follow_the_frameworks_window_pools(framework, share, blo
     res = roofline.serve(doc)
     assert res.record["kv_cache"]["block_bytes"] == 32 * 24 * OSS_LAYER_TOKEN_BYTES
     assert int(res.timelines[0].series["kv_blocks"][0]) == 2 * blocks
+
+
+def test_vllm_pads_decode_to_its_default_capture_sizes_and_runs_eager_above_512():
+    # vLLM's cudagraph_capture_sizes: [1, 2, 4] + 8..248 by 8 + 256..512 by 16
+    vllm = FRAMEWORKS["vllm"]
+    assert vllm.decode_rows(300) == (304.0, True) and vllm.decode_rows(8) == (8.0, True)
+    assert vllm.decode_rows(257) == (272.0, True) and vllm.decode_rows(513) == (513.0, False)
+    # a batch of 257 replays the 272 graph; one of 600 runs kernel by kernel, as without graphs
+    wl = {"prompt_tokens": 2048, "output_tokens": 2}
+    padded = _tpot("vllm", 257, hardware="h100-sxm", **wl)
+    assert padded == _tpot("vllm", 257, hardware="h100-sxm", runtime={"cuda_graph_batch_sizes": [272]}, **wl)
+    assert padded > _tpot("vllm", 257, hardware="h100-sxm", runtime={"cuda_graph_batch_sizes": [257]}, **wl)
+    eager = _tpot("vllm", 600, hardware="h100-sxm", **wl)
+    assert eager == _tpot("vllm", 600, hardware="h100-sxm", runtime={"cuda_graphs": False}, **wl)

@@ -10,7 +10,7 @@ from roofline.dashboards.figures import COMPACT, message_figure
 from roofline.report.figures import PALETTE, figure, plain, vline
 from roofline.report.format import si_time
 from roofline.report.serve_figures import make_serve_figure
-from roofline.report.serve_tables import replicas_text
+from roofline.report.serve_tables import replicas_text, scheduler_text
 
 PERCENTILE_ROWS = (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "E2E"), ("queue_s", "queue"))
 PERCENTILES = ("mean", "p50", "p90", "p99")
@@ -34,7 +34,8 @@ def serve_kpi_items(rec: dict, slo: dict | None = None) -> list:
             "key": "serve-throughput",
             "label": "Throughput",
             "value": f"{tp['requests_per_s']:.3g} req/s",
-            "detail": f"{rec['requests']:,} requests over {si_time(rec['duration_s'])}",
+            "detail": f"{rec['requests']:,} requests over {si_time(rec['duration_s'])}; "
+            f"{scheduler_text(rec.get('scheduler'), short=True)}",
             "ok": True,
         },
         {

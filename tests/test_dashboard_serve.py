@@ -179,6 +179,10 @@ def test_kpis_and_percentiles_are_the_records(served):
     rec = res.record
     items = {i["key"]: i for i in figures_serve.serve_kpi_items(rec, {"ttft_s": 1.0, "tpot_s": 0.05})}
     assert items["serve-throughput"]["value"] == f"{rec['throughput']['requests_per_s']:.3g} req/s"
+    limits = rec["scheduler"]
+    assert items["serve-throughput"]["detail"].endswith(
+        f"up to {limits['max_num_seqs']:,} sequences, {limits['max_batched_tokens']:,} tokens a step"
+    )
     assert items["serve-tokens"]["value"] == f"{rec['throughput']['output_tokens_per_s_per_gpu']:,.0f}"
     assert items["serve-goodput"]["value"] == f"{rec['goodput_requests_per_s']:.3g} req/s"
     assert items["serve-slo"]["value"] == f"{rec['slo_attainment']:.1%}"

@@ -43,7 +43,7 @@ def serve_table(rec: dict) -> str:
     lines += [
         f"  {'SLO attainment':<26} {rec['slo_attainment']:.1%} (goodput {rec['goodput_requests_per_s']:.3g} req/s)",
         f"  {'KV cache':<26} {si_count(rec['kv_cache']['tokens'])} tokens; use mean {kv['mean']:.1%}, max {kv['max']:.1%}",
-        f"  {'scheduler':<26} {_scheduler_text(rec.get('scheduler'))}",
+        f"  {'scheduler':<26} {scheduler_text(rec.get('scheduler'))}",
         f"  {'prefix hit rate':<26} {rec['prefix_hit_rate']:.1%}",
         f"  {'preemptions':<26} {rec['preemptions']:,}",
         f"  {'cost':<26} ${cost['usd_per_million_output_tokens']:.3g}/M output, "
@@ -55,11 +55,13 @@ def serve_table(rec: dict) -> str:
     return "\n".join(lines)
 
 
-def _scheduler_text(s: dict | None) -> str:
+def scheduler_text(s: dict | None, short: bool = False) -> str:
     """The scheduler's limits in a line: 'up to 1,024 sequences, 8,192 tokens a step, chunked prefill,
-    blocks on demand'."""
+    blocks on demand' (`short`: the first two)."""
     if not s:
         return "-"
+    if short:
+        return f"up to {s['max_num_seqs']:,} sequences, {s['max_batched_tokens']:,} tokens a step"
     chunked = "chunked prefill" if s["chunked_prefill"] else "whole prompts"
     blocks = "blocks reserved at admission" if s["admission"] == "reserve" else "blocks on demand"
     return f"up to {s['max_num_seqs']:,} sequences, {s['max_batched_tokens']:,} tokens a step, {chunked}, {blocks}"

@@ -57,6 +57,7 @@ from bench_replicas import lockstep, routing  # noqa: E402
 import roofline  # noqa: E402
 from roofline.hwspecs import load_hardware  # noqa: E402
 from roofline.models import load_model  # noqa: E402
+from roofline.simulator.frameworks import framework  # noqa: E402
 
 # Output tokens/s (TensorRT-LLM performance overview, see the module docstring), keyed "ISL/OSL":
 # the development set's rows (benchmarks/published_devset.yaml, transcribed once with their source).
@@ -300,9 +301,9 @@ def saturation() -> list:
     doc = {"model": "llama-3.1-8b", "hardware": "h100-sxm"}
     # the capacity of the deployment the online runs have: `vllm serve`'s limits (an offline run
     # alone would take the LLM class's larger token budget)
-    probe = {**serving, "requests": 20, "arrival": {"rate_per_s": 1.0}}
-    limits = roofline.serve({**doc, "serving": probe}).record["scheduler"]
-    serving["scheduler"] = limits
+    hw = load_hardware(doc["hardware"])
+    seqs, tokens, chunked, _ = framework("vllm").scheduler_defaults(hw.memory_bytes, hw.name, offline=False)
+    serving["scheduler"] = {"max_num_seqs": seqs, "max_batched_tokens": tokens, "chunked_prefill": chunked}
     cap = roofline.serve({**doc, "serving": {**serving, "arrival": {"offline": True}}}).record
     rate = cap["throughput"]["requests_per_s"]
     lines.append(f"saturation (Llama 3.1 8B, 1 x H100, lognormal 2K/256): offline capacity {rate:.2f} req/s")

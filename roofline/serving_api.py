@@ -151,10 +151,10 @@ def serve(scenario, overrides=(), name: str | None = None):
 def _serve_point(sc, scenario, point: dict) -> ServeResult:
     from roofline.api import load_fabric, load_hardware, simulate, step_model, versions
 
-    hw = load_hardware(sc.base["hardware"])
     cfg = ServingConfig.from_values(sc.serving)
     base_dir = Path(scenario).parent if isinstance(scenario, (str, Path)) else None
     req = _requests(cfg, base_dir)
+    hw = load_hardware(sc.base["hardware"])
     price = sc.base["pricing.usd_per_gpu_hour"]
     price = hw.usd_per_gpu_hour if price is None else price
     common = {

@@ -12,7 +12,7 @@ import numpy as np
 
 from roofline.simulator.economics import gpu_power_w
 from roofline.simulator.errors import UserError
-from roofline.simulator.frameworks import framework, sglang_reserved_bytes
+from roofline.simulator.frameworks import framework
 from roofline.simulator.memory import KVModel
 from roofline.simulator.serving.config import ServingConfig, resolved
 from roofline.simulator.serving.replica import Engine
@@ -28,7 +28,8 @@ from roofline.simulator.units import GIB
 def kv_capacity(sc, steps, cfg: ServingConfig, simulate) -> tuple:
     """(KV blocks per replica, bytes per block per GPU, recurrent-state blocks per sequence, host
     bytes per GPU). The framework's KV budget (`frameworks.Framework.kv_budget`: vLLM's share of the
-    whole memory less what the rest holds, or a share of the memory the rest leaves) beside weights,
+    whole memory less what the rest holds, SGLang's less its reserve and the weights, or a share of
+    the memory the rest leaves) beside weights,
     runtime overhead and the activations of a full step (`max_batched_tokens` rows, from
     `simulate`'s memory model), in blocks of block_tokens tokens of KV (`memory.KVModel`'s bytes per
     token on the most loaded GPU)."""
@@ -45,8 +46,7 @@ def kv_capacity(sc, steps, cfg: ServingConfig, simulate) -> tuple:
     rec = simulate(replace(sc, base=base)).records()[0]
     mem = rec["memory"]
     lay, fmt = steps.layout, steps.dep.fmt
-    fw = framework(lay.framework)
-    budget = fw.kv_budget(
+    budget, of, whole = framework(lay.framework).kv_budget(
         mem["capacity_bytes"],
         mem["weights_bytes"],
         mem["overhead_bytes"] + mem["activation_bytes"],
@@ -56,22 +56,11 @@ def kv_capacity(sc, steps, cfg: ServingConfig, simulate) -> tuple:
         lay.lockstep_ranks > 1,
     )
     if budget <= 0:
-        cap = mem["capacity_bytes"]
-        share = cfg.gpu_memory_utilization  # the whole memory's share, given or the framework's
-        if share is None and cfg.kv_memory_fraction is None:
-            share = fw.gpu_memory_utilization
-        if share is not None:
-            of, more = f"{share:g} x {cap / GIB:.1f} GiB (serving.scheduler.gpu_memory_utilization)", True
-        elif cfg.kv_memory_fraction is None and fw.name == "sglang":
-            kept = sglang_reserved_bytes(cap, lay.tp * lay.pp, lay.lockstep_ranks > 1)
-            of, more = f"{cap / GIB:.1f} GiB less the {kept / GIB:.1f} GiB SGLang keeps beside them", True
-        else:
-            of, more = f"its {cap / GIB:.1f} GiB", False
         raise UserError(
             f"{sc.name}: nothing is left for the KV cache: weights {mem['weights_bytes'] / GIB:.1f} GiB + activations "
             f"{mem['activation_bytes'] / GIB:.1f} GiB + overhead {mem['overhead_bytes'] / GIB:.1f} GiB per GPU fill "
             f"{of}; use more GPUs (tp, pp), lower-precision weights, or a smaller max_batched_tokens"
-            + (", or a higher gpu_memory_utilization" if more else "")
+            + (", or a higher gpu_memory_utilization" if whole else "")
         )
     kv = KVModel(steps.model, lay.tp, lay.pp, fmt.kb, fmt.rb, steps.plan, lay.cp, lay.window_kv_share)
     b = cfg.block_tokens

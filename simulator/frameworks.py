@@ -200,25 +200,32 @@ class Framework:
 
     def kv_budget(
         self, capacity, weights, others, fraction=None, utilization=None, parallel=1, dp_attention=False
-    ):
-        """Bytes per GPU a serving deployment gives its KV cache: `capacity` the GPU's memory,
-        `weights` its weights, `others` what activations and the runtime's overhead hold.
+    ) -> tuple:
+        """(bytes per GPU a serving deployment gives its KV cache, the memory that budget is taken
+        from in words for a message, whether it is a share of the whole memory that
+        gpu_memory_utilization raises): `capacity` the GPU's memory, `weights` its weights, `others`
+        what activations and the runtime's overhead hold.
         `fraction`: a share of what those leave (TensorRT-LLM's kv_cache_free_gpu_mem_fraction).
         `utilization`: a share of the whole memory, the KV cache taking what is left of it: after
         weights, activations and overhead (vLLM's gpu_memory_utilization), or after the weights
         alone (SGLang's mem_fraction_static: the rest lives outside the share). Neither: the
         framework's own (vLLM 0.9; SGLang the memory less `sglang_reserved_bytes` for `parallel` =
         tp x pp GPUs; the others KV_FREE_FRACTION of what the rest leaves)."""
-        sglang = self.name == "sglang"
+        sglang, gib = self.name == "sglang", capacity / 2**30
+        of = f"{gib:.1f} GiB"
         if fraction is None and utilization is None:
             if sglang:
-                utilization = 1.0 - sglang_reserved_bytes(capacity, parallel, dp_attention) / capacity
+                kept = sglang_reserved_bytes(capacity, parallel, dp_attention)
+                utilization = 1.0 - kept / capacity
+                of = f"{gib:.1f} GiB less the {kept / 2**30:.1f} GiB SGLang keeps beside them"
             else:
                 utilization = self.gpu_memory_utilization
             fraction = KV_FREE_FRACTION
-        if utilization is not None:
-            return utilization * capacity - weights - (0.0 if sglang else others)
-        return fraction * (capacity - weights - others)
+        if utilization is None:
+            return fraction * (capacity - weights - others), of, False
+        if of == f"{gib:.1f} GiB":
+            of = f"{utilization:g} x {of} (serving.scheduler.gpu_memory_utilization)"
+        return utilization * capacity - weights - (0.0 if sglang else others), of, True
 
     def scheduler_defaults(self, memory_bytes: float, hardware: str, offline: bool) -> tuple:
         """(max_num_seqs, max_batched_tokens, chunked_prefill, admission) this framework starts with

@@ -498,6 +498,13 @@ def test_kv_budget_mistakes_are_one_line():
         _serve(sv, model="llama-3.1-70b")
     msg = str(err.value)
     assert "nothing is left for the KV cache" in msg and "0.9 x 80.0 GiB" in msg and "\n" not in msg
+    # SGLang's budget is the memory less its reserve; TensorRT-LLM's a share of what is left
+    with pytest.raises(UserError) as err:
+        _serve(sv, model="llama-3.1-70b", runtime={"framework": "sglang"})
+    assert "80.0 GiB less the 10.0 GiB SGLang keeps" in str(err.value)
+    with pytest.raises(UserError) as err:
+        _serve(sv, model="llama-3.1-70b", runtime={"framework": "trtllm"})
+    assert "fill 80.0 GiB;" in str(err.value) and "gpu_memory_utilization" not in str(err.value)
 
 
 def _scheduler(framework, hardware="h100-sxm", offline=False, model="llama-3.1-8b", **scheduler):

@@ -134,7 +134,8 @@ SERVING_SCHEMA: dict = {
         "float", "Share of the memory left after weights, activations and runtime overhead given to KV "
         "blocks (TensorRT-LLM kv_cache_free_gpu_mem_fraction, default 0.9). null = the framework's "
         "budget: vLLM's gpu_memory_utilization (0.9 of the GPU's memory for everything, the KV cache "
-        "taking what the rest leaves), 0.9 of the memory left for the others.", None,
+        "taking what the rest leaves), SGLang's memory less its reserve (gpu_memory_utilization's help), "
+        "0.9 of the memory left for the others.", None,
         minimum=0, exclusive_minimum=True, maximum=1.0, nullable=True,
     ),
     "serving.scheduler.gpu_memory_utilization": _f(
@@ -329,7 +330,7 @@ class ServingConfig:
     prefill_ep: int = 1
     decode_ep: int = 1
     concurrency: int | None = None  # closed-loop client: requests in flight
-    chunked_prefill: bool | None = True
+    chunked_prefill: bool | None = None  # None: the framework's (`resolved`)
     routing: str = "round_robin"  # how requests reach data-parallel replicas (`routing`)
     gpu_memory_utilization: float | None = None  # a share of the whole memory (vLLM's rule)
 

@@ -166,7 +166,10 @@ def trtllm_serving(entry, forced, overrides, static=False):
             isl, osl = (int(x) for x in key.split("/"))
             # the page's request count for the ISL/OSL (bench_serve.NUM_REQUESTS), its checkpoint format
             doc = trtllm_doc(row["model"], tp, isl, osl, None, row["hardware"], row.get("dtype", "fp8"), pp)
-            doc["runtime"] = _runtime(entry, forced)
+            # the page's llm_options (decode graphs padded to its batch sizes) where the row runs as
+            # measured; another framework forced on it runs that framework's own defaults
+            graphs = {} if forced not in (None, "trtllm") else doc["runtime"]
+            doc["runtime"] = _runtime(entry, forced, **{k: v for k, v in graphs.items() if k != "framework"})
             if static:
                 doc.pop("serving")
                 doc["workload"] = {"batch": 1, "prompt_tokens": isl, "output_tokens": osl}

@@ -151,12 +151,26 @@ def _static_throughput(doc, overrides, isl, osl):
     return _batch_throughput(doc, overrides, batch, isl, osl)
 
 
-def trtllm_serving(entry, forced, overrides, static=False):
-    # The rows as benchmarks/bench_serve.py runs them (trtllm-bench's defaults mapped onto the
-    # serving scheduler); --static replaces the serving section by one static batch.
+def trtllm_row_doc(entry, row: dict, isl: int, osl: int, forced=None) -> dict:
+    """One TensorRT-LLM throughput row's scenario as benchmarks/bench_serve.py runs it (trtllm-bench's
+    defaults mapped onto the serving scheduler, the page's request count for the ISL/OSL, its
+    checkpoint format) with the entry's framework, or `forced`'s."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_serve import trtllm_doc
 
+    doc = trtllm_doc(
+        row["model"], row["tp"], isl, osl, None, row["hardware"], row.get("dtype", "fp8"), row.get("pp", 1)
+    )
+    # the page's llm_options (decode graphs padded to its batch sizes) where the row runs as
+    # measured; another framework forced on it runs that framework's own defaults
+    graphs = {} if forced not in (None, "trtllm") else doc["runtime"]
+    doc["runtime"] = _runtime(entry, forced, **{k: v for k, v in graphs.items() if k != "framework"})
+    return doc
+
+
+def trtllm_serving(entry, forced, overrides, static=False):
+    # The rows as benchmarks/bench_serve.py runs them (trtllm_row_doc); --static replaces the serving
+    # section by one static batch.
     # a `per_gpu` table gives output tokens/s per GPU: the record's throughput per GPU
     per_gpu = bool(entry.get("per_gpu"))
     rate = "output_tokens_per_s_per_gpu" if per_gpu else "output_tokens_per_s"
@@ -164,12 +178,7 @@ def trtllm_serving(entry, forced, overrides, static=False):
         tp, pp = row["tp"], row.get("pp", 1)
         for key, measured in row["isl_osl"].items():
             isl, osl = (int(x) for x in key.split("/"))
-            # the page's request count for the ISL/OSL (bench_serve.NUM_REQUESTS), its checkpoint format
-            doc = trtllm_doc(row["model"], tp, isl, osl, None, row["hardware"], row.get("dtype", "fp8"), pp)
-            # the page's llm_options (decode graphs padded to its batch sizes) where the row runs as
-            # measured; another framework forced on it runs that framework's own defaults
-            graphs = {} if forced not in (None, "trtllm") else doc["runtime"]
-            doc["runtime"] = _runtime(entry, forced, **{k: v for k, v in graphs.items() if k != "framework"})
+            doc = trtllm_row_doc(entry, row, isl, osl, forced)
             if static:
                 doc.pop("serving")
                 doc["workload"] = {"batch": 1, "prompt_tokens": isl, "output_tokens": osl}

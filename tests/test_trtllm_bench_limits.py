@@ -57,3 +57,21 @@ def test_a_dep_column_runs_attention_ranks_sharing_the_experts_with_the_heuristi
     assert doc["parallelism"] == {"tp": 1, "pp": 1, "dp": 4, "ep": 4}
     sched = doc["serving"]["scheduler"]
     assert (sched["max_num_seqs"], sched["max_batched_tokens"]) == (384, 2048)  # per attention rank
+
+
+def test_the_dev_set_runs_each_row_with_the_pages_decode_graphs():
+    # published_report.py runs a TensorRT-LLM row as bench_serve does, the page's llm_options
+    # included (decode graphs padded to its sizes: GPT-OSS 20B on H100, build defaults 2048 / 8192,
+    # so 1 .. 512, 1024, 2048); forcing vLLM on it drops them for vLLM's own defaults
+    import yaml
+    from published_report import DEVSET, trtllm_row_doc
+
+    entry = yaml.safe_load(DEVSET.read_text())["trtllm_gpt_oss_throughput"]
+    row = entry["rows"]["gpt-oss-20b h100-sxm"]
+    doc = trtllm_row_doc(entry, row, 1000, 1000)
+    assert doc["runtime"] == {
+        "framework": "trtllm",
+        "cuda_graph_batch_sizes": [1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024, 2048],
+    }
+    assert doc["serving"]["requests"] == 3000 and doc["hardware"] == "h100-sxm"
+    assert trtllm_row_doc(entry, row, 1000, 1000, forced="vllm")["runtime"] == {"framework": "vllm"}

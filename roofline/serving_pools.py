@@ -131,6 +131,7 @@ def build_pool(sc, cfg: ServingConfig, hw, simulate, step_model) -> Pool:
         preemption=cfg.preemption,
         reserve=cfg.admission == "reserve",
         chunked=cfg.chunked_prefill,
+        mixed=cfg.mixed_batches is not False,
         policy=cfg.policy,
         prefix_cache=cfg.prefix_cache,
         kv_bytes=kv_bytes,
@@ -163,6 +164,7 @@ def scheduler_record(pool: Pool) -> dict:
         "max_num_seqs": eng.max_num_seqs,
         "max_batched_tokens": eng.max_batched_tokens,
         "chunked_prefill": eng.chunked,
+        "mixed_batches": eng.mixed,
         "admission": "reserve" if eng.reserve else "on_demand",
     }
 

@@ -76,6 +76,16 @@ The roofline prices kernels. A real step also pays the framework: the CPU work o
   cudagraph_capture_sizes and VllmConfig._set_cudagraph_sizes; with max_num_seqs under 256 the
   batches stay below the cap, so the fixed list pads them as vLLM does). The others: a graph for
   every size (their defaults depend on options this model does not take; give the list).
+* `mixed_batches` — whether one step carries the running sequences' decode tokens beside prefill
+  chunks. vLLM's scheduler fills each step's token budget with decodes first, then prefill chunks
+  (vLLM docs, "Optimization and Tuning": chunked prefill "prioritizes decode requests" and batches
+  prefills in the budget they leave), and TensorRT-LLM's in-flight batching puts context and
+  generation requests in one batch (TensorRT-LLM docs, "In-flight Batching"): true. SGLang runs a
+  prefill batch whenever waiting or partly prefilled requests can be scheduled, and decodes only in
+  steps without one, unless `--enable-mixed-chunk` (server_args `enable_mixed_chunk`, default False:
+  "Enabling mixing prefill and decode in a batch when using chunked prefill"; its scheduler's
+  `get_next_batch_to_run` returns the new prefill batch first, else the running decode batch):
+  false. Its decodes wait out each prefill step, which a mixed step would have carried.
 * `overlap` — whether that CPU work overlaps the GPU's next step. SGLang's zero-overhead scheduler
   (LMSYS blog, "SGLang v0.4", 2024-12-04), TensorRT-LLM's overlap scheduler (TensorRT-LLM docs,
   "Overlap Scheduler", enabled by default) and vLLM's async scheduling (on by default since vLLM
@@ -140,6 +150,7 @@ class Framework:
     graph_sizes: tuple | None = None  # captured decode batch sizes, ascending; None: every size
     window_kv_share: float = 0.0  # sliding-window layers' KV beyond the window, tokens per context token
     gpu_memory_utilization: float | None = None  # KV budget a share of the whole memory (`kv_budget`)
+    mixed_batches: bool = True  # a step carries decode tokens beside prefill chunks (`mixed_batches`)
 
     @property
     def custom_allreduce(self) -> bool:
@@ -301,6 +312,7 @@ FRAMEWORKS = {
         "sglang",
         "SGLang: CUDA-graph decode, overlap scheduler",
         window_kv_share=SGLANG_SWA_FULL_TOKENS_RATIO,
+        mixed_batches=False,
     ),
     "trtllm": _serving_engine(
         "trtllm",

@@ -368,9 +368,14 @@ def test_scheduler_switches_default_to_the_frameworks_limits():
     from roofline.dashboards.codec_scalar import NULL_OPTION
 
     values = serve_state.values_from_controls(
-        {"serving.scheduler.chunked_prefill": NULL_OPTION, "serving.scheduler.max_num_seqs": ""}
+        {
+            "serving.scheduler.chunked_prefill": NULL_OPTION,
+            "serving.scheduler.mixed_batches": NULL_OPTION,
+            "serving.scheduler.max_num_seqs": "",
+        }
     )
     assert values["serving.scheduler.chunked_prefill"] is None
+    assert values["serving.scheduler.mixed_batches"] is None
     assert values["serving.scheduler.max_num_seqs"] is None
     doc = serve_state.to_scenario({**values, "serving.requests": 20})
     rec = roofline.serve(doc).record
@@ -378,7 +383,11 @@ def test_scheduler_switches_default_to_the_frameworks_limits():
         "max_num_seqs": 1024,
         "max_batched_tokens": 8192,
         "chunked_prefill": True,
+        "mixed_batches": True,
         "admission": "on_demand",
     }
     off = serve_state.values_from_controls({"serving.scheduler.chunked_prefill": False})
     assert serve_state.to_scenario(off)["serving"]["scheduler"]["chunked_prefill"] is False
+    # SGLang's decodes wait out its prefill steps unless the switch mixes them
+    apart = serve_state.values_from_controls({"serving.scheduler.mixed_batches": False})
+    assert serve_state.to_scenario(apart)["serving"]["scheduler"]["mixed_batches"] is False

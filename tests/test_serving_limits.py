@@ -1,12 +1,14 @@
 """What a serving deployment gets from its framework when the scenario leaves it unset: the KV
 cache's budget (vLLM's share of the whole memory, SGLang's reserve, TensorRT-LLM's share of what is
 left) and the scheduler's limits (batch, token budget, chunked prefill, admission), and how `serve`
-reports them. Oracles: the frameworks' own rules in closed form (frameworks.Framework.kv_budget,
-scheduler_defaults).
+reports them; and whether decodes ride in prefill steps (SGLang's wait them out). Oracles: the
+frameworks' own rules in closed form (frameworks.Framework.kv_budget, scheduler_defaults), and the
+step model's costs of the steps each rule schedules.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import roofline
@@ -97,6 +99,7 @@ def test_unset_scheduler_limits_are_the_frameworks_defaults(framework, hardware,
     assert (got["max_num_seqs"], got["max_batched_tokens"], got["chunked_prefill"]) == want
     # TensorRT-LLM's GUARANTEED_NO_EVICT reserves a request's prompt and output at admission
     assert got["admission"] == ("reserve" if framework == "trtllm" else "on_demand")
+    assert got["mixed_batches"] is True  # decodes ride in prefill steps (SGLang's do not: below)
     # given, they are used as given
     mine, _ = _scheduler(
         framework,
@@ -106,11 +109,13 @@ def test_unset_scheduler_limits_are_the_frameworks_defaults(framework, hardware,
         max_batched_tokens=3000,
         chunked_prefill=True,
         admission="on_demand",
+        mixed_batches=False,
     )
     assert mine == {
         "max_num_seqs": 7,
         "max_batched_tokens": 3000,
         "chunked_prefill": True,
+        "mixed_batches": False,
         "admission": "on_demand",
     }
 
@@ -121,6 +126,7 @@ def test_unset_scheduler_limits_are_the_frameworks_defaults(framework, hardware,
 def test_sglang_sizes_its_chunks_by_gpu_memory_and_its_running_requests_by_its_kv_pool(hardware, chunk):
     got, kv = _scheduler("sglang", hardware)
     assert got["max_batched_tokens"] == chunk and got["chunked_prefill"]
+    assert got["mixed_batches"] is False  # no --enable-mixed-chunk: prefill steps apart
     # min(max(KV tokens / context length x 512, 2048), 4096), at most half the KV tokens
     tokens, context = kv["tokens"], 131072  # Llama 3.1 8B's max_position_embeddings
     want = min(max(int(tokens / context * 512), 2048), 4096, tokens // 2)
@@ -156,3 +162,72 @@ def test_the_serve_table_names_the_schedulers_limits():
     ).record
     line = next(x for x in serve_table(rec).splitlines() if x.strip().startswith("scheduler"))
     assert "up to 2,048 sequences, 8,192 tokens a step, whole prompts, blocks reserved at admission" in line
+
+
+def _two_prompts_timeline(mixed, framework="vllm"):
+    """Two 600-token prompts queued at once under a 1,000-token budget, chunked, 3 outputs each."""
+    sv = {
+        "requests": 2,
+        "arrival": {"offline": True},
+        "prompt_tokens": 600,
+        "output_tokens": 3,
+        "scheduler": {"max_batched_tokens": 1000, "chunked_prefill": True, "admission": "reserve"},
+    }
+    if mixed is not None:
+        sv["scheduler"]["mixed_batches"] = mixed
+    res = _serve(sv, runtime={"framework": framework})
+    (tl,) = res.timelines
+    return np.sort(tl.first_token_s), np.sort(tl.finish_s), res.record
+
+
+@pytest.mark.parametrize("framework", ["vllm", "sglang"])
+def test_without_mixed_batches_decodes_wait_out_each_prefill_step(framework):
+    steps = roofline.step_model(_doc(None, runtime={"framework": framework}))
+    first = steps.cost([600, 400], [0, 0]).time_s  # both prompts, the second chunked at 400 tokens
+    # Prefill steps apart: step 2 prefills the second prompt's last 200 tokens alone (the first
+    # request's decode waits), then both decode twice together
+    rest = steps.cost([200], [400]).time_s
+    d1, d2 = steps.cost([1, 1], [600, 600]).time_s, steps.cost([1, 1], [601, 601]).time_s
+    apart = first + rest + d1 + d2
+    tokens, done, rec = _two_prompts_timeline(False, framework)
+    assert tokens == pytest.approx([first, first + rest], rel=1e-9)
+    assert done == pytest.approx([apart, apart], rel=1e-9)
+    assert rec["scheduler"]["mixed_batches"] is False
+    # Mixed: step 2 carries the first request's decode beside the last 200 prompt tokens, so it
+    # finishes one step earlier, the second request as before
+    both = steps.cost([1, 200], [600, 400]).time_s
+    a3 = steps.cost([1, 1], [601, 600]).time_s
+    b3 = steps.cost([1], [601]).time_s
+    tokens, done, rec = _two_prompts_timeline(True, framework)
+    assert tokens == pytest.approx([first, first + both], rel=1e-9)
+    assert done == pytest.approx([first + both + a3, first + both + a3 + b3], rel=1e-9)
+    assert rec["scheduler"]["mixed_batches"] is True
+    # unset: the framework's (SGLang without --enable-mixed-chunk: apart)
+    tokens, done, rec = _two_prompts_timeline(None, framework)
+    assert rec["scheduler"]["mixed_batches"] is (framework != "sglang")
+    assert done[0] == pytest.approx(apart if framework == "sglang" else first + both + a3, rel=1e-9)
+
+
+def test_a_prefill_step_preempts_no_one_when_the_cache_is_full():
+    # 120 prompts of 3,000 tokens through a KV cache of ~39 requests: with prefill steps apart, a
+    # prompt the free blocks cannot hold waits for decodes to finish instead of evicting them (an
+    # evicted request would come back as a prompt, evict the next, and no one would decode); every
+    # request finishes, in about as many steps as mixed batches take
+    sv = {
+        "requests": 120,
+        "arrival": {"offline": True},
+        "prompt_tokens": 3000,
+        "output_tokens": 300,
+        "scheduler": {"max_batched_tokens": 4096, "kv_memory_fraction": 0.25},
+    }
+    runs = {}
+    for mixed in (True, False):
+        res = _serve(
+            {**sv, "scheduler": {**sv["scheduler"], "mixed_batches": mixed}}, runtime={"framework": "sglang"}
+        )
+        (tl,) = res.timelines
+        assert np.isfinite(tl.finish_s).all()
+        runs[mixed] = res.record
+    assert runs[False]["kv_cache"]["tokens"] < 120 * 3300 / 3  # the cache holds a third of them at most
+    assert runs[False]["steps"] < 1.2 * runs[True]["steps"]
+    assert runs[False]["preemptions"] <= runs[True]["preemptions"]

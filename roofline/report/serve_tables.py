@@ -57,14 +57,19 @@ def serve_table(rec: dict) -> str:
 
 def scheduler_text(s: dict | None, short: bool = False) -> str:
     """The scheduler's limits in a line: 'up to 1,024 sequences, 8,192 tokens a step, chunked prefill,
-    blocks on demand' (`short`: the first two)."""
+    blocks on demand' (and ', prefill steps apart' where decodes do not ride in prefill steps;
+    `short`: the first two)."""
     if not s:
         return "-"
     if short:
         return f"up to {s['max_num_seqs']:,} sequences, {s['max_batched_tokens']:,} tokens a step"
     chunked = "chunked prefill" if s["chunked_prefill"] else "whole prompts"
     blocks = "blocks reserved at admission" if s["admission"] == "reserve" else "blocks on demand"
-    return f"up to {s['max_num_seqs']:,} sequences, {s['max_batched_tokens']:,} tokens a step, {chunked}, {blocks}"
+    apart = "" if s.get("mixed_batches", True) else ", prefill steps apart"
+    return (
+        f"up to {s['max_num_seqs']:,} sequences, {s['max_batched_tokens']:,} tokens a step, {chunked}, {blocks}"
+        + apart
+    )
 
 
 def serve_csv(records: list) -> str:

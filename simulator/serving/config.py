@@ -129,6 +129,13 @@ SERVING_SCHEMA: dict = {
         "null = the framework's (false for trtllm, true otherwise).",
         None, nullable=True,
     ),
+    "serving.scheduler.mixed_batches": _f(
+        "bool", "Whether one step carries the running sequences' decode tokens beside prefill chunks (vLLM's "
+        "scheduler, TensorRT-LLM's in-flight batching); false = a step prefills whenever a prompt can be "
+        "scheduled and decodes only in steps without one, the decodes waiting out each prefill step (SGLang "
+        "without --enable-mixed-chunk). null = the framework's (false for sglang, true otherwise).",
+        None, nullable=True,
+    ),
     "serving.scheduler.block_tokens": _f("int", "Tokens per KV-cache block (paged attention).", 16, minimum=1, maximum=1e6),
     "serving.scheduler.kv_memory_fraction": _f(
         "float", "Share of the memory left after weights, activations and runtime overhead given to KV "
@@ -331,6 +338,7 @@ class ServingConfig:
     decode_ep: int = 1
     concurrency: int | None = None  # closed-loop client: requests in flight
     chunked_prefill: bool | None = None  # None: the framework's (`resolved`)
+    mixed_batches: bool | None = None  # None: the framework's (`resolved`)
     routing: str = "round_robin"  # how requests reach data-parallel replicas (`routing`)
     gpu_memory_utilization: float | None = None  # a share of the whole memory (vLLM's rule)
 
@@ -351,6 +359,7 @@ class ServingConfig:
             max_num_seqs=v["serving.scheduler.max_num_seqs"],
             max_batched_tokens=v["serving.scheduler.max_batched_tokens"],
             chunked_prefill=v["serving.scheduler.chunked_prefill"],
+            mixed_batches=v["serving.scheduler.mixed_batches"],
             block_tokens=v["serving.scheduler.block_tokens"],
             kv_memory_fraction=v["serving.scheduler.kv_memory_fraction"],
             gpu_memory_utilization=v["serving.scheduler.gpu_memory_utilization"],
@@ -378,15 +387,15 @@ def resolved(cfg: ServingConfig, framework_name: str, hw) -> ServingConfig:
     """`cfg` with the scheduler limits it leaves unset taken from the framework's defaults on this GPU
     (`frameworks.Framework.scheduler_defaults`); SGLang's max_num_seqs stays None until its KV pool
     is sized (`serving_pools.build_pool`)."""
-    seqs, tokens, chunked, admission = framework(framework_name).scheduler_defaults(
-        hw.memory_bytes, hw.name, cfg.offline
-    )
+    fw = framework(framework_name)
+    seqs, tokens, chunked, admission = fw.scheduler_defaults(hw.memory_bytes, hw.name, cfg.offline)
     return replace(
         cfg,
         max_num_seqs=seqs if cfg.max_num_seqs is None else cfg.max_num_seqs,
         max_batched_tokens=tokens if cfg.max_batched_tokens is None else cfg.max_batched_tokens,
         chunked_prefill=chunked if cfg.chunked_prefill is None else cfg.chunked_prefill,
         admission=admission if cfg.admission is None else cfg.admission,
+        mixed_batches=fw.mixed_batches if cfg.mixed_batches is None else cfg.mixed_batches,
     )
 
 

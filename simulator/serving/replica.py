@@ -40,6 +40,7 @@ class Engine:
     policy: str
     prefix_cache: bool
     kv_bytes: object = None  # context tokens -> KV bytes a sequence holds (None: tokens x block bytes / B)
+    mixed: bool = True  # decodes ride in prefill steps; False: a step prefills or decodes (SGLang)
 
     def blocks(self, tokens):
         """Blocks a sequence holds at `tokens` tokens of context (ints or arrays): one per block of

@@ -10,7 +10,9 @@ again with its prompt and output so far to prefill; `swap` copies its blocks to 
 host link (and back when resumed). Waiting requests are admitted in policy order (`fcfs`, or `sjf`:
 shortest prompt first) while `max_num_seqs`, the budget and free blocks allow, prefix-cache hits
 skipping their prefill. The whole mixed batch is one forward pass (`stepcost.FastStep`); a request's
-first token comes at the end of the step that completes its prefill.
+first token comes at the end of the step that completes its prefill. SGLang (without
+--enable-mixed-chunk, `Engine.mixed` False) does not mix: a step that can prefill anything prefills
+alone, with the whole budget, and the decodes run in the steps between.
 
 Between events a batch of decoding sequences changes only by one token per sequence and step, so
 runs of such steps — until a request finishes, a request arrives, or a KV block would run out —
@@ -104,22 +106,44 @@ class Loop:
     def plan(self, t: float):
         """Schedule one step at t (preempting and admitting as the budget and blocks allow): its
         batch as `FastStep.cost_parts` takes it, and what `commit` needs; None when the replica can
-        only wait for KV it holds for transfers."""
+        only wait for KV it holds for transfers. Without mixed batches (`Engine.mixed`, SGLang) a
+        step that can prefill anything (a partly prefilled request, or an admissible waiting one)
+        prefills only, and the running decodes wait for a step without prefill work."""
+        r, mixed = self.r, self.eng.mixed
+        if not mixed and (r.pre or len(r.waiting)):
+            prefill = self._plan(t, decodes=False)
+            if prefill is None or prefill.chunk_ids:
+                return prefill
+        return self._plan(t, decodes=True, prefills=mixed)
+
+    def _plan(self, t: float, decodes: bool, prefills: bool = True):
+        """`plan`'s step: the running decodes (`decodes`) and prefill chunks and admissions
+        (`prefills`). A prefill-alone step preempts no one: chunks the free blocks cannot hold wait
+        (SGLang admits prefill only into free memory and retracts running requests only to decode);
+        one that finds nothing to prefill admits no one, changes nothing and comes back with no
+        chunks."""
         r, eng = self.r, self.eng
         S, pool = eng.state_blocks, r.pool
         nd = r.d_id.size
         wait = 0.0
         budget = eng.max_batched_tokens
-        nd_go = min(nd, budget)
+        nd_go = min(nd, budget) if decodes else 0
         need_d = np.maximum(eng.blocks(r.d_c[:nd_go] + 1) + (S - r.d_h[:nd_go]), 0)
         budget -= nd_go
         p_new, p_need = [], []
         for i in r.pre:
-            n = min(int(r.target[i] - r.computed[i]), budget)
+            n = min(int(r.target[i] - r.computed[i]), budget) if prefills else 0
             budget -= n
             p_new.append(n)
             p_need.append(max(eng.blocks(int(r.computed[i]) + n) + S - int(r.held[i]), 0) if n else 0)
         total = int(need_d.sum()) + sum(p_need)
+        if not decodes:  # the last chunks wait for blocks, no one is preempted for them
+            for j in reversed(range(len(p_need))):
+                if total <= pool.available:
+                    break
+                total -= p_need[j]
+                budget += p_new[j]
+                p_need[j] = p_new[j] = 0
         while total > pool.available and (r.d_id.size or r.pre):
             decoder, pos, w = r._preempt_latest()
             wait += w
@@ -137,7 +161,7 @@ class Loop:
             r.d_h[:nd_go] += need_d
         for i, n in zip(r.pre, p_need):
             r.held[i] += n
-        adm, adm_new, w = r._admit(t, budget, r.d_id.size + len(r.pre))
+        adm, adm_new, w = r._admit(t, budget, r.d_id.size + len(r.pre)) if prefills else ([], [], 0.0)
         wait += w
         chunk_ids = r.pre + adm
         chunk_new = p_new + adm_new
@@ -155,6 +179,8 @@ class Loop:
         dec_cached = r.d_c[:nd_go]
         if dec_extra:
             dec_cached = np.concatenate([dec_cached, np.array(dec_extra, np.int64)])
+        if not decodes and not any(chunk_new):  # nothing to prefill: the decodes' step instead
+            return Plan((dec_cached, p_n, p_c, p_t), wait, 0, [], [])
         if not dec_cached.size and not p_n and r.deferred:  # blocks held for transfers: idle until one ends
             return None
         if not dec_cached.size and not p_n:  # the caller checks every request fits alone

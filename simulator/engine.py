@@ -146,7 +146,7 @@ def evaluate(
     largest = np.where(chunk > 0, np.minimum(chunk, largest), largest)
     largest_share = np.minimum(largest / np.maximum(tokens, 1.0), 1.0)
 
-    fw = layout.stack(hw.col("host_cpu_factor"))
+    fw = layout.stack(hw.col("host_cpu_factor"), hw.col("memory_bytes"))
     prefill_overhead = fw.kernel_s(overhead_s, "prefill")
 
     def totals(costs):

@@ -74,8 +74,12 @@ The roofline prices kernels. A real step also pays the framework: the CPU work o
   runs without graphs above the largest. vLLM: [1, 2, 4] + 8..248 by 8 + 256..512 by 16, its
   largest min(2 x max_num_seqs, 512, max_num_batched_tokens) (vLLM CompilationConfig
   cudagraph_capture_sizes and VllmConfig._set_cudagraph_sizes; with max_num_seqs under 256 the
-  batches stay below the cap, so the fixed list pads them as vLLM does). The others: a graph for
-  every size (their defaults depend on options this model does not take; give the list).
+  batches stay below the cap, so the fixed list pads them as vLLM does). SGLang: [1, 2, 4, 8, 12] +
+  16..256 by 8 + 272..496 by 16 + 512.. by 32 up to its cuda_graph_max_bs, which it sets by GPU
+  memory and TP (server_args `_generate_cuda_graph_batch_sizes`, `_handle_gpu_memory_settings`:
+  256 on 80-141 GB GPUs below TP4, 512 from TP4 and on B200; `graph_cap`); a larger batch decodes
+  without a graph (its CudaGraphRunner's `can_run`). TensorRT-LLM: a graph for every size (its
+  default list depends on options this model does not take; give the list).
 * `mixed_batches` — whether one step carries the running sequences' decode tokens beside prefill
   chunks. vLLM's scheduler fills each step's token budget with decodes first, then prefill chunks
   (vLLM docs, "Optimization and Tuning": chunked prefill "prioritizes decode requests" and batches
@@ -151,6 +155,9 @@ class Framework:
     window_kv_share: float = 0.0  # sliding-window layers' KV beyond the window, tokens per context token
     gpu_memory_utilization: float | None = None  # KV budget a share of the whole memory (`kv_budget`)
     mixed_batches: bool = True  # a step carries decode tokens beside prefill chunks (`mixed_batches`)
+    # the largest captured decode batch where it depends on the GPU and layout (SGLang's
+    # cuda_graph_max_bs: `graph_cap`), per point of a sweep; None: the last of graph_sizes
+    graph_max: object = None
 
     @property
     def custom_allreduce(self) -> bool:
@@ -184,9 +191,27 @@ class Framework:
             i = np.searchsorted(sizes, n, side="left")
             graphed = i < sizes.size
             rows = np.where(graphed, sizes[np.minimum(i, sizes.size - 1)], n)
-        if np.ndim(sequences) == 0:
+            if self.graph_max is not None:  # sizes above the deployment's largest were not captured
+                graphed = graphed & (rows <= np.asarray(self.graph_max, float))
+                rows = np.where(graphed, rows, n)
+        if np.ndim(rows) == 0:
             return float(rows), bool(graphed)
         return rows, graphed
+
+    def graph_cap(self, memory_bytes, tp: int):
+        """The largest decode batch this framework captures by default on GPUs of `memory_bytes`
+        (per point) with tensor parallelism `tp`, where that depends on them; None otherwise.
+        SGLang's cuda_graph_max_bs (server_args `_handle_gpu_memory_settings`): 8 below 20 GiB of
+        GPU memory, 24 below 35 (80 at tp >= 4), 32 below 60 (160), 256 below 160 (512), else 512."""
+        if self.name != "sglang":
+            return None
+        gib = np.asarray(memory_bytes, float) / 2**30
+        wide = tp >= 4
+        return np.select(
+            [gib < 20, gib < 35, gib < 60, gib < 160],
+            [8.0, 80.0 if wide else 24.0, 160.0 if wide else 32.0, 512.0 if wide else 256.0],
+            512.0,
+        )
 
     def decode_kernel_s(self, overhead_s, graphed):
         """Time per kernel launch in a decode pass: a graph's GPU-side gap where it replays one
@@ -288,6 +313,8 @@ SGLANG_SWA_FULL_TOKENS_RATIO = 0.8  # SGLang server_args default (module docstri
 VLLM_GPU_MEMORY_UTILIZATION = 0.9  # vLLM engine argument default (module docstring)
 # vLLM's default CUDA-graph capture sizes up to its 512 cap (module docstring: graph_sizes)
 VLLM_CAPTURE_SIZES = (1, 2, 4, *range(8, 256, 8), *range(256, 513, 16))
+# SGLang's default cuda_graph_bs up to its largest cuda_graph_max_bs (module docstring: graph_sizes)
+SGLANG_CAPTURE_SIZES = (1, 2, 4, 8, 12, *range(16, 257, 8), *range(272, 512, 16), *range(512, 513, 32))
 KV_FREE_FRACTION = 0.9  # TensorRT-LLM kv_cache_free_gpu_mem_fraction default (module docstring)
 
 ENGINE_STEP_S, ENGINE_PER_SEQUENCE_S = 5e-4, 2e-6  # CPU iteration of a serving engine (module docstring)
@@ -313,6 +340,7 @@ FRAMEWORKS = {
         "SGLang: CUDA-graph decode, overlap scheduler",
         window_kv_share=SGLANG_SWA_FULL_TOKENS_RATIO,
         mixed_batches=False,
+        graph_sizes=SGLANG_CAPTURE_SIZES,
     ),
     "trtllm": _serving_engine(
         "trtllm",

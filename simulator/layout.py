@@ -46,14 +46,23 @@ class Layout:
     cuda_graph_batch_sizes: tuple | None = None  # captured decode batch sizes; None: every size
     moe_routing: str = "power_law"  # how the router spreads tokens over experts (grouped_gemm)
 
-    def stack(self, host_factor=1.0) -> Framework:
+    def stack(self, host_factor=1.0, memory_bytes=None) -> Framework:
         """The framework as this layout runs it on a host `host_factor` times as slow as the x86
         servers its CPU figures come from (Hardware.host_cpu_factor; per point in a sweep):
         its eager launches and CPU iteration scale by it; then `runtime.cuda_graphs` overrides its
         decode launches, `runtime.cpu_overlap` whether its CPU iteration hides behind the GPU step,
         `runtime.cpu_step_ms` / `cpu_per_sequence_us` that iteration's time and `runtime.pp_relay_us`
-        a pipeline hop's (a measured host's, not scaled)."""
+        a pipeline hop's (a measured host's, not scaled); without `runtime.cuda_graph_batch_sizes`,
+        the largest decode graph the framework captures on GPUs of `memory_bytes` (per point) at
+        this TP (`Framework.graph_cap`: SGLang's)."""
         fw = framework(self.framework)
+        cap = (
+            None
+            if memory_bytes is None or self.cuda_graph_batch_sizes is not None
+            else fw.graph_cap(memory_bytes, self.tp)
+        )
+        if cap is not None:
+            fw = replace(fw, graph_max=cap)
         if np.any(np.asarray(host_factor) != 1.0):
             fw = replace(
                 fw,

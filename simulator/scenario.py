@@ -222,8 +222,9 @@ SCHEMA: dict = {
         "cuda_graph_bs): a decode step of n sequences replays the smallest size >= n, padded with dummy "
         "sequences whose rows the GEMMs, experts and collectives run too; above the largest it is launched "
         "kernel by kernel. null = the framework's: vLLM's default capture sizes (1, 2, 4, 8..248 by 8, "
-        "256..512 by 16: above 512 eager); a graph for every size (no padding) for the others. Only with "
-        "cuda_graphs.",
+        "256..512 by 16: above 512 eager); SGLang's (1, 2, 4, 8, 12, 16..256 by 8, 272..496 by 16, 512, up to "
+        "its cuda_graph_max_bs: 256 on 80-141 GB GPUs below TP4, 512 from TP4 and on B200; above it eager); a "
+        "graph for every size (no padding) for the others. Only with cuda_graphs.",
         None,
         nullable=True,
         sweepable=False,

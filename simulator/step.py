@@ -87,10 +87,11 @@ class StepModel:
         self.extras = plan.extras
         self.dep = resolve(model, layout, dtypes, hw, eff, fabric)
         self.host_factor = float(np.asarray(hw.col("host_cpu_factor")).ravel()[0])
+        self.memory_bytes = float(np.asarray(hw.col("memory_bytes")).ravel()[0])
 
     def framework(self):
         """The framework as this deployment runs it on its host (Layout.stack)."""
-        return self.layout.stack(self.host_factor)
+        return self.layout.stack(self.host_factor, self.memory_bytes)
 
     def _inputs(self, shape: Shape) -> OpInputs:
         d = self.dep

@@ -456,3 +456,42 @@ def test_vllm_pads_decode_to_its_default_capture_sizes_and_runs_eager_above_512(
     assert padded > _tpot("vllm", 257, hardware="h100-sxm", runtime={"cuda_graph_batch_sizes": [257]}, **wl)
     eager = _tpot("vllm", 600, hardware="h100-sxm", **wl)
     assert eager == _tpot("vllm", 600, hardware="h100-sxm", runtime={"cuda_graphs": False}, **wl)
+
+
+@pytest.mark.parametrize(
+    "hardware, tp, cap",
+    [
+        ("h100-sxm", 1, 256),  # 80 GB, below TP4: cuda_graph_max_bs 256
+        ("h100-sxm", 4, 512),  # TP4 and up: 512
+        ("h200", 1, 256),  # 141 GB: 256
+        ("b200", 1, 512),  # above 160 GiB: 512
+        ("l40s", 1, 32),  # 48 GB: 32
+    ],
+)
+def test_sglang_captures_its_default_sizes_up_to_its_cap_by_gpu_memory_and_tp(hardware, tp, cap):
+    from roofline.api import load_hardware
+
+    memory = load_hardware(hardware).memory_bytes
+    assert float(FRAMEWORKS["sglang"].graph_cap(memory, tp)) == cap
+    # other frameworks have no cap of their own (vLLM's list ends at 512; TensorRT-LLM: every size)
+    assert FRAMEWORKS["vllm"].graph_cap(memory, tp) is None
+    # SGLang's cuda_graph_bs: [1, 2, 4, 8, 12] + 16..256 by 8 + 272..496 by 16 + 512, up to the cap:
+    # a batch replays the smallest captured size that holds it; above the cap it decodes kernel by
+    # kernel, as without graphs
+    wl = {"prompt_tokens": 2048, "output_tokens": 2}
+    extra = {"parallelism": {"tp": tp}} if tp > 1 else {}
+
+    def tpot(n, **runtime):
+        return run(
+            model="llama-3.1-8b",
+            hardware=hardware,
+            runtime={"framework": "sglang", **runtime},
+            workload={**WL, "batch": n, **wl},
+            **extra,
+        )[1][0]["tpot_s"]
+
+    for n, size in ((13, 16), (250, 256), (300, 304), (500, 512)):
+        if size <= cap:
+            assert tpot(n) == tpot(n, cuda_graph_batch_sizes=[size])
+    assert tpot(cap + 1) == tpot(cap + 1, cuda_graphs=False)
+    assert tpot(cap + 1) > tpot(cap + 1, cuda_graph_batch_sizes=[cap + 1])  # the launches it pays

@@ -314,7 +314,7 @@ VLLM_GPU_MEMORY_UTILIZATION = 0.9  # vLLM engine argument default (module docstr
 # vLLM's default CUDA-graph capture sizes up to its 512 cap (module docstring: graph_sizes)
 VLLM_CAPTURE_SIZES = (1, 2, 4, *range(8, 256, 8), *range(256, 513, 16))
 # SGLang's default cuda_graph_bs up to its largest cuda_graph_max_bs (module docstring: graph_sizes)
-SGLANG_CAPTURE_SIZES = (1, 2, 4, 8, 12, *range(16, 257, 8), *range(272, 512, 16), *range(512, 513, 32))
+SGLANG_CAPTURE_SIZES = (1, 2, 4, 8, 12, *range(16, 257, 8), *range(272, 512, 16), 512)
 KV_FREE_FRACTION = 0.9  # TensorRT-LLM kv_cache_free_gpu_mem_fraction default (module docstring)
 
 ENGINE_STEP_S, ENGINE_PER_SEQUENCE_S = 5e-4, 2e-6  # CPU iteration of a serving engine (module docstring)

@@ -114,6 +114,8 @@ class Loop:
             prefill = self._plan(t, decodes=False)
             if prefill is None or prefill.chunk_ids:
                 return prefill
+            if not r.d_id.size:  # no one decodes to free blocks: the partial prefills make room as mixed
+                return self._plan(t, decodes=True, prefills=True)
         return self._plan(t, decodes=True, prefills=mixed)
 
     def _plan(self, t: float, decodes: bool, prefills: bool = True):

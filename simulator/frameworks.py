@@ -200,18 +200,9 @@ class Framework:
 
     def graph_cap(self, memory_bytes, tp: int):
         """The largest decode batch this framework captures by default on GPUs of `memory_bytes`
-        (per point) with tensor parallelism `tp`, where that depends on them; None otherwise.
-        SGLang's cuda_graph_max_bs (server_args `_handle_gpu_memory_settings`): 8 below 20 GiB of
-        GPU memory, 24 below 35 (80 at tp >= 4), 32 below 60 (160), 256 below 160 (512), else 512."""
-        if self.name != "sglang":
-            return None
-        gib = np.asarray(memory_bytes, float) / 2**30
-        wide = tp >= 4
-        return np.select(
-            [gib < 20, gib < 35, gib < 60, gib < 160],
-            [8.0, 80.0 if wide else 24.0, 160.0 if wide else 32.0, 512.0 if wide else 256.0],
-            512.0,
-        )
+        (per point) with tensor parallelism `tp`, where that depends on them; None otherwise:
+        SGLang's cuda_graph_max_bs (`sglang_memory_settings`)."""
+        return sglang_memory_settings(memory_bytes, tp)[1] if self.name == "sglang" else None
 
     def decode_kernel_s(self, overhead_s, graphed):
         """Time per kernel launch in a decode pass: a graph's GPU-side gap where it replays one
@@ -276,8 +267,7 @@ class Framework:
         if self.name == "trtllm":
             return 2048, 8192, False, "reserve"
         if self.name == "sglang":
-            chunk = 2048 if gib < 35 else 4096 if gib < 60 else 8192 if gib < 160 else 16384
-            return None, chunk, True, "on_demand"
+            return None, int(sglang_memory_settings(memory_bytes, 1)[0]), True, "on_demand"
         return 256, 8192, True, "on_demand"
 
     @staticmethod
@@ -353,6 +343,27 @@ FRAMEWORKS = {
     ),
     "kernel": Framework("kernel", True, False, 0.0, 0.0, 0.0, False, "kernel time only (no framework)"),
 }
+
+
+# SGLang's settings by GPU memory (server_args `_handle_gpu_memory_settings`): below this many GiB,
+# chunked_prefill_size, and cuda_graph_max_bs below TP4 and from TP4
+SGLANG_BY_MEMORY = (
+    (20, 2048, 8, 8),
+    (35, 2048, 24, 80),
+    (60, 4096, 32, 160),
+    (160, 8192, 256, 512),  # H100, A100 80 GB, H200
+    (float("inf"), 16384, 512, 512),  # B200
+)
+
+
+def sglang_memory_settings(memory_bytes, tp: int) -> tuple:
+    """(chunked_prefill_size, cuda_graph_max_bs) SGLang sets on GPUs of `memory_bytes` (per point
+    of a sweep) at tensor parallelism `tp` (SGLANG_BY_MEMORY)."""
+    gib = np.asarray(memory_bytes, float) / 2**30
+    below = [gib < bound for bound, *_ in SGLANG_BY_MEMORY]
+    chunk = np.select(below, [c for _, c, _, _ in SGLANG_BY_MEMORY])
+    graphs = np.select(below, [wide if tp >= 4 else narrow for _, _, narrow, wide in SGLANG_BY_MEMORY])
+    return chunk.astype(float), graphs.astype(float)
 
 
 def sglang_reserved_bytes(capacity: float, parallel: int, dp_attention: bool = False) -> float:

@@ -20,6 +20,29 @@ def run(**fields):
     return res, res.records()
 
 
+def two_prompts(chunked: bool = True, mixed=None, framework: str = "vllm"):
+    """Two 600-token prompts queued at once under a 1,000-token budget, 3 outputs each, Llama 3.1 8B on
+    one H100 (`mixed` None: the framework's): (first-token times, finish times, both sorted; the
+    record)."""
+    import numpy as np
+
+    scheduler = {"max_batched_tokens": 1000, "chunked_prefill": chunked, "admission": "reserve"}
+    if mixed is not None:
+        scheduler["mixed_batches"] = mixed
+    sv = {
+        "requests": 2,
+        "arrival": {"offline": True},
+        "prompt_tokens": 600,
+        "output_tokens": 3,
+        "scheduler": scheduler,
+    }
+    res = roofline.serve(
+        {"model": "llama-3.1-8b", "hardware": "h100-sxm", "runtime": {"framework": framework}, "serving": sv}
+    )
+    (tl,) = res.timelines
+    return np.sort(tl.first_token_s), np.sort(tl.finish_s), res.record
+
+
 def ops(result, i=0, phase="prefill"):
     return op_table(result, i, phase)
 

@@ -15,6 +15,8 @@ from roofline.cli.main import main
 from roofline.simulator.errors import UserError
 from roofline.simulator.scenario import ScenarioError
 
+from helpers import two_prompts
+
 
 def _doc(serving, **extra):
     return {"model": "llama-3.1-8b", "hardware": "h100-sxm", "serving": serving, **extra}
@@ -420,30 +422,17 @@ def test_pipeline_stages_keep_micro_batches_in_flight():
     assert res.record["gpus"] == 2
 
 
-def _two_prompts(chunked: bool):
-    """Two 600-token prompts queued at once under a 1,000-token budget, 3 outputs each."""
-    sv = {
-        "requests": 2,
-        "arrival": {"offline": True},
-        "prompt_tokens": 600,
-        "output_tokens": 3,
-        "scheduler": {"max_batched_tokens": 1000, "chunked_prefill": chunked, "admission": "reserve"},
-    }
-    (tl,) = _serve(sv).timelines
-    return np.sort(tl.first_token_s)
-
-
 def test_without_chunked_prefill_a_prompt_waits_for_a_budget_that_holds_it_whole():
     steps = roofline.step_model(_doc(None))
     # Unchunked: step 1 prefills the first prompt alone (the 400 tokens left cannot hold the second);
     # step 2 runs its decode and the second prompt whole.
     s1 = steps.cost([600], [0]).time_s
     s2 = steps.cost([1, 600], [600, 0]).time_s
-    assert _two_prompts(False) == pytest.approx([s1, s1 + s2], rel=1e-9)
+    assert two_prompts(False)[0] == pytest.approx([s1, s1 + s2], rel=1e-9)
     # Chunked: step 1 runs the first prompt and 400 tokens of the second, step 2 the second's rest.
     c1 = steps.cost([600, 400], [0, 0]).time_s
     c2 = steps.cost([1, 200], [600, 400]).time_s
-    assert _two_prompts(True) == pytest.approx([c1, c1 + c2], rel=1e-9)
+    assert two_prompts(True)[0] == pytest.approx([c1, c1 + c2], rel=1e-9)
 
 
 def test_without_chunked_prefill_a_prompt_longer_than_the_budget_is_refused():

@@ -15,6 +15,8 @@ import roofline
 from roofline.simulator.errors import UserError
 from roofline.simulator.scenario import ScenarioError
 
+from helpers import two_prompts
+
 
 def _doc(serving, **extra):
     return {"model": "llama-3.1-8b", "hardware": "h100-sxm", "serving": serving, **extra}
@@ -164,22 +166,6 @@ def test_the_serve_table_names_the_schedulers_limits():
     assert "up to 2,048 sequences, 8,192 tokens a step, whole prompts, blocks reserved at admission" in line
 
 
-def _two_prompts_timeline(mixed, framework="vllm"):
-    """Two 600-token prompts queued at once under a 1,000-token budget, chunked, 3 outputs each."""
-    sv = {
-        "requests": 2,
-        "arrival": {"offline": True},
-        "prompt_tokens": 600,
-        "output_tokens": 3,
-        "scheduler": {"max_batched_tokens": 1000, "chunked_prefill": True, "admission": "reserve"},
-    }
-    if mixed is not None:
-        sv["scheduler"]["mixed_batches"] = mixed
-    res = _serve(sv, runtime={"framework": framework})
-    (tl,) = res.timelines
-    return np.sort(tl.first_token_s), np.sort(tl.finish_s), res.record
-
-
 @pytest.mark.parametrize("framework", ["vllm", "sglang"])
 def test_without_mixed_batches_decodes_wait_out_each_prefill_step(framework):
     steps = roofline.step_model(_doc(None, runtime={"framework": framework}))
@@ -189,7 +175,7 @@ def test_without_mixed_batches_decodes_wait_out_each_prefill_step(framework):
     rest = steps.cost([200], [400]).time_s
     d1, d2 = steps.cost([1, 1], [600, 600]).time_s, steps.cost([1, 1], [601, 601]).time_s
     apart = first + rest + d1 + d2
-    tokens, done, rec = _two_prompts_timeline(False, framework)
+    tokens, done, rec = two_prompts(True, False, framework)
     assert tokens == pytest.approx([first, first + rest], rel=1e-9)
     assert done == pytest.approx([apart, apart], rel=1e-9)
     assert rec["scheduler"]["mixed_batches"] is False
@@ -198,12 +184,12 @@ def test_without_mixed_batches_decodes_wait_out_each_prefill_step(framework):
     both = steps.cost([1, 200], [600, 400]).time_s
     a3 = steps.cost([1, 1], [601, 600]).time_s
     b3 = steps.cost([1], [601]).time_s
-    tokens, done, rec = _two_prompts_timeline(True, framework)
+    tokens, done, rec = two_prompts(True, True, framework)
     assert tokens == pytest.approx([first, first + both], rel=1e-9)
     assert done == pytest.approx([first + both + a3, first + both + a3 + b3], rel=1e-9)
     assert rec["scheduler"]["mixed_batches"] is True
     # unset: the framework's (SGLang without --enable-mixed-chunk: apart)
-    tokens, done, rec = _two_prompts_timeline(None, framework)
+    tokens, done, rec = two_prompts(True, None, framework)
     assert rec["scheduler"]["mixed_batches"] is (framework != "sglang")
     assert done[0] == pytest.approx(apart if framework == "sglang" else first + both + a3, rel=1e-9)
 

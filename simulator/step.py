@@ -90,7 +90,7 @@ class StepModel:
         self.memory_bytes = float(np.asarray(hw.col("memory_bytes")).ravel()[0])
 
     def framework(self):
-        """The framework as this deployment runs it on its host (Layout.stack)."""
+        """The framework as this deployment runs it on its host and GPU (Layout.stack), read per call."""
         return self.layout.stack(self.host_factor, self.memory_bytes)
 
     def _inputs(self, shape: Shape) -> OpInputs:

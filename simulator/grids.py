@@ -197,17 +197,16 @@ def multilinear(table: np.ndarray, start, step, coords, shape=None):
         i0 = np.minimum(pos.astype(np.intp), max(n - 2, 0))
         parts.append((pos - i0, strides[axis] if n > 1 else 0))
         base = base + i0 * strides[axis]
-    out = 0.0
-    for corner in range(1 << len(coords)):
-        idx, w = base, 1.0
-        for axis, (frac, stride) in enumerate(parts):
-            if corner >> axis & 1:
-                idx = idx + stride
-                w = w * frac
-            else:
-                w = w * (1.0 - frac)
-        out = out + w * (flat.take(idx) if flat.ndim == 1 else flat[idx[..., 0]])
-    return out
+    # The 2^d corners (corner j's bit a: the upper node along axis a), then linear interpolation
+    # along one axis at a time, the last first: each halves the corners.
+    corners = [base]
+    for _, stride in parts:
+        corners = corners + [i + stride for i in corners]
+    values = [flat.take(i) if flat.ndim == 1 else flat[i[..., 0]] for i in corners]
+    for frac, _ in reversed(parts):
+        half = len(values) // 2
+        values = [lo + frac * (hi - lo) for lo, hi in zip(values[:half], values[half:])]
+    return values[0]
 
 
 def _fold_scalar_axes(table: np.ndarray, start, step, coords):

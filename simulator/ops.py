@@ -100,15 +100,20 @@ def value_at(q, L):
 
 
 def kv_edges(a, b, windows: list) -> list:
-    """Sorted breakpoints in [a, b]: a, every window clipped into [a, b], b. On each interval between
-    consecutive edges every KVLinear with these windows is affine."""
+    """Breakpoints of [a, b] in order: a, then at each point the windows strictly inside (a, b) in
+    increasing order (b once a point has no more), then b. On each interval between consecutive
+    edges every KVLinear with these windows is affine. A window at or outside [a, b] bends nothing
+    inside it, and the intervals that padding with b adds are empty, so an integral over the edges
+    is the same as over every window clipped into [a, b]; a sweep whose KV ranges each cross few
+    of many windows (a measured kernel's grid nodes) evaluates few edges."""
     if not windows:
         return [a, b]
-    inner = [np.clip(w, a, b) for w in windows]
-    if all(np.ndim(w) == 0 for w in inner) and np.ndim(a) == 0 and np.ndim(b) == 0:
-        return [a, *sorted(float(w) for w in inner), b]
-    stacked = np.sort(np.stack(np.broadcast_arrays(*inner)), axis=0)
-    return [a, *stacked, b]
+    *ws, a_, b_ = np.broadcast_arrays(*[np.asarray(w, dtype=float) for w in windows], a, b)
+    stacked = np.stack(ws)
+    inside = (stacked > a_) & (stacked < b_)
+    stacked = np.sort(np.where(inside, stacked, np.inf), axis=0)
+    k = int(inside.sum(axis=0).max()) if inside.size else 0
+    return [a, *np.minimum(stacked[:k], b_), b]
 
 
 def _integral_pos_affine(d0, d1, span):
@@ -176,7 +181,7 @@ class OpCost:
     time_s: np.ndarray  # total over count
     flops: np.ndarray
     bytes: np.ndarray
-    bound: np.ndarray  # COMPUTE / MEMORY / COMM per point
+    bound: np.ndarray  # one bound index, or per point COMPUTE / MEMORY (cost_op)
     stream: str
     group: tuple = ()  # Op.group
 

@@ -62,14 +62,21 @@ class PhaseTotals:
         flops = sum((c.flops for c in costs), 0.0)
         byts = sum((c.bytes for c in costs), 0.0)
         # Each op's time is attributed to what bounds it; the phase is bound by the largest share.
-        by_bound = [
-            sum((c.time_s * (c.bound == b) for c in costs), 0.0)
-            for b in (COMPUTE, MEMORY, COMM, HOST, FRAMEWORK)
-        ]
+        # An op's bound is one index, or per point compute or memory (ops.cost_op).
+        by_bound = [0.0] * len((COMPUTE, MEMORY, COMM, HOST, FRAMEWORK))
+        for c in costs:
+            if np.ndim(c.bound) == 0:
+                by_bound[int(c.bound)] = by_bound[int(c.bound)] + c.time_s
+            else:
+                compute_part = np.where(c.bound == COMPUTE, c.time_s, 0.0)
+                by_bound[COMPUTE] = by_bound[COMPUTE] + compute_part
+                by_bound[MEMORY] = by_bound[MEMORY] + (c.time_s - compute_part)
         bound = np.argmax(np.stack(np.broadcast_arrays(*by_bound)), axis=0)
         breakdown: dict = {}
         for c in costs:
-            breakdown[c.kind] = breakdown.get(c.kind, 0.0) + c.time_s * exposed[c.stream]
+            share = exposed[c.stream]
+            part = c.time_s if isinstance(share, float) and share == 1.0 else c.time_s * share
+            breakdown[c.kind] = breakdown.get(c.kind, 0.0) + part
         tp, pp, dp = tp_pp_dp
         with np.errstate(divide="ignore", invalid="ignore"):
             mfu = flops / pp / (time_s * peak)

@@ -38,6 +38,41 @@ def test_exact_mean_of_max_matches_quadrature(f0, f1, f2, m0, m1, m2, window, a,
     assert exact == pytest.approx(brute, rel=1e-6, abs=1e-9)
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    windows=st.lists(st.floats(min_value=1.0, max_value=4e5), max_size=6),
+    coefs=st.lists(st.floats(min_value=-1.0, max_value=1e3), min_size=6, max_size=6),
+    starts=st.lists(st.floats(min_value=1.0, max_value=3e5), min_size=3, max_size=3),
+    spans=st.lists(st.one_of(st.just(0.0), st.floats(min_value=1.0, max_value=2e5)), min_size=3, max_size=3),
+    per_point=st.booleans(),
+)  # fmt: skip
+def test_exact_mean_over_many_windows_per_point(windows, coefs, starts, spans, per_point):
+    """Points whose KV ranges cross different numbers of windows (scalar, or one per point) in one
+    vectorised call: each equals its own quadrature (kv_edges keeps, per point, only the windows
+    inside its range)."""
+    a, b = np.array(starts), np.array(starts) + np.array(spans)
+    shift = np.array([1.0, 0.5, 2.0]) if per_point else 1.0
+    clips = tuple((1.0 + abs(c), w * shift) for c, w in zip(coefs, windows))
+    op = Op(
+        name="x",
+        kind="attention_decode",
+        flops=KVLinear(50.0, 3.0 + coefs[0]),
+        bytes=KVLinear(10.0, 1.0, clips),
+        compute_rate=7.0,
+        memory_rate=2.0,
+    )
+    exact = cost_op(op, 0.0, (a, b)).time_s
+    for i in range(3):
+
+        def at(q, x, i=i):
+            return q.c0 + q.lin * x + sum(c * np.minimum(x, np.broadcast_to(w, 3)[i]) for c, w in q.clips)
+
+        xs = np.linspace(a[i], b[i], 200_001)
+        vals = np.maximum(at(op.flops, xs) / 7.0, at(op.bytes, xs) / 2.0)
+        brute = float(vals[0]) if spans[i] == 0 else float(np.trapezoid(vals, xs) / spans[i])
+        assert exact[i] == pytest.approx(brute, rel=1e-6, abs=1e-9)
+
+
 def test_kvlinear_mean_matches_sum():
     q = KVLinear(3.0, 2.0, ((5.0, 1000.0), (1.5, 2000.0)))
     xs = np.linspace(500.0, 3000.0, 100_001)

@@ -51,6 +51,32 @@ def test_multilinear_folds_scalar_axes_to_the_same_values():
         )
 
 
+def test_multilinear_matches_scipy_on_random_tables():
+    # an independent oracle: scipy's RegularGridInterpolator (linear) on random tables of 1-4 axes,
+    # with the coordinates clamped to the grid as multilinear clamps them
+    from scipy.interpolate import RegularGridInterpolator
+
+    rng = np.random.default_rng(11)
+    for _ in range(100):
+        d = int(rng.integers(1, 5))
+        shape = tuple(int(n) for n in rng.integers(2, 6, d))
+        table = rng.normal(size=shape)
+        start, step = rng.uniform(-2, 2, d), rng.uniform(0.3, 2, d)
+        axes = [start[a] + step[a] * np.arange(shape[a]) for a in range(d)]
+        coords = [rng.uniform(axes[a][0] - 3, axes[a][-1] + 3, 9) for a in range(d)]
+        clamped = np.stack([np.clip(c, ax[0], ax[-1]) for c, ax in zip(coords, axes)], axis=-1)
+        expect = RegularGridInterpolator(axes, table)(clamped)
+        assert multilinear(table, start, step, coords) == pytest.approx(expect, abs=1e-12)
+        # rows of a table interpolated over its leading axes (Grid.at_nodes)
+        if d > 1:
+            rows = table.reshape(-1, shape[-1])
+            lead = coords[:-1]
+            got = multilinear(rows, start[:-1], step[:-1], lead, shape[:-1])
+            for j, node in enumerate(axes[-1]):
+                at_node = np.concatenate([clamped[:, :-1], np.full((9, 1), node)], axis=1)
+                assert got[:, j] == pytest.approx(RegularGridInterpolator(axes, table)(at_node), abs=1e-12)
+
+
 def test_grid_interpolates_logarithms():
     # values 1 and 4 at x = 0 and 1: halfway is their geometric mean 2, not 2.5
     g = Grid("attention_decode", (0.0, 0.0), (1.0, 1.0), {"fixed_s": np.array([[1.0], [4.0]])})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from roofline.simulator import eager_hf
 from roofline.simulator import flops as F
 from roofline.simulator.decode_time import grid_nodes, measured_time
 from roofline.simulator.efficiency import (
@@ -276,11 +277,30 @@ def attention_core_ops(ctx, m, heads: int, cached: float, count) -> tuple:
         tail = cp_prefill_comm(ctx, m, heads, cached, count)
         for extra in ctx.extras.at("prefill"):
             tail += extra.ops(ctx, m, count)
-        return _prefill_attention(ctx, m, heads, cached, count), tail
+        return _prefill_attention(ctx, m, heads, cached, count), tail + _cache_copy(ctx, m, cached, count)
     tail = cp_decode_comm(ctx, m, heads, count)
     for extra in ctx.extras.at("decode"):
         tail += extra.ops(ctx, m, count)
-    return _decode_attention(ctx, m, heads, cached, count), tail
+    return _decode_attention(ctx, m, heads, cached, count), tail + _cache_copy(ctx, m, cached, count)
+
+
+def _cache_copy(ctx, m, cached: float, count) -> list:
+    """transformers' DynamicCache appends with torch.cat (eager_hf): each pass copies the layer's
+    cache it extends. Decode: the whole cache, L tokens per sequence (a KVLinear). Prefill: the new
+    tokens, and the cache a later chunk extends: a sequence prefilled in n passes copies
+    (n + 1) / 2 times its prompt (the k-th pass the first k chunks), plus `shape.cached` tokens per
+    sequence before a step's chunk. A sliding-window layer's cache keeps its window (transformers'
+    sliding-window cache layers). None outside `ctx.unfused`, and none for MLA (its own cache)."""
+    if not ctx.unfused or isinstance(m, MLA):
+        return []
+    s, plan = ctx.shape, ctx.plan
+    if s.phase == "decode":
+        held = plan.bytes_of(ALL.cap(m.window), ctx.fmt.kb) * (s.batch * cached / ctx.shard.cp)
+        return [eager_hf.cache_copy_op(ctx, held, count)]
+    chunks = np.maximum(s.passes / np.maximum(s.batch, 1.0), 1.0)
+    tokens = s.tokens * (chunks + 1.0) / 2.0 + s.batch * s.cached / ctx.shard.cp
+    held = plan.storage_bytes(tokens, ctx.fmt.kb) * cached
+    return [eager_hf.cache_copy_op(ctx, held, count, eager_hf.CACHE_COPY_KERNELS * s.passes)]
 
 
 def attention_ops(ctx, m, count, core=None) -> list:
@@ -290,6 +310,8 @@ def attention_ops(ctx, m, count, core=None) -> list:
     heads = ctx.shard.heads(m)
     proj = projection_inputs(ctx)  # the projections' weights may be 16-bit apart (dtype.attention_weights)
     ops, cached = _projections(proj, m, heads, count)
+    if ctx.unfused and not isinstance(m, MLA):  # transformers' RoPE over q and k (eager_hf)
+        ops.append(eager_hf.rope_op(ctx, (heads + ctx.shard.kv_heads(m)) * m.head_dim, count))
     before, after = _mla_gemms(proj, m, heads, count)
     attend, tail = (core or attention_core_ops)(ctx, m, heads, cached, count)
     ops += before + attend + after + tail

@@ -95,8 +95,14 @@ class HardwareColumns:
         return np.array([bool(getattr(h, attr)) for h in self.hw_list])[self.row]
 
 
-def _phase(ctx: OpInputs, model: ModelArch, layout: Layout, overhead_s, kv_range=None):
-    return [cost_op(op, overhead_s, kv_range) for op in forward_ops(ctx, model, layout)]
+def _phase(ctx: OpInputs, model: ModelArch, layout: Layout, overhead_s, kv_range=None, fw=None, dispatch=0.0):
+    """The costed ops of one phase; with `dispatch` seconds per kernel (`Framework.dispatch_kernel_s`),
+    their eager launches from the host too (`Framework.dispatch_op`)."""
+    ops = forward_ops(ctx, model, layout)
+    costs = [cost_op(op, overhead_s, kv_range) for op in ops]
+    if fw is not None and np.any(dispatch):
+        costs.append(cost_op(fw.dispatch_op(ops, dispatch), 0.0))
+    return costs
 
 
 def evaluate(
@@ -148,6 +154,7 @@ def evaluate(
 
     fw = layout.stack(hw.col("host_cpu_factor"), hw.col("memory_bytes"))
     prefill_overhead = fw.kernel_s(overhead_s, "prefill")
+    prefill_dispatch = fw.dispatch_kernel_s("prefill")
 
     def totals(costs):
         return PhaseTotals.of(
@@ -165,7 +172,7 @@ def evaluate(
             shared=S,
         )
         ctx = OpInputs(shape, shard, rates, fmt, *split_plan(plan_))
-        costs = _phase(ctx, model_, layout, prefill_overhead)
+        costs = _phase(ctx, model_, layout, prefill_overhead, None, fw, prefill_dispatch)
         if above_one(pp):
             # Passes stream through pp equal stages (a flow shop of identical machines): the
             # makespan is the sum of the passes' stage times plus pp - 1 stage times of the largest
@@ -174,7 +181,7 @@ def evaluate(
             # as its share of the prompt's tokens. Equal passes give (passes + pp - 1) stage-times
             # of one pass; a one-token last pass adds only its own small stage times.
             one = replace(ctx, shape=replace(shape, rows=largest / cp, passes=1.0))
-            big = _phase(one, model_, layout, prefill_overhead)
+            big = _phase(one, model_, layout, prefill_overhead, None, fw, prefill_dispatch)
             assert [c.name for c in big] == [c.name for c in costs]
             costs = [
                 replace(
@@ -211,6 +218,7 @@ def evaluate(
     # the largest (Framework.decode_rows).
     graph_rows, graphed = fw.decode_rows(micro)
     decode_overhead = fw.decode_kernel_s(overhead_s, graphed)
+    decode_dispatch = fw.dispatch_kernel_s("decode", graphed)
 
     def decode_ops(model_, plan_, queries=1.0, tag=""):
         shape = Shape(
@@ -224,7 +232,7 @@ def evaluate(
             queries=queries,
         )
         ctx = OpInputs(shape, shard, rates, fmt, *split_plan(plan_))
-        costs = _phase(ctx, model_, layout, decode_overhead, kv_range)
+        costs = _phase(ctx, model_, layout, decode_overhead, kv_range, fw, decode_dispatch)
         if not tag:  # the target model's pass: one scheduler iteration over the batch
             costs.append(cost_op(fw.step_op(b), overhead_s))
             if above_one(pp):

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from roofline.simulator import eager_hf
 from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY, weight_only
-from roofline.simulator.frameworks import attention_prefill_scale, gemm_scale
+from roofline.simulator.frameworks import attention_prefill_scale, framework, gemm_scale
 from roofline.simulator.layers import layer_ops, model_edge_ops
 from roofline.simulator.memory import weight_bytes_per_gpu
 from roofline.simulator.model import group_label
@@ -116,7 +117,11 @@ def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
 
 def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
     """Uncosted ops of one pass of `ctx.shape` through the model on one GPU (all pipeline stages
-    in sequence); `attention_core` replaces the softmax layers' attention core (see attention_ops)."""
+    in sequence); `attention_core` replaces the softmax layers' attention core (see attention_ops).
+    Under transformers' eager modelling code the ops are its unfused ones (eager_hf)."""
+    unfused = framework(layout.framework).unfused
+    if unfused:
+        ctx = replace(ctx, unfused=True)
     ops: list = []
     dense_left = ctx.plan.dense_first_layers
 
@@ -162,4 +167,4 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
                 stream="comm",
             )
         )
-    return ops
+    return eager_hf.unfuse(ops, ctx.fmt.rb) if unfused else ops

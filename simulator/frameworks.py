@@ -17,6 +17,13 @@ The roofline prices kernels. A real step also pays the framework: the CPU work o
   "Torch Compile & Piecewise CUDA Graph": "Piecewise CUDA Graph only handles context-only and mixed
   context+generation iterations", an opt-in `torch_compile_config`). Per kernel, not per layer: it scales with what the
   pass runs.
+* `dispatch_s`, `unfused` — HuggingFace transformers' own modelling code (`transformers`,
+  simulator/eager_hf.py): its Python launches each kernel on the host at `dispatch_s` (23 us) while
+  the GPU runs what was launched before, so a pass takes the longer of its kernels' time and their
+  dispatch (`hf`'s `launch_s` adds to each kernel instead: stacks of a few fused kernels per layer);
+  `unfused`: its RMSNorm, RoPE and SwiGLU product run as chains of elementwise kernels over fp32
+  intermediates, its projections as separate GEMMs, and its `DynamicCache` copies a layer's cache
+  on every append.
 * `step_s`, `per_sequence_s` — CPU time of one iteration: a fixed part and a part per sequence in the
   batch (sampling, stop checks, output processing, block tables).
 * `pp_hop_s` — with pipeline parallelism, serial host time per sequence per hop between ranks
@@ -68,7 +75,7 @@ The roofline prices kernels. A real step also pays the framework: the CPU work o
   `_handle_gpu_memory_settings`): chunked_prefill_size 2048 below 35 GiB of GPU memory, 4096 below
   60, 8192 below 160 (H100, H200), else 16384 (B200); its running requests are derived from the KV
   pool (`max_running`): min(max(tokens / context length x 512, 2048), 4096), at most tokens / 2.
-  HuggingFace and `kernel` (no scheduler of their own): 256 and 8192, chunked.
+  `hf`, `transformers` and `kernel` (no scheduler of their own): 256 and 8192, chunked.
 * `graph_sizes` — the decode batch sizes a framework captures CUDA graphs for by default
   (`runtime.cuda_graph_batch_sizes: null`): a batch replays the smallest that holds it, padded, and
   runs without graphs above the largest. vLLM: [1, 2, 4] + 8..248 by 8 + 256..512 by 16, its
@@ -136,6 +143,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from roofline.simulator.eager_hf import DISPATCH_S
 from roofline.simulator.errors import UserError
 from roofline.simulator.ops import Op
 
@@ -158,12 +166,16 @@ class Framework:
     # the largest captured decode batch where it depends on the GPU and layout (SGLang's
     # cuda_graph_max_bs: `graph_cap`), per point of a sweep; None: the last of graph_sizes
     graph_max: object = None
+    # host time per kernel launched eagerly that overlaps the GPU (the pass takes the longer of the
+    # two), in place of `launch_s`'s added time: transformers' Python modelling code (eager_hf)
+    dispatch_s: float = 0.0
+    unfused: bool = False  # transformers' unfused norms, RoPE and SwiGLU, and its copied cache (eager_hf)
 
     @property
     def custom_allreduce(self) -> bool:
         """Serving engines ship a peer-to-peer all-reduce for small messages; eager PyTorch (and
         plain torch.distributed) goes through NCCL."""
-        return self.name != "hf"
+        return self.name not in ("hf", "transformers")
 
     def launch_extra_s(self, phase: str) -> float:
         """Extra launch time per kernel in a pass of `phase` ('prefill' | 'decode')."""
@@ -203,6 +215,25 @@ class Framework:
         (per point) with tensor parallelism `tp`, where that depends on them; None otherwise:
         SGLang's cuda_graph_max_bs (`sglang_memory_settings`)."""
         return sglang_memory_settings(memory_bytes, tp)[1] if self.name == "sglang" else None
+
+    def dispatch_kernel_s(self, phase: str, graphed=False):
+        """Host dispatch time per kernel of a pass of `phase` (`dispatch_s`), where the pass is
+        launched eagerly: every prefill pass of a framework that launches prefill eagerly, a decode
+        pass that replays no graph (`graphed`: a mask or a bool)."""
+        if not np.any(self.dispatch_s):  # (an array per point on a sweep of hosts)
+            return 0.0
+        if phase == "prefill":
+            return self.dispatch_s if self.prefill_eager else 0.0
+        if np.ndim(graphed):
+            return np.where(graphed, 0.0, self.dispatch_s)
+        return 0.0 if graphed else self.dispatch_s
+
+    def dispatch_op(self, ops, per_kernel) -> Op:
+        """The host's dispatch of every kernel of `ops` (one pass or a phase's passes: their
+        `count`), at `per_kernel` seconds each (`dispatch_kernel_s`), on the `dispatch` stream that
+        overlaps the GPU's work (phases.PhaseTotals)."""
+        kernels = sum((op.kernels * op.count for op in ops), 0.0)
+        return _host_op("eager_dispatch", per_kernel * kernels, 1.0, "dispatch")
 
     def decode_kernel_s(self, overhead_s, graphed):
         """Time per kernel launch in a decode pass: a graph's GPU-side gap where it replays one
@@ -339,7 +370,26 @@ FRAMEWORKS = {
         window_kv_share=1.0,
     ),
     "hf": Framework(
-        "hf", False, True, EAGER_LAUNCH_S, 1e-3, 0.0, False, "HuggingFace transformers / eager PyTorch"
+        "hf",
+        False,
+        True,
+        EAGER_LAUNCH_S,
+        1e-3,
+        0.0,
+        False,
+        "eager PyTorch launching fused kernels (research stacks; HuggingFace generate with fused kernels)",
+    ),
+    "transformers": Framework(
+        "transformers",
+        False,
+        True,
+        0.0,
+        1e-3,
+        0.0,
+        False,
+        "HuggingFace transformers' modelling code run eagerly (generate, DynamicCache)",
+        dispatch_s=DISPATCH_S,
+        unfused=True,
     ),
     "kernel": Framework("kernel", True, False, 0.0, 0.0, 0.0, False, "kernel time only (no framework)"),
 }

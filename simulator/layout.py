@@ -67,6 +67,7 @@ class Layout:
             fw = replace(
                 fw,
                 launch_s=fw.launch_s * host_factor,
+                dispatch_s=fw.dispatch_s * host_factor,
                 step_s=fw.step_s * host_factor,
                 per_sequence_s=fw.per_sequence_s * host_factor,
                 pp_hop_s=fw.pp_hop_s * host_factor,

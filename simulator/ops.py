@@ -224,8 +224,10 @@ def cost_op(op: Op, overhead_s, kv_range=None) -> OpCost:
         tm = op.memory_s(at)
         roof = np.maximum(tc, tm)
         compute_bound = tc >= tm
-    if op.stream in ("comm", "host", "cpu", "relay"):
-        bound = {"comm": COMM, "host": HOST, "cpu": FRAMEWORK, "relay": FRAMEWORK}[op.stream]
+    if op.stream in ("comm", "host", "cpu", "relay", "dispatch"):
+        bound = {"comm": COMM, "host": HOST, "cpu": FRAMEWORK, "relay": FRAMEWORK, "dispatch": FRAMEWORK}[
+            op.stream
+        ]
     else:
         bound = (
             np.where(compute_bound, COMPUTE, MEMORY)

@@ -39,17 +39,20 @@ class PhaseTotals:
         """Total `costs` (OpCosts on one GPU) under `overlap` (`serial` | `overlap`); MFU and MBU
         against `peak` FLOP/s and `bw` bytes/s per GPU (a pipeline's stages run one at a time).
         The framework's CPU work (stream `cpu`) adds to the GPU's time, or with an overlapping
-        scheduler (`cpu_overlap`) hides behind it: the step is the longer of the two. The breakdown
+        scheduler (`cpu_overlap`) hides behind it: the step is the longer of the two. Eager
+        dispatch (stream `dispatch`: transformers' launches) runs beside the kernels it launches:
+        the pass is the longer of the two. The breakdown
         sums to the time: a stream that overlaps what precedes it (communication, host transfers,
         CPU work) counts only the part that extends the phase, shared among its ops by their time."""
         stream_t = {
             name: sum((c.time_s for c in costs if c.stream == name), 0.0)
-            for name in ("compute", "comm", "host", "cpu", "relay")
+            for name in ("compute", "comm", "dispatch", "host", "cpu", "relay")
         }
         time_s = stream_t["compute"]
         exposed = {"compute": 1.0}
         streams = (
             ("comm", overlap == "overlap"),
+            ("dispatch", True),  # eager launches from the host, while the GPU runs earlier ones
             ("host", host_overlap),
             ("cpu", cpu_overlap),
             ("relay", False),

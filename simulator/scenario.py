@@ -187,7 +187,7 @@ SCHEMA: dict = {
         "bool",
         "Small all-reduces inside an NVLink/xGMI domain use the serving engines' peer-to-peer one-shot "
         "/ two-shot kernels (vLLM, SGLang, TensorRT-LLM) when faster than NCCL; false = NCCL only "
-        "(e.g. plain torch.distributed); null = the framework's (true for serving engines, false for hf).",
+        "(e.g. plain torch.distributed); null = the framework's (true for serving engines, false for hf and transformers).",
         None,
         nullable=True,
     ),
@@ -211,7 +211,7 @@ SCHEMA: dict = {
         "Whether decode steps replay captured CUDA graphs (each kernel pays only the GPU-side gap) or "
         "are launched op by op from Python (+4 us per kernel): false = vLLM's --enforce-eager, "
         "SGLang's --disable-cuda-graph, TensorRT-LLM without cuda_graph_config; null = the "
-        "framework's default (graphs for vllm, sglang and trtllm; eager for hf).",
+        "framework's default (graphs for vllm, sglang and trtllm; eager for hf and transformers).",
         None,
         nullable=True,
     ),
@@ -248,14 +248,15 @@ SCHEMA: dict = {
         "runs while the GPU runs the previous step, so a step takes the longer of the two, or adds "
         "to it: false = vLLM's --no-async-scheduling (and vLLM before 0.14), SGLang's "
         "--disable-overlap-schedule, TensorRT-LLM's disable_overlap_scheduler; null = the "
-        "framework's default (true for vllm, sglang and trtllm; false for hf).",
+        "framework's default (true for vllm, sglang and trtllm; false for hf and transformers).",
         None,
         nullable=True,
     ),
     "runtime.cpu_step_ms": FieldSpec(
         "float",
         "CPU time of one iteration, fixed part (scheduling, input preparation), in ms; null = the "
-        "framework's (0.5 for the serving engines, 1 for hf). Set it from a profile of your own host.",
+        "framework's (0.5 for the serving engines, 1 for hf and transformers). Set it from a profile of "
+        "your own host.",
         None,
         minimum=0,
         nullable=True,
@@ -282,9 +283,10 @@ SCHEMA: dict = {
         "choice",
         "The serving stack: its per-step CPU cost (scheduling, sampling), kernel launch mode (CUDA "
         "graphs or eager) and whether CPU work overlaps the GPU (vllm | sglang | trtllm | hf = "
-        "HuggingFace/eager PyTorch | kernel = kernel time alone). See docs/frameworks.md.",
+        "eager PyTorch of fused kernels | transformers = HuggingFace transformers' own eager "
+        "modelling code | kernel = kernel time alone). See docs/frameworks.md.",
         "vllm",
-        ("vllm", "sglang", "trtllm", "hf", "kernel"),
+        ("vllm", "sglang", "trtllm", "hf", "transformers", "kernel"),
     ),
     "runtime.overlap": FieldSpec(
         "choice",

@@ -143,11 +143,13 @@ class StepModel:
         rows = float(new.sum())
         if prefilling:
             launch = fw.kernel_s(overhead, "prefill")  # a pass with a prompt chunk runs as prefill
+            dispatch = fw.dispatch_kernel_s("prefill")
         else:
             # a pure decode step as the framework's decode: a captured CUDA graph where it has one,
             # padded to the captured size (`Framework.decode_rows`), else launched eagerly
             rows, graphed = fw.decode_rows(new.size)
             launch = fw.decode_kernel_s(overhead, graphed)
+            dispatch = fw.dispatch_kernel_s("decode", graphed)
         shape = Shape(
             phase="prefill" if prefilling else "decode",
             rows=rows / cp,
@@ -162,6 +164,8 @@ class StepModel:
         # round's) and relays their sampled tokens rank to rank (`Framework.relay_s`).
         pp = self.layout.pp
         costs = [cost_op(op, launch) for op in ops] + [cost_op(fw.step_op(new.size * pp), overhead)]
+        if np.any(dispatch):  # eager launches from the host, beside the GPU's work (Framework.dispatch_op)
+            costs.append(cost_op(fw.dispatch_op(ops, dispatch), 0.0))
         if pp > 1:
             costs.append(cost_op(fw.relay_op(new.size, pp), overhead))
         by_kind: dict = {}

@@ -112,14 +112,14 @@ SERVING_SCHEMA: dict = {
     "serving.scheduler.max_num_seqs": _f(
         "int", "Most sequences running at once (vLLM max_num_seqs, TensorRT-LLM max_batch_size, SGLang "
         "max_running_requests). null = the framework's: vLLM 1024 on GPUs of 70 GiB or more but A100, else "
-        "256; TensorRT-LLM 2048; SGLang derived from its KV pool (2048-4096); hf 256.", None,
+        "256; TensorRT-LLM 2048; SGLang derived from its KV pool (2048-4096); hf, transformers 256.", None,
         minimum=1, maximum=1e6, nullable=True,
     ),
     "serving.scheduler.max_batched_tokens": _f(
         "int", "Token budget of one step: decode tokens plus prefill chunks (vLLM max_num_batched_tokens, "
         "TensorRT-LLM max_num_tokens, SGLang chunked_prefill_size). null = the framework's: vLLM 8192 on GPUs "
         "of 70 GiB or more but A100 (16384 offline, the LLM class), else 2048 (8192 offline); TensorRT-LLM 8192; "
-        "SGLang 2048/4096/8192/16384 by GPU memory (<35/<60/<160/more GiB); hf 8192.", None,
+        "SGLang 2048/4096/8192/16384 by GPU memory (<35/<60/<160/more GiB); hf, transformers 8192.", None,
         minimum=1, maximum=1e8, nullable=True,
     ),
     "serving.scheduler.chunked_prefill": _f(

@@ -44,7 +44,7 @@ from roofline.simulator.ops import cost_op, value_at
 
 # Per-slot quantities of the attention core: compute time, memory time, fixed time, FLOPs, bytes.
 _TC, _TM, _FIX, _FL, _BY = range(5)
-_STREAM = {"compute": 0, "comm": 1, "host": 2}
+_STREAM = {"compute": 0, "comm": 1, "host": 2, "dispatch": 5}
 TABLE_CHUNK = 4096
 PREFETCH = 48  # chunk sizes built either side of a missed prefill pair  # decode tables grow in whole chunks of cached lengths
 VERIFY_REL = 1e-9
@@ -67,8 +67,9 @@ def _per_sequence(op, n: int, L) -> np.ndarray:
 
 
 def _summed_costs(costs, names=None) -> np.ndarray:
-    """[compute, comm, host time, FLOPs, bytes] summed over op costs (those named in `names`)."""
-    got = np.zeros(5)
+    """[compute, comm, host time, FLOPs, bytes, eager dispatch time] summed over op costs (those
+    named in `names`)."""
+    got = np.zeros(6)
     for c in costs:
         if names is None or c.name in names:
             got[_STREAM[c.stream]] += float(c.time_s)
@@ -92,6 +93,12 @@ class FastStep:
         # decode, or eagerly where no captured graph holds its batch (`Framework.decode_rows`).
         self.launch = {phase: self.fw.kernel_s(self.overhead, phase) for phase in ("prefill", "decode")}
         self.launch["eager"] = self.fw.decode_kernel_s(self.overhead, False)
+        # host dispatch per kernel where the pass is launched eagerly (Framework.dispatch_kernel_s)
+        self.dispatch = {
+            "prefill": self.fw.dispatch_kernel_s("prefill"),
+            "decode": self.fw.dispatch_kernel_s("decode", self.fw.decode_graphs),
+            "eager": self.fw.dispatch_kernel_s("decode", False),
+        }
         self._dec_scale: dict = {}  # decoders in the kernel -> per-slot memory-time factor
         # decoders in the kernel -> [(slot, (x, y))] of measured decode kernels (a NodeKV's nodes),
         # whose per-sequence time depends on the decoders otherwise than by a factor: read at each
@@ -134,7 +141,11 @@ class FastStep:
 
         s = self.steps
         ops = forward_ops(s._inputs(self._shape(phase, rows, batch, prompt)), s.model, s.layout, core)
-        return [cost_op(op, self.launch[launch or phase]) for op in ops], calls
+        costs = [cost_op(op, self.launch[launch or phase]) for op in ops]
+        dispatch = self.dispatch[launch or phase]
+        if np.any(dispatch):  # the token-parallel ops' eager launches (the cores' add in `_core_time`)
+            costs.append(cost_op(self.fw.dispatch_op(ops, dispatch), 0.0))
+        return costs, calls
 
     def _record(self, phase) -> list:
         return self._forward(phase, 8, 2, 4096)[1]
@@ -150,7 +161,7 @@ class FastStep:
         )
 
     def dense(self, phase, rows, batch, prompt, launch=None) -> np.ndarray:
-        """[compute, comm, host time, FLOPs, bytes] of the token-parallel ops of a pass (`prompt`,
+        """[compute, comm, host time, FLOPs, bytes, eager dispatch] of the token-parallel ops of a pass (`prompt`,
         the longest context, only matters where `_reads_prompt`; None stands for any; `launch`:
         a key of `self.launch`, None for the phase's own)."""
         key = (phase, rows, batch, prompt if self._prompt_key[phase] else None, launch)
@@ -334,16 +345,18 @@ class FastStep:
             got = self._padded[nd] = (int(rows), None if graphed or not self.fw.decode_graphs else "eager")
         return got
 
-    def _core_time(self, terms: np.ndarray, meta: list, acc: list, launch: float, scale=None) -> None:
+    def _core_time(self, terms: np.ndarray, meta: list, acc: list, launch: float, scale=None, dispatch=0.0):
         """Add the summed per-sequence terms of each core op, costed as `cost_op` costs the op
         `step._summed` builds from them: count x (max(compute, memory) + launches + fixed + latency);
-        `scale`: per-slot memory-time factors (decode: the decoders in the kernel)."""
+        `scale`: per-slot memory-time factors (decode: the decoders in the kernel); `dispatch`: the
+        host's time per eagerly launched kernel (`Framework.dispatch_op`)."""
         scales = [1.0] * len(meta) if scale is None else scale.tolist()
         for (count, kernels, stream, latency), (tc, tm, fix, fl, by), sc in zip(meta, terms.tolist(), scales):
             tm = tm * sc
             acc[_STREAM[stream]] += count * ((tc if tc > tm else tm) + kernels * launch + fix + latency)
             acc[3] += count * fl
             acc[4] += count * by
+            acc[5] += count * kernels * dispatch
 
     def _combine(self, acc, sequences, longer=max):
         """Stream times to the step time, as `PhaseTotals.of` (`longer`: np.maximum for arrays of
@@ -351,6 +364,7 @@ class FastStep:
         their sampled tokens adds."""
         compute, comm, host = acc[0], acc[1], acc[2]
         t = longer(compute, comm) if self.overlap == "overlap" else compute + comm
+        t = longer(t, acc[5])  # eager dispatch runs beside the kernels it launches
         t = longer(t, host) if self.host_overlap else t + host
         cpu = self.fw.cpu_s(sequences * self.pp)
         t = longer(t, cpu) if self.fw.overlap else t + cpu
@@ -403,9 +417,10 @@ class FastStep:
         key = (phase, rows, nd + npre, prompt, mode)
         got = self._dense.get(key)
         acc = list(got if got is not None else self.dense(*key))
-        launch = self.launch[mode or phase]
+        launch, dispatch = self.launch[mode or phase], self.dispatch[mode or phase]
         if npre:
-            self._core_time(self._prefill_terms(pre_new, pre_cached, pre_until), self._pre_meta, acc, launch)
+            terms = self._prefill_terms(pre_new, pre_cached, pre_until)
+            self._core_time(terms, self._pre_meta, acc, launch, None, dispatch)
         if nd:
             top = int(dec_cached.max())
             if top >= self._dec.shape[0]:
@@ -416,7 +431,7 @@ class FastStep:
             scale = self.dec_scale(nd)  # (also tabulates _dec_mtime[nd])
             for slot, mt in self._dec_mtime[nd]:
                 terms[slot, _TM] = float(np.sum(self._measured(slot, mt, dec_cached)))
-            self._core_time(terms, self._dec_meta, acc, launch, scale)
+            self._core_time(terms, self._dec_meta, acc, launch, scale, dispatch)
         return acc, (phase, rows, mode)
 
     def decode_run(self, cached, k: int) -> tuple:
@@ -445,18 +460,19 @@ class FastStep:
         scale = self.dec_scale(n)  # (also tabulates the measured kernels' nodes, _dec_mtime[n])
         for slot, mt in self._dec_mtime[n]:
             terms[slot, _TM] = self._measured(slot, mt, cached[:, None] + steps[None, :]).sum(axis=0)
-        acc = np.zeros((5, k)) + base[:, None]
-        launch = self.launch[mode or "decode"]
+        acc = np.zeros((6, k)) + base[:, None]
+        launch, dispatch = self.launch[mode or "decode"], self.dispatch[mode or "decode"]
         for (count, kernels, stream, latency), t, sc in zip(self._dec_meta, terms, scale):
             acc[_STREAM[stream]] += count * (
                 np.maximum(t[_TC], t[_TM] * sc) + kernels * launch + t[_FIX] + latency
             )
             acc[3] += count * t[_FL]
             acc[4] += count * t[_BY]
+            acc[5] += count * kernels * dispatch
         return acc, ("decode", rows, mode)
 
     def experts(self, phase: str, rows, launch=None) -> np.ndarray:
-        """[compute, comm, host time, FLOPs, bytes] of the routed experts' ops (`layers.expert_ops`:
+        """[compute, comm, host time, FLOPs, bytes, eager dispatch] of the routed experts' ops (`layers.expert_ops`:
         EXPERT_OPS) in a pass of `rows` token rows: the work that ranks sharing their experts do
         together (`lockstep`)."""
         key = (phase, rows, launch)

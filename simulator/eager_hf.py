@@ -1,0 +1,115 @@
+"""HuggingFace transformers' own modelling code run eagerly (`runtime.framework: transformers`): the
+work it does beyond the fused kernels the serving engines (and `hf`, an eager stack of fused
+kernels) launch, and the host time of launching it op by op.
+
+Counted from transformers' Llama modelling code (src/transformers/models/llama/modeling_llama.py,
+v4.40 to v4.57; Mistral, Qwen2, Qwen3 and most decoder-only models are copies of it, marked
+`# Copied from transformers.models.llama`) and its default cache (src/transformers/cache_utils.py,
+`DynamicCache`). With a 16-bit residual stream of `rb` = 2 bytes per element:
+
+* RMSNorm (`LlamaRMSNorm.forward`): `to(float32)`, `pow(2)`, `mean(-1)`, `+ eps`, `rsqrt`, the
+  product, `to(input_dtype)` and the weight's product: 8 kernels, each over the whole activation
+  but the mean's output and the rsqrt: rb + 4 (upcast), 8 (pow), 4 (mean), 8 (product),
+  4 + rb (downcast), 2 rb (weight) = 28 + 4 rb = 36 bytes per element, where one fused kernel
+  reads and writes 2 rb = 4.
+* RoPE (`apply_rotary_pos_emb` with `rotate_half`), for q and for k apart: `x * cos` (2 rb),
+  `-x2` over half the head (rb), `cat((-x2, x1))` (2 rb), `* sin` (2 rb), the sum (3 rb): 5
+  kernels and 10 rb = 20 bytes per element of q and of k (the serving engines rotate q and k in one
+  kernel, or inside attention: 4 rb per element, which their ops leave out).
+* The MLP (`LlamaMLP`): `gate_proj` and `up_proj` are two GEMMs, then `act_fn` (2 rb) and the
+  product (3 rb): 2 kernels and 5 rb = 10 bytes per intermediate element, where a fused SiLU-and-
+  multiply reads the two halves and writes one (3 rb).
+* `q_proj`, `k_proj`, `v_proj`: three GEMMs where the engines run one.
+* `DynamicCache.update` appends a layer's new keys and values with `torch.cat`: every pass reads
+  the layer's whole cache and writes it again one token longer (2 kernels), so a decode step moves
+  twice the cache's bytes beside the attention's own read of it; a prefill with an empty cache
+  copies the new K and V once.
+
+Host dispatch. Eager PyTorch launches each kernel from Python: the module calls, the dispatcher and
+the launch take the CPU longer than a small kernel takes the GPU, and the GPU waits unless earlier
+work keeps it busy (the CPU runs ahead: a pass takes the longer of the two). `DISPATCH_S` = 23 us
+per kernel, derived from gpt-fast's eager baseline (PyTorch blog, "Accelerating Generative AI with
+PyTorch II: GPT, Fast", 2023-11-30: Llama-2-7B at batch 1 on an A100-80GB, 25.5 tokens/s eager,
+39.2 ms per token): its model.py launches 52 kernels per layer (RMSNorm 8 twice, the fused QKV
+GEMM, RoPE 9 each for q and k, two cache writes, two `repeat_interleave` copies, attention 2, the
+output transpose copy, `wo`, two residual adds, the MLP's 5) and about 25 around them (masks,
+embedding, final norm, LM head, sampling), 1,689 per token: 39.2 ms / 1,689 = 23 us, the step
+being host-bound (its kernels' roofline is 7 ms). Transformers' Llama layer launches 42 (44 with
+grouped-query attention's `repeat_kv` on the SDPA path); the ops here count 40 of them (RMSNorm 8
+twice, q/k/v 3, RoPE 10, the cache's 2, attention 1, `o_proj` 1, the MLP's 5, two residual adds),
+leaving out the attention call's second kernel and the copy that makes its output contiguous.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from roofline.simulator.ops import Op
+
+DISPATCH_S = 23e-6  # host time per eagerly launched kernel (module docstring)
+
+# Kernels each op of the fused roofline runs as in transformers' eager code (module docstring)
+UNFUSED_KERNELS = {
+    "input_norm": 8.0,
+    "post_attn_norm": 8.0,
+    "final_norm": 8.0,
+    "qkv_proj": 3.0,
+    "ffn_up": 2.0,
+    "ffn_act": 2.0,
+}
+NORMS = ("input_norm", "post_attn_norm", "final_norm")
+ROPE_KERNELS = 10.0  # 5 for q, 5 for k
+CACHE_COPY_KERNELS = 2.0  # torch.cat of K, of V
+
+
+def norm_bytes_per_element(rb) -> float:
+    """HBM bytes per activation element of transformers' RMSNorm (module docstring)."""
+    return 28.0 + 4.0 * rb
+
+
+def unfuse(ops: list, rb) -> list:
+    """`ops` of one pass as transformers' eager code runs them: its norms and SwiGLU product read and
+    write more (per element: `norm_bytes_per_element`, 5 rb for the product against the fused 3 rb),
+    and those and the split projections launch more kernels (UNFUSED_KERNELS)."""
+    out = []
+    for op in ops:
+        kernels = UNFUSED_KERNELS.get(op.name)
+        if kernels is None:
+            out.append(op)
+            continue
+        scale = 1.0
+        if op.name in NORMS:  # the fused norm reads and writes 2 rb per element
+            scale = norm_bytes_per_element(rb) / (2.0 * rb)
+        elif op.name == "ffn_act":  # the fused product reads two halves and writes one: 3 rb
+            scale = 5.0 / 3.0
+        out.append(replace(op, bytes=op.bytes * scale, kernels=op.kernels * kernels))
+    return out
+
+
+def rope_op(ctx, elements_per_token: float, count) -> Op:
+    """transformers' RoPE over q and k of one pass: `elements_per_token` (q and k elements of a
+    token on this GPU) at 10 rb bytes each, 10 kernels per layer."""
+    return Op(
+        name="rope",
+        kind="elementwise",
+        flops=3.0 * ctx.shape.rows * elements_per_token,
+        bytes=10.0 * ctx.fmt.rb * ctx.shape.rows * elements_per_token,
+        compute_rate=ctx.rates.vector_rate,
+        memory_rate=ctx.rates.mem_rate,
+        count=count * ctx.shape.passes,
+        kernels=ROPE_KERNELS,
+    )
+
+
+def cache_copy_op(ctx, cache_bytes, count, kernels=CACHE_COPY_KERNELS) -> Op:
+    """`DynamicCache.update`'s `torch.cat` of one layer: reads `cache_bytes` (the layer's cache
+    after the append: a KVLinear in the KV length in decode) and writes them again."""
+    return Op(
+        name="kv_cache_copy",
+        kind="elementwise",
+        flops=0.0,
+        bytes=cache_bytes * 2.0,
+        memory_rate=ctx.rates.mem_rate,
+        count=count,
+        kernels=kernels,
+    )

@@ -1,0 +1,148 @@
+"""`runtime.framework: transformers`: HuggingFace transformers' own modelling code run eagerly
+(simulator/eager_hf.py): the host's dispatch of every kernel beside the GPU's work, the unfused
+norms, RoPE and SwiGLU product, the split projections and DynamicCache's copies. Oracles from the
+counts in eager_hf's docstring."""
+
+from __future__ import annotations
+
+import pytest
+
+import roofline
+from roofline.simulator import eager_hf
+from roofline.simulator.frameworks import FRAMEWORKS
+
+from helpers import assert_same, ops, point_alone, run
+
+TF = FRAMEWORKS["transformers"]
+# Llama 3.1 8B: 32 layers, 32 query and 8 KV heads of 128, hidden 4096, bf16
+LAYERS, HEADS, KV_HEADS, HEAD_DIM, HIDDEN = 32, 32, 8, 128, 4096
+KV_BYTES_PER_TOKEN_LAYER = 2 * KV_HEADS * HEAD_DIM * 2  # K and V, bf16
+# Kernels of one decoder layer as modelled (eager_hf docstring): RMSNorm 8 x 2, q/k/v 3, RoPE 10,
+# the cache's 2, attention 1, o_proj 1, two residual adds, gate/up 2, the product 2, down 1
+LAYER_KERNELS = 8 + 3 + 10 + 2 + 1 + 1 + 2 + 8 + 2 + 2 + 1
+EDGE_KERNELS = 1 + 8 + 1 + 2  # embedding, final RMSNorm, LM head, sampling
+
+
+def _run(framework="transformers", batch=1, prompt=128, output=64, runtime=None, hardware="h100-sxm"):
+    return run(
+        hardware=hardware,
+        runtime={"framework": framework, **(runtime or {})},
+        workload={"batch": batch, "prompt_tokens": prompt, "output_tokens": output},
+    )
+
+
+def test_layer_kernel_count_matches_the_modelled_ops():
+    assert LAYER_KERNELS == 40
+
+
+def test_a_host_bound_decode_step_is_the_dispatch_of_every_kernel_then_the_iteration():
+    # batch 1, short context: the GPU's ~8 ms hide behind 1,292 launches at 23 us; generate's
+    # synchronising iteration (1 ms) follows
+    _, (rec,) = _run()
+    dispatch = eager_hf.DISPATCH_S * (LAYERS * LAYER_KERNELS + EDGE_KERNELS)
+    assert rec["tpot_s"] == pytest.approx(dispatch + TF.step_s, rel=1e-12)
+    assert rec["decode"]["bound"] == "framework"
+    assert sum(rec["decode"]["breakdown"].values()) == pytest.approx(rec["tpot_s"], rel=1e-12)
+
+
+def test_a_gpu_bound_step_hides_the_dispatch_and_adds_only_the_iteration():
+    # batch 8 at 32K: the cache copies and reads outlast the launches
+    res, (rec,) = _run(batch=8, prompt=32768, output=2)
+    gpu = sum(o["time_s"] for o in ops(res, 0, "decode") if o["kind"] != "framework")
+    assert gpu > eager_hf.DISPATCH_S * (LAYERS * LAYER_KERNELS + EDGE_KERNELS)
+    assert rec["tpot_s"] == pytest.approx(gpu + TF.step_s, rel=1e-12)
+    assert rec["decode"]["breakdown"]["framework"] == pytest.approx(TF.step_s, rel=1e-12)
+
+
+def test_unfused_norms_product_and_rope_read_and_write_what_the_eager_code_does():
+    prompt = 8192
+    res_tf, _ = _run(prompt=prompt)
+    res_hf, _ = _run("hf", prompt=prompt)
+    tf = {o["name"]: o for o in ops(res_tf)}
+    hf = {o["name"]: o for o in ops(res_hf)}
+    # RMSNorm: 36 bytes per element (fp32 intermediates) where a fused kernel moves 4
+    assert tf["input_norm"]["bytes"] == pytest.approx(9.0 * hf["input_norm"]["bytes"], rel=1e-12)
+    assert tf["input_norm"]["bytes"] == pytest.approx(36.0 * prompt * HIDDEN * LAYERS, rel=1e-12)
+    # SiLU then the product: 10 bytes per intermediate element, against a fused kernel's 6
+    assert tf["ffn_act"]["bytes"] == pytest.approx(hf["ffn_act"]["bytes"] * 10 / 6, rel=1e-12)
+    # RoPE over q and k: 20 bytes per element; the split projections move what the fused one does
+    assert tf["rope"]["bytes"] == pytest.approx(
+        20.0 * prompt * (HEADS + KV_HEADS) * HEAD_DIM * LAYERS, rel=1e-12
+    )
+    assert "rope" not in hf
+    for name in ("qkv_proj", "ffn_up", "ffn_down", "o_proj"):
+        assert tf[name]["bytes"] == pytest.approx(hf[name]["bytes"], rel=1e-12)
+        assert tf[name]["flops"] == pytest.approx(hf[name]["flops"], rel=1e-12)
+    # an empty DynamicCache: torch.cat copies the prompt's K and V once (read and written)
+    copy = 2.0 * prompt * KV_BYTES_PER_TOKEN_LAYER * LAYERS
+    assert tf["kv_cache_copy"]["bytes"] == pytest.approx(copy, rel=1e-12)
+
+
+@pytest.mark.parametrize("batch, prompt", [(1, 4096), (4, 30000)])
+def test_every_decode_step_copies_the_whole_cache(batch, prompt):
+    # DynamicCache.update: torch.cat reads the layer's cache and writes it again each step, so the
+    # mean step over the output (KV length P + 1 .. P + O - 1) moves 2 b (P + O / 2) tokens' K and V
+    output = 101
+    res, _ = _run(batch=batch, prompt=prompt, output=output)
+    (copy,) = [o for o in ops(res, 0, "decode") if o["name"] == "kv_cache_copy"]
+    mean_length = prompt + output / 2
+    expect = 2.0 * batch * mean_length * KV_BYTES_PER_TOKEN_LAYER * LAYERS
+    assert copy["bytes"] == pytest.approx(expect, rel=1e-12)
+
+
+def test_captured_decode_graphs_drop_the_dispatch():
+    # runtime.cuda_graphs: true (a static cache and torch.compile's reduce-overhead mode) replays the
+    # decode step: no launches from the host, only the iteration
+    res, (rec,) = _run(runtime={"cuda_graphs": True})
+    gpu = sum(o["time_s"] for o in ops(res, 0, "decode") if o["kind"] != "framework")
+    assert rec["tpot_s"] == pytest.approx(gpu + TF.step_s, rel=1e-12)
+
+
+def test_the_step_model_and_the_serving_fast_path_price_it_as_the_planner_does():
+    doc = {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "runtime": {"framework": "transformers"},
+        "workload": {"batch": 1, "prompt_tokens": 4096, "output_tokens": 2},
+    }
+    rec = roofline.simulate(doc).records()[0]
+    steps = roofline.step_model(doc)
+    assert steps.cost([1], [4096]).time_s == pytest.approx(rec["tpot_s"], rel=1e-12)
+    assert steps.cost([4096], [0]).time_s == pytest.approx(rec["ttft_s"], rel=1e-12)
+    sv = {
+        "requests": 20,
+        "arrival": {"rate_per_s": 2.0},
+        "prompt_tokens": {"dist": "lognormal", "mean": 2048, "sigma": 0.6, "max": 8192},
+        "output_tokens": 32,
+        "seed": 1,
+    }
+    served = roofline.serve({**doc, "serving": sv}).record
+    assert served["provenance"]["step_cost"] == "exact fast path"
+    assert served["tpot_s"]["p50"] > 0.025  # host-bound steps, as the planner's
+
+
+def test_a_grace_host_dispatches_slower():
+    # GB200's Grace CPU runs the host path 2.75x slower (hwspecs/gb200.yaml host_cpu): the launches too
+    _, (b200,) = _run(hardware="b200")
+    _, (gb200,) = _run(hardware="gb200")
+    dispatch = eager_hf.DISPATCH_S * (LAYERS * LAYER_KERNELS + EDGE_KERNELS)
+    assert b200["tpot_s"] == pytest.approx(dispatch + TF.step_s, rel=1e-12)
+    assert gb200["tpot_s"] == pytest.approx(2.75 * (dispatch + TF.step_s), rel=1e-12)
+
+
+def test_a_sweep_over_hosts_and_batches_equals_its_points_alone():
+    # the dispatch per kernel is an array over a sweep's points (Grace hosts are slower)
+    base = {
+        "model": "llama-3.1-8b",
+        "hardware": "b200",
+        "runtime": {"framework": "transformers"},
+        "workload": {"batch": 1, "prompt_tokens": 2048, "output_tokens": 16},
+    }
+    sweep = {"hardware": ["b200", "gb200"], "workload.batch": [1, 16]}
+    swept = roofline.simulate({**base, "sweep": sweep}).records()
+    assert len(swept) == 4
+    for rec in swept:
+        alone = roofline.simulate(point_alone(base, rec["point"])).records()[0]
+        assert_same(
+            {k: v for k, v in rec.items() if k != "point"}, {k: v for k, v in alone.items() if k != "point"}
+        )

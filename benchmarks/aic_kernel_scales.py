@@ -1,5 +1,5 @@
 """Each serving framework's kernels against the engine's datasheet models, from AIConfigurator's
-measured tables: the source of `frameworks.ATTENTION_PREFILL_SCALE` and `frameworks.GEMM_SCALE`.
+measured tables: the source of `kernel_scales.ATTENTION_PREFILL_SCALE` and `kernel_scales.GEMM_SCALE`.
 
 * Prefill attention: for every GPU and framework, the ratio (datasheet-curve time) / (measured
   time) over the long-sequence shapes a long-context deployment runs (head dim 128, bf16, 8K-16K

@@ -30,7 +30,6 @@ from roofline.profilers.aic_points import MOE_MIXED_FORMATS, moe_points
 from roofline.profilers.aic_read import available_gpus, read_gpu_tables
 from roofline.simulator.calibration import parse_profile
 from roofline.simulator.efficiency import build_table
-from roofline.simulator.frameworks import chip_of
 from roofline.simulator.grid_lookup import grid_values
 from roofline.simulator.grouped_gemm import (
     MOE_FIXED_S,
@@ -38,6 +37,7 @@ from roofline.simulator.grouped_gemm import (
     grouped_attainment,
     moe_grouped_share,
 )
+from roofline.simulator.kernel_scales import chip_of
 
 FRAMEWORKS = ("vllm", "sglang", "trtllm")
 OCTAVES = np.arange(MOE_GROUPED_SHARE[16].size)  # log2 rows per expert 0, 1, ..
@@ -112,7 +112,7 @@ SAME_CHIP = {"gb200": "b200", "gb300": "b300"}  # a Grace superchip's GPU is the
 
 
 def chip(sku: str) -> str:
-    """GPUs of one chip (frameworks.chip_of): GB200 is B200's, GB300 B300's."""
+    """GPUs of one chip (kernel_scales.chip_of): GB200 is B200's, GB300 B300's."""
     name = chip_of(sku)
     return SAME_CHIP.get(name, name)
 

@@ -17,7 +17,7 @@
    ISL/OSL ("$num_requests": 30,000 at 128/128 down to 1,000 at 20000/2000, so that short requests
    reach a steady state; NUM_REQUESTS below). Assumed, not stated in the table: the FP8 and FP4
    checkpoints keep an FP8 KV cache (dtype.kv fp8), so attention computes in FP8 (dtype.attention
-   auto: TensorRT-LLM's context FMHA over an FP8 cache, frameworks.FP8_CACHE_ATTENTION); an FP4 column
+   auto: TensorRT-LLM's context FMHA over an FP8 cache, kernel_scales.FP8_CACHE_ATTENTION); an FP4 column
    runs NVFP4 weights and activations (dtype fp4); GPT-OSS's MXFP4 experts run as TensorRT-LLM's
    GPT-OSS deployment guide states (FORMATS: mxfp4, mxfp4-w4a16).
    The page's DEP columns (attention data parallelism x expert parallelism) run as `dep` attention

@@ -16,7 +16,7 @@ from roofline.simulator.columns import MemoryColumns, PointColumns
 from roofline.simulator.decode_loop import SpecLevel, draft_models, level_ops
 from roofline.simulator.efficiency import EfficiencyTable
 from roofline.simulator.forward import forward_ops, resolve
-from roofline.simulator.frameworks import FP8_CACHE_ATTENTION
+from roofline.simulator.kernel_scales import FP8_CACHE_ATTENTION
 from roofline.simulator.kvplan import NONE, HeadGroup, KVPlan, window
 from roofline.simulator.layout import Layout
 from roofline.simulator.memory import KVModel, activation_terms, max_batch, max_context, weight_bytes_per_gpu
@@ -52,7 +52,7 @@ class Dtypes:
         in 16-bit (vLLM and SGLang run FlashAttention/FlashInfer in bf16 unless an FP8 attention
         kernel such as FlashAttention-3 FP8 is chosen). `auto` is the activation format when that is
         a 16- or 32-bit float, else bf16 -- but FP8 where the framework computes in FP8 over an FP8
-        KV cache under these activations (frameworks.FP8_CACHE_ATTENTION: TensorRT-LLM under an FP8 or
+        KV cache under these activations (kernel_scales.FP8_CACHE_ATTENTION: TensorRT-LLM under an FP8 or
         NVFP4 checkpoint); an explicit format is taken as given."""
         if self.attention != "auto":
             return self.attention

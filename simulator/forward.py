@@ -16,7 +16,8 @@ import numpy as np
 
 from roofline.simulator import eager_hf
 from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY, weight_only
-from roofline.simulator.frameworks import attention_prefill_scale, framework, gemm_scale
+from roofline.simulator.frameworks import framework
+from roofline.simulator.kernel_scales import attention_prefill_scale, gemm_scale
 from roofline.simulator.layers import layer_ops, model_edge_ops
 from roofline.simulator.memory import weight_bytes_per_gpu
 from roofline.simulator.model import group_label

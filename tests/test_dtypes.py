@@ -60,7 +60,7 @@ def _attention_prefill(res, phase="prefill"):
 @pytest.mark.parametrize("fmt", ["w8a8", "fp8"])
 def test_quantised_gemms_leave_attention_in_bf16(fmt):
     # W8A8 / FP8 weight formats speed up the GEMMs, not FlashAttention (vLLM runs it in bf16). vLLM's
-    # measured fp8 GEMMs reach 0.74-0.76 of the cuBLASLt fp8 curve (frameworks.GEMM_SCALE): the
+    # measured fp8 GEMMs reach 0.74-0.76 of the cuBLASLt fp8 curve (kernel_scales.GEMM_SCALE): the
     # prefill GEMMs take < 0.85 of the bf16 time.
     dense, _ = run(workload=WL)
     quant, recs = run(workload=WL, methods=[{"name": "weight_quant", "format": fmt}])
@@ -97,7 +97,7 @@ def test_explicit_fp8_attention_runs_at_the_fp8_peak_and_says_its_curve_is_borro
 )
 def test_auto_attention_is_fp8_where_tensorrt_llm_runs_fp8_context_fmha(framework, dtype, fp8):
     # TensorRT-LLM's PyTorch backend reads the paged FP8 cache in the context phase (KV block reuse
-    # is on by default), which it only does with FP8 attention (frameworks.FP8_CACHE_ATTENTION): auto
+    # is on by default), which it only does with FP8 attention (kernel_scales.FP8_CACHE_ATTENTION): auto
     # then prices attention at the fp8 peak, exactly as an explicit `attention: fp8`
     wl = {"batch": 1, "prompt_tokens": 32768, "output_tokens": 2}
     auto, _ = run(workload=wl, dtype=dtype, runtime={"framework": framework})

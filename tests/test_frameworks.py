@@ -24,7 +24,7 @@ WL = {"prompt_tokens": 16384, "output_tokens": 2}
 
 
 def _result(framework, batch=1, model="llama-3.1-8b", hardware="mi300x", runtime=None, **wl) -> tuple:
-    # MI300X: no framework kernel tables (frameworks.GEMM_SCALE), so the kernels are the same under
+    # MI300X: no framework kernel tables (kernel_scales.GEMM_SCALE), so the kernels are the same under
     # every framework and the difference is the framework's step alone. `runtime`: other fields.
     # (result, its record)
     res, recs = run(
@@ -135,9 +135,9 @@ def test_unknown_framework_names_the_valid_ones():
 )
 def test_prefill_attention_runs_at_the_frameworks_measured_share_of_the_curve(framework, hardware):
     # A compute-bound 32K prefill's attention: FLOPs / (peak x curve x the framework's measured
-    # scale), the launches aside (frameworks.ATTENTION_PREFILL_SCALE; 1 for hf, the FlashAttention
+    # scale), the launches aside (kernel_scales.ATTENTION_PREFILL_SCALE; 1 for hf, the FlashAttention
     # package the curves come from).
-    from roofline.simulator.frameworks import attention_prefill_scale
+    from roofline.simulator.kernel_scales import attention_prefill_scale
 
     def attention(fw):
         res, _ = run(
@@ -160,7 +160,7 @@ def test_workstation_cards_keep_their_own_kernel_shares():
     # The tables' rows are chips (an H100 NVL reads the H100's), but RTX names share a prefix
     # across chips: the RTX PRO 6000 Server's measured shares (aic_kernel_scales.py: TensorRT-LLM's
     # prefill attention at 0.675 of the curve) are not an RTX 4090's or RTX 6000 Ada's (unmeasured).
-    from roofline.simulator.frameworks import attention_prefill_scale, chip_of, gemm_scale
+    from roofline.simulator.kernel_scales import attention_prefill_scale, chip_of, gemm_scale
 
     assert chip_of("h100-nvl") == "h100" and chip_of("gb300") == "gb300"
     assert attention_prefill_scale("trtllm", "rtx-pro-6000-server") == 0.675

@@ -20,7 +20,7 @@ from roofline.simulator.efficiency import (
     build_table,
     gemm_efficiency,
 )
-from roofline.simulator.frameworks import gemm_scale
+from roofline.simulator.kernel_scales import gemm_scale
 from roofline.simulator.scenario import ScenarioError
 
 from helpers import ops, run
@@ -178,7 +178,7 @@ def test_weight_quant_gemm_peak(hardware, fmt, dtype):
 
     ratio = rate([{"name": "weight_quant", "format": fmt}]) / rate([])
     dequant = WEIGHT_ONLY["int4"][1] if fmt == "w4a16" else 1.0
-    # vLLM's measured kernels (frameworks.GEMM_SCALE): each format's share of its curve.
+    # vLLM's measured kernels (kernel_scales.GEMM_SCALE): each format's share of its curve.
     share = gemm_scale("vllm", hardware, dtype)[1] / gemm_scale("vllm", hardware, "bf16")[1]
     expected = hw.peak(dtype) * eff(dtype) / (hw.peak("bf16") * eff("bf16")) / dequant * share
     assert ratio == pytest.approx(expected, rel=2e-3)

@@ -20,7 +20,7 @@ VLLM_PREFILL_S = {10000: 0.832, 50000: 7.717, 100000: 21.731, 128000: 32.863}
 @pytest.mark.parametrize("prompt", sorted(VLLM_PREFILL_S))
 def test_vllm_dense_prefill_a100(prompt):
     # -16%..+5%: vLLM's attention kernel on A100 runs at 0.877 of the FlashAttention-2 curve
-    # (frameworks.ATTENTION_PREFILL_SCALE, measured on AIConfigurator's vLLM tables), which is held
+    # (kernel_scales.ATTENTION_PREFILL_SCALE, measured on AIConfigurator's vLLM tables), which is held
     # beyond its 16K measured range; -11%, -13%, -4%, -2% at the time of writing (-11% to -19%
     # before the framework's kernel was modelled).
     _, recs = run(hardware=A100, workload={"batch": 1, "prompt_tokens": prompt, "output_tokens": 1})

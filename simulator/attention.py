@@ -25,7 +25,7 @@ from roofline.simulator.grids import cache_grid
 from roofline.simulator.kvplan import ALL, resolve
 from roofline.simulator.model import MLA
 from roofline.simulator.opinputs import gemm, projection_inputs
-from roofline.simulator.ops import Op, host_transfer
+from roofline.simulator.ops import KVLinear, Op, host_transfer
 from roofline.simulator.parallel import cp_decode_comm, cp_prefill_comm
 
 
@@ -289,13 +289,23 @@ def _cache_copy(ctx, m, cached: float, count) -> list:
     cache it extends. Decode: the whole cache, L tokens per sequence (a KVLinear). Prefill: the new
     tokens, and the cache a later chunk extends: a sequence prefilled in n passes copies
     (n + 1) / 2 times its prompt (the k-th pass the first k chunks), plus `shape.cached` tokens per
-    sequence before a step's chunk. A sliding-window layer's cache keeps its window (transformers'
-    sliding-window cache layers). None outside `ctx.unfused`, and none for MLA (its own cache)."""
+    sequence before a step's chunk. What a head group keeps (an eviction method's budget, a
+    sliding-window layer's window: transformers' sliding-window cache layers) is what is copied.
+    None outside `ctx.unfused`, and none for MLA (its own cache)."""
     if not ctx.unfused or isinstance(m, MLA):
         return []
     s, plan = ctx.shape, ctx.plan
     if s.phase == "decode":
-        held = plan.bytes_of(ALL.cap(m.window), ctx.fmt.kb) * (s.batch * cached / ctx.shard.cp)
+        per_sequence = s.batch * cached / ctx.shard.cp
+        held = sum(
+            (
+                plan.bytes_of(resolve(g.stored, s.prompt).cap(m.window), ctx.fmt.kb)
+                * (per_sequence * g.fraction)
+                for g in plan.groups
+                if g.heads
+            ),
+            KVLinear(),
+        )
         return [eager_hf.cache_copy_op(ctx, held, count)]
     chunks = np.maximum(s.passes / np.maximum(s.batch, 1.0), 1.0)
     tokens = s.tokens * (chunks + 1.0) / 2.0 + s.batch * s.cached / ctx.shard.cp

@@ -146,3 +146,18 @@ def test_a_sweep_over_hosts_and_batches_equals_its_points_alone():
         assert_same(
             {k: v for k, v in rec.items() if k != "point"}, {k: v for k, v in alone.items() if k != "point"}
         )
+
+
+def test_an_eviction_method_copies_only_what_it_keeps():
+    # SnapKV keeps a 2,048-token budget after the prompt (and the tokens generated since): DynamicCache
+    # concatenates that, not the prompt's history
+    budget, output = 2048, 64
+    res, _ = run(
+        hardware="a100-80gb-sxm",
+        runtime={"framework": "transformers"},
+        methods=[{"name": "snapkv", "budget_tokens": budget}],
+        workload={"batch": 2, "prompt_tokens": 16384, "output_tokens": output},
+    )
+    (copy,) = [o for o in ops(res, 0, "decode") if o["name"] == "kv_cache_copy"]
+    expect = 2.0 * 2 * (budget + output / 2) * KV_BYTES_PER_TOKEN_LAYER * LAYERS
+    assert copy["bytes"] == pytest.approx(expect, rel=1e-12)

@@ -100,6 +100,28 @@ def decode_points(entry, runtime, overrides=()):
             yield ctx_k, batch, measured, _sim(doc, overrides).records()[0]
 
 
+def decode_latency(entry, forced, overrides, static=False):
+    """Per-token decode latency of one batch-1 generation, in each of the entry's `variants` (a
+    variant's runtime may name its own framework; `--framework` overrides it too)."""
+    for name, variant in entry["variants"].items():
+        runtime = {"framework": entry["framework"], **variant["runtime"]}
+        if forced:
+            runtime["framework"] = forced
+        doc = {
+            "model": entry["model"],
+            "hardware": entry["hardware"],
+            "dtype": entry["dtype"],
+            "runtime": runtime,
+            "workload": {
+                "batch": 1,
+                "prompt_tokens": entry["prompt_tokens"],
+                "output_tokens": entry["output_tokens"],
+            },
+        }
+        rec = _sim(doc, overrides).records()[0]
+        yield "decode", f"{entry['label']} {name}", rec["tpot_s"] * 1e3, variant["ms"], "ms"
+
+
 def shadowkv_decode(entry, forced, overrides, static=False):
     for ctx_k, batch, measured, rec in decode_points(entry, _runtime(entry, forced), overrides):
         label = f"ShadowKV baseline {entry['label']} decode {ctx_k}K x{batch}"
@@ -221,6 +243,7 @@ def fixed_concurrency(entry, forced, overrides, static=False):
 RUNNERS = {
     "vllm_prefill_a100": vllm_prefill,
     "hf_prefill_a100": vllm_prefill,
+    "transformers_ci_gemma2b": decode_latency,
     "shadowkv_layer_breakdown": shadowkv_layers,
     "shadowkv_full_attention_decode": shadowkv_decode,
     "shadowkv_table3_llama31": shadowkv_decode,

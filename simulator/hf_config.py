@@ -72,7 +72,8 @@ def _llama_like(cfg: dict, name: str, source: str) -> ModelArch:
         tie = cfg.get("tie_word_embeddings", True)
     else:
         layers = [(Attention(H, kv, hd, window=window, qkv_bias=bias), ffn)] * n
-        tie = cfg.get("tie_word_embeddings", False)
+        # transformers' GemmaConfig ties the embeddings by default (tie_word_embeddings=True)
+        tie = cfg.get("tie_word_embeddings", mt == "gemma")
     return ModelArch(
         name, h, _int(cfg, "vocab_size", source), _group(layers), bool(tie), _max_context(cfg), mt
     )
@@ -214,6 +215,7 @@ ARCHITECTURES = {
             "Phi3ForCausalLM",
             "YiForCausalLM",
             "Gemma2ForCausalLM",
+            "GemmaForCausalLM",
         ),
         "llama",
     ),

@@ -161,3 +161,20 @@ def test_an_eviction_method_copies_only_what_it_keeps():
     (copy,) = [o for o in ops(res, 0, "decode") if o["name"] == "kv_cache_copy"]
     expect = 2.0 * 2 * (budget + output / 2) * KV_BYTES_PER_TOKEN_LAYER * LAYERS
     assert copy["bytes"] == pytest.approx(expect, rel=1e-12)
+
+
+def test_transformers_own_benchmark_ci_decode_within_its_tolerance():
+    # huggingface/transformers' benchmark CI (hf-internal-testing/benchmark_results, 2024-09-04):
+    # google/gemma-2b in float16 on its A10 runner, batch 1, 7-token prompt, eager with the dynamic
+    # cache: 19.73 ms per token (18.9-19.7 over June-September 2024). Not used to set the dispatch
+    # time (gpt-fast's Llama-2-7B on an A100 was): 15% for the host the CI ran on, and for Gemma's
+    # RMSNorm (1 + weight) and embedding scaling, a kernel each that the Llama counts leave out.
+    _, (rec,) = run(
+        model="gemma-2b",
+        hardware="a10g",
+        dtype={"weights": "fp16", "activations": "fp16", "kv": "fp16"},
+        runtime={"framework": "transformers"},
+        workload={"batch": 1, "prompt_tokens": 7, "output_tokens": 128},
+    )
+    assert rec["tpot_s"] == pytest.approx(19.73e-3, rel=0.15)
+    assert rec["decode"]["bound"] == "framework"

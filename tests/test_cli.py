@@ -268,6 +268,13 @@ def test_sweep_json_is_in_grid_order(capsys):
     assert [r["hardware"] for r in records] == [pt[h_path] for pt in expected]
 
 
+def test_sweep_table_names_a_framework_bound_phase(capsys):
+    # transformers' eager decode at batch 1 is bound by its host dispatch: the table says so
+    rc, out, err = cli(capsys, "simulate", SWEEP, "--set", "runtime.framework=transformers")
+    assert rc == 0, err
+    assert "/framework" in out and "Traceback" not in out + err
+
+
 def test_scenario_json_in_a_subprocess():
     proc = run_script("simulate", "scenarios/context-by-gpu-sweep.yaml", "--format", "json")
     assert proc.returncode == 0, proc.stderr

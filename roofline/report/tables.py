@@ -178,7 +178,13 @@ def _max_ctx(r: dict) -> str:
     return "unlimited" if r["max_context_tokens"] is None else str(r["max_context_tokens"])
 
 
-_SHORT = {"compute": "compute", "memory": "memory", "communication": "comm", "host-link": "host"}
+_SHORT = {
+    "compute": "compute",
+    "memory": "memory",
+    "communication": "comm",
+    "host-link": "host",
+    "framework": "framework",
+}
 
 
 def _mark_unfit(lines: list, records: list, grey) -> list:

@@ -20,6 +20,14 @@ v4.40 to v4.57; Mistral, Qwen2, Qwen3 and most decoder-only models are copies of
   product (3 rb): 2 kernels and 5 rb = 10 bytes per intermediate element, where a fused SiLU-and-
   multiply reads the two halves and writes one (3 rb).
 * `q_proj`, `k_proj`, `v_proj`: three GEMMs where the engines run one.
+* MoE blocks (`MixtralSparseMoeBlock`, `Qwen2MoeSparseMoeBlock`, `Qwen3MoeSparseMoeBlock`) route in
+  11 kernels (softmax, top-k, the weights' renormalisation and cast, the output's zeros, the
+  one-hot expert mask and the hit experts' `nonzero`) and then loop in Python over the experts that
+  any token chose: per expert `torch.where` on its mask, the tokens' gather, its MLP (gate and up
+  GEMMs, the activation and product, the down GEMM), the routing weights' gather and product and
+  `index_add_` into the output: 11 kernels per hit expert (`EXPERT_LOOP_KERNELS`), where a fused-MoE
+  kernel launches a few for all of them. (Each `torch.where` also waits for the GPU; the host-bound
+  steps this matters for are priced by the kernels' dispatch either way.)
 * `DynamicCache.update` appends a layer's new keys and values with `torch.cat`: every pass reads
   the layer's whole cache and writes it again one token longer (2 kernels), so a decode step moves
   twice the cache's bytes beside the attention's own read of it; a prefill with an empty cache
@@ -60,6 +68,24 @@ UNFUSED_KERNELS = {
 NORMS = ("input_norm", "post_attn_norm", "final_norm")
 ROPE_KERNELS = 10.0  # 5 for q, 5 for k
 CACHE_COPY_KERNELS = 2.0  # torch.cat of K, of V
+
+
+ROUTING_KERNELS = 11.0  # kernels of the MoE block's routing beyond the router GEMM (module docstring)
+# kernels per hit expert of transformers' expert loop, by the op that does the work (module docstring)
+EXPERT_LOOP_KERNELS = {"expert_up": 2.0, "expert_act": 2.0, "expert_down": 1.0, "expert_combine": 6.0}
+
+
+def expert_loop(ops: list, touched) -> list:
+    """A MoE block's `ops` as transformers' Python loop runs them: the routing's kernels beside the
+    router GEMM, and EXPERT_LOOP_KERNELS for each of the `touched` experts (per point)."""
+    out = []
+    for op in ops:
+        if op.name == "router":
+            op = replace(op, kernels=op.kernels + ROUTING_KERNELS)
+        elif op.name in EXPERT_LOOP_KERNELS:
+            op = replace(op, kernels=EXPERT_LOOP_KERNELS[op.name] * touched)
+        out.append(op)
+    return out
 
 
 def norm_bytes_per_element(rb) -> float:

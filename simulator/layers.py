@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from roofline.simulator import eager_hf
 from roofline.simulator import flops as F
 from roofline.simulator.grid_lookup import (
     grid_call_s,
@@ -291,6 +292,8 @@ def _ffn_ops(ctx: OpInputs, f, count) -> list:
         shared = ctx.shard.split(f.shared_intermediate)
         ops.append(gemm(ctx, "shared_up", mult * shared, h, count))
         ops.append(gemm(ctx, "shared_down", h, shared, count))
+    if ctx.unfused:  # transformers' Python loop over the experts any token chose (eager_hf)
+        ops = eager_hf.expert_loop(ops, touched)
     return ops
 
 

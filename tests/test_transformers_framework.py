@@ -178,3 +178,19 @@ def test_transformers_own_benchmark_ci_decode_within_its_tolerance():
     )
     assert rec["tpot_s"] == pytest.approx(19.73e-3, rel=0.15)
     assert rec["decode"]["bound"] == "framework"
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_a_moe_block_launches_its_routing_and_each_hit_experts_kernels(batch):
+    # Mixtral 8x7B (32 layers, top-2 of 8 experts) on one H200: 35 kernels of attention, norms and
+    # residuals, 1 + 11 of routing, 11 per expert any of the batch's tokens chose, host-bound
+    _, (rec,) = run(
+        model="mixtral-8x7b",
+        hardware="h200",
+        runtime={"framework": "transformers"},
+        workload={"batch": batch, "prompt_tokens": 128, "output_tokens": 64},
+    )
+    hit = 8 * (1 - (1 - 2 / 8) ** batch)  # expected distinct experts of `batch` tokens' top-2
+    per_layer = (LAYER_KERNELS - 5) + 1 + eager_hf.ROUTING_KERNELS + 11 * hit
+    dispatch = eager_hf.DISPATCH_S * (32 * per_layer + EDGE_KERNELS)
+    assert rec["tpot_s"] == pytest.approx(dispatch + TF.step_s, rel=1e-12)

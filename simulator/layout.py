@@ -43,6 +43,7 @@ class Layout:
     cpu_step_s: float | None = None  # CPU time per iteration; None: the framework's
     cpu_per_sequence_s: float | None = None  # and per sequence in the batch
     pp_relay_s: float | None = None  # serial host time per sequence per pipeline hop; None: the framework's
+    dispatch_s: float | None = None  # host dispatch per eager kernel beside the GPU; None: the framework's
     cuda_graph_batch_sizes: tuple | None = None  # captured decode batch sizes; None: every size
     moe_routing: str = "power_law"  # how the router spreads tokens over experts (grouped_gemm)
 
@@ -51,8 +52,9 @@ class Layout:
         servers its CPU figures come from (Hardware.host_cpu_factor; per point in a sweep):
         its eager launches and CPU iteration scale by it; then `runtime.cuda_graphs` overrides its
         decode launches, `runtime.cpu_overlap` whether its CPU iteration hides behind the GPU step,
-        `runtime.cpu_step_ms` / `cpu_per_sequence_us` that iteration's time and `runtime.pp_relay_us`
-        a pipeline hop's (a measured host's, not scaled); without `runtime.cuda_graph_batch_sizes`,
+        `runtime.cpu_step_ms` / `cpu_per_sequence_us` that iteration's time, `runtime.pp_relay_us`
+        a pipeline hop's and `runtime.dispatch_us` an eager kernel's dispatch (a measured host's, not
+        scaled); without `runtime.cuda_graph_batch_sizes`,
         the largest decode graph the framework captures on GPUs of `memory_bytes` (per point) at
         this TP (`Framework.graph_cap`: SGLang's)."""
         fw = framework(self.framework)
@@ -78,6 +80,7 @@ class Layout:
             "step_s": self.cpu_step_s,
             "per_sequence_s": self.cpu_per_sequence_s,
             "pp_hop_s": self.pp_relay_s,
+            "dispatch_s": self.dispatch_s,
             "graph_sizes": self.cuda_graph_batch_sizes,
         }
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -117,6 +120,7 @@ class Layout:
             cpu_step_s=_scaled(values["runtime.cpu_step_ms"], 1e-3),
             cpu_per_sequence_s=_scaled(values["runtime.cpu_per_sequence_us"], 1e-6),
             pp_relay_s=_scaled(values["runtime.pp_relay_us"], 1e-6),
+            dispatch_s=_scaled(values["runtime.dispatch_us"], 1e-6),
             cuda_graph_batch_sizes=_sizes(values["runtime.cuda_graph_batch_sizes"]),
             moe_routing=values["runtime.moe_routing"],
         )

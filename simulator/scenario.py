@@ -279,6 +279,16 @@ SCHEMA: dict = {
         minimum=0,
         nullable=True,
     ),
+    "runtime.dispatch_us": FieldSpec(
+        "float",
+        "Host time per eagerly launched kernel that overlaps the GPU's work, in us (transformers' "
+        "Python modelling code: a pass takes the longer of its kernels and their dispatch; "
+        "docs/frameworks.md); null = the framework's (23 for transformers, 0 for the others, whose "
+        "eager launches add their own time instead). Set it from a profile of your own host.",
+        None,
+        minimum=0,
+        nullable=True,
+    ),
     "runtime.framework": FieldSpec(
         "choice",
         "The serving stack: its per-step CPU cost (scheduling, sampling), kernel launch mode (CUDA "

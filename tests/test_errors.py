@@ -122,6 +122,7 @@ def test_layout_gpus_is_the_product_of_the_degrees():
         "runtime.cpu_step_ms": None,
         "runtime.cpu_per_sequence_us": None,
         "runtime.pp_relay_us": None,
+        "runtime.dispatch_us": None,
         "runtime.cuda_graph_batch_sizes": None,
         "runtime.moe_routing": "power_law",
     }

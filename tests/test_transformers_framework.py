@@ -194,3 +194,20 @@ def test_a_moe_block_launches_its_routing_and_each_hit_experts_kernels(batch):
     per_layer = (LAYER_KERNELS - 5) + 1 + eager_hf.ROUTING_KERNELS + 11 * hit
     dispatch = eager_hf.DISPATCH_S * (32 * per_layer + EDGE_KERNELS)
     assert rec["tpot_s"] == pytest.approx(dispatch + TF.step_s, rel=1e-12)
+
+
+def test_the_dispatch_field_replaces_the_hosts_time_per_kernel_and_bad_values_are_named():
+    from roofline.api import load_scenario
+    from roofline.simulator.scenario import ScenarioError
+
+    _, (rec,) = _run(runtime={"dispatch_us": 10})
+    assert rec["tpot_s"] == pytest.approx(
+        10e-6 * (LAYERS * LAYER_KERNELS + EDGE_KERNELS) + TF.step_s, rel=1e-12
+    )
+    # taken as given on a Grace host too (a measured host's figure)
+    _, (gb,) = _run(hardware="gb200", runtime={"dispatch_us": 10})
+    assert gb["tpot_s"] == pytest.approx(
+        10e-6 * (LAYERS * LAYER_KERNELS + EDGE_KERNELS) + 2.75 * TF.step_s, rel=1e-12
+    )
+    with pytest.raises(ScenarioError, match="runtime.dispatch_us"):
+        load_scenario({"model": "llama-3.1-8b", "hardware": "h100-sxm", "runtime": {"dispatch_us": -1}})

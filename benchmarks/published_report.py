@@ -119,7 +119,14 @@ def decode_latency(entry, forced, overrides, static=False):
             },
         }
         rec = _sim(doc, overrides).records()[0]
-        yield "decode", f"{entry['label']} {name}", rec["tpot_s"] * 1e3, variant["ms"], "ms"
+        yield (
+            "decode",
+            f"{entry['label']} {name}",
+            rec["tpot_s"] * 1e3,
+            variant["ms"],
+            "ms",
+            runtime["framework"],
+        )
 
 
 def shadowkv_decode(entry, forced, overrides, static=False):
@@ -263,12 +270,12 @@ def collect(forced=None, overrides=(), static=False):
     rows = []
     for key, runner in RUNNERS.items():
         entry = devset[key]
-        for category, label, got, measured, unit in runner(entry, forced, overrides, static):
+        for category, label, got, measured, unit, *ran in runner(entry, forced, overrides, static):
             rows.append(
                 {
                     "category": category,
                     "label": label,
-                    "framework": forced or entry["framework"],
+                    "framework": ran[0] if ran else forced or entry["framework"],  # a row's own, if it says
                     "model": float(got),
                     "measured": float(measured),
                     "unit": unit,

@@ -95,14 +95,9 @@ class HardwareColumns:
         return np.array([bool(getattr(h, attr)) for h in self.hw_list])[self.row]
 
 
-def _phase(ctx: OpInputs, model: ModelArch, layout: Layout, overhead_s, kv_range=None, fw=None, dispatch=0.0):
-    """The costed ops of one phase; with `dispatch` seconds per kernel (`Framework.dispatch_kernel_s`),
-    their eager launches from the host too (`Framework.dispatch_op`)."""
-    ops = forward_ops(ctx, model, layout)
-    costs = [cost_op(op, overhead_s, kv_range) for op in ops]
-    if fw is not None and np.any(dispatch):
-        costs.append(cost_op(fw.dispatch_op(ops, dispatch), 0.0))
-    return costs
+def _phase(ctx: OpInputs, model: ModelArch, layout: Layout, fw, overhead_s, dispatch, kv_range=None):
+    """The costed ops of one phase under framework `fw` (`Framework.cost_pass`)."""
+    return fw.cost_pass(forward_ops(ctx, model, layout), overhead_s, dispatch, kv_range)
 
 
 def evaluate(
@@ -172,7 +167,7 @@ def evaluate(
             shared=S,
         )
         ctx = OpInputs(shape, shard, rates, fmt, *split_plan(plan_))
-        costs = _phase(ctx, model_, layout, prefill_overhead, None, fw, prefill_dispatch)
+        costs = _phase(ctx, model_, layout, fw, prefill_overhead, prefill_dispatch)
         if above_one(pp):
             # Passes stream through pp equal stages (a flow shop of identical machines): the
             # makespan is the sum of the passes' stage times plus pp - 1 stage times of the largest
@@ -181,7 +176,7 @@ def evaluate(
             # as its share of the prompt's tokens. Equal passes give (passes + pp - 1) stage-times
             # of one pass; a one-token last pass adds only its own small stage times.
             one = replace(ctx, shape=replace(shape, rows=largest / cp, passes=1.0))
-            big = _phase(one, model_, layout, prefill_overhead, None, fw, prefill_dispatch)
+            big = _phase(one, model_, layout, fw, prefill_overhead, prefill_dispatch)
             assert [c.name for c in big] == [c.name for c in costs]
             costs = [
                 replace(
@@ -232,7 +227,7 @@ def evaluate(
             queries=queries,
         )
         ctx = OpInputs(shape, shard, rates, fmt, *split_plan(plan_))
-        costs = _phase(ctx, model_, layout, decode_overhead, kv_range, fw, decode_dispatch)
+        costs = _phase(ctx, model_, layout, fw, decode_overhead, decode_dispatch, kv_range)
         if not tag:  # the target model's pass: one scheduler iteration over the batch
             costs.append(cost_op(fw.step_op(b), overhead_s))
             if above_one(pp):

@@ -144,7 +144,7 @@ import numpy as np
 
 from roofline.simulator.eager_hf import DISPATCH_S
 from roofline.simulator.errors import UserError
-from roofline.simulator.ops import Op
+from roofline.simulator.ops import Op, cost_op
 
 
 @dataclass(frozen=True)
@@ -169,12 +169,9 @@ class Framework:
     # two), in place of `launch_s`'s added time: transformers' Python modelling code (eager_hf)
     dispatch_s: float = 0.0
     unfused: bool = False  # transformers' unfused norms, RoPE and SwiGLU, and its copied cache (eager_hf)
-
-    @property
-    def custom_allreduce(self) -> bool:
-        """Serving engines ship a peer-to-peer all-reduce for small messages; eager PyTorch (and
-        plain torch.distributed) goes through NCCL."""
-        return self.name not in ("hf", "transformers")
+    # a peer-to-peer all-reduce for small messages: the serving engines ship one; eager PyTorch (plain
+    # torch.distributed) goes through NCCL (`runtime.custom_allreduce: null` follows this)
+    custom_allreduce: bool = False
 
     def launch_extra_s(self, phase: str) -> float:
         """Extra launch time per kernel in a pass of `phase` ('prefill' | 'decode')."""
@@ -233,6 +230,15 @@ class Framework:
         overlaps the GPU's work (phases.PhaseTotals)."""
         kernels = sum((op.kernels * op.count for op in ops), 0.0)
         return _host_op("eager_dispatch", per_kernel * kernels, 1.0, "dispatch")
+
+    def cost_pass(self, ops, launch, dispatch=0.0, kv_range=None) -> list:
+        """The costs of `ops` launched at `launch` seconds per kernel (`kernel_s`,
+        `decode_kernel_s`), and, where a host dispatches them at `dispatch` seconds each
+        (`dispatch_kernel_s`), that dispatch (`dispatch_op`)."""
+        costs = [cost_op(op, launch, kv_range) for op in ops]
+        if np.any(dispatch):
+            costs.append(cost_op(self.dispatch_op(ops, dispatch), 0.0))
+        return costs
 
     def decode_kernel_s(self, overhead_s, graphed):
         """Time per kernel launch in a decode pass: a graph's GPU-side gap where it replays one
@@ -344,7 +350,16 @@ def _serving_engine(name: str, help_text: str, **own) -> Framework:
     """vLLM, SGLang and TensorRT-LLM alike: decode from CUDA graphs, prefill launched eagerly, the
     same CPU iteration overlapped with the GPU's step; `own`: what each does its own way."""
     return Framework(
-        name, True, True, EAGER_LAUNCH_S, ENGINE_STEP_S, ENGINE_PER_SEQUENCE_S, True, help_text, **own
+        name,
+        True,
+        True,
+        EAGER_LAUNCH_S,
+        ENGINE_STEP_S,
+        ENGINE_PER_SEQUENCE_S,
+        True,
+        help_text,
+        custom_allreduce=True,
+        **own,
     )
 
 
@@ -390,7 +405,9 @@ FRAMEWORKS = {
         dispatch_s=DISPATCH_S,
         unfused=True,
     ),
-    "kernel": Framework("kernel", True, False, 0.0, 0.0, 0.0, False, "kernel time only (no framework)"),
+    "kernel": Framework(
+        "kernel", True, False, 0.0, 0.0, 0.0, False, "kernel time only (no framework)", custom_allreduce=True
+    ),
 }
 
 

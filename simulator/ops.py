@@ -16,6 +16,8 @@ import numpy as np
 
 COMPUTE, MEMORY, COMM, HOST, FRAMEWORK = 0, 1, 2, 3, 4
 BOUND_NAMES = ("compute", "memory", "communication", "host-link", "framework")
+# what bounds an op that runs beside the GPU's compute stream, by its stream
+STREAM_BOUND = {"comm": COMM, "host": HOST, "cpu": FRAMEWORK, "relay": FRAMEWORK, "dispatch": FRAMEWORK}
 
 
 def _mean_min(a, b, w):
@@ -224,10 +226,8 @@ def cost_op(op: Op, overhead_s, kv_range=None) -> OpCost:
         tm = op.memory_s(at)
         roof = np.maximum(tc, tm)
         compute_bound = tc >= tm
-    if op.stream in ("comm", "host", "cpu", "relay", "dispatch"):
-        bound = {"comm": COMM, "host": HOST, "cpu": FRAMEWORK, "relay": FRAMEWORK, "dispatch": FRAMEWORK}[
-            op.stream
-        ]
+    if op.stream in STREAM_BOUND:
+        bound = STREAM_BOUND[op.stream]
     else:
         bound = (
             np.where(compute_bound, COMPUTE, MEMORY)

@@ -163,9 +163,7 @@ class StepModel:
         # host iterates over all of them (the CPU work of pp x their sequences, as the static decode
         # round's) and relays their sampled tokens rank to rank (`Framework.relay_s`).
         pp = self.layout.pp
-        costs = [cost_op(op, launch) for op in ops] + [cost_op(fw.step_op(new.size * pp), overhead)]
-        if np.any(dispatch):  # eager launches from the host, beside the GPU's work (Framework.dispatch_op)
-            costs.append(cost_op(fw.dispatch_op(ops, dispatch), 0.0))
+        costs = fw.cost_pass(ops, launch, dispatch) + [cost_op(fw.step_op(new.size * pp), overhead)]
         if pp > 1:
             costs.append(cost_op(fw.relay_op(new.size, pp), overhead))
         by_kind: dict = {}

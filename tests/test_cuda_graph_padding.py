@@ -31,6 +31,7 @@ PER_SEQUENCE = {"attention", "final_norm", "lm_head", "sampling", "framework_ste
 
 def _op_times(monkeypatch, steps, n):
     """{op name: seconds} of one decode step of n sequences."""
+    import roofline.simulator.frameworks as frameworks
     import roofline.simulator.step as step
 
     seen: dict = {}
@@ -42,6 +43,7 @@ def _op_times(monkeypatch, steps, n):
         return c
 
     monkeypatch.setattr(step, "cost_op", spy)
+    monkeypatch.setattr(frameworks, "cost_op", spy)  # a pass's ops are costed by Framework.cost_pass
     _decode(steps, n)
     monkeypatch.undo()
     return seen

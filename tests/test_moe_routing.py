@@ -20,8 +20,9 @@ from roofline.simulator.scenario import ScenarioError
 EXPERT_OPS = ("expert_up", "expert_act", "expert_down", "expert_combine")
 
 
-def _ops(monkeypatch, routing, n, model="qwen3-30b-a3b", dtype=None):
+def _ops(monkeypatch, routing, n, model="qwen3-30b-a3b", dtype=None, hardware="h100-sxm", parallelism=None):
     """{op name: Op} of one decode step of n sequences (the ops as priced, before timing)."""
+    import roofline.simulator.frameworks as frameworks
     import roofline.simulator.step as step
 
     seen: dict = {}
@@ -31,10 +32,13 @@ def _ops(monkeypatch, routing, n, model="qwen3-30b-a3b", dtype=None):
         seen.setdefault(op.name, op)
         return real(op, *args, **kwargs)
 
-    doc = {"model": model, "hardware": "h100-sxm", "runtime": {"moe_routing": routing}}
+    doc = {"model": model, "hardware": hardware, "runtime": {"moe_routing": routing}}
     if dtype:
         doc["dtype"] = dtype
+    if parallelism:
+        doc["parallelism"] = parallelism
     monkeypatch.setattr(step, "cost_op", spy)
+    monkeypatch.setattr(frameworks, "cost_op", spy)  # a pass's ops are costed by Framework.cost_pass
     roofline.step_model(doc).cost(np.ones(n), np.full(n, 2000.0))
     monkeypatch.undo()
     return seen
@@ -120,27 +124,11 @@ def test_expert_parallel_ranks_pay_the_busiest_ranks_skew(monkeypatch, ep):
     # Qwen3-235B-A22B (128 experts, top-8) over ep attention ranks sharing the experts, 256
     # sequences per rank: each rank's experts take ep x 256 x 8 / 128 = 16 ep rows each; skewed
     # routing loads the busiest rank most (MOE_POWER_LAW_EP_SLOWDOWN), on top of one kernel's skew
-    import roofline.simulator.step as step
 
     def ops(routing):
-        seen: dict = {}
-        real = step.cost_op
-
-        def spy(op, *args, **kwargs):
-            seen.setdefault(op.name, op)
-            return real(op, *args, **kwargs)
-
-        doc = {
-            "model": "qwen3-235b-a22b",
-            "hardware": "h200",
-            "dtype": {"weights": "fp8", "activations": "fp8", "kv": "fp8"},
-            "parallelism": {"tp": 1, "dp": ep, "ep": ep},
-            "runtime": {"moe_routing": routing},
-        }
-        monkeypatch.setattr(step, "cost_op", spy)
-        roofline.step_model(doc).cost(np.ones(256), np.full(256, 2000.0))
-        monkeypatch.undo()
-        return seen
+        fp8 = {"weights": "fp8", "activations": "fp8", "kv": "fp8"}
+        parallel = {"tp": 1, "dp": ep, "ep": ep}
+        return _ops(monkeypatch, routing, 256, "qwen3-235b-a22b", fp8, "h200", parallel)
 
     skewed, even = ops("power_law"), ops("balanced")
     x = math.log2(256 * 8 / (F.touched_experts(256 * ep, 8, 128) / ep))

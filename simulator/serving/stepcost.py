@@ -40,7 +40,7 @@ from roofline.simulator.attention import attention_core_ops
 from roofline.simulator.decode_time import NodeKV, extended_nodes
 from roofline.simulator.forward import forward_ops
 from roofline.simulator.opinputs import Shape
-from roofline.simulator.ops import cost_op, value_at
+from roofline.simulator.ops import value_at
 
 # Per-slot quantities of the attention core: compute time, memory time, fixed time, FLOPs, bytes.
 _TC, _TM, _FIX, _FL, _BY = range(5)
@@ -141,11 +141,8 @@ class FastStep:
 
         s = self.steps
         ops = forward_ops(s._inputs(self._shape(phase, rows, batch, prompt)), s.model, s.layout, core)
-        costs = [cost_op(op, self.launch[launch or phase]) for op in ops]
-        dispatch = self.dispatch[launch or phase]
-        if np.any(dispatch):  # the token-parallel ops' eager launches (the cores' add in `_core_time`)
-            costs.append(cost_op(self.fw.dispatch_op(ops, dispatch), 0.0))
-        return costs, calls
+        # (the cores' own eager dispatch adds in `_core_time`)
+        return self.fw.cost_pass(ops, self.launch[launch or phase], self.dispatch[launch or phase]), calls
 
     def _record(self, phase) -> list:
         return self._forward(phase, 8, 2, 4096)[1]

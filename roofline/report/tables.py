@@ -178,13 +178,7 @@ def _max_ctx(r: dict) -> str:
     return "unlimited" if r["max_context_tokens"] is None else str(r["max_context_tokens"])
 
 
-_SHORT = {
-    "compute": "compute",
-    "memory": "memory",
-    "communication": "comm",
-    "host-link": "host",
-    "framework": "framework",
-}
+_SHORT = {"communication": "comm", "host-link": "host"}  # the other bound names print as they are
 
 
 def _mark_unfit(lines: list, records: list, grey) -> list:
@@ -231,7 +225,8 @@ def sweep_table(records: list, changed: str = "", grey=None) -> str:
                 str(r["max_batch"]),
                 _max_ctx(r),
                 _g(r["cost"]["usd_per_million_output_tokens"]),
-                f"{_SHORT[r['prefill']['bound']]}/{_SHORT[r['decode']['bound']]}",
+                f"{_SHORT.get(r['prefill']['bound'], r['prefill']['bound'])}/"
+                f"{_SHORT.get(r['decode']['bound'], r['decode']['bound'])}",
             ]
         )
     out = ([f"{records[0]['scenario']} with {changed}"] if changed else []) + _mark_unfit(

@@ -73,9 +73,9 @@ def grid_converts_weights(table: EfficiencyTable, family: str, row):
 
 def grid_shape_scale(table: EfficiencyTable, family: str, row, key: tuple, log2_tokens):
     """The attainment's scale (Grid.shape_scale) of the measured `family` grid for the model shape
-    `key` at `log2_tokens`, for each point of hardware row(s) `row`; 1 where a row's grid did not
-    measure that shape, or has no grid."""
-    rows = [g if g is not None and key in g.shapes else None for g in table.grids.get(family) or ()]
+    `key` at `log2_tokens`, for each point of hardware row(s) `row`; 1 where a row's grid measured
+    neither that shape nor its model at another split, or has no grid."""
+    rows = [g if g is not None and g.prices_shape(key) else None for g in table.grids.get(family) or ()]
     if not any(rows):
         return 1.0
     if len(rows) == 1:

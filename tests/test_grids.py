@@ -6,6 +6,8 @@ synthetic (made in the test)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import yaml
@@ -453,9 +455,52 @@ def test_in_a_hardware_sweep_each_gpu_takes_its_own_profiles_measured_shape(ship
 
 
 @pytest.mark.parametrize(
+    "tp,scale",
+    [
+        (1, 3.0),  # 14336 per GPU: measured, its own scale
+        (2, 1.5),  # 7168: halfway in log2 between the splits 14336 and 3584, of the log scale
+        (4, 0.75),  # 3584: measured
+        (8, 0.75),  # 1792: below the smallest measured split, whose scale holds
+    ],
+)
+def test_a_model_measured_at_other_splits_takes_their_scale(tmp_path, tp, scale):
+    # the grid measured Mixtral's experts at TP1 (14336 per GPU) and TP4 (3584): a TP degree it
+    # did not measure reads the model's scales at the splits around it, linear in log2 intermediate
+    grid = _one_cell("moe_bf16", attainment=0.25)
+    grid["shapes"] = [
+        {**MIXTRAL_SHAPE, "log2_tokens": [2.0], "scale": [3.0]},
+        {**MIXTRAL_SHAPE, "intermediate": 3584, "log2_tokens": [2.0], "scale": [0.75]},
+    ]
+    ops = _mixtral_decode_ops(tmp_path, {"moe_bf16": grid}, parallelism={"tp": tp})
+    for name in ("expert_up", "expert_down"):
+        o = ops[name]
+        roof = max(o["flops"] / PEAK, o["bytes"] / BW)
+        assert o["time_s"] == pytest.approx(roof / (0.25 * scale) + 32 * OVERHEAD, rel=1e-9)
+
+
+def test_a_split_reads_each_measured_split_at_its_own_tokens():
+    # the scales of the splits around an unmeasured one are each read at the call's tokens (linear
+    # in log2 tokens), then taken linear in log2 intermediate between them
+    grid = parse_profile(_doc({"moe_bf16": _one_cell("moe_bf16", attainment=0.5)}), "p").grids["moe_bf16"]
+    shapes = {
+        (4096, 14336, 2, 8): (np.array([0.0, 4.0]), np.log([1.0, 4.0])),
+        (4096, 1792, 2, 8): (np.array([2.0]), np.log([0.5])),
+        (4096, 7168, 2, 16): (np.array([2.0]), np.log([9.0])),  # another model: not a split of it
+    }
+    grid = replace(grid, shapes=shapes)
+    # 3584 per GPU: a third of the way from 1792 to 14336 in log2; at 4 tokens (log2 2) the TP1
+    # split's scale is 2 (halfway from 1 to 4 in the log), the TP8 one's 0.5
+    expected = np.exp((2 / 3) * np.log(0.5) + (1 / 3) * np.log(2.0))
+    assert float(grid.shape_scale((4096, 3584, 2, 8), 2.0)) == pytest.approx(expected, rel=1e-12)
+    assert grid.prices_shape((4096, 3584, 2, 8)) and not grid.prices_shape((4096, 3584, 2, 32))
+    assert grid.shape_scale((4096, 3584, 2, 32), 2.0) == 1.0
+    both = grid.shape_scale((4096, 3584, 2, 8), np.array([0.0, 4.0]))  # arrays of tokens
+    assert both == pytest.approx(np.exp((2 / 3) * np.log(0.5) + (1 / 3) * np.log([1.0, 4.0])), rel=1e-12)
+
+
+@pytest.mark.parametrize(
     "change",
     [
-        {"parallelism": {"tp": 2}},  # 7168 of each expert's 14336 per GPU: another shape
         {"parallelism": {"tp": 2, "ep": 2}},  # whole experts per GPU: the grid's shapes have none
         {"model": "qwen3-30b-a3b"},
     ],

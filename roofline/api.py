@@ -31,15 +31,13 @@ from roofline.simulator.errors import UserError, short
 from roofline.simulator.model import ModelConfigError
 from roofline.simulator.results import record
 from roofline.simulator.scenario import (
-    SCHEMA,
-    SECTIONS,
-    TOP_LEVEL,
     Scenario,
     ScenarioError,
     set_path,
     validate,
 )
 from roofline.simulator.scenario_checks import model_dependent_problems
+from roofline.simulator.scenario_schema import SCHEMA, SECTIONS, TOP_LEVEL
 from roofline.simulator.sweep import SweepResult, run_scenario
 from roofline.simulator.sweep import step_model as build_step_model
 

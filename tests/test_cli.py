@@ -168,7 +168,7 @@ def test_help(capsys, argv):
 
 
 def test_simulate_help_lists_every_field(capsys):
-    from roofline.simulator.scenario import SCHEMA
+    from roofline.simulator.scenario_schema import SCHEMA
 
     with pytest.raises(SystemExit):
         main(["simulate", "--help"])
@@ -671,7 +671,7 @@ def test_registries_print_json_with_a_schema_version(capsys):
 
 
 def test_roofline_schema_describes_every_field_and_accepts_the_shipped_scenarios(capsys, tmp_path):
-    from roofline.simulator.scenario import SCHEMA
+    from roofline.simulator.scenario_schema import SCHEMA
 
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)

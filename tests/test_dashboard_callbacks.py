@@ -34,7 +34,8 @@ from roofline.dashboards import (
 from roofline.dashboards.pages import calibration, compare, plan
 from roofline.simulator.methods import REGISTRY
 from roofline.simulator.methods.base_method import REQUIRED
-from roofline.simulator.scenario import SCHEMA, ScenarioError
+from roofline.simulator.scenario import ScenarioError
+from roofline.simulator.scenario_schema import SCHEMA
 
 CATALOG = evaluate.catalog()
 ROOT = Path(__file__).resolve().parents[1]

@@ -148,7 +148,7 @@ def test_layout_gpus_is_the_product_of_the_degrees():
 
 def test_dtypes_come_from_the_schemas_dtype_fields():
     from roofline.simulator.engine import Dtypes
-    from roofline.simulator.scenario import SCHEMA
+    from roofline.simulator.scenario_schema import SCHEMA
 
     values = {path: spec.default for path, spec in SCHEMA.items() if path.startswith("dtype.")}
     assert Dtypes.from_values({**values, "model": "x"}) == Dtypes()

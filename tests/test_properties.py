@@ -27,7 +27,8 @@ from roofline.api import load_scenario
 from roofline.hwspecs import list_hardware
 from roofline.models import list_models, load_model
 from roofline.simulator.ops import BOUND_NAMES
-from roofline.simulator.scenario import SCHEMA, Scenario, ScenarioError
+from roofline.simulator.scenario import Scenario, ScenarioError
+from roofline.simulator.scenario_schema import SCHEMA
 from roofline.simulator.units import DTYPE_BYTES
 
 from helpers import assert_same, point_alone, shipped_profiles_env

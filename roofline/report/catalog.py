@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from roofline.simulator.scenario import SCHEMA
+from roofline.simulator.scenario_schema import SCHEMA
 
 
 def scenario_fields() -> str:

@@ -10,7 +10,7 @@ registries' contents (model and hardware names, a config.json's fields, layout a
 from __future__ import annotations
 
 from roofline.simulator.columns import SCHEMA_VERSION
-from roofline.simulator.scenario import REQUIRED, SCHEMA, SECTIONS, TOP_LEVEL
+from roofline.simulator.scenario_schema import REQUIRED, SCHEMA, SECTIONS, TOP_LEVEL
 from roofline.simulator.units import is_token_field
 
 TOKEN_PATTERN = r"^[0-9]+(\.[0-9]+)?[kKmM]?$"  # units.parse_token_count: 131072, 128k, 1M, 1.5k

@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from roofline.simulator.errors import did_you_mean, short
-from roofline.simulator.scenario import FieldSpec, check_value
+from roofline.simulator.scenario import check_value
+from roofline.simulator.scenario_schema import FieldSpec
 from roofline.simulator.units import is_token_field, parse_token_count
 
 REQUIRED = object()

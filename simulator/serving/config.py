@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from roofline.simulator.errors import did_you_mean, short
 from roofline.simulator.frameworks import framework
 from roofline.simulator.layout import ep_splits
-from roofline.simulator.scenario import FieldSpec
+from roofline.simulator.scenario_schema import FieldSpec
 
 DISTRIBUTIONS = {
     "fixed": ("value",),

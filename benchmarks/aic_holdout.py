@@ -21,12 +21,15 @@ the engine prices it:
 * Fused MoE (balanced routing, no expert parallelism): the two expert GEMMs' roofline times plus the
   activation's and the top-k combine's HBM passes / the `moe_<format>` grid's attainment at (tokens
   per touched expert, hidden, intermediate, experts touched) + two launches + the grid's fixed time
-  per call (`call_s`), as `layers.expert_ops` prices them; held out by model shape. Rows slower than
+  per call (`call_s`), the attainment scaled by the same model's (hidden, top-k, experts) measured
+  splits where the fit saw it at another TP degree (`Grid.shape_scale`), as `layers.expert_ops`
+  prices them; held out by model shape and TP degree (the whole per-GPU shape). Rows slower than
   their model's at a smaller TP share (untuned configurations, `aic_points._untuned`) are left out of
   the whole table before the split, as the importer leaves them out. Four-bit experts under wider
   activations (`moe_fp4_bf16`, `moe_int4_bf16`, `moe_fp4_fp8`) are categories of their own; their
   tables measure one to five model shapes, so a held-out shape is often read from one or two others.
-  Sub-row: the same kernels without the MoE table, as the engine prices MoE on a GPU whose profile
+  Sub-rows: the grid alone (without the model's other splits), and the same kernels without the
+  MoE table, as the engine prices MoE on a GPU whose profile
   has none (the GEMM grid at the grouped launch x `grouped_gemm.MOE_GROUPED_SHARE`, plus
   `MOE_FIXED_S`; both are medians over every table, this one included: aic_moe_share.py checks them
   with each chip left out).
@@ -164,9 +167,14 @@ def moe_errors(test, hw, profile, overhead: float) -> dict:
         table = moe_table(hw, profile, dtype)
         if table.grids.get("moe") is None:
             continue
-        pred = fused_moe_seconds(c, table, overhead)  # held-out shapes: the grid alone
+        # held-out shapes as the engine prices them: the grid, scaled by the same model's
+        # measured splits where the fit saw the model at another TP degree (Grid.shape_scale)
+        pred = fused_moe_seconds(c, table, overhead, shapes=True)
         label = dtype if activations == weights else f"{weights} weights, {activations} activations"
         out[f"MoE {label}"] = (pred / c["seconds"] - 1.0, c["tokens"], "tokens")
+        alone = fused_moe_seconds(c, table, overhead)
+        name = f"  MoE {label}, the grid alone (without the model's measured splits)"
+        out[name] = (alone / c["seconds"] - 1.0, c["tokens"], "tokens")
         if table.grids.get("gemm") is not None and activations == weights:  # no GEMM table of the mixes
             fallback = moe_without_grid(c, table, overhead)
             name = f"  MoE {dtype}, without the MoE table (the engine's fallback: the GEMM grid at the grouped launch x the MoE share, plus its fixed time)"

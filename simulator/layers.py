@@ -138,7 +138,7 @@ def expert_ops(
     GEMM efficiency; then the activation, and the combine that sums each token's `top_k` expert
     outputs (pairs x hidden in, pairs / top_k x hidden out). `experts`: the layer's experts, all on
     this GPU (no expert parallelism), so that a fused-MoE grid that measured this model shape
-    prices it as measured (Grid.shapes)."""
+    prices it as measured, or from the same model measured at other TP degrees (Grid.shape_scale)."""
     h = ctx.shape.hidden
     log2_rows = np.log2(np.maximum(pairs / np.maximum(touched, 1e-9), 1.0))
     # A profile's measured fused-MoE kernels (calibration.Grid "moe"): attainment of the two GEMMs'

@@ -303,8 +303,9 @@ def render(rows, forced=None) -> str:
         "framework that produced it (`runtime.framework`)"
         + (f"; this run forced `{forced}` on every entry." if forced else "."),
         "Calibration as users get it (`calibration: auto`): the shipped profile of the GPU and framework",
-        "where one exists (vLLM on A100 and B200, TensorRT-LLM on H100, H200, B200, GB200 and RTX PRO 6000 Server), datasheet efficiencies elsewhere (`hf`,",
-        "`kernel`, H100-96GB).",
+        "where one exists (vLLM on A100 and B200, TensorRT-LLM on H100, H200, B200, GB200 and RTX PRO 6000 Server); for `hf` and",
+        "`transformers` the GPU's vLLM profile's torch kernels (cuBLAS GEMMs; FlashAttention-2 prefill on the A100); datasheet",
+        "efficiencies elsewhere (`kernel`, A10G, H100-96GB).",
         f"Target (issue 11): median |error| <= {TARGET['median']:.0%}, p90 <= {TARGET['p90']:.0%}.",
         "",
         "| category | points | median abs error | p90 abs error |",

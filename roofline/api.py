@@ -26,8 +26,9 @@ from roofline.hwspecs import (
     unknown_name_message,
 )
 from roofline.models import load_model
-from roofline.simulator.calibration import CalibrationError
+from roofline.simulator.calibration import TORCH_KERNEL_SOURCE, CalibrationError, torch_kernels
 from roofline.simulator.errors import UserError, short
+from roofline.simulator.frameworks import FRAMEWORKS
 from roofline.simulator.model import ModelConfigError
 from roofline.simulator.results import record
 from roofline.simulator.scenario import (
@@ -101,12 +102,24 @@ def _profiles(scenario) -> tuple:
                         f"are used ({reason[:300]}{'...' if len(reason) > 300 else ''})"
                     )
                     continue
+                if profile is None and FRAMEWORKS[fw].torch_kernels:
+                    profile = _torch_kernels(h)
                 if profile is not None:
                     # one framework: keyed by hardware; a framework sweep keys each (hardware, framework)
                     profiles[h if len(frameworks) == 1 else (h, fw)] = profile
         return profiles, warnings
     profile = read_profile(setting)
     return {profile.hardware: profile}, []
+
+
+def _torch_kernels(hardware: str):
+    """The kernels eager PyTorch runs, from the GPU's serving-engine profile (calibration.torch_kernels),
+    or None where it has none (or none usable: the engine's own run says so)."""
+    try:
+        profile = find_profile(hardware, framework=TORCH_KERNEL_SOURCE)
+    except CalibrationError:
+        return None
+    return None if profile is None else torch_kernels(profile, load_hardware(hardware).architecture)
 
 
 def read_scenario_file(path: str | Path) -> dict:

@@ -136,6 +136,41 @@ class Profile:
         return next((self.links[label] for label in labels if label in self.links), None)
 
 
+# The kernels eager PyTorch stacks (runtime.framework hf, transformers: Framework.torch_kernels)
+# share with a serving engine's measured tables, which `calibration: auto` borrows where such a
+# framework has no profile of its own (roofline.api): 16-bit GEMMs, torch.nn.functional.linear
+# through cuBLAS, which every framework's GEMM table times (the imported tables' notes,
+# profilers/aic_points.py); and prefill attention where vLLM's table timed FlashAttention-2, the
+# kernel the flash-attn package runs for attn_implementation="flash_attention_2" (the tables'
+# kernel_source: `vllm_flash_attn` alone on A100, FA2 being the fork's only kernel before Hopper;
+# FA3/FA4 on Hopper, FlashInfer's and Triton's on Blackwell and Ada: other kernels, not borrowed).
+# Decode attention (vLLM's paged kernels against a contiguous cache), fused MoE (transformers
+# loops over experts) and eight-bit GEMMs (CUTLASS in vLLM) are not borrowed. The GPU's
+# collective tables are NCCL's and its kernel overhead the fastest torch GEMM: both kept.
+TORCH_KERNEL_SOURCE = "vllm"
+TORCH_KERNEL_KINDS = ("hbm", "gemm_bf16")
+FA2_PREFILL_ARCHITECTURES = ("ampere",)
+
+
+def torch_kernels(profile: Profile, architecture: str) -> Profile:
+    """The part of a serving engine's profile `profile` of a GPU of `architecture` that measured
+    the kernels eager PyTorch stacks also run (TORCH_KERNEL_KINDS; prefill attention on
+    FA2_PREFILL_ARCHITECTURES), named so in its id."""
+    keep = TORCH_KERNEL_KINDS + (("attention_prefill",) if architecture in FA2_PREFILL_ARCHITECTURES else ())
+    kinds = [k for k in keep if k in profile.curves or k in profile.grids]
+    return replace(
+        profile,
+        profile_id=f"{profile.profile_id}, its torch kernels ({', '.join(kinds)})",
+        curves={k: v for k, v in profile.curves.items() if k in keep},
+        grids={k: v for k, v in profile.grids.items() if k in keep},
+        fractions={},
+        provenance={
+            **profile.provenance,
+            "borrowed": f"the kernels eager PyTorch also runs: {', '.join(kinds)}",
+        },
+    )
+
+
 def _parse_links(collectives, source: str) -> dict:
     """Label -> LinkFit from a `collectives:` section; the all-reduce fit is preferred (it is the
     collective the engine issues most), else the first op with a fit."""

@@ -172,6 +172,9 @@ class Framework:
     # a peer-to-peer all-reduce for small messages: the serving engines ship one; eager PyTorch (plain
     # torch.distributed) goes through NCCL (`runtime.custom_allreduce: null` follows this)
     custom_allreduce: bool = False
+    # eager PyTorch: cuBLAS GEMMs and the flash-attn package's kernels, priced from the GPU's
+    # serving-engine profile where the framework has none of its own (calibration.torch_kernels)
+    torch_kernels: bool = False
 
     def launch_extra_s(self, phase: str) -> float:
         """Extra launch time per kernel in a pass of `phase` ('prefill' | 'decode')."""
@@ -392,6 +395,7 @@ FRAMEWORKS = {
         0.0,
         False,
         "eager PyTorch launching fused kernels (research stacks; HuggingFace generate with fused kernels)",
+        torch_kernels=True,
     ),
     "transformers": Framework(
         "transformers",
@@ -404,6 +408,7 @@ FRAMEWORKS = {
         "HuggingFace transformers' modelling code run eagerly (generate, DynamicCache)",
         dispatch_s=DISPATCH_S,
         unfused=True,
+        torch_kernels=True,
     ),
     "kernel": Framework(
         "kernel", True, False, 0.0, 0.0, 0.0, False, "kernel time only (no framework)", custom_allreduce=True

@@ -8,6 +8,8 @@ host link. Projections are shared by all groups.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from roofline.simulator import eager_hf
@@ -24,7 +26,7 @@ from roofline.simulator.grid_lookup import grid_values, measured_or
 from roofline.simulator.grids import cache_grid
 from roofline.simulator.kvplan import ALL, resolve
 from roofline.simulator.model import MLA
-from roofline.simulator.opinputs import gemm, projection_inputs
+from roofline.simulator.opinputs import elementwise, gemm, projection_inputs
 from roofline.simulator.ops import KVLinear, Op, host_transfer
 from roofline.simulator.parallel import cp_decode_comm, cp_prefill_comm
 
@@ -320,6 +322,9 @@ def attention_ops(ctx, m, count, core=None) -> list:
     heads = ctx.shard.heads(m)
     proj = projection_inputs(ctx)  # the projections' weights may be 16-bit apart (dtype.attention_weights)
     ops, cached = _projections(proj, m, heads, count)
+    if getattr(m, "qk_norm", False):  # Qwen3 / Gemma-3: RMSNorm over each head of q and of k
+        elems = ctx.shape.rows * (heads + ctx.shard.kv_heads(m)) * m.head_dim
+        ops.append(replace(elementwise(ctx, "qk_norm", "norm", elems, elems, 4.0, count), kernels=2.0))
     if ctx.unfused and not isinstance(m, MLA):  # transformers' RoPE over q and k (eager_hf)
         ops.append(eager_hf.rope_op(ctx, (heads + ctx.shard.kv_heads(m)) * m.head_dim, count))
     before, after = _mla_gemms(proj, m, heads, count)

@@ -12,6 +12,8 @@ v4.40 to v4.57; Mistral, Qwen2, Qwen3 and most decoder-only models are copies of
   but the mean's output and the rsqrt: rb + 4 (upcast), 8 (pow), 4 (mean), 8 (product),
   4 + rb (downcast), 2 rb (weight) = 28 + 4 rb = 36 bytes per element, where one fused kernel
   reads and writes 2 rb = 4.
+  Qwen3's and Gemma 3's q/k norms (`q_norm`, `k_norm` over each head) and Gemma 2/3's norms
+  after attention and after the MLP are the same RMSNorm (`qk_norm`, `sandwich_norm`).
 * RoPE (`apply_rotary_pos_emb` with `rotate_half`), for q and for k apart: `x * cos` (2 rb),
   `-x2` over half the head (rb), `cat((-x2, x1))` (2 rb), `* sin` (2 rb), the sum (3 rb): 5
   kernels and 10 rb = 20 bytes per element of q and of k (the serving engines rotate q and k in one
@@ -60,12 +62,14 @@ DISPATCH_S = 23e-6  # host time per eagerly launched kernel (module docstring)
 UNFUSED_KERNELS = {
     "input_norm": 8.0,
     "post_attn_norm": 8.0,
+    "sandwich_norm": 8.0,
+    "qk_norm": 8.0,  # per fused kernel: q's and k's norms, 16 kernels
     "final_norm": 8.0,
     "qkv_proj": 3.0,
     "ffn_up": 2.0,
     "ffn_act": 2.0,
 }
-NORMS = ("input_norm", "post_attn_norm", "final_norm")
+NORMS = ("input_norm", "post_attn_norm", "sandwich_norm", "qk_norm", "final_norm")
 ROPE_KERNELS = 10.0  # 5 for q, 5 for k
 CACHE_COPY_KERNELS = 2.0  # torch.cat of K, of V
 

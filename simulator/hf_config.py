@@ -74,8 +74,9 @@ def _llama_like(cfg: dict, name: str, source: str) -> ModelArch:
         layers = [(Attention(H, kv, hd, window=window, qkv_bias=bias), ffn)] * n
         # transformers' GemmaConfig ties the embeddings by default (tie_word_embeddings=True)
         tie = cfg.get("tie_word_embeddings", mt == "gemma")
+    norms = 4 if mt == "gemma2" else 2  # Gemma 2's pre- and post-norms around attention and MLP
     return ModelArch(
-        name, h, _int(cfg, "vocab_size", source), _group(layers), bool(tie), _max_context(cfg), mt
+        name, h, _int(cfg, "vocab_size", source), _group(layers, norms), bool(tie), _max_context(cfg), mt
     )
 
 

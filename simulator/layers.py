@@ -322,6 +322,9 @@ def layer_ops(ctx: OpInputs, group, attention_core=None) -> list:
     if group.ffn is None:
         return ops
     ops.append(elementwise(ctx, "post_attn_norm", "norm", ctx.shape.rows * h, ctx.shape.rows * h, 4.0, n))
+    if group.norms > 2:  # Gemma 2/3's norms after the mixer and after the FFN (sandwich norms)
+        rows = ctx.shape.rows * h
+        ops.append(elementwise(ctx, "sandwich_norm", "norm", rows, rows, 4.0, n * (group.norms - 2)))
     ops += _ffn_ops(ctx, group.ffn, n)
     if not (ctx.shard.ep > 1 and isinstance(group.ffn, MoEFFN)):  # EP gathers its own outputs
         ops += allreduce(ctx, "ffn_allreduce", n)

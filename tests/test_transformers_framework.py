@@ -211,3 +211,32 @@ def test_the_dispatch_field_replaces_the_hosts_time_per_kernel_and_bad_values_ar
     )
     with pytest.raises(ScenarioError, match="runtime.dispatch_us"):
         load_scenario({"model": "llama-3.1-8b", "hardware": "h100-sxm", "runtime": {"dispatch_us": -1}})
+
+
+@pytest.mark.parametrize("framework,kernels,bytes_per_element", [("transformers", 16, 36), ("vllm", 2, 4)])
+def test_qwen3_norms_every_head_of_q_and_k(framework, kernels, bytes_per_element):
+    # Qwen3 (qk_norm): q_norm and k_norm, an RMSNorm over each head's 128 dims, on every query and
+    # KV head (Qwen3Attention.forward): transformers runs each as its 8-kernel RMSNorm (36 bytes per
+    # element), a serving engine as one fused kernel each (reads and writes the bf16 element: 4)
+    res, _ = run(
+        model="qwen3-30b-a3b",
+        runtime={"framework": framework},
+        workload={"batch": 2, "prompt_tokens": 1024, "output_tokens": 2},
+    )
+    (op,) = [o for o in ops(res, 0, "decode") if o["name"] == "qk_norm"]
+    layers, elements = 48, 2 * (32 + 4) * 128  # 48 layers; 2 sequences x (32 + 4 heads) x 128
+    assert op["bytes"] == layers * elements * bytes_per_element
+    # launched per layer: the op's time is its traffic at the norm's rate plus a gap per kernel
+    per_layer = op["layers"][0]["time_per_layer_s"]
+    (plain,) = [o for o in ops(res, 0, "decode") if o["name"] == "input_norm"]
+    norm_kernels = 8 if framework == "transformers" else 1
+    gap = plain["layers"][0]["time_per_layer_s"] / norm_kernels  # input_norm: tiny, gap-bound
+    assert per_layer == pytest.approx(kernels * gap, rel=0.02)
+
+
+def test_gemma2_norms_before_and_after_each_sublayer():
+    # Gemma 2's four RMSNorms per layer (input, post-attention, pre- and post-feedforward): the two
+    # beyond the usual pair are `sandwich_norm`, over the hidden state like the others
+    res, _ = run(model="gemma-2-9b", workload={"batch": 2, "prompt_tokens": 1024, "output_tokens": 2})
+    table = {o["name"]: o for o in ops(res, 0, "decode")}
+    assert table["sandwich_norm"]["bytes"] == 2 * table["input_norm"]["bytes"] == 2 * 42 * 2 * 3584 * 4

@@ -13,7 +13,9 @@ v4.40 to v4.57; Mistral, Qwen2, Qwen3 and most decoder-only models are copies of
   4 + rb (downcast), 2 rb (weight) = 28 + 4 rb = 36 bytes per element, where one fused kernel
   reads and writes 2 rb = 4.
   Qwen3's and Gemma 3's q/k norms (`q_norm`, `k_norm` over each head) and Gemma 2/3's norms
-  after attention and after the MLP are the same RMSNorm (`qk_norm`, `sandwich_norm`).
+  after attention and after the MLP are the same RMSNorm (`qk_norm`, `sandwich_norm`). Gemma's
+  (`GemmaRMSNorm`) multiplies by `1 + weight` in float32 and then downcasts: 10 kernels, 32 + 4 rb
+  = 40 bytes per element.
 * RoPE (`apply_rotary_pos_emb` with `rotate_half`), for q and for k apart: `x * cos` (2 rb),
   `-x2` over half the head (rb), `cat((-x2, x1))` (2 rb), `* sin` (2 rb), the sum (3 rb): 5
   kernels and 10 rb = 20 bytes per element of q and of k (the serving engines rotate q and k in one
@@ -70,6 +72,11 @@ UNFUSED_KERNELS = {
     "ffn_act": 2.0,
 }
 NORMS = ("input_norm", "post_attn_norm", "sandwich_norm", "qk_norm", "final_norm")
+# Gemma's RMSNorm (GemmaRMSNorm, also Gemma 2's and 3's) applies its weight as `1 + weight` in
+# float32 before the downcast: `float()` of the weight and the `1.0 +` launch two kernels more, and
+# the weight's product moves 8 bytes per element where Llama's (after the downcast) moves 2 rb
+GEMMA_FAMILIES = ("gemma", "gemma2", "gemma3")
+GEMMA_NORM_KERNELS = 10.0
 ROPE_KERNELS = 10.0  # 5 for q, 5 for k
 CACHE_COPY_KERNELS = 2.0  # torch.cat of K, of V
 
@@ -92,15 +99,17 @@ def expert_loop(ops: list, touched) -> list:
     return out
 
 
-def norm_bytes_per_element(rb) -> float:
-    """HBM bytes per activation element of transformers' RMSNorm (module docstring)."""
-    return 28.0 + 4.0 * rb
+def norm_bytes_per_element(rb, gemma: bool = False) -> float:
+    """HBM bytes per activation element of transformers' RMSNorm (module docstring); Gemma's moves
+    4 more (GEMMA_FAMILIES)."""
+    return (32.0 if gemma else 28.0) + 4.0 * rb
 
 
-def unfuse(ops: list, rb) -> list:
+def unfuse(ops: list, rb, gemma: bool = False) -> list:
     """`ops` of one pass as transformers' eager code runs them: its norms and SwiGLU product read and
     write more (per element: `norm_bytes_per_element`, 5 rb for the product against the fused 3 rb),
-    and those and the split projections launch more kernels (UNFUSED_KERNELS)."""
+    and those and the split projections launch more kernels (UNFUSED_KERNELS; a Gemma model's
+    norms GEMMA_NORM_KERNELS)."""
     out = []
     for op in ops:
         kernels = UNFUSED_KERNELS.get(op.name)
@@ -109,7 +118,8 @@ def unfuse(ops: list, rb) -> list:
             continue
         scale = 1.0
         if op.name in NORMS:  # the fused norm reads and writes 2 rb per element
-            scale = norm_bytes_per_element(rb) / (2.0 * rb)
+            scale = norm_bytes_per_element(rb, gemma) / (2.0 * rb)
+            kernels = GEMMA_NORM_KERNELS if gemma else kernels
         elif op.name == "ffn_act":  # the fused product reads two halves and writes one: 3 rb
             scale = 5.0 / 3.0
         out.append(replace(op, bytes=op.bytes * scale, kernels=op.kernels * kernels))

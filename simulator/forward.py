@@ -141,7 +141,8 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
                 ops += grouped(layer_ops(ctx, rest, attention_core), rest)
         else:
             ops += grouped(layer_ops(ctx, g, attention_core), g)
-    ops += model_edge_ops(ctx, model.vocab_size)
+    gemma = model.family in eager_hf.GEMMA_FAMILIES
+    ops += model_edge_ops(ctx, model.vocab_size, scaled=gemma)
     if ctx.shape.phase == "prefill":
         for extra in ctx.extras.at("prefill_once"):
             ops += extra.ops(ctx)
@@ -168,4 +169,4 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
                 stream="comm",
             )
         )
-    return eager_hf.unfuse(ops, ctx.fmt.rb) if unfused else ops
+    return eager_hf.unfuse(ops, ctx.fmt.rb, gemma) if unfused else ops

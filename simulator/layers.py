@@ -331,8 +331,9 @@ def layer_ops(ctx: OpInputs, group, attention_core=None) -> list:
     return ops
 
 
-def model_edge_ops(ctx: OpInputs, vocab: int) -> list:
-    """Embedding lookup for every token; final norm, LM head and sampling for one token per sequence."""
+def model_edge_ops(ctx: OpInputs, vocab: int, scaled: bool = False) -> list:
+    """Embedding lookup for every token (`scaled`: then multiplied by sqrt(hidden), Gemma's
+    normalizer, a kernel of its own); final norm, LM head and sampling for one token per sequence."""
     h = ctx.shape.hidden
     edge = edge_inputs(ctx)  # 16-bit in quantized checkpoints
     ops = [
@@ -346,6 +347,9 @@ def model_edge_ops(ctx: OpInputs, vocab: int) -> list:
             count=ctx.shape.passes,
         ),
     ]
+    if scaled:
+        rows = ctx.shape.rows * h
+        ops.append(elementwise(ctx, "embed_scale", "elementwise", rows, rows, 1.0, 1.0))
     b = ctx.shape.batch
     v = ctx.shard.split(vocab)
     ops.append(elementwise(ctx, "final_norm", "norm", b * h, b * h, 4.0, 1.0 / ctx.shape.passes))

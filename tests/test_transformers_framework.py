@@ -167,8 +167,7 @@ def test_transformers_own_benchmark_ci_decode_within_its_tolerance():
     # huggingface/transformers' benchmark CI (hf-internal-testing/benchmark_results, 2024-09-04):
     # google/gemma-2b in float16 on its A10 runner, batch 1, 7-token prompt, eager with the dynamic
     # cache: 19.73 ms per token (18.9-19.7 over June-September 2024). Not used to set the dispatch
-    # time (gpt-fast's Llama-2-7B on an A100 was): 15% for the host the CI ran on, and for Gemma's
-    # RMSNorm (1 + weight) and embedding scaling, a kernel each that the Llama counts leave out.
+    # time (gpt-fast's Llama-2-7B on an A100 was): 15% for the host the CI ran on.
     _, (rec,) = run(
         model="gemma-2b",
         hardware="a10g",
@@ -240,3 +239,28 @@ def test_gemma2_norms_before_and_after_each_sublayer():
     res, _ = run(model="gemma-2-9b", workload={"batch": 2, "prompt_tokens": 1024, "output_tokens": 2})
     table = {o["name"]: o for o in ops(res, 0, "decode")}
     assert table["sandwich_norm"]["bytes"] == 2 * table["input_norm"]["bytes"] == 2 * 42 * 2 * 3584 * 4
+    # and scales its embedding by sqrt(hidden) (every Gemma): read and write each of 2 rows, bf16
+    assert table["embed_scale"]["bytes"] == 2 * 3584 * 4
+    llama = {
+        o["name"]
+        for o in ops(run(workload={"batch": 2, "prompt_tokens": 1024, "output_tokens": 2})[0], 0, "decode")
+    }
+    assert "embed_scale" not in llama and "sandwich_norm" not in llama and "qk_norm" not in llama
+
+
+def test_gemma_norms_and_embedding_scale_launch_their_own_kernels():
+    # GemmaRMSNorm multiplies by (1 + weight) in float32: 10 kernels (the weight's float() and the
+    # 1.0 + beside Llama's 8) at 40 bytes per element; GemmaModel scales the embedding by
+    # sqrt(hidden) in a kernel of its own. gemma-2b: 18 layers of 40 + 2 x 2 kernels; around them
+    # the embedding, its scaling, the final norm (10), the LM head and sampling (2). Host-bound at
+    # batch 1: the dispatch of every kernel, then generate's iteration
+    _, (rec,) = run(
+        model="gemma-2b",
+        hardware="a10g",
+        dtype={"weights": "fp16", "activations": "fp16", "kv": "fp16"},
+        runtime={"framework": "transformers"},
+        workload={"batch": 1, "prompt_tokens": 7, "output_tokens": 128},
+    )
+    kernels = 18 * (LAYER_KERNELS + 2 * 2) + (1 + 1 + 10 + 1 + 2)
+    assert rec["tpot_s"] == pytest.approx(kernels * eager_hf.DISPATCH_S + TF.step_s, rel=1e-12)
+    assert eager_hf.norm_bytes_per_element(2, gemma=True) == 40.0

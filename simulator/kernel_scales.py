@@ -72,7 +72,8 @@ ATTENTION_PREFILL_SCALE = {
 # A compute share above 1 is not taken: the tables time short bursts at boost clocks, while a long
 # prefill runs at sustained clocks, where the dev set's long-running kernels sit at or below the curve
 # (ShadowKV's A100 FFN at 0.95 of it); a share below 1 (fp8 kernels, B200) is the kernel's own.
-# `hf` (PyTorch's cuBLAS calls, unmeasured here) and `kernel` keep the datasheet model.
+# `hf` and `transformers` (PyTorch's cuBLAS calls) read the GPU's vLLM profile's measured GEMMs where
+# one ships (calibration.torch_kernels), else the datasheet model, as `kernel` does.
 GEMM_SCALE = {
     "vllm": {
         "a100": {"bf16": (0.843, 1.12)},

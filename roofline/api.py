@@ -95,6 +95,10 @@ def _profiles(scenario) -> tuple:
             for fw in frameworks:
                 try:
                     profile = find_profile(h, framework=fw)
+                    if profile is None and FRAMEWORKS[fw].torch_kernels:
+                        # eager PyTorch: the kernels it shares with a serving engine's tables
+                        shared = find_profile(h, framework=TORCH_KERNEL_SOURCE)
+                        profile = shared and torch_kernels(shared, load_hardware(h).architecture)
                 except CalibrationError as exc:
                     reason = " ".join(str(exc).split())
                     warnings.append(
@@ -102,24 +106,12 @@ def _profiles(scenario) -> tuple:
                         f"are used ({reason[:300]}{'...' if len(reason) > 300 else ''})"
                     )
                     continue
-                if profile is None and FRAMEWORKS[fw].torch_kernels:
-                    profile = _torch_kernels(h)
                 if profile is not None:
                     # one framework: keyed by hardware; a framework sweep keys each (hardware, framework)
                     profiles[h if len(frameworks) == 1 else (h, fw)] = profile
         return profiles, warnings
     profile = read_profile(setting)
     return {profile.hardware: profile}, []
-
-
-def _torch_kernels(hardware: str):
-    """The kernels eager PyTorch runs, from the GPU's serving-engine profile (calibration.torch_kernels),
-    or None where it has none (or none usable: the engine's own run says so)."""
-    try:
-        profile = find_profile(hardware, framework=TORCH_KERNEL_SOURCE)
-    except CalibrationError:
-        return None
-    return None if profile is None else torch_kernels(profile, load_hardware(hardware).architecture)
 
 
 def read_scenario_file(path: str | Path) -> dict:

@@ -227,6 +227,18 @@ def test_auto_falls_back_to_datasheet_with_a_warning(tmp_path, monkeypatch):
         roofline.simulate({**BASE, "calibration": str(tmp_path / "h100-sxm.yaml")})
 
 
+def test_an_unusable_profile_borrowed_by_eager_pytorch_warns_too(tmp_path, monkeypatch):
+    # `hf` has no profile of its own and borrows the GPU's vLLM one (calibration.torch_kernels):
+    # a broken one falls back to the datasheet with the same warning as the engine's own would
+    (tmp_path / "h100-sxm.vllm.yaml").write_text(yaml.safe_dump(_profile_doc(kernel_overhead_s=-1)))
+    monkeypatch.setenv("ROOFLINE_CALIBRATION_DIR", str(tmp_path))
+    doc = {**BASE, "runtime": {"framework": "hf"}}
+    auto = roofline.simulate({**doc, "calibration": "auto"}).records()[0]
+    datasheet = roofline.simulate({**doc, "calibration": "datasheet"}).records()[0]
+    assert auto["ttft_s"] == datasheet["ttft_s"]
+    assert any("unusable" in w and "kernel_overhead_s" in w for w in auto["provenance"]["warnings"])
+
+
 # --- outputs ------------------------------------------------------------------------------------
 
 

@@ -72,10 +72,10 @@ UNFUSED_KERNELS = {
     "ffn_act": 2.0,
 }
 NORMS = ("input_norm", "post_attn_norm", "sandwich_norm", "qk_norm", "final_norm")
-# Gemma's RMSNorm (GemmaRMSNorm, also Gemma 2's and 3's) applies its weight as `1 + weight` in
-# float32 before the downcast: `float()` of the weight and the `1.0 +` launch two kernels more, and
-# the weight's product moves 8 bytes per element where Llama's (after the downcast) moves 2 rb
-GEMMA_FAMILIES = ("gemma", "gemma2", "gemma3")
+# Gemma's RMSNorm (GemmaRMSNorm, also Gemma 2's and 3's: ModelArch.gemma) applies its weight as
+# `1 + weight` in float32 before the downcast: `float()` of the weight and the `1.0 +` launch two
+# kernels more, and the weight's product moves 8 bytes per element where Llama's (after the
+# downcast) moves 2 rb
 GEMMA_NORM_KERNELS = 10.0
 ROPE_KERNELS = 10.0  # 5 for q, 5 for k
 CACHE_COPY_KERNELS = 2.0  # torch.cat of K, of V
@@ -101,7 +101,7 @@ def expert_loop(ops: list, touched) -> list:
 
 def norm_bytes_per_element(rb, gemma: bool = False) -> float:
     """HBM bytes per activation element of transformers' RMSNorm (module docstring); Gemma's moves
-    4 more (GEMMA_FAMILIES)."""
+    4 more (ModelArch.gemma)."""
     return (32.0 if gemma else 28.0) + 4.0 * rb
 
 

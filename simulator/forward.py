@@ -141,8 +141,7 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
                 ops += grouped(layer_ops(ctx, rest, attention_core), rest)
         else:
             ops += grouped(layer_ops(ctx, g, attention_core), g)
-    gemma = model.family in eager_hf.GEMMA_FAMILIES
-    ops += model_edge_ops(ctx, model.vocab_size, scaled=gemma)
+    ops += model_edge_ops(ctx, model.vocab_size, scaled=model.gemma)
     if ctx.shape.phase == "prefill":
         for extra in ctx.extras.at("prefill_once"):
             ops += extra.ops(ctx)
@@ -169,4 +168,4 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
                 stream="comm",
             )
         )
-    return eager_hf.unfuse(ops, ctx.fmt.rb, gemma) if unfused else ops
+    return eager_hf.unfuse(ops, ctx.fmt.rb, model.gemma) if unfused else ops

@@ -324,6 +324,9 @@ class MoEFFN:
         )
 
 
+GEMMA_FAMILIES = ("gemma", "gemma2", "gemma3")  # ModelArch.family of the Gemma models
+
+
 @dataclass(frozen=True)
 class LayerGroup:
     """`count` identical decoder layers: one token mixer and one FFN each (`ffn` None: a pure SSM
@@ -358,6 +361,12 @@ class ModelArch:
     tie_embeddings: bool = False
     max_context_tokens: int = 0
     family: str = ""
+
+    @property
+    def gemma(self) -> bool:
+        """A Gemma (1, 2 or 3): its embedding scaled by sqrt(hidden) in a kernel of its own, its
+        RMSNorm weights applied as 1 + weight (transformers' GemmaRMSNorm: eager_hf)."""
+        return self.family in GEMMA_FAMILIES
 
     @property
     def num_layers(self) -> int:

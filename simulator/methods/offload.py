@@ -56,7 +56,7 @@ def _only_gqa(model, name):
 
 
 # Kernels of ShadowKV's decode per layer beyond its attention and value fetch, as its throughput
-# path launches them (bytedance/ShadowKV, shadowkv/kv_cache.py, ShadowKVCache_CPU; the fetch,
+# path launches them (bytedance/ShadowKV's ShadowKVCache_CPU in its kv_cache.py; the fetch,
 # gather_copy_with_offsets, is one kernel, the attention FlashAttention's one). Selection
 # (get_retrieval_position_ids): the query made contiguous, batch_gemm_softmax (a CUTLASS GEMM
 # whose epilogue writes partial softmax reductions, then the softmax: 2), torch.topk (the selection

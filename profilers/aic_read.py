@@ -229,15 +229,17 @@ def find_source(data: str | Path | None = None) -> Source:
     return Source(root, PACKAGE, version)
 
 
-def resolve_gpu(name: str) -> tuple:
-    """(their folder name, our SKU) for either spelling: `h100-sxm` or `h100_sxm`."""
+def resolve_gpu(name: str, available=None) -> tuple:
+    """(their folder name, our SKU) for either spelling: `h100-sxm` or `h100_sxm`. The error names
+    `available` (the SKUs the data has tables for, available_gpus) where given, else every SKU a
+    folder name maps to."""
     if name in GPUS:
         return name, GPUS[name]
     for folder, sku in GPUS.items():
         if sku == name:
             return folder, sku
-    valid = ", ".join(sorted(set(GPUS.values())))
-    raise AicDataError(f"--gpu {name}: no AIConfigurator data maps to it; valid: {valid}")
+    valid = ", ".join(available if available is not None else sorted(set(GPUS.values())))
+    raise AicDataError(f"--gpu {name}: no AIConfigurator data maps to it; valid: {valid or 'none'}")
 
 
 def available_gpus(source: Source, framework: str) -> list:

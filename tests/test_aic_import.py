@@ -810,6 +810,24 @@ def test_calibrate_from_aiconfigurator_prints_the_grids_it_fitted(data, tmp_path
     assert "held-out median" in text
 
 
+def test_calibrate_from_aiconfigurator_names_the_gpus_with_tables(data, tmp_path, capsys):
+    # the data has an empty h100_pcie folder (as aiconfigurator-core 0.12.0 ships it) and vLLM
+    # tables for h100_sxm only: an unknown name and a GPU without the framework's tables both name
+    # the GPUs that have them, not every folder
+    from roofline.cli.main import main
+
+    (data / "h100_pcie").mkdir()
+    base = ["calibrate", "--from", "aiconfigurator", "--data", str(data), "--out", str(tmp_path / "o")]
+    assert main(base + ["--gpu", "h100"]) == 2
+    assert "--gpu h100: no AIConfigurator data maps to it; valid: h100-sxm\n" in capsys.readouterr().err
+    assert main(base + ["--gpu", "h100-pcie"]) == 2
+    err = capsys.readouterr().err
+    assert "--gpu h100-pcie: the data has no vllm tables for it; with them: h100-sxm\n" in err
+    assert main(base + ["--gpu", "h100-sxm", "--framework", "sglang"]) == 2
+    assert "no sglang tables for it; with them: none" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing written
+
+
 def test_table_agreement_compares_two_frameworks_bf16_gemms_on_shared_shapes(tmp_path):
     # SGLang's table holds vLLM's 26 bf16 shapes at 1.02x (25 of them) and 1.5x (one), plus an
     # fp8 row that is not compared: |ratio - 1| is 0.02 for 25 shapes and 0.5 for one, so the

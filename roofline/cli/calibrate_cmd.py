@@ -110,9 +110,15 @@ def run_import(args) -> int:
         raise ScenarioError([f"{', '.join(gpu_only)}: only for timing a GPU, not with --from"])
     try:
         source = find_source(args.data)
-        gpus = [resolve_gpu(args.gpu)[1]] if args.gpu else available_gpus(source, args.framework)
+        have = available_gpus(source, args.framework)
+        gpus = [resolve_gpu(args.gpu, have)[1]] if args.gpu else have
         if not gpus:
             raise AicDataError(f"{source.root}: no GPU folder that maps to a hwspecs SKU")
+        if args.gpu and gpus[0] not in have:  # a folder the data has, without this framework's tables
+            raise AicDataError(
+                f"--gpu {args.gpu}: the data has no {args.framework} tables for it; with them: "
+                f"{', '.join(have) or 'none'}"
+            )
         if len(gpus) > 1 and args.out and args.out.endswith((".yaml", ".yml")):
             raise AicDataError(f"--out {args.out}: a file holds one GPU's profile; pass --gpu or a folder")
         results = import_profiles(source, gpus, args.framework, args.out)

@@ -269,9 +269,10 @@ NAMES = {
 }
 
 
-def collective_errors(test, full, fit, hw, op: str, custom: bool, name: str) -> dict:
+def collective_errors(test, full, fit, hw, op: str, custom: bool, name: str, nccl_full=None) -> dict:
     """Held-out sizes priced through the engine (with and without the tables), and each interior
-    size of the full table left out in turn."""
+    size of the full table left out in turn (the framework's own all-reduce beside NCCL's table
+    less the same size, `nccl_full`, for its hand-over: CollectiveTable.with_handover)."""
     if fit is None or (custom and not hw.scale_up_bandwidth > 0):  # no peer all-reduce over PCIe
         return {}
     kind = "custom_all_reduce" if custom else op
@@ -286,12 +287,17 @@ def collective_errors(test, full, fit, hw, op: str, custom: bool, name: str) -> 
     if not err:
         return {}
     loo, loo_sizes = [], []
+    nccl = _measured(nccl_full, "all_reduce") if custom and nccl_full is not None else {}
     for n, (s, t) in _measured(full, op).items():
         for i in range(1, s.size - 1):
             keep = np.arange(s.size) != i
-            table = CollectiveTable(kind, n, tuple(s[keep]), tuple(t[keep]))
+            tables = (CollectiveTable(kind, n, tuple(s[keep]), tuple(t[keep])),)
+            if n in nccl:  # NCCL's table less the same size, as a profile's pair of tables
+                ns, nt = nccl[n]
+                other = CollectiveTable("all_reduce", n, tuple(ns[ns != s[i]]), tuple(nt[ns != s[i]]))
+                tables = (tables[0].with_handover(other), other)
             loo.append(
-                engine_time(op, s[i : i + 1], n, replace(bare, tables=(table,)), hw, custom) / t[i] - 1.0
+                engine_time(op, s[i : i + 1], n, replace(bare, tables=tables), hw, custom) / t[i] - 1.0
             )
             loo_sizes.append(s[i : i + 1])
     sizes = np.concatenate(sizes)
@@ -339,7 +345,14 @@ def evaluate(source, sku: str, framework: str) -> dict:
         name = f"all-reduce ({framework}'s own)"
         out.update(
             collective_errors(
-                test["custom_allreduce"], tables["custom_allreduce"], fit, hw, "all_reduce", True, name
+                test["custom_allreduce"],
+                tables["custom_allreduce"],
+                fit,
+                hw,
+                "all_reduce",
+                True,
+                name,
+                tables.get("nccl"),
             )
         )
     return out

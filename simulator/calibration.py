@@ -86,19 +86,49 @@ class CollectiveTable:
     across the 16x gaps of the held-out sizes in benchmarks/aic_holdout.py, where the alpha-beta
     chord halves the NCCL error. Below the smallest size its time is held (the latency floor);
     beyond the largest, the last segment's line continues (its bandwidth; S / the last point's
-    busbw where noise made that segment fall)."""
+    busbw where noise made that segment fall).
+
+    A framework's own all-reduce table (op `custom_all_reduce`) times the framework's call, which
+    hands messages from its size limit up to NCCL (vLLM's custom all-reduce serves messages below
+    `CustomAllreduce.max_size`, 8 MiB; TensorRT-LLM and SGLang have limits of their own): its times
+    jump there from its kernel's line to NCCL's. `handover` (with_handover: the last measured size
+    at which it beat NCCL's table, and the next measured size) keeps the octave above that last
+    size off the jump: there the kernel's own last segment continues, since the limits sit at
+    powers of two as the tables' sizes do (vLLM A100, 2 GPUs: 25 us at 4 MiB, 90 us at 8 MiB,
+    which is NCCL's time there; 6 MiB was read as 57 us on the chord, the kernel's line gives 35).
+    Beyond the octave (a table with gaps) the chord holds. Every size a table measured is priced
+    as before: the held-out sizes of benchmarks/aic_holdout.py never fall inside such an octave."""
 
     op: str  # comm.COLLECTIVES, or "custom_all_reduce" (the framework's own all-reduce)
     gpus: int
     bytes: tuple
     seconds: tuple
+    handover: tuple = ()  # (last size of the framework's own kernel, the next measured size)
 
     def at(self, bytes_):
         xs, ys = self.bytes, self.seconds
         x = np.maximum(np.asarray(bytes_, dtype=float), xs[0])
         slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
         slope = slope if slope > 0 else ys[-1] / xs[-1]
-        return np.where(x > xs[-1], ys[-1] + (x - xs[-1]) * slope, np.interp(x, xs, ys))
+        out = np.where(x > xs[-1], ys[-1] + (x - xs[-1]) * slope, np.interp(x, xs, ys))
+        if not self.handover:
+            return out
+        last, after = self.handover
+        i = xs.index(last)
+        own = (ys[i] - ys[i - 1]) / (xs[i] - xs[i - 1]) if i > 0 else ys[i] / xs[i]
+        own = ys[i] + (x - xs[i]) * max(own, 0.0)
+        return np.where((x > last) & (x < min(after, 2.0 * last)), own, out)
+
+    def with_handover(self, nccl: CollectiveTable) -> CollectiveTable:
+        """This framework table with its `handover` to NCCL (`nccl`: NCCL's all-reduce table on
+        the same GPUs): the last size of the run of measured sizes from the smallest at which it
+        is faster than NCCL's table, and the size after it; none where it is faster at every size
+        or at none."""
+        faster = np.asarray(self.seconds) < nccl.at(np.asarray(self.bytes))
+        run = int(np.argmin(faster)) if not faster.all() else len(faster)
+        if run == 0 or run == len(faster):
+            return replace(self, handover=())
+        return replace(self, handover=(self.bytes[run - 1], self.bytes[run]))
 
 
 @dataclass(frozen=True)
@@ -268,7 +298,9 @@ def _attach_custom(links: dict, collectives: dict, source: str) -> dict:
         )
     for label in intra:
         fit = links.get(label) or LinkFit(float("nan"), float("nan"), "all_reduce")
-        links[label] = replace(fit, tables=fit.tables + tables)
+        nccl = {t.gpus: t for t in fit.tables if t.op == "all_reduce"}
+        own = tuple(t.with_handover(nccl[t.gpus]) if t.gpus in nccl else t for t in tables)
+        links[label] = replace(fit, tables=fit.tables + own)
     return links
 
 

@@ -159,6 +159,59 @@ def test_a_table_whose_last_segment_falls_continues_at_the_last_points_bandwidth
     np.testing.assert_allclose(t.at([1536.0, 4096.0, 8192.0]), [15e-6, 20e-6, 40e-6], rtol=1e-12)
 
 
+MIB = 1048576.0
+# A framework's own all-reduce on 2 GPUs: its kernel at 10 us + 5 us per MiB up to 4 MiB (faster
+# than NCCL's table there), then the framework's call hands the message to NCCL (8 MiB and up
+# equal to NCCL's times), as vLLM's custom all-reduce does below its 8 MiB limit.
+OWN = ((1 * MIB, 2 * MIB, 4 * MIB, 8 * MIB, 16 * MIB), (15e-6, 20e-6, 30e-6, 90e-6, 130e-6))
+NCCL = ((1 * MIB, 2 * MIB, 4 * MIB, 8 * MIB, 16 * MIB), (40e-6, 48e-6, 56e-6, 90e-6, 130e-6))
+
+
+def test_a_framework_table_keeps_its_kernel_line_in_the_octave_above_its_handover():
+    # handover (4 MiB, 8 MiB): in the octave above 4 MiB the kernel's last segment continues (6 MiB:
+    # 30 + 2 x 5 = 40 us, where the chord to NCCL's 90 us at 8 MiB read 60 us); every measured size,
+    # the sizes below and the segments above are priced as before.
+    own = CollectiveTable("custom_all_reduce", 2, *OWN)
+    nccl = CollectiveTable("all_reduce", 2, *NCCL)
+    t = own.with_handover(nccl)
+    assert t.handover == (4 * MIB, 8 * MIB)
+    query = np.array([1.5, 3.0, 4.0, 6.0, 7.9, 8.0, 12.0, 32.0]) * MIB
+    chord = own.at(query)
+    np.testing.assert_allclose(chord[3], 60e-6, rtol=1e-12)
+    expected = chord.copy()
+    expected[3], expected[4] = 40e-6, 30e-6 + 3.9 * 5e-6
+    np.testing.assert_allclose(t.at(query), expected, rtol=1e-12)
+    # faster than NCCL at every size, or at none: no handover, the chord everywhere
+    assert own.with_handover(CollectiveTable("all_reduce", 2, OWN[0], (1.0,) * 5)).handover == ()
+    assert own.with_handover(CollectiveTable("all_reduce", 2, OWN[0], (1e-6,) * 5)).handover == ()
+    # with gaps (a table that lacks 8 MiB: handover (4, 16 MiB)) only the octave up to 8 MiB follows
+    # the kernel; from 8 MiB the chord to 16 MiB holds
+    gappy = CollectiveTable("custom_all_reduce", 2, OWN[0][:3] + OWN[0][4:], OWN[1][:3] + OWN[1][4:])
+    g = gappy.with_handover(nccl)
+    assert g.handover == (4 * MIB, 16 * MIB)
+    np.testing.assert_allclose(g.at([6 * MIB, 10 * MIB]), [40e-6, gappy.at(10 * MIB)], rtol=1e-12)
+
+
+def test_engine_prices_the_framework_all_reduce_with_its_handover(tmp_path):
+    # Llama-3.1-70B decode at TP2: 8192 x 2 bytes per sequence, 384 sequences = 6 MiB. The profile's
+    # framework table and NCCL's on 2 GPUs: the kernel's line, 40 us (the chord read 60 us); the
+    # peer all-reduce is the engine's default, the faster of the two tables.
+    path = _write(
+        tmp_path,
+        {
+            "nvlink": _nvlink({"all_reduce": {2: NCCL}}),
+            "custom_all_reduce": _nvlink({"all_reduce": {2: OWN}}, fit=False),
+        },
+    )
+    link = read_profile(path).link(("nvlink",))
+    assert [t.handover for t in link.tables if t.op == "custom_all_reduce"] == [(4 * MIB, 8 * MIB)]
+    t = _per_layer(
+        path, parallelism={"tp": 2}, workload={"batch": 384, "prompt_tokens": 8192, "output_tokens": 2}
+    )
+    assert t["attn_allreduce"] == pytest.approx(40e-6, rel=1e-12)
+    assert t["ffn_allreduce"] == pytest.approx(40e-6, rel=1e-12)
+
+
 @pytest.mark.parametrize("batch, expected", [(1, 10e-6), (8, 16e-6), (64, 72e-6)])
 def test_engine_prices_the_all_reduce_from_the_table(tmp_path, batch, expected):
     # TP8 decode of Llama-3.1-70B all-reduces one hidden state per sequence: 8192 x 2 bytes x batch

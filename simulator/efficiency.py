@@ -310,6 +310,15 @@ def build_table(
     )
 
 
+def prefill_attention_measured(table: EfficiencyTable) -> np.ndarray:
+    """Per row: whether a profile measured its prefill attention (a curve or grid of it among those
+    the row used, its error band); the datasheet curve prices the others."""
+    return np.array(
+        [isinstance(b, dict) and any(k.startswith("attention_prefill") for k in b) for b in table.error_band],
+        dtype=bool,
+    )
+
+
 def _fraction(profile, name: str) -> float:
     """A profile's measured fraction for kernel family `name`, else the named default."""
     measured = getattr(profile, "fractions", None) or {}

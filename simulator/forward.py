@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from roofline.simulator import eager_hf
-from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY, weight_only
+from roofline.simulator.efficiency import HOST_LINK_EFFICIENCY, prefill_attention_measured, weight_only
 from roofline.simulator.frameworks import framework
 from roofline.simulator.kernel_scales import attention_prefill_scale, gemm_scale
 from roofline.simulator.layers import layer_ops, model_edge_ops
@@ -81,12 +81,14 @@ def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
         row=hw.row,
         smem=hw.col("smem_per_sm_bytes"),
         sm_count=hw.col("sm_count"),
-        # The framework's prefill attention kernel against the datasheet curve; a profile's
-        # measured attention curve is the deployment's own kernel already.
+        # The framework's prefill attention kernel against the datasheet curve where the row prices
+        # attention by it; a profile's measured attention is the deployment's own kernel already
+        # (a profile that measured other kernels only, as `hf`'s and `transformers`' borrowed
+        # torch kernels on Hopper, leaves attention on the curve).
         attn_prefill_scale=np.array(
             [
-                attention_prefill_scale(layout.framework, name) if sheet else 1.0
-                for name, sheet in zip(hw.names, datasheet)
+                1.0 if measured else attention_prefill_scale(layout.framework, name)
+                for name, measured in zip(hw.names, prefill_attention_measured(eff))
             ]
         )[hw.row],
         gemm_memory_scale=gemm_shares[..., 0],

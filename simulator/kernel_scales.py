@@ -126,6 +126,25 @@ def gemm_scale(framework: str, hardware: str, dtype: str) -> tuple:
     return memory, min(compute, 1.0)
 
 
+# HuggingFace transformers' attention (`transformers`: its default `sdpa`, and `flash_attention_2`)
+# runs FlashAttention-2's kernels on Hopper, where the datasheet curve is FlashAttention-3's: PyTorch
+# SDPA's flash backend is FlashAttention-2, and its cuDNN backend (FlashAttention-3's speed on
+# Hopper) was opt-in from PyTorch 2.5 (pytorch/pytorch#138522, after 2.5's cuDNN bugs) until a
+# bundled cuDNN newer than 9.15 met the default order's gate (sdp_utils.cpp
+# `check_prefer_cudnn_attention`: sm90 / sm100), which PyTorch 2.11's does
+# (huggingface/transformers#48163, closed 2026-08-31, says so), after the transformers versions this
+# framework counts (v4.40 to v4.57, simulator/eager_hf.py). FlashAttention-2 over FlashAttention-3
+# on an H100, causal, head dim 128, both from arXiv:2407.08608 Fig. 5: 333 / 602 TFLOP/s at 8K and
+# 335 / 616 at 16K, 0.549 (the convention above: 8K-16K tokens; 0.65 at 512 tokens, 0.55 from 4K);
+# tritonbench on an H100 (pytorch/pytorch#142132): SDPA 329 TFLOP/s, FlashAttention-3 632 at 4,608
+# tokens (0.52). H200: the same chip. Blackwell runs neither FlashAttention-3 nor a published
+# FlashAttention-2 curve: 1 (the datasheet's, an optimistic bound there).
+TORCH_SDPA_FLASH_SCALE = {"h100": 0.549, "h200": 0.549}
+
+
 def attention_prefill_scale(framework: str, hardware: str) -> float:
-    """ATTENTION_PREFILL_SCALE of `framework` on the chip of SKU `hardware` (`chip_of`)."""
+    """ATTENTION_PREFILL_SCALE of `framework` on the chip of SKU `hardware` (`chip_of`); for
+    `transformers`, PyTorch SDPA's FlashAttention-2 against the curve (TORCH_SDPA_FLASH_SCALE)."""
+    if framework == "transformers":
+        return TORCH_SDPA_FLASH_SCALE.get(chip_of(hardware), 1.0)
     return ATTENTION_PREFILL_SCALE.get(framework, {}).get(chip_of(hardware), 1.0)

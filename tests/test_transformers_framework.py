@@ -31,6 +31,41 @@ def _run(framework="transformers", batch=1, prompt=128, output=64, runtime=None,
     )
 
 
+def _attention_ratio(hardware: str) -> float:
+    """transformers' prefill attention time over hf's, one 64K prompt (the same causal FLOPs)."""
+    t = {}
+    for fw in ("transformers", "hf"):
+        res, _ = _run(framework=fw, prompt=65536, output=2, hardware=hardware)
+        t[fw] = next(o["time_s"] for o in ops(res) if o["name"] == "attention")
+    return t["transformers"] / t["hf"]
+
+
+@pytest.mark.parametrize(
+    "hardware, ratio",
+    [
+        ("h100-sxm", 1 / 0.549),
+        ("h200", 1 / 0.549),
+        ("h100-pcie", 1 / 0.549),
+        ("a100-80gb-sxm", 1.0),
+        ("b200", 1.0),
+    ],
+)
+def test_prefill_attention_is_pytorchs_flashattention2_on_hopper(hardware, ratio):
+    # transformers' SDPA runs FlashAttention-2 on Hopper, at 0.549 of the datasheet's FlashAttention-3
+    # curve (kernel_scales.TORCH_SDPA_FLASH_SCALE: arXiv:2407.08608 Fig. 5 at 8K-16K); hf keeps the
+    # curve. Ampere's curve is FlashAttention-2's already; Blackwell's has no published FA2 curve.
+    # (The launches' microseconds against a second of attention: 5e-4.)
+    assert _attention_ratio(hardware) == pytest.approx(ratio, rel=5e-4)
+
+
+def test_a_profile_that_did_not_measure_attention_leaves_it_on_the_scaled_curve(shipped_profiles):
+    # on Hopper transformers borrows the vLLM profile's GEMMs but not its attention (FlashAttention-3
+    # there): the curve, scaled, prices it, as without the profile; on the A100 the borrowed
+    # FlashAttention-2 table prices both frameworks' attention alike
+    assert _attention_ratio("h100-sxm") == pytest.approx(1 / 0.549, rel=5e-4)
+    assert _attention_ratio("a100-80gb-sxm") == pytest.approx(1.0, rel=5e-4)
+
+
 def test_layer_kernel_count_matches_the_modelled_ops():
     assert LAYER_KERNELS == 40
 

@@ -114,10 +114,12 @@ class CollectiveTable:
         if not self.handover:
             return out
         last, after = self.handover
+        inside = (x > last) & (x < min(after, 2.0 * last))
+        if not inside.any():
+            return out
         i = xs.index(last)
         own = (ys[i] - ys[i - 1]) / (xs[i] - xs[i - 1]) if i > 0 else ys[i] / xs[i]
-        own = ys[i] + (x - xs[i]) * max(own, 0.0)
-        return np.where((x > last) & (x < min(after, 2.0 * last)), own, out)
+        return np.where(inside, ys[i] + (x - xs[i]) * max(own, 0.0), out)
 
     def with_handover(self, nccl: CollectiveTable) -> CollectiveTable:
         """This framework table with its `handover` to NCCL (`nccl`: NCCL's all-reduce table on

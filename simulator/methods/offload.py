@@ -94,7 +94,7 @@ def _shadow_decode(ctx, m, count, r, chunk, budget_of):
             compute_rate=ctx.rates.vector_rate,
             memory_rate=ctx.rates.mem_rate,
             count=count,
-            kernels=SELECT_KERNELS + (1.0 if heads > ctx.shard.kv_heads(m) else 0.0),
+            kernels=SELECT_KERNELS + np.greater(heads, ctx.shard.kv_heads(m)).astype(float),  # GQA's max
         ),
         Op(
             name="key_rebuild",

@@ -105,21 +105,22 @@ class CollectiveTable:
     seconds: tuple
     handover: tuple = ()  # (last size of the framework's own kernel, the next measured size)
 
+    def _line_beyond(self, i: int, x):
+        """The segment ending at measured size i continued to `x` (its bandwidth; S / that point's
+        busbw where the segment falls, or where i is the first size)."""
+        xs, ys = self.bytes, self.seconds
+        slope = (ys[i] - ys[i - 1]) / (xs[i] - xs[i - 1]) if i > 0 else 0.0
+        return ys[i] + (x - xs[i]) * (slope if slope > 0 else ys[i] / xs[i])
+
     def at(self, bytes_):
         xs, ys = self.bytes, self.seconds
         x = np.maximum(np.asarray(bytes_, dtype=float), xs[0])
-        slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
-        slope = slope if slope > 0 else ys[-1] / xs[-1]
-        out = np.where(x > xs[-1], ys[-1] + (x - xs[-1]) * slope, np.interp(x, xs, ys))
+        out = np.where(x > xs[-1], self._line_beyond(len(xs) - 1, x), np.interp(x, xs, ys))
         if not self.handover:
             return out
         last, after = self.handover
         inside = (x > last) & (x < min(after, 2.0 * last))
-        if not inside.any():
-            return out
-        i = xs.index(last)
-        own = (ys[i] - ys[i - 1]) / (xs[i] - xs[i - 1]) if i > 0 else ys[i] / xs[i]
-        return np.where(inside, ys[i] + (x - xs[i]) * max(own, 0.0), out)
+        return np.where(inside, self._line_beyond(xs.index(last), x), out) if inside.any() else out
 
     def with_handover(self, nccl: CollectiveTable) -> CollectiveTable:
         """This framework table with its `handover` to NCCL (`nccl`: NCCL's all-reduce table on

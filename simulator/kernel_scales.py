@@ -140,11 +140,11 @@ def gemm_scale(framework: str, hardware: str, dtype: str) -> tuple:
 # tokens (0.52). H200: the same chip. Blackwell runs neither FlashAttention-3 nor a published
 # FlashAttention-2 curve: 1 (the datasheet's, an optimistic bound there).
 TORCH_SDPA_FLASH_SCALE = {"h100": 0.549, "h200": 0.549}
+# every framework's share: the measured ones (regenerated above) and transformers' (derived here)
+_PREFILL_SCALES = {**ATTENTION_PREFILL_SCALE, "transformers": TORCH_SDPA_FLASH_SCALE}
 
 
 def attention_prefill_scale(framework: str, hardware: str) -> float:
-    """ATTENTION_PREFILL_SCALE of `framework` on the chip of SKU `hardware` (`chip_of`); for
-    `transformers`, PyTorch SDPA's FlashAttention-2 against the curve (TORCH_SDPA_FLASH_SCALE)."""
-    if framework == "transformers":
-        return TORCH_SDPA_FLASH_SCALE.get(chip_of(hardware), 1.0)
-    return ATTENTION_PREFILL_SCALE.get(framework, {}).get(chip_of(hardware), 1.0)
+    """The share of `framework`'s prefill attention on the chip of SKU `hardware` (`chip_of`):
+    ATTENTION_PREFILL_SCALE, or for `transformers` TORCH_SDPA_FLASH_SCALE; 1 elsewhere."""
+    return _PREFILL_SCALES.get(framework, {}).get(chip_of(hardware), 1.0)

@@ -217,6 +217,9 @@ class ShadowKV(Method):
         def fetched(prompt):
             return window(missed * budget_of(prompt))
 
+        def kept(prompt):
+            return window(outliers(prompt))
+
         # Every query head attends the outliers and the selected budget, so `_sparse` stands for the
         # heads (prefill attention runs once over them, as full attention); the other groups only
         # account what is stored, read and fetched (heads=False), never a second prefill. `_sparse`
@@ -224,13 +227,7 @@ class ShadowKV(Method):
         groups = [
             HeadGroup(low_rank, ALL, NONE, attended=NONE, heads=False, label="_lowrank_keys"),
             HeadGroup(landmark, ALL, ALL, attended=NONE, heads=False, label="_landmarks"),
-            HeadGroup(
-                1.0,
-                lambda prompt: window(outliers(prompt)),
-                lambda prompt: window(outliers(prompt)),
-                heads=False,
-                label="_outliers",
-            ),
+            HeadGroup(1.0, kept, kept, heads=False, label="_outliers"),
             HeadGroup(
                 0.5,
                 NONE,

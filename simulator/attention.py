@@ -279,17 +279,19 @@ def attention_core_ops(ctx, m, heads: int, cached: float, count) -> tuple:
         tail = cp_prefill_comm(ctx, m, heads, cached, count)
         for extra in ctx.extras.at("prefill"):
             tail += extra.ops(ctx, m, count)
-        return _prefill_attention(ctx, m, heads, cached, count), tail + _cache_copy(ctx, m, cached, count)
+        return _prefill_attention(ctx, m, heads, cached, count), tail + _cache_copies(ctx, m, cached, count)
     tail = cp_decode_comm(ctx, m, heads, count)
     for extra in ctx.extras.at("decode"):
         tail += extra.ops(ctx, m, count)
-    return _decode_attention(ctx, m, heads, cached, count), tail + _cache_copy(ctx, m, cached, count)
+    return _decode_attention(ctx, m, heads, cached, count), tail + _cache_copies(ctx, m, cached, count)
 
 
-def _cache_copy(ctx, m, cached: float, count) -> list:
+def _cache_copies(ctx, m, cached: float, count) -> list:
     """transformers' DynamicCache appends with torch.cat (eager_hf): each pass copies the layer's
-    cache it extends. Decode: the whole cache, L tokens per sequence (a KVLinear). Prefill: the new
-    tokens, and the cache a later chunk extends: a sequence prefilled in n passes copies
+    cache it extends; and its default attention then copies that cache to every query head
+    (`repeat_kv`, under `ctx.repeat_kv` where a KV head serves more than one query head), which
+    reads what the append wrote. Decode: the whole cache, L tokens per sequence (a KVLinear).
+    Prefill: the new tokens, and the cache a later chunk extends: a sequence prefilled in n passes copies
     (n + 1) / 2 times its prompt (the k-th pass the first k chunks), plus `shape.cached` tokens per
     sequence before a step's chunk. What a head group keeps (an eviction method's budget, a
     sliding-window layer's window: transformers' sliding-window cache layers) is what is copied.
@@ -308,11 +310,17 @@ def _cache_copy(ctx, m, cached: float, count) -> list:
             ),
             KVLinear(),
         )
-        return [eager_hf.cache_copy_op(ctx, held, count)]
-    chunks = np.maximum(s.passes / np.maximum(s.batch, 1.0), 1.0)
-    tokens = s.tokens * (chunks + 1.0) / 2.0 + s.batch * s.cached / ctx.shard.cp
-    held = plan.storage_bytes(tokens, ctx.fmt.kb) * cached
-    return [eager_hf.cache_copy_op(ctx, held, count, eager_hf.CACHE_COPY_KERNELS * s.passes)]
+        passes = 1.0
+    else:
+        chunks = np.maximum(s.passes / np.maximum(s.batch, 1.0), 1.0)
+        tokens = s.tokens * (chunks + 1.0) / 2.0 + s.batch * s.cached / ctx.shard.cp
+        held = plan.storage_bytes(tokens, ctx.fmt.kb) * cached
+        passes = s.passes
+    ops = [eager_hf.cache_copy_op(ctx, held, count, eager_hf.CACHE_COPY_KERNELS * passes)]
+    groups = eager_hf.kv_groups(m, ctx.shard.tp)
+    if ctx.repeat_kv and groups > 1:
+        ops.append(eager_hf.repeat_kv_op(ctx, held, groups, count, eager_hf.REPEAT_KV_KERNELS * passes))
+    return ops
 
 
 def attention_ops(ctx, m, count, core=None) -> list:

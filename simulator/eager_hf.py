@@ -36,6 +36,23 @@ v4.40 to v4.57; Mistral, Qwen2, Qwen3 and most decoder-only models are copies of
   the layer's whole cache and writes it again one token longer (2 kernels), so a decode step moves
   twice the cache's bytes beside the attention's own read of it; a prefill with an empty cache
   copies the new K and V once.
+* `repeat_kv` (the SDPA and eager attention paths, `attn_implementation` "sdpa", transformers'
+  default): before PyTorch's `scaled_dot_product_attention`, `repeat_kv` expands the layer's keys
+  and values to every query head and `reshape` copies them (2 kernels: read the cache once, write
+  `groups` = query heads / KV heads copies of it); the attention then reads the copies. A decode
+  kernel reads a grouped cache once for its heads (FlashAttention's grouped heads, vLLM's paged
+  kernels): over the copies it reads `groups` times as much, so a decode step moves 2 x groups
+  times the layer's cache beside the attention's one read (Llama 3 8B, 4 query heads per KV head:
+  8x). A prefill pass's FlashAttention tiles read every head's keys and values anyway, so there it
+  costs the copy, (1 + groups) x the K and V. Every release from v4.36 (SDPA the default) to v4.51
+  does this for every grouped-query model (LlamaSdpaAttention.forward, then
+  integrations/sdpa_attention.py `sdpa_attention_forward`); from v4.52 with PyTorch >= 2.5 SDPA
+  takes the grouped heads itself (`enable_gqa`, `use_gqa_in_sdpa`) unless an attention mask is
+  passed (a padded batch, a static cache): `attn_implementation` "sdpa_gqa". `flash_attention_2`
+  (flash-attn's kernels) reads the grouped cache directly. Neither copies.
+  At a step's peak the copies are alive beside the cache: `groups` x one layer's K and V per
+  sequence (the repeated keys and values), or half a layer (`torch.cat`'s new keys, then values,
+  beside the old ones) where nothing is repeated (`step_copies`).
 
 Host dispatch. Eager PyTorch launches each kernel from Python: the module calls, the dispatcher and
 the launch take the CPU longer than a small kernel takes the GPU, and the GPU waits unless earlier
@@ -49,13 +66,16 @@ embedding, final norm, LM head, sampling), 1,689 per token: 39.2 ms / 1,689 = 23
 being host-bound (its kernels' roofline is 7 ms). Transformers' Llama layer launches 42 (44 with
 grouped-query attention's `repeat_kv` on the SDPA path); the ops here count 40 of them (RMSNorm 8
 twice, q/k/v 3, RoPE 10, the cache's 2, attention 1, `o_proj` 1, the MLP's 5, two residual adds),
-leaving out the attention call's second kernel and the copy that makes its output contiguous.
+leaving out the attention call's second kernel and the copy that makes its output contiguous;
+`repeat_kv`'s 2 are counted where it runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from roofline.simulator.model import Attention
+from roofline.simulator.opinputs import per_rank
 from roofline.simulator.ops import Op
 
 DISPATCH_S = 23e-6  # host time per eagerly launched kernel (module docstring)
@@ -79,6 +99,32 @@ NORMS = ("input_norm", "post_attn_norm", "sandwich_norm", "qk_norm", "final_norm
 GEMMA_NORM_KERNELS = 10.0
 ROPE_KERNELS = 10.0  # 5 for q, 5 for k
 CACHE_COPY_KERNELS = 2.0  # torch.cat of K, of V
+REPEAT_KV_KERNELS = 2.0  # repeat_kv's reshape copy of K, of V
+
+# runtime.attn_implementation's null (scenario_schema.ATTN_IMPLEMENTATIONS; module docstring)
+DEFAULT_ATTN_IMPLEMENTATION = "sdpa"  # transformers' default; v4.36-v4.51 repeat the KV heads there
+
+
+def repeats_kv(attn_implementation) -> bool:
+    """Whether transformers' attention under `attn_implementation` (None: the default) copies the
+    KV heads to every query head first (`repeat_kv`, module docstring)."""
+    return (attn_implementation or DEFAULT_ATTN_IMPLEMENTATION) == "sdpa"
+
+
+def kv_groups(mixer, tp) -> float:
+    """Query heads per KV head of an attention mixer on one of `tp` GPUs (1: nothing to repeat)."""
+    return per_rank(mixer.num_heads, tp) / per_rank(mixer.num_kv_heads, tp)
+
+
+def step_copies(mixer, tp, repeat_kv: bool) -> float:
+    """Copies of one layer's cache, in layers per sequence, that a step of transformers' code holds
+    beside the cache at its peak (module docstring): `kv_groups` under `repeat_kv`, else half a
+    layer (`torch.cat`'s new keys or values beside the old); none for MLA (its own cache) and
+    layers without a KV cache."""
+    if not isinstance(mixer, Attention):
+        return 0.0
+    groups = kv_groups(mixer, tp)
+    return groups if repeat_kv and groups > 1 else 0.5
 
 
 ROUTING_KERNELS = 11.0  # kernels of the MoE block's routing beyond the router GEMM (module docstring)
@@ -138,6 +184,25 @@ def rope_op(ctx, elements_per_token: float, count) -> Op:
         memory_rate=ctx.rates.mem_rate,
         count=count * ctx.shape.passes,
         kernels=ROPE_KERNELS,
+    )
+
+
+def repeat_kv_op(ctx, cache_bytes, groups, count, kernels=REPEAT_KV_KERNELS) -> Op:
+    """`repeat_kv` of one layer over `cache_bytes` (its K and V after the append, as
+    `cache_copy_op`'s) into `groups` copies: read once, written `groups` times; in decode the
+    attention's extra reads of the copies (groups - 1 times the cache) are counted here too (module
+    docstring)."""
+    moved = 1.0 + groups
+    if ctx.shape.phase == "decode":
+        moved = moved + (groups - 1.0)
+    return Op(
+        name="repeat_kv",
+        kind="elementwise",
+        flops=0.0,
+        bytes=cache_bytes * moved,
+        memory_rate=ctx.rates.mem_rate,
+        count=count,
+        kernels=kernels,
     )
 
 

@@ -8,10 +8,11 @@ over the output, integrated exactly over the growing KV (see `ops.cost_op`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
-from roofline.simulator import economics
+from roofline.simulator import eager_hf, economics
 from roofline.simulator.columns import MemoryColumns, PointColumns
 from roofline.simulator.decode_loop import SpecLevel, draft_models, level_ops
 from roofline.simulator.efficiency import EfficiencyTable
@@ -255,7 +256,11 @@ def evaluate(
     weights = np.asarray(all_weights * (1.0 - extras.weight_host_fraction))  # 0-d
     host_weights = np.asarray(all_weights * extras.weight_host_fraction)  # offloaded (weight_offload)
     windows = layout.window_kv_share
-    kvm = KVModel(model, tp, pp, kb, ab, kv, cp, windows)
+    copies = None
+    if fw.unfused:  # transformers' copies of a layer's cache during a step (eager_hf.step_copies)
+        repeat = eager_hf.repeats_kv(layout.attn_implementation)
+        copies = partial(eager_hf.step_copies, tp=tp, repeat_kv=repeat)
+    kvm = KVModel(model, tp, pp, kb, ab, kv, cp, windows, copies)
     for draft, draft_plan, cache_tokens in drafts:
         if draft is not None:
             weights = weights + weight_bytes_per_gpu(draft, tp, pp, wb, attention_wb=fmt.attention_wb)

@@ -46,6 +46,7 @@ class Layout:
     dispatch_s: float | None = None  # host dispatch per eager kernel beside the GPU; None: the framework's
     cuda_graph_batch_sizes: tuple | None = None  # captured decode batch sizes; None: every size
     moe_routing: str = "power_law"  # how the router spreads tokens over experts (grouped_gemm)
+    attn_implementation: str | None = None  # transformers' attention path (eager_hf); None: its default
 
     def stack(self, host_factor=1.0, memory_bytes=None) -> Framework:
         """The framework as this layout runs it on a host `host_factor` times as slow as the x86
@@ -123,6 +124,7 @@ class Layout:
             dispatch_s=_scaled(values["runtime.dispatch_us"], 1e-6),
             cuda_graph_batch_sizes=_sizes(values["runtime.cuda_graph_batch_sizes"]),
             moe_routing=values["runtime.moe_routing"],
+            attn_implementation=values["runtime.attn_implementation"],
         )
 
 

@@ -95,7 +95,11 @@ class KVModel:
     whole history (windows, budgets and compression keep per-sequence tokens). `window_share`: a
     cache that gives sliding-window layers more than their window (frameworks.Framework.
     window_kv_share: SGLang's window pool, TensorRT-LLM's full-length layers) holds max(window,
-    share x C) tokens there; at 1 every token, the shared prefix included."""
+    share x C) tokens there; at 1 every token, the shared prefix included. `step_copies`: a
+    function of a layer's mixer giving the copies of that layer's cache (in layers' worth per
+    sequence) the framework holds beside the cache at a step's peak (transformers' DynamicCache
+    and repeat_kv: eager_hf.step_copies); the largest over the layers adds to every sequence's
+    bytes."""
 
     def __init__(
         self,
@@ -107,24 +111,29 @@ class KVModel:
         plan=DENSE,
         cp: int = 1,
         window_share: float = 0.0,
+        step_copies=None,
     ):
         self.plan, self.kb = plan, kb
         self.window_share = float(window_share)
-        self.terms: list = []  # (elements per token per GPU x layers / pp x fraction, group, window)
+        self.terms: list = []  # (elements per token per GPU x layers / pp x fraction, group, window, layer group)
+        self.copies: list = []  # (layer group, copies of one of its layers held at a step's peak, layers / pp)
         self.state = 0.0
         self.extra: list = []
         self.holds_prompt = any(hg.prefill_stored is not None for hg in plan.groups)
         self.attention_layers = (
             sum(g.count for g in model.layer_groups if _kv_elements_per_gpu(g.mixer, tp)) / pp
         )
-        for g in model.layer_groups:
+        for i, g in enumerate(model.layer_groups):
             per_token = _kv_elements_per_gpu(g.mixer, tp)
             elems = per_token / cp  # CP: each rank holds 1/cp of the tokens (cp may be an array)
             if per_token:
                 for hg in plan.groups:
                     self.terms.append(
-                        (g.count / pp * elems * hg.fraction, hg, getattr(g.mixer, "window", None))
+                        (g.count / pp * elems * hg.fraction, hg, getattr(g.mixer, "window", None), i)
                     )
+                copies = step_copies(g.mixer) if step_copies is not None else 0.0
+                if copies:
+                    self.copies.append((i, copies, g.count / pp))
             self.state += g.count / pp * _state_bytes_per_gpu(g.mixer, tp, ab)
 
     def add(self, other: KVModel) -> None:
@@ -132,9 +141,11 @@ class KVModel:
         self.extra.append(other)
         self.state += other.state
 
-    def _sum(self, C, P, S=None, host=False, prefill=False):
-        total = sum((o._sum(C, P, S, host, prefill) for o in self.extra), 0.0)
-        for coef, hg, win in self.terms:
+    def _sum(self, C, P, S=None, host=False, prefill=False, layer_group=None):
+        total = sum((o._sum(C, P, S, host, prefill) for o in self.extra if layer_group is None), 0.0)
+        for coef, hg, win, i in self.terms:
+            if layer_group is not None and i != layer_group:
+                continue
             source = hg.host_stored if host else hg.stored
             if prefill and hg.prefill_stored is not None:
                 source = hg.prefill_stored
@@ -155,8 +166,16 @@ class KVModel:
         return total
 
     def per_sequence(self, C, P):
-        """Bytes one sequence holds at context C (including recurrent state)."""
-        return self._sum(C, P) + self.state
+        """Bytes one sequence holds at context C (including recurrent state and the copies of one
+        layer's cache a step holds, `step_copies`)."""
+        return self._sum(C, P) + self.state + self._step_copies(C, P)
+
+    def _step_copies(self, C, P):
+        """The largest over the layers of the copies of one layer's cache a step holds."""
+        peak = 0.0
+        for i, copies, layers in self.copies:
+            peak = np.maximum(peak, copies * self._sum(C, P, layer_group=i) / layers)
+        return peak
 
     def shared(self, C, P, S):
         """Bytes of the shared prefix, held once."""

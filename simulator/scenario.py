@@ -349,6 +349,17 @@ def cross_field_problems(base: dict, sweep: list, source: str) -> list:
             if problem not in seen:
                 seen.add(problem)
                 problems.append(problem)
+    frameworks = swept.get("runtime.framework", [base["runtime.framework"]])
+    implementations = [
+        v for v in swept.get("runtime.attn_implementation", [base["runtime.attn_implementation"]]) if v
+    ]
+    if implementations and "transformers" not in frameworks:
+        problems.append(
+            f"{source}: runtime.attn_implementation: {implementations[0]!r} picks HuggingFace transformers' "
+            f"attention path, read with runtime.framework: transformers only; the framework here is "
+            f"{', '.join(map(str, frameworks))}, whose own kernels run attention. Set runtime.framework: "
+            "transformers, or leave runtime.attn_implementation unset (null)"
+        )
     prompts = swept.get("workload.prompt_tokens", [base["workload.prompt_tokens"]])
     prefixes = swept.get("workload.shared_prefix_tokens", [base["workload.shared_prefix_tokens"]])
     if max(prefixes) > min(prompts):

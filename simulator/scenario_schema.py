@@ -29,6 +29,8 @@ class FieldSpec:
 
 DTYPES = tuple(DTYPE_BYTES)
 CP_VARIANTS = ("pass-kv", "pass-q", "ulysses")
+# runtime.attn_implementation: the transformers attention paths eager_hf prices
+ATTN_IMPLEMENTATIONS = ("sdpa", "sdpa_gqa", "flash_attention_2")
 
 
 def _graph_sizes_problem(path: str, value) -> str | None:
@@ -256,6 +258,19 @@ SCHEMA: dict = {
         "eager launches add their own time instead). Set it from a profile of your own host.",
         None,
         minimum=0,
+        nullable=True,
+    ),
+    "runtime.attn_implementation": FieldSpec(
+        "choice",
+        "transformers' attention path (its attn_implementation; read with runtime.framework: "
+        "transformers only): sdpa = PyTorch SDPA after repeat_kv copies the keys and values to every "
+        "query head (transformers' default; v4.36-v4.51 always, later releases when an attention mask "
+        "is passed: a padded batch, a static cache), so a grouped-query model's decode moves 2 x "
+        "groups times each layer's cache more; sdpa_gqa = SDPA on the grouped heads (v4.52+ with "
+        "PyTorch 2.5+, no mask); flash_attention_2 = flash-attn's kernels (no copies). null = sdpa. "
+        "See docs/frameworks.md.",
+        None,
+        choices=ATTN_IMPLEMENTATIONS,
         nullable=True,
     ),
     "runtime.framework": FieldSpec(

@@ -18,8 +18,11 @@ TF = FRAMEWORKS["transformers"]
 LAYERS, HEADS, KV_HEADS, HEAD_DIM, HIDDEN = 32, 32, 8, 128, 4096
 KV_BYTES_PER_TOKEN_LAYER = 2 * KV_HEADS * HEAD_DIM * 2  # K and V, bf16
 # Kernels of one decoder layer as modelled (eager_hf docstring): RMSNorm 8 x 2, q/k/v 3, RoPE 10,
-# the cache's 2, attention 1, o_proj 1, two residual adds, gate/up 2, the product 2, down 1
-LAYER_KERNELS = 8 + 3 + 10 + 2 + 1 + 1 + 2 + 8 + 2 + 2 + 1
+# the cache's 2, repeat_kv's 2 (the default sdpa path; grouped-query heads), attention 1, o_proj 1,
+# two residual adds, gate/up 2, the product 2, down 1
+REPEAT_KV_KERNELS = 2
+LAYER_KERNELS = 8 + 3 + 10 + 2 + REPEAT_KV_KERNELS + 1 + 1 + 2 + 8 + 2 + 2 + 1
+GROUPS = HEADS // KV_HEADS
 EDGE_KERNELS = 1 + 8 + 1 + 2  # embedding, final RMSNorm, LM head, sampling
 
 
@@ -67,7 +70,9 @@ def test_a_profile_that_did_not_measure_attention_leaves_it_on_the_scaled_curve(
 
 
 def test_layer_kernel_count_matches_the_modelled_ops():
-    assert LAYER_KERNELS == 40
+    # transformers' Llama layer launches 44 on the SDPA path with grouped-query heads: these 42 and
+    # the attention call's second kernel and its output's contiguous copy (eager_hf docstring)
+    assert LAYER_KERNELS == 42
 
 
 def test_a_host_bound_decode_step_is_the_dispatch_of_every_kernel_then_the_iteration():
@@ -123,6 +128,110 @@ def test_every_decode_step_copies_the_whole_cache(batch, prompt):
     mean_length = prompt + output / 2
     expect = 2.0 * batch * mean_length * KV_BYTES_PER_TOKEN_LAYER * LAYERS
     assert copy["bytes"] == pytest.approx(expect, rel=1e-12)
+
+
+@pytest.mark.parametrize("batch, prompt", [(1, 4096), (8, 32768)])
+def test_sdpa_copies_the_kv_heads_to_every_query_head(batch, prompt):
+    # the default sdpa path (v4.36-v4.51): repeat_kv reads the layer's cache after the append and
+    # writes GROUPS copies (2 kernels), and the decode attention reads the copies: GROUPS - 1 times
+    # the cache more than a grouped kernel's one read. 2 x GROUPS = 8 caches a step for Llama 3 8B.
+    output = 101
+    res, _ = _run(batch=batch, prompt=prompt, output=output)
+    (rep,) = [o for o in ops(res, 0, "decode") if o["name"] == "repeat_kv"]
+    cache = batch * (prompt + output / 2) * KV_BYTES_PER_TOKEN_LAYER * LAYERS
+    assert rep["bytes"] == pytest.approx(2 * GROUPS * cache, rel=1e-12)
+    # a prefill pass copies its K and V to GROUPS heads (its FlashAttention tiles read every head's
+    # keys anyway): (1 + GROUPS) x the prompt's K and V
+    (pre,) = [o for o in ops(res) if o["name"] == "repeat_kv"]
+    assert pre["bytes"] == pytest.approx(
+        (1 + GROUPS) * batch * prompt * KV_BYTES_PER_TOKEN_LAYER * LAYERS, rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("implementation", ["flash_attention_2", "sdpa_gqa"])
+def test_attention_paths_that_read_the_grouped_cache_make_no_copies(implementation):
+    # flash-attn's kernels, and SDPA with enable_gqa (v4.52+, PyTorch 2.5+, no mask), read the grouped
+    # KV heads themselves: the step is the sdpa step less the copies' traffic and launches
+    res_sdpa, (sdpa,) = _run(batch=8, prompt=32768, output=2)
+    res, (rec,) = _run(batch=8, prompt=32768, output=2, runtime={"attn_implementation": implementation})
+    assert "repeat_kv" not in {o["name"] for o in ops(res, 0, "decode")}
+    (rep,) = [o for o in ops(res_sdpa, 0, "decode") if o["name"] == "repeat_kv"]
+    assert sdpa["tpot_s"] - rec["tpot_s"] == pytest.approx(rep["time_s"], rel=1e-9)
+    # GPU-bound at 32K: the copies' 8 caches a step against the 3 (two for torch.cat, one read)
+    # the step moves without them, beside the weights: about 3x the step
+    assert 2.5 < sdpa["tpot_s"] / rec["tpot_s"] < 3.5
+
+
+def test_a_model_with_one_query_head_per_kv_head_repeats_nothing():
+    # repeat_kv returns its input when every KV head serves one query head (Llama 2 7B's MHA)
+    res, _ = run(
+        model="llama-2-7b",
+        runtime={"framework": "transformers"},
+        workload={"batch": 2, "prompt_tokens": 2048, "output_tokens": 8},
+    )
+    assert "repeat_kv" not in {o["name"] for o in ops(res, 0, "decode")}
+
+
+def test_memory_holds_a_layers_copies_beside_the_cache():
+    # at a step's peak: the repeated K and V of one layer (GROUPS layers' worth per sequence) under
+    # sdpa; torch.cat's new keys (or values) beside the old, half a layer, where nothing is repeated
+    batch, prompt, output = 4, 16384, 128
+    kv = batch * (prompt + output) * KV_BYTES_PER_TOKEN_LAYER  # one layer
+    _, (sdpa,) = _run(batch=batch, prompt=prompt, output=output)
+    _, (fa2,) = _run(
+        batch=batch, prompt=prompt, output=output, runtime={"attn_implementation": "flash_attention_2"}
+    )
+    _, (hf,) = _run("hf", batch=batch, prompt=prompt, output=output)
+    assert hf["memory"]["kv_cache_bytes"] == pytest.approx(LAYERS * kv, rel=1e-12)
+    assert fa2["memory"]["kv_cache_bytes"] == pytest.approx((LAYERS + 0.5) * kv, rel=1e-12)
+    assert sdpa["memory"]["kv_cache_bytes"] == pytest.approx((LAYERS + GROUPS) * kv, rel=1e-12)
+    # and the largest batch that fits counts them per sequence: (32 + 4) / 32 of the cache
+    free = (
+        sdpa["memory"]["capacity_bytes"] - sdpa["memory"]["weights_bytes"] - sdpa["memory"]["overhead_bytes"]
+    )
+    assert sdpa["max_batch"] <= free / ((LAYERS + GROUPS) * kv / batch)
+    assert sdpa["max_batch"] < fa2["max_batch"] <= hf["max_batch"]
+
+
+def test_the_attention_path_is_a_transformers_field_and_bad_values_are_named():
+    from roofline.api import load_scenario
+    from roofline.simulator.scenario import ScenarioError
+
+    base = {"model": "llama-3.1-8b", "hardware": "h100-sxm", "workload": {"prompt_tokens": 1024}}
+    with pytest.raises(ScenarioError, match=r"runtime.attn_implementation: 'sdpa'.*framework: transformers"):
+        load_scenario({**base, "runtime": {"framework": "vllm", "attn_implementation": "sdpa"}})
+    with pytest.raises(
+        ScenarioError, match=r"runtime.attn_implementation.*sdpa, sdpa_gqa, flash_attention_2"
+    ):
+        load_scenario({**base, "runtime": {"framework": "transformers", "attn_implementation": "eager"}})
+    # a sweep over frameworks that includes transformers reads it there and ignores it elsewhere
+    doc = {
+        **base,
+        "runtime": {"framework": "transformers", "attn_implementation": "flash_attention_2"},
+        "sweep": {"runtime.framework": ["vllm", "transformers"]},
+    }
+    vllm, tf = roofline.simulate(doc).records()
+    assert (
+        vllm["tpot_s"] == roofline.simulate({**base, "runtime": {"framework": "vllm"}}).records()[0]["tpot_s"]
+    )
+    assert tf["configuration"]["runtime"]["attn_implementation"] == "flash_attention_2"
+
+
+def test_a_sweep_over_attention_paths_equals_its_points_alone():
+    base = {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "runtime": {"framework": "transformers"},
+        "workload": {"batch": 4, "prompt_tokens": 8192, "output_tokens": 16},
+    }
+    sweep = {"runtime.attn_implementation": ["sdpa", "sdpa_gqa", "flash_attention_2"]}
+    swept = roofline.simulate({**base, "sweep": sweep}).records()
+    assert len({r["tpot_s"] for r in swept}) == 2  # sdpa_gqa and flash_attention_2 price alike
+    for rec in swept:
+        alone = roofline.simulate(point_alone(base, rec["point"])).records()[0]
+        assert_same(
+            {k: v for k, v in rec.items() if k != "point"}, {k: v for k, v in alone.items() if k != "point"}
+        )
 
 
 def test_captured_decode_graphs_drop_the_dispatch():

@@ -30,7 +30,7 @@ OUT = ROOT / "docs" / "validation" / "methods.md"
 def decode_rows(entry: dict) -> list:
     """(label, measured tokens/s, model tokens/s, model's largest batch) per point, each run as the
     dev set runs its decode tables (published_report.decode_points)."""
-    runtime = {"framework": entry["framework"]}
+    runtime = {"framework": entry["framework"], **entry.get("runtime", {})}
     return [
         (f"{entry['label']} {ctx_k}K x{batch}", measured, rec["decode_tokens_per_s"], rec["max_batch"])
         for ctx_k, batch, measured, rec in decode_points(entry, runtime)
@@ -42,7 +42,7 @@ def prefill_rows(entry: dict) -> list:
     prefill table (`points`: the method's seconds; `baseline`: the same table's dense column), one
     prompt at batch 1 as the dev set runs its prefill tables (published_report.prefill_doc), with
     and without the method."""
-    rows, runtime = [], {"framework": entry["framework"]}
+    rows, runtime = [], {"framework": entry["framework"], **entry.get("runtime", {})}
     for prompt, measured in entry["points"].items():
         dense, got = (
             roofline.simulate(prefill_doc(entry, prompt, runtime, methods)).records()[0]["ttft_s"]

@@ -37,7 +37,10 @@ def _sim(doc, overrides):
 
 
 def _runtime(entry, forced, **extra):
-    return {"framework": forced or entry["framework"], **extra}
+    runtime = {"framework": forced or entry["framework"], **extra}
+    if runtime["framework"] != "transformers":  # transformers' attention path is read with it only
+        runtime.pop("attn_implementation", None)
+    return runtime
 
 
 def prefill_doc(entry, prompt: int, runtime: dict, methods=()) -> dict:
@@ -54,7 +57,8 @@ def prefill_doc(entry, prompt: int, runtime: dict, methods=()) -> dict:
 
 def vllm_prefill(entry, forced, overrides, static=False):
     for prompt, measured in entry["points"].items():
-        rec = _sim(prefill_doc(entry, prompt, _runtime(entry, forced)), overrides).records()[0]
+        runtime = _runtime(entry, forced, **entry.get("runtime", {}))
+        rec = _sim(prefill_doc(entry, prompt, runtime), overrides).records()[0]
         label = entry.get("label", "vLLM prefill")
         yield "prefill", f"{label} {prompt // 1000}K, A100", rec["ttft_s"], measured, "s"
 

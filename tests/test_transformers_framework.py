@@ -217,23 +217,6 @@ def test_the_attention_path_is_a_transformers_field_and_bad_values_are_named():
     assert tf["configuration"]["runtime"]["attn_implementation"] == "flash_attention_2"
 
 
-def test_a_sweep_over_attention_paths_equals_its_points_alone():
-    base = {
-        "model": "llama-3.1-8b",
-        "hardware": "h100-sxm",
-        "runtime": {"framework": "transformers"},
-        "workload": {"batch": 4, "prompt_tokens": 8192, "output_tokens": 16},
-    }
-    sweep = {"runtime.attn_implementation": ["sdpa", "sdpa_gqa", "flash_attention_2"]}
-    swept = roofline.simulate({**base, "sweep": sweep}).records()
-    assert len({r["tpot_s"] for r in swept}) == 2  # sdpa_gqa and flash_attention_2 price alike
-    for rec in swept:
-        alone = roofline.simulate(point_alone(base, rec["point"])).records()[0]
-        assert_same(
-            {k: v for k, v in rec.items() if k != "point"}, {k: v for k, v in alone.items() if k != "point"}
-        )
-
-
 def test_captured_decode_graphs_drop_the_dispatch():
     # runtime.cuda_graphs: true (a static cache and torch.compile's reduce-overhead mode) replays the
     # decode step: no launches from the host, only the iteration
@@ -274,17 +257,28 @@ def test_a_grace_host_dispatches_slower():
     assert gb200["tpot_s"] == pytest.approx(2.75 * (dispatch + TF.step_s), rel=1e-12)
 
 
-def test_a_sweep_over_hosts_and_batches_equals_its_points_alone():
-    # the dispatch per kernel is an array over a sweep's points (Grace hosts are slower)
+SDPA_PATHS = {"runtime.attn_implementation": ["sdpa", "sdpa_gqa", "flash_attention_2"], "workload.batch": [4]}
+
+
+@pytest.mark.parametrize(
+    "sweep, points, distinct",
+    [
+        # the dispatch per kernel is an array over a sweep's points (Grace hosts are slower); host-bound
+        # at both batches, the host sets the step
+        ({"hardware": ["b200", "gb200"], "workload.batch": [1, 16]}, 4, 2),
+        # the attention path is structural (an op more or less); sdpa_gqa and flash_attention_2 price alike
+        (SDPA_PATHS, 3, 2),
+    ],
+)
+def test_a_sweep_equals_its_points_alone(sweep, points, distinct):
     base = {
         "model": "llama-3.1-8b",
         "hardware": "b200",
         "runtime": {"framework": "transformers"},
         "workload": {"batch": 1, "prompt_tokens": 2048, "output_tokens": 16},
     }
-    sweep = {"hardware": ["b200", "gb200"], "workload.batch": [1, 16]}
     swept = roofline.simulate({**base, "sweep": sweep}).records()
-    assert len(swept) == 4
+    assert len(swept) == points and len({r["tpot_s"] for r in swept}) == distinct
     for rec in swept:
         alone = roofline.simulate(point_alone(base, rec["point"])).records()[0]
         assert_same(

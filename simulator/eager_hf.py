@@ -116,6 +116,23 @@ def kv_groups(mixer, tp) -> float:
     return per_rank(mixer.num_heads, tp) / per_rank(mixer.num_kv_heads, tp)
 
 
+REPEAT_KV_NOTE = (
+    "transformers' default attention (runtime.attn_implementation null = sdpa) copies each layer's KV "
+    "heads to every query head first (repeat_kv: transformers v4.36-v4.51, later releases when an "
+    "attention mask is passed), which a grouped-query model's decode pays in HBM traffic and memory; "
+    "sdpa_gqa (v4.52+ on PyTorch 2.5+, no mask) and flash_attention_2 read the grouped cache"
+)
+
+
+def repeated_groups(model, tp, attn_implementation) -> float:
+    """The most query heads per KV head that transformers' `repeat_kv` copies a KV head to in one of
+    `model`'s attention layers on one of `tp` GPUs (1: nothing copied: MHA, or a path without it)."""
+    if not repeats_kv(attn_implementation):
+        return 1.0
+    groups = [kv_groups(g.mixer, tp) for g in model.layer_groups if isinstance(g.mixer, Attention)]
+    return max(groups, default=1.0)
+
+
 def step_copies(mixer, tp, repeat_kv: bool) -> float:
     """Copies of one layer's cache, in layers per sequence, that a step of transformers' code holds
     beside the cache at its peak (module docstring): `kv_groups` under `repeat_kv`, else half a

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from roofline.simulator import eager_hf
 from roofline.simulator.agent import evaluate_agent
 from roofline.simulator.columns import flatten
 from roofline.simulator.efficiency import FP8_ATTENTION_WARNING, build_table
 from roofline.simulator.engine import Dtypes, HardwareColumns, Layout, Workload, evaluate
+from roofline.simulator.frameworks import framework
 from roofline.simulator.methods import apply_stack, stack_notes, stack_warnings
 from roofline.simulator.units import GIB
 
@@ -244,6 +246,9 @@ def _group_warnings(result: SweepResult, group: Group, layout, dtypes, wl, profi
     if any(h and h % layout.tp for h in heads):
         msg = f"tp={layout.tp} does not divide {model.name}'s attention heads; shards rounded up"
         result.warnings.append((msg, _mask(result, group, True)))
+    default_sdpa = layout.attn_implementation is None and framework(layout.framework).unfused
+    if default_sdpa and eager_hf.repeated_groups(model, layout.tp, None) > 1:  # transformers' repeat_kv
+        result.notes.append((eager_hf.REPEAT_KV_NOTE, _mask(result, group, True)))
 
 
 def efficiency_table(hardware: list, profiles: dict, dtypes: Dtypes):

@@ -193,6 +193,25 @@ def test_memory_holds_a_layers_copies_beside_the_cache():
     assert sdpa["max_batch"] < fa2["max_batch"] <= hf["max_batch"]
 
 
+@pytest.mark.parametrize(
+    "model, framework, implementation, noted",
+    [
+        ("llama-3.1-8b", "transformers", None, True),  # the default path, grouped-query heads
+        ("llama-3.1-8b", "transformers", "sdpa", False),  # asked for: the user knows
+        ("llama-2-7b", "transformers", None, False),  # MHA: nothing to copy
+        ("llama-3.1-8b", "vllm", None, False),  # its own kernels
+    ],
+)
+def test_the_default_paths_copies_are_noted_where_they_cost(model, framework, implementation, noted):
+    runtime = {"framework": framework}
+    if implementation:
+        runtime["attn_implementation"] = implementation
+    _, (rec,) = run(
+        model=model, runtime=runtime, workload={"batch": 1, "prompt_tokens": 1024, "output_tokens": 2}
+    )
+    assert (eager_hf.REPEAT_KV_NOTE in rec["provenance"]["notes"]) is noted
+
+
 def test_the_attention_path_is_a_transformers_field_and_bad_values_are_named():
     from roofline.api import load_scenario
     from roofline.simulator.scenario import ScenarioError

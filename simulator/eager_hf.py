@@ -124,6 +124,18 @@ REPEAT_KV_NOTE = (
 )
 
 
+# kv_quant under `transformers`: the method prices KIVI's fused kernels, not transformers' own
+# QuantizedCache (cache_utils.py, cache_implementation="quantized": each update dequantises the
+# layer's whole quantised cache, concatenates it with the full-precision residual and returns 16-bit
+# keys and values; every residual_length tokens it quantises everything again)
+QUANTIZED_CACHE_WARNING = (
+    "kv_quant is priced as KIVI-style fused kernels that read the quantised cache; transformers' own "
+    "QuantizedCache (cache_implementation='quantized') dequantises each layer's whole cache to 16 bits "
+    "at every step instead, saving memory but decoding slower than its 16-bit cache: that path is not "
+    "priced, so under runtime.framework: transformers the decode time here is a lower bound"
+)
+
+
 def repeated_groups(model, tp, attn_implementation) -> float:
     """The most query heads per KV head that transformers' `repeat_kv` copies a KV head to in one of
     `model`'s attention layers on one of `tp` GPUs (1: nothing copied: MHA, or a path without it)."""

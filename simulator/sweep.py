@@ -168,6 +168,8 @@ def _run(scenario, get_model, get_hardware, get_fabric, all_profiles) -> SweepRe
         _collective_warnings(result, group, profiles, layout, hw_cols, eff.links, fabric)
         for msg in stack_warnings(methods, model):
             result.warnings.append((msg, _mask(result, group, True)))
+        if framework(layout.framework).unfused and any(m.name == "kv_quant" and m.bits < 16 for m in methods):
+            result.warnings.append((eager_hf.QUANTIZED_CACHE_WARNING, _mask(result, group, True)))
         for msg in stack_notes(methods, model):
             result.notes.append((msg, _mask(result, group, True)))
         flat: dict = {}

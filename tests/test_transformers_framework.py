@@ -212,6 +212,20 @@ def test_the_default_paths_copies_are_noted_where_they_cost(model, framework, im
     assert (eager_hf.REPEAT_KV_NOTE in rec["provenance"]["notes"]) is noted
 
 
+@pytest.mark.parametrize(
+    "framework, bits, warned", [("transformers", 4, True), ("transformers", 16, False), ("vllm", 4, False)]
+)
+def test_a_quantised_cache_under_transformers_says_which_kernels_it_prices(framework, bits, warned):
+    # kv_quant prices KIVI-style fused kernels; transformers' own QuantizedCache dequantises the whole
+    # cache every step (slower than its 16-bit cache), which is not priced: said where it would apply
+    _, (rec,) = run(
+        runtime={"framework": framework},
+        methods=[{"name": "kv_quant", "bits": bits}],
+        workload={"batch": 1, "prompt_tokens": 1024, "output_tokens": 2},
+    )
+    assert (eager_hf.QUANTIZED_CACHE_WARNING in rec["provenance"]["warnings"]) is warned
+
+
 def test_the_attention_path_is_a_transformers_field_and_bad_values_are_named():
     from roofline.api import load_scenario
     from roofline.simulator.scenario import ScenarioError

@@ -48,8 +48,9 @@ v4.40 to v4.57; Mistral, Qwen2, Qwen3 and most decoder-only models are copies of
   does this for every grouped-query model (LlamaSdpaAttention.forward, then
   integrations/sdpa_attention.py `sdpa_attention_forward`); from v4.52 with PyTorch >= 2.5 SDPA
   takes the grouped heads itself (`enable_gqa`, `use_gqa_in_sdpa`) unless an attention mask is
-  passed (a padded batch, a static cache): `attn_implementation` "sdpa_gqa". `flash_attention_2`
-  (flash-attn's kernels) reads the grouped cache directly. Neither copies.
+  passed (a padded batch, a static cache): `attn_implementation` "sdpa_gqa", which copies too
+  under `runtime.cuda_graphs` (a static cache compiled with torch.compile, whose mask hides its
+  unfilled slots). `flash_attention_2` (flash-attn's kernels) reads the grouped cache directly.
   At a step's peak the copies are alive beside the cache: `groups` x one layer's K and V per
   sequence (the repeated keys and values), or half a layer (`torch.cat`'s new keys, then values,
   beside the old ones) where nothing is repeated (`step_copies`).
@@ -105,10 +106,13 @@ REPEAT_KV_KERNELS = 2.0  # repeat_kv's reshape copy of K, of V
 DEFAULT_ATTN_IMPLEMENTATION = "sdpa"  # transformers' default; v4.36-v4.51 repeat the KV heads there
 
 
-def repeats_kv(attn_implementation) -> bool:
+def repeats_kv(attn_implementation, static_cache: bool = False) -> bool:
     """Whether transformers' attention under `attn_implementation` (None: the default) copies the
-    KV heads to every query head first (`repeat_kv`, module docstring)."""
-    return (attn_implementation or DEFAULT_ATTN_IMPLEMENTATION) == "sdpa"
+    KV heads to every query head first (`repeat_kv`, module docstring): on the `sdpa` path always,
+    on `sdpa_gqa` under a static cache too (`static_cache`: `runtime.cuda_graphs`, a static cache
+    compiled with torch.compile), which passes SDPA an attention mask over its unfilled slots."""
+    path = attn_implementation or DEFAULT_ATTN_IMPLEMENTATION
+    return path == "sdpa" or (path == "sdpa_gqa" and static_cache)
 
 
 def kv_groups(mixer, tp) -> float:

@@ -124,7 +124,8 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
     Under transformers' eager modelling code the ops are its unfused ones (eager_hf)."""
     unfused = framework(layout.framework).unfused
     if unfused:
-        ctx = replace(ctx, unfused=True, repeat_kv=eager_hf.repeats_kv(layout.attn_implementation))
+        repeat = eager_hf.repeats_kv(layout.attn_implementation, bool(layout.cuda_graphs))
+        ctx = replace(ctx, unfused=True, repeat_kv=repeat)
     ops: list = []
     dense_left = ctx.plan.dense_first_layers
 

@@ -267,7 +267,7 @@ SCHEMA: dict = {
         "query head (transformers' default; v4.36-v4.51 always, later releases when an attention mask "
         "is passed: a padded batch, a static cache), so a grouped-query model's decode moves 2 x "
         "groups times each layer's cache more; sdpa_gqa = SDPA on the grouped heads (v4.52+ with "
-        "PyTorch 2.5+, no mask); flash_attention_2 = flash-attn's kernels (no copies). null = sdpa. "
+        "PyTorch 2.5+, no mask; with cuda_graphs, a static cache whose mask makes it copy too); flash_attention_2 = flash-attn's kernels (no copies). null = sdpa. "
         "See docs/frameworks.md.",
         None,
         choices=ATTN_IMPLEMENTATIONS,

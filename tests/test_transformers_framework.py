@@ -162,6 +162,23 @@ def test_attention_paths_that_read_the_grouped_cache_make_no_copies(implementati
     assert 2.5 < sdpa["tpot_s"] / rec["tpot_s"] < 3.5
 
 
+def test_a_static_cache_passes_a_mask_so_sdpa_on_grouped_heads_copies_too():
+    # runtime.cuda_graphs with transformers stands for a static cache compiled with torch.compile:
+    # its attention mask hides the unfilled slots, and with a mask SDPA's enable_gqa path is not
+    # taken, so repeat_kv runs under sdpa_gqa as under sdpa; flash_attention_2 still copies nothing
+    def copies(implementation):
+        res, _ = _run(
+            batch=4,
+            prompt=8192,
+            output=8,
+            runtime={"cuda_graphs": True, "attn_implementation": implementation},
+        )
+        return [o["bytes"] for o in ops(res, 0, "decode") if o["name"] == "repeat_kv"]
+
+    assert copies("sdpa_gqa") == copies("sdpa") and len(copies("sdpa")) == 1
+    assert copies("flash_attention_2") == []
+
+
 def test_a_model_with_one_query_head_per_kv_head_repeats_nothing():
     # repeat_kv returns its input when every KV head serves one query head (Llama 2 7B's MHA)
     res, _ = run(

@@ -316,7 +316,12 @@ def _cache_copies(ctx, m, cached: float, count) -> list:
         tokens = s.tokens * (chunks + 1.0) / 2.0 + s.batch * s.cached / ctx.shard.cp
         held = plan.storage_bytes(tokens, ctx.fmt.kb) * cached
         passes = s.passes
-    ops = [eager_hf.cache_copy_op(ctx, held, count, eager_hf.CACHE_COPY_KERNELS * passes)]
+    if ctx.static_cache:  # StaticCache writes the pass's new tokens in place (index_copy_)
+        new = s.batch * s.queries / ctx.shard.cp if s.phase == "decode" else s.tokens
+        written = plan.storage_bytes(new, ctx.fmt.kb) * cached
+        ops = [eager_hf.static_write_op(ctx, written, count, eager_hf.CACHE_COPY_KERNELS * passes)]
+    else:
+        ops = [eager_hf.cache_copy_op(ctx, held, count, eager_hf.CACHE_COPY_KERNELS * passes)]
     groups = eager_hf.kv_groups(m, ctx.shard.tp)
     if ctx.repeat_kv and groups > 1:
         ops.append(eager_hf.repeat_kv_op(ctx, held, groups, count, eager_hf.REPEAT_KV_KERNELS * passes))

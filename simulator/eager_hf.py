@@ -35,7 +35,9 @@ v4.40 to v4.57; Mistral, Qwen2, Qwen3 and most decoder-only models are copies of
 * `DynamicCache.update` appends a layer's new keys and values with `torch.cat`: every pass reads
   the layer's whole cache and writes it again one token longer (2 kernels), so a decode step moves
   twice the cache's bytes beside the attention's own read of it; a prefill with an empty cache
-  copies the new K and V once.
+  copies the new K and V once. A static cache (`StaticCache`, which CUDA graphs need:
+  `runtime.cuda_graphs`) is preallocated and written in place instead (`index_copy_` of the
+  pass's new keys and values, 2 kernels): no copy of the cache (`static_write_op`).
 * `repeat_kv` (the SDPA and eager attention paths, `attn_implementation` "sdpa", transformers'
   default): before PyTorch's `scaled_dot_product_attention`, `repeat_kv` expands the layer's keys
   and values to every query head and `reshape` copies them (2 kernels: read the cache once, write
@@ -149,15 +151,17 @@ def repeated_groups(model, tp, attn_implementation) -> float:
     return max(groups, default=1.0)
 
 
-def step_copies(mixer, tp, repeat_kv: bool) -> float:
+def step_copies(mixer, tp, repeat_kv: bool, static_cache: bool = False) -> float:
     """Copies of one layer's cache, in layers per sequence, that a step of transformers' code holds
     beside the cache at its peak (module docstring): `kv_groups` under `repeat_kv`, else half a
-    layer (`torch.cat`'s new keys or values beside the old); none for MLA (its own cache) and
-    layers without a KV cache."""
+    layer (`torch.cat`'s new keys or values beside the old), none where a static cache is written
+    in place; none for MLA (its own cache) and layers without a KV cache."""
     if not isinstance(mixer, Attention):
         return 0.0
     groups = kv_groups(mixer, tp)
-    return groups if repeat_kv and groups > 1 else 0.5
+    if repeat_kv and groups > 1:
+        return groups
+    return 0.0 if static_cache else 0.5
 
 
 ROUTING_KERNELS = 11.0  # kernels of the MoE block's routing beyond the router GEMM (module docstring)
@@ -233,6 +237,21 @@ def repeat_kv_op(ctx, cache_bytes, groups, count, kernels=REPEAT_KV_KERNELS) -> 
         kind="elementwise",
         flops=0.0,
         bytes=cache_bytes * moved,
+        memory_rate=ctx.rates.mem_rate,
+        count=count,
+        kernels=kernels,
+    )
+
+
+def static_write_op(ctx, new_bytes, count, kernels=CACHE_COPY_KERNELS) -> Op:
+    """`StaticCache.update` of one layer (a static cache: `runtime.cuda_graphs`): `index_copy_` of
+    the pass's new keys and values, `new_bytes`, into the preallocated cache (read and written);
+    the cache itself is not copied."""
+    return Op(
+        name="kv_cache_write",
+        kind="elementwise",
+        flops=0.0,
+        bytes=new_bytes * 2.0,
         memory_rate=ctx.rates.mem_rate,
         count=count,
         kernels=kernels,

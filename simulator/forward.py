@@ -124,8 +124,9 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
     Under transformers' eager modelling code the ops are its unfused ones (eager_hf)."""
     unfused = framework(layout.framework).unfused
     if unfused:
-        repeat = eager_hf.repeats_kv(layout.attn_implementation, bool(layout.cuda_graphs))
-        ctx = replace(ctx, unfused=True, repeat_kv=repeat)
+        static = bool(layout.cuda_graphs)  # graphs replay a static cache (eager_hf)
+        repeat = eager_hf.repeats_kv(layout.attn_implementation, static)
+        ctx = replace(ctx, unfused=True, repeat_kv=repeat, static_cache=static)
     ops: list = []
     dense_left = ctx.plan.dense_first_layers
 

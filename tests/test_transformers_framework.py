@@ -275,6 +275,26 @@ def test_captured_decode_graphs_drop_the_dispatch():
     assert rec["tpot_s"] == pytest.approx(gpu + TF.step_s, rel=1e-12)
 
 
+def test_a_static_cache_is_written_in_place_not_copied():
+    # runtime.cuda_graphs stands for a static cache (graphs need one): StaticCache.update index_copy_s
+    # the new tokens' keys and values (read and written, 2 kernels a layer) where DynamicCache's
+    # torch.cat copies the whole cache; no half-layer copy sits beside the cache at the peak either
+    batch, prompt, output = 4, 16384, 101
+    runtime = {"cuda_graphs": True, "attn_implementation": "flash_attention_2"}
+    res, (rec,) = _run(batch=batch, prompt=prompt, output=output, runtime=runtime)
+    names = {o["name"]: o for o in ops(res, 0, "decode")}
+    assert "kv_cache_copy" not in names
+    assert names["kv_cache_write"]["bytes"] == pytest.approx(
+        2.0 * batch * KV_BYTES_PER_TOKEN_LAYER * LAYERS, rel=1e-12
+    )
+    prefill = {o["name"]: o for o in ops(res)}
+    assert prefill["kv_cache_write"]["bytes"] == pytest.approx(
+        2.0 * batch * prompt * KV_BYTES_PER_TOKEN_LAYER * LAYERS, rel=1e-12
+    )
+    kv = batch * (prompt + output) * KV_BYTES_PER_TOKEN_LAYER
+    assert rec["memory"]["kv_cache_bytes"] == pytest.approx(LAYERS * kv, rel=1e-12)
+
+
 def test_the_step_model_and_the_serving_fast_path_price_it_as_the_planner_does():
     doc = {
         "model": "llama-3.1-8b",

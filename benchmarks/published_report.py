@@ -25,6 +25,7 @@ import yaml
 
 import roofline
 from roofline.simulator.results import op_table
+from roofline.simulator.scenario import TRANSFORMERS_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVSET = ROOT / "benchmarks" / "published_devset.yaml"
@@ -37,9 +38,12 @@ def _sim(doc, overrides):
 
 
 def _runtime(entry, forced, **extra):
+    """The runtime section of an entry's scenario: its framework, or `forced`, and `extra`; the
+    fields only transformers reads are dropped under another framework."""
     runtime = {"framework": forced or entry["framework"], **extra}
-    if runtime["framework"] != "transformers":  # transformers' attention path is read with it only
-        runtime.pop("attn_implementation", None)
+    if runtime["framework"] != "transformers":
+        for field in TRANSFORMERS_FIELDS:
+            runtime.pop(field.removeprefix("runtime."), None)
     return runtime
 
 
@@ -108,9 +112,8 @@ def decode_latency(entry, forced, overrides, static=False):
     """Per-token decode latency of one batch-1 generation, in each of the entry's `variants` (a
     variant's runtime may name its own framework; `--framework` overrides it too)."""
     for name, variant in entry["variants"].items():
-        runtime = {"framework": entry["framework"], **variant["runtime"]}
-        if forced:
-            runtime["framework"] = forced
+        own = {"framework": entry["framework"], **variant["runtime"]}
+        runtime = _runtime(own, forced, **{k: v for k, v in own.items() if k != "framework"})
         doc = {
             "model": entry["model"],
             "hardware": entry["hardware"],

@@ -35,9 +35,10 @@ v4.40 to v4.57; Mistral, Qwen2, Qwen3 and most decoder-only models are copies of
 * `DynamicCache.update` appends a layer's new keys and values with `torch.cat`: every pass reads
   the layer's whole cache and writes it again one token longer (2 kernels), so a decode step moves
   twice the cache's bytes beside the attention's own read of it; a prefill with an empty cache
-  copies the new K and V once. A static cache (`StaticCache`, which CUDA graphs need:
-  `runtime.cuda_graphs`) is preallocated and written in place instead (`index_copy_` of the
-  pass's new keys and values, 2 kernels): no copy of the cache (`static_write_op`).
+  copies the new K and V once. A static cache (`StaticCache`: `runtime.cache_implementation:
+  static`, and by default under `runtime.cuda_graphs`, whose captured graphs need one) is
+  preallocated and written in place instead (`index_copy_` of the pass's new keys and values, 2
+  kernels): no copy of the cache (`static_write_op`).
 * `repeat_kv` (the SDPA and eager attention paths, `attn_implementation` "sdpa", transformers'
   default): before PyTorch's `scaled_dot_product_attention`, `repeat_kv` expands the layer's keys
   and values to every query head and `reshape` copies them (2 kernels: read the cache once, write
@@ -51,8 +52,8 @@ v4.40 to v4.57; Mistral, Qwen2, Qwen3 and most decoder-only models are copies of
   integrations/sdpa_attention.py `sdpa_attention_forward`); from v4.52 with PyTorch >= 2.5 SDPA
   takes the grouped heads itself (`enable_gqa`, `use_gqa_in_sdpa`) unless an attention mask is
   passed (a padded batch, a static cache): `attn_implementation` "sdpa_gqa", which copies too
-  under `runtime.cuda_graphs` (a static cache compiled with torch.compile, whose mask hides its
-  unfilled slots). `flash_attention_2` (flash-attn's kernels) reads the grouped cache directly.
+  under a static cache (whose mask hides its unfilled slots). `flash_attention_2` (flash-attn's
+  kernels) reads the grouped cache directly.
   At a step's peak the copies are alive beside the cache: `groups` x one layer's K and V per
   sequence (the repeated keys and values), or half a layer (`torch.cat`'s new keys, then values,
   beside the old ones) where nothing is repeated (`step_copies`).
@@ -111,8 +112,8 @@ DEFAULT_ATTN_IMPLEMENTATION = "sdpa"  # transformers' default; v4.36-v4.51 repea
 def repeats_kv(attn_implementation, static_cache: bool = False) -> bool:
     """Whether transformers' attention under `attn_implementation` (None: the default) copies the
     KV heads to every query head first (`repeat_kv`, module docstring): on the `sdpa` path always,
-    on `sdpa_gqa` under a static cache too (`static_cache`: `runtime.cuda_graphs`, a static cache
-    compiled with torch.compile), which passes SDPA an attention mask over its unfilled slots."""
+    on `sdpa_gqa` under a static cache too (`static_cache`: `Layout.static_cache`), which passes
+    SDPA an attention mask over its unfilled slots."""
     path = attn_implementation or DEFAULT_ATTN_IMPLEMENTATION
     return path == "sdpa" or (path == "sdpa_gqa" and static_cache)
 
@@ -244,7 +245,7 @@ def repeat_kv_op(ctx, cache_bytes, groups, count, kernels=REPEAT_KV_KERNELS) -> 
 
 
 def static_write_op(ctx, new_bytes, count, kernels=CACHE_COPY_KERNELS) -> Op:
-    """`StaticCache.update` of one layer (a static cache: `runtime.cuda_graphs`): `index_copy_` of
+    """`StaticCache.update` of one layer (`Layout.static_cache`): `index_copy_` of
     the pass's new keys and values, `new_bytes`, into the preallocated cache (read and written);
     the cache itself is not copied."""
     return Op(

@@ -258,7 +258,7 @@ def evaluate(
     windows = layout.window_kv_share
     copies = None
     if fw.unfused:  # transformers' copies of a layer's cache during a step (eager_hf.step_copies)
-        static = bool(layout.cuda_graphs)  # graphs replay a static cache, written in place
+        static = layout.static_cache  # a StaticCache is written in place
         repeat = eager_hf.repeats_kv(layout.attn_implementation, static)
         copies = partial(eager_hf.step_copies, tp=tp, repeat_kv=repeat, static_cache=static)
     kvm = KVModel(model, tp, pp, kb, ab, kv, cp, windows, copies)

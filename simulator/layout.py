@@ -47,6 +47,15 @@ class Layout:
     cuda_graph_batch_sizes: tuple | None = None  # captured decode batch sizes; None: every size
     moe_routing: str = "power_law"  # how the router spreads tokens over experts (grouped_gemm)
     attn_implementation: str | None = None  # transformers' attention path (eager_hf); None: its default
+    cache_implementation: str | None = None  # transformers' KV cache (eager_hf); None: static with graphs
+
+    @property
+    def static_cache(self) -> bool:
+        """Whether transformers' KV cache is a StaticCache (eager_hf): as `cache_implementation`
+        says, else under CUDA graphs (which need one)."""
+        if self.cache_implementation is not None:
+            return self.cache_implementation == "static"
+        return bool(self.cuda_graphs)
 
     def stack(self, host_factor=1.0, memory_bytes=None) -> Framework:
         """The framework as this layout runs it on a host `host_factor` times as slow as the x86
@@ -125,6 +134,7 @@ class Layout:
             cuda_graph_batch_sizes=_sizes(values["runtime.cuda_graph_batch_sizes"]),
             moe_routing=values["runtime.moe_routing"],
             attn_implementation=values["runtime.attn_implementation"],
+            cache_implementation=values["runtime.cache_implementation"],
         )
 
 

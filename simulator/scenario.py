@@ -349,22 +349,44 @@ def cross_field_problems(base: dict, sweep: list, source: str) -> list:
             if problem not in seen:
                 seen.add(problem)
                 problems.append(problem)
-    frameworks = swept.get("runtime.framework", [base["runtime.framework"]])
-    implementations = [
-        v for v in swept.get("runtime.attn_implementation", [base["runtime.attn_implementation"]]) if v
-    ]
-    if implementations and "transformers" not in frameworks:
-        problems.append(
-            f"{source}: runtime.attn_implementation: {implementations[0]!r} picks HuggingFace transformers' "
-            f"attention path, read with runtime.framework: transformers only; the framework here is "
-            f"{', '.join(map(str, frameworks))}, whose own kernels run attention. Set runtime.framework: "
-            "transformers, or leave runtime.attn_implementation unset (null)"
-        )
+    problems += _transformers_field_problems(base, swept, source)
     prompts = swept.get("workload.prompt_tokens", [base["workload.prompt_tokens"]])
     prefixes = swept.get("workload.shared_prefix_tokens", [base["workload.shared_prefix_tokens"]])
     if max(prefixes) > min(prompts):
         problems.append(
             f"{source}: workload.shared_prefix_tokens: {max(prefixes)} shared tokens exceed the prompt "
             f"({min(prompts)} tokens); the shared prefix is part of the prompt"
+        )
+    return problems
+
+
+# transformers-only fields: what each picks (cross_field_problems)
+TRANSFORMERS_FIELDS = {
+    "runtime.attn_implementation": "attention path",
+    "runtime.cache_implementation": "KV cache",
+}
+
+
+def _transformers_field_problems(base: dict, swept: dict, source: str) -> list:
+    """The fields that only HuggingFace transformers' code reads, set where no point runs it; a
+    dynamic cache asked to replay CUDA graphs (which need a static one)."""
+    problems = []
+    frameworks = swept.get("runtime.framework", [base["runtime.framework"]])
+    for path, what in TRANSFORMERS_FIELDS.items():
+        values = [v for v in swept.get(path, [base[path]]) if v]
+        if values and "transformers" not in frameworks:
+            problems.append(
+                f"{source}: {path}: {values[0]!r} picks HuggingFace transformers' {what}, read with "
+                f"runtime.framework: transformers only; the framework here is "
+                f"{', '.join(map(str, frameworks))}. Set runtime.framework: transformers, or leave "
+                f"{path} unset (null)"
+            )
+    graphs = swept.get("runtime.cuda_graphs", [base["runtime.cuda_graphs"]])
+    caches = swept.get("runtime.cache_implementation", [base["runtime.cache_implementation"]])
+    if "dynamic" in caches and True in graphs and "transformers" in frameworks:
+        problems.append(
+            f"{source}: runtime.cache_implementation: 'dynamic' with runtime.cuda_graphs: true; a "
+            "captured graph replays fixed addresses, so transformers needs a static cache for it: "
+            "set cache_implementation: static (or null), or cuda_graphs: false"
         )
     return problems

@@ -31,6 +31,8 @@ DTYPES = tuple(DTYPE_BYTES)
 CP_VARIANTS = ("pass-kv", "pass-q", "ulysses")
 # runtime.attn_implementation: the transformers attention paths eager_hf prices
 ATTN_IMPLEMENTATIONS = ("sdpa", "sdpa_gqa", "flash_attention_2")
+# runtime.cache_implementation: the transformers KV caches eager_hf prices
+CACHE_IMPLEMENTATIONS = ("dynamic", "static")
 
 
 def _graph_sizes_problem(path: str, value) -> str | None:
@@ -267,10 +269,22 @@ SCHEMA: dict = {
         "query head (transformers' default; v4.36-v4.51 always, later releases when an attention mask "
         "is passed: a padded batch, a static cache), so a grouped-query model's decode moves 2 x "
         "groups times each layer's cache more; sdpa_gqa = SDPA on the grouped heads (v4.52+ with "
-        "PyTorch 2.5+, no mask; with cuda_graphs, a static cache whose mask makes it copy too); flash_attention_2 = flash-attn's kernels (no copies). null = sdpa. "
+        "PyTorch 2.5+, no mask: under a static cache, whose mask it needs, it copies too); "
+        "flash_attention_2 = flash-attn's kernels (no copies). null = sdpa. "
         "See docs/frameworks.md.",
         None,
         choices=ATTN_IMPLEMENTATIONS,
+        nullable=True,
+    ),
+    "runtime.cache_implementation": FieldSpec(
+        "choice",
+        "transformers' KV cache (generate's cache_implementation; read with runtime.framework: "
+        "transformers only): dynamic = DynamicCache, which torch.cat-copies each layer's whole cache "
+        "at every step; static = StaticCache, preallocated and written in place (index_copy_ of the "
+        "new tokens), whose attention mask makes SDPA's grouped path (sdpa_gqa) copy the KV heads. "
+        "null = static with cuda_graphs (graphs need one), else dynamic. See docs/frameworks.md.",
+        None,
+        choices=CACHE_IMPLEMENTATIONS,
         nullable=True,
     ),
     "runtime.framework": FieldSpec(

@@ -126,6 +126,7 @@ def test_layout_gpus_is_the_product_of_the_degrees():
         "runtime.cuda_graph_batch_sizes": None,
         "runtime.moe_routing": "power_law",
         "runtime.attn_implementation": None,
+        "runtime.cache_implementation": None,
     }
     layout = Layout.from_values(values)
     # Unset (null), the peer all-reduce is the framework's: the serving engines', not eager PyTorch's.

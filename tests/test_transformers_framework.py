@@ -295,6 +295,46 @@ def test_a_static_cache_is_written_in_place_not_copied():
     assert rec["memory"]["kv_cache_bytes"] == pytest.approx(LAYERS * kv, rel=1e-12)
 
 
+def test_the_cache_is_a_field_of_its_own_static_under_graphs_by_default():
+    # runtime.cache_implementation: static without graphs (generate's cache_implementation="static",
+    # eager) writes in place as under graphs; dynamic keeps torch.cat's copies; null follows the graphs
+    def cache_ops(runtime):
+        res, _ = _run(batch=2, prompt=4096, output=8, runtime=runtime)
+        return {o["name"] for o in ops(res, 0, "decode") if o["name"].startswith("kv_cache")}
+
+    assert cache_ops({"cache_implementation": "static"}) == {"kv_cache_write"}
+    assert cache_ops({"cuda_graphs": True}) == {"kv_cache_write"}
+    assert cache_ops({"cache_implementation": "dynamic"}) == cache_ops({}) == {"kv_cache_copy"}
+    # an eager static cache launches the same number of kernels: a host-bound step is unchanged
+    _, (dynamic,) = _run()
+    _, (static,) = _run(runtime={"cache_implementation": "static"})
+    assert static["tpot_s"] == pytest.approx(dynamic["tpot_s"], rel=1e-12)
+
+
+def test_the_cache_field_is_checked_against_the_framework_and_the_graphs():
+    from roofline.api import load_scenario
+    from roofline.simulator.scenario import ScenarioError
+
+    base = {"model": "llama-3.1-8b", "hardware": "h100-sxm", "workload": {"prompt_tokens": 1024}}
+    with pytest.raises(
+        ScenarioError, match=r"runtime.cache_implementation: 'static'.*framework: transformers"
+    ):
+        load_scenario({**base, "runtime": {"framework": "sglang", "cache_implementation": "static"}})
+    with pytest.raises(ScenarioError, match=r"'dynamic' with runtime.cuda_graphs: true.*static cache"):
+        load_scenario(
+            {
+                **base,
+                "runtime": {
+                    "framework": "transformers",
+                    "cache_implementation": "dynamic",
+                    "cuda_graphs": True,
+                },
+            }
+        )
+    with pytest.raises(ScenarioError, match=r"runtime.cache_implementation.*dynamic, static"):
+        load_scenario({**base, "runtime": {"framework": "transformers", "cache_implementation": "quantized"}})
+
+
 def test_the_step_model_and_the_serving_fast_path_price_it_as_the_planner_does():
     doc = {
         "model": "llama-3.1-8b",

@@ -290,9 +290,10 @@ def _cache_copies(ctx, m, cached: float, count) -> list:
     """transformers' DynamicCache appends with torch.cat (eager_hf): each pass copies the layer's
     cache it extends; and its default attention then copies that cache to every query head
     (`repeat_kv`, under `ctx.repeat_kv` where a KV head serves more than one query head), which
-    reads what the append wrote. Decode: the whole cache, L tokens per sequence (a KVLinear).
-    Prefill: the new tokens, and the cache a later chunk extends: a sequence prefilled in n passes copies
-    (n + 1) / 2 times its prompt (the k-th pass the first k chunks), plus `shape.cached` tokens per
+    reads what the append wrote; a StaticCache (`ctx.static_cache`) writes only the pass's new
+    tokens in place instead of the append's copy. Decode: the whole cache, L tokens per sequence
+    (a KVLinear). Prefill: the new tokens, and the cache a later chunk extends: a sequence
+    prefilled in n passes copies (n + 1) / 2 times its prompt (the k-th pass the first k chunks), plus `shape.cached` tokens per
     sequence before a step's chunk. What a head group keeps (an eviction method's budget, a
     sliding-window layer's window: transformers' sliding-window cache layers) is what is copied.
     None outside `ctx.unfused`, and none for MLA (its own cache)."""

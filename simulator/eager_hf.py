@@ -143,11 +143,9 @@ QUANTIZED_CACHE_WARNING = (
 )
 
 
-def repeated_groups(model, tp, attn_implementation) -> float:
-    """The most query heads per KV head that transformers' `repeat_kv` copies a KV head to in one of
-    `model`'s attention layers on one of `tp` GPUs (1: nothing copied: MHA, or a path without it)."""
-    if not repeats_kv(attn_implementation):
-        return 1.0
+def max_kv_groups(model, tp) -> float:
+    """The most query heads per KV head among `model`'s attention layers on one of `tp` GPUs (1:
+    `repeat_kv` would copy nothing, as for MHA)."""
     groups = [kv_groups(g.mixer, tp) for g in model.layer_groups if isinstance(g.mixer, Attention)]
     return max(groups, default=1.0)
 

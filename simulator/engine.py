@@ -258,9 +258,9 @@ def evaluate(
     windows = layout.window_kv_share
     copies = None
     if fw.unfused:  # transformers' copies of a layer's cache during a step (eager_hf.step_copies)
-        static = layout.static_cache  # a StaticCache is written in place
-        repeat = eager_hf.repeats_kv(layout.attn_implementation, static)
-        copies = partial(eager_hf.step_copies, tp=tp, repeat_kv=repeat, static_cache=static)
+        copies = partial(
+            eager_hf.step_copies, tp=tp, repeat_kv=layout.repeats_kv, static_cache=layout.static_cache
+        )
     kvm = KVModel(model, tp, pp, kb, ab, kv, cp, windows, copies)
     for draft, draft_plan, cache_tokens in drafts:
         if draft is not None:

@@ -124,9 +124,7 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
     Under transformers' eager modelling code the ops are its unfused ones (eager_hf)."""
     unfused = framework(layout.framework).unfused
     if unfused:
-        static = layout.static_cache  # a StaticCache (eager_hf)
-        repeat = eager_hf.repeats_kv(layout.attn_implementation, static)
-        ctx = replace(ctx, unfused=True, repeat_kv=repeat, static_cache=static)
+        ctx = replace(ctx, unfused=True, repeat_kv=layout.repeats_kv, static_cache=layout.static_cache)
     ops: list = []
     dense_left = ctx.plan.dense_first_layers
 

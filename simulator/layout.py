@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from roofline.simulator.eager_hf import repeats_kv
 from roofline.simulator.frameworks import Framework, framework
 
 
@@ -56,6 +57,12 @@ class Layout:
         if self.cache_implementation is not None:
             return self.cache_implementation == "static"
         return bool(self.cuda_graphs)
+
+    @property
+    def repeats_kv(self) -> bool:
+        """Whether transformers' attention copies the KV heads to every query head first
+        (eager_hf.repeats_kv of `attn_implementation` under `static_cache`)."""
+        return repeats_kv(self.attn_implementation, self.static_cache)
 
     def stack(self, host_factor=1.0, memory_bytes=None) -> Framework:
         """The framework as this layout runs it on a host `host_factor` times as slow as the x86

@@ -239,7 +239,7 @@ class OpInputs:
     extras: object = NO_EXTRAS  # runplan.RunExtras: the methods' own ops
     unfused: bool = False  # transformers' eager modelling code: RoPE and cache copies of its own (eager_hf)
     repeat_kv: bool = False  # and its attention copies the KV heads to every query head (eager_hf)
-    static_cache: bool = False  # and its cache is static (runtime.cuda_graphs): written in place (eager_hf)
+    static_cache: bool = False  # and its cache is a StaticCache (Layout.static_cache), written in place
 
 
 EDGE_BYTES = 2.0  # the embedding and LM head of a quantized checkpoint: 16-bit (`edge_inputs`)

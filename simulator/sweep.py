@@ -249,7 +249,7 @@ def _group_warnings(result: SweepResult, group: Group, layout, dtypes, wl, profi
         msg = f"tp={layout.tp} does not divide {model.name}'s attention heads; shards rounded up"
         result.warnings.append((msg, _mask(result, group, True)))
     default_sdpa = layout.attn_implementation is None and framework(layout.framework).unfused
-    if default_sdpa and eager_hf.repeated_groups(model, layout.tp, None) > 1:  # transformers' repeat_kv
+    if default_sdpa and eager_hf.max_kv_groups(model, layout.tp) > 1:  # transformers' repeat_kv
         result.notes.append((eager_hf.REPEAT_KV_NOTE, _mask(result, group, True)))
 
 

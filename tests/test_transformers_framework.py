@@ -1,15 +1,18 @@
 """`runtime.framework: transformers`: HuggingFace transformers' own modelling code run eagerly
 (simulator/eager_hf.py): the host's dispatch of every kernel beside the GPU's work, the unfused
-norms, RoPE and SwiGLU product, the split projections and DynamicCache's copies. Oracles from the
-counts in eager_hf's docstring."""
+norms, RoPE and SwiGLU product, the split projections, the cache's copies (DynamicCache's, or a
+StaticCache written in place) and the attention path's (`repeat_kv`). Oracles from the counts in
+eager_hf's docstring."""
 
 from __future__ import annotations
 
 import pytest
 
 import roofline
+from roofline.api import load_scenario
 from roofline.simulator import eager_hf
 from roofline.simulator.frameworks import FRAMEWORKS
+from roofline.simulator.scenario import ScenarioError
 
 from helpers import assert_same, ops, point_alone, run
 
@@ -244,9 +247,6 @@ def test_a_quantised_cache_under_transformers_says_which_kernels_it_prices(frame
 
 
 def test_the_attention_path_is_a_transformers_field_and_bad_values_are_named():
-    from roofline.api import load_scenario
-    from roofline.simulator.scenario import ScenarioError
-
     base = {"model": "llama-3.1-8b", "hardware": "h100-sxm", "workload": {"prompt_tokens": 1024}}
     with pytest.raises(ScenarioError, match=r"runtime.attn_implementation: 'sdpa'.*framework: transformers"):
         load_scenario({**base, "runtime": {"framework": "vllm", "attn_implementation": "sdpa"}})
@@ -312,9 +312,6 @@ def test_the_cache_is_a_field_of_its_own_static_under_graphs_by_default():
 
 
 def test_the_cache_field_is_checked_against_the_framework_and_the_graphs():
-    from roofline.api import load_scenario
-    from roofline.simulator.scenario import ScenarioError
-
     base = {"model": "llama-3.1-8b", "hardware": "h100-sxm", "workload": {"prompt_tokens": 1024}}
     with pytest.raises(
         ScenarioError, match=r"runtime.cache_implementation: 'static'.*framework: transformers"
@@ -451,9 +448,6 @@ def test_a_moe_block_launches_its_routing_and_each_hit_experts_kernels(batch):
 
 
 def test_the_dispatch_field_replaces_the_hosts_time_per_kernel_and_bad_values_are_named():
-    from roofline.api import load_scenario
-    from roofline.simulator.scenario import ScenarioError
-
     _, (rec,) = _run(runtime={"dispatch_us": 10})
     assert rec["tpot_s"] == pytest.approx(
         10e-6 * (LAYERS * LAYER_KERNELS + EDGE_KERNELS) + TF.step_s, rel=1e-12

@@ -93,6 +93,7 @@ def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
         )[hw.row],
         gemm_memory_scale=gemm_shares[..., 0],
         gemm_compute_scale=gemm_shares[..., 1],
+        host_factor=hw.col("host_cpu_factor"),
     )
     groups = topology_groups(layout, hw, fabric or host_fabric(hw), eff.links)
     shard = Shard(

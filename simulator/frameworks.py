@@ -232,7 +232,7 @@ class Framework:
         `count`), at `per_kernel` seconds each (`dispatch_kernel_s`), on the `dispatch` stream that
         overlaps the GPU's work (phases.PhaseTotals)."""
         kernels = sum((op.kernels * op.count for op in ops), 0.0)
-        return _host_op("eager_dispatch", per_kernel * kernels, 1.0, "dispatch")
+        return host_op("eager_dispatch", per_kernel * kernels, 1.0, "dispatch")
 
     def cost_pass(self, ops, launch, dispatch=0.0, kv_range=None) -> list:
         """The costs of `ops` launched at `launch` seconds per kernel (`kernel_s`,
@@ -262,7 +262,7 @@ class Framework:
 
     def relay_op(self, sequences, pp, passes=1.0) -> Op:
         """`relay_s` as an op on the serial `relay` stream: it adds to the step whatever overlaps."""
-        return _host_op("pp_relay", self.relay_s(sequences, pp), passes, "relay")
+        return host_op("pp_relay", self.relay_s(sequences, pp), passes, "relay")
 
     def kv_budget(
         self, capacity, weights, others, fraction=None, utilization=None, parallel=1, dp_attention=False
@@ -319,10 +319,10 @@ class Framework:
     def step_op(self, sequences, passes=1.0) -> Op:
         """The CPU work of `passes` iterations over `sequences` sequences, as an op on the
         framework's stream (added to the step, or overlapped with it: `overlap`)."""
-        return _host_op("framework_step", self.cpu_s(sequences), passes, "cpu")
+        return host_op("framework_step", self.cpu_s(sequences), passes, "cpu")
 
 
-def _host_op(name: str, seconds, passes, stream: str) -> Op:
+def host_op(name: str, seconds, passes, stream: str) -> Op:
     """Host time of the framework (no FLOPs, no bytes, no kernels) on `stream`, `passes` times."""
     return Op(
         name=name,

@@ -123,6 +123,9 @@ class Rates:
     attn_prefill_scale: object = 1.0  # the framework's prefill attention kernel vs the curve
     gemm_memory_scale: object = 1.0  # the framework's GEMMs: share of the streaming rate (GEMM_SCALE)
     gemm_compute_scale: object = 1.0  # and of the GEMM curve
+    # the host's time for Python/PyTorch host work against the x86 servers the dispatch figures
+    # come from (Hardware.host_cpu_factor): a method implementation's own eager loop reads it
+    host_factor: object = 1.0
 
     @cached_property
     def mem_rate(self):

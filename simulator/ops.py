@@ -17,7 +17,16 @@ import numpy as np
 COMPUTE, MEMORY, COMM, HOST, FRAMEWORK = 0, 1, 2, 3, 4
 BOUND_NAMES = ("compute", "memory", "communication", "host-link", "framework")
 # what bounds an op that runs beside the GPU's compute stream, by its stream
-STREAM_BOUND = {"comm": COMM, "host": HOST, "cpu": FRAMEWORK, "relay": FRAMEWORK, "dispatch": FRAMEWORK}
+# (`sync`: host time the GPU waits for, never hidden: an implementation that synchronises with the
+# host while it launches, e.g. MInference's per-head loop)
+STREAM_BOUND = {
+    "comm": COMM,
+    "host": HOST,
+    "cpu": FRAMEWORK,
+    "relay": FRAMEWORK,
+    "dispatch": FRAMEWORK,
+    "sync": FRAMEWORK,
+}
 
 
 def _mean_min(a, b, w):

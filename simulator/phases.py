@@ -46,7 +46,7 @@ class PhaseTotals:
         CPU work) counts only the part that extends the phase, shared among its ops by their time."""
         stream_t = {
             name: sum((c.time_s for c in costs if c.stream == name), 0.0)
-            for name in ("compute", "comm", "dispatch", "host", "cpu", "relay")
+            for name in ("compute", "comm", "dispatch", "host", "cpu", "relay", "sync")
         }
         time_s = stream_t["compute"]
         exposed = {"compute": 1.0}
@@ -56,6 +56,7 @@ class PhaseTotals:
             ("host", host_overlap),
             ("cpu", cpu_overlap),
             ("relay", False),
+            ("sync", False),  # host work the GPU waits for (an implementation's synchronising loop)
         )
         for name, hidden in streams:
             before, t = time_s, stream_t[name]

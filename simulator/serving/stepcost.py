@@ -44,7 +44,8 @@ from roofline.simulator.ops import value_at
 
 # Per-slot quantities of the attention core: compute time, memory time, fixed time, FLOPs, bytes.
 _TC, _TM, _FIX, _FL, _BY = range(5)
-_STREAM = {"compute": 0, "comm": 1, "host": 2, "dispatch": 5}
+# (`sync`, host time the GPU waits for, adds to the step as compute does: PhaseTotals.of)
+_STREAM = {"compute": 0, "comm": 1, "host": 2, "dispatch": 5, "sync": 0}
 TABLE_CHUNK = 4096
 PREFETCH = 48  # chunk sizes built either side of a missed prefill pair  # decode tables grow in whole chunks of cached lengths
 VERIFY_REL = 1e-9

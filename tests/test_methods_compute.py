@@ -102,6 +102,41 @@ def test_minference_budget_computes_a_fixed_number_of_keys_per_query(spec, budge
 
 
 @pytest.mark.parametrize(
+    "spec, kernels",
+    [
+        ({}, 36),  # vertical-slash
+        ({"pattern": "block-sparse"}, 21),
+        ({"pattern": "a-shape", "budget_tokens": 1024}, None),  # no wait per head: hidden
+        ({"per_head_loop": False}, None),  # every head in one launch
+    ],
+)
+@pytest.mark.parametrize("hardware, host, tp", [(A100, 1.0, 1), (A100, 1.0, 2), ("gb200", 2.75, 1)])
+def test_minference_reference_loop_pays_each_heads_launches(spec, kernels, hardware, host, tp):
+    # microsoft/MInference runs the prefill attention one head at a time and waits for the GPU in
+    # every head (host tensors copied over): per head and layer, its PyTorch launches at the eager
+    # dispatch time (23 us on x86, x 2.75 on Grace) and one Triton launch (62 us), added to the
+    # prefill, 32 / tp heads per GPU. The attention's own cost is unchanged by it.
+    P = 65536
+    fields = dict(hardware=hardware, workload=wl(P), parallelism={"tp": tp})
+    base = {"name": "minference", **spec, "per_head_loop": False}
+    res0, rec0 = one([base], **fields)
+    res, rec = one([{"name": "minference", **spec}], **fields)
+    loop = [o for o in ops(res, 0, "prefill") if o["name"] == "minference_head_loop"]
+    if kernels is None:
+        assert not loop
+        assert rec["ttft_s"] == pytest.approx(rec0["ttft_s"], rel=1e-12)
+        return
+    expected = LAYERS * HEADS / tp * (kernels * 23e-6 + 62e-6) * host
+    assert loop[0]["time_s"] == pytest.approx(expected, rel=1e-9)
+    assert rec["ttft_s"] - rec0["ttft_s"] == pytest.approx(expected, rel=1e-9)
+    assert rec["prefill"]["breakdown"]["framework"] - rec0["prefill"]["breakdown"].get(
+        "framework", 0.0
+    ) == pytest.approx(expected, rel=1e-9)
+    if hardware == A100 and tp == 1 and kernels == 36:
+        assert expected == pytest.approx(0.9113, abs=1e-4)  # about a second of every prefill
+
+
+@pytest.mark.parametrize(
     "spec, needle",
     [
         ({"pattern": "a-shape"}, "pattern a-shape has no default budget; give budget_tokens"),

@@ -19,6 +19,34 @@
 Kernel efficiency is taken as FlashAttention's at the same length (the paper's Triton kernels run
 close to it on dense blocks); decode is unchanged.
 
+MInference's reference implementation (microsoft/MInference, minference/modules/minference_forward.py:
+the HuggingFace forward's and `minference_vllm_forward`'s prefill) runs the prefill attention one
+head at a time in a Python loop (`per_head_loop`, on by default: every published MInference figure
+comes from it), and twice per head of the vertical-slash pattern it waits for the GPU: the
+all-zero pad of `sum_all_diagonal_matrix` is made on the CPU and copied over (`.to(device)`), and
+`vertical_slash_sparse_attention` copies its length tensor from a Python list (`torch.tensor(...,
+device=...)`); a pageable host-to-device copy returns when it is done, so the host cannot run ahead
+of the GPU. Each head's launches are then host time the GPU waits through, paid once per head and
+layer whatever the prompt (about 1 s of a prefill for Llama-3-8B's 32 x 32 heads on the servers
+`DISPATCH_S` comes from). Counted per head from that source (the Triton path of its v0.1 kernels,
+pit_sparse_flash_attention_v2.py, and csrc/vertical_slash_index.cu), `HEAD_LOOP_KERNELS`:
+vertical-slash 36 kernels launched through PyTorch -- the pattern estimate's GEMM, its scale,
+`torch.where` and the slice's assignment, the float32 softmax (cast, softmax), the column sum and
+its fill, `topk` (the selection, the sort of what it selected); the diagonal sums' host pad copied
+over, `cat` and sum; the slash fill, `topk` (2) and the subtraction; the sparse attention's pads
+of q, k and v (a fill and a copy each), the two index casts and sorts, the length tensor copied
+over, the index conversion's four zero fills and its kernel, the output's zeros; the output's
+transposed copy and its assignment into the heads' output -- and one Triton kernel, whose Python
+launch costs `TRITON_LAUNCH_S`; block-sparse (`block_sparse_attention`) 21 and one Triton kernel
+(the pads, the length tensor copied over, the mean-pooled q and k, two `arange`, the pooled
+scores and their causal mask, `topk` (2), the cast and sort, the output's zeros, the output's two
+copies). A-shape's heads (`streaming_forward`) do not wait for the GPU, so their launches hide
+behind its work; they are not counted. Left out: the HuggingFace forward's seven
+`config.to_dict()` deep copies per head (Python only), `topk`'s multi-block path above 20,000
+keys (about ten kernels more per call, PyTorch's `should_use_multiblock`), and the attention kernel of
+one head running beside the next head's first launches (at most its 9 launches before the
+first wait). `per_head_loop: false` prices an implementation that launches every head at once.
+
 Against the paper: dense prefill of 1M tokens for an 8B model on one A100 takes 23 min here vs
 "~30 min" (the FlashAttention-2 efficiency curve is held constant beyond its 16K measurements); a
 10x speedup needs ~6% density with the vertical-slash index cost. The repository's own tables
@@ -29,6 +57,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from roofline.simulator.eager_hf import DISPATCH_S
+from roofline.simulator.frameworks import host_op
 from roofline.simulator.methods.base_method import PREFILL, Method, Param
 from roofline.simulator.opinputs import score_kernel
 from roofline.simulator.runplan import ExtraOp
@@ -38,6 +68,13 @@ POOL = 64  # block-sparse: pooling block
 # Keys each query attends to by default (microsoft/MInference: vertical_size 1000 + slash_size 6096
 # in the per-head fallback pattern; top-100 blocks of 64 in the block-sparse forward)
 DEFAULT_BUDGET = {"vertical-slash": 1000 + 6096, "block-sparse": 100 * POOL}
+# Kernels the reference implementation launches through PyTorch per head and layer of a prefill,
+# beside one Triton kernel (module docstring)
+HEAD_LOOP_KERNELS = {"vertical-slash": 36.0, "block-sparse": 21.0}
+# Host time of a Triton kernel's launch from Python with many arguments, as Triton 2 (shipped with
+# PyTorch 2.2, MInference's era) launches it: 62 us (triton-lang/triton PR #3503, "Low latency kernel
+# launching", measured 40 us for a few parameters, 62 us for many; the vertical-slash kernel takes 30)
+TRITON_LAUNCH_S = 62e-6
 
 
 def _with_density(plan, density):
@@ -56,6 +93,15 @@ def _minference_index(ctx, m, count, pattern):
         flops = 2.0 * ctx.shape.batch * heads * blocks * blocks / 2.0 * m.qk_dim
         byts = ctx.shape.batch * heads * blocks * blocks / 2.0 * 4.0
     return [score_kernel(ctx, "minference_index", flops, byts, count)]
+
+
+def _head_loop(ctx, m, count, pattern):
+    """The reference implementation's loop over heads: per head and pass, its kernels' host
+    launches (HEAD_LOOP_KERNELS at the eager dispatch time, one Triton launch), which its host
+    syncs keep the GPU waiting for (module docstring)."""
+    per_head = (HEAD_LOOP_KERNELS[pattern] * DISPATCH_S + TRITON_LAUNCH_S) * ctx.rates.host_factor
+    seconds = ctx.shard.heads(m) * ctx.shape.passes * per_head
+    return [host_op("minference_head_loop", seconds, count, "sync")]
 
 
 class MInference(Method):
@@ -77,6 +123,14 @@ class MInference(Method):
             maximum=1.0,
             nullable=True,
             validated=(0.02, 0.5),
+        ),
+        "per_head_loop": Param(
+            "bool",
+            "Price MInference's reference implementation, which runs the prefill attention one head "
+            "at a time from Python and waits for the GPU twice per head (vertical-slash; once for "
+            "block-sparse): its launches are host time per head and layer (false: an "
+            "implementation that launches every head at once).",
+            True,
         ),
         "pattern": Param(
             "choice",
@@ -114,9 +168,12 @@ class MInference(Method):
         )
 
     def apply_extras(self, extras, model, plan):
-        if self.pattern == "a-shape":  # a static pattern: no index to build
+        if self.pattern == "a-shape":  # a static pattern: no index to build, no wait per head
             return extras
-        return extras.add(ExtraOp("minference_index", "prefill", _minference_index, (self.pattern,)))
+        extras = extras.add(ExtraOp("minference_index", "prefill", _minference_index, (self.pattern,)))
+        if self.per_head_loop:
+            extras = extras.add(ExtraOp("minference_head_loop", "prefill", _head_loop, (self.pattern,)))
+        return extras
 
 
 class BlockSparsePrefill(Method):

@@ -273,7 +273,7 @@ def evaluate(
     C = P + O
     kv_final = kvm.bytes(b, C, P, S)  # after the last token
     kv_bytes = np.maximum(kv_final, kvm.prefill_bytes(b, P, S, chunk))  # the peak (prefill may hold more)
-    acts = activation_terms(model, tp, ab, P, S, chunk, cp)
+    acts = activation_terms(model, tp, ab, P, S, chunk, cp, layout.all_logits)
     act_bytes = np.maximum.reduce([alpha + beta * b for alpha, beta in acts])
     capacity = hw.col("memory_bytes")
     total = weights + kv_bytes + act_bytes + overhead_bytes
@@ -283,7 +283,7 @@ def evaluate(
     host_capacity = hw.col("host_memory_bytes") if host_capacity is None else host_capacity
     host_room = host_capacity - host_weights
     mb = max_batch(room, kvm, C, P, S, acts, chunk, host_room) * dp
-    mc = max_context(room, kvm, b, S, chunk, model, tp, ab, O, cp, host_room)
+    mc = max_context(room, kvm, b, S, chunk, model, tp, ab, O, cp, host_room, layout.all_logits)
 
     metrics = economics.point_metrics(
         batch_total,

@@ -144,7 +144,8 @@ def forward_ops(ctx: OpInputs, model, layout, attention_core=None) -> list:
                 ops += grouped(layer_ops(ctx, rest, attention_core), rest)
         else:
             ops += grouped(layer_ops(ctx, g, attention_core), g)
-    ops += model_edge_ops(ctx, model.vocab_size, scaled=model.gemma)
+    all_logits = layout.all_logits and ctx.shape.phase == "prefill"
+    ops += model_edge_ops(ctx, model.vocab_size, scaled=model.gemma, all_logits=all_logits)
     if ctx.shape.phase == "prefill":
         for extra in ctx.extras.at("prefill_once"):
             ops += extra.ops(ctx)

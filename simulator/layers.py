@@ -331,9 +331,17 @@ def layer_ops(ctx: OpInputs, group, attention_core=None) -> list:
     return ops
 
 
-def model_edge_ops(ctx: OpInputs, vocab: int, scaled: bool = False) -> list:
+# Bytes per vocabulary entry of a row whose logits a prefill keeps (`runtime.prefill_logits: all`):
+# the LM head's 16-bit output and its float32 copy (transformers' Llama-family heads before v4.45:
+# `logits = logits.float()` after `self.lm_head(hidden_states)` over every position)
+ALL_LOGITS_BYTES = 2.0 + 4.0
+
+
+def model_edge_ops(ctx: OpInputs, vocab: int, scaled: bool = False, all_logits: bool = False) -> list:
     """Embedding lookup for every token (`scaled`: then multiplied by sqrt(hidden), Gemma's
-    normalizer, a kernel of its own); final norm, LM head and sampling for one token per sequence."""
+    normalizer, a kernel of its own); final norm, LM head and sampling for one token per sequence
+    (`all_logits`, a prefill's under `runtime.prefill_logits: all`: the LM head over every row of
+    the pass, and the float32 copy of its logits)."""
     h = ctx.shape.hidden
     edge = edge_inputs(ctx)  # 16-bit in quantized checkpoints
     ops = [
@@ -353,7 +361,22 @@ def model_edge_ops(ctx: OpInputs, vocab: int, scaled: bool = False) -> list:
     b = ctx.shape.batch
     v = ctx.shard.split(vocab)
     ops.append(elementwise(ctx, "final_norm", "norm", b * h, b * h, 4.0, 1.0 / ctx.shape.passes))
-    ops.append(gemm(edge, "lm_head", v, h, 1.0 / ctx.shape.passes, rows=b))
+    if all_logits:
+        rows = ctx.shape.rows
+        ops.append(gemm(edge, "lm_head", v, h, 1.0))
+        ops.append(
+            Op(
+                name="logits_float",
+                kind="elementwise",
+                flops=0.0,
+                bytes=rows * v * ALL_LOGITS_BYTES,
+                compute_rate=ctx.rates.vector_rate,
+                memory_rate=ctx.rates.mem_rate,
+                count=ctx.shape.passes,
+            )
+        )
+    else:
+        ops.append(gemm(edge, "lm_head", v, h, 1.0 / ctx.shape.passes, rows=b))
     ops.append(
         Op(
             name="sampling",

@@ -49,6 +49,12 @@ class Layout:
     moe_routing: str = "power_law"  # how the router spreads tokens over experts (grouped_gemm)
     attn_implementation: str | None = None  # transformers' attention path (eager_hf); None: its default
     cache_implementation: str | None = None  # transformers' KV cache (eager_hf); None: static with graphs
+    prefill_logits: str | None = None  # the prompt rows a prefill computes logits for; None: last
+
+    @property
+    def all_logits(self) -> bool:
+        """Whether a prefill computes every prompt row's logits (`runtime.prefill_logits: all`)."""
+        return self.prefill_logits == "all"
 
     @property
     def static_cache(self) -> bool:
@@ -142,6 +148,7 @@ class Layout:
             moe_routing=values["runtime.moe_routing"],
             attn_implementation=values["runtime.attn_implementation"],
             cache_implementation=values["runtime.cache_implementation"],
+            prefill_logits=values["runtime.prefill_logits"],
         )
 
 

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from roofline.simulator.kvplan import DENSE, resolve
+from roofline.simulator.layers import ALL_LOGITS_BYTES
 from roofline.simulator.model import (
     MLA,
     Attention,
@@ -239,22 +240,36 @@ def logits_bytes_per_row(model: ModelArch, tp: int) -> float:
     return math.ceil(model.vocab_size / tp) * 4.0
 
 
-def activation_terms(model: ModelArch, tp: int, ab: float, prompt, shared, chunk, cp: int = 1) -> list:
+def prefill_row_terms(model: ModelArch, tp: int, ab: float, cp: int, all_logits: bool) -> tuple:
+    """(bytes per prefill row on a rank, logits bytes per sequence) of a prefill pass: the row's
+    activations (1/cp of the pass's rows per rank) and one fp32 logits row per sequence, or under
+    `all_logits` (`runtime.prefill_logits: all`) every row's logits, 16-bit and their float32
+    copy (layers.ALL_LOGITS_BYTES), and no row apart."""
+    rp = activation_bytes_per_row(model, tp, ab, "prefill") / cp
+    if all_logits:
+        return rp + math.ceil(model.vocab_size / tp) * ALL_LOGITS_BYTES / cp, 0.0
+    return rp, logits_bytes_per_row(model, tp)
+
+
+def activation_terms(
+    model: ModelArch, tp: int, ab: float, prompt, shared, chunk, cp: int = 1, all_logits: bool = False
+) -> list:
     """[(alpha, beta)] per phase/pass: peak activation bytes = alpha + beta * b for batch b.
 
     Prefill rows per pass: the chunk when chunked, else the shared-prefix pass (S rows) and the
-    suffix pass (b (P - S) rows); decode: b rows. Each pass also holds fp32 logits for b rows.
+    suffix pass (b (P - S) rows); decode: b rows. Each pass also holds fp32 logits for b rows
+    (a prefill under `all_logits`: every row's, `prefill_row_terms`).
     Context parallelism leaves 1/cp of a pass's rows on each rank.
     """
-    rp = activation_bytes_per_row(model, tp, ab, "prefill") / cp
+    rp, lp = prefill_row_terms(model, tp, ab, cp, all_logits)
     rd = activation_bytes_per_row(model, tp, ab, "decode")
     lg = logits_bytes_per_row(model, tp)
     chunked = chunk > 0
     # One shape for all terms (cp may be a sweep axis too).
     shape = np.broadcast_shapes(np.shape(prompt), np.shape(shared), np.shape(chunk), np.shape(cp))
     return [
-        (np.broadcast_to(np.where(chunked, rp * chunk, rp * shared), shape), np.full(shape, lg)),
-        (np.zeros(shape), np.broadcast_to(np.where(chunked, 0.0, rp * (prompt - shared)) + lg, shape)),
+        (np.broadcast_to(np.where(chunked, rp * chunk, rp * shared), shape), np.full(shape, lp)),
+        (np.zeros(shape), np.broadcast_to(np.where(chunked, 0.0, rp * (prompt - shared)) + lp, shape)),
         (np.zeros(shape), np.full(shape, rd + lg)),
     ]
 
@@ -304,9 +319,11 @@ def max_context(
     output,
     cp: int = 1,
     host_room=np.inf,
+    all_logits: bool = False,
 ) -> np.ndarray:
     """Largest C = prompt + output that fits at batch b with the output length fixed, in GPU memory
-    (`room`) and in host memory (`host_room`, for host-resident KV).
+    (`room`) and in host memory (`host_room`, for host-resident KV); a prefill's rows as
+    `activation_terms` counts them (`all_logits`: every row's logits).
 
     Memory is non-decreasing in C (KV, and unchunked prefill activations for b (C - output - S)
     rows), but budgets and windows make it piecewise linear with point-dependent breakpoints: the
@@ -314,13 +331,13 @@ def max_context(
     that solves the linear piece. Infinite where memory stops growing with context (budgets,
     windows, recurrent layers).
     """
-    rp = activation_bytes_per_row(model, tp, ab, "prefill") / cp
+    rp, lp = prefill_row_terms(model, tp, ab, cp, all_logits)
     rd = activation_bytes_per_row(model, tp, ab, "decode")
     lg = logits_bytes_per_row(model, tp)
 
     def needed(C):
         P = C - output
-        act_prefill = np.where(chunk > 0, rp * chunk, rp * np.maximum(S, b * (P - S))) + b * lg
+        act_prefill = np.where(chunk > 0, rp * chunk, rp * np.maximum(S, b * (P - S))) + b * lp
         end = kv.bytes(b, C, P, S) + np.maximum(act_prefill, b * (rd + lg))
         return np.maximum(end, kv.prefill_bytes(b, P, S, chunk) + act_prefill) if kv.holds_prompt else end
 

@@ -33,6 +33,8 @@ CP_VARIANTS = ("pass-kv", "pass-q", "ulysses")
 ATTN_IMPLEMENTATIONS = ("sdpa", "sdpa_gqa", "flash_attention_2")
 # runtime.cache_implementation: the transformers KV caches eager_hf prices
 CACHE_IMPLEMENTATIONS = ("dynamic", "static")
+# runtime.prefill_logits: the prompt rows a prefill computes logits for (layers.model_edge_ops)
+PREFILL_LOGITS = ("last", "all")
 
 
 def _graph_sizes_problem(path: str, value) -> str | None:
@@ -285,6 +287,20 @@ SCHEMA: dict = {
         "null = static with cuda_graphs (graphs need one), else dynamic. See docs/frameworks.md.",
         None,
         choices=CACHE_IMPLEMENTATIONS,
+        nullable=True,
+    ),
+    "runtime.prefill_logits": FieldSpec(
+        "choice",
+        "The prompt rows a prefill computes logits for: last = one per sequence, the row it samples "
+        "from (vLLM, SGLang and TensorRT-LLM; transformers' generate from v4.45, which passes "
+        "num_logits_to_keep); all = every prompt token's, in 16 bits and a float32 copy "
+        "(transformers' generate before v4.45, and a model called without logits_to_keep, whose "
+        "Llama-family heads upcast them with logits.float(); an engine asked for prompt logprobs "
+        "computes them too): the LM head runs over every prompt row and the logits are alive at "
+        "the pass's peak, prompt rows x vocabulary x 6 bytes per GPU (a 64K-token prompt of Llama 3 "
+        "holds 49 GiB). null = last. See docs/frameworks.md.",
+        None,
+        choices=PREFILL_LOGITS,
         nullable=True,
     ),
     "runtime.framework": FieldSpec(

@@ -127,6 +127,7 @@ def test_layout_gpus_is_the_product_of_the_degrees():
         "runtime.moe_routing": "power_law",
         "runtime.attn_implementation": None,
         "runtime.cache_implementation": None,
+        "runtime.prefill_logits": None,
     }
     layout = Layout.from_values(values)
     # Unset (null), the peer all-reduce is the framework's: the serving engines', not eager PyTorch's.

@@ -332,8 +332,8 @@ def layer_ops(ctx: OpInputs, group, attention_core=None) -> list:
 
 
 # Bytes per vocabulary entry of a row whose logits a prefill keeps (`runtime.prefill_logits: all`):
-# the LM head's 16-bit output and its float32 copy (transformers' Llama-family heads before v4.45:
-# `logits = logits.float()` after `self.lm_head(hidden_states)` over every position)
+# the LM head's 16-bit output and its float32 copy (transformers' causal-LM heads before PR #31292,
+# mid-2024: `logits = logits.float()` after `self.lm_head(hidden_states)` over every position)
 ALL_LOGITS_BYTES = 2.0 + 4.0
 
 

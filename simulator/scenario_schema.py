@@ -292,11 +292,12 @@ SCHEMA: dict = {
     "runtime.prefill_logits": FieldSpec(
         "choice",
         "The prompt rows a prefill computes logits for: last = one per sequence, the row it samples "
-        "from (vLLM, SGLang and TensorRT-LLM; transformers' generate from v4.45, which passes "
-        "num_logits_to_keep); all = every prompt token's, in 16 bits and a float32 copy "
-        "(transformers' generate before v4.45, and a model called without logits_to_keep, whose "
-        "Llama-family heads upcast them with logits.float(); an engine asked for prompt logprobs "
-        "computes them too): the LM head runs over every prompt row and the logits are alive at "
+        "from (vLLM, SGLang and TensorRT-LLM; transformers' generate since PR #31292, mid-2024, "
+        "which passes num_logits_to_keep); all = every prompt token's, in 16 bits and a float32 "
+        "copy (transformers' generate before that PR, whose heads ran over every position and "
+        "upcast the result with logits.float(); a model called without logits_to_keep computes "
+        "them all too, since that PR in 16 bits only, and an engine asked for prompt logprobs: "
+        "upper bounds there): the LM head runs over every prompt row and the logits are alive at "
         "the pass's peak, prompt rows x vocabulary x 6 bytes per GPU (a 64K-token prompt of Llama 3 "
         "holds 49 GiB). null = last. See docs/frameworks.md.",
         None,

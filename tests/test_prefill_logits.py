@@ -1,6 +1,6 @@
 """`runtime.prefill_logits`: the prompt rows a prefill computes logits for. `last` (null) is one row
-per sequence; `all` is every prompt row's, in 16 bits and a float32 copy (transformers' Llama-family
-heads before v4.45, and any model called without logits_to_keep): the LM head runs over every row
+per sequence; `all` is every prompt row's, in 16 bits and a float32 copy (transformers' causal-LM
+heads before PR #31292, mid-2024, and any model called without logits_to_keep): the LM head runs over every row
 and the logits are alive at the pass's peak. Oracles from the shapes: Llama 3.1 8B's vocabulary of
 128,256 and hidden size of 4,096."""
 

@@ -79,7 +79,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from roofline.simulator.model import Attention
-from roofline.simulator.opinputs import per_rank
+from roofline.simulator.opinputs import memory_op, per_rank
 from roofline.simulator.ops import Op
 
 DISPATCH_S = 23e-6  # host time per eagerly launched kernel (module docstring)
@@ -223,19 +223,6 @@ def rope_op(ctx, elements_per_token: float, count) -> Op:
     )
 
 
-def _moves(ctx, name, moved_bytes, count, kernels) -> Op:
-    """An op of transformers' cache handling that only moves `moved_bytes` through HBM."""
-    return Op(
-        name=name,
-        kind="elementwise",
-        flops=0.0,
-        bytes=moved_bytes,
-        memory_rate=ctx.rates.mem_rate,
-        count=count,
-        kernels=kernels,
-    )
-
-
 def repeat_kv_op(ctx, cache_bytes, groups, count, kernels=REPEAT_KV_KERNELS) -> Op:
     """`repeat_kv` of one layer over `cache_bytes` (its K and V after the append, as
     `cache_copy_op`'s) into `groups` copies: read once, written `groups` times; in decode the
@@ -244,17 +231,17 @@ def repeat_kv_op(ctx, cache_bytes, groups, count, kernels=REPEAT_KV_KERNELS) -> 
     moved = 1.0 + groups
     if ctx.shape.phase == "decode":
         moved = moved + (groups - 1.0)
-    return _moves(ctx, "repeat_kv", cache_bytes * moved, count, kernels)
+    return memory_op(ctx, "repeat_kv", cache_bytes * moved, count, kernels)
 
 
 def static_write_op(ctx, new_bytes, count, kernels=CACHE_COPY_KERNELS) -> Op:
     """`StaticCache.update` of one layer (`Layout.static_cache`): `index_copy_` of the pass's new
     keys and values, `new_bytes`, into the preallocated cache (read and written); the cache itself
     is not copied."""
-    return _moves(ctx, "kv_cache_write", new_bytes * 2.0, count, kernels)
+    return memory_op(ctx, "kv_cache_write", new_bytes * 2.0, count, kernels)
 
 
 def cache_copy_op(ctx, cache_bytes, count, kernels=CACHE_COPY_KERNELS) -> Op:
     """`DynamicCache.update`'s `torch.cat` of one layer: reads `cache_bytes` (the layer's cache
     after the append: a KVLinear in the KV length in decode) and writes them again."""
-    return _moves(ctx, "kv_cache_copy", cache_bytes * 2.0, count, kernels)
+    return memory_op(ctx, "kv_cache_copy", cache_bytes * 2.0, count, kernels)

@@ -44,7 +44,15 @@ from roofline.simulator.model import (
     Mamba2,
     MoEFFN,
 )
-from roofline.simulator.opinputs import OpInputs, edge_inputs, elementwise, gemm, gemm_grid, weight_gemm_op
+from roofline.simulator.opinputs import (
+    OpInputs,
+    edge_inputs,
+    elementwise,
+    gemm,
+    gemm_grid,
+    memory_op,
+    weight_gemm_op,
+)
 from roofline.simulator.ops import Op
 from roofline.simulator.recurrent_ops import gated_deltanet_ops, mamba2_ops, scan_op
 
@@ -364,17 +372,7 @@ def model_edge_ops(ctx: OpInputs, vocab: int, scaled: bool = False, all_logits: 
     if all_logits:
         rows = ctx.shape.rows
         ops.append(gemm(edge, "lm_head", v, h, 1.0))
-        ops.append(
-            Op(
-                name="logits_float",
-                kind="elementwise",
-                flops=0.0,
-                bytes=rows * v * ALL_LOGITS_BYTES,
-                compute_rate=ctx.rates.vector_rate,
-                memory_rate=ctx.rates.mem_rate,
-                count=ctx.shape.passes,
-            )
-        )
+        ops.append(memory_op(ctx, "logits_float", rows * v * ALL_LOGITS_BYTES, ctx.shape.passes))
     else:
         ops.append(gemm(edge, "lm_head", v, h, 1.0 / ctx.shape.passes, rows=b))
     ops.append(

@@ -306,6 +306,20 @@ def score_kernel(x: OpInputs, name: str, flops, byts, count) -> Op:
     )
 
 
+def memory_op(x: OpInputs, name: str, moved_bytes, count, kernels=1.0) -> Op:
+    """A kernel that only moves `moved_bytes` through HBM (read plus written), `count` runs: a copy
+    or a cast, bound by the memory rate alone."""
+    return Op(
+        name=name,
+        kind="elementwise",
+        flops=0.0,
+        bytes=moved_bytes,
+        memory_rate=x.rates.mem_rate,
+        count=count,
+        kernels=kernels,
+    )
+
+
 def elementwise(x: OpInputs, name: str, kind: str, elems_in, elems_out, flops_per_elem, count) -> Op:
     """A vector-unit kernel reading elems_in and writing elems_out activations per pass."""
     return Op(

@@ -81,6 +81,9 @@ def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
         row=hw.row,
         smem=hw.col("smem_per_sm_bytes"),
         sm_count=hw.col("sm_count"),
+        eager_dispatch_s=layout.dispatch_s
+        if layout.dispatch_s is not None
+        else eager_hf.DISPATCH_S * hw.col("host_cpu_factor"),
         # The framework's prefill attention kernel against the datasheet curve where the row prices
         # attention by it; a profile's measured attention is the deployment's own kernel already
         # (a profile that measured other kernels only, as `hf`'s and `transformers`' borrowed
@@ -93,7 +96,6 @@ def resolve(model, layout, dtypes, hw, eff, fabric=None) -> Resolved:
         )[hw.row],
         gemm_memory_scale=gemm_shares[..., 0],
         gemm_compute_scale=gemm_shares[..., 1],
-        host_factor=hw.col("host_cpu_factor"),
     )
     groups = topology_groups(layout, hw, fabric or host_fabric(hw), eff.links)
     shard = Shard(

@@ -120,12 +120,12 @@ class Rates:
     row: object  # index of each point's hardware in eff
     smem: object
     sm_count: object
+    # host time per kernel launched eagerly from Python on this host: `runtime.dispatch_us` where
+    # set, else eager_hf.DISPATCH_S x Hardware.host_cpu_factor (a method implementation's own loop)
+    eager_dispatch_s: object
     attn_prefill_scale: object = 1.0  # the framework's prefill attention kernel vs the curve
     gemm_memory_scale: object = 1.0  # the framework's GEMMs: share of the streaming rate (GEMM_SCALE)
     gemm_compute_scale: object = 1.0  # and of the GEMM curve
-    # the host's time for Python/PyTorch host work against the x86 servers the dispatch figures
-    # come from (Hardware.host_cpu_factor): a method implementation's own eager loop reads it
-    host_factor: object = 1.0
 
     @cached_property
     def mem_rate(self):

@@ -28,7 +28,7 @@ all-zero pad of `sum_all_diagonal_matrix` is made on the CPU and copied over (`.
 device=...)`); a pageable host-to-device copy returns when it is done, so the host cannot run ahead
 of the GPU. Each head's launches are then host time the GPU waits through, paid once per head and
 layer whatever the prompt (about 1 s of a prefill for Llama-3-8B's 32 x 32 heads on the servers
-`DISPATCH_S` comes from). Counted per head from that source (the Triton path of its v0.1 kernels,
+`DISPATCH_S` comes from; x the hardware's host factor, or at `runtime.dispatch_us` where set). Counted per head from that source (the Triton path of its v0.1 kernels,
 pit_sparse_flash_attention_v2.py, and csrc/vertical_slash_index.cu), `HEAD_LOOP_KERNELS`:
 vertical-slash 36 kernels launched through PyTorch -- the pattern estimate's GEMM, its scale,
 `torch.where` and the slice's assignment, the float32 softmax (cast, softmax), the column sum and
@@ -97,9 +97,11 @@ def _minference_index(ctx, m, count, pattern):
 
 def _head_loop(ctx, m, count, pattern):
     """The reference implementation's loop over heads: per head and pass, its kernels' host
-    launches (HEAD_LOOP_KERNELS at the eager dispatch time, one Triton launch), which its host
-    syncs keep the GPU waiting for (module docstring)."""
-    per_head = (HEAD_LOOP_KERNELS[pattern] * DISPATCH_S + TRITON_LAUNCH_S) * ctx.rates.host_factor
+    launches (HEAD_LOOP_KERNELS at this host's eager dispatch time, `Rates.eager_dispatch_s`, and
+    one Triton launch), which its host syncs keep the GPU waiting for (module docstring)."""
+    dispatch = ctx.rates.eager_dispatch_s  # this host's, `runtime.dispatch_us` where measured
+    # the Triton launch scales with the host as PyTorch's dispatch does
+    per_head = HEAD_LOOP_KERNELS[pattern] * dispatch + TRITON_LAUNCH_S * dispatch / DISPATCH_S
     seconds = ctx.shard.heads(m) * ctx.shape.passes * per_head
     return [host_op("minference_head_loop", seconds, count, "sync")]
 

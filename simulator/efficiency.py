@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from roofline.simulator.grids import MOE_MIXED_KINDS
+from roofline.simulator.grids import FP8_CACHE_GRID, MOE_MIXED_KINDS, cache_grid, grid_family
 
 # Pinned host<->device copies reach ~80% of the PCIe link: 26.28 of 32 GB/s (A100, Gen4) and 51-52 of
 # 64 GB/s (H100/H200, Gen5) in the Azure nvbandwidth results (published_measurements.yaml).
@@ -170,11 +170,17 @@ def datasheet_row(hw, dtype: str = "bf16", attention: str = "bf16") -> tuple:
 
 
 def profile_row(
-    hw, profile, dtype: str = "bf16", attention: str = "bf16", weights: str | None = None
+    hw,
+    profile,
+    dtype: str = "bf16",
+    attention: str = "bf16",
+    weights: str | None = None,
+    kv_bytes: float = 2.0,
 ) -> tuple:
     """The same row from a measured profile: each curve it has for these formats replaces the
     datasheet default. A 16-bit curve never stands in for an 8-bit GEMM or attention (their
-    fractions of peak differ: see the module docstring)."""
+    fractions of peak differ: see the module docstring). Its error band names the grids read over a
+    KV cache of `kv_bytes` bytes per element (`read_grids`)."""
     hbm, gemm, attn, overhead, *_ = datasheet_row(hw, dtype, attention)
     curves = profile.curves
     used = []
@@ -195,7 +201,11 @@ def profile_row(
         used.append(key)
     if profile.kernel_overhead_s is not None:
         overhead = profile.kernel_overhead_s
-    grids = profile_grids(hw, profile, dtype, attention, weights)
+    grids = read_grids(profile_grids(hw, profile, dtype, attention, weights), kv_bytes)
+    # a family's measured grid prices its ops where the profile has one: its curve then stands in
+    # for nothing (the band names what priced the point)
+    gridded = {grid_family(family) for family, grid in grids.items() if grid is not None}
+    used = [key for key in used if grid_family(key) not in gridded]
     band = error_band(curves, used, [g for g in grids.values() if g is not None])
     return hbm, gemm, attn, overhead, profile.profile_id, band
 
@@ -254,6 +264,20 @@ def profile_grids(
     }
 
 
+def read_grids(grids: dict, kv_bytes) -> dict:
+    """The families of `profile_grids` that attention over a KV cache of `kv_bytes` bytes per element
+    reads: over an FP8 cache the FP8-cache families (FP8_CACHE_GRID's), over any other their 16-bit
+    counterparts, as the engine picks them (grids.cache_grid); the other families as they are."""
+    unread = {family: cache_grid(family, kv_bytes) for family in FP8_CACHE_GRID}
+    skip = {
+        other
+        for family, chosen in unread.items()
+        for other in (family, FP8_CACHE_GRID[family])
+        if other != chosen
+    }
+    return {family: grid for family, grid in grids.items() if family not in skip}
+
+
 def error_band(curves: dict, used: list, grids: list = ()) -> dict:
     """How far to trust the curves a point used: each curve's relative RMS fit residual, each
     measured grid's median error on held-out shapes, and the largest ('max'); a point that used
@@ -275,13 +299,15 @@ def build_table(
     dtype: str = "bf16",
     attention: str = "bf16",
     weights: str | None = None,
+    kv_bytes: float = 2.0,
 ) -> EfficiencyTable:
     """Rows for each hardware: its profile's curves where one is given (name -> Profile), else
     the datasheet defaults; GEMM curves for `dtype` (the GEMMs' input format), attention curves for
-    `attention`, fused-MoE grids for experts in `weights` (None: `dtype`)."""
+    `attention`, fused-MoE grids for experts in `weights` (None: `dtype`); each row's error band
+    names the grids read over a KV cache of `kv_bytes` bytes per element."""
     profiles = profiles or {}
     rows = [
-        profile_row(hw, profiles[hw.name], dtype, attention, weights)
+        profile_row(hw, profiles[hw.name], dtype, attention, weights, kv_bytes)
         if profiles.get(hw.name)
         else datasheet_row(hw, dtype, attention)
         for hw in hardware

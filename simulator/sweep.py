@@ -24,7 +24,7 @@ from roofline.simulator.efficiency import FP8_ATTENTION_WARNING, build_table
 from roofline.simulator.engine import Dtypes, HardwareColumns, Layout, Workload, evaluate
 from roofline.simulator.frameworks import framework
 from roofline.simulator.methods import apply_stack, stack_notes, stack_warnings
-from roofline.simulator.units import GIB
+from roofline.simulator.units import GIB, dtype_bytes
 
 VECTOR_AXES = {
     "hardware",
@@ -256,7 +256,14 @@ def _group_warnings(result: SweepResult, group: Group, layout, dtypes, wl, profi
 def efficiency_table(hardware: list, profiles: dict, dtypes: Dtypes):
     """The efficiency rows of `hardware` for a scenario's formats: GEMMs in its activations' format,
     attention in the format it computes in, fused MoE for its weights under those activations."""
-    return build_table(hardware, profiles, dtypes.activations, dtypes.attention_compute, dtypes.weights)
+    return build_table(
+        hardware,
+        profiles,
+        dtypes.activations,
+        dtypes.attention_compute,
+        dtypes.weights,
+        dtype_bytes(dtypes.kv),
+    )
 
 
 def _measures_fp8_attention(profile) -> bool:

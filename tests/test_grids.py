@@ -689,6 +689,55 @@ def test_a_sweep_over_kv_formats_reads_each_formats_decode_grid(tmp_path):
     assert dec["fp8"]["bytes"] / dec["fp8"]["time_s"] < 0.5 * BW
 
 
+def test_the_error_band_names_the_grids_the_points_kv_format_reads(tmp_path):
+    # Each grid with its own held-out median; a 1-D prefill curve with a large residual that a grid
+    # replaces. A bf16 cache reads attention_prefill and attention_decode, an fp8 cache their
+    # FP8-cache grids: each point's band lists those (and the GEMM grid) with their medians, never
+    # the other format's grids or the replaced curve, and its max is theirs.
+    def cell(kind, median, axes_of="attention_prefill"):
+        grid = _one_cell(axes_of, attainment=0.5)
+        grid["holdout"] = {"median": median, "p90": 2 * median, "rows": 10}
+        return grid
+
+    grids = {
+        "gemm_bf16": cell("gemm_bf16", 0.01, "gemm_bf16"),
+        "attention_prefill": cell("attention_prefill", 0.02),
+        "attention_prefill_kv_fp8": cell("attention_prefill_kv_fp8", 0.03),
+        "attention_decode": cell("attention_decode", 0.04, "attention_decode"),
+        "attention_decode_fp8": cell("attention_decode_fp8", 0.05, "attention_decode"),
+    }
+    doc = _doc(grids)
+    doc["curves"] = {
+        "attention_prefill": {
+            "fit": {"e_max": 0.6, "x_half": 2304.0, "p": 2.0},
+            "residual": 0.7,
+            "points": [],
+        }
+    }
+    path = tmp_path / "h100-sxm.band.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    base = {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "calibration": str(path),
+        "workload": {"batch": 4, "prompt_tokens": 8192, "output_tokens": 64},
+    }
+    res = roofline.simulate(dict(base, sweep={"dtype.kv": ["bf16", "fp8"]}))
+    bands = {rec["point"]["dtype.kv"]: rec["provenance"]["error_band"] for rec in res.records()}
+    assert bands["bf16"] == {
+        "gemm_bf16": 0.01,
+        "attention_prefill": 0.02,
+        "attention_decode": 0.04,
+        "max": 0.04,
+    }
+    assert bands["fp8"] == {
+        "gemm_bf16": 0.01,
+        "attention_prefill_kv_fp8": 0.03,
+        "attention_decode_fp8": 0.05,
+        "max": 0.05,
+    }
+
+
 def _mla_grids() -> dict:
     """mla_prefill varying along log2_heads (0.2 at 8 heads, 0.8 at 32), mla_decode along the KV
     format (fp8: 40 us fixed, attainment 0.2; bf16: 25 us, 0.5)."""

@@ -659,6 +659,17 @@ def test_a_hardware_sweep_mixes_measured_and_datasheet_rows(tmp_path):
     assert res.records()[by_hw["h200"]]["tpot_s"] == pytest.approx(alone.records()[0]["tpot_s"], rel=1e-12)
 
 
+def _kv_sweep_base(path, doc: dict) -> dict:
+    """Llama-3.1-8B on an H100 at batch 4 x 8K tokens, calibrated by the profile `doc` written to `path`."""
+    path.write_text(yaml.safe_dump(doc))
+    return {
+        "model": "llama-3.1-8b",
+        "hardware": "h100-sxm",
+        "calibration": str(path),
+        "workload": {"batch": 4, "prompt_tokens": 8192, "output_tokens": 64},
+    }
+
+
 def test_a_sweep_over_kv_formats_reads_each_formats_decode_grid(tmp_path):
     # bf16 KV: one cell at 0.6; fp8 KV: nodes at 1K and 16K tokens (0.3, 0.5). Formats are
     # structural in a sweep (simulator/sweep.py groups), so each point of a sweep over dtype.kv
@@ -668,14 +679,7 @@ def test_a_sweep_over_kv_formats_reads_each_formats_decode_grid(tmp_path):
         start=[0.0, 0.0, 0.0, 10.0], step=[1.0, 1.0, 1.0, 4.0], shape=[1, 1, 1, 2], attainment=[0.3, 0.5]
     )
     grids = {"attention_decode": _one_cell("attention_decode", attainment=0.6), "attention_decode_fp8": fp8}
-    path = tmp_path / "h100-sxm.kv.yaml"
-    path.write_text(yaml.safe_dump(_doc(grids)))
-    base = {
-        "model": "llama-3.1-8b",
-        "hardware": "h100-sxm",
-        "calibration": str(path),
-        "workload": {"batch": 4, "prompt_tokens": 8192, "output_tokens": 64},
-    }
+    base = _kv_sweep_base(tmp_path / "h100-sxm.kv.yaml", _doc(grids))
     res = roofline.simulate(dict(base, sweep={"dtype.kv": ["bf16", "fp8"]}))
     dec = {}
     for i, rec in enumerate(res.records()):
@@ -714,14 +718,7 @@ def test_the_error_band_names_the_grids_the_points_kv_format_reads(tmp_path):
             "points": [],
         }
     }
-    path = tmp_path / "h100-sxm.band.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    base = {
-        "model": "llama-3.1-8b",
-        "hardware": "h100-sxm",
-        "calibration": str(path),
-        "workload": {"batch": 4, "prompt_tokens": 8192, "output_tokens": 64},
-    }
+    base = _kv_sweep_base(tmp_path / "h100-sxm.band.yaml", doc)
     res = roofline.simulate(dict(base, sweep={"dtype.kv": ["bf16", "fp8"]}))
     bands = {rec["point"]["dtype.kv"]: rec["provenance"]["error_band"] for rec in res.records()}
     assert bands["bf16"] == {

@@ -24,7 +24,7 @@ from roofline.simulator.efficiency import (
 )
 from roofline.simulator.grid_lookup import grid_values, measured_or
 from roofline.simulator.grids import cache_grid
-from roofline.simulator.kvplan import ALL, resolve
+from roofline.simulator.kvplan import ALL, Tokens, resolve
 from roofline.simulator.model import MLA
 from roofline.simulator.opinputs import elementwise, gemm, projection_inputs
 from roofline.simulator.ops import KVLinear, Op, host_transfer
@@ -93,15 +93,25 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
             if g.prefill_window is None
             else (g.prefill_window if m.window is None else min(m.window, g.prefill_window))
         )
-        # Load-balanced CP: each of cp ranks computes 1/cp of the causal pairs.
-        pairs = F.prefill_pairs(ctx.shape.batch, ctx.shape.prompt, ctx.shape.shared, win)
-        cached_before = ctx.shape.cached
-        if (
-            np.ndim(cached_before) or cached_before
-        ):  # this pass's queries only: earlier chunks' pairs are done
-            pairs = pairs - F.prefill_pairs(ctx.shape.batch, ctx.shape.cached, ctx.shape.shared, win)
-        pairs = pairs * g.prefill_density / ctx.shard.cp
-        kv_reads = F.flash_kv_hbm_tokens(pairs, ctx.shape.tokens, ctx.shape.prompt, br, ctx.rates.sm_count)
+        buffer = _masked_buffer(ctx, win)
+        if buffer is None:
+            # Load-balanced CP: each of cp ranks computes 1/cp of the causal pairs.
+            pairs = F.prefill_pairs(ctx.shape.batch, ctx.shape.prompt, ctx.shape.shared, win)
+            cached_before = ctx.shape.cached
+            if (
+                np.ndim(cached_before) or cached_before
+            ):  # this pass's queries only: earlier chunks' pairs are done
+                pairs = pairs - F.prefill_pairs(ctx.shape.batch, ctx.shape.cached, ctx.shape.shared, win)
+            pairs = pairs * g.prefill_density / ctx.shard.cp
+            kv_reads = F.flash_kv_hbm_tokens(
+                pairs, ctx.shape.tokens, ctx.shape.prompt, br, ctx.rates.sm_count
+            )
+            mask = 0.0
+        else:  # SDPA over a StaticCache's buffer: every query against every slot, and the mask's tiles
+            queries = ctx.shape.batch * (ctx.shape.prompt - ctx.shape.cached)
+            pairs = queries * buffer * g.prefill_density / ctx.shard.cp
+            kv_reads = F.flash_kv_hbm_tokens(pairs, ctx.shape.batch * buffer, buffer, br, ctx.rates.sm_count)
+            mask = heads * queries * buffer * eager_hf.MASK_BYTES / ctx.shard.cp
         written = plan.storage_bytes(ctx.shape.tokens, ctx.fmt.kb) * cached
         ops.append(
             Op(
@@ -109,7 +119,7 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
                 kind="attention_prefill",
                 flops=F.attention_flops(pairs, heads * g.fraction, m.qk_dim, m.v_dim),
                 bytes=g.fraction
-                * (ctx.shape.tokens * qo * ctx.fmt.qb + kv_reads * kv_io * ctx.fmt.qb + written),
+                * (ctx.shape.tokens * qo * ctx.fmt.qb + kv_reads * kv_io * ctx.fmt.qb + written + mask),
                 compute_rate=compute_rate,
                 memory_rate=memory_rate,
                 count=count,
@@ -117,6 +127,22 @@ def _prefill_attention(ctx, m, heads: int, cached: float, count) -> list:
             )
         )
     return ops
+
+
+def _masked_buffer(ctx, window):
+    """The StaticCache buffer SDPA attends whole under a mask (`Shape.buffer`, eager_hf
+    .masks_static_buffer) for a layer without a sliding window; None elsewhere (a windowed layer's
+    cache is its window's)."""
+    return ctx.shape.buffer if ctx.shape.buffer is not None and window is None else None
+
+
+def _whole_buffer(tokens, ctx, window):
+    """A group's decode tokens over the whole history as SDPA over a StaticCache reads them: every
+    slot of the buffer, filled or not (`_masked_buffer`); other token policies as they are."""
+    buffer = _masked_buffer(ctx, window)
+    if buffer is None or not tokens.is_whole_history:
+        return tokens
+    return Tokens(buffer, 0.0)  # buffer + min(L, 0): the buffer at every KV length
 
 
 def _selected(tokens, g, ctx):
@@ -163,12 +189,23 @@ def _decode_attention(ctx, m, heads: int, cached: float, count) -> list:
         rate = measured_or(nodes[2], ctx.rates.attn_peak, rate)  # ... and its compute (MLA)
     for g in plan.groups:
         f = g.fraction
-        read = _selected(resolve(g.read, ctx.shape.prompt).cap(m.window), g, ctx)
-        attended = _selected(resolve(g.attended_tokens(), ctx.shape.prompt).cap(m.window), g, ctx)
+        read = _selected(
+            _whole_buffer(resolve(g.read, ctx.shape.prompt), ctx, m.window).cap(m.window), g, ctx
+        )
+        attended = _selected(
+            _whole_buffer(resolve(g.attended_tokens(), ctx.shape.prompt), ctx, m.window).cap(m.window), g, ctx
+        )
         host = _selected(resolve(g.host_read, ctx.shape.prompt).cap(m.window), g, ctx)
-        # q in, out written and the new K/V appended: once per layer, spread over the groups
+        # q in, out written and the new K/V appended (and a StaticCache mask's row per head): once
+        # per layer, spread over the groups
+        buffer = _masked_buffer(ctx, m.window)
+        mask = 0.0 if buffer is None else heads * buffer * eager_hf.MASK_BYTES
         fixed = (
-            b * q * (qo * ctx.fmt.qb + plan.storage_bytes(1.0, ctx.fmt.kb) * cached) * f / head_fraction
+            b
+            * q
+            * (qo * ctx.fmt.qb + plan.storage_bytes(1.0, ctx.fmt.kb) * cached + mask)
+            * f
+            / head_fraction
             if g.heads
             else 0.0
         )
@@ -296,6 +333,7 @@ def _cache_copies(ctx, m, cached: float, count) -> list:
     prefilled in n passes copies (n + 1) / 2 times its prompt (the k-th pass the first k chunks), plus `shape.cached` tokens per
     sequence before a step's chunk. What a head group keeps (an eviction method's budget, a
     sliding-window layer's window: transformers' sliding-window cache layers) is what is copied.
+    Under SDPA over a StaticCache (`Shape.buffer`) `repeat_kv` copies the whole buffer every pass.
     None outside `ctx.unfused`, and none for MLA (its own cache)."""
     if not ctx.unfused or isinstance(m, MLA):
         return []
@@ -304,7 +342,9 @@ def _cache_copies(ctx, m, cached: float, count) -> list:
         per_sequence = s.batch * cached / ctx.shard.cp
         held = sum(
             (
-                plan.bytes_of(resolve(g.stored, s.prompt).cap(m.window), ctx.fmt.kb)
+                plan.bytes_of(
+                    _whole_buffer(resolve(g.stored, s.prompt), ctx, m.window).cap(m.window), ctx.fmt.kb
+                )
                 * (per_sequence * g.fraction)
                 for g in plan.groups
                 if g.heads
@@ -315,6 +355,9 @@ def _cache_copies(ctx, m, cached: float, count) -> list:
     else:
         chunks = np.maximum(s.passes / np.maximum(s.batch, 1.0), 1.0)
         tokens = s.tokens * (chunks + 1.0) / 2.0 + s.batch * s.cached / ctx.shard.cp
+        buffer = _masked_buffer(ctx, m.window)
+        if buffer is not None:  # each pass's attention is handed the whole buffer
+            tokens = s.batch * buffer * chunks / ctx.shard.cp
         held = plan.storage_bytes(tokens, ctx.fmt.kb) * cached
         passes = s.passes
     if ctx.static_cache:  # StaticCache writes the pass's new tokens in place (index_copy_)

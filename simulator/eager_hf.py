@@ -57,6 +57,21 @@ v4.40 to v4.57; Mistral, Qwen2, Qwen3 and most decoder-only models are copies of
   At a step's peak the copies are alive beside the cache: `groups` x one layer's K and V per
   sequence (the repeated keys and values), or half a layer (`torch.cat`'s new keys, then values,
   beside the old ones) where nothing is repeated (`step_copies`).
+* SDPA over a StaticCache (`attn_implementation` "sdpa" or "sdpa_gqa" with a static cache:
+  `masks_static_buffer`). `generate` preallocates the cache for the whole generation (its
+  `max_cache_len` is the prompt plus the new tokens), `StaticCache.update` hands attention the whole
+  preallocated K and V, and the model builds a 4D additive mask over it: `_update_causal_mask` skips
+  SDPA's `is_causal` shortcut for a static cache and sizes the mask to the cache's maximum length
+  (`target_length = past_key_values.get_max_length()`, later `get_max_cache_shape()`), in the model's
+  16-bit dtype, expanded and cloned to (batch, 1, query rows, buffer) when generate passes its 2D
+  mask (v4.38 to v4.52; masking_utils' boolean mask from v4.53, one byte, is not told apart). With a
+  mask SDPA runs PyTorch's memory-efficient kernel, which has no notion of which pairs the mask
+  hides: a prefill computes all P x (P + O) (query, key) pairs of the buffer instead of the causal
+  P^2 / 2, and every decode step attends all P + O slots however many are filled (`Shape.buffer`);
+  `repeat_kv` copies the whole buffer; the mask (MASK_BYTES per element) is read by every head's
+  tiles and held through the pass. The FlashAttention curve stands in for that kernel's own
+  efficiency, which is not measured here. `flash_attention_2` takes no 4D mask and attends what is
+  filled.
 
 Host dispatch. Eager PyTorch launches each kernel from Python: the module calls, the dispatcher and
 the launch take the CPU longer than a small kernel takes the GPU, and the GPU waits unless earlier
@@ -83,6 +98,9 @@ from roofline.simulator.opinputs import memory_op, per_rank
 from roofline.simulator.ops import Op
 
 DISPATCH_S = 23e-6  # host time per eagerly launched kernel (module docstring)
+# Bytes per element of the attention mask over a StaticCache: the model's 16-bit dtype filled with
+# its minimum (module docstring)
+MASK_BYTES = 2.0
 
 # Kernels each op of the fused roofline runs as in transformers' eager code (module docstring)
 UNFUSED_KERNELS = {
@@ -116,6 +134,14 @@ def repeats_kv(attn_implementation, static_cache: bool = False) -> bool:
     SDPA an attention mask over its unfilled slots."""
     path = attn_implementation or DEFAULT_ATTN_IMPLEMENTATION
     return path == "sdpa" or (path == "sdpa_gqa" and static_cache)
+
+
+def masks_static_buffer(attn_implementation, static_cache: bool) -> bool:
+    """Whether transformers' attention runs SDPA over a StaticCache's whole buffer under an attention
+    mask (module docstring): the `sdpa` and `sdpa_gqa` paths with a static cache; flash-attn's
+    (`flash_attention_2`) takes no 4D mask."""
+    path = attn_implementation or DEFAULT_ATTN_IMPLEMENTATION
+    return static_cache and path in ("sdpa", "sdpa_gqa")
 
 
 def kv_groups(mixer, tp) -> float:

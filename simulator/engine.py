@@ -157,6 +157,10 @@ def evaluate(
             costs, layout.overlap, rates.mfu_peak, bw, (tp, pp, dp), extras.host_overlap, fw.overlap
         )
 
+    # transformers' SDPA over a StaticCache attends its whole buffer, the prompt and the output
+    # (eager_hf.masks_static_buffer); other stacks attend what the cache holds
+    buffer = P + O if fw.unfused and layout.masks_static_buffer else None
+
     def prefill_ops(model_, plan_, tag=""):
         shape = Shape(
             phase="prefill",
@@ -166,6 +170,7 @@ def evaluate(
             hidden=model_.hidden_size,
             prompt=P,
             shared=S,
+            buffer=buffer,
         )
         ctx = OpInputs(shape, shard, rates, fmt, *split_plan(plan_))
         costs = _phase(ctx, model_, layout, fw, prefill_overhead, prefill_dispatch)
@@ -226,6 +231,7 @@ def evaluate(
             prompt=P,
             shared=S,
             queries=queries,
+            buffer=buffer,
         )
         ctx = OpInputs(shape, shard, rates, fmt, *split_plan(plan_))
         costs = _phase(ctx, model_, layout, fw, decode_overhead, decode_dispatch, kv_range)
@@ -273,7 +279,9 @@ def evaluate(
     C = P + O
     kv_final = kvm.bytes(b, C, P, S)  # after the last token
     kv_bytes = np.maximum(kv_final, kvm.prefill_bytes(b, P, S, chunk))  # the peak (prefill may hold more)
-    acts = activation_terms(model, tp, ab, P, S, chunk, cp, layout.all_logits)
+    # transformers' attention mask over a StaticCache: a row of the buffer per query row (eager_hf)
+    mask_bytes = eager_hf.MASK_BYTES if buffer is not None else 0.0
+    acts = activation_terms(model, tp, ab, P, S, chunk, cp, layout.all_logits, mask_bytes * C)
     act_bytes = np.maximum.reduce([alpha + beta * b for alpha, beta in acts])
     capacity = hw.col("memory_bytes")
     total = weights + kv_bytes + act_bytes + overhead_bytes
@@ -283,7 +291,7 @@ def evaluate(
     host_capacity = hw.col("host_memory_bytes") if host_capacity is None else host_capacity
     host_room = host_capacity - host_weights
     mb = max_batch(room, kvm, C, P, S, acts, chunk, host_room) * dp
-    mc = max_context(room, kvm, b, S, chunk, model, tp, ab, O, cp, host_room, layout.all_logits)
+    mc = max_context(room, kvm, b, S, chunk, model, tp, ab, O, cp, host_room, layout.all_logits, mask_bytes)
 
     metrics = economics.point_metrics(
         batch_total,

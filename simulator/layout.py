@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from roofline.simulator.eager_hf import repeats_kv
+from roofline.simulator.eager_hf import masks_static_buffer, repeats_kv
 from roofline.simulator.frameworks import Framework, framework
 
 
@@ -69,6 +69,12 @@ class Layout:
         """Whether transformers' attention copies the KV heads to every query head first
         (eager_hf.repeats_kv of `attn_implementation` under `static_cache`)."""
         return repeats_kv(self.attn_implementation, self.static_cache)
+
+    @property
+    def masks_static_buffer(self) -> bool:
+        """Whether transformers' attention runs SDPA over its StaticCache's whole buffer under a mask
+        (eager_hf.masks_static_buffer of `attn_implementation` under `static_cache`)."""
+        return masks_static_buffer(self.attn_implementation, self.static_cache)
 
     def stack(self, host_factor=1.0, memory_bytes=None) -> Framework:
         """The framework as this layout runs it on a host `host_factor` times as slow as the x86

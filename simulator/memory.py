@@ -252,25 +252,37 @@ def prefill_row_terms(model: ModelArch, tp: int, ab: float, cp: int, all_logits:
 
 
 def activation_terms(
-    model: ModelArch, tp: int, ab: float, prompt, shared, chunk, cp: int = 1, all_logits: bool = False
+    model: ModelArch,
+    tp: int,
+    ab: float,
+    prompt,
+    shared,
+    chunk,
+    cp: int = 1,
+    all_logits: bool = False,
+    mask_row_bytes=0.0,
 ) -> list:
     """[(alpha, beta)] per phase/pass: peak activation bytes = alpha + beta * b for batch b.
 
     Prefill rows per pass: the chunk when chunked, else the shared-prefix pass (S rows) and the
     suffix pass (b (P - S) rows); decode: b rows. Each pass also holds fp32 logits for b rows
-    (a prefill under `all_logits`: every row's, `prefill_row_terms`).
+    (a prefill under `all_logits`: every row's, `prefill_row_terms`), and each row its attention
+    mask's row, `mask_row_bytes` (transformers' mask over a StaticCache, eager_hf; else 0).
     Context parallelism leaves 1/cp of a pass's rows on each rank.
     """
     rp, lp = prefill_row_terms(model, tp, ab, cp, all_logits)
-    rd = activation_bytes_per_row(model, tp, ab, "decode")
+    rp = rp + mask_row_bytes / cp
+    rd = activation_bytes_per_row(model, tp, ab, "decode") + mask_row_bytes
     lg = logits_bytes_per_row(model, tp)
     chunked = chunk > 0
     # One shape for all terms (cp may be a sweep axis too).
-    shape = np.broadcast_shapes(np.shape(prompt), np.shape(shared), np.shape(chunk), np.shape(cp))
+    shape = np.broadcast_shapes(
+        np.shape(prompt), np.shape(shared), np.shape(chunk), np.shape(cp), np.shape(mask_row_bytes)
+    )
     return [
         (np.broadcast_to(np.where(chunked, rp * chunk, rp * shared), shape), np.full(shape, lp)),
         (np.zeros(shape), np.broadcast_to(np.where(chunked, 0.0, rp * (prompt - shared)) + lp, shape)),
-        (np.zeros(shape), np.full(shape, rd + lg)),
+        (np.zeros(shape), np.broadcast_to(rd + lg, shape).astype(float)),
     ]
 
 
@@ -320,10 +332,12 @@ def max_context(
     cp: int = 1,
     host_room=np.inf,
     all_logits: bool = False,
+    mask_bytes: float = 0.0,
 ) -> np.ndarray:
     """Largest C = prompt + output that fits at batch b with the output length fixed, in GPU memory
     (`room`) and in host memory (`host_room`, for host-resident KV); a prefill's rows as
-    `activation_terms` counts them (`all_logits`: every row's logits).
+    `activation_terms` counts them (`all_logits`: every row's logits; `mask_bytes` per element of
+    a mask row over the whole context, C of them a row: transformers' StaticCache, eager_hf).
 
     Memory is non-decreasing in C (KV, and unchunked prefill activations for b (C - output - S)
     rows), but budgets and windows make it piecewise linear with point-dependent breakpoints: the
@@ -337,8 +351,9 @@ def max_context(
 
     def needed(C):
         P = C - output
-        act_prefill = np.where(chunk > 0, rp * chunk, rp * np.maximum(S, b * (P - S))) + b * lp
-        end = kv.bytes(b, C, P, S) + np.maximum(act_prefill, b * (rd + lg))
+        rows = rp + mask_bytes * C / cp  # a prefill row and its mask row over the buffer
+        act_prefill = np.where(chunk > 0, rows * chunk, rows * np.maximum(S, b * (P - S))) + b * lp
+        end = kv.bytes(b, C, P, S) + np.maximum(act_prefill, b * (rd + lg + mask_bytes * C))
         return np.maximum(end, kv.prefill_bytes(b, P, S, chunk) + act_prefill) if kv.holds_prompt else end
 
     def usage(C):

@@ -68,6 +68,8 @@ class Shape:
     # later chunk of a chunked prefill, costed on its own by the step-cost function)
     kernel_batch: object = None  # decode: sequences sharing one attention kernel (None: batch); the
     # step-cost function costs sequences one by one inside one varlen kernel
+    buffer: object = None  # tokens per sequence of a transformers StaticCache that SDPA attends
+    # whole under a mask (eager_hf.masks_static_buffer: prompt + output); None: the cache's tokens
 
     @property
     def tokens(self):

@@ -283,7 +283,9 @@ SCHEMA: dict = {
         "transformers' KV cache (generate's cache_implementation; read with runtime.framework: "
         "transformers only): dynamic = DynamicCache, which torch.cat-copies each layer's whole cache "
         "at every step; static = StaticCache, preallocated and written in place (index_copy_ of the "
-        "new tokens), whose attention mask makes SDPA's grouped path (sdpa_gqa) copy the KV heads. "
+        "new tokens), whose attention mask makes SDPA's grouped path (sdpa_gqa) copy the KV heads and "
+        "SDPA attend its whole buffer (prompt + output) without causal skipping, the mask held in "
+        "memory (prompt x buffer per sequence). "
         "null = static with cuda_graphs (graphs need one), else dynamic. See docs/frameworks.md.",
         None,
         choices=CACHE_IMPLEMENTATIONS,

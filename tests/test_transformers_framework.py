@@ -295,6 +295,80 @@ def test_a_static_cache_is_written_in_place_not_copied():
     assert rec["memory"]["kv_cache_bytes"] == pytest.approx(LAYERS * kv, rel=1e-12)
 
 
+def _static(implementation, batch, prompt, output):
+    """ops and record of Llama 3.1 8B under transformers with a StaticCache and `implementation`."""
+    runtime = {"cache_implementation": "static", "attn_implementation": implementation}
+    res, (rec,) = _run(batch=batch, prompt=prompt, output=output, runtime=runtime)
+    return res, rec
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_sdpa_over_a_static_cache_decodes_over_the_whole_buffer(batch):
+    # SDPA is handed the StaticCache's whole buffer (prompt + output slots) under a 4D mask: every
+    # decode step reads all P + O slots where flash-attn reads the filled ones (P + O / 2 on the mean
+    # step), every head reads the mask's row (P + O elements of 2 bytes), and repeat_kv copies the
+    # whole buffer (2 x GROUPS caches a step)
+    prompt, output = 8192, 1024
+    sdpa, _ = _static("sdpa", batch, prompt, output)
+    flash, _ = _static("flash_attention_2", batch, prompt, output)
+
+    def decode(res, name):
+        return next(o for o in ops(res, 0, "decode") if o["name"] == name)
+
+    buffer = prompt + output
+    extra_slots = batch * output / 2 * KV_BYTES_PER_TOKEN_LAYER * LAYERS
+    mask = batch * HEADS * buffer * eager_hf.MASK_BYTES * LAYERS
+    got = decode(sdpa, "attention")["bytes"] - decode(flash, "attention")["bytes"]
+    assert got == pytest.approx(extra_slots + mask, rel=1e-9)
+    cache = batch * buffer * KV_BYTES_PER_TOKEN_LAYER * LAYERS
+    assert decode(sdpa, "repeat_kv")["bytes"] == pytest.approx(2 * GROUPS * cache, rel=1e-12)
+    # the attention's FLOPs over every slot: 2 x (qk + v) per head and slot
+    assert decode(sdpa, "attention")["flops"] == pytest.approx(
+        2 * batch * HEADS * buffer * 2 * HEAD_DIM * LAYERS, rel=1e-12
+    )
+
+
+def test_sdpa_over_a_static_cache_prefills_every_pair_of_the_buffer_and_holds_its_mask():
+    # With a mask SDPA's kernel computes every (query, slot) pair: P x (P + O) where the causal
+    # kernel computes P^2 / 2 (flops.causal_pairs_upto); the K/V it streams is the buffer's (every slot once at these
+    # sizes, 9,216 tokens against the prompt's 8,192) and every head reads the mask, P x (P + O)
+    # elements of 2 bytes; the mask (one per sequence) is held beside the pass's activations
+    batch, prompt, output = 1, 8192, 1024
+    buffer = prompt + output
+    sdpa, rec = _static("sdpa", batch, prompt, output)
+    flash, flash_rec = _static("flash_attention_2", batch, prompt, output)
+    att = {
+        name: next(o for o in ops(res) if o["name"] == "attention")
+        for name, res in (("s", sdpa), ("f", flash))
+    }
+    pair_flops = 2 * HEADS * 2 * HEAD_DIM * LAYERS
+    assert att["s"]["flops"] == pytest.approx(batch * prompt * buffer * pair_flops, rel=1e-12)
+    assert att["f"]["flops"] == pytest.approx(batch * prompt * prompt / 2 * pair_flops, rel=1e-12)
+    mask = HEADS * batch * prompt * buffer * eager_hf.MASK_BYTES * LAYERS
+    more_kv = batch * output * KV_BYTES_PER_TOKEN_LAYER * LAYERS
+    assert att["s"]["bytes"] - att["f"]["bytes"] == pytest.approx(mask + more_kv, rel=1e-9)
+    held = batch * prompt * buffer * eager_hf.MASK_BYTES
+    got = rec["memory"]["activation_bytes"] - flash_rec["memory"]["activation_bytes"]
+    assert got == pytest.approx(held, rel=1e-9)
+    assert rec["ttft_s"] > flash_rec["ttft_s"]
+    # the mask grows with the square of the context: the longest context that fits is far shorter
+    assert rec["max_context_tokens"] < 0.6 * flash_rec["max_context_tokens"]
+
+
+def test_the_largest_context_under_a_static_cache_mask_is_the_last_that_fits():
+    # max_context_tokens with the mask (prompt x buffer per sequence): that context fits, one more
+    # token does not
+    _, rec = _static("sdpa", 1, 8192, 1024)
+    limit = rec["max_context_tokens"]
+    runtime = {"cache_implementation": "static", "attn_implementation": "sdpa"}
+
+    def fits(context):
+        _, (r,) = _run(prompt=context - 1024, output=1024, runtime=runtime)
+        return r["fits"]
+
+    assert fits(limit) and not fits(limit + 1)
+
+
 def test_the_cache_is_a_field_of_its_own_static_under_graphs_by_default():
     # runtime.cache_implementation: static without graphs (generate's cache_implementation="static",
     # eager) writes in place as under graphs; dynamic keeps torch.cat's copies; null follows the graphs

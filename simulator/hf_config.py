@@ -13,14 +13,12 @@ fields a reader does not read are refused with a ModelConfigError naming the fie
 
 from __future__ import annotations
 
-import math
-
 from roofline.simulator import hf_families as fam
 from roofline.simulator.errors import short
 from roofline.simulator.hf_fields import REQUIRED as _REQUIRED
 from roofline.simulator.hf_fields import check_fields as _check_fields
 from roofline.simulator.hf_fields import group as _group
-from roofline.simulator.hf_fields import layer_types, moe_ffn, refuse_unread
+from roofline.simulator.hf_fields import layer_types, moe_ffn, rank_or_auto, refuse_unread
 from roofline.simulator.hf_fields import max_context as _max_context
 from roofline.simulator.hf_fields import need as _need
 from roofline.simulator.hf_fields import to_int as _int
@@ -55,7 +53,9 @@ def _llama_like(cfg: dict, name: str, source: str) -> ModelArch:
     if types is not None and any(t == "sliding_attention" for t in types) and not window:
         raise ModelConfigError(f"{source}: 'layer_types' has sliding layers but no 'sliding_window'")
     if cfg.get("num_local_experts"):
-        ffn = MoEFFN(cfg["num_local_experts"], cfg.get("num_experts_per_tok", 2), cfg["intermediate_size"])
+        ffn = MoEFFN(
+            cfg["num_local_experts"], _int(cfg, "num_experts_per_tok", source, 2), cfg["intermediate_size"]
+        )
     else:
         ffn = DenseFFN(_int(cfg, "intermediate_size", source))
     if types is not None and mt != "gemma2":
@@ -118,7 +118,7 @@ def _deepseek(cfg: dict, name: str, source: str) -> ModelArch:
     if experts:
         inter = cfg.get("moe_intermediate_size") or 0
         moe = moe_ffn(cfg, source, "moe_intermediate_size", inter * (cfg.get("n_shared_experts") or 0))
-    first_dense = cfg.get("first_k_dense_replace", 0)
+    first_dense = _int(cfg, "first_k_dense_replace", source, 0)
     freq = cfg.get("moe_layer_freq", 1) or 1
     layers = [(mla, moe if moe and i >= first_dense and i % freq == 0 else dense) for i in range(n)]
     tie = cfg.get("tie_word_embeddings", False)
@@ -150,9 +150,12 @@ def _minimax(cfg: dict, name: str, source: str) -> ModelArch:
         raise ModelConfigError(f"{source}: attn_type_list has {len(softmax)} entries for {n} layers")
     shared = cfg.get("shared_intermediate_size") or 0
     moe = MoEFFN(
-        cfg["num_local_experts"], cfg.get("num_experts_per_tok", 2), cfg["intermediate_size"], shared
+        cfg["num_local_experts"],
+        _int(cfg, "num_experts_per_tok", source, 2),
+        cfg["intermediate_size"],
+        shared,
     )
-    lin = LinearAttention(H, hd, block_size=cfg.get("block_size", 256))
+    lin = LinearAttention(H, hd, block_size=_int(cfg, "block_size", source, 256))
     full = Attention(H, kv, hd)
     layers = [((full if s else lin), moe) for s in softmax]
     tie = cfg.get("tie_word_embeddings", False)
@@ -165,26 +168,24 @@ def _jamba(cfg: dict, name: str, source: str) -> ModelArch:
     h, H, n = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"]
     kv = cfg.get("num_key_value_heads") or H
     attn = Attention(H, kv, h // H)
-    expand = cfg.get("mamba_expand", 2)
-    dt_rank = cfg.get("mamba_dt_rank", "auto")
-    if dt_rank == "auto":
-        dt_rank = math.ceil(h / 16)
+    expand = _int(cfg, "mamba_expand", source, 2)
+    dt_rank = rank_or_auto(cfg, "mamba_dt_rank", h, source)
     mamba = Mamba(
         expand * h,
-        cfg.get("mamba_d_state", 16),
-        cfg.get("mamba_d_conv", 4),
+        _int(cfg, "mamba_d_state", source, 16),
+        _int(cfg, "mamba_d_conv", source, 4),
         dt_rank,
         conv_bias=cfg.get("mamba_conv_bias", True),
         proj_bias=cfg.get("mamba_proj_bias", False),
         inner_norms=True,
     )
     dense = DenseFFN(cfg["intermediate_size"])
-    moe = MoEFFN(cfg.get("num_experts", 16), cfg.get("num_experts_per_tok", 2), cfg["intermediate_size"])
-    ap, ao = cfg.get("attn_layer_period", 8), cfg.get("attn_layer_offset", 4)
-    ep, eo = cfg.get("expert_layer_period", 2), cfg.get("expert_layer_offset", 1)
+    experts = _int(cfg, "num_experts", source, 16)
+    moe = MoEFFN(experts, _int(cfg, "num_experts_per_tok", source, 2), cfg["intermediate_size"])
+    ap, ao = _int(cfg, "attn_layer_period", source, 8), _int(cfg, "attn_layer_offset", source, 4)
+    ep, eo = _int(cfg, "expert_layer_period", source, 2), _int(cfg, "expert_layer_offset", source, 1)
     layers = [
-        (attn if i % ap == ao else mamba, moe if (cfg.get("num_experts", 16) > 1 and i % ep == eo) else dense)
-        for i in range(n)
+        (attn if i % ap == ao else mamba, moe if (experts > 1 and i % ep == eo) else dense) for i in range(n)
     ]
     tie = cfg.get("tie_word_embeddings", False)
     return ModelArch(name, h, cfg["vocab_size"], _group(layers), bool(tie), _max_context(cfg), "jamba")

@@ -7,8 +7,6 @@ Dispatch, the older families and text_config unwrapping are `hf_config`.
 
 from __future__ import annotations
 
-import math
-
 from roofline.simulator.hf_fields import (
     REQUIRED,
     expert_count,
@@ -18,7 +16,9 @@ from roofline.simulator.hf_fields import (
     max_context,
     moe_ffn,
     need,
+    rank_or_auto,
     refuse_unread,
+    to_int,
 )
 from roofline.simulator.model import (
     Attention,
@@ -83,7 +83,7 @@ def _qwen_moe_layers(cfg: dict, n: int, source: str, moe, dense) -> list:
     mlp_only = set(int_list(cfg, "mlp_only_layers", source))
     if any(not 0 <= i < n for i in mlp_only):
         raise ModelConfigError(f"{source}: field 'mlp_only_layers' names layers outside 0..{n - 1}")
-    step = cfg.get("decoder_sparse_step", 1)
+    step = to_int(cfg, "decoder_sparse_step", source, 1)
     return [moe if (moe and i not in mlp_only and (i + 1) % step == 0) else dense for i in range(n)]
 
 
@@ -222,7 +222,7 @@ def llama4(cfg: dict, name: str, source: str) -> ModelArch:
     if types is None:
         rope = int_list(cfg, "no_rope_layers", source)
         if not rope:
-            interval = cfg.get("no_rope_layer_interval", 4)
+            interval = to_int(cfg, "no_rope_layer_interval", source, 4)
             rope = [int((i + 1) % interval != 0) for i in range(n)]
         if len(rope) != n:
             raise ModelConfigError(f"{source}: field 'no_rope_layers' has {len(rope)} entries for {n} layers")
@@ -232,7 +232,7 @@ def llama4(cfg: dict, name: str, source: str) -> ModelArch:
     bias = bool(cfg.get("attention_bias", False))
     local = Attention(H, kv, hd, window=chunk, qkv_bias=bias, chunked=True)
     glob = Attention(H, kv, hd, qkv_bias=bias)
-    step = cfg.get("interleave_moe_layer_step", 1)
+    step = to_int(cfg, "interleave_moe_layer_step", source, 1)
     moe_layers = set(int_list(cfg, "moe_layers", source, range(step - 1, n, step)))
     moe = None
     if expert_count(cfg, source):
@@ -257,8 +257,7 @@ def mamba(cfg: dict, name: str, source: str) -> ModelArch:
     d_inner = cfg.get("intermediate_size") or (cfg["expand"] * h if cfg.get("expand") else None)
     if d_inner is None:
         raise ModelConfigError(f"{source}: a mamba config needs 'intermediate_size' or 'expand'")
-    dt = cfg.get("time_step_rank", "auto")
-    dt = math.ceil(h / 16) if dt == "auto" else dt
+    dt = rank_or_auto(cfg, "time_step_rank", h, source)
     mixer = Mamba(
         d_inner,
         cfg["state_size"],
@@ -287,7 +286,7 @@ def mamba2(cfg: dict, name: str, source: str) -> ModelArch:
         cfg["state_size"],
         cfg["n_groups"],
         cfg["conv_kernel"],
-        chunk_size=cfg.get("chunk_size", 256),
+        chunk_size=to_int(cfg, "chunk_size", source, 256),
         conv_bias=bool(cfg.get("use_conv_bias", True)),
         proj_bias=bool(cfg.get("use_bias", False)),
     )
@@ -307,7 +306,7 @@ def qwen3_next(cfg: dict, name: str, source: str) -> ModelArch:
     n = cfg["num_hidden_layers"]
     types = layer_types(cfg, n, source, ("linear_attention", "full_attention"))
     if types is None:
-        k = cfg.get("full_attention_interval", 4)
+        k = to_int(cfg, "full_attention_interval", source, 4)
         types = ["full_attention" if (i + 1) % k == 0 else "linear_attention" for i in range(n)]
     bias = bool(cfg.get("attention_bias", False))
     H, kv, hd = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]

@@ -6,6 +6,8 @@ the field that stopped it; none substitutes a guess.
 
 from __future__ import annotations
 
+import math
+
 from roofline.simulator.errors import short
 from roofline.simulator.model import LayerGroup, ModelConfigError, MoEFFN
 
@@ -22,7 +24,8 @@ _POSITIVE = (
     "state_size", "conv_kernel", "expand", "n_groups", "num_heads", "linear_num_value_heads",
     "linear_num_key_heads", "linear_key_head_dim", "linear_value_head_dim", "linear_conv_kernel_dim",
     "attention_chunk_size", "interleave_moe_layer_step", "intermediate_size_mlp", "decoder_sparse_step",
-    "sliding_window_pattern", "chunk_size", "n_group", "topk_group",
+    "sliding_window_pattern", "chunk_size", "n_group", "topk_group", "no_rope_layer_interval",
+    "full_attention_interval",
 )  # fmt: skip
 # Fields that may be zero.
 _NON_NEGATIVE = (
@@ -60,6 +63,7 @@ _MAXIMA = {
             "mamba_d_conv", "conv_kernel", "linear_conv_kernel_dim", "mamba_expand", "expand",
             "attn_layer_period", "expert_layer_period", "moe_layer_freq", "attn_layer_offset",
             "expert_layer_offset", "interleave_moe_layer_step", "decoder_sparse_step", "sliding_window_pattern",
+            "no_rope_layer_interval", "full_attention_interval",
         ),
         2**16,
     ),
@@ -130,10 +134,28 @@ def need(cfg: dict, keys, family: str, source: str) -> None:
 
 
 def to_int(cfg: dict, key: str, source: str, default=None) -> int:
+    """The integer field `key`, `default` where the config leaves it out; a null there is refused
+    (transformers' config classes keep an explicit null, which their models then fail on)."""
     v = cfg.get(key, default)
+    if v is None and key in cfg and default is not None:
+        raise ModelConfigError(
+            f"{source}: field {key!r} is null; give an integer or leave it out (default {default})"
+        )
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:
         raise ModelConfigError(f"{source}: field {key!r} must be a non-negative integer, got {short(v)}")
     return v
+
+
+def rank_or_auto(cfg: dict, key: str, hidden: int, source: str) -> int:
+    """A Mamba time-step rank field (`mamba_dt_rank`, `time_step_rank`): an integer, or 'auto' (also
+    where left out) = ceil(hidden / 16), as transformers' Mamba and Jamba configs resolve it; a null
+    is refused (check_fields has checked an integer's range)."""
+    v = cfg.get(key, "auto")
+    if v is None:
+        raise ModelConfigError(
+            f"{source}: field {key!r} is null; give a positive integer or 'auto', or leave it out"
+        )
+    return math.ceil(hidden / 16) if v == "auto" else v
 
 
 def refuse_unread(cfg: dict, read: tuple, reader: str, source: str) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
+import roofline.models
 from roofline.models import load_model, zoo_index
 from roofline.simulator.hf_config import from_hf_config
 from roofline.simulator.model import MLA, Attention, GatedDeltaNet, Mamba, Mamba2, ModelConfigError, MoEFFN
@@ -23,6 +25,7 @@ NEW_MODELS = [
 # Kimi K2 "1.04T" (recount 1.0264T, the same reader gives DeepSeek-V3's 671.03B exactly) and the
 # "Mamba-2.8B" name (recount 2.768B). A missing expert or layer is >= 1.6% for both.
 ROUNDED_NAMES = ["kimi-k2", "mamba-2.8b"]
+ZOO_DIR = Path(roofline.models.__file__).parent / "zoo"
 
 
 @pytest.mark.parametrize("name", NEW_MODELS)
@@ -259,6 +262,55 @@ def test_refusals_name_the_field(cfg, fragments):
     assert message.startswith("c.json:")
     for fragment in fragments:
         assert fragment in message, message
+
+
+def _zoo_config(name: str, **changes) -> dict:
+    """A zoo model's config.json with fields changed (None: the field present as a JSON null)."""
+    cfg = json.loads((ZOO_DIR / f"{name}.json").read_text())
+    cfg.update(changes)
+    return cfg
+
+
+@pytest.mark.parametrize(
+    "name, changes, fragment",
+    [
+        # a fuzz case (seed 65609): Jamba's layer pattern from a null period was a TypeError
+        ("jamba-1.5-mini", {"attn_layer_period": None}, "'attn_layer_period' is null"),
+        ("jamba-1.5-mini", {"mamba_expand": None}, "'mamba_expand' is null"),
+        ("jamba-1.5-mini", {"mamba_dt_rank": None}, "'mamba_dt_rank' is null"),
+        ("jamba-1.5-mini", {"num_experts_per_tok": None}, "'num_experts_per_tok' is null"),
+        ("deepseek-v3", {"first_k_dense_replace": None}, "'first_k_dense_replace' is null"),
+        ("mixtral-8x7b", {"num_experts_per_tok": None}, "'num_experts_per_tok' is null"),
+        ("minimax-text-01", {"block_size": None}, "'block_size' is null"),
+        ("qwen3-30b-a3b", {"decoder_sparse_step": None}, "'decoder_sparse_step' is null"),
+        ("mamba-2.8b", {"time_step_rank": None}, "'time_step_rank' is null"),
+        ("jamba-1.5-mini", {"attn_layer_period": 0}, "'attn_layer_period' must be a positive integer"),
+    ],
+)
+def test_a_null_or_zero_where_a_default_stands_is_refused_by_name(name, changes, fragment):
+    # transformers' config classes default these fields when left out but keep an explicit null
+    # (their models then fail on it); a period of 0 would be a modulo by zero
+    with pytest.raises(ModelConfigError) as err:
+        from_hf_config(_zoo_config(name, **changes), source="c.json")
+    message = str(err.value)
+    assert message.startswith("c.json:") and fragment in message, message
+    if "is null" in fragment:
+        assert "leave it out" in message
+
+
+def test_llama4_and_qwen3_next_intervals_are_positive():
+    # Llama 4's no-RoPE interval (without a no_rope_layers list) and Qwen3-Next's full-attention
+    # interval (without layer_types) are the modulus of the layer pattern: 0 is refused by name,
+    # not a ZeroDivisionError
+    cfg = _zoo_config("llama-4-scout")
+    text = cfg.get("text_config", cfg)
+    text.pop("no_rope_layers", None)
+    text["no_rope_layer_interval"] = 0
+    with pytest.raises(ModelConfigError, match="'no_rope_layer_interval' must be a positive integer"):
+        from_hf_config(cfg, source="c.json")
+    qwen = {k: v for k, v in TINY_QWEN3_NEXT.items() if k != "layer_types"}
+    with pytest.raises(ModelConfigError, match="'full_attention_interval' must be a positive integer"):
+        from_hf_config({**qwen, "full_attention_interval": 0}, source="c.json")
 
 
 def test_deepseek_moe_without_expert_width_is_refused_not_keyerror():

@@ -84,7 +84,7 @@ def _chatglm(cfg: dict, name: str, source: str) -> ModelArch:
     keys = ("hidden_size", "num_layers", "num_attention_heads", "ffn_hidden_size", "padded_vocab_size")
     _need(cfg, keys, "chatglm", source)
     h, H = cfg["hidden_size"], cfg["num_attention_heads"]
-    kv = cfg.get("multi_query_group_num", H) if cfg.get("multi_query_attention") else H
+    kv = _int(cfg, "multi_query_group_num", source, H) if cfg.get("multi_query_attention") else H
     hd = cfg.get("kv_channels") or h // H
     attn = Attention(H, kv, hd, qkv_bias=bool(cfg.get("add_qkv_bias", False)))
     layers = [(attn, DenseFFN(cfg["ffn_hidden_size"]))] * cfg["num_layers"]

@@ -284,6 +284,7 @@ def _zoo_config(name: str, **changes) -> dict:
         ("minimax-text-01", {"block_size": None}, "'block_size' is null"),
         ("qwen3-30b-a3b", {"decoder_sparse_step": None}, "'decoder_sparse_step' is null"),
         ("mamba-2.8b", {"time_step_rank": None}, "'time_step_rank' is null"),
+        ("glm-4-9b-1m", {"multi_query_group_num": None}, "'multi_query_group_num' is null"),
         ("jamba-1.5-mini", {"attn_layer_period": 0}, "'attn_layer_period' must be a positive integer"),
     ],
 )

@@ -175,8 +175,8 @@ def _jamba(cfg: dict, name: str, source: str) -> ModelArch:
         _int(cfg, "mamba_d_state", source, 16),
         _int(cfg, "mamba_d_conv", source, 4),
         dt_rank,
-        conv_bias=cfg.get("mamba_conv_bias", True),
-        proj_bias=cfg.get("mamba_proj_bias", False),
+        conv_bias=bool(cfg.get("mamba_conv_bias", True)),
+        proj_bias=bool(cfg.get("mamba_proj_bias", False)),
         inner_norms=True,
     )
     dense = DenseFFN(cfg["intermediate_size"])

@@ -181,8 +181,14 @@ def expert_count(cfg: dict, source: str) -> int:
 
 
 def moe_ffn(cfg: dict, source: str, width_key: str, shared_width: int = 0, **kw) -> MoEFFN:
-    """Routed experts of width cfg[width_key] with top-k num_experts_per_tok (both required)."""
+    """Routed experts of width cfg[width_key] with top-k num_experts_per_tok (both required), as
+    many as the config's expert count (required: a reader calls this where its family always has
+    experts, as GPT-OSS, or where a count was found)."""
     experts = expert_count(cfg, source)
+    if not experts:
+        raise ModelConfigError(
+            f"{source}: a MoE model but no routed-expert count: give one of {', '.join(EXPERT_COUNT_FIELDS)}"
+        )
     for key in (width_key, "num_experts_per_tok"):
         if cfg.get(key) is None:
             raise ModelConfigError(

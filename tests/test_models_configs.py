@@ -14,6 +14,7 @@ import roofline.models
 from roofline.models import load_model, zoo_index
 from roofline.simulator.hf_config import from_hf_config
 from roofline.simulator.model import MLA, Attention, GatedDeltaNet, Mamba, Mamba2, ModelConfigError, MoEFFN
+from roofline.simulator.scenario import ScenarioError
 
 from helpers import ops, run
 
@@ -312,6 +313,40 @@ def test_llama4_and_qwen3_next_intervals_are_positive():
     qwen = {k: v for k, v in TINY_QWEN3_NEXT.items() if k != "layer_types"}
     with pytest.raises(ModelConfigError, match="'full_attention_interval' must be a positive integer"):
         from_hf_config({**qwen, "full_attention_interval": 0}, source="c.json")
+
+
+BAD_VALUES = (None, 0, "x", 1.5, [])
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in ZOO_DIR.glob("*.json")))
+def test_any_field_of_a_zoo_config_set_to_a_bad_value_is_refused_by_name_or_simulates(name, tmp_path):
+    # Every field of every zoo config.json (and of its text_config) set in turn to a null, 0, a
+    # string, a fraction or a list: the config either still describes a model that simulates, or is
+    # refused with a message that names the file; never a traceback from deep in the engine (a null
+    # Jamba period was a TypeError, a 0 Llama 4 interval a ZeroDivisionError, a list as Jamba's
+    # conv bias an unhashable-type error)
+    base = json.loads((ZOO_DIR / f"{name}.json").read_text())
+    sections = [None] + (["text_config"] if isinstance(base.get("text_config"), dict) else [])
+    case = 0
+    for section in sections:
+        for key in list(base if section is None else base[section]):
+            for value in BAD_VALUES:
+                cfg = json.loads(json.dumps(base))
+                (cfg if section is None else cfg[section])[key] = value
+                case += 1  # a folder each: a model is loaded once per path
+                path = tmp_path / str(case) / "config.json"
+                path.parent.mkdir()
+                path.write_text(json.dumps(cfg))
+                try:
+                    rec = run(
+                        model=str(path), workload={"batch": 2, "prompt_tokens": 4096, "output_tokens": 8}
+                    )[1][0]
+                except ModelConfigError as err:
+                    assert str(path) in str(err), (key, value, str(err))
+                except ScenarioError as err:
+                    assert "config.json" in str(err), (key, value, str(err))
+                else:
+                    assert rec["ttft_s"] > 0 and rec["tpot_s"] > 0, (key, value)
 
 
 def test_deepseek_moe_without_expert_width_is_refused_not_keyerror():

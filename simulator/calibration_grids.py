@@ -37,7 +37,8 @@ def parse_grids(section, source: str) -> dict:
         g = mapping(g, where, "axes, start, step, shape and the measured values")
         family = grid_family(kind)
         axes = GRID_AXES[family]
-        if list(g.get("axes") or []) != list(axes):
+        given = g.get("axes")
+        if not isinstance(given, list) or given != list(axes):
             # an earlier roofline's layout (the fused-MoE grid had one hidden x intermediate axis)
             again = (
                 "; that is an earlier roofline's layout: create the profile again with the `roofline calibrate` "

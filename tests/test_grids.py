@@ -120,6 +120,8 @@ def _one_cell(kind: str, **values) -> dict:
     "edit,message",
     [
         (lambda g: g.update(axes=["log2_m"]), "axes: must be"),
+        (lambda g: g.update(axes=1.5), "axes: must be"),  # was a TypeError (not iterable)
+        (lambda g: g.update(axes=None), "axes: must be"),
         (lambda g: g.update(shape=[2, 1, 1]), "must be a list of 2 values"),
         (lambda g: g.update(attainment=[-0.5]), "attainment[0]: must be a positive finite number"),
         (lambda g: g.update(attainment=["x"]), "must hold numbers only"),

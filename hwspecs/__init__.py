@@ -6,6 +6,7 @@ the YAML key names and are converted here, once. Every numeric section must name
 
 from __future__ import annotations
 
+import math
 import os
 from functools import cache, lru_cache
 from pathlib import Path
@@ -52,10 +53,17 @@ def _num(doc: dict, path: str, where: str) -> float:
         if not isinstance(node, dict) or part not in node:
             raise HardwareSpecError(f"{where}: missing field {path}")
         node = node[part]
+    return _number(node, path, where)
+
+
+def _number(node, path: str, where: str) -> float:
+    """A spec's number: finite and >= 0 (a YAML number, or a string that reads as one)."""
     try:
-        value = float(node)
+        value = float(node) if not isinstance(node, bool) else None
     except (TypeError, ValueError):
-        raise HardwareSpecError(f"{where}: field {path} must be a number, got {node!r}") from None
+        value = None
+    if value is None or not math.isfinite(value):
+        raise HardwareSpecError(f"{where}: field {path} must be a finite number, got {short(node)}")
     if value < 0:
         raise HardwareSpecError(f"{where}: field {path} must be >= 0, got {value}")
     return value
@@ -73,26 +81,40 @@ def parse_hardware(doc: dict, where: str) -> Hardware:
     if not isinstance(doc, dict):
         raise HardwareSpecError(f"{where}: a hardware spec must be a mapping")
     sources = doc.get("sources") or {}
+    if not isinstance(sources, dict) or not all(isinstance(k, str) for k in sources):
+        raise HardwareSpecError(
+            f"{where}: `sources:` must map source names to citations, got {short(sources)}"
+        )
     for sec in SECTIONS:
         if not isinstance(doc.get(sec), dict):
             raise HardwareSpecError(f"{where}: missing section {sec!r}")
-        if doc[sec].get("source") not in sources:
+        source = doc[sec].get("source")
+        if not isinstance(source, str) or source not in sources:
             raise HardwareSpecError(
                 f"{where}: section {sec!r} must name a source from `sources:` ({', '.join(sources)})"
             )
     peaks = {
-        k: float(v) * TERA for k, v in doc["compute_dense_TFLOPs"].items() if k != "source" and v is not None
+        k: _number(v, f"compute_dense_TFLOPs.{k}", where) * TERA
+        for k, v in doc["compute_dense_TFLOPs"].items()
+        if k != "source" and v is not None
     }
     if "bf16" not in peaks and "fp16" not in peaks:
         raise HardwareSpecError(f"{where}: compute_dense_TFLOPs needs bf16 or fp16")
     host_cpu = doc.get("host_cpu")  # optional: a host whose CPU path was measured against x86
     host_factor = 1.0
     if host_cpu is not None:
-        if not isinstance(host_cpu, dict) or host_cpu.get("source") not in sources:
+        if (
+            not isinstance(host_cpu, dict)
+            or not isinstance(host_cpu.get("source"), str)
+            or host_cpu["source"] not in sources
+        ):
             raise HardwareSpecError(
                 f"{where}: section 'host_cpu' must be a mapping naming a source from `sources:` ({', '.join(sources)})"
             )
         host_factor = _positive(doc, "host_cpu.dispatch_factor", where)
+    unconfirmed = doc.get("unconfirmed") or ()
+    if not isinstance(unconfirmed, list | tuple) or not all(isinstance(u, str) for u in unconfirmed):
+        raise HardwareSpecError(f"{where}: `unconfirmed:` must list field paths, got {short(unconfirmed)}")
     return Hardware(
         name=str(doc.get("name")),
         display_name=str(doc.get("display_name", doc.get("name"))),
@@ -121,7 +143,7 @@ def parse_hardware(doc: dict, where: str) -> Hardware:
             **{sec: doc[sec]["source"] for sec in SECTIONS},
             **({"host_cpu": host_cpu["source"]} if host_cpu else {}),
         },
-        unconfirmed=tuple(doc.get("unconfirmed") or ()),
+        unconfirmed=tuple(unconfirmed),
         notes=str(doc.get("notes", "")),
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -89,7 +91,33 @@ def test_spec_without_source_is_rejected():
         parse_hardware(doc, "edited.yaml")
     doc = _spec("h100-sxm")
     doc["memory"]["bandwidth_TBps"] = "fast"
-    with pytest.raises(HardwareSpecError, match="bandwidth_TBps must be a number"):
+    with pytest.raises(HardwareSpecError, match="bandwidth_TBps must be a finite number"):
+        parse_hardware(doc, "edited.yaml")
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("chip", "sm_count"), float("inf"), "chip.sm_count must be a finite number"),
+        (("chip", "sm_count"), float("nan"), "chip.sm_count must be a finite number"),
+        (("compute_dense_TFLOPs", "bf16"), "x", "compute_dense_TFLOPs.bf16 must be a finite number"),
+        (("compute_dense_TFLOPs", "fp8"), [], "compute_dense_TFLOPs.fp8 must be a finite number"),
+        (("memory", "capacity_GiB"), True, "memory.capacity_GiB must be a finite number"),
+        (("memory", "source"), ["ds"], "section 'memory' must name a source"),
+        (("sources",), ["ds"], "`sources:` must map source names"),
+        (("unconfirmed",), 3, "`unconfirmed:` must list field paths"),
+    ],
+)
+def test_a_spec_field_of_the_wrong_kind_is_named_not_a_traceback(path, value, message):
+    # each was a TypeError / ValueError / OverflowError deep in the parser (found by setting every
+    # field of every shipped spec in turn to a null, 0, -1, a string, a fraction, a list, a mapping,
+    # a boolean, NaN, infinity and 1e30: 12,210 cases, now none)
+    doc = _spec("h100-sxm")
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(HardwareSpecError, match=re.escape(message)):
         parse_hardware(doc, "edited.yaml")
 
 

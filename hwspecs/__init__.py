@@ -169,26 +169,44 @@ def load_hardware(name: str) -> Hardware:
 @cache
 def fabrics() -> dict:
     """Inter-node fabrics from fabrics.yaml: name -> roofline.simulator.topology.Fabric (SI)."""
+    with open(HERE / "fabrics.yaml") as fh:
+        return parse_fabrics(yaml.safe_load(fh), "fabrics.yaml")
+
+
+def parse_fabrics(doc, where: str) -> dict:
+    """Validate a fabrics document (`sources:` and `fabrics:`, see fabrics.yaml) and convert it:
+    name -> roofline.simulator.topology.Fabric (SI)."""
     from roofline.simulator.topology import Fabric
 
-    with open(HERE / "fabrics.yaml") as fh:
-        doc = yaml.safe_load(fh)
+    sources = doc.get("sources") if isinstance(doc, dict) else None
+    table = doc.get("fabrics") if isinstance(doc, dict) else None
+    if not isinstance(sources, dict) or not isinstance(table, dict):
+        raise HardwareSpecError(f"{where}: needs mappings `sources:` and `fabrics:`")
     out = {}
-    for name, f in doc["fabrics"].items():
-        if f.get("source") not in doc["sources"]:
-            raise HardwareSpecError(f"fabrics.yaml: {name} must name a source from `sources:`")
-        measured = "sendrecv_latency_us" in f or "alltoall_latency_us" in f
-        if measured and f.get("latency_source") not in doc["sources"]:
+    for name, f in table.items():
+        if not isinstance(name, str) or "." in name or not isinstance(f, dict):
             raise HardwareSpecError(
-                f"fabrics.yaml: {name}'s measured latencies must name a `latency_source` from `sources:`"
+                f"{where}: fabric {short(name)} must be a name (no dots) mapping to its fields"
+            )
+        if not isinstance(f.get("source"), str) or f["source"] not in sources:
+            raise HardwareSpecError(f"{where}: {name} must name a source from `sources:`")
+        measured = "sendrecv_latency_us" in f or "alltoall_latency_us" in f
+        if measured and (not isinstance(f.get("latency_source"), str) or f["latency_source"] not in sources):
+            raise HardwareSpecError(
+                f"{where}: {name}'s measured latencies must name a `latency_source` from `sources:`"
+            )
+        efficiency = _positive(doc, f"fabrics.{name}.efficiency", where)
+        if efficiency > 1.0:
+            raise HardwareSpecError(
+                f"{where}: field fabrics.{name}.efficiency is a share of line rate, at most 1"
             )
         out[name] = Fabric(
             name,
-            float(f["bandwidth_Gbps"]) * 1e9 / 8.0,
-            float(f["step_latency_us"]) * 1e-6,
-            float(f["efficiency"]),
+            _positive(doc, f"fabrics.{name}.bandwidth_Gbps", where) * 1e9 / 8.0,
+            _num(doc, f"fabrics.{name}.step_latency_us", where) * 1e-6,
+            efficiency,
             *(
-                _positive(doc, f"fabrics.{name}.{key}", "fabrics.yaml") * 1e-6 if key in f else None
+                _positive(doc, f"fabrics.{name}.{key}", where) * 1e-6 if key in f else None
                 for key in ("sendrecv_latency_us", "alltoall_latency_us")
             ),
         )

@@ -7,7 +7,15 @@ import re
 import pytest
 import yaml
 
-from roofline.hwspecs import HERE, SECTIONS, HardwareSpecError, list_hardware, load_hardware, parse_hardware
+from roofline.hwspecs import (
+    HERE,
+    SECTIONS,
+    HardwareSpecError,
+    list_hardware,
+    load_hardware,
+    parse_fabrics,
+    parse_hardware,
+)
 
 SPEC_HARDWARE = [
     "a100-40gb-sxm", "a100-80gb-sxm", "a100-80gb-pcie", "h100-sxm", "h100-pcie", "h100-nvl", "h200",
@@ -93,6 +101,33 @@ def test_spec_without_source_is_rejected():
     doc["memory"]["bandwidth_TBps"] = "fast"
     with pytest.raises(HardwareSpecError, match="bandwidth_TBps must be a finite number"):
         parse_hardware(doc, "edited.yaml")
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (
+            ("fabrics", "ib-ndr-400", "bandwidth_Gbps"),
+            "fast",
+            "fabrics.ib-ndr-400.bandwidth_Gbps must be a finite",
+        ),
+        (("fabrics", "ib-ndr-400", "efficiency"), 1.5, "a share of line rate, at most 1"),
+        (("fabrics", "ib-ndr-400", "efficiency"), None, "efficiency must be a finite number"),
+        (("fabrics", "ib-ndr-400", "source"), ["cx7"], "ib-ndr-400 must name a source"),
+        (("fabrics", "ib-ndr-400"), 3, "must be a name (no dots) mapping to its fields"),
+        (("fabrics",), [], "needs mappings `sources:` and `fabrics:`"),
+    ],
+)
+def test_a_fabric_field_of_the_wrong_kind_is_named(path, value, message):
+    # fabrics.yaml was read with bare float()s: a string or a list there was a ValueError / TypeError
+    doc = yaml.safe_load((HERE / "fabrics.yaml").read_text())
+    assert set(parse_fabrics(doc, "f.yaml")) == set(doc["fabrics"])
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(HardwareSpecError, match=re.escape(message)):
+        parse_fabrics(doc, "f.yaml")
 
 
 @pytest.mark.parametrize(

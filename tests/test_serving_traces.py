@@ -96,6 +96,12 @@ def test_vllm_benchmark_result_redraws_poisson_arrivals():
         ("arrival_s,prompt_tokens,output_tokens\n0,10", "t.jsonl:2: 2 columns"),
         ('{"input_lens": [1, 2], "output_lens": [3]}', "input_lens and output_lens"),
         ("", "the trace is empty"),
+        # Python's json reads Infinity: a token count of infinity was an OverflowError
+        (
+            '{"arrival_s": 0, "prompt_tokens": Infinity, "output_tokens": 2}',
+            "t.jsonl:1: field 'prompt_tokens'",
+        ),
+        ('{"input_lens": [Infinity, 2], "output_lens": [3, 4]}', "input_lens[0]: field 'input_lens'"),
     ],
 )
 def test_bad_traces_get_one_line_naming_line_and_field(text, needle):

@@ -51,7 +51,7 @@ class Trace:
 
 
 def _count(where, field, value, minimum=1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise TraceError(f"{where}: field {field!r}: must be a whole number, got {short(value)}")
     if value != int(value) or not minimum <= value <= MAX_TRACE_TOKENS:
         raise TraceError(
